@@ -1,0 +1,1 @@
+"""The ``gcdial`` command line."""
