@@ -6,6 +6,8 @@ starts fast.
 
 import typer
 
+from gcdial.cli import emulator_cmd
+
 app = typer.Typer(
     name="gcdial",
     help="Place outbound calls on behalf of Genesys Cloud agents, safely.",
@@ -13,6 +15,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+app.add_typer(emulator_cmd.app, name="emulator")
 
 
 @app.callback()
