@@ -34,7 +34,7 @@ unit: $(STAMP)
 test: check unit
 
 bench: $(VENV)/.bench-installed
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(ARGS)
 
 soak: $(STAMP)
 	$(BIN)/python -m tests.faults.soak

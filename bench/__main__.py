@@ -1,0 +1,69 @@
+"""``make bench``: run every benchmark and write bench/RESULTS.md.
+
+Each benchmark module exposes ``run() -> list[Section]``; a module that fails is reported as such
+in the results instead of hiding the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib
+import sys
+import time
+import traceback
+
+from bench._harness import BENCH_DIR, Section, machine_summary
+
+MODULES = [
+    "bench.one_call",
+    "bench.monitor_requests",
+    "bench.campaign",
+    "bench.cli_startup",
+]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the selected benchmarks (all by default) and write the report."""
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("only", nargs="*", help="module names to run, e.g. one_call")
+    args = parser.parse_args(argv)
+    selected = [m for m in MODULES if not args.only or m.split(".")[-1] in args.only]
+    sections: list[Section] = []
+    failed = 0
+    for name in selected:
+        started = time.perf_counter()
+        print(f"== {name}", file=sys.stderr, flush=True)
+        try:
+            module = importlib.import_module(name)
+            sections.extend(module.run())
+        except Exception as exc:  # a broken benchmark must not hide the others
+            failed += 1
+            traceback.print_exc()
+            sections.append(
+                Section(
+                    title=f"{name}: FAILED",
+                    command=f"make bench ARGS={name.split('.')[-1]}",
+                    headers=["error"],
+                    table=[[f"{type(exc).__name__}: {exc}"]],
+                    ok=False,
+                )
+            )
+        print(f"   {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
+    report = [
+        "# gcdial benchmark results",
+        "",
+        f"Measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {machine_summary()}.",
+        "Every figure is a ratio against a baseline measured in the same run.",
+        "Re-run all: `make bench`.",
+        "",
+    ]
+    report.extend(s.markdown() for s in sections)
+    out = BENCH_DIR / "RESULTS.md"
+    out.write_text("\n".join(report))
+    print(f"wrote {out}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
