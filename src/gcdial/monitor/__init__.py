@@ -1,0 +1,1 @@
+"""Follow calls to their outcome: notifications WebSocket, polling fallback, events, outcomes."""
