@@ -1,0 +1,783 @@
+"""The transport: explicit timeouts, the retry policy, the shared rate budget and error mapping.
+
+Every request to the Platform API goes through :class:`ApiTransport` (or its async twin). The retry
+policy is a handful of pure functions (:func:`should_retry`, :func:`parse_retry_after`,
+:func:`backoff_delay`) with named limits:
+
+* idempotent requests (GET, PUT, the PATCH that disconnects a call) are retried after 429, 502,
+  503, 504 and after connection errors and timeouts, honouring ``Retry-After``;
+* a non-idempotent request (the create-call POST) is re-sent ONLY when the server provably did not
+  act on it: a 429, or a connection that failed before the request went out. Any other failure
+  after sending raises :class:`~gcdial.errors.CallOutcomeUnknownError`, never a re-send, so a
+  customer is never rung twice by accident.
+
+A :class:`RateBudget` is shared by every request and worker of one client (threads and asyncio
+tasks alike): it follows the ``inin-ratelimit-*`` headers and, after a 429, pauses everyone until
+``Retry-After`` instead of letting each worker hammer the API on its own schedule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json as jsonlib
+import logging
+import math
+import random
+import re
+import threading
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final, Protocol
+
+import httpx
+
+from gcdial import __version__
+from gcdial._shared import (
+    CORRELATION_HEADER,
+    RATELIMIT_ALLOWED_HEADER,
+    RATELIMIT_COUNT_HEADER,
+    RATELIMIT_RESET_HEADER,
+    RETRY_AFTER_HEADER,
+)
+from gcdial.errors import (
+    ApiConnectionError,
+    ApiTimeoutError,
+    CallOutcomeUnknownError,
+    GcdialError,
+    ResponseFormatError,
+    api_error_from_response,
+)
+
+__all__ = [
+    "CONNECT_TIMEOUT_S",
+    "DEFAULT_TIMEOUT",
+    "INITIAL_BACKOFF_S",
+    "JITTER_FRACTION",
+    "MAX_BACKOFF_S",
+    "MAX_RETRIES",
+    "MAX_RETRY_AFTER_S",
+    "POOL_TIMEOUT_S",
+    "READ_TIMEOUT_S",
+    "RETRYABLE_STATUSES",
+    "WRITE_TIMEOUT_S",
+    "ApiTransport",
+    "AsyncApiTransport",
+    "PreparedRequest",
+    "RateBudget",
+    "backoff_delay",
+    "parse_json",
+    "parse_retry_after",
+    "redact_headers",
+    "request_was_sent",
+    "should_retry",
+]
+
+logger = logging.getLogger("gcdial.http")
+
+CONNECT_TIMEOUT_S: Final = 5.0
+READ_TIMEOUT_S: Final = 30.0
+WRITE_TIMEOUT_S: Final = 10.0
+POOL_TIMEOUT_S: Final = 10.0
+DEFAULT_TIMEOUT: Final = httpx.Timeout(
+    connect=CONNECT_TIMEOUT_S, read=READ_TIMEOUT_S, write=WRITE_TIMEOUT_S, pool=POOL_TIMEOUT_S
+)
+
+MAX_RETRIES: Final = 3
+INITIAL_BACKOFF_S: Final = 0.5
+MAX_BACKOFF_S: Final = 8.0
+JITTER_FRACTION: Final = 0.25
+# A server asking for a longer wait than this is reported (RateLimitedError) rather than obeyed
+# silently: blocking a script for minutes without a word is worse than failing with the reason.
+MAX_RETRY_AFTER_S: Final = 60.0
+RETRYABLE_STATUSES: Final = frozenset({429, 502, 503, 504})
+
+# Failures that happen before a single byte of the request leaves: connecting (TCP/TLS) failed,
+# no pooled connection became free, or the URL cannot be sent at all. Only these make a re-send
+# of a non-idempotent request safe.
+_NEVER_SENT_ERRORS: Final = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.UnsupportedProtocol,
+)
+_RETRYABLE_ERRORS: Final = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+
+_EXCERPT_CHARS: Final = 120
+_SECRETISH = re.compile(
+    r"(?i)(bearer|basic)\s+[A-Za-z0-9._~+/=-]+|"
+    r"((?:access_token|client_secret|refresh_token)\"?\s*[:=]\s*\"?)[^\"&\s,}]+"
+)
+_REDACTED: Final = "***"
+
+JsonBody = Any
+
+
+class Rng(Protocol):
+    """Where backoff jitter comes from (``random.Random`` fits); injected in tests."""
+
+    def random(self) -> float: ...
+
+
+Sleep = Callable[[float], None]
+AsyncSleep = Callable[[float], Awaitable[None]]
+Clock = Callable[[], float]
+
+
+def request_was_sent(error: BaseException) -> bool:
+    """Whether the request may have reached the server before ``error`` failed it."""
+    return not isinstance(error, _NEVER_SENT_ERRORS)
+
+
+def should_retry(
+    *,
+    idempotent: bool,
+    attempt: int,
+    status: int | None = None,
+    error: BaseException | None = None,
+    max_retries: int = MAX_RETRIES,
+) -> bool:
+    """Whether to send again after attempt ``attempt`` (0-based) ended with ``status`` or ``error``.
+
+    Idempotent requests retry 429/502/503/504, timeouts and connection errors. Non-idempotent ones
+    retry only a 429 or an error that provably happened before the request went out.
+    """
+    if attempt >= max_retries:
+        return False
+    if status is not None:
+        if idempotent:
+            return status in RETRYABLE_STATUSES
+        return status == 429
+    if error is not None:
+        if not isinstance(error, _RETRYABLE_ERRORS):
+            return False
+        return idempotent or not request_was_sent(error)
+    return False
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    if isinstance(headers, httpx.Headers):
+        value: str | None = headers.get(name)
+        return value
+    wanted = name.lower()
+    return next((v for k, v in headers.items() if k.lower() == wanted), None)
+
+
+def parse_retry_after(headers: Mapping[str, str], *, now: datetime | None = None) -> float | None:
+    """Seconds to wait per ``Retry-After`` (seconds or an HTTP date); None if absent or junk."""
+    raw = _header(headers, RETRY_AFTER_HEADER)
+    if raw is None or not raw.strip():
+        return None
+    text = raw.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def backoff_delay(attempt: int, *, rng: Rng) -> float:
+    """Exponential backoff before retry ``attempt`` (0-based), capped, minus up to 25% jitter."""
+    base = min(MAX_BACKOFF_S, INITIAL_BACKOFF_S * (2.0 ** max(0, attempt)))
+    jitter: float = rng.random()
+    return base * (1.0 - JITTER_FRACTION * jitter)
+
+
+def _int_header(headers: Mapping[str, str], name: str) -> int | None:
+    raw = _header(headers, name)
+    if raw is None:
+        return None
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        return None
+    return int(value) if math.isfinite(value) else None
+
+
+class RateBudget:
+    """The request budget one client shares between all its workers (threads and asyncio tasks).
+
+    ``observe`` reads each response's ``inin-ratelimit-count/allowed/reset`` headers; a 429 pauses
+    every caller of ``acquire``/``acquire_async`` until ``Retry-After`` has passed. When the
+    server says the window is used up, callers wait for the window to reset. Clock and sleeps are
+    injectable; the clock is monotonic seconds.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = time.sleep,
+        async_sleep: AsyncSleep = asyncio.sleep,
+        max_pause_s: float = MAX_RETRY_AFTER_S,
+    ) -> None:
+        self._clock = clock
+        self._sleep = sleep
+        self._async_sleep = async_sleep
+        self._max_pause_s = max_pause_s
+        self._lock = threading.Lock()
+        self._paused_until: float | None = None
+        self._remaining: int | None = None
+        self._limit: int | None = None
+        self._reset_at: float | None = None
+        self.rate_limited_count = 0
+
+    @property
+    def remaining(self) -> int | None:
+        """Requests left in the current window as last reported (minus those since), or None."""
+        with self._lock:
+            return self._remaining
+
+    @property
+    def limit(self) -> int | None:
+        """The window's allowance (``inin-ratelimit-allowed``), or None before any response."""
+        with self._lock:
+            return self._limit
+
+    @property
+    def paused_until(self) -> float | None:
+        """Clock time until which every request waits after a 429, or None when not paused."""
+        with self._lock:
+            if self._paused_until is not None and self._paused_until <= self._clock():
+                return None
+            return self._paused_until
+
+    def pause(self, seconds: float) -> None:
+        """Hold every request for ``seconds`` from now (capped); never shortens a pause."""
+        seconds = min(max(0.0, seconds), self._max_pause_s)
+        with self._lock:
+            until = self._clock() + seconds
+            if self._paused_until is None or until > self._paused_until:
+                self._paused_until = until
+
+    def observe(self, response: httpx.Response) -> None:
+        """Learn from one response: the rate-limit headers, and a 429's ``Retry-After``."""
+        headers = response.headers
+        count = _int_header(headers, RATELIMIT_COUNT_HEADER)
+        allowed = _int_header(headers, RATELIMIT_ALLOWED_HEADER)
+        reset = _int_header(headers, RATELIMIT_RESET_HEADER)
+        with self._lock:
+            now = self._clock()
+            if allowed is not None:
+                self._limit = allowed
+                if count is not None:
+                    self._remaining = max(0, allowed - count)
+            if reset is not None:
+                self._reset_at = now + max(0, reset)
+        if response.status_code == 429:
+            with self._lock:
+                self.rate_limited_count += 1
+            retry_after = parse_retry_after(headers)
+            self.pause(retry_after if retry_after is not None else INITIAL_BACKOFF_S)
+
+    def _take(self, now: float) -> float | None:
+        """Consume one request if allowed at ``now``; else return the clock time to wait until."""
+        with self._lock:
+            if self._paused_until is not None and self._paused_until > now:
+                return self._paused_until
+            if self._reset_at is not None and self._reset_at <= now:
+                self._reset_at = None
+                self._remaining = None
+            if self._remaining is not None and self._remaining <= 0 and self._reset_at is not None:
+                return self._reset_at
+            if self._remaining is not None:
+                self._remaining -= 1
+            return None
+
+    def acquire(self) -> float:
+        """Block until a request may go out; returns the seconds waited (0.0 when none)."""
+        waited = 0.0
+        served = -math.inf
+        while True:
+            now = max(self._clock(), served)
+            until = self._take(now)
+            if until is None:
+                return waited
+            # `served` makes an injected sleep that does not move the clock still count as waited.
+            self._sleep(until - now)
+            waited += until - now
+            served = until
+
+    async def acquire_async(self) -> float:
+        """Await until a request may go out; returns the seconds waited (0.0 when none)."""
+        waited = 0.0
+        served = -math.inf
+        while True:
+            now = max(self._clock(), served)
+            until = self._take(now)
+            if until is None:
+                return waited
+            await self._async_sleep(until - now)
+            waited += until - now
+            served = until
+
+
+def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """A copy of ``headers`` safe to print or log: the Authorization credentials replaced by ***."""
+    safe: dict[str, str] = {}
+    for key, value in headers.items():
+        if key.lower() in {"authorization", "proxy-authorization"}:
+            scheme = value.split(" ", 1)[0] if " " in value else ""
+            safe[key] = f"{scheme} {_REDACTED}".strip()
+        elif key.lower() == "cookie":
+            safe[key] = _REDACTED
+        else:
+            safe[key] = value
+    return safe
+
+
+def _excerpt(text: str) -> str:
+    flat = " ".join(text.split())
+    flat = _SECRETISH.sub(lambda m: f"{m.group(1) or m.group(2)} {_REDACTED}", flat)
+    if len(flat) > _EXCERPT_CHARS:
+        return flat[:_EXCERPT_CHARS] + "..."
+    return flat
+
+
+def parse_json(response: httpx.Response) -> JsonBody:
+    """The response's JSON body (None when empty); else ResponseFormatError with a safe excerpt."""
+    if not response.content.strip():
+        return None
+    content_type = response.headers.get("content-type")
+    try:
+        return jsonlib.loads(response.content)
+    except (ValueError, UnicodeDecodeError):
+        excerpt = _excerpt(response.content[:2000].decode("utf-8", errors="replace"))
+        raise ResponseFormatError(
+            f"Expected JSON from {response.request.method} {response.request.url} but got "
+            f"HTTP {response.status_code} {content_type or 'without a content type'}: "
+            f"{excerpt!r}.",
+            status=response.status_code,
+            content_type=content_type,
+            url=str(response.request.url),
+        ) from None
+
+
+def _try_json(response: httpx.Response) -> JsonBody:
+    try:
+        return parse_json(response)
+    except ResponseFormatError:
+        return None
+
+
+@dataclass(frozen=True)
+class PreparedRequest:
+    """A request as it would be sent (for ``--dry-run``), with the credentials redacted."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: JsonBody = None
+    idempotent: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready description: method, url, headers (redacted) and body."""
+        return {"method": self.method, "url": self.url, "headers": self.headers, "body": self.body}
+
+
+@dataclass
+class _Step:
+    """What the retry loop does next: return the response, wait then retry, or raise."""
+
+    response: httpx.Response | None = None
+    retry_after_s: float | None = None
+    wait_on_budget: bool = False
+    error: Exception | None = None
+
+
+@dataclass
+class _Attempt:
+    method: str
+    url: str
+    body: JsonBody
+    idempotent: bool
+    sent_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+class _TransportCore:
+    """What the sync and async transports share: URL building, logging and retry decisions."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        auth: httpx.Auth | None,
+        budget: RateBudget,
+        timeout: httpx.Timeout | float | None,
+        max_retries: int,
+        rng: Rng | None,
+        user_agent: str | None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.auth = auth
+        self.budget = budget
+        self.timeout = timeout if timeout is not None else DEFAULT_TIMEOUT
+        self.max_retries = max_retries
+        self._rng: Rng = rng if rng is not None else random.Random()
+        self._headers = {
+            "Accept": "application/json",
+            "User-Agent": user_agent or f"gcdial/{__version__}",
+        }
+
+    def url(self, path: str) -> str:
+        """The absolute URL of an API path (``/api/v2/...``); absolute URLs pass through."""
+        if path.startswith(("http://", "https://")):
+            return path
+        return f"{self.base_url}/{path.lstrip('/')}"
+
+    def prepare(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: JsonBody = None,
+        params: Mapping[str, str] | None = None,
+        idempotent: bool = True,
+    ) -> PreparedRequest:
+        """Describe the exact request without sending it; the token is shown as ``Bearer ***``."""
+        request = httpx.Request(
+            method.upper(), self.url(path), params=params, json=json, headers=self._headers
+        )
+        headers = dict(request.headers)
+        headers.pop("content-length", None)
+        if self.auth is not None:
+            headers["Authorization"] = f"Bearer {_REDACTED}"
+        return PreparedRequest(
+            method=request.method,
+            url=str(request.url),
+            headers=redact_headers(headers),
+            body=json,
+            idempotent=idempotent,
+        )
+
+    def _timeout(self, timeout: httpx.Timeout | float | None) -> httpx.Timeout | float:
+        return self.timeout if timeout is None else timeout
+
+    def _log_response(self, response: httpx.Response, attempt: int) -> None:
+        if not logger.isEnabledFor(logging.DEBUG):
+            return
+        request = response.request
+        logger.debug(
+            "%s %s -> %s (attempt %d, correlation %s) headers=%s",
+            request.method,
+            request.url,
+            response.status_code,
+            attempt + 1,
+            response.headers.get(CORRELATION_HEADER, "-"),
+            redact_headers(request.headers),
+        )
+
+    def on_response(self, response: httpx.Response, call: _Attempt, attempt: int) -> _Step:
+        """Decide what a response means: success, a retry (and after how long), or an error."""
+        self.budget.observe(response)
+        self._log_response(response, attempt)
+        status = response.status_code
+        if 200 <= status < 300:
+            return _Step(response=response)
+        retry_after = parse_retry_after(response.headers)
+        too_long = retry_after is not None and retry_after > MAX_RETRY_AFTER_S
+        if not too_long and should_retry(
+            idempotent=call.idempotent, attempt=attempt, status=status, max_retries=self.max_retries
+        ):
+            if status == 429:
+                # The budget already holds every worker until Retry-After; wait there.
+                return _Step(wait_on_budget=True)
+            delay = (
+                retry_after if retry_after is not None else backoff_delay(attempt, rng=self._rng)
+            )
+            return _Step(retry_after_s=delay)
+        error = api_error_from_response(
+            status, _try_json(response), response.headers, method=call.method, url=call.url
+        )
+        if not call.idempotent and status >= 500:
+            return _Step(error=self._outcome_unknown(call, error, f"the server answered {status}"))
+        return _Step(error=error)
+
+    def on_error(self, exc: Exception, call: _Attempt, attempt: int) -> _Step:
+        """Decide what an exception raised while sending means: a retry or the error to raise."""
+        if isinstance(exc, GcdialError):
+            # Raised by the auth flow (token endpoint): the API request itself was not acted on.
+            return _Step(error=exc)
+        logger.debug(
+            "%s %s failed (attempt %d): %s", call.method, call.url, attempt + 1, _describe(exc)
+        )
+        if should_retry(
+            idempotent=call.idempotent, attempt=attempt, error=exc, max_retries=self.max_retries
+        ):
+            return _Step(retry_after_s=backoff_delay(attempt, rng=self._rng))
+        if not call.idempotent and request_was_sent(exc):
+            return _Step(error=self._outcome_unknown(call, exc, _describe(exc)))
+        host = httpx.URL(call.url).host
+        if isinstance(exc, httpx.TimeoutException):
+            timeout_error: Exception = ApiTimeoutError(
+                f"{host} did not answer {call.method} {call.url} in time ({_describe(exc)}).",
+                method=call.method,
+                url=call.url,
+            )
+            return _Step(error=timeout_error)
+        if isinstance(exc, httpx.DecodingError):
+            return _Step(
+                error=ResponseFormatError(
+                    f"The answer to {call.method} {call.url} could not be decoded: {exc}.",
+                    url=call.url,
+                )
+            )
+        return _Step(
+            error=ApiConnectionError(
+                f"Could not complete {call.method} {call.url}: {_describe(exc)}.",
+                method=call.method,
+                url=call.url,
+            )
+        )
+
+    def _outcome_unknown(
+        self, call: _Attempt, cause: BaseException, reason: str
+    ) -> CallOutcomeUnknownError:
+        logger.warning(
+            "%s %s sent at %s has an unknown outcome (%s); it will not be re-sent",
+            call.method,
+            call.url,
+            call.sent_at.isoformat(),
+            reason,
+        )
+        return CallOutcomeUnknownError(
+            method=call.method,
+            url=call.url,
+            body=call.body,
+            sent_at=call.sent_at,
+            cause=cause,
+            reason=reason,
+        )
+
+    def unreadable_success(
+        self, response: httpx.Response, call: _Attempt, error: Exception
+    ) -> Exception:
+        """The error for a 2xx with an unusable body (outcome unknown when non-idempotent)."""
+        if call.idempotent:
+            return error
+        return self._outcome_unknown(
+            call, error, f"the server answered {response.status_code} but the answer is unreadable"
+        )
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip()
+    name = type(exc).__name__
+    return f"{name}: {text}" if text else name
+
+
+_ERROR_TYPES: Final = (httpx.TransportError, httpx.DecodingError, GcdialError)
+
+
+class ApiTransport(_TransportCore):
+    """Synchronous transport over an injectable ``httpx.Client`` (not closed by the transport)."""
+
+    def __init__(
+        self,
+        http_client: httpx.Client,
+        *,
+        base_url: str,
+        auth: httpx.Auth | None = None,
+        budget: RateBudget | None = None,
+        timeout: httpx.Timeout | float | None = None,
+        max_retries: int = MAX_RETRIES,
+        sleep: Sleep = time.sleep,
+        rng: Rng | None = None,
+        user_agent: str | None = None,
+    ) -> None:
+        super().__init__(
+            base_url=base_url,
+            auth=auth,
+            budget=budget if budget is not None else RateBudget(sleep=sleep),
+            timeout=timeout,
+            max_retries=max_retries,
+            rng=rng,
+            user_agent=user_agent,
+        )
+        self.http = http_client
+        self._sleep = sleep
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: JsonBody = None,
+        params: Mapping[str, str] | None = None,
+        idempotent: bool,
+        timeout: httpx.Timeout | float | None = None,
+    ) -> httpx.Response:
+        """Send with the retry policy; returns a 2xx response or raises a gcdial error."""
+        method = method.upper()
+        attempt = 0
+        while True:
+            self.budget.acquire()
+            request = self.http.build_request(
+                method,
+                self.url(path),
+                json=json,
+                params=params,
+                headers=self._headers,
+                timeout=self._timeout(timeout),
+            )
+            call = _Attempt(method=method, url=str(request.url), body=json, idempotent=idempotent)
+            try:
+                response = self.http.send(request, auth=self.auth)
+            except _ERROR_TYPES as exc:
+                step = self.on_error(exc, call, attempt)
+            else:
+                step = self.on_response(response, call, attempt)
+            if step.error is not None:
+                raise step.error
+            if step.response is not None:
+                return step.response
+            if step.retry_after_s is not None:
+                self._sleep(step.retry_after_s)
+            attempt += 1
+
+    def request_json(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: JsonBody = None,
+        params: Mapping[str, str] | None = None,
+        idempotent: bool,
+        timeout: httpx.Timeout | float | None = None,
+    ) -> JsonBody:
+        """Like :meth:`request`, returning the parsed JSON body (None when empty)."""
+        response = self.request(
+            method, path, json=json, params=params, idempotent=idempotent, timeout=timeout
+        )
+        try:
+            return parse_json(response)
+        except ResponseFormatError as exc:
+            call = _Attempt(
+                method=method.upper(),
+                url=str(response.request.url),
+                body=json,
+                idempotent=idempotent,
+            )
+            raise self.unreadable_success(response, call, exc) from None
+
+    def get_json(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        timeout: httpx.Timeout | float | None = None,
+    ) -> JsonBody:
+        """GET (idempotent, retried) and return the parsed JSON body."""
+        return self.request_json("GET", path, params=params, idempotent=True, timeout=timeout)
+
+
+class AsyncApiTransport(_TransportCore):
+    """Async transport over an injectable ``httpx.AsyncClient`` (not closed by the transport)."""
+
+    def __init__(
+        self,
+        http_client: httpx.AsyncClient,
+        *,
+        base_url: str,
+        auth: httpx.Auth | None = None,
+        budget: RateBudget | None = None,
+        timeout: httpx.Timeout | float | None = None,
+        max_retries: int = MAX_RETRIES,
+        sleep: AsyncSleep = asyncio.sleep,
+        rng: Rng | None = None,
+        user_agent: str | None = None,
+    ) -> None:
+        super().__init__(
+            base_url=base_url,
+            auth=auth,
+            budget=budget if budget is not None else RateBudget(async_sleep=sleep),
+            timeout=timeout,
+            max_retries=max_retries,
+            rng=rng,
+            user_agent=user_agent,
+        )
+        self.http = http_client
+        self._sleep = sleep
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: JsonBody = None,
+        params: Mapping[str, str] | None = None,
+        idempotent: bool,
+        timeout: httpx.Timeout | float | None = None,  # noqa: ASYNC109 (httpx's own timeout)
+    ) -> httpx.Response:
+        """Send with the retry policy; returns a 2xx response or raises a gcdial error."""
+        method = method.upper()
+        attempt = 0
+        while True:
+            await self.budget.acquire_async()
+            request = self.http.build_request(
+                method,
+                self.url(path),
+                json=json,
+                params=params,
+                headers=self._headers,
+                timeout=self._timeout(timeout),
+            )
+            call = _Attempt(method=method, url=str(request.url), body=json, idempotent=idempotent)
+            try:
+                response = await self.http.send(request, auth=self.auth)
+            except _ERROR_TYPES as exc:
+                step = self.on_error(exc, call, attempt)
+            else:
+                step = self.on_response(response, call, attempt)
+            if step.error is not None:
+                raise step.error
+            if step.response is not None:
+                return step.response
+            if step.retry_after_s is not None:
+                await self._sleep(step.retry_after_s)
+            attempt += 1
+
+    async def request_json(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: JsonBody = None,
+        params: Mapping[str, str] | None = None,
+        idempotent: bool,
+        timeout: httpx.Timeout | float | None = None,  # noqa: ASYNC109 (httpx's own timeout)
+    ) -> JsonBody:
+        """Like :meth:`request`, returning the parsed JSON body (None when empty)."""
+        response = await self.request(
+            method, path, json=json, params=params, idempotent=idempotent, timeout=timeout
+        )
+        try:
+            return parse_json(response)
+        except ResponseFormatError as exc:
+            call = _Attempt(
+                method=method.upper(),
+                url=str(response.request.url),
+                body=json,
+                idempotent=idempotent,
+            )
+            raise self.unreadable_success(response, call, exc) from None
+
+    async def get_json(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        timeout: httpx.Timeout | float | None = None,  # noqa: ASYNC109 (httpx's own timeout)
+    ) -> JsonBody:
+        """GET (idempotent, retried) and return the parsed JSON body."""
+        return await self.request_json("GET", path, params=params, idempotent=True, timeout=timeout)

@@ -1,0 +1,119 @@
+"""The shared RateBudget: rate-limit headers, 429 pauses, threads and tasks alike."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import httpx
+
+from gcdial.http import MAX_RETRY_AFTER_S, RateBudget
+
+from .timefake import FakeTime
+
+_REQ = httpx.Request("GET", "https://api.example.test/api/v2/users/x")
+
+
+def _response(status: int = 200, **headers: str) -> httpx.Response:
+    return httpx.Response(
+        status, json={}, headers={k.replace("_", "-"): v for k, v in headers.items()}, request=_REQ
+    )
+
+
+def test_fresh_budget_does_not_wait() -> None:
+    fake = FakeTime()
+    budget = RateBudget(clock=fake.clock, sleep=fake.sleep)
+    assert budget.acquire() == 0.0
+    assert budget.remaining is None
+    assert budget.paused_until is None
+    assert fake.sleeps == []
+
+
+def test_observe_reads_the_ratelimit_headers() -> None:
+    fake = FakeTime()
+    budget = RateBudget(clock=fake.clock, sleep=fake.sleep)
+    budget.observe(
+        _response(
+            inin_ratelimit_count="12", inin_ratelimit_allowed="300", inin_ratelimit_reset="40"
+        )
+    )
+    assert budget.limit == 300
+    assert budget.remaining == 288
+    budget.acquire()
+    assert budget.remaining == 287
+
+
+def test_a_429_pauses_every_caller_until_retry_after() -> None:
+    fake = FakeTime()
+    budget = RateBudget(clock=fake.clock, sleep=fake.sleep)
+    budget.observe(_response(429, retry_after="3"))
+    assert budget.paused_until == fake.now + 3
+    assert budget.acquire() == 3.0
+    assert budget.acquire() == 0.0
+    assert fake.sleeps == [3.0]
+    assert budget.rate_limited_count == 1
+
+
+def test_an_exhausted_window_waits_for_its_reset() -> None:
+    fake = FakeTime()
+    budget = RateBudget(clock=fake.clock, sleep=fake.sleep)
+    budget.observe(
+        _response(
+            inin_ratelimit_count="300", inin_ratelimit_allowed="300", inin_ratelimit_reset="5"
+        )
+    )
+    assert budget.acquire() == 5.0
+    assert budget.remaining is None
+    assert budget.acquire() == 0.0
+
+
+def test_pauses_extend_and_are_capped() -> None:
+    fake = FakeTime()
+    budget = RateBudget(clock=fake.clock, sleep=fake.sleep)
+    budget.pause(2)
+    budget.pause(1)
+    assert budget.paused_until == fake.now + 2
+    budget.pause(10_000)
+    assert budget.paused_until == fake.now + MAX_RETRY_AFTER_S
+
+
+def test_a_sleep_that_does_not_move_the_clock_still_counts() -> None:
+    slept: list[float] = []
+    budget = RateBudget(clock=lambda: 100.0, sleep=slept.append)
+    budget.observe(_response(429, retry_after="4"))
+    assert budget.acquire() == 4.0
+    assert slept == [4.0]
+
+
+def test_threads_share_one_pause() -> None:
+    fake = FakeTime()
+    budget = RateBudget(clock=fake.clock, sleep=fake.sleep)
+    budget.observe(_response(429, retry_after="2"))
+    waited: list[float] = []
+
+    def worker() -> None:
+        waited.append(budget.acquire())
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    start = fake.now
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(waited) == 8
+    # Each thread waits out the one shared pause, never a pause of its own on top of it.
+    assert all(0.0 <= w <= 2.0 for w in waited)
+    assert max(waited) == 2.0
+    assert fake.now - start >= 2.0
+
+
+async def test_tasks_share_one_pause() -> None:
+    fake = FakeTime()
+    budget = RateBudget(clock=fake.clock, sleep=fake.sleep, async_sleep=fake.async_sleep)
+    budget.observe(_response(429, retry_after="6"))
+    start = fake.now
+    waits = await asyncio.gather(*(budget.acquire_async() for _ in range(20)))
+    assert max(waits) == 6.0
+    # One shared pause: the clock moved by the Retry-After once, not once per task.
+    assert fake.now - start == 6.0
+    assert budget.paused_until is None
