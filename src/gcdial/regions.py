@@ -10,7 +10,13 @@ from urllib.parse import urlsplit
 from gcdial._shared import REGION_DOMAINS
 from gcdial.errors import ConfigError
 
-__all__ = ["Endpoints", "is_loopback_host", "known_regions", "resolve_region"]
+__all__ = [
+    "Endpoints",
+    "is_loopback_host",
+    "known_regions",
+    "normalize_base_url",
+    "resolve_region",
+]
 
 _DOMAIN_TO_REGION = {domain: name for name, domain in REGION_DOMAINS.items()}
 _HOST_PREFIXES = ("api.", "login.")
@@ -74,13 +80,16 @@ def _from(source: str | None) -> str:
     return f" (from {source})" if source else ""
 
 
-def _from_url(value: str, *, setting: str, source: str | None) -> Endpoints:
-    parts = urlsplit(value)
+def normalize_base_url(value: str, *, setting: str = "base_url", source: str | None = None) -> str:
+    """Check a base URL (http(s), host, no query; plain http only on loopback) and normalise it.
+
+    Returns ``scheme://host[:port][/path]`` in lower case without a trailing slash.
+    """
+    parts = urlsplit(value.strip())
     scheme = parts.scheme.lower()
-    port: int | None = None
     try:
         host = (parts.hostname or "").lower()
-        port = parts.port  # raises ValueError on a non-numeric or out-of-range port
+        _ = parts.port  # raises ValueError on a non-numeric or out-of-range port
     except ValueError:
         host = ""
     if scheme not in {"http", "https"} or not host:
@@ -106,11 +115,16 @@ def _from_url(value: str, *, setting: str, source: str | None) -> Endpoints:
             hint="Use https://, or a loopback address (127.0.0.1, ::1, localhost) for a local "
             "emulator.",
         )
-    path = parts.path.rstrip("/")
-    if scheme == "https" and host.startswith(_HOST_PREFIXES) and not path and port is None:
-        domain = host.split(".", 1)[1]
-        return _from_domain(domain)
-    base = f"{scheme}://{parts.netloc.lower()}{path}"
+    return f"{scheme}://{parts.netloc.lower()}{parts.path.rstrip('/')}"
+
+
+def _from_url(value: str, *, setting: str, source: str | None) -> Endpoints:
+    base = normalize_base_url(value, setting=setting, source=source)
+    parts = urlsplit(base)
+    host = parts.hostname or ""
+    splits = parts.scheme == "https" and not parts.path and parts.port is None
+    if splits and host.startswith(_HOST_PREFIXES):
+        return _from_domain(host.split(".", 1)[1])
     return Endpoints(api_base_url=base, login_base_url=base, region=None)
 
 
