@@ -1,0 +1,146 @@
+"""``/_emulator/*``: inspect and steer the emulator (not part of Genesys Cloud)."""
+
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from gcdial.emulator.errorbody import ApiError, bad_request, not_found
+from gcdial.emulator.faults import FaultSpec
+from gcdial.emulator.requestbody import read_json
+from gcdial.emulator.state import EmulatorState
+
+
+def _state(request: Request) -> EmulatorState:
+    state: EmulatorState = request.app.state.emulator
+    return state
+
+
+async def _optional_json(request: Request) -> dict[str, Any]:
+    if not (await request.body()).strip():
+        return {}
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise bad_request("The body must be a JSON object.")
+    return body
+
+
+async def list_calls(request: Request) -> JSONResponse:
+    """Every call created since the last reset, oldest first."""
+    calls = [
+        {
+            "id": call.id,
+            "userId": call.user_id,
+            "phoneNumber": call.phone_number,
+            "body": call.body,
+            "createdAt": call.created_at,
+            "state": call.summary_state,
+        }
+        for call in _state(request).calls.values()
+    ]
+    return JSONResponse({"calls": calls})
+
+
+async def request_counts(request: Request) -> JSONResponse:
+    """Requests seen per route template, and how many hit the catch-all 500."""
+    state = _state(request)
+    return JSONResponse(
+        {
+            "total": sum(state.requests.values()),
+            "byRoute": dict(state.requests),
+            "internalErrors": state.internal_errors,
+        }
+    )
+
+
+async def reset(request: Request) -> Response:
+    """Forget calls, tokens, channels, faults, counters and rate windows."""
+    _state(request).reset()
+    return Response(status_code=204)
+
+
+async def add_fault(request: Request) -> JSONResponse:
+    """Put a fault in force; answers its id."""
+    body = await _optional_json(request)
+    try:
+        spec = FaultSpec.model_validate(body)
+    except ValidationError as exc:
+        raise _validation_error(exc) from None
+    return JSONResponse({"id": _state(request).faults.add(spec)}, status_code=201)
+
+
+def _validation_error(exc: ValidationError) -> ApiError:
+    problems = []
+    details = []
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"]) or "body"
+        problems.append(f"{field}: {str(error['msg']).removeprefix('Value error, ')}")
+        details.append({"errorCode": error["type"], "fieldName": field})
+    return ApiError(400, "bad.request", "; ".join(problems), details=details)
+
+
+async def list_faults(request: Request) -> JSONResponse:
+    """The faults in force."""
+    return JSONResponse({"faults": [f.to_json() for f in _state(request).faults.active()]})
+
+
+async def clear_faults(request: Request) -> Response:
+    """Remove every fault."""
+    _state(request).faults.clear()
+    return Response(status_code=204)
+
+
+async def delete_fault(request: Request) -> Response:
+    """Remove one fault."""
+    fault_id = request.path_params["faultId"]
+    if not _state(request).faults.remove(fault_id):
+        raise not_found("fault", fault_id)
+    return Response(status_code=204)
+
+
+async def expire_tokens(request: Request) -> Response:
+    """Every issued token now answers 401 ``bad.credentials``."""
+    _state(request).expire_tokens()
+    return Response(status_code=204)
+
+
+async def revoke_tokens(request: Request) -> Response:
+    """Every issued token is revoked."""
+    _state(request).revoke_tokens()
+    return Response(status_code=204)
+
+
+async def clock(request: Request) -> JSONResponse:
+    """``GET`` shows the simulated clock; ``POST {"speed": x}`` changes its acceleration."""
+    state = _state(request)
+    if request.method == "POST":
+        body = await _optional_json(request)
+        speed = body.get("speed")
+        if (
+            isinstance(speed, bool)
+            or not isinstance(speed, int | float)
+            or not 0 < speed <= 100_000
+        ):
+            raise bad_request("'speed' must be a number in (0, 100000].", field="speed")
+        state.clock.set_speed(float(speed))
+    return JSONResponse(
+        {"speed": state.clock.speed, "now": state.clock.now(), "time": state.clock.iso()}
+    )
+
+
+def admin_routes() -> list[Route]:
+    """The admin API's routes (mounted only when ``EmulatorConfig.admin`` is on)."""
+    return [
+        Route("/_emulator/calls", list_calls, methods=["GET"]),
+        Route("/_emulator/requests", request_counts, methods=["GET"]),
+        Route("/_emulator/reset", reset, methods=["POST"]),
+        Route("/_emulator/faults", add_fault, methods=["POST"]),
+        Route("/_emulator/faults", list_faults, methods=["GET"]),
+        Route("/_emulator/faults", clear_faults, methods=["DELETE"]),
+        Route("/_emulator/faults/{faultId}", delete_fault, methods=["DELETE"]),
+        Route("/_emulator/tokens/expire", expire_tokens, methods=["POST"]),
+        Route("/_emulator/tokens/revoke", revoke_tokens, methods=["POST"]),
+        Route("/_emulator/clock", clock, methods=["GET", "POST"]),
+    ]

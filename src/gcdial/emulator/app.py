@@ -1,0 +1,218 @@
+"""The emulator's ASGI application: routes, and the middleware every Genesys response passes."""
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Match, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gcdial._shared import CORRELATION_HEADER
+from gcdial.emulator import calls, oauth, users
+from gcdial.emulator.admin import admin_routes
+from gcdial.emulator.calls import FAULT_SCOPE_KEY
+from gcdial.emulator.config import EmulatorConfig
+from gcdial.emulator.errorbody import ApiError, default_code
+from gcdial.emulator.fixtures import Fixture, load_fixture
+from gcdial.emulator.notifications import NotificationService
+from gcdial.emulator.simulation import TelephoneNetwork
+from gcdial.emulator.state import EmulatorState
+
+logger = logging.getLogger("gcdial.emulator")
+
+ADMIN_PREFIX = "/_emulator/"
+UNMATCHED_ROUTE = "<unmatched>"
+
+
+def api_routes(notifications: NotificationService) -> list[BaseRoute]:
+    """The Genesys routes, each named after its fault / rate-limit route name."""
+    calls_base = "/api/v2/conversations/calls"
+    return [
+        Route("/oauth/token", oauth.token, methods=["POST"], name="token"),
+        Route("/oauth/authorize", oauth.authorize, methods=["GET"], name="authorize"),
+        Route("/api/v2/users/me", users.get_me, methods=["GET"], name="users"),
+        Route("/api/v2/users/search", users.search, methods=["POST"], name="users"),
+        Route("/api/v2/users/{userId}", users.get_user, methods=["GET"], name="users"),
+        Route("/api/v2/users/{userId}/station", users.get_station, methods=["GET"], name="users"),
+        Route(
+            "/api/v2/users/{userId}/presences/purecloud",
+            users.get_presence,
+            methods=["GET"],
+            name="users",
+        ),
+        Route(calls_base, calls.create_as_me, methods=["POST"], name="create_call"),
+        Route(
+            calls_base + "/user/{userId}",
+            calls.create_on_behalf,
+            methods=["POST"],
+            name="create_call",
+        ),
+        Route(calls_base + "/{conversationId}", calls.get_call, methods=["GET"], name="get_call"),
+        Route(
+            calls_base + "/{conversationId}",
+            calls.patch_call,
+            methods=["PATCH"],
+            name="patch_call",
+        ),
+        Route(
+            calls_base + "/{conversationId}/participants/{participantId}",
+            calls.patch_participant,
+            methods=["PATCH"],
+            name="patch_call",
+        ),
+        *notifications.routes(),
+    ]
+
+
+class GenesysMiddleware:
+    """Counts, rate-limits and fault-injects each request; adds Genesys headers; never leaks a 500.
+
+    Any unexpected exception becomes a 500 ErrorBody and is logged and counted
+    (``/_emulator/requests`` → ``internalErrors``), so tests can prove bad input never gets here.
+    """
+
+    def __init__(self, app: ASGIApp, *, state: EmulatorState, routes: list[BaseRoute]) -> None:
+        self.app = app
+        self.state = state
+        self.routes = routes
+
+    def _match(self, scope: Scope) -> tuple[str, str | None]:
+        partial: tuple[str, str | None] | None = None
+        for route in self.routes:
+            if not isinstance(route, Route):
+                continue
+            match, _ = route.matches(scope)
+            if match is Match.FULL:
+                return route.path, route.name
+            if match is Match.PARTIAL and partial is None:
+                partial = (route.path, route.name)
+        return partial or (UNMATCHED_ROUTE, None)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one ASGI connection."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state = self.state
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        extra = {CORRELATION_HEADER: headers.get(CORRELATION_HEADER.lower()) or str(uuid.uuid4())}
+        started = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message = dict(message)
+                message["headers"] = [
+                    *message.get("headers", []),
+                    *((k.encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()),
+                ]
+            await send(message)
+
+        try:
+            if not scope["path"].startswith(ADMIN_PREFIX):
+                error = await self._before(scope, headers, extra)
+                if error is not None:
+                    await error.response()(scope, receive, send_with_headers)
+                    return
+            await self.app(scope, receive, send_with_headers)
+        except Exception:
+            state.internal_errors += 1
+            logger.exception("emulator: unexpected error on %s %s", scope["method"], scope["path"])
+            if not started:
+                await ApiError(500).response()(scope, receive, send_with_headers)
+
+    async def _before(
+        self, scope: Scope, headers: dict[str, str], extra: dict[str, str]
+    ) -> ApiError | None:
+        """Count, rate-limit and apply faults; an ApiError means answer it instead."""
+        state = self.state
+        template, route_name = self._match(scope)
+        state.requests[f"{scope['method']} {template}"] += 1
+        decision = state.rate_limiter.hit(headers.get("authorization", "anonymous"), route_name)
+        extra.update(decision.headers())
+        if not decision.allowed:
+            return ApiError(
+                429,
+                "too.many.requests",
+                f"Rate limit exceeded the maximum. [{decision.limit} requests per window]",
+                limit={
+                    "key": route_name or "default",
+                    "namespace": "platform.api",
+                    "value": decision.limit,
+                },
+            )
+        for fault in state.faults.draw(route_name):
+            if fault.mode == "latency":
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(fault.seconds):
+                        await state.stopping.wait()
+            elif fault.mode == "status":
+                assert fault.status is not None
+                usual_code, usual_message = default_code(fault.status)
+                error = ApiError(
+                    fault.status,
+                    fault.code or usual_code,
+                    fault.message or usual_message,
+                )
+                if fault.retry_after is not None:
+                    extra["Retry-After"] = str(round(fault.retry_after))
+                return error
+            else:
+                scope[FAULT_SCOPE_KEY] = fault
+        return None
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return exc.response()
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return ApiError(
+            404, "not.found", f"No resource at {request.method} {request.url.path}."
+        ).response()
+    return ApiError(exc.status_code, headers=dict(exc.headers or {})).response()
+
+
+def create_app(
+    config: EmulatorConfig | None = None, *, fixture: Fixture | None = None
+) -> Starlette:
+    """Build the emulator's ASGI app; ``app.state.emulator`` is its ``EmulatorState``.
+
+    The fixture is loaded from ``config.fixture`` (or the built-in one) unless given.
+    """
+    config = config or EmulatorConfig()
+    state = EmulatorState(config, fixture or load_fixture(config.fixture))
+    network = TelephoneNetwork(state)
+    notifications = NotificationService(state)
+    routes = api_routes(notifications)
+    if config.admin:
+        routes += admin_routes() + notifications.admin_routes()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        state.stopping.set()
+        await notifications.close_all()
+        await network.stop_all()
+
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(GenesysMiddleware, state=state, routes=routes)],
+        exception_handlers={ApiError: _api_error, HTTPException: _http_error},
+        lifespan=lifespan,
+    )
+    app.state.emulator = state
+    app.state.network = network
+    app.state.notifications = notifications
+    return app

@@ -1,0 +1,280 @@
+"""Call endpoints: create (on behalf of a user, or as the token's user), get, hang up."""
+
+import asyncio
+import contextlib
+import re
+import uuid
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
+
+from gcdial.emulator.auth import NOT_A_USER_MESSAGE, require_token, require_user_token
+from gcdial.emulator.errorbody import ApiError, bad_request, not_found
+from gcdial.emulator.faults import FaultSpec
+from gcdial.emulator.requestbody import read_json
+from gcdial.emulator.simulation import TelephoneNetwork
+from gcdial.emulator.state import Call, EmulatorState, Participant
+from gcdial.emulator.users import find_user
+
+FAULT_SCOPE_KEY = "gcdial.emulator.fault"
+E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+NO_STATION_MESSAGE = "A station is required to place a call."
+
+
+class CallParticipant(BaseModel):
+    """One entry of ``CreateCallRequest.participants``."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    address: str | None = None
+    name: str | None = None
+    userId: str | None = None
+    queueId: str | None = None
+
+
+class CreateCallRequest(BaseModel):
+    """The create-call body; unknown fields and wrong types are rejected like Genesys does."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    phoneNumber: str | None = None
+    callerId: str | None = None
+    callerIdName: str | None = None
+    callFromQueueId: str | None = None
+    callQueueId: str | None = None
+    callUserId: str | None = None
+    priority: int | None = None
+    attributes: dict[str, str] | None = None
+    languageId: str | None = None
+    routingSkillsIds: list[str] | None = None
+    routingSkillExpression: str | None = None
+    conversationIds: list[str] | None = None
+    participants: list[CallParticipant] | None = None
+    uuiData: str | None = None
+    externalContactId: str | None = None
+    label: str | None = None
+
+
+def _state(request: Request) -> EmulatorState:
+    state: EmulatorState = request.app.state.emulator
+    return state
+
+
+def _network(request: Request) -> TelephoneNetwork:
+    network: TelephoneNetwork = request.app.state.network
+    return network
+
+
+def normalise_number(value: str, *, field: str) -> str:
+    """``+E164`` from ``value`` (an optional ``tel:`` prefix is accepted) or a 400."""
+    number = value.removeprefix("tel:")
+    if not E164.match(number):
+        raise ApiError(
+            400,
+            "bad.request",
+            f"{field} {value!r} is not a valid phone number: use E.164, e.g. +14155550100.",
+            details=[{"errorCode": "invalid.phone.number", "fieldName": field}],
+        )
+    return number
+
+
+def parse_create_request(raw: Any) -> CreateCallRequest:
+    """Validate a create-call body, mapping each problem to the Genesys error."""
+    if not isinstance(raw, dict):
+        raise bad_request("The request body must be a JSON object (CreateCallRequest).")
+    try:
+        request = CreateCallRequest.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        if first["type"] == "extra_forbidden":
+            raise ApiError(
+                400,
+                "bad.request",
+                f"Unrecognized field {field!r} in CreateCallRequest.",
+                details=[{"errorCode": "unrecognized.field", "fieldName": field}],
+            ) from None
+        raise bad_request(f"Invalid value for {field}: {first['msg']}.", field=field) from None
+    destinations = [
+        name
+        for name in ("phoneNumber", "callUserId", "callQueueId", "participants", "conversationIds")
+        if getattr(request, name)
+    ]
+    if len(destinations) > 1:
+        raise ApiError(
+            400,
+            "too.many.create.conversation.parameters",
+            "Only one of phoneNumber, callUserId, callQueueId, participants or conversationIds "
+            f"may be given; got {', '.join(destinations)}.",
+        )
+    if not destinations:
+        raise bad_request(
+            "A destination is required: phoneNumber, callUserId, callQueueId, participants "
+            "or conversationIds.",
+            field="phoneNumber",
+            error_code="missing.destination",
+        )
+    if destinations[0] != "phoneNumber":
+        raise bad_request(
+            f"The emulator only simulates phoneNumber destinations, not {destinations[0]}.",
+            field=destinations[0],
+            error_code="not.emulated",
+        )
+    if request.callerId is not None:
+        normalise_number(request.callerId, field="callerId")
+    return request
+
+
+async def create_on_behalf(request: Request) -> Response:
+    """``POST /api/v2/conversations/calls/user/{userId}``."""
+    state = _state(request)
+    token = require_token(request, state)
+    if token.user_id is None and not state.config.on_behalf_accepts_client_credentials:
+        raise ApiError(400, "not.a.user", NOT_A_USER_MESSAGE)
+    return await _create(request, request.path_params["userId"])
+
+
+async def create_as_me(request: Request) -> Response:
+    """``POST /api/v2/conversations/calls``: rings the token owner's station."""
+    token = require_user_token(request, _state(request))
+    assert token.user_id is not None
+    return await _create(request, token.user_id)
+
+
+async def _create(request: Request, user_id: str) -> Response:
+    state = _state(request)
+    body = parse_create_request(await read_json(request))
+    assert body.phoneNumber is not None
+    number = normalise_number(body.phoneNumber, field="phoneNumber")
+    user = find_user(state, user_id)
+    if user.state != "active":
+        raise ApiError(
+            400,
+            "conversation.error.user.inactive",
+            f"User {user.id} is inactive and cannot place calls.",
+            entity_id=str(user.id),
+            entity_name="user",
+        )
+    if user.station is None:
+        raise ApiError(400, "conversation.error.no.user.station", NO_STATION_MESSAGE)
+    now = state.clock.iso()
+    agent = Participant(
+        purpose="agent",
+        state="alerting",
+        start_time=now,
+        name=user.name,
+        user={"id": str(user.id), "name": user.name},
+    )
+    call = Call(
+        id=str(uuid.uuid4()),
+        user_id=str(user.id),
+        phone_number=number,
+        body=body.model_dump(exclude_none=True),
+        created_at=now,
+        participants=[agent],
+    )
+    state.calls[call.id] = call
+    state.hub.publish(call)
+    _network(request).start(call)
+    payload = {"id": call.id, "name": None, "selfUri": f"/api/v2/conversations/calls/{call.id}"}
+    fault: FaultSpec | None = request.scope.get(FAULT_SCOPE_KEY)
+    if fault is not None and fault.mode == "drop_after_create":
+        return DroppedResponse(payload)
+    if (
+        fault is not None
+        and fault.mode == "hang_after_create"
+        and await _client_left_within(request, state, fault.seconds)
+    ):
+        return Response(status_code=499)
+    return JSONResponse(payload)
+
+
+async def _client_left_within(request: Request, state: EmulatorState, seconds: float) -> bool:
+    """Wait up to ``seconds`` (real) for the client to disconnect; True when it did."""
+    disconnect = asyncio.ensure_future(request.receive())
+    stopping = asyncio.ensure_future(state.stopping.wait())
+    try:
+        await asyncio.wait({disconnect, stopping}, timeout=seconds, return_when="FIRST_COMPLETED")
+        return disconnect.done() or stopping.done()
+    finally:
+        for task in (disconnect, stopping):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+class DroppedResponse(Response):
+    """Starts a 200 with the full Content-Length, sends half the body, then stops.
+
+    uvicorn closes the connection of a response the app left incomplete, so the client sees
+    the call accepted by the server but its answer cut off mid-body.
+    """
+
+    def __init__(self, payload: dict[str, Any]) -> None:
+        super().__init__(JSONResponse(payload).body, media_type="application/json")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Send the start and a partial body, then return without completing."""
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        await send(
+            {
+                "type": "http.response.body",
+                "body": self.body[: len(self.body) // 2],
+                "more_body": True,
+            }
+        )
+
+
+def _find_call(state: EmulatorState, conversation_id: str) -> Call:
+    call = state.calls.get(conversation_id)
+    if call is None:
+        raise not_found("conversation", conversation_id)
+    return call
+
+
+async def get_call(request: Request) -> JSONResponse:
+    """``GET /api/v2/conversations/calls/{conversationId}``."""
+    state = _state(request)
+    require_token(request, state)
+    return JSONResponse(_find_call(state, request.path_params["conversationId"]).to_json())
+
+
+async def _disconnect_body(request: Request) -> None:
+    body = await read_json(request)
+    if not isinstance(body, dict) or set(body) - {"state"}:
+        extra = sorted(set(body) - {"state"}) if isinstance(body, dict) else []
+        raise bad_request(
+            'The body must be {"state": "disconnected"}'
+            + (f"; unrecognized field {extra[0]!r}." if extra else "."),
+            field=extra[0] if extra else "state",
+        )
+    if body.get("state") != "disconnected":
+        raise bad_request(
+            'The emulator supports only {"state": "disconnected"} (hang up).', field="state"
+        )
+
+
+async def patch_call(request: Request) -> JSONResponse:
+    """``PATCH /api/v2/conversations/calls/{conversationId}``: hang up every participant."""
+    state = _state(request)
+    require_token(request, state)
+    call = _find_call(state, request.path_params["conversationId"])
+    await _disconnect_body(request)
+    _network(request).hang_up(call)
+    return JSONResponse(call.to_json(), status_code=202)
+
+
+async def patch_participant(request: Request) -> Response:
+    """``PATCH /api/v2/conversations/calls/{conversationId}/participants/{participantId}``."""
+    state = _state(request)
+    require_token(request, state)
+    call = _find_call(state, request.path_params["conversationId"])
+    participant_id = request.path_params["participantId"]
+    if not any(p.id == participant_id for p in call.participants):
+        raise not_found("participant", participant_id)
+    await _disconnect_body(request)
+    _network(request).hang_up(call, participant_id)
+    return Response(status_code=202)

@@ -1,0 +1,40 @@
+"""``EmulatorConfig``: every knob of the local Genesys Cloud, with the defaults of the real one."""
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from gcdial._shared import DEFAULT_RATE_LIMIT_PER_MINUTE, NOTIFICATION_CHANNEL_LIMIT
+from gcdial.emulator.faults import FaultSpec
+
+
+class EmulatorConfig(BaseModel):
+    """Settings of one emulator instance; unknown or out-of-range values are rejected at start-up.
+
+    Durations ending in ``_s`` are simulated seconds (scaled by ``speed``), except
+    ``rate_limit_window_s``, which is real seconds like the ``Retry-After`` it produces.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    speed: float = Field(default=1.0, gt=0, le=100_000)
+    fixture: Path | None = None
+    admin: bool = False
+    token_lifetime_s: float = Field(default=86399, gt=0)
+    rate_limit_per_minute: int = Field(default=DEFAULT_RATE_LIMIT_PER_MINUTE, ge=1)
+    rate_limit_buckets: dict[str, int] = Field(default_factory=dict)
+    rate_limit_window_s: float = Field(default=60.0, gt=0)
+    customer_purpose: Literal["external", "customer"] = "external"
+    on_behalf_accepts_client_credentials: bool = True
+    heartbeat_interval_s: float = Field(default=30.0, gt=0)
+    channel_lifetime_s: float = Field(default=86400.0, gt=0)
+    channel_limit: int = Field(default=NOTIFICATION_CHANNEL_LIMIT, ge=1)
+    channel_limit_mode: Literal["replace_oldest", "reject"] = "replace_oldest"
+    socket_closing_lead_s: float = Field(default=60.0, ge=0)
+    agent_answer_s: float = Field(default=2.0, ge=0)
+    ring_s: float = Field(default=4.0, ge=0)
+    no_answer_s: float = Field(default=30.0, ge=0)
+    agent_no_answer_s: float = Field(default=15.0, ge=0)
+    faults: tuple[FaultSpec, ...] = ()
+    seed: int = 0

@@ -1,0 +1,190 @@
+"""The emulator's organisation (OAuth clients and agents), loaded from a JSON or TOML fixture.
+
+A bad fixture raises ``FixtureError`` naming the file, the field and the problem.
+"""
+
+import json
+import tomllib
+import uuid
+from collections.abc import Iterable
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+DEFAULT_FIXTURE_NAME = "default_fixture.json"
+_GENERATED_NAMESPACE = uuid.UUID("8f0c2a52-6a43-4d53-9a59-1f5b0d7f3e10")
+
+
+class FixtureError(ValueError):
+    """A fixture file that cannot be used; the message names the file, field and problem."""
+
+
+class StationSpec(BaseModel):
+    """The agent's associated phone station."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+
+
+class UserSpec(BaseModel):
+    """One agent (a Genesys user)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key: str | None = None
+    id: uuid.UUID
+    name: str = Field(min_length=1)
+    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    presence: str = Field(default="AVAILABLE", pattern=r"^[A-Z_]+$")
+    routing_status: str | None = Field(default=None, pattern=r"^[A-Z_]+$")
+    state: Literal["active", "inactive"] = "active"
+    station: StationSpec | None = None
+    title: str | None = None
+    department: str | None = None
+
+
+class ClientSpec(BaseModel):
+    """An OAuth client: client credentials (with a secret) or a public PKCE client."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1)
+    grant: Literal["client_credentials", "authorization_code"]
+    secret: str | None = Field(default=None, min_length=1)
+    user: str | None = None
+    token_lifetime_s: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _grant_fields(self) -> Self:
+        if self.grant == "client_credentials" and self.secret is None:
+            raise ValueError("a client_credentials client needs a 'secret'")
+        if self.grant == "authorization_code" and self.user is None:
+            raise ValueError("an authorization_code client needs 'user' (the user it approves)")
+        return self
+
+
+class GenerateAgents(BaseModel):
+    """Bulk agents ``agent001@<email_domain>``..., each with a station."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    count: int = Field(ge=1, le=10_000)
+    email_domain: str = Field(pattern=r"^[^@\s]+\.[^@\s]+$")
+    presence: str = Field(default="AVAILABLE", pattern=r"^[A-Z_]+$")
+
+
+class Fixture(BaseModel):
+    """A whole fixture file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    clients: list[ClientSpec] = Field(min_length=1)
+    users: list[UserSpec] = Field(default_factory=list)
+    generate_agents: GenerateAgents | None = None
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> Self:
+        _unique("clients", (c.id for c in self.clients), "id")
+        _unique("users", (str(u.id) for u in self.users), "id")
+        _unique("users", (u.email.lower() for u in self.users), "email")
+        _unique("users", (u.key for u in self.users if u.key is not None), "key")
+        if not any(c.grant == "client_credentials" for c in self.clients):
+            raise ValueError("clients: at least one client must have grant 'client_credentials'")
+        for index, client in enumerate(self.clients):
+            if client.user is not None and self.find_user(client.user) is None:
+                raise ValueError(
+                    f"clients[{index}].user: no user has key, id or email {client.user!r}"
+                )
+        return self
+
+    def find_user(self, ref: str) -> UserSpec | None:
+        """The user whose key, id or email is ``ref``."""
+        for user in self.all_users():
+            if ref in (user.key, str(user.id)) or ref.lower() == user.email.lower():
+                return user
+        return None
+
+    def all_users(self) -> list[UserSpec]:
+        """The listed users followed by the generated agents."""
+        return [*self.users, *_generated(self.generate_agents)]
+
+
+def _unique(where: str, values: Iterable[str], field: str) -> None:
+    seen: set[str] = set()
+    for index, value in enumerate(values):
+        if value in seen:
+            raise ValueError(f"{where}[{index}].{field}: duplicate value {value!r}")
+        seen.add(value)
+
+
+def _generated(spec: GenerateAgents | None) -> list[UserSpec]:
+    if spec is None:
+        return []
+    users = []
+    for n in range(1, spec.count + 1):
+        email = f"agent{n:03d}@{spec.email_domain}"
+        users.append(
+            UserSpec(
+                id=uuid.uuid5(_GENERATED_NAMESPACE, email),
+                name=f"Agent {n:03d}",
+                email=email,
+                presence=spec.presence,
+                station=StationSpec(
+                    id=str(uuid.uuid5(_GENERATED_NAMESPACE, "station:" + email)),
+                    name=f"agent{n:03d}-webrtc",
+                ),
+            )
+        )
+    return users
+
+
+def load_fixture(path: Path | None) -> Fixture:
+    """Read and validate a fixture file (``.json`` or ``.toml``); None means the built-in one."""
+    if path is None:
+        text = resources.files("gcdial.emulator").joinpath(DEFAULT_FIXTURE_NAME).read_text()
+        return parse_fixture(json.loads(text), source=DEFAULT_FIXTURE_NAME)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise FixtureError(f"fixture file {path}: cannot be read: {exc.strerror}") from None
+    data: Any
+    try:
+        if path.suffix.lower() == ".toml":
+            data = tomllib.loads(raw.decode("utf-8"))
+        else:
+            data = json.loads(raw)
+    except UnicodeDecodeError:
+        raise FixtureError(f"fixture file {path}: is not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise FixtureError(
+            f"fixture file {path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise FixtureError(f"fixture file {path}: invalid TOML: {exc}") from None
+    return parse_fixture(data, source=str(path))
+
+
+def parse_fixture(data: object, *, source: str) -> Fixture:
+    """Validate already-parsed fixture data; ``source`` names it in error messages."""
+    try:
+        return Fixture.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = _field_path(error["loc"])
+            message = str(error["msg"]).removeprefix("Value error, ")
+            if error["type"] == "extra_forbidden":
+                message = "unknown field (check the spelling; see docs/emulator.md)"
+            problems.append(f"field {field}: {message}" if field else message)
+        raise FixtureError(f"fixture file {source}: " + "; ".join(problems)) from None
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path

@@ -1,0 +1,192 @@
+"""``EmulatorServer``: the emulator under uvicorn in a background thread, for tests and demos."""
+
+import asyncio
+import contextlib
+import socket
+import threading
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+import uvicorn
+from starlette.applications import Starlette
+
+from gcdial.emulator.app import create_app
+from gcdial.emulator.config import EmulatorConfig
+from gcdial.emulator.fixtures import ClientSpec
+from gcdial.emulator.state import EmulatorState
+
+START_TIMEOUT_S = 10.0
+STOP_TIMEOUT_S = 10.0
+ADMIN_TIMEOUT_S = 10.0
+
+
+class EmulatorError(RuntimeError):
+    """The emulator could not start or an admin call failed."""
+
+
+class EmulatorServer:
+    """Runs the emulator on ``host``:``port`` (default 127.0.0.1, a free port) until stopped.
+
+    Use as a context manager. The admin helpers talk to ``/_emulator/*`` over real HTTP, so
+    ``config.admin`` must be on for them.
+    """
+
+    def __init__(
+        self, config: EmulatorConfig | None = None, *, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
+        self.config = config or EmulatorConfig()
+        self.app: Starlette = create_app(self.config)
+        self._host = host
+        self._port = port
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._failure: BaseException | None = None
+        self.base_url = ""
+
+    @property
+    def state(self) -> EmulatorState:
+        """The emulator's in-memory state (read it only while no request is running)."""
+        state: EmulatorState = self.app.state.emulator
+        return state
+
+    @property
+    def client_id(self) -> str:
+        """The fixture's first client-credentials client id."""
+        return self._first_client().id
+
+    @property
+    def client_secret(self) -> str:
+        """That client's secret."""
+        secret = self._first_client().secret
+        assert secret is not None
+        return secret
+
+    def _first_client(self) -> ClientSpec:
+        return next(c for c in self.state.fixture.clients if c.grant == "client_credentials")
+
+    def start(self) -> Self:
+        """Bind, start serving in a background thread and wait until it accepts requests."""
+        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self._host, self._port))
+        except OSError as exc:
+            sock.close()
+            raise EmulatorError(
+                f"cannot listen on {self._host}:{self._port}: {exc.strerror}"
+            ) from None
+        port = sock.getsockname()[1]
+        host = f"[{self._host}]" if family == socket.AF_INET6 else self._host
+        self.base_url = f"http://{host}:{port}"
+        config = uvicorn.Config(
+            self.app,
+            http="h11",
+            ws="websockets-sansio",
+            lifespan="on",
+            log_config=None,
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=2,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._serve, args=(sock,), name=f"gcdial-emulator-{port}", daemon=True
+        )
+        self._thread.start()
+        deadline = START_TIMEOUT_S
+        while not self._server.started and self._thread.is_alive() and deadline > 0:
+            self._thread.join(0.01)
+            deadline -= 0.01
+        if not self._server.started:
+            self.stop()
+            raise EmulatorError(f"the emulator did not start: {self._failure!r}")
+        return self
+
+    def _serve(self, sock: socket.socket) -> None:
+        assert self._server is not None
+        try:
+            with sock:
+                asyncio.run(self._run(self._server, sock))
+        except BaseException as exc:  # reported by start()
+            self._failure = exc
+
+    async def _run(self, server: uvicorn.Server, sock: socket.socket) -> None:
+        self._loop = asyncio.get_running_loop()
+        await server.serve(sockets=[sock])
+
+    def stop(self) -> None:
+        """Stop serving: end pending waits, close sockets and connections, join the thread."""
+        if self._server is None or self._thread is None:
+            return
+        if self._loop is not None and not self._loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self.state.stopping.set)
+        self._server.should_exit = True
+        self._thread.join(STOP_TIMEOUT_S)
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _admin(self, method: str, path: str, *, json: Any = None) -> Any:
+        with httpx.Client(base_url=self.base_url, timeout=ADMIN_TIMEOUT_S) as client:
+            response = client.request(method, "/_emulator/" + path, json=json)
+        if response.status_code >= 400:
+            raise EmulatorError(f"admin {method} {path}: {response.status_code} {response.text}")
+        return response.json() if response.content else None
+
+    def calls_created(self) -> list[dict[str, Any]]:
+        """Every call created since the last reset (``GET /_emulator/calls``)."""
+        calls: list[dict[str, Any]] = self._admin("GET", "calls")["calls"]
+        return calls
+
+    def request_counts(self) -> dict[str, Any]:
+        """``{"total", "byRoute", "internalErrors"}`` (``GET /_emulator/requests``)."""
+        counts: dict[str, Any] = self._admin("GET", "requests")
+        return counts
+
+    def add_fault(self, **fault: Any) -> str:
+        """Put a fault in force (see ``FaultSpec``); returns its id."""
+        fault_id: str = self._admin("POST", "faults", json=fault)["id"]
+        return fault_id
+
+    def remove_fault(self, fault_id: str) -> None:
+        """Remove one fault."""
+        self._admin("DELETE", f"faults/{fault_id}")
+
+    def clear_faults(self) -> None:
+        """Remove every fault."""
+        self._admin("DELETE", "faults")
+
+    def reset(self) -> None:
+        """Forget calls, tokens, channels, faults, counters and rate windows."""
+        self._admin("POST", "reset")
+
+    def set_speed(self, speed: float) -> None:
+        """Change the simulated clock's acceleration."""
+        self._admin("POST", "clock", json={"speed": speed})
+
+    def expire_tokens(self) -> None:
+        """Make every issued token expired."""
+        self._admin("POST", "tokens/expire")
+
+    def revoke_tokens(self) -> None:
+        """Revoke every issued token."""
+        self._admin("POST", "tokens/revoke")
+
+    def close_websockets(self, warn: bool = True) -> int:
+        """Close every notification socket, with ``socket_closing`` first when ``warn``."""
+        closed: int = self._admin("POST", "websockets/close", json={"warn": warn})["closed"]
+        return closed

@@ -1,0 +1,138 @@
+"""The simulated telephone network: each call's timeline, chosen by the dialed number.
+
+The last two digits ``NN`` of the number decide the outcome (see docs/emulator.md):
+00-49 answered (talks 10+NN s), 50-59 no answer, 60-69 busy, 70-79 invalid number,
+80-89 carrier failure, 90-94 agent does not answer, 95-99 agent rejects.
+"""
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+
+from gcdial.emulator.state import Call, EmulatorState, Participant
+
+BUSY_AFTER_S = 2.0
+CARRIER_FAILURE_AFTER_S = 3.0
+AGENT_REJECT_AFTER_S = 2.0
+TALK_BASE_S = 10.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a call to one number unfolds."""
+
+    kind: str
+    agent_answers: bool
+    customer_ends_after_s: float = 0.0
+    customer_disconnect: str = "endpoint"
+    error_code: str | None = None
+
+
+def outcome_for(number: str, state: EmulatorState) -> Outcome:
+    """The deterministic outcome of dialing ``number`` (its last two digits)."""
+    digits = "".join(ch for ch in number if ch.isdigit())
+    nn = int(digits[-2:]) if len(digits) >= 2 else 0
+    cfg = state.config
+    if nn < 50:
+        return Outcome("answered", True, TALK_BASE_S + nn)
+    if nn < 60:
+        return Outcome("no_answer", True, cfg.no_answer_s, "timeout")
+    if nn < 70:
+        return Outcome("busy", True, BUSY_AFTER_S, "peer", "error.ininedgecontrol.remote.busy")
+    if nn < 80:
+        return Outcome(
+            "invalid_number", True, 0.0, "error", "error.ininedgecontrol.remote.address.invalid"
+        )
+    if nn < 90:
+        return Outcome(
+            "carrier_failure",
+            True,
+            CARRIER_FAILURE_AFTER_S,
+            "transport.failure",
+            "error.ininedgecontrol.network.failure",
+        )
+    if nn < 95:
+        return Outcome("agent_no_answer", False, customer_disconnect="timeout")
+    return Outcome("agent_rejects", False, customer_disconnect="client")
+
+
+class TelephoneNetwork:
+    """Drives every call's timeline as an asyncio task on the simulated clock."""
+
+    def __init__(self, state: EmulatorState) -> None:
+        self._state = state
+
+    def start(self, call: Call) -> None:
+        """Begin ``call``'s timeline (the agent leg is already alerting)."""
+        call.task = asyncio.get_running_loop().create_task(self._run(call))
+
+    def hang_up(self, call: Call, participant_id: str | None = None) -> None:
+        """End ``call`` now: the patched participant (or agent) ``client``, others ``peer``."""
+        if call.over:
+            return
+        if call.task is not None:
+            call.task.cancel()
+            call.task = None
+        target = participant_id or call.participants[0].id
+        now = self._state.clock.iso()
+        for participant in call.participants:
+            if not participant.ended:
+                kind = "client" if participant.id == target else "peer"
+                _end(participant, now, kind)
+        self._state.hub.publish(call)
+
+    async def stop_all(self) -> None:
+        """Cancel every running timeline and wait for them to finish."""
+        tasks = [c.task for c in self._state.calls.values() if c.task is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self, call: Call) -> None:
+        state = self._state
+        clock = state.clock
+        cfg = state.config
+        agent = call.participants[0]
+        outcome = outcome_for(call.phone_number, state)
+        if not outcome.agent_answers:
+            wait = (
+                cfg.agent_no_answer_s if outcome.kind == "agent_no_answer" else AGENT_REJECT_AFTER_S
+            )
+            await clock.sleep(wait)
+            _end(agent, clock.iso(), outcome.customer_disconnect)
+            call.task = None
+            state.hub.publish(call)
+            return
+        await clock.sleep(cfg.agent_answer_s)
+        agent.state = "connected"
+        agent.connected_time = clock.iso()
+        customer = Participant(
+            purpose=cfg.customer_purpose,
+            state="dialing",
+            start_time=clock.iso(),
+            address=f"tel:{call.phone_number}",
+            attributes=dict(call.body.get("attributes") or {}),
+        )
+        call.participants.append(customer)
+        state.hub.publish(call)
+        if outcome.kind == "answered":
+            await clock.sleep(cfg.ring_s)
+            customer.state = "connected"
+            customer.connected_time = clock.iso()
+            state.hub.publish(call)
+        await clock.sleep(outcome.customer_ends_after_s)
+        now = clock.iso()
+        _end(customer, now, outcome.customer_disconnect)
+        if outcome.error_code is not None:
+            customer.error_info = {"code": outcome.error_code, "message": outcome.kind}
+        _end(agent, now, "peer")
+        call.task = None
+        state.hub.publish(call)
+
+
+def _end(participant: Participant, when: str, disconnect_type: str) -> None:
+    participant.state = "disconnected"
+    participant.end_time = when
+    participant.disconnect_type = disconnect_type

@@ -1,0 +1,184 @@
+"""What the emulator remembers: tokens, calls and their participants, and who listens to changes."""
+
+import asyncio
+import secrets
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gcdial.emulator.clock import SimClock
+from gcdial.emulator.config import EmulatorConfig
+from gcdial.emulator.faults import FaultBook
+from gcdial.emulator.fixtures import ClientSpec, Fixture, UserSpec
+from gcdial.emulator.ratelimit import RateLimiter
+
+ENDED_STATES = frozenset({"disconnected", "terminated"})
+
+
+@dataclass
+class Token:
+    """An issued access token; ``user_id`` is None for client credentials."""
+
+    client_id: str
+    user_id: str | None
+    expires_at: float
+    revoked: bool = False
+
+
+@dataclass
+class Participant:
+    """One leg of a call, as Genesys reports it."""
+
+    purpose: str
+    state: str
+    start_time: str
+    address: str | None = None
+    name: str | None = None
+    user: dict[str, str] | None = None
+    attributes: dict[str, str] = field(default_factory=dict)
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    connected_time: str | None = None
+    end_time: str | None = None
+    disconnect_type: str | None = None
+    error_info: dict[str, str] | None = None
+
+    @property
+    def ended(self) -> bool:
+        """Whether this leg is over."""
+        return self.state in ENDED_STATES
+
+    def to_json(self) -> dict[str, Any]:
+        """The CallConversation participant JSON."""
+        body: dict[str, Any] = {
+            "id": self.id,
+            "name": self.name,
+            "address": self.address,
+            "purpose": self.purpose,
+            "state": self.state,
+            "direction": "outbound",
+            "startTime": self.start_time,
+            "connectedTime": self.connected_time,
+            "endTime": self.end_time,
+            "disconnectType": self.disconnect_type,
+            "user": self.user,
+            "errorInfo": self.error_info,
+            "attributes": self.attributes,
+        }
+        return {k: v for k, v in body.items() if v is not None}
+
+
+@dataclass
+class Call:
+    """A call conversation and the raw request that created it."""
+
+    id: str
+    user_id: str
+    phone_number: str
+    body: dict[str, Any]
+    created_at: str
+    participants: list[Participant]
+    task: "asyncio.Task[None] | None" = None
+
+    @property
+    def over(self) -> bool:
+        """Whether every participant has disconnected."""
+        return all(p.ended for p in self.participants)
+
+    @property
+    def summary_state(self) -> str:
+        """``disconnected`` when over, else the dialed party's state (or the agent's)."""
+        if self.over:
+            return "disconnected"
+        return self.participants[-1].state
+
+    def to_json(self) -> dict[str, Any]:
+        """The CallConversation JSON."""
+        return {
+            "id": self.id,
+            "participants": [p.to_json() for p in self.participants],
+            "recordingState": "none",
+            "selfUri": f"/api/v2/conversations/calls/{self.id}",
+        }
+
+
+Listener = Callable[[Call], None]
+
+
+class EventHub:
+    """Tells every listener about each participant change, synchronously and in order."""
+
+    def __init__(self) -> None:
+        self._listeners: list[Listener] = []
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener`` on every change; returns the function that stops it."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def publish(self, call: Call) -> None:
+        """Announce that ``call`` changed."""
+        for listener in list(self._listeners):
+            listener(call)
+
+
+class EmulatorState:
+    """Everything one emulator instance knows; touched only from its event loop."""
+
+    def __init__(self, config: EmulatorConfig, fixture: Fixture) -> None:
+        self.config = config
+        self.fixture = fixture
+        self.clock = SimClock(config.speed)
+        self.hub = EventHub()
+        self.users: dict[str, UserSpec] = {str(u.id): u for u in fixture.all_users()}
+        self.users_by_email = {u.email.lower(): u for u in self.users.values()}
+        self.clients: dict[str, ClientSpec] = {c.id: c for c in fixture.clients}
+        self.faults = FaultBook(seed=config.seed)
+        self.rate_limiter = RateLimiter(
+            per_window=config.rate_limit_per_minute,
+            buckets=config.rate_limit_buckets,
+            window_s=config.rate_limit_window_s,
+        )
+        self.tokens: dict[str, Token] = {}
+        self.auth_codes: dict[str, dict[str, Any]] = {}
+        self.calls: dict[str, Call] = {}
+        self.requests: Counter[str] = Counter()
+        self.internal_errors = 0
+        self.stopping = asyncio.Event()
+        self.on_reset: list[Callable[[], None]] = []
+        for spec in config.faults:
+            self.faults.add(spec)
+
+    def issue_token(self, client: ClientSpec, *, user_id: str | None) -> tuple[str, float]:
+        """A new access token for ``client`` (and ``user_id``), with its lifetime in seconds."""
+        lifetime = client.token_lifetime_s or self.config.token_lifetime_s
+        token = secrets.token_urlsafe(32)
+        self.tokens[token] = Token(client.id, user_id, self.clock.now() + lifetime)
+        return token, lifetime
+
+    def expire_tokens(self) -> None:
+        """Make every issued token expired."""
+        now = self.clock.now()
+        for token in self.tokens.values():
+            token.expires_at = min(token.expires_at, now)
+
+    def revoke_tokens(self) -> None:
+        """Revoke every issued token."""
+        for token in self.tokens.values():
+            token.revoked = True
+
+    def reset(self) -> None:
+        """Forget calls, tokens, channels, faults, counters and rate windows; keep the fixture."""
+        for call in self.calls.values():
+            if call.task is not None:
+                call.task.cancel()
+        self.calls.clear()
+        self.tokens.clear()
+        self.auth_codes.clear()
+        self.faults.clear()
+        self.requests.clear()
+        self.internal_errors = 0
+        self.rate_limiter.reset()
+        for hook in self.on_reset:
+            hook()
