@@ -1,0 +1,945 @@
+"""The campaign journal: one SQLite file recording every contact, attempt, state change and outcome.
+
+Crash-safety rules, in order of importance:
+
+1. The intent to dial is committed *before* the create-call POST (:meth:`Journal.begin_attempt`).
+   After a crash, every attempt still in ``intent`` or ``accepted`` shows up in
+   :meth:`Journal.in_flight` and must be reconciled; an attempt is never silently re-dialed.
+2. Each state change is its own transaction, so the file is consistent at every instant.
+3. ``synchronous = FULL``: with WAL, ``NORMAL`` survives a killed process but may lose the last
+   commits on power loss or an OS crash; losing a committed *intent* after its POST went out could
+   ring a customer twice on resume. A campaign commits a handful of changes per second, so one
+   fsync per commit costs nothing that matters.
+4. One process at a time: an exclusive ``flock`` on ``<journal>.lock``. The kernel drops it when
+   the process dies, even by ``kill -9``, so a crash never leaves a stale lock behind.
+
+Secrets never enter the journal: it holds contacts, agents, conversation ids and outcomes only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final, Self
+
+from gcdial.campaign.csvinput import Contact, RowProblem
+from gcdial.errors import InputError
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Attempt",
+    "AttemptState",
+    "CampaignInfo",
+    "ContactRecord",
+    "ContactStatus",
+    "Journal",
+    "JournalError",
+    "JournalLockedError",
+    "JournalMismatchError",
+    "JournalSchemaError",
+    "page_key",
+]
+
+SCHEMA_VERSION: Final = 1
+# PRAGMA application_id marks the file as a gcdial journal ("gcdj").
+APPLICATION_ID: Final = 0x6763646A
+_BATCH: Final = 5000
+
+Clock = Callable[[], datetime]
+
+_SCHEMA: Final = """
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE contacts (
+    id          INTEGER PRIMARY KEY,
+    line        INTEGER NOT NULL UNIQUE,
+    phone       TEXT NOT NULL UNIQUE,
+    name        TEXT,
+    agent       TEXT,
+    external_id TEXT,
+    tz          TEXT,
+    attributes  TEXT NOT NULL DEFAULT '{}',
+    status      TEXT NOT NULL DEFAULT 'pending',
+    outcome     TEXT,
+    detail      TEXT,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    next_at     TEXT NOT NULL DEFAULT '',
+    updated_at  TEXT NOT NULL
+);
+CREATE INDEX contacts_due ON contacts (status, next_at, id);
+CREATE TABLE skipped_rows (
+    line   INTEGER PRIMARY KEY,
+    col    TEXT,
+    kind   TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    fix    TEXT NOT NULL
+);
+CREATE TABLE attempts (
+    id              INTEGER PRIMARY KEY,
+    contact_id      INTEGER NOT NULL REFERENCES contacts (id),
+    number          INTEGER NOT NULL,
+    agent_id        TEXT NOT NULL,
+    agent           TEXT,
+    state           TEXT NOT NULL,
+    conversation_id TEXT,
+    created_at      TEXT NOT NULL,
+    accepted_at     TEXT,
+    ended_at        TEXT,
+    outcome         TEXT,
+    error_code      TEXT,
+    context_id      TEXT,
+    detail          TEXT
+);
+CREATE INDEX attempts_contact ON attempts (contact_id, id);
+CREATE INDEX attempts_state ON attempts (state);
+CREATE TABLE events (
+    id         INTEGER PRIMARY KEY,
+    at         TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    contact_id INTEGER,
+    attempt_id INTEGER,
+    detail     TEXT
+);
+"""
+
+
+class AttemptState(StrEnum):
+    """Where one dial attempt stands."""
+
+    INTENT = "intent"  # committed before the POST; may or may not have been sent
+    ACCEPTED = "accepted"  # Genesys answered 200 with a conversation id
+    UNKNOWN = "unknown"  # may have rung; never re-dialed automatically, a human decides
+    NOT_SENT = "not_sent"  # provably not placed (refused by the API, or never sent)
+    ENDED = "ended"  # followed to its end; ``outcome`` says how
+
+
+IN_FLIGHT: Final = (AttemptState.INTENT, AttemptState.ACCEPTED)
+
+
+class ContactStatus(StrEnum):
+    """Where one contact stands."""
+
+    PENDING = "pending"  # to dial, at ``next_at`` or as soon as possible
+    ACTIVE = "active"  # an attempt is in flight
+    DONE = "done"  # finished; ``outcome`` says how
+    SKIPPED = "skipped"  # never dialed by rule (do-not-call, outside every window, ...)
+    UNKNOWN = "unknown"  # an attempt's outcome is unknown: needs a human
+
+
+class JournalError(InputError):
+    """The journal file cannot be used: says which file, why, and what to do."""
+
+
+class JournalLockedError(JournalError):
+    """Another process holds the journal."""
+
+
+class JournalMismatchError(JournalError):
+    """The journal belongs to another campaign or contact list."""
+
+
+class JournalSchemaError(JournalError):
+    """The journal was written by a newer gcdial, or is not a gcdial journal."""
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignInfo:
+    """Who the journal belongs to."""
+
+    name: str
+    csv_path: str
+    csv_fingerprint: str
+    created_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class ContactRecord:
+    """A contact as journaled, with where it stands."""
+
+    id: int
+    line: int
+    phone: str
+    name: str | None
+    agent: str | None
+    external_id: str | None
+    tz: str | None
+    attributes: Mapping[str, str]
+    status: ContactStatus
+    outcome: str | None
+    detail: str | None
+    attempts: int
+    next_at: datetime | None
+    updated_at: datetime
+
+    def as_contact(self) -> Contact:
+        """The CSV-side view of this contact (what the rules and the runner work on)."""
+        return Contact(
+            line=self.line,
+            phone_e164=self.phone,
+            name=self.name,
+            agent=self.agent,
+            external_id=self.external_id,
+            tz=self.tz,
+            attributes=dict(self.attributes),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One dial attempt."""
+
+    id: int
+    contact_id: int
+    number: int
+    agent_id: str
+    agent: str | None
+    state: AttemptState
+    conversation_id: str | None
+    created_at: datetime
+    accepted_at: datetime | None
+    ended_at: datetime | None
+    outcome: str | None
+    error_code: str | None
+    context_id: str | None
+    detail: str | None
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError("journal times must be timezone-aware")
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+def _time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def _lock_path(path: Path) -> Path:
+    return path.with_name(path.name + ".lock")
+
+
+class _FileLock:
+    """An exclusive ``flock`` on a side file; released by the kernel if the process dies."""
+
+    def __init__(self, journal: Path) -> None:
+        self.path = _lock_path(journal)
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 64).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise JournalLockedError(
+                f"The journal {self.path.with_suffix('')} is in use by another gcdial process "
+                f"(pid {holder}).",
+                hint="Wait for that campaign to finish or stop it (Ctrl-C), then resume. "
+                "`gcdial campaign status` can read the journal meanwhile.",
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+class Journal:
+    """The durable record of one campaign. Use :meth:`create` or :meth:`open`; close when done."""
+
+    def __init__(
+        self,
+        path: Path,
+        conn: sqlite3.Connection,
+        *,
+        lock: _FileLock | None,
+        clock: Clock,
+        read_only: bool,
+    ) -> None:
+        self.path = path
+        self._conn = conn
+        self._lock = lock
+        self._clock = clock
+        self.read_only = read_only
+
+    @classmethod
+    def create(
+        cls,
+        path: str | Path,
+        *,
+        name: str,
+        csv_path: str,
+        csv_fingerprint: str,
+        settings: Mapping[str, Any] | None = None,
+        clock: Clock = _utc_now,
+    ) -> Journal:
+        """Start a new journal at ``path`` (which must not exist yet) for the named campaign."""
+        path = Path(path)
+        if path.exists() and path.stat().st_size > 0:
+            raise JournalError(
+                f"A journal already exists at {path}.",
+                hint="Resume it with the same command, or give a new journal path to start "
+                "another campaign.",
+            )
+        lock = _FileLock(path)
+        lock.acquire()
+        try:
+            conn = cls._connect(path, read_only=False)
+            journal = cls(path, conn, lock=lock, clock=clock, read_only=False)
+            with journal._tx():
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                meta = {
+                    "name": name,
+                    "csv_path": csv_path,
+                    "csv_fingerprint": csv_fingerprint,
+                    "created_at": _iso(clock()),
+                    "contacts_loaded": "0",
+                    "settings": json.dumps(dict(settings or {}), sort_keys=True),
+                }
+                conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", meta.items())
+                journal._event("campaign.created", detail=name)
+        except BaseException:
+            lock.release()
+            raise
+        return journal
+
+    @classmethod
+    def open(
+        cls,
+        path: str | Path,
+        *,
+        expect_name: str | None = None,
+        expect_fingerprint: str | None = None,
+        read_only: bool = False,
+        clock: Clock = _utc_now,
+    ) -> Journal:
+        """Open an existing journal; refuse one of another campaign, a newer schema, or a held lock.
+
+        ``read_only`` takes no lock (for status and report while a campaign runs).
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise JournalError(
+                f"No journal at {path}.", hint="Check the path, or start the campaign first."
+            )
+        lock = None if read_only else _FileLock(path)
+        if lock is not None:
+            lock.acquire()
+        try:
+            conn = cls._connect(path, read_only=read_only)
+            journal = cls(path, conn, lock=lock, clock=clock, read_only=read_only)
+            journal._check_schema()
+            journal._check_identity(expect_name, expect_fingerprint)
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+        return journal
+
+    @staticmethod
+    def _connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
+        try:
+            if read_only:
+                uri = path.resolve().as_uri() + "?mode=ro"
+                conn = sqlite3.connect(uri, uri=True, isolation_level=None)
+            else:
+                conn = sqlite3.connect(path, isolation_level=None)
+            conn.execute("PRAGMA busy_timeout = 5000")
+            if not read_only:
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.DatabaseError as exc:
+            raise JournalSchemaError(
+                f"{path} is not a gcdial journal ({exc}).",
+                hint="Give the path of the journal file the campaign created (a .db file).",
+            ) from None
+        conn.row_factory = sqlite3.Row
+        return conn
+
+    def _check_schema(self) -> None:
+        try:
+            app_id = self._conn.execute("PRAGMA application_id").fetchone()[0]
+            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise JournalSchemaError(
+                f"{self.path} is not a gcdial journal ({exc}).",
+                hint="Give the path of the journal file the campaign created.",
+            ) from None
+        if app_id != APPLICATION_ID:
+            raise JournalSchemaError(
+                f"{self.path} is an SQLite file but not a gcdial journal.",
+                hint="Give the path of the journal file the campaign created.",
+            )
+        if version > SCHEMA_VERSION:
+            raise JournalSchemaError(
+                f"{self.path} was written by a newer gcdial (journal schema {version}; this "
+                f"gcdial reads up to {SCHEMA_VERSION}).",
+                hint="Upgrade gcdial (pip install -U gcdial) to resume or report this campaign.",
+            )
+        if version < 1:
+            raise JournalSchemaError(
+                f"{self.path} has no journal schema (version {version}); it was never completed.",
+                hint="Start the campaign again with a new journal path.",
+            )
+
+    def _check_identity(self, name: str | None, fingerprint: str | None) -> None:
+        info = self.info()
+        if name is not None and name != info.name:
+            raise JournalMismatchError(
+                f"The journal {self.path} belongs to campaign {info.name!r} (list "
+                f"{info.csv_path}), not {name!r}.",
+                hint="Give a new journal path to start another campaign, or the original "
+                "campaign name to resume this one.",
+            )
+        if fingerprint is not None and fingerprint != info.csv_fingerprint:
+            raise JournalMismatchError(
+                f"The contact list differs from the one campaign {info.name!r} started with "
+                f"({info.csv_path}; fingerprint {info.csv_fingerprint[:12]}, now "
+                f"{fingerprint[:12]}).",
+                hint="Resume with the original, unchanged file, or start a new campaign (with a "
+                "new journal path) for the edited list.",
+            )
+
+    def close(self) -> None:
+        """Close the database and release the lock."""
+        self._conn.close()
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        if self.read_only:
+            raise JournalError(f"The journal {self.path} was opened read-only.")
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    def _now(self) -> str:
+        return _iso(self._clock())
+
+    def _event(
+        self,
+        kind: str,
+        *,
+        contact_id: int | None = None,
+        attempt_id: int | None = None,
+        detail: str | None = None,
+    ) -> None:
+        self._conn.execute(
+            "INSERT INTO events (at, kind, contact_id, attempt_id, detail) VALUES (?, ?, ?, ?, ?)",
+            (self._now(), kind, contact_id, attempt_id, detail),
+        )
+
+    # Campaign meta
+
+    def info(self) -> CampaignInfo:
+        """Name, contact list and creation time of the campaign."""
+        meta = dict(self._conn.execute("SELECT key, value FROM meta").fetchall())
+        return CampaignInfo(
+            name=meta.get("name", ""),
+            csv_path=meta.get("csv_path", ""),
+            csv_fingerprint=meta.get("csv_fingerprint", ""),
+            created_at=meta.get("created_at", ""),
+        )
+
+    def settings(self) -> dict[str, Any]:
+        """The settings the campaign was started with (rules, pacing), as stored at creation."""
+        row = self._conn.execute("SELECT value FROM meta WHERE key = 'settings'").fetchone()
+        loaded = json.loads(row[0]) if row else {}
+        return loaded if isinstance(loaded, dict) else {}
+
+    def get_meta(self, key: str) -> str | None:
+        """A free-form campaign value (None when unset)."""
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Store a free-form campaign value."""
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    # Loading contacts
+
+    @property
+    def contacts_loaded(self) -> bool:
+        """Whether the whole contact list was loaded (a crash mid-load leaves this False)."""
+        return self.get_meta("contacts_loaded") == "1"
+
+    def add_contacts(self, contacts: Iterable[Contact]) -> int:
+        """Journal contacts in batches (each its own transaction); rows already present are kept.
+
+        Returns how many were new, so reloading after a crash mid-load is safe and cheap.
+        """
+        added = 0
+        batch: list[tuple[Any, ...]] = []
+        for contact in contacts:
+            batch.append(
+                (
+                    contact.line,
+                    contact.phone_e164,
+                    contact.name,
+                    contact.agent,
+                    contact.external_id,
+                    contact.tz,
+                    json.dumps(dict(contact.attributes), ensure_ascii=False),
+                )
+            )
+            if len(batch) >= _BATCH:
+                added += self._insert_contacts(batch)
+                batch = []
+        if batch:
+            added += self._insert_contacts(batch)
+        return added
+
+    def _insert_contacts(self, batch: list[tuple[Any, ...]]) -> int:
+        now = self._now()
+        with self._tx() as conn:
+            before = conn.total_changes
+            conn.executemany(
+                "INSERT OR IGNORE INTO contacts (line, phone, name, agent, external_id, tz, "
+                "attributes, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(*row, now) for row in batch],
+            )
+            return conn.total_changes - before
+
+    def add_skipped_rows(self, problems: Iterable[RowProblem]) -> None:
+        """Record CSV rows refused by validation, so the report can list them."""
+        rows = [(p.line, p.column, p.kind, p.reason, p.fix) for p in problems]
+        with self._tx() as conn:
+            conn.executemany(
+                "INSERT OR IGNORE INTO skipped_rows (line, col, kind, reason, fix) "
+                "VALUES (?, ?, ?, ?, ?)",
+                rows,
+            )
+
+    def finish_loading(self, *, rows: int, valid: int, refused: int) -> None:
+        """Mark the contact list as fully loaded, with the validation counts."""
+        with self._tx() as conn:
+            for key, value in {
+                "contacts_loaded": "1",
+                "csv_rows": str(rows),
+                "csv_valid": str(valid),
+                "csv_refused": str(refused),
+            }.items():
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES (?, ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (key, value),
+                )
+            self._event("contacts.loaded", detail=f"{valid} contacts, {refused} rows refused")
+
+    # Attempts: the crash-safe state machine
+
+    def begin_attempt(self, contact_id: int, *, agent_id: str, agent: str | None = None) -> int:
+        """Commit the intent to dial ``contact_id`` through ``agent_id``; return the attempt id.
+
+        Call this *before* sending the create-call request. Refuses when the contact already has an
+        attempt in flight or of unknown outcome, or is finished: that is what keeps a customer
+        from being rung twice.
+        """
+        with self._tx() as conn:
+            row = conn.execute(
+                "SELECT status, attempts FROM contacts WHERE id = ?", (contact_id,)
+            ).fetchone()
+            if row is None:
+                raise KeyError(f"no contact {contact_id} in the journal")
+            if row["status"] != ContactStatus.PENDING:
+                raise JournalError(
+                    f"Contact {contact_id} is {row['status']}, not pending: not dialing it again."
+                )
+            unresolved = conn.execute(
+                "SELECT id, state FROM attempts WHERE contact_id = ? AND state IN (?, ?, ?)",
+                (contact_id, *IN_FLIGHT, AttemptState.UNKNOWN),
+            ).fetchone()
+            if unresolved is not None:
+                raise JournalError(
+                    f"Contact {contact_id} already has attempt {unresolved['id']} in state "
+                    f"{unresolved['state']}: not dialing it again."
+                )
+            now = self._now()
+            cursor = conn.execute(
+                "INSERT INTO attempts (contact_id, number, agent_id, agent, state, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (contact_id, row["attempts"] + 1, agent_id, agent, AttemptState.INTENT, now),
+            )
+            attempt_id = int(cursor.lastrowid or 0)
+            conn.execute(
+                "UPDATE contacts SET status = ?, attempts = attempts + 1, updated_at = ? "
+                "WHERE id = ?",
+                (ContactStatus.ACTIVE, now, contact_id),
+            )
+            self._event(
+                "attempt.intent", contact_id=contact_id, attempt_id=attempt_id, detail=agent_id
+            )
+        return attempt_id
+
+    def _attempt_row(self, conn: sqlite3.Connection, attempt_id: int) -> sqlite3.Row:
+        row: sqlite3.Row | None = conn.execute(
+            "SELECT * FROM attempts WHERE id = ?", (attempt_id,)
+        ).fetchone()
+        if row is None:
+            raise KeyError(f"no attempt {attempt_id} in the journal")
+        return row
+
+    def _require(self, row: sqlite3.Row, *allowed: AttemptState) -> None:
+        if row["state"] not in allowed:
+            raise JournalError(
+                f"Attempt {row['id']} is {row['state']}; expected "
+                f"{' or '.join(str(a) for a in allowed)}."
+            )
+
+    def mark_accepted(self, attempt_id: int, conversation_id: str) -> None:
+        """Genesys accepted the call: store its conversation id (also to settle an unknown)."""
+        with self._tx() as conn:
+            row = self._attempt_row(conn, attempt_id)
+            self._require(row, AttemptState.INTENT, AttemptState.UNKNOWN)
+            now = self._now()
+            conn.execute(
+                "UPDATE attempts SET state = ?, conversation_id = ?, accepted_at = ? WHERE id = ?",
+                (AttemptState.ACCEPTED, conversation_id, now, attempt_id),
+            )
+            conn.execute(
+                "UPDATE contacts SET status = ?, updated_at = ? WHERE id = ?",
+                (ContactStatus.ACTIVE, now, row["contact_id"]),
+            )
+            self._event(
+                "attempt.accepted",
+                contact_id=row["contact_id"],
+                attempt_id=attempt_id,
+                detail=conversation_id,
+            )
+
+    def mark_unknown(self, attempt_id: int, detail: str) -> None:
+        """The call may or may not have been placed: park the contact for a human, never re-dial."""
+        with self._tx() as conn:
+            row = self._attempt_row(conn, attempt_id)
+            self._require(row, *IN_FLIGHT)
+            now = self._now()
+            conn.execute(
+                "UPDATE attempts SET state = ?, detail = ? WHERE id = ?",
+                (AttemptState.UNKNOWN, detail, attempt_id),
+            )
+            conn.execute(
+                "UPDATE contacts SET status = ?, outcome = 'unknown', detail = ?, updated_at = ? "
+                "WHERE id = ?",
+                (ContactStatus.UNKNOWN, detail, now, row["contact_id"]),
+            )
+            self._event(
+                "attempt.unknown",
+                contact_id=row["contact_id"],
+                attempt_id=attempt_id,
+                detail=detail,
+            )
+
+    def mark_not_sent(
+        self,
+        attempt_id: int,
+        reason: str,
+        *,
+        error_code: str | None = None,
+        context_id: str | None = None,
+        retry_at: datetime | None = None,
+        outcome: str = "not_sent",
+    ) -> None:
+        """The call was provably not placed (the API refused it, or it never left).
+
+        With ``retry_at`` the contact waits for another attempt; otherwise it is done with
+        ``outcome``. A not-sent attempt does not count towards the contact's attempts.
+        """
+        with self._tx() as conn:
+            row = self._attempt_row(conn, attempt_id)
+            self._require(row, AttemptState.INTENT)
+            now = self._now()
+            conn.execute(
+                "UPDATE attempts SET state = ?, ended_at = ?, outcome = ?, error_code = ?, "
+                "context_id = ?, detail = ? WHERE id = ?",
+                (AttemptState.NOT_SENT, now, outcome, error_code, context_id, reason, attempt_id),
+            )
+            self._settle_contact(conn, row["contact_id"], outcome, reason, retry_at, now)
+            conn.execute(
+                "UPDATE contacts SET attempts = attempts - 1 WHERE id = ?", (row["contact_id"],)
+            )
+            self._event(
+                "attempt.not_sent",
+                contact_id=row["contact_id"],
+                attempt_id=attempt_id,
+                detail=f"{error_code or ''} {reason}".strip(),
+            )
+
+    def record_outcome(
+        self,
+        attempt_id: int,
+        outcome: str,
+        *,
+        ended_at: datetime | None = None,
+        error_code: str | None = None,
+        detail: str | None = None,
+        retry_at: datetime | None = None,
+    ) -> None:
+        """The call ended with ``outcome``; the contact is done, or waits until ``retry_at``."""
+        with self._tx() as conn:
+            row = self._attempt_row(conn, attempt_id)
+            self._require(row, AttemptState.ACCEPTED, AttemptState.UNKNOWN)
+            now = self._now()
+            conn.execute(
+                "UPDATE attempts SET state = ?, ended_at = ?, outcome = ?, error_code = ?, "
+                "detail = COALESCE(?, detail) WHERE id = ?",
+                (
+                    AttemptState.ENDED,
+                    _iso(ended_at) if ended_at else now,
+                    outcome,
+                    error_code,
+                    detail,
+                    attempt_id,
+                ),
+            )
+            self._settle_contact(conn, row["contact_id"], outcome, detail, retry_at, now)
+            self._event(
+                "attempt.ended", contact_id=row["contact_id"], attempt_id=attempt_id, detail=outcome
+            )
+
+    def _settle_contact(
+        self,
+        conn: sqlite3.Connection,
+        contact_id: int,
+        outcome: str,
+        detail: str | None,
+        retry_at: datetime | None,
+        now: str,
+    ) -> None:
+        if retry_at is not None:
+            conn.execute(
+                "UPDATE contacts SET status = ?, outcome = ?, detail = ?, next_at = ?, "
+                "updated_at = ? WHERE id = ?",
+                (ContactStatus.PENDING, outcome, detail, _iso(retry_at), now, contact_id),
+            )
+        else:
+            conn.execute(
+                "UPDATE contacts SET status = ?, outcome = ?, detail = ?, next_at = '', "
+                "updated_at = ? WHERE id = ?",
+                (ContactStatus.DONE, outcome, detail, now, contact_id),
+            )
+
+    def defer(self, contact_id: int, until: datetime, reason: str) -> None:
+        """Keep a pending contact waiting until ``until`` (calling window, retry delay)."""
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE contacts SET next_at = ?, detail = ?, updated_at = ? "
+                "WHERE id = ? AND status = ?",
+                (_iso(until), reason, self._now(), contact_id, ContactStatus.PENDING),
+            )
+            self._event("contact.deferred", contact_id=contact_id, detail=reason)
+
+    def skip(self, contact_id: int, outcome: str, reason: str) -> None:
+        """Never dial this pending contact (do-not-call, no legal hour, campaign over...)."""
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE contacts SET status = ?, outcome = ?, detail = ?, next_at = '', "
+                "updated_at = ? WHERE id = ? AND status = ?",
+                (
+                    ContactStatus.SKIPPED,
+                    outcome,
+                    reason,
+                    self._now(),
+                    contact_id,
+                    ContactStatus.PENDING,
+                ),
+            )
+            self._event("contact.skipped", contact_id=contact_id, detail=f"{outcome}: {reason}")
+
+    def record_event(
+        self,
+        kind: str,
+        *,
+        contact_id: int | None = None,
+        attempt_id: int | None = None,
+        detail: str | None = None,
+    ) -> None:
+        """Append a free-form event (call state changes, warnings) to the log."""
+        with self._tx():
+            self._event(kind, contact_id=contact_id, attempt_id=attempt_id, detail=detail)
+
+    # Reading
+
+    def in_flight(self) -> list[Attempt]:
+        """Attempts begun but not settled (``intent``, ``accepted``): reconcile these on resume."""
+        rows = self._conn.execute(
+            "SELECT * FROM attempts WHERE state IN (?, ?) ORDER BY id", IN_FLIGHT
+        ).fetchall()
+        return [_attempt(r) for r in rows]
+
+    def attempts(self, contact_id: int | None = None) -> list[Attempt]:
+        """Every attempt (of one contact, or of all), oldest first."""
+        if contact_id is None:
+            rows = self._conn.execute("SELECT * FROM attempts ORDER BY id").fetchall()
+        else:
+            rows = self._conn.execute(
+                "SELECT * FROM attempts WHERE contact_id = ? ORDER BY id", (contact_id,)
+            ).fetchall()
+        return [_attempt(r) for r in rows]
+
+    def attempt(self, attempt_id: int) -> Attempt:
+        """One attempt by id."""
+        return _attempt(self._attempt_row(self._conn, attempt_id))
+
+    def contact(self, contact_id: int) -> ContactRecord:
+        """One contact by id."""
+        row = self._conn.execute("SELECT * FROM contacts WHERE id = ?", (contact_id,)).fetchone()
+        if row is None:
+            raise KeyError(f"no contact {contact_id} in the journal")
+        return _contact(row)
+
+    def contacts(self, *, status: ContactStatus | None = None) -> Iterator[ContactRecord]:
+        """Every contact (or those in one status) in list order, streamed."""
+        if status is None:
+            cursor = self._conn.execute("SELECT * FROM contacts ORDER BY id")
+        else:
+            cursor = self._conn.execute(
+                "SELECT * FROM contacts WHERE status = ? ORDER BY id", (status,)
+            )
+        for row in cursor:
+            yield _contact(row)
+
+    def due_contacts(
+        self, *, limit: int, after: tuple[str, int] | None = None
+    ) -> list[ContactRecord]:
+        """Pending contacts, soonest due first (then list order), one page at a time.
+
+        Pass the ``page_key`` of the last contact of a page as ``after`` for the next page.
+        """
+        if after is None:
+            rows = self._conn.execute(
+                "SELECT * FROM contacts WHERE status = ? ORDER BY next_at, id LIMIT ?",
+                (ContactStatus.PENDING, limit),
+            ).fetchall()
+        else:
+            rows = self._conn.execute(
+                "SELECT * FROM contacts WHERE status = ? AND (next_at, id) > (?, ?) "
+                "ORDER BY next_at, id LIMIT ?",
+                (ContactStatus.PENDING, after[0], after[1], limit),
+            ).fetchall()
+        return [_contact(r) for r in rows]
+
+    def skipped_rows(self) -> list[RowProblem]:
+        """CSV rows refused by validation, in file order."""
+        info = self.info()
+        rows = self._conn.execute("SELECT * FROM skipped_rows ORDER BY line").fetchall()
+        return [
+            RowProblem(info.csv_path, r["line"], r["col"], r["reason"], r["fix"], r["kind"])
+            for r in rows
+        ]
+
+    def events(self, *, limit: int | None = None) -> list[dict[str, Any]]:
+        """The event log, oldest first (or the last ``limit`` events)."""
+        if limit is None:
+            rows = self._conn.execute("SELECT * FROM events ORDER BY id").fetchall()
+        else:
+            rows = self._conn.execute(
+                "SELECT * FROM (SELECT * FROM events ORDER BY id DESC LIMIT ?) ORDER BY id",
+                (limit,),
+            ).fetchall()
+        return [dict(r) for r in rows]
+
+    def count_by(self, table: str, column: str) -> dict[str, int]:
+        """Row counts grouped by one column (``contacts``/``attempts`` by status/state/outcome)."""
+        allowed = {
+            ("contacts", "status"),
+            ("contacts", "outcome"),
+            ("attempts", "state"),
+            ("attempts", "outcome"),
+        }
+        if (table, column) not in allowed:
+            raise ValueError(f"cannot count {table} by {column}")
+        rows = self._conn.execute(
+            f"SELECT {column}, COUNT(*) FROM {table} GROUP BY {column}"  # noqa: S608 - allow-listed
+        ).fetchall()
+        return {str(key) if key is not None else "": int(n) for key, n in rows}
+
+
+def page_key(contact: ContactRecord) -> tuple[str, int]:
+    """The key of a contact in :meth:`Journal.due_contacts` order (for paging)."""
+    return (_iso(contact.next_at) if contact.next_at else "", contact.id)
+
+
+def _contact(row: sqlite3.Row) -> ContactRecord:
+    attributes = json.loads(row["attributes"])
+    return ContactRecord(
+        id=row["id"],
+        line=row["line"],
+        phone=row["phone"],
+        name=row["name"],
+        agent=row["agent"],
+        external_id=row["external_id"],
+        tz=row["tz"],
+        attributes=attributes if isinstance(attributes, dict) else {},
+        status=ContactStatus(row["status"]),
+        outcome=row["outcome"],
+        detail=row["detail"],
+        attempts=row["attempts"],
+        next_at=_time(row["next_at"]),
+        updated_at=_time(row["updated_at"]) or datetime.min.replace(tzinfo=UTC),
+    )
+
+
+def _attempt(row: sqlite3.Row) -> Attempt:
+    return Attempt(
+        id=row["id"],
+        contact_id=row["contact_id"],
+        number=row["number"],
+        agent_id=row["agent_id"],
+        agent=row["agent"],
+        state=AttemptState(row["state"]),
+        conversation_id=row["conversation_id"],
+        created_at=_time(row["created_at"]) or datetime.min.replace(tzinfo=UTC),
+        accepted_at=_time(row["accepted_at"]),
+        ended_at=_time(row["ended_at"]),
+        outcome=row["outcome"],
+        error_code=row["error_code"],
+        context_id=row["context_id"],
+        detail=row["detail"],
+    )

@@ -1,0 +1,305 @@
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from gcdial.campaign.csvinput import Contact, RowProblem
+from gcdial.campaign.journal import (
+    SCHEMA_VERSION,
+    AttemptState,
+    ContactStatus,
+    Journal,
+    JournalError,
+    JournalLockedError,
+    JournalMismatchError,
+    JournalSchemaError,
+    page_key,
+)
+from gcdial.errors import InputError
+
+T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def contacts(n: int) -> list[Contact]:
+    return [
+        Contact(line=i + 2, phone_e164=f"+1415555{i:04d}", name=f"c{i}", attributes={"k": "v"})
+        for i in range(n)
+    ]
+
+
+def new_journal(tmp_path: Path, n: int = 3) -> Journal:
+    journal = Journal.create(
+        tmp_path / "c.db", name="spring", csv_path="list.csv", csv_fingerprint="f" * 64
+    )
+    journal.add_contacts(contacts(n))
+    return journal
+
+
+def test_create_and_reopen(tmp_path: Path) -> None:
+    clock = Clock()
+    with Journal.create(
+        tmp_path / "c.db",
+        name="spring",
+        csv_path="list.csv",
+        csv_fingerprint="abc",
+        settings={"max_attempts": 3},
+        clock=clock,
+    ) as journal:
+        assert journal.add_contacts(contacts(3)) == 3
+        assert not journal.contacts_loaded
+        journal.finish_loading(rows=4, valid=3, refused=1)
+    with Journal.open(tmp_path / "c.db", expect_name="spring", expect_fingerprint="abc") as again:
+        assert again.contacts_loaded
+        info = again.info()
+        assert (info.name, info.csv_path, info.csv_fingerprint) == ("spring", "list.csv", "abc")
+        assert again.settings() == {"max_attempts": 3}
+        records = list(again.contacts())
+        assert [r.phone for r in records] == ["+14155550000", "+14155550001", "+14155550002"]
+        assert records[0].attributes == {"k": "v"}
+        assert records[0].status is ContactStatus.PENDING
+        assert records[0].as_contact() == contacts(1)[0]
+    conn = sqlite3.connect(tmp_path / "c.db")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    conn.close()
+
+
+def test_reloading_contacts_is_idempotent(tmp_path: Path) -> None:
+    with new_journal(tmp_path, 3) as journal:
+        assert journal.add_contacts(contacts(5)) == 2
+        assert len(list(journal.contacts())) == 5
+
+
+def test_attempt_lifecycle_and_events(tmp_path: Path) -> None:
+    with new_journal(tmp_path) as journal:
+        attempt = journal.begin_attempt(1, agent_id="u-1", agent="alice@example.com")
+        assert journal.contact(1).status is ContactStatus.ACTIVE
+        assert [a.id for a in journal.in_flight()] == [attempt]
+        journal.mark_accepted(attempt, "conv-1")
+        assert journal.in_flight()[0].conversation_id == "conv-1"
+        retry = T0 + timedelta(hours=1)
+        journal.record_outcome(attempt, "no_answer", retry_at=retry)
+        record = journal.contact(1)
+        assert (record.status, record.outcome, record.next_at) == (
+            ContactStatus.PENDING,
+            "no_answer",
+            retry,
+        )
+        assert journal.in_flight() == []
+        second = journal.begin_attempt(1, agent_id="u-2")
+        assert journal.attempt(second).number == 2
+        journal.mark_accepted(second, "conv-2")
+        journal.record_outcome(second, "answered")
+        record = journal.contact(1)
+        assert (record.status, record.outcome, record.attempts) == (
+            ContactStatus.DONE,
+            "answered",
+            2,
+        )
+        kinds = [e["kind"] for e in journal.events()]
+        assert kinds == [
+            "campaign.created",
+            "attempt.intent",
+            "attempt.accepted",
+            "attempt.ended",
+            "attempt.intent",
+            "attempt.accepted",
+            "attempt.ended",
+        ]
+
+
+def test_never_begins_a_second_attempt_while_one_is_unresolved(tmp_path: Path) -> None:
+    with new_journal(tmp_path) as journal:
+        attempt = journal.begin_attempt(1, agent_id="u-1")
+        with pytest.raises(JournalError, match="not pending"):
+            journal.begin_attempt(1, agent_id="u-2")
+        journal.mark_unknown(attempt, "timeout after sending")
+        assert journal.contact(1).status is ContactStatus.UNKNOWN
+        with pytest.raises(JournalError):
+            journal.begin_attempt(1, agent_id="u-2")
+        # Reconciliation may later find the conversation and settle it.
+        journal.mark_accepted(attempt, "conv-9")
+        with pytest.raises(JournalError, match="is active"):
+            journal.begin_attempt(1, agent_id="u-2")
+        journal.record_outcome(attempt, "answered")
+        assert journal.contact(1).status is ContactStatus.DONE
+
+
+def test_unresolved_attempt_blocks_dialing_even_if_contact_looks_pending(tmp_path: Path) -> None:
+    with new_journal(tmp_path) as journal:
+        attempt = journal.begin_attempt(1, agent_id="u-1")
+        journal.mark_unknown(attempt, "connection dropped after sending")
+        # Someone edits the contact back to pending by hand: the unknown attempt still blocks.
+        conn = sqlite3.connect(tmp_path / "c.db")
+        conn.execute("UPDATE contacts SET status = 'pending' WHERE id = 1")
+        conn.commit()
+        conn.close()
+        with pytest.raises(JournalError, match=f"already has attempt {attempt} in state unknown"):
+            journal.begin_attempt(1, agent_id="u-2")
+
+
+def test_not_sent_does_not_count_and_may_retry(tmp_path: Path) -> None:
+    with new_journal(tmp_path) as journal:
+        attempt = journal.begin_attempt(2, agent_id="u-1")
+        journal.mark_not_sent(
+            attempt, "rate limited", error_code="too.many.requests", retry_at=T0, outcome="refused"
+        )
+        record = journal.contact(2)
+        assert (record.status, record.attempts) == (ContactStatus.PENDING, 0)
+        failed = journal.begin_attempt(2, agent_id="u-1")
+        journal.mark_not_sent(failed, "no station", error_code="x", context_id="ctx-1")
+        record = journal.contact(2)
+        assert (record.status, record.outcome) == (ContactStatus.DONE, "not_sent")
+        assert journal.attempt(failed).context_id == "ctx-1"
+        with pytest.raises(JournalError, match="expected intent"):
+            journal.mark_not_sent(failed, "again")
+
+
+def test_defer_skip_and_due_order(tmp_path: Path) -> None:
+    with new_journal(tmp_path, 4) as journal:
+        journal.defer(1, T0 + timedelta(hours=2), "outside calling hours")
+        journal.defer(2, T0 + timedelta(hours=1), "outside calling hours")
+        journal.skip(3, "dnc", "on the do-not-call list")
+        due = journal.due_contacts(limit=10)
+        assert [c.id for c in due] == [4, 2, 1]
+        first_page = journal.due_contacts(limit=2)
+        rest = journal.due_contacts(limit=2, after=page_key(first_page[-1]))
+        assert [c.id for c in first_page + rest] == [4, 2, 1]
+        assert journal.contact(3).status is ContactStatus.SKIPPED
+        assert journal.count_by("contacts", "status") == {"pending": 3, "skipped": 1}
+
+
+def test_skipped_rows_recorded(tmp_path: Path) -> None:
+    with new_journal(tmp_path) as journal:
+        problem = RowProblem("list.csv", 7, "phone", "no phone number", "Fill it in.", "invalid")
+        journal.add_skipped_rows([problem, problem])
+        assert journal.skipped_rows() == [problem]
+
+
+def test_second_process_is_refused_while_first_holds_it(tmp_path: Path) -> None:
+    journal = new_journal(tmp_path)
+    try:
+        with pytest.raises(JournalLockedError, match=f"pid {os.getpid()}") as info:
+            Journal.open(tmp_path / "c.db")
+        assert isinstance(info.value, InputError)
+        code = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sys\nfrom gcdial.campaign.journal import Journal, JournalLockedError\n"
+                f"try:\n    Journal.open({str(tmp_path / 'c.db')!r})\n"
+                "except JournalLockedError:\n    sys.exit(7)\n",
+            ],
+            check=False,
+        ).returncode
+        assert code == 7
+        with Journal.open(tmp_path / "c.db", read_only=True) as reader:
+            assert len(list(reader.contacts())) == 3
+            with pytest.raises(JournalError, match="read-only"):
+                reader.record_event("x")
+    finally:
+        journal.close()
+    Journal.open(tmp_path / "c.db").close()
+
+
+KILLED_WRITER = textwrap.dedent(
+    """
+    import os, sys
+    from gcdial.campaign.journal import Journal
+    journal = Journal.open(sys.argv[1])
+    first = journal.begin_attempt(1, agent_id="u-1")
+    journal.mark_accepted(first, "conv-1")
+    journal.begin_attempt(2, agent_id="u-2")
+    print("intent committed", flush=True)
+    sys.stdin.readline()
+    """
+)
+
+
+def test_intent_survives_kill_9_and_lock_is_released(tmp_path: Path) -> None:
+    new_journal(tmp_path).close()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WRITER, str(tmp_path / "c.db")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "intent committed"
+        with pytest.raises(JournalLockedError):
+            Journal.open(tmp_path / "c.db")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for stream in (proc.stdin, proc.stdout):
+            if stream is not None:
+                stream.close()
+    with Journal.open(tmp_path / "c.db") as journal:
+        flight = journal.in_flight()
+        assert [(a.contact_id, a.state, a.conversation_id) for a in flight] == [
+            (1, AttemptState.ACCEPTED, "conv-1"),
+            (2, AttemptState.INTENT, None),
+        ]
+        assert journal.contact(2).status is ContactStatus.ACTIVE
+
+
+def test_refuses_another_campaign_or_list(tmp_path: Path) -> None:
+    new_journal(tmp_path).close()
+    with pytest.raises(JournalMismatchError, match="belongs to campaign 'spring'"):
+        Journal.open(tmp_path / "c.db", expect_name="autumn")
+    with pytest.raises(JournalMismatchError, match="contact list differs"):
+        Journal.open(tmp_path / "c.db", expect_fingerprint="0" * 64)
+    # A refused open must not leave the lock held.
+    Journal.open(tmp_path / "c.db").close()
+
+
+def test_refuses_newer_schema(tmp_path: Path) -> None:
+    new_journal(tmp_path).close()
+    conn = sqlite3.connect(tmp_path / "c.db")
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.commit()
+    conn.close()
+    with pytest.raises(JournalSchemaError, match="newer gcdial") as info:
+        Journal.open(tmp_path / "c.db")
+    assert "Upgrade gcdial" in str(info.value)
+
+
+def test_refuses_files_that_are_not_journals(tmp_path: Path) -> None:
+    text = tmp_path / "list.csv"
+    text.write_text("phone\n+14155550100\n" * 100)
+    with pytest.raises(JournalSchemaError, match="not a gcdial journal"):
+        Journal.open(text)
+    other = tmp_path / "other.db"
+    conn = sqlite3.connect(other)
+    conn.execute("CREATE TABLE t (x)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(JournalSchemaError, match="not a gcdial journal"):
+        Journal.open(other)
+    with pytest.raises(JournalError, match="No journal"):
+        Journal.open(tmp_path / "missing.db")
+    with pytest.raises(JournalError, match="already exists"):
+        Journal.create(other, name="x", csv_path="x", csv_fingerprint="x")
+
+
+def test_naive_times_refused(tmp_path: Path) -> None:
+    with new_journal(tmp_path) as journal, pytest.raises(ValueError, match="timezone-aware"):
+        journal.defer(1, datetime(2026, 1, 1, 9, 0), "naive")
