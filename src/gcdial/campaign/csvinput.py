@@ -30,8 +30,10 @@ __all__ = [
     "ContactReader",
     "CsvFileError",
     "CsvValidationError",
+    "InputFileError",
     "RowProblem",
     "ValidationReport",
+    "decoded_lines",
     "file_fingerprint",
     "is_valid_time_zone",
     "read_contacts",
@@ -126,8 +128,8 @@ class ValidationReport:
         return text
 
 
-class CsvFileError(InputError):
-    """The file as a whole cannot be read: encoding, header, quoting. Says where and how to fix."""
+class InputFileError(InputError):
+    """An input file as a whole cannot be read; says which file, which line, and how to fix it."""
 
     def __init__(
         self, message: str, *, file: str, line: int | None = None, hint: str | None = None
@@ -136,6 +138,10 @@ class CsvFileError(InputError):
         super().__init__(f"{where}: {message}", hint=hint)
         self.file = file
         self.line = line
+
+
+class CsvFileError(InputFileError):
+    """The contact list cannot be read: encoding, header, quoting."""
 
 
 class CsvValidationError(InputError):
@@ -179,13 +185,15 @@ def file_fingerprint(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def _decoded_lines(raw: BinaryIO, file: str) -> Iterator[str]:
-    """Decode UTF-8 line by line, so a bad byte is reported with its line and offset."""
+def decoded_lines(
+    raw: BinaryIO, file: str, *, error: type[InputFileError] = InputFileError
+) -> Iterator[str]:
+    """Decode UTF-8 line by line (BOM accepted), so a bad byte is reported with line and offset."""
     offset = 0
     for number, data in enumerate(raw, start=1):
         if number == 1:
             if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-                raise CsvFileError(
+                raise error(
                     "the file is UTF-16, not UTF-8",
                     file=file,
                     line=1,
@@ -199,7 +207,7 @@ def _decoded_lines(raw: BinaryIO, file: str) -> Iterator[str]:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             bad = data[exc.start : exc.start + 1].hex().upper()
-            raise CsvFileError(
+            raise error(
                 f"byte 0x{bad} (file offset {offset + exc.start}, column {exc.start + 1}) "
                 "is not valid UTF-8",
                 file=file,
@@ -376,7 +384,7 @@ class ContactReader:
     def _rows(
         self, raw: BinaryIO, phones: _SeenIndex, external_ids: _SeenIndex
     ) -> Iterator[Contact]:
-        reader = csv.reader(_decoded_lines(raw, self.file), strict=True)
+        reader = csv.reader(decoded_lines(raw, self.file, error=CsvFileError), strict=True)
         previous_end = 0
         layout: _Layout | None = None
         while True:
