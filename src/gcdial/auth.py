@@ -1,0 +1,503 @@
+"""OAuth for the Platform API, as ``httpx.Auth`` flows: nothing else in gcdial touches tokens.
+
+* :class:`ClientCredentialsAuth` asks the region's *login* host for a token, caches it until
+  shortly before ``expires_in`` runs out, makes exactly one token request however many requests
+  need one at the same time, and after a 401 from the API refreshes once and re-sends (safe: a 401
+  means the server did not act on the request).
+* :class:`BearerTokenAuth` attaches a user token (from ``gcdial login`` or
+  ``GENESYSCLOUD_ACCESS_TOKEN``); a 401 becomes an AuthenticationError telling the user to log
+  in again.
+
+Token requests use their own short-lived HTTP client, not the API client: a failure there is
+reported as an AuthError / ApiConnectionError (a GcdialError), which tells the transport that the
+API request itself was never sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import threading
+import time
+import weakref
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Final
+
+import httpx
+from pydantic import SecretStr
+
+from gcdial.config import Settings
+from gcdial.errors import (
+    ApiConnectionError,
+    ApiTimeoutError,
+    AuthenticationError,
+    AuthError,
+    ConfigError,
+    InvalidClientError,
+    ResponseFormatError,
+    api_error_from_response,
+)
+from gcdial.regions import Endpoints
+
+__all__ = [
+    "DEFAULT_TOKEN_TIMEOUT",
+    "OAUTH_ERROR_HINTS",
+    "REFRESH_MARGIN_S",
+    "BearerTokenAuth",
+    "ClientCredentialsAuth",
+    "GcdialAuth",
+    "TokenGrant",
+    "auth_from_settings",
+    "is_user_token",
+    "parse_token_response",
+    "token_transport_error",
+    "token_url",
+]
+
+logger = logging.getLogger(__name__)
+
+REFRESH_MARGIN_S: Final = 60.0
+"""Refresh this long before ``expires_in`` runs out (at most a tenth of the token's lifetime)."""
+ASSUMED_LIFETIME_S: Final = 300.0
+"""Lifetime assumed when the token endpoint omits ``expires_in`` (Genesys' shortest)."""
+DEFAULT_TOKEN_TIMEOUT: Final = httpx.Timeout(30.0, connect=5.0)
+_DESCRIPTION_CHARS: Final = 200
+
+Clock = Callable[[], float]
+WallClock = Callable[[], datetime]
+
+
+def token_url(login_base_url: str) -> str:
+    """The token endpoint of a login host."""
+    return f"{login_base_url.rstrip('/')}/oauth/token"
+
+
+def _host_of(url: str) -> str:
+    parsed = httpx.URL(url)
+    port = f":{parsed.port}" if parsed.port else ""
+    return f"{parsed.scheme}://{parsed.host}{port}"
+
+
+@dataclass(frozen=True)
+class TokenGrant:
+    """What the token endpoint gave: the token (kept out of ``repr``) and its lifetime."""
+
+    access_token: str = field(repr=False)
+    expires_in: float | None
+    token_type: str = "bearer"  # noqa: S105 - the OAuth token type, not a secret
+
+
+# What to do about each OAuth error code of the login host.
+OAUTH_ERROR_HINTS: Final[Mapping[str, str]] = {
+    "unauthorized_client": (
+        "This OAuth client may not use this grant: for gcdial's server-side use, create an OAuth "
+        "client of grant type Client Credentials (Admin > Integrations > OAuth)."
+    ),
+    "invalid_grant": "The login code was used or has expired: run `gcdial login` again.",
+    "unsupported_grant_type": "The login host does not support this grant type for this client.",
+    "invalid_request": "The login host found the token request malformed.",
+    "invalid_scope": "The OAuth client is not allowed the scopes asked for.",
+    "access_denied": "The login was refused or cancelled.",
+}
+
+
+def _scrub(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text[:_DESCRIPTION_CHARS]
+
+
+def parse_token_response(
+    response: httpx.Response,
+    *,
+    client_id: str | None,
+    secrets: tuple[str, ...] = (),
+) -> TokenGrant:
+    """Read a token endpoint answer: a TokenGrant, or the AuthError / ResponseFormatError it means.
+
+    ``secrets`` are scrubbed from any server text quoted in an error, as a last line of defence.
+    """
+    login_host = _host_of(str(response.request.url))
+    status = response.status_code
+    try:
+        body: object = response.json()
+    except ValueError:
+        body = None
+    if status == 200:
+        token = body.get("access_token") if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token:
+            raise ResponseFormatError(
+                f"The login host {login_host} answered 200 without an access token "
+                f"({response.headers.get('content-type', 'no content type')}).",
+                status=status,
+                content_type=response.headers.get("content-type"),
+                url=token_url(login_host),
+            )
+        assert isinstance(body, dict)
+        raw_lifetime = body.get("expires_in")
+        lifetime: float | None = None
+        if isinstance(raw_lifetime, int | float) and not isinstance(raw_lifetime, bool):
+            lifetime = float(raw_lifetime) if raw_lifetime > 0 else None
+        token_type = body.get("token_type")
+        return TokenGrant(
+            access_token=token,
+            expires_in=lifetime,
+            token_type=token_type if isinstance(token_type, str) else "bearer",
+        )
+    code = body.get("error") if isinstance(body, dict) else None
+    if code == "invalid_client":
+        raise InvalidClientError(login_host=login_host, client_id=client_id, status=status)
+    if status == 429:
+        raise AuthError(
+            f"The login host {login_host} is rate limiting token requests (HTTP 429).",
+            login_host=login_host,
+            status=status,
+            code=code if isinstance(code, str) else None,
+            hint="Wait a minute; if many processes share this OAuth client, let them share "
+            "one token.",
+        )
+    if status >= 500:
+        raise AuthError(
+            f"The login host {login_host} failed to issue a token (HTTP {status}).",
+            login_host=login_host,
+            status=status,
+            hint="Genesys Cloud may be having trouble; try again in a minute.",
+        )
+    if not isinstance(code, str):
+        raise ResponseFormatError(
+            f"The login host {login_host} answered HTTP {status} with "
+            f"{response.headers.get('content-type', 'no content type')} instead of an OAuth "
+            "answer.",
+            status=status,
+            content_type=response.headers.get("content-type"),
+            url=token_url(login_host),
+        )
+    assert isinstance(body, dict)
+    description = body.get("error_description") or body.get("description")
+    said = f": {_scrub(description, secrets)}" if isinstance(description, str) else ""
+    raise AuthError(
+        f"The login host {login_host} refused the token request (HTTP {status}, {code}){said}.",
+        login_host=login_host,
+        status=status,
+        code=code,
+        hint=OAUTH_ERROR_HINTS.get(code),
+    )
+
+
+def token_transport_error(exc: httpx.HTTPError, login_host: str) -> ApiConnectionError:
+    """The gcdial error for a token request that got no (complete) answer."""
+    what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if isinstance(exc, httpx.TimeoutException):
+        return ApiTimeoutError(
+            f"The login host {login_host} did not answer the token request in time ({what}); "
+            "nothing was sent to the API.",
+            method="POST",
+            url=token_url(login_host),
+        )
+    return ApiConnectionError(
+        f"Could not get a token from the login host {login_host} ({what}); nothing was sent to "
+        "the API.",
+        method="POST",
+        url=token_url(login_host),
+        hint="Check the network and the region: the login host must match your org's region.",
+    )
+
+
+class GcdialAuth(httpx.Auth):
+    """An httpx.Auth that also says whether it carries a user token (which picks the call route)."""
+
+    is_user_token: bool = False
+
+    def describe(self) -> str:
+        """One line for humans (``gcdial doctor``): which credentials, from where; no secret."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class _CachedToken:
+    value: str = field(repr=False)
+    refresh_at: float
+
+
+class ClientCredentialsAuth(GcdialAuth):
+    """Client-credentials OAuth with a cached, shared token; thread- and task-safe."""
+
+    is_user_token = False
+
+    def __init__(
+        self,
+        client_id: str,
+        client_secret: SecretStr | str,
+        *,
+        login_base_url: str,
+        verify: bool = True,
+        timeout: httpx.Timeout = DEFAULT_TOKEN_TIMEOUT,
+        clock: Clock = time.monotonic,
+        refresh_margin_s: float = REFRESH_MARGIN_S,
+        transport: httpx.BaseTransport | None = None,
+        async_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.client_id = client_id
+        self._secret = (
+            client_secret if isinstance(client_secret, SecretStr) else SecretStr(client_secret)
+        )
+        self.login_base_url = login_base_url.rstrip("/")
+        self.login_host = _host_of(self.login_base_url)
+        self._verify = verify
+        self._timeout = timeout
+        self._clock = clock
+        self._margin = refresh_margin_s
+        self._transport = transport
+        self._async_transport = async_transport
+        self._cached: _CachedToken | None = None
+        self._thread_lock = threading.Lock()
+        self._async_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
+        self.token_requests = 0
+        """How many token requests were sent (for tests and ``gcdial doctor``)."""
+
+    def __repr__(self) -> str:
+        return f"ClientCredentialsAuth(client_id={self.client_id!r}, login={self.login_host!r})"
+
+    def describe(self) -> str:
+        """Which client, which login host."""
+        return f"client credentials (client id {self.client_id}) via {self.login_host}"
+
+    def invalidate(self) -> None:
+        """Forget the cached token; the next request fetches a new one."""
+        self._cached = None
+
+    def _usable(self, stale: str | None) -> str | None:
+        cached = self._cached
+        if cached is None or cached.value == stale or self._clock() >= cached.refresh_at:
+            return None
+        return cached.value
+
+    def _token_request(self) -> httpx.Request:
+        secret = self._secret.get_secret_value()
+        basic = base64.b64encode(f"{self.client_id}:{secret}".encode()).decode("ascii")
+        return httpx.Request(
+            "POST",
+            token_url(self.login_base_url),
+            data={"grant_type": "client_credentials"},
+            headers={"Authorization": f"Basic {basic}", "Accept": "application/json"},
+        )
+
+    def _store(self, response: httpx.Response, started: float) -> str:
+        grant = parse_token_response(
+            response, client_id=self.client_id, secrets=(self._secret.get_secret_value(),)
+        )
+        lifetime = grant.expires_in if grant.expires_in is not None else ASSUMED_LIFETIME_S
+        margin = min(self._margin, lifetime / 10)
+        self._cached = _CachedToken(grant.access_token, started + lifetime - margin)
+        logger.debug("got a token from %s, valid for %.0f s", self.login_host, lifetime)
+        return grant.access_token
+
+    def _fetch_sync(self) -> str:
+        self.token_requests += 1
+        started = self._clock()
+        try:
+            with httpx.Client(
+                verify=self._verify, timeout=self._timeout, transport=self._transport
+            ) as client:
+                response = client.send(self._token_request())
+        except httpx.HTTPError as exc:
+            raise token_transport_error(exc, self.login_host) from None
+        return self._store(response, started)
+
+    async def _fetch_async(self) -> str:
+        self.token_requests += 1
+        started = self._clock()
+        try:
+            async with httpx.AsyncClient(
+                verify=self._verify, timeout=self._timeout, transport=self._async_transport
+            ) as client:
+                response = await client.send(self._token_request())
+        except httpx.HTTPError as exc:
+            raise token_transport_error(exc, self.login_host) from None
+        return self._store(response, started)
+
+    def token(self, *, stale: str | None = None) -> str:
+        """A valid token, fetched at most once however many threads ask at the same time.
+
+        ``stale`` is a token the API just refused: a new one is fetched unless another thread
+        already replaced it.
+        """
+        with self._thread_lock:
+            return self._usable(stale) or self._fetch_sync()
+
+    async def atoken(self, *, stale: str | None = None) -> str:
+        """Async twin of :meth:`token`: one fetch however many tasks of one event loop ask."""
+        loop = asyncio.get_running_loop()
+        lock = self._async_locks.get(loop)
+        if lock is None:
+            lock = self._async_locks[loop] = asyncio.Lock()
+        async with lock:
+            return self._usable(stale) or await self._fetch_async()
+
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
+        """Attach the token; after a 401, refresh once and re-send."""
+        request.read()
+        token = self.token()
+        request.headers["Authorization"] = f"Bearer {token}"
+        response = yield request
+        if response.status_code == 401:
+            request.headers["Authorization"] = f"Bearer {self.token(stale=token)}"
+            yield request
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        """Async twin of :meth:`sync_auth_flow`."""
+        await request.aread()
+        token = await self.atoken()
+        request.headers["Authorization"] = f"Bearer {token}"
+        response = yield request
+        if response.status_code == 401:
+            request.headers["Authorization"] = f"Bearer {await self.atoken(stale=token)}"
+            yield request
+
+
+class BearerTokenAuth(GcdialAuth):
+    """A user token given to gcdial; it cannot be renewed, so a 401 asks the user to log in."""
+
+    is_user_token = True
+
+    def __init__(
+        self,
+        token: SecretStr | str,
+        *,
+        source: str,
+        expires_at: datetime | None = None,
+        wall_clock: WallClock = lambda: datetime.now(UTC),
+    ) -> None:
+        self._token = token if isinstance(token, SecretStr) else SecretStr(token)
+        self.source = source
+        self.expires_at = expires_at
+        self._now = wall_clock
+
+    def __repr__(self) -> str:
+        return f"BearerTokenAuth(source={self.source!r})"
+
+    def describe(self) -> str:
+        """Where the user token came from and until when it is valid."""
+        until = f", valid until {self.expires_at.isoformat()}" if self.expires_at else ""
+        return f"user token from {self.source}{until}"
+
+    def _hint(self) -> str:
+        return (
+            f"The user token from {self.source} is expired or was revoked: run `gcdial login` "
+            "again (or give a fresh GENESYSCLOUD_ACCESS_TOKEN)."
+        )
+
+    def _check_expiry(self) -> None:
+        if self.expires_at is not None and self._now() >= self.expires_at:
+            raise AuthError(
+                f"The user token from {self.source} expired at "
+                f"{self.expires_at.astimezone(UTC).isoformat(timespec='seconds')}.",
+                hint="Run `gcdial login` again.",
+            )
+
+    def _refused(self, request: httpx.Request, response: httpx.Response) -> AuthenticationError:
+        try:
+            body: object = response.json()
+        except ValueError:
+            body = None
+        error = api_error_from_response(
+            401, body, response.headers, method=request.method, url=str(request.url)
+        )
+        error.hint = self._hint()
+        assert isinstance(error, AuthenticationError)
+        return error
+
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
+        """Attach the token; a 401 raises AuthenticationError (nothing to refresh with)."""
+        self._check_expiry()
+        request.headers["Authorization"] = f"Bearer {self._token.get_secret_value()}"
+        response = yield request
+        if response.status_code == 401:
+            response.read()
+            raise self._refused(request, response)
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        """Async twin of :meth:`sync_auth_flow`."""
+        self._check_expiry()
+        request.headers["Authorization"] = f"Bearer {self._token.get_secret_value()}"
+        response = yield request
+        if response.status_code == 401:
+            await response.aread()
+            raise self._refused(request, response)
+
+
+def is_user_token(auth: httpx.Auth | None) -> bool:
+    """Whether requests made with ``auth`` act as a user (the route ``call_route="auto"`` picks)."""
+    return isinstance(auth, GcdialAuth) and auth.is_user_token
+
+
+def auth_from_settings(
+    settings: Settings,
+    *,
+    clock: Clock = time.monotonic,
+    wall_clock: WallClock = lambda: datetime.now(UTC),
+) -> GcdialAuth:
+    """The auth the settings call for, in this order.
+
+    1. an explicit access token (``GENESYSCLOUD_ACCESS_TOKEN`` / an override);
+    2. client credentials (id + secret);
+    3. the user token saved by ``gcdial login`` for this profile and API host.
+
+    Raises ConfigError saying how to provide credentials when there are none.
+    """
+    from gcdial import tokenstore
+
+    if settings.access_token is not None:
+        return BearerTokenAuth(
+            settings.access_token, source=settings.source_of("access_token"), wall_clock=wall_clock
+        )
+    endpoints: Endpoints = settings.endpoints()
+    if settings.client_id and settings.client_secret is not None:
+        return ClientCredentialsAuth(
+            settings.client_id,
+            settings.client_secret,
+            login_base_url=endpoints.login_base_url,
+            verify=settings.verify_tls,
+            timeout=httpx.Timeout(settings.timeout_s, connect=settings.connect_timeout_s),
+            clock=clock,
+        )
+    if settings.client_id or settings.client_secret is not None:
+        missing = (
+            "client secret (GENESYSCLOUD_OAUTHCLIENT_SECRET or client_secret_file)"
+            if settings.client_id
+            else "client id (GENESYSCLOUD_OAUTHCLIENT_ID)"
+        )
+        given = "client_id" if settings.client_id else "client_secret"
+        raise ConfigError(
+            f"Only half of the client credentials is set: the {missing} is missing "
+            f"(the {given.replace('_', ' ')} came from {settings.source_of(given)}).",
+            setting="client_secret" if settings.client_id else "client_id",
+            hint="Set both, from the OAuth client's page (Admin > Integrations > OAuth).",
+        )
+    stored = tokenstore.load_for(settings)
+    if stored is not None:
+        return BearerTokenAuth(
+            stored.access_token,
+            source=f"`gcdial login` (saved in {tokenstore.path_for(settings)})",
+            expires_at=stored.expires_at,
+            wall_clock=wall_clock,
+        )
+    raise ConfigError(
+        "No credentials are set.",
+        setting="client_id",
+        hint=(
+            "Set GENESYSCLOUD_OAUTHCLIENT_ID and GENESYSCLOUD_OAUTHCLIENT_SECRET (or "
+            "GCDIAL_CLIENT_SECRET_FILE), or put them in a profile of the config file; or run "
+            "`gcdial login` to dial as yourself; or set GENESYSCLOUD_ACCESS_TOKEN."
+        ),
+    )
