@@ -865,6 +865,28 @@ class Journal:
             ).fetchall()
         return [_contact(r) for r in rows]
 
+    def contact_summaries(self) -> Iterator[tuple[ContactRecord, Attempt | None, datetime | None]]:
+        """Every contact in list order with its latest attempt and first attempt time, streamed."""
+        cursor = self._conn.execute(
+            "SELECT c.*, a.id AS a_id, "
+            "(SELECT MIN(created_at) FROM attempts WHERE contact_id = c.id) AS first_at "
+            "FROM contacts c LEFT JOIN attempts a "
+            "ON a.id = (SELECT MAX(id) FROM attempts WHERE contact_id = c.id) ORDER BY c.id"
+        )
+        for row in cursor:
+            last = None if row["a_id"] is None else self.attempt(row["a_id"])
+            yield _contact(row), last, _time(row["first_at"])
+
+    def next_due_at(self) -> datetime | None:
+        """When the earliest pending contact is due: None if none is pending, ``datetime.min``
+        (UTC) if one is due at once."""
+        row = self._conn.execute(
+            "SELECT MIN(next_at) FROM contacts WHERE status = ?", (ContactStatus.PENDING,)
+        ).fetchone()
+        if row is None or row[0] is None:
+            return None
+        return _time(row[0]) or datetime.min.replace(tzinfo=UTC)
+
     def skipped_rows(self) -> list[RowProblem]:
         """CSV rows refused by validation, in file order."""
         info = self.info()

@@ -1,0 +1,226 @@
+"""What a campaign did, read from its journal: a status summary and a per-contact report.
+
+Both only read the journal (open it with ``read_only=True``), so they work while a campaign runs.
+"""
+
+from __future__ import annotations
+
+import csv
+import heapq
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final, Literal, TextIO
+
+from gcdial.campaign.journal import Attempt, AttemptState, ContactRecord, ContactStatus, Journal
+
+__all__ = [
+    "REPORT_COLUMNS",
+    "CampaignStatus",
+    "campaign_status",
+    "report_rows",
+    "write_report",
+]
+
+REPORT_COLUMNS: Final = (
+    "line",
+    "phone",
+    "name",
+    "external_id",
+    "status",
+    "outcome",
+    "detail",
+    "attempts",
+    "agent",
+    "conversation_id",
+    "first_attempt_at",
+    "last_attempt_at",
+    "ended_at",
+    "error_code",
+    "context_id",
+)
+
+ReportRow = dict[str, str | int | None]
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignStatus:
+    """Counts of a campaign: contacts by status and outcome, attempts by state."""
+
+    name: str
+    csv_path: str
+    created_at: str
+    contacts_loaded: bool
+    rows_refused: int
+    contacts: dict[str, int] = field(default_factory=dict)
+    outcomes: dict[str, int] = field(default_factory=dict)
+    attempts: dict[str, int] = field(default_factory=dict)
+    next_due: datetime | None = None
+
+    @property
+    def total(self) -> int:
+        """Contacts in the journal."""
+        return sum(self.contacts.values())
+
+    @property
+    def in_flight(self) -> int:
+        """Attempts begun and not yet settled."""
+        return self.attempts.get(AttemptState.INTENT, 0) + self.attempts.get(
+            AttemptState.ACCEPTED, 0
+        )
+
+    @property
+    def needs_review(self) -> int:
+        """Contacts whose last call has an unknown outcome: a human must check them."""
+        return self.contacts.get(ContactStatus.UNKNOWN, 0)
+
+    @property
+    def finished(self) -> bool:
+        """Nothing pending, active or in flight."""
+        open_ = self.contacts.get(ContactStatus.PENDING, 0) + self.contacts.get(
+            ContactStatus.ACTIVE, 0
+        )
+        return self.contacts_loaded and open_ == 0 and self.in_flight == 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready view."""
+        return {
+            "campaign": self.name,
+            "contact_list": self.csv_path,
+            "created_at": self.created_at,
+            "contacts_loaded": self.contacts_loaded,
+            "contacts": self.total,
+            "rows_refused": self.rows_refused,
+            "by_status": dict(sorted(self.contacts.items())),
+            "by_outcome": dict(sorted(self.outcomes.items())),
+            "attempts_by_state": dict(sorted(self.attempts.items())),
+            "in_flight": self.in_flight,
+            "needs_review": self.needs_review,
+            "finished": self.finished,
+            "next_due": _iso(self.next_due),
+        }
+
+    def lines(self, *, now: datetime | None = None) -> list[str]:
+        """A plain-text summary, one fact per line."""
+        out = [
+            f"Campaign {self.name!r} ({self.csv_path}), started {self.created_at}",
+            f"Contacts: {self.total}"
+            + (f", {self.rows_refused} CSV rows refused" if self.rows_refused else "")
+            + ("" if self.contacts_loaded else " (list not fully loaded yet)"),
+            "By status: " + _counts(self.contacts),
+        ]
+        if self.outcomes:
+            out.append("By outcome: " + _counts(self.outcomes))
+        out.append("Attempts: " + (_counts(self.attempts) or "none"))
+        if self.in_flight:
+            out.append(f"In flight: {self.in_flight} (reconciled on resume)")
+        if self.needs_review:
+            out.append(
+                f"Needs review: {self.needs_review} contact(s) whose call may or may not have "
+                "been placed; they are never re-dialed automatically (see the report)."
+            )
+        if self.next_due is not None:
+            moment = now or datetime.now(UTC)
+            when = "now" if self.next_due <= moment else _iso(self.next_due)
+            out.append(f"Next contact due: {when}")
+        out.append("Finished." if self.finished else "Not finished: resume to continue.")
+        return out
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{key or 'none'} {n}" for key, n in sorted(counts.items()))
+
+
+def _iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def campaign_status(journal: Journal) -> CampaignStatus:
+    """Summarise the journal: counts by contact status and outcome, attempts by state."""
+    info = journal.info()
+    outcomes = journal.count_by("contacts", "outcome")
+    outcomes.pop("", None)
+    return CampaignStatus(
+        name=info.name,
+        csv_path=info.csv_path,
+        created_at=info.created_at,
+        contacts_loaded=journal.contacts_loaded,
+        rows_refused=len(journal.skipped_rows()),
+        contacts=journal.count_by("contacts", "status"),
+        outcomes=outcomes,
+        attempts=journal.count_by("attempts", "state"),
+        next_due=journal.next_due_at(),
+    )
+
+
+def report_rows(journal: Journal, *, include_refused: bool = True) -> Iterator[ReportRow]:
+    """One row per contact in list order (and per refused CSV row, status ``refused``), streamed."""
+    contacts = (_contact_row(*summary) for summary in journal.contact_summaries())
+    if not include_refused:
+        yield from contacts
+        return
+    refused: Iterator[ReportRow] = (
+        {
+            **dict.fromkeys(REPORT_COLUMNS),
+            "line": p.line,
+            "status": "refused",
+            "outcome": p.kind,
+            "detail": f"{p.column + ': ' if p.column else ''}{p.reason}",
+            "attempts": 0,
+        }
+        for p in journal.skipped_rows()
+    )
+    yield from heapq.merge(contacts, refused, key=lambda row: int(row["line"] or 0))
+
+
+def _contact_row(
+    contact: ContactRecord, last: Attempt | None, first_at: datetime | None
+) -> ReportRow:
+    return {
+        "line": contact.line,
+        "phone": contact.phone,
+        "name": contact.name,
+        "external_id": contact.external_id,
+        "status": str(contact.status),
+        "outcome": contact.outcome,
+        "detail": contact.detail,
+        "attempts": contact.attempts,
+        "agent": (last.agent or last.agent_id) if last else None,
+        "conversation_id": last.conversation_id if last else None,
+        "first_attempt_at": _iso(first_at),
+        "last_attempt_at": _iso(last.created_at) if last else None,
+        "ended_at": _iso(last.ended_at) if last else None,
+        "error_code": last.error_code if last else None,
+        "context_id": last.context_id if last else None,
+    }
+
+
+def write_report(
+    journal: Journal,
+    out: TextIO,
+    *,
+    fmt: Literal["csv", "json"] = "csv",
+    include_refused: bool = True,
+) -> int:
+    """Write the per-contact report as CSV (with a header) or a JSON array; return the row count."""
+    rows = report_rows(journal, include_refused=include_refused)
+    count = 0
+    if fmt == "csv":
+        writer = csv.DictWriter(out, fieldnames=REPORT_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(row)
+            count += 1
+        return count
+    if fmt != "json":
+        raise ValueError(f"unknown report format {fmt!r}")
+    out.write("[")
+    for row in rows:
+        out.write(",\n" if count else "\n")
+        out.write(json.dumps(row, ensure_ascii=False))
+        count += 1
+    out.write("\n]\n" if count else "]\n")
+    return count
