@@ -54,7 +54,7 @@ class AgentPool:
         if not self._agents:
             raise InputError(
                 "No agent can take calls: the campaign has nobody to dial through.",
-                hint="Give agents with a phone station (gcdial agent check EMAIL shows why one "
+                hint="Give agents with a phone station (gcdial agent show EMAIL shows why one "
                 "is not ready).",
             )
         self._by_key = {a.id.lower(): a for a in self._agents.values()}
