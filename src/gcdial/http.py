@@ -448,13 +448,13 @@ class _TransportCore:
         request = httpx.Request(
             method.upper(), self.url(path), params=params, json=json, headers=self._headers
         )
-        headers = dict(request.headers)
-        headers.pop("content-length", None)
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in request.headers.raw}
         if self.auth is not None:
             headers["Authorization"] = f"Bearer {_REDACTED}"
         return PreparedRequest(
             method=request.method,
-            url=str(request.url),
+            # Our paths are already quoted; keep a `{userId}` placeholder readable.
+            url=str(request.url) if params else self.url(path),
             headers=redact_headers(headers),
             body=json,
             idempotent=idempotent,
@@ -506,7 +506,10 @@ class _TransportCore:
     def on_error(self, exc: Exception, call: _Attempt, attempt: int) -> _Step:
         """Decide what an exception raised while sending means: a retry or the error to raise."""
         if isinstance(exc, GcdialError):
-            # Raised by the auth flow (token endpoint): the API request itself was not acted on.
+            # Raised by the auth flow (token endpoint): the API request itself was never sent, so
+            # even a create-call may try again when the login host was merely unreachable.
+            if isinstance(exc, ApiConnectionError) and attempt < self.max_retries:
+                return _Step(retry_after_s=backoff_delay(attempt, rng=self._rng))
             return _Step(error=exc)
         logger.debug(
             "%s %s failed (attempt %d): %s", call.method, call.url, attempt + 1, _describe(exc)

@@ -1,0 +1,252 @@
+"""``Client`` and ``AsyncClient``: settings, auth, one transport and one rate budget, resources.
+
+>>> with gcdial.Client() as client:                                  # doctest: +SKIP
+...     created = client.calls.create("alice@example.com", to="+14155550100")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+from pydantic import SecretStr
+
+from gcdial.agents import Agents, AsyncAgents
+from gcdial.auth import GcdialAuth, auth_from_settings, is_user_token
+from gcdial.calls import AsyncCalls, Calls
+from gcdial.config import Settings, load_settings
+from gcdial.http import (
+    MAX_RETRIES,
+    ApiTransport,
+    AsyncApiTransport,
+    AsyncSleep,
+    Clock,
+    RateBudget,
+    Rng,
+    Sleep,
+)
+
+__all__ = ["AsyncClient", "Client", "resolve_settings"]
+
+
+def resolve_settings(
+    settings: Settings | None,
+    *,
+    base_url: str | None = None,
+    region: str | None = None,
+    client_id: str | None = None,
+    client_secret: str | SecretStr | None = None,
+    access_token: str | SecretStr | None = None,
+) -> Settings:
+    """The settings a client uses: ``settings`` (else env, .env, profile), arguments on top."""
+    given: dict[str, Any] = {
+        key: value
+        for key, value in {
+            "base_url": base_url,
+            "region": region,
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "access_token": access_token,
+        }.items()
+        if value is not None
+    }
+    if settings is None:
+        return load_settings(overrides=given)
+    if not given:
+        return settings
+    data = settings.model_dump()
+    sources = dict(settings.sources)
+    if base_url is not None or region is not None:
+        data.update(api_base_url=base_url, login_base_url=None, region=region)
+        sources["region"] = sources["api_base_url"] = sources["login_base_url"] = "arguments"
+    for key in ("client_id", "client_secret", "access_token"):
+        if key in given:
+            value = given[key]
+            data[key] = SecretStr(value) if key != "client_id" and isinstance(value, str) else value
+            sources[key] = f"argument {key}"
+    data["sources"] = sources
+    return Settings.model_validate(data)
+
+
+def _timeout(settings: Settings) -> httpx.Timeout:
+    return httpx.Timeout(settings.timeout_s, connect=settings.connect_timeout_s)
+
+
+class _ClientBase:
+    settings: Settings
+    auth: GcdialAuth
+    budget: RateBudget
+
+    def _setup(
+        self,
+        settings: Settings | None,
+        overrides: Mapping[str, Any],
+        auth: GcdialAuth | None,
+        clock: Clock,
+    ) -> str:
+        self.settings = resolve_settings(settings, **overrides)
+        base_url = self.settings.endpoints().api_base_url
+        self.auth = (
+            auth
+            if auth is not None
+            else auth_from_settings(
+                self.settings, clock=clock, wall_clock=lambda: datetime.now(UTC)
+            )
+        )
+        return base_url
+
+    @property
+    def user_token(self) -> bool:
+        """Whether this client acts as a user (a user token) rather than as an OAuth client."""
+        return is_user_token(self.auth)
+
+
+class Client(_ClientBase):
+    """The synchronous gcdial client: ``.calls``, ``.agents``, ``.transport``, ``.budget``.
+
+    Settings come from ``settings`` or, when None, from the environment / ``.env`` / profile
+    (:func:`gcdial.load_settings`); the keyword arguments override them. ``http_client`` routes
+    API requests through your own ``httpx.Client`` (it is then not closed by :meth:`close`).
+    ``clock``/``sleep``/``rng`` are injectable for tests.
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        base_url: str | None = None,
+        region: str | None = None,
+        client_id: str | None = None,
+        client_secret: str | SecretStr | None = None,
+        access_token: str | SecretStr | None = None,
+        http_client: httpx.Client | None = None,
+        auth: GcdialAuth | None = None,
+        budget: RateBudget | None = None,
+        max_retries: int = MAX_RETRIES,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = time.sleep,
+        rng: Rng | None = None,
+    ) -> None:
+        overrides = {
+            "base_url": base_url,
+            "region": region,
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "access_token": access_token,
+        }
+        base = self._setup(settings, overrides, auth, clock)
+        timeout = _timeout(self.settings)
+        self._owns_http = http_client is None
+        self.http = (
+            http_client
+            if http_client is not None
+            else httpx.Client(timeout=timeout, verify=self.settings.verify_tls)
+        )
+        self.budget = budget if budget is not None else RateBudget(clock=clock, sleep=sleep)
+        self.transport = ApiTransport(
+            self.http,
+            base_url=base,
+            auth=self.auth,
+            budget=self.budget,
+            timeout=timeout,
+            max_retries=max_retries,
+            sleep=sleep,
+            rng=rng,
+        )
+        self.agents = Agents(self.transport)
+        self.calls = Calls(
+            self.transport, self.agents, settings=self.settings, user_token=self.user_token
+        )
+
+    def close(self) -> None:
+        """Close the HTTP connections (unless the ``httpx.Client`` was given to us)."""
+        if self._owns_http:
+            self.http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class AsyncClient(_ClientBase):
+    """The asynchronous twin of :class:`Client`; use ``async with`` or ``await aclose()``.
+
+    ``sleep`` is an async callable (default ``asyncio.sleep``). One AsyncClient may serve many
+    concurrent tasks: they share one token and one rate budget.
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        base_url: str | None = None,
+        region: str | None = None,
+        client_id: str | None = None,
+        client_secret: str | SecretStr | None = None,
+        access_token: str | SecretStr | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        auth: GcdialAuth | None = None,
+        budget: RateBudget | None = None,
+        max_retries: int = MAX_RETRIES,
+        clock: Clock = time.monotonic,
+        sleep: AsyncSleep = asyncio.sleep,
+        rng: Rng | None = None,
+    ) -> None:
+        overrides = {
+            "base_url": base_url,
+            "region": region,
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "access_token": access_token,
+        }
+        base = self._setup(settings, overrides, auth, clock)
+        timeout = _timeout(self.settings)
+        self._owns_http = http_client is None
+        self.http = (
+            http_client
+            if http_client is not None
+            else httpx.AsyncClient(timeout=timeout, verify=self.settings.verify_tls)
+        )
+        self.budget = budget if budget is not None else RateBudget(clock=clock, async_sleep=sleep)
+        self.transport = AsyncApiTransport(
+            self.http,
+            base_url=base,
+            auth=self.auth,
+            budget=self.budget,
+            timeout=timeout,
+            max_retries=max_retries,
+            sleep=sleep,
+            rng=rng,
+        )
+        self.agents = AsyncAgents(self.transport)
+        self.calls = AsyncCalls(
+            self.transport, self.agents, settings=self.settings, user_token=self.user_token
+        )
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections (unless the ``httpx.AsyncClient`` was given to us)."""
+        if self._owns_http:
+            await self.http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
