@@ -3,10 +3,10 @@
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gcdial._shared import DEFAULT_RATE_LIMIT_PER_MINUTE, NOTIFICATION_CHANNEL_LIMIT
-from gcdial.emulator.faults import FaultSpec
+from gcdial.emulator.faults import ROUTE_NAMES, FaultSpec
 
 
 class EmulatorConfig(BaseModel):
@@ -38,3 +38,13 @@ class EmulatorConfig(BaseModel):
     agent_no_answer_s: float = Field(default=15.0, ge=0)
     faults: tuple[FaultSpec, ...] = ()
     seed: int = 0
+
+    @field_validator("rate_limit_buckets")
+    @classmethod
+    def _known_buckets(cls, buckets: dict[str, int]) -> dict[str, int]:
+        for name, limit in buckets.items():
+            if name not in ROUTE_NAMES:
+                raise ValueError(f"unknown bucket {name!r}; use one of {', '.join(ROUTE_NAMES)}")
+            if limit < 1:
+                raise ValueError(f"bucket {name!r}: the limit must be at least 1")
+        return buckets

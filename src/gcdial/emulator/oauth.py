@@ -39,7 +39,7 @@ def _basic_credentials(request: Request) -> tuple[str, str] | bool | None:
         return None
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "basic":
-        return False
+        return None
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):

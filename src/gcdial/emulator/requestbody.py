@@ -17,6 +17,8 @@ async def read_json(request: Request) -> Any:
         raise ApiError(400, "bad.request", "A JSON request body is required.")
     try:
         return json.loads(raw)
+    except RecursionError:
+        raise ApiError(400, "bad.request", f"{MALFORMED_MESSAGE} JSON nested too deeply.") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         where = (
             f" (line {exc.lineno} column {exc.colno})"

@@ -28,15 +28,21 @@ class EmulatorError(RuntimeError):
 class EmulatorServer:
     """Runs the emulator on ``host``:``port`` (default 127.0.0.1, a free port) until stopped.
 
-    Use as a context manager. The admin helpers talk to ``/_emulator/*`` over real HTTP, so
+    Use as a context manager. ``app`` serves a prebuilt ``create_app`` result instead of
+    building one from ``config``. The admin helpers talk to ``/_emulator/*`` over real HTTP, so
     ``config.admin`` must be on for them.
     """
 
     def __init__(
-        self, config: EmulatorConfig | None = None, *, host: str = "127.0.0.1", port: int = 0
+        self,
+        config: EmulatorConfig | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        app: Starlette | None = None,
     ) -> None:
-        self.config = config or EmulatorConfig()
-        self.app: Starlette = create_app(self.config)
+        self.app: Starlette = app if app is not None else create_app(config)
+        self.config: EmulatorConfig = self.app.state.emulator.config
         self._host = host
         self._port = port
         self._server: uvicorn.Server | None = None
@@ -69,7 +75,9 @@ class EmulatorServer:
     def start(self) -> Self:
         """Bind, start serving in a background thread and wait until it accepts requests."""
         family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # An explicit IPPROTO_TCP makes asyncio set TCP_NODELAY on accepted connections; without
+        # it every keep-alive response waits ~40 ms for the client's delayed ACK.
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((self._host, self._port))

@@ -1,0 +1,76 @@
+"""Rate limits per token: headers on every response, 429 with Retry-After, per-bucket limits."""
+
+import time
+from typing import Any
+
+import httpx
+
+from gcdial.emulator import EmulatorServer
+
+from .helpers import ALICE, api, assert_error, client_token
+
+HEADERS = ("inin-ratelimit-count", "inin-ratelimit-allowed", "inin-ratelimit-reset")
+
+
+def test_headers_on_every_response(emulator: EmulatorServer) -> None:
+    with api(emulator) as http:
+        responses = [
+            http.get(f"/api/v2/users/{ALICE}"),
+            http.get("/api/v2/users/me"),
+            http.get("/api/v2/no/such/route"),
+            http.post("/oauth/token", data={"grant_type": "client_credentials"}),
+        ]
+    for response in responses:
+        for header in HEADERS:
+            assert response.headers[header].isdigit(), (response.request.url, header)
+        assert response.headers["ININ-Correlation-Id"]
+    assert responses[0].headers["inin-ratelimit-allowed"] == "300"
+    assert [r.headers["inin-ratelimit-count"] for r in responses[:3]] == ["1", "2", "3"]
+
+
+def test_correlation_id_is_echoed_or_fresh(emulator: EmulatorServer) -> None:
+    with api(emulator) as http:
+        echoed = http.get(f"/api/v2/users/{ALICE}", headers={"ININ-Correlation-Id": "abc-123"})
+        fresh = [http.get(f"/api/v2/users/{ALICE}").headers["ININ-Correlation-Id"] for _ in "ab"]
+    assert echoed.headers["ININ-Correlation-Id"] == "abc-123"
+    assert fresh[0] != fresh[1]
+
+
+def test_limit_per_token_and_window(make_emulator: Any) -> None:
+    emu = make_emulator(rate_limit_per_minute=3, rate_limit_window_s=1.0)
+    token = client_token(emu)
+    with api(emu, token) as http:
+        ok = [http.get(f"/api/v2/users/{ALICE}") for _ in range(3)]
+        assert [r.status_code for r in ok] == [200, 200, 200]
+        refused = http.get(f"/api/v2/users/{ALICE}")
+        body = assert_error(refused, 429, "too.many.requests")
+        assert body["limit"]["value"] == 3
+        assert refused.headers["Retry-After"] == "1"
+        assert refused.headers["inin-ratelimit-count"] == "3"
+        assert refused.headers["inin-ratelimit-allowed"] == "3"
+        with api(emu) as other_token:
+            assert other_token.get(f"/api/v2/users/{ALICE}").status_code == 200
+        time.sleep(1.05)
+        assert http.get(f"/api/v2/users/{ALICE}").status_code == 200
+    assert emu.request_counts()["byRoute"]["GET /api/v2/users/{userId}"] == 6
+
+
+def test_bucket_override_limits_only_that_route(make_emulator: Any) -> None:
+    emu = make_emulator(rate_limit_buckets={"create_call": 2})
+    with api(emu) as http:
+        url = f"/api/v2/conversations/calls/user/{ALICE}"
+        codes = [http.post(url, json={"phoneNumber": "+14155550170"}).status_code for _ in "abc"]
+        assert codes == [200, 200, 429]
+        users = http.get(f"/api/v2/users/{ALICE}")
+        assert users.status_code == 200
+        assert users.headers["inin-ratelimit-allowed"] == "300"
+    assert len(emu.calls_created()) == 2
+
+
+def test_reset_forgets_rate_windows(make_emulator: Any) -> None:
+    emu = make_emulator(rate_limit_per_minute=1)
+    with httpx.Client(base_url=emu.base_url) as http:
+        assert http.get("/api/v2/users/me").status_code == 401
+        assert http.get("/api/v2/users/me").status_code == 429
+        emu.reset()
+        assert http.get("/api/v2/users/me").status_code == 401
