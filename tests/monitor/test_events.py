@@ -162,3 +162,17 @@ def test_event_to_dict_is_json_ready() -> None:
             "message": "error.ininedgecontrol.remote.busy happened",
         },
     }
+
+
+def test_at_the_same_instant_the_cause_comes_before_the_effect() -> None:
+    connected = conv(agent("connected"), customer("connected"))
+    both_gone = conv(
+        agent("disconnected", endTime=ts(30), disconnectType="peer"),
+        customer("disconnected", endTime=ts(30), disconnectType="endpoint"),
+    )
+    events = events_between(connected, both_gone)
+    assert [(e.kind.value, e.role) for e in events] == [
+        ("participant_disconnected", Role.CUSTOMER),
+        ("participant_disconnected", Role.AGENT),
+        ("call_ended", None),
+    ]

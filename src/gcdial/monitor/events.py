@@ -378,14 +378,16 @@ def _conversation_id(snapshot: Snapshot) -> str | None:
 
 def _in_time_order(events: list[CallEvent]) -> list[CallEvent]:
     """Order by server time; an event without one keeps the time of the event before it."""
-    keyed: list[tuple[dt.datetime, int, CallEvent]] = []
+    keyed: list[tuple[dt.datetime, bool, int, CallEvent]] = []
     last = dt.datetime.min.replace(tzinfo=dt.UTC)
     for index, event in enumerate(events):
         if event.at is not None:
             last = event.at
-        keyed.append((last, index, event))
-    keyed.sort(key=lambda item: (item[0], item[1]))
-    return [event for _, _, event in keyed]
+        # At the same instant, the leg that caused the end comes before the one ended by its peer.
+        follows_peer = event.ended_by is not None and event.disconnect_type == "peer"
+        keyed.append((last, follows_peer, index, event))
+    keyed.sort(key=lambda item: item[:3])
+    return [item[3] for item in keyed]
 
 
 def replay(snapshots: Iterable[Snapshot]) -> tuple[dict[str, Any] | None, list[CallEvent]]:

@@ -1,0 +1,412 @@
+"""Follow calls to their end: a CallMonitor shares one channel among many calls and agents.
+
+Subscribe first, then read: ``monitor.watch_agent(agent_id)`` before placing a call means no early
+event can be missed; :meth:`CallMonitor.follow` then subscribes (if needed), GETs the conversation
+once to catch up, and yields events until every participant has left. Without a channel (refused,
+limit reached, WebSocket unreachable or lost for good) it polls instead, with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from enum import StrEnum
+from typing import Any, Final
+
+from gcdial.errors import GcdialError, NotFoundError
+from gcdial.monitor.channel import (
+    ChannelSettings,
+    ChannelUnavailableError,
+    NotificationChannel,
+    Transport,
+    conversation_topic,
+    user_topic,
+)
+from gcdial.monitor.events import (
+    CallEvent,
+    Role,
+    events_between,
+    is_over,
+    merge,
+    participants_of,
+    role_of,
+)
+from gcdial.monitor.outcome import DEFAULT_RULES, Outcome, OutcomeRules, classify
+from gcdial.monitor.polling import (
+    PollSettings,
+    conversation_path,
+    get_conversation,
+    poll_conversation,
+)
+
+logger = logging.getLogger("gcdial.monitor")
+
+EARLY_CONVERSATIONS: Final = 256
+EARLY_SNAPSHOTS_PER_CONVERSATION: Final = 64
+
+Sleep = Callable[[float], Awaitable[None]]
+_Item = Mapping[str, Any] | BaseException
+
+
+class MonitorMode(StrEnum):
+    """How calls are followed: ``auto`` tries the WebSocket and falls back to polling."""
+
+    AUTO = "auto"
+    WEBSOCKET = "websocket"
+    POLLING = "polling"
+
+
+class CallWaitTimeoutError(GcdialError):
+    """The call was still going when the wait ran out; ``outcome`` is what was known then."""
+
+    def __init__(self, conversation_id: str, timeout_s: float, outcome: Outcome) -> None:
+        super().__init__(
+            f"Call {conversation_id} was still in progress after {timeout_s:g} s "
+            f"({outcome.reason}).",
+            hint=f"The call goes on: follow it again with `gcdial watch {conversation_id}`, or "
+            "hang it up; give a longer --timeout to wait for it.",
+        )
+        self.conversation_id = conversation_id
+        self.timeout_s = timeout_s
+        self.outcome = outcome
+
+
+class _Watch:
+    """One follower of one conversation: its inbox and, when polling, its poller."""
+
+    def __init__(self, conversation_id: str) -> None:
+        self.conversation_id = conversation_id
+        self.inbox: asyncio.Queue[_Item] = asyncio.Queue()
+        self.poller: asyncio.Task[None] | None = None
+        # True once frames are known to arrive through a watched agent's topic.
+        self.covered = False
+
+
+class CallMonitor:
+    """Follows many calls over one notifications channel, or by polling when it cannot have one.
+
+    Use as ``async with CallMonitor(transport) as monitor:``; the transport is not closed.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        mode: MonitorMode | str = MonitorMode.AUTO,
+        rules: OutcomeRules = DEFAULT_RULES,
+        channel_settings: ChannelSettings | None = None,
+        poll_settings: PollSettings | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.transport = transport
+        self.requested_mode = MonitorMode(mode)
+        self.rules = rules
+        self.channel_settings = channel_settings or ChannelSettings()
+        self.poll_settings = poll_settings or PollSettings()
+        self.clock = clock
+        self.sleep = sleep
+        self.channel: NotificationChannel | None = None
+        self.fallback_reason: str | None = None
+        self._mode: MonitorMode | None = None
+        self._watches: dict[str, list[_Watch]] = {}
+        self._early: OrderedDict[str, list[Mapping[str, Any]]] = OrderedDict()
+        self._agents: set[str] = set()
+        self._start_lock = asyncio.Lock()
+
+    @property
+    def mode(self) -> MonitorMode | None:
+        """``websocket`` or ``polling`` once started (None before)."""
+        return self._mode
+
+    async def __aenter__(self) -> CallMonitor:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """Open the notifications channel (unless polling); idempotent."""
+        async with self._start_lock:
+            if self._mode is not None:
+                return
+            if self.requested_mode is MonitorMode.POLLING:
+                self._mode = MonitorMode.POLLING
+                return
+            channel = NotificationChannel(
+                self.transport,
+                on_conversation=self._on_conversation,
+                on_reconnected=self._catch_up,
+                on_lost=self._on_channel_lost,
+                settings=self.channel_settings,
+                sleep=self.sleep,
+            )
+            try:
+                await channel.open()
+            except ChannelUnavailableError as exc:
+                if self.requested_mode is MonitorMode.WEBSOCKET:
+                    raise
+                logger.warning("%s Following calls by polling.", exc.message)
+                self.fallback_reason = exc.reason
+                self._mode = MonitorMode.POLLING
+                return
+            self.channel = channel
+            self._mode = MonitorMode.WEBSOCKET
+
+    async def close(self) -> None:
+        """Stop the channel and every poller."""
+        for watches in self._watches.values():
+            for watch in watches:
+                await _cancel(watch.poller)
+        if self.channel is not None:
+            await self.channel.close()
+
+    async def watch_agent(self, agent_id: str) -> None:
+        """Subscribe to every call of this agent, so a call placed next is seen from its start."""
+        await self.start()
+        self._agents.add(agent_id)
+        if self._mode is MonitorMode.WEBSOCKET and self.channel is not None:
+            await self.channel.subscribe([user_topic(agent_id)])
+
+    async def follow(
+        self,
+        conversation_id: str,
+        *,
+        agent_id: str | None = None,
+        timeout_s: float | None = None,
+    ) -> AsyncGenerator[CallEvent, None]:
+        """Yield the call's events until it is over; CallWaitTimeoutError after ``timeout_s``.
+
+        An unknown conversation id raises ``gcdial.errors.NotFoundError``. Use with
+        ``contextlib.aclosing`` if you may stop early.
+        """
+        conversation_path(conversation_id)
+        deadline = self.clock() + timeout_s if timeout_s is not None else None
+        await self.start()
+        watch = self._register(conversation_id)
+        state: dict[str, Any] | None = None
+        try:
+            first = await self._subscribe(watch, agent_id)
+            if first is None:
+                first = await get_conversation(self.transport, conversation_id)
+            watch.inbox.put_nowait(first)
+            if self._mode is MonitorMode.POLLING:
+                self._start_poller(watch)
+            while True:
+                item = await self._next(watch, deadline)
+                if item is None:
+                    assert timeout_s is not None
+                    outcome = classify(state or {}, rules=self.rules)
+                    raise CallWaitTimeoutError(conversation_id, timeout_s, outcome)
+                if isinstance(item, BaseException):
+                    raise item
+                events = events_between(state, item)
+                state = merge(state, item)
+                for event in events:
+                    yield event
+                if is_over(state):
+                    return
+        finally:
+            await self._unregister(watch)
+
+    async def wait(
+        self,
+        conversation_id: str,
+        *,
+        agent_id: str | None = None,
+        timeout_s: float | None = None,
+        on_event: Callable[[CallEvent], None] | None = None,
+    ) -> Outcome:
+        """Follow the call to its end and return its outcome (``on_event`` sees each event)."""
+        events: list[CallEvent] = []
+        stream = self.follow(conversation_id, agent_id=agent_id, timeout_s=timeout_s)
+        async with contextlib.aclosing(stream):
+            async for event in stream:
+                events.append(event)
+                if on_event is not None:
+                    on_event(event)
+        return classify(events, rules=self.rules)
+
+    async def _next(self, watch: _Watch, deadline: float | None) -> _Item | None:
+        if deadline is None:
+            return await watch.inbox.get()
+        left = deadline - self.clock()
+        if left <= 0 and watch.inbox.empty():
+            return None
+        try:
+            async with asyncio.timeout(max(left, 0.0)):
+                return await watch.inbox.get()
+        except TimeoutError:
+            return None
+
+    def _register(self, conversation_id: str) -> _Watch:
+        watch = _Watch(conversation_id)
+        self._watches.setdefault(conversation_id, []).append(watch)
+        for snapshot in self._early.pop(conversation_id, []):
+            watch.inbox.put_nowait(snapshot)
+            watch.covered = True
+        return watch
+
+    async def _unregister(self, watch: _Watch) -> None:
+        await _cancel(watch.poller)
+        watches = self._watches.get(watch.conversation_id, [])
+        if watch in watches:
+            watches.remove(watch)
+        if not watches:
+            self._watches.pop(watch.conversation_id, None)
+            if self.channel is not None:
+                self.channel.forget([conversation_topic(watch.conversation_id)])
+
+    async def _subscribe(self, watch: _Watch, agent_id: str | None) -> dict[str, Any] | None:
+        """Make sure the call's frames reach ``watch``; returns the first snapshot if it GOT one.
+
+        A call of a watched agent needs no topic of its own (its frames already arrive), which
+        saves a subscriptions PUT per call; finding that out may take the catch-up GET early.
+        """
+        channel = self.channel
+        if self._mode is not MonitorMode.WEBSOCKET or channel is None or not channel.alive:
+            return None
+        first: dict[str, Any] | None = None
+        try:
+            if agent_id is not None:
+                await self.watch_agent(agent_id)
+                return None
+            if watch.covered:
+                return None
+            if self._agents:
+                first = await get_conversation(self.transport, watch.conversation_id)
+                if _agent_ids(first) & self._agents:
+                    return first
+            await channel.subscribe([conversation_topic(watch.conversation_id)])
+        except GcdialError as exc:
+            if isinstance(exc, NotFoundError):
+                raise
+            logger.warning(
+                "could not subscribe to call %s (%s); polling it", watch.conversation_id, exc
+            )
+            self._start_poller(watch)
+        # Subscribed after the early GET: the gap between the two is caught by GETting again.
+        return None
+
+    def _start_poller(self, watch: _Watch, *, first_delay_s: float | None = None) -> None:
+        if watch.poller is not None and not watch.poller.done():
+            return
+        watch.poller = asyncio.create_task(
+            poll_conversation(
+                self.transport,
+                watch.conversation_id,
+                deliver=watch.inbox.put_nowait,
+                settings=self.poll_settings,
+                sleep=self.sleep,
+                first_delay_s=first_delay_s,
+            ),
+            name=f"gcdial-poll-{watch.conversation_id}",
+        )
+
+    def _on_conversation(self, snapshot: Mapping[str, Any]) -> None:
+        conversation_id = snapshot.get("id")
+        if not isinstance(conversation_id, str):
+            return
+        watches = self._watches.get(conversation_id)
+        if watches:
+            for watch in watches:
+                watch.inbox.put_nowait(snapshot)
+            return
+        # A call of a watched agent that nobody follows yet: keep it for the follower to come.
+        early = self._early.setdefault(conversation_id, [])
+        self._early.move_to_end(conversation_id)
+        early.append(snapshot)
+        del early[:-EARLY_SNAPSHOTS_PER_CONVERSATION]
+        while len(self._early) > EARLY_CONVERSATIONS:
+            self._early.popitem(last=False)
+
+    async def _catch_up(self) -> None:
+        """After a reconnect: one GET per followed call, for what the gap may have hidden."""
+        for conversation_id, watches in list(self._watches.items()):
+            try:
+                snapshot: _Item = await get_conversation(self.transport, conversation_id)
+            except GcdialError as exc:
+                logger.warning("catching up on call %s failed: %s", conversation_id, exc)
+                continue
+            for watch in watches:
+                watch.inbox.put_nowait(snapshot)
+
+    def _on_channel_lost(self, error: BaseException) -> None:
+        self.fallback_reason = str(error)
+        self._mode = MonitorMode.POLLING
+        for watches in self._watches.values():
+            for watch in watches:
+                self._start_poller(watch, first_delay_s=0.0)
+
+
+def _agent_ids(snapshot: Mapping[str, Any]) -> set[str]:
+    ids = set()
+    for participant in participants_of(snapshot).values():
+        user = participant.get("user")
+        if role_of(participant) is Role.AGENT and isinstance(user, Mapping):
+            user_id = user.get("id")
+            if isinstance(user_id, str):
+                ids.add(user_id)
+    return ids
+
+
+async def _cancel(task: asyncio.Task[None] | None) -> None:
+    if task is None or task.done():
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def follow(
+    transport: Transport,
+    conversation_id: str,
+    *,
+    agent_id: str | None = None,
+    monitor: CallMonitor | None = None,
+    timeout_s: float | None = None,
+    mode: MonitorMode | str = MonitorMode.AUTO,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Sleep = asyncio.sleep,
+) -> AsyncGenerator[CallEvent, None]:
+    """Yield one call's events until it ends, on ``monitor`` or on a monitor of its own."""
+    if monitor is not None:
+        stream = monitor.follow(conversation_id, agent_id=agent_id, timeout_s=timeout_s)
+        async with contextlib.aclosing(stream):
+            async for event in stream:
+                yield event
+        return
+    async with CallMonitor(transport, mode=mode, clock=clock, sleep=sleep) as own:
+        stream = own.follow(conversation_id, agent_id=agent_id, timeout_s=timeout_s)
+        async with contextlib.aclosing(stream):
+            async for event in stream:
+                yield event
+
+
+async def wait(
+    transport: Transport,
+    conversation_id: str,
+    *,
+    agent_id: str | None = None,
+    monitor: CallMonitor | None = None,
+    timeout_s: float | None = None,
+    mode: MonitorMode | str = MonitorMode.AUTO,
+    rules: OutcomeRules = DEFAULT_RULES,
+    on_event: Callable[[CallEvent], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Sleep = asyncio.sleep,
+) -> Outcome:
+    """Follow one call to its end and return its outcome."""
+    if monitor is not None:
+        return await monitor.wait(
+            conversation_id, agent_id=agent_id, timeout_s=timeout_s, on_event=on_event
+        )
+    async with CallMonitor(transport, mode=mode, rules=rules, clock=clock, sleep=sleep) as own:
+        return await own.wait(
+            conversation_id, agent_id=agent_id, timeout_s=timeout_s, on_event=on_event
+        )
