@@ -1,38 +1,86 @@
-"""Root of the ``gcdial`` command: registers one module per command group.
+"""Root of the ``gcdial`` command: global options, and one module per command group.
 
 Command modules import the heavy parts of gcdial inside their functions, so that ``gcdial --help``
 starts fast.
 """
 
+from __future__ import annotations
+
+import sys
+
 import typer
 
-from gcdial.cli import emulator_cmd
+from gcdial.cli import agent_cmd, call_cmd, demo_cmd, doctor_cmd, emulator_cmd, login_cmd
+from gcdial.cli.options import (
+    BaseUrlOpt,
+    ClientIdOpt,
+    ClientSecretFileOpt,
+    JsonOpt,
+    ProfileOpt,
+    RegionOpt,
+    SandboxOpt,
+    VerboseOpt,
+)
+from gcdial.cli.session import GlobalOptions
 
 app = typer.Typer(
     name="gcdial",
-    help="Place outbound calls on behalf of Genesys Cloud agents, safely.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,
 )
 
 
-app.add_typer(emulator_cmd.app, name="emulator")
-
-
 @app.callback()
-def _root() -> None:
-    """Place outbound calls on behalf of Genesys Cloud agents, safely."""
+def _root(
+    ctx: typer.Context,
+    profile: ProfileOpt = None,
+    region: RegionOpt = None,
+    base_url: BaseUrlOpt = None,
+    client_id: ClientIdOpt = None,
+    client_secret_file: ClientSecretFileOpt = None,
+    sandbox: SandboxOpt = False,
+    json: JsonOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Place outbound calls on behalf of Genesys Cloud agents, safely.
 
-
-@app.command()
-def demo() -> None:
-    """Place a call on behalf of a demo agent in the built-in sandbox and show it."""
-    typer.echo(
-        "gcdial demo: the sandbox call lands with the 'place a call' work; nothing to show yet."
+    Credentials come from GENESYSCLOUD_OAUTHCLIENT_ID / GENESYSCLOUD_OAUTHCLIENT_SECRET /
+    GENESYSCLOUD_REGION, a .env file or a profile; try `gcdial demo` or `--sandbox` first,
+    and `gcdial doctor` when something does not work.
+    """
+    ctx.obj = GlobalOptions(
+        profile=profile,
+        region=region,
+        base_url=base_url,
+        client_id=client_id,
+        client_secret_file=client_secret_file,
+        sandbox=sandbox,
+        json=json,
+        verbose=verbose,
     )
 
 
+app.command("call")(call_cmd.call)
+app.command("status")(call_cmd.status)
+app.command("hangup")(call_cmd.hangup)
+app.command("watch")(call_cmd.watch)
+app.add_typer(agent_cmd.app, name="agent")
+app.command("doctor")(doctor_cmd.doctor)
+app.command("login")(login_cmd.login)
+app.command("demo")(demo_cmd.demo)
+app.add_typer(emulator_cmd.app, name="emulator")
+
+
 def run() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point; the last guard against a traceback reaching the user."""
+    try:
+        app()
+    except SystemExit:
+        raise
+    except BaseException as exc:
+        from gcdial.cli.errors import report
+        from gcdial.cli.output import Output
+
+        sys.exit(int(report(exc, Output())))

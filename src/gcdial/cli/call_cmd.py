@@ -1,0 +1,290 @@
+"""``gcdial call``, ``status``, ``hangup`` and ``watch``: one call's life from the terminal."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.text import Text
+
+from gcdial.cli.options import JsonOpt, SandboxOpt, VerboseOpt
+from gcdial.cli.session import Session, session
+
+if TYPE_CHECKING:
+    from gcdial.http import PreparedRequest
+
+ToArg = Annotated[
+    str,
+    typer.Argument(
+        help="Number to dial: E.164 (+14155550100), or national with --country.",
+        show_default=False,
+    ),
+]
+ConversationArg = Annotated[
+    str, typer.Argument(help="Conversation id (as `gcdial call` printed it).", show_default=False)
+]
+
+
+def parse_attributes(pairs: list[str]) -> dict[str, str]:
+    """``KEY=VALUE`` strings as a dict; InputError naming the bad one otherwise."""
+    from gcdial.errors import InputError
+
+    attributes: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InputError(
+                f"--attr {pair!r} is not of the form KEY=VALUE.",
+                hint="Write each attribute as --attr crmId=12345 (repeat --attr for more).",
+            )
+        attributes[key.strip()] = value
+    return attributes
+
+
+def render_request(request: PreparedRequest) -> Text:
+    """The request as an HTTP message: request line, headers, blank line, JSON body."""
+    import json
+
+    lines = [f"{request.method} {request.url}"]
+    lines += [f"{name}: {value}" for name, value in sorted(request.headers.items())]
+    lines.append("")
+    if request.body is not None:
+        lines.append(json.dumps(request.body, indent=2, ensure_ascii=False))
+    return Text("\n".join(lines))
+
+
+def _dry_run(run: Session, agent: str, details: dict[str, Any]) -> None:
+    from gcdial.agents import is_email
+
+    client = run.client()
+    # resolve=False: an email is not looked up, so not even a token request leaves the machine.
+    request = client.calls.build_create_request(agent, resolve=False, **details)
+    payload = request.to_dict()
+    payload["sent"] = False
+    run.output.result(payload, render_request(request))
+    if is_email(agent) and "{userId}" in request.url:
+        run.output.say(
+            f"{{userId}} is {agent}'s user id: a real call looks it up first "
+            "(POST /api/v2/users/search).",
+            style="dim",
+        )
+    run.output.say("dry run: nothing was sent.", style="dim")
+
+
+def call(
+    ctx: typer.Context,
+    to: ToArg,
+    agent: Annotated[
+        str,
+        typer.Option(
+            "--agent",
+            "-a",
+            help="The agent whose phone rings first: user id or email.",
+            show_default=False,
+        ),
+    ],
+    from_number: Annotated[
+        str | None,
+        typer.Option("--from", help="Caller id shown to the customer.", show_default=False),
+    ] = None,
+    from_name: Annotated[
+        str | None,
+        typer.Option(
+            "--from-name", help="Caller id name shown to the customer.", show_default=False
+        ),
+    ] = None,
+    queue: Annotated[
+        str | None,
+        typer.Option(
+            "--queue", help="Queue id to place the call on behalf of.", show_default=False
+        ),
+    ] = None,
+    attr: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--attr",
+            help="Participant attribute KEY=VALUE (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    label: Annotated[
+        str | None, typer.Option("--label", help="Conversation label.", show_default=False)
+    ] = None,
+    uui: Annotated[
+        str | None, typer.Option("--uui", help="User-to-user information.", show_default=False)
+    ] = None,
+    no_check: Annotated[
+        bool,
+        typer.Option(
+            "--no-check",
+            help="Skip the agent check (exists, active, has a station) before dialing.",
+            show_default=False,
+        ),
+    ] = False,
+    country: Annotated[
+        str | None,
+        typer.Option(
+            "--country",
+            help="Country for national numbers (US, GB, ...); default: setting default_country.",
+            show_default=False,
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Print the exact request and send nothing.", show_default=False
+        ),
+    ] = False,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="Follow the call live until it ends; the exit code tells the outcome.",
+            show_default=False,
+        ),
+    ] = False,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--timeout", help="With --wait: stop waiting after S seconds.", show_default=False
+        ),
+    ] = None,
+    hangup_after: Annotated[
+        float | None,
+        typer.Option(
+            "--hangup-after",
+            help="With --wait: hang up S seconds after the customer answers.",
+            show_default=False,
+        ),
+    ] = None,
+    json: JsonOpt = False,
+    sandbox: SandboxOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Ring AGENT's phone, then connect them to the number TO.
+
+    Prints the conversation id. The call is sent at most once: when its outcome is unknown
+    (exit 5) check with `gcdial status` before dialing again.
+    """
+    with session(ctx, json=json, sandbox=sandbox, verbose=verbose) as run:
+        _check_wait_options(wait=wait, timeout=timeout, hangup_after=hangup_after)
+        details: dict[str, Any] = {
+            "to": to,
+            "caller_id": from_number,
+            "caller_id_name": from_name,
+            "queue": queue,
+            "attributes": parse_attributes(attr) if attr else None,
+            "label": label,
+            "uui": uui,
+            "default_country": country,
+        }
+        _validate(run, details)
+        if dry_run:
+            _dry_run(run, agent, details)
+            return
+        client = run.client()
+        if wait:
+            from gcdial.cli.live import place_and_follow
+
+            code = place_and_follow(
+                run,
+                agent,
+                details,
+                check_agent=not no_check,
+                timeout_s=timeout,
+                hangup_after=hangup_after,
+            )
+            raise typer.Exit(int(code))
+        if not no_check:
+            readiness = client.agents.check(agent)
+            agent = readiness.agent.id
+            run.output.ok(
+                f"agent {readiness.agent.label}: station {readiness.station.name or 'set'}, "
+                f"presence {readiness.presence or 'unknown'}"
+            )
+            for note in readiness.notes:
+                run.output.warn(note)
+        created = client.calls.create(agent, check_agent=False, **details)
+        run.output.ok(f"call placed (accepted by Genesys Cloud): conversation {created.id}")
+        run.output.result(
+            {"id": created.id, "selfUri": created.self_uri, "placed": True}, created.id
+        )
+        if not run.output.json_mode:
+            run.output.say(
+                f"follow it with: gcdial watch {created.id}   (or gcdial status {created.id})",
+                style="dim",
+            )
+
+
+def _validate(run: Session, details: dict[str, Any]) -> None:
+    """Refuse a bad number or body before any request (the agent check included) is sent."""
+    from gcdial.calls import build_create_body
+
+    country = details.get("default_country") or run.settings().default_country
+    build_create_body(**{**details, "default_country": country})
+
+
+def _check_wait_options(*, wait: bool, timeout: float | None, hangup_after: float | None) -> None:
+    from gcdial.errors import InputError
+
+    for name, value in (("--timeout", timeout), ("--hangup-after", hangup_after)):
+        if value is None:
+            continue
+        if not wait:
+            raise InputError(f"{name} only makes sense with --wait.", hint="Add --wait.")
+        if not value > 0:
+            raise InputError(f"{name} must be a positive number of seconds, not {value:g}.")
+
+
+def status(
+    ctx: typer.Context,
+    conversation_id: ConversationArg,
+    json: JsonOpt = False,
+    sandbox: SandboxOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Show a call's participants, their states and times."""
+    from gcdial.cli.render import conversation_summary, conversation_table
+
+    with session(ctx, json=json, sandbox=sandbox, verbose=verbose) as run:
+        conversation = run.client().calls.get(conversation_id)
+        run.output.result(conversation.to_wire(), conversation_table(conversation))
+        if not run.output.json_mode:
+            run.output.say(conversation_summary(conversation))
+
+
+def hangup(
+    ctx: typer.Context,
+    conversation_id: ConversationArg,
+    json: JsonOpt = False,
+    sandbox: SandboxOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Hang up a call for every participant."""
+    with session(ctx, json=json, sandbox=sandbox, verbose=verbose) as run:
+        run.client().calls.hang_up(conversation_id)
+        run.output.ok(f"hung up conversation {conversation_id}")
+        run.output.result({"id": conversation_id, "hungUp": True})
+
+
+def watch(
+    ctx: typer.Context,
+    conversation_id: ConversationArg,
+    timeout: Annotated[
+        float | None,
+        typer.Option("--timeout", help="Stop watching after S seconds.", show_default=False),
+    ] = None,
+    json: JsonOpt = False,
+    sandbox: SandboxOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Follow a call placed elsewhere until it ends; the exit code tells the outcome."""
+    from gcdial.cli.live import follow_existing
+
+    with session(ctx, json=json, sandbox=sandbox, verbose=verbose) as run:
+        if timeout is not None and not timeout > 0:
+            from gcdial.errors import InputError
+
+            raise InputError(f"--timeout must be a positive number of seconds, not {timeout:g}.")
+        code = follow_existing(run, conversation_id, timeout_s=timeout)
+        raise typer.Exit(int(code))

@@ -1,0 +1,107 @@
+"""Human views of Genesys payloads: tables for a call's participants and for an agent."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from rich.table import Table
+from rich.text import Text
+
+if TYPE_CHECKING:
+    from gcdial.models import CallConversation, Participant, User
+
+_STATE_STYLES = {
+    "connected": "green",
+    "alerting": "yellow",
+    "dialing": "yellow",
+    "contacting": "yellow",
+    "offering": "yellow",
+    "disconnected": "dim",
+    "terminated": "dim",
+}
+
+
+def clock(moment: datetime | None) -> str:
+    """A timestamp as ``HH:MM:SS`` UTC (the day is rarely in doubt for a live call)."""
+    if moment is None:
+        return "-"
+    return moment.strftime("%H:%M:%S")
+
+
+def _who(participant: Participant) -> str:
+    if participant.user is not None and (participant.user.name or participant.user.id):
+        return participant.user.name or participant.user.id or "-"
+    if participant.name and participant.name != participant.address:
+        return participant.name
+    return "-"
+
+
+def _why(participant: Participant) -> str:
+    parts = []
+    if participant.disconnect_type:
+        parts.append(participant.disconnect_type)
+    if participant.error_info is not None and participant.error_info.code:
+        parts.append(participant.error_info.code)
+    return " / ".join(parts) or "-"
+
+
+def _rank(participant: Participant) -> int:
+    return 0 if participant.is_agent else 1 if participant.is_customer else 2
+
+
+def conversation_table(conversation: CallConversation) -> Table:
+    """One row per participant: role, who, state, times and why it ended."""
+    table = Table(title=f"Call {conversation.id}", title_justify="left")
+    for name in ("role", "who", "address", "state", "started", "connected", "ended", "ended how"):
+        table.add_column(name, no_wrap=name not in {"who", "ended how"})
+    for p in sorted(conversation.participants, key=_rank):
+        state = p.state or "-"
+        table.add_row(
+            p.purpose or "-",
+            _who(p),
+            p.address or "-",
+            Text(state, style=_STATE_STYLES.get(state, "")),
+            clock(p.start_time),
+            clock(p.connected_time),
+            clock(p.end_time),
+            _why(p),
+        )
+    return table
+
+
+def conversation_summary(conversation: CallConversation) -> str:
+    """One line: is the call still going, and what each side is doing."""
+    agent = conversation.agent_participant()
+    customer = conversation.customer_participant()
+    status = "ended" if conversation.is_over else "in progress"
+    sides = []
+    if agent is not None:
+        sides.append(f"agent {agent.state or '?'}")
+    if customer is not None:
+        sides.append(f"customer {customer.state or '?'}")
+    return f"Call {status}" + (f": {', '.join(sides)}" if sides else "")
+
+
+def agent_table(user: User, *, verdict: str | None = None) -> Table:
+    """An agent's profile, station, presence and (when known) whether a call can be placed now."""
+    table = Table(show_header=False, title=user.label, title_justify="left")
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    station = user.station.dialing_station if user.station is not None else None
+    presence = user.presence.system_presence if user.presence is not None else None
+    routing = user.routing_status.status if user.routing_status is not None else None
+    rows = [
+        ("id", user.id),
+        ("name", user.name or "-"),
+        ("email", user.email or "-"),
+        ("state", user.state or "-"),
+        ("station", (station.name or station.id or "yes") if station is not None else "none"),
+        ("presence", presence or "-"),
+        ("routing status", routing or "-"),
+    ]
+    if verdict is not None:
+        rows.append(("ready to dial", verdict))
+    for name, value in rows:
+        table.add_row(name, value or "-")
+    return table
