@@ -1,8 +1,96 @@
 """gcdial: place outbound calls on behalf of Genesys Cloud agents, safely.
 
-The public surface is what ``__all__`` lists; everything else is implementation.
+The public surface is what ``__all__`` lists; everything else is implementation. The errors are
+imported at once (they are light); the client, settings and models load on first use, so that
+``import gcdial`` stays fast for the CLI and for programs that only catch gcdial's errors.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+from gcdial.errors import (
+    AgentNotReadyError,
+    ApiConnectionError,
+    ApiError,
+    ApiTimeoutError,
+    AuthenticationError,
+    AuthError,
+    BadRequestError,
+    CallOutcomeUnknownError,
+    ConfigError,
+    GcdialError,
+    InputError,
+    InvalidClientError,
+    InvalidPhoneNumberError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitedError,
+    ResponseFormatError,
+    ServerError,
+)
+
+if TYPE_CHECKING:
+    from gcdial.agents import AgentReadiness
+    from gcdial.client import AsyncClient, Client
+    from gcdial.config import Settings, load_settings
+    from gcdial.models import CallConversation, CallCreated, Participant, User
+
+_LAZY: dict[str, str] = {
+    "AgentReadiness": "gcdial.agents",
+    "AsyncClient": "gcdial.client",
+    "CallConversation": "gcdial.models",
+    "CallCreated": "gcdial.models",
+    "Client": "gcdial.client",
+    "Participant": "gcdial.models",
+    "Settings": "gcdial.config",
+    "User": "gcdial.models",
+    "load_settings": "gcdial.config",
+}
+
+__all__ = [
+    "AgentNotReadyError",
+    "AgentReadiness",
+    "ApiConnectionError",
+    "ApiError",
+    "ApiTimeoutError",
+    "AsyncClient",
+    "AuthError",
+    "AuthenticationError",
+    "BadRequestError",
+    "CallConversation",
+    "CallCreated",
+    "CallOutcomeUnknownError",
+    "Client",
+    "ConfigError",
+    "GcdialError",
+    "InputError",
+    "InvalidClientError",
+    "InvalidPhoneNumberError",
+    "NotFoundError",
+    "Participant",
+    "PermissionDeniedError",
+    "RateLimitedError",
+    "ResponseFormatError",
+    "ServerError",
+    "Settings",
+    "User",
+    "__version__",
+    "load_settings",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'gcdial' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
