@@ -104,6 +104,7 @@ def test_conversation_topic_and_other_users_are_filtered(emulator: EmulatorServe
 
 
 def test_heartbeat_and_ping(emulator: EmulatorServer) -> None:
+    emulator.set_speed(300.0)
     with api(emulator) as http:
         channel = _channel(http)
     with connect(channel["connectUri"]) as ws:

@@ -37,7 +37,7 @@ def test_correlation_id_is_echoed_or_fresh(emulator: EmulatorServer) -> None:
 
 
 def test_limit_per_token_and_window(make_emulator: Any) -> None:
-    emu = make_emulator(rate_limit_per_minute=3, rate_limit_window_s=1.0)
+    emu = make_emulator(rate_limit_per_minute=3, rate_limit_window_s=0.3)
     token = client_token(emu)
     with api(emu, token) as http:
         ok = [http.get(f"/api/v2/users/{ALICE}") for _ in range(3)]
@@ -50,7 +50,7 @@ def test_limit_per_token_and_window(make_emulator: Any) -> None:
         assert refused.headers["inin-ratelimit-allowed"] == "3"
         with api(emu) as other_token:
             assert other_token.get(f"/api/v2/users/{ALICE}").status_code == 200
-        time.sleep(1.05)
+        time.sleep(0.35)
         assert http.get(f"/api/v2/users/{ALICE}").status_code == 200
     assert emu.request_counts()["byRoute"]["GET /api/v2/users/{userId}"] == 6
 

@@ -49,6 +49,7 @@ class EmulatorServer:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._failure: BaseException | None = None
+        self._http: httpx.Client | None = None
         self.base_url = ""
 
     @property
@@ -111,6 +112,7 @@ class EmulatorServer:
         if not self._server.started:
             self.stop()
             raise EmulatorError(f"the emulator did not start: {self._failure!r}")
+        self._http = httpx.Client(base_url=self.base_url, timeout=ADMIN_TIMEOUT_S)
         return self
 
     def _serve(self, sock: socket.socket) -> None:
@@ -127,6 +129,9 @@ class EmulatorServer:
 
     def stop(self) -> None:
         """Stop serving: end pending waits, close sockets and connections, join the thread."""
+        if self._http is not None:
+            self._http.close()
+            self._http = None
         if self._server is None or self._thread is None:
             return
         if self._loop is not None and not self._loop.is_closed():
@@ -149,8 +154,9 @@ class EmulatorServer:
         self.stop()
 
     def _admin(self, method: str, path: str, *, json: Any = None) -> Any:
-        with httpx.Client(base_url=self.base_url, timeout=ADMIN_TIMEOUT_S) as client:
-            response = client.request(method, "/_emulator/" + path, json=json)
+        if self._http is None:
+            raise EmulatorError("the emulator is not running")
+        response = self._http.request(method, "/_emulator/" + path, json=json)
         if response.status_code >= 400:
             raise EmulatorError(f"admin {method} {path}: {response.status_code} {response.text}")
         return response.json() if response.content else None
