@@ -183,22 +183,19 @@ async def _create(request: Request, user_id: str) -> Response:
     fault: FaultSpec | None = request.scope.get(FAULT_SCOPE_KEY)
     if fault is not None and fault.mode == "drop_after_create":
         return DroppedResponse(payload)
-    if (
-        fault is not None
-        and fault.mode == "hang_after_create"
-        and await _client_left_within(request, state, fault.seconds)
-    ):
-        return Response(status_code=499)
+    if fault is not None and fault.mode == "hang_after_create":
+        await _withhold(request, state, fault.seconds)
+        if state.stopping.is_set():
+            raise ApiError(503)
     return JSONResponse(payload)
 
 
-async def _client_left_within(request: Request, state: EmulatorState, seconds: float) -> bool:
-    """Wait up to ``seconds`` (real) for the client to disconnect; True when it did."""
+async def _withhold(request: Request, state: EmulatorState, seconds: float) -> None:
+    """Wait ``seconds`` (real), or less if the client disconnects or the server stops."""
     disconnect = asyncio.ensure_future(request.receive())
     stopping = asyncio.ensure_future(state.stopping.wait())
     try:
         await asyncio.wait({disconnect, stopping}, timeout=seconds, return_when="FIRST_COMPLETED")
-        return disconnect.done() or stopping.done()
     finally:
         for task in (disconnect, stopping):
             task.cancel()
