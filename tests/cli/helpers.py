@@ -42,9 +42,10 @@ class Result:
 
 
 def assert_clean(result: Result, secrets: list[str]) -> None:
-    """No traceback, and no secret in any form, in what the user saw."""
+    """No traceback, no colour codes, and no secret in any form, in what the user saw."""
     for stream in (result.out, result.err):
         assert "Traceback" not in stream, stream
+        assert "\x1b[" not in stream, "colour codes despite NO_COLOR / no terminal"
         for secret in secrets:
             assert secret not in stream, f"secret leaked: {stream}"
         assert not _BEARER.search(stream), stream

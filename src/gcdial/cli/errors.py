@@ -2,7 +2,7 @@
 
 Every ``GcdialError`` already reads as a paragraph (what, how to fix, contextId); this module adds
 where it came from when the exception knows (setting and source, login host, URL) and picks the
-exit code. Anything else is a bug: a short "internal error" line, the traceback only under ``-v``
+exit code. Anything else is a bug: a short "internal error" line, its traceback only under ``-v``
 (through the redacting log handler), exit 1. No command ever shows a raw Python traceback.
 """
 
@@ -101,9 +101,9 @@ def report(exc: BaseException, output: Output, *, verbose: bool = False) -> Exit
     """Tell the user about ``exc`` (stderr, plus a JSON error document in ``--json`` mode)."""
     failure = describe(exc)
     output.fail(failure.message)
-    if failure.code is ExitCode.INTERNAL or verbose:
-        # The traceback goes through logging, whose handler redacts secrets; shown only with -v.
-        log.debug("detail of the error above", exc_info=exc)
+    if failure.code is ExitCode.INTERNAL and verbose:
+        # A bug's traceback is the detail to report; it goes through the redacting log handler.
+        log.debug("detail of the internal error above", exc_info=exc)
     if output.json_mode:
         output.data(failure.as_json())
     return failure.code
