@@ -136,6 +136,22 @@ def parse_frame(message: str | bytes) -> Frame | None:
     return Frame(topic=topic, body=body)
 
 
+def renew_time(
+    expires: dt.datetime | None, created: dt.datetime, margin_s: float
+) -> dt.datetime | None:
+    """When to replace a channel: ``margin_s`` before it expires, but never in its first half.
+
+    The floor keeps a short-lived channel (or a server clock far from ours) from being replaced
+    over and over; such a channel is replaced when the server closes it instead.
+    """
+    if expires is None:
+        return None
+    lifetime = expires - created
+    if lifetime <= dt.timedelta(0):
+        return None
+    return created + max(lifetime - dt.timedelta(seconds=margin_s), lifetime / 2)
+
+
 @dataclass(frozen=True)
 class ChannelInfo:
     """A created notifications channel."""
@@ -260,6 +276,7 @@ class NotificationChannel:
         self._lock = asyncio.Lock()
         self._closed = False
         self._connected_at = 0.0
+        self._renew_at: dt.datetime | None = None
 
     @property
     def channel_id(self) -> str | None:
@@ -330,6 +347,9 @@ class NotificationChannel:
         if new_channel or self._info is None:
             self._info = await create_channel(self.transport)
             self.stats.channels_created += 1
+            self._renew_at = renew_time(
+                self._info.expires, self.wall_clock(), self.settings.renew_before_expiry_s
+            )
             self._subscribed = set()
             logger.info("notifications channel %s created", self._info.id)
         self._socket = await websockets.connect(
@@ -349,11 +369,7 @@ class NotificationChannel:
                 await socket.close()
 
     def _expiring(self) -> bool:
-        info = self._info
-        if info is None or info.expires is None:
-            return False
-        left = (info.expires - self.wall_clock()).total_seconds()
-        return left <= self.settings.renew_before_expiry_s
+        return self._renew_at is not None and self.wall_clock() >= self._renew_at
 
     async def _run(self) -> None:
         while not self._closed:
