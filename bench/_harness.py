@@ -7,6 +7,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,18 +62,16 @@ def run_python(script: Path | str, *args: str, env: dict[str, str] | None = None
 
 
 def run_command(argv: list[str], env: dict[str, str] | None = None) -> Run:
-    """Run any command; wall time only (peak RSS of the child via wait4)."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        argv,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, **(env or {})},
-    )
-    out, err = proc.communicate()
-    elapsed = time.perf_counter() - started
-    return Run(elapsed, 0.0, proc.returncode, out, err)
+    """Run any command; wall time and that child's own peak RSS (from wait4)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=out, stderr=err, env={**os.environ, **(env or {})})
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return Run(elapsed, usage.ru_maxrss / 1024, proc.returncode, out.read(), err.read())
 
 
 def median(values: list[float]) -> float:
