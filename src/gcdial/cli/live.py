@@ -94,7 +94,9 @@ class LiveView:
 
     @property
     def _console(self) -> Console:
-        return self.run.output.out
+        # While the spinner runs on stderr, lines must go through its console to print cleanly
+        # above it; without a spinner (no terminal, or a pipe) they are stdout's result lines.
+        return self.run.output.err if self.status is not None else self.run.output.out
 
     def note(self, data: dict[str, Any], text: str) -> None:
         """A line that is not a call event (placed, hung up by --hangup-after, ...)."""
