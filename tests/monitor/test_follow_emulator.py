@@ -22,7 +22,7 @@ from monitor_support import (
 )
 
 from gcdial.emulator import EmulatorServer
-from gcdial.errors import InputError, NotFoundError
+from gcdial.errors import GcdialError, InputError, NotFoundError
 from gcdial.monitor.channel import ChannelUnavailableError
 from gcdial.monitor.events import CallEvent, EventKind, Role
 from gcdial.monitor.follow import CallMonitor, CallWaitTimeoutError, MonitorMode, follow, wait
@@ -196,3 +196,15 @@ async def test_forced_websocket_mode_says_why_it_cannot(emulator: EmulatorServer
     text = str(info.value)
     assert "403" in text
     assert "polling" in text
+
+
+async def test_closing_the_monitor_releases_its_followers(emulator: EmulatorServer) -> None:
+    async with emulator_transport(emulator) as transport:
+        mon = monitor(transport)
+        await mon.start()
+        conversation_id = await place_call(transport, 49)
+        waiting = asyncio.ensure_future(mon.wait(conversation_id, agent_id=ALICE, timeout_s=20))
+        await asyncio.sleep(0.2)
+        await mon.close()
+        with pytest.raises(GcdialError, match="monitor was closed"):
+            await waiting

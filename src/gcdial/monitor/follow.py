@@ -159,10 +159,15 @@ class CallMonitor:
             self._mode = MonitorMode.WEBSOCKET
 
     async def close(self) -> None:
-        """Stop the channel and every poller."""
-        for watches in self._watches.values():
+        """Stop the channel and every poller; anyone still following gets a clear error."""
+        for conversation_id, watches in self._watches.items():
             for watch in watches:
                 await _cancel(watch.poller)
+                watch.inbox.put_nowait(
+                    GcdialError(
+                        f"The call monitor was closed while following call {conversation_id}."
+                    )
+                )
         if self.channel is not None:
             await self.channel.close()
 
