@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+
 import pytest
 
 from gcdial.emulator import EmulatorServer
 
-from .helpers import ALICE, ALICE_ID, ANSWERS, DAVE, ERIN, Cli
+from .helpers import (
+    ALICE,
+    ALICE_ID,
+    ANSWERS,
+    DAVE,
+    ERIN,
+    GCDIAL,
+    Cli,
+    Result,
+    assert_clean,
+    emulator_env,
+    secret_forms,
+)
 
 CREATE = "POST /api/v2/conversations/calls/user/{userId}"
 
@@ -174,3 +189,57 @@ def test_watch_a_call_placed_elsewhere(cli: Cli) -> None:
     watched = cli("watch", cid, "--json")
     assert watched.code == 11, watched.err
     assert watched.json_lines()[-1]["outcome"] == "busy"
+
+
+def _popen(cli_env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [str(GCDIAL), *args],
+        env=cli_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _read_until(proc: subprocess.Popen[str], words: str) -> list[str]:
+    assert proc.stdout is not None
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if words in line:
+            return lines
+    raise AssertionError(f"{words!r} never came: {lines}")
+
+
+def test_hangup_while_ringing_is_abandoned(
+    cli: Cli, emulator: EmulatorServer, base_env: dict[str, str]
+) -> None:
+    emulator.set_speed(5)
+    cid = cli("call", "+14155550150", "--agent", ALICE).out.strip()
+    watcher = _popen({**base_env, **emulator_env(emulator)}, "watch", cid, "--json")
+    _read_until(watcher, "customer_dialing")
+    assert cli("hangup", cid).code == 0
+    out, err = watcher.communicate(timeout=30)
+    result = Result(watcher.returncode, out, err)
+    assert_clean(result, secret_forms(emulator))
+    assert result.code == 22, err
+    assert result.json_lines()[-1]["outcome"] == "abandoned"
+
+
+def test_ctrl_c_stops_following_but_not_the_call(
+    emulator: EmulatorServer, base_env: dict[str, str]
+) -> None:
+    emulator.set_speed(1)
+    waiting = _popen(
+        {**base_env, **emulator_env(emulator)}, "call", ANSWERS, "--agent", ALICE, "--wait"
+    )
+    _read_until(waiting, "agent's phone is ringing")
+    waiting.send_signal(signal.SIGINT)
+    out, err = waiting.communicate(timeout=30)
+    result = Result(waiting.returncode, out, err)
+    assert_clean(result, secret_forms(emulator))
+    assert result.code == 130
+    assert "the call goes on" in err
+    calls = emulator.calls_created()
+    assert len(calls) == 1
+    assert calls[0]["state"] != "disconnected"  # Ctrl-C stopped the watching, not the call
