@@ -301,6 +301,7 @@ class NotificationChannel:
         except ChannelUnavailableError:
             raise
         except (GcdialError, OSError, TimeoutError, websockets.WebSocketException) as exc:
+            await self._drop_socket()
             raise ChannelUnavailableError(_describe(exc), cause=exc) from exc
         self._reader = asyncio.create_task(self._run(), name="gcdial-notifications")
 
@@ -381,6 +382,8 @@ class NotificationChannel:
                 new_channel = why.new_channel
             except websockets.ConnectionClosed as exc:
                 logger.info("notifications socket dropped (%s); reconnecting", exc)
+            except Exception as exc:  # whatever broke the socket, a fresh one is the cure
+                logger.warning("notifications socket failed (%s); reconnecting", _describe(exc))
             if self._closed:
                 return
             try:
@@ -391,7 +394,10 @@ class NotificationChannel:
                 await self._drop_socket()
                 self.on_lost(exc)
                 return
-            await self.on_reconnected()
+            try:
+                await self.on_reconnected()
+            except Exception as exc:  # a failed catch-up must not stop the channel
+                logger.warning("notifications: catching up after a reconnect failed: %s", exc)
 
     async def _read(self) -> None:
         socket = self._socket
