@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import time
 
 import pytest
 
@@ -243,3 +244,25 @@ def test_ctrl_c_stops_following_but_not_the_call(
     calls = emulator.calls_created()
     assert len(calls) == 1
     assert calls[0]["state"] != "disconnected"  # Ctrl-C stopped the watching, not the call
+
+
+@pytest.mark.parametrize("wait", [[], ["--wait"]])
+def test_ctrl_c_while_placing_is_outcome_unknown(
+    emulator: EmulatorServer, base_env: dict[str, str], wait: list[str]
+) -> None:
+    emulator.add_fault(route="create_call", mode="hang_after_create", seconds=20)
+    placing = _popen(
+        {**base_env, **emulator_env(emulator)}, "call", ANSWERS, "--agent", ALICE, *wait
+    )
+    deadline = time.monotonic() + 15
+    while not emulator.calls_created():
+        assert time.monotonic() < deadline, "the call was never created"
+        time.sleep(0.05)
+    placing.send_signal(signal.SIGINT)
+    out, err = placing.communicate(timeout=30)
+    result = Result(placing.returncode, out, err)
+    assert_clean(result, secret_forms(emulator))
+    # The POST went out and no answer came back: the call exists, so "interrupted" is not enough.
+    assert result.code == 5, err
+    assert "outcome is unknown" in err
+    assert len(emulator.calls_created()) == 1

@@ -10,6 +10,7 @@ from gcdial.cli.options import JsonOpt, SandboxOpt, VerboseOpt
 from gcdial.cli.session import session
 
 if TYPE_CHECKING:
+    from gcdial.agents import AgentReadiness
     from gcdial.client import Client
     from gcdial.models import User
 
@@ -36,26 +37,28 @@ def show(
         client = run.client()
         user = client.agents.get(agent)
         problem: AgentNotReadyError | None = None
-        notes: tuple[str, ...] = ()
+        readiness: AgentReadiness | None = None
         try:
             readiness = client.agents.check(user)
         except AgentNotReadyError as exc:
             problem = exc
-        else:
-            notes = readiness.notes
-            if readiness.presence is not None and user.presence is None:
-                user = user.model_copy(update={"presence": None})
-        verdict = "yes" if problem is None else f"no ({problem.reason})"
+        notes = readiness.notes if readiness is not None else ()
         data: dict[str, Any] = {
             "agent": user.to_wire(),
             "ready": problem is None,
             "reason": problem.reason if problem is not None else None,
             "notes": list(notes),
+            "station": readiness.station.to_wire() if readiness is not None else None,
+            "presence": readiness.presence if readiness is not None else None,
         }
-        if problem is None:
-            data["station"] = readiness.station.to_wire()
-            data["presence"] = readiness.presence
-        run.output.result(data, agent_table(user, verdict=verdict))
+        verdict = "yes" if problem is None else f"no ({problem.reason})"
+        table = agent_table(
+            user,
+            verdict=verdict,
+            presence=readiness.presence if readiness is not None else None,
+            station=readiness.station if readiness is not None else None,
+        )
+        run.output.result(data, table)
         for note in notes:
             run.output.warn(note)
         if problem is not None:

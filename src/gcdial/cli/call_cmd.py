@@ -11,6 +11,7 @@ from gcdial.cli.options import JsonOpt, SandboxOpt, VerboseOpt
 from gcdial.cli.session import Session, session
 
 if TYPE_CHECKING:
+    from gcdial.errors import CallOutcomeUnknownError
     from gcdial.http import PreparedRequest
 
 ToArg = Annotated[
@@ -204,7 +205,11 @@ def call(
             )
             for note in readiness.notes:
                 run.output.warn(note)
-        created = client.calls.create(agent, check_agent=False, **details)
+        try:
+            created = client.calls.create(agent, check_agent=False, **details)
+        except KeyboardInterrupt:
+            request = client.calls.build_create_request(agent, resolve=False, **details)
+            raise interrupted_while_placing(request) from None
         run.output.ok(f"call placed (accepted by Genesys Cloud): conversation {created.id}")
         run.output.result(
             {"id": created.id, "selfUri": created.self_uri, "placed": True}, created.id
@@ -214,6 +219,22 @@ def call(
                 f"follow it with: gcdial watch {created.id}   (or gcdial status {created.id})",
                 style="dim",
             )
+
+
+def interrupted_while_placing(request: PreparedRequest) -> CallOutcomeUnknownError:
+    """Ctrl-C during the create-call POST: it may have gone out, so the outcome is unknown."""
+    from datetime import UTC, datetime
+
+    from gcdial.errors import CallOutcomeUnknownError
+
+    return CallOutcomeUnknownError(
+        method=request.method,
+        url=request.url,
+        body=request.body,
+        sent_at=datetime.now(UTC),
+        cause=None,
+        reason="interrupted (Ctrl-C) while the call request may have been on its way",
+    )
 
 
 def _validate(run: Session, details: dict[str, Any]) -> None:

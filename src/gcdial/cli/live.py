@@ -24,6 +24,7 @@ from gcdial.cli.session import Session
 
 if TYPE_CHECKING:
     from gcdial.client import AsyncClient
+    from gcdial.http import PreparedRequest
     from gcdial.monitor.events import CallEvent
     from gcdial.monitor.follow import CallMonitor
     from gcdial.monitor.outcome import Outcome
@@ -88,6 +89,7 @@ class LiveView:
 
     run: Session
     conversation_id: str | None = None
+    placing: PreparedRequest | None = None
     start: datetime | None = None
     status: Status | None = None
     seen: list[CallEvent] = field(default_factory=list)
@@ -213,7 +215,11 @@ async def _place_and_follow(
         async with _monitor(client) as monitor:
             # Subscribe before dialing, so the first ring is not missed.
             await monitor.watch_agent(agent_id)
+            view.placing = await client.calls.build_create_request(
+                agent_id, resolve=False, **details
+            )
             created = await client.calls.create(agent_id, check_agent=False, **details)
+            view.placing = None
             view.conversation_id = created.id
             view.note(
                 {"event": "placed", "conversationId": created.id, "agentId": agent_id},
@@ -270,6 +276,10 @@ def _run(view: LiveView, work: Coroutine[Any, Any, ExitCode]) -> ExitCode:
     try:
         return asyncio.run(work)
     except KeyboardInterrupt:
+        if view.placing is not None:
+            from gcdial.cli.call_cmd import interrupted_while_placing
+
+            raise interrupted_while_placing(view.placing) from None
         if view.conversation_id is not None:
             view.run.output.warn(
                 f"stopped following; the call goes on (gcdial hangup {view.conversation_id})"

@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:
-    from gcdial.models import CallConversation, Participant, User
+    from gcdial.models import CallConversation, Participant, User, UserStation
 
 _STATE_STYLES = {
     "connected": "green",
@@ -83,13 +83,24 @@ def conversation_summary(conversation: CallConversation) -> str:
     return f"Call {status}" + (f": {', '.join(sides)}" if sides else "")
 
 
-def agent_table(user: User, *, verdict: str | None = None) -> Table:
-    """An agent's profile, station, presence and (when known) whether a call can be placed now."""
+def agent_table(
+    user: User,
+    *,
+    verdict: str | None = None,
+    presence: str | None = None,
+    station: UserStation | None = None,
+) -> Table:
+    """An agent's profile, station, presence and (when known) whether a call can be placed now.
+
+    ``presence`` and ``station`` are what a readiness check found, when the user record lacks them.
+    """
     table = Table(show_header=False, title=user.label, title_justify="left")
     table.add_column("field", style="bold")
     table.add_column("value")
-    station = user.station.dialing_station if user.station is not None else None
-    presence = user.presence.system_presence if user.presence is not None else None
+    if station is None and user.station is not None:
+        station = user.station.dialing_station
+    if presence is None and user.presence is not None:
+        presence = user.presence.system_presence
     routing = user.routing_status.status if user.routing_status is not None else None
     rows = [
         ("id", user.id),
