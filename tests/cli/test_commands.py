@@ -93,16 +93,18 @@ def test_doctor_names_the_broken_layer(run_gcdial: Cli, cli: Cli, emulator: Emul
     assert "✗ settings:" in nothing.out
 
 
+@pytest.mark.parametrize("browser", [[], ["--no-browser"]])
 def test_login_then_dial_as_yourself(
-    base_env: dict[str, str], work_dir: Path, emulator: EmulatorServer
+    base_env: dict[str, str], work_dir: Path, emulator: EmulatorServer, browser: list[str]
 ) -> None:
+    # No DISPLAY in base_env: without --no-browser, gcdial must see it cannot open one either.
     env = {
         **base_env,
         "GCDIAL_BASE_URL": emulator.base_url,
         "GCDIAL_LOGIN_CLIENT_ID": "sandbox-pkce",
     }
     proc = subprocess.Popen(
-        [str(GCDIAL), "login", "--no-browser", "--timeout", "20"],
+        [str(GCDIAL), "login", *browser, "--timeout", "20"],
         env=env,
         cwd=work_dir,
         stdout=subprocess.PIPE,

@@ -38,8 +38,18 @@ def _login_client_id(run: Session, settings: Settings, given: str | None) -> str
 
 
 def _open_browser(url: str) -> bool:
+    """Open a graphical browser when there can be one; else False, and the URL gets printed."""
+    import os
+    import sys
     import webbrowser
 
+    # On Linux without a display, webbrowser would start a text browser (lynx, w3m) in this
+    # terminal, where the login page cannot work: print the URL instead.
+    headless = sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    )
+    if headless:
+        return False
     return webbrowser.open(url)
 
 
