@@ -8,10 +8,11 @@ provably did not act on it (see :mod:`gcdial.http`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 from urllib.parse import quote
 
 import httpx
@@ -23,6 +24,9 @@ from gcdial.errors import CallOutcomeUnknownError, InputError, ResponseFormatErr
 from gcdial.http import ApiTransport, AsyncApiTransport, PreparedRequest, parse_json
 from gcdial.models import CallConversation, CallCreated, CreateCallRequest, User
 from gcdial.phone import to_e164
+
+if TYPE_CHECKING:
+    from gcdial.monitor import CallEvent, CallMonitor, Outcome
 
 __all__ = [
     "ON_BEHALF_PATH",
@@ -281,6 +285,52 @@ class Calls:
         path = _hang_up_path(conversation_id, participant_id)
         self._transport.request("PATCH", path, json=_DISCONNECT, idempotent=True)
 
+    def wait(
+        self,
+        conversation_id: str,
+        *,
+        agent_id: str | None = None,
+        timeout_s: float | None = None,
+        on_event: Callable[[CallEvent], None] | None = None,
+    ) -> Outcome:
+        """Block until the call ends and return its outcome (notifications, else polling).
+
+        Runs the monitor on a private event loop with this client's token and rate budget; from
+        async code use ``AsyncClient.calls.wait`` instead.
+        """
+        from gcdial import monitor
+
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            raise RuntimeError(
+                "Client.calls.wait blocks, so it cannot run inside an event loop: "
+                "use AsyncClient.calls.wait there."
+            )
+        transport = self._transport
+
+        async def _wait() -> Outcome:
+            async with httpx.AsyncClient(timeout=transport.timeout) as http:
+                twin = AsyncApiTransport(
+                    http,
+                    base_url=transport.base_url,
+                    auth=transport.auth,
+                    budget=transport.budget,
+                    timeout=transport.timeout,
+                    max_retries=transport.max_retries,
+                )
+                return await monitor.wait(
+                    twin,
+                    conversation_id,
+                    agent_id=agent_id,
+                    timeout_s=timeout_s,
+                    on_event=on_event,
+                )
+
+        return asyncio.run(_wait())
+
 
 class AsyncCalls:
     """Create, read and hang up calls over an asynchronous transport."""
@@ -398,3 +448,46 @@ class AsyncCalls:
         """End the call for everyone, or only ``participant_id``'s leg (PATCH to disconnected)."""
         path = _hang_up_path(conversation_id, participant_id)
         await self._transport.request("PATCH", path, json=_DISCONNECT, idempotent=True)
+
+    def follow(
+        self,
+        conversation_id: str,
+        *,
+        agent_id: str | None = None,
+        timeout_s: float | None = None,
+        monitor: CallMonitor | None = None,
+    ) -> AsyncIterator[CallEvent]:
+        """The call's events as they happen, until it ends (``async for event in ...``).
+
+        Pass a ``CallMonitor`` that already watches the agent to see the earliest events too.
+        """
+        from gcdial.monitor import follow
+
+        return follow(
+            self._transport,
+            conversation_id,
+            agent_id=agent_id,
+            monitor=monitor,
+            timeout_s=timeout_s,
+        )
+
+    async def wait(
+        self,
+        conversation_id: str,
+        *,
+        agent_id: str | None = None,
+        timeout_s: float | None = None,
+        monitor: CallMonitor | None = None,
+        on_event: Callable[[CallEvent], None] | None = None,
+    ) -> Outcome:
+        """Follow the call to its end and return its outcome."""
+        from gcdial.monitor import wait
+
+        return await wait(
+            self._transport,
+            conversation_id,
+            agent_id=agent_id,
+            monitor=monitor,
+            timeout_s=timeout_s,
+            on_event=on_event,
+        )
