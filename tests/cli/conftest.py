@@ -8,6 +8,7 @@ Every run is checked for the two things that must never happen: a Python traceba
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import threading
@@ -108,6 +109,37 @@ class _HtmlHandler(BaseHTTPRequestHandler):
 def html_server() -> Iterator[str]:
     """A real HTTP server on loopback that answers every request with an HTML page."""
     server = HTTPServer(("127.0.0.1", 0), _HtmlHandler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+class _EchoHandler(BaseHTTPRequestHandler):
+    """A misbehaving login host: quotes the credentials it was sent back in its error."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        said = f"bad request; you sent Authorization: {self.headers.get('Authorization')}"
+        body = json.dumps({"error": "invalid_request", "error_description": said}).encode()
+        self.send_response(400)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+@pytest.fixture
+def echo_server() -> Iterator[str]:
+    """A real HTTP server on loopback whose token endpoint echoes the Basic credentials back."""
+    server = HTTPServer(("127.0.0.1", 0), _EchoHandler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()
     try:

@@ -13,7 +13,7 @@ import pytest
 
 from gcdial.emulator import EmulatorServer
 
-from .helpers import ALICE, ANSWERS, Cli
+from .helpers import ALICE, ANSWERS, Cli, emulator_env, secret_forms
 
 _TOKEN_SHAPED = re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{40,}(?![A-Za-z0-9_-])")
 
@@ -45,3 +45,15 @@ def test_verbose_output_holds_no_secret(
     for stream in (result.out, result.err):
         assert not _TOKEN_SHAPED.findall(stream), _TOKEN_SHAPED.findall(stream)
     assert emulator.client_secret not in result.err
+
+
+@pytest.mark.parametrize("verbose", [[], ["-v"]])
+def test_credentials_echoed_by_a_server_are_not_printed(
+    run_gcdial: Cli, emulator: EmulatorServer, echo_server: str, verbose: list[str]
+) -> None:
+    env = {**emulator_env(emulator), "GCDIAL_BASE_URL": echo_server}
+    # run_gcdial checks the secret and its Basic form appear in neither stream.
+    result = run_gcdial(*verbose, "status", "c-1", env=env, secrets=secret_forms(emulator))
+    assert result.code == 3, result.err
+    assert "invalid_request" in result.err
+    assert "Basic ***" in result.err

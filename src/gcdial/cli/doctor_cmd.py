@@ -54,6 +54,10 @@ class Checklist:
 
     def add(self, check: Check) -> Check:
         """Record ``check`` and print it (human mode)."""
+        from gcdial.cli.logs import scrub
+
+        check.detail = scrub(check.detail)
+        check.fix = scrub(check.fix) if check.fix else None
         self.checks.append(check)
         if not self.run.output.json_mode:
             mark, style = {

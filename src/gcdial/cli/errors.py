@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import logging
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from gcdial.cli.exitcodes import ExitCode
+from gcdial.cli.logs import scrub
 from gcdial.cli.output import Output
 
 log = logging.getLogger("gcdial.cli")
@@ -100,6 +101,8 @@ def describe(exc: BaseException) -> Failure:
 def report(exc: BaseException, output: Output, *, verbose: bool = False) -> ExitCode:
     """Tell the user about ``exc`` (stderr, plus a JSON error document in ``--json`` mode)."""
     failure = describe(exc)
+    # Defence in depth: a server may echo credentials into an error text; never print them.
+    failure = replace(failure, message=scrub(failure.message))
     output.fail(failure.message)
     if failure.code is ExitCode.INTERNAL and verbose:
         # A bug's traceback is the detail to report; it goes through the redacting log handler.

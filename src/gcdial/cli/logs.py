@@ -24,23 +24,15 @@ _PATTERNS = [
 ]
 
 
+# Literal secret values of this run (client secret and its Basic form, tokens), longest first.
+_known: list[str] = []
+
+
 class RedactingFormatter(logging.Formatter):
     """A formatter that replaces known secret values and credential-shaped text with ``***``."""
 
-    def __init__(self, fmt: str, *, secrets: Iterable[str] = ()) -> None:
-        super().__init__(fmt)
-        self._secrets: list[str] = []
-        self.add_secrets(secrets)
-
-    def add_secrets(self, secrets: Iterable[str]) -> None:
-        """Also redact these literal values (long enough to be unambiguous)."""
-        for secret in secrets:
-            if secret and len(secret) >= 4 and secret not in self._secrets:
-                self._secrets.append(secret)
-        self._secrets.sort(key=len, reverse=True)
-
     def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record), self._secrets)
+        return scrub(super().format(record))
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
@@ -53,24 +45,26 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     return text
 
 
-_formatter: RedactingFormatter | None = None
+def scrub(text: str) -> str:
+    """``text`` without this run's known secrets or anything shaped like a credential."""
+    return redact(text, _known)
+
+
+def add_secrets(secrets: Iterable[str]) -> None:
+    """Register values (the client secret, tokens) that must never be printed or logged."""
+    for secret in secrets:
+        if secret and len(secret) >= 4 and secret not in _known:
+            _known.append(secret)
+    _known.sort(key=len, reverse=True)
 
 
 def setup(*, verbose: bool) -> None:
     """Send gcdial's (and httpx's) logs to stderr: debug detail with ``-v``, warnings otherwise."""
-    global _formatter
     handler = logging.StreamHandler(sys.stderr)
-    _formatter = RedactingFormatter("%(levelname)s %(name)s: %(message)s")
-    handler.setFormatter(_formatter)
+    handler.setFormatter(RedactingFormatter("%(levelname)s %(name)s: %(message)s"))
     level = logging.DEBUG if verbose else logging.WARNING
     for name in ("gcdial", "httpx"):
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]
         logger.setLevel(level)
         logger.propagate = False
-
-
-def add_secrets(secrets: Iterable[str]) -> None:
-    """Register values (the client secret, tokens) that must never be logged."""
-    if _formatter is not None:
-        _formatter.add_secrets(secrets)

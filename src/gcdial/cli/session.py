@@ -92,9 +92,7 @@ class Session:
             from gcdial.config import load_settings
 
             self._settings = load_settings(profile=self.options.profile, overrides=self.overrides())
-            secret = self._settings.client_secret
-            if secret is not None:
-                logs.add_secrets([secret.get_secret_value()])
+            logs.add_secrets(secret_forms(self._settings))
         return self._settings
 
     def client(self) -> Client:
@@ -119,9 +117,25 @@ class Session:
             speed = self._sandbox_speed or sandbox_speed()
             config = EmulatorConfig(speed=speed, admin=True)
             self.emulator = self._stack.enter_context(EmulatorServer(config))
-            logs.add_secrets([self.emulator.client_secret])
+            logs.add_secrets([self.emulator.client_secret])  # before any settings exist
             self.output.say(f"sandbox: built-in emulator at {self.emulator.base_url}", style="dim")
         return self.emulator
+
+
+def secret_forms(settings: Settings) -> list[str]:
+    """The secret values of ``settings`` as they could appear in text (raw, and as Basic auth)."""
+    import base64
+
+    forms: list[str] = []
+    if settings.client_secret is not None:
+        secret = settings.client_secret.get_secret_value()
+        forms.append(secret)
+        if settings.client_id:
+            pair = f"{settings.client_id}:{secret}".encode()
+            forms.append(base64.b64encode(pair).decode("ascii"))
+    if settings.access_token is not None:
+        forms.append(settings.access_token.get_secret_value())
+    return forms
 
 
 def sandbox_speed(default: float = 1.0) -> float:
