@@ -12,12 +12,12 @@ from typing import Annotated
 import typer
 
 from gcdial.cli.options import JsonOpt, VerboseOpt
-from gcdial.cli.session import session
+from gcdial.cli.session import DEFAULT_SANDBOX_SPEED, session
 
 DEMO_AGENT = "alice@example.com"
 # The sandbox's telephone network decides by the last two digits: 00-49 answer and talk 10+NN s.
 DEMO_NUMBER = "+14155550100"
-DEMO_SPEED = 5.0
+DEMO_SPEED = DEFAULT_SANDBOX_SPEED
 DEMO_TIMEOUT_S = 50.0
 
 
