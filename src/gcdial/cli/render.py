@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from rich import box
 from rich.table import Table
 from rich.text import Text
 
@@ -30,11 +31,10 @@ def clock(moment: datetime | None) -> str:
 
 
 def _who(participant: Participant) -> str:
+    """The agent's name, else the participant's name, else the address dialed."""
     if participant.user is not None and (participant.user.name or participant.user.id):
         return participant.user.name or participant.user.id or "-"
-    if participant.name and participant.name != participant.address:
-        return participant.name
-    return "-"
+    return participant.name or participant.address or "-"
 
 
 def _why(participant: Participant) -> str:
@@ -43,7 +43,7 @@ def _why(participant: Participant) -> str:
         parts.append(participant.disconnect_type)
     if participant.error_info is not None and participant.error_info.code:
         parts.append(participant.error_info.code)
-    return " / ".join(parts) or "-"
+    return " ".join(parts) or "-"
 
 
 def _rank(participant: Participant) -> int:
@@ -51,16 +51,22 @@ def _rank(participant: Participant) -> int:
 
 
 def conversation_table(conversation: CallConversation) -> Table:
-    """One row per participant: role, who, state, times and why it ended."""
-    table = Table(title=f"Call {conversation.id}", title_justify="left")
-    for name in ("role", "who", "address", "state", "started", "connected", "ended", "ended how"):
-        table.add_column(name, no_wrap=name not in {"who", "ended how"})
+    """One row per participant: role, who, state, times and why it ended (fits 80 columns)."""
+    table = Table(
+        title=f"Call {conversation.id}",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    fixed = {"role", "state", "started", "connected", "ended"}
+    for name in ("role", "who", "state", "started", "connected", "ended", "ended how"):
+        table.add_column(name, no_wrap=name in fixed, overflow="fold")
     for p in sorted(conversation.participants, key=_rank):
         state = p.state or "-"
         table.add_row(
             p.purpose or "-",
             _who(p),
-            p.address or "-",
             Text(state, style=_STATE_STYLES.get(state, "")),
             clock(p.start_time),
             clock(p.connected_time),
