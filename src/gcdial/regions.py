@@ -85,13 +85,13 @@ def normalize_base_url(value: str, *, setting: str = "base_url", source: str | N
 
     Returns ``scheme://host[:port][/path]`` in lower case without a trailing slash.
     """
-    parts = urlsplit(value.strip())
-    scheme = parts.scheme.lower()
     try:
+        parts = urlsplit(value.strip())  # raises ValueError on e.g. an unclosed IPv6 bracket
+        scheme = parts.scheme.lower()
         host = (parts.hostname or "").lower()
         _ = parts.port  # raises ValueError on a non-numeric or out-of-range port
     except ValueError:
-        host = ""
+        scheme, host = "", ""
     if scheme not in {"http", "https"} or not host:
         raise ConfigError(
             f"{value!r}{_from(source)} is not a usable base URL.",

@@ -92,7 +92,16 @@ def test_unknown_region_suggests_a_close_name() -> None:
 
 
 @pytest.mark.parametrize(
-    "value", ["", "   ", "ftp://api.mypurecloud.ie", "https://", "https://x.com?a=1", "http://h:x"]
+    "value",
+    [
+        "",
+        "   ",
+        "ftp://api.mypurecloud.ie",
+        "https://",
+        "https://x.com?a=1",
+        "http://h:x",
+        "http://[x",
+    ],
 )
 def test_unusable_values(value: str) -> None:
     with pytest.raises(ConfigError):
