@@ -1,0 +1,1 @@
+"""Fault suite: the emulator's every fault mode against create-call, monitoring and campaigns."""
