@@ -281,6 +281,7 @@ class Journal:
         self._lock = lock
         self._clock = clock
         self.read_only = read_only
+        self._held_ready = False
 
     @classmethod
     def create(
@@ -365,9 +366,11 @@ class Journal:
         try:
             if read_only:
                 uri = path.resolve().as_uri() + "?mode=ro"
-                conn = sqlite3.connect(uri, uri=True, isolation_level=None)
+                conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
             else:
-                conn = sqlite3.connect(path, isolation_level=None)
+                # One connection, used by one thread at a time: the runner moves all journal work
+                # to a single worker thread so that fsyncs never stall the event loop.
+                conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA busy_timeout = 5000")
             if not read_only:
                 conn.execute("PRAGMA journal_mode = WAL")
@@ -791,6 +794,105 @@ class Journal:
                 ),
             )
             self._event("contact.skipped", contact_id=contact_id, detail=f"{outcome}: {reason}")
+
+    def defer_many(self, items: Iterable[tuple[int, datetime, str]]) -> None:
+        """Defer several pending contacts ``(contact_id, until, reason)`` in one transaction."""
+        rows = [(_iso(until), reason, cid) for cid, until, reason in items]
+        if not rows:
+            return
+        now = self._now()
+        with self._tx() as conn:
+            conn.executemany(
+                "UPDATE contacts SET next_at = ?, detail = ?, updated_at = ? "
+                "WHERE id = ? AND status = 'pending'",
+                [(at, reason, now, cid) for at, reason, cid in rows],
+            )
+            conn.executemany(
+                "INSERT INTO events (at, kind, contact_id, detail) VALUES (?, ?, ?, ?)",
+                [(now, "contact.deferred", cid, reason) for _, reason, cid in rows],
+            )
+
+    def skip_many(self, items: Iterable[tuple[int, str, str]]) -> None:
+        """Skip several pending contacts ``(contact_id, outcome, reason)`` in one transaction."""
+        rows = list(items)
+        if not rows:
+            return
+        now = self._now()
+        with self._tx() as conn:
+            conn.executemany(
+                "UPDATE contacts SET status = 'skipped', outcome = ?, detail = ?, next_at = '', "
+                "updated_at = ? WHERE id = ? AND status = 'pending'",
+                [(outcome, reason, now, cid) for cid, outcome, reason in rows],
+            )
+            conn.executemany(
+                "INSERT INTO events (at, kind, contact_id, detail) VALUES (?, ?, ?, ?)",
+                [(now, "contact.skipped", cid, f"{o}: {r}") for cid, o, r in rows],
+            )
+
+    def reopen(self, contact_id: int, reason: str) -> None:
+        """Put a contact finished as ``not_sent`` (never placed) back to pending."""
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE contacts SET status = 'pending', next_at = '', detail = ?, updated_at = ? "
+                "WHERE id = ? AND status = 'done' AND outcome = 'not_sent'",
+                (reason, self._now(), contact_id),
+            )
+            self._event("contact.reopened", contact_id=contact_id, detail=reason)
+
+    # Holding: contacts a running campaign already has in memory (or set aside for this run) are
+    # kept in a temporary table, so that the due-contact queries skip them without the runner
+    # holding the whole list in memory. The table lives as long as the connection.
+
+    def _held_table(self) -> None:
+        if not self._held_ready:
+            self._conn.execute("CREATE TEMP TABLE IF NOT EXISTS held (id INTEGER PRIMARY KEY)")
+            self._held_ready = True
+
+    def hold(self, contact_ids: Iterable[int]) -> None:
+        """Leave these contacts out of :meth:`due_now` and :meth:`next_due_time` until released."""
+        self._held_table()
+        self._conn.executemany(
+            "INSERT OR IGNORE INTO temp.held (id) VALUES (?)", [(i,) for i in contact_ids]
+        )
+
+    def release(self, contact_ids: Iterable[int]) -> None:
+        """Let held contacts be found by :meth:`due_now` again."""
+        self._held_table()
+        self._conn.executemany("DELETE FROM temp.held WHERE id = ?", [(i,) for i in contact_ids])
+
+    def due_now(self, now: datetime, *, limit: int) -> list[ContactRecord]:
+        """Pending contacts due at ``now`` and not held: those due at a set time first (soonest
+        first), then those never tried, in list order."""
+        self._held_table()
+        timed = self._conn.execute(
+            "SELECT * FROM contacts WHERE status = 'pending' AND next_at > '' AND next_at <= ? "
+            "AND id NOT IN (SELECT id FROM temp.held) ORDER BY next_at, id LIMIT ?",
+            (_iso(now), limit),
+        ).fetchall()
+        rows = list(timed)
+        if len(rows) < limit:
+            rows += self._conn.execute(
+                "SELECT * FROM contacts WHERE status = 'pending' AND next_at = '' "
+                "AND id NOT IN (SELECT id FROM temp.held) ORDER BY id LIMIT ?",
+                (limit - len(rows),),
+            ).fetchall()
+        return [_contact(r) for r in rows]
+
+    def next_due_time(self) -> datetime | None:
+        """When the earliest pending contact that is not held is due (``datetime.min`` in UTC
+        for one never tried); None when there is none."""
+        self._held_table()
+        fresh = self._conn.execute(
+            "SELECT 1 FROM contacts WHERE status = 'pending' AND next_at = '' "
+            "AND id NOT IN (SELECT id FROM temp.held) LIMIT 1"
+        ).fetchone()
+        if fresh is not None:
+            return datetime.min.replace(tzinfo=UTC)
+        row = self._conn.execute(
+            "SELECT MIN(next_at) FROM contacts WHERE status = 'pending' AND next_at > '' "
+            "AND id NOT IN (SELECT id FROM temp.held)"
+        ).fetchone()
+        return _time(row[0]) if row is not None else None
 
     def record_event(
         self,

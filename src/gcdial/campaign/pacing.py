@@ -227,6 +227,13 @@ class Dispatcher(Generic[T]):
             return assignment
         return None
 
+    def claim(self, item: T, agent_id: str) -> Assignment[T]:
+        """Hand ``item`` to a free agent at once, outside the queue (a call found in flight when
+        a campaign resumes keeps its agent busy until it ends)."""
+        assignment = Assignment(item, self.pool.take(agent_id), self._clock())
+        self._live[id(assignment)] = assignment
+        return assignment
+
     def finish(self, assignment: Assignment[T]) -> None:
         """The assignment's call is over: its agent takes the next contact."""
         if self._live.pop(id(assignment), None) is None:

@@ -59,20 +59,24 @@ def _zone(name: str) -> ZoneInfo:
 class CallingWindow:
     """Local hours in which a recipient may be called: ``start`` inclusive, ``end`` exclusive.
 
-    ``start`` after ``end`` means a window across midnight (e.g. 22:00-02:00).
+    ``start`` after ``end`` means a window across midnight (e.g. 22:00-02:00); ``all_day``
+    (written ``00:00-24:00``) means any hour.
     """
 
     start: time = time(8, 0)
     end: time = time(21, 0)
+    all_day: bool = False
 
     def __post_init__(self) -> None:
-        if self.start == self.end:
+        if self.start == self.end and not self.all_day:
             raise InputError(
                 f"The calling window {self} is empty.",
                 hint="Give different start and end times, e.g. 08:00-21:00.",
             )
 
     def __str__(self) -> str:
+        if self.all_day:
+            return "00:00-24:00"
         return f"{self.start:%H:%M}-{self.end:%H:%M}"
 
     @classmethod
@@ -86,10 +90,14 @@ class CallingWindow:
         if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59 or (h2 == 24 and m2 != 0):
             raise InputError(f"The calling window {text!r} has an impossible time.", hint=hint)
         end = time(0, 0) if h2 == 24 else time(h2, m2)
+        if h2 == 24 and (h1, m1) == (0, 0):
+            return cls(time(0, 0), time(0, 0), all_day=True)
         return cls(time(h1, m1), end)
 
     def contains(self, local: time) -> bool:
         """Whether a local wall-clock time falls inside the window."""
+        if self.all_day:
+            return True
         if self.start < self.end:
             return self.start <= local < self.end
         return local >= self.start or local < self.end

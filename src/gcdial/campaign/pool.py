@@ -1,0 +1,91 @@
+"""Check a campaign's agents up front: who can take calls, who is left out and why.
+
+An agent that does not exist, is inactive or has no phone station is excluded with a warning
+(a call for them would fail or, worse, never ring). When nobody is left the campaign cannot start.
+Other failures (credentials, network) are not the agent's fault and stop the run as they are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+from gcdial.campaign.pacing import PoolAgent
+from gcdial.errors import AgentNotReadyError
+
+if TYPE_CHECKING:
+    from gcdial.client import AsyncClient
+
+__all__ = ["Exclusion", "NoUsableAgentError", "PoolCheck", "check_pool"]
+
+CHECK_CONCURRENCY: Final = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Exclusion:
+    """An agent left out of the pool: as given, the reason code, and the full explanation."""
+
+    agent: str
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class PoolCheck:
+    """The agents that can take calls (in the order given) and those excluded."""
+
+    agents: tuple[PoolAgent, ...]
+    excluded: tuple[Exclusion, ...]
+    notes: tuple[str, ...] = ()
+
+
+class NoUsableAgentError(AgentNotReadyError):
+    """Every agent of the campaign was excluded: nobody can take a call."""
+
+    def __init__(self, excluded: Sequence[Exclusion]) -> None:
+        lines = "; ".join(f"{e.agent}: {e.reason}" for e in excluded) or "no agent was given"
+        super().__init__(
+            f"No agent can take calls, so the campaign cannot start ({lines}).",
+            agent=", ".join(e.agent for e in excluded),
+            reason="no_usable_agent",
+            hint="Give agents that exist, are active and have a phone station (`gcdial agent "
+            "show EMAIL` says what is missing for one). Nothing was dialed.",
+        )
+        self.excluded = tuple(excluded)
+
+
+async def check_pool(
+    client: AsyncClient, agents: Sequence[str], *, concurrency: int = CHECK_CONCURRENCY
+) -> PoolCheck:
+    """Look up and check every agent (a few at a time); raise NoUsableAgentError if none is fit.
+
+    The same person given twice (by email and by id) is kept once.
+    """
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(agent: str) -> PoolAgent | Exclusion:
+        async with gate:
+            try:
+                ready = await client.agents.check(agent)
+            except AgentNotReadyError as exc:
+                return Exclusion(agent, exc.reason, exc.message)
+        user = ready.agent
+        label = user.email or agent
+        return PoolAgent(id=user.id, label=label)
+
+    results = await asyncio.gather(*(one(a) for a in agents))
+    fit: dict[str, PoolAgent] = {}
+    excluded: list[Exclusion] = []
+    notes: list[str] = []
+    for result in results:
+        if isinstance(result, Exclusion):
+            excluded.append(result)
+        elif result.id in fit:
+            notes.append(f"{result} is listed twice; kept once")
+        else:
+            fit[result.id] = result
+    if not fit:
+        raise NoUsableAgentError(excluded)
+    return PoolCheck(tuple(fit.values()), tuple(excluded), tuple(notes))

@@ -1,0 +1,117 @@
+"""What a running campaign shows: events as they happen and a snapshot for a live display.
+
+The runner calls its observer with a :class:`CampaignEvent` for every step worth telling (a call
+placed, its outcome, a contact skipped, an agent excluded...). :class:`Progress` is the state a
+display draws from: counts, every agent's current call, the rate budget.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+__all__ = ["AgentActivity", "AgentView", "BudgetView", "CampaignEvent", "Observer", "Progress"]
+
+
+class AgentActivity(StrEnum):
+    """What an agent of the pool is doing."""
+
+    IDLE = "idle"
+    DIALING = "dialing"  # the create-call request is on its way
+    RINGING_AGENT = "ringing agent"
+    RINGING_CUSTOMER = "ringing customer"
+    TALKING = "talking"
+    WRAPPING_UP = "ending"
+    RETIRED = "retired"
+
+
+@dataclass
+class AgentView:
+    """One agent's line in the display."""
+
+    id: str
+    label: str
+    activity: AgentActivity = AgentActivity.IDLE
+    phone: str | None = None
+    since: float = field(default_factory=time.monotonic)
+    calls: int = 0
+
+    def set(self, activity: AgentActivity, phone: str | None = None) -> None:
+        """Move to ``activity`` (keeping the phone unless given or idle)."""
+        self.activity = activity
+        if phone is not None or activity in (AgentActivity.IDLE, AgentActivity.RETIRED):
+            self.phone = phone
+        self.since = time.monotonic()
+
+
+@dataclass(frozen=True)
+class BudgetView:
+    """The shared request budget as last reported by the API."""
+
+    remaining: int | None
+    limit: int | None
+    paused_s: float
+    rate_limited: int
+
+
+@dataclass(frozen=True)
+class CampaignEvent:
+    """One thing that happened; ``data`` is JSON-ready (``--json`` prints it as one line)."""
+
+    kind: str
+    message: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON line for this event."""
+        return {"event": self.kind, **self.data, "message": self.message}
+
+
+Observer = Callable[[CampaignEvent], None]
+
+
+@dataclass
+class Progress:
+    """A running campaign at a glance; refreshed by the runner, read by displays."""
+
+    name: str = ""
+    total: int = 0
+    by_status: Counter[str] = field(default_factory=Counter)
+    by_outcome: Counter[str] = field(default_factory=Counter)
+    placed: int = 0
+    refused: int = 0
+    unknown: int = 0
+    agents: dict[str, AgentView] = field(default_factory=dict)
+    next_due: datetime | None = None
+    budget: BudgetView | None = None
+    phase: str = "starting"
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def settled(self) -> int:
+        """Contacts finished one way or another (done, skipped, unknown)."""
+        return sum(self.by_status.get(s, 0) for s in ("done", "skipped", "unknown"))
+
+    @property
+    def live_calls(self) -> int:
+        """Agents with a call in progress."""
+        busy = (AgentActivity.IDLE, AgentActivity.RETIRED)
+        return sum(1 for a in self.agents.values() if a.activity not in busy)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary (the last line of ``--json``)."""
+        return {
+            "campaign": self.name,
+            "contacts": self.total,
+            "settled": self.settled,
+            "by_status": dict(sorted(self.by_status.items())),
+            "by_outcome": dict(sorted(self.by_outcome.items())),
+            "calls_placed": self.placed,
+            "refused": self.refused,
+            "unknown": self.unknown,
+        }
