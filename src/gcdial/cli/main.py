@@ -10,7 +10,15 @@ import sys
 
 import typer
 
-from gcdial.cli import agent_cmd, call_cmd, demo_cmd, doctor_cmd, emulator_cmd, login_cmd
+from gcdial.cli import (
+    agent_cmd,
+    call_cmd,
+    campaign_cmd,
+    demo_cmd,
+    doctor_cmd,
+    emulator_cmd,
+    login_cmd,
+)
 from gcdial.cli.options import (
     BaseUrlOpt,
     ClientIdOpt,
@@ -71,6 +79,7 @@ app.command("doctor")(doctor_cmd.doctor)
 app.command("login")(login_cmd.login)
 app.command("demo")(demo_cmd.demo)
 app.add_typer(emulator_cmd.app, name="emulator")
+app.add_typer(campaign_cmd.app, name="campaign")
 
 
 def run() -> None:
