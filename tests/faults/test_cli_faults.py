@@ -1,0 +1,146 @@
+"""``gcdial call`` under faults, run as a user would: exit code and message say what is known."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gcdial.emulator import EmulatorServer
+
+from .support import ALICE, CREATE_ROUTE, created_numbers, fresh_number, route_count
+
+GCDIAL = Path(sys.executable).parent / "gcdial"
+EXIT_OK, EXIT_UNKNOWN, EXIT_RATE_LIMITED = 0, 5, 9
+
+# id, fault, extra environment, exit code (None: any refusal but 0/1/5), calls created
+CASES: list[tuple[str, dict[str, Any], dict[str, str], int | None, int]] = [
+    (
+        "drop-after-create",
+        {"route": "create_call", "mode": "drop_after_create"},
+        {},
+        EXIT_UNKNOWN,
+        1,
+    ),
+    (
+        "hang-after-create",
+        {"route": "create_call", "mode": "hang_after_create", "seconds": 5},
+        {"GCDIAL_TIMEOUT_S": "0.5"},
+        EXIT_UNKNOWN,
+        1,
+    ),
+    ("503", {"route": "create_call", "mode": "status", "status": 503}, {}, EXIT_UNKNOWN, 0),
+    (
+        "429-once",
+        {"route": "create_call", "mode": "status", "status": 429, "retry_after": 1, "count": 1},
+        {},
+        EXIT_OK,
+        1,
+    ),
+    (
+        "429-storm",
+        {"route": "create_call", "mode": "status", "status": 429, "retry_after": 0},
+        {},
+        EXIT_RATE_LIMITED,
+        0,
+    ),
+    ("token-503", {"route": "token", "mode": "status", "status": 503}, {}, None, 0),
+    (
+        "slow-create",
+        {"route": "create_call", "mode": "latency", "seconds": 0.3},
+        {},
+        EXIT_OK,
+        1,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "fault", "extra", "code", "created"), CASES, ids=[c[0] for c in CASES]
+)
+def test_gcdial_call_under_a_fault(
+    emulator: EmulatorServer,
+    tmp_path: Path,
+    case: str,
+    fault: dict[str, Any],
+    extra: dict[str, str],
+    code: int | None,
+    created: int,
+) -> None:
+    emulator.add_fault(**fault)
+    number = fresh_number()
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path),
+        "XDG_CONFIG_HOME": str(tmp_path / ".config"),
+        "NO_COLOR": "1",
+        "GCDIAL_BASE_URL": emulator.base_url,
+        "GENESYSCLOUD_OAUTHCLIENT_ID": emulator.client_id,
+        "GENESYSCLOUD_OAUTHCLIENT_SECRET": emulator.client_secret,
+        **extra,
+    }
+    proc = subprocess.run(
+        [str(GCDIAL), "call", number, "--agent", ALICE, "--no-check", "--json"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=45,
+        check=False,
+    )
+    emulator.clear_faults()
+    assert "Traceback" not in proc.stderr
+    if code is None:
+        assert proc.returncode not in {EXIT_OK, 1, EXIT_UNKNOWN}, proc.stderr
+    else:
+        assert proc.returncode == code, proc.stderr
+    assert created_numbers(emulator)[number] == created
+    assert max(created_numbers(emulator).values(), default=0) <= 1
+    posts = route_count(emulator, CREATE_ROUTE)
+    assert posts <= (4 if case.startswith("429") else 1), f"the POST was sent {posts} times"
+    document = json.loads(proc.stdout)
+    if proc.returncode == EXIT_UNKNOWN:
+        error = document["error"]
+        assert error["exit_code"] == EXIT_UNKNOWN
+        # When, where, and the advice not to redial (the number: see the xfail below).
+        assert "was sent at" in error["message"]
+        assert f"/api/v2/conversations/calls/user/{ALICE}" in error["message"]
+        assert "may or may not" in error["message"]
+    elif proc.returncode == EXIT_OK:
+        assert document["placed"] is True
+        assert document["id"] in {c["id"] for c in emulator.calls_created()}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="src/gcdial/cli/errors.py describe(): for CallOutcomeUnknownError only str(exc) is "
+    "shown (method, URL, time), not exc.body, so the number and caller id sent are missing "
+    "although docs/cli.md promises 'prints what was sent and when'",
+)
+def test_outcome_unknown_names_the_number_that_was_sent(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    emulator.add_fault(route="create_call", mode="drop_after_create")
+    number = fresh_number()
+    proc = subprocess.run(
+        [str(GCDIAL), "call", number, "--agent", ALICE, "--no-check", "--json"],
+        env={
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(tmp_path),
+            "GCDIAL_BASE_URL": emulator.base_url,
+            "GENESYSCLOUD_OAUTHCLIENT_ID": emulator.client_id,
+            "GENESYSCLOUD_OAUTHCLIENT_SECRET": emulator.client_secret,
+        },
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=45,
+        check=False,
+    )
+    assert proc.returncode == EXIT_UNKNOWN
+    assert number in json.loads(proc.stdout)["error"]["message"]
