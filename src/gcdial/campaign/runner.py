@@ -589,6 +589,12 @@ class CampaignRunner:
                 else:  # ENDED for this contact: it stays pending for a later run
                     self._ended = True
                     held.append(contact.id)
+                    self._emit(
+                        "after_end",
+                        f"{contact.phone} (line {contact.line}): left pending, {decision.reason}",
+                        line=contact.line,
+                        phone=contact.phone,
+                    )
             await self._db.call(journal.hold, held)
             await self._db.call(journal.skip_many, skipped)
             await self._db.call(journal.defer_many, deferred)
