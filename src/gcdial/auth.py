@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import logging
 import threading
 import time
@@ -65,6 +66,7 @@ ASSUMED_LIFETIME_S: Final = 300.0
 """Lifetime assumed when the token endpoint omits ``expires_in`` (Genesys' shortest)."""
 DEFAULT_TOKEN_TIMEOUT: Final = httpx.Timeout(30.0, connect=5.0)
 _DESCRIPTION_CHARS: Final = 200
+_REMEMBERED_TOKENS: Final = 4
 
 Clock = Callable[[], float]
 WallClock = Callable[[], datetime]
@@ -216,6 +218,10 @@ class GcdialAuth(httpx.Auth):
         """One line for humans (``gcdial doctor``): which credentials, from where; no secret."""
         raise NotImplementedError
 
+    def sensitive_values(self) -> tuple[str, ...]:
+        """Every secret value this auth has sent or may send (to scrub from error text)."""
+        return ()
+
 
 @dataclass(frozen=True)
 class _CachedToken:
@@ -254,6 +260,7 @@ class ClientCredentialsAuth(GcdialAuth):
         self._transport = transport
         self._async_transport = async_transport
         self._cached: _CachedToken | None = None
+        self._issued: collections.deque[str] = collections.deque(maxlen=_REMEMBERED_TOKENS)
         self._thread_lock = threading.Lock()
         self._async_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
             weakref.WeakKeyDictionary()
@@ -271,6 +278,12 @@ class ClientCredentialsAuth(GcdialAuth):
     def invalidate(self) -> None:
         """Forget the cached token; the next request fetches a new one."""
         self._cached = None
+
+    def sensitive_values(self) -> tuple[str, ...]:
+        """The secret, its Basic-header form, and the tokens issued lately."""
+        secret = self._secret.get_secret_value()
+        basic = base64.b64encode(f"{self.client_id}:{secret}".encode()).decode("ascii")
+        return (secret, basic, *self._issued)
 
     def _usable(self, stale: str | None) -> str | None:
         cached = self._cached
@@ -290,11 +303,12 @@ class ClientCredentialsAuth(GcdialAuth):
 
     def _store(self, response: httpx.Response, started: float) -> str:
         grant = parse_token_response(
-            response, client_id=self.client_id, secrets=(self._secret.get_secret_value(),)
+            response, client_id=self.client_id, secrets=self.sensitive_values()
         )
         lifetime = grant.expires_in if grant.expires_in is not None else ASSUMED_LIFETIME_S
         margin = min(self._margin, lifetime / 10)
         self._cached = _CachedToken(grant.access_token, started + lifetime - margin)
+        self._issued.append(grant.access_token)
         logger.debug("got a token from %s, valid for %.0f s", self.login_host, lifetime)
         return grant.access_token
 
@@ -383,6 +397,10 @@ class BearerTokenAuth(GcdialAuth):
 
     def __repr__(self) -> str:
         return f"BearerTokenAuth(source={self.source!r})"
+
+    def sensitive_values(self) -> tuple[str, ...]:
+        """The user token."""
+        return (self._token.get_secret_value(),)
 
     def describe(self) -> str:
         """Where the user token came from and until when it is valid."""

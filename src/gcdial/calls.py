@@ -21,7 +21,7 @@ import pydantic
 from gcdial.agents import ME, Agents, AsyncAgents, is_email
 from gcdial.config import Settings
 from gcdial.errors import CallOutcomeUnknownError, InputError, ResponseFormatError
-from gcdial.http import ApiTransport, AsyncApiTransport, PreparedRequest, parse_json
+from gcdial.http import ApiTransport, AsyncApiTransport, PreparedRequest
 from gcdial.models import CallConversation, CallCreated, CreateCallRequest, User
 from gcdial.phone import to_e164
 
@@ -117,10 +117,20 @@ class CallTarget:
     agent: User | None
 
 
-def _created(response: httpx.Response, body: object) -> CallCreated:
+def _created(
+    response: httpx.Response, body: object, transport: ApiTransport | AsyncApiTransport
+) -> CallCreated:
     """Read the create-call answer; an unreadable 2xx means the call may exist: outcome unknown."""
     try:
-        return CallCreated.model_validate(parse_json(response))
+        created = CallCreated.model_validate(transport.parse_json(response))
+        if not created.id.strip():
+            raise ResponseFormatError(
+                "The create-call answer has a blank conversation id.",
+                status=response.status_code,
+                content_type=response.headers.get("content-type"),
+                url=str(response.request.url),
+            )
+        return created
     except (ResponseFormatError, pydantic.ValidationError) as exc:
         raise CallOutcomeUnknownError(
             method=response.request.method,
@@ -238,7 +248,7 @@ class Calls:
         ).to_wire()
         target = self._target(agent, check_agent=check_agent)
         response = self._transport.request("POST", target.path, json=body, idempotent=False)
-        return _created(response, body)
+        return _created(response, body, self._transport)
 
     def build_create_request(
         self,
@@ -406,7 +416,7 @@ class AsyncCalls:
         ).to_wire()
         target = await self._target(agent, check_agent=check_agent)
         response = await self._transport.request("POST", target.path, json=body, idempotent=False)
-        return _created(response, body)
+        return _created(response, body, self._transport)
 
     async def build_create_request(
         self,

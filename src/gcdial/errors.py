@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import email.utils
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -71,6 +71,33 @@ class GcdialError(Exception):
         if self.hint:
             return f"{self.message} {self.hint}"
         return self.message
+
+
+def redact_error(error: GcdialError, redact: Callable[[str], str]) -> GcdialError:
+    """Pass every text an error carries through ``redact`` (in place), and return it.
+
+    Server text quoted in an error (an ErrorBody message, an HTML excerpt) may echo a token back;
+    this is the last line of defence that keeps it out of ``str(error)`` and the error's fields.
+    """
+    for name, value in list(vars(error).items()):
+        if isinstance(value, str):
+            setattr(error, name, redact(value))
+        elif isinstance(value, GcdialError):
+            redact_error(value, redact)
+        elif isinstance(value, dict | list):
+            setattr(error, name, _redact_json(value, redact))
+    error.args = tuple(redact(a) if isinstance(a, str) else a for a in error.args)
+    return error
+
+
+def _redact_json(value: object, redact: Callable[[str], str]) -> object:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _redact_json(v, redact) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact_json(v, redact) for v in value]
+    return value
 
 
 class ConfigError(GcdialError):

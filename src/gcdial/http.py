@@ -49,6 +49,7 @@ from gcdial.errors import (
     GcdialError,
     ResponseFormatError,
     api_error_from_response,
+    redact_error,
 )
 
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "INITIAL_BACKOFF_S",
     "JITTER_FRACTION",
     "MAX_BACKOFF_S",
+    "MAX_RATELIMIT_RESET_S",
     "MAX_RETRIES",
     "MAX_RETRY_AFTER_S",
     "POOL_TIMEOUT_S",
@@ -92,6 +94,8 @@ JITTER_FRACTION: Final = 0.25
 # A server asking for a longer wait than this is reported (RateLimitedError) rather than obeyed
 # silently: blocking a script for minutes without a word is worse than failing with the reason.
 MAX_RETRY_AFTER_S: Final = 60.0
+# Genesys' rate-limit window is a minute; a reset further out than that is not believed.
+MAX_RATELIMIT_RESET_S: Final = 60.0
 RETRYABLE_STATUSES: Final = frozenset({429, 502, 503, 504})
 
 # Failures that happen before a single byte of the request leaves: connecting (TCP/TLS) failed,
@@ -111,6 +115,9 @@ _SECRETISH = re.compile(
     r"((?:access_token|client_secret|refresh_token)\"?\s*[:=]\s*\"?)[^\"&\s,}]+"
 )
 _REDACTED: Final = "***"
+# Shorter values are not masked as substrings: real secrets and tokens are far longer, and
+# masking every "t" in a message would make it unreadable without protecting anything.
+_MIN_MASKED_CHARS: Final = 8
 
 JsonBody = Any
 
@@ -273,7 +280,7 @@ class RateBudget:
                 if count is not None:
                     self._remaining = max(0, allowed - count)
             if reset is not None:
-                self._reset_at = now + max(0, reset)
+                self._reset_at = now + min(max(0, reset), MAX_RATELIMIT_RESET_S)
         if response.status_code == 429:
             with self._lock:
                 self.rate_limited_count += 1
@@ -351,7 +358,7 @@ def parse_json(response: httpx.Response) -> JsonBody:
     content_type = response.headers.get("content-type")
     try:
         return jsonlib.loads(response.content)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         excerpt = _excerpt(response.content[:2000].decode("utf-8", errors="replace"))
         raise ResponseFormatError(
             f"Expected JSON from {response.request.method} {response.request.url} but got "
@@ -428,6 +435,28 @@ class _TransportCore:
             "Accept": "application/json",
             "User-Agent": user_agent or f"gcdial/{__version__}",
         }
+
+    def redact(self, text: str) -> str:
+        """``text`` with credentials masked: Bearer/Basic values and this auth's secrets/tokens."""
+        text = _SECRETISH.sub(lambda m: f"{m.group(1) or m.group(2)} {_REDACTED}", text)
+        sensitive = getattr(self.auth, "sensitive_values", None)
+        for value in sensitive() if callable(sensitive) else ():
+            if len(value) >= _MIN_MASKED_CHARS:
+                text = text.replace(value, _REDACTED)
+        return text
+
+    def safe(self, error: BaseException) -> BaseException:
+        """The error to raise, with any echoed credential scrubbed from a gcdial error's text."""
+        if isinstance(error, GcdialError):
+            return redact_error(error, self.redact)
+        return error
+
+    def parse_json(self, response: httpx.Response) -> JsonBody:
+        """:func:`parse_json`, with credentials scrubbed from the error's excerpt."""
+        try:
+            return parse_json(response)
+        except ResponseFormatError as exc:
+            raise self.safe(exc) from None
 
     def url(self, path: str) -> str:
         """The absolute URL of an API path (``/api/v2/...``); absolute URLs pass through."""
@@ -641,7 +670,7 @@ class ApiTransport(_TransportCore):
             else:
                 step = self.on_response(response, call, attempt)
             if step.error is not None:
-                raise step.error
+                raise self.safe(step.error)
             if step.response is not None:
                 return step.response
             if step.retry_after_s is not None:
@@ -671,7 +700,7 @@ class ApiTransport(_TransportCore):
                 body=json,
                 idempotent=idempotent,
             )
-            raise self.unreadable_success(response, call, exc) from None
+            raise self.safe(self.unreadable_success(response, call, exc)) from None
 
     def get_json(
         self,
@@ -743,7 +772,7 @@ class AsyncApiTransport(_TransportCore):
             else:
                 step = self.on_response(response, call, attempt)
             if step.error is not None:
-                raise step.error
+                raise self.safe(step.error)
             if step.response is not None:
                 return step.response
             if step.retry_after_s is not None:
@@ -773,7 +802,7 @@ class AsyncApiTransport(_TransportCore):
                 body=json,
                 idempotent=idempotent,
             )
-            raise self.unreadable_success(response, call, exc) from None
+            raise self.safe(self.unreadable_success(response, call, exc)) from None
 
     async def get_json(
         self,

@@ -450,11 +450,6 @@ def test_a_good_user_passes_the_check(server: ScriptedServer) -> None:
 # ---- the defects these properties found --------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src/gcdial/http.py parse_json catches ValueError/UnicodeDecodeError but not "
-    "RecursionError: deeply nested JSON from the server escapes as a bare RecursionError",
-)
 @pytest.mark.parametrize("kind", ["create", "get_call"])
 def test_deeply_nested_json_is_a_clear_error(server: ScriptedServer, kind: str) -> None:
     server.script(**{kind: Reply(body=b"[" * 100_000)})
@@ -467,11 +462,6 @@ def test_deeply_nested_json_is_a_clear_error(server: ScriptedServer, kind: str) 
     assert isinstance(result, CallOutcomeUnknownError if kind == "create" else GcdialError)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src/gcdial/calls.py _created / models.CallCreated: a 200 with id '' is returned as "
-    "a placed call without a usable conversation id instead of CallOutcomeUnknownError",
-)
 @pytest.mark.parametrize("body", [b'{"id": ""}', b'{"id": "   "}'])
 def test_blank_conversation_id_is_outcome_unknown(server: ScriptedServer, body: bytes) -> None:
     server.script(create=Reply(body=body))
@@ -480,11 +470,6 @@ def test_blank_conversation_id_is_outcome_unknown(server: ScriptedServer, body: 
     assert isinstance(result, CallOutcomeUnknownError)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src/gcdial/http.py RateBudget.observe/_take: inin-ratelimit-reset is not capped, "
-    "so a used-up window 'resetting' in 1e9 s makes acquire() sleep 1e9 s (a hang)",
-)
 def test_an_absurd_ratelimit_reset_is_not_slept(server: ScriptedServer) -> None:
     window = (
         ("inin-ratelimit-count", "300"),
@@ -507,11 +492,6 @@ def test_a_proxy_page_echoing_the_bearer_header_is_redacted(server: ScriptedServ
     common_checks(result, Sleeps())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src/gcdial/auth.py parse_token_response/_scrub scrubs the raw secret only: a login "
-    "host quoting the Basic header (base64 of id:secret) in error_description leaks it",
-)
 def test_login_host_echoing_basic_credentials_is_scrubbed(server: ScriptedServer) -> None:
     said = {"error": "invalid_request", "error_description": f"Authorization: Basic {BASIC}"}
     server.script(
@@ -522,12 +502,6 @@ def test_login_host_echoing_basic_credentials_is_scrubbed(server: ScriptedServer
     common_checks(result, Sleeps())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src/gcdial/http.py _excerpt and src/gcdial/errors.py api_error_from_response quote "
-    "server text verbatim: a token echoed back (raw, or as 'Bearer x' in an ErrorBody message) "
-    "ends up in the exception text; only 'Bearer x' in non-JSON bodies is redacted",
-)
 @pytest.mark.parametrize(
     "reply",
     [
