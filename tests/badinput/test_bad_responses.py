@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import json
-import math
 import random
 from collections.abc import Iterator
 from typing import Any
@@ -253,62 +252,9 @@ def good(body: object) -> Reply:
     return Reply(body=json.dumps(body).encode())
 
 
-# ---- known defects: each has its own strict xfail test below; the properties leave exactly these
-# inputs out so that they keep guarding everything else until the fixes land.
-
-NESTING = 500
-
-
-def _number(headers: tuple[tuple[str, str], ...], name: str) -> float | None:
-    for key, value in headers:
-        if key.lower() == name:
-            try:
-                number = float(value)
-            except ValueError:
-                return None
-            return number if math.isfinite(number) else None
-    return None
-
-
 def deeply_nested(reply: Reply) -> bool:
-    """DEFECT 1: JSON nested deeper than the interpreter's recursion limit."""
-    return reply.body.count(b"[") > NESTING or reply.body.count(b"{") > NESTING
-
-
-def empty_conversation_id(reply: Reply) -> bool:
-    """DEFECT 2: a 2xx create-call answer whose ``id`` is an empty or blank string."""
-    try:
-        data = json.loads(reply.body)
-    except ValueError:
-        return False
-    ok = 200 <= reply.status < 300 and reply.mode == "normal"
-    return (
-        ok and isinstance(data, dict) and isinstance(data.get("id"), str) and not data["id"].strip()
-    )
-
-
-def endless_window(reply: Reply) -> bool:
-    """DEFECT 3: a used-up rate-limit window said to reset more than a minute from now."""
-    count = _number(reply.headers, "inin-ratelimit-count")
-    allowed = _number(reply.headers, "inin-ratelimit-allowed")
-    reset = _number(reply.headers, "inin-ratelimit-reset")
-    if count is None or allowed is None or reset is None:
-        return False
-    return int(allowed) - int(count) <= 0 and reset > MAX_RETRY_AFTER_S
-
-
-def echoes_credentials(reply: Reply) -> bool:
-    """DEFECTS 4-6: an answer quoting the Basic credentials or the token back."""
-    return BASIC.encode() in reply.body or ISSUED_TOKEN.encode() in reply.body
-
-
-def known_defect(reply: Reply) -> bool:
-    return (
-        deeply_nested(reply)
-        or empty_conversation_id(reply)
-        or endless_window(reply)
-        or echoes_credentials(reply)
-    )
+    """JSON nested deeper than the interpreter's recursion limit (see the xfail below)."""
+    return reply.body.count(b"[") > 500 or reply.body.count(b"{") > 500
 
 
 def outcome(action: Any) -> object:
@@ -336,8 +282,11 @@ def common_checks(result: object, sleeps: Sleeps) -> None:
     reply=Reply(status=400, body=json.dumps({"error": "x", "error_description": SECRET}).encode())
 )
 @example(reply=Reply(mode="close"))
+@example(
+    reply=Reply(status=400, body=b'{"error": "x", "error_description": "' + BASIC.encode() + b'"}')
+)
 def test_token_endpoint_answers(server: ScriptedServer, reply: Reply) -> None:
-    assume(not known_defect(reply))
+    assume(not deeply_nested(reply))  # the known defect below; left out so the rest is guarded
     server.script(token=reply, get_call=good(GOOD_CONVERSATION))
     sleeps = Sleeps()
     with client_for(server, sleeps) as client:
@@ -351,11 +300,12 @@ def test_token_endpoint_answers(server: ScriptedServer, reply: Reply) -> None:
 @NETWORK
 @given(reply=replies)
 @example(reply=Reply(status=200, body=b'{"id": 42}'))
+@example(reply=Reply(status=200, body=b'{"id": ""}'))
+@example(reply=Reply(status=200, body=b"[" * 100_000))
 @example(reply=Reply(status=503, headers=(("Retry-After", "1"),), body=b""))
 @example(reply=Reply(status=429, headers=(("Retry-After", "1e9"),), body=b"{}"))
 @example(reply=Reply(status=200, mode="truncate", body=b'{"id": "c-1"}'))
 def test_create_call_answers(server: ScriptedServer, reply: Reply) -> None:
-    assume(not known_defect(reply))
     server.script(create=reply)
     sleeps = Sleeps()
     with client_for(server, sleeps) as client:
@@ -385,10 +335,19 @@ def test_create_call_answers(server: ScriptedServer, reply: Reply) -> None:
             assert result.status == reply.status
 
 
+WINDOW_USED_UP_FOR_AGES = (
+    ("inin-ratelimit-count", "300"),
+    ("inin-ratelimit-allowed", "300"),
+    ("inin-ratelimit-reset", "1e9"),
+)
+
+
 @NETWORK
 @given(reply=replies)
+@example(reply=Reply(status=200, body=b'{"a":' * 50_000))
+@example(reply=Reply(status=503, headers=WINDOW_USED_UP_FOR_AGES, body=b"{}"))
+@example(reply=Reply(status=404, body=b'{"message": "Bearer ' + ISSUED_TOKEN.encode() + b'"}'))
 def test_get_call_answers(server: ScriptedServer, reply: Reply) -> None:
-    assume(not known_defect(reply))
     server.script(get_call=reply)
     sleeps = Sleeps()
     with client_for(server, sleeps) as client:
@@ -401,7 +360,6 @@ def test_get_call_answers(server: ScriptedServer, reply: Reply) -> None:
 @NETWORK
 @given(reply=replies, by_email=st.booleans())
 def test_users_answers(server: ScriptedServer, reply: Reply, by_email: bool) -> None:
-    assume(not known_defect(reply))
     server.script(users=reply)
     sleeps = Sleeps()
     agent = "alice@example.com" if by_email else ALICE
@@ -516,3 +474,17 @@ def test_a_token_echoed_by_the_server_is_not_quoted(server: ScriptedServer, repl
     with client_for(server, Sleeps()) as client:
         result = outcome(lambda: client.calls.get("c-1"))
     common_checks(result, Sleeps())
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="src/gcdial/auth.py parse_token_response (and BearerTokenAuth._refused) catch only "
+    "ValueError around response.json(): deeply nested JSON from the login host escapes as a "
+    "bare RecursionError",
+)
+@pytest.mark.parametrize("status", [200, 400])
+def test_deeply_nested_token_answer_is_a_clear_error(server: ScriptedServer, status: int) -> None:
+    server.script(token=Reply(status=status, body=b"[" * 100_000), get_call=good(GOOD_CONVERSATION))
+    with client_for(server, Sleeps()) as client:
+        result = outcome(lambda: client.calls.get("c-1"))
+    assert isinstance(result, GcdialError)
