@@ -39,7 +39,9 @@ CLIENT_ID = "scripted-client"
 SECRET = "Zq7-responses-SECRET-4c1f"
 BASIC = base64.b64encode(f"{CLIENT_ID}:{SECRET}".encode()).decode()
 GENERATED_TOKEN = "gen-tok-5f0c2e9a1d7b"
-SECRETS = [SECRET, BASIC, ISSUED_TOKEN, GENERATED_TOKEN]
+# GENERATED_TOKEN is a secret only where the token endpoint may have issued it; elsewhere it is
+# just text in a body, which gcdial may quote.
+SECRETS = [SECRET, BASIC, ISSUED_TOKEN]
 ALICE = "11111111-1111-4111-8111-111111111111"
 
 GOOD_CONVERSATION = {
@@ -264,9 +266,9 @@ def outcome(action: Any) -> object:
         return exc
 
 
-def common_checks(result: object, sleeps: Sleeps) -> None:
+def common_checks(result: object, sleeps: Sleeps, *, issued: tuple[str, ...] = ()) -> None:
     if isinstance(result, BaseException):
-        assert_clear(result, secrets=SECRETS)
+        assert_clear(result, secrets=[*SECRETS, *issued])
     too_long = [s for s in sleeps.asked if s > MAX_RETRY_AFTER_S]
     assert not too_long, f"gcdial would have slept {too_long} s on the server's word"
 
@@ -291,7 +293,7 @@ def test_token_endpoint_answers(server: ScriptedServer, reply: Reply) -> None:
     sleeps = Sleeps()
     with client_for(server, sleeps) as client:
         result = outcome(lambda: client.calls.get("c-1"))
-    common_checks(result, sleeps)
+    common_checks(result, sleeps, issued=(GENERATED_TOKEN,))
     if not isinstance(result, BaseException):
         assert isinstance(result, CallConversation)
         assert result.id == "c-1"
