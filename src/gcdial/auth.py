@@ -127,7 +127,7 @@ def parse_token_response(
     status = response.status_code
     try:
         body: object = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         body = None
     if status == 200:
         token = body.get("access_token") if isinstance(body, dict) else None
@@ -424,7 +424,7 @@ class BearerTokenAuth(GcdialAuth):
     def _refused(self, request: httpx.Request, response: httpx.Response) -> AuthenticationError:
         try:
             body: object = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):
             body = None
         error = api_error_from_response(
             401, body, response.headers, method=request.method, url=str(request.url)

@@ -320,8 +320,10 @@ class CallOutcomeUnknownError(GcdialError):
         reason: str | None = None,
     ) -> None:
         why = reason or (str(cause) if cause is not None else "no usable response came back")
+        dialed = body.get("phoneNumber") if isinstance(body, dict) else None
+        to = f" (dialing {dialed})" if isinstance(dialed, str) and dialed else ""
         super().__init__(
-            f"The call request {method} {url} was sent at {_iso(sent_at)} but its outcome is "
+            f"The call request {method} {url}{to} was sent at {_iso(sent_at)} but its outcome is "
             f"unknown: {why.rstrip('.')}. The call may or may not have been placed.",
             hint=(
                 "It was deliberately not re-sent, so the customer cannot be rung twice. Reconcile "

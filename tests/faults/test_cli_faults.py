@@ -116,12 +116,6 @@ def test_gcdial_call_under_a_fault(
         assert document["id"] in {c["id"] for c in emulator.calls_created()}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src/gcdial/cli/errors.py describe(): for CallOutcomeUnknownError only str(exc) is "
-    "shown (method, URL, time), not exc.body, so the number and caller id sent are missing "
-    "although docs/cli.md promises 'prints what was sent and when'",
-)
 def test_outcome_unknown_names_the_number_that_was_sent(
     emulator: EmulatorServer, tmp_path: Path
 ) -> None:
