@@ -564,6 +564,7 @@ class CampaignView:
             "resumed": result.resumed,
             **result.status.as_dict(),
             "calls_placed": result.progress.placed,
+            "rate_limited": result.progress.budget.rate_limited if result.progress.budget else 0,
             "excluded_agents": [e.agent for e in result.excluded],
             "waiting_for_agents": result.waiting_for,
         }
