@@ -62,6 +62,7 @@ __all__ = [
     "MAX_RETRIES",
     "MAX_RETRY_AFTER_S",
     "POOL_TIMEOUT_S",
+    "RATELIMIT_RESET_MARGIN_S",
     "READ_TIMEOUT_S",
     "RETRYABLE_STATUSES",
     "WRITE_TIMEOUT_S",
@@ -96,6 +97,8 @@ JITTER_FRACTION: Final = 0.25
 MAX_RETRY_AFTER_S: Final = 60.0
 # Genesys' rate-limit window is a minute; a reset further out than that is not believed.
 MAX_RATELIMIT_RESET_S: Final = 60.0
+# inin-ratelimit-reset is whole seconds; wait a little past it so the server's window has turned.
+RATELIMIT_RESET_MARGIN_S: Final = 0.25
 RETRYABLE_STATUSES: Final = frozenset({429, 502, 503, 504})
 
 # Failures that happen before a single byte of the request leaves: connecting (TCP/TLS) failed,
@@ -216,8 +219,14 @@ class RateBudget:
 
     ``observe`` reads each response's ``inin-ratelimit-count/allowed/reset`` headers; a 429 pauses
     every caller of ``acquire``/``acquire_async`` until ``Retry-After`` has passed. When the
-    server says the window is used up, callers wait for the window to reset. Clock and sleeps are
-    injectable; the clock is monotonic seconds.
+    window is used up, callers wait for it to reset. Clock and sleeps are injectable; the clock is
+    monotonic seconds.
+
+    With many requests in flight the headers lag behind: a response reports the count as it was
+    when that request arrived, not the requests sent since. So within a window the budget only
+    ever lowers what it has left on a header's word (never hands back spent requests), starts each
+    new window from the known allowance rather than from "unlimited", and ignores the headers of
+    responses to requests sent in an earlier window (``window`` as read right after acquiring).
     """
 
     def __init__(
@@ -237,7 +246,14 @@ class RateBudget:
         self._remaining: int | None = None
         self._limit: int | None = None
         self._reset_at: float | None = None
+        self._window = 0
         self.rate_limited_count = 0
+
+    @property
+    def window(self) -> int:
+        """Which rate-limit window this is (it grows at each reset); pass it back to ``observe``."""
+        with self._lock:
+            return self._window
 
     @property
     def remaining(self) -> int | None:
@@ -267,20 +283,29 @@ class RateBudget:
             if self._paused_until is None or until > self._paused_until:
                 self._paused_until = until
 
-    def observe(self, response: httpx.Response) -> None:
-        """Learn from one response: the rate-limit headers, and a 429's ``Retry-After``."""
+    def observe(self, response: httpx.Response, *, window: int | None = None) -> None:
+        """Learn from one response: the rate-limit headers, and a 429's ``Retry-After``.
+
+        ``window`` is :attr:`window` as it was when the request was sent; a response to a request
+        of an earlier window says nothing about this one, so its headers are not used.
+        """
         headers = response.headers
         count = _int_header(headers, RATELIMIT_COUNT_HEADER)
         allowed = _int_header(headers, RATELIMIT_ALLOWED_HEADER)
         reset = _int_header(headers, RATELIMIT_RESET_HEADER)
         with self._lock:
             now = self._clock()
-            if allowed is not None:
+            current = window is None or window == self._window
+            if current and allowed is not None:
                 self._limit = allowed
                 if count is not None:
-                    self._remaining = max(0, allowed - count)
-            if reset is not None:
-                self._reset_at = now + min(max(0, reset), MAX_RATELIMIT_RESET_S)
+                    reported = max(0, allowed - count)
+                    self._remaining = (
+                        reported if self._remaining is None else min(self._remaining, reported)
+                    )
+            if current and reset is not None:
+                wait = min(max(0, reset), MAX_RATELIMIT_RESET_S)
+                self._reset_at = now + wait + RATELIMIT_RESET_MARGIN_S
         if response.status_code == 429:
             with self._lock:
                 self.rate_limited_count += 1
@@ -294,7 +319,8 @@ class RateBudget:
                 return self._paused_until
             if self._reset_at is not None and self._reset_at <= now:
                 self._reset_at = None
-                self._remaining = None
+                self._remaining = self._limit
+                self._window += 1
             if self._remaining is not None and self._remaining <= 0 and self._reset_at is not None:
                 return self._reset_at
             if self._remaining is not None:
@@ -409,6 +435,7 @@ class _Attempt:
     body: JsonBody
     idempotent: bool
     sent_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    window: int | None = None
 
 
 class _TransportCore:
@@ -508,7 +535,7 @@ class _TransportCore:
 
     def on_response(self, response: httpx.Response, call: _Attempt, attempt: int) -> _Step:
         """Decide what a response means: success, a retry (and after how long), or an error."""
-        self.budget.observe(response)
+        self.budget.observe(response, window=call.window)
         self._log_response(response, attempt)
         status = response.status_code
         if 200 <= status < 300:
@@ -654,6 +681,7 @@ class ApiTransport(_TransportCore):
         attempt = 0
         while True:
             self.budget.acquire()
+            window = self.budget.window
             request = self.http.build_request(
                 method,
                 self.url(path),
@@ -662,7 +690,13 @@ class ApiTransport(_TransportCore):
                 headers=self._headers,
                 timeout=self._timeout(timeout),
             )
-            call = _Attempt(method=method, url=str(request.url), body=json, idempotent=idempotent)
+            call = _Attempt(
+                method=method,
+                url=str(request.url),
+                body=json,
+                idempotent=idempotent,
+                window=window,
+            )
             try:
                 response = self.http.send(request, auth=self.auth)
             except _ERROR_TYPES as exc:
@@ -756,6 +790,7 @@ class AsyncApiTransport(_TransportCore):
         attempt = 0
         while True:
             await self.budget.acquire_async()
+            window = self.budget.window
             request = self.http.build_request(
                 method,
                 self.url(path),
@@ -764,7 +799,13 @@ class AsyncApiTransport(_TransportCore):
                 headers=self._headers,
                 timeout=self._timeout(timeout),
             )
-            call = _Attempt(method=method, url=str(request.url), body=json, idempotent=idempotent)
+            call = _Attempt(
+                method=method,
+                url=str(request.url),
+                body=json,
+                idempotent=idempotent,
+                window=window,
+            )
             try:
                 response = await self.http.send(request, auth=self.auth)
             except _ERROR_TYPES as exc:

@@ -7,7 +7,7 @@ import threading
 
 import httpx
 
-from gcdial.http import MAX_RETRY_AFTER_S, RateBudget
+from gcdial.http import MAX_RETRY_AFTER_S, RATELIMIT_RESET_MARGIN_S, RateBudget
 
 from .timefake import FakeTime
 
@@ -62,8 +62,48 @@ def test_an_exhausted_window_waits_for_its_reset() -> None:
             inin_ratelimit_count="300", inin_ratelimit_allowed="300", inin_ratelimit_reset="5"
         )
     )
-    assert budget.acquire() == 5.0
-    assert budget.remaining is None
+    assert budget.acquire() == 5.0 + RATELIMIT_RESET_MARGIN_S
+    # The new window starts from the known allowance (one request of it just taken), not from
+    # "unlimited": a crowd of workers waiting at the reset cannot overrun it before a header comes.
+    assert budget.remaining == 299
+    assert budget.acquire() == 0.0
+
+
+def _headers(count: int, allowed: int = 300, reset: int = 30) -> httpx.Response:
+    return _response(
+        inin_ratelimit_count=str(count),
+        inin_ratelimit_allowed=str(allowed),
+        inin_ratelimit_reset=str(reset),
+    )
+
+
+def test_a_lagging_header_never_hands_back_requests_already_spent() -> None:
+    fake = FakeTime()
+    budget = RateBudget(clock=fake.clock, sleep=fake.sleep)
+    budget.observe(_headers(10))
+    for _ in range(50):
+        budget.acquire()
+    assert budget.remaining == 240
+    # A response to a request sent before those 50 reports the count as it was then.
+    budget.observe(_headers(20))
+    assert budget.remaining == 240
+    # A header that knows of more use than we do (another process on the token) lowers it.
+    budget.observe(_headers(100))
+    assert budget.remaining == 200
+
+
+def test_headers_of_a_request_sent_in_an_earlier_window_are_ignored() -> None:
+    fake = FakeTime()
+    budget = RateBudget(clock=fake.clock, sleep=fake.sleep)
+    budget.observe(_headers(299, allowed=300, reset=2))
+    budget.acquire()
+    old_window = budget.window
+    budget.acquire()  # the window is used up: waits for the reset, then a new window begins
+    assert budget.window == old_window + 1
+    assert budget.remaining == 299
+    # A late answer to a request of the old window: "300 of 300 used, resets in 1 s".
+    budget.observe(_headers(300, allowed=300, reset=1), window=old_window)
+    assert budget.remaining == 299
     assert budget.acquire() == 0.0
 
 
