@@ -116,6 +116,17 @@ async def test_one_channel_for_many_calls_and_agents(emulator: EmulatorServer) -
     assert counts[GET_CALL] == len(plan)  # one catch-up GET per call, no polling
 
 
+async def test_watching_many_agents_takes_one_subscriptions_request(
+    emulator: EmulatorServer,
+) -> None:
+    async with emulator_transport(emulator) as transport, monitor(transport) as mon:
+        await mon.watch_agents([ALICE, BOB])
+        ids = [await place_call(transport, 5, agent=agent) for agent in (ALICE, BOB)]
+        outcomes = await asyncio.gather(*(mon.wait(cid, timeout_s=20) for cid in ids))
+    assert [o.kind for o in outcomes] == [OutcomeKind.ANSWERED, OutcomeKind.ANSWERED]
+    assert rest_counts(emulator)[PUT_SUBSCRIPTIONS] == 1
+
+
 async def test_follow_without_agent_subscribes_to_the_conversation(
     emulator: EmulatorServer,
 ) -> None:

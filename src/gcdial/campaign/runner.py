@@ -438,15 +438,8 @@ class CampaignRunner:
 
     async def _watch_agents(self, monitor: CallMonitor) -> None:
         """Subscribe to every agent's calls before the first dial (one PUT for the lot)."""
-        from gcdial.monitor.channel import user_topic
-
         pool = self._require_pool()
-        await monitor.start()
-        if monitor.channel is not None and monitor.channel.alive:
-            with contextlib.suppress(GcdialError):
-                await monitor.channel.subscribe([user_topic(a.id) for a in pool.agents])
-        for agent in pool.agents:
-            await monitor.watch_agent(agent.id)
+        await monitor.watch_agents(agent.id for agent in pool.agents)
 
     def _retire(self, agent: PoolAgent, why: str) -> None:
         dispatcher = self._require_dispatcher()

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
 from enum import StrEnum
 from typing import Any, Final
 
@@ -173,10 +173,15 @@ class CallMonitor:
 
     async def watch_agent(self, agent_id: str) -> None:
         """Subscribe to every call of this agent, so a call placed next is seen from its start."""
+        await self.watch_agents([agent_id])
+
+    async def watch_agents(self, agent_ids: Iterable[str]) -> None:
+        """:meth:`watch_agent` for many agents at once, in one subscriptions request."""
+        ids = list(agent_ids)
         await self.start()
-        self._agents.add(agent_id)
+        self._agents.update(ids)
         if self._mode is MonitorMode.WEBSOCKET and self.channel is not None:
-            await self.channel.subscribe([user_topic(agent_id)])
+            await self.channel.subscribe([user_topic(agent_id) for agent_id in ids])
 
     async def follow(
         self,
