@@ -78,6 +78,17 @@ def test_create_and_reopen(tmp_path: Path) -> None:
     conn.close()
 
 
+def test_a_placed_call_whose_end_was_never_seen_needs_review(tmp_path: Path) -> None:
+    with new_journal(tmp_path) as journal:
+        attempt = journal.begin_attempt(1, agent_id="u-1")
+        journal.mark_accepted(attempt, "conv-1")
+        journal.record_outcome(attempt, "unknown", detail="lost track of the call")
+        record = journal.contact(1)
+        assert (record.status, record.outcome) == (ContactStatus.UNKNOWN, "unknown")
+        with pytest.raises(JournalError):
+            journal.begin_attempt(1, agent_id="u-2")
+
+
 def test_reloading_contacts_is_idempotent(tmp_path: Path) -> None:
     with new_journal(tmp_path, 3) as journal:
         assert journal.add_contacts(contacts(5)) == 2

@@ -762,10 +762,13 @@ class Journal:
                 (ContactStatus.PENDING, outcome, detail, _iso(retry_at), now, contact_id),
             )
         else:
+            # A call that was placed but whose end nobody saw is for a human to check, like an
+            # attempt whose POST may or may not have acted.
+            status = ContactStatus.UNKNOWN if outcome == "unknown" else ContactStatus.DONE
             conn.execute(
                 "UPDATE contacts SET status = ?, outcome = ?, detail = ?, next_at = '', "
                 "updated_at = ? WHERE id = ?",
-                (ContactStatus.DONE, outcome, detail, now, contact_id),
+                (status, outcome, detail, now, contact_id),
             )
 
     def defer(self, contact_id: int, until: datetime, reason: str) -> None:
