@@ -7,6 +7,7 @@
   starts a server with a custom config, stopped when the test ends.
 """
 
+import signal
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -15,6 +16,12 @@ import pytest
 from gcdial.emulator import EmulatorConfig, EmulatorServer
 
 TEST_SPEED = 50.0
+
+# A shell without job control starts background jobs with SIGINT ignored, and an ignored signal
+# is inherited across exec: the CLI processes that tests interrupt with Ctrl-C would never see
+# it. Restoring Python's handler here means children start with the default disposition again.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
