@@ -419,12 +419,14 @@ def hint_for(status: int, code: str | None) -> str | None:
     return None
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
+def header_value(headers: Mapping[str, str], name: str) -> str | None:
+    """A header's value by case-insensitive name, from httpx.Headers or any plain mapping."""
+    getter = getattr(headers, "get_list", None)
+    if callable(getter):  # httpx.Headers: already case-insensitive
+        values: list[str] = getter(name)
+        return values[0] if values else None
     wanted = name.lower()
-    for key, value in headers.items():
-        if key.lower() == wanted:
-            return value
-    return None
+    return next((v for k, v in headers.items() if k.lower() == wanted), None)
 
 
 def _str_field(body: object, name: str) -> str | None:
@@ -435,7 +437,7 @@ def _str_field(body: object, name: str) -> str | None:
     return None
 
 
-def _retry_after_seconds(raw: str | None, *, now: datetime | None = None) -> float | None:
+def retry_after_seconds(raw: str | None, *, now: datetime | None = None) -> float | None:
     """Parse ``Retry-After`` as seconds or as an HTTP date; None when absent or unusable."""
     if raw is None or not raw.strip():
         return None
@@ -492,14 +494,14 @@ def api_error_from_response(
         "status": status,
         "code": code,
         "context_id": _str_field(body, "contextId"),
-        "correlation_id": _header(headers, CORRELATION_HEADER),
+        "correlation_id": header_value(headers, CORRELATION_HEADER),
         "hint": hint,
         "body": body,
         "method": method,
         "url": url,
     }
     if status == 429:
-        retry_after = _retry_after_seconds(_header(headers, RETRY_AFTER_HEADER))
+        retry_after = retry_after_seconds(header_value(headers, RETRY_AFTER_HEADER))
         return RateLimitedError(message, retry_after=retry_after, **common)
     cls = _CLASS_BY_STATUS.get(status)
     if cls is None:

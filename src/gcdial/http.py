@@ -19,7 +19,6 @@ tasks alike): it follows the ``inin-ratelimit-*`` headers and, after a 429, paus
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json as jsonlib
 import logging
 import math
@@ -49,7 +48,9 @@ from gcdial.errors import (
     GcdialError,
     ResponseFormatError,
     api_error_from_response,
+    header_value,
     redact_error,
+    retry_after_seconds,
 )
 
 __all__ = [
@@ -167,33 +168,9 @@ def should_retry(
     return False
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    if isinstance(headers, httpx.Headers):
-        value: str | None = headers.get(name)
-        return value
-    wanted = name.lower()
-    return next((v for k, v in headers.items() if k.lower() == wanted), None)
-
-
 def parse_retry_after(headers: Mapping[str, str], *, now: datetime | None = None) -> float | None:
     """Seconds to wait per ``Retry-After`` (seconds or an HTTP date); None if absent or junk."""
-    raw = _header(headers, RETRY_AFTER_HEADER)
-    if raw is None or not raw.strip():
-        return None
-    text = raw.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - (now or datetime.now(UTC))).total_seconds()
-    if not math.isfinite(seconds):
-        return None
-    return max(0.0, seconds)
+    return retry_after_seconds(header_value(headers, RETRY_AFTER_HEADER), now=now)
 
 
 def backoff_delay(attempt: int, *, rng: Rng) -> float:
@@ -204,7 +181,7 @@ def backoff_delay(attempt: int, *, rng: Rng) -> float:
 
 
 def _int_header(headers: Mapping[str, str], name: str) -> int | None:
-    raw = _header(headers, name)
+    raw = header_value(headers, name)
     if raw is None:
         return None
     try:

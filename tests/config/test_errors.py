@@ -121,7 +121,7 @@ def test_retry_after_seconds(raw: str, expected: float | None) -> None:
 
 def test_retry_after_as_http_date() -> None:
     now = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
-    assert errors._retry_after_seconds("Thu, 01 Jan 2026 12:00:30 GMT", now=now) == 30.0
+    assert errors.retry_after_seconds("Thu, 01 Jan 2026 12:00:30 GMT", now=now) == 30.0
 
 
 def test_retry_after_absent() -> None:
