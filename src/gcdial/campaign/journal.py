@@ -773,30 +773,11 @@ class Journal:
 
     def defer(self, contact_id: int, until: datetime, reason: str) -> None:
         """Keep a pending contact waiting until ``until`` (calling window, retry delay)."""
-        with self._tx() as conn:
-            conn.execute(
-                "UPDATE contacts SET next_at = ?, detail = ?, updated_at = ? "
-                "WHERE id = ? AND status = ?",
-                (_iso(until), reason, self._now(), contact_id, ContactStatus.PENDING),
-            )
-            self._event("contact.deferred", contact_id=contact_id, detail=reason)
+        self.defer_many([(contact_id, until, reason)])
 
     def skip(self, contact_id: int, outcome: str, reason: str) -> None:
         """Never dial this pending contact (do-not-call, no legal hour, campaign over...)."""
-        with self._tx() as conn:
-            conn.execute(
-                "UPDATE contacts SET status = ?, outcome = ?, detail = ?, next_at = '', "
-                "updated_at = ? WHERE id = ? AND status = ?",
-                (
-                    ContactStatus.SKIPPED,
-                    outcome,
-                    reason,
-                    self._now(),
-                    contact_id,
-                    ContactStatus.PENDING,
-                ),
-            )
-            self._event("contact.skipped", contact_id=contact_id, detail=f"{outcome}: {reason}")
+        self.skip_many([(contact_id, outcome, reason)])
 
     def defer_many(self, items: Iterable[tuple[int, datetime, str]]) -> None:
         """Defer several pending contacts ``(contact_id, until, reason)`` in one transaction."""
