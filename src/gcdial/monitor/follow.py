@@ -385,14 +385,11 @@ async def follow(
     sleep: Sleep = asyncio.sleep,
 ) -> AsyncGenerator[CallEvent, None]:
     """Yield one call's events until it ends, on ``monitor`` or on a monitor of its own."""
-    if monitor is not None:
+    async with contextlib.AsyncExitStack() as stack:
+        if monitor is None:
+            own = CallMonitor(transport, mode=mode, clock=clock, sleep=sleep)
+            monitor = await stack.enter_async_context(own)
         stream = monitor.follow(conversation_id, agent_id=agent_id, timeout_s=timeout_s)
-        async with contextlib.aclosing(stream):
-            async for event in stream:
-                yield event
-        return
-    async with CallMonitor(transport, mode=mode, clock=clock, sleep=sleep) as own:
-        stream = own.follow(conversation_id, agent_id=agent_id, timeout_s=timeout_s)
         async with contextlib.aclosing(stream):
             async for event in stream:
                 yield event
@@ -412,11 +409,10 @@ async def wait(
     sleep: Sleep = asyncio.sleep,
 ) -> Outcome:
     """Follow one call to its end and return its outcome."""
-    if monitor is not None:
+    async with contextlib.AsyncExitStack() as stack:
+        if monitor is None:
+            own = CallMonitor(transport, mode=mode, rules=rules, clock=clock, sleep=sleep)
+            monitor = await stack.enter_async_context(own)
         return await monitor.wait(
-            conversation_id, agent_id=agent_id, timeout_s=timeout_s, on_event=on_event
-        )
-    async with CallMonitor(transport, mode=mode, rules=rules, clock=clock, sleep=sleep) as own:
-        return await own.wait(
             conversation_id, agent_id=agent_id, timeout_s=timeout_s, on_event=on_event
         )
