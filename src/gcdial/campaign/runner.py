@@ -679,17 +679,15 @@ class CampaignRunner:
                 check_agent=False,
             )
         except CallOutcomeUnknownError as exc:
-            await self._db.call(journal.mark_unknown, attempt_id, _short(exc))
-            self.progress.unknown += 1
-            self._emit(
-                "unknown",
+            await self._unknown(
+                attempt_id,
+                exc,
                 f"{where}: outcome unknown ({exc.message}); needs review, not re-dialed",
                 line=contact.line,
                 phone=contact.phone,
                 agent=str(agent),
                 attempt=attempt_id,
             )
-            self._trouble_seen(exc)
             return
         except RateLimitedError as exc:
             retry_at = self._clock() + timedelta(seconds=max(exc.retry_after or 1.0, 1.0))
@@ -741,15 +739,13 @@ class CampaignRunner:
             return
         except GcdialError as exc:
             # Anything else after the intent may have reached Genesys: never re-dial it.
-            await self._db.call(journal.mark_unknown, attempt_id, _short(exc))
-            self.progress.unknown += 1
-            self._emit(
-                "unknown",
+            await self._unknown(
+                attempt_id,
+                exc,
                 f"{where}: outcome unknown ({exc.message})",
                 line=contact.line,
                 phone=contact.phone,
             )
-            self._trouble_seen(exc)
             return
         await self._db.call(journal.mark_accepted, attempt_id, created.id)
         self._trouble = 0
@@ -767,6 +763,13 @@ class CampaignRunner:
             attempt=attempt_id,
         )
         await self._follow_and_settle(attempt_id, created.id, agent, job, view)
+
+    async def _unknown(self, attempt_id: int, exc: GcdialError, message: str, **data: Any) -> None:
+        """The create-call may have reached Genesys: set the attempt aside for review."""
+        await self._db.call(self._require_journal().mark_unknown, attempt_id, _short(exc))
+        self.progress.unknown += 1
+        self._emit("unknown", message, **data)
+        self._trouble_seen(exc)
 
     async def _refused(self, attempt_id: int, job: _Job, agent: PoolAgent, exc: ApiError) -> None:
         journal = self._require_journal()
