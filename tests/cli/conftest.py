@@ -8,6 +8,7 @@ Every run is checked for the two things that must never happen: a Python traceba
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -105,10 +106,10 @@ class _HtmlHandler(BaseHTTPRequestHandler):
         return
 
 
-@pytest.fixture
-def html_server() -> Iterator[str]:
-    """A real HTTP server on loopback that answers every request with an HTML page."""
-    server = HTTPServer(("127.0.0.1", 0), _HtmlHandler)
+@contextlib.contextmanager
+def _serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A real HTTP server on loopback answering with ``handler``; yields its base URL."""
+    server = HTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()
     try:
@@ -117,6 +118,13 @@ def html_server() -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@pytest.fixture
+def html_server() -> Iterator[str]:
+    """A real HTTP server on loopback that answers every request with an HTML page."""
+    with _serving(_HtmlHandler) as url:
+        yield url
 
 
 class _EchoHandler(BaseHTTPRequestHandler):
@@ -139,12 +147,5 @@ class _EchoHandler(BaseHTTPRequestHandler):
 @pytest.fixture
 def echo_server() -> Iterator[str]:
     """A real HTTP server on loopback whose token endpoint echoes the Basic credentials back."""
-    server = HTTPServer(("127.0.0.1", 0), _EchoHandler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with _serving(_EchoHandler) as url:
+        yield url
