@@ -13,14 +13,38 @@ GCDIAL = str(Path(sys.executable).parent / "gcdial")
 ENV = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
 
 
-def test_serve_prints_how_to_connect_and_serves() -> None:
-    process = subprocess.Popen(
-        [GCDIAL, "emulator", "serve", "--port", "0", "--speed", "20", "--admin"],
+def _start(*args: str) -> subprocess.Popen[str]:
+    """``gcdial emulator serve ARGS`` in the background, its output piped."""
+    return subprocess.Popen(
+        [GCDIAL, "emulator", "serve", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=ENV,
     )
+
+
+def _stop(process: subprocess.Popen[str]) -> str:
+    """Ctrl-C the server and return what it wrote on stderr."""
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=15)
+    return stderr
+
+
+def _refused(*args: str) -> subprocess.CompletedProcess[str]:
+    """``gcdial emulator serve ARGS`` expected to give up at once."""
+    return subprocess.run(
+        [GCDIAL, "emulator", "serve", *args],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=30,
+        check=False,
+    )
+
+
+def test_serve_prints_how_to_connect_and_serves() -> None:
+    process = _start("--port", "0", "--speed", "20", "--admin")
     try:
         assert process.stdout is not None
         first = process.stdout.readline()
@@ -40,8 +64,7 @@ def test_serve_prints_how_to_connect_and_serves() -> None:
             assert token.status_code == 200
             assert http.get("/_emulator/clock").json()["speed"] == 20
     finally:
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=15)
+        stderr = _stop(process)
     assert process.returncode in (0, 130), stderr  # 130: interrupted, like any command
     assert "Traceback" not in stderr
 
@@ -58,14 +81,7 @@ def test_serve_prints_how_to_connect_and_serves() -> None:
     ],
 )
 def test_bad_flags_exit_2_with_a_clear_message(args: list[str], message: str) -> None:
-    out = subprocess.run(
-        [GCDIAL, "emulator", "serve", *args],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=30,
-        check=False,
-    )
+    out = _refused(*args)
     assert out.returncode == 2
     assert message in out.stderr
     assert "Traceback" not in out.stderr
@@ -78,30 +94,16 @@ def test_port_in_use(tmp_path: Path) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        out = subprocess.run(
-            [GCDIAL, "emulator", "serve", "--port", str(port)],
-            capture_output=True,
-            text=True,
-            env=ENV,
-            timeout=30,
-            check=False,
-        )
+        out = _refused("--port", str(port))
     assert out.returncode == 2
     assert "cannot listen" in out.stderr
 
 
 def test_remote_host_warns(tmp_path: Path) -> None:
-    process = subprocess.Popen(
-        [GCDIAL, "emulator", "serve", "--host", "0.0.0.0", "--allow-remote", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=ENV,
-    )
+    process = _start("--host", "0.0.0.0", "--allow-remote", "--port", "0")
     try:
         assert process.stdout is not None
         assert process.stdout.readline().startswith("gcdial emulator: serving at http://0.0.0.0:")
     finally:
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=15)
+        stderr = _stop(process)
     assert "WARNING" in stderr
