@@ -11,6 +11,7 @@ from gcdial.cli.options import JsonOpt, SandboxOpt, VerboseOpt
 from gcdial.cli.session import Session, session
 
 if TYPE_CHECKING:
+    from gcdial.agents import AgentReadiness
     from gcdial.errors import CallOutcomeUnknownError
     from gcdial.http import PreparedRequest
 
@@ -199,12 +200,7 @@ def call(
         if not no_check:
             readiness = client.agents.check(agent)
             agent = readiness.agent.id
-            run.output.ok(
-                f"agent {readiness.agent.label}: station {readiness.station.name or 'set'}, "
-                f"presence {readiness.presence or 'unknown'}"
-            )
-            for note in readiness.notes:
-                run.output.warn(note)
+            show_readiness(run, readiness)
         try:
             created = client.calls.create(agent, check_agent=False, **details)
         except KeyboardInterrupt:
@@ -219,6 +215,16 @@ def call(
                 f"follow it with: gcdial watch {created.id}   (or gcdial status {created.id})",
                 style="dim",
             )
+
+
+def show_readiness(run: Session, readiness: AgentReadiness) -> None:
+    """Say that the agent checked out before dialing: station, presence, and any notes."""
+    run.output.ok(
+        f"agent {readiness.agent.label}: station {readiness.station.name or 'set'}, "
+        f"presence {readiness.presence or 'unknown'}"
+    )
+    for note in readiness.notes:
+        run.output.warn(note)
 
 
 def interrupted_while_placing(request: PreparedRequest) -> CallOutcomeUnknownError:

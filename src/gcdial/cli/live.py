@@ -195,6 +195,7 @@ async def _place_and_follow(
     hangup_after: float | None,
 ) -> ExitCode:
     from gcdial.agents import is_email
+    from gcdial.cli.call_cmd import show_readiness
     from gcdial.monitor.events import EventKind
 
     run = view.run
@@ -202,12 +203,7 @@ async def _place_and_follow(
         if check_agent:
             readiness = await client.agents.check(agent)
             agent_id = readiness.agent.id
-            run.output.ok(
-                f"agent {readiness.agent.label}: station {readiness.station.name or 'set'}, "
-                f"presence {readiness.presence or 'unknown'}"
-            )
-            for note in readiness.notes:
-                run.output.warn(note)
+            show_readiness(run, readiness)
         elif is_email(agent):
             agent_id = (await client.agents.get(agent)).id
         else:
