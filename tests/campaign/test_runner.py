@@ -35,6 +35,7 @@ from gcdial.campaign.runner import CallsRefusedError, CampaignRunner, RunResult,
 from gcdial.campaign.settings import CampaignSettings
 from gcdial.client import AsyncClient
 from gcdial.emulator import EmulatorServer
+from gcdial.http import MAX_RETRY_AFTER_S
 
 ALL_DAY = "00:00-24:00"
 
@@ -219,6 +220,39 @@ async def test_a_429_storm_pauses_everyone_and_rings_nobody_twice(
     assert client.budget.rate_limited_count >= 1
     assert elapsed >= 1.0  # the Retry-After was honoured
     assert result.status.outcomes == {"answered": 12}
+
+
+async def test_a_429_asking_for_an_absurd_wait_is_tried_again_not_left_half_dialed(
+    tmp_path: Path, emu: EmulatorServer
+) -> None:
+    # A 429 provably placed nothing, whatever its Retry-After says (here ~31,700 years): the
+    # contact must be put back for a later try, not crash the worker with its intent in flight.
+    phone = number("415", 1)
+    csv = write_csv(tmp_path / "c.csv", [{"phone": phone}], ["phone"])
+    emu.add_fault(route="create_call", mode="status", status=429, retry_after=1e12, count=1)
+    start = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
+    clock = FakeClock(start)
+
+    async def no_wait(seconds: float) -> None:
+        await asyncio.sleep(0)
+
+    async with AsyncClient(
+        base_url=emu.base_url,
+        client_id=emu.client_id,
+        client_secret=emu.client_secret,
+        sleep=no_wait,
+    ) as quick:
+        config = settings(csv, [agent(1)])
+        result = await run(tmp_path, quick, config, clock=clock, sleep=clock.sleep)
+
+    assert result.error is None, repr(result.error)
+    assert result.reason is StopReason.FINISHED, result
+    assert calls_per_number(emu) == {phone: 1}
+    assert journal_contacts(tmp_path)[phone].status is ContactStatus.DONE
+    with Journal.open(tmp_path / "c.db", read_only=True) as journal:
+        first, second = journal.attempts()
+    assert first.state is AttemptState.NOT_SENT
+    assert second.created_at - start <= timedelta(seconds=MAX_RETRY_AFTER_S)
 
 
 async def test_a_dropped_answer_is_unknown_and_never_redialed(

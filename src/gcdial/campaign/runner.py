@@ -71,6 +71,7 @@ from gcdial.errors import (
     PermissionDeniedError,
     RateLimitedError,
 )
+from gcdial.http import MAX_RETRY_AFTER_S
 
 if TYPE_CHECKING:
     from gcdial.client import AsyncClient
@@ -690,7 +691,10 @@ class CampaignRunner:
             )
             return
         except RateLimitedError as exc:
-            retry_at = self._clock() + timedelta(seconds=max(exc.retry_after or 1.0, 1.0))
+            # A 429 placed nothing, so trying sooner than asked is safe; a wait past the cap
+            # (the rate budget's own) is not believed, and could not even be added to a date.
+            wait_s = min(max(exc.retry_after or 1.0, 1.0), MAX_RETRY_AFTER_S)
+            retry_at = self._clock() + timedelta(seconds=wait_s)
             await self._db.call(
                 journal.mark_not_sent,
                 attempt_id,
