@@ -532,7 +532,9 @@ class _TransportCore:
         error = api_error_from_response(
             status, _try_json(response), response.headers, method=call.method, url=call.url
         )
-        if not call.idempotent and status >= 500:
+        if not call.idempotent and (status >= 500 or 300 <= status < 400):
+            # A 5xx may come after the work was done; a redirect (303 See Other is the usual
+            # answer to a POST that created something) is no proof that nothing was done either.
             return _Step(error=self._outcome_unknown(call, error, f"the server answered {status}"))
         return _Step(error=error)
 
@@ -675,7 +677,12 @@ class ApiTransport(_TransportCore):
                 window=window,
             )
             try:
-                response = self.http.send(request, auth=self.auth)
+                # Following a redirect would re-send a POST: never for non-idempotent requests.
+                response = self.http.send(
+                    request,
+                    auth=self.auth,
+                    follow_redirects=idempotent and self.http.follow_redirects,
+                )
             except _ERROR_TYPES as exc:
                 step = self.on_error(exc, call, attempt)
             else:
@@ -784,7 +791,11 @@ class AsyncApiTransport(_TransportCore):
                 window=window,
             )
             try:
-                response = await self.http.send(request, auth=self.auth)
+                response = await self.http.send(
+                    request,
+                    auth=self.auth,
+                    follow_redirects=idempotent and self.http.follow_redirects,
+                )
             except _ERROR_TYPES as exc:
                 step = self.on_error(exc, call, attempt)
             else:

@@ -16,6 +16,7 @@ import random
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
@@ -321,9 +322,9 @@ def test_create_call_answers(server: ScriptedServer, reply: Reply) -> None:
         assert sent == 2  # refreshed once: a 401 means the server did not act on it
     else:
         # Anything else after sending: exactly one POST, and it must say the outcome is unknown
-        # unless the server plainly refused it (4xx, 3xx).
+        # unless the server plainly refused it (4xx). A redirect is no proof of refusal.
         assert sent == 1, f"the create-call was sent {sent} times"
-        if 200 <= reply.status < 300 or reply.status >= 500 or reply.mode != "normal":
+        if 200 <= reply.status < 400 or reply.status >= 500 or reply.mode != "normal":
             assert isinstance(result, CallOutcomeUnknownError), repr(result)
             assert result.body == {"phoneNumber": "+14155550100"}
         else:
@@ -478,3 +479,28 @@ def test_deeply_nested_token_answer_is_a_clear_error(server: ScriptedServer, sta
     with client_for(server, Sleeps()) as client:
         result = outcome(lambda: client.calls.get("c-1"))
     assert isinstance(result, GcdialError)
+
+
+@pytest.mark.parametrize("status", [303, 307, 308])
+@pytest.mark.parametrize("follow", [False, True])
+def test_a_redirected_create_call_is_never_followed_and_its_outcome_is_unknown(
+    server: ScriptedServer, status: int, follow: bool
+) -> None:
+    redirect = Reply(
+        status=status,
+        headers=(("Location", f"{server.base_url}/api/v2/conversations/calls/user/{ALICE}"),),
+        body=b"",
+    )
+    server.script(create=redirect)
+    sleeps = Sleeps()
+    settings = Settings.model_validate(
+        {"api_base_url": server.base_url, "client_id": CLIENT_ID, "client_secret": SECRET}
+    )
+    # Even a caller's own client that follows redirects must not re-send the POST.
+    with (
+        httpx.Client(follow_redirects=follow) as http,
+        Client(settings, http_client=http, clock=sleeps.clock, sleep=sleeps.sleep) as client,
+    ):
+        result = outcome(lambda: client.calls.create(ALICE, to="+14155550100", check_agent=False))
+    assert isinstance(result, CallOutcomeUnknownError), repr(result)
+    assert server.seen["create"] == 1
