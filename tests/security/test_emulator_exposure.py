@@ -67,7 +67,7 @@ def test_serves_on_loopback_only_by_default(serve: object) -> None:
     url = serve()  # type: ignore[operator]
     assert url.startswith("http://127.0.0.1:")
     port = int(url.rsplit(":", 1)[1])
-    # Once it answers it is listening (the URL is printed between bind and listen).
+    # The URL is printed once the socket listens, so it answers right away.
     assert httpx.post(url + "/oauth/token", timeout=5).status_code in {400, 401}
     if os.path.exists("/proc/net/tcp"):
         assert listening_addresses(port) == {"0100007F"}, "listens beyond 127.0.0.1"

@@ -98,6 +98,9 @@ def _run(application: Starlette, config: EmulatorConfig, *, host: str, port: int
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
+        # Listen before the URL is printed: a client that connects as soon as it reads the URL
+        # then waits in the backlog until uvicorn serves, instead of being refused.
+        sock.listen(socket.SOMAXCONN)
     except OSError as exc:
         sock.close()
         raise _fail(
