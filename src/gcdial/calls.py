@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -169,19 +169,49 @@ def _not_the_token_owner(agent: str, me: User) -> InputError:
     )
 
 
-class Calls:
-    """Create, read and hang up calls over a synchronous transport."""
+def _needs_other_lookup(agent: str) -> bool:
+    """With a user token: whether ``agent`` must be looked up to compare it with the owner."""
+    return agent.strip().lower() != ME and is_email(agent)
+
+
+def _owner_target(agent: str, me: User, other: User | None) -> CallTarget:
+    """The user route's target: the token owner, who must be the agent asked for."""
+    if agent.strip().lower() != ME:
+        other_id = other.id if other is not None else agent.strip()
+        if other_id.casefold() != me.id.casefold():
+            raise _not_the_token_owner(agent, me)
+    return CallTarget("user", USER_ROUTE_PATH, me.id, me)
+
+
+def _on_behalf_target(route: Route, agent: str, user: User | None) -> CallTarget:
+    """The on-behalf route's target; an email not looked up keeps a ``{userId}`` placeholder."""
+    if user is not None:
+        agent_id = user.id
+    elif is_email(agent):
+        return CallTarget(route, ON_BEHALF_PATH.format(user_id="{userId}"), None, None)
+    else:
+        agent_id = agent.strip()
+    path = ON_BEHALF_PATH.format(user_id=_segment(agent_id, "agent id"))
+    return CallTarget(route, path, agent_id, user)
+
+
+TransportT = TypeVar("TransportT", ApiTransport, AsyncApiTransport)
+AgentsT = TypeVar("AgentsT", Agents, AsyncAgents)
+
+
+class _CallsBase(Generic[TransportT, AgentsT]):
+    """What the sync and async resources share: settings, route choice and the request body."""
 
     def __init__(
         self,
-        transport: ApiTransport,
-        agents: Agents,
+        transport: TransportT,
+        agents: AgentsT,
         *,
         settings: Settings,
         user_token: bool,
     ) -> None:
-        self._transport = transport
-        self._agents = agents
+        self._transport: TransportT = transport
+        self._agents: AgentsT = agents
         self._settings = settings
         self._user_token = user_token
 
@@ -190,31 +220,50 @@ class Calls:
         """The create-call route these settings and this token pick."""
         return choose_route(self._settings.call_route, user_token=self._user_token)
 
+    def _body(
+        self,
+        *,
+        to: str,
+        caller_id: str | None,
+        caller_id_name: str | None,
+        queue: str | None,
+        attributes: Mapping[str, str] | None,
+        label: str | None,
+        uui: str | None,
+        default_country: str | None,
+    ) -> dict[str, Any]:
+        """The validated CreateCallRequest body, in Genesys' JSON names; raises before sending."""
+        return build_create_body(
+            to=to,
+            caller_id=caller_id,
+            caller_id_name=caller_id_name,
+            queue=queue,
+            attributes=attributes,
+            label=label,
+            uui=uui,
+            default_country=default_country or self._settings.default_country,
+        ).to_wire()
+
+
+class Calls(_CallsBase[ApiTransport, Agents]):
+    """Create, read and hang up calls over a synchronous transport."""
+
     def _target(self, agent: str, *, check_agent: bool, resolve: bool = True) -> CallTarget:
         route = self.route
         if route == "user":
             me = self._agents.get(ME)
-            if agent.strip().lower() != ME:
-                other_id = self._agents.get(agent).id if is_email(agent) else agent.strip()
-                if other_id.casefold() != me.id.casefold():
-                    raise _not_the_token_owner(agent, me)
+            other = self._agents.get(agent) if _needs_other_lookup(agent) else None
+            target = _owner_target(agent, me, other)
             if check_agent:
                 self._agents.check(me)
-            return CallTarget("user", USER_ROUTE_PATH, me.id, me)
+            return target
         user: User | None = None
         if check_agent:
             user = self._agents.get(agent)
             self._agents.check(user)
         elif is_email(agent) and resolve:
             user = self._agents.get(agent)
-        if user is not None:
-            agent_id = user.id
-        elif is_email(agent):
-            return CallTarget(route, ON_BEHALF_PATH.format(user_id="{userId}"), None, None)
-        else:
-            agent_id = agent.strip()
-        path = ON_BEHALF_PATH.format(user_id=_segment(agent_id, "agent id"))
-        return CallTarget(route, path, agent_id, user)
+        return _on_behalf_target(route, agent, user)
 
     def create(
         self,
@@ -236,7 +285,7 @@ class Calls:
         before anything is sent, AgentNotReadyError when the agent cannot take calls, and
         CallOutcomeUnknownError when the request went out but its outcome is unknown.
         """
-        body = build_create_body(
+        body = self._body(
             to=to,
             caller_id=caller_id,
             caller_id_name=caller_id_name,
@@ -244,8 +293,8 @@ class Calls:
             attributes=attributes,
             label=label,
             uui=uui,
-            default_country=default_country or self._settings.default_country,
-        ).to_wire()
+            default_country=default_country,
+        )
         target = self._target(agent, check_agent=check_agent)
         response = self._transport.request("POST", target.path, json=body, idempotent=False)
         return _created(response, body, self._transport)
@@ -269,7 +318,7 @@ class Calls:
         With ``resolve`` an email is looked up (a read-only search) to fill in the agent id;
         without it the URL keeps a ``{userId}`` placeholder. Nothing is dialed either way.
         """
-        body = build_create_body(
+        body = self._body(
             to=to,
             caller_id=caller_id,
             caller_id_name=caller_id_name,
@@ -277,8 +326,8 @@ class Calls:
             attributes=attributes,
             label=label,
             uui=uui,
-            default_country=default_country or self._settings.default_country,
-        ).to_wire()
+            default_country=default_country,
+        )
         if self.route == "user":
             path = USER_ROUTE_PATH
         else:
@@ -342,52 +391,25 @@ class Calls:
         return asyncio.run(_wait())
 
 
-class AsyncCalls:
+class AsyncCalls(_CallsBase[AsyncApiTransport, AsyncAgents]):
     """Create, read and hang up calls over an asynchronous transport."""
-
-    def __init__(
-        self,
-        transport: AsyncApiTransport,
-        agents: AsyncAgents,
-        *,
-        settings: Settings,
-        user_token: bool,
-    ) -> None:
-        self._transport = transport
-        self._agents = agents
-        self._settings = settings
-        self._user_token = user_token
-
-    @property
-    def route(self) -> Route:
-        """The create-call route these settings and this token pick."""
-        return choose_route(self._settings.call_route, user_token=self._user_token)
 
     async def _target(self, agent: str, *, check_agent: bool, resolve: bool = True) -> CallTarget:
         route = self.route
         if route == "user":
             me = await self._agents.get(ME)
-            if agent.strip().lower() != ME:
-                other_id = (await self._agents.get(agent)).id if is_email(agent) else agent.strip()
-                if other_id.casefold() != me.id.casefold():
-                    raise _not_the_token_owner(agent, me)
+            other = await self._agents.get(agent) if _needs_other_lookup(agent) else None
+            target = _owner_target(agent, me, other)
             if check_agent:
                 await self._agents.check(me)
-            return CallTarget("user", USER_ROUTE_PATH, me.id, me)
+            return target
         user: User | None = None
         if check_agent:
             user = await self._agents.get(agent)
             await self._agents.check(user)
         elif is_email(agent) and resolve:
             user = await self._agents.get(agent)
-        if user is not None:
-            agent_id = user.id
-        elif is_email(agent):
-            return CallTarget(route, ON_BEHALF_PATH.format(user_id="{userId}"), None, None)
-        else:
-            agent_id = agent.strip()
-        path = ON_BEHALF_PATH.format(user_id=_segment(agent_id, "agent id"))
-        return CallTarget(route, path, agent_id, user)
+        return _on_behalf_target(route, agent, user)
 
     async def create(
         self,
@@ -404,7 +426,7 @@ class AsyncCalls:
         default_country: str | None = None,
     ) -> CallCreated:
         """Ring ``agent``, then connect them to ``to``; see :meth:`Calls.create`."""
-        body = build_create_body(
+        body = self._body(
             to=to,
             caller_id=caller_id,
             caller_id_name=caller_id_name,
@@ -412,8 +434,8 @@ class AsyncCalls:
             attributes=attributes,
             label=label,
             uui=uui,
-            default_country=default_country or self._settings.default_country,
-        ).to_wire()
+            default_country=default_country,
+        )
         target = await self._target(agent, check_agent=check_agent)
         response = await self._transport.request("POST", target.path, json=body, idempotent=False)
         return _created(response, body, self._transport)
@@ -433,7 +455,7 @@ class AsyncCalls:
         resolve: bool = True,
     ) -> PreparedRequest:
         """The exact create-call request :meth:`create` would send, without sending it (dry run)."""
-        body = build_create_body(
+        body = self._body(
             to=to,
             caller_id=caller_id,
             caller_id_name=caller_id_name,
@@ -441,8 +463,8 @@ class AsyncCalls:
             attributes=attributes,
             label=label,
             uui=uui,
-            default_country=default_country or self._settings.default_country,
-        ).to_wire()
+            default_country=default_country,
+        )
         if self.route == "user":
             path = USER_ROUTE_PATH
         else:
