@@ -1,10 +1,11 @@
 """The FastAPI application of ``gcdial serve``; the OpenAPI document is generated from it.
 
+(No ``from __future__ import annotations`` here: FastAPI reads the route signatures, which use
+names local to ``create_app``.)
+
 Security is layered outside-in: the request size limit (before any body is read), CORS only when
 configured, then per route: Bearer API key -> the key's rate -> its scopes -> its agents.
 """
-
-from __future__ import annotations
 
 import asyncio
 import json
