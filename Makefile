@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test check lint typecheck unit bench soak clean
+.PHONY: demo demo-serve test check lint typecheck unit browser bench soak clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,9 @@ $(VENV)/.bench-installed: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/gcdial demo
 
+demo-serve: $(STAMP)
+	$(BIN)/python -m gcdial.serve.web.demo $(ARGS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
@@ -31,7 +34,11 @@ check: lint typecheck
 unit: $(STAMP)
 	$(BIN)/pytest -q
 
-test: check unit
+# The page's browser tests drive Debian's Chromium (Playwright's own browser download is not used).
+browser:
+	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
+
+test: check browser unit
 
 bench: $(VENV)/.bench-installed
 	$(BIN)/python -m bench $(ARGS)
