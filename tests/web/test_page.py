@@ -180,7 +180,8 @@ def test_reconnect_after_the_service_restarts(
 
 def test_layout_at_desktop_and_phone_sizes(page: Page, web: Web, tmp_path: Path) -> None:
     sign_in(page, web)
-    web.dial(ANSWERED, str(uuid.uuid4()))
+    call = web.dial(ANSWERED, str(uuid.uuid4()))
+    expect(page.locator(f"#recent tr[data-call='{call['id']}']")).to_contain_text("answered")
     for name, size in (("desktop", DESKTOP), ("phone", PHONE)):
         page.set_viewport_size(size)
         for panel in ("#agents-panel", "#dial-panel", "#calls-panel", "#review-panel"):

@@ -131,7 +131,9 @@
       : [el("tr", {}, el("td", { colspan: 5, class: "muted" }, "No call in progress."))]));
   }
 
+  let recentList = [];
   function renderRecent(list) {
+    recentList = list;
     const rows = list.map((c) => {
       const result = c.ended ? resultOf(c) : c.status === "unknown" ? "unknown" : c.step;
       return el("tr", { "data-call": c.id },
@@ -158,7 +160,8 @@
         td("Ready", a.ready ? el("span", { class: "ok" }, "ready")
           : el("span", { class: "bad", title: a.problem || "" }, "not ready")),
         td("Station", a.station || el("span", { class: "muted" }, a.problem || "none")),
-        td("Presence", [a.presence, a.routingStatus].filter(Boolean).map(words).join(" / ")),
+        td("Presence", [a.presence, a.routingStatus].filter(Boolean)
+          .map((w) => words(w).toLowerCase()).join(" / ")),
         td("Now", now ? el("span", { class: "step" }, now.step + " · " + now.to)
           : el("span", { class: "muted" }, "idle")));
     });
@@ -204,6 +207,10 @@
     const data = JSON.parse(e.data);
     if (!data.call) return;
     const call = upsert(data.call, data.step || (type === "call.placing" ? "placing" : null));
+    // Show the change at once; the filtered list is fetched again just after.
+    const at = recentList.findIndex((c) => c.id === call.id);
+    if (at >= 0) renderRecent(recentList.map((c, i) => (i === at ? call : c)));
+    else if (!filterQuery()) renderRecent([call, ...recentList]);
     renderActive();
     renderAgents();
     refreshRecentSoon();
