@@ -245,10 +245,9 @@ def interrupted_while_placing(request: PreparedRequest) -> CallOutcomeUnknownErr
 
 def _validate(run: Session, details: dict[str, Any]) -> None:
     """Refuse a bad number or body before any request (the agent check included) is sent."""
-    from gcdial.calls import build_create_body
+    from gcdial.calls import CallParams
 
-    country = details.get("default_country") or run.settings().default_country
-    build_create_body(**{**details, "default_country": country})
+    CallParams(**details).body(default_country=run.settings().default_country)
 
 
 def _check_wait_options(*, wait: bool, timeout: float | None, hangup_after: float | None) -> None:
