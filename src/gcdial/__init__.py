@@ -37,10 +37,10 @@ if TYPE_CHECKING:
     from gcdial.agents import AgentReadiness
     from gcdial.calls import CallParams
     from gcdial.client import AsyncClient, Client
-    from gcdial.dialing import Dial
-    from gcdial.resolve import Evidence, Resolution, Verdict
     from gcdial.config import Settings, load_settings
+    from gcdial.dialing import Dial
     from gcdial.models import CallConversation, CallCreated, Participant, User
+    from gcdial.resolve import Evidence, Resolution, Verdict
 
 _LAZY: dict[str, str] = {
     "AgentReadiness": "gcdial.agents",
