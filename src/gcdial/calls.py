@@ -21,7 +21,13 @@ import pydantic
 from gcdial.agents import ME, AgentReadiness, Agents, AsyncAgents, is_email
 from gcdial.config import Settings
 from gcdial.errors import CallOutcomeUnknownError, InputError, ResponseFormatError
-from gcdial.http import ApiTransport, AsyncApiTransport, PreparedRequest, SyncBridge
+from gcdial.http import (
+    ApiTransport,
+    AsyncApiTransport,
+    PreparedRequest,
+    SyncBridge,
+    prepare_request,
+)
 from gcdial.models import CallConversation, CallCreated, CreateCallRequest, User
 from gcdial.monitor import CallEvent, CallMonitor, Outcome
 from gcdial.monitor import follow as follow_events
@@ -39,6 +45,7 @@ __all__ = [
     "build_create_body",
     "check_attributes",
     "choose_route",
+    "preview_create",
 ]
 
 ON_BEHALF_PATH: Final = "/api/v2/conversations/calls/user/{user_id}"
@@ -291,6 +298,24 @@ def _on_behalf_target(route: Route, agent: str, user: User | None) -> CallTarget
         agent_id = agent.strip()
     path = ON_BEHALF_PATH.format(user_id=_segment(agent_id, "agent id"))
     return CallTarget(route, path, agent_id, user)
+
+
+PLACEHOLDER_BASE_URL: Final = "https://api.{region}"
+
+
+def preview_create(
+    settings: Settings, agent: str, params: CallParams, *, user_token: bool | None = None
+) -> PreparedRequest:
+    """The create-call request for a dry run, built from settings alone: no credentials, no
+    region and no request needed (an unknown region shows as ``{region}``, an email agent's id
+    as ``{userId}``). Raises InputError / InvalidPhoneNumberError for bad input."""
+    body = params.body(default_country=settings.default_country).to_wire()
+    if user_token is None:
+        user_token = settings.access_token is not None
+    route = choose_route(settings.call_route, user_token=user_token)
+    path = USER_ROUTE_PATH if route == "user" else _on_behalf_target(route, agent, None).path
+    base = settings.api_base_url or PLACEHOLDER_BASE_URL
+    return prepare_request(f"{base.rstrip('/')}{path}", "POST", json=body, idempotent=False)
 
 
 TransportT = TypeVar("TransportT", ApiTransport, AsyncApiTransport)

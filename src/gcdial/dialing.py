@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from gcdial._shared import DEFAULT_RESOLVE_TIMEOUT_S
 from gcdial.calls import AsyncCalls, CallParams, CallTarget
 from gcdial.config import Settings
 from gcdial.errors import CallOutcomeUnknownError
@@ -46,8 +47,6 @@ __all__ = [
     "resolve_attempt",
 ]
 
-DEFAULT_RESOLVE_TIMEOUT_S: Final = 180.0
-"""How long a dial waits for an ambiguous create to resolve (more than the default settle)."""
 
 Clock = Callable[[], float]
 AsyncSleep = Callable[[float], Awaitable[None]]

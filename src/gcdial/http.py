@@ -77,6 +77,7 @@ __all__ = [
     "backoff_delay",
     "parse_json",
     "parse_retry_after",
+    "prepare_request",
     "redact_headers",
     "request_was_sent",
     "should_retry",
@@ -509,6 +510,35 @@ class _Attempt:
     window: int | None = None
 
 
+def prepare_request(
+    url: str,
+    method: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    json: JsonBody = None,
+    params: Mapping[str, str] | None = None,
+    idempotent: bool = True,
+    authorized: bool = True,
+) -> PreparedRequest:
+    """A request as it would be sent, built without a client or credentials (``--dry-run``)."""
+    base_headers = headers or {
+        "Accept": "application/json",
+        "User-Agent": f"gcdial/{__version__}",
+    }
+    request = httpx.Request(method.upper(), url, params=params, json=json, headers=base_headers)
+    sent = {k.decode("latin-1"): v.decode("latin-1") for k, v in request.headers.raw}
+    if authorized:
+        sent["Authorization"] = f"Bearer {_REDACTED}"
+    return PreparedRequest(
+        method=request.method,
+        # Our paths are already quoted; keep a `{userId}` placeholder readable.
+        url=str(request.url) if params else url,
+        headers=redact_headers(sent),
+        body=json,
+        idempotent=idempotent,
+    )
+
+
 class _TransportCore:
     """What the sync and async transports share: URL building, logging and retry decisions."""
 
@@ -573,19 +603,14 @@ class _TransportCore:
         idempotent: bool = True,
     ) -> PreparedRequest:
         """Describe the exact request without sending it; the token is shown as ``Bearer ***``."""
-        request = httpx.Request(
-            method.upper(), self.url(path), params=params, json=json, headers=self._headers
-        )
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in request.headers.raw}
-        if self.auth is not None:
-            headers["Authorization"] = f"Bearer {_REDACTED}"
-        return PreparedRequest(
-            method=request.method,
-            # Our paths are already quoted; keep a `{userId}` placeholder readable.
-            url=str(request.url) if params else self.url(path),
-            headers=redact_headers(headers),
-            body=json,
+        return prepare_request(
+            self.url(path),
+            method,
+            headers=self._headers,
+            json=json,
+            params=params,
             idempotent=idempotent,
+            authorized=self.auth is not None,
         )
 
     def _timeout(self, timeout: httpx.Timeout | float | None) -> httpx.Timeout | float:
