@@ -117,7 +117,9 @@ async def _open_streams(base_url: str, key: str, count: int) -> list[asyncio.Str
         return writer
 
     for start in range(0, count, 100):
-        writers.extend(await asyncio.gather(*(one() for _ in range(start, min(count, start + 100)))))
+        writers.extend(
+            await asyncio.gather(*(one() for _ in range(start, min(count, start + 100))))
+        )
     return writers
 
 
@@ -173,10 +175,20 @@ def run() -> list[Section]:
         command="make bench ARGS=serve",
         headers=["way", "p50", "vs baseline", "p99", "vs baseline"],
         table=[
-            ["AsyncClient.dial (baseline)", f"{b50 * 1000:.1f} ms", "1.00x",
-             f"{b99 * 1000:.1f} ms", "1.00x"],
-            ["POST /v1/calls (SQLite store)", f"{s50 * 1000:.1f} ms", f"{s50 / b50:.2f}x",
-             f"{s99 * 1000:.1f} ms", f"{s99 / b99:.2f}x"],
+            [
+                "AsyncClient.dial (baseline)",
+                f"{b50 * 1000:.1f} ms",
+                "1.00x",
+                f"{b99 * 1000:.1f} ms",
+                "1.00x",
+            ],
+            [
+                "POST /v1/calls (SQLite store)",
+                f"{s50 * 1000:.1f} ms",
+                f"{s50 / b50:.2f}x",
+                f"{s99 * 1000:.1f} ms",
+                f"{s99 / b99:.2f}x",
+            ],
         ],  # fmt: skip
         notes=[
             f"{DIALS} dials each, one at a time, same in-process emulator (rate limit lifted).",
