@@ -189,7 +189,7 @@ def run() -> list[Section]:
                 f"{s99 * 1000:.1f} ms",
                 f"{s99 / b99:.2f}x",
             ],
-        ],  # fmt: skip
+        ],
         notes=[
             f"{DIALS} dials each, one at a time, same in-process emulator (rate limit lifted).",
             f"Service overhead per dial: p50 {(s50 - b50) * 1000:+.1f} ms, "
