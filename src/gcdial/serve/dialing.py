@@ -35,6 +35,7 @@ class DialResult:
     status: str  # placed / not_placed / unknown
     conversation_id: str | None
     detail: str | None
+    agent_id: str | None = None
 
 
 def params_for(request: CallRequest) -> CallParams:
@@ -67,10 +68,12 @@ async def place_call(
 def dial_status(dial: Dial) -> DialResult:
     """The API status for a dial handle: the resolution's verdict, with its summary."""
     verdict = dial.resolution.verdict
+    agent_id = dial.attempt.agent_id or None
     if verdict is Verdict.PLACED:
-        return DialResult("placed", dial.conversation_id or dial.resolution.conversation_id, None)
+        conversation = dial.conversation_id or dial.resolution.conversation_id
+        return DialResult("placed", conversation, None, agent_id)
     status = "not_placed" if verdict is Verdict.NOT_PLACED else "unknown"
-    return DialResult(status, None, dial.resolution.summary)
+    return DialResult(status, None, dial.resolution.summary, agent_id)
 
 
 def failed_dial_status(exc: BaseException) -> str:

@@ -264,6 +264,7 @@ class DialService:
                 status=status,
                 conversation_id=result.conversation_id,
                 detail=result.detail,
+                agent_id=result.agent_id,
             )
         self.metrics.dial_seconds.observe(time.perf_counter() - started)
         self.metrics.dials.labels(status).inc()
