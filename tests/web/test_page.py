@@ -31,7 +31,7 @@ def shot(page: Page, tmp_path: Path, name: str) -> Path:
     return path
 
 
-def sign_in(page: Page, web: Web, key: str | None = None) -> None:
+def sign_in(web: Web, page: Page, key: str | None = None) -> None:
     """Open the page and sign in with ``key`` (the supervisor key by default)."""
     page.goto(web.url + "/")
     page.fill("#key", key or web.supervisor_key)
@@ -40,7 +40,7 @@ def sign_in(page: Page, web: Web, key: str | None = None) -> None:
 
 
 def test_sign_in_wrong_key_session_cookie_and_revocation(
-    page: Page, web: Web, tmp_path: Path
+    web: Web, page: Page, tmp_path: Path
 ) -> None:
     page.goto(web.url + "/")
     page.fill("#key", "gcd_not-a-key")
@@ -70,7 +70,7 @@ def test_sign_in_wrong_key_session_cookie_and_revocation(
 
 
 def test_a_call_placed_through_the_api_moves_live(
-    page: Page, web: Web, emulator: EmulatorServer, tmp_path: Path
+    web: Web, page: Page, emulator: EmulatorServer, tmp_path: Path
 ) -> None:
     emulator.set_speed(4.0)
     sign_in(page, web)
@@ -103,7 +103,7 @@ def test_a_call_placed_through_the_api_moves_live(
     shot(page, tmp_path, "call-answered")
 
 
-def test_place_a_call_from_the_form(page: Page, web: Web, emulator: EmulatorServer,
+def test_place_a_call_from_the_form(web: Web, page: Page, emulator: EmulatorServer,
                                     tmp_path: Path) -> None:  # fmt: skip
     sign_in(page, web)
     page.fill("#dial-agent", ALICE)
@@ -150,7 +150,7 @@ def crash_mid_dial(web: Web, to: str) -> str:
 
 
 def test_record_a_verdict_for_an_unknown(
-    page: Page, web: Web, emulator: EmulatorServer, tmp_path: Path
+    web: Web, page: Page, emulator: EmulatorServer, tmp_path: Path
 ) -> None:
     call = {"id": crash_mid_dial(web, "+14155550103")}
     sign_in(page, web)
@@ -186,7 +186,7 @@ def test_record_a_verdict_for_an_unknown(
 
 
 def test_reconnect_after_the_service_restarts(
-    page: Page, web: Web, emulator: EmulatorServer, tmp_path: Path
+    web: Web, page: Page, emulator: EmulatorServer, tmp_path: Path
 ) -> None:
     sign_in(page, web)
     web.stop()
@@ -204,7 +204,7 @@ def test_reconnect_after_the_service_restarts(
     shot(page, tmp_path, "reconnected")
 
 
-def test_layout_at_desktop_and_phone_sizes(page: Page, web: Web, tmp_path: Path) -> None:
+def test_layout_at_desktop_and_phone_sizes(web: Web, page: Page, tmp_path: Path) -> None:
     sign_in(page, web)
     call = web.dial(ANSWERED, str(uuid.uuid4()))
     expect(page.locator(f"#recent tr[data-call='{call['id']}']")).to_contain_text("answered")
