@@ -31,7 +31,7 @@ def shot(page: Page, tmp_path: Path, name: str) -> Path:
     return path
 
 
-def sign_in(web: Web, page: Page, key: str | None = None) -> None:
+def sign_in(page: Page, web: Web, key: str | None = None) -> None:
     """Open the page and sign in with ``key`` (the supervisor key by default)."""
     page.goto(web.url + "/")
     page.fill("#key", key or web.supervisor_key)
