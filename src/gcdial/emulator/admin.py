@@ -86,6 +86,16 @@ async def list_faults(request: Request) -> JSONResponse:
     return JSONResponse({"faults": [f.to_json() for f in _state(request).faults.active()]})
 
 
+async def fault_ledger(request: Request) -> JSONResponse:
+    """Every time a fault acted since the last reset, oldest first, and the count per fault."""
+    ledger = _state(request).faults.ledger
+    counts: dict[str, int] = {}
+    for entry in ledger:
+        fault_id = str(entry["faultId"])
+        counts[fault_id] = counts.get(fault_id, 0) + 1
+    return JSONResponse({"fired": ledger, "byFault": counts})
+
+
 async def clear_faults(request: Request) -> Response:
     """Remove every fault."""
     _state(request).faults.clear()
@@ -182,6 +192,7 @@ def admin_routes() -> list[Route]:
         Route("/_emulator/faults", list_faults, methods=["GET"]),
         Route("/_emulator/faults", clear_faults, methods=["DELETE"]),
         Route("/_emulator/faults/{faultId}", delete_fault, methods=["DELETE"]),
+        Route("/_emulator/ledger", fault_ledger, methods=["GET"]),
         Route("/_emulator/tokens/expire", expire_tokens, methods=["POST"]),
         Route("/_emulator/tokens/revoke", revoke_tokens, methods=["POST"]),
         Route("/_emulator/clock", clock, methods=["GET", "POST"]),

@@ -196,7 +196,7 @@ class EmulatorState:
         self.calls.clear()
         self.tokens.clear()
         self.auth_codes.clear()
-        self.faults.clear()
+        self.faults.reset()
         self.analytics = AnalyticsSettings.from_config(self.config)
         self.requests.clear()
         self.internal_errors = 0
