@@ -119,13 +119,18 @@ def _run(application: Starlette, config: EmulatorConfig, *, host: str, port: int
         )
     typer.echo(f"gcdial emulator: serving at {base_url} (speed {config.speed:g}x)")
     typer.echo(f"  OAuth client id: {client.id} (client credentials)")
-    typer.echo("  Point gcdial at it:")
+    if config.fixture is None:
+        # The built-in fixture's credentials are published in the docs: they protect nothing,
+        # so the copy-paste block below can be complete.
+        typer.echo("  These are the public sandbox credentials, not secrets. Point gcdial at it:")
+        shown_secret = client.secret
+    else:
+        # A fixture of the user's own may hold a secret they care about: never print it.
+        typer.echo("  Point gcdial at it (set the secret from your fixture file):")
+        shown_secret = "..."  # noqa: S105 (a placeholder, not a secret)
     typer.echo(f"    export GCDIAL_BASE_URL={base_url}")
     typer.echo(f"    export GENESYSCLOUD_OAUTHCLIENT_ID={client.id}")
-    typer.echo(
-        "    export GENESYSCLOUD_OAUTHCLIENT_SECRET=...  "
-        "(the client's secret in the fixture; the built-in one is in docs/emulator.md)"
-    )
+    typer.echo(f"    export GENESYSCLOUD_OAUTHCLIENT_SECRET={shown_secret}")
     if config.admin:
         typer.echo(f"  Admin API: {base_url}/_emulator/ (calls, requests, faults, reset, clock)")
     typer.echo("  Press Ctrl-C to stop.", nl=True)

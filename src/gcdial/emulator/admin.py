@@ -44,13 +44,15 @@ async def list_calls(request: Request) -> JSONResponse:
 
 
 async def request_counts(request: Request) -> JSONResponse:
-    """Requests seen per route template, and how many hit the catch-all 500."""
+    """Requests seen per route template, how many hit the catch-all 500, and how many clients
+    left before their request was read."""
     state = _state(request)
     return JSONResponse(
         {
             "total": sum(state.requests.values()),
             "byRoute": dict(state.requests),
             "internalErrors": state.internal_errors,
+            "clientDisconnects": state.client_disconnects,
         }
     )
 

@@ -10,7 +10,7 @@ from email.utils import format_datetime
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -132,6 +132,11 @@ class GenesysMiddleware:
                     await error.response()(scope, receive, send_with_headers)
                     return
             await self.app(scope, receive, send_with_headers)
+        except ClientDisconnect:
+            # The client went away before its request was read: nobody is left to answer, and
+            # it is not the emulator's fault.
+            state.client_disconnects += 1
+            logger.debug("emulator: client left during %s %s", scope["method"], scope["path"])
         except Exception:
             state.internal_errors += 1
             logger.exception("emulator: unexpected error on %s %s", scope["method"], scope["path"])

@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import logging
 import re
 import uuid
 from collections.abc import Iterator
@@ -263,6 +264,37 @@ async def _withhold(request: Request, state: EmulatorState, seconds: float) -> N
                 await task
 
 
+INCOMPLETE_RESPONSE_MESSAGE = "ASGI callable returned without completing response."
+
+
+class _IntendedDrops(logging.Filter):
+    """Silences uvicorn's error for a response the emulator cut off on purpose, and only that.
+
+    Each ``DroppedResponse`` announces itself with ``expect``; uvicorn logs its complaint on the
+    same event loop right after the response returns, so a count pairs them up. Any other
+    incomplete response is still reported.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._expected = 0
+
+    def expect(self) -> None:
+        """One deliberately incomplete response is about to end."""
+        self._expected += 1
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """False for the complaint about an expected drop."""
+        if self._expected and record.getMessage() == INCOMPLETE_RESPONSE_MESSAGE:
+            self._expected -= 1
+            return False
+        return True
+
+
+_INTENDED_DROPS = _IntendedDrops()
+logging.getLogger("uvicorn.error").addFilter(_INTENDED_DROPS)
+
+
 class DroppedResponse(Response):
     """Starts a 200 with the full Content-Length, sends the first few bytes, then stops.
 
@@ -284,6 +316,7 @@ class DroppedResponse(Response):
                 "more_body": True,
             }
         )
+        _INTENDED_DROPS.expect()
 
 
 def _find_call(state: EmulatorState, conversation_id: str) -> Call:
