@@ -48,6 +48,12 @@ def api_routes(notifications: NotificationService) -> list[BaseRoute]:
             methods=["GET"],
             name="users",
         ),
+        Route(
+            "/api/v2/authorization/divisions/{divisionId}",
+            users.get_division,
+            methods=["GET"],
+            name="users",
+        ),
         Route(calls_base, calls.create_as_me, methods=["POST"], name="create_call"),
         Route(
             calls_base + "/user/{userId}",
