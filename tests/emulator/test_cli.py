@@ -62,6 +62,7 @@ def test_serve_prints_how_to_connect_and_serves() -> None:
         assert f"GCDIAL_BASE_URL={base_url}" in text
         assert "export GENESYSCLOUD_OAUTHCLIENT_SECRET=sandbox-secret\n" in text
         assert "public sandbox credentials, not secrets" in text
+        assert "sandbox-no-analytics / sandbox-no-analytics-secret" in text
         with httpx.Client(base_url=base_url) as http:
             token = http.post(
                 "/oauth/token",

@@ -92,6 +92,8 @@ def serve(
 def _run(application: Starlette, config: EmulatorConfig, *, host: str, port: int) -> None:
     import uvicorn
 
+    from gcdial.emulator.analytics import DETAIL_PERMISSIONS
+
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP: asyncio then sets TCP_NODELAY on each connection (no 40 ms delayed-ACK stalls).
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -131,6 +133,12 @@ def _run(application: Starlette, config: EmulatorConfig, *, host: str, port: int
     typer.echo(f"    export GCDIAL_BASE_URL={base_url}")
     typer.echo(f"    export GENESYSCLOUD_OAUTHCLIENT_ID={client.id}")
     typer.echo(f"    export GENESYSCLOUD_OAUTHCLIENT_SECRET={shown_secret}")
+    limited = [c for c in fixture.clients if c.secret and not c.has_any(DETAIL_PERMISSIONS)]
+    if config.fixture is None and limited:
+        typer.echo(
+            f"  Without the analytics permission: {limited[0].id} / {limited[0].secret} "
+            "(public too)"
+        )
     if config.admin:
         typer.echo(f"  Admin API: {base_url}/_emulator/ (calls, requests, faults, reset, clock)")
     typer.echo("  Press Ctrl-C to stop.", nl=True)
