@@ -101,6 +101,35 @@ def test_a_call_placed_through_the_api_moves_live(
     assert steps.index("talking") > 0, steps  # it got there through earlier steps, live
     assert page.evaluate("window.notReloaded") is True
     shot(page, tmp_path, "call-answered")
+    # Filters: by outcome, then by agent.
+    page.select_option("#filters select[name=outcome]", "busy")
+    expect(recent).to_have_count(0)
+    expect(page.locator("#recent")).to_contain_text("No calls match")
+    page.select_option("#filters select[name=outcome]", "answered")
+    expect(recent).to_be_visible()
+    page.fill("#filters input[name=agent]", "bob@example.com")
+    page.keyboard.press("Enter")
+    expect(recent).to_have_count(0)
+
+
+def test_hang_up_from_the_calls_panel(
+    web: Web, page: Page, emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    emulator.set_speed(4.0)
+    sign_in(page, web)
+    call = web.dial("+14155550149", str(uuid.uuid4()))  # would talk 59 s
+    row = page.locator(f"#active tr[data-call='{call['id']}']")
+    expect(row.locator(".step")).to_have_text("talking")
+    row.get_by_role("button", name="Hang up").click()
+    expect(page.locator("#notice")).to_contain_text("Hang-up sent")
+    expect(row).to_have_count(0)
+    recent = page.locator(f"#recent tr[data-call='{call['id']}']")
+    expect(recent).to_contain_text("answered")
+    expect(recent).to_contain_text(re.compile(r"0:0\d"))  # ended early, not after 59 s
+    assert web.store is not None
+    hangups = [(e.action, e.result) for e in web.store.list_audit() if e.action == "hangup"]
+    assert hangups == [("hangup", "ok")]
+    shot(page, tmp_path, "hung-up")
 
 
 def test_place_a_call_from_the_form(web: Web, page: Page, emulator: EmulatorServer,
