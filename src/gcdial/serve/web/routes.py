@@ -330,7 +330,8 @@ def mount_page(
             api_key_id=None if "admin" in key.scopes else key.id,
             limit=100,
         )
-        audit = await service.db(store.list_audit, limit=100_000)
+        # The store has no audit query by call: read it only when there is something to review.
+        audit = await service.db(store.list_audit, limit=100_000) if unknown else []
         names = await key_names()
         items = []
         for call in unknown:
