@@ -247,6 +247,15 @@ def test_layout_at_desktop_and_phone_sizes(web: Web, page: Page, tmp_path: Path)
             assert box["x"] + box["width"] <= size["width"] + 0.5, (name, panel, box)
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{name}: {overflow}px of horizontal overflow"
+        spilled = page.evaluate(
+            """() => [...document.querySelectorAll('.panel')].flatMap((panel) => {
+                 const edge = panel.getBoundingClientRect().right;
+                 return [...panel.querySelectorAll('*')]
+                   .filter((e) => e.getBoundingClientRect().right > edge + 0.5)
+                   .map((e) => e.textContent.slice(0, 40));
+               })"""
+        )
+        assert spilled == [], f"{name}: content spills out of its panel: {spilled}"
         shot(page, tmp_path, f"layout-{name}")
     # Keyboard: Tab reaches the dial form's fields and the Call button.
     page.focus("#dial-agent")
