@@ -2,7 +2,7 @@
 
 ``web`` runs ``gcdial serve`` (SQLite store in the test's tmp dir) against the session emulator,
 with a supervisor key (watch, dial) and a watch-only key; ``restart()`` stops the service and starts
-it again on the same port and store. ``browser`` is one Chromium for the session; ``page`` is a
+it again on the same port and store. ``browser`` is one Chromium per module; ``page`` is a
 fresh context (no cookies) per test, 1280x800.
 """
 
@@ -121,15 +121,15 @@ def web(emulator: EmulatorServer, tmp_path: Path) -> Iterator[Web]:
         running.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright_session() -> Iterator[Playwright]:
-    """Playwright's driver, once per session."""
+    """Playwright's driver, once per module (its event loop never outlives the browser tests)."""
     require_chromium()
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright_session: Playwright) -> Iterator[Browser]:
     """Debian's Chromium, headless, with a fresh profile (Playwright makes a temporary one)."""
     chromium = playwright_session.chromium.launch(
