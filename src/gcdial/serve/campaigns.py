@@ -32,6 +32,7 @@ __all__ = ["CampaignManager", "CampaignMeta", "check_csv"]
 
 LEASE_TTL_S = 30.0
 HEARTBEAT_S = 10.0
+HALT_WAIT_S = 5.0
 MAX_CSV_ERRORS = 5
 
 
@@ -44,7 +45,7 @@ class CampaignMeta:
     api_key_id: str
     created_at: float
     settings: dict[str, Any]
-    state: str = "created"  # created, running, paused, stopped, finished, failed
+    state: str = "created"  # created, running, pausing, paused, stopping, stopped, finished, failed
     error: str | None = None
     stop_reason: str | None = None
     history: list[str] = field(default_factory=list)
@@ -233,8 +234,11 @@ class CampaignManager:
         self._wanted[meta.id] = state
         runner, task = running
         runner.request_stop()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await asyncio.shield(task)
+        meta.state = "pausing" if state == "paused" else "stopping"
+        self._save(meta)
+        # Calls in progress are followed to their end: answer at once if that takes a while.
+        with contextlib.suppress(asyncio.CancelledError, Exception, TimeoutError):
+            await asyncio.wait_for(asyncio.shield(task), HALT_WAIT_S)
         return self.load(meta.id, _Owner(meta.api_key_id))
 
     def status(self, meta: CampaignMeta) -> dict[str, Any]:

@@ -136,7 +136,9 @@ class CampaignResource(BaseModel):
 
     id: str
     name: str
-    state: Literal["created", "running", "paused", "stopped", "finished", "failed"]
+    state: Literal[
+        "created", "running", "pausing", "paused", "stopping", "stopped", "finished", "failed"
+    ]
     error: str | None = None
     stopReason: str | None = None
     settings: dict[str, Any]
