@@ -245,16 +245,21 @@ async def _dial(view: LiveView, request: DialRequest) -> ExitCode:
             if target.readiness is not None:
                 show_readiness(run, target.readiness)
             view.attempt = attempt
-            view.note(
-                {"event": "dialing", "attemptId": attempt.attempt_id, "agentId": attempt.agent_id},
-                f"attempt {attempt.attempt_id}: dialing {attempt.number}",
-            )
+            if not run.output.json_mode:
+                run.output.say(
+                    f"attempt {attempt.attempt_id}: dialing {attempt.number}", style="dim"
+                )
 
         def on_placed(conversation_id: str) -> None:
             view.conversation_id = conversation_id
             if monitor is not None:
+                assert view.attempt is not None
                 view.note(
-                    {"event": "placed", "conversationId": conversation_id},
+                    {
+                        "event": "placed",
+                        "conversationId": conversation_id,
+                        "attemptId": view.attempt.attempt_id,
+                    },
                     f"call placed: conversation {conversation_id} (followed by {monitor.mode})",
                 )
 
@@ -323,7 +328,10 @@ def _report(view: LiveView, handle: Dial) -> ExitCode:
         view.outcome(handle.outcome)
         code = for_outcome(handle.outcome.kind.value)
     if run.output.json_mode:
-        run.output.result(handle.to_dict())
+        if handle.outcome is None:
+            run.output.result(
+                {"id": handle.conversation_id, "placed": handle.placed, **handle.to_dict()}
+            )
     elif handle.conversation_id is not None:
         run.output.result(None, Text(handle.conversation_id))
         if handle.outcome is None:
