@@ -42,26 +42,29 @@ async def test_a_followed_dial_on_a_healthy_channel_costs_one_rest_request(
     emulator: EmulatorServer,
 ) -> None:
     clock, sleep = sim_time(emulator)
-    async with AsyncClient(settings_for(emulator)) as client:
-        async with CallMonitor(client.transport) as monitor:
-            await monitor.watch_agent(ALICE)
-            first = await client.dial(
-                ALICE, CallParams(to=ANSWERS), check_agent=False, follow=True, monitor=monitor
-            )
-            before = emulator.request_counts()["total"]
-            second = await client.dial(
-                ALICE,
-                CallParams(to=ANSWERS),
-                check_agent=False,
-                follow=True,
-                monitor=monitor,
-                clock=clock,
-                sleep=sleep,
-            )
-            after = emulator.request_counts()["total"]
-    assert first.outcome is not None and second.outcome is not None
+    async with (
+        AsyncClient(settings_for(emulator)) as client,
+        CallMonitor(client.transport) as monitor,
+    ):
+        await monitor.watch_agent(ALICE)
+        first = await client.dial(
+            ALICE, CallParams(to=ANSWERS), check_agent=False, follow=True, monitor=monitor
+        )
+        before = emulator.request_counts()["total"]
+        second = await client.dial(
+            ALICE,
+            CallParams(to=ANSWERS),
+            check_agent=False,
+            follow=True,
+            monitor=monitor,
+            clock=clock,
+            sleep=sleep,
+        )
+        after = emulator.request_counts()["total"]
+    assert first.outcome is not None
+    assert second.outcome is not None
     assert second.outcome.kind.value == "answered"
-    assert [e.kind.value for e in second.events][0] == "agent_alerting"
+    assert next(e.kind.value for e in second.events) == "agent_alerting"
     assert after - before == 1, _counts(emulator)
     assert _counts(emulator).get(GET_CALL, 0) == 0
 
@@ -104,7 +107,8 @@ async def test_async_dial_resolves_and_follows_each_fault_kind(
     assert wrong_verdict(dial, acted(emulator)) is None
     if was_acted:
         assert dial.resolution.verdict is Verdict.PLACED
-        assert dial.outcome is not None and dial.outcome.kind.value == "answered"
+        assert dial.outcome is not None
+        assert dial.outcome.kind.value == "answered"
     else:
         assert dial.resolution.verdict is Verdict.NOT_PLACED
         assert dial.outcome is None
