@@ -71,6 +71,8 @@ class Dial:
     events: list[CallEvent] = field(default_factory=list)
     outcome: Outcome | None = None
     ambiguity: CallOutcomeUnknownError | None = None
+    resolved_in_s: float | None = None
+    """After an ambiguous create: how long the ladder took to its verdict (the injected clock)."""
 
     @property
     def attempt_id(self) -> str:
@@ -300,6 +302,7 @@ async def dial(
                 notes=(note,),
             )
             handle.conversation_id = handle.resolution.conversation_id
+            handle.resolved_in_s = clock() - started
             catch_up = True
         else:
             handle.conversation_id = created.id
