@@ -105,6 +105,7 @@ def serve(
             idempotency_ttl_s=_parse_ttl(idempotency_ttl),
             max_body_bytes=max_body,
             cors_origins=tuple(cors_origin or ()),
+            campaigns_dir=str(store.parent / "serve-campaigns") if store else None,
         )
     except ConfigError as exc:
         raise _fail(str(exc)) from None
