@@ -264,3 +264,48 @@ def test_layout_at_desktop_and_phone_sizes(web: Web, page: Page, tmp_path: Path)
         if page.evaluate("document.activeElement.id") == "dial-button":
             break
     assert page.evaluate("document.activeElement.id") == "dial-button"
+
+
+CAMPAIGN_CSV = (
+    "phone,name\n+14155550101,Ann\n+14155550102,Ben\n+14155550103,Cid\n+14155550104,Dee\n"
+    "+14155550105,Eve\nnot-a-number,Bad\n"
+)
+
+
+def test_campaign_upload_start_pause_resume(
+    web: Web, page: Page, emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    emulator.set_speed(10.0)
+    ops = web.make_key("ops", scopes=("watch", "campaigns"), agents=(ALICE,))
+    sign_in(page, web, ops)
+    page.set_input_files(
+        "#campaign-form input[name=file]",
+        {"name": "photo.csv", "mimeType": "text/csv", "buffer": b"\x89PNG\r\n\x1a\n\x00\x00"},
+    )
+    page.click("#campaign-form button[type=submit]")
+    expect(page.locator("#notice")).to_contain_text("The contact list was refused")
+    page.set_input_files(
+        "#campaign-form input[name=file]",
+        {"name": "contacts.csv", "mimeType": "text/csv", "buffer": CAMPAIGN_CSV.encode()},
+    )
+    page.fill("#campaign-form input[name=window]", "00:00-23:59")
+    page.click("#campaign-form button[type=submit]")
+    expect(page.locator("#notice")).to_contain_text("Campaign contacts created")
+    row = page.locator("#campaigns tr[data-campaign]")
+    expect(row.locator(".step")).to_have_text("created")
+    assert emulator.calls_created() == []
+    row.get_by_role("button", name="start").click()
+    expect(row.locator(".step")).to_have_text("running")
+    expect(row.locator(".settled")).to_have_text(re.compile(r"^[1-4] / 5$"), timeout=20_000)
+    row.get_by_role("button", name="pause").click()
+    expect(row.locator(".step")).to_have_text("paused", timeout=20_000)
+    paused_at = row.locator(".settled").text_content()
+    shot(page, tmp_path, "campaign-paused")
+    row.get_by_role("button", name="resume").click()
+    expect(row.locator(".step")).to_have_text("finished", timeout=30_000)
+    expect(row.locator(".settled")).to_have_text("5 / 5")
+    assert paused_at != "5 / 5"
+    expect(row).to_contain_text("answered 5")
+    expect(row).to_contain_text("1 rows refused")
+    assert len(emulator.calls_created()) == 5  # each contact rang once, pause or not
+    shot(page, tmp_path, "campaign-finished")

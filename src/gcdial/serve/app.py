@@ -694,7 +694,7 @@ def create_app(
         m.budget_left.set(-1 if budget.remaining is None else budget.remaining)
         return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
 
-    mount_page(app, service)
+    mount_page(app, service, campaigns=campaigns)
     return app
 
 
