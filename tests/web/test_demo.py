@@ -17,7 +17,8 @@ def test_demo_serve_prints_the_page_and_a_key_and_places_calls(tmp_path: Path) -
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "The page: http://127.0.0.1:" in result.stdout
-    assert "Demo key (watch, dial): gcd_" in result.stdout
+    assert "Demo key (watch, dial, campaigns): gcd_" in result.stdout
+    assert "demo campaign: created" in result.stdout
     assert "demo call 2:" in result.stdout
     assert result.stdout.count(": placed") == 2, result.stdout
     assert "Traceback" not in result.stderr

@@ -2,8 +2,9 @@
 
 Runs the real CLI (``gcdial serve keys create``, then ``gcdial serve --sandbox``) on a fresh store
 in a temporary directory, leaves one call "unknown" for the Review panel (a call the service was
-placing when it stopped), prints the page's URL and the demo key, then places a call every few
-seconds through the API, as a CRM would, until Ctrl-C.
+placing when it stopped), uploads a small campaign (left for you to start from the page), prints
+the page's URL and the demo key, then places a call every few seconds through the API, as a CRM
+would, until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -72,8 +73,9 @@ def main(argv: list[str] | None = None) -> int:
         store = Path(tmp) / "serve.sqlite3"
         env = {**os.environ, "XDG_CONFIG_HOME": str(Path(tmp) / "config"), "NO_COLOR": "1"}
         made = subprocess.run(
-            [GCDIAL, "serve", "keys", "create", "--name", "demo", "--scopes", "watch,dial",
-             "--agents", ",".join(AGENTS), "--rate", "600/min", "--store", str(store), "--json"],
+            [GCDIAL, "serve", "keys", "create", "--name", "demo",
+             "--scopes", "watch,dial,campaigns", "--agents", ",".join(AGENTS),
+             "--rate", "600/min", "--store", str(store), "--json"],
             capture_output=True, text=True, env=env, check=False, timeout=60,
         )  # fmt: skip
         if made.returncode != 0:
@@ -92,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
                 return server.wait(timeout=30) or 1
             url = line.split()[4]
             print(f"\nThe page: {url}/  (sign in with the demo key below; Ctrl-C stops)")
-            print(f"Demo key (watch, dial): {key}\n", flush=True)
+            print(f"Demo key (watch, dial, campaigns): {key}\n", flush=True)
+            _small_campaign(url, key)
             _traffic(url, key, args.every, args.calls)
         except KeyboardInterrupt:
             pass
@@ -104,6 +107,19 @@ def main(argv: list[str] | None = None) -> int:
                 server.kill()
                 server.wait()
     return 0
+
+
+def _small_campaign(url: str, key: str) -> None:
+    """A five-contact campaign (one row refused), created but not started."""
+    rows = "".join(f"+1415555011{n},Contact {n}\n" for n in range(5))
+    answer = httpx.post(
+        f"{url}/v1/campaigns",
+        files={"file": ("demo-contacts.csv", f"phone,name\n{rows}not-a-number,Bad\n", "text/csv")},
+        data={"agents": ",".join(AGENTS[:2]), "window": "00:00-23:59", "name": "demo"},
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=60,
+    )
+    print(f"demo campaign: {answer.json().get('state', answer.status_code)}", flush=True)
 
 
 def _traffic(url: str, key: str, every: float, calls: int) -> None:
