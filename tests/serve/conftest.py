@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from gcdial.serve.pg_store import PostgresStore
 from gcdial.serve.sqlite_store import SqliteStore
 from gcdial.serve.store import Store
 
@@ -28,7 +29,16 @@ def _sqlite(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         store.close()
 
 
-STORE_FACTORIES: dict[str, StoreFactory] = {"sqlite": _sqlite}
+@contextmanager
+def _postgres(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    store = PostgresStore(request.getfixturevalue("pg_url"))
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+STORE_FACTORIES: dict[str, StoreFactory] = {"sqlite": _sqlite, "postgres": _postgres}
 
 
 @pytest.fixture(params=sorted(STORE_FACTORIES))
