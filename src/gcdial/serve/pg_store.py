@@ -32,7 +32,6 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import DictRow, dict_row
-from psycopg_pool import ConnectionPool, PoolTimeout
 
 from gcdial.serve.store import (
     SCHEMA_VERSION,
@@ -234,6 +233,99 @@ def _statements(script: str) -> list[str]:
     return statements
 
 
+class _NoConnection(Exception):
+    """No connection could be had in time (server down, or every slot busy)."""
+
+
+class _Lease:
+    """One checked-out connection; give it back with ``close_or_keep``."""
+
+    def __init__(self, pool: _Connections, conn: psycopg.Connection[DictRow]) -> None:
+        self.pool = pool
+        self.conn = conn
+
+    def close_or_keep(self, *, broken: bool) -> None:
+        self.pool.give_back(self.conn, broken=broken)
+
+
+class _Connections:
+    """A small pool: at most ``max_size`` connections, a dead one replaced on the next checkout.
+
+    Hand-made rather than psycopg_pool because recovery after a PostgreSQL restart must be
+    immediate and driven by the store's own retry deadline, not by a pool's reconnect backoff.
+    """
+
+    def __init__(self, url: str, *, max_size: int, connect_timeout_s: float) -> None:
+        self._url = url
+        self._connect_timeout = max(1, round(connect_timeout_s))
+        self._slots = threading.BoundedSemaphore(max(max_size, 1))
+        self._idle: list[psycopg.Connection[DictRow]] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def get_one(self, timeout: float | None = None) -> _Lease:
+        """A connection, reused or new; raises ``_NoConnection`` or ``psycopg.OperationalError``."""
+        if self._closed:
+            raise _NoConnection("the store is closed")
+        wait = self._connect_timeout if timeout is None else timeout
+        if not self._slots.acquire(timeout=wait):
+            raise _NoConnection(f"every connection stayed busy for {wait:g}s")
+        try:
+            with self._lock:
+                conn = self._idle.pop() if self._idle else None
+            if conn is None or conn.closed:
+                conn = psycopg.Connection.connect(
+                    self._url,
+                    autocommit=True,
+                    row_factory=dict_row,
+                    connect_timeout=self._connect_timeout,
+                )
+        except BaseException:
+            self._slots.release()
+            raise
+        return _Lease(self, conn)
+
+    @contextlib.contextmanager
+    def connection(self, timeout: float) -> Iterator[psycopg.Connection[DictRow]]:
+        """Check a connection out for the block; a broken one is closed, not reused."""
+        lease = self.get_one(timeout)
+        broken = True
+        try:
+            yield lease.conn
+            broken = False
+        except psycopg.OperationalError:
+            raise
+        except BaseException:
+            broken = lease.conn.broken or lease.conn.closed
+            raise
+        finally:
+            lease.close_or_keep(broken=broken)
+
+    def give_back(self, conn: psycopg.Connection[DictRow], *, broken: bool) -> None:
+        """Return a checked-out connection (closed instead when broken or the pool is closed)."""
+        try:
+            if broken or self._closed or conn.closed or conn.broken:
+                conn.close()
+            else:
+                with self._lock:
+                    self._idle.append(conn)
+        finally:
+            self._slots.release()
+
+    def discard_idle(self) -> None:
+        """Close every idle connection (after a failure that killed them all)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    def close(self) -> None:
+        """Close idle connections; checked-out ones close when given back."""
+        self._closed = True
+        self.discard_idle()
+
+
 class PostgresStore:
     """``Store`` on a PostgreSQL database that several replicas share; thread-safe.
 
@@ -253,31 +345,17 @@ class PostgresStore:
         self._url = url
         self._where = describe_url(url)
         self._retry_s = retry_s
+        self._connect_timeout_s = connect_timeout_s
         self._sleep = sleep
         self._listeners: list[EventListener] = []
         self._listeners_lock = threading.Lock()
         self._listen_thread: threading.Thread | None = None
         self._closing = threading.Event()
+        self._pool = _Connections(url, max_size=pool_max, connect_timeout_s=connect_timeout_s)
         try:
-            self._pool: ConnectionPool[psycopg.Connection[DictRow]] = ConnectionPool(
-                url,
-                min_size=1,
-                max_size=max(pool_max, 2),
-                kwargs={
-                    "autocommit": True,
-                    "row_factory": dict_row,
-                    "connect_timeout": max(1, round(connect_timeout_s)),
-                },
-                connection_class=psycopg.Connection[DictRow],
-                check=ConnectionPool.check_connection,
-                timeout=connect_timeout_s,
-                name="gcdial-store",
-                open=False,
-            )
-            self._pool.open(wait=True, timeout=connect_timeout_s)
-        except (PoolTimeout, psycopg.Error) as exc:
-            with contextlib.suppress(Exception):
-                self._pool.close()
+            self._pool.get_one().close_or_keep(broken=False)
+        except (_NoConnection, psycopg.Error) as exc:
+            self._pool.close()
             raise StoreError(
                 f"cannot reach PostgreSQL at {self._where} within {connect_timeout_s:g}s: "
                 f"{_reason(exc)}; check GCDIAL_DATABASE_URL and that the server is up"
@@ -311,27 +389,32 @@ class PostgresStore:
 
     # --- plumbing -------------------------------------------------------------------------
 
-    def _attempts(self) -> Iterator[int]:
-        """Attempt numbers until ``retry_s`` has passed, sleeping with backoff in between."""
+    def _attempts(self) -> Iterator[float]:
+        """Seconds left for each attempt until ``retry_s`` has passed, with backoff between."""
         deadline = time.monotonic() + self._retry_s
         attempt = 0
         while True:
             attempt += 1
-            yield attempt
+            yield max(deadline - time.monotonic(), 0.1)
             if time.monotonic() >= deadline or self._closing.is_set():
                 return
-            self._sleep(min(0.05 * 2**attempt, 1.0))
+            self._sleep(min(0.05 * 2**attempt, 1.0, max(deadline - time.monotonic(), 0.0)))
 
     def _tx(self, work: Callable[[psycopg.Connection[DictRow]], T]) -> T:
         """Run ``work`` in one transaction, retried on a fresh connection while the server is
         unreachable or restarting (``work`` must be safe to run again: see the module doc)."""
         last: Exception | None = None
-        for _ in self._attempts():
+        for left in self._attempts():
             try:
-                with self._pool.connection() as conn, conn.transaction():
+                with (
+                    self._pool.connection(timeout=min(left, self._connect_timeout_s)) as conn,
+                    conn.transaction(),
+                ):
                     return work(conn)
-            except (psycopg.OperationalError, PoolTimeout) as exc:
+            except (psycopg.OperationalError, _NoConnection) as exc:
                 last = exc
+                # A restart or cut kills every idle connection too: start afresh.
+                self._pool.discard_idle()
             except psycopg.Error as exc:
                 raise StoreError(f"PostgreSQL at {self._where} refused: {_reason(exc)}") from None
         raise StoreError(
