@@ -366,6 +366,11 @@ class PostgresStore:
             self._pool.close()
             raise
 
+    @property
+    def where(self) -> str:
+        """``host:port/dbname`` of the database (no user, no password)."""
+        return self._where
+
     def _migrate(self) -> None:
         def migrate(conn: psycopg.Connection[DictRow]) -> None:
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))

@@ -111,6 +111,7 @@ class DialService:
         self._workers: list[asyncio.Task[None]] = []
         self._webhook_http: httpx.AsyncClient | None = None
         self._ready_cache: tuple[float, dict[str, str]] | None = None
+        self._unlisten: Callable[[], None] | None = None
 
     @property
     def client(self) -> AsyncClient:
@@ -131,6 +132,7 @@ class DialService:
             timeout=self.config.webhook_timeout_s, follow_redirects=False
         )
         self.hub.last_id = await self.db(self.store.last_event_id)
+        self._unlisten = await self._listen_to_replicas()
         await self.recover(startup=True)
         for placed in await self.db(self.store.calls_with_status, "placed"):
             if placed.outcome is None and placed.conversation_id:
@@ -141,8 +143,27 @@ class DialService:
             asyncio.create_task(self._recovery_loop(), name="gcdial-serve-recovery"),
         ]
 
+    async def _listen_to_replicas(self) -> Callable[[], None] | None:
+        """Wake local streams at once when another replica appends an event, on a store that
+        can tell (PostgreSQL's LISTEN/NOTIFY); ``_poll_events`` remains the fallback."""
+        add_listener: Callable[[Callable[[int], None]], Callable[[], None]] | None = getattr(
+            self.store, "add_event_listener", None
+        )
+        if add_listener is None:
+            return None
+        loop = asyncio.get_running_loop()
+
+        def on_event(event_id: int) -> None:
+            if not loop.is_closed():
+                asyncio.run_coroutine_threadsafe(self.hub.notify(event_id), loop)
+
+        return await self.db(add_listener, on_event)
+
     async def stop(self) -> None:
         """Stop workers and followers (placed calls are followed again at the next start)."""
+        if self._unlisten is not None:
+            self._unlisten()
+            self._unlisten = None
         for task in [*self._workers, *self._tasks]:
             task.cancel()
         for task in [*self._workers, *self._tasks]:
