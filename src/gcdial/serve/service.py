@@ -112,6 +112,8 @@ class DialService:
         self._webhook_http: httpx.AsyncClient | None = None
         self._ready_cache: tuple[float, dict[str, str]] | None = None
         self._unlisten: Callable[[], None] | None = None
+        # Calls whose dial task runs in this process: their claims are not leftovers.
+        self._dialing: set[str] = set()
 
     @property
     def client(self) -> AsyncClient:
@@ -246,6 +248,8 @@ class DialService:
         # The dial runs in its own task: a client hanging up mid-request must not cancel it
         # half-way, or the key would stay claimed with nobody to record what happened.
         task = self._spawn(self._dial(key, idem_key, call, request))
+        self._dialing.add(call_id)
+        task.add_done_callback(lambda _: self._dialing.discard(call_id))
         done = await asyncio.shield(task)
         return DialAnswer("claimed", 202, done, call_id)
 
@@ -344,7 +348,7 @@ class DialService:
         older = now if startup and self.single_process else now - self.config.stale_claim_s
         fixed = 0
         for claim in await self.db(self.store.stale_claims, older):
-            if claim.owner == self.config.instance_id and not startup:
+            if claim.owner == self.config.instance_id and claim.call_id in self._dialing:
                 continue
             call = await self.db(self.store.get_call, claim.call_id)
             if call is None or call.status != "placing":
