@@ -339,10 +339,15 @@ class DialService:
         return call
 
     async def recover(self, *, startup: bool = False) -> int:
-        """Resolve claims left ``in_progress`` by a process that died mid-dial: outcome unknown.
+        """Resolve claims left ``in_progress`` by a process that died mid-dial.
 
         On SQLite (one process) every claim found at start-up is such a leftover; on a shared
-        store only claims of another replica older than ``stale_claim_s`` are.
+        store only claims older than ``stale_claim_s`` are, unless this process is dialing them.
+        - No call row: the process died between claim and dial (the row is written before the
+          create-call leaves). A ``not_placed`` row under the claim's call id is written first,
+          so that process, were it only stalled, fails to write its own row and never dials.
+        - Still ``placing``: it may or may not have been placed: ``unknown``, never re-sent.
+        - Already settled (the process died before answering the key): that answer is replayed.
         """
         now = self.clock()
         older = now if startup and self.single_process else now - self.config.stale_claim_s
@@ -351,28 +356,54 @@ class DialService:
             if claim.owner == self.config.instance_id and claim.call_id in self._dialing:
                 continue
             call = await self.db(self.store.get_call, claim.call_id)
-            if call is None or call.status != "placing":
-                continue
-            call = await self.db(
-                self.store.update_call,
-                call.id,
-                now=now,
-                status="unknown",
-                detail=(
-                    "The service stopped while placing this call: it may or may not have been "
-                    "placed. It was not re-sent; check the agent's recent conversations."
-                ),
-            )
+            event = None
+            if call is None:
+                call = CallRecord(
+                    id=claim.call_id,
+                    api_key_id=claim.scope,
+                    agent="",
+                    to="",
+                    status="not_placed",
+                    idempotency_key=claim.key,
+                    detail=(
+                        "The service stopped before sending this call: it was not placed. "
+                        "Dial again with a new Idempotency-Key."
+                    ),
+                    created_at=now,
+                    updated_at=now,
+                )
+                try:
+                    await self.db(self.store.insert_call, call)
+                except Exception as exc:
+                    # The dialing process wrote its row after all: look again next round.
+                    logger.info("recovery of %s deferred: %s", claim.call_id, type(exc).__name__)
+                    continue
+                event = "call.not_placed"
+            elif call.status == "placing":
+                call = await self.db(
+                    self.store.update_call,
+                    call.id,
+                    now=now,
+                    status="unknown",
+                    detail=(
+                        "The service stopped while placing this call: it may or may not have "
+                        "been placed. It was not re-sent; check the agent's recent conversations."
+                    ),
+                )
+                event = "call.unknown"
             body = json.dumps(call_json(call))
             await self.db(self.store.complete_idempotency, claim.scope, claim.key, 202, body)
-            await self.publish("call.unknown", call)
-            await self.audit(call.api_key_id, "recover", "unknown", call)
+            if event is not None:
+                await self.publish(event, call)
+                await self.audit(call.api_key_id, "recover", call.status, call)
             fixed += 1
         return fixed
 
     async def _recovery_loop(self) -> None:
+        # Check at least twice per stale period, so a dead replica's claim waits at most 1.5x it.
+        every = min(_RECOVERY_EVERY_S, self.config.stale_claim_s / 2)
         while True:
-            await asyncio.sleep(_RECOVERY_EVERY_S)
+            await asyncio.sleep(every)
             with contextlib.suppress(Exception):
                 await self.recover()
                 await self.db(self.store.purge_expired_idempotency, self.clock())
