@@ -113,7 +113,9 @@ def start_service(
 @pytest.fixture
 def serve_config() -> ServeConfig:
     """The service config of ``running`` (override in a test module to change it)."""
-    return ServeConfig(webhook_schedule=(0.2, 0.4, 0.8), sse_poll_s=0.2, webhook_poll_s=0.1)
+    return ServeConfig(
+        webhook_schedule=(0.2, 0.4, 0.8), sse_poll_s=0.2, webhook_poll_s=0.1, resolve_timeout_s=3
+    )
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ def test_dial_places_once_and_replays(running: Running) -> None:
     call = first.json()
     assert call["status"] == "placed"
     assert call["conversationId"]
+    assert call["agentId"] == "11111111-1111-4111-8111-111111111111"
     assert first.headers["location"] == f"/v1/calls/{call['id']}"
     assert "idempotent-replayed" not in first.headers
     again = running.dial(body, "key-1")

@@ -147,8 +147,8 @@ def serve(
 
         if not is_loopback(host):
             typer.echo(f"WARNING: listening on {host}, reachable from other machines.", err=True)
-        run.output.say(f"gcdial serve: serving at {base_url} (store {describe_store(opened)})")
-        run.output.say(f"  OpenAPI: {base_url}/openapi.json; keys: gcdial serve keys create")
+        typer.echo(f"gcdial serve: serving at {base_url} (store {describe_store(opened)})")
+        typer.echo(f"  OpenAPI: {base_url}/openapi.json; API keys: gcdial serve keys create")
         server = uvicorn.Server(uvicorn_config(application))
         try:
             with sock:

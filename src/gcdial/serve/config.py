@@ -54,6 +54,9 @@ class ServeConfig:
     webhook_poll_s: float = 0.5
     webhook_lease_s: float = 60.0
     call_wait_timeout_s: float = 4 * 3600.0
+    # How long a dial whose create-call answer was ambiguous may take to be resolved by evidence
+    # before the API answers ``unknown`` (a CRM's retry meanwhile gets 409, then the answer).
+    resolve_timeout_s: float = 20.0
     stale_claim_s: float = 300.0
     instance_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 

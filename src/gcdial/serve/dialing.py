@@ -1,12 +1,17 @@
-"""The one place where the service dials, and the pure verdict on a failed dial.
+"""The one place where the service dials (the library's dialing core), and the pure verdicts.
 
-The service never re-sends a create-call itself: the library's transport alone decides whether a
-POST may be re-sent (only after a 429 or a connection that provably never sent it).
+The service never re-sends a create-call itself: ``client.dial`` sends it once (its transport
+alone may re-send, and only after a 429 or a connection that provably never sent it) and resolves
+an ambiguous answer by its evidence ladder.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from gcdial.calls import CallParams
 from gcdial.client import AsyncClient
+from gcdial.dialing import Dial
 from gcdial.errors import (
     AgentNotReadyError,
     ApiConnectionError,
@@ -14,19 +19,28 @@ from gcdial.errors import (
     AuthError,
     CallOutcomeUnknownError,
     ConfigError,
-    GcdialError,
     InputError,
 )
-from gcdial.models import CallCreated
+from gcdial.monitor import CallMonitor
+from gcdial.resolve import Verdict
 from gcdial.serve.models import CallRequest
 
-__all__ = ["failed_dial_status", "place_call"]
+__all__ = ["DialResult", "dial_status", "failed_dial_status", "place_call"]
 
 
-async def place_call(client: AsyncClient, request: CallRequest) -> CallCreated:
-    """Send the create-call for ``request`` once, through the library's dialing path."""
-    return await client.calls.create(
-        request.agent,
+@dataclass(frozen=True)
+class DialResult:
+    """A dial's verdict as the API states it."""
+
+    status: str  # placed / not_placed / unknown
+    conversation_id: str | None
+    detail: str | None
+    agent_id: str | None = None
+
+
+def params_for(request: CallRequest) -> CallParams:
+    """The library's create-call options for an API request."""
+    return CallParams(
         to=request.to,
         caller_id=request.callerId,
         caller_id_name=request.callerIdName,
@@ -35,6 +49,31 @@ async def place_call(client: AsyncClient, request: CallRequest) -> CallCreated:
         label=request.label,
         default_country=request.defaultCountry,
     )
+
+
+async def place_call(
+    client: AsyncClient, request: CallRequest, *, monitor: CallMonitor, resolve_timeout_s: float
+) -> DialResult:
+    """Dial once through ``client.dial``; an ambiguous create is resolved before answering."""
+    dial = await client.dial(
+        request.agent,
+        params_for(request),
+        monitor=monitor,
+        resolve=True,
+        resolve_timeout_s=resolve_timeout_s,
+    )
+    return dial_status(dial)
+
+
+def dial_status(dial: Dial) -> DialResult:
+    """The API status for a dial handle: the resolution's verdict, with its summary."""
+    verdict = dial.resolution.verdict
+    agent_id = dial.attempt.agent_id or None
+    if verdict is Verdict.PLACED:
+        conversation = dial.conversation_id or dial.resolution.conversation_id
+        return DialResult("placed", conversation, None, agent_id)
+    status = "not_placed" if verdict is Verdict.NOT_PLACED else "unknown"
+    return DialResult(status, None, dial.resolution.summary, agent_id)
 
 
 def failed_dial_status(exc: BaseException) -> str:
@@ -50,9 +89,7 @@ def failed_dial_status(exc: BaseException) -> str:
     if isinstance(exc, AgentNotReadyError | InputError | ConfigError):
         return "refused"
     if isinstance(exc, ApiError | ApiConnectionError | AuthError):
-        # The transport turns every ambiguous create-call failure into CallOutcomeUnknownError;
-        # what remains came back with a definite refusal, or never left.
+        # The dialing core turns every ambiguous create-call failure into a resolution (or
+        # CallOutcomeUnknownError); what it raises otherwise is a definite refusal, or never left.
         return "not_placed"
-    if isinstance(exc, GcdialError):
-        return "unknown"
     return "unknown"

@@ -258,8 +258,14 @@ class DialService:
     ) -> dict[str, Any]:
         await self.publish("call.placing", call)
         started = time.perf_counter()
+        assert self._monitor is not None
         try:
-            created = await dialing.place_call(self.client, request)
+            result = await dialing.place_call(
+                self.client,
+                request,
+                monitor=self._monitor,
+                resolve_timeout_s=self.config.resolve_timeout_s,
+            )
         except BaseException as exc:
             status = dialing.failed_dial_status(exc)
             detail = str(exc) if isinstance(exc, GcdialError) else "internal error while dialing"
@@ -268,20 +274,22 @@ class DialService:
             call = await self.db(
                 self.store.update_call, call.id, now=self.clock(), status=status, detail=detail
             )
-            if isinstance(exc, asyncio.CancelledError):
+            if not isinstance(exc, Exception):  # cancelled: record what is known, then stop
                 body = call_json(call)
                 await self.db(
                     self.store.complete_idempotency, key.id, idem_key, 202, json.dumps(body)
                 )
                 raise
         else:
-            status = "placed"
+            status = result.status
             call = await self.db(
                 self.store.update_call,
                 call.id,
                 now=self.clock(),
                 status=status,
-                conversation_id=created.id,
+                conversation_id=result.conversation_id,
+                detail=result.detail,
+                agent_id=result.agent_id,
             )
         self.metrics.dial_seconds.observe(time.perf_counter() - started)
         self.metrics.dials.labels(status).inc()

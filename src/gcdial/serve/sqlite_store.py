@@ -1,8 +1,10 @@
 """The SQLite store: one file, no setup, one process (the default for ``gcdial serve``).
 
-WAL mode; every write is its own ``BEGIN IMMEDIATE`` transaction, so an idempotency claim is on
-disk before the create-call leaves. One connection guarded by a lock: the service's writes are
-tiny and SQLite serialises writers anyway.
+WAL mode; every write is its own ``BEGIN IMMEDIATE`` transaction. Commits survive a crash of the
+process at once (``synchronous=NORMAL``); the idempotency claim is also fsynced before it returns
+(``synchronous=FULL`` for that one commit, which flushes every earlier one too), so even a power
+loss cannot forget a claim whose create-call may have left. One connection guarded by a lock: the
+service's writes are tiny and SQLite serialises writers anyway.
 """
 
 from __future__ import annotations
@@ -168,7 +170,7 @@ class SqliteStore:
             )
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA busy_timeout=10000")
             self._migrate()
         except (sqlite3.Error, OSError) as exc:
@@ -190,7 +192,19 @@ class SqliteStore:
                 db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self, *, fsync: bool = False) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            if fsync:
+                self._db.execute("PRAGMA synchronous=FULL")
+            try:
+                with self._transaction() as db:
+                    yield db
+            finally:
+                if fsync:
+                    self._db.execute("PRAGMA synchronous=NORMAL")
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
@@ -246,7 +260,7 @@ class SqliteStore:
         owner: str = "",
     ) -> Claim:
         """Claim ``(scope, key)`` durably or report the existing claim (see ``Store``)."""
-        with self._tx() as db:
+        with self._tx(fsync=True) as db:
             row = db.execute(
                 "SELECT * FROM idempotency WHERE scope = ? AND key = ?", (scope, key)
             ).fetchone()
