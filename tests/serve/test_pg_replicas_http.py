@@ -43,7 +43,7 @@ class Pair:
 
 @pytest.fixture
 def pair(emulator: EmulatorServer, pg_url: str) -> Iterator[Pair]:
-    stores = [PostgresStore(pg_url, retry_s=2.0) for _ in range(2)]
+    stores = [PostgresStore(pg_url, retry_s=5.0) for _ in range(2)]
     made = new_api_key("crm", now=time.time(), scopes=("dial", "watch"), rate_per_minute=10_000)
     stores[0].add_api_key(made.record)
     servers = []
@@ -134,4 +134,38 @@ def test_a_store_outage_is_a_503_and_the_same_key_then_dials_once(
     up = httpx.post(f"{pair.urls[1]}/v1/calls", json=body, headers=headers, timeout=30)
     assert up.status_code == 202, up.text
     assert up.json()["status"] == "placed"
+    assert len(emulator.calls_created()) == 1
+
+
+def test_postgres_restarting_while_the_create_call_is_out_places_one_call(
+    pair: Pair, pg_cluster: PgCluster, emulator: EmulatorServer
+) -> None:
+    """The key is claimed, the create-call is slow, PostgreSQL restarts meanwhile: the answer is
+    stored once the database is back, and a retry on the other replica replays it."""
+    emulator.add_fault(route="create_call", mode="latency", seconds=1.5, count=1)
+    body = {"agent": ALICE, "to": ANSWERS}
+    headers = pair.headers(**{"Idempotency-Key": "crm-restart"})
+    answers: list[httpx.Response] = []
+    dial = threading.Thread(
+        target=lambda: answers.append(
+            httpx.post(f"{pair.urls[0]}/v1/calls", json=body, headers=headers, timeout=30)
+        )
+    )
+    dial.start()
+    deadline = time.monotonic() + 10
+    while not any(
+        route.startswith("POST") and "calls" in route
+        for route in emulator.request_counts()["byRoute"]
+    ):
+        assert time.monotonic() < deadline, "the create-call never reached the emulator"
+        time.sleep(0.02)
+    pg_cluster.restart()
+    dial.join(timeout=30)
+    assert answers, "the dial never answered"
+    assert answers[0].status_code == 202, answers[0].text
+    assert answers[0].json()["status"] == "placed"
+    again = httpx.post(f"{pair.urls[1]}/v1/calls", json=body, headers=headers, timeout=30)
+    assert again.status_code == 202
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json()["id"] == answers[0].json()["id"]
     assert len(emulator.calls_created()) == 1
