@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +104,12 @@ def start_service(
             client_id=emulator.client_id,
             client_secret=emulator.client_secret,
         ),
-        config or ServeConfig(webhook_schedule=(0.2, 0.4, 0.8), sse_poll_s=0.2),
+        config
+        or ServeConfig(
+            webhook_schedule=(0.2, 0.4, 0.8),
+            sse_poll_s=0.2,
+            campaigns_dir=str(path.parent / "campaigns"),
+        ),
         single_process=True,
     )
     return ServeServer(app).start(), store
@@ -123,7 +128,8 @@ def running(
     emulator: EmulatorServer, tmp_path: Path, serve_config: ServeConfig
 ) -> Iterator[Running]:
     """The service, fresh store, against the reset session emulator."""
-    server, store = start_service(emulator, tmp_path / "serve.sqlite3", serve_config)
+    config = replace(serve_config, campaigns_dir=str(tmp_path / "campaigns"))
+    server, store = start_service(emulator, tmp_path / "serve.sqlite3", config)
 
     def make_key(name: str, **fields: Any) -> str:
         made = new_api_key(name, now=time.time(), **fields)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import httpx
 
+from gcdial.emulator import EmulatorServer
 from gcdial.serve.sqlite_store import SqliteStore
 from gcdial.serve.store import hash_api_key
 
@@ -113,3 +117,63 @@ def test_serve_sandbox_dials_with_a_key(tmp_path: Path) -> None:
         _, stderr = process.communicate(timeout=20)
     assert "Traceback" not in stderr
     assert key not in stderr
+
+
+def _serve(tmp_path: Path, emulator: EmulatorServer) -> tuple[subprocess.Popen[str], str]:
+    env = {
+        **_env(tmp_path),
+        "GCDIAL_BASE_URL": emulator.base_url,
+        "GENESYSCLOUD_OAUTHCLIENT_ID": emulator.client_id,
+        "GENESYSCLOUD_OAUTHCLIENT_SECRET": emulator.client_secret,
+    }
+    process = subprocess.Popen(
+        [GCDIAL, "serve", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    assert line.startswith("gcdial serve: serving at"), line + process.stderr.read()
+    return process, line.split()[4]
+
+
+def test_killed_mid_dial_the_call_is_unknown_and_never_redialed(
+    tmp_path: Path, emulator: EmulatorServer
+) -> None:
+    key = _run(tmp_path, "keys", "create", "--name", "crm").stdout.strip()
+    emulator.add_fault(route="create_call", mode="hang_after_create", seconds=60, count=1)
+    process, base_url = _serve(tmp_path, emulator)
+    headers = {"Authorization": f"Bearer {key}", "Idempotency-Key": "kill-1"}
+    body = {"agent": "alice@example.com", "to": "+14155550100"}
+
+    def post() -> None:
+        with contextlib.suppress(httpx.HTTPError):
+            httpx.post(f"{base_url}/v1/calls", json=body, headers=headers, timeout=30)
+
+    pending = threading.Thread(target=post)
+    pending.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not emulator.calls_created():
+            assert time.monotonic() < deadline, "the create-call never reached the emulator"
+            time.sleep(0.05)
+        process.kill()  # -9, mid-dial: the create-call left, its answer never came back
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=10)
+        pending.join(timeout=30)
+    process, base_url = _serve(tmp_path, emulator)
+    try:
+        retry = httpx.post(f"{base_url}/v1/calls", json=body, headers=headers, timeout=30)
+        assert retry.status_code == 202, retry.text
+        assert retry.headers["idempotent-replayed"] == "true"
+        call = retry.json()
+        assert call["status"] == "unknown"
+        assert "not re-sent" in call["detail"]
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=20)
+    assert len(emulator.calls_created()) == 1

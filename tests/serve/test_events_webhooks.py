@@ -160,8 +160,7 @@ def test_outbox_survives_a_restart(
     # ... and delivered by the next process.
     server, store = start_service(emulator, path)
     try:
-        _wait(lambda: len(state.got) == 1)
-        assert store.outbox_backlog() == 0
+        _wait(lambda: len(state.got) == 1 and store.outbox_backlog() == 0)
     finally:
         server.stop()
         store.close()
@@ -178,3 +177,67 @@ def test_receiver_failing_for_long_ends_in_dead_letters_not_loss(
     dead = running.store.dead_deliveries()
     assert {d.last_error for d in dead} == {"HTTP 500"}
     assert all(d.attempts == 4 for d in dead)  # the first try and 3 retries of the schedule
+
+
+def test_metrics_and_readiness(running: Running) -> None:
+    call = running.dial({"agent": ALICE, "to": "+14155550100"}, "m-1").json()
+    running.wait_call(call["id"], lambda c: c["ended"])
+    text = running.http.get("/metrics").text
+    assert 'gcdial_serve_dials_total{status="placed"} 1.0' in text
+    assert 'gcdial_serve_verdicts_total{outcome="answered"} 1.0' in text
+    assert "gcdial_serve_webhook_backlog 0.0" in text
+    assert running.http.get("/readyz").json() == {"status": "ready"}
+    assert running.http.get("/healthz").json() == {"status": "ok"}
+
+
+def test_readyz_fails_when_genesys_refuses_the_token(running: Running) -> None:
+    running.emulator.revoke_tokens()
+    running.emulator.add_fault(route="token", mode="status", status=401)
+    answer = running.http.get("/readyz")
+    assert answer.status_code == 503
+    error = answer.json()["error"]
+    assert error["type"] == "not_ready"
+    assert [item["path"] for item in error["errors"]] == ["genesys"]
+    assert running.emulator.client_secret not in answer.text
+
+
+def test_a_slow_sse_reader_does_not_hold_others_up(running: Running) -> None:
+    host, port = running.base_url.removeprefix("http://").split(":")
+    import socket
+
+    # A client that opens the stream and never reads.
+    with socket.create_connection((host, int(port))) as stalled:
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+        auth = f"Authorization: Bearer {running.key}\r\n"
+        stalled.sendall(f"GET /v1/events HTTP/1.1\r\nHost: x\r\n{auth}\r\n".encode())
+        for i in range(20):
+            running.dial({"agent": ALICE, "to": f"+141555501{i:02d}"}, f"slow-{i}")
+        call = running.dial({"agent": ALICE, "to": "+14155550100"}, "slow-last").json()
+        with running.http.stream(
+            "GET", f"/v1/calls/{call['id']}/events", headers=running.headers()
+        ) as response:
+            events = sse_events(response, 100)
+        assert events[-1]["event"] == "call.ended"
+
+
+def test_receiver_that_times_out_is_retried_then_dead_lettered(
+    emulator: EmulatorServer, tmp_path: Path, receiver: tuple[Receiver, str]
+) -> None:
+    from gcdial.serve.config import ServeConfig
+    from gcdial.serve.store import WebhookEndpoint
+
+    state, url = receiver
+    state.fail_first, state.sleep_s = 10_000, 2.0
+    config = ServeConfig(webhook_timeout_s=0.3, webhook_schedule=(0.1,), webhook_poll_s=0.1)
+    server, store = start_service(emulator, tmp_path / "s.sqlite3", config)
+    try:
+        store.add_webhook(
+            WebhookEndpoint(id="w", url=url, secret="whsec_" + "A" * 44, created_at=0)
+        )
+        store.append_event("call.placed", "c1", json.dumps({"call": {}}), now=time.time())
+        _wait(lambda: bool(store.dead_deliveries()))
+        (dead,) = store.dead_deliveries()
+        assert (dead.attempts, dead.last_error) == (2, "timed out")
+    finally:
+        server.stop()
+        store.close()

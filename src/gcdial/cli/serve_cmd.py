@@ -126,6 +126,7 @@ def serve(
             cors_origins=tuple(cors_origin or ()),
             stale_claim_s=stale_claim,
             webhook_lease_s=webhook_lease,
+            campaigns_dir=str(store.parent / "serve-campaigns") if store else None,
         )
     except ConfigError as exc:
         raise _fail(str(exc)) from None

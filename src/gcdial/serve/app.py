@@ -18,9 +18,11 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi import Depends, FastAPI, File, Form, Header, Query, Request, UploadFile
+from fastapi import Path as FastApiPath
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -32,13 +34,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gcdial.client import AsyncClient
 from gcdial.errors import AgentNotReadyError, GcdialError, NotFoundError
-from gcdial.serve.config import ServeConfig
+from gcdial.serve.campaigns import CampaignManager, check_csv
+from gcdial.serve.config import ServeConfig, default_campaigns_dir
 from gcdial.serve.models import (
     AgentsPage,
     AgentState,
     CallRequest,
     CallResource,
     CallsPage,
+    CampaignResource,
     WebhookCreate,
     WebhookCreated,
     WebhookResource,
@@ -76,16 +80,17 @@ def _problem_response(problem: ApiProblem) -> JSONResponse:
 class _SizeLimit:
     """Refuse bodies over ``limit`` bytes: by Content-Length at once, else while reading."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, upload_limit: int) -> None:
         self.app = app
-        self.limit = limit
+        self.default_limit = limit
+        self.upload_limit = upload_limit
 
-    def _too_large(self) -> JSONResponse:
+    def _too_large(self, limit: int) -> JSONResponse:
         return _problem_response(
             ApiProblem(
                 413,
                 "request_too_large",
-                f"The request body is over the limit of {self.limit} bytes.",
+                f"The request body is over the limit of {limit} bytes.",
                 hint="Send a smaller body; the limit is a setting of the service.",
             )
         )
@@ -94,14 +99,16 @@ class _SizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        upload = scope["method"] == "POST" and scope["path"] == "/v1/campaigns"
+        limit = self.upload_limit if upload else self.default_limit
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
                     declared = int(value)
                 except ValueError:
-                    declared = self.limit + 1
-                if declared > self.limit:
-                    await self._too_large()(scope, receive, send)
+                    declared = limit + 1
+                if declared > limit:
+                    await self._too_large(limit)(scope, receive, send)
                     return
         seen = 0
         started = False
@@ -114,12 +121,12 @@ class _SizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit:
+                if seen > limit:
                     # Answer now, then tell the app the client left, and drop what it sends.
                     refused = True
                     if not started:
                         started = True
-                        await self._too_large()(scope, receive, send)
+                        await self._too_large(limit)(scope, receive, send)
                     return {"type": "http.disconnect"}
             return message
 
@@ -168,6 +175,7 @@ def create_app(
     cfg = config or ServeConfig()
     service = DialService(store, client_factory, cfg, clock=clock, single_process=single_process)
     limiter = _RateLimiter()
+    campaigns = CampaignManager(Path(cfg.campaigns_dir or default_campaigns_dir()), service)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -175,6 +183,7 @@ def create_app(
         try:
             yield
         finally:
+            await campaigns.stop_all()
             await service.stop()
 
     app = FastAPI(
@@ -197,7 +206,7 @@ def create_app(
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID"],
             expose_headers=["Idempotent-Replayed", "Location"],
         )
-    app.add_middleware(_SizeLimit, limit=cfg.max_body_bytes)
+    app.add_middleware(_SizeLimit, limit=cfg.max_body_bytes, upload_limit=cfg.max_upload_bytes)
 
     @app.exception_handler(ApiProblem)
     async def _on_problem(_: Request, exc: ApiProblem) -> JSONResponse:
@@ -555,6 +564,109 @@ def create_app(
         if not await service.db(store.delete_webhook, webhook_id):
             raise ApiProblem(404, "not_found", f"No webhook {webhook_id!r}.")
         return Response(status_code=204)
+
+    campaign_errors = {
+        **_ERRORS,
+        409: {"model": ErrorBody, "description": "Not in a state that allows this"},
+    }
+
+    @app.post(
+        "/v1/campaigns",
+        status_code=201,
+        response_model=CampaignResource,
+        responses=campaign_errors,
+        tags=["campaigns"],
+        summary="Create a campaign from an uploaded CSV (multipart); nothing is dialed yet",
+    )
+    async def create_campaign(
+        key: Key,
+        file: Annotated[UploadFile, File(description="The contact list (UTF-8 CSV)")],
+        agents: Annotated[str, Form(min_length=1, max_length=5000)],
+        name: Annotated[str | None, Form(max_length=100)] = None,
+        phoneColumn: Annotated[str | None, Form(max_length=100)] = None,
+        defaultCountry: Annotated[str | None, Form(pattern="^[A-Z]{2}$")] = None,
+        window: Annotated[str | None, Form(max_length=40)] = None,
+        maxAttempts: Annotated[int | None, Form(ge=1, le=20)] = None,
+        concurrency: Annotated[int | None, Form(ge=1, le=1000)] = None,
+        callerId: Annotated[str | None, Form(max_length=40)] = None,
+        end: Annotated[str | None, Form(max_length=40)] = None,
+    ) -> dict[str, Any]:
+        need(key, "campaigns")
+        listed = tuple(a.strip() for a in agents.split(",") if a.strip())
+        if not listed:
+            raise ApiProblem(
+                422, "invalid_request", "agents: give at least one agent.", path="form:agents"
+            )
+        for agent in listed:
+            may_dial_for(key, agent)
+        text = check_csv(await file.read(), phoneColumn)
+        settings = {
+            k: v
+            for k, v in {
+                "agents": list(listed),
+                "phone_column": phoneColumn,
+                "default_country": defaultCountry,
+                "window": window,
+                "max_attempts": maxAttempts,
+                "concurrency": concurrency,
+                "caller_id": callerId,
+                "end": end,
+            }.items()
+            if v is not None
+        }
+        label = name or Path(file.filename or "campaign").stem or "campaign"
+        meta = await asyncio.to_thread(campaigns.create, key, label[:100], text, settings)
+        return campaigns.status(meta)
+
+    @app.get(
+        "/v1/campaigns/{campaign_id}",
+        response_model=CampaignResource,
+        responses=campaign_errors,
+        tags=["campaigns"],
+    )
+    async def get_campaign(campaign_id: str, key: Key) -> dict[str, Any]:
+        need(key, "campaigns")
+        return await asyncio.to_thread(campaigns.status, campaigns.load(campaign_id, key))
+
+    @app.post(
+        "/v1/campaigns/{campaign_id}/{action}",
+        response_model=CampaignResource,
+        responses=campaign_errors,
+        tags=["campaigns"],
+        summary="start, pause, resume or stop a campaign",
+    )
+    async def campaign_action(
+        campaign_id: str,
+        action: Annotated[str, FastApiPath(pattern="^(start|pause|resume|stop)$")],
+        key: Key,
+    ) -> dict[str, Any]:
+        need(key, "campaigns")
+        meta = campaigns.load(campaign_id, key)
+        if action in ("start", "resume"):
+            meta = await campaigns.start(meta)
+        else:
+            meta = await campaigns.halt(meta, "paused" if action == "pause" else "stopped")
+        return await asyncio.to_thread(campaigns.status, meta)
+
+    @app.get(
+        "/v1/campaigns/{campaign_id}/report",
+        responses={
+            **campaign_errors,
+            200: {"content": {"text/csv": {}, "application/json": {}}, "description": "Report"},
+        },
+        response_class=Response,
+        tags=["campaigns"],
+    )
+    async def campaign_report(
+        campaign_id: str,
+        key: Key,
+        format: Annotated[str, Query(pattern="^(csv|json)$")] = "csv",
+    ) -> Response:
+        need(key, "campaigns")
+        meta = campaigns.load(campaign_id, key)
+        text = await asyncio.to_thread(campaigns.report, meta, format)
+        media = "application/json" if format == "json" else "text/csv"
+        return Response(text, media_type=media)
 
     @app.get("/healthz", tags=["ops"], summary="The process is up")
     async def healthz() -> dict[str, str]:

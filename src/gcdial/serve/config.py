@@ -17,6 +17,7 @@ __all__ = [
     "MIN_IDEMPOTENCY_TTL_S",
     "STORE_ENV",
     "ServeConfig",
+    "default_campaigns_dir",
     "default_store_path",
 ]
 
@@ -39,6 +40,11 @@ def default_store_path(environ: Mapping[str, str] | None = None) -> Path:
     return default_config_dir(env) / "serve.sqlite3"
 
 
+def default_campaigns_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """Where campaigns uploaded over HTTP live: ``serve-campaigns`` next to the default store."""
+    return default_store_path(environ).parent / "serve-campaigns"
+
+
 @dataclass(frozen=True)
 class ServeConfig:
     """What the service does besides dialing: limits, timings, CORS, webhook retries."""
@@ -58,6 +64,8 @@ class ServeConfig:
     # before the API answers ``unknown`` (a CRM's retry meanwhile gets 409, then the answer).
     resolve_timeout_s: float = 20.0
     stale_claim_s: float = 300.0
+    campaigns_dir: str | None = None
+    max_upload_bytes: int = 20 * 1024 * 1024
     instance_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     def __post_init__(self) -> None:

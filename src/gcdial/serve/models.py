@@ -6,7 +6,7 @@ claimed or dialed); response models describe exactly what the service sends.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -110,6 +110,40 @@ class AgentsPage(BaseModel):
     """The agents this API key may dial for (or has dialed for)."""
 
     agents: list[AgentState]
+
+
+class CampaignCounts(BaseModel):
+    """A campaign's journal, counted."""
+
+    total: int
+    contacts: dict[str, int]
+    outcomes: dict[str, int]
+    attempts: dict[str, int]
+    rowsRefused: int
+    needsReview: int
+    inFlight: int
+
+
+class CampaignLinks(BaseModel):
+    """Where to look next."""
+
+    self: str
+    report: str
+
+
+class CampaignResource(BaseModel):
+    """A campaign: created, running, paused, stopped, finished or failed."""
+
+    id: str
+    name: str
+    state: Literal[
+        "created", "running", "pausing", "paused", "stopping", "stopped", "finished", "failed"
+    ]
+    error: str | None = None
+    stopReason: str | None = None
+    settings: dict[str, Any]
+    counts: CampaignCounts | None = None
+    links: CampaignLinks
 
 
 class WebhookCreate(BaseModel):
