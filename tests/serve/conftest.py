@@ -22,6 +22,7 @@ from gcdial.emulator import EmulatorServer
 from gcdial.serve.app import create_app
 from gcdial.serve.config import ServeConfig
 from gcdial.serve.keys import new_api_key
+from gcdial.serve.pg_store import PostgresStore
 from gcdial.serve.server import ServeServer
 from gcdial.serve.sqlite_store import SqliteStore
 from gcdial.serve.store import Store
@@ -38,7 +39,16 @@ def _sqlite(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         store.close()
 
 
-STORE_FACTORIES: dict[str, StoreFactory] = {"sqlite": _sqlite}
+@contextmanager
+def _postgres(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    store = PostgresStore(request.getfixturevalue("pg_url"))
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+STORE_FACTORIES: dict[str, StoreFactory] = {"sqlite": _sqlite, "postgres": _postgres}
 
 
 @pytest.fixture(params=sorted(STORE_FACTORIES))

@@ -13,7 +13,7 @@ from gcdial.cli.options import JsonOpt, SandboxOpt, VerboseOpt
 from gcdial.cli.session import session
 
 if TYPE_CHECKING:
-    from gcdial.serve.sqlite_store import SqliteStore
+    from gcdial.serve.store import Store
 
 app = typer.Typer(
     help="Run the click-to-dial HTTP API (`gcdial serve`), manage its API keys (`keys`).",
@@ -28,7 +28,9 @@ StoreOpt = Annotated[
     Path | None,
     typer.Option(
         "--store",
-        help="SQLite store file (default $GCDIAL_SERVE_STORE, else serve.sqlite3 by the config).",
+        help="SQLite store file (default $GCDIAL_SERVE_STORE, else serve.sqlite3 by the config);"
+        " set GCDIAL_DATABASE_URL=postgresql://... instead to share a PostgreSQL store between"
+        " replicas.",
         show_default=False,
     ),
 ]
@@ -39,14 +41,14 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(EXIT_BAD_INPUT)
 
 
-def _open_store(path: Path | None) -> SqliteStore:
-    from gcdial.serve.config import default_store_path
-    from gcdial.serve.sqlite_store import SqliteStore
+def _open_store(path: Path | None) -> Store:
+    from gcdial.errors import ConfigError
     from gcdial.serve.store import StoreError
+    from gcdial.serve.stores import open_store
 
     try:
-        return SqliteStore(path or default_store_path())
-    except StoreError as exc:
+        return open_store(path)
+    except (StoreError, ConfigError) as exc:
         raise _fail(str(exc)) from None
 
 
@@ -81,6 +83,22 @@ def serve(
         str, typer.Option(help="How long idempotency keys are kept: 24h to 7d.")
     ] = "24h",
     max_body: Annotated[int, typer.Option(help="Request body limit in bytes.")] = 65536,
+    stale_claim: Annotated[
+        float,
+        typer.Option(
+            help="PostgreSQL replicas: seconds after which a dial another replica left unfinished"
+            " (it died) is declared outcome unknown. It is never re-sent.",
+            min=1,
+        ),
+    ] = 300.0,
+    webhook_lease: Annotated[
+        float,
+        typer.Option(
+            help="Seconds a webhook delivery stays leased to the replica sending it.",
+            min=1,
+            hidden=True,
+        ),
+    ] = 60.0,
     sandbox: SandboxOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -92,6 +110,7 @@ def serve(
     from gcdial.serve.app import create_app
     from gcdial.serve.config import ServeConfig
     from gcdial.serve.server import bind, is_loopback, uvicorn_config
+    from gcdial.serve.stores import describe_store, is_shared
 
     if not 0 <= port <= 65535:
         raise _fail(f"--port {port} is out of range: use 0-65535.")
@@ -105,6 +124,8 @@ def serve(
             idempotency_ttl_s=_parse_ttl(idempotency_ttl),
             max_body_bytes=max_body,
             cors_origins=tuple(cors_origin or ()),
+            stale_claim_s=stale_claim,
+            webhook_lease_s=webhook_lease,
             campaigns_dir=str(store.parent / "serve-campaigns") if store else None,
         )
     except ConfigError as exc:
@@ -112,7 +133,9 @@ def serve(
     opened = _open_store(store)
     with session(ctx, sandbox=sandbox, verbose=verbose) as run:
         settings = run.settings()
-        application = create_app(opened, lambda: AsyncClient(settings), config, single_process=True)
+        application = create_app(
+            opened, lambda: AsyncClient(settings), config, single_process=not is_shared(opened)
+        )
         try:
             sock, base_url = bind(host, port)
         except OSError as exc:
@@ -125,7 +148,7 @@ def serve(
 
         if not is_loopback(host):
             typer.echo(f"WARNING: listening on {host}, reachable from other machines.", err=True)
-        typer.echo(f"gcdial serve: serving at {base_url} (store {opened.path})")
+        typer.echo(f"gcdial serve: serving at {base_url} (store {describe_store(opened)})")
         typer.echo(f"  OpenAPI: {base_url}/openapi.json; API keys: gcdial serve keys create")
         server = uvicorn.Server(uvicorn_config(application))
         try:

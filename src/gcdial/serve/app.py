@@ -50,7 +50,7 @@ from gcdial.serve.models import (
 from gcdial.serve.problems import ApiProblem, ErrorBody, ErrorItem, json_path, problem_body
 from gcdial.serve.service import TERMINAL_EVENTS, DialService, call_json, iso
 from gcdial.serve.signing import new_secret
-from gcdial.serve.store import ApiKeyRecord, Store, WebhookEndpoint, hash_api_key
+from gcdial.serve.store import ApiKeyRecord, Store, StoreError, WebhookEndpoint, hash_api_key
 from gcdial.serve.web import mount_page
 
 __all__ = ["MAX_IDEMPOTENCY_KEY", "create_app"]
@@ -246,6 +246,18 @@ def create_app(
         kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return _problem_response(
             ApiProblem(exc.status_code, kind, str(exc.detail), headers=dict(exc.headers or {}))
+        )
+
+    @app.exception_handler(StoreError)
+    async def _on_store(_: Request, exc: StoreError) -> JSONResponse:
+        logger.error("store unavailable: %s", exc)
+        return _problem_response(
+            ApiProblem(
+                503,
+                "store_unavailable",
+                "The service's database is unavailable; retry with the same Idempotency-Key.",
+                headers={"Retry-After": "5"},
+            )
         )
 
     @app.exception_handler(Exception)

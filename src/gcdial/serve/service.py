@@ -111,6 +111,9 @@ class DialService:
         self._workers: list[asyncio.Task[None]] = []
         self._webhook_http: httpx.AsyncClient | None = None
         self._ready_cache: tuple[float, dict[str, str]] | None = None
+        self._unlisten: Callable[[], None] | None = None
+        # Calls whose dial task runs in this process: their claims are not leftovers.
+        self._dialing: set[str] = set()
 
     @property
     def client(self) -> AsyncClient:
@@ -131,6 +134,7 @@ class DialService:
             timeout=self.config.webhook_timeout_s, follow_redirects=False
         )
         self.hub.last_id = await self.db(self.store.last_event_id)
+        self._unlisten = await self._listen_to_replicas()
         await self.recover(startup=True)
         for placed in await self.db(self.store.calls_with_status, "placed"):
             if placed.outcome is None and placed.conversation_id:
@@ -141,8 +145,27 @@ class DialService:
             asyncio.create_task(self._recovery_loop(), name="gcdial-serve-recovery"),
         ]
 
+    async def _listen_to_replicas(self) -> Callable[[], None] | None:
+        """Wake local streams at once when another replica appends an event, on a store that
+        can tell (PostgreSQL's LISTEN/NOTIFY); ``_poll_events`` remains the fallback."""
+        add_listener: Callable[[Callable[[int], None]], Callable[[], None]] | None = getattr(
+            self.store, "add_event_listener", None
+        )
+        if add_listener is None:
+            return None
+        loop = asyncio.get_running_loop()
+
+        def on_event(event_id: int) -> None:
+            if not loop.is_closed():
+                asyncio.run_coroutine_threadsafe(self.hub.notify(event_id), loop)
+
+        return await self.db(add_listener, on_event)
+
     async def stop(self) -> None:
         """Stop workers and followers (placed calls are followed again at the next start)."""
+        if self._unlisten is not None:
+            self._unlisten()
+            self._unlisten = None
         for task in [*self._workers, *self._tasks]:
             task.cancel()
         for task in [*self._workers, *self._tasks]:
@@ -225,6 +248,8 @@ class DialService:
         # The dial runs in its own task: a client hanging up mid-request must not cancel it
         # half-way, or the key would stay claimed with nobody to record what happened.
         task = self._spawn(self._dial(key, idem_key, call, request))
+        self._dialing.add(call_id)
+        task.add_done_callback(lambda _: self._dialing.discard(call_id))
         done = await asyncio.shield(task)
         return DialAnswer("claimed", 202, done, call_id)
 
@@ -322,40 +347,71 @@ class DialService:
         return call
 
     async def recover(self, *, startup: bool = False) -> int:
-        """Resolve claims left ``in_progress`` by a process that died mid-dial: outcome unknown.
+        """Resolve claims left ``in_progress`` by a process that died mid-dial.
 
         On SQLite (one process) every claim found at start-up is such a leftover; on a shared
-        store only claims of another replica older than ``stale_claim_s`` are.
+        store only claims older than ``stale_claim_s`` are, unless this process is dialing them.
+        - No call row: the process died between claim and dial (the row is written before the
+          create-call leaves). A ``not_placed`` row under the claim's call id is written first,
+          so that process, were it only stalled, fails to write its own row and never dials.
+        - Still ``placing``: it may or may not have been placed: ``unknown``, never re-sent.
+        - Already settled (the process died before answering the key): that answer is replayed.
         """
         now = self.clock()
         older = now if startup and self.single_process else now - self.config.stale_claim_s
         fixed = 0
         for claim in await self.db(self.store.stale_claims, older):
-            if claim.owner == self.config.instance_id and not startup:
+            if claim.owner == self.config.instance_id and claim.call_id in self._dialing:
                 continue
             call = await self.db(self.store.get_call, claim.call_id)
-            if call is None or call.status != "placing":
-                continue
-            call = await self.db(
-                self.store.update_call,
-                call.id,
-                now=now,
-                status="unknown",
-                detail=(
-                    "The service stopped while placing this call: it may or may not have been "
-                    "placed. It was not re-sent; check the agent's recent conversations."
-                ),
-            )
+            event = None
+            if call is None:
+                call = CallRecord(
+                    id=claim.call_id,
+                    api_key_id=claim.scope,
+                    agent="",
+                    to="",
+                    status="not_placed",
+                    idempotency_key=claim.key,
+                    detail=(
+                        "The service stopped before sending this call: it was not placed. "
+                        "Dial again with a new Idempotency-Key."
+                    ),
+                    created_at=now,
+                    updated_at=now,
+                )
+                try:
+                    await self.db(self.store.insert_call, call)
+                except Exception as exc:
+                    # The dialing process wrote its row after all: look again next round.
+                    logger.info("recovery of %s deferred: %s", claim.call_id, type(exc).__name__)
+                    continue
+                event = "call.not_placed"
+            elif call.status == "placing":
+                call = await self.db(
+                    self.store.update_call,
+                    call.id,
+                    now=now,
+                    status="unknown",
+                    detail=(
+                        "The service stopped while placing this call: it may or may not have "
+                        "been placed. It was not re-sent; check the agent's recent conversations."
+                    ),
+                )
+                event = "call.unknown"
             body = json.dumps(call_json(call))
             await self.db(self.store.complete_idempotency, claim.scope, claim.key, 202, body)
-            await self.publish("call.unknown", call)
-            await self.audit(call.api_key_id, "recover", "unknown", call)
+            if event is not None:
+                await self.publish(event, call)
+                await self.audit(call.api_key_id, "recover", call.status, call)
             fixed += 1
         return fixed
 
     async def _recovery_loop(self) -> None:
+        # Check at least twice per stale period, so a dead replica's claim waits at most 1.5x it.
+        every = min(_RECOVERY_EVERY_S, self.config.stale_claim_s / 2)
         while True:
-            await asyncio.sleep(_RECOVERY_EVERY_S)
+            await asyncio.sleep(every)
             with contextlib.suppress(Exception):
                 await self.recover()
                 await self.db(self.store.purge_expired_idempotency, self.clock())
