@@ -434,3 +434,32 @@ def test_fake_clock_moves_only_when_slept() -> None:
     asyncio.run(clock.sleep(90))
     assert clock() == datetime(2026, 1, 1, 0, 1, 30, tzinfo=UTC)
     assert clock() - datetime(2026, 1, 1, tzinfo=UTC) == timedelta(seconds=90)
+
+
+async def test_until_deferred_stops_and_a_lower_max_attempts_binds_scheduled_retries(
+    tmp_path: Path, emu: EmulatorServer, client: AsyncClient
+) -> None:
+    no_answer, answered = number("415", 55), number("415", 1)
+    csv = write_csv(tmp_path / "c.csv", [{"phone": no_answer}, {"phone": answered}], ["phone"])
+    first = settings(csv, [agent(1)], max_attempts=3, retry_no_answer_s=3600)
+    events: list[CampaignEvent] = []
+
+    result = await run(tmp_path, client, first, events, until_deferred=True)
+
+    assert result.reason is StopReason.DEFERRED, result
+    assert calls_per_number(emu) == {no_answer: 1, answered: 1}
+    assert journal_contacts(tmp_path)[no_answer].status is ContactStatus.PENDING
+    assert len(events_of("deferred_only", events)) == 1
+
+    # The retry is scheduled an hour later; resumed with --max-attempts 1 when it is due, the
+    # contact is finished with its last outcome, not dialed again.
+    clock = FakeClock(datetime.now(UTC) + timedelta(hours=2))
+    lowered = first.with_changes(max_attempts=1)
+    result = await run(tmp_path, client, lowered, clock=clock, sleep=clock.sleep)
+
+    assert result.reason is StopReason.FINISHED, result
+    assert calls_per_number(emu) == {no_answer: 1, answered: 1}
+    contact = journal_contacts(tmp_path)[no_answer]
+    assert contact.status is ContactStatus.DONE
+    assert contact.outcome == "no_answer"
+    assert "limits given at resume" in (contact.detail or "")

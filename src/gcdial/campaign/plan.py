@@ -129,7 +129,7 @@ def plan(
     known = {a.strip().lower() for a in agents} if agents else None
     summary = summary if summary is not None else PlanSummary()
     path = Path(journal_path) if journal_path is not None else None
-    if path is not None and path.is_file() and path.stat().st_size > 0:
+    if path is not None and Journal.exists(path):
         with Journal.open(path, read_only=True) as journal:
             summary.from_journal = True
             counts = journal.count_by("contacts", "status")

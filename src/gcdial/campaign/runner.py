@@ -29,7 +29,7 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -56,7 +56,7 @@ from gcdial.campaign.progress import (
     Progress,
 )
 from gcdial.campaign.report import CampaignStatus, campaign_status
-from gcdial.campaign.rules import Action, Rules
+from gcdial.campaign.rules import Action, RetryDecision, RetryPolicy, Rules
 from gcdial.campaign.settings import CampaignSettings
 from gcdial.errors import (
     ApiConnectionError,
@@ -113,6 +113,7 @@ class StopReason(StrEnum):
     FINISHED = "finished"  # nothing left to dial
     WAITING_FOR_AGENTS = "waiting_for_agents"  # only contacts of agents not in the pool remain
     ENDED = "ended"  # the campaign end time came
+    DEFERRED = "deferred"  # ``until_deferred``: every contact left waits for a later time
     INTERRUPTED = "interrupted"  # Ctrl-C / SIGTERM
     FAILED = "failed"  # stopped by an error (refusals, no agent left, credentials, ...)
 
@@ -168,8 +169,10 @@ class CampaignRunner:
     """Runs one campaign: ``await CampaignRunner(settings, client, journal_path=p).run()``.
 
     ``clock`` (aware UTC datetimes) drives the rules and the journal's times; ``sleep`` waits for
-    the next due contact (inject both to test windows and retries without waiting). ``observer``
-    is told every event; :attr:`progress` is the snapshot a display draws.
+    the next due contact (inject both to test windows and retries without waiting; the sandbox
+    injects its accelerated clock). ``observer`` is told every event; :attr:`progress` is the
+    snapshot a display draws. With ``until_deferred`` the run stops, instead of waiting, as soon
+    as every contact left is due later (a retry delay, the calling window): for cron.
     """
 
     def __init__(
@@ -185,6 +188,7 @@ class CampaignRunner:
         monitor_mode: str = "auto",
         call_timeout_s: float = DEFAULT_CALL_TIMEOUT_S,
         progress_interval_s: float | None = 1.0,
+        until_deferred: bool = False,
     ) -> None:
         self.settings = settings
         self.client = client
@@ -197,6 +201,8 @@ class CampaignRunner:
         self._monitor_mode = monitor_mode
         self._call_timeout_s = call_timeout_s
         self._progress_interval_s = progress_interval_s
+        self._until_deferred = until_deferred
+        self._deferred = False
         self._db = JournalThread()
         self._journal: Journal | None = None
         self._rules: Rules | None = None
@@ -314,6 +320,8 @@ class CampaignRunner:
             return StopReason.FINISHED
         if self._ended:
             return StopReason.ENDED
+        if self._deferred:
+            return StopReason.DEFERRED
         if self._waiting_for:
             return StopReason.WAITING_FOR_AGENTS
         return StopReason.FINISHED
@@ -335,7 +343,7 @@ class CampaignRunner:
                 hint="Give the path of a readable CSV file.",
             ) from None
         path = self.journal_path
-        if path.exists() and path.stat().st_size > 0:
+        if Journal.exists(path):
             journal = Journal.open(path, expect_fingerprint=fingerprint, clock=self._clock)
             self._resumed = True
             try:
@@ -380,15 +388,17 @@ class CampaignRunner:
         except CsvFileError:
             if fresh:
                 # Nothing was dialed: drop the half-loaded journal so the fixed list starts clean.
-                journal.close()
                 self._journal = None
-                for suffix in ("", "-wal", "-shm", ".lock"):
-                    with contextlib.suppress(OSError):
-                        Path(str(self.journal_path) + suffix).unlink()
+                journal.discard()
             raise
         report = reader.report
         journal.add_skipped_rows(report.problems)
-        journal.finish_loading(rows=report.rows, valid=report.valid, refused=report.problem_count)
+        journal.finish_loading(
+            rows=report.rows,
+            valid=report.valid,
+            refused=report.problem_count,
+            attribute_columns=report.attribute_columns,
+        )
         return report
 
     async def _mark_intents_unknown(self) -> None:
@@ -508,7 +518,7 @@ class CampaignRunner:
             delay: float | None = None
             if dispatcher.queued == 0 and dispatcher.live == 0 and not self._tasks:
                 due = await self._db.call(journal.next_due_time)
-                self.progress.next_due = due
+                self.progress.next_due = due if due is not None and due > now else None
                 if due is None:
                     break
                 if rules.end_at is not None and due >= rules.end_at:
@@ -519,9 +529,18 @@ class CampaignRunner:
                     )
                     break
                 delay = max(0.0, (due - self._clock()).total_seconds())
+                if delay > 0 and self._until_deferred:
+                    self._deferred = True
+                    self._emit(
+                        "deferred_only",
+                        f"every contact left waits for a later time (the first at "
+                        f"{due:%Y-%m-%d %H:%M:%S} UTC): stopping as asked (--until-deferred)",
+                        next_due=due.isoformat(),
+                    )
+                    break
             elif dispatcher.pool.free() and dispatcher.live < dispatcher.max_concurrent:
                 due = await self._db.call(journal.next_due_time)
-                self.progress.next_due = due
+                self.progress.next_due = due if due is not None and due > now else None
                 if due is not None and due > self._clock():
                     delay = (due - self._clock()).total_seconds()
             await self._wait(delay)
@@ -557,6 +576,8 @@ class CampaignRunner:
             deferred: list[tuple[int, datetime, str]] = []
             skipped: list[tuple[int, str, str]] = []
             for contact in rows:
+                if contact.attempts and await self._retry_withdrawn(contact, now):
+                    continue
                 decision = rules.check(contact.as_contact(), now)
                 if decision.action is Action.SKIP:
                     skipped.append((contact.id, decision.outcome or "skipped", decision.reason))
@@ -592,6 +613,30 @@ class CampaignRunner:
             await self._db.call(journal.hold, held)
             await self._db.call(journal.skip_many, skipped)
             await self._db.call(journal.defer_many, deferred)
+
+    async def _retry_withdrawn(self, contact: ContactRecord, now: datetime) -> bool:
+        """A retry scheduled under earlier limits that today's limits no longer allow (a lower
+        ``--max-attempts`` given at resume): finish the contact with its last outcome."""
+        journal = self._require_journal()
+        outcomes = [
+            a.outcome or ""
+            for a in await self._db.call(journal.attempts, contact.id)
+            if a.state is AttemptState.ENDED and a.outcome
+        ]
+        decision = retry_decision(self._require_rules().retry, outcomes, now)
+        if decision.retry:
+            return False
+        reason = f"{decision.reason} (limits given at resume)"
+        await self._db.call(journal.finish_pending, contact.id, outcomes[-1], reason)
+        self._emit(
+            "outcome",
+            f"{contact.phone} (line {contact.line}): {outcomes[-1]}; no retry, {reason}",
+            line=contact.line,
+            phone=contact.phone,
+            outcome=outcomes[-1],
+            detail=reason,
+        )
+        return True
 
     def _queue(self, contact: ContactRecord) -> None:
         dispatcher = self._require_dispatcher()
@@ -851,6 +896,7 @@ class CampaignRunner:
         if view is not None:
             view.set(AgentActivity.RINGING_AGENT, job.contact.phone)
         code: str | None = None
+        talk_s: float | None = None
         try:
             outcome = await monitor.wait(
                 conversation_id,
@@ -861,13 +907,14 @@ class CampaignRunner:
             kind = outcome.kind.value
             detail = outcome.reason
             code = outcome.error.code if outcome.error is not None else None
+            talk_s = outcome.talk_seconds
         except CallWaitTimeoutError as exc:
             kind, detail = "unknown", exc.message
         except NotFoundError:
             kind, detail = "unknown", f"Genesys Cloud no longer knows call {conversation_id}"
         except GcdialError as exc:
             kind, detail = "unknown", f"lost track of the call: {exc.message}"
-        await self._settle(attempt_id, job.contact, kind, detail, code, agent)
+        await self._settle(attempt_id, job.contact, kind, detail, code, agent, talk_s)
 
     async def _settle(
         self,
@@ -877,21 +924,16 @@ class CampaignRunner:
         detail: str,
         code: str | None,
         agent: PoolAgent | None,
+        talk_s: float | None = None,
     ) -> None:
         journal = self._require_journal()
         policy = self._require_rules().retry
         earlier = [
-            a
+            a.outcome or ""
             for a in await self._db.call(journal.attempts, contact.id)
             if a.id != attempt_id and a.state is AttemptState.ENDED and a.outcome
         ]
-        customer = sum(1 for a in earlier if policy.counts_as_attempt(a.outcome or ""))
-        agent_side = sum(1 for a in earlier if (a.outcome or "") in policy.agent_side)
-        customer += 1 if policy.counts_as_attempt(kind) else 0
-        agent_side += 1 if kind in policy.agent_side else 0
-        decision = policy.after(
-            kind, attempts=customer, agent_failures=agent_side, now=self._clock()
-        )
+        decision = retry_decision(policy, [*earlier, kind], self._clock())
         retry_at = decision.at if decision.retry else None
         await self._db.call(
             journal.record_outcome,
@@ -900,6 +942,7 @@ class CampaignRunner:
             error_code=code,
             detail=_detail(detail, decision.reason, retried=decision.retry),
             retry_at=retry_at,
+            talk_s=talk_s,
         )
         self.progress.by_outcome[kind] += 1
         then = f"; retry at {retry_at:%H:%M:%S} UTC" if retry_at is not None else ""
@@ -967,6 +1010,17 @@ class CampaignRunner:
     def _require_rules(self) -> Rules:
         assert self._rules is not None, "the rules are not loaded"
         return self._rules
+
+
+def retry_decision(policy: RetryPolicy, outcomes: Sequence[str], now: datetime) -> RetryDecision:
+    """What the policy says after the calls that ended with ``outcomes`` (oldest first): retry
+    (when), or stop. Run after every call, and again before a scheduled retry is dialed, so that
+    limits lowered at resume bind retries already scheduled."""
+    if not outcomes:
+        return RetryDecision(True, now, "never called")
+    customer = sum(1 for o in outcomes if policy.counts_as_attempt(o))
+    agent_side = sum(1 for o in outcomes if o in policy.agent_side)
+    return policy.after(outcomes[-1], attempts=customer, agent_failures=agent_side, now=now)
 
 
 def _detail(outcome: str, decision: str, *, retried: bool) -> str:

@@ -196,7 +196,7 @@ def _stored_settings(journal_path: Path) -> CampaignSettings | None:
     from gcdial.campaign.journal import Journal
     from gcdial.campaign.settings import CampaignSettings
 
-    if not journal_path.is_file() or journal_path.stat().st_size == 0:
+    if not Journal.exists(journal_path):
         return None
     with Journal.open(journal_path, read_only=True) as journal:
         stored = journal.settings()
