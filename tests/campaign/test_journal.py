@@ -398,12 +398,16 @@ def test_every_unreadable_journal_is_a_clear_error_naming_the_file(
             journal.begin_attempt(cid, agent_id="u-1")
     path = tmp_path / "c.db"
     _damage(path, how)
-    with pytest.raises(JournalError) as info:
+
+    def read_all() -> None:
         # Some damage is found on open, some only when a page is read: both are JournalErrors.
         with Journal.open(path, read_only=read_only) as journal:
             list(journal.contacts())
             journal.attempts()
             journal.events()
+
+    with pytest.raises(JournalError) as info:
+        read_all()
     assert str(path) in str(info.value)
     assert info.value.hint
 

@@ -185,7 +185,7 @@ def _list(tmp_path: Path, text: str) -> Path:
 @pytest.mark.parametrize(
     ("cell", "written"),
     [
-        ("=HYPERLINK(\"http://x\",\"y\")", "'=HYPERLINK(\"http://x\",\"y\")"),
+        ('=HYPERLINK("http://x","y")', '\'=HYPERLINK("http://x","y")'),
         ("=cmd|' /C calc'!A0", "'=cmd|' /C calc'!A0"),
         ("+1+cmd|x", "'+1+cmd|x"),
         ("-2+3", "'-2+3"),
