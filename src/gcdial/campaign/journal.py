@@ -1064,6 +1064,96 @@ class Journal:
             self._event("contact.finished", contact_id=contact_id, detail=f"{outcome}: {reason}")
 
     @_guarded
+    def contact_at_line(self, line: int) -> ContactRecord | None:
+        """The contact of CSV line ``line`` (None when that line holds no contact)."""
+        row = self._conn.execute("SELECT * FROM contacts WHERE line = ?", (line,)).fetchone()
+        return None if row is None else _contact(row)
+
+    @_guarded
+    def record_verdict(self, contact_id: int, *, placed: bool, note: str) -> None:
+        """A person's verdict on a contact whose call may or may not have been placed.
+
+        ``placed``: the contact is done (outcome ``placed``). Not placed: its open attempt becomes
+        ``not_sent`` and the contact is pending again, without using up an attempt. A call that
+        Genesys accepted (it has a conversation id) was placed: "not placed" is refused for it.
+        """
+        with self._tx() as conn:
+            contact = conn.execute(
+                "SELECT status FROM contacts WHERE id = ?", (contact_id,)
+            ).fetchone()
+            if contact is None:
+                raise KeyError(f"no contact {contact_id} in the journal")
+            if contact["status"] != ContactStatus.UNKNOWN:
+                raise JournalError(
+                    f"Contact {contact_id} is {contact['status']}, not waiting for review.",
+                    hint="`gcdial campaign review JOURNAL` lists the contacts that need one.",
+                )
+            row = conn.execute(
+                "SELECT * FROM attempts WHERE contact_id = ? ORDER BY id DESC LIMIT 1",
+                (contact_id,),
+            ).fetchone()
+            now = self._now()
+            if placed:
+                if row is not None and row["state"] == AttemptState.UNKNOWN:
+                    conn.execute(
+                        "UPDATE attempts SET state = ?, outcome = 'placed', ended_at = ?, "
+                        "detail = ? WHERE id = ?",
+                        (AttemptState.ENDED, now, note, row["id"]),
+                    )
+                conn.execute(
+                    "UPDATE contacts SET status = 'done', outcome = 'placed', detail = ?, "
+                    "next_at = '', updated_at = ? WHERE id = ?",
+                    (note, now, contact_id),
+                )
+            else:
+                if row is None or row["state"] != AttemptState.UNKNOWN or row["conversation_id"]:
+                    raise JournalError(
+                        f"Contact {contact_id}'s call was accepted by Genesys Cloud (conversation "
+                        f"{row['conversation_id'] if row is not None else '?'}): it was placed.",
+                        hint="Record it as placed; only a call whose create request got no clear "
+                        "answer can be found not placed.",
+                    )
+                conn.execute(
+                    "UPDATE attempts SET state = ?, outcome = 'not_sent', ended_at = ?, "
+                    "detail = ? WHERE id = ?",
+                    (AttemptState.NOT_SENT, now, note, row["id"]),
+                )
+                conn.execute(
+                    "UPDATE contacts SET status = 'pending', outcome = NULL, detail = ?, "
+                    "next_at = '', attempts = MAX(attempts - 1, 0), updated_at = ? WHERE id = ?",
+                    (note, now, contact_id),
+                )
+            self._event(
+                "contact.verdict",
+                contact_id=contact_id,
+                attempt_id=row["id"] if row is not None else None,
+                detail=f"{'placed' if placed else 'not placed'}: {note}",
+            )
+
+    @_guarded
+    def reassign(self, agent: str, to: str | None) -> int:
+        """Give the pending contacts pinned to ``agent`` (case-insensitive) to ``to``, or to any
+        agent (None). Returns how many moved."""
+        with self._tx() as conn:
+            cursor = conn.execute(
+                "UPDATE contacts SET agent = ?, updated_at = ? "
+                "WHERE status = 'pending' AND lower(trim(agent)) = lower(trim(?))",
+                (to, self._now(), agent),
+            )
+            moved = cursor.rowcount
+            self._event("contacts.reassigned", detail=f"{moved} from {agent} to {to or 'any'}")
+        return moved
+
+    @_guarded
+    def pinned_pending(self) -> dict[str, int]:
+        """Pending contacts that name their agent, counted by agent."""
+        rows = self._conn.execute(
+            "SELECT agent, COUNT(*) FROM contacts WHERE status = 'pending' AND agent IS NOT NULL "
+            "AND agent != '' GROUP BY lower(trim(agent)) ORDER BY agent"
+        ).fetchall()
+        return {str(agent): int(n) for agent, n in rows}
+
+    @_guarded
     def reopen(self, contact_id: int, reason: str) -> None:
         """Put a contact finished as ``not_sent`` (never placed) back to pending."""
         with self._tx() as conn:

@@ -260,6 +260,7 @@ class CampaignRunner:
             await self._mark_intents_unknown()
             self.progress.phase = "loading contacts"
             self._validation = await self._db.call(self._load_contacts, journal)
+            self._report_bad_rows()
             self.progress.phase = "checking agents"
             check = await check_pool(self.client, self.settings.agents)
             self._report_pool(check)
@@ -291,6 +292,9 @@ class CampaignRunner:
                             await ticker
                     self._monitor = None
             await self._refresh()
+            await self._db.call(
+                journal.set_meta, "waiting_for_agents", json.dumps(dict(self._waiting_for))
+            )
             status = await self._db.call(campaign_status, journal)
             return RunResult(
                 reason=self._reason(status),
@@ -400,6 +404,25 @@ class CampaignRunner:
             attribute_columns=report.attribute_columns,
         )
         return report
+
+    def _report_bad_rows(self) -> None:
+        report = self._validation
+        if report is None:
+            return
+        for problem in report.problems:
+            self._emit(
+                "bad_row",
+                str(problem),
+                file=problem.file,
+                line=problem.line,
+                column=problem.column,
+                problem=problem.kind,
+                reason=problem.reason,
+                fix=problem.fix,
+            )
+        hidden = report.problem_count - len(report.problems)
+        if hidden > 0:
+            self._emit("bad_row_more", f"... and {hidden} more bad row(s): see the report")
 
     async def _mark_intents_unknown(self) -> None:
         journal = self._require_journal()
