@@ -645,8 +645,8 @@ def _dry_run(run: Session, settings: CampaignSettings, journal_path: Path) -> No
         summary=summary,
     )
     for line in lines:
-        run.output.result(line.to_dict(), Text(str(line)))
-    run.output.result(summary.as_dict(), Text(_plan_summary(summary, settings)))
+        _row(run, line.to_dict(), str(line))
+    _row(run, summary.as_dict(), _plan_summary(summary, settings))
     if not run.output.json_mode:
         run.output.say("dry run: nothing was sent and nothing was written.", style="dim")
     refused = summary.counts.get("refused", 0)
@@ -657,6 +657,14 @@ def _dry_run(run: Session, settings: CampaignSettings, journal_path: Path) -> No
             hint="Fix the rows listed above, or run without --strict to skip them (they are "
             "recorded in the report).",
         )
+
+
+def _row(run: Session, data: dict[str, Any], text: str) -> None:
+    """One line of data: JSON with --json, else the text, never wrapped (pipes and files)."""
+    if run.output.json_mode:
+        run.output.data(data)
+    else:
+        run.output.out.print(Text(text), soft_wrap=True)
 
 
 def _plan_summary(summary: Any, settings: CampaignSettings) -> str:
