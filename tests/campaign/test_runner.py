@@ -255,28 +255,35 @@ async def test_a_429_asking_for_an_absurd_wait_is_tried_again_not_left_half_dial
     assert second.created_at - start <= timedelta(seconds=MAX_RETRY_AFTER_S)
 
 
-async def test_a_dropped_answer_is_unknown_and_never_redialed(
+async def test_a_dropped_answer_is_resolved_from_live_evidence_and_never_redialed(
     tmp_path: Path, emu: EmulatorServer, client: AsyncClient
 ) -> None:
     phones = [number("415", last) for last in (1, 2, 3, 55)]
     csv = write_csv(tmp_path / "c.csv", [{"phone": p} for p in phones], ["phone"])
     emu.add_fault(route="create_call", mode="drop_after_create", count=2)
     config = settings(csv, [agent(1)])
+    events: list[CampaignEvent] = []
 
-    first = await run(tmp_path, client, config)
+    first = await run(tmp_path, client, config, events)
     again = await run(tmp_path, client, config)
 
-    assert first.status.needs_review == 2
-    assert again.status.needs_review == 2
-    assert again.resumed
+    # The calls existed: the dialing core found them on the agent's topic (their attempt id),
+    # so they were followed to their outcome instead of being left for a person.
+    assert first.status.needs_review == 0
+    assert again.status.needs_review == 0
     created = calls_per_number(emu)
-    unknown = [
-        p for p, c in journal_contacts(tmp_path).items() if c.status is ContactStatus.UNKNOWN
-    ]
-    assert unknown == phones[:2]
     for phone in phones:
         assert created[phone] <= allowed_calls(phone, max_attempts=2)
     assert created[phones[0]] == created[phones[1]] == 1
+    contacts = journal_contacts(tmp_path)
+    assert contacts[phones[0]].outcome == contacts[phones[1]].outcome == "answered"
+    # Every attempt carries its tag, in the journal and in the call's attributes.
+    with Journal.open(tmp_path / "c.db", read_only=True) as journal:
+        tags = {a.tag for a in journal.attempts()}
+    sent = {c["body"]["attributes"]["gcdialAttemptId"] for c in emu.calls_created()}
+    assert None not in tags
+    assert sent == tags
+    assert not events_of("unknown", events)
 
 
 @pytest.mark.parametrize(("status", "code"), [(403, "missing.permissions"), (400, "bad.request")])

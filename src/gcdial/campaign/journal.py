@@ -805,8 +805,13 @@ class Journal:
     # Attempts: the crash-safe state machine
 
     @_guarded
-    def begin_attempt(self, contact_id: int, *, agent_id: str, agent: str | None = None) -> int:
+    def begin_attempt(
+        self, contact_id: int, *, agent_id: str, agent: str | None = None, tag: str | None = None
+    ) -> int:
         """Commit the intent to dial ``contact_id`` through ``agent_id``; return the attempt id.
+
+        ``tag`` is the attempt id the call carries in its attributes (the dialing core's), kept
+        so that a resume can look the call up by it.
 
         Call this *before* sending the create-call request. Refuses when the contact already has an
         attempt in flight or of unknown outcome, or is finished: that is what keeps a customer
@@ -833,9 +838,9 @@ class Journal:
                 )
             now = self._now()
             cursor = conn.execute(
-                "INSERT INTO attempts (contact_id, number, agent_id, agent, state, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (contact_id, row["attempts"] + 1, agent_id, agent, AttemptState.INTENT, now),
+                "INSERT INTO attempts (contact_id, number, agent_id, agent, state, created_at, "
+                "tag) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (contact_id, row["attempts"] + 1, agent_id, agent, AttemptState.INTENT, now, tag),
             )
             attempt_id = int(cursor.lastrowid or 0)
             conn.execute(

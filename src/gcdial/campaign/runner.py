@@ -29,13 +29,16 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from gcdial import dialing
+from gcdial._shared import DEFAULT_RESOLVE_TIMEOUT_S
+from gcdial.calls import CallParams
 from gcdial.campaign.csvinput import (
     ContactReader,
     CsvFileError,
@@ -44,6 +47,13 @@ from gcdial.campaign.csvinput import (
     validate_csv,
 )
 from gcdial.campaign.dbthread import JournalThread
+from gcdial.campaign.decide import (
+    AttemptResult,
+    Change,
+    ResultKind,
+    journal_change,
+    retry_decision,
+)
 from gcdial.campaign.journal import AttemptState, ContactRecord, Journal, JournalError
 from gcdial.campaign.pacing import AgentPool, Assignment, Dispatcher, PoolAgent
 from gcdial.campaign.pool import Exclusion, NoUsableAgentError, PoolCheck, check_pool
@@ -56,7 +66,7 @@ from gcdial.campaign.progress import (
     Progress,
 )
 from gcdial.campaign.report import CampaignStatus, campaign_status
-from gcdial.campaign.rules import Action, RetryDecision, RetryPolicy, Rules
+from gcdial.campaign.rules import Action, Rules
 from gcdial.campaign.settings import CampaignSettings
 from gcdial.errors import (
     ApiConnectionError,
@@ -71,12 +81,11 @@ from gcdial.errors import (
     PermissionDeniedError,
     RateLimitedError,
 )
-from gcdial.http import MAX_RETRY_AFTER_S
+from gcdial.monitor import CallEvent, CallMonitor, Outcome
+from gcdial.resolve import Verdict, new_attempt_id
 
 if TYPE_CHECKING:
     from gcdial.client import AsyncClient
-    from gcdial.monitor.events import CallEvent
-    from gcdial.monitor.follow import CallMonitor
 
 __all__ = [
     "CallsRefusedError",
@@ -89,8 +98,6 @@ logger = logging.getLogger("gcdial.campaign")
 
 DEFAULT_CALL_TIMEOUT_S: Final = 4 * 3600.0
 """How long one call may last before the runner stops following it (outcome then unknown)."""
-NETWORK_RETRY: Final = timedelta(seconds=15)
-"""A contact whose call could not be sent (network) waits this long before it is tried again."""
 PAGE: Final = 200
 """Due contacts read from the journal at a time."""
 HARD_CAP_EXTRA: Final = 2000
@@ -189,6 +196,7 @@ class CampaignRunner:
         call_timeout_s: float = DEFAULT_CALL_TIMEOUT_S,
         progress_interval_s: float | None = 1.0,
         until_deferred: bool = False,
+        resolve_timeout_s: float = DEFAULT_RESOLVE_TIMEOUT_S,
     ) -> None:
         self.settings = settings
         self.client = client
@@ -202,6 +210,7 @@ class CampaignRunner:
         self._call_timeout_s = call_timeout_s
         self._progress_interval_s = progress_interval_s
         self._until_deferred = until_deferred
+        self._resolve_timeout_s = resolve_timeout_s
         self._deferred = False
         self._db = JournalThread()
         self._journal: Journal | None = None
@@ -272,8 +281,6 @@ class CampaignRunner:
                 sleep=self._sleep,
             )
             await self._refresh()
-            from gcdial.monitor.follow import CallMonitor
-
             async with CallMonitor(self.client.transport, mode=self._monitor_mode) as monitor:
                 self._monitor = monitor
                 await self._watch_agents(monitor)
@@ -726,170 +733,203 @@ class CampaignRunner:
             self._wake.set()
 
     async def _place(self, job: _Job, agent: PoolAgent, view: AgentView | None) -> None:
+        """Dial one contact through the dialing core, then apply what its result means."""
         journal = self._require_journal()
         contact = job.contact
+        tag = new_attempt_id()
         try:
             attempt_id = await self._db.call(
-                journal.begin_attempt, contact.id, agent_id=agent.id, agent=str(agent)
+                journal.begin_attempt, contact.id, agent_id=agent.id, agent=str(agent), tag=tag
             )
         except JournalError as exc:
             logger.warning("not dialing line %d: %s", contact.line, exc)
             return
         if view is not None:
             view.set(AgentActivity.DIALING, contact.phone)
-        where = f"{contact.phone} (line {contact.line})"
+        accepted: list[asyncio.Future[None]] = []
+
+        def on_placed(conversation_id: str) -> None:
+            # Journaled before the call is followed, so that a crash from here on resumes by
+            # following the call, never by dialing it again (the journal thread keeps order).
+            accepted.append(
+                asyncio.ensure_future(
+                    self._db.call(journal.mark_accepted, attempt_id, conversation_id)
+                )
+            )
+            self._placed(contact, agent, view, conversation_id, attempt_id)
+
+        def on_event(event: CallEvent) -> None:
+            if view is not None:
+                _show(view, event)
+
+        params = CallParams(
+            to=contact.phone,
+            caller_id=self.settings.caller_id,
+            caller_id_name=self.settings.caller_id_name,
+            attributes=dict(contact.attributes) or None,
+        )
         try:
-            created = await self.client.calls.create(
+            handle = await dialing.dial(
+                self.client.calls,
+                self.client.transport,
+                self.client.settings,
                 agent.id,
-                to=contact.phone,
-                caller_id=self.settings.caller_id,
-                caller_id_name=self.settings.caller_id_name,
-                attributes=dict(contact.attributes) or None,
+                params,
                 check_agent=False,
+                follow=True,
+                monitor=self._require_monitor(),
+                timeout_s=self._call_timeout_s,
+                resolve_timeout_s=self._resolve_timeout_s,
+                attempt_id=tag,
+                on_placed=on_placed,
+                on_event=on_event,
+                clock=lambda: self._clock().timestamp(),
+                sleep=self._sleep,
             )
-        except CallOutcomeUnknownError as exc:
-            await self._unknown(
-                attempt_id,
-                exc,
-                f"{where}: outcome unknown ({exc.message}); needs review, not re-dialed",
-                line=contact.line,
-                phone=contact.phone,
-                agent=str(agent),
-                attempt=attempt_id,
-            )
-            return
-        except RateLimitedError as exc:
-            # A 429 placed nothing, so trying sooner than asked is safe; a wait past the cap
-            # (the rate budget's own) is not believed, and could not even be added to a date.
-            wait_s = min(max(exc.retry_after or 1.0, 1.0), MAX_RETRY_AFTER_S)
-            retry_at = self._clock() + timedelta(seconds=wait_s)
-            await self._db.call(
-                journal.mark_not_sent,
-                attempt_id,
-                "rate limited (429) after retrying; tried again later",
-                error_code=exc.code,
-                context_id=exc.context_id,
-                retry_at=retry_at,
-            )
-            return
-        except ApiError as exc:
-            await self._refused(attempt_id, job, agent, exc)
-            return
-        except ApiConnectionError as exc:
-            await self._db.call(
-                journal.mark_not_sent,
-                attempt_id,
-                f"not sent: {exc.message}",
-                retry_at=self._clock() + NETWORK_RETRY,
-            )
-            self._emit(
-                "not_sent",
-                f"{where}: not sent ({exc.message}); will try again",
-                line=contact.line,
-                phone=contact.phone,
-            )
-            self._trouble_seen(exc)
-            return
-        except (AuthError, ConfigError) as exc:
-            await self._db.call(
-                journal.mark_not_sent,
-                attempt_id,
-                f"not sent: {exc.message}",
-                retry_at=self._clock(),
-            )
-            self._set_fatal(exc)
-            return
-        except InputError as exc:
-            await self._db.call(journal.mark_not_sent, attempt_id, exc.message)
-            self.progress.refused += 1
-            self._emit(
-                "not_sent",
-                f"{where}: not sent, {exc.message}",
-                line=contact.line,
-                phone=contact.phone,
-            )
-            return
+            result = _result_of_dial(handle)
+        except asyncio.CancelledError:
+            raise
         except GcdialError as exc:
-            # Anything else after the intent may have reached Genesys: never re-dial it.
-            await self._unknown(
-                attempt_id,
-                exc,
-                f"{where}: outcome unknown ({exc.message})",
-                line=contact.line,
-                phone=contact.phone,
-            )
-            return
-        await self._db.call(journal.mark_accepted, attempt_id, created.id)
-        self._trouble = 0
-        self._streak_final.clear()
+            result = _result_of_error(exc, placed=bool(accepted))
+        if accepted:
+            await asyncio.gather(*accepted)
+        await self._apply(attempt_id, contact, agent, result)
+
+    def _placed(
+        self,
+        contact: ContactRecord,
+        agent: PoolAgent,
+        view: AgentView | None,
+        conversation_id: str,
+        attempt_id: int,
+    ) -> None:
         self.progress.placed += 1
         if view is not None:
             view.calls += 1
+            view.set(AgentActivity.RINGING_AGENT, contact.phone)
         self._emit(
             "placed",
-            f"{where}: call placed by {agent} ({created.id})",
+            f"{contact.phone} (line {contact.line}): call placed by {agent} ({conversation_id})",
             line=contact.line,
             phone=contact.phone,
             agent=str(agent),
-            conversation_id=created.id,
+            conversation_id=conversation_id,
             attempt=attempt_id,
         )
-        await self._follow_and_settle(attempt_id, created.id, agent, job, view)
 
-    async def _unknown(self, attempt_id: int, exc: GcdialError, message: str, **data: Any) -> None:
-        """The create-call may have reached Genesys: set the attempt aside for review."""
-        await self._db.call(self._require_journal().mark_unknown, attempt_id, _short(exc))
-        self.progress.unknown += 1
-        self._emit("unknown", message, **data)
-        self._trouble_seen(exc)
-
-    async def _refused(self, attempt_id: int, job: _Job, agent: PoolAgent, exc: ApiError) -> None:
+    async def _apply(
+        self,
+        attempt_id: int,
+        contact: ContactRecord,
+        agent: PoolAgent | None,
+        result: AttemptResult,
+    ) -> None:
+        """Do what :func:`journal_change` says the result means: the journal, then the run."""
         journal = self._require_journal()
-        contact = job.contact
-        code = exc.code or ""
+        earlier = [
+            a.outcome or ""
+            for a in await self._db.call(journal.attempts, contact.id)
+            if a.id != attempt_id and a.state is AttemptState.ENDED and a.outcome
+        ]
+        change = journal_change(result, earlier, self._require_rules().retry, self._clock())
         where = f"{contact.phone} (line {contact.line})"
-        now = self._clock()
-        if code in AGENT_REFUSALS or isinstance(exc, NotFoundError):
+        if change.action == "outcome":
+            await self._db.call(
+                journal.record_outcome,
+                attempt_id,
+                change.outcome,
+                error_code=change.error_code,
+                detail=change.detail,
+                retry_at=change.retry_at,
+                talk_s=change.talk_s,
+            )
+            self.progress.by_outcome[change.outcome] += 1
+            then = (
+                f"; retry at {change.retry_at:%H:%M:%S} UTC" if change.retry_at is not None else ""
+            )
+            self._emit(
+                "outcome",
+                f"{where}: {change.outcome}{then}" + (f" [{agent}]" if agent is not None else ""),
+                line=contact.line,
+                phone=contact.phone,
+                outcome=change.outcome,
+                agent=str(agent) if agent is not None else None,
+                attempt=attempt_id,
+                retry_at=change.retry_at.isoformat() if change.retry_at is not None else None,
+                detail=result.detail,
+            )
+        elif change.action == "unknown":
+            await self._db.call(journal.mark_unknown, attempt_id, change.detail)
+            self.progress.unknown += 1
+            self._emit(
+                "unknown",
+                f"{where}: outcome unknown ({change.detail}); needs review, not re-dialed",
+                line=contact.line,
+                phone=contact.phone,
+                agent=str(agent) if agent is not None else None,
+                attempt=attempt_id,
+            )
+        else:
             await self._db.call(
                 journal.mark_not_sent,
                 attempt_id,
-                f"refused for agent {agent}: {exc.message}",
-                error_code=exc.code,
-                context_id=exc.context_id,
-                retry_at=now,
+                change.detail,
+                error_code=change.error_code,
+                context_id=change.context_id,
+                retry_at=change.retry_at,
             )
-            self._retire(agent, exc.message)
-            return
-        systemic = isinstance(exc, AuthenticationError | PermissionDeniedError) or code in (
-            "not.a.user",
-        )
-        await self._db.call(
-            journal.mark_not_sent,
-            attempt_id,
-            exc.message,
-            error_code=exc.code,
-            context_id=exc.context_id,
-            retry_at=now if systemic else None,
-        )
-        if not systemic:
+            self._emit_not_sent(where, contact, result, change)
+        if change.placed:
+            self._trouble = 0
+            self._streak_final.clear()
+        if change.in_streak:
             self._streak_final.append(contact.id)
-        self.progress.refused += 1
+        if change.retire_agent and agent is not None:
+            self._retire(agent, result.detail)
+        if change.fatal:
+            self._set_fatal(result.error or ConfigError(result.detail))
+        elif change.trouble:
+            self._trouble_seen(result)
+
+    def _emit_not_sent(
+        self, where: str, contact: ContactRecord, result: AttemptResult, change: Change
+    ) -> None:
+        kind = result.kind
+        if kind in (ResultKind.RATE_LIMITED, ResultKind.AGENT_REFUSED, ResultKind.FATAL):
+            return
+        if kind is ResultKind.NOT_PLACED:
+            self._emit(
+                "not_placed",
+                f"{where}: proven not placed ({result.detail}); back in the queue",
+                line=contact.line,
+                phone=contact.phone,
+            )
+            return
+        if kind is ResultKind.NOT_SENT:
+            message = f"{where}: not sent ({result.detail}); will try again"
+        elif kind is ResultKind.INVALID:
+            self.progress.refused += 1
+            message = f"{where}: not sent, {result.detail}"
+        else:
+            self.progress.refused += 1
+            message = (
+                f"{where}: refused by Genesys Cloud ({result.error_code or 'no code'}, contextId "
+                f"{result.context_id or 'none'}): {result.detail}"
+            )
         self._emit(
             "not_sent",
-            f"{where}: refused by Genesys Cloud (HTTP {exc.status} {code or ''}, contextId "
-            f"{exc.context_id or 'none'}): {exc.message}",
+            message,
             line=contact.line,
             phone=contact.phone,
-            status=exc.status,
-            code=exc.code,
-            context_id=exc.context_id,
+            code=change.error_code,
+            context_id=change.context_id,
         )
-        self._trouble_seen(exc)
 
-    def _trouble_seen(self, exc: GcdialError) -> None:
+    def _trouble_seen(self, result: AttemptResult) -> None:
         self._trouble += 1
         if self._trouble >= self.settings.max_refusals and self._fatal is None:
-            self._set_fatal(CallsRefusedError(self._trouble, exc))
+            last = result.error if isinstance(result.error, GcdialError) else None
+            self._set_fatal(CallsRefusedError(self._trouble, last or GcdialError(result.detail)))
 
     def _set_fatal(self, exc: BaseException) -> None:
         if self._fatal is None:
@@ -907,10 +947,8 @@ class CampaignRunner:
         job: _Job,
         view: AgentView | None,
     ) -> None:
-        from gcdial.monitor.follow import CallWaitTimeoutError
-
-        monitor = self._monitor
-        assert monitor is not None
+        """Follow a call found in flight at resume to its end, then apply its result."""
+        monitor = self._require_monitor()
 
         def on_event(event: CallEvent) -> None:
             if view is not None:
@@ -918,8 +956,6 @@ class CampaignRunner:
 
         if view is not None:
             view.set(AgentActivity.RINGING_AGENT, job.contact.phone)
-        code: str | None = None
-        talk_s: float | None = None
         try:
             outcome = await monitor.wait(
                 conversation_id,
@@ -927,60 +963,12 @@ class CampaignRunner:
                 timeout_s=self._call_timeout_s,
                 on_event=on_event,
             )
-            kind = outcome.kind.value
-            detail = outcome.reason
-            code = outcome.error.code if outcome.error is not None else None
-            talk_s = outcome.talk_seconds
-        except CallWaitTimeoutError as exc:
-            kind, detail = "unknown", exc.message
-        except NotFoundError:
-            kind, detail = "unknown", f"Genesys Cloud no longer knows call {conversation_id}"
+            result = _result_of_outcome(outcome, conversation_id)
+        except asyncio.CancelledError:
+            raise
         except GcdialError as exc:
-            kind, detail = "unknown", f"lost track of the call: {exc.message}"
-        await self._settle(attempt_id, job.contact, kind, detail, code, agent, talk_s)
-
-    async def _settle(
-        self,
-        attempt_id: int,
-        contact: ContactRecord,
-        kind: str,
-        detail: str,
-        code: str | None,
-        agent: PoolAgent | None,
-        talk_s: float | None = None,
-    ) -> None:
-        journal = self._require_journal()
-        policy = self._require_rules().retry
-        earlier = [
-            a.outcome or ""
-            for a in await self._db.call(journal.attempts, contact.id)
-            if a.id != attempt_id and a.state is AttemptState.ENDED and a.outcome
-        ]
-        decision = retry_decision(policy, [*earlier, kind], self._clock())
-        retry_at = decision.at if decision.retry else None
-        await self._db.call(
-            journal.record_outcome,
-            attempt_id,
-            kind,
-            error_code=code,
-            detail=_detail(detail, decision.reason, retried=decision.retry),
-            retry_at=retry_at,
-            talk_s=talk_s,
-        )
-        self.progress.by_outcome[kind] += 1
-        then = f"; retry at {retry_at:%H:%M:%S} UTC" if retry_at is not None else ""
-        self._emit(
-            "outcome",
-            f"{contact.phone} (line {contact.line}): {kind}{then}"
-            + (f" [{agent}]" if agent is not None else ""),
-            line=contact.line,
-            phone=contact.phone,
-            outcome=kind,
-            agent=str(agent) if agent is not None else None,
-            attempt=attempt_id,
-            retry_at=retry_at.isoformat() if retry_at is not None else None,
-            detail=detail,
-        )
+            result = _result_of_error(exc, placed=True)
+        await self._apply(attempt_id, job.contact, agent, result)
 
     # Progress
 
@@ -1026,6 +1014,10 @@ class CampaignRunner:
         assert self._dispatcher is not None, "the dispatcher is not ready"
         return self._dispatcher
 
+    def _require_monitor(self) -> CallMonitor:
+        assert self._monitor is not None, "the notifications channel is not open"
+        return self._monitor
+
     def _require_pool(self) -> AgentPool:
         assert self._pool is not None, "the agent pool is not ready"
         return self._pool
@@ -1035,28 +1027,80 @@ class CampaignRunner:
         return self._rules
 
 
-def retry_decision(policy: RetryPolicy, outcomes: Sequence[str], now: datetime) -> RetryDecision:
-    """What the policy says after the calls that ended with ``outcomes`` (oldest first): retry
-    (when), or stop. Run after every call, and again before a scheduled retry is dialed, so that
-    limits lowered at resume bind retries already scheduled."""
-    if not outcomes:
-        return RetryDecision(True, now, "never called")
-    customer = sum(1 for o in outcomes if policy.counts_as_attempt(o))
-    agent_side = sum(1 for o in outcomes if o in policy.agent_side)
-    return policy.after(outcomes[-1], attempts=customer, agent_failures=agent_side, now=now)
+def _result_of_dial(handle: dialing.Dial) -> AttemptResult:
+    """The result of a dial that did not raise: placed (followed), not placed, or unknown."""
+    verdict = handle.resolution.verdict
+    if verdict is Verdict.NOT_PLACED:
+        return AttemptResult(ResultKind.NOT_PLACED, handle.resolution.summary)
+    if verdict is Verdict.UNKNOWN or handle.conversation_id is None:
+        detail = handle.resolution.summary or "the create-call answer was lost"
+        return AttemptResult(ResultKind.UNKNOWN, _clip(detail))
+    if handle.outcome is None:
+        return AttemptResult(
+            ResultKind.LOST_TRACK,
+            "the call was placed but its end was not seen",
+            conversation_id=handle.conversation_id,
+        )
+    return _result_of_outcome(handle.outcome, handle.conversation_id)
 
 
-def _detail(outcome: str, decision: str, *, retried: bool) -> str:
-    """The outcome's reason, plus what happens next when that is news (a retry, giving up)."""
-    if not outcome:
-        return decision
-    if not retried and decision.startswith("final outcome"):
-        return outcome
-    return f"{outcome}; {decision}"
+def _result_of_outcome(outcome: Outcome, conversation_id: str) -> AttemptResult:
+    return AttemptResult(
+        ResultKind.ENDED,
+        outcome.reason,
+        outcome=outcome.kind.value,
+        error_code=outcome.error.code if outcome.error is not None else None,
+        talk_s=outcome.talk_seconds,
+        conversation_id=conversation_id,
+    )
 
 
-def _short(exc: GcdialError) -> str:
-    text = exc.message
+def _result_of_error(exc: GcdialError, *, placed: bool) -> AttemptResult:
+    """The result of a dial that raised; ``placed``: the call was known to exist by then."""
+    detail = _clip(exc.message)
+    if placed:
+        if isinstance(exc, NotFoundError):
+            detail = "Genesys Cloud no longer knows the call"
+        return AttemptResult(ResultKind.LOST_TRACK, f"lost track of the call: {detail}")
+    if isinstance(exc, CallOutcomeUnknownError):
+        return AttemptResult(ResultKind.UNKNOWN, detail, error=exc)
+    if isinstance(exc, RateLimitedError):
+        return AttemptResult(
+            ResultKind.RATE_LIMITED,
+            detail,
+            error_code=exc.code,
+            context_id=exc.context_id,
+            retry_after_s=exc.retry_after,
+            error=exc,
+        )
+    if isinstance(exc, ApiError):
+        code = exc.code or ""
+        if code in AGENT_REFUSALS or isinstance(exc, NotFoundError):
+            return AttemptResult(
+                ResultKind.AGENT_REFUSED, detail, error_code=exc.code, context_id=exc.context_id
+            )
+        if isinstance(exc, AuthenticationError | PermissionDeniedError) or code == "not.a.user":
+            return AttemptResult(
+                ResultKind.SYSTEMIC,
+                detail,
+                error=exc,
+                error_code=exc.code,
+                context_id=exc.context_id,
+            )
+        return AttemptResult(
+            ResultKind.REFUSED, detail, error=exc, error_code=exc.code, context_id=exc.context_id
+        )
+    if isinstance(exc, ApiConnectionError):
+        return AttemptResult(ResultKind.NOT_SENT, detail, error=exc)
+    if isinstance(exc, AuthError | ConfigError):
+        return AttemptResult(ResultKind.FATAL, detail, error=exc)
+    if isinstance(exc, InputError):
+        return AttemptResult(ResultKind.INVALID, detail)
+    # Anything else after the intent may have reached Genesys: never re-dial it.
+    return AttemptResult(ResultKind.UNKNOWN, detail, error=exc)
+
+
+def _clip(text: str) -> str:
     return text if len(text) <= 500 else text[:497] + "..."
 
 
