@@ -183,6 +183,14 @@ UntilDeferredOpt = Annotated[
         show_default=False,
     ),
 ]
+ResolveTimeoutOpt = Annotated[
+    str,
+    typer.Option(
+        "--resolve-timeout",
+        help="How long to work out whether a call whose create answer was lost was placed "
+        "(live evidence, conversation details), before leaving it for review.",
+    ),
+]
 ProgressEveryOpt = Annotated[
     str,
     typer.Option(
@@ -309,6 +317,7 @@ def run_cmd(
     from_number: FromOpt = None,
     dry_run: DryRunOpt = False,
     until_deferred: UntilDeferredOpt = False,
+    resolve_timeout: ResolveTimeoutOpt = "3m",
     progress_every: ProgressEveryOpt = "1m",
     json: JsonOpt = False,
     sandbox: SandboxOpt = False,
@@ -348,7 +357,12 @@ def run_cmd(
         if dry_run:
             _dry_run(run, settings, journal_path)
             return
-        options = _RunOptions(until_deferred, _interval(progress_every), stops)
+        options = _RunOptions(
+            until_deferred,
+            _interval(progress_every, "--progress-every"),
+            stops,
+            _interval(resolve_timeout, "--resolve-timeout"),
+        )
         raise typer.Exit(int(_execute(run, settings, journal_path, options)))
 
 
@@ -367,6 +381,7 @@ def resume_cmd(
     concurrency: ConcurrencyOpt = None,
     dry_run: DryRunOpt = False,
     until_deferred: UntilDeferredOpt = False,
+    resolve_timeout: ResolveTimeoutOpt = "3m",
     progress_every: ProgressEveryOpt = "1m",
     json: JsonOpt = False,
     sandbox: SandboxOpt = False,
@@ -402,7 +417,12 @@ def resume_cmd(
         if dry_run:
             _dry_run(run, settings, journal)
             return
-        options = _RunOptions(until_deferred, _interval(progress_every), stops)
+        options = _RunOptions(
+            until_deferred,
+            _interval(progress_every, "--progress-every"),
+            stops,
+            _interval(resolve_timeout, "--resolve-timeout"),
+        )
         raise typer.Exit(int(_execute(run, settings, journal, options)))
 
 
@@ -618,17 +638,16 @@ class _RunOptions:
     until_deferred: bool
     progress_every_s: float
     stops: _StopSignals
+    resolve_timeout_s: float
 
 
-def _interval(text: str) -> float:
+def _interval(text: str, option: str) -> float:
     from gcdial.campaign.settings import parse_duration
     from gcdial.errors import InputError
 
-    seconds = parse_duration(text, option="--progress-every").total_seconds()
+    seconds = parse_duration(text, option=option).total_seconds()
     if seconds < 1:
-        raise InputError(
-            f"--progress-every {text!r} is too short.", hint="Give at least 1s, e.g. 30s or 5m."
-        )
+        raise InputError(f"{option} {text!r} is too short.", hint="Give at least 1s, e.g. 30s.")
     return seconds
 
 
@@ -761,6 +780,7 @@ def _execute(
                 journal_path=journal_path,
                 observer=view.event,
                 until_deferred=options.until_deferred,
+                resolve_timeout_s=options.resolve_timeout_s,
                 **timing,
             )
             with _signals(runner, run):
