@@ -34,6 +34,7 @@ from gcdial.campaign.progress import CampaignEvent
 from gcdial.campaign.runner import CallsRefusedError, CampaignRunner, RunResult, StopReason
 from gcdial.campaign.settings import CampaignSettings
 from gcdial.client import AsyncClient
+from gcdial.config import Settings
 from gcdial.emulator import EmulatorServer
 from gcdial.http import MAX_RETRY_AFTER_S
 
@@ -470,3 +471,52 @@ async def test_until_deferred_stops_and_a_lower_max_attempts_binds_scheduled_ret
     assert contact.status is ContactStatus.DONE
     assert contact.outcome == "no_answer"
     assert "limits given at resume" in (contact.detail or "")
+
+
+async def test_a_resume_resolves_attempts_left_unknown_by_a_crash(
+    tmp_path: Path, emu: EmulatorServer
+) -> None:
+    placed, never_sent = number("415", 11), number("415", 12)
+    csv = write_csv(tmp_path / "c.csv", [{"phone": placed}, {"phone": never_sent}], ["phone"])
+    config = settings(csv, [agent(1)])
+    quick_settle = Settings.model_validate(
+        {
+            "api_base_url": emu.base_url,
+            "client_id": emu.client_id,
+            "client_secret": emu.client_secret,
+            "analytics_settle_s": 1.0,
+        }
+    )
+    async with AsyncClient(quick_settle) as client:
+        # A run "dies" (kill -9) twice after committing a tagged intent: once after its POST
+        # created the call, once before the POST left.
+        runner = CampaignRunner(
+            config, client, journal_path=tmp_path / "c.db", progress_interval_s=None
+        )
+        journal = await asyncio.to_thread(runner._open_journal)
+        await asyncio.to_thread(runner._load_contacts, journal)
+        by_phone = {c.phone: c for c in journal.contacts()}
+        agent1 = await client.agents.get(agent(1))
+        journal.begin_attempt(by_phone[placed].id, agent_id=agent1.id, tag="tag-placed")
+        journal.begin_attempt(by_phone[never_sent].id, agent_id=agent1.id, tag="tag-never")
+        await client.calls.create(
+            agent1.id, to=placed, attributes={"gcdialAttemptId": "tag-placed"}, check_agent=False
+        )
+        journal.close()
+        events: list[CampaignEvent] = []
+
+        result = await run(tmp_path, client, config, events, resolve_timeout_s=5.0)
+
+    contacts = journal_contacts(tmp_path)
+    # Found by its attempt id in the conversation details: followed to its outcome.
+    assert contacts[placed].status is ContactStatus.DONE
+    assert contacts[placed].outcome == "answered"
+    assert [e.data["phone"] for e in events_of("resolved", events)] == [placed]
+    # Nothing proves the other was not placed (the channel was not watching when it was sent):
+    # it stays for a person, never re-dialed.
+    assert contacts[never_sent].status is ContactStatus.UNKNOWN
+    assert calls_per_number(emu) == {placed: 1}
+    assert result.status.needs_review == 1
+    with Journal.open(tmp_path / "c.db", read_only=True) as done:
+        assert done.in_flight() == []
+        assert [e["kind"] for e in done.events() if e["kind"] == "attempt.unresolved"]

@@ -1244,6 +1244,17 @@ class Journal:
     # Reading
 
     @_guarded
+    def unresolved(self) -> list[Attempt]:
+        """Attempts of unknown outcome still waiting for a verdict (their contact is
+        ``unknown``), oldest first: what a resume tries to resolve again."""
+        rows = self._conn.execute(
+            "SELECT a.* FROM attempts a JOIN contacts c ON c.id = a.contact_id "
+            "WHERE a.state = ? AND c.status = ? ORDER BY a.id",
+            (AttemptState.UNKNOWN, ContactStatus.UNKNOWN),
+        ).fetchall()
+        return [_attempt(r) for r in rows]
+
+    @_guarded
     def in_flight(self) -> list[Attempt]:
         """Attempts begun but not settled (``intent``, ``accepted``): reconcile these on resume."""
         rows = self._conn.execute(

@@ -82,7 +82,8 @@ from gcdial.errors import (
     RateLimitedError,
 )
 from gcdial.monitor import CallEvent, CallMonitor, Outcome
-from gcdial.resolve import Verdict, new_attempt_id
+from gcdial.resolve import Attempt as ResolveAttempt
+from gcdial.resolve import LadderSettings, Verdict, new_attempt_id
 
 if TYPE_CHECKING:
     from gcdial.client import AsyncClient
@@ -287,6 +288,7 @@ class CampaignRunner:
                 ticker = self._start_ticker()
                 try:
                     await self._follow_in_flight()
+                    self._spawn(self._background(self._resolve_unknowns(), "resolving unknowns"))
                     self.progress.phase = "dialing"
                     await self._dispatch_loop()
                     await self._drain()
@@ -525,6 +527,78 @@ class CampaignRunner:
                 self._spawn(self._run_assignment(dispatcher.claim(job, agent.id)))
             else:
                 self._spawn(self._follow_orphan(job))
+
+    async def _background(self, work: Coroutine[Any, Any, None], what: str) -> None:
+        try:
+            await work
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a bug: say so, but the dialing goes on (nothing was half-done)
+            logger.exception("%s failed", what)
+        finally:
+            self._wake.set()
+
+    async def _resolve_unknowns(self) -> None:
+        """Attempts of unknown outcome (left by a crash, or by an earlier run) go through the
+        resolution ladder again, one at a time, without holding an agent. Their settle time has
+        long passed, so each costs one conversation-details query. The channel was not watching
+        when they were sent, so the ladder can prove them placed (then they are followed to their
+        outcome) but never "not placed": those stay for a person (``campaign review``)."""
+        journal = self._require_journal()
+        monitor = self._require_monitor()
+        client = self.client
+        for attempt in await self._db.call(journal.unresolved):
+            if self._stop or attempt.tag is None:
+                continue
+            contact = await self._db.call(journal.contact, attempt.contact_id)
+            await monitor.watch_agent(attempt.agent_id)
+            tagged = ResolveAttempt(
+                attempt_id=attempt.tag,
+                agent_id=attempt.agent_id,
+                number=contact.phone,
+                sent_at=attempt.created_at,
+                attempt_key=client.settings.attempt_attribute,
+            )
+            try:
+                resolution = await dialing.resolve_attempt(
+                    client.transport,
+                    tagged,
+                    monitor=monitor,
+                    health_mark=None,
+                    ladder=LadderSettings(settle_s=client.settings.analytics_settle_s),
+                    timeout_s=self._resolve_timeout_s,
+                    clock=lambda: self._clock().timestamp(),
+                    sleep=self._sleep,
+                    started=attempt.created_at.timestamp(),
+                )
+            except GcdialError as exc:
+                logger.warning("resolving attempt %s failed: %s", attempt.id, exc)
+                continue
+            where = f"{contact.phone} (line {contact.line})"
+            conversation_id = resolution.conversation_id
+            if resolution.verdict is not Verdict.PLACED or conversation_id is None:
+                await self._db.call(
+                    journal.record_event,
+                    "attempt.unresolved",
+                    contact_id=contact.id,
+                    attempt_id=attempt.id,
+                    detail=_clip(resolution.summary),
+                )
+                continue
+            await self._db.call(journal.mark_accepted, attempt.id, conversation_id)
+            self.progress.unknown = max(0, self.progress.unknown - 1)
+            self._emit(
+                "resolved",
+                f"{where}: the call of unknown outcome was placed ({conversation_id}); "
+                "following it to its outcome",
+                line=contact.line,
+                phone=contact.phone,
+                conversation_id=conversation_id,
+                attempt=attempt.id,
+            )
+            await self._follow_and_settle(
+                attempt.id, conversation_id, None, _Job(contact, attempt.id, conversation_id), None
+            )
 
     async def _dispatch_loop(self) -> None:
         journal = self._require_journal()
