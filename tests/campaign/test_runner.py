@@ -319,7 +319,7 @@ async def test_resume_reconciles_calls_left_in_flight(
     runner = CampaignRunner(
         config, client, journal_path=tmp_path / "c.db", progress_interval_s=None
     )
-    journal = await asyncio.to_thread(runner._open_journal)
+    journal, _ = await asyncio.to_thread(runner._open_journal)
     await asyncio.to_thread(runner._load_contacts, journal)
     by_phone = {c.phone: c for c in journal.contacts()}
     journal.begin_attempt(by_phone[intent_only].id, agent_id="x", agent="gone@example.com")
@@ -493,7 +493,7 @@ async def test_a_resume_resolves_attempts_left_unknown_by_a_crash(
         runner = CampaignRunner(
             config, client, journal_path=tmp_path / "c.db", progress_interval_s=None
         )
-        journal = await asyncio.to_thread(runner._open_journal)
+        journal, _ = await asyncio.to_thread(runner._open_journal)
         await asyncio.to_thread(runner._load_contacts, journal)
         by_phone = {c.phone: c for c in journal.contacts()}
         agent1 = await client.agents.get(agent(1))

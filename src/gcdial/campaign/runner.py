@@ -176,11 +176,15 @@ class _Job:
 class CampaignRunner:
     """Runs one campaign: ``await CampaignRunner(settings, client, journal_path=p).run()``.
 
-    ``clock`` (aware UTC datetimes) drives the rules and the journal's times; ``sleep`` waits for
-    the next due contact (inject both to test windows and retries without waiting; the sandbox
-    injects its accelerated clock). ``observer`` is told every event; :attr:`progress` is the
-    snapshot a display draws. With ``until_deferred`` the run stops, instead of waiting, as soon
-    as every contact left is due later (a retry delay, the calling window): for cron.
+    ``clock`` (aware UTC datetimes) drives the rules, the journal's times and the resolution of
+    ambiguous creates; ``sleep`` waits for the next due contact (inject both to test windows and
+    retries without waiting; the sandbox injects its accelerated clock, which is the emulator's).
+    ``observer`` is told every event; :attr:`progress` is the snapshot a display draws. With
+    ``until_deferred`` the run stops, instead of waiting, as soon as every contact left is due
+    later (a retry delay, the calling window): for cron.
+
+    The runner holds the configuration; the state of a run is one :class:`_Run`, created by
+    :meth:`run` once the journal, the agents and the notifications channel are ready.
     """
 
     def __init__(
@@ -204,51 +208,33 @@ class CampaignRunner:
         self.journal_path = Path(journal_path)
         self.name = name or Path(settings.csv_path).stem
         self.progress = Progress(name=self.name)
-        self._observer = observer
-        self._clock = clock
-        self._sleep = sleep
-        self._monitor_mode = monitor_mode
-        self._call_timeout_s = call_timeout_s
-        self._progress_interval_s = progress_interval_s
-        self._until_deferred = until_deferred
-        self._resolve_timeout_s = resolve_timeout_s
-        self._deferred = False
-        self._db = JournalThread()
-        self._journal: Journal | None = None
-        self._rules: Rules | None = None
-        self._monitor: CallMonitor | None = None
-        self._dispatcher: Dispatcher[_Job] | None = None
-        self._pool: AgentPool | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._wake = asyncio.Event()
-        self._stop = False
-        self._interrupted = False
-        self._fatal: BaseException | None = None
-        self._trouble = 0
-        self._streak_final: list[int] = []
-        self._to_release: list[int] = []
-        self._waiting_for: Counter[str] = Counter()
-        self._resumed = False
-        self._ended = False
-        self._validation: ValidationReport | None = None
-        self._excluded: tuple[Exclusion, ...] = ()
+        self.observer = observer
+        self.clock = clock
+        self.sleep = sleep
+        self.monitor_mode = monitor_mode
+        self.call_timeout_s = call_timeout_s
+        self.progress_interval_s = progress_interval_s
+        self.until_deferred = until_deferred
+        self.resolve_timeout_s = resolve_timeout_s
+        self._stop_requested = False
+        self._run: _Run | None = None
 
     # Control
 
     def request_stop(self) -> None:
         """Stop handing out contacts; calls in progress are followed to their end."""
-        if not self._stop:
-            self._interrupted = True
-            self._emit("stopping", "stopping: no new calls; following the calls in progress")
-        self._stop = True
+        if not self._stop_requested:
+            self.emit("stopping", "stopping: no new calls; following the calls in progress")
+        self._stop_requested = True
         self.progress.phase = "stopping"
-        self._wake.set()
+        if self._run is not None:
+            self._run.stop(interrupted=True)
 
     def abort(self) -> None:
         """Stop at once, leaving calls in progress to be reconciled by the next resume."""
         self.request_stop()
-        for task in list(self._tasks):
-            task.cancel()
+        if self._run is not None:
+            self._run.cancel()
 
     # The run
 
@@ -258,90 +244,81 @@ class CampaignRunner:
         Bad input (list, journal, do-not-call file, no usable agent) raises before anything is
         dialed. Failures while dialing stop the run and come back in :attr:`RunResult.error`.
         """
-        self._rules = self.settings.rules()
-        dnc = self._rules.dnc
+        rules = self.settings.rules()
+        dnc = rules.dnc
         for problem in dnc.problems[:20]:
-            self._emit("dnc_problem", f"do-not-call list: {problem}", line=problem.line)
+            self.emit("dnc_problem", f"do-not-call list: {problem}", line=problem.line)
         if len(dnc.problems) > 20:
-            self._emit("dnc_problem", f"do-not-call list: {len(dnc.problems) - 20} more bad lines")
+            self.emit("dnc_problem", f"do-not-call list: {len(dnc.problems) - 20} more bad lines")
+        db = JournalThread()
+        to_close: Journal | None = None
+        state: _Run | None = None
         try:
-            self._journal = await self._db.call(self._open_journal)
-            journal = self._journal
-            await self._mark_intents_unknown()
+            journal, resumed = await db.call(self._open_journal)
+            to_close = journal
+            await self._mark_intents_unknown(db, journal)
             self.progress.phase = "loading contacts"
-            self._validation = await self._db.call(self._load_contacts, journal)
-            self._report_bad_rows()
+            try:
+                validation = await db.call(self._load_contacts, journal, resumed)
+            except CsvFileError:
+                if not resumed:
+                    to_close = None  # the new journal was discarded
+                raise
+            self._report_bad_rows(validation)
             self.progress.phase = "checking agents"
             check = await check_pool(self.client, self.settings.agents)
             self._report_pool(check)
-            self._pool = AgentPool(check.agents)
-            self._dispatcher = Dispatcher(
-                self._pool,
+            pool = AgentPool(check.agents)
+            dispatcher: Dispatcher[_Job] = Dispatcher(
+                pool,
                 max_concurrent=self.settings.concurrency,
-                clock=self._clock,
-                sleep=self._sleep,
+                clock=self.clock,
+                sleep=self.sleep,
             )
-            await self._refresh()
-            async with CallMonitor(self.client.transport, mode=self._monitor_mode) as monitor:
-                self._monitor = monitor
-                await self._watch_agents(monitor)
-                ticker = self._start_ticker()
+            await self._refresh(db, journal)
+            async with CallMonitor(self.client.transport, mode=self.monitor_mode) as monitor:
+                state = _Run(
+                    self,
+                    db=db,
+                    journal=journal,
+                    rules=rules,
+                    pool=pool,
+                    dispatcher=dispatcher,
+                    monitor=monitor,
+                )
+                self._run = state
+                if self._stop_requested:
+                    state.stop(interrupted=True)
                 try:
-                    await self._follow_in_flight()
-                    self._spawn(self._background(self._resolve_unknowns(), "resolving unknowns"))
-                    self.progress.phase = "dialing"
-                    await self._dispatch_loop()
-                    await self._drain()
-                    if self._fatal is not None and self._streak_final:
-                        await self._reopen_streak()
+                    await state.go()
                 finally:
-                    if ticker is not None:
-                        ticker.cancel()
-                        with contextlib.suppress(asyncio.CancelledError):
-                            await ticker
-                    self._monitor = None
-            await self._refresh()
-            await self._db.call(
-                journal.set_meta, "waiting_for_agents", json.dumps(dict(self._waiting_for))
+                    self._run = None
+            await self._refresh(db, journal)
+            await db.call(
+                journal.set_meta, "waiting_for_agents", json.dumps(dict(state.waiting_for))
             )
-            status = await self._db.call(campaign_status, journal)
+            status = await db.call(campaign_status, journal)
             return RunResult(
-                reason=self._reason(status),
+                reason=state.reason(status),
                 status=status,
                 progress=self.progress,
-                error=self._fatal,
-                resumed=self._resumed,
-                validation=self._validation,
-                excluded=self._excluded,
-                waiting_for=dict(self._waiting_for),
+                error=state.fatal,
+                resumed=resumed,
+                validation=validation,
+                excluded=check.excluded,
+                waiting_for=dict(state.waiting_for),
             )
         finally:
-            for task in list(self._tasks):
-                task.cancel()
-            if self._tasks:
-                await asyncio.gather(*self._tasks, return_exceptions=True)
-            if self._journal is not None:
-                await self._db.call(self._journal.close)
-            self._db.close()
-
-    def _reason(self, status: CampaignStatus) -> StopReason:
-        if self._fatal is not None:
-            return StopReason.FAILED
-        if self._interrupted:
-            return StopReason.INTERRUPTED
-        if status.finished:
-            return StopReason.FINISHED
-        if self._ended:
-            return StopReason.ENDED
-        if self._deferred:
-            return StopReason.DEFERRED
-        if self._waiting_for:
-            return StopReason.WAITING_FOR_AGENTS
-        return StopReason.FINISHED
+            if state is not None:
+                await state.cancel_and_wait()
+            if to_close is not None:
+                await db.call(to_close.close)
+            db.close()
 
     # Journal and list
 
-    def _open_journal(self) -> Journal:
+    def _open_journal(self) -> tuple[Journal, bool]:
+        """The campaign's journal, and whether it already existed (a resume)."""
         csv_path = Path(self.settings.csv_path)
         try:
             fingerprint = file_fingerprint(csv_path)
@@ -357,15 +334,14 @@ class CampaignRunner:
             ) from None
         path = self.journal_path
         if Journal.exists(path):
-            journal = Journal.open(path, expect_fingerprint=fingerprint, clock=self._clock)
-            self._resumed = True
+            journal = Journal.open(path, expect_fingerprint=fingerprint, clock=self.clock)
             try:
                 journal.set_meta("settings", json.dumps(self.settings.to_json(), sort_keys=True))
                 journal.record_event("campaign.resumed")
             except BaseException:
                 journal.close()
                 raise
-            return journal
+            return journal, True
         if not path.parent.is_dir():
             raise JournalError(
                 f"Cannot create the journal {path}: the folder {path.parent} does not exist.",
@@ -378,16 +354,17 @@ class CampaignRunner:
                 default_country=self.settings.default_country,
                 strict=True,
             )
-        return Journal.create(
+        created = Journal.create(
             path,
             name=self.name,
             csv_path=str(csv_path.resolve()),
             csv_fingerprint=fingerprint,
             settings=self.settings.to_json(),
-            clock=self._clock,
+            clock=self.clock,
         )
+        return created, False
 
-    def _load_contacts(self, journal: Journal) -> ValidationReport | None:
+    def _load_contacts(self, journal: Journal, resumed: bool = False) -> ValidationReport | None:
         if journal.contacts_loaded:
             return None
         reader = ContactReader(
@@ -395,13 +372,11 @@ class CampaignRunner:
             phone_column=self.settings.phone_column,
             default_country=self.settings.default_country,
         )
-        fresh = not self._resumed
         try:
             journal.add_contacts(reader)
         except CsvFileError:
-            if fresh:
+            if not resumed:
                 # Nothing was dialed: drop the half-loaded journal so the fixed list starts clean.
-                self._journal = None
                 journal.discard()
             raise
         report = reader.report
@@ -414,12 +389,11 @@ class CampaignRunner:
         )
         return report
 
-    def _report_bad_rows(self) -> None:
-        report = self._validation
+    def _report_bad_rows(self, report: ValidationReport | None) -> None:
         if report is None:
             return
         for problem in report.problems:
-            self._emit(
+            self.emit(
                 "bad_row",
                 str(problem),
                 file=problem.file,
@@ -431,21 +405,20 @@ class CampaignRunner:
             )
         hidden = report.problem_count - len(report.problems)
         if hidden > 0:
-            self._emit("bad_row_more", f"... and {hidden} more bad row(s): see the report")
+            self.emit("bad_row_more", f"... and {hidden} more bad row(s): see the report")
 
-    async def _mark_intents_unknown(self) -> None:
-        journal = self._require_journal()
-        for attempt in await self._db.call(journal.in_flight):
+    async def _mark_intents_unknown(self, db: JournalThread, journal: Journal) -> None:
+        for attempt in await db.call(journal.in_flight):
             if attempt.state is not AttemptState.INTENT:
                 continue
             detail = (
                 "the previous run stopped after deciding to dial and before Genesys Cloud's "
                 "answer was recorded: the call may have been placed, so it is not re-dialed"
             )
-            await self._db.call(journal.mark_unknown, attempt.id, detail)
-            contact = await self._db.call(journal.contact, attempt.contact_id)
+            await db.call(journal.mark_unknown, attempt.id, detail)
+            contact = await db.call(journal.contact, attempt.contact_id)
             self.progress.unknown += 1
-            self._emit(
+            self.emit(
                 "unknown",
                 f"{contact.phone} (line {contact.line}): outcome unknown after a restart; "
                 "needs review, not re-dialed",
@@ -455,46 +428,153 @@ class CampaignRunner:
                 reconciled=True,
             )
 
-    async def _reopen_streak(self) -> None:
-        journal = self._require_journal()
-        for contact_id in self._streak_final:
-            await self._db.call(
-                journal.reopen, contact_id, "refused while the API refused every call; retry"
-            )
-        self._streak_final.clear()
-
-    # Agents
-
     def _report_pool(self, check: PoolCheck) -> None:
-        self._excluded = check.excluded
         for excluded in check.excluded:
-            self._emit(
+            self.emit(
                 "agent_excluded",
                 f"agent {excluded.agent} excluded: {excluded.message}",
                 agent=excluded.agent,
                 reason=excluded.reason,
             )
         for note in check.notes:
-            self._emit("note", note)
+            self.emit("note", note)
         for agent in check.agents:
             self.progress.agents[agent.id] = AgentView(agent.id, str(agent))
 
-    async def _watch_agents(self, monitor: CallMonitor) -> None:
-        """Subscribe to every agent's calls before the first dial (one PUT for the lot)."""
-        pool = self._require_pool()
-        await monitor.watch_agents(agent.id for agent in pool.agents)
+    async def _refresh(self, db: JournalThread, journal: Journal) -> None:
+        """Re-read the counts from the journal and the budget from the client."""
+        counts = await db.call(journal.count_by, "contacts", "status")
+        self.progress.by_status = Counter(counts)
+        self.progress.total = sum(counts.values())
+        budget = self.client.budget
+        paused = budget.paused_until
+        self.progress.budget = BudgetView(
+            remaining=budget.remaining,
+            limit=budget.limit,
+            paused_s=max(0.0, paused - time.monotonic()) if paused is not None else 0.0,
+            rate_limited=budget.rate_limited_count,
+        )
+
+    def emit(self, kind: str, message: str, **data: Any) -> None:
+        if self.observer is not None:
+            self.observer(CampaignEvent(kind, message, data))
+
+
+class _Run:
+    """The state of one run, and the dialing it does: created by :meth:`CampaignRunner.run` once
+    the journal, the agent pool and the notifications channel are ready, gone when it returns."""
+
+    def __init__(
+        self,
+        runner: CampaignRunner,
+        *,
+        db: JournalThread,
+        journal: Journal,
+        rules: Rules,
+        pool: AgentPool,
+        dispatcher: Dispatcher[_Job],
+        monitor: CallMonitor,
+    ) -> None:
+        self.runner = runner
+        self.settings = runner.settings
+        self.client = runner.client
+        self.progress = runner.progress
+        self.emit = runner.emit
+        self.db = db
+        self.journal = journal
+        self.rules = rules
+        self.pool = pool
+        self.dispatcher = dispatcher
+        self.monitor = monitor
+        self._clock = runner.clock
+        self._sleep = runner.sleep
+        self._call_timeout_s = runner.call_timeout_s
+        self._resolve_timeout_s = runner.resolve_timeout_s
+        self._until_deferred = runner.until_deferred
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        self._stop = False
+        self._interrupted = False
+        self.fatal: BaseException | None = None
+        self._trouble = 0
+        self._streak_final: list[int] = []
+        self._to_release: list[int] = []
+        self.waiting_for: Counter[str] = Counter()
+        self._ended = False
+        self._deferred = False
+
+    async def go(self) -> None:
+        """Follow what was left in flight, resolve what was left unknown, dial until done."""
+        # Every agent's calls are subscribed before the first dial (one PUT for the lot).
+        await self.monitor.watch_agents(agent.id for agent in self.pool.agents)
+        ticker = self._start_ticker()
+        try:
+            await self._follow_in_flight()
+            self._spawn(self._background(self._resolve_unknowns(), "resolving unknowns"))
+            self.progress.phase = "dialing"
+            await self._dispatch_loop()
+            await self._drain()
+            if self.fatal is not None and self._streak_final:
+                await self._reopen_streak()
+        finally:
+            if ticker is not None:
+                ticker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await ticker
+
+    def stop(self, *, interrupted: bool) -> None:
+        """Hand out no new contact; calls in progress are followed to their end."""
+        self._interrupted = self._interrupted or interrupted
+        self._stop = True
+        self.progress.phase = "stopping"
+        self._wake.set()
+
+    def cancel(self) -> None:
+        """Stop every worker at once (the next resume reconciles their calls)."""
+        for task in list(self._tasks):
+            task.cancel()
+
+    async def cancel_and_wait(self) -> None:
+        """Cancel what still runs and wait for it to finish."""
+        self.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def reason(self, status: CampaignStatus) -> StopReason:
+        """Why the run ended, given the journal's final counts."""
+        if self.fatal is not None:
+            return StopReason.FAILED
+        if self._interrupted:
+            return StopReason.INTERRUPTED
+        if status.finished:
+            return StopReason.FINISHED
+        if self._ended:
+            return StopReason.ENDED
+        if self._deferred:
+            return StopReason.DEFERRED
+        if self.waiting_for:
+            return StopReason.WAITING_FOR_AGENTS
+        return StopReason.FINISHED
+
+    async def _reopen_streak(self) -> None:
+        journal = self.journal
+        for contact_id in self._streak_final:
+            await self.db.call(
+                journal.reopen, contact_id, "refused while the API refused every call; retry"
+            )
+        self._streak_final.clear()
 
     def _retire(self, agent: PoolAgent, why: str) -> None:
-        dispatcher = self._require_dispatcher()
+        dispatcher = self.dispatcher
         if dispatcher.pool.is_retired(agent.id):
             return
         orphans = dispatcher.retire(agent.id)
         if orphans:
-            self._waiting_for[str(agent)] += len(orphans)
+            self.waiting_for[str(agent)] += len(orphans)
         view = self.progress.agents.get(agent.id)
         if view is not None:
             view.set(AgentActivity.RETIRED)
-        self._emit(
+        self.emit(
             "agent_retired", f"agent {agent} taken out of the campaign: {why}", agent=str(agent)
         )
         if all(dispatcher.pool.is_retired(a.id) for a in dispatcher.pool.agents):
@@ -507,14 +587,14 @@ class CampaignRunner:
     # Dispatching
 
     async def _follow_in_flight(self) -> None:
-        journal = self._require_journal()
-        dispatcher = self._require_dispatcher()
-        for attempt in await self._db.call(journal.in_flight):
+        journal = self.journal
+        dispatcher = self.dispatcher
+        for attempt in await self.db.call(journal.in_flight):
             if attempt.state is not AttemptState.ACCEPTED or attempt.conversation_id is None:
                 continue
-            contact = await self._db.call(journal.contact, attempt.contact_id)
+            contact = await self.db.call(journal.contact, attempt.contact_id)
             job = _Job(contact, attempt.id, attempt.conversation_id)
-            self._emit(
+            self.emit(
                 "reconciling",
                 f"{contact.phone} (line {contact.line}): following call "
                 f"{attempt.conversation_id} placed before the restart",
@@ -544,13 +624,13 @@ class CampaignRunner:
         long passed, so each costs one conversation-details query. The channel was not watching
         when they were sent, so the ladder can prove them placed (then they are followed to their
         outcome) but never "not placed": those stay for a person (``campaign review``)."""
-        journal = self._require_journal()
-        monitor = self._require_monitor()
+        journal = self.journal
+        monitor = self.monitor
         client = self.client
-        for attempt in await self._db.call(journal.unresolved):
+        for attempt in await self.db.call(journal.unresolved):
             if self._stop or attempt.tag is None:
                 continue
-            contact = await self._db.call(journal.contact, attempt.contact_id)
+            contact = await self.db.call(journal.contact, attempt.contact_id)
             await monitor.watch_agent(attempt.agent_id)
             tagged = ResolveAttempt(
                 attempt_id=attempt.tag,
@@ -577,7 +657,7 @@ class CampaignRunner:
             where = f"{contact.phone} (line {contact.line})"
             conversation_id = resolution.conversation_id
             if resolution.verdict is not Verdict.PLACED or conversation_id is None:
-                await self._db.call(
+                await self.db.call(
                     journal.record_event,
                     "attempt.unresolved",
                     contact_id=contact.id,
@@ -585,9 +665,9 @@ class CampaignRunner:
                     detail=_clip(resolution.summary),
                 )
                 continue
-            await self._db.call(journal.mark_accepted, attempt.id, conversation_id)
+            await self.db.call(journal.mark_accepted, attempt.id, conversation_id)
             self.progress.unknown = max(0, self.progress.unknown - 1)
-            self._emit(
+            self.emit(
                 "resolved",
                 f"{where}: the call of unknown outcome was placed ({conversation_id}); "
                 "following it to its outcome",
@@ -601,18 +681,18 @@ class CampaignRunner:
             )
 
     async def _dispatch_loop(self) -> None:
-        journal = self._require_journal()
-        dispatcher = self._require_dispatcher()
-        rules = self._require_rules()
+        journal = self.journal
+        dispatcher = self.dispatcher
+        rules = self.rules
         while not self._stop:
             self._wake.clear()
             if self._to_release:
                 released, self._to_release = self._to_release, []
-                await self._db.call(journal.release, released)
+                await self.db.call(journal.release, released)
             now = self._clock()
             if rules.end_at is not None and now >= rules.end_at:
                 self._ended = True
-                self._emit("ended", "the campaign end time has come: no new calls")
+                self.emit("ended", "the campaign end time has come: no new calls")
                 break
             await self._top_up()
             while (assignment := dispatcher.poll()) is not None:
@@ -621,13 +701,13 @@ class CampaignRunner:
                 break
             delay: float | None = None
             if dispatcher.queued == 0 and dispatcher.live == 0 and not self._tasks:
-                due = await self._db.call(journal.next_due_time)
+                due = await self.db.call(journal.next_due_time)
                 self.progress.next_due = due if due is not None and due > now else None
                 if due is None:
                     break
                 if rules.end_at is not None and due >= rules.end_at:
                     self._ended = True
-                    self._emit(
+                    self.emit(
                         "ended",
                         "the remaining contacts are due after the campaign end time",
                     )
@@ -635,7 +715,7 @@ class CampaignRunner:
                 delay = max(0.0, (due - self._clock()).total_seconds())
                 if delay > 0 and self._until_deferred:
                     self._deferred = True
-                    self._emit(
+                    self.emit(
                         "deferred_only",
                         f"every contact left waits for a later time (the first at "
                         f"{due:%Y-%m-%d %H:%M:%S} UTC): stopping as asked (--until-deferred)",
@@ -643,7 +723,7 @@ class CampaignRunner:
                     )
                     break
             elif dispatcher.pool.free() and dispatcher.live < dispatcher.max_concurrent:
-                due = await self._db.call(journal.next_due_time)
+                due = await self.db.call(journal.next_due_time)
                 self.progress.next_due = due if due is not None and due > now else None
                 if due is not None and due > self._clock():
                     delay = (due - self._clock()).total_seconds()
@@ -663,9 +743,9 @@ class CampaignRunner:
 
     async def _top_up(self) -> None:
         """Read due contacts into the dispatcher until it holds enough, applying the rules."""
-        journal = self._require_journal()
-        dispatcher = self._require_dispatcher()
-        rules = self._require_rules()
+        journal = self.journal
+        dispatcher = self.dispatcher
+        rules = self.rules
         window = max(2 * dispatcher.max_concurrent, 16)
         while True:
             queued = dispatcher.queued
@@ -673,7 +753,7 @@ class CampaignRunner:
             if queued >= window + HARD_CAP_EXTRA or (queued >= window and not starved):
                 return
             now = self._clock()
-            rows = await self._db.call(journal.due_now, now, limit=PAGE)
+            rows = await self.db.call(journal.due_now, now, limit=PAGE)
             if not rows:
                 return
             held: list[int] = []
@@ -685,7 +765,7 @@ class CampaignRunner:
                 decision = rules.check(contact.as_contact(), now)
                 if decision.action is Action.SKIP:
                     skipped.append((contact.id, decision.outcome or "skipped", decision.reason))
-                    self._emit(
+                    self.emit(
                         "skipped",
                         f"{contact.phone} (line {contact.line}): skipped, {decision.reason}",
                         line=contact.line,
@@ -694,7 +774,7 @@ class CampaignRunner:
                     )
                 elif decision.action is Action.DEFER and decision.at is not None:
                     deferred.append((contact.id, decision.at, decision.reason))
-                    self._emit(
+                    self.emit(
                         "deferred",
                         f"{contact.phone} (line {contact.line}): waits until "
                         f"{decision.at:%Y-%m-%d %H:%M} UTC, {decision.reason}",
@@ -708,31 +788,31 @@ class CampaignRunner:
                 else:  # ENDED for this contact: it stays pending for a later run
                     self._ended = True
                     held.append(contact.id)
-                    self._emit(
+                    self.emit(
                         "after_end",
                         f"{contact.phone} (line {contact.line}): left pending, {decision.reason}",
                         line=contact.line,
                         phone=contact.phone,
                     )
-            await self._db.call(journal.hold, held)
-            await self._db.call(journal.skip_many, skipped)
-            await self._db.call(journal.defer_many, deferred)
+            await self.db.call(journal.hold, held)
+            await self.db.call(journal.skip_many, skipped)
+            await self.db.call(journal.defer_many, deferred)
 
     async def _retry_withdrawn(self, contact: ContactRecord, now: datetime) -> bool:
         """A retry scheduled under earlier limits that today's limits no longer allow (a lower
         ``--max-attempts`` given at resume): finish the contact with its last outcome."""
-        journal = self._require_journal()
+        journal = self.journal
         outcomes = [
             a.outcome or ""
-            for a in await self._db.call(journal.attempts, contact.id)
+            for a in await self.db.call(journal.attempts, contact.id)
             if a.state is AttemptState.ENDED and a.outcome
         ]
-        decision = retry_decision(self._require_rules().retry, outcomes, now)
+        decision = retry_decision(self.rules.retry, outcomes, now)
         if decision.retry:
             return False
         reason = f"{decision.reason} (limits given at resume)"
-        await self._db.call(journal.finish_pending, contact.id, outcomes[-1], reason)
-        self._emit(
+        await self.db.call(journal.finish_pending, contact.id, outcomes[-1], reason)
+        self.emit(
             "outcome",
             f"{contact.phone} (line {contact.line}): {outcomes[-1]}; no retry, {reason}",
             line=contact.line,
@@ -743,20 +823,20 @@ class CampaignRunner:
         return True
 
     def _queue(self, contact: ContactRecord) -> None:
-        dispatcher = self._require_dispatcher()
+        dispatcher = self.dispatcher
         if contact.agent is None:
             dispatcher.add(_Job(contact))
             return
         agent = dispatcher.pool.find(contact.agent)
         if agent is None or dispatcher.pool.is_retired(agent.id):
             key = contact.agent
-            if not self._waiting_for[key]:
-                self._emit(
+            if not self.waiting_for[key]:
+                self.emit(
                     "waiting_for_agent",
                     f"contacts for agent {key} wait: {key} is not in this run's pool",
                     agent=key,
                 )
-            self._waiting_for[key] += 1
+            self.waiting_for[key] += 1
             return
         dispatcher.add(_Job(contact), agent=agent.id)
 
@@ -786,7 +866,7 @@ class CampaignRunner:
             logger.exception("campaign worker failed")
             self._set_fatal(exc)
         finally:
-            self._require_dispatcher().finish(assignment)
+            self.dispatcher.finish(assignment)
             if view is not None and view.activity is not AgentActivity.RETIRED:
                 view.set(AgentActivity.IDLE)
             self._to_release.append(job.contact.id)
@@ -808,11 +888,11 @@ class CampaignRunner:
 
     async def _place(self, job: _Job, agent: PoolAgent, view: AgentView | None) -> None:
         """Dial one contact through the dialing core, then apply what its result means."""
-        journal = self._require_journal()
+        journal = self.journal
         contact = job.contact
         tag = new_attempt_id()
         try:
-            attempt_id = await self._db.call(
+            attempt_id = await self.db.call(
                 journal.begin_attempt, contact.id, agent_id=agent.id, agent=str(agent), tag=tag
             )
         except JournalError as exc:
@@ -827,7 +907,7 @@ class CampaignRunner:
             # following the call, never by dialing it again (the journal thread keeps order).
             accepted.append(
                 asyncio.ensure_future(
-                    self._db.call(journal.mark_accepted, attempt_id, conversation_id)
+                    self.db.call(journal.mark_accepted, attempt_id, conversation_id)
                 )
             )
             self._placed(contact, agent, view, conversation_id, attempt_id)
@@ -851,7 +931,7 @@ class CampaignRunner:
                 params,
                 check_agent=False,
                 follow=True,
-                monitor=self._require_monitor(),
+                monitor=self.monitor,
                 timeout_s=self._call_timeout_s,
                 resolve_timeout_s=self._resolve_timeout_s,
                 attempt_id=tag,
@@ -881,7 +961,7 @@ class CampaignRunner:
         if view is not None:
             view.calls += 1
             view.set(AgentActivity.RINGING_AGENT, contact.phone)
-        self._emit(
+        self.emit(
             "placed",
             f"{contact.phone} (line {contact.line}): call placed by {agent} ({conversation_id})",
             line=contact.line,
@@ -899,16 +979,16 @@ class CampaignRunner:
         result: AttemptResult,
     ) -> None:
         """Do what :func:`journal_change` says the result means: the journal, then the run."""
-        journal = self._require_journal()
+        journal = self.journal
         earlier = [
             a.outcome or ""
-            for a in await self._db.call(journal.attempts, contact.id)
+            for a in await self.db.call(journal.attempts, contact.id)
             if a.id != attempt_id and a.state is AttemptState.ENDED and a.outcome
         ]
-        change = journal_change(result, earlier, self._require_rules().retry, self._clock())
+        change = journal_change(result, earlier, self.rules.retry, self._clock())
         where = f"{contact.phone} (line {contact.line})"
         if change.action == "outcome":
-            await self._db.call(
+            await self.db.call(
                 journal.record_outcome,
                 attempt_id,
                 change.outcome,
@@ -921,7 +1001,7 @@ class CampaignRunner:
             then = (
                 f"; retry at {change.retry_at:%H:%M:%S} UTC" if change.retry_at is not None else ""
             )
-            self._emit(
+            self.emit(
                 "outcome",
                 f"{where}: {change.outcome}{then}" + (f" [{agent}]" if agent is not None else ""),
                 line=contact.line,
@@ -933,9 +1013,9 @@ class CampaignRunner:
                 detail=result.detail,
             )
         elif change.action == "unknown":
-            await self._db.call(journal.mark_unknown, attempt_id, change.detail)
+            await self.db.call(journal.mark_unknown, attempt_id, change.detail)
             self.progress.unknown += 1
-            self._emit(
+            self.emit(
                 "unknown",
                 f"{where}: outcome unknown ({change.detail}); needs review, not re-dialed",
                 line=contact.line,
@@ -944,7 +1024,7 @@ class CampaignRunner:
                 attempt=attempt_id,
             )
         else:
-            await self._db.call(
+            await self.db.call(
                 journal.mark_not_sent,
                 attempt_id,
                 change.detail,
@@ -972,7 +1052,7 @@ class CampaignRunner:
         if kind in (ResultKind.RATE_LIMITED, ResultKind.AGENT_REFUSED, ResultKind.FATAL):
             return
         if kind is ResultKind.NOT_PLACED:
-            self._emit(
+            self.emit(
                 "not_placed",
                 f"{where}: proven not placed ({result.detail}); back in the queue",
                 line=contact.line,
@@ -990,7 +1070,7 @@ class CampaignRunner:
                 f"{where}: refused by Genesys Cloud ({result.error_code or 'no code'}, contextId "
                 f"{result.context_id or 'none'}): {result.detail}"
             )
-        self._emit(
+        self.emit(
             "not_sent",
             message,
             line=contact.line,
@@ -1001,14 +1081,14 @@ class CampaignRunner:
 
     def _trouble_seen(self, result: AttemptResult) -> None:
         self._trouble += 1
-        if self._trouble >= self.settings.max_refusals and self._fatal is None:
+        if self._trouble >= self.settings.max_refusals and self.fatal is None:
             last = result.error if isinstance(result.error, GcdialError) else None
             self._set_fatal(CallsRefusedError(self._trouble, last or GcdialError(result.detail)))
 
     def _set_fatal(self, exc: BaseException) -> None:
-        if self._fatal is None:
-            self._fatal = exc
-            self._emit("error", f"stopping: {exc}")
+        if self.fatal is None:
+            self.fatal = exc
+            self.emit("error", f"stopping: {exc}")
         self._stop = True
         self.progress.phase = "stopping"
         self._wake.set()
@@ -1022,7 +1102,7 @@ class CampaignRunner:
         view: AgentView | None,
     ) -> None:
         """Follow a call found in flight at resume to its end, then apply its result."""
-        monitor = self._require_monitor()
+        monitor = self.monitor
 
         def on_event(event: CallEvent) -> None:
             if view is not None:
@@ -1044,61 +1124,16 @@ class CampaignRunner:
             result = _result_of_error(exc, placed=True)
         await self._apply(attempt_id, job.contact, agent, result)
 
-    # Progress
-
     def _start_ticker(self) -> asyncio.Task[None] | None:
-        if self._progress_interval_s is None:
+        if self.runner.progress_interval_s is None:
             return None
 
         async def tick(interval: float) -> None:
             while True:
                 await asyncio.sleep(interval)
-                await self._refresh()
+                await self.runner._refresh(self.db, self.journal)
 
-        return asyncio.create_task(tick(self._progress_interval_s))
-
-    async def _refresh(self) -> None:
-        """Re-read the counts from the journal and the budget from the client."""
-        journal = self._journal
-        if journal is None:
-            return
-        counts = await self._db.call(journal.count_by, "contacts", "status")
-        self.progress.by_status = Counter(counts)
-        self.progress.total = sum(counts.values())
-        budget = self.client.budget
-        paused = budget.paused_until
-        self.progress.budget = BudgetView(
-            remaining=budget.remaining,
-            limit=budget.limit,
-            paused_s=max(0.0, paused - time.monotonic()) if paused is not None else 0.0,
-            rate_limited=budget.rate_limited_count,
-        )
-
-    def _emit(self, kind: str, message: str, **data: Any) -> None:
-        if self._observer is not None:
-            self._observer(CampaignEvent(kind, message, data))
-
-    # Invariants
-
-    def _require_journal(self) -> Journal:
-        assert self._journal is not None, "the journal is not open"
-        return self._journal
-
-    def _require_dispatcher(self) -> Dispatcher[_Job]:
-        assert self._dispatcher is not None, "the dispatcher is not ready"
-        return self._dispatcher
-
-    def _require_monitor(self) -> CallMonitor:
-        assert self._monitor is not None, "the notifications channel is not open"
-        return self._monitor
-
-    def _require_pool(self) -> AgentPool:
-        assert self._pool is not None, "the agent pool is not ready"
-        return self._pool
-
-    def _require_rules(self) -> Rules:
-        assert self._rules is not None, "the rules are not loaded"
-        return self._rules
+        return asyncio.create_task(tick(self.runner.progress_interval_s))
 
 
 def _result_of_dial(handle: dialing.Dial) -> AttemptResult:
