@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, TypedDict
 
 from gcdial._shared import DEFAULT_RESOLVE_TIMEOUT_S
 from gcdial.calls import AsyncCalls, CallParams, CallTarget
@@ -43,6 +43,7 @@ from gcdial.resolve import (
 __all__ = [
     "DEFAULT_RESOLVE_TIMEOUT_S",
     "Dial",
+    "DialOptions",
     "dial",
     "resolve_attempt",
 ]
@@ -51,6 +52,20 @@ __all__ = [
 Clock = Callable[[], float]
 AsyncSleep = Callable[[float], Awaitable[None]]
 _RETRY_STATUSES: Final = frozenset({"rate_limited", "error", "incomplete"})
+
+
+class DialOptions(TypedDict, total=False):
+    """The keyword options of ``Client.dial`` / ``AsyncClient.dial``; see :func:`dial`."""
+
+    check_agent: bool
+    follow: bool
+    timeout_s: float | None
+    resolve: bool
+    resolve_timeout_s: float
+    analytics: bool
+    on_event: Callable[[CallEvent], None] | None
+    clock: Clock
+    sleep: AsyncSleep
 
 
 @dataclass
@@ -71,6 +86,8 @@ class Dial:
     events: list[CallEvent] = field(default_factory=list)
     outcome: Outcome | None = None
     ambiguity: CallOutcomeUnknownError | None = None
+    resolved_in_s: float | None = None
+    """After an ambiguous create: how long the ladder took to its verdict (the injected clock)."""
 
     @property
     def attempt_id(self) -> str:
@@ -122,12 +139,15 @@ async def resolve_attempt(
     sleep: AsyncSleep = asyncio.sleep,
     started: float | None = None,
     notes: tuple[Evidence, ...] = (),
+    long_past: bool = False,
 ) -> Resolution:
     """Run the ladder for ``attempt`` until a verdict, or until ``timeout_s`` (then unknown).
 
     ``monitor`` should already watch the agent; ``health_mark`` is its :meth:`health_mark` taken
     when the ambiguous answer came (None: no healthy channel, so never ``not_placed``).
     ``started`` is the injected clock's reading at the ambiguous answer (default: now).
+    ``long_past``: the attempt is long over (see :class:`gcdial.resolve.LadderFacts`), as when
+    ``gcdial resolve`` looks at it later; pass ``started`` far enough back that it is settled.
     """
     t0 = clock() if started is None else started
     found = asyncio.Event()
@@ -182,6 +202,7 @@ async def resolve_attempt(
         channel_healthy=healthy,
         settle_s=ladder.settle_s,
         notes=notes,
+        long_past=long_past,
     )
     return decide(facts)
 
@@ -296,6 +317,7 @@ async def dial(
                 notes=(note,),
             )
             handle.conversation_id = handle.resolution.conversation_id
+            handle.resolved_in_s = clock() - started
             catch_up = True
         else:
             handle.conversation_id = created.id
