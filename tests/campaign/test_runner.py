@@ -476,8 +476,10 @@ async def test_until_deferred_stops_and_a_lower_max_attempts_binds_scheduled_ret
 async def test_a_resume_resolves_attempts_left_unknown_by_a_crash(
     tmp_path: Path, emu: EmulatorServer
 ) -> None:
-    placed, never_sent = number("415", 11), number("415", 12)
-    csv = write_csv(tmp_path / "c.csv", [{"phone": placed}, {"phone": never_sent}], ["phone"])
+    placed, never_sent, long_ago = number("415", 11), number("415", 12), number("415", 13)
+    csv = write_csv(
+        tmp_path / "c.csv", [{"phone": p} for p in (placed, never_sent, long_ago)], ["phone"]
+    )
     config = settings(csv, [agent(1)])
     quick_settle = Settings.model_validate(
         {
@@ -503,6 +505,10 @@ async def test_a_resume_resolves_attempts_left_unknown_by_a_crash(
             agent1.id, to=placed, attributes={"gcdialAttemptId": "tag-placed"}, check_agent=False
         )
         journal.close()
+        # And one crashed two hours ago, before its POST left.
+        two_hours_ago = datetime.now(UTC) - timedelta(hours=2)
+        with Journal.open(tmp_path / "c.db", clock=lambda: two_hours_ago) as old:
+            old.begin_attempt(by_phone[long_ago].id, agent_id=agent1.id, tag="tag-long-ago")
         events: list[CampaignEvent] = []
 
         result = await run(tmp_path, client, config, events, resolve_timeout_s=5.0)
@@ -511,11 +517,16 @@ async def test_a_resume_resolves_attempts_left_unknown_by_a_crash(
     # Found by its attempt id in the conversation details: followed to its outcome.
     assert contacts[placed].status is ContactStatus.DONE
     assert contacts[placed].outcome == "answered"
-    assert [e.data["phone"] for e in events_of("resolved", events)] == [placed]
+    resolved = {e.data["phone"] for e in events_of("resolved", events)}
+    assert resolved == {placed, long_ago}
     # Nothing proves the other was not placed (the channel was not watching when it was sent):
     # it stays for a person, never re-dialed.
     assert contacts[never_sent].status is ContactStatus.UNKNOWN
-    assert calls_per_number(emu) == {placed: 1}
+    # So old that a call it created would show in the conversation details by now: proven not
+    # placed, dialed again, without using up an attempt.
+    assert contacts[long_ago].outcome == "answered"
+    assert contacts[long_ago].attempts == 1
+    assert calls_per_number(emu) == {placed: 1, long_ago: 1}
     assert result.status.needs_review == 1
     with Journal.open(tmp_path / "c.db", read_only=True) as done:
         assert done.in_flight() == []

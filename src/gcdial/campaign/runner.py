@@ -82,8 +82,8 @@ from gcdial.errors import (
     RateLimitedError,
 )
 from gcdial.monitor import CallEvent, CallMonitor, Outcome
+from gcdial.resolve import LONG_PAST_S, LadderSettings, Verdict, new_attempt_id
 from gcdial.resolve import Attempt as ResolveAttempt
-from gcdial.resolve import LadderSettings, Verdict, new_attempt_id
 
 if TYPE_CHECKING:
     from gcdial.client import AsyncClient
@@ -620,10 +620,12 @@ class _Run:
 
     async def _resolve_unknowns(self) -> None:
         """Attempts of unknown outcome (left by a crash, or by an earlier run) go through the
-        resolution ladder again, one at a time, without holding an agent. Their settle time has
-        long passed, so each costs one conversation-details query. The channel was not watching
-        when they were sent, so the ladder can prove them placed (then they are followed to their
-        outcome) but never "not placed": those stay for a person (``campaign review``)."""
+        resolution ladder again, one at a time, without holding an agent; each costs one
+        conversation-details query once its settle time has passed. Found: placed, followed to its
+        outcome. Not found: "not placed" only for an attempt so old (settle time + ten minutes, by
+        this machine's clock and the server's) that a call it created would show by now; then the
+        contact goes back in the queue without using up an attempt. Anything else stays for a
+        person (``campaign review``)."""
         journal = self.journal
         monitor = self.monitor
         client = self.client
@@ -639,23 +641,31 @@ class _Run:
                 sent_at=attempt.created_at,
                 attempt_key=client.settings.attempt_attribute,
             )
+            settle = client.settings.analytics_settle_s
             try:
                 resolution = await dialing.resolve_attempt(
                     client.transport,
                     tagged,
                     monitor=monitor,
                     health_mark=None,
-                    ladder=LadderSettings(settle_s=client.settings.analytics_settle_s),
+                    ladder=LadderSettings(settle_s=settle),
                     timeout_s=self._resolve_timeout_s,
                     clock=lambda: self._clock().timestamp(),
                     sleep=self._sleep,
                     started=attempt.created_at.timestamp(),
+                    long_past=self._age_s(attempt.created_at) >= settle + LONG_PAST_S,
                 )
             except GcdialError as exc:
                 logger.warning("resolving attempt %s failed: %s", attempt.id, exc)
                 continue
             where = f"{contact.phone} (line {contact.line})"
             conversation_id = resolution.conversation_id
+            if resolution.verdict is Verdict.NOT_PLACED:
+                note = _clip(f"proven not placed: {resolution.summary}")
+                await self.db.call(journal.record_verdict, contact.id, placed=False, note=note)
+                self.progress.unknown = max(0, self.progress.unknown - 1)
+                self._emit_resolved(where, contact, attempt.id, "not placed; back in the queue")
+                continue
             if resolution.verdict is not Verdict.PLACED or conversation_id is None:
                 await self.db.call(
                     journal.record_event,
@@ -679,6 +689,27 @@ class _Run:
             await self._follow_and_settle(
                 attempt.id, conversation_id, None, _Job(contact, attempt.id, conversation_id), None
             )
+
+    def _age_s(self, moment: datetime) -> float:
+        """How long ago ``moment`` was, by the shorter of this machine's and the server's clock
+        (a clock skew must never make an attempt look older than it is)."""
+        ages = [(self._clock() - moment).total_seconds()]
+        server_now = self.client.transport.server_clock.now()
+        if server_now is not None:
+            ages.append((server_now - moment).total_seconds())
+        return min(ages)
+
+    def _emit_resolved(
+        self, where: str, contact: ContactRecord, attempt_id: int, verdict: str
+    ) -> None:
+        self.emit(
+            "resolved",
+            f"{where}: the call of unknown outcome was {verdict}",
+            line=contact.line,
+            phone=contact.phone,
+            attempt=attempt_id,
+            verdict=verdict,
+        )
 
     async def _dispatch_loop(self) -> None:
         journal = self.journal
