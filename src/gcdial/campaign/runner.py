@@ -642,6 +642,7 @@ class _Run:
                 attempt_key=client.settings.attempt_attribute,
             )
             settle = client.settings.analytics_settle_s
+            age = self._age_s(attempt.created_at)
             try:
                 resolution = await dialing.resolve_attempt(
                     client.transport,
@@ -649,11 +650,14 @@ class _Run:
                     monitor=monitor,
                     health_mark=None,
                     ladder=LadderSettings(settle_s=settle),
-                    timeout_s=self._resolve_timeout_s,
+                    # Only until the settle time has passed, then one details query: waiting
+                    # longer cannot make a verdict more certain for an attempt nobody watched,
+                    # and a run must not idle on an old attempt.
+                    timeout_s=min(self._resolve_timeout_s, max(0.0, settle - age)),
                     clock=lambda: self._clock().timestamp(),
                     sleep=self._sleep,
                     started=attempt.created_at.timestamp(),
-                    long_past=self._age_s(attempt.created_at) >= settle + LONG_PAST_S,
+                    long_past=age >= settle + LONG_PAST_S,
                 )
             except GcdialError as exc:
                 logger.warning("resolving attempt %s failed: %s", attempt.id, exc)
