@@ -670,6 +670,8 @@ class _Run:
                 self.progress.unknown = max(0, self.progress.unknown - 1)
                 self._emit_resolved(where, contact, attempt.id, "not placed; back in the queue")
                 continue
+            if conversation_id in await self._earlier_conversations(contact.id, attempt.id):
+                conversation_id = None  # an earlier call of this contact: proves nothing here
             if resolution.verdict is not Verdict.PLACED or conversation_id is None:
                 await self.db.call(
                     journal.record_event,
@@ -936,8 +938,15 @@ class _Run:
         if view is not None:
             view.set(AgentActivity.DIALING, contact.phone)
         accepted: list[asyncio.Future[None]] = []
+        earlier = await self._earlier_conversations(contact.id, attempt_id)
+        stale: list[str] = []
 
         def on_placed(conversation_id: str) -> None:
+            if conversation_id in earlier:
+                # The ladder pointed at a call this contact already had (an untagged call
+                # matched by agent and number): that proves nothing about this attempt.
+                stale.append(conversation_id)
+                return
             # Journaled before the call is followed, so that a crash from here on resumes by
             # following the call, never by dialing it again (the journal thread keeps order).
             accepted.append(
@@ -982,7 +991,17 @@ class _Run:
             result = _result_of_error(exc, placed=bool(accepted))
         if accepted:
             await asyncio.gather(*accepted)
+        if stale:
+            result = _stale_match(stale[0])
         await self._apply(attempt_id, contact, agent, result)
+
+    async def _earlier_conversations(self, contact_id: int, attempt_id: int) -> set[str]:
+        """Conversation ids of the contact's other attempts."""
+        return {
+            a.conversation_id
+            for a in await self.db.call(self.journal.attempts, contact_id)
+            if a.id != attempt_id and a.conversation_id is not None
+        }
 
     def _placed(
         self,
@@ -1186,6 +1205,14 @@ def _result_of_dial(handle: dialing.Dial) -> AttemptResult:
             conversation_id=handle.conversation_id,
         )
     return _result_of_outcome(handle.outcome, handle.conversation_id)
+
+
+def _stale_match(conversation_id: str) -> AttemptResult:
+    return AttemptResult(
+        ResultKind.UNKNOWN,
+        f"the resolution pointed at conversation {conversation_id}, an earlier call of this "
+        "contact, so whether this attempt rang is not known",
+    )
 
 
 def _result_of_outcome(outcome: Outcome, conversation_id: str) -> AttemptResult:
