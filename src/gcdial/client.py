@@ -19,7 +19,7 @@ from pydantic import SecretStr
 from gcdial import dialing
 from gcdial.agents import Agents, AsyncAgents
 from gcdial.auth import GcdialAuth, auth_from_settings, is_user_token
-from gcdial.calls import AsyncCalls, CallParams, Calls, async_twin
+from gcdial.calls import AsyncCalls, CallParams, Calls, async_twin, refuse_running_loop
 from gcdial.config import Settings, load_settings
 from gcdial.dialing import Dial, DialOptions
 from gcdial.http import (
@@ -171,14 +171,7 @@ class Client(_ClientBase):
         resolve an ambiguous create; see :func:`gcdial.dialing.dial` for the options. Blocks;
         not for async code. The async part runs over this client's own ``httpx.Client``.
         """
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            pass
-        else:
-            raise RuntimeError(
-                "Client.dial blocks, so it cannot run inside an event loop: use AsyncClient.dial."
-            )
+        refuse_running_loop("Client.dial", "AsyncClient.dial")
         twin = async_twin(self.transport)
 
         async def run() -> Dial:

@@ -19,6 +19,7 @@ from gcdial.cli import (
     emulator_cmd,
     login_cmd,
     resolve_cmd,
+    serve_cmd,
 )
 from gcdial.cli.options import (
     BaseUrlOpt,
@@ -82,6 +83,7 @@ app.command("login")(login_cmd.login)
 app.command("demo")(demo_cmd.demo)
 app.add_typer(emulator_cmd.app, name="emulator")
 app.add_typer(campaign_cmd.app, name="campaign")
+app.add_typer(serve_cmd.app, name="serve")
 
 
 def run() -> None:
