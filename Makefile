@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test check lint typecheck unit bench soak clean
+.PHONY: demo test check lint typecheck unit doctest bench soak clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ check: lint typecheck
 
 unit: $(STAMP)
 	$(BIN)/pytest -q
+
+# The examples of README.md and docs/ (part of `unit` too: `make test` runs them).
+doctest: $(STAMP)
+	$(BIN)/pytest -q tests/docs
 
 test: check unit
 

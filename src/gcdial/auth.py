@@ -42,6 +42,7 @@ from gcdial.errors import (
     api_error_from_response,
 )
 from gcdial.regions import Endpoints
+from gcdial.scrub import scrub
 
 __all__ = [
     "DEFAULT_TOKEN_TIMEOUT",
@@ -107,10 +108,7 @@ OAUTH_ERROR_HINTS: Final[Mapping[str, str]] = {
 
 
 def _scrub(text: str, secrets: tuple[str, ...]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text[:_DESCRIPTION_CHARS]
+    return scrub(text, secrets)[:_DESCRIPTION_CHARS]
 
 
 def parse_token_response(

@@ -23,7 +23,6 @@ import json as jsonlib
 import logging
 import math
 import random
-import re
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -52,6 +51,7 @@ from gcdial.errors import (
     redact_error,
     retry_after_seconds,
 )
+from gcdial.scrub import REDACTED, scrub, scrub_shapes
 
 __all__ = [
     "CONNECT_TIMEOUT_S",
@@ -114,14 +114,7 @@ _NEVER_SENT_ERRORS: Final = (
 _RETRYABLE_ERRORS: Final = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 
 _EXCERPT_CHARS: Final = 120
-_SECRETISH = re.compile(
-    r"(?i)(bearer|basic)\s+[A-Za-z0-9._~+/=-]+|"
-    r"((?:access_token|client_secret|refresh_token)\"?\s*[:=]\s*\"?)[^\"&\s,}]+"
-)
-_REDACTED: Final = "***"
-# Shorter values are not masked as substrings: real secrets and tokens are far longer, and
-# masking every "t" in a message would make it unreadable without protecting anything.
-_MIN_MASKED_CHARS: Final = 8
+_REDACTED: Final = REDACTED
 
 JsonBody = Any
 
@@ -348,7 +341,7 @@ def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
 
 def _excerpt(text: str) -> str:
     flat = " ".join(text.split())
-    flat = _SECRETISH.sub(lambda m: f"{m.group(1) or m.group(2)} {_REDACTED}", flat)
+    flat = scrub_shapes(flat)
     if len(flat) > _EXCERPT_CHARS:
         return flat[:_EXCERPT_CHARS] + "..."
     return flat
@@ -442,12 +435,8 @@ class _TransportCore:
 
     def redact(self, text: str) -> str:
         """``text`` with credentials masked: Bearer/Basic values and this auth's secrets/tokens."""
-        text = _SECRETISH.sub(lambda m: f"{m.group(1) or m.group(2)} {_REDACTED}", text)
         sensitive = getattr(self.auth, "sensitive_values", None)
-        for value in sensitive() if callable(sensitive) else ():
-            if len(value) >= _MIN_MASKED_CHARS:
-                text = text.replace(value, _REDACTED)
-        return text
+        return scrub(text, sensitive() if callable(sensitive) else ())
 
     def safe(self, error: BaseException) -> BaseException:
         """The error to raise, with any echoed credential scrubbed from a gcdial error's text."""

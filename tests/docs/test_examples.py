@@ -51,6 +51,7 @@ def _workdir(block: Block, tmp_path: Path) -> tuple[Path, dict[str, str]]:
             target = home / name[2:] if name.startswith("~/") else work / name
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(earlier.body, encoding="utf-8")
+            target.chmod(0o600)  # as the docs tell users to do with files that may hold secrets
     env = {
         "PATH": f"{VENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
         "HOME": str(home),
