@@ -530,10 +530,8 @@ class _TransportCore:
     def on_error(self, exc: Exception, call: _Attempt, attempt: int) -> _Step:
         """Decide what an exception raised while sending means: a retry or the error to raise."""
         if isinstance(exc, GcdialError):
-            # Raised by the auth flow (token endpoint): the API request itself was never sent, so
-            # even a create-call may try again when the login host was merely unreachable.
-            if isinstance(exc, ApiConnectionError) and attempt < self.max_retries:
-                return _Step(retry_after_s=backoff_delay(attempt, rng=self._rng))
+            # Raised by the auth flow (token endpoint), which has already retried what a token
+            # request may retry; the API request itself was never sent.
             return _Step(error=exc)
         logger.debug(
             "%s %s failed (attempt %d): %s", call.method, call.url, attempt + 1, _describe(exc)
