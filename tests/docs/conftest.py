@@ -11,7 +11,7 @@ import pytest
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[Any]:
     """Report a skipped doc example as failed: an example marked nowhere must never go unrun."""
-    outcome = yield
+    outcome: Any = yield
     report: pytest.TestReport = outcome.get_result()
     if report.skipped and item.nodeid.split("::")[0].endswith("test_examples.py"):
         report.outcome = "failed"

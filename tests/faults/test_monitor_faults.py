@@ -9,7 +9,8 @@ talk time, and the call must not have been placed twice.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import pytest
 
@@ -26,7 +27,7 @@ FAST_POLL = PollSettings(initial_s=0.02, factor=1.5, max_s=0.2)
 FAST_CHANNEL = ChannelSettings(heartbeat_timeout_s=5.0, reconnect_initial_s=0.05)
 EXPECTED = {20: OutcomeKind.ANSWERED, 55: OutcomeKind.NO_ANSWER, 65: OutcomeKind.BUSY}
 
-Trouble = Callable[[EmulatorServer], Awaitable[None]]
+Trouble = Callable[[EmulatorServer], Coroutine[Any, Any, None]]
 
 
 async def admin(fn: Callable[[], object]) -> None:
