@@ -41,12 +41,12 @@ from gcdial.errors import (
     ConfigError,
     InvalidClientError,
     ResponseFormatError,
-    api_error_from_response,
 )
 from gcdial.http import (
     MAX_RETRIES,
     MAX_RETRY_AFTER_S,
     Rng,
+    api_error_from_response,
     backoff_delay,
     parse_retry_after,
     should_retry,

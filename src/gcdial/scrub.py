@@ -19,8 +19,10 @@ import base64
 import binascii
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Final
+
+from gcdial.errors import GcdialError
 
 REDACTED: Final = "***"
 
@@ -115,6 +117,33 @@ class Scrubber:
 def basic_form(client_id: str, secret: str) -> str:
     """The ``Basic`` header value of a client id and secret, as it could be echoed back."""
     return base64.b64encode(f"{client_id}:{secret}".encode()).decode("ascii")
+
+
+def redact_error(error: GcdialError, redact: Callable[[str], str]) -> GcdialError:
+    """Pass every text an error carries through ``redact`` (in place), and return it.
+
+    Server text quoted in an error (an ErrorBody message, an HTML excerpt) may echo a token back;
+    this is the last line of defence that keeps it out of ``str(error)`` and the error's fields.
+    """
+    for name, value in list(vars(error).items()):
+        if isinstance(value, str):
+            setattr(error, name, redact(value))
+        elif isinstance(value, GcdialError):
+            redact_error(value, redact)
+        elif isinstance(value, dict | list):
+            setattr(error, name, _redact_json(value, redact))
+    error.args = tuple(redact(a) if isinstance(a, str) else a for a in error.args)
+    return error
+
+
+def _redact_json(value: object, redact: Callable[[str], str]) -> object:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _redact_json(v, redact) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact_json(v, redact) for v in value]
+    return value
 
 
 PROCESS: Final = Scrubber()

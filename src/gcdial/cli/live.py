@@ -158,7 +158,7 @@ async def _follow(
     on_event: Callable[[CallEvent], None] | None = None,
 ) -> ExitCode:
     """Follow to the end; print the outcome; the exit code by outcome (124 on timeout)."""
-    from gcdial.monitor.follow import CallWaitTimeoutError
+    from gcdial.errors import CallWaitTimeoutError
 
     def show(event: CallEvent) -> None:
         view.event(event)

@@ -4,9 +4,10 @@
 one call; ``classify`` turns a call's events or final snapshot into an ``Outcome``.
 """
 
-from gcdial.monitor.channel import ChannelSettings, ChannelUnavailableError, Transport
+from gcdial.errors import CallWaitTimeoutError, ChannelUnavailableError
+from gcdial.monitor.channel import ChannelSettings, Transport
 from gcdial.monitor.events import CallEvent, ErrorInfo, EventKind, Role, events_between, merge
-from gcdial.monitor.follow import CallMonitor, CallWaitTimeoutError, MonitorMode, follow, wait
+from gcdial.monitor.follow import CallMonitor, MonitorMode, follow, wait
 from gcdial.monitor.outcome import DEFAULT_RULES, Outcome, OutcomeKind, OutcomeRules, classify
 from gcdial.monitor.polling import PollSettings
 
