@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
@@ -16,10 +16,12 @@ from typing import Any, Self
 import httpx
 from pydantic import SecretStr
 
+from gcdial import dialing
 from gcdial.agents import Agents, AsyncAgents
 from gcdial.auth import GcdialAuth, auth_from_settings, is_user_token
-from gcdial.calls import AsyncCalls, Calls
+from gcdial.calls import AsyncCalls, CallParams, Calls, async_twin
 from gcdial.config import Settings, load_settings
+from gcdial.dialing import DEFAULT_RESOLVE_TIMEOUT_S, Dial
 from gcdial.http import (
     MAX_RETRIES,
     ApiTransport,
@@ -30,6 +32,7 @@ from gcdial.http import (
     Rng,
     Sleep,
 )
+from gcdial.monitor import CallEvent, CallMonitor
 
 __all__ = ["AsyncClient", "Client", "resolve_settings"]
 
@@ -163,6 +166,58 @@ class Client(_ClientBase):
             self.transport, self.agents, settings=self.settings, user_token=self.user_token
         )
 
+    def dial(
+        self,
+        agent: str,
+        params: CallParams,
+        *,
+        check_agent: bool = True,
+        follow: bool = False,
+        timeout_s: float | None = None,
+        resolve: bool = True,
+        resolve_timeout_s: float = DEFAULT_RESOLVE_TIMEOUT_S,
+        on_event: Callable[[CallEvent], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: AsyncSleep = asyncio.sleep,
+    ) -> Dial:
+        """Check the agent, place the call tagged with an attempt id, follow it if asked, and
+        resolve an ambiguous create; see :func:`gcdial.dialing.dial`. Blocks; not for async code.
+
+        The async part runs over this client's own ``httpx.Client`` (see ``calls.async_twin``).
+        """
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            raise RuntimeError(
+                "Client.dial blocks, so it cannot run inside an event loop: use AsyncClient.dial."
+            )
+        twin = async_twin(self.transport)
+
+        async def run() -> Dial:
+            async with twin.http:
+                calls = AsyncCalls(
+                    twin, AsyncAgents(twin), settings=self.settings, user_token=self.user_token
+                )
+                return await dialing.dial(
+                    calls,
+                    twin,
+                    self.settings,
+                    agent,
+                    params,
+                    check_agent=check_agent,
+                    follow=follow,
+                    timeout_s=timeout_s,
+                    resolve=resolve,
+                    resolve_timeout_s=resolve_timeout_s,
+                    on_event=on_event,
+                    clock=clock,
+                    sleep=sleep,
+                )
+
+        return asyncio.run(run())
+
     def close(self) -> None:
         """Close the HTTP connections (unless the ``httpx.Client`` was given to us)."""
         if self._owns_http:
@@ -233,6 +288,43 @@ class AsyncClient(_ClientBase):
         self.agents = AsyncAgents(self.transport)
         self.calls = AsyncCalls(
             self.transport, self.agents, settings=self.settings, user_token=self.user_token
+        )
+
+    async def dial(
+        self,
+        agent: str,
+        params: CallParams,
+        *,
+        check_agent: bool = True,
+        follow: bool = False,
+        monitor: CallMonitor | None = None,
+        timeout_s: float | None = None,
+        resolve: bool = True,
+        resolve_timeout_s: float = DEFAULT_RESOLVE_TIMEOUT_S,
+        on_event: Callable[[CallEvent], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: AsyncSleep = asyncio.sleep,
+    ) -> Dial:
+        """Check the agent, place the call tagged with an attempt id, follow it if asked, and
+        resolve an ambiguous create; see :func:`gcdial.dialing.dial`.
+
+        Pass a ``monitor`` shared by many dials (a campaign) to use one notifications channel.
+        """
+        return await dialing.dial(
+            self.calls,
+            self.transport,
+            self.settings,
+            agent,
+            params,
+            check_agent=check_agent,
+            follow=follow,
+            monitor=monitor,
+            timeout_s=timeout_s,
+            resolve=resolve,
+            resolve_timeout_s=resolve_timeout_s,
+            on_event=on_event,
+            clock=clock,
+            sleep=sleep,
         )
 
     async def aclose(self) -> None:

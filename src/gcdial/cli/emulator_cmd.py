@@ -137,6 +137,7 @@ def _run(application: Starlette, config: EmulatorConfig, *, host: str, port: int
             lifespan="on",
             log_level="warning",
             timeout_graceful_shutdown=2,
+            date_header=False,
         )
     )
     with sock:

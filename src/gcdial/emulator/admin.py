@@ -130,6 +130,48 @@ async def clock(request: Request) -> JSONResponse:
     )
 
 
+_ANALYTICS_KNOBS = {
+    "ingestionDelay": "ingestion_delay_s",
+    "includeAttributes": "include_attributes",
+    "fillerConversations": "filler_conversations",
+}
+
+
+async def analytics_settings(request: Request) -> JSONResponse:
+    """``GET`` shows the conversation-details knobs; ``POST`` changes some of them.
+
+    ``ingestionDelay`` (simulated seconds before a new call is visible), ``includeAttributes``
+    (participants carry their ``attributes``) and ``fillerConversations`` (synthetic
+    conversations added to every query's hits).
+    """
+    settings = _state(request).analytics
+    if request.method == "POST":
+        body = await _optional_json(request)
+        for key, value in body.items():
+            if key not in _ANALYTICS_KNOBS:
+                raise bad_request(
+                    f"Unknown analytics setting {key!r}; use {', '.join(_ANALYTICS_KNOBS)}.",
+                    field=key,
+                )
+            if key == "includeAttributes":
+                if not isinstance(value, bool):
+                    raise bad_request("'includeAttributes' must be true or false.", field=key)
+            elif key == "fillerConversations":
+                if (
+                    isinstance(value, bool)
+                    or not isinstance(value, int)
+                    or not 0 <= value <= 100_000
+                ):
+                    raise bad_request(
+                        "'fillerConversations' must be an integer in [0, 100000].", field=key
+                    )
+            elif isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise bad_request("'ingestionDelay' must be a number of seconds >= 0.", field=key)
+        for key, value in body.items():
+            setattr(settings, _ANALYTICS_KNOBS[key], value)
+    return JSONResponse({key: getattr(settings, attr) for key, attr in _ANALYTICS_KNOBS.items()})
+
+
 def admin_routes() -> list[Route]:
     """The admin API's routes (mounted only when ``EmulatorConfig.admin`` is on)."""
     return [
@@ -143,4 +185,5 @@ def admin_routes() -> list[Route]:
         Route("/_emulator/tokens/expire", expire_tokens, methods=["POST"]),
         Route("/_emulator/tokens/revoke", revoke_tokens, methods=["POST"]),
         Route("/_emulator/clock", clock, methods=["GET", "POST"]),
+        Route("/_emulator/analytics", analytics_settings, methods=["GET", "POST"]),
     ]

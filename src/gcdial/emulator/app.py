@@ -5,6 +5,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
+from email.utils import format_datetime
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -15,7 +16,7 @@ from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gcdial._shared import CORRELATION_HEADER
-from gcdial.emulator import calls, oauth, users
+from gcdial.emulator import analytics, calls, oauth, users
 from gcdial.emulator.admin import admin_routes
 from gcdial.emulator.calls import FAULT_SCOPE_KEY
 from gcdial.emulator.config import EmulatorConfig
@@ -67,6 +68,12 @@ def api_routes(notifications: NotificationService) -> list[BaseRoute]:
             methods=["PATCH"],
             name="patch_call",
         ),
+        Route(
+            "/api/v2/analytics/conversations/details/query",
+            analytics.details_query,
+            methods=["POST"],
+            name="analytics",
+        ),
         *notifications.routes(),
     ]
 
@@ -113,6 +120,8 @@ class GenesysMiddleware:
                 message["headers"] = [
                     *message.get("headers", []),
                     *((k.encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()),
+                    # The platform's own clock: simulated time, which runs ahead at speed > 1.
+                    (b"date", format_datetime(state.clock.moment(), usegmt=True).encode()),
                 ]
             await send(message)
 

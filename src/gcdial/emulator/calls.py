@@ -160,7 +160,8 @@ async def _create(request: Request, user_id: str) -> Response:
         )
     if user.station is None:
         raise ApiError(400, "conversation.error.no.user.station", NO_STATION_MESSAGE)
-    now = state.clock.iso()
+    created_sim = state.clock.now()
+    now = state.clock.iso(created_sim)
     agent = Participant(
         purpose="agent",
         state="alerting",
@@ -175,6 +176,7 @@ async def _create(request: Request, user_id: str) -> Response:
         body=body.model_dump(exclude_none=True),
         created_at=now,
         participants=[agent],
+        created_sim=created_sim,
     )
     state.calls[call.id] = call
     state.hub.publish(call)

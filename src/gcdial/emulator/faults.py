@@ -8,7 +8,7 @@ from typing import Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 FaultRoute = Literal[
-    "token", "create_call", "get_call", "patch_call", "users", "notifications", "any"
+    "token", "create_call", "get_call", "patch_call", "users", "notifications", "analytics", "any"
 ]
 FaultMode = Literal["status", "latency", "drop_after_create", "hang_after_create"]
 
@@ -21,6 +21,7 @@ ROUTE_NAMES: tuple[str, ...] = (
     "patch_call",
     "users",
     "notifications",
+    "analytics",
 )
 
 
@@ -95,7 +96,11 @@ class FaultBook:
         return list(self._faults.values())
 
     def draw(self, route_name: str | None) -> list[FaultSpec]:
-        """The faults that fire for one request to ``route_name``, each spending one use."""
+        """The faults that fire for one request to ``route_name``, each spending one use.
+
+        Every latency fault that is drawn applies; the first other fault ends the draw, so a
+        fault that could not act on this request keeps its uses for the next one.
+        """
         fired: list[FaultSpec] = []
         for fault in list(self._faults.values()):
             spec = fault.spec
@@ -108,4 +113,6 @@ class FaultBook:
                 fault.remaining -= 1
                 if fault.remaining <= 0:
                     del self._faults[fault.id]
+            if spec.mode != "latency":
+                break
         return fired

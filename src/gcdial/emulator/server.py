@@ -99,6 +99,7 @@ class EmulatorServer:
             log_level="warning",
             access_log=False,
             timeout_graceful_shutdown=2,
+            date_header=False,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
@@ -191,6 +192,23 @@ class EmulatorServer:
     def set_speed(self, speed: float) -> None:
         """Change the simulated clock's acceleration."""
         self._admin("POST", "clock", json={"speed": speed})
+
+    def set_analytics(
+        self,
+        *,
+        ingestion_delay: float | None = None,
+        include_attributes: bool | None = None,
+        filler_conversations: int | None = None,
+    ) -> dict[str, Any]:
+        """Change the conversation-details knobs given; returns all of them."""
+        wanted = {
+            "ingestionDelay": ingestion_delay,
+            "includeAttributes": include_attributes,
+            "fillerConversations": filler_conversations,
+        }
+        body = {k: v for k, v in wanted.items() if v is not None}
+        settings: dict[str, Any] = self._admin("POST", "analytics", json=body)
+        return settings
 
     def expire_tokens(self) -> None:
         """Make every issued token expired."""
