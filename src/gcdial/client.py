@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import httpx
 from pydantic import SecretStr
@@ -31,8 +31,12 @@ from gcdial.http import (
     RateBudget,
     Rng,
     Sleep,
+    tls_context,
 )
-from gcdial.monitor import CallEvent, CallMonitor
+from gcdial.monitor.events import CallEvent
+
+if TYPE_CHECKING:
+    from gcdial.monitor.follow import CallMonitor
 
 __all__ = ["AsyncClient", "Client", "resolve_settings"]
 
@@ -148,7 +152,7 @@ class Client(_ClientBase):
         self.http = (
             http_client
             if http_client is not None
-            else httpx.Client(timeout=timeout, verify=self.settings.verify_tls)
+            else httpx.Client(timeout=timeout, verify=tls_context(self.settings.verify_tls))
         )
         self.budget = budget if budget is not None else RateBudget(clock=clock, sleep=sleep)
         self.transport = ApiTransport(
@@ -272,7 +276,7 @@ class AsyncClient(_ClientBase):
         self.http = (
             http_client
             if http_client is not None
-            else httpx.AsyncClient(timeout=timeout, verify=self.settings.verify_tls)
+            else httpx.AsyncClient(timeout=timeout, verify=tls_context(self.settings.verify_tls))
         )
         self.budget = budget if budget is not None else RateBudget(clock=clock, async_sleep=sleep)
         self.transport = AsyncApiTransport(
