@@ -75,6 +75,8 @@ class Dial:
     events: list[CallEvent] = field(default_factory=list)
     outcome: Outcome | None = None
     ambiguity: CallOutcomeUnknownError | None = None
+    resolved_in_s: float | None = None
+    """After an ambiguous create: how long the ladder took to its verdict (the injected clock)."""
 
     @property
     def attempt_id(self) -> str:
@@ -126,12 +128,15 @@ async def resolve_attempt(
     sleep: AsyncSleep = asyncio.sleep,
     started: float | None = None,
     notes: tuple[Evidence, ...] = (),
+    long_past: bool = False,
 ) -> Resolution:
     """Run the ladder for ``attempt`` until a verdict, or until ``timeout_s`` (then unknown).
 
     ``monitor`` should already watch the agent; ``health_mark`` is its :meth:`health_mark` taken
     when the ambiguous answer came (None: no healthy channel, so never ``not_placed``).
     ``started`` is the injected clock's reading at the ambiguous answer (default: now).
+    ``long_past``: the attempt is long over (see :class:`gcdial.resolve.LadderFacts`), as when
+    ``gcdial resolve`` looks at it later; pass ``started`` far enough back that it is settled.
     """
     t0 = clock() if started is None else started
     found = asyncio.Event()
@@ -186,6 +191,7 @@ async def resolve_attempt(
         channel_healthy=healthy,
         settle_s=ladder.settle_s,
         notes=notes,
+        long_past=long_past,
     )
     return decide(facts)
 
@@ -304,6 +310,7 @@ async def dial(
                 notes=(note,),
             )
             handle.conversation_id = handle.resolution.conversation_id
+            handle.resolved_in_s = clock() - started
             catch_up = True
         else:
             handle.conversation_id = created.id

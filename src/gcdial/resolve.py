@@ -47,6 +47,7 @@ __all__ = [
     "match_details",
     "match_snapshot",
     "new_attempt_id",
+    "probe_query",
     "query_details",
     "search_interval",
 ]
@@ -60,6 +61,8 @@ INTERVAL_MARGIN_S: Final = 120.0
 UNKNOWN_SKEW_S: Final = 3600.0
 """Widening when the server's clock was never seen: the local clock may be off by this much."""
 MIN_DIGITS: Final = 7
+LONG_PAST_S: Final = 600.0
+"""Beyond the settle time: an attempt this much older is judged by the details alone."""
 
 
 class Verdict(StrEnum):
@@ -289,6 +292,16 @@ def details_query(
     }
 
 
+def probe_query(now: datetime) -> dict[str, Any]:
+    """A details query for the minute before ``now``, one conversation a page: to learn whether
+    the credentials may run the query at all (``gcdial doctor``)."""
+    start = now - timedelta(minutes=1)
+    return {
+        "interval": f"{_iso(start)}/{_iso(now)}",
+        "paging": {"pageSize": 1, "pageNumber": 1},
+    }
+
+
 AnswerStatus = Literal["found", "not_found", "forbidden", "rate_limited", "error", "incomplete"]
 
 
@@ -451,6 +464,9 @@ class LadderFacts:
     channel_healthy: bool = False
     settle_s: float = 120.0
     notes: tuple[Evidence, ...] = field(default=())
+    long_past: bool = False
+    """The attempt is so old (settle time + :data:`LONG_PAST_S` on the server's clock) that a call
+    it created, however late, shows in the details by now: no live channel is needed."""
 
 
 def decide(facts: LadderFacts) -> Resolution:
@@ -481,6 +497,15 @@ def decide(facts: LadderFacts) -> Resolution:
             )
         )
         return Resolution(Verdict.UNKNOWN, tuple(evidence))
+    if facts.long_past and not facts.channel_healthy:
+        evidence.append(
+            Evidence(
+                "settle",
+                f"the attempt is older than the settle time ({facts.settle_s:g} s) plus "
+                f"{LONG_PAST_S:g} s: a call it created would show in the details by now",
+            )
+        )
+        return Resolution(Verdict.NOT_PLACED, tuple(evidence))
     if not facts.channel_healthy:
         evidence.append(
             Evidence(

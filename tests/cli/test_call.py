@@ -39,7 +39,9 @@ def test_call_places_one_call_and_prints_its_id(cli: Cli, emulator: EmulatorServ
     assert result.out.strip() == calls[0]["id"]
     assert calls[0]["body"]["phoneNumber"] == ANSWERS
     assert calls[0]["body"]["callerId"] == "+14155550199"
-    assert calls[0]["body"]["attributes"] == {"crm": "42"}
+    attributes = calls[0]["body"]["attributes"]
+    assert attributes.pop("gcdialAttemptId") in result.err  # the tag, shown to the user
+    assert attributes == {"crm": "42"}
     assert "presence AVAILABLE" in result.err
 
 
@@ -61,7 +63,12 @@ def test_dry_run_sends_nothing(cli: Cli, emulator: EmulatorServer, agent: str) -
     request = result.json()
     assert request["sent"] is False
     assert request["method"] == "POST"
-    assert request["body"] == {"phoneNumber": ANSWERS, "label": "demo"}
+    tag = request["attemptId"]
+    assert request["body"] == {
+        "phoneNumber": ANSWERS,
+        "label": "demo",
+        "attributes": {"gcdialAttemptId": tag},
+    }
     assert request["headers"]["Authorization"] == "Bearer ***"
     expected = ALICE_ID if agent == ALICE_ID else "{userId}"
     assert request["url"].endswith(f"/api/v2/conversations/calls/user/{expected}")

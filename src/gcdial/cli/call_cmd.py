@@ -13,6 +13,7 @@ from gcdial.cli.session import Session, session
 
 if TYPE_CHECKING:
     from gcdial.calls import CallParams
+    from gcdial.config import Settings
     from gcdial.http import PreparedRequest
 
 ToArg = Annotated[
@@ -64,7 +65,7 @@ def _dry_run(run: Session, agent: str, params: CallParams) -> None:
     settings = run.settings()
     attempt_id = new_attempt_id()
     tagged = params.with_attribute(settings.attempt_attribute, attempt_id)
-    request = preview_create(settings, agent, tagged)
+    request = preview_create(settings, agent, tagged, user_token=_user_token(settings))
     payload = request.to_dict()
     payload["sent"] = False
     payload["attemptId"] = attempt_id
@@ -83,6 +84,18 @@ def _dry_run(run: Session, agent: str, params: CallParams) -> None:
     if "{region}" in request.url:
         run.output.say("{region} is your Genesys Cloud region (setting region).", style="dim")
     run.output.say("dry run: nothing was sent.", style="dim")
+
+
+def _user_token(settings: Settings) -> bool | None:
+    """Whether the credentials are a user token (None when there are none: a dry run needs
+    none). Nothing is sent: the token itself is fetched only on a first request."""
+    from gcdial.auth import auth_from_settings, is_user_token
+    from gcdial.errors import GcdialError
+
+    try:
+        return is_user_token(auth_from_settings(settings))
+    except GcdialError:
+        return None
 
 
 def call(

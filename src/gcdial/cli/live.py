@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -29,7 +29,7 @@ from gcdial.dialing import Dial
 from gcdial.errors import CallOutcomeUnknownError, CallWaitTimeoutError
 from gcdial.monitor.events import CallEvent, EventKind
 from gcdial.monitor.outcome import Outcome
-from gcdial.resolve import Attempt, Resolution, Verdict
+from gcdial.resolve import LONG_PAST_S, Attempt, LadderSettings, Resolution, Verdict
 
 if TYPE_CHECKING:
     from gcdial.monitor.follow import CallMonitor
@@ -250,16 +250,21 @@ async def _dial(view: LiveView, request: DialRequest) -> ExitCode:
             if target.readiness is not None:
                 show_readiness(run, target.readiness)
             view.attempt = attempt
-            view.note(
-                {"event": "dialing", "attemptId": attempt.attempt_id, "agentId": attempt.agent_id},
-                f"attempt {attempt.attempt_id}: dialing {attempt.number}",
-            )
+            if not run.output.json_mode:
+                run.output.say(
+                    f"attempt {attempt.attempt_id}: dialing {attempt.number}", style="dim"
+                )
 
         def on_placed(conversation_id: str) -> None:
             view.conversation_id = conversation_id
             if monitor is not None:
+                assert view.attempt is not None
                 view.note(
-                    {"event": "placed", "conversationId": conversation_id},
+                    {
+                        "event": "placed",
+                        "conversationId": conversation_id,
+                        "attemptId": view.attempt.attempt_id,
+                    },
                     f"call placed: conversation {conversation_id} (followed by {monitor.mode})",
                 )
 
@@ -328,7 +333,10 @@ def _report(view: LiveView, handle: Dial) -> ExitCode:
         view.outcome(handle.outcome)
         code = for_outcome(handle.outcome.kind.value)
     if run.output.json_mode:
-        run.output.result(handle.to_dict())
+        if handle.outcome is None:
+            run.output.result(
+                {"id": handle.conversation_id, "placed": handle.placed, **handle.to_dict()}
+            )
     elif handle.conversation_id is not None:
         run.output.result(None, Text(handle.conversation_id))
         if handle.outcome is None:
@@ -390,3 +398,64 @@ def follow_existing(run: Session, conversation_id: str, *, timeout_s: float | No
     """Follow a call placed elsewhere to its outcome."""
     view = LiveView(run, conversation_id=conversation_id)
     return _run(view, _follow_existing(view, timeout_s=timeout_s))
+
+
+async def _resolve_later(
+    run: Session,
+    *,
+    attempt_id: str | None,
+    agent: str,
+    to: str | None,
+    at: datetime,
+    window_s: float,
+) -> ExitCode:
+    async with run.async_client() as client:
+        agent_id = (await client.calls.target(agent, check_agent=False)).agent_id
+        assert agent_id is not None
+        number = (
+            CallParams(to=to).body(default_country=client.settings.default_country).phone_number
+            if to
+            else ""
+        )
+        attempt = Attempt(
+            attempt_id=attempt_id or "",
+            agent_id=agent_id,
+            number=number or "",
+            sent_at=at,
+            sent_after=at - timedelta(seconds=window_s),
+            # By number: no attempt tag is looked for, every call of the agent is a candidate.
+            attempt_key=client.settings.attempt_attribute if attempt_id else "",
+        )
+        await client.agents.get(agent_id)  # a first response: the server's clock (Date)
+        server_now = client.transport.server_clock.now() or datetime.now(UTC)
+        settle = client.settings.analytics_settle_s
+        age = (server_now - at).total_seconds()
+        resolution = await dialing.resolve_attempt(
+            client.transport,
+            attempt,
+            monitor=None,
+            health_mark=None,
+            ladder=LadderSettings(settle_s=settle),
+            timeout_s=0.0,
+            started=-age,
+            clock=lambda: 0.0,
+            long_past=age >= settle + LONG_PAST_S,
+        )
+    if run.output.json_mode:
+        run.output.result({"attempt": attempt.to_dict(), **resolution.to_dict()})
+    return report_resolution(run, attempt, resolution)
+
+
+def resolve_later(
+    run: Session,
+    *,
+    attempt_id: str | None,
+    agent: str,
+    to: str | None,
+    at: datetime,
+    window_s: float,
+) -> ExitCode:
+    """``gcdial resolve``: the ladder's details step for an earlier attempt; the exit code."""
+    return asyncio.run(
+        _resolve_later(run, attempt_id=attempt_id, agent=agent, to=to, at=at, window_s=window_s)
+    )

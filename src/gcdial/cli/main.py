@@ -18,6 +18,7 @@ from gcdial.cli import (
     doctor_cmd,
     emulator_cmd,
     login_cmd,
+    resolve_cmd,
 )
 from gcdial.cli.options import (
     BaseUrlOpt,
@@ -71,6 +72,7 @@ def _root(
 
 
 app.command("call")(call_cmd.call)
+app.command("resolve")(resolve_cmd.resolve)
 app.command("status")(call_cmd.status)
 app.command("hangup")(call_cmd.hangup)
 app.command("watch")(call_cmd.watch)

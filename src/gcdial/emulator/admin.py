@@ -44,13 +44,15 @@ async def list_calls(request: Request) -> JSONResponse:
 
 
 async def request_counts(request: Request) -> JSONResponse:
-    """Requests seen per route template, and how many hit the catch-all 500."""
+    """Requests seen per route template, how many hit the catch-all 500, and how many clients
+    left before their request was read."""
     state = _state(request)
     return JSONResponse(
         {
             "total": sum(state.requests.values()),
             "byRoute": dict(state.requests),
             "internalErrors": state.internal_errors,
+            "clientDisconnects": state.client_disconnects,
         }
     )
 
@@ -84,6 +86,16 @@ def _validation_error(exc: ValidationError) -> ApiError:
 async def list_faults(request: Request) -> JSONResponse:
     """The faults in force."""
     return JSONResponse({"faults": [f.to_json() for f in _state(request).faults.active()]})
+
+
+async def fault_ledger(request: Request) -> JSONResponse:
+    """Every time a fault acted since the last reset, oldest first, and the count per fault."""
+    ledger = _state(request).faults.ledger
+    counts: dict[str, int] = {}
+    for entry in ledger:
+        fault_id = str(entry["faultId"])
+        counts[fault_id] = counts.get(fault_id, 0) + 1
+    return JSONResponse({"fired": ledger, "byFault": counts})
 
 
 async def clear_faults(request: Request) -> Response:
@@ -182,6 +194,7 @@ def admin_routes() -> list[Route]:
         Route("/_emulator/faults", list_faults, methods=["GET"]),
         Route("/_emulator/faults", clear_faults, methods=["DELETE"]),
         Route("/_emulator/faults/{faultId}", delete_fault, methods=["DELETE"]),
+        Route("/_emulator/ledger", fault_ledger, methods=["GET"]),
         Route("/_emulator/tokens/expire", expire_tokens, methods=["POST"]),
         Route("/_emulator/tokens/revoke", revoke_tokens, methods=["POST"]),
         Route("/_emulator/clock", clock, methods=["GET", "POST"]),

@@ -10,7 +10,7 @@ from email.utils import format_datetime
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -20,7 +20,7 @@ from gcdial.emulator import analytics, calls, oauth, users
 from gcdial.emulator.admin import admin_routes
 from gcdial.emulator.calls import FAULT_SCOPE_KEY
 from gcdial.emulator.config import EmulatorConfig
-from gcdial.emulator.errorbody import ApiError, default_code
+from gcdial.emulator.errorbody import ApiError
 from gcdial.emulator.fixtures import Fixture, load_fixture
 from gcdial.emulator.notifications import NotificationService
 from gcdial.emulator.simulation import TelephoneNetwork
@@ -45,6 +45,12 @@ def api_routes(notifications: NotificationService) -> list[BaseRoute]:
         Route(
             "/api/v2/users/{userId}/presences/purecloud",
             users.get_presence,
+            methods=["GET"],
+            name="users",
+        ),
+        Route(
+            "/api/v2/authorization/divisions/{divisionId}",
+            users.get_division,
             methods=["GET"],
             name="users",
         ),
@@ -132,6 +138,11 @@ class GenesysMiddleware:
                     await error.response()(scope, receive, send_with_headers)
                     return
             await self.app(scope, receive, send_with_headers)
+        except ClientDisconnect:
+            # The client went away before its request was read: nobody is left to answer, and
+            # it is not the emulator's fault.
+            state.client_disconnects += 1
+            logger.debug("emulator: client left during %s %s", scope["method"], scope["path"])
         except Exception:
             state.internal_errors += 1
             logger.exception("emulator: unexpected error on %s %s", scope["method"], scope["path"])
@@ -159,22 +170,18 @@ class GenesysMiddleware:
                 },
             )
         for fault in state.faults.draw(route_name):
-            if fault.mode == "latency":
+            spec = fault.spec
+            if spec.mode == "latency":
+                state.faults.record(fault, method=scope["method"], path=scope["path"])
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(fault.seconds):
+                    async with asyncio.timeout(spec.seconds):
                         await state.stopping.wait()
-            elif fault.mode == "status":
-                assert fault.status is not None
-                usual_code, usual_message = default_code(fault.status)
-                error = ApiError(
-                    fault.status,
-                    fault.code or usual_code,
-                    fault.message or usual_message,
-                )
-                if fault.retry_after is not None:
-                    extra["Retry-After"] = str(round(fault.retry_after))
-                return error
+            elif spec.mode == "status":
+                state.faults.record(fault, method=scope["method"], path=scope["path"])
+                return spec.error()
             else:
+                # A create-call fault: the handler applies it (and records it) once the body is
+                # read and valid, or gives it back.
                 scope[FAULT_SCOPE_KEY] = fault
         return None
 

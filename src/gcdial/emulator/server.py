@@ -177,6 +177,16 @@ class EmulatorServer:
         fault_id: str = self._admin("POST", "faults", json=fault)["id"]
         return fault_id
 
+    def fault_ledger(self) -> list[dict[str, Any]]:
+        """Every time a fault acted since the last reset (``GET /_emulator/ledger``)."""
+        fired: list[dict[str, Any]] = self._admin("GET", "ledger")["fired"]
+        return fired
+
+    def fired(self, fault_id: str) -> int:
+        """How many times the fault ``fault_id`` acted since the last reset."""
+        counts: dict[str, int] = self._admin("GET", "ledger")["byFault"]
+        return counts.get(fault_id, 0)
+
     def remove_fault(self, fault_id: str) -> None:
         """Remove one fault."""
         self._admin("DELETE", f"faults/{fault_id}")

@@ -165,6 +165,7 @@ class EmulatorState:
         self.analytics = AnalyticsSettings.from_config(config)
         self.requests: Counter[str] = Counter()
         self.internal_errors = 0
+        self.client_disconnects = 0
         self.stopping = asyncio.Event()
         self.on_reset: list[Callable[[], None]] = []
         for spec in config.faults:
@@ -196,10 +197,11 @@ class EmulatorState:
         self.calls.clear()
         self.tokens.clear()
         self.auth_codes.clear()
-        self.faults.clear()
+        self.faults.reset()
         self.analytics = AnalyticsSettings.from_config(self.config)
         self.requests.clear()
         self.internal_errors = 0
+        self.client_disconnects = 0
         self.rate_limiter.reset()
         for hook in self.on_reset:
             hook()
