@@ -50,7 +50,7 @@ from gcdial.http import (
     backoff_delay,
     parse_retry_after,
     should_retry,
-    tls_context,
+    tls_for,
 )
 from gcdial.regions import Endpoints
 from gcdial.scrub import scrub
@@ -361,7 +361,9 @@ class ClientCredentialsAuth(GcdialAuth):
     def _fetch_sync(self) -> str:
         started = self._clock()
         with httpx.Client(
-            verify=tls_context(self._verify), timeout=self._timeout, transport=self._transport
+            verify=tls_for(self.login_base_url, self._verify),
+            timeout=self._timeout,
+            transport=self._transport,
         ) as client:
             for attempt in itertools.count():
                 self.token_requests += 1
@@ -384,7 +386,7 @@ class ClientCredentialsAuth(GcdialAuth):
     async def _fetch_async(self) -> str:
         started = self._clock()
         async with httpx.AsyncClient(
-            verify=tls_context(self._verify),
+            verify=tls_for(self.login_base_url, self._verify),
             timeout=self._timeout,
             transport=self._async_transport,
         ) as client:

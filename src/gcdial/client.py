@@ -31,7 +31,7 @@ from gcdial.http import (
     RateBudget,
     Rng,
     Sleep,
-    tls_context,
+    tls_for,
 )
 from gcdial.monitor.events import CallEvent
 
@@ -152,7 +152,7 @@ class Client(_ClientBase):
         self.http = (
             http_client
             if http_client is not None
-            else httpx.Client(timeout=timeout, verify=tls_context(self.settings.verify_tls))
+            else httpx.Client(timeout=timeout, verify=tls_for(base, self.settings.verify_tls))
         )
         self.budget = budget if budget is not None else RateBudget(clock=clock, sleep=sleep)
         self.transport = ApiTransport(
@@ -276,7 +276,7 @@ class AsyncClient(_ClientBase):
         self.http = (
             http_client
             if http_client is not None
-            else httpx.AsyncClient(timeout=timeout, verify=tls_context(self.settings.verify_tls))
+            else httpx.AsyncClient(timeout=timeout, verify=tls_for(base, self.settings.verify_tls))
         )
         self.budget = budget if budget is not None else RateBudget(clock=clock, async_sleep=sleep)
         self.transport = AsyncApiTransport(

@@ -314,6 +314,12 @@ def tls_context(verify: bool) -> ssl.SSLContext:
     return httpx.create_ssl_context(verify=verify)
 
 
+def tls_for(url: str, verify: bool) -> ssl.SSLContext:
+    """The TLS context for a client whose requests go to ``url``. A plain-http base URL (allowed
+    on loopback only: the emulator) never uses TLS, so the certificate store is not read for it."""
+    return tls_context(verify and not url.lower().startswith("http://"))
+
+
 def request_was_sent(error: BaseException) -> bool:
     """Whether the request may have reached the server before ``error`` failed it."""
     return not isinstance(error, _NEVER_SENT_ERRORS)
