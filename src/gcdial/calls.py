@@ -435,15 +435,7 @@ class Calls(_CallsBase[ApiTransport, Agents]):
         Runs the monitor on a private event loop with this client's token and rate budget; from
         async code use ``AsyncClient.calls.wait`` instead.
         """
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            pass
-        else:
-            raise RuntimeError(
-                "Client.calls.wait blocks, so it cannot run inside an event loop: "
-                "use AsyncClient.calls.wait there."
-            )
+        refuse_running_loop("Client.calls.wait", "AsyncClient.calls.wait")
         twin = async_twin(self._transport)
 
         async def _wait() -> Outcome:
@@ -460,6 +452,17 @@ class Calls(_CallsBase[ApiTransport, Agents]):
                 )
 
         return asyncio.run(_wait())
+
+
+def refuse_running_loop(blocking: str, instead: str) -> None:
+    """RuntimeError when called inside an event loop: a blocking call there would deadlock it."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    raise RuntimeError(
+        f"{blocking} blocks, so it cannot run inside an event loop: use {instead} there."
+    )
 
 
 def async_twin(transport: ApiTransport) -> AsyncApiTransport:

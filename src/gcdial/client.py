@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, Unpack
 
 import httpx
 from pydantic import SecretStr
@@ -19,9 +19,9 @@ from pydantic import SecretStr
 from gcdial import dialing
 from gcdial.agents import Agents, AsyncAgents
 from gcdial.auth import GcdialAuth, auth_from_settings, is_user_token
-from gcdial.calls import AsyncCalls, CallParams, Calls, async_twin
+from gcdial.calls import AsyncCalls, CallParams, Calls, async_twin, refuse_running_loop
 from gcdial.config import Settings, load_settings
-from gcdial.dialing import DEFAULT_RESOLVE_TIMEOUT_S, Dial
+from gcdial.dialing import Dial, DialOptions
 from gcdial.http import (
     MAX_RETRIES,
     ApiTransport,
@@ -33,7 +33,6 @@ from gcdial.http import (
     Sleep,
     tls_for,
 )
-from gcdial.monitor.events import CallEvent
 
 if TYPE_CHECKING:
     from gcdial.monitor.follow import CallMonitor
@@ -170,33 +169,12 @@ class Client(_ClientBase):
             self.transport, self.agents, settings=self.settings, user_token=self.user_token
         )
 
-    def dial(
-        self,
-        agent: str,
-        params: CallParams,
-        *,
-        check_agent: bool = True,
-        follow: bool = False,
-        timeout_s: float | None = None,
-        resolve: bool = True,
-        resolve_timeout_s: float = DEFAULT_RESOLVE_TIMEOUT_S,
-        on_event: Callable[[CallEvent], None] | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: AsyncSleep = asyncio.sleep,
-    ) -> Dial:
+    def dial(self, agent: str, params: CallParams, **options: Unpack[DialOptions]) -> Dial:
         """Check the agent, place the call tagged with an attempt id, follow it if asked, and
-        resolve an ambiguous create; see :func:`gcdial.dialing.dial`. Blocks; not for async code.
-
-        The async part runs over this client's own ``httpx.Client`` (see ``calls.async_twin``).
+        resolve an ambiguous create; see :func:`gcdial.dialing.dial` for the options. Blocks;
+        not for async code. The async part runs over this client's own ``httpx.Client``.
         """
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            pass
-        else:
-            raise RuntimeError(
-                "Client.dial blocks, so it cannot run inside an event loop: use AsyncClient.dial."
-            )
+        refuse_running_loop("Client.dial", "AsyncClient.dial")
         twin = async_twin(self.transport)
 
         async def run() -> Dial:
@@ -204,21 +182,7 @@ class Client(_ClientBase):
                 calls = AsyncCalls(
                     twin, AsyncAgents(twin), settings=self.settings, user_token=self.user_token
                 )
-                return await dialing.dial(
-                    calls,
-                    twin,
-                    self.settings,
-                    agent,
-                    params,
-                    check_agent=check_agent,
-                    follow=follow,
-                    timeout_s=timeout_s,
-                    resolve=resolve,
-                    resolve_timeout_s=resolve_timeout_s,
-                    on_event=on_event,
-                    clock=clock,
-                    sleep=sleep,
-                )
+                return await dialing.dial(calls, twin, self.settings, agent, params, **options)
 
         return asyncio.run(run())
 
@@ -299,36 +263,16 @@ class AsyncClient(_ClientBase):
         agent: str,
         params: CallParams,
         *,
-        check_agent: bool = True,
-        follow: bool = False,
         monitor: CallMonitor | None = None,
-        timeout_s: float | None = None,
-        resolve: bool = True,
-        resolve_timeout_s: float = DEFAULT_RESOLVE_TIMEOUT_S,
-        on_event: Callable[[CallEvent], None] | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: AsyncSleep = asyncio.sleep,
+        **options: Unpack[DialOptions],
     ) -> Dial:
         """Check the agent, place the call tagged with an attempt id, follow it if asked, and
-        resolve an ambiguous create; see :func:`gcdial.dialing.dial`.
+        resolve an ambiguous create; see :func:`gcdial.dialing.dial` for the options.
 
         Pass a ``monitor`` shared by many dials (a campaign) to use one notifications channel.
         """
         return await dialing.dial(
-            self.calls,
-            self.transport,
-            self.settings,
-            agent,
-            params,
-            check_agent=check_agent,
-            follow=follow,
-            monitor=monitor,
-            timeout_s=timeout_s,
-            resolve=resolve,
-            resolve_timeout_s=resolve_timeout_s,
-            on_event=on_event,
-            clock=clock,
-            sleep=sleep,
+            self.calls, self.transport, self.settings, agent, params, monitor=monitor, **options
         )
 
     async def aclose(self) -> None:

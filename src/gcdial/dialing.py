@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypedDict
 
 from gcdial._shared import DEFAULT_RESOLVE_TIMEOUT_S
 from gcdial.calls import AsyncCalls, CallParams, CallTarget
@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_RESOLVE_TIMEOUT_S",
     "Dial",
+    "DialOptions",
     "dial",
     "resolve_attempt",
 ]
@@ -55,6 +56,20 @@ __all__ = [
 Clock = Callable[[], float]
 AsyncSleep = Callable[[float], Awaitable[None]]
 _RETRY_STATUSES: Final = frozenset({"rate_limited", "error", "incomplete"})
+
+
+class DialOptions(TypedDict, total=False):
+    """The keyword options of ``Client.dial`` / ``AsyncClient.dial``; see :func:`dial`."""
+
+    check_agent: bool
+    follow: bool
+    timeout_s: float | None
+    resolve: bool
+    resolve_timeout_s: float
+    analytics: bool
+    on_event: Callable[[CallEvent], None] | None
+    clock: Clock
+    sleep: AsyncSleep
 
 
 @dataclass

@@ -273,3 +273,14 @@ def test_ctrl_c_while_placing_is_outcome_unknown(
     assert result.code == 5, err
     assert "outcome is unknown" in err
     assert len(emulator.calls_created()) == 1
+
+
+def test_ctrl_c_in_the_sandbox_does_not_say_the_call_goes_on(base_env: dict[str, str]) -> None:
+    env = {**base_env, "GCDIAL_SANDBOX_SPEED": "1"}
+    waiting = _popen(env, "--sandbox", "call", ANSWERS, "--agent", ALICE, "--wait")
+    _read_until(waiting, "agent's phone is ringing")
+    waiting.send_signal(signal.SIGINT)
+    _, err = waiting.communicate(timeout=30)
+    assert waiting.returncode == 130, err
+    assert "goes on" not in err
+    assert "the sandbox emulator stops with gcdial, so its call ended too" in err

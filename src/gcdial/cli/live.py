@@ -400,15 +400,19 @@ def follow_existing(run: Session, conversation_id: str, *, timeout_s: float | No
     return _run(view, _follow_existing(view, timeout_s=timeout_s))
 
 
-async def _resolve_later(
-    run: Session,
-    *,
-    attempt_id: str | None,
-    agent: str,
-    to: str | None,
-    at: datetime,
-    window_s: float,
-) -> ExitCode:
+@dataclass(frozen=True)
+class ResolveRequest:
+    """What ``gcdial resolve`` asks: the attempt (by id, or by number), whose, and when."""
+
+    attempt_id: str | None
+    agent: str
+    to: str | None
+    at: datetime
+    window_s: float
+
+
+async def _resolve_later(run: Session, request: ResolveRequest) -> ExitCode:
+    attempt_id, agent, to, at = request.attempt_id, request.agent, request.to, request.at
     async with run.async_client() as client:
         agent_id = (await client.calls.target(agent, check_agent=False)).agent_id
         assert agent_id is not None
@@ -422,7 +426,7 @@ async def _resolve_later(
             agent_id=agent_id,
             number=number or "",
             sent_at=at,
-            sent_after=at - timedelta(seconds=window_s),
+            sent_after=at - timedelta(seconds=request.window_s),
             # By number: no attempt tag is looked for, every call of the agent is a candidate.
             attempt_key=client.settings.attempt_attribute if attempt_id else "",
         )
@@ -446,16 +450,6 @@ async def _resolve_later(
     return report_resolution(run, attempt, resolution)
 
 
-def resolve_later(
-    run: Session,
-    *,
-    attempt_id: str | None,
-    agent: str,
-    to: str | None,
-    at: datetime,
-    window_s: float,
-) -> ExitCode:
+def resolve_later(run: Session, request: ResolveRequest) -> ExitCode:
     """``gcdial resolve``: the ladder's details step for an earlier attempt; the exit code."""
-    return asyncio.run(
-        _resolve_later(run, attempt_id=attempt_id, agent=agent, to=to, at=at, window_s=window_s)
-    )
+    return asyncio.run(_resolve_later(run, request))

@@ -85,14 +85,10 @@ def resolve(
         if not window > 0:
             raise InputError(f"--window must be a positive number of seconds, not {window:g}.")
         # Deferred for start-up speed: the ladder pulls in the client and the monitor.
-        from gcdial.cli.live import resolve_later
+        from gcdial.cli.live import ResolveRequest, resolve_later
 
-        code = resolve_later(
-            run,
-            attempt_id=attempt_id,
-            agent=agent,
-            to=to,
-            at=_parse_at(at),
-            window_s=window,
+        request = ResolveRequest(
+            attempt_id=attempt_id, agent=agent, to=to, at=_parse_at(at), window_s=window
         )
+        code = resolve_later(run, request)
         raise typer.Exit(int(code))
