@@ -536,8 +536,12 @@ def auth_from_settings(
     *,
     clock: Clock = time.monotonic,
     wall_clock: WallClock = lambda: datetime.now(UTC),
+    sleep: Callable[[float], None] = time.sleep,
+    async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    rng: Rng | None = None,
 ) -> GcdialAuth:
-    """The auth the settings call for, in this order.
+    """The auth the settings call for, in this order (``sleep``, ``async_sleep`` and ``rng``
+    pace the token request's retries: a client passes its own, so tests stay instant).
 
     1. an explicit access token (``GENESYSCLOUD_ACCESS_TOKEN`` / an override);
     2. client credentials (id + secret);
@@ -560,6 +564,9 @@ def auth_from_settings(
             verify=settings.verify_tls,
             timeout=httpx.Timeout(settings.timeout_s, connect=settings.connect_timeout_s),
             clock=clock,
+            sleep=sleep,
+            async_sleep=async_sleep,
+            rng=rng,
         )
     if settings.client_id or settings.client_secret is not None:
         missing = (

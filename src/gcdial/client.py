@@ -94,6 +94,7 @@ class _ClientBase:
         overrides: Mapping[str, Any],
         auth: GcdialAuth | None,
         clock: Clock,
+        pacing: dict[str, Any],
     ) -> str:
         self.settings = resolve_settings(settings, **overrides)
         base_url = self.settings.endpoints().api_base_url
@@ -101,7 +102,7 @@ class _ClientBase:
             auth
             if auth is not None
             else auth_from_settings(
-                self.settings, clock=clock, wall_clock=lambda: datetime.now(UTC)
+                self.settings, clock=clock, wall_clock=lambda: datetime.now(UTC), **pacing
             )
         )
         return base_url
@@ -145,7 +146,8 @@ class Client(_ClientBase):
             "client_secret": client_secret,
             "access_token": access_token,
         }
-        base = self._setup(settings, overrides, auth, clock)
+        # The token request's retries wait with this client's sleep and jitter.
+        base = self._setup(settings, overrides, auth, clock, {"sleep": sleep, "rng": rng})
         timeout = _timeout(self.settings)
         self._owns_http = http_client is None
         self.http = (
@@ -234,7 +236,7 @@ class AsyncClient(_ClientBase):
             "client_secret": client_secret,
             "access_token": access_token,
         }
-        base = self._setup(settings, overrides, auth, clock)
+        base = self._setup(settings, overrides, auth, clock, {"async_sleep": sleep, "rng": rng})
         timeout = _timeout(self.settings)
         self._owns_http = http_client is None
         self.http = (
