@@ -284,3 +284,15 @@ def test_ctrl_c_in_the_sandbox_does_not_say_the_call_goes_on(base_env: dict[str,
     assert waiting.returncode == 130, err
     assert "goes on" not in err
     assert "the sandbox emulator stops with gcdial, so its call ended too" in err
+
+
+def test_dry_run_needs_no_credentials_and_shows_the_attempt_id(run_gcdial: Cli) -> None:
+    result = run_gcdial("call", ANSWERS, "--agent", ALICE, "--dry-run", "--json")
+    assert result.code == 0, result.err
+    request = result.json()
+    assert request["url"] == "https://api.{region}/api/v2/conversations/calls/user/{userId}"
+    assert request["body"]["attributes"] == {"gcdialAttemptId": request["attemptId"]}
+    human = run_gcdial("call", ANSWERS, "--agent", ALICE, "--dry-run")
+    assert human.code == 0, human.err
+    assert "attempt id" in human.err
+    assert "{region} is your Genesys Cloud region" in human.err

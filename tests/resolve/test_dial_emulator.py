@@ -233,3 +233,23 @@ def test_wait_and_dial_use_the_callers_http_client(emulator: EmulatorServer) -> 
     assert outcome.kind.value == "answered"
     assert any(line.startswith("POST /api/v2/notifications/channels") for line in seen)
     assert any(line.startswith("GET /api/v2/conversations/calls/") for line in seen)
+
+
+async def test_a_clock_skew_between_machine_and_genesys_never_hides_a_call(
+    make_emulator: Any,
+) -> None:
+    emulator: EmulatorServer = make_emulator(analytics_ingestion_delay_s=5)
+    emulator.set_speed(100_000)  # Genesys' clock runs ahead of this machine's by over an hour
+    await asyncio.sleep(0.06)
+    emulator.set_speed(50)
+    clock, sleep = sim_time(emulator)
+    emulator.add_fault(route="notifications", mode="status", status=403)  # details only
+    emulator.add_fault(route="create_call", mode="drop_after_create", count=1)
+    async with AsyncClient(settings_for(emulator, **SETTLE)) as client:
+        dial = await client.dial(ALICE, CallParams(to=ANSWERS), clock=clock, sleep=sleep)
+        server_now = client.transport.server_clock.now()
+    assert server_now is not None
+    assert (server_now - dial.attempt.sent_at).total_seconds() > 3600
+    assert dial.resolution.verdict is Verdict.PLACED
+    assert dial.resolution.evidence[-1].source == "details"
+    assert wrong_verdict(dial, acted(emulator)) is None
