@@ -9,6 +9,7 @@ have: the emulator's base URL and OAuth client in the ecosystem's variables, ``g
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -73,15 +74,24 @@ def _sandbox_env(emulator: EmulatorServer) -> dict[str, str]:
 
 
 def _bash(script: str, work: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    """Run ``script``; on a timeout, end everything it started (a server left running would
+    outlive the test), then fail."""
+    with subprocess.Popen(
         ["bash", "-c", script],
         cwd=work,
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=COMMAND_TIMEOUT,
-        check=False,
-    )
+        start_new_session=True,
+    ) as proc:
+        try:
+            out, err = proc.communicate(timeout=COMMAND_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
+            pytest.fail(f"timed out after {COMMAND_TIMEOUT:g} s:\n{script}\n{out}{err}")
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def _show(proc: subprocess.CompletedProcess[str]) -> str:
