@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo demo-serve test check lint typecheck unit browser bench soak clean postgres-binaries
+.PHONY: demo demo-serve test check lint typecheck unit doctest browser bench soak clean postgres-binaries
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,10 @@ postgres-binaries:
 	        "(or set GCDIAL_PG_BINDIR to the directory holding initdb, pg_ctl and postgres)" >&2; \
 	    exit 1; \
 	fi
+
+# The examples of README.md and docs/ (part of `unit` too: `make test` runs them).
+doctest: $(STAMP)
+	$(BIN)/pytest -q tests/docs
 
 test: check browser unit
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from gcdial.emulator import EmulatorServer
 from .support import QuickTime, async_client, created_numbers, duplicates
 
 AGENTS = ("alice@example.com", "bob@example.com", "carol@example.com")
-Trouble = Callable[[], Awaitable[None]]
+Trouble = Callable[[], Coroutine[Any, Any, None]]
 # The built-in fixture's client without the analytics permission.
 NO_ANALYTICS_ID = "sandbox-no-analytics"
 NO_ANALYTICS_SECRET = "sandbox-no-analytics-secret"

@@ -41,7 +41,12 @@ from types import TracebackType
 from typing import Any, Final, ParamSpec, Self, TypeVar, cast
 
 from gcdial.campaign.csvinput import Contact, RowProblem
-from gcdial.errors import InputError
+from gcdial.errors import (
+    JournalError,
+    JournalLockedError,
+    JournalMismatchError,
+    JournalSchemaError,
+)
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -159,22 +164,6 @@ class ContactStatus(StrEnum):
     DONE = "done"  # finished; ``outcome`` says how
     SKIPPED = "skipped"  # never dialed by rule (do-not-call, outside every window, ...)
     UNKNOWN = "unknown"  # an attempt's outcome is unknown: needs a human
-
-
-class JournalError(InputError):
-    """The journal file cannot be used: says which file, why, and what to do."""
-
-
-class JournalLockedError(JournalError):
-    """Another process holds the journal."""
-
-
-class JournalMismatchError(JournalError):
-    """The journal belongs to another campaign or contact list."""
-
-
-class JournalSchemaError(JournalError):
-    """The journal was written by a newer gcdial, or is not a gcdial journal."""
 
 
 @dataclass(frozen=True, slots=True)

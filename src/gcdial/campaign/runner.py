@@ -74,6 +74,7 @@ from gcdial.errors import (
     AuthenticationError,
     AuthError,
     CallOutcomeUnknownError,
+    CallsRefusedError,
     ConfigError,
     GcdialError,
     InputError,
@@ -124,30 +125,6 @@ class StopReason(StrEnum):
     DEFERRED = "deferred"  # ``until_deferred``: every contact left waits for a later time
     INTERRUPTED = "interrupted"  # Ctrl-C / SIGTERM
     FAILED = "failed"  # stopped by an error (refusals, no agent left, credentials, ...)
-
-
-class CallsRefusedError(ApiError):
-    """Genesys Cloud refused (or left unknown) call after call: the run stopped to save the list."""
-
-    def __init__(self, count: int, last: GcdialError) -> None:
-        status = last.status if isinstance(last, ApiError) else 0
-        detail = last.message.rstrip(".")
-        super().__init__(
-            f"{count} calls in a row failed, so the campaign stopped instead of burning the "
-            f"list. The last one: {detail}",
-            status=status,
-            code=last.code if isinstance(last, ApiError) else None,
-            context_id=last.context_id if isinstance(last, ApiError) else None,
-            hint=((last.hint + " ") if last.hint else "")
-            + "Contacts refused in that streak are pending again: fix the cause, then resume.",
-        )
-        self.count = count
-        self.last = last
-
-    def __str__(self) -> str:
-        if self.status:
-            return super().__str__()
-        return f"{self.message}. {self.hint}"
 
 
 @dataclass(frozen=True)
