@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import ViewportSize
 
 CHROMIUM = Path(os.environ.get("GCDIAL_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -23,8 +24,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-dev-shm-usage",
 ]
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 
 
 def require_chromium() -> Path:
