@@ -64,8 +64,8 @@ MEANINGS: dict[ExitCode, str] = {
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
 }
 
-# Outcome names of gcdial.monitor (OutcomeKind values) -> exit code; a test pins this table to
-# gcdial.monitor.outcome.EXIT_CODES so the library and the CLI cannot drift apart.
+# Outcome names of gcdial.monitor (OutcomeKind values) -> exit code. The library returns outcomes
+# and knows nothing of process statuses: this is the only table of them.
 OUTCOME_CODES: dict[str, ExitCode] = {
     "answered": ExitCode.OK,
     "no_answer": ExitCode.NO_ANSWER,
