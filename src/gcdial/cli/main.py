@@ -83,13 +83,32 @@ app.add_typer(campaign_cmd.app, name="campaign")
 
 
 def run() -> None:
-    """Console-script entry point; the last guard against a traceback reaching the user."""
+    """Console-script entry point; the last guard against a traceback reaching the user.
+
+    A reader that went away (``gcdial ... | head``) ends the run quietly, wherever it is noticed:
+    in a command body (:func:`gcdial.cli.session.session`), here, or at the final flush.
+    """
+    from gcdial.cli.output import reader_gone, reader_went_away
+
     try:
         app()
-    except SystemExit:
-        raise
+    except SystemExit as done:
+        _flush_or_quit()
+        raise done from None
     except BaseException as exc:
+        if reader_went_away(exc):
+            reader_gone()
         from gcdial.cli.errors import report
         from gcdial.cli.output import Output
 
         sys.exit(int(report(exc, Output())))
+
+
+def _flush_or_quit() -> None:
+    """Flush stdout now, so that a closed pipe is noticed here rather than at interpreter exit."""
+    from gcdial.cli.output import reader_gone
+
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        reader_gone()

@@ -18,7 +18,7 @@ import typer
 
 from gcdial.cli import logs
 from gcdial.cli.errors import report
-from gcdial.cli.output import Output
+from gcdial.cli.output import Output, reader_gone, reader_went_away
 
 if TYPE_CHECKING:
     from gcdial.client import AsyncClient, Client
@@ -195,4 +195,10 @@ def session(
     except (typer.Exit, click.exceptions.Exit, click.ClickException, click.Abort):
         raise
     except (Exception, KeyboardInterrupt) as exc:
-        raise typer.Exit(int(report(exc, run.output, verbose=options.verbose))) from None
+        if reader_went_away(exc):
+            reader_gone()
+        try:
+            code = report(exc, run.output, verbose=options.verbose)
+        except BrokenPipeError:
+            reader_gone()
+        raise typer.Exit(int(code)) from None
