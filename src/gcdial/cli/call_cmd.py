@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.text import Text
 
-from gcdial.cli.options import JsonOpt, SandboxOpt, VerboseOpt
+from gcdial.cli.options import JsonOpt, SandboxOpt, VerboseOpt, option_value
 from gcdial.cli.session import Session, session
 
 if TYPE_CHECKING:
@@ -246,8 +246,13 @@ def interrupted_while_placing(request: PreparedRequest) -> CallOutcomeUnknownErr
 def _validate(run: Session, details: dict[str, Any]) -> None:
     """Refuse a bad number or body before any request (the agent check included) is sent."""
     from gcdial.calls import build_create_body
+    from gcdial.phone import to_e164
 
     country = details.get("default_country") or run.settings().default_country
+    for name, key in (("TO", "to"), ("--from", "caller_id")):
+        if details.get(key):
+            with option_value(name):
+                to_e164(details[key], default_country=country)
     build_create_body(**{**details, "default_country": country})
 
 

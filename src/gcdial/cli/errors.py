@@ -89,7 +89,9 @@ def describe(exc: BaseException) -> Failure:
     if isinstance(exc, KeyboardInterrupt):
         return Failure(ExitCode.INTERRUPTED, "Interrupted", "Interrupted.")
     if isinstance(exc, GcdialError):
-        message = " ".join(str(exc).split()) + _where(exc)
+        # Spaces are tidied within a line; a list of rows (bad CSV rows) keeps one per line.
+        lines = [" ".join(line.split()) for line in str(exc).splitlines()]
+        message = "\n".join(line for line in lines if line) + _where(exc)
         return Failure(_exit_code_for(exc), type(exc).__name__, message)
     return Failure(
         ExitCode.INTERNAL,

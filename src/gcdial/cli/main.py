@@ -7,8 +7,10 @@ starts fast.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import typer
+from typer.core import TyperArgument, TyperOption
 
 from gcdial.cli import (
     agent_cmd,
@@ -82,6 +84,86 @@ app.add_typer(emulator_cmd.app, name="emulator")
 app.add_typer(campaign_cmd.app, name="campaign")
 
 
+# What an option's value is, as help shows it (``--from NUMBER``); unlisted ones use their name.
+_METAVARS = {
+    "--agent": "AGENT",
+    "--from": "NUMBER",
+    "--from-name": "NAME",
+    "--label": "TEXT",
+    "--uui": "TEXT",
+    "--window": "HH:MM-HH:MM",
+    "--to": "NUMBER",
+    "--attr": "KEY=VALUE",
+    "--country": "CC",
+    "--default-country": "CC",
+    "--timeout": "SECONDS",
+    "--hangup-after": "SECONDS",
+    "--end": "TIME",
+    "--max-attempts": "N",
+    "--concurrency": "N",
+    "--rate-limit": "N",
+    "--retry-busy": "DURATION",
+    "--retry-no-answer": "DURATION",
+    "--fixture": "FILE",
+    "--speed": "FACTOR",
+    "--base-url": "URL",
+    "--client-id": "ID",
+    "--login-client-id": "ID",
+    "--client-secret-file": "FILE",
+    "--agents-file": "FILE",
+    "--dnc": "FILE",
+    "--output": "FILE",
+    "--journal": "FILE",
+    "--profile": "NAME",
+    "--queue": "QUEUE_ID",
+    "--phone-column": "COLUMN",
+    "--fallback-timezone": "ZONE",
+}
+
+
+class _Argument(TyperArgument):
+    """An argument shown the classic way: ``TO`` in the usage line and in the list, no type."""
+
+    def _usage_display_name(self) -> str:
+        name = self.display_name_raw + ("..." if self.nargs != 1 else "")
+        return name if self.required else f"[{name}]"
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return None
+
+
+def _name_values(command: Any) -> None:
+    """Give every argument and valued option of ``command`` (and its subcommands) a metavar.
+
+    typer would show ``{to}``, ``<str>`` and ``<list[str]>``; help shows ``TO`` and
+    ``--from NUMBER`` instead.
+    """
+    for param in command.params:
+        if isinstance(param, TyperArgument):
+            param.__class__ = _Argument  # same fields; only how it is displayed differs
+            param.metavar = param.metavar or (param.name or "value").upper()
+        elif isinstance(param, TyperOption) and not param.is_flag and param.metavar is None:
+            long_names = [o for o in param.opts if o.startswith("--")]
+            key = long_names[0] if long_names else ""
+            described = getattr(param, "type_descriptor", None)  # typer >= 0.26
+            choices = described.choices if described is not None and described.is_choice else None
+            if choices:
+                param.metavar = "[" + "|".join(str(getattr(c, "value", c)) for c in choices) + "]"
+            else:
+                param.metavar = _METAVARS.get(key) or (param.name or "value").upper()
+    # typer's groups are not click.Group subclasses, but keep their subcommands the same way.
+    subcommands: dict[str, Any] = getattr(command, "commands", None) or {}
+    for sub in subcommands.values():
+        _name_values(sub)
+
+
+def command() -> Any:
+    """The ``gcdial`` command as click runs it, its help tidied by :func:`_name_values`."""
+    built = typer.main.get_command(app)
+    _name_values(built)
+    return built
+
+
 def run() -> None:
     """Console-script entry point; the last guard against a traceback reaching the user.
 
@@ -91,7 +173,7 @@ def run() -> None:
     from gcdial.cli.output import reader_gone, reader_went_away
 
     try:
-        app()
+        command()(prog_name="gcdial")
     except SystemExit as done:
         _flush_or_quit()
         raise done from None
