@@ -20,6 +20,7 @@ from gcdial.cli import (
     doctor_cmd,
     emulator_cmd,
     login_cmd,
+    watch_cmd,
 )
 from gcdial.cli.options import (
     BaseUrlOpt,
@@ -73,9 +74,9 @@ def _root(
 
 
 app.command("call")(call_cmd.call)
-app.command("status")(call_cmd.status)
-app.command("hangup")(call_cmd.hangup)
-app.command("watch")(call_cmd.watch)
+app.command("status")(watch_cmd.status)
+app.command("hangup")(watch_cmd.hangup)
+app.command("watch")(watch_cmd.watch)
 app.add_typer(agent_cmd.app, name="agent")
 app.command("doctor")(doctor_cmd.doctor)
 app.command("login")(login_cmd.login)

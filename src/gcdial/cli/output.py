@@ -101,12 +101,14 @@ def make_console(*, stderr: bool) -> Console:
 
 
 def plain_rows(table: Table) -> str:
-    """A table as tab-separated rows (header first when it has one), for a pipe or a file."""
+    """A table as tab-separated rows for a pipe or a file: its title line, header, then rows."""
     columns = [[cell_text(cell) for cell in column.cells] for column in table.columns]
-    rows = [list(row) for row in zip(*columns, strict=True)]
+    lines = ["\t".join(row) for row in zip(*columns, strict=True)]
     if table.show_header:
-        rows.insert(0, [cell_text(column.header) for column in table.columns])
-    return "".join("\t".join(row) + "\n" for row in rows)
+        lines.insert(0, "\t".join(cell_text(column.header) for column in table.columns))
+    if table.title:
+        lines.insert(0, cell_text(table.title))
+    return "".join(line + "\n" for line in lines)
 
 
 def cell_text(cell: object) -> str:

@@ -202,3 +202,12 @@ def session(
         except BrokenPipeError:
             reader_gone()
         raise typer.Exit(int(code)) from None
+
+
+def refuse_sandbox(ctx: typer.Context, sandbox: bool, command: str, why: str, hint: str) -> None:
+    """Refuse ``command`` under ``--sandbox``, where it cannot work, before the emulator starts."""
+    if not (sandbox or global_options(ctx).sandbox):
+        return
+    from gcdial.errors import InputError
+
+    raise InputError(f"`gcdial {command}` cannot work with --sandbox: {why}.", hint=hint)
