@@ -7,7 +7,7 @@ starts fast.
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperArgument, TyperOption
@@ -16,6 +16,7 @@ from gcdial.cli import (
     agent_cmd,
     call_cmd,
     campaign_cmd,
+    config_cmd,
     demo_cmd,
     doctor_cmd,
     emulator_cmd,
@@ -38,9 +39,17 @@ app = typer.Typer(
     name="gcdial",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
     rich_markup_mode=None,
 )
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from gcdial import __version__
+
+        typer.echo(f"gcdial {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
@@ -54,6 +63,16 @@ def _root(
     sandbox: SandboxOpt = False,
     json: JsonOpt = False,
     verbose: VerboseOpt = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Print gcdial's version and exit.",
+            callback=_show_version,
+            is_eager=True,
+            show_default=False,
+        ),
+    ] = False,
 ) -> None:
     """Place outbound calls on behalf of Genesys Cloud agents, safely.
 
@@ -80,6 +99,8 @@ app.command("watch")(watch_cmd.watch)
 app.add_typer(agent_cmd.app, name="agent")
 app.command("doctor")(doctor_cmd.doctor)
 app.command("login")(login_cmd.login)
+app.command("logout")(config_cmd.logout)
+app.add_typer(config_cmd.app, name="config")
 app.command("demo")(demo_cmd.demo)
 app.add_typer(emulator_cmd.app, name="emulator")
 app.add_typer(campaign_cmd.app, name="campaign")
