@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+import gcdial.monitor.outcome
 from gcdial import errors as e
 from gcdial.cli.errors import describe
 from gcdial.cli.exitcodes import MEANINGS, OUTCOME_CODES, ExitCode, for_outcome
 from gcdial.cli.logs import redact
-import gcdial.monitor.outcome
 from gcdial.monitor.outcome import OutcomeKind
 
 from .helpers import GCDIAL, Cli, Result
