@@ -3,7 +3,8 @@
 0-9 say whether the command did its job and, if not, whose move it is (fix the input, fix the
 setup, reconcile, retry later). 10 and up are the outcome of a call followed with ``--wait`` or
 ``watch`` (0 when the customer answered): 1x the customer's side, 2x the agent's side, 3x a
-failure or an unknown outcome, 124 a wait that timed out (as coreutils' ``timeout``).
+failure or an unknown outcome, 124 a wait that timed out (as coreutils' ``timeout``), 130 Ctrl-C
+and 141 a closed output pipe (128 + the signal number, as a shell reports them).
 ``docs/cli.md`` carries the same table for users; a test keeps the two in step.
 """
 
@@ -36,6 +37,7 @@ class ExitCode(IntEnum):
     CALL_UNKNOWN = 31
     WAIT_TIMEOUT = 124
     INTERRUPTED = 130
+    PIPE_CLOSED = 141
 
 
 MEANINGS: dict[ExitCode, str] = {
@@ -62,6 +64,9 @@ MEANINGS: dict[ExitCode, str] = {
     ExitCode.CALL_UNKNOWN: "call outcome: could not be determined",
     ExitCode.WAIT_TIMEOUT: "--timeout ran out before the call ended (the call goes on)",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
+    ExitCode.PIPE_CLOSED: (
+        "the reader of the output went away (piped into head): ended quietly, as on SIGPIPE"
+    ),
 }
 
 # Outcome names of gcdial.monitor (OutcomeKind values) -> exit code. The library returns outcomes

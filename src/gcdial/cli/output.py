@@ -22,6 +22,8 @@ from rich.console import Console, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from gcdial.cli.exitcodes import ExitCode
+
 OK_MARK = "✓"
 FAIL_MARK = "✗"
 WARN_MARK = "!"
@@ -39,7 +41,7 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
-PIPE_CLOSED_EXIT = 141
+PIPE_CLOSED_EXIT = int(ExitCode.PIPE_CLOSED)
 """Exit status when the reader of our output went away: 128 + SIGPIPE, as for ``yes | head``."""
 
 
