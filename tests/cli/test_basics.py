@@ -33,9 +33,16 @@ def test_version(run_gcdial: Cli) -> None:
 
 
 def test_shell_completion_script_and_completions(run_gcdial: Cli) -> None:
-    script = run_gcdial("--show-completion", "bash", env={"SHELL": "/bin/bash"})
-    assert script.code == 0, script.err
-    assert "_GCDIAL_COMPLETE" in script.out
+    # The documented way to get one shell's script, whatever shell runs the command.
+    for shell, marker in (
+        ("bash", "complete -o"),
+        ("zsh", "#compdef gcdial"),
+        ("fish", "complete"),
+    ):
+        script = run_gcdial(env={"_GCDIAL_COMPLETE": f"source_{shell}"})
+        assert script.code == 0, script.err
+        assert "_GCDIAL_COMPLETE" in script.out
+        assert marker in script.out
     completed = run_gcdial(
         env={"_GCDIAL_COMPLETE": "complete_bash", "COMP_WORDS": "gcdial cam", "COMP_CWORD": "1"}
     )
