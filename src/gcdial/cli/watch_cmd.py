@@ -68,7 +68,7 @@ def hangup(
             return
         calls.hang_up(conversation_id)
         run.output.ok(f"hung up conversation {conversation_id}")
-        run.output.result({"id": conversation_id, "hungUp": True, "alreadyEnded": False})
+        run.output.result({"id": conversation_id, "hungUp": True})
 
 
 def watch(
