@@ -1,13 +1,19 @@
 """``gcdial emulator serve``, run as a user would."""
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
 import pytest
+from websockets.sync.client import connect
+
+from .helpers import ALICE
 
 GCDIAL = str(Path(sys.executable).parent / "gcdial")
 ENV = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
@@ -54,7 +60,9 @@ def test_serve_prints_how_to_connect_and_serves() -> None:
         text = first + "".join(lines)
         assert "sandbox-client" in text
         assert f"GCDIAL_BASE_URL={base_url}" in text
-        assert "sandbox-secret" not in text
+        assert "export GENESYSCLOUD_OAUTHCLIENT_SECRET=sandbox-secret\n" in text
+        assert "public sandbox credentials, not secrets" in text
+        assert "sandbox-no-analytics / sandbox-no-analytics-secret" in text
         with httpx.Client(base_url=base_url) as http:
             token = http.post(
                 "/oauth/token",
@@ -87,9 +95,30 @@ def test_bad_flags_exit_2_with_a_clear_message(args: list[str], message: str) ->
     assert "Traceback" not in out.stderr
 
 
-def test_port_in_use(tmp_path: Path) -> None:
-    import socket
+def test_a_secret_from_the_users_own_fixture_is_never_printed(tmp_path: Path) -> None:
+    fixture = tmp_path / "org.json"
+    fixture.write_text(
+        json.dumps(
+            {
+                "clients": [
+                    {"id": "acme", "secret": "hunter2-acme-private", "grant": "client_credentials"}
+                ]
+            }
+        )
+    )
+    process = _start("--port", "0", "--fixture", str(fixture))
+    try:
+        assert process.stdout is not None
+        text = "".join(process.stdout.readline() for _ in range(6))
+    finally:
+        stderr = _stop(process)
+    assert "export GENESYSCLOUD_OAUTHCLIENT_ID=acme" in text
+    assert "export GENESYSCLOUD_OAUTHCLIENT_SECRET=...\n" in text
+    assert "hunter2-acme-private" not in text + stderr
+    assert "public" not in text
 
+
+def test_port_in_use(tmp_path: Path) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
@@ -107,3 +136,63 @@ def test_remote_host_warns(tmp_path: Path) -> None:
     finally:
         stderr = _stop(process)
     assert "WARNING" in stderr
+
+
+def _base_url(process: subprocess.Popen[str]) -> str:
+    assert process.stdout is not None
+    return process.stdout.readline().split()[4]
+
+
+def _leave_mid_body(base_url: str, path: str, token: str) -> None:
+    """Send headers and a piece of a JSON body, then hang up without reading anything."""
+    host, port = base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as raw:
+        raw.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n"
+            "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+            '{"phoneNum'.encode()
+        )
+        time.sleep(0.1)
+
+
+def test_clients_that_leave_are_not_errors() -> None:
+    process = _start("--port", "0", "--speed", "50", "--admin")
+    try:
+        base_url = _base_url(process)
+        with httpx.Client(base_url=base_url) as http:
+            token = http.post(
+                "/oauth/token",
+                data={"grant_type": "client_credentials"},
+                auth=("sandbox-client", "sandbox-secret"),
+            ).json()["access_token"]
+            for path in (
+                f"/api/v2/conversations/calls/user/{ALICE}",
+                "/api/v2/analytics/conversations/details/query",
+                "/api/v2/users/search",
+                "/oauth/token",
+            ):
+                _leave_mid_body(base_url, path, token)
+            auth = {"Authorization": f"Bearer {token}"}
+            create = f"/api/v2/conversations/calls/user/{ALICE}"
+            for mode in ("drop_after_create", "drop_without_create", "hang_after_create"):
+                fault = {"route": "create_call", "mode": mode, "count": 1}
+                if mode.startswith("hang"):
+                    fault["seconds"] = 30
+                assert http.post("/_emulator/faults", json=fault).status_code == 201
+                with pytest.raises(httpx.TransportError):
+                    http.post(
+                        create, json={"phoneNumber": "+14155550100"}, headers=auth, timeout=0.3
+                    )
+            channel = http.post("/api/v2/notifications/channels", headers=auth).json()
+            ws = connect(channel["connectUri"])
+            ws.socket.close()  # gone without a closing handshake
+            time.sleep(0.3)
+            counts = http.get("/_emulator/requests").json()
+            fired = http.get("/_emulator/ledger").json()["fired"]
+        assert counts["internalErrors"] == 0
+        assert counts["clientDisconnects"] >= 3
+        assert len(fired) == 3
+    finally:
+        stderr = _stop(process)
+    assert "Traceback" not in stderr
+    assert "ERROR" not in stderr, stderr

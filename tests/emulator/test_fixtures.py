@@ -22,7 +22,11 @@ def test_built_in_fixture_matches_the_design() -> None:
     assert [(c.id, c.grant) for c in fixture.clients] == [
         ("sandbox-client", "client_credentials"),
         ("sandbox-pkce", "authorization_code"),
+        ("sandbox-no-analytics", "client_credentials"),
     ]
+    analytics = ["analytics:conversationDetail:view"]
+    assert fixture.clients[0].has_any(analytics)
+    assert not fixture.clients[2].has_any(analytics)
 
 
 def _write(tmp_path: Path, text: str, name: str = "org.json") -> Path:

@@ -119,4 +119,9 @@ def test_every_admin_helper(emulator: EmulatorServer) -> None:
     }
     emulator.reset()
     assert emulator.calls_created() == []
-    assert emulator.request_counts() == {"total": 0, "byRoute": {}, "internalErrors": 0}
+    assert emulator.request_counts() == {
+        "total": 0,
+        "byRoute": {},
+        "internalErrors": 0,
+        "clientDisconnects": 0,
+    }

@@ -92,6 +92,8 @@ def serve(
 def _run(application: Starlette, config: EmulatorConfig, *, host: str, port: int) -> None:
     import uvicorn
 
+    from gcdial.emulator.analytics import DETAIL_PERMISSIONS
+
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP: asyncio then sets TCP_NODELAY on each connection (no 40 ms delayed-ACK stalls).
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -119,13 +121,24 @@ def _run(application: Starlette, config: EmulatorConfig, *, host: str, port: int
         )
     typer.echo(f"gcdial emulator: serving at {base_url} (speed {config.speed:g}x)")
     typer.echo(f"  OAuth client id: {client.id} (client credentials)")
-    typer.echo("  Point gcdial at it:")
+    if config.fixture is None:
+        # The built-in fixture's credentials are published in the docs: they protect nothing,
+        # so the copy-paste block below can be complete.
+        typer.echo("  These are the public sandbox credentials, not secrets. Point gcdial at it:")
+        shown_secret = client.secret
+    else:
+        # A fixture of the user's own may hold a secret they care about: never print it.
+        typer.echo("  Point gcdial at it (set the secret from your fixture file):")
+        shown_secret = "..."  # noqa: S105 (a placeholder, not a secret)
     typer.echo(f"    export GCDIAL_BASE_URL={base_url}")
     typer.echo(f"    export GENESYSCLOUD_OAUTHCLIENT_ID={client.id}")
-    typer.echo(
-        "    export GENESYSCLOUD_OAUTHCLIENT_SECRET=...  "
-        "(the client's secret in the fixture; the built-in one is in docs/emulator.md)"
-    )
+    typer.echo(f"    export GENESYSCLOUD_OAUTHCLIENT_SECRET={shown_secret}")
+    limited = [c for c in fixture.clients if c.secret and not c.has_any(DETAIL_PERMISSIONS)]
+    if config.fixture is None and limited:
+        typer.echo(
+            f"  Without the analytics permission: {limited[0].id} / {limited[0].secret} "
+            "(public too)"
+        )
     if config.admin:
         typer.echo(f"  Admin API: {base_url}/_emulator/ (calls, requests, faults, reset, clock)")
     typer.echo("  Press Ctrl-C to stop.", nl=True)
@@ -137,6 +150,7 @@ def _run(application: Starlette, config: EmulatorConfig, *, host: str, port: int
             lifespan="on",
             log_level="warning",
             timeout_graceful_shutdown=2,
+            date_header=False,
         )
     )
     with sock:

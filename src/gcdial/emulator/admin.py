@@ -44,13 +44,15 @@ async def list_calls(request: Request) -> JSONResponse:
 
 
 async def request_counts(request: Request) -> JSONResponse:
-    """Requests seen per route template, and how many hit the catch-all 500."""
+    """Requests seen per route template, how many hit the catch-all 500, and how many clients
+    left before their request was read."""
     state = _state(request)
     return JSONResponse(
         {
             "total": sum(state.requests.values()),
             "byRoute": dict(state.requests),
             "internalErrors": state.internal_errors,
+            "clientDisconnects": state.client_disconnects,
         }
     )
 
@@ -84,6 +86,16 @@ def _validation_error(exc: ValidationError) -> ApiError:
 async def list_faults(request: Request) -> JSONResponse:
     """The faults in force."""
     return JSONResponse({"faults": [f.to_json() for f in _state(request).faults.active()]})
+
+
+async def fault_ledger(request: Request) -> JSONResponse:
+    """Every time a fault acted since the last reset, oldest first, and the count per fault."""
+    ledger = _state(request).faults.ledger
+    counts: dict[str, int] = {}
+    for entry in ledger:
+        fault_id = str(entry["faultId"])
+        counts[fault_id] = counts.get(fault_id, 0) + 1
+    return JSONResponse({"fired": ledger, "byFault": counts})
 
 
 async def clear_faults(request: Request) -> Response:
@@ -130,6 +142,48 @@ async def clock(request: Request) -> JSONResponse:
     )
 
 
+_ANALYTICS_KNOBS = {
+    "ingestionDelay": "ingestion_delay_s",
+    "includeAttributes": "include_attributes",
+    "fillerConversations": "filler_conversations",
+}
+
+
+async def analytics_settings(request: Request) -> JSONResponse:
+    """``GET`` shows the conversation-details knobs; ``POST`` changes some of them.
+
+    ``ingestionDelay`` (simulated seconds before a new call is visible), ``includeAttributes``
+    (participants carry their ``attributes``) and ``fillerConversations`` (synthetic
+    conversations added to every query's hits).
+    """
+    settings = _state(request).analytics
+    if request.method == "POST":
+        body = await _optional_json(request)
+        for key, value in body.items():
+            if key not in _ANALYTICS_KNOBS:
+                raise bad_request(
+                    f"Unknown analytics setting {key!r}; use {', '.join(_ANALYTICS_KNOBS)}.",
+                    field=key,
+                )
+            if key == "includeAttributes":
+                if not isinstance(value, bool):
+                    raise bad_request("'includeAttributes' must be true or false.", field=key)
+            elif key == "fillerConversations":
+                if (
+                    isinstance(value, bool)
+                    or not isinstance(value, int)
+                    or not 0 <= value <= 100_000
+                ):
+                    raise bad_request(
+                        "'fillerConversations' must be an integer in [0, 100000].", field=key
+                    )
+            elif isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise bad_request("'ingestionDelay' must be a number of seconds >= 0.", field=key)
+        for key, value in body.items():
+            setattr(settings, _ANALYTICS_KNOBS[key], value)
+    return JSONResponse({key: getattr(settings, attr) for key, attr in _ANALYTICS_KNOBS.items()})
+
+
 def admin_routes() -> list[Route]:
     """The admin API's routes (mounted only when ``EmulatorConfig.admin`` is on)."""
     return [
@@ -140,7 +194,9 @@ def admin_routes() -> list[Route]:
         Route("/_emulator/faults", list_faults, methods=["GET"]),
         Route("/_emulator/faults", clear_faults, methods=["DELETE"]),
         Route("/_emulator/faults/{faultId}", delete_fault, methods=["DELETE"]),
+        Route("/_emulator/ledger", fault_ledger, methods=["GET"]),
         Route("/_emulator/tokens/expire", expire_tokens, methods=["POST"]),
         Route("/_emulator/tokens/revoke", revoke_tokens, methods=["POST"]),
         Route("/_emulator/clock", clock, methods=["GET", "POST"]),
+        Route("/_emulator/analytics", analytics_settings, methods=["GET", "POST"]),
     ]

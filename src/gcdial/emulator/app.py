@@ -5,21 +5,22 @@ import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
+from email.utils import format_datetime
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gcdial._shared import CORRELATION_HEADER
-from gcdial.emulator import calls, oauth, users
+from gcdial.emulator import analytics, calls, oauth, users
 from gcdial.emulator.admin import admin_routes
 from gcdial.emulator.calls import FAULT_SCOPE_KEY
 from gcdial.emulator.config import EmulatorConfig
-from gcdial.emulator.errorbody import ApiError, default_code
+from gcdial.emulator.errorbody import ApiError
 from gcdial.emulator.fixtures import Fixture, load_fixture
 from gcdial.emulator.notifications import NotificationService
 from gcdial.emulator.simulation import TelephoneNetwork
@@ -47,6 +48,12 @@ def api_routes(notifications: NotificationService) -> list[BaseRoute]:
             methods=["GET"],
             name="users",
         ),
+        Route(
+            "/api/v2/authorization/divisions/{divisionId}",
+            users.get_division,
+            methods=["GET"],
+            name="users",
+        ),
         Route(calls_base, calls.create_as_me, methods=["POST"], name="create_call"),
         Route(
             calls_base + "/user/{userId}",
@@ -66,6 +73,12 @@ def api_routes(notifications: NotificationService) -> list[BaseRoute]:
             calls.patch_participant,
             methods=["PATCH"],
             name="patch_call",
+        ),
+        Route(
+            "/api/v2/analytics/conversations/details/query",
+            analytics.details_query,
+            methods=["POST"],
+            name="analytics",
         ),
         *notifications.routes(),
     ]
@@ -113,6 +126,8 @@ class GenesysMiddleware:
                 message["headers"] = [
                     *message.get("headers", []),
                     *((k.encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()),
+                    # The platform's own clock: simulated time, which runs ahead at speed > 1.
+                    (b"date", format_datetime(state.clock.moment(), usegmt=True).encode()),
                 ]
             await send(message)
 
@@ -123,6 +138,11 @@ class GenesysMiddleware:
                     await error.response()(scope, receive, send_with_headers)
                     return
             await self.app(scope, receive, send_with_headers)
+        except ClientDisconnect:
+            # The client went away before its request was read: nobody is left to answer, and
+            # it is not the emulator's fault.
+            state.client_disconnects += 1
+            logger.debug("emulator: client left during %s %s", scope["method"], scope["path"])
         except Exception:
             state.internal_errors += 1
             logger.exception("emulator: unexpected error on %s %s", scope["method"], scope["path"])
@@ -150,22 +170,18 @@ class GenesysMiddleware:
                 },
             )
         for fault in state.faults.draw(route_name):
-            if fault.mode == "latency":
+            spec = fault.spec
+            if spec.mode == "latency":
+                state.faults.record(fault, method=scope["method"], path=scope["path"])
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(fault.seconds):
+                    async with asyncio.timeout(spec.seconds):
                         await state.stopping.wait()
-            elif fault.mode == "status":
-                assert fault.status is not None
-                usual_code, usual_message = default_code(fault.status)
-                error = ApiError(
-                    fault.status,
-                    fault.code or usual_code,
-                    fault.message or usual_message,
-                )
-                if fault.retry_after is not None:
-                    extra["Retry-After"] = str(round(fault.retry_after))
-                return error
+            elif spec.mode == "status":
+                state.faults.record(fault, method=scope["method"], path=scope["path"])
+                return spec.error()
             else:
+                # A create-call fault: the handler applies it (and records it) once the body is
+                # read and valid, or gives it back.
                 scope[FAULT_SCOPE_KEY] = fault
         return None
 

@@ -2,8 +2,10 @@
 
 import asyncio
 import contextlib
+import logging
 import re
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -13,7 +15,8 @@ from starlette.types import Receive, Scope, Send
 
 from gcdial.emulator.auth import NOT_A_USER_MESSAGE, require_token, require_user_token
 from gcdial.emulator.errorbody import ApiError, bad_request, not_found
-from gcdial.emulator.faults import FaultSpec
+from gcdial.emulator.faults import NOT_ACTED_MODES, ActiveFault, FaultSpec
+from gcdial.emulator.fixtures import UserSpec
 from gcdial.emulator.requestbody import read_json
 from gcdial.emulator.simulation import TelephoneNetwork
 from gcdial.emulator.state import Call, EmulatorState, Participant
@@ -22,6 +25,7 @@ from gcdial.emulator.users import find_user
 FAULT_SCOPE_KEY = "gcdial.emulator.fault"
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 NO_STATION_MESSAGE = "A station is required to place a call."
+PARTIAL_BODY_BYTES = 8
 
 
 class CallParticipant(BaseModel):
@@ -131,20 +135,42 @@ def parse_create_request(raw: Any) -> CreateCallRequest:
 async def create_on_behalf(request: Request) -> Response:
     """``POST /api/v2/conversations/calls/user/{userId}``."""
     state = _state(request)
-    token = require_token(request, state)
-    if token.user_id is None and not state.config.on_behalf_accepts_client_credentials:
-        raise ApiError(400, "not.a.user", NOT_A_USER_MESSAGE)
-    return await _create(request, request.path_params["userId"])
+    with _refund_unless_valid(request):
+        token = require_token(request, state)
+        if token.user_id is None and not state.config.on_behalf_accepts_client_credentials:
+            raise ApiError(400, "not.a.user", NOT_A_USER_MESSAGE)
+        body, number, user = await _validated(request, request.path_params["userId"])
+    return await _create(request, body, number, user)
 
 
 async def create_as_me(request: Request) -> Response:
     """``POST /api/v2/conversations/calls``: rings the token owner's station."""
-    token = require_user_token(request, _state(request))
-    assert token.user_id is not None
-    return await _create(request, token.user_id)
+    with _refund_unless_valid(request):
+        token = require_user_token(request, _state(request))
+        assert token.user_id is not None
+        body, number, user = await _validated(request, token.user_id)
+    return await _create(request, body, number, user)
 
 
-async def _create(request: Request, user_id: str) -> Response:
+def _fault(request: Request) -> ActiveFault | None:
+    fault: ActiveFault | None = request.scope.get(FAULT_SCOPE_KEY)
+    return fault
+
+
+@contextlib.contextmanager
+def _refund_unless_valid(request: Request) -> Iterator[None]:
+    """A create-call fault drawn for a request that is then refused keeps its use."""
+    try:
+        yield
+    except BaseException:
+        fault = _fault(request)
+        if fault is not None:
+            _state(request).faults.refund(fault)
+        raise
+
+
+async def _validated(request: Request, user_id: str) -> tuple[CreateCallRequest, str, UserSpec]:
+    """The parsed body, the number to dial and the agent, or the Genesys 4xx."""
     state = _state(request)
     body = parse_create_request(await read_json(request))
     assert body.phoneNumber is not None
@@ -160,7 +186,25 @@ async def _create(request: Request, user_id: str) -> Response:
         )
     if user.station is None:
         raise ApiError(400, "conversation.error.no.user.station", NO_STATION_MESSAGE)
-    now = state.clock.iso()
+    return body, number, user
+
+
+def _created_json(conversation_id: str) -> dict[str, Any]:
+    return {"id": conversation_id, "selfUri": f"/api/v2/conversations/calls/{conversation_id}"}
+
+
+async def _create(
+    request: Request, body: CreateCallRequest, number: str, user: UserSpec
+) -> Response:
+    state = _state(request)
+    fault = _fault(request)
+    if fault is not None and fault.spec.mode in NOT_ACTED_MODES:
+        state.faults.record(
+            fault, method=request.method, path=request.url.path, at=state.clock.iso()
+        )
+        return await _fail_without_acting(request, fault.spec)
+    created_sim = state.clock.now()
+    now = state.clock.iso(created_sim)
     agent = Participant(
         purpose="agent",
         state="alerting",
@@ -175,19 +219,36 @@ async def _create(request: Request, user_id: str) -> Response:
         body=body.model_dump(exclude_none=True),
         created_at=now,
         participants=[agent],
+        created_sim=created_sim,
     )
     state.calls[call.id] = call
     state.hub.publish(call)
     _network(request).start(call)
-    payload = {"id": call.id, "name": None, "selfUri": f"/api/v2/conversations/calls/{call.id}"}
-    fault: FaultSpec | None = request.scope.get(FAULT_SCOPE_KEY)
-    if fault is not None and fault.mode == "drop_after_create":
+    payload = _created_json(call.id)
+    if fault is None:
+        return JSONResponse(payload)
+    state.faults.record(
+        fault, method=request.method, path=request.url.path, at=now, conversationId=call.id
+    )
+    spec = fault.spec
+    if spec.mode == "drop_after_create":
         return DroppedResponse(payload)
-    if fault is not None and fault.mode == "hang_after_create":
-        await _withhold(request, state, fault.seconds)
-        if state.stopping.is_set():
-            raise ApiError(503)
+    if spec.mode == "status_after_create":
+        raise spec.error()
+    await _withhold(request, state, spec.seconds)
+    if state.stopping.is_set():
+        raise ApiError(503)
     return JSONResponse(payload)
+
+
+async def _fail_without_acting(request: Request, spec: FaultSpec) -> Response:
+    """Answer a valid create that was read but never acted on: cut, withheld, or an error."""
+    if spec.mode == "drop_without_create":
+        return DroppedResponse(_created_json(str(uuid.uuid4())))
+    if spec.mode == "status_without_create":
+        raise spec.error()
+    await _withhold(request, _state(request), spec.seconds)
+    raise ApiError(504, "gateway.timeout", "The request timed out before it was processed.")
 
 
 async def _withhold(request: Request, state: EmulatorState, seconds: float) -> None:
@@ -203,11 +264,43 @@ async def _withhold(request: Request, state: EmulatorState, seconds: float) -> N
                 await task
 
 
+INCOMPLETE_RESPONSE_MESSAGE = "ASGI callable returned without completing response."
+
+
+class _IntendedDrops(logging.Filter):
+    """Silences uvicorn's error for a response the emulator cut off on purpose, and only that.
+
+    Each ``DroppedResponse`` announces itself with ``expect``; uvicorn logs its complaint on the
+    same event loop right after the response returns, so a count pairs them up. Any other
+    incomplete response is still reported.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._expected = 0
+
+    def expect(self) -> None:
+        """One deliberately incomplete response is about to end."""
+        self._expected += 1
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """False for the complaint about an expected drop."""
+        if self._expected and record.getMessage() == INCOMPLETE_RESPONSE_MESSAGE:
+            self._expected -= 1
+            return False
+        return True
+
+
+_INTENDED_DROPS = _IntendedDrops()
+logging.getLogger("uvicorn.error").addFilter(_INTENDED_DROPS)
+
+
 class DroppedResponse(Response):
-    """Starts a 200 with the full Content-Length, sends half the body, then stops.
+    """Starts a 200 with the full Content-Length, sends the first few bytes, then stops.
 
     uvicorn closes the connection of a response the app left incomplete, so the client sees
-    the call accepted by the server but its answer cut off mid-body.
+    the answer cut off mid-body. The bytes sent stop before the conversation id, so a cut
+    answer looks the same whether or not the call was created.
     """
 
     def __init__(self, payload: dict[str, Any]) -> None:
@@ -219,10 +312,11 @@ class DroppedResponse(Response):
         await send(
             {
                 "type": "http.response.body",
-                "body": self.body[: len(self.body) // 2],
+                "body": self.body[:PARTIAL_BODY_BYTES],
                 "more_body": True,
             }
         )
+        _INTENDED_DROPS.expect()
 
 
 def _find_call(state: EmulatorState, conversation_id: str) -> Call:

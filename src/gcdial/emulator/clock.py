@@ -41,10 +41,13 @@ class SimClock:
         """How many real seconds ``sim_seconds`` of simulated time take at the current speed."""
         return sim_seconds / self._speed
 
+    def moment(self, at: float | None = None) -> datetime:
+        """The UTC date and time of simulated time ``at`` (default: now)."""
+        return self._epoch + timedelta(seconds=self.now() if at is None else at)
+
     def iso(self, at: float | None = None) -> str:
         """ISO 8601 UTC with milliseconds of simulated time ``at`` (default: now)."""
-        moment = self._epoch + timedelta(seconds=self.now() if at is None else at)
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+        return iso_utc(self.moment(at))
 
     async def sleep(self, sim_seconds: float) -> None:
         """Sleep ``sim_seconds`` of simulated time."""
@@ -56,3 +59,9 @@ class SimClock:
             changed = self._changed
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), timeout=remaining / self._speed)
+
+
+def iso_utc(moment: datetime) -> str:
+    """``moment`` as Genesys writes times: ISO 8601 UTC with milliseconds and a ``Z``."""
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"

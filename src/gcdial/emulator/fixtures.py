@@ -57,6 +57,11 @@ class ClientSpec(BaseModel):
     secret: str | None = Field(default=None, min_length=1)
     user: str | None = None
     token_lifetime_s: float | None = Field(default=None, gt=0)
+    permissions: tuple[str, ...] | None = None
+
+    def has_any(self, wanted: Iterable[str]) -> bool:
+        """Whether the client holds at least one of ``wanted`` (no list means every permission)."""
+        return self.permissions is None or any(p in self.permissions for p in wanted)
 
     @model_validator(mode="after")
     def _grant_fields(self) -> Self:

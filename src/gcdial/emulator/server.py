@@ -99,6 +99,7 @@ class EmulatorServer:
             log_level="warning",
             access_log=False,
             timeout_graceful_shutdown=2,
+            date_header=False,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
@@ -176,6 +177,16 @@ class EmulatorServer:
         fault_id: str = self._admin("POST", "faults", json=fault)["id"]
         return fault_id
 
+    def fault_ledger(self) -> list[dict[str, Any]]:
+        """Every time a fault acted since the last reset (``GET /_emulator/ledger``)."""
+        fired: list[dict[str, Any]] = self._admin("GET", "ledger")["fired"]
+        return fired
+
+    def fired(self, fault_id: str) -> int:
+        """How many times the fault ``fault_id`` acted since the last reset."""
+        counts: dict[str, int] = self._admin("GET", "ledger")["byFault"]
+        return counts.get(fault_id, 0)
+
     def remove_fault(self, fault_id: str) -> None:
         """Remove one fault."""
         self._admin("DELETE", f"faults/{fault_id}")
@@ -191,6 +202,23 @@ class EmulatorServer:
     def set_speed(self, speed: float) -> None:
         """Change the simulated clock's acceleration."""
         self._admin("POST", "clock", json={"speed": speed})
+
+    def set_analytics(
+        self,
+        *,
+        ingestion_delay: float | None = None,
+        include_attributes: bool | None = None,
+        filler_conversations: int | None = None,
+    ) -> dict[str, Any]:
+        """Change the conversation-details knobs given; returns all of them."""
+        wanted = {
+            "ingestionDelay": ingestion_delay,
+            "includeAttributes": include_attributes,
+            "fillerConversations": filler_conversations,
+        }
+        body = {k: v for k, v in wanted.items() if v is not None}
+        settings: dict[str, Any] = self._admin("POST", "analytics", json=body)
+        return settings
 
     def expire_tokens(self) -> None:
         """Make every issued token expired."""

@@ -79,6 +79,7 @@ class Call:
     body: dict[str, Any]
     created_at: str
     participants: list[Participant]
+    created_sim: float = 0.0
     task: "asyncio.Task[None] | None" = None
 
     @property
@@ -104,6 +105,24 @@ class Call:
 
 
 Listener = Callable[[Call], None]
+
+
+@dataclass
+class AnalyticsSettings:
+    """The conversation-details knobs the admin API may change at run time."""
+
+    ingestion_delay_s: float
+    include_attributes: bool
+    filler_conversations: int
+
+    @classmethod
+    def from_config(cls, config: EmulatorConfig) -> "AnalyticsSettings":
+        """The start-up values from ``config``."""
+        return cls(
+            ingestion_delay_s=config.analytics_ingestion_delay_s,
+            include_attributes=config.analytics_include_attributes,
+            filler_conversations=config.analytics_filler_conversations,
+        )
 
 
 class EventHub:
@@ -143,8 +162,10 @@ class EmulatorState:
         self.tokens: dict[str, Token] = {}
         self.auth_codes: dict[str, dict[str, Any]] = {}
         self.calls: dict[str, Call] = {}
+        self.analytics = AnalyticsSettings.from_config(config)
         self.requests: Counter[str] = Counter()
         self.internal_errors = 0
+        self.client_disconnects = 0
         self.stopping = asyncio.Event()
         self.on_reset: list[Callable[[], None]] = []
         for spec in config.faults:
@@ -176,9 +197,11 @@ class EmulatorState:
         self.calls.clear()
         self.tokens.clear()
         self.auth_codes.clear()
-        self.faults.clear()
+        self.faults.reset()
+        self.analytics = AnalyticsSettings.from_config(self.config)
         self.requests.clear()
         self.internal_errors = 0
+        self.client_disconnects = 0
         self.rate_limiter.reset()
         for hook in self.on_reset:
             hook()

@@ -60,7 +60,6 @@ def station_json(user: UserSpec) -> dict[str, Any]:
         "name": user.station.name,
         "type": "inin_webrtc_softphone",
         "associatedUser": {"id": str(user.id)},
-        "selfUri": f"/api/v2/stations/{user.station.id}",
     }
     return {
         "associatedStation": station,
@@ -94,6 +93,15 @@ def user_json(state: EmulatorState, user: UserSpec, expand: set[str]) -> dict[st
     if "station" in expand:
         body["station"] = station_json(user)
     return body
+
+
+async def get_division(request: Request) -> JSONResponse:
+    """``GET /api/v2/authorization/divisions/{divisionId}``: the one division every user is in."""
+    require_token(request, _state(request))
+    division_id = request.path_params["divisionId"]
+    if division_id != HOME_DIVISION["id"]:
+        raise not_found("division", division_id)
+    return JSONResponse({**HOME_DIVISION, "homeDivision": True})
 
 
 def _expand(values: list[str]) -> set[str]:
