@@ -264,3 +264,12 @@ def test_watch_agent_follows_every_call_until_ctrl_c(
         "participant_disconnected",
         "call_ended",
     }
+
+
+def test_watch_agent_without_notifications_says_why(cli: Cli, emulator: EmulatorServer) -> None:
+    emulator.add_fault(route="notifications", mode="status", status=403)
+    result = cli("watch", "--agent", ALICE, "--timeout", "5")
+    assert result.code == 4, result.err
+    assert "No notifications channel" in result.err
+    assert "watch --agent` learns of new calls from notifications only" in result.err
+    assert "internal error" not in result.err

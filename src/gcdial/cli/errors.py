@@ -44,6 +44,10 @@ def _exit_code_for(exc: BaseException) -> ExitCode:
     follow = sys.modules.get("gcdial.monitor.follow")
     if follow is not None and isinstance(exc, follow.CallWaitTimeoutError):
         return ExitCode.WAIT_TIMEOUT
+    channel = sys.modules.get("gcdial.monitor.channel")
+    if channel is not None and isinstance(exc, channel.ChannelUnavailableError):
+        # Only raised where notifications are required (watch --agent): refused, or at a limit.
+        return ExitCode.REFUSED
     table: list[tuple[type[BaseException], ExitCode]] = [
         (e.CallOutcomeUnknownError, ExitCode.OUTCOME_UNKNOWN),
         (e.InputError, ExitCode.USAGE),

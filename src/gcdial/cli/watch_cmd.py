@@ -132,7 +132,7 @@ def watch_agent(run: Session, agent: str, *, timeout_s: float | None) -> None:
 
 
 async def _watch_agent(run: Session, agent: str, *, timeout_s: float | None) -> None:
-    from gcdial.monitor.channel import NotificationChannel, user_topic
+    from gcdial.monitor.channel import ChannelUnavailableError, NotificationChannel, user_topic
     from gcdial.monitor.follow import MonitorMode
     from gcdial.monitor.polling import get_conversation
 
@@ -153,7 +153,16 @@ async def _watch_agent(run: Session, agent: str, *, timeout_s: float | None) -> 
             on_reconnected=catch_up,
             on_lost=inbox.put_nowait,
         )
-        await channel.open()
+        try:
+            await channel.open()
+        except ChannelUnavailableError as exc:
+            # The library's hint (poll instead) does not apply: new calls are only announced.
+            exc.hint = (
+                "`watch --agent` learns of new calls from notifications only: give the OAuth "
+                "client's role the notifications permission, or free a channel (20 per user or "
+                "app). `gcdial watch ID` can still follow one call, by polling."
+            )
+            raise
         try:
             await channel.subscribe([user_topic(user.id)])
             run.output.say(
