@@ -158,7 +158,6 @@ def test_bad_overrides_say_what_and_how(overrides: dict[str, Any], message: str)
     assert message in str(info.value)
 
 
-
 def test_outcome_to_dict() -> None:
     out = classify(story(20)[-1]).to_dict()
     assert out["event"] == "outcome"
