@@ -109,8 +109,8 @@ def agent_table(
     ``presence`` and ``station`` are what a readiness check found, when the user record lacks them.
     """
     table = Table(show_header=False, title=user.label, title_justify="left")
-    table.add_column("field", style="bold")
-    table.add_column("value")
+    table.add_column("field", style="bold", no_wrap=True)
+    table.add_column("value", overflow="fold")  # an id folds on a narrow terminal, never cut
     if station is None and user.station is not None:
         station = user.station.dialing_station
     if presence is None and user.presence is not None:
