@@ -12,6 +12,7 @@ import subprocess
 import time
 from importlib.metadata import version
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -222,9 +223,9 @@ def test_watch_needs_an_id_or_an_agent(cli: Cli) -> None:
         assert "either a conversation id or --agent" in result.err
 
 
-def _read_until(stream: object, words: str) -> list[str]:
+def _read_until(stream: IO[str], words: str) -> list[str]:
     lines: list[str] = []
-    for line in stream:  # type: ignore[attr-defined]
+    for line in stream:
         lines.append(line)
         if words in line:
             return lines
