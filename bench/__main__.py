@@ -20,6 +20,7 @@ MODULES = [
     "bench.monitor_requests",
     "bench.campaign",
     "bench.cli_startup",
+    "bench.resolution",
 ]
 
 

@@ -35,16 +35,24 @@ from gcdial.errors import (
 
 if TYPE_CHECKING:
     from gcdial.agents import AgentReadiness
+    from gcdial.calls import CallParams
     from gcdial.client import AsyncClient, Client
     from gcdial.config import Settings, load_settings
+    from gcdial.dialing import Dial
     from gcdial.models import CallConversation, CallCreated, Participant, User
+    from gcdial.resolve import Evidence, Resolution, Verdict
 
 _LAZY: dict[str, str] = {
     "AgentReadiness": "gcdial.agents",
     "AsyncClient": "gcdial.client",
     "CallConversation": "gcdial.models",
     "CallCreated": "gcdial.models",
+    "CallParams": "gcdial.calls",
     "Client": "gcdial.client",
+    "Dial": "gcdial.dialing",
+    "Evidence": "gcdial.resolve",
+    "Resolution": "gcdial.resolve",
+    "Verdict": "gcdial.resolve",
     "Participant": "gcdial.models",
     "Settings": "gcdial.config",
     "User": "gcdial.models",
@@ -64,8 +72,11 @@ __all__ = [
     "CallConversation",
     "CallCreated",
     "CallOutcomeUnknownError",
+    "CallParams",
     "Client",
     "ConfigError",
+    "Dial",
+    "Evidence",
     "GcdialError",
     "InputError",
     "InvalidClientError",
@@ -74,10 +85,12 @@ __all__ = [
     "Participant",
     "PermissionDeniedError",
     "RateLimitedError",
+    "Resolution",
     "ResponseFormatError",
     "ServerError",
     "Settings",
     "User",
+    "Verdict",
     "__version__",
     "load_settings",
 ]

@@ -35,3 +35,6 @@ REGION_DOMAINS: Final[dict[str, str]] = {
     "ap_northeast_3": "apne3.pure.cloud",
     "eusc_de_east_1": "edee1.eusc-pure.cloud",
 }
+
+DEFAULT_RESOLVE_TIMEOUT_S: Final = 180.0
+"""How long a dial waits for an ambiguous create to resolve (more than the default settle time)."""

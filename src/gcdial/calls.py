@@ -10,33 +10,42 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar
+from typing import Any, Final, Generic, Literal, TypeVar
 from urllib.parse import quote
 
 import httpx
 import pydantic
 
-from gcdial.agents import ME, Agents, AsyncAgents, is_email
+from gcdial.agents import ME, AgentReadiness, Agents, AsyncAgents, is_email
 from gcdial.config import Settings
 from gcdial.errors import CallOutcomeUnknownError, InputError, ResponseFormatError
-from gcdial.http import ApiTransport, AsyncApiTransport, PreparedRequest
+from gcdial.http import (
+    ApiTransport,
+    AsyncApiTransport,
+    PreparedRequest,
+    SyncBridge,
+    prepare_request,
+)
 from gcdial.models import CallConversation, CallCreated, CreateCallRequest, User
+from gcdial.monitor import CallEvent, CallMonitor, Outcome
+from gcdial.monitor import follow as follow_events
+from gcdial.monitor import wait as follow_wait
 from gcdial.phone import to_e164
-
-if TYPE_CHECKING:
-    from gcdial.monitor import CallEvent, CallMonitor, Outcome
 
 __all__ = [
     "ON_BEHALF_PATH",
     "USER_ROUTE_PATH",
     "AsyncCalls",
+    "CallParams",
     "CallTarget",
     "Calls",
     "Route",
     "build_create_body",
+    "check_attributes",
     "choose_route",
+    "preview_create",
 ]
 
 ON_BEHALF_PATH: Final = "/api/v2/conversations/calls/user/{user_id}"
@@ -71,40 +80,134 @@ def _segment(value: str, what: str) -> str:
     return quote(_check_id(value, what), safe="")
 
 
-def build_create_body(
-    *,
-    to: str,
-    caller_id: str | None = None,
-    caller_id_name: str | None = None,
-    queue: str | None = None,
-    attributes: Mapping[str, str] | None = None,
-    label: str | None = None,
-    uui: str | None = None,
-    default_country: str = "US",
-) -> CreateCallRequest:
-    """Validate and normalise the call's details into the CreateCallRequest body; sends nothing.
+# Genesys' limits on participant attributes are UNCONFIRMED (Architect documents 256-character
+# values for bots; the API's own limits are not published): conservative bounds, checked before
+# sending so an oversized tag never turns into an ambiguous 400-after-acting.
+MAX_ATTRIBUTES: Final = 50
+MAX_ATTRIBUTE_KEY_CHARS: Final = 256
+MAX_ATTRIBUTE_VALUE_CHARS: Final = 2000
+MAX_ATTRIBUTES_TOTAL_CHARS: Final = 20_000
 
-    Raises InvalidPhoneNumberError for a bad number and InputError for other bad input.
+
+@dataclass(frozen=True, kw_only=True)
+class CallParams:
+    """What to dial and how: the create-call options, one definition passed whole everywhere.
+
+    ``to`` is the customer's number (E.164, or national with ``default_country``); ``caller_id``
+    and ``caller_id_name`` what the customer sees; ``queue`` the queue id to call on behalf of
+    (``callFromQueueId``); ``attributes`` text pairs attached to the customer participant;
+    ``label`` the conversation label; ``uui`` user-to-user data (``uuiData``). Nothing is checked
+    until :meth:`body` (or a create/dial) runs.
     """
-    phone_number = to_e164(to, default_country=default_country)
-    caller = to_e164(caller_id, default_country=default_country) if caller_id else None
-    try:
-        return CreateCallRequest(
-            phone_number=phone_number,
-            caller_id=caller,
-            caller_id_name=caller_id_name or None,
-            call_from_queue_id=_check_id(queue, "queue id") if queue else None,
-            attributes=dict(attributes) if attributes is not None else None,
-            label=label or None,
-            uui_data=uui or None,
-        )
-    except pydantic.ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "body"
+
+    to: str
+    caller_id: str | None = None
+    caller_id_name: str | None = None
+    queue: str | None = None
+    attributes: Mapping[str, str] | None = None
+    label: str | None = None
+    uui: str | None = None
+    default_country: str | None = None
+
+    @classmethod
+    def of(cls, params: CallParams | None, fields: Mapping[str, Any]) -> CallParams:
+        """``params``, or the keyword form (``to=..., caller_id=...``) made into CallParams."""
+        if params is not None:
+            if fields:
+                raise InputError(
+                    f"Give the call either as CallParams or as keywords, not both "
+                    f"(got {', '.join(sorted(fields))} too).",
+                )
+            return params
+        try:
+            return cls(**fields)
+        except TypeError as exc:
+            raise InputError(
+                f"Unknown or missing call option: {exc}.",
+                hint="The call options are the fields of gcdial.CallParams (to, caller_id, ...).",
+            ) from None
+
+    def with_attribute(self, key: str, value: str) -> CallParams:
+        """These params with one more attribute; InputError when ``key`` is already the user's."""
+        own = dict(self.attributes or {})
+        if key in own:
+            raise InputError(
+                f"The attribute {key!r} is gcdial's attempt tag, but the call's attributes "
+                "already have it.",
+                hint="Rename your attribute, or choose another tag key with the setting "
+                "attempt_attribute (GCDIAL_ATTEMPT_ATTRIBUTE).",
+            )
+        return replace(self, attributes={**own, key: value})
+
+    def body(self, *, default_country: str = "US") -> CreateCallRequest:
+        """Validate and normalise into the CreateCallRequest body; sends nothing.
+
+        Raises InvalidPhoneNumberError for a bad number and InputError for other bad input
+        (attributes over the limits included).
+        """
+        country = self.default_country or default_country
+        phone_number = to_e164(self.to, default_country=country)
+        caller = to_e164(self.caller_id, default_country=country) if self.caller_id else None
+        attributes = dict(self.attributes) if self.attributes is not None else None
+        if attributes:
+            check_attributes(attributes)
+        try:
+            return CreateCallRequest(
+                phone_number=phone_number,
+                caller_id=caller,
+                caller_id_name=self.caller_id_name or None,
+                call_from_queue_id=_check_id(self.queue, "queue id") if self.queue else None,
+                attributes=attributes,
+                label=self.label or None,
+                uui_data=self.uui or None,
+            )
+        except pydantic.ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "body"
+            raise InputError(
+                f"The call details are invalid: {where}: {first['msg']}.",
+                hint="Attributes must map text keys to text values; check the other options.",
+            ) from None
+
+
+def check_attributes(attributes: Mapping[str, object]) -> None:
+    """InputError naming the first attribute over Genesys' limits (count, key, value, total)."""
+    if len(attributes) > MAX_ATTRIBUTES:
         raise InputError(
-            f"The call details are invalid: {where}: {first['msg']}.",
-            hint="Attributes must map text keys to text values; check the other options.",
-        ) from None
+            f"The call has {len(attributes)} attributes; at most {MAX_ATTRIBUTES} are sent.",
+            hint="Keep only the attributes the agent or your reports need.",
+        )
+    total = 0
+    for key, value in attributes.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise InputError(
+                f"attributes.{key}: attribute keys and values must be text.",
+                hint="Convert numbers and other values to strings.",
+            )
+        if not key.strip() or len(key) > MAX_ATTRIBUTE_KEY_CHARS:
+            raise InputError(
+                f"attributes: the key {key[:40]!r} must be 1 to {MAX_ATTRIBUTE_KEY_CHARS} "
+                "characters.",
+                hint="Use a short, non-blank attribute name.",
+            )
+        if len(value) > MAX_ATTRIBUTE_VALUE_CHARS:
+            raise InputError(
+                f"attributes.{key}: the value has {len(value)} characters; at most "
+                f"{MAX_ATTRIBUTE_VALUE_CHARS} are sent.",
+                hint="Send a reference (an id) instead of the whole text.",
+            )
+        total += len(key) + len(value)
+    if total > MAX_ATTRIBUTES_TOTAL_CHARS:
+        raise InputError(
+            f"The call's attributes total {total} characters; at most "
+            f"{MAX_ATTRIBUTES_TOTAL_CHARS} are sent.",
+            hint="Send references (ids) instead of whole texts.",
+        )
+
+
+def build_create_body(params: CallParams, *, default_country: str = "US") -> CreateCallRequest:
+    """:meth:`CallParams.body`: validate the call's details into the body; sends nothing."""
+    return params.body(default_country=default_country)
 
 
 @dataclass(frozen=True)
@@ -115,6 +218,8 @@ class CallTarget:
     path: str
     agent_id: str | None
     agent: User | None
+    readiness: AgentReadiness | None = None
+    """What the agent check found, when the agent was checked."""
 
 
 def _created(
@@ -195,6 +300,24 @@ def _on_behalf_target(route: Route, agent: str, user: User | None) -> CallTarget
     return CallTarget(route, path, agent_id, user)
 
 
+PLACEHOLDER_BASE_URL: Final = "https://api.{region}"
+
+
+def preview_create(
+    settings: Settings, agent: str, params: CallParams, *, user_token: bool | None = None
+) -> PreparedRequest:
+    """The create-call request for a dry run, built from settings alone: no credentials, no
+    region and no request needed (an unknown region shows as ``{region}``, an email agent's id
+    as ``{userId}``). Raises InputError / InvalidPhoneNumberError for bad input."""
+    body = params.body(default_country=settings.default_country).to_wire()
+    if user_token is None:
+        user_token = settings.access_token is not None
+    route = choose_route(settings.call_route, user_token=user_token)
+    path = USER_ROUTE_PATH if route == "user" else _on_behalf_target(route, agent, None).path
+    base = settings.api_base_url or PLACEHOLDER_BASE_URL
+    return prepare_request(f"{base.rstrip('/')}{path}", "POST", json=body, idempotent=False)
+
+
 TransportT = TypeVar("TransportT", ApiTransport, AsyncApiTransport)
 AgentsT = TypeVar("AgentsT", Agents, AsyncAgents)
 
@@ -220,29 +343,9 @@ class _CallsBase(Generic[TransportT, AgentsT]):
         """The create-call route these settings and this token pick."""
         return choose_route(self._settings.call_route, user_token=self._user_token)
 
-    def _body(
-        self,
-        *,
-        to: str,
-        caller_id: str | None,
-        caller_id_name: str | None,
-        queue: str | None,
-        attributes: Mapping[str, str] | None,
-        label: str | None,
-        uui: str | None,
-        default_country: str | None,
-    ) -> dict[str, Any]:
+    def _body(self, params: CallParams) -> dict[str, Any]:
         """The validated CreateCallRequest body, in Genesys' JSON names; raises before sending."""
-        return build_create_body(
-            to=to,
-            caller_id=caller_id,
-            caller_id_name=caller_id_name,
-            queue=queue,
-            attributes=attributes,
-            label=label,
-            uui=uui,
-            default_country=default_country or self._settings.default_country,
-        ).to_wire()
+        return params.body(default_country=self._settings.default_country).to_wire()
 
 
 class Calls(_CallsBase[ApiTransport, Agents]):
@@ -255,46 +358,34 @@ class Calls(_CallsBase[ApiTransport, Agents]):
             other = self._agents.get(agent) if _needs_other_lookup(agent) else None
             target = _owner_target(agent, me, other)
             if check_agent:
-                self._agents.check(me)
+                target = replace(target, readiness=self._agents.check(me))
             return target
         user: User | None = None
+        readiness: AgentReadiness | None = None
         if check_agent:
             user = self._agents.get(agent)
-            self._agents.check(user)
+            readiness = self._agents.check(user)
         elif is_email(agent) and resolve:
             user = self._agents.get(agent)
-        return _on_behalf_target(route, agent, user)
+        return replace(_on_behalf_target(route, agent, user), readiness=readiness)
 
     def create(
         self,
         agent: str,
+        params: CallParams | None = None,
         *,
-        to: str,
-        caller_id: str | None = None,
-        caller_id_name: str | None = None,
-        queue: str | None = None,
-        attributes: Mapping[str, str] | None = None,
-        label: str | None = None,
-        uui: str | None = None,
         check_agent: bool = True,
-        default_country: str | None = None,
+        **options: Any,
     ) -> CallCreated:
-        """Ring ``agent`` (id, email or "me"), then connect them to ``to``.
+        """Ring ``agent`` (id, email or "me"), then connect them to ``params.to``.
 
-        The 200 only means Genesys accepted the call. Raises InvalidPhoneNumberError or InputError
-        before anything is sent, AgentNotReadyError when the agent cannot take calls, and
-        CallOutcomeUnknownError when the request went out but its outcome is unknown.
+        Give the call as ``CallParams(to=...)`` or as its fields in keywords (``to=...``). This
+        sends the call once and nothing more; :meth:`gcdial.Client.dial` also tags, follows and
+        resolves it. The 200 only means Genesys accepted the call. Raises InvalidPhoneNumberError
+        or InputError before anything is sent, AgentNotReadyError when the agent cannot take
+        calls, and CallOutcomeUnknownError when the request went out but its outcome is unknown.
         """
-        body = self._body(
-            to=to,
-            caller_id=caller_id,
-            caller_id_name=caller_id_name,
-            queue=queue,
-            attributes=attributes,
-            label=label,
-            uui=uui,
-            default_country=default_country,
-        )
+        body = self._body(CallParams.of(params, options))
         target = self._target(agent, check_agent=check_agent)
         response = self._transport.request("POST", target.path, json=body, idempotent=False)
         return _created(response, body, self._transport)
@@ -302,32 +393,17 @@ class Calls(_CallsBase[ApiTransport, Agents]):
     def build_create_request(
         self,
         agent: str,
+        params: CallParams | None = None,
         *,
-        to: str,
-        caller_id: str | None = None,
-        caller_id_name: str | None = None,
-        queue: str | None = None,
-        attributes: Mapping[str, str] | None = None,
-        label: str | None = None,
-        uui: str | None = None,
-        default_country: str | None = None,
         resolve: bool = True,
+        **options: Any,
     ) -> PreparedRequest:
         """The exact create-call request :meth:`create` would send, without sending it (dry run).
 
         With ``resolve`` an email is looked up (a read-only search) to fill in the agent id;
         without it the URL keeps a ``{userId}`` placeholder. Nothing is dialed either way.
         """
-        body = self._body(
-            to=to,
-            caller_id=caller_id,
-            caller_id_name=caller_id_name,
-            queue=queue,
-            attributes=attributes,
-            label=label,
-            uui=uui,
-            default_country=default_country,
-        )
+        body = self._body(CallParams.of(params, options))
         if self.route == "user":
             path = USER_ROUTE_PATH
         else:
@@ -357,30 +433,12 @@ class Calls(_CallsBase[ApiTransport, Agents]):
         Runs the monitor on a private event loop with this client's token and rate budget; from
         async code use ``AsyncClient.calls.wait`` instead.
         """
-        from gcdial import monitor
-
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            pass
-        else:
-            raise RuntimeError(
-                "Client.calls.wait blocks, so it cannot run inside an event loop: "
-                "use AsyncClient.calls.wait there."
-            )
-        transport = self._transport
+        refuse_running_loop("Client.calls.wait", "AsyncClient.calls.wait")
+        twin = async_twin(self._transport)
 
         async def _wait() -> Outcome:
-            async with httpx.AsyncClient(timeout=transport.timeout) as http:
-                twin = AsyncApiTransport(
-                    http,
-                    base_url=transport.base_url,
-                    auth=transport.auth,
-                    budget=transport.budget,
-                    timeout=transport.timeout,
-                    max_retries=transport.max_retries,
-                )
-                return await monitor.wait(
+            async with twin.http:
+                return await follow_wait(
                     twin,
                     conversation_id,
                     agent_id=agent_id,
@@ -389,6 +447,36 @@ class Calls(_CallsBase[ApiTransport, Agents]):
                 )
 
         return asyncio.run(_wait())
+
+
+def refuse_running_loop(blocking: str, instead: str) -> None:
+    """RuntimeError when called inside an event loop: a blocking call there would deadlock it."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    raise RuntimeError(
+        f"{blocking} blocks, so it cannot run inside an event loop: use {instead} there."
+    )
+
+
+def async_twin(transport: ApiTransport) -> AsyncApiTransport:
+    """An async transport over the same HTTP client, token, rate budget and server clock.
+
+    Requests go through the sync client's own ``httpx.Client`` (its transport, proxies and TLS
+    settings) via :class:`gcdial.http.SyncBridge`. Close the twin's ``http`` when done.
+    """
+    http = httpx.AsyncClient(transport=SyncBridge(transport.http), timeout=transport.timeout)
+    twin = AsyncApiTransport(
+        http,
+        base_url=transport.base_url,
+        auth=transport.auth,
+        budget=transport.budget,
+        timeout=transport.timeout,
+        max_retries=transport.max_retries,
+    )
+    twin.server_clock = transport.server_clock
+    return twin
 
 
 class AsyncCalls(_CallsBase[AsyncApiTransport, AsyncAgents]):
@@ -401,70 +489,58 @@ class AsyncCalls(_CallsBase[AsyncApiTransport, AsyncAgents]):
             other = await self._agents.get(agent) if _needs_other_lookup(agent) else None
             target = _owner_target(agent, me, other)
             if check_agent:
-                await self._agents.check(me)
+                target = replace(target, readiness=await self._agents.check(me))
             return target
         user: User | None = None
+        readiness: AgentReadiness | None = None
         if check_agent:
             user = await self._agents.get(agent)
-            await self._agents.check(user)
+            readiness = await self._agents.check(user)
         elif is_email(agent) and resolve:
             user = await self._agents.get(agent)
-        return _on_behalf_target(route, agent, user)
+        return replace(_on_behalf_target(route, agent, user), readiness=readiness)
 
     async def create(
         self,
         agent: str,
+        params: CallParams | None = None,
         *,
-        to: str,
-        caller_id: str | None = None,
-        caller_id_name: str | None = None,
-        queue: str | None = None,
-        attributes: Mapping[str, str] | None = None,
-        label: str | None = None,
-        uui: str | None = None,
         check_agent: bool = True,
-        default_country: str | None = None,
+        **options: Any,
     ) -> CallCreated:
         """Ring ``agent``, then connect them to ``to``; see :meth:`Calls.create`."""
-        body = self._body(
-            to=to,
-            caller_id=caller_id,
-            caller_id_name=caller_id_name,
-            queue=queue,
-            attributes=attributes,
-            label=label,
-            uui=uui,
-            default_country=default_country,
-        )
+        body = self._body(CallParams.of(params, options))
         target = await self._target(agent, check_agent=check_agent)
+        return await self._post(target, body)
+
+    async def target(self, agent: str, *, check_agent: bool = True) -> CallTarget:
+        """Find (and unless ``check_agent=False``, check) the agent: where the POST will go."""
+        return await self._target(agent, check_agent=check_agent)
+
+    async def send(self, target: CallTarget, params: CallParams) -> CallCreated:
+        """Send the create-call POST for ``params`` to ``target`` (from :meth:`target`), once."""
+        return await self._post(target, self._body(params))
+
+    async def _post(self, target: CallTarget, body: dict[str, Any]) -> CallCreated:
+        if target.agent_id is None and "{userId}" in target.path:
+            raise InputError("The agent's user id is not known yet: look the agent up first.")
         response = await self._transport.request("POST", target.path, json=body, idempotent=False)
         return _created(response, body, self._transport)
+
+    def validate(self, params: CallParams) -> None:
+        """Raise InputError / InvalidPhoneNumberError when ``params`` could not be sent."""
+        self._body(params)
 
     async def build_create_request(
         self,
         agent: str,
+        params: CallParams | None = None,
         *,
-        to: str,
-        caller_id: str | None = None,
-        caller_id_name: str | None = None,
-        queue: str | None = None,
-        attributes: Mapping[str, str] | None = None,
-        label: str | None = None,
-        uui: str | None = None,
-        default_country: str | None = None,
         resolve: bool = True,
+        **options: Any,
     ) -> PreparedRequest:
         """The exact create-call request :meth:`create` would send, without sending it (dry run)."""
-        body = self._body(
-            to=to,
-            caller_id=caller_id,
-            caller_id_name=caller_id_name,
-            queue=queue,
-            attributes=attributes,
-            label=label,
-            uui=uui,
-            default_country=default_country,
-        )
+        body = self._body(CallParams.of(params, options))
         if self.route == "user":
             path = USER_ROUTE_PATH
         else:
@@ -493,9 +569,7 @@ class AsyncCalls(_CallsBase[AsyncApiTransport, AsyncAgents]):
 
         Pass a ``CallMonitor`` that already watches the agent to see the earliest events too.
         """
-        from gcdial.monitor import follow
-
-        return follow(
+        return follow_events(
             self._transport,
             conversation_id,
             agent_id=agent_id,
@@ -513,9 +587,7 @@ class AsyncCalls(_CallsBase[AsyncApiTransport, AsyncAgents]):
         on_event: Callable[[CallEvent], None] | None = None,
     ) -> Outcome:
         """Follow the call to its end and return its outcome."""
-        from gcdial.monitor import wait
-
-        return await wait(
+        return await follow_wait(
             self._transport,
             conversation_id,
             agent_id=agent_id,

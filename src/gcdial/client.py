@@ -11,15 +11,17 @@ import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, Unpack
 
 import httpx
 from pydantic import SecretStr
 
+from gcdial import dialing
 from gcdial.agents import Agents, AsyncAgents
 from gcdial.auth import GcdialAuth, auth_from_settings, is_user_token
-from gcdial.calls import AsyncCalls, Calls
+from gcdial.calls import AsyncCalls, CallParams, Calls, async_twin, refuse_running_loop
 from gcdial.config import Settings, load_settings
+from gcdial.dialing import Dial, DialOptions
 from gcdial.http import (
     MAX_RETRIES,
     ApiTransport,
@@ -30,6 +32,7 @@ from gcdial.http import (
     Rng,
     Sleep,
 )
+from gcdial.monitor import CallMonitor
 
 __all__ = ["AsyncClient", "Client", "resolve_settings"]
 
@@ -163,6 +166,23 @@ class Client(_ClientBase):
             self.transport, self.agents, settings=self.settings, user_token=self.user_token
         )
 
+    def dial(self, agent: str, params: CallParams, **options: Unpack[DialOptions]) -> Dial:
+        """Check the agent, place the call tagged with an attempt id, follow it if asked, and
+        resolve an ambiguous create; see :func:`gcdial.dialing.dial` for the options. Blocks;
+        not for async code. The async part runs over this client's own ``httpx.Client``.
+        """
+        refuse_running_loop("Client.dial", "AsyncClient.dial")
+        twin = async_twin(self.transport)
+
+        async def run() -> Dial:
+            async with twin.http:
+                calls = AsyncCalls(
+                    twin, AsyncAgents(twin), settings=self.settings, user_token=self.user_token
+                )
+                return await dialing.dial(calls, twin, self.settings, agent, params, **options)
+
+        return asyncio.run(run())
+
     def close(self) -> None:
         """Close the HTTP connections (unless the ``httpx.Client`` was given to us)."""
         if self._owns_http:
@@ -233,6 +253,23 @@ class AsyncClient(_ClientBase):
         self.agents = AsyncAgents(self.transport)
         self.calls = AsyncCalls(
             self.transport, self.agents, settings=self.settings, user_token=self.user_token
+        )
+
+    async def dial(
+        self,
+        agent: str,
+        params: CallParams,
+        *,
+        monitor: CallMonitor | None = None,
+        **options: Unpack[DialOptions],
+    ) -> Dial:
+        """Check the agent, place the call tagged with an attempt id, follow it if asked, and
+        resolve an ambiguous create; see :func:`gcdial.dialing.dial` for the options.
+
+        Pass a ``monitor`` shared by many dials (a campaign) to use one notifications channel.
+        """
+        return await dialing.dial(
+            self.calls, self.transport, self.settings, agent, params, monitor=monitor, **options
         )
 
     async def aclose(self) -> None:

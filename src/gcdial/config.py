@@ -64,8 +64,14 @@ ENV_VARS: Final[Mapping[str, str]] = {
     "GCDIAL_VERIFY_TLS": "verify_tls",
     "GCDIAL_LOGIN_CLIENT_ID": "login_client_id",
     "GCDIAL_LOGIN_PORT": "login_port",
+    "GCDIAL_ATTEMPT_ATTRIBUTE": "attempt_attribute",
+    "GCDIAL_ANALYTICS_SETTLE_S": "analytics_settle_s",
 }
 ENV_PROFILE: Final = "GCDIAL_PROFILE"
+DEFAULT_ATTEMPT_ATTRIBUTE: Final = "gcdialAttemptId"
+# How long after a call's creation the conversation-details query surely shows it is UNCONFIRMED
+# (seconds to minutes): "not found" before this means nothing.
+DEFAULT_ANALYTICS_SETTLE_S: Final = 120.0
 ENV_CONFIG_FILE: Final = "GCDIAL_CONFIG_FILE"
 
 _SECRET_KEYS: Final = frozenset({"client_secret", "access_token"})
@@ -104,6 +110,10 @@ class Settings(BaseModel):
     profile: str | None = None
     login_client_id: str | None = None
     login_port: int = Field(default=0, ge=0, le=65535)
+    attempt_attribute: str = Field(default=DEFAULT_ATTEMPT_ATTRIBUTE, min_length=1, max_length=64)
+    analytics_settle_s: float = Field(
+        default=DEFAULT_ANALYTICS_SETTLE_S, gt=0, le=86_400, allow_inf_nan=False
+    )
     config_dir: Path | None = None
     sources: dict[str, str] = Field(default_factory=dict, repr=False)
 
@@ -494,6 +504,8 @@ _COERCE: Final[Mapping[str, Callable[[str, object, str], object]]] = {
     "connect_timeout_s": _as_positive_float,
     "verify_tls": _as_bool,
     "login_port": _as_port,
+    "attempt_attribute": _as_text,
+    "analytics_settle_s": _as_positive_float,
 }
 
 

@@ -28,7 +28,8 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any, Final, Protocol
 
 import httpx
@@ -71,9 +72,12 @@ __all__ = [
     "AsyncApiTransport",
     "PreparedRequest",
     "RateBudget",
+    "ServerClock",
+    "SyncBridge",
     "backoff_delay",
     "parse_json",
     "parse_retry_after",
+    "prepare_request",
     "redact_headers",
     "request_was_sent",
     "should_retry",
@@ -332,6 +336,97 @@ class RateBudget:
             served = until
 
 
+class ServerClock:
+    """The server's clock as its ``Date`` headers tell it, so times sent to it are in its time.
+
+    Genesys' clock and this machine's may differ (and the emulator's runs faster than real time);
+    a search interval built from the local clock could miss a call. Every response's ``Date`` is
+    recorded; :meth:`now` extrapolates from the latest one.
+    """
+
+    def __init__(self, wall: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self._wall = wall
+        self._lock = threading.Lock()
+        self._last: tuple[datetime, datetime] | None = None
+
+    def observe(self, headers: Mapping[str, str]) -> None:
+        """Record a response's ``Date`` header (ignored when absent or garbled)."""
+        value = headers.get("date")
+        if not value:
+            return
+        try:
+            server = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return
+        if server.tzinfo is None:
+            server = server.replace(tzinfo=UTC)
+        with self._lock:
+            self._last = (self._wall(), server.astimezone(UTC))
+
+    @property
+    def last(self) -> datetime | None:
+        """The latest ``Date`` the server sent (whole seconds), or None before any."""
+        with self._lock:
+            return self._last[1] if self._last is not None else None
+
+    def now(self) -> datetime | None:
+        """The server's time now, extrapolated from its latest ``Date``; None when never seen."""
+        with self._lock:
+            if self._last is None:
+                return None
+            local, server = self._last
+        return server + max(self._wall() - local, timedelta(0))
+
+
+_DECODED_HEADERS: Final = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+
+
+class SyncBridge(httpx.AsyncBaseTransport):
+    """An async transport that sends through a caller's synchronous ``httpx.Client`` in a thread.
+
+    The sync client's async work (the notifications monitor, ``wait()``, resolving a call) runs
+    over an ``httpx.AsyncClient`` built on this bridge, so the caller's own transport, proxies and
+    TLS settings reach those requests too. Redirects are never followed here: the outer client
+    decides.
+    """
+
+    def __init__(self, client: httpx.Client) -> None:
+        self._client = client
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request`` with the sync client in a worker thread and read the whole body."""
+        body = await request.aread()
+        sync_request = httpx.Request(
+            request.method,
+            request.url,
+            headers=request.headers,
+            content=body,
+            extensions=request.extensions,
+        )
+
+        def send() -> httpx.Response:
+            response = self._client.send(sync_request, follow_redirects=False)
+            try:
+                response.read()
+            finally:
+                response.close()
+            return response
+
+        response = await asyncio.to_thread(send)
+        # The body is already decoded: its encoding headers no longer describe it.
+        headers = [
+            (name, value)
+            for name, value in response.headers.multi_items()
+            if name.lower() not in _DECODED_HEADERS
+        ]
+        return httpx.Response(
+            response.status_code,
+            headers=headers,
+            content=response.content,
+            extensions={"http_version": response.extensions.get("http_version", b"HTTP/1.1")},
+        )
+
+
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """A copy of ``headers`` safe to print or log: the Authorization credentials replaced by ***."""
     safe: dict[str, str] = {}
@@ -415,6 +510,35 @@ class _Attempt:
     window: int | None = None
 
 
+def prepare_request(
+    url: str,
+    method: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    json: JsonBody = None,
+    params: Mapping[str, str] | None = None,
+    idempotent: bool = True,
+    authorized: bool = True,
+) -> PreparedRequest:
+    """A request as it would be sent, built without a client or credentials (``--dry-run``)."""
+    base_headers = headers or {
+        "Accept": "application/json",
+        "User-Agent": f"gcdial/{__version__}",
+    }
+    request = httpx.Request(method.upper(), url, params=params, json=json, headers=base_headers)
+    sent = {k.decode("latin-1"): v.decode("latin-1") for k, v in request.headers.raw}
+    if authorized:
+        sent["Authorization"] = f"Bearer {_REDACTED}"
+    return PreparedRequest(
+        method=request.method,
+        # Our paths are already quoted; keep a `{userId}` placeholder readable.
+        url=str(request.url) if params else url,
+        headers=redact_headers(sent),
+        body=json,
+        idempotent=idempotent,
+    )
+
+
 class _TransportCore:
     """What the sync and async transports share: URL building, logging and retry decisions."""
 
@@ -434,6 +558,7 @@ class _TransportCore:
         self.budget = budget
         self.timeout = timeout if timeout is not None else DEFAULT_TIMEOUT
         self.max_retries = max_retries
+        self.server_clock = ServerClock()
         self._rng: Rng = rng if rng is not None else random.Random()
         self._headers = {
             "Accept": "application/json",
@@ -478,19 +603,14 @@ class _TransportCore:
         idempotent: bool = True,
     ) -> PreparedRequest:
         """Describe the exact request without sending it; the token is shown as ``Bearer ***``."""
-        request = httpx.Request(
-            method.upper(), self.url(path), params=params, json=json, headers=self._headers
-        )
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in request.headers.raw}
-        if self.auth is not None:
-            headers["Authorization"] = f"Bearer {_REDACTED}"
-        return PreparedRequest(
-            method=request.method,
-            # Our paths are already quoted; keep a `{userId}` placeholder readable.
-            url=str(request.url) if params else self.url(path),
-            headers=redact_headers(headers),
-            body=json,
+        return prepare_request(
+            self.url(path),
+            method,
+            headers=self._headers,
+            json=json,
+            params=params,
             idempotent=idempotent,
+            authorized=self.auth is not None,
         )
 
     def _timeout(self, timeout: httpx.Timeout | float | None) -> httpx.Timeout | float:
@@ -513,6 +633,7 @@ class _TransportCore:
     def on_response(self, response: httpx.Response, call: _Attempt, attempt: int) -> _Step:
         """Decide what a response means: success, a retry (and after how long), or an error."""
         self.budget.observe(response, window=call.window)
+        self.server_clock.observe(response.headers)
         self._log_response(response, attempt)
         status = response.status_code
         if 200 <= status < 300:

@@ -39,7 +39,9 @@ def test_call_places_one_call_and_prints_its_id(cli: Cli, emulator: EmulatorServ
     assert result.out.strip() == calls[0]["id"]
     assert calls[0]["body"]["phoneNumber"] == ANSWERS
     assert calls[0]["body"]["callerId"] == "+14155550199"
-    assert calls[0]["body"]["attributes"] == {"crm": "42"}
+    attributes = calls[0]["body"]["attributes"]
+    assert attributes.pop("gcdialAttemptId") in result.err  # the tag, shown to the user
+    assert attributes == {"crm": "42"}
     assert "presence AVAILABLE" in result.err
 
 
@@ -61,7 +63,12 @@ def test_dry_run_sends_nothing(cli: Cli, emulator: EmulatorServer, agent: str) -
     request = result.json()
     assert request["sent"] is False
     assert request["method"] == "POST"
-    assert request["body"] == {"phoneNumber": ANSWERS, "label": "demo"}
+    tag = request["attemptId"]
+    assert request["body"] == {
+        "phoneNumber": ANSWERS,
+        "label": "demo",
+        "attributes": {"gcdialAttemptId": tag},
+    }
     assert request["headers"]["Authorization"] == "Bearer ***"
     expected = ALICE_ID if agent == ALICE_ID else "{userId}"
     assert request["url"].endswith(f"/api/v2/conversations/calls/user/{expected}")
@@ -266,3 +273,26 @@ def test_ctrl_c_while_placing_is_outcome_unknown(
     assert result.code == 5, err
     assert "outcome is unknown" in err
     assert len(emulator.calls_created()) == 1
+
+
+def test_ctrl_c_in_the_sandbox_does_not_say_the_call_goes_on(base_env: dict[str, str]) -> None:
+    env = {**base_env, "GCDIAL_SANDBOX_SPEED": "1"}
+    waiting = _popen(env, "--sandbox", "call", ANSWERS, "--agent", ALICE, "--wait")
+    _read_until(waiting, "agent's phone is ringing")
+    waiting.send_signal(signal.SIGINT)
+    _, err = waiting.communicate(timeout=30)
+    assert waiting.returncode == 130, err
+    assert "goes on" not in err
+    assert "the sandbox emulator stops with gcdial, so its call ended too" in err
+
+
+def test_dry_run_needs_no_credentials_and_shows_the_attempt_id(run_gcdial: Cli) -> None:
+    result = run_gcdial("call", ANSWERS, "--agent", ALICE, "--dry-run", "--json")
+    assert result.code == 0, result.err
+    request = result.json()
+    assert request["url"] == "https://api.{region}/api/v2/conversations/calls/user/{userId}"
+    assert request["body"]["attributes"] == {"gcdialAttemptId": request["attemptId"]}
+    human = run_gcdial("call", ANSWERS, "--agent", ALICE, "--dry-run")
+    assert human.code == 0, human.err
+    assert "attempt id" in human.err
+    assert "{region} is your Genesys Cloud region" in human.err

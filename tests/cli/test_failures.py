@@ -70,24 +70,55 @@ def test_server_answering_html(run_gcdial: Cli, emulator: EmulatorServer, html_s
     assert "text/html" in result.err
 
 
-def test_server_error_on_create_is_outcome_unknown_and_not_resent(
+# The settle time is a setting; the emulator's details show a call 0.2 simulated seconds after it
+# is created, so one real second of settling is plenty here.
+QUICK_SETTLE = {"GCDIAL_ANALYTICS_SETTLE_S": "1"}
+
+
+def test_server_error_on_create_is_resolved_not_placed_and_not_resent(
+    cli: Cli, emulator: EmulatorServer
+) -> None:
+    emulator.set_analytics(ingestion_delay=0.2)
+    emulator.add_fault(route="create_call", mode="status", status=503)
+    result = cli("call", ANSWERS, "--agent", ALICE, "--resolve-timeout", "20", env=QUICK_SETTLE)
+    assert result.code == 40, result.err
+    assert "outcome is unknown" in result.err
+    assert "not placed: safe to dial again" in result.err
+    assert "no conversation of the agent" in result.err
+    assert emulator.request_counts()["byRoute"][CREATE] == 1
+    assert emulator.calls_created() == []
+
+
+def test_dropped_connection_after_create_is_resolved_placed(
+    cli: Cli, emulator: EmulatorServer
+) -> None:
+    emulator.add_fault(route="create_call", mode="drop_after_create")
+    result = cli("call", ANSWERS, "--agent", ALICE, "--json", env=QUICK_SETTLE)
+    assert result.code == 0, result.err
+    data = result.json()
+    (created,) = emulator.calls_created()
+    assert data["placed"] is True
+    assert data["id"] == created["id"]
+    assert data["resolution"]["verdict"] == "placed"
+    assert created["body"]["attributes"]["gcdialAttemptId"] == data["attemptId"]
+    assert emulator.request_counts()["byRoute"][CREATE] == 1
+
+
+def test_without_analytics_a_lost_answer_stays_unknown_when_nothing_shows(
     cli: Cli, emulator: EmulatorServer
 ) -> None:
     emulator.add_fault(route="create_call", mode="status", status=503)
-    result = cli("call", ANSWERS, "--agent", ALICE)
-    assert result.code == 5
-    assert "outcome is unknown" in result.err
-    assert "not re-sent" in result.err
-    assert emulator.request_counts()["byRoute"][CREATE] == 1
-
-
-def test_dropped_connection_after_create(cli: Cli, emulator: EmulatorServer) -> None:
-    emulator.add_fault(route="create_call", mode="drop_after_create")
-    result = cli("call", ANSWERS, "--agent", ALICE, "--json")
-    assert result.code == 5
-    assert result.json()["error"]["type"] == "CallOutcomeUnknownError"
-    assert len(emulator.calls_created()) == 1
-    assert emulator.request_counts()["byRoute"][CREATE] == 1
+    env = {
+        **QUICK_SETTLE,
+        "GENESYSCLOUD_OAUTHCLIENT_ID": "sandbox-no-analytics",
+        "GENESYSCLOUD_OAUTHCLIENT_SECRET": "sandbox-no-analytics-secret",
+    }
+    result = cli("call", ANSWERS, "--agent", ALICE, "--resolve-timeout", "2", env=env)
+    assert result.code == 5, result.err
+    assert "still unknown" in result.err
+    assert "gcdial resolve" in result.err
+    assert "analytics:conversationDetail:view" in result.err
+    assert emulator.calls_created() == []
 
 
 @pytest.mark.parametrize(

@@ -5,17 +5,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.text import Text
 
+from gcdial._shared import DEFAULT_RESOLVE_TIMEOUT_S
 from gcdial.cli.options import JsonOpt, SandboxOpt, VerboseOpt, option_value
 from gcdial.cli.session import Session, session
 
 if TYPE_CHECKING:
-    from gcdial.agents import AgentReadiness
-    from gcdial.errors import CallOutcomeUnknownError
+    from gcdial.calls import CallParams
+    from gcdial.config import Settings
     from gcdial.http import PreparedRequest
 
 ToArg = Annotated[
@@ -55,22 +56,46 @@ def render_request(request: PreparedRequest) -> Text:
     return Text("\n".join(lines))
 
 
-def _dry_run(run: Session, agent: str, details: dict[str, Any]) -> None:
+def _dry_run(run: Session, agent: str, params: CallParams) -> None:
+    """Show the exact request, attempt tag included, without credentials or a single request."""
     from gcdial.agents import is_email
+    from gcdial.calls import preview_create
+    from gcdial.resolve import new_attempt_id
 
-    client = run.client()
-    # resolve=False: an email is not looked up, so not even a token request leaves the machine.
-    request = client.calls.build_create_request(agent, resolve=False, **details)
+    settings = run.settings()
+    attempt_id = new_attempt_id()
+    tagged = params.with_attribute(settings.attempt_attribute, attempt_id)
+    request = preview_create(settings, agent, tagged, user_token=_user_token(settings))
     payload = request.to_dict()
     payload["sent"] = False
+    payload["attemptId"] = attempt_id
     run.output.result(payload, render_request(request))
+    run.output.say(
+        f"attempt id {attempt_id} (attributes.{settings.attempt_attribute}): a real call gets a "
+        "fresh one, so it can be found again if the answer is lost.",
+        style="dim",
+    )
     if is_email(agent) and "{userId}" in request.url:
         run.output.say(
             f"{{userId}} is {agent}'s user id: a real call looks it up first "
             "(POST /api/v2/users/search).",
             style="dim",
         )
+    if "{region}" in request.url:
+        run.output.say("{region} is your Genesys Cloud region (setting region).", style="dim")
     run.output.say("dry run: nothing was sent.", style="dim")
+
+
+def _user_token(settings: Settings) -> bool | None:
+    """Whether the credentials are a user token (None when there are none: a dry run needs
+    none). Nothing is sent: the token itself is fetched only on a first request."""
+    from gcdial.auth import auth_from_settings, is_user_token
+    from gcdial.errors import GcdialError
+
+    try:
+        return is_user_token(auth_from_settings(settings))
+    except GcdialError:
+        return None
 
 
 def call(
@@ -159,101 +184,76 @@ def call(
             show_default=False,
         ),
     ] = None,
+    resolve_timeout: Annotated[
+        float,
+        typer.Option(
+            "--resolve-timeout",
+            help="When the create-call answer is lost: how long to look for the call (seconds).",
+        ),
+    ] = DEFAULT_RESOLVE_TIMEOUT_S,
     json: JsonOpt = False,
     sandbox: SandboxOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
     """Ring AGENT's phone, then connect them to the number TO.
 
-    Prints the conversation id. The call is sent at most once: when its outcome is unknown
-    (exit 5) check with `gcdial status` before dialing again.
+    Prints the conversation id. The call is sent at most once, tagged with an attempt id. When
+    its answer is lost, gcdial finds out by itself (up to --resolve-timeout): "placed" (exit 0, or
+    the outcome with --wait), "not placed: safe to dial again" (exit 40), or "still unknown"
+    (exit 5: do not dial again; check later with `gcdial resolve`).
     """
     with session(ctx, json=json, sandbox=sandbox, verbose=verbose) as run:
         _check_wait_options(wait=wait, timeout=timeout, hangup_after=hangup_after)
-        details: dict[str, Any] = {
-            "to": to,
-            "caller_id": from_number,
-            "caller_id_name": from_name,
-            "queue": queue,
-            "attributes": parse_attributes(attr) if attr else None,
-            "label": label,
-            "uui": uui,
-            "default_country": country,
-        }
-        _validate(run, details)
-        if dry_run:
-            _dry_run(run, agent, details)
-            return
-        client = run.client()
-        if wait:
-            from gcdial.cli.live import place_and_follow
+        _check_positive("--resolve-timeout", resolve_timeout)
+        from gcdial.calls import CallParams  # deferred for start-up speed, like every command
 
-            code = place_and_follow(
-                run,
-                agent,
-                details,
-                check_agent=not no_check,
-                timeout_s=timeout,
-                hangup_after=hangup_after,
-            )
-            raise typer.Exit(int(code))
-        if not no_check:
-            readiness = client.agents.check(agent)
-            agent = readiness.agent.id
-            show_readiness(run, readiness)
-        try:
-            created = client.calls.create(agent, check_agent=False, **details)
-        except KeyboardInterrupt:
-            request = client.calls.build_create_request(agent, resolve=False, **details)
-            raise interrupted_while_placing(request) from None
-        run.output.ok(f"call placed (accepted by Genesys Cloud): conversation {created.id}")
-        run.output.result(
-            {"id": created.id, "selfUri": created.self_uri, "placed": True}, created.id
+        params = CallParams(
+            to=to,
+            caller_id=from_number,
+            caller_id_name=from_name,
+            queue=queue,
+            attributes=parse_attributes(attr) if attr else None,
+            label=label,
+            uui=uui,
+            default_country=country,
         )
-        if not run.output.json_mode:
-            run.output.say(
-                f"follow it with: gcdial watch {created.id}   (or gcdial status {created.id})",
-                style="dim",
-            )
+        if dry_run:
+            _dry_run(run, agent, params)
+            return
+        # Refuse a bad number or body before any request (the agent check included) is sent;
+        # a bad number names the option it came from.
+        _check_numbers(params, run.settings().default_country)
+        params.body(default_country=run.settings().default_country)
+        # Deferred for start-up speed: the live view pulls in the monitor and websockets.
+        from gcdial.cli.live import DialRequest, dial_and_report
+
+        request = DialRequest(
+            agent=agent,
+            params=params,
+            check_agent=not no_check,
+            follow=wait,
+            timeout_s=timeout,
+            hangup_after=hangup_after,
+            resolve_timeout_s=resolve_timeout,
+        )
+        raise typer.Exit(int(dial_and_report(run, request)))
 
 
-def show_readiness(run: Session, readiness: AgentReadiness) -> None:
-    """Say that the agent checked out before dialing: station, presence, and any notes."""
-    run.output.ok(
-        f"agent {readiness.agent.label}: station {readiness.station.name or 'set'}, "
-        f"presence {readiness.presence or 'unknown'}"
-    )
-    for note in readiness.notes:
-        run.output.warn(note)
-
-
-def interrupted_while_placing(request: PreparedRequest) -> CallOutcomeUnknownError:
-    """Ctrl-C during the create-call POST: it may have gone out, so the outcome is unknown."""
-    from datetime import UTC, datetime
-
-    from gcdial.errors import CallOutcomeUnknownError
-
-    return CallOutcomeUnknownError(
-        method=request.method,
-        url=request.url,
-        body=request.body,
-        sent_at=datetime.now(UTC),
-        cause=None,
-        reason="interrupted (Ctrl-C) while the call request may have been on its way",
-    )
-
-
-def _validate(run: Session, details: dict[str, Any]) -> None:
-    """Refuse a bad number or body before any request (the agent check included) is sent."""
-    from gcdial.calls import build_create_body
+def _check_numbers(params: CallParams, default_country: str) -> None:
     from gcdial.phone import to_e164
 
-    country = details.get("default_country") or run.settings().default_country
-    for name, key in (("TO", "to"), ("--from", "caller_id")):
-        if details.get(key):
+    country = params.default_country or default_country
+    for name, number in (("TO", params.to), ("--from", params.caller_id)):
+        if number:
             with option_value(name):
-                to_e164(details[key], default_country=country)
-    build_create_body(**{**details, "default_country": country})
+                to_e164(number, default_country=country)
+
+
+def _check_positive(name: str, value: float) -> None:
+    from gcdial.errors import InputError
+
+    if not value > 0:
+        raise InputError(f"{name} must be a positive number of seconds, not {value:g}.")
 
 
 def _check_wait_options(*, wait: bool, timeout: float | None, hangup_after: float | None) -> None:

@@ -43,8 +43,10 @@ def demo(
 
     Exits with the call's outcome code (0: answered).
     """
-    from gcdial.cli.live import place_and_follow
+    from gcdial.calls import CallParams
+    from gcdial.cli.live import DialRequest, dial_and_report
     from gcdial.cli.render import conversation_table
+    from gcdial.dialing import DEFAULT_RESOLVE_TIMEOUT_S
 
     with session(ctx, json=json, sandbox=True, verbose=verbose, sandbox_speed=speed) as run:
         out = run.output
@@ -58,14 +60,16 @@ def demo(
             style="dim",
         )
         out.say(f"Ringing agent {DEMO_AGENT} first, then connecting her to {to}.")
-        code = place_and_follow(
-            run,
-            DEMO_AGENT,
-            {"to": to},
+        request = DialRequest(
+            agent=DEMO_AGENT,
+            params=CallParams(to=to),
             check_agent=True,
+            follow=True,
             timeout_s=DEMO_TIMEOUT_S,
             hangup_after=None,
+            resolve_timeout_s=DEFAULT_RESOLVE_TIMEOUT_S,
         )
+        code = dial_and_report(run, request)
         if not out.json_mode:
             calls = emulator.calls_created()
             if calls:

@@ -219,6 +219,33 @@ def _permission_check(transport: ApiTransport, checks: Checklist) -> None:
     )
 
 
+def _ladder_check(transport: ApiTransport, checks: Checklist) -> None:
+    """Which resolution ladder these credentials get: can they run the details query?"""
+    from datetime import UTC, datetime
+
+    from gcdial.errors import ApiError
+    from gcdial.resolve import DETAILS_PATH, probe_query
+
+    now = transport.server_clock.now() or datetime.now(UTC)
+    try:
+        transport.request("POST", DETAILS_PATH, json=probe_query(now), idempotent=True)
+    except ApiError as exc:
+        if exc.status == 403:
+            checks.info(
+                "resolution ladder",
+                "live evidence only: a lost create-call answer is resolved 'placed' from the "
+                "agent's call frames, but never 'not placed' (it stays unknown). Give the role "
+                "analytics:conversationDetail:view for the full ladder",
+            )
+            return
+        checks.info("resolution ladder", f"the conversation details query failed: {exc}")
+        return
+    checks.ok(
+        "resolution ladder",
+        "full: live evidence and conversation details (may prove a lost call 'not placed')",
+    )
+
+
 def _agent_check(transport: ApiTransport, agent: str, checks: Checklist) -> None:
     from gcdial.agents import Agents
 
@@ -250,6 +277,7 @@ def run_checks(run: Session, *, agent: str | None) -> Checklist:
         if not _api_check(transport, checks):
             return checks
         _permission_check(transport, checks)
+        _ladder_check(transport, checks)
         if agent:
             _agent_check(transport, agent, checks)
         else:

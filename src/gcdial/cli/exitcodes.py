@@ -3,8 +3,10 @@
 0-9 say whether the command did its job and, if not, whose move it is (fix the input, fix the
 setup, reconcile, retry later). 10 and up are the outcome of a call followed with ``--wait`` or
 ``watch`` (0 when the customer answered): 1x the customer's side, 2x the agent's side, 3x a
-failure or an unknown outcome, 124 a wait that timed out (as coreutils' ``timeout``), 130 Ctrl-C
-and 141 a closed output pipe (128 + the signal number, as a shell reports them).
+failure or an unknown outcome, 40 an ambiguous create proven not placed (one proven placed exits
+as a placed call, one still unknown exits 5), 124 a wait that timed out (as coreutils'
+``timeout``), 130 Ctrl-C and 141 a closed output pipe (128 + the signal number, as a shell
+reports them).
 ``docs/cli.md`` carries the same table for users; a test keeps the two in step.
 """
 
@@ -35,6 +37,7 @@ class ExitCode(IntEnum):
     ABANDONED = 22
     CALL_FAILED = 30
     CALL_UNKNOWN = 31
+    NOT_PLACED = 40
     WAIT_TIMEOUT = 124
     INTERRUPTED = 130
     PIPE_CLOSED = 141
@@ -47,7 +50,7 @@ MEANINGS: dict[ExitCode, str] = {
     ExitCode.CONFIG: "configuration or authentication: missing/wrong credentials, unknown region",
     ExitCode.REFUSED: "Genesys refused the request (4xx): permissions, not found, bad request",
     ExitCode.OUTCOME_UNKNOWN: (
-        "the call may or may not have been placed: reconcile (gcdial status), do not re-send"
+        "the call may or may not have been placed (still unknown): gcdial resolve, do not re-send"
     ),
     ExitCode.NETWORK: "network: could not connect, or the connection failed before sending",
     ExitCode.AGENT_NOT_READY: "the agent cannot take the call: unknown, inactive or no station",
@@ -62,6 +65,9 @@ MEANINGS: dict[ExitCode, str] = {
     ExitCode.ABANDONED: "call outcome: abandoned (hung up before the customer answered)",
     ExitCode.CALL_FAILED: "call outcome: the call failed (see the Genesys errorInfo)",
     ExitCode.CALL_UNKNOWN: "call outcome: could not be determined",
+    ExitCode.NOT_PLACED: (
+        "the create-call answer was lost, and the call was proven NOT placed: safe to dial again"
+    ),
     ExitCode.WAIT_TIMEOUT: "--timeout ran out before the call ended (the call goes on)",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
     ExitCode.PIPE_CLOSED: (

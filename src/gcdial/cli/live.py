@@ -12,23 +12,27 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from rich.console import Console
 from rich.status import Status
 from rich.text import Text
 
+from gcdial import dialing
+from gcdial.agents import AgentReadiness
+from gcdial.calls import CallParams, CallTarget
 from gcdial.cli import render
 from gcdial.cli.exitcodes import ExitCode, for_outcome
 from gcdial.cli.session import Session
-
-if TYPE_CHECKING:
-    from gcdial.client import AsyncClient
-    from gcdial.http import PreparedRequest
-    from gcdial.monitor.events import CallEvent
-    from gcdial.monitor.follow import CallMonitor
-    from gcdial.monitor.outcome import Outcome
+from gcdial.client import AsyncClient
+from gcdial.dialing import Dial
+from gcdial.errors import CallOutcomeUnknownError
+from gcdial.monitor import CallMonitor, ChannelSettings
+from gcdial.monitor.events import CallEvent, EventKind
+from gcdial.monitor.follow import CallWaitTimeoutError
+from gcdial.monitor.outcome import Outcome
+from gcdial.resolve import LONG_PAST_S, Attempt, LadderSettings, Resolution, Verdict
 
 _ROLE_NAMES = {"agent": "agent", "customer": "customer"}
 _OUTCOME_STYLES = {"answered": "bold green", "unknown": "bold yellow"}
@@ -36,8 +40,6 @@ _OUTCOME_STYLES = {"answered": "bold green", "unknown": "bold yellow"}
 
 def describe_event(event: CallEvent) -> str:
     """A few words for one transition, as a person would say it."""
-    from gcdial.monitor.events import EventKind
-
     role = event.role.value if event.role is not None else "call"
     words = {
         EventKind.AGENT_ALERTING: "agent's phone is ringing",
@@ -73,8 +75,6 @@ def describe_outcome(outcome: Outcome) -> str:
 
 def _waiting_for(event: CallEvent) -> str | None:
     """What a spinner should say after ``event``, or None when nothing is pending."""
-    from gcdial.monitor.events import EventKind
-
     return {
         EventKind.AGENT_ALERTING: "ringing the agent",
         EventKind.CUSTOMER_DIALING: "dialing the customer",
@@ -90,7 +90,7 @@ class LiveView:
 
     run: Session
     conversation_id: str | None = None
-    placing: PreparedRequest | None = None
+    attempt: Attempt | None = None
     start: datetime | None = None
     status: Status | None = None
     seen: list[CallEvent] = field(default_factory=list)
@@ -159,7 +159,6 @@ async def _follow(
     on_event: Callable[[CallEvent], None] | None = None,
 ) -> ExitCode:
     """Follow to the end; print the outcome; the exit code by outcome (124 on timeout)."""
-    from gcdial.monitor.follow import CallWaitTimeoutError
 
     def show(event: CallEvent) -> None:
         view.event(event)
@@ -180,84 +179,169 @@ async def _follow(
 
 @contextlib.asynccontextmanager
 async def _monitor(client: AsyncClient) -> AsyncIterator[CallMonitor]:
-    from gcdial.monitor.follow import CallMonitor
-
-    async with CallMonitor(client.transport) as monitor:
+    async with CallMonitor(
+        client.transport, channel_settings=ChannelSettings(verify_tls=client.settings.verify_tls)
+    ) as monitor:
         yield monitor
 
 
-async def _place_and_follow(
-    view: LiveView,
-    agent: str,
-    details: dict[str, Any],
-    *,
-    check_agent: bool,
-    timeout_s: float | None,
-    hangup_after: float | None,
-) -> ExitCode:
-    from gcdial.agents import is_email
-    from gcdial.cli.call_cmd import show_readiness
-    from gcdial.monitor.events import EventKind
+def show_readiness(run: Session, readiness: AgentReadiness) -> None:
+    """Say that the agent checked out before dialing: station, presence, and any notes."""
+    run.output.ok(
+        f"agent {readiness.agent.label}: station {readiness.station.name or 'set'}, "
+        f"presence {readiness.presence or 'unknown'}"
+    )
+    for note in readiness.notes:
+        run.output.warn(note)
 
+
+def resolve_command(attempt: Attempt) -> str:
+    """The ``gcdial resolve`` command line that re-runs the ladder for ``attempt``."""
+    at = attempt.sent_after or attempt.sent_at
+    return (
+        f"gcdial resolve {attempt.attempt_id} --agent {attempt.agent_id} "
+        f"--to {attempt.number} --at {at.astimezone(UTC).isoformat(timespec='seconds')}"
+    )
+
+
+def report_resolution(run: Session, attempt: Attempt, resolution: Resolution) -> ExitCode:
+    """Tell what the ladder concluded about an ambiguous create; the exit code for it."""
+    for item in resolution.evidence:
+        run.output.say(f"  evidence ({item.source}): {item.detail}", style="dim")
+    if resolution.verdict is Verdict.PLACED:
+        run.output.ok(resolution.summary)
+        return ExitCode.OK
+    if resolution.verdict is Verdict.NOT_PLACED:
+        run.output.ok(resolution.summary)
+        return ExitCode.NOT_PLACED
+    run.output.warn(
+        "still unknown: the call may or may not have been placed; do not dial again yet. "
+        "Check the agent's recent conversations (Genesys Cloud > Interactions), or run later: "
+        + resolve_command(attempt)
+    )
+    return ExitCode.OUTCOME_UNKNOWN
+
+
+@dataclass(frozen=True)
+class DialRequest:
+    """What ``gcdial call`` asks of the dialing core, as the command line said it."""
+
+    agent: str
+    params: CallParams
+    check_agent: bool
+    follow: bool
+    timeout_s: float | None
+    hangup_after: float | None
+    resolve_timeout_s: float
+
+
+async def _dial(view: LiveView, request: DialRequest) -> ExitCode:
     run = view.run
-    async with run.async_client() as client:
-        if check_agent:
-            readiness = await client.agents.check(agent)
-            agent_id = readiness.agent.id
-            show_readiness(run, readiness)
-        elif is_email(agent):
-            agent_id = (await client.agents.get(agent)).id
-        else:
-            agent_id = agent.strip()
-        async with _monitor(client) as monitor:
-            # Subscribe before dialing, so the first ring is not missed.
-            await monitor.watch_agent(agent_id)
-            view.placing = await client.calls.build_create_request(
-                agent_id, resolve=False, **details
-            )
-            created = await client.calls.create(agent_id, check_agent=False, **details)
-            view.placing = None
-            view.conversation_id = created.id
-            view.note(
-                {"event": "placed", "conversationId": created.id, "agentId": agent_id},
-                f"call placed: conversation {created.id} (followed by {monitor.mode})",
-            )
+    clock, sleep = run.core_clock()
+    async with run.async_client() as client, contextlib.AsyncExitStack() as stack:
+        monitor = await stack.enter_async_context(_monitor(client)) if request.follow else None
+        hang_task: list[asyncio.Task[None]] = []
+
+        def on_target(target: CallTarget, attempt: Attempt) -> None:
+            if target.readiness is not None:
+                show_readiness(run, target.readiness)
+            view.attempt = attempt
             if not run.output.json_mode:
-                run.output.result(None, Text(created.id))
-            hang_task: list[asyncio.Task[None]] = []
+                run.output.say(
+                    f"attempt {attempt.attempt_id}: dialing {attempt.number}", style="dim"
+                )
 
-            async def hang_later() -> None:
-                assert hangup_after is not None
-                await asyncio.sleep(hangup_after)
-                await client.calls.hang_up(created.id)
+        def on_placed(conversation_id: str) -> None:
+            view.conversation_id = conversation_id
+            if monitor is not None:
+                assert view.attempt is not None
                 view.note(
-                    {"event": "hangup_requested", "conversationId": created.id},
-                    f"hung up after {hangup_after:g} s of talk (--hangup-after)",
+                    {
+                        "event": "placed",
+                        "conversationId": conversation_id,
+                        "attemptId": view.attempt.attempt_id,
+                    },
+                    f"call placed: conversation {conversation_id} (followed by {monitor.mode})",
                 )
 
-            def on_event(event: CallEvent) -> None:
-                if (
-                    hangup_after is not None
-                    and event.kind is EventKind.CUSTOMER_CONNECTED
-                    and not hang_task
-                ):
-                    hang_task.append(asyncio.create_task(hang_later()))
+        async def hang_later(conversation_id: str) -> None:
+            assert request.hangup_after is not None
+            await asyncio.sleep(request.hangup_after)
+            await client.calls.hang_up(conversation_id)
+            view.note(
+                {"event": "hangup_requested", "conversationId": conversation_id},
+                f"hung up after {request.hangup_after:g} s of talk (--hangup-after)",
+            )
 
-            try:
-                return await _follow(
-                    view,
-                    monitor,
-                    created.id,
-                    agent_id=agent_id,
-                    timeout_s=timeout_s,
+        def on_event(event: CallEvent) -> None:
+            view.event(event)
+            if (
+                request.hangup_after is not None
+                and event.kind is EventKind.CUSTOMER_CONNECTED
+                and not hang_task
+                and view.conversation_id is not None
+            ):
+                hang_task.append(asyncio.create_task(hang_later(view.conversation_id)))
+
+        try:
+            with view.spinner() if request.follow else contextlib.nullcontext():
+                handle = await dialing.dial(
+                    client.calls,
+                    client.transport,
+                    client.settings,
+                    request.agent,
+                    request.params,
+                    check_agent=request.check_agent,
+                    follow=request.follow,
+                    monitor=monitor,
+                    timeout_s=request.timeout_s,
+                    resolve_timeout_s=request.resolve_timeout_s,
+                    on_target=on_target,
+                    on_placed=on_placed,
                     on_event=on_event,
+                    clock=clock,
+                    sleep=sleep,
                 )
-            finally:
-                for task in hang_task:
-                    if not task.done():
-                        task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+        except CallWaitTimeoutError as exc:
+            view.outcome(exc.outcome)
+            raise
+        finally:
+            for task in hang_task:
+                if not task.done():
+                    task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        return _report(view, handle)
+
+
+def _report(view: LiveView, handle: Dial) -> ExitCode:
+    run = view.run
+    if handle.ambiguity is not None:
+        run.output.warn(f"the create-call answer was lost: {handle.ambiguity.message}")
+        code = report_resolution(run, handle.attempt, handle.resolution)
+    else:
+        code = ExitCode.OK
+        if not view.run.output.json_mode and handle.outcome is None:
+            run.output.ok(
+                f"call placed (accepted by Genesys Cloud): conversation {handle.conversation_id}"
+            )
+    if handle.outcome is not None:
+        view.outcome(handle.outcome)
+        code = for_outcome(handle.outcome.kind.value)
+    if run.output.json_mode:
+        if handle.outcome is None:
+            run.output.result(
+                {"id": handle.conversation_id, "placed": handle.placed, **handle.to_dict()}
+            )
+    elif handle.conversation_id is not None:
+        run.output.result(None, Text(handle.conversation_id))
+        if handle.outcome is None:
+            run.output.say(
+                f"follow it with: gcdial watch {handle.conversation_id}   "
+                f"(or gcdial status {handle.conversation_id})",
+                style="dim",
+            )
+    return code
 
 
 async def _follow_existing(view: LiveView, *, timeout_s: float | None) -> ExitCode:
@@ -268,47 +352,100 @@ async def _follow_existing(view: LiveView, *, timeout_s: float | None) -> ExitCo
         )
 
 
+def interrupted_while_placing(attempt: Attempt) -> CallOutcomeUnknownError:
+    """Ctrl-C while the create-call POST may have been on its way: the outcome is unknown."""
+    return CallOutcomeUnknownError(
+        method="POST",
+        url=f"attempt {attempt.attempt_id}",
+        body={"phoneNumber": attempt.number},
+        sent_at=attempt.sent_at,
+        cause=None,
+        reason="interrupted (Ctrl-C) while the call request may have been on its way; "
+        f"check with: {resolve_command(attempt)}",
+    )
+
+
 def _run(view: LiveView, work: Coroutine[Any, Any, ExitCode]) -> ExitCode:
-    """Run the async part; on Ctrl-C, remind that the call itself goes on."""
+    """Run the async part; on Ctrl-C, say what became of the call."""
     try:
         return asyncio.run(work)
     except KeyboardInterrupt:
-        if view.placing is not None:
-            from gcdial.cli.call_cmd import interrupted_while_placing
-
-            raise interrupted_while_placing(view.placing) from None
+        if view.conversation_id is None and view.attempt is not None:
+            raise interrupted_while_placing(view.attempt) from None
         if view.conversation_id is not None:
-            view.run.output.warn(
-                f"stopped following; the call goes on (gcdial hangup {view.conversation_id})"
-            )
+            if view.run.emulator is not None:
+                view.run.output.warn(
+                    "stopped; the sandbox emulator stops with gcdial, so its call ended too"
+                )
+            else:
+                view.run.output.warn(
+                    f"stopped following; the call goes on (gcdial hangup {view.conversation_id})"
+                )
         raise
 
 
-def place_and_follow(
-    run: Session,
-    agent: str,
-    details: dict[str, Any],
-    *,
-    check_agent: bool,
-    timeout_s: float | None,
-    hangup_after: float | None,
-) -> ExitCode:
-    """Place the call with the agent's topic already subscribed, then follow it to its outcome."""
+def dial_and_report(run: Session, request: DialRequest) -> ExitCode:
+    """Dial through the core (following the call with ``request.follow``); the exit code."""
     view = LiveView(run)
-    return _run(
-        view,
-        _place_and_follow(
-            view,
-            agent,
-            details,
-            check_agent=check_agent,
-            timeout_s=timeout_s,
-            hangup_after=hangup_after,
-        ),
-    )
+    return _run(view, _dial(view, request))
 
 
 def follow_existing(run: Session, conversation_id: str, *, timeout_s: float | None) -> ExitCode:
     """Follow a call placed elsewhere to its outcome."""
     view = LiveView(run, conversation_id=conversation_id)
     return _run(view, _follow_existing(view, timeout_s=timeout_s))
+
+
+@dataclass(frozen=True)
+class ResolveRequest:
+    """What ``gcdial resolve`` asks: the attempt (by id, or by number), whose, and when."""
+
+    attempt_id: str | None
+    agent: str
+    to: str | None
+    at: datetime
+    window_s: float
+
+
+async def _resolve_later(run: Session, request: ResolveRequest) -> ExitCode:
+    attempt_id, agent, to, at = request.attempt_id, request.agent, request.to, request.at
+    async with run.async_client() as client:
+        agent_id = (await client.calls.target(agent, check_agent=False)).agent_id
+        assert agent_id is not None
+        number = (
+            CallParams(to=to).body(default_country=client.settings.default_country).phone_number
+            if to
+            else ""
+        )
+        attempt = Attempt(
+            attempt_id=attempt_id or "",
+            agent_id=agent_id,
+            number=number or "",
+            sent_at=at,
+            sent_after=at - timedelta(seconds=request.window_s),
+            # By number: no attempt tag is looked for, every call of the agent is a candidate.
+            attempt_key=client.settings.attempt_attribute if attempt_id else "",
+        )
+        await client.agents.get(agent_id)  # a first response: the server's clock (Date)
+        server_now = client.transport.server_clock.now() or datetime.now(UTC)
+        settle = client.settings.analytics_settle_s
+        age = (server_now - at).total_seconds()
+        resolution = await dialing.resolve_attempt(
+            client.transport,
+            attempt,
+            monitor=None,
+            health_mark=None,
+            ladder=LadderSettings(settle_s=settle),
+            timeout_s=0.0,
+            started=-age,
+            clock=lambda: 0.0,
+            long_past=age >= settle + LONG_PAST_S,
+        )
+    if run.output.json_mode:
+        run.output.result({"attempt": attempt.to_dict(), **resolution.to_dict()})
+    return report_resolution(run, attempt, resolution)
+
+
+def resolve_later(run: Session, request: ResolveRequest) -> ExitCode:
+    """``gcdial resolve``: the ladder's details step for an earlier attempt; the exit code."""
+    return asyncio.run(_resolve_later(run, request))

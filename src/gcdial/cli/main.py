@@ -21,6 +21,7 @@ from gcdial.cli import (
     doctor_cmd,
     emulator_cmd,
     login_cmd,
+    resolve_cmd,
     watch_cmd,
 )
 from gcdial.cli.options import (
@@ -93,6 +94,7 @@ def _root(
 
 
 app.command("call")(call_cmd.call)
+app.command("resolve")(resolve_cmd.resolve)
 app.command("status")(watch_cmd.status)
 app.command("hangup")(watch_cmd.hangup)
 app.command("watch")(watch_cmd.watch)

@@ -7,8 +7,10 @@ Heavy modules (httpx, pydantic, the emulator) are imported here lazily, on first
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import Iterator
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -110,6 +112,18 @@ class Session:
         from gcdial.client import AsyncClient
 
         return AsyncClient(self.settings())
+
+    def core_clock(self) -> tuple[Callable[[], float], Callable[[float], Awaitable[None]]]:
+        """The clock and sleep the dialing core times its waits with: the sandbox's simulated
+        clock (its settle time passes as fast as its calls ring), else real time."""
+        if self.emulator is None:
+            return time.monotonic, asyncio.sleep
+        sim = self.emulator.state.clock
+
+        async def sleep(seconds: float) -> None:
+            await asyncio.sleep(seconds / sim.speed)
+
+        return sim.now, sleep
 
     def sandbox(self) -> EmulatorServer:
         """Start the built-in emulator for this run (once) and return it."""

@@ -116,6 +116,7 @@ class CallMonitor:
         self._watches: dict[str, list[_Watch]] = {}
         self._early: OrderedDict[str, list[Mapping[str, Any]]] = OrderedDict()
         self._agents: set[str] = set()
+        self._listeners: list[Callable[[Mapping[str, Any]], None]] = []
         self._start_lock = asyncio.Lock()
 
     @property
@@ -183,17 +184,45 @@ class CallMonitor:
         if self._mode is MonitorMode.WEBSOCKET and self.channel is not None:
             await self.channel.subscribe([user_topic(agent_id) for agent_id in ids])
 
+    def listen(self, listener: Callable[[Mapping[str, Any]], None]) -> Callable[[], None]:
+        """Call ``listener`` with every call snapshot the channel brings (those already kept for
+        watched agents first); returns the function that stops it."""
+        for snapshots in list(self._early.values()):
+            for snapshot in snapshots:
+                listener(snapshot)
+        self._listeners.append(listener)
+
+        def stop() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return stop
+
+    def health_mark(self) -> tuple[int, int] | None:
+        """A mark of the channel's state now; None when no live channel is connected."""
+        channel = self.channel
+        if self._mode is not MonitorMode.WEBSOCKET or channel is None or not channel.connected:
+            return None
+        return (id(channel), channel.drops)
+
+    def healthy_since(self, mark: tuple[int, int] | None) -> bool:
+        """Whether the channel has stayed connected, without a single drop, since ``mark``."""
+        return mark is not None and self.health_mark() == mark
+
     async def follow(
         self,
         conversation_id: str,
         *,
         agent_id: str | None = None,
         timeout_s: float | None = None,
+        catch_up: bool = True,
     ) -> AsyncGenerator[CallEvent, None]:
         """Yield the call's events until it is over; CallWaitTimeoutError after ``timeout_s``.
 
         An unknown conversation id raises ``gcdial.errors.NotFoundError``. Use with
-        ``contextlib.aclosing`` if you may stop early.
+        ``contextlib.aclosing`` if you may stop early. ``catch_up=False`` skips the first GET
+        when ``agent_id`` is watched on a connected channel: pass it only when the channel has
+        been healthy since before the call was placed (every frame of the call then arrives).
         """
         conversation_path(conversation_id)
         deadline = self.clock() + timeout_s if timeout_s is not None else None
@@ -201,10 +230,18 @@ class CallMonitor:
         watch = self._register(conversation_id)
         state: dict[str, Any] | None = None
         try:
+            covered = (
+                not catch_up
+                and agent_id in self._agents
+                and self._mode is MonitorMode.WEBSOCKET
+                and self.channel is not None
+                and self.channel.connected
+            )
             first = await self._subscribe(watch, agent_id)
-            if first is None:
+            if first is None and not covered:
                 first = await get_conversation(self.transport, conversation_id)
-            watch.inbox.put_nowait(first)
+            if first is not None:
+                watch.inbox.put_nowait(first)
             if self._mode is MonitorMode.POLLING:
                 self._start_poller(watch)
             while True:
@@ -231,10 +268,13 @@ class CallMonitor:
         agent_id: str | None = None,
         timeout_s: float | None = None,
         on_event: Callable[[CallEvent], None] | None = None,
+        catch_up: bool = True,
     ) -> Outcome:
         """Follow the call to its end and return its outcome (``on_event`` sees each event)."""
         events: list[CallEvent] = []
-        stream = self.follow(conversation_id, agent_id=agent_id, timeout_s=timeout_s)
+        stream = self.follow(
+            conversation_id, agent_id=agent_id, timeout_s=timeout_s, catch_up=catch_up
+        )
         async with contextlib.aclosing(stream):
             async for event in stream:
                 events.append(event)
@@ -322,6 +362,11 @@ class CallMonitor:
         conversation_id = snapshot.get("id")
         if not isinstance(conversation_id, str):
             return
+        for listener in list(self._listeners):
+            try:
+                listener(snapshot)
+            except Exception:  # a listener's bug must not stop the channel
+                logger.exception("a call snapshot listener failed")
         watches = self._watches.get(conversation_id)
         if watches:
             for watch in watches:

@@ -1,0 +1,348 @@
+"""The dialing core: check the agent, tag and place the call, follow it, resolve an ambiguity.
+
+Every caller (``Client.dial``, ``AsyncClient.dial``, the CLI's ``call``, the campaign runner, the
+HTTP service) goes through :func:`dial`; there is no second copy of "subscribe, then dial".
+
+Cost: a plain dial that goes well sends the token request, the agent check and the POST, nothing
+more. A notifications channel is opened only after an ambiguous answer, unless the caller asked
+to follow the call (then the agent's topic is subscribed *before* the POST, and with a channel
+healthy since then, following needs no catch-up GET).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final, TypedDict
+
+from gcdial._shared import DEFAULT_RESOLVE_TIMEOUT_S
+from gcdial.calls import AsyncCalls, CallParams, CallTarget
+from gcdial.config import Settings
+from gcdial.errors import CallOutcomeUnknownError
+from gcdial.http import AsyncApiTransport
+from gcdial.monitor import CallEvent, CallMonitor, ChannelSettings, Outcome
+from gcdial.resolve import (
+    AnalyticsAnswer,
+    Attempt,
+    Evidence,
+    LadderFacts,
+    LadderSettings,
+    Resolution,
+    Verdict,
+    decide,
+    match_snapshot,
+    new_attempt_id,
+    query_details,
+    search_interval,
+)
+
+__all__ = [
+    "DEFAULT_RESOLVE_TIMEOUT_S",
+    "Dial",
+    "DialOptions",
+    "dial",
+    "resolve_attempt",
+]
+
+
+Clock = Callable[[], float]
+AsyncSleep = Callable[[float], Awaitable[None]]
+_RETRY_STATUSES: Final = frozenset({"rate_limited", "error", "incomplete"})
+
+
+class DialOptions(TypedDict, total=False):
+    """The keyword options of ``Client.dial`` / ``AsyncClient.dial``; see :func:`dial`."""
+
+    check_agent: bool
+    follow: bool
+    timeout_s: float | None
+    resolve: bool
+    resolve_timeout_s: float
+    analytics: bool
+    on_event: Callable[[CallEvent], None] | None
+    clock: Clock
+    sleep: AsyncSleep
+
+
+@dataclass
+class Dial:
+    """One dial's handle: the attempt, the conversation once known, events, outcome, resolution.
+
+    ``resolution.verdict`` is ``placed`` (with ``conversation_id``), ``not_placed`` (proven: safe
+    to dial again) or ``unknown`` (a person must check; ``resolution.evidence`` says what was
+    seen). ``outcome`` and ``events`` are filled when the call was followed. ``ambiguity`` is the
+    CallOutcomeUnknownError the create raised, if it did.
+    """
+
+    attempt: Attempt
+    params: CallParams
+    target: CallTarget
+    resolution: Resolution
+    conversation_id: str | None = None
+    events: list[CallEvent] = field(default_factory=list)
+    outcome: Outcome | None = None
+    ambiguity: CallOutcomeUnknownError | None = None
+    resolved_in_s: float | None = None
+    """After an ambiguous create: how long the ladder took to its verdict (the injected clock)."""
+
+    @property
+    def attempt_id(self) -> str:
+        """The attempt id sent in the call's attributes."""
+        return self.attempt.attempt_id
+
+    @property
+    def placed(self) -> bool:
+        """Whether the call is known to exist."""
+        return self.resolution.verdict is Verdict.PLACED
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "attemptId": self.attempt_id,
+            "agentId": self.attempt.agent_id,
+            "number": self.attempt.number,
+            "conversationId": self.conversation_id,
+            "resolution": self.resolution.to_dict(),
+            "outcome": self.outcome.to_dict() if self.outcome is not None else None,
+        }
+
+
+async def _sleep_or_event(event: asyncio.Event, seconds: float, sleep: AsyncSleep) -> None:
+    """Return when ``event`` is set or after ``seconds`` (on the injected sleep)."""
+    if event.is_set() or seconds <= 0:
+        return
+    waiter = asyncio.ensure_future(event.wait())
+    sleeper = asyncio.ensure_future(sleep(seconds))
+    try:
+        await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (waiter, sleeper):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def resolve_attempt(
+    transport: AsyncApiTransport,
+    attempt: Attempt,
+    *,
+    monitor: CallMonitor | None,
+    health_mark: tuple[int, int] | None,
+    ladder: LadderSettings,
+    timeout_s: float,
+    analytics: bool = True,
+    clock: Clock = time.monotonic,
+    sleep: AsyncSleep = asyncio.sleep,
+    started: float | None = None,
+    notes: tuple[Evidence, ...] = (),
+    long_past: bool = False,
+) -> Resolution:
+    """Run the ladder for ``attempt`` until a verdict, or until ``timeout_s`` (then unknown).
+
+    ``monitor`` should already watch the agent; ``health_mark`` is its :meth:`health_mark` taken
+    when the ambiguous answer came (None: no healthy channel, so never ``not_placed``).
+    ``started`` is the injected clock's reading at the ambiguous answer (default: now).
+    ``long_past``: the attempt is long over (see :class:`gcdial.resolve.LadderFacts`), as when
+    ``gcdial resolve`` looks at it later; pass ``started`` far enough back that it is settled.
+    """
+    t0 = clock() if started is None else started
+    found = asyncio.Event()
+    live: list[Evidence] = []
+
+    def on_snapshot(snapshot: Any) -> None:
+        if live:
+            return
+        evidence = match_snapshot(attempt, snapshot)
+        if evidence is not None:
+            live.append(evidence)
+            found.set()
+
+    stop = monitor.listen(on_snapshot) if monitor is not None else None
+    details: AnalyticsAnswer | None = None
+    try:
+        while not live:
+            elapsed = clock() - t0
+            settled = elapsed >= ladder.settle_s
+            left = timeout_s - elapsed
+            due = settled or left <= 0
+            if analytics and due and (details is None or details.status in _RETRY_STATUSES):
+                interval = search_interval(attempt, transport.server_clock.now())
+                details = await query_details(
+                    transport,
+                    attempt,
+                    interval,
+                    page_size=ladder.page_size,
+                    max_pages=ladder.max_pages,
+                )
+                if details.status == "forbidden":
+                    analytics = False
+                if details.status == "found" or (details.status == "not_found" and settled):
+                    break
+            if left <= 0 or live:
+                break
+            if analytics and not settled:
+                pause = ladder.settle_s - elapsed
+            elif analytics:
+                pause = ladder.retry_s
+            else:
+                pause = left
+            await _sleep_or_event(found, min(pause, left), sleep)
+    finally:
+        if stop is not None:
+            stop()
+    healthy = monitor is not None and monitor.healthy_since(health_mark)
+    facts = LadderFacts(
+        live=live[0] if live else None,
+        details=details,
+        settled=clock() - t0 >= ladder.settle_s,
+        channel_healthy=healthy,
+        settle_s=ladder.settle_s,
+        notes=notes,
+        long_past=long_past,
+    )
+    return decide(facts)
+
+
+@contextlib.asynccontextmanager
+async def _monitor_for(
+    transport: AsyncApiTransport,
+    given: CallMonitor | None,
+    settings: Settings,
+    clock: Clock,
+    sleep: AsyncSleep,
+) -> AsyncIterator[CallMonitor]:
+    if given is not None:
+        yield given
+        return
+    channel_settings = ChannelSettings(verify_tls=settings.verify_tls)
+    async with CallMonitor(
+        transport, channel_settings=channel_settings, clock=clock, sleep=sleep
+    ) as monitor:
+        yield monitor
+
+
+async def dial(
+    calls: AsyncCalls,
+    transport: AsyncApiTransport,
+    settings: Settings,
+    agent: str,
+    params: CallParams,
+    *,
+    check_agent: bool = True,
+    follow: bool = False,
+    monitor: CallMonitor | None = None,
+    timeout_s: float | None = None,
+    resolve: bool = True,
+    resolve_timeout_s: float = DEFAULT_RESOLVE_TIMEOUT_S,
+    analytics: bool = True,
+    attempt_id: str | None = None,
+    on_target: Callable[[CallTarget, Attempt], None] | None = None,
+    on_placed: Callable[[str], None] | None = None,
+    on_event: Callable[[CallEvent], None] | None = None,
+    clock: Clock = time.monotonic,
+    sleep: AsyncSleep = asyncio.sleep,
+) -> Dial:
+    """Check the agent, place ``params`` tagged with a fresh attempt id, follow, resolve.
+
+    Raises before sending (InputError, InvalidPhoneNumberError, AgentNotReadyError, ...) and for
+    definite refusals (a 4xx: nothing was placed). An ambiguous create does not raise: the handle's
+    resolution says placed / not_placed / unknown. ``on_target`` is called once the agent is known
+    and just before the POST (record the attempt there: a journal, a log); ``on_placed`` with the
+    conversation id as soon as it is known.
+    """
+    attempt_id = attempt_id or new_attempt_id()
+    key = settings.attempt_attribute
+    tagged = params.with_attribute(key, attempt_id)
+    calls.validate(tagged)
+    target = await calls.target(agent, check_agent=check_agent)
+    assert target.agent_id is not None  # target() always looks the agent up
+    number = tagged.body(default_country=settings.default_country).phone_number or params.to
+    async with contextlib.AsyncExitStack() as stack:
+        live_monitor: CallMonitor | None = None
+        mark: tuple[int, int] | None = None
+        if follow:
+            live_monitor = await stack.enter_async_context(
+                _monitor_for(transport, monitor, settings, clock, sleep)
+            )
+            await live_monitor.watch_agent(target.agent_id)
+            mark = live_monitor.health_mark()
+        attempt = Attempt(
+            attempt_id=attempt_id,
+            agent_id=target.agent_id,
+            number=number,
+            sent_at=datetime.now(UTC),
+            sent_after=transport.server_clock.last,
+            attempt_key=key,
+        )
+        if on_target is not None:
+            on_target(target, attempt)
+        handle = Dial(
+            attempt=attempt,
+            params=tagged,
+            target=target,
+            resolution=Resolution(Verdict.UNKNOWN),
+        )
+        try:
+            created = await calls.send(target, tagged)
+        except CallOutcomeUnknownError as exc:
+            started = clock()
+            handle.ambiguity = exc
+            note = Evidence("create", f"the create-call answer was lost: {exc.message}")
+            if not resolve:
+                handle.resolution = Resolution(Verdict.UNKNOWN, (note,))
+                return handle
+            if live_monitor is None:
+                live_monitor = await stack.enter_async_context(
+                    _monitor_for(transport, monitor, settings, clock, sleep)
+                )
+                await live_monitor.watch_agent(target.agent_id)
+                mark = live_monitor.health_mark()
+            elif not live_monitor.healthy_since(mark):
+                mark = None
+            handle.resolution = await resolve_attempt(
+                transport,
+                attempt,
+                monitor=live_monitor,
+                health_mark=mark,
+                ladder=LadderSettings(settle_s=settings.analytics_settle_s),
+                timeout_s=resolve_timeout_s,
+                analytics=analytics,
+                clock=clock,
+                sleep=sleep,
+                started=started,
+                notes=(note,),
+            )
+            handle.conversation_id = handle.resolution.conversation_id
+            handle.resolved_in_s = clock() - started
+            catch_up = True
+        else:
+            handle.conversation_id = created.id
+            handle.resolution = Resolution(
+                Verdict.PLACED,
+                (Evidence("create", f"Genesys accepted the call: conversation {created.id}"),),
+                created.id,
+            )
+            catch_up = live_monitor is None or not live_monitor.healthy_since(mark)
+        if handle.conversation_id is None:
+            return handle
+        if on_placed is not None:
+            on_placed(handle.conversation_id)
+        if follow and live_monitor is not None:
+
+            def record(event: CallEvent) -> None:
+                handle.events.append(event)
+                if on_event is not None:
+                    on_event(event)
+
+            handle.outcome = await live_monitor.wait(
+                handle.conversation_id,
+                agent_id=target.agent_id,
+                timeout_s=timeout_s,
+                on_event=record,
+                catch_up=catch_up,
+            )
+        return handle
