@@ -217,12 +217,12 @@ def call(
             uui=uui,
             default_country=country,
         )
+        # A bad number names the option it came from, in a dry run too.
+        _check_numbers(params, run.settings().default_country)
         if dry_run:
             _dry_run(run, agent, params)
             return
-        # Refuse a bad number or body before any request (the agent check included) is sent;
-        # a bad number names the option it came from.
-        _check_numbers(params, run.settings().default_country)
+        # Refuse a bad number or body before any request (the agent check included) is sent.
         params.body(default_country=run.settings().default_country)
         # Deferred for start-up speed: the live view pulls in the monitor and websockets.
         from gcdial.cli.live import DialRequest, dial_and_report
