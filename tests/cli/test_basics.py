@@ -18,7 +18,17 @@ import pytest
 
 from gcdial.emulator import EmulatorServer
 
-from .helpers import ALICE, ANSWERS, GCDIAL, Cli, Result, assert_clean, emulator_env, secret_forms
+from .helpers import (
+    ALICE,
+    ANSWERS,
+    GCDIAL,
+    Cli,
+    Result,
+    assert_clean,
+    emulator_env,
+    placed_id,
+    secret_forms,
+)
 
 SECRET = "not-a-real-secret-0123456789"
 
@@ -247,7 +257,7 @@ def test_watch_agent_follows_every_call_until_ctrl_c(
         assert watcher.stdout is not None
         assert watcher.stderr is not None
         _read_until(watcher.stderr, "watching every call of")
-        first = cli("call", "+14155550165", "--agent", ALICE, "--wait").out.splitlines()[0]
+        first = placed_id(cli("call", "+14155550165", "--agent", ALICE, "--wait", "--json"))
         second = cli("call", ANSWERS, "--agent", ALICE).out.strip()
         lines = _read_until(watcher.stdout, '"outcome": "busy"')
         lines += _read_until(watcher.stdout, '"outcome": "answered"')

@@ -9,7 +9,7 @@ import pytest
 from gcdial.emulator import EmulatorServer
 from gcdial.errors import GcdialError, sentences
 
-from .helpers import ALICE, Cli
+from .helpers import ALICE, Cli, placed_id
 
 COMMANDS = [
     [],
@@ -91,7 +91,7 @@ def test_both_legs_agree_on_who_ended_a_failed_call(cli: Cli, number: str) -> No
 
 
 def test_hangup_of_an_ended_call_says_it_had_ended(cli: Cli, emulator: EmulatorServer) -> None:
-    cid = cli("call", "+14155550165", "--agent", ALICE, "--wait").out.splitlines()[0]
+    cid = placed_id(cli("call", "+14155550165", "--agent", ALICE, "--wait", "--json"))
     result = cli("hangup", cid)
     assert result.code == 0, result.err
     assert "had already ended" in result.err
@@ -110,9 +110,10 @@ def test_hangup_of_a_live_call_hangs_it_up(cli: Cli, emulator: EmulatorServer) -
 
 
 def test_times_shown_are_marked_utc(cli: Cli) -> None:
-    waited = cli("call", "+14155550165", "--agent", ALICE, "--wait")
+    cid = placed_id(cli("call", "+14155550165", "--agent", ALICE, "--wait", "--json"))
+    waited = cli("watch", cid)
     timeline = [line for line in waited.out.splitlines() if "disconnected" in line]
     assert timeline
     assert all(re.match(r"\d\d:\d\d:\d\d\.\d{3} UTC ", line) for line in timeline)
-    status = cli("status", waited.out.splitlines()[0])
+    status = cli("status", cid)
     assert "started (UTC)\tconnected (UTC)\tended (UTC)" in status.out

@@ -10,7 +10,17 @@ import pytest
 from gcdial.cli.output import PIPE_CLOSED_EXIT
 from gcdial.emulator import EmulatorServer
 
-from .helpers import ALICE, ALICE_ID, ANSWERS, GCDIAL, Cli, Result, assert_clean, emulator_env
+from .helpers import (
+    ALICE,
+    ALICE_ID,
+    ANSWERS,
+    GCDIAL,
+    Cli,
+    Result,
+    assert_clean,
+    emulator_env,
+    placed_id,
+)
 
 LONG_AGENT_ID = "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee"
 
@@ -107,7 +117,7 @@ def test_tables_become_plain_rows_in_a_pipe(cli: Cli) -> None:
 def test_status_rows_are_whole_at_any_width(
     cli: Cli, emulator: EmulatorServer, columns: str
 ) -> None:
-    cid = cli("call", "+14155550165", "--agent", ALICE, "--wait").out.splitlines()[0]
+    cid = placed_id(cli("call", "+14155550165", "--agent", ALICE, "--wait", "--json"))
     status = cli("status", cid, env={"COLUMNS": columns})
     lines = status.out.splitlines()
     assert lines[0] == f"Call {cid}"
