@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test check lint typecheck unit bench soak clean
+.PHONY: demo test check lint typecheck unit bench soak clean postgres-binaries
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +28,22 @@ typecheck: $(STAMP)
 
 check: lint typecheck
 
-unit: $(STAMP)
+unit: $(STAMP) postgres-binaries
 	$(BIN)/pytest -q
+
+# The PostgreSQL tests start a throwaway cluster (tests/pgcluster.py) from the machine's server
+# binaries; where there are none, install Debian's package (CI runs as root).
+postgres-binaries:
+	@if [ -n "$$GCDIAL_PG_BINDIR" ] || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 \
+	    || command -v pg_ctl >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	    echo "no PostgreSQL server binaries: installing Debian's postgresql package"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
+	else \
+	    echo "no PostgreSQL server binaries: run 'sudo apt-get install -y postgresql'" \
+	        "(or set GCDIAL_PG_BINDIR to the directory holding initdb, pg_ctl and postgres)" >&2; \
+	    exit 1; \
+	fi
 
 test: check unit
 

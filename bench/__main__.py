@@ -21,6 +21,7 @@ MODULES = [
     "bench.campaign",
     "bench.cli_startup",
     "bench.resolution",
+    "bench.serve",
 ]
 
 

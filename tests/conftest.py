@@ -5,15 +5,21 @@
   counters; speed back to 50). Use this one in most tests.
 - ``make_emulator``: ``make_emulator(**config_fields)`` or ``make_emulator(EmulatorConfig(...))``
   starts a server with a custom config, stopped when the test ends.
+- ``pg_cluster``: a throwaway PostgreSQL cluster for the session (tests/pgcluster.py).
+- ``pg_url``: a new empty database on it for one test.
 """
 
 import signal
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import psycopg
 import pytest
+from psycopg import sql
 
 from gcdial.emulator import EmulatorConfig, EmulatorServer
+from pgcluster import PgCluster, PgClusterError, skip_allowed
 
 TEST_SPEED = 50.0
 
@@ -57,3 +63,39 @@ def make_emulator() -> Iterator[MakeEmulator]:
     yield make
     for server in started:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    """A throwaway PostgreSQL cluster for the session, always stopped at the end.
+
+    When it cannot start the tests that use it fail with the cause; a developer may set
+    GCDIAL_PG_ALLOW_SKIP=1 to skip them instead, which CI (CI=true) never does.
+    """
+    cluster = PgCluster()
+    try:
+        cluster.start()
+    except PgClusterError as exc:
+        if skip_allowed():
+            pytest.skip(f"PostgreSQL unavailable (GCDIAL_PG_ALLOW_SKIP=1): {exc}")
+        pytest.fail(f"throwaway PostgreSQL did not start: {exc}", pytrace=False)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def pg_url(pg_cluster: PgCluster) -> Iterator[str]:
+    """The URL of a new, empty database on the session cluster, dropped after the test."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = pg_cluster.url("postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    yield pg_cluster.url(name)
+    if not pg_cluster.is_running():
+        pg_cluster.start_server()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )

@@ -22,6 +22,7 @@ from gcdial.cli import (
     emulator_cmd,
     login_cmd,
     resolve_cmd,
+    serve_cmd,
     watch_cmd,
 )
 from gcdial.cli.options import (
@@ -106,6 +107,7 @@ app.add_typer(config_cmd.app, name="config")
 app.command("demo")(demo_cmd.demo)
 app.add_typer(emulator_cmd.app, name="emulator")
 app.add_typer(campaign_cmd.app, name="campaign")
+app.add_typer(serve_cmd.app, name="serve")
 
 
 # What an option's value is, as help shows it (``--from NUMBER``); unlisted ones use their name.

@@ -1,0 +1,236 @@
+"""``gcdial serve``: overhead per dial against a bare library dial, and memory of 1,000 SSE streams.
+
+Overhead: the same emulator (in-process, rate limit lifted), the same agent and numbers; first
+``AsyncClient.dial`` directly (the baseline), then ``POST /v1/calls`` to the service (SQLite store,
+each request with a fresh Idempotency-Key), one dial at a time, latency of each. The service's
+figure includes its HTTP hop, the durable key claim, call record, events and audit writes.
+
+Memory: ``gcdial serve --sandbox`` as its own process; its RSS idle (the baseline) and with 1,000
+SSE streams open on ``/v1/events``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+from bench._harness import VENV_BIN, Section
+from gcdial.calls import CallParams
+from gcdial.client import AsyncClient
+from gcdial.emulator import EmulatorConfig, EmulatorServer
+from gcdial.serve.app import create_app
+from gcdial.serve.config import ServeConfig
+from gcdial.serve.keys import new_api_key
+from gcdial.serve.server import ServeServer
+from gcdial.serve.sqlite_store import SqliteStore
+
+DIALS = 200
+STREAMS = 1000
+AGENT = "alice@example.com"
+
+
+def _number(i: int) -> str:
+    return f"+141555501{i % 50:02d}"
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def _measure(emu: EmulatorServer, workdir: Path) -> tuple[list[float], list[float]]:
+    """Bare dials and dials through the service, alternating, so both see the same load."""
+    loop = asyncio.new_event_loop()
+    runner = threading.Thread(target=loop.run_forever, name="bench-bare", daemon=True)
+    runner.start()
+    client = AsyncClient(
+        base_url=emu.base_url, client_id=emu.client_id, client_secret=emu.client_secret
+    )
+
+    def bare(i: int) -> float:
+        started = time.perf_counter()
+        asyncio.run_coroutine_threadsafe(
+            client.dial(AGENT, CallParams(to=_number(i))), loop
+        ).result()
+        return time.perf_counter() - started
+
+    store = SqliteStore(workdir / "bench.sqlite3")
+    made = new_api_key("bench", now=time.time(), rate_per_minute=1_000_000)
+    store.add_api_key(made.record)
+    app = create_app(
+        store,
+        lambda: AsyncClient(
+            base_url=emu.base_url, client_id=emu.client_id, client_secret=emu.client_secret
+        ),
+        ServeConfig(),
+        single_process=True,
+    )
+    headers = {"Authorization": f"Bearer {made.key}"}
+    bare_times: list[float] = []
+    served_times: list[float] = []
+    try:
+        with ServeServer(app) as server, httpx.Client(base_url=server.base_url, timeout=60) as http:
+
+            def served(i: int) -> float:
+                started = time.perf_counter()
+                answer = http.post(
+                    "/v1/calls",
+                    json={"agent": AGENT, "to": _number(i)},
+                    headers={**headers, "Idempotency-Key": str(uuid.uuid4())},
+                )
+                elapsed = time.perf_counter() - started
+                if answer.status_code != 202 or answer.json()["status"] != "placed":
+                    raise RuntimeError(f"dial through the service failed: {answer.text}")
+                return elapsed
+
+            bare(0)  # the first of each warms the token, the channel and the connections
+            served(0)
+            for i in range(1, DIALS + 1):
+                bare_times.append(bare(i))
+                served_times.append(served(i))
+    finally:
+        asyncio.run_coroutine_threadsafe(client.aclose(), loop).result()
+        loop.call_soon_threadsafe(loop.stop)
+        runner.join(5)
+        loop.close()
+        store.close()
+    return bare_times, served_times
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def _open_streams(base_url: str, key: str, count: int) -> list[asyncio.StreamWriter]:
+    host, port = base_url.removeprefix("http://").split(":")
+    writers: list[asyncio.StreamWriter] = []
+    request = (
+        f"GET /v1/events HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {key}\r\n"
+        "Accept: text/event-stream\r\n\r\n"
+    ).encode()
+
+    async def one() -> asyncio.StreamWriter:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(request)
+        await writer.drain()
+        status = await reader.readline()
+        if b" 200 " not in status:
+            raise RuntimeError(f"SSE stream refused: {status!r}")
+        return writer
+
+    for start in range(0, count, 100):
+        writers.extend(
+            await asyncio.gather(*(one() for _ in range(start, min(count, start + 100))))
+        )
+    return writers
+
+
+def _sse_memory(workdir: Path) -> tuple[float, float, float]:
+    env = {
+        **os.environ,
+        "GCDIAL_SERVE_STORE": str(workdir / "sse.sqlite3"),
+        "XDG_CONFIG_HOME": str(workdir / "config"),
+        "NO_COLOR": "1",
+    }
+    gcdial = str(VENV_BIN / "gcdial")
+    key = subprocess.run(
+        [gcdial, "serve", "keys", "create", "--name", "sse", "--rate", "100000/min"],
+        capture_output=True, text=True, env=env, check=True,
+    ).stdout.strip()  # fmt: skip
+    process = subprocess.Popen(
+        [gcdial, "serve", "--sandbox", "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        base_url = process.stdout.readline().split()[4]
+        with httpx.Client(base_url=base_url) as http:
+            http.get("/healthz")
+        time.sleep(1.0)
+        idle = _rss_mb(process.pid)
+
+        async def hold() -> float:
+            writers = await _open_streams(base_url, key, STREAMS)
+            await asyncio.sleep(2.0)
+            loaded = _rss_mb(process.pid)
+            for writer in writers:
+                writer.close()
+            return loaded
+
+        loaded = asyncio.run(hold())
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
+    return idle, loaded, (loaded - idle) * 1024 / STREAMS
+
+
+def run() -> list[Section]:
+    """Both measurements, as two sections of RESULTS.md."""
+    config = EmulatorConfig(speed=50, rate_limit_per_minute=1_000_000)
+    with tempfile.TemporaryDirectory() as tmp, EmulatorServer(config) as emu:
+        bare, served = _measure(emu, Path(tmp))
+    b50, b99 = statistics.median(bare), _pct(bare, 0.99)
+    s50, s99 = statistics.median(served), _pct(served, 0.99)
+    overhead = Section(
+        title="gcdial serve: time per dial vs a bare library dial",
+        command="make bench ARGS=serve",
+        headers=["way", "p50", "vs baseline", "p99", "vs baseline"],
+        table=[
+            [
+                "AsyncClient.dial (baseline)",
+                f"{b50 * 1000:.1f} ms",
+                "1.00x",
+                f"{b99 * 1000:.1f} ms",
+                "1.00x",
+            ],
+            [
+                "POST /v1/calls (SQLite store)",
+                f"{s50 * 1000:.1f} ms",
+                f"{s50 / b50:.2f}x",
+                f"{s99 * 1000:.1f} ms",
+                f"{s99 / b99:.2f}x",
+            ],
+        ],
+        notes=[
+            f"{DIALS} dials each, one at a time, alternating bare and served, same in-process "
+            "emulator (rate limit lifted); the machine is shared, so compare within a run.",
+            f"Service overhead per dial: p50 {(s50 - b50) * 1000:+.1f} ms, "
+            f"p99 {(s99 - b99) * 1000:+.1f} ms (HTTP hop, durable key claim, call, event and "
+            "audit rows; following each call runs in the background).",
+        ],
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        idle, loaded, per_stream_kb = _sse_memory(Path(tmp))
+    memory = Section(
+        title=f"gcdial serve: memory with {STREAMS:,} open SSE streams",
+        command="make bench ARGS=serve",
+        headers=["state", "RSS", "vs baseline"],
+        table=[
+            ["idle service (baseline)", f"{idle:.0f} MB", "1.00x"],
+            [f"{STREAMS:,} streams on /v1/events", f"{loaded:.0f} MB", f"{loaded / idle:.2f}x"],
+        ],
+        notes=[
+            "`gcdial serve --sandbox` in its own process (the sandbox emulator runs inside it).",
+            f"About {per_stream_kb:.0f} KB per open stream.",
+        ],
+    )
+    return [overhead, memory]
+
+
+if __name__ == "__main__":
+    for section in run():
+        print(section.markdown(), file=sys.stderr)

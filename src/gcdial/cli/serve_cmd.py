@@ -1,0 +1,265 @@
+"""``gcdial serve``: the click-to-dial HTTP API; ``gcdial serve keys`` manages its API keys."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from gcdial.cli.options import JsonOpt, SandboxOpt, VerboseOpt
+from gcdial.cli.session import session
+
+if TYPE_CHECKING:
+    from gcdial.serve.store import Store
+
+app = typer.Typer(
+    help="Run the click-to-dial HTTP API (`gcdial serve`), manage its API keys (`keys`).",
+    invoke_without_command=True,
+)
+keys_app = typer.Typer(help="Create, list and revoke the API's keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+EXIT_BAD_INPUT = 2
+
+StoreOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--store",
+        help="SQLite store file (default $GCDIAL_SERVE_STORE, else serve.sqlite3 by the config);"
+        " set GCDIAL_DATABASE_URL=postgresql://... instead to share a PostgreSQL store between"
+        " replicas.",
+        show_default=False,
+    ),
+]
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"gcdial serve: {message}", err=True)
+    return typer.Exit(EXIT_BAD_INPUT)
+
+
+def _open_store(path: Path | None) -> Store:
+    from gcdial.errors import ConfigError
+    from gcdial.serve.store import StoreError
+    from gcdial.serve.stores import open_store
+
+    try:
+        return open_store(path)
+    except (StoreError, ConfigError) as exc:
+        raise _fail(str(exc)) from None
+
+
+def _parse_ttl(text: str) -> float:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    text = text.strip().lower()
+    try:
+        if text and text[-1] in units:
+            return float(text[:-1]) * units[text[-1]]
+        return float(text)
+    except ValueError:
+        raise _fail(f"--idempotency-ttl {text!r}: write it like 24h or 7d.") from None
+
+
+@app.callback()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[
+        str, typer.Option(help="Address to listen on; other than loopback needs --allow-remote.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port (0 picks a free one).")] = 8080,
+    allow_remote: Annotated[
+        bool,
+        typer.Option("--allow-remote", help="Allow a non-loopback --host (put TLS in front!)."),
+    ] = False,
+    store: StoreOpt = None,
+    cors_origin: Annotated[
+        list[str] | None,
+        typer.Option("--cors-origin", help="Allow this browser origin (CORS is off by default)."),
+    ] = None,
+    idempotency_ttl: Annotated[
+        str, typer.Option(help="How long idempotency keys are kept: 24h to 7d.")
+    ] = "24h",
+    max_body: Annotated[int, typer.Option(help="Request body limit in bytes.")] = 65536,
+    stale_claim: Annotated[
+        float,
+        typer.Option(
+            help="PostgreSQL replicas: seconds after which a dial another replica left unfinished"
+            " (it died) is declared outcome unknown. It is never re-sent.",
+            min=1,
+        ),
+    ] = 300.0,
+    webhook_lease: Annotated[
+        float,
+        typer.Option(
+            help="Seconds a webhook delivery stays leased to the replica sending it.",
+            min=1,
+            hidden=True,
+        ),
+    ] = 60.0,
+    sandbox: SandboxOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Serve the click-to-dial API until interrupted (Ctrl-C)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from gcdial.client import AsyncClient
+    from gcdial.errors import ConfigError
+    from gcdial.serve.app import create_app
+    from gcdial.serve.config import ServeConfig
+    from gcdial.serve.server import bind, is_loopback, uvicorn_config
+    from gcdial.serve.stores import describe_store, is_shared
+
+    if not 0 <= port <= 65535:
+        raise _fail(f"--port {port} is out of range: use 0-65535.")
+    if not is_loopback(host) and not allow_remote:
+        raise _fail(
+            f"--host {host} is not a loopback address. The API should sit behind a TLS reverse "
+            "proxy; add --allow-remote if you really want to listen there."
+        )
+    try:
+        config = ServeConfig(
+            idempotency_ttl_s=_parse_ttl(idempotency_ttl),
+            max_body_bytes=max_body,
+            cors_origins=tuple(cors_origin or ()),
+            stale_claim_s=stale_claim,
+            webhook_lease_s=webhook_lease,
+            campaigns_dir=str(store.parent / "serve-campaigns") if store else None,
+        )
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    opened = _open_store(store)
+    with session(ctx, sandbox=sandbox, verbose=verbose) as run:
+        settings = run.settings()
+        application = create_app(
+            opened, lambda: AsyncClient(settings), config, single_process=not is_shared(opened)
+        )
+        try:
+            sock, base_url = bind(host, port)
+        except OSError as exc:
+            raise _fail(
+                f"cannot listen on {host}:{port}: {exc.strerror}; pick another --port."
+            ) from None
+        import asyncio
+
+        import uvicorn
+
+        if not is_loopback(host):
+            typer.echo(f"WARNING: listening on {host}, reachable from other machines.", err=True)
+        typer.echo(f"gcdial serve: serving at {base_url} (store {describe_store(opened)})")
+        typer.echo(f"  OpenAPI: {base_url}/openapi.json; API keys: gcdial serve keys create")
+        server = uvicorn.Server(uvicorn_config(application))
+        try:
+            with sock:
+                asyncio.run(server.serve(sockets=[sock]))
+        finally:
+            opened.close()
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option("--name", help="A name for the key (e.g. crm).")],
+    agents: Annotated[
+        list[str] | None,
+        typer.Option("--agents", help="Agents (email or id) the key may dial for; default all."),
+    ] = None,
+    scopes: Annotated[
+        list[str] | None,
+        typer.Option("--scopes", help="Comma-separated: dial,watch,campaigns,admin."),
+    ] = None,
+    rate: Annotated[str, typer.Option("--rate", help="Requests allowed, e.g. 60/min.")] = "60/min",
+    store: StoreOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Create an API key; it is printed once on stdout and stored only as a hash."""
+    from gcdial.errors import InputError
+    from gcdial.serve.keys import new_api_key, parse_rate, parse_scopes
+
+    agent_list = [a.strip() for value in agents or () for a in value.split(",") if a.strip()]
+    try:
+        made = new_api_key(
+            name,
+            now=time.time(),
+            scopes=parse_scopes(scopes or ()),
+            agents=tuple(agent_list),
+            rate_per_minute=parse_rate(rate),
+        )
+    except InputError as exc:
+        raise _fail(str(exc)) from None
+    opened = _open_store(store)
+    try:
+        opened.add_api_key(made.record)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        opened.close()
+    if json:
+        import json as json_module
+
+        typer.echo(json_module.dumps({"id": made.record.id, "name": name, "key": made.key}))
+        return
+    typer.echo(made.key)
+    typer.echo(
+        f"Created key {made.record.id} ({name}; scopes {','.join(made.record.scopes)}; "
+        f"agents {','.join(made.record.agents) or 'all'}; {made.record.rate_per_minute}/min). "
+        "It is shown only this once: store it in your CRM's secret settings.",
+        err=True,
+    )
+
+
+@keys_app.command("list")
+def keys_list(store: StoreOpt = None, json: JsonOpt = False) -> None:
+    """List the keys (never the keys themselves: names, prefixes, scopes, agents)."""
+    opened = _open_store(store)
+    try:
+        records = opened.list_api_keys()
+    finally:
+        opened.close()
+    rows: list[dict[str, Any]] = [
+        {
+            "id": r.id,
+            "name": r.name,
+            "prefix": r.prefix,
+            "scopes": list(r.scopes),
+            "agents": list(r.agents),
+            "ratePerMinute": r.rate_per_minute,
+            "created": _iso(r.created_at),
+            "revoked": _iso(r.revoked_at) if r.revoked_at is not None else None,
+        }
+        for r in records
+    ]
+    if json:
+        import json as json_module
+
+        typer.echo(json_module.dumps(rows))
+        return
+    if not rows:
+        typer.echo("No API keys yet: gcdial serve keys create --name crm")
+    for row in rows:
+        state = f"revoked {row['revoked']}" if row["revoked"] else "active"
+        typer.echo(
+            f"{row['id']}  {row['name']}  {row['prefix']}…  scopes={','.join(row['scopes'])}  "
+            f"agents={','.join(row['agents']) or 'all'}  {row['ratePerMinute']}/min  {state}"
+        )
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key: Annotated[str, typer.Argument(help="The key's id or name.")],
+    store: StoreOpt = None,
+) -> None:
+    """Revoke a key: requests with it are refused from now on."""
+    opened = _open_store(store)
+    try:
+        done = opened.revoke_api_key(key, now=time.time())
+    finally:
+        opened.close()
+    if not done:
+        raise _fail(f"no active key with id or name {key!r}; see gcdial serve keys list.")
+    typer.echo(f"Revoked {key}.")
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")

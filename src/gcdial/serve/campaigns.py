@@ -1,0 +1,302 @@
+"""Campaigns over HTTP: a CSV uploaded once, then start / pause / resume / stop, status, report.
+
+Each campaign is a directory holding the uploaded CSV, the campaign's journal (the same journal
+and guarantees as ``gcdial campaign run``: the intent is committed before each POST, a resume
+reconciles calls in flight and never re-dials an unknown outcome) and ``meta.json`` (state and
+settings). A replica runs a campaign only while it holds the store's lease ``campaign:<id>``,
+renewed by a heartbeat; losing it aborts the run, and the next start resumes from the journal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import io
+import json
+import os
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gcdial.campaign.journal import Journal, JournalError
+from gcdial.campaign.report import campaign_status, write_report
+from gcdial.campaign.runner import CampaignRunner, StopReason
+from gcdial.campaign.settings import CampaignSettings
+from gcdial.errors import GcdialError
+from gcdial.serve.problems import ApiProblem
+
+__all__ = ["CampaignManager", "CampaignMeta", "check_csv"]
+
+LEASE_TTL_S = 30.0
+HEARTBEAT_S = 10.0
+HALT_WAIT_S = 5.0
+MAX_CSV_ERRORS = 5
+
+
+@dataclass
+class CampaignMeta:
+    """What ``meta.json`` holds."""
+
+    id: str
+    name: str
+    api_key_id: str
+    created_at: float
+    settings: dict[str, Any]
+    state: str = "created"  # created, running, pausing, paused, stopping, stopped, finished, failed
+    error: str | None = None
+    stop_reason: str | None = None
+    history: list[str] = field(default_factory=list)
+
+
+def check_csv(data: bytes, phone_column: str | None) -> str:
+    """The upload as text when it is a CSV with a header and the phone column; else ApiProblem."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise _bad_csv(f"the file is not UTF-8 text (byte {exc.start})") from None
+    if "\x00" in text:
+        raise _bad_csv("the file is binary, not CSV text")
+    rows = csv.reader(io.StringIO(text))
+    try:
+        header = next(rows, None)
+    except csv.Error as exc:
+        raise _bad_csv(f"line 1: {exc}") from None
+    if not header or not any(cell.strip() for cell in header):
+        raise _bad_csv("line 1: no header row")
+    names = [cell.strip().lower() for cell in header]
+    wanted = (phone_column or "phone").strip().lower()
+    if wanted not in names:
+        raise _bad_csv(
+            f"line 1: no '{wanted}' column (columns: {', '.join(names[:10])})",
+            hint="Name the phone column 'phone', or give phoneColumn.",
+        )
+    try:
+        for _ in rows:
+            pass
+    except csv.Error as exc:
+        raise _bad_csv(f"line {rows.line_num}: {exc}") from None
+    return text
+
+
+def _bad_csv(message: str, hint: str | None = None) -> ApiProblem:
+    return ApiProblem(
+        422,
+        "invalid_csv",
+        f"The upload is not a usable CSV: {message}.",
+        hint=hint or "Upload a UTF-8 CSV with a header row and a 'phone' column.",
+        path="form:file",
+    )
+
+
+class CampaignManager:
+    """Campaigns of one service process; ``client`` and ``store`` come from the service."""
+
+    def __init__(self, root: Path, service: Any) -> None:
+        self.root = root
+        self.service = service
+        self._runs: dict[str, tuple[CampaignRunner, asyncio.Task[None]]] = {}
+        self._wanted: dict[str, str] = {}  # id -> "paused" / "stopped" when asked
+
+    def _dir(self, campaign_id: str) -> Path:
+        if not campaign_id.startswith("cmp_") or not campaign_id[4:].isalnum():
+            raise ApiProblem(404, "not_found", f"No campaign {campaign_id!r}.")
+        return self.root / campaign_id
+
+    def _save(self, meta: CampaignMeta) -> None:
+        path = self._dir(meta.id) / "meta.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(meta)))
+        os.replace(tmp, path)
+
+    def load(self, campaign_id: str, key: Any) -> CampaignMeta:
+        """The campaign's meta, if ``key`` may see it."""
+        path = self._dir(campaign_id) / "meta.json"
+        if not path.is_file():
+            raise ApiProblem(404, "not_found", f"No campaign {campaign_id!r}.")
+        meta = CampaignMeta(**json.loads(path.read_text()))
+        if meta.api_key_id != key.id and "admin" not in key.scopes:
+            raise ApiProblem(404, "not_found", f"No campaign {campaign_id!r}.")
+        return meta
+
+    def create(self, key: Any, name: str, text: str, settings: dict[str, Any]) -> CampaignMeta:
+        """Store the CSV and the settings; nothing is dialed until ``start``."""
+        campaign_id = "cmp_" + uuid.uuid4().hex[:16]
+        folder = self.root / campaign_id
+        folder.mkdir(parents=True, mode=0o700)
+        (folder / "contacts.csv").write_text(text, encoding="utf-8")
+        meta = CampaignMeta(
+            id=campaign_id,
+            name=name,
+            api_key_id=key.id,
+            created_at=time.time(),
+            settings=settings,
+        )
+        self._settings(meta)  # refuse bad settings before anything is kept
+        self._save(meta)
+        return meta
+
+    def _settings(self, meta: CampaignMeta) -> CampaignSettings:
+        folder = self._dir(meta.id)
+        try:
+            return CampaignSettings(csv_path=str(folder / "contacts.csv"), **meta.settings)
+        except GcdialError as exc:
+            raise ApiProblem(422, "invalid_settings", exc.message, hint=exc.hint) from None
+
+    async def start(self, meta: CampaignMeta) -> CampaignMeta:
+        """Start (or resume) the run: the journal resumes where the last run left off."""
+        if meta.id in self._runs:
+            raise ApiProblem(409, "campaign_running", f"Campaign {meta.id} is already running.")
+        if meta.state in ("stopped", "finished"):
+            raise ApiProblem(
+                409, "campaign_over", f"Campaign {meta.id} is {meta.state}; it cannot run again."
+            )
+        owner = self.service.config.instance_id
+        lease = f"campaign:{meta.id}"
+        store = self.service.store
+        if not await self.service.db(
+            store.acquire_lease, lease, owner, now=time.time(), ttl_s=LEASE_TTL_S
+        ):
+            raise ApiProblem(409, "campaign_running", f"Another replica runs campaign {meta.id}.")
+        runner = CampaignRunner(
+            self._settings(meta),
+            self.service.client,
+            journal_path=self._dir(meta.id) / "journal.db",
+            name=meta.name,
+        )
+        meta.state, meta.error = "running", None
+        meta.history.append(f"{time.time():.0f} running")
+        self._save(meta)
+        self._wanted.pop(meta.id, None)
+        task = asyncio.create_task(self._run(meta, runner, lease, owner))
+        self._runs[meta.id] = (runner, task)
+        return meta
+
+    async def _run(
+        self, meta: CampaignMeta, runner: CampaignRunner, lease: str, owner: str
+    ) -> None:
+        store = self.service.store
+
+        async def heartbeat() -> None:
+            while True:
+                await asyncio.sleep(HEARTBEAT_S)
+                held = await self.service.db(
+                    store.acquire_lease, lease, owner, now=time.time(), ttl_s=LEASE_TTL_S
+                )
+                if not held:
+                    runner.abort()
+                    return
+
+        beating = asyncio.create_task(heartbeat())
+        try:
+            result = await runner.run()
+            wanted = self._wanted.pop(meta.id, None)
+            meta.stop_reason = result.reason.value
+            if wanted is not None:
+                meta.state = wanted
+            elif result.reason is StopReason.FAILED:
+                meta.state = "failed"
+                meta.error = str(result.error) if result.error else "the run failed"
+            elif result.reason is StopReason.FINISHED:
+                meta.state = "finished"
+            else:
+                meta.state = "paused"
+        except asyncio.CancelledError:
+            meta.state = "paused"
+            raise
+        except Exception as exc:
+            meta.state = "failed"
+            meta.error = str(exc) if isinstance(exc, GcdialError) else type(exc).__name__
+        finally:
+            beating.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beating
+            meta.history.append(f"{time.time():.0f} {meta.state}")
+            self._save(meta)
+            self._runs.pop(meta.id, None)
+            with contextlib.suppress(Exception):
+                await self.service.db(store.release_lease, lease, owner)
+
+    async def halt(self, meta: CampaignMeta, state: str) -> CampaignMeta:
+        """Pause (resumable) or stop (final): no new calls; calls in progress are followed."""
+        if meta.state in ("stopped", "finished"):
+            raise ApiProblem(409, "campaign_over", f"Campaign {meta.id} is {meta.state}.")
+        running = self._runs.get(meta.id)
+        if running is None:
+            if state == "paused" and meta.state != "running":
+                raise ApiProblem(409, "campaign_not_running", f"Campaign {meta.id} is not running.")
+            meta.state = state
+            meta.history.append(f"{time.time():.0f} {state}")
+            self._save(meta)
+            return meta
+        self._wanted[meta.id] = state
+        runner, task = running
+        runner.request_stop()
+        meta.state = "pausing" if state == "paused" else "stopping"
+        self._save(meta)
+        # Calls in progress are followed to their end: answer at once if that takes a while.
+        with contextlib.suppress(asyncio.CancelledError, Exception, TimeoutError):
+            await asyncio.wait_for(asyncio.shield(task), HALT_WAIT_S)
+        return self.load(meta.id, _Owner(meta.api_key_id))
+
+    def status(self, meta: CampaignMeta) -> dict[str, Any]:
+        """The campaign as the API shows it: state, settings, counts from the journal."""
+        body: dict[str, Any] = {
+            "id": meta.id,
+            "name": meta.name,
+            "state": meta.state,
+            "error": meta.error,
+            "stopReason": meta.stop_reason,
+            "settings": meta.settings,
+            "counts": None,
+            "links": {
+                "self": f"/v1/campaigns/{meta.id}",
+                "report": f"/v1/campaigns/{meta.id}/report",
+            },
+        }
+        journal_path = self._dir(meta.id) / "journal.db"
+        if journal_path.is_file():
+            with contextlib.suppress(JournalError):
+                journal = Journal.open(journal_path, read_only=True)
+                try:
+                    status = campaign_status(journal)
+                finally:
+                    journal.close()
+                body["counts"] = {
+                    "total": status.total,
+                    "contacts": status.contacts,
+                    "outcomes": status.outcomes,
+                    "attempts": status.attempts,
+                    "rowsRefused": status.rows_refused,
+                    "needsReview": status.needs_review,
+                    "inFlight": status.in_flight,
+                }
+        return body
+
+    def report(self, meta: CampaignMeta, fmt: str) -> str:
+        """The per-contact report (CSV or JSON text)."""
+        journal_path = self._dir(meta.id) / "journal.db"
+        if not journal_path.is_file():
+            raise ApiProblem(409, "campaign_not_started", f"Campaign {meta.id} has not run yet.")
+        journal = Journal.open(journal_path, read_only=True)
+        try:
+            out = io.StringIO()
+            write_report(journal, out, fmt="json" if fmt == "json" else "csv")
+            return out.getvalue()
+        finally:
+            journal.close()
+
+    async def stop_all(self) -> None:
+        """At shutdown: stop handing out calls; the next start resumes from the journals."""
+        for runner, task in list(self._runs.values()):
+            runner.abort()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+@dataclass
+class _Owner:
+    id: str
+    scopes: tuple[str, ...] = ("admin",)

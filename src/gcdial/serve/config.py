@@ -1,0 +1,78 @@
+"""Settings of ``gcdial serve`` (the service's own, apart from gcdial's Genesys settings)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gcdial.config import default_config_dir
+from gcdial.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_WEBHOOK_SCHEDULE",
+    "MAX_IDEMPOTENCY_TTL_S",
+    "MIN_IDEMPOTENCY_TTL_S",
+    "STORE_ENV",
+    "ServeConfig",
+    "default_campaigns_dir",
+    "default_store_path",
+]
+
+STORE_ENV = "GCDIAL_SERVE_STORE"
+DAY_S = 86_400.0
+MIN_IDEMPOTENCY_TTL_S = DAY_S
+MAX_IDEMPOTENCY_TTL_S = 7 * DAY_S
+# Retry delays after each failed delivery: about 26 hours in all, then the delivery is dead.
+DEFAULT_WEBHOOK_SCHEDULE: tuple[float, ...] = (
+    5, 30, 120, 600, 1800, 3600, 7200, 14400, 28800, 36000,
+)  # fmt: skip
+
+
+def default_store_path(environ: Mapping[str, str] | None = None) -> Path:
+    """``$GCDIAL_SERVE_STORE`` or ``serve.sqlite3`` in gcdial's config directory."""
+    env = os.environ if environ is None else environ
+    raw = env.get(STORE_ENV, "").strip()
+    if raw:
+        return Path(raw).expanduser()
+    return default_config_dir(env) / "serve.sqlite3"
+
+
+def default_campaigns_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """Where campaigns uploaded over HTTP live: ``serve-campaigns`` next to the default store."""
+    return default_store_path(environ).parent / "serve-campaigns"
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """What the service does besides dialing: limits, timings, CORS, webhook retries."""
+
+    idempotency_ttl_s: float = MIN_IDEMPOTENCY_TTL_S
+    max_body_bytes: int = 64 * 1024
+    cors_origins: tuple[str, ...] = ()
+    sse_ping_s: float = 15.0
+    sse_send_timeout_s: float = 30.0
+    sse_poll_s: float = 1.0
+    webhook_timeout_s: float = 10.0
+    webhook_schedule: tuple[float, ...] = DEFAULT_WEBHOOK_SCHEDULE
+    webhook_poll_s: float = 0.5
+    webhook_lease_s: float = 60.0
+    call_wait_timeout_s: float = 4 * 3600.0
+    # How long a dial whose create-call answer was ambiguous may take to be resolved by evidence
+    # before the API answers ``unknown`` (a CRM's retry meanwhile gets 409, then the answer).
+    resolve_timeout_s: float = 20.0
+    stale_claim_s: float = 300.0
+    campaigns_dir: str | None = None
+    max_upload_bytes: int = 20 * 1024 * 1024
+    instance_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+
+    def __post_init__(self) -> None:
+        if not MIN_IDEMPOTENCY_TTL_S <= self.idempotency_ttl_s <= MAX_IDEMPOTENCY_TTL_S:
+            raise ConfigError(
+                f"idempotency key lifetime {self.idempotency_ttl_s:g} s is out of range",
+                hint="Keep idempotency keys between 24 hours and 7 days.",
+            )
+        if self.max_body_bytes < 1024:
+            raise ConfigError("the request size limit must be at least 1024 bytes")

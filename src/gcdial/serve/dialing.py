@@ -1,0 +1,95 @@
+"""The one place where the service dials (the library's dialing core), and the pure verdicts.
+
+The service never re-sends a create-call itself: ``client.dial`` sends it once (its transport
+alone may re-send, and only after a 429 or a connection that provably never sent it) and resolves
+an ambiguous answer by its evidence ladder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gcdial.calls import CallParams
+from gcdial.client import AsyncClient
+from gcdial.dialing import Dial
+from gcdial.errors import (
+    AgentNotReadyError,
+    ApiConnectionError,
+    ApiError,
+    AuthError,
+    CallOutcomeUnknownError,
+    ConfigError,
+    InputError,
+)
+from gcdial.monitor import CallMonitor
+from gcdial.resolve import Verdict
+from gcdial.serve.models import CallRequest
+
+__all__ = ["DialResult", "dial_status", "failed_dial_status", "place_call"]
+
+
+@dataclass(frozen=True)
+class DialResult:
+    """A dial's verdict as the API states it."""
+
+    status: str  # placed / not_placed / unknown
+    conversation_id: str | None
+    detail: str | None
+    agent_id: str | None = None
+
+
+def params_for(request: CallRequest) -> CallParams:
+    """The library's create-call options for an API request."""
+    return CallParams(
+        to=request.to,
+        caller_id=request.callerId,
+        caller_id_name=request.callerIdName,
+        queue=request.queueId,
+        attributes=request.attributes,
+        label=request.label,
+        default_country=request.defaultCountry,
+    )
+
+
+async def place_call(
+    client: AsyncClient, request: CallRequest, *, monitor: CallMonitor, resolve_timeout_s: float
+) -> DialResult:
+    """Dial once through ``client.dial``; an ambiguous create is resolved before answering."""
+    dial = await client.dial(
+        request.agent,
+        params_for(request),
+        monitor=monitor,
+        resolve=True,
+        resolve_timeout_s=resolve_timeout_s,
+    )
+    return dial_status(dial)
+
+
+def dial_status(dial: Dial) -> DialResult:
+    """The API status for a dial handle: the resolution's verdict, with its summary."""
+    verdict = dial.resolution.verdict
+    agent_id = dial.attempt.agent_id or None
+    if verdict is Verdict.PLACED:
+        conversation = dial.conversation_id or dial.resolution.conversation_id
+        return DialResult("placed", conversation, None, agent_id)
+    status = "not_placed" if verdict is Verdict.NOT_PLACED else "unknown"
+    return DialResult(status, None, dial.resolution.summary, agent_id)
+
+
+def failed_dial_status(exc: BaseException) -> str:
+    """The call status after ``place_call`` raised ``exc``.
+
+    ``refused``: refused before anything was sent (agent not ready, bad input). ``not_placed``: the
+    create-call provably did nothing (an error status came back, or it never left). Anything else,
+    including an error we do not know, is ``unknown``: a wrong "not placed" would invite a second
+    ring.
+    """
+    if isinstance(exc, CallOutcomeUnknownError):
+        return "unknown"
+    if isinstance(exc, AgentNotReadyError | InputError | ConfigError):
+        return "refused"
+    if isinstance(exc, ApiError | ApiConnectionError | AuthError):
+        # The dialing core turns every ambiguous create-call failure into a resolution (or
+        # CallOutcomeUnknownError); what it raises otherwise is a definite refusal, or never left.
+        return "not_placed"
+    return "unknown"

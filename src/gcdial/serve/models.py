@@ -1,0 +1,170 @@
+"""The API's request and response models; the OpenAPI document is generated from them.
+
+Request models are strict (unknown fields are errors, numbers are checked before anything is
+claimed or dialed); response models describe exactly what the service sends.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from gcdial.errors import InvalidPhoneNumberError
+from gcdial.phone import to_e164
+
+__all__ = [
+    "AgentState",
+    "AgentsPage",
+    "CallLinks",
+    "CallRequest",
+    "CallResource",
+    "CallsPage",
+    "WebhookCreate",
+    "WebhookCreated",
+    "WebhookResource",
+]
+
+CallStatusName = Literal["placing", "placed", "unknown", "not_placed", "refused"]
+ShortText = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class CallRequest(BaseModel):
+    """``POST /v1/calls``: ring ``agent`` (id or email), then connect them to ``to``."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    agent: ShortText = Field(description="The agent's user id or email.")
+    to: Annotated[str, Field(min_length=1, max_length=40)] = Field(
+        description="The customer's number, E.164 (+14155550100) or national with defaultCountry."
+    )
+    callerId: Annotated[str, Field(min_length=1, max_length=40)] | None = None
+    callerIdName: ShortText | None = None
+    queueId: ShortText | None = None
+    attributes: (
+        dict[
+            Annotated[str, Field(min_length=1, max_length=100)],
+            Annotated[str, Field(max_length=1000)],
+        ]
+        | None
+    ) = Field(default=None, max_length=50)
+    label: ShortText | None = None
+    defaultCountry: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = None
+
+    @field_validator("to", "callerId")
+    @classmethod
+    def _number(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            to_e164(value, default_country="US")
+        except InvalidPhoneNumberError as exc:
+            raise ValueError(exc.message) from None
+        return value
+
+
+class CallLinks(BaseModel):
+    """Where to look next."""
+
+    self: str
+    events: str
+
+
+class CallResource(BaseModel):
+    """A call placed through the service."""
+
+    id: str
+    status: CallStatusName
+    agent: str
+    agentId: str | None = None
+    to: str
+    conversationId: str | None = None
+    outcome: str | None = None
+    ended: bool = False
+    detail: str | None = None
+    createdAt: str
+    updatedAt: str
+    links: CallLinks
+
+
+class CallsPage(BaseModel):
+    """A list of calls, newest first."""
+
+    calls: list[CallResource]
+
+
+class AgentState(BaseModel):
+    """An agent's readiness to be dialed for, and its live state."""
+
+    agent: str
+    id: str | None = None
+    name: str | None = None
+    ready: bool
+    presence: str | None = None
+    station: str | None = None
+    notes: list[str] = []
+    problem: str | None = None
+
+
+class AgentsPage(BaseModel):
+    """The agents this API key may dial for (or has dialed for)."""
+
+    agents: list[AgentState]
+
+
+class CampaignCounts(BaseModel):
+    """A campaign's journal, counted."""
+
+    total: int
+    contacts: dict[str, int]
+    outcomes: dict[str, int]
+    attempts: dict[str, int]
+    rowsRefused: int
+    needsReview: int
+    inFlight: int
+
+
+class CampaignLinks(BaseModel):
+    """Where to look next."""
+
+    self: str
+    report: str
+
+
+class CampaignResource(BaseModel):
+    """A campaign: created, running, paused, stopped, finished or failed."""
+
+    id: str
+    name: str
+    state: Literal[
+        "created", "running", "pausing", "paused", "stopping", "stopped", "finished", "failed"
+    ]
+    error: str | None = None
+    stopReason: str | None = None
+    settings: dict[str, Any]
+    counts: CampaignCounts | None = None
+    links: CampaignLinks
+
+
+class WebhookCreate(BaseModel):
+    """``POST /v1/webhooks``: an http(s) URL that receives every call event, signed."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    url: Annotated[str, Field(min_length=8, max_length=2000, pattern=r"^https?://[^\s]+$")]
+    description: Annotated[str, Field(max_length=200)] = ""
+
+
+class WebhookResource(BaseModel):
+    """A registered webhook endpoint (its secret is never shown again)."""
+
+    id: str
+    url: str
+    description: str
+    createdAt: str
+
+
+class WebhookCreated(WebhookResource):
+    """The answer to a registration: the signing secret, shown this once."""
+
+    secret: str

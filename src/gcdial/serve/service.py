@@ -1,0 +1,510 @@
+"""What the API does, apart from HTTP: claim, dial once, record, follow, publish, deliver.
+
+``DialService`` owns the Genesys client and one ``CallMonitor`` (one notifications channel per
+replica, whatever the number of calls), the event hub, the webhook worker and crash recovery.
+Store calls run in a worker thread, so a slow store never stalls the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, ParamSpec, TypeVar
+
+import httpx
+
+from gcdial.client import AsyncClient
+from gcdial.errors import BadRequestError, GcdialError
+from gcdial.monitor import CallMonitor
+from gcdial.serve import dialing
+from gcdial.serve.config import ServeConfig
+from gcdial.serve.hub import EventHub
+from gcdial.serve.metrics import Metrics
+from gcdial.serve.models import CallRequest
+from gcdial.serve.signing import sign
+from gcdial.serve.store import (
+    ApiKeyRecord,
+    AuditEntry,
+    CallRecord,
+    Delivery,
+    Event,
+    Store,
+    body_fingerprint,
+)
+
+__all__ = ["DialAnswer", "DialService", "call_json", "iso"]
+
+logger = logging.getLogger("gcdial.serve")
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+TERMINAL_EVENTS = frozenset({"call.ended", "call.unknown", "call.not_placed", "call.refused"})
+_RECOVERY_EVERY_S = 30.0
+
+
+def iso(epoch: float) -> str:
+    """An epoch time as ISO 8601 UTC with milliseconds."""
+    return (
+        datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    )
+
+
+def call_json(call: CallRecord) -> dict[str, Any]:
+    """The API's JSON for a call (``CallResource``)."""
+    return {
+        "id": call.id,
+        "status": call.status,
+        "agent": call.agent,
+        "agentId": call.agent_id,
+        "to": call.to,
+        "conversationId": call.conversation_id,
+        "outcome": call.outcome,
+        "ended": call.outcome is not None or call.status in ("not_placed", "refused"),
+        "detail": call.detail,
+        "createdAt": iso(call.created_at),
+        "updatedAt": iso(call.updated_at),
+        "links": {"self": f"/v1/calls/{call.id}", "events": f"/v1/calls/{call.id}/events"},
+    }
+
+
+@dataclass(frozen=True)
+class DialAnswer:
+    """What ``POST /v1/calls`` answers: a claim result and the body to send."""
+
+    kind: str  # claimed (a fresh answer), replay, mismatch, in_progress
+    status_code: int
+    body: dict[str, Any]
+    call_id: str
+
+
+class DialService:
+    """The service behind the API; ``start()`` in the app's lifespan, ``stop()`` at its end."""
+
+    def __init__(
+        self,
+        store: Store,
+        client_factory: Callable[[], AsyncClient],
+        config: ServeConfig,
+        *,
+        metrics: Metrics | None = None,
+        clock: Callable[[], float] = time.time,
+        single_process: bool = False,
+    ) -> None:
+        self.store = store
+        self.config = config
+        self.metrics = metrics or Metrics()
+        self.clock = clock
+        self.hub = EventHub()
+        self.single_process = single_process
+        self._client_factory = client_factory
+        self._client: AsyncClient | None = None
+        self._monitor: CallMonitor | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._workers: list[asyncio.Task[None]] = []
+        self._webhook_http: httpx.AsyncClient | None = None
+        self._ready_cache: tuple[float, dict[str, str]] | None = None
+        self._unlisten: Callable[[], None] | None = None
+        # Calls whose dial task runs in this process: their claims are not leftovers.
+        self._dialing: set[str] = set()
+
+    @property
+    def client(self) -> AsyncClient:
+        """The Genesys client (after ``start``)."""
+        if self._client is None:
+            raise RuntimeError("the service is not started")
+        return self._client
+
+    async def db(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run one store call in a worker thread."""
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    async def start(self) -> None:
+        """Open the client and the monitor, resume following placed calls, start the workers."""
+        self._client = self._client_factory()
+        self._monitor = CallMonitor(self._client.transport)
+        self._webhook_http = httpx.AsyncClient(
+            timeout=self.config.webhook_timeout_s, follow_redirects=False
+        )
+        self.hub.last_id = await self.db(self.store.last_event_id)
+        self._unlisten = await self._listen_to_replicas()
+        await self.recover(startup=True)
+        for placed in await self.db(self.store.calls_with_status, "placed"):
+            if placed.outcome is None and placed.conversation_id:
+                self._spawn(self._follow(placed))
+        self._workers = [
+            asyncio.create_task(self._poll_events(), name="gcdial-serve-events"),
+            asyncio.create_task(self._deliver_webhooks(), name="gcdial-serve-webhooks"),
+            asyncio.create_task(self._recovery_loop(), name="gcdial-serve-recovery"),
+        ]
+
+    async def _listen_to_replicas(self) -> Callable[[], None] | None:
+        """Wake local streams at once when another replica appends an event, on a store that
+        can tell (PostgreSQL's LISTEN/NOTIFY); ``_poll_events`` remains the fallback."""
+        add_listener: Callable[[Callable[[int], None]], Callable[[], None]] | None = getattr(
+            self.store, "add_event_listener", None
+        )
+        if add_listener is None:
+            return None
+        loop = asyncio.get_running_loop()
+
+        def on_event(event_id: int) -> None:
+            if not loop.is_closed():
+                asyncio.run_coroutine_threadsafe(self.hub.notify(event_id), loop)
+
+        return await self.db(add_listener, on_event)
+
+    async def stop(self) -> None:
+        """Stop workers and followers (placed calls are followed again at the next start)."""
+        if self._unlisten is not None:
+            self._unlisten()
+            self._unlisten = None
+        for task in [*self._workers, *self._tasks]:
+            task.cancel()
+        for task in [*self._workers, *self._tasks]:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._workers.clear()
+        if self._monitor is not None:
+            with contextlib.suppress(Exception):
+                await self._monitor.close()
+        if self._webhook_http is not None:
+            await self._webhook_http.aclose()
+        if self._client is not None:
+            await self._client.aclose()
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def publish(self, type: str, call: CallRecord, **extra: Any) -> Event:
+        """Append a call event (and its webhook outbox rows) and wake the streams."""
+        data = {"type": type, "call": call_json(call), "apiKeyId": call.api_key_id, **extra}
+        event = await self.db(
+            self.store.append_event, type, call.id, json.dumps(data), now=self.clock()
+        )
+        await self.hub.notify(event.id)
+        return event
+
+    async def audit(self, key_id: str, action: str, result: str, call: CallRecord | None = None,
+                    detail: str | None = None) -> None:  # fmt: skip
+        """Append one line to the audit log."""
+        entry = AuditEntry(
+            at=self.clock(),
+            api_key_id=key_id,
+            action=action,
+            result=result,
+            call_id=call.id if call else None,
+            agent=call.agent if call else None,
+            number=call.to if call else None,
+            detail=detail,
+        )
+        await self.db(self.store.append_audit, entry)
+
+    async def create_call(
+        self, key: ApiKeyRecord, idem_key: str, request: CallRequest
+    ) -> DialAnswer:
+        """Claim the idempotency key durably, then dial once; or answer from the earlier claim."""
+        body = request.model_dump(mode="json", exclude_none=True)
+        call_id = "call_" + uuid.uuid4().hex
+        now = self.clock()
+        claim = await self.db(
+            self.store.claim_idempotency,
+            key.id,
+            idem_key,
+            body_fingerprint(body),
+            call_id,
+            now=now,
+            ttl_s=self.config.idempotency_ttl_s,
+            owner=self.config.instance_id,
+        )
+        if claim.kind == "replay":
+            record = claim.record
+            stored = json.loads(record.response_body or "{}")
+            return DialAnswer("replay", record.status_code or 202, stored, record.call_id)
+        if claim.kind != "claimed":
+            return DialAnswer(claim.kind, 0, {}, claim.record.call_id)
+        call = CallRecord(
+            id=call_id,
+            api_key_id=key.id,
+            agent=request.agent,
+            to=request.to,
+            status="placing",
+            idempotency_key=idem_key,
+            request=json.dumps(body),
+            created_at=now,
+            updated_at=now,
+        )
+        await self.db(self.store.insert_call, call)
+        # The dial runs in its own task: a client hanging up mid-request must not cancel it
+        # half-way, or the key would stay claimed with nobody to record what happened.
+        task = self._spawn(self._dial(key, idem_key, call, request))
+        self._dialing.add(call_id)
+        task.add_done_callback(lambda _: self._dialing.discard(call_id))
+        done = await asyncio.shield(task)
+        return DialAnswer("claimed", 202, done, call_id)
+
+    async def _dial(
+        self, key: ApiKeyRecord, idem_key: str, call: CallRecord, request: CallRequest
+    ) -> dict[str, Any]:
+        await self.publish("call.placing", call)
+        started = time.perf_counter()
+        assert self._monitor is not None
+        try:
+            result = await dialing.place_call(
+                self.client,
+                request,
+                monitor=self._monitor,
+                resolve_timeout_s=self.config.resolve_timeout_s,
+            )
+        except BaseException as exc:
+            status = dialing.failed_dial_status(exc)
+            detail = str(exc) if isinstance(exc, GcdialError) else "internal error while dialing"
+            if not isinstance(exc, GcdialError):
+                logger.error("dial %s failed with %s", call.id, type(exc).__name__)
+            call = await self.db(
+                self.store.update_call, call.id, now=self.clock(), status=status, detail=detail
+            )
+            if not isinstance(exc, Exception):  # cancelled: record what is known, then stop
+                body = call_json(call)
+                await self.db(
+                    self.store.complete_idempotency, key.id, idem_key, 202, json.dumps(body)
+                )
+                raise
+        else:
+            status = result.status
+            call = await self.db(
+                self.store.update_call,
+                call.id,
+                now=self.clock(),
+                status=status,
+                conversation_id=result.conversation_id,
+                detail=result.detail,
+                agent_id=result.agent_id,
+            )
+        self.metrics.dial_seconds.observe(time.perf_counter() - started)
+        self.metrics.dials.labels(status).inc()
+        body = call_json(call)
+        await self.db(self.store.complete_idempotency, key.id, idem_key, 202, json.dumps(body))
+        await self.publish(f"call.{status}", call)
+        await self.audit(key.id, "dial", status, call, call.detail)
+        if status == "placed":
+            self._spawn(self._follow(call))
+        return body
+
+    async def _follow(self, call: CallRecord) -> None:
+        """Follow a placed call to its end: progress events, then the outcome (the verdict)."""
+        assert self._monitor is not None
+        assert call.conversation_id is not None
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+
+        async def drain() -> None:
+            while (item := await queue.get()) is not None:
+                await self.publish("call.progress", call, progress=item)
+
+        drainer = asyncio.create_task(drain())
+        try:
+            outcome = await self._monitor.wait(
+                call.conversation_id,
+                timeout_s=self.config.call_wait_timeout_s,
+                on_event=lambda event: queue.put_nowait(event.to_dict()),
+            )
+            kind, reason = outcome.kind.value, outcome.reason
+        except asyncio.CancelledError:
+            queue.put_nowait(None)
+            drainer.cancel()
+            raise
+        except GcdialError as exc:
+            kind, reason = "unknown", f"the call could not be followed to its end: {exc.message}"
+        queue.put_nowait(None)
+        await drainer
+        call = await self.db(
+            self.store.update_call, call.id, now=self.clock(), outcome=kind, detail=reason
+        )
+        self.metrics.verdicts.labels(kind).inc()
+        await self.publish("call.ended", call)
+        await self.audit(call.api_key_id, "verdict", kind, call, reason)
+
+    async def hang_up(self, key: ApiKeyRecord, call: CallRecord) -> CallRecord:
+        """End a placed call for everyone."""
+        assert call.conversation_id is not None
+        try:
+            await self.client.calls.hang_up(call.conversation_id)
+        except GcdialError as exc:
+            await self.audit(key.id, "hangup", "failed", call, exc.message)
+            raise
+        await self.audit(key.id, "hangup", "ok", call)
+        await self.publish("call.hangup_requested", call)
+        return call
+
+    async def recover(self, *, startup: bool = False) -> int:
+        """Resolve claims left ``in_progress`` by a process that died mid-dial.
+
+        On SQLite (one process) every claim found at start-up is such a leftover; on a shared
+        store only claims older than ``stale_claim_s`` are, unless this process is dialing them.
+        - No call row: the process died between claim and dial (the row is written before the
+          create-call leaves). A ``not_placed`` row under the claim's call id is written first,
+          so that process, were it only stalled, fails to write its own row and never dials.
+        - Still ``placing``: it may or may not have been placed: ``unknown``, never re-sent.
+        - Already settled (the process died before answering the key): that answer is replayed.
+        """
+        now = self.clock()
+        older = now if startup and self.single_process else now - self.config.stale_claim_s
+        fixed = 0
+        for claim in await self.db(self.store.stale_claims, older):
+            if claim.owner == self.config.instance_id and claim.call_id in self._dialing:
+                continue
+            call = await self.db(self.store.get_call, claim.call_id)
+            event = None
+            if call is None:
+                call = CallRecord(
+                    id=claim.call_id,
+                    api_key_id=claim.scope,
+                    agent="",
+                    to="",
+                    status="not_placed",
+                    idempotency_key=claim.key,
+                    detail=(
+                        "The service stopped before sending this call: it was not placed. "
+                        "Dial again with a new Idempotency-Key."
+                    ),
+                    created_at=now,
+                    updated_at=now,
+                )
+                try:
+                    await self.db(self.store.insert_call, call)
+                except Exception as exc:
+                    # The dialing process wrote its row after all: look again next round.
+                    logger.info("recovery of %s deferred: %s", claim.call_id, type(exc).__name__)
+                    continue
+                event = "call.not_placed"
+            elif call.status == "placing":
+                call = await self.db(
+                    self.store.update_call,
+                    call.id,
+                    now=now,
+                    status="unknown",
+                    detail=(
+                        "The service stopped while placing this call: it may or may not have "
+                        "been placed. It was not re-sent; check the agent's recent conversations."
+                    ),
+                )
+                event = "call.unknown"
+            body = json.dumps(call_json(call))
+            await self.db(self.store.complete_idempotency, claim.scope, claim.key, 202, body)
+            if event is not None:
+                await self.publish(event, call)
+                await self.audit(call.api_key_id, "recover", call.status, call)
+            fixed += 1
+        return fixed
+
+    async def _recovery_loop(self) -> None:
+        # Check at least twice per stale period, so a dead replica's claim waits at most 1.5x it.
+        every = min(_RECOVERY_EVERY_S, self.config.stale_claim_s / 2)
+        while True:
+            await asyncio.sleep(every)
+            with contextlib.suppress(Exception):
+                await self.recover()
+                await self.db(self.store.purge_expired_idempotency, self.clock())
+
+    async def _poll_events(self) -> None:
+        """Notice events appended by other replicas (the local ones notify at once)."""
+        while True:
+            await asyncio.sleep(self.config.sse_poll_s)
+            with contextlib.suppress(Exception):
+                await self.hub.notify(await self.db(self.store.last_event_id))
+
+    async def _deliver_webhooks(self) -> None:
+        seen = self.hub.last_id
+        while True:
+            try:
+                batch = await self.db(
+                    self.store.claim_deliveries,
+                    self.config.instance_id,
+                    now=self.clock(),
+                    lease_s=self.config.webhook_lease_s,
+                )
+                if batch:
+                    await asyncio.gather(*(self._deliver(item) for item in batch))
+                    continue
+            except Exception as exc:
+                logger.warning("webhook delivery pass failed: %s", type(exc).__name__)
+            await self.hub.wait_beyond(seen, self.config.webhook_poll_s)
+            seen = self.hub.last_id
+
+    async def _deliver(self, delivery: Delivery) -> None:
+        assert self._webhook_http is not None
+        endpoint = await self.db(self.store.get_webhook, delivery.endpoint_id)
+        if endpoint is None:
+            await self.db(self.store.ack_delivery, delivery.id, now=self.clock())
+            return
+        event = delivery.event
+        msg_id = f"evt_{event.id}"
+        stamp = int(self.clock())
+        payload = json.dumps(
+            {
+                "id": msg_id,
+                "type": event.type,
+                "timestamp": iso(event.at),
+                "data": json.loads(event.data),
+            }
+        ).encode()
+        headers = {
+            "content-type": "application/json",
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(stamp),
+            "webhook-signature": sign(endpoint.secret, msg_id, stamp, payload),
+            "user-agent": "gcdial-serve",
+        }
+        try:
+            response = await self._webhook_http.post(endpoint.url, content=payload, headers=headers)
+            error = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
+        except httpx.TimeoutException:
+            error = "timed out"
+        except httpx.HTTPError as exc:
+            error = f"connection failed ({type(exc).__name__})"
+        now = self.clock()
+        if error is None:
+            await self.db(self.store.ack_delivery, delivery.id, now=now)
+            self.metrics.webhooks.labels("delivered").inc()
+            return
+        schedule = self.config.webhook_schedule
+        attempt = delivery.attempts
+        retry_at = now + schedule[attempt] if attempt < len(schedule) else None
+        await self.db(
+            self.store.fail_delivery, delivery.id, next_attempt_at=retry_at, error=error, now=now
+        )
+        self.metrics.webhooks.labels("retry" if retry_at is not None else "dead").inc()
+
+    async def readiness(self) -> dict[str, str]:
+        """Problems by check name (empty when ready); cached a few seconds to spare the budget."""
+        now = time.monotonic()
+        if self._ready_cache is not None and now - self._ready_cache[0] < 5.0:
+            return self._ready_cache[1]
+        problems: dict[str, str] = {}
+        try:
+            await self.db(self.store.check_writable)
+        except Exception as exc:
+            problems["store"] = str(exc)
+        try:
+            await self.client.transport.get_json("/api/v2/users/me")
+        except BadRequestError as exc:
+            if exc.code != "not.a.user":
+                problems["genesys"] = exc.message
+        except GcdialError as exc:
+            problems["genesys"] = exc.message
+        self._ready_cache = (now, problems)
+        return problems
+
+    def owns(self, key: ApiKeyRecord, call: CallRecord) -> bool:
+        """May ``key`` see ``call``? Its own calls, or any with the admin scope."""
+        return "admin" in key.scopes or call.api_key_id == key.id

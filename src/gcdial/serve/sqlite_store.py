@@ -1,0 +1,670 @@
+"""The SQLite store: one file, no setup, one process (the default for ``gcdial serve``).
+
+WAL mode; every write is its own ``BEGIN IMMEDIATE`` transaction. Commits survive a crash of the
+process at once (``synchronous=NORMAL``); the idempotency claim is also fsynced before it returns
+(``synchronous=FULL`` for that one commit, which flushes every earlier one too), so even a power
+loss cannot forget a claim whose create-call may have left. One connection guarded by a lock: the
+service's writes are tiny and SQLite serialises writers anyway.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from gcdial.serve.store import (
+    SCHEMA_VERSION,
+    ApiKeyRecord,
+    AuditEntry,
+    CallRecord,
+    Claim,
+    Delivery,
+    Event,
+    IdempotencyRecord,
+    StoreError,
+    WebhookEndpoint,
+)
+
+__all__ = ["SqliteStore"]
+
+_MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE idempotency (
+        scope TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL,
+        call_id TEXT NOT NULL, state TEXT NOT NULL, owner TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL, expires_at REAL NOT NULL,
+        status_code INTEGER, response_body TEXT,
+        PRIMARY KEY (scope, key)
+    );
+    CREATE TABLE calls (
+        id TEXT PRIMARY KEY, api_key_id TEXT NOT NULL, agent TEXT NOT NULL,
+        agent_id TEXT, "to" TEXT NOT NULL, status TEXT NOT NULL,
+        idempotency_key TEXT NOT NULL DEFAULT '', conversation_id TEXT,
+        outcome TEXT, detail TEXT, request TEXT NOT NULL DEFAULT '{}',
+        created_at REAL NOT NULL, updated_at REAL NOT NULL
+    );
+    CREATE INDEX calls_created ON calls (created_at);
+    CREATE INDEX calls_status ON calls (status);
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, api_key_id TEXT NOT NULL,
+        action TEXT NOT NULL, result TEXT NOT NULL, call_id TEXT, agent TEXT, number TEXT,
+        detail TEXT
+    );
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, type TEXT NOT NULL, call_id TEXT,
+        data TEXT NOT NULL, at REAL NOT NULL
+    );
+    CREATE INDEX events_call ON events (call_id, id);
+    CREATE TABLE webhooks (
+        id TEXT PRIMARY KEY, url TEXT NOT NULL, secret TEXT NOT NULL, created_at REAL NOT NULL,
+        api_key_id TEXT NOT NULL DEFAULT '', description TEXT NOT NULL DEFAULT '',
+        active INTEGER NOT NULL DEFAULT 1
+    );
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, endpoint_id TEXT NOT NULL,
+        event_id INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL, leased_by TEXT, leased_until REAL,
+        state TEXT NOT NULL DEFAULT 'pending', last_error TEXT, done_at REAL
+    );
+    CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
+    CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY, name TEXT NOT NULL, key_hash TEXT NOT NULL UNIQUE,
+        prefix TEXT NOT NULL DEFAULT '', scopes TEXT NOT NULL, agents TEXT NOT NULL,
+        rate_per_minute INTEGER NOT NULL, created_at REAL NOT NULL, revoked_at REAL,
+        extra TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE TABLE leases (
+        name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at REAL NOT NULL
+    );
+    """,
+}
+
+_CALL_FIELDS = ("status", "conversation_id", "outcome", "detail", "agent_id")
+
+
+def _idem(row: sqlite3.Row) -> IdempotencyRecord:
+    return IdempotencyRecord(
+        scope=row["scope"],
+        key=row["key"],
+        fingerprint=row["fingerprint"],
+        call_id=row["call_id"],
+        state=row["state"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        owner=row["owner"],
+        status_code=row["status_code"],
+        response_body=row["response_body"],
+    )
+
+
+def _call(row: sqlite3.Row) -> CallRecord:
+    return CallRecord(
+        id=row["id"],
+        api_key_id=row["api_key_id"],
+        agent=row["agent"],
+        agent_id=row["agent_id"],
+        to=row["to"],
+        status=row["status"],
+        idempotency_key=row["idempotency_key"],
+        conversation_id=row["conversation_id"],
+        outcome=row["outcome"],
+        detail=row["detail"],
+        request=row["request"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _event(row: sqlite3.Row) -> Event:
+    return Event(
+        id=row["id"], type=row["type"], call_id=row["call_id"], data=row["data"], at=row["at"]
+    )
+
+
+def _webhook(row: sqlite3.Row) -> WebhookEndpoint:
+    return WebhookEndpoint(
+        id=row["id"],
+        url=row["url"],
+        secret=row["secret"],
+        created_at=row["created_at"],
+        api_key_id=row["api_key_id"],
+        description=row["description"],
+        active=bool(row["active"]),
+    )
+
+
+def _key(row: sqlite3.Row) -> ApiKeyRecord:
+    return ApiKeyRecord(
+        id=row["id"],
+        name=row["name"],
+        key_hash=row["key_hash"],
+        prefix=row["prefix"],
+        scopes=tuple(json.loads(row["scopes"])),
+        agents=tuple(json.loads(row["agents"])),
+        rate_per_minute=row["rate_per_minute"],
+        created_at=row["created_at"],
+        revoked_at=row["revoked_at"],
+        extra=json.loads(row["extra"]),
+    )
+
+
+class SqliteStore:
+    """``Store`` on one SQLite file; safe to share between the threads of one process."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(
+                str(self.path), isolation_level=None, check_same_thread=False, timeout=10.0
+            )
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=10000")
+            self._migrate()
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"cannot open the store {self.path}: {exc}") from None
+
+    def _migrate(self) -> None:
+        with self._tx() as db:
+            db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = db.execute("SELECT MAX(version) AS v FROM schema_version").fetchone()
+            current = row["v"] or 0
+            if current > SCHEMA_VERSION:
+                raise StoreError(
+                    f"the store {self.path} has schema version {current}, newer than this "
+                    f"gcdial ({SCHEMA_VERSION}); upgrade gcdial"
+                )
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                for statement in _split(_MIGRATIONS[version]):
+                    db.execute(statement)
+                db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+
+    @contextmanager
+    def _tx(self, *, fsync: bool = False) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            if fsync:
+                self._db.execute("PRAGMA synchronous=FULL")
+            try:
+                with self._transaction() as db:
+                    yield db
+            finally:
+                if fsync:
+                    self._db.execute("PRAGMA synchronous=NORMAL")
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StoreError(f"the store {self.path} is not writable: {exc}") from None
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            else:
+                try:
+                    self._db.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    self._db.execute("ROLLBACK")
+                    raise StoreError(f"the store {self.path} refused a write: {exc}") from None
+
+    def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            try:
+                return self._db.execute(sql, args).fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(f"the store {self.path} failed a read: {exc}") from None
+
+    def schema_version(self) -> int:
+        """The schema version on disk."""
+        return int(self._read("SELECT MAX(version) AS v FROM schema_version")[0]["v"] or 0)
+
+    def check_writable(self) -> None:
+        """Raise ``StoreError`` unless a write transaction commits now."""
+        try:
+            with self._tx() as db:
+                db.execute("CREATE TEMP TABLE IF NOT EXISTS _probe (x INTEGER)")
+                db.execute("INSERT INTO _probe VALUES (1)")
+                db.execute("DELETE FROM _probe")
+        except sqlite3.Error as exc:
+            raise StoreError(f"the store {self.path} is not writable: {exc}") from None
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self._db.close()
+
+    def claim_idempotency(
+        self,
+        scope: str,
+        key: str,
+        fingerprint: str,
+        call_id: str,
+        *,
+        now: float,
+        ttl_s: float,
+        owner: str = "",
+    ) -> Claim:
+        """Claim ``(scope, key)`` durably or report the existing claim (see ``Store``)."""
+        with self._tx(fsync=True) as db:
+            row = db.execute(
+                "SELECT * FROM idempotency WHERE scope = ? AND key = ?", (scope, key)
+            ).fetchone()
+            if row is not None and row["expires_at"] > now:
+                found = _idem(row)
+                if found.fingerprint != fingerprint:
+                    return Claim("mismatch", found)
+                return Claim("replay" if found.state == "done" else "in_progress", found)
+            db.execute(
+                "INSERT OR REPLACE INTO idempotency (scope, key, fingerprint, call_id, state, "
+                "owner, created_at, expires_at) VALUES (?, ?, ?, ?, 'in_progress', ?, ?, ?)",
+                (scope, key, fingerprint, call_id, owner, now, now + ttl_s),
+            )
+            claimed = db.execute(
+                "SELECT * FROM idempotency WHERE scope = ? AND key = ?", (scope, key)
+            ).fetchone()
+            return Claim("claimed", _idem(claimed))
+
+    def complete_idempotency(self, scope: str, key: str, status_code: int, body: str) -> None:
+        """Record the answer for a claimed key."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE idempotency SET state = 'done', status_code = ?, response_body = ? "
+                "WHERE scope = ? AND key = ?",
+                (status_code, body, scope, key),
+            )
+
+    def get_idempotency(self, scope: str, key: str) -> IdempotencyRecord | None:
+        """The record for a key."""
+        rows = self._read("SELECT * FROM idempotency WHERE scope = ? AND key = ?", (scope, key))
+        return _idem(rows[0]) if rows else None
+
+    def stale_claims(self, older_than: float) -> list[IdempotencyRecord]:
+        """Claims still in progress created before ``older_than``."""
+        rows = self._read(
+            "SELECT * FROM idempotency WHERE state = 'in_progress' AND created_at < ? "
+            "ORDER BY created_at",
+            (older_than,),
+        )
+        return [_idem(row) for row in rows]
+
+    def purge_expired_idempotency(self, now: float) -> int:
+        """Delete expired keys."""
+        with self._tx() as db:
+            return db.execute("DELETE FROM idempotency WHERE expires_at <= ?", (now,)).rowcount
+
+    def insert_call(self, call: CallRecord) -> None:
+        """Store a new call."""
+        with self._tx() as db:
+            db.execute(
+                'INSERT INTO calls (id, api_key_id, agent, agent_id, "to", status, '
+                "idempotency_key, conversation_id, outcome, detail, request, created_at, "
+                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    call.id,
+                    call.api_key_id,
+                    call.agent,
+                    call.agent_id,
+                    call.to,
+                    call.status,
+                    call.idempotency_key,
+                    call.conversation_id,
+                    call.outcome,
+                    call.detail,
+                    call.request,
+                    call.created_at,
+                    call.updated_at,
+                ),
+            )
+
+    def update_call(self, call_id: str, *, now: float, **changes: Any) -> CallRecord:
+        """Change fields of a call; return it as stored."""
+        unknown = set(changes) - set(_CALL_FIELDS)
+        if unknown:
+            raise ValueError(f"cannot change call fields {sorted(unknown)}")
+        with self._tx() as db:
+            if changes:
+                sets = ", ".join(f"{name} = ?" for name in changes)
+                db.execute(
+                    f"UPDATE calls SET {sets}, updated_at = ? WHERE id = ?",  # noqa: S608 (names from _CALL_FIELDS)
+                    (*changes.values(), now, call_id),
+                )
+            row = db.execute("SELECT * FROM calls WHERE id = ?", (call_id,)).fetchone()
+        if row is None:
+            raise KeyError(call_id)
+        return _call(row)
+
+    def get_call(self, call_id: str) -> CallRecord | None:
+        """One call."""
+        rows = self._read("SELECT * FROM calls WHERE id = ?", (call_id,))
+        return _call(rows[0]) if rows else None
+
+    def list_calls(
+        self,
+        *,
+        agent: str | None = None,
+        since: float | None = None,
+        status: str | None = None,
+        api_key_id: str | None = None,
+        limit: int = 100,
+    ) -> list[CallRecord]:
+        """Calls newest first, filtered."""
+        where: list[str] = []
+        args: list[Any] = []
+        if agent is not None:
+            where.append("(agent = ? OR agent_id = ?)")
+            args += [agent, agent]
+        if since is not None:
+            where.append("created_at >= ?")
+            args.append(since)
+        if status is not None:
+            where.append("status = ?")
+            args.append(status)
+        if api_key_id is not None:
+            where.append("api_key_id = ?")
+            args.append(api_key_id)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        rows = self._read(
+            f"SELECT * FROM calls {clause} ORDER BY created_at DESC, id DESC LIMIT ?",  # noqa: S608
+            (*args, limit),
+        )
+        return [_call(row) for row in rows]
+
+    def calls_with_status(self, status: str, limit: int = 1000) -> list[CallRecord]:
+        """Calls currently in ``status``."""
+        rows = self._read(
+            "SELECT * FROM calls WHERE status = ? ORDER BY created_at LIMIT ?", (status, limit)
+        )
+        return [_call(row) for row in rows]
+
+    def append_audit(self, entry: AuditEntry) -> int:
+        """Append one audit line."""
+        with self._tx() as db:
+            cursor = db.execute(
+                "INSERT INTO audit (at, api_key_id, action, result, call_id, agent, number, "
+                "detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    entry.at,
+                    entry.api_key_id,
+                    entry.action,
+                    entry.result,
+                    entry.call_id,
+                    entry.agent,
+                    entry.number,
+                    entry.detail,
+                ),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def list_audit(self, *, after_id: int = 0, limit: int = 1000) -> list[AuditEntry]:
+        """Audit lines in order."""
+        rows = self._read("SELECT * FROM audit WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit))
+        return [
+            AuditEntry(
+                id=row["id"],
+                at=row["at"],
+                api_key_id=row["api_key_id"],
+                action=row["action"],
+                result=row["result"],
+                call_id=row["call_id"],
+                agent=row["agent"],
+                number=row["number"],
+                detail=row["detail"],
+            )
+            for row in rows
+        ]
+
+    def append_event(self, type: str, call_id: str | None, data: str, *, now: float) -> Event:
+        """Append an event and its outbox rows in one transaction."""
+        with self._tx() as db:
+            cursor = db.execute(
+                "INSERT INTO events (type, call_id, data, at) VALUES (?, ?, ?, ?)",
+                (type, call_id, data, now),
+            )
+            event_id = int(cursor.lastrowid or 0)
+            db.execute(
+                "INSERT INTO outbox (endpoint_id, event_id, next_attempt_at) "
+                "SELECT id, ?, ? FROM webhooks WHERE active = 1",
+                (event_id, now),
+            )
+        return Event(id=event_id, type=type, call_id=call_id, data=data, at=now)
+
+    def events_after(
+        self, after_id: int, *, call_id: str | None = None, limit: int = 500
+    ) -> list[Event]:
+        """Events after ``after_id``, oldest first."""
+        if call_id is None:
+            rows = self._read(
+                "SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit)
+            )
+        else:
+            rows = self._read(
+                "SELECT * FROM events WHERE call_id = ? AND id > ? ORDER BY id LIMIT ?",
+                (call_id, after_id, limit),
+            )
+        return [_event(row) for row in rows]
+
+    def last_event_id(self) -> int:
+        """The highest event id."""
+        return int(self._read("SELECT MAX(id) AS m FROM events")[0]["m"] or 0)
+
+    def add_webhook(self, endpoint: WebhookEndpoint) -> None:
+        """Register an endpoint."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO webhooks (id, url, secret, created_at, api_key_id, description, "
+                "active) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    endpoint.id,
+                    endpoint.url,
+                    endpoint.secret,
+                    endpoint.created_at,
+                    endpoint.api_key_id,
+                    endpoint.description,
+                    int(endpoint.active),
+                ),
+            )
+
+    def list_webhooks(self) -> list[WebhookEndpoint]:
+        """Active endpoints."""
+        rows = self._read("SELECT * FROM webhooks WHERE active = 1 ORDER BY created_at, id")
+        return [_webhook(row) for row in rows]
+
+    def get_webhook(self, endpoint_id: str) -> WebhookEndpoint | None:
+        """One active endpoint."""
+        rows = self._read("SELECT * FROM webhooks WHERE id = ? AND active = 1", (endpoint_id,))
+        return _webhook(rows[0]) if rows else None
+
+    def delete_webhook(self, endpoint_id: str) -> bool:
+        """Deactivate an endpoint and drop its pending deliveries."""
+        with self._tx() as db:
+            changed = db.execute(
+                "UPDATE webhooks SET active = 0 WHERE id = ? AND active = 1", (endpoint_id,)
+            ).rowcount
+            db.execute(
+                "DELETE FROM outbox WHERE endpoint_id = ? AND state = 'pending'", (endpoint_id,)
+            )
+        return changed > 0
+
+    def claim_deliveries(
+        self, owner: str, *, now: float, lease_s: float, limit: int = 50
+    ) -> list[Delivery]:
+        """Lease due deliveries to ``owner``."""
+        with self._tx() as db:
+            rows = db.execute(
+                "SELECT o.id AS oid, o.endpoint_id, o.event_id, o.attempts, o.next_attempt_at, "
+                "o.last_error, e.* FROM outbox o JOIN events e ON e.id = o.event_id "
+                "WHERE o.state = 'pending' AND o.next_attempt_at <= ? "
+                "AND (o.leased_until IS NULL OR o.leased_until <= ?) "
+                "ORDER BY o.next_attempt_at, o.id LIMIT ?",
+                (now, now, limit),
+            ).fetchall()
+            for row in rows:
+                db.execute(
+                    "UPDATE outbox SET leased_by = ?, leased_until = ? WHERE id = ?",
+                    (owner, now + lease_s, row["oid"]),
+                )
+        return [
+            Delivery(
+                id=row["oid"],
+                endpoint_id=row["endpoint_id"],
+                event_id=row["event_id"],
+                attempts=row["attempts"],
+                next_attempt_at=row["next_attempt_at"],
+                last_error=row["last_error"],
+                event=_event(row),
+            )
+            for row in rows
+        ]
+
+    def ack_delivery(self, delivery_id: int, *, now: float) -> None:
+        """Mark delivered."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE outbox SET state = 'delivered', done_at = ?, attempts = attempts + 1, "
+                "leased_by = NULL, leased_until = NULL WHERE id = ?",
+                (now, delivery_id),
+            )
+
+    def fail_delivery(
+        self, delivery_id: int, *, next_attempt_at: float | None, error: str, now: float
+    ) -> None:
+        """Schedule a retry, or give up when ``next_attempt_at`` is None."""
+        with self._tx() as db:
+            if next_attempt_at is None:
+                db.execute(
+                    "UPDATE outbox SET state = 'dead', done_at = ?, attempts = attempts + 1, "
+                    "last_error = ?, leased_by = NULL, leased_until = NULL WHERE id = ?",
+                    (now, error, delivery_id),
+                )
+            else:
+                db.execute(
+                    "UPDATE outbox SET next_attempt_at = ?, attempts = attempts + 1, "
+                    "last_error = ?, leased_by = NULL, leased_until = NULL WHERE id = ?",
+                    (next_attempt_at, error, delivery_id),
+                )
+
+    def outbox_backlog(self) -> int:
+        """Pending deliveries."""
+        return int(self._read("SELECT COUNT(*) AS n FROM outbox WHERE state = 'pending'")[0]["n"])
+
+    def dead_deliveries(self, limit: int = 100) -> list[Delivery]:
+        """Deliveries given up on, newest first."""
+        rows = self._read(
+            "SELECT o.id AS oid, o.endpoint_id, o.event_id, o.attempts, o.next_attempt_at, "
+            "o.last_error, e.* FROM outbox o JOIN events e ON e.id = o.event_id "
+            "WHERE o.state = 'dead' ORDER BY o.id DESC LIMIT ?",
+            (limit,),
+        )
+        return [
+            Delivery(
+                id=row["oid"],
+                endpoint_id=row["endpoint_id"],
+                event_id=row["event_id"],
+                attempts=row["attempts"],
+                next_attempt_at=row["next_attempt_at"],
+                last_error=row["last_error"],
+                event=_event(row),
+            )
+            for row in rows
+        ]
+
+    def add_api_key(self, record: ApiKeyRecord) -> None:
+        """Store a key by hash; the name must be unique among unrevoked keys."""
+        with self._tx() as db:
+            taken = db.execute(
+                "SELECT 1 FROM api_keys WHERE name = ? AND revoked_at IS NULL", (record.name,)
+            ).fetchone()
+            if taken is not None:
+                raise ValueError(f"an API key named {record.name!r} exists; revoke it first")
+            db.execute(
+                "INSERT INTO api_keys (id, name, key_hash, prefix, scopes, agents, "
+                "rate_per_minute, created_at, revoked_at, extra) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.id,
+                    record.name,
+                    record.key_hash,
+                    record.prefix,
+                    json.dumps(list(record.scopes)),
+                    json.dumps(list(record.agents)),
+                    record.rate_per_minute,
+                    record.created_at,
+                    record.revoked_at,
+                    json.dumps(record.extra),
+                ),
+            )
+
+    def find_api_key(self, key_hash: str) -> ApiKeyRecord | None:
+        """The unrevoked key with this hash."""
+        rows = self._read(
+            "SELECT * FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL", (key_hash,)
+        )
+        return _key(rows[0]) if rows else None
+
+    def list_api_keys(self) -> list[ApiKeyRecord]:
+        """Every key."""
+        return [_key(row) for row in self._read("SELECT * FROM api_keys ORDER BY created_at, id")]
+
+    def revoke_api_key(self, id_or_name: str, *, now: float) -> bool:
+        """Revoke by id or name."""
+        with self._tx() as db:
+            changed = db.execute(
+                "UPDATE api_keys SET revoked_at = ? WHERE (id = ? OR name = ?) "
+                "AND revoked_at IS NULL",
+                (now, id_or_name, id_or_name),
+            ).rowcount
+        return changed > 0
+
+    def acquire_lease(self, name: str, owner: str, *, now: float, ttl_s: float) -> bool:
+        """Take or renew a lease."""
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT owner, expires_at FROM leases WHERE name = ?", (name,)
+            ).fetchone()
+            if row is not None and row["owner"] != owner and row["expires_at"] > now:
+                return False
+            db.execute(
+                "INSERT OR REPLACE INTO leases (name, owner, expires_at) VALUES (?, ?, ?)",
+                (name, owner, now + ttl_s),
+            )
+            return True
+
+    def release_lease(self, name: str, owner: str) -> None:
+        """Give a lease up."""
+        with self._tx() as db:
+            db.execute("DELETE FROM leases WHERE name = ? AND owner = ?", (name, owner))
+
+    def lease_holder(self, name: str, *, now: float) -> str | None:
+        """Who holds an unexpired lease."""
+        rows = self._read("SELECT owner FROM leases WHERE name = ? AND expires_at > ?", (name, now))
+        return str(rows[0]["owner"]) if rows else None
+
+
+def _split(script: str) -> list[str]:
+    """Statements of a migration script (triggers keep their inner ``;``)."""
+    statements: list[str] = []
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        statements.append(buffer.strip())
+    return statements

@@ -1,0 +1,346 @@
+"""The store behind ``gcdial serve``: one interface, two implementations (SQLite, PostgreSQL).
+
+Everything the service must not forget across a restart, or share between replicas, lives here:
+
+- idempotency keys, claimed *before* the create-call leaves (a unique row, not a lock in memory);
+- call records and an append-only audit log;
+- the event log, with monotonically increasing ids (SSE ``Last-Event-ID`` resume), and in the same
+  transaction one outbox row per active webhook endpoint (durable delivery, never lost);
+- webhook endpoints, API keys (only their SHA-256 hashes), campaign leases with a heartbeat.
+
+Times are epoch seconds (float) passed in by the caller, so tests control the clock. Methods are
+synchronous; the service calls them from a worker thread. Every implementation passes the same
+tests (``tests/serve/test_store.py`` over the ``store`` fixture).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "ApiKeyRecord",
+    "AuditEntry",
+    "CallRecord",
+    "Claim",
+    "ClaimKind",
+    "Delivery",
+    "Event",
+    "IdempotencyRecord",
+    "Store",
+    "StoreError",
+    "WebhookEndpoint",
+    "body_fingerprint",
+    "hash_api_key",
+]
+
+SCHEMA_VERSION = 1
+
+CallStatus = Literal["placing", "placed", "unknown", "not_placed", "refused"]
+CALL_STATUSES: tuple[str, ...] = ("placing", "placed", "unknown", "not_placed", "refused")
+ClaimKind = Literal["claimed", "replay", "mismatch", "in_progress"]
+
+
+class StoreError(Exception):
+    """The store failed (unreachable, read-only, corrupt); the message names no secret."""
+
+
+def body_fingerprint(body: Any) -> str:
+    """A stable SHA-256 of a JSON-able request body (key order does not matter)."""
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def hash_api_key(key: str) -> str:
+    """The only form in which an API key is stored: its SHA-256, hex."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    """One claimed key. ``response_body`` is set (and ``state`` is ``done``) once answered."""
+
+    scope: str
+    key: str
+    fingerprint: str
+    call_id: str
+    state: Literal["in_progress", "done"]
+    created_at: float
+    expires_at: float
+    owner: str = ""
+    status_code: int | None = None
+    response_body: str | None = None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What ``claim_idempotency`` found: ``claimed`` means the caller alone may dial now."""
+
+    kind: ClaimKind
+    record: IdempotencyRecord
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """A call as the service tracks it; ``request`` is the validated body, JSON text."""
+
+    id: str
+    api_key_id: str
+    agent: str
+    to: str
+    status: str
+    created_at: float
+    updated_at: float
+    idempotency_key: str = ""
+    agent_id: str | None = None
+    conversation_id: str | None = None
+    outcome: str | None = None
+    detail: str | None = None
+    request: str = "{}"
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One append-only audit line: who (key), what (action), which agent and number, result."""
+
+    at: float
+    api_key_id: str
+    action: str
+    result: str
+    call_id: str | None = None
+    agent: str | None = None
+    number: str | None = None
+    detail: str | None = None
+    id: int = 0
+
+
+@dataclass(frozen=True)
+class Event:
+    """One call event; ``id`` increases monotonically across the whole store."""
+
+    id: int
+    type: str
+    call_id: str | None
+    data: str
+    at: float
+
+
+@dataclass(frozen=True)
+class WebhookEndpoint:
+    """A registered receiver. ``secret`` signs deliveries; it is shown to the client only once."""
+
+    id: str
+    url: str
+    secret: str
+    created_at: float
+    api_key_id: str = ""
+    description: str = ""
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One outbox row: an event to deliver to one endpoint."""
+
+    id: int
+    endpoint_id: str
+    event_id: int
+    attempts: int
+    next_attempt_at: float
+    event: Event
+    last_error: str | None = None
+
+
+@dataclass(frozen=True)
+class ApiKeyRecord:
+    """An API key as stored: its hash, never the key. Empty ``agents`` means every agent."""
+
+    id: str
+    name: str
+    key_hash: str
+    created_at: float
+    scopes: tuple[str, ...] = ("dial", "watch")
+    agents: tuple[str, ...] = ()
+    rate_per_minute: int = 60
+    prefix: str = ""
+    revoked_at: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Store(Protocol):
+    """The persistence interface of ``gcdial serve``; see the module docstring."""
+
+    def schema_version(self) -> int:
+        """The schema version the open store has (migrations bring it to ``SCHEMA_VERSION``)."""
+        ...
+
+    def check_writable(self) -> None:
+        """Raise ``StoreError`` unless a write succeeds now (``/readyz``)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections; the store is unusable afterwards."""
+        ...
+
+    # idempotency
+    def claim_idempotency(
+        self,
+        scope: str,
+        key: str,
+        fingerprint: str,
+        call_id: str,
+        *,
+        now: float,
+        ttl_s: float,
+        owner: str = "",
+    ) -> Claim:
+        """Atomically claim ``(scope, key)``, or report the existing claim.
+
+        ``claimed``: a new row (state ``in_progress``) was written durably; only this caller may
+        dial. ``replay``: same fingerprint and ``done``; ``in_progress``: same fingerprint, still
+        being placed; ``mismatch``: another body. An expired row is replaced by a new claim.
+        """
+        ...
+
+    def complete_idempotency(self, scope: str, key: str, status_code: int, body: str) -> None:
+        """Record the answer for a claimed key (state becomes ``done``)."""
+        ...
+
+    def get_idempotency(self, scope: str, key: str) -> IdempotencyRecord | None:
+        """The record for a key, expired or not."""
+        ...
+
+    def stale_claims(self, older_than: float) -> list[IdempotencyRecord]:
+        """Claims still ``in_progress`` that were created before ``older_than`` (crash recovery)."""
+        ...
+
+    def purge_expired_idempotency(self, now: float) -> int:
+        """Delete expired keys; return how many."""
+        ...
+
+    # calls
+    def insert_call(self, call: CallRecord) -> None:
+        """Store a new call (its id must be new)."""
+        ...
+
+    def update_call(self, call_id: str, *, now: float, **changes: Any) -> CallRecord:
+        """Change fields of a call (status, conversation_id, outcome, detail, agent_id)."""
+        ...
+
+    def get_call(self, call_id: str) -> CallRecord | None:
+        """One call, or None."""
+        ...
+
+    def list_calls(
+        self,
+        *,
+        agent: str | None = None,
+        since: float | None = None,
+        status: str | None = None,
+        api_key_id: str | None = None,
+        limit: int = 100,
+    ) -> list[CallRecord]:
+        """Calls newest first, filtered; ``agent`` matches the given agent or its resolved id."""
+        ...
+
+    def calls_with_status(self, status: str, limit: int = 1000) -> list[CallRecord]:
+        """Calls currently in ``status`` (e.g. ``placed`` ones to watch after a restart)."""
+        ...
+
+    # audit
+    def append_audit(self, entry: AuditEntry) -> int:
+        """Append one audit line; return its id. There is no update or delete."""
+        ...
+
+    def list_audit(self, *, after_id: int = 0, limit: int = 1000) -> list[AuditEntry]:
+        """Audit lines in order."""
+        ...
+
+    # events and the webhook outbox
+    def append_event(self, type: str, call_id: str | None, data: str, *, now: float) -> Event:
+        """Append an event and, in the same transaction, one outbox row per active endpoint."""
+        ...
+
+    def events_after(
+        self, after_id: int, *, call_id: str | None = None, limit: int = 500
+    ) -> list[Event]:
+        """Events with id > ``after_id``, oldest first (optionally of one call)."""
+        ...
+
+    def last_event_id(self) -> int:
+        """The highest event id (0 when none)."""
+        ...
+
+    def add_webhook(self, endpoint: WebhookEndpoint) -> None:
+        """Register an endpoint."""
+        ...
+
+    def list_webhooks(self) -> list[WebhookEndpoint]:
+        """Active endpoints."""
+        ...
+
+    def get_webhook(self, endpoint_id: str) -> WebhookEndpoint | None:
+        """One active endpoint, or None."""
+        ...
+
+    def delete_webhook(self, endpoint_id: str) -> bool:
+        """Deactivate an endpoint and drop its pending deliveries; False when unknown."""
+        ...
+
+    def claim_deliveries(
+        self, owner: str, *, now: float, lease_s: float, limit: int = 50
+    ) -> list[Delivery]:
+        """Due deliveries not leased by anyone else, now leased to ``owner`` until now+lease_s."""
+        ...
+
+    def ack_delivery(self, delivery_id: int, *, now: float) -> None:
+        """The receiver accepted it: remove it from the outbox."""
+        ...
+
+    def fail_delivery(
+        self, delivery_id: int, *, next_attempt_at: float | None, error: str, now: float
+    ) -> None:
+        """An attempt failed: retry at ``next_attempt_at``, or give up (dead letter) when None."""
+        ...
+
+    def outbox_backlog(self) -> int:
+        """Deliveries still pending (for ``/metrics``)."""
+        ...
+
+    def dead_deliveries(self, limit: int = 100) -> list[Delivery]:
+        """Deliveries given up on, newest first."""
+        ...
+
+    # API keys
+    def add_api_key(self, record: ApiKeyRecord) -> None:
+        """Store a key (by hash); its name must be unique among unrevoked keys."""
+        ...
+
+    def find_api_key(self, key_hash: str) -> ApiKeyRecord | None:
+        """The unrevoked key with this hash, or None."""
+        ...
+
+    def list_api_keys(self) -> list[ApiKeyRecord]:
+        """Every key, revoked ones included."""
+        ...
+
+    def revoke_api_key(self, id_or_name: str, *, now: float) -> bool:
+        """Revoke by id or name; False when no unrevoked key matches."""
+        ...
+
+    # campaign leases
+    def acquire_lease(self, name: str, owner: str, *, now: float, ttl_s: float) -> bool:
+        """Take or renew ``name`` for ``owner``; True when ``owner`` now holds it."""
+        ...
+
+    def release_lease(self, name: str, owner: str) -> None:
+        """Give the lease up (only if ``owner`` holds it)."""
+        ...
+
+    def lease_holder(self, name: str, *, now: float) -> str | None:
+        """Who holds an unexpired lease on ``name``."""
+        ...

@@ -1,0 +1,179 @@
+"""``gcdial serve`` and ``gcdial serve keys``, run as a user would."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from gcdial.emulator import EmulatorServer
+from gcdial.serve.sqlite_store import SqliteStore
+from gcdial.serve.store import hash_api_key
+
+GCDIAL = str(Path(sys.executable).parent / "gcdial")
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "COLUMNS": "200",
+        "NO_COLOR": "1",
+        "GCDIAL_SERVE_STORE": str(tmp_path / "store.sqlite3"),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "GCDIAL_SANDBOX_SPEED": "50",
+    }
+
+
+def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [GCDIAL, "serve", *args],
+        capture_output=True,
+        text=True,
+        env=_env(tmp_path),
+        timeout=60,
+        check=False,
+    )
+
+
+def test_keys_create_list_revoke(tmp_path: Path) -> None:
+    made = _run(tmp_path, "keys", "create", "--name", "crm", "--agents", "alice@example.com",
+                "--scopes", "dial,watch", "--rate", "2/s")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    key = made.stdout.strip()
+    assert key.startswith("gcd_")
+    assert "shown only this once" in made.stderr
+    store = SqliteStore(tmp_path / "store.sqlite3")
+    try:
+        record = store.find_api_key(hash_api_key(key))
+        assert record is not None
+        assert (record.agents, record.scopes, record.rate_per_minute) == (
+            ("alice@example.com",), ("dial", "watch"), 120,
+        )  # fmt: skip
+    finally:
+        store.close()
+    assert key not in (tmp_path / "store.sqlite3").read_bytes().decode("latin-1")
+    listed = _run(tmp_path, "keys", "list")
+    assert "crm" in listed.stdout
+    assert key not in listed.stdout
+    assert "active" in listed.stdout
+    assert _run(tmp_path, "keys", "create", "--name", "crm").returncode == 2
+    assert _run(tmp_path, "keys", "revoke", "crm").returncode == 0
+    assert "revoked" in _run(tmp_path, "keys", "list").stdout
+    missing = _run(tmp_path, "keys", "revoke", "crm")
+    assert missing.returncode == 2
+    assert "no active key" in missing.stderr
+
+
+def test_keys_bad_input_is_a_clear_error(tmp_path: Path) -> None:
+    for args, words in [
+        (("--name", "crm", "--scopes", "dial,fly"), "unknown scope 'fly'"),
+        (("--name", "crm", "--rate", "lots"), "rate 'lots' is not understood"),
+        (("--name", "no spaces"), "not valid"),
+    ]:
+        result = _run(tmp_path, "keys", "create", *args)
+        assert result.returncode == 2
+        assert words in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_remote_host_needs_allow_remote(tmp_path: Path) -> None:
+    result = _run(tmp_path, "--host", "0.0.0.0", "--port", "0")
+    assert result.returncode == 2
+    assert "--allow-remote" in result.stderr
+
+
+def test_serve_sandbox_dials_with_a_key(tmp_path: Path) -> None:
+    key = _run(tmp_path, "keys", "create", "--name", "crm").stdout.strip()
+    process = subprocess.Popen(
+        [GCDIAL, "serve", "--sandbox", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(tmp_path),
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.startswith("gcdial serve: serving at"), line
+        base_url = line.split()[4]
+        headers = {"Authorization": f"Bearer {key}", "Idempotency-Key": "cli-1"}
+        body = {"agent": "alice@example.com", "to": "+14155550100"}
+        with httpx.Client(base_url=base_url, timeout=30) as http:
+            first = http.post("/v1/calls", json=body, headers=headers)
+            assert first.status_code == 202, first.text
+            assert first.json()["status"] == "placed"
+            again = http.post("/v1/calls", json=body, headers=headers)
+            assert again.headers["idempotent-replayed"] == "true"
+            assert http.get("/readyz").json() == {"status": "ready"}
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=20)
+    assert "Traceback" not in stderr
+    assert key not in stderr
+
+
+def _serve(tmp_path: Path, emulator: EmulatorServer) -> tuple[subprocess.Popen[str], str]:
+    env = {
+        **_env(tmp_path),
+        "GCDIAL_BASE_URL": emulator.base_url,
+        "GENESYSCLOUD_OAUTHCLIENT_ID": emulator.client_id,
+        "GENESYSCLOUD_OAUTHCLIENT_SECRET": emulator.client_secret,
+    }
+    process = subprocess.Popen(
+        [GCDIAL, "serve", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    assert line.startswith("gcdial serve: serving at"), line + process.stderr.read()
+    return process, line.split()[4]
+
+
+def test_killed_mid_dial_the_call_is_unknown_and_never_redialed(
+    tmp_path: Path, emulator: EmulatorServer
+) -> None:
+    key = _run(tmp_path, "keys", "create", "--name", "crm").stdout.strip()
+    emulator.add_fault(route="create_call", mode="hang_after_create", seconds=60, count=1)
+    process, base_url = _serve(tmp_path, emulator)
+    headers = {"Authorization": f"Bearer {key}", "Idempotency-Key": "kill-1"}
+    body = {"agent": "alice@example.com", "to": "+14155550100"}
+
+    def post() -> None:
+        with contextlib.suppress(httpx.HTTPError):
+            httpx.post(f"{base_url}/v1/calls", json=body, headers=headers, timeout=30)
+
+    pending = threading.Thread(target=post)
+    pending.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not emulator.calls_created():
+            assert time.monotonic() < deadline, "the create-call never reached the emulator"
+            time.sleep(0.05)
+        process.kill()  # -9, mid-dial: the create-call left, its answer never came back
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=10)
+        pending.join(timeout=30)
+    process, base_url = _serve(tmp_path, emulator)
+    try:
+        retry = httpx.post(f"{base_url}/v1/calls", json=body, headers=headers, timeout=30)
+        assert retry.status_code == 202, retry.text
+        assert retry.headers["idempotent-replayed"] == "true"
+        call = retry.json()
+        assert call["status"] == "unknown"
+        assert "not re-sent" in call["detail"]
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=20)
+    assert len(emulator.calls_created()) == 1

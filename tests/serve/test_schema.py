@@ -1,0 +1,68 @@
+"""schemathesis against the served /openapi.json: no 500, no answer that breaks its own schema.
+
+schemathesis' pytest plugin does not run under this pytest, so the test drives its operations'
+Hypothesis strategies itself; ``MAX_EXAMPLES`` per operation bounds the time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from .conftest import Running
+
+MAX_EXAMPLES = 30
+ALICE = "alice@example.com"
+CHECKS = [status_code_conformance, content_type_conformance, response_schema_conformance]
+
+
+def test_api_conforms_to_its_served_schema(running: Running) -> None:
+    loaded = schemathesis.openapi.from_url(f"{running.base_url}/openapi.json")
+    loaded.config.update(base_url=running.base_url)
+    # The SSE streams never end by design; their answers are tested in test_events_webhooks.
+    operations = [
+        result.ok() for result in loaded.exclude(path_regex=r".*/events$").get_all_operations()
+    ]
+    assert len(operations) >= 9
+    tried: list[str] = []
+    seen: list[tuple[str, int]] = []
+    for operation in operations:
+        _checker(running, operation, seen)()
+        tried.append(operation.label)
+    assert "POST /v1/calls" in tried
+    assert ("POST /v1/calls", 202) in seen
+
+
+def _checker(running: Running, operation: Any, seen: list[tuple[str, int]]) -> Any:
+    """A Hypothesis test of one operation: every generated request, then a dialable one."""
+    label = operation.label
+
+    @given(case=operation.as_strategy())
+    @settings(
+        max_examples=MAX_EXAMPLES,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        database=None,
+    )
+    def check(case: Any) -> None:
+        key = running.admin_key if case.method in ("GET", "DELETE") else running.key
+        bodies = [case.body]
+        if label == "POST /v1/calls" and isinstance(case.body, dict):
+            # Also a body that can dial, so the 202 answers are checked too.
+            bodies.append({"agent": ALICE, "to": "+141555501" + str(len(seen) % 100).zfill(2)})
+        for body in bodies:
+            case.body = body
+            response = case.call(headers=running.headers(key))
+            where = f"{case.method} {case.formatted_path}"
+            assert response.status_code < 500, f"{where}: {response.status_code} {response.text}"
+            case.validate_response(response, checks=CHECKS)
+            seen.append((label, response.status_code))
+
+    return check

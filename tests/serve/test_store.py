@@ -1,0 +1,207 @@
+"""The store contract, run against every implementation (see ``conftest.STORE_FACTORIES``)."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from gcdial.serve.store import (
+    SCHEMA_VERSION,
+    ApiKeyRecord,
+    AuditEntry,
+    CallRecord,
+    Store,
+    WebhookEndpoint,
+    body_fingerprint,
+    hash_api_key,
+)
+
+DAY = 86_400.0
+
+
+def test_is_a_store_at_the_current_schema(store: Store) -> None:
+    assert isinstance(store, Store)
+    assert store.schema_version() == SCHEMA_VERSION
+    store.check_writable()
+
+
+def test_fingerprint_ignores_key_order_but_not_values() -> None:
+    assert body_fingerprint({"a": 1, "b": 2}) == body_fingerprint({"b": 2, "a": 1})
+    assert body_fingerprint({"a": 1}) != body_fingerprint({"a": 2})
+
+
+def test_idempotency_claim_in_progress_replay_mismatch(store: Store) -> None:
+    first = store.claim_idempotency("k1", "abc", "fp1", "call-1", now=100.0, ttl_s=DAY)
+    assert first.kind == "claimed"
+    assert first.record.call_id == "call-1"
+    running = store.claim_idempotency("k1", "abc", "fp1", "call-2", now=101.0, ttl_s=DAY)
+    assert (running.kind, running.record.call_id) == ("in_progress", "call-1")
+    other = store.claim_idempotency("k1", "abc", "fp2", "call-3", now=101.0, ttl_s=DAY)
+    assert other.kind == "mismatch"
+    store.complete_idempotency("k1", "abc", 202, '{"id": "call-1"}')
+    replay = store.claim_idempotency("k1", "abc", "fp1", "call-4", now=102.0, ttl_s=DAY)
+    assert replay.kind == "replay"
+    assert (replay.record.status_code, replay.record.response_body) == (202, '{"id": "call-1"}')
+    # Keys are scoped per API key: another key with the same value claims its own row.
+    assert store.claim_idempotency("k2", "abc", "fp1", "c5", now=102.0, ttl_s=DAY).kind == "claimed"
+
+
+def test_idempotency_expiry_and_stale_claims(store: Store) -> None:
+    store.claim_idempotency("k", "old", "fp", "c1", now=0.0, ttl_s=10.0)
+    store.claim_idempotency("k", "new", "fp", "c2", now=50.0, ttl_s=100.0)
+    assert [r.key for r in store.stale_claims(older_than=20.0)] == ["old"]
+    again = store.claim_idempotency("k", "old", "other", "c3", now=11.0, ttl_s=10.0)
+    assert (again.kind, again.record.call_id) == ("claimed", "c3")
+    assert store.purge_expired_idempotency(now=30.0) == 1
+    assert store.get_idempotency("k", "old") is None
+    assert store.get_idempotency("k", "new") is not None
+
+
+def test_concurrent_claims_let_exactly_one_dial(store: Store) -> None:
+    def claim(i: int) -> str:
+        return store.claim_idempotency("k", "same", "fp", f"c{i}", now=1.0, ttl_s=DAY).kind
+
+    with ThreadPoolExecutor(8) as pool:
+        kinds = list(pool.map(claim, range(32)))
+    assert kinds.count("claimed") == 1
+    assert kinds.count("in_progress") == 31
+
+
+def _call(call_id: str, at: float, **fields: str) -> CallRecord:
+    values = {"agent": "alice@example.com", "to": "+14155550100", "status": "placing"} | fields
+    return CallRecord(
+        id=call_id,
+        api_key_id="key1",
+        created_at=at,
+        updated_at=at,
+        agent=values["agent"],
+        to=values["to"],
+        status=values["status"],
+    )
+
+
+def test_calls_insert_update_list(store: Store) -> None:
+    store.insert_call(_call("c1", 1.0))
+    store.insert_call(_call("c2", 2.0, agent="bob@example.com"))
+    updated = store.update_call("c1", now=5.0, status="placed", conversation_id="conv-1")
+    assert (updated.status, updated.conversation_id, updated.updated_at) == (
+        "placed",
+        "conv-1",
+        5.0,
+    )
+    assert store.get_call("missing") is None
+    assert [c.id for c in store.list_calls()] == ["c2", "c1"]
+    assert [c.id for c in store.list_calls(status="placed")] == ["c1"]
+    assert [c.id for c in store.list_calls(agent="bob@example.com")] == ["c2"]
+    assert [c.id for c in store.list_calls(since=1.5)] == ["c2"]
+    store.update_call("c1", now=6.0, agent_id="user-a")
+    assert [c.id for c in store.list_calls(agent="user-a")] == ["c1"]
+    assert [c.id for c in store.calls_with_status("placing")] == ["c2"]
+    with pytest.raises(ValueError, match="cannot change"):
+        store.update_call("c1", now=7.0, to="+1")
+
+
+def test_audit_is_append_only_and_ordered(store: Store) -> None:
+    first = store.append_audit(AuditEntry(at=1.0, api_key_id="k", action="dial", result="placed"))
+    second = store.append_audit(AuditEntry(at=2.0, api_key_id="k", action="hangup", result="ok"))
+    assert second > first
+    assert [e.action for e in store.list_audit()] == ["dial", "hangup"]
+    assert [e.action for e in store.list_audit(after_id=first)] == ["hangup"]
+    assert not hasattr(store, "delete_audit")
+
+
+def test_events_are_monotonic_and_filterable(store: Store) -> None:
+    ids = [store.append_event("call.placed", f"c{i % 2}", "{}", now=float(i)).id for i in range(5)]
+    assert ids == sorted(ids)
+    assert len(set(ids)) == 5
+    assert store.last_event_id() == ids[-1]
+    assert [e.id for e in store.events_after(ids[1])] == ids[2:]
+    assert [e.id for e in store.events_after(0, call_id="c1")] == [ids[1], ids[3]]
+
+
+def test_outbox_gets_one_row_per_active_endpoint(store: Store) -> None:
+    store.add_webhook(
+        WebhookEndpoint(id="w1", url="http://127.0.0.1:1/a", secret="s1", created_at=0)
+    )
+    store.add_webhook(
+        WebhookEndpoint(id="w2", url="http://127.0.0.1:1/b", secret="s2", created_at=1)
+    )
+    event = store.append_event("call.placed", "c1", json.dumps({"x": 1}), now=10.0)
+    assert store.outbox_backlog() == 2
+    assert store.claim_deliveries("r1", now=9.0, lease_s=30) == []
+    leased = store.claim_deliveries("r1", now=10.0, lease_s=30)
+    assert sorted(d.endpoint_id for d in leased) == ["w1", "w2"]
+    assert all(d.event.id == event.id for d in leased)
+    # Leased rows are invisible to another worker until the lease runs out.
+    assert store.claim_deliveries("r2", now=20.0, lease_s=30) == []
+    one, two = sorted(leased, key=lambda d: d.endpoint_id)
+    store.ack_delivery(one.id, now=21.0)
+    store.fail_delivery(two.id, next_attempt_at=100.0, error="HTTP 500", now=21.0)
+    assert store.outbox_backlog() == 1
+    assert store.claim_deliveries("r2", now=50.0, lease_s=30) == []
+    retry = store.claim_deliveries("r2", now=100.0, lease_s=30)
+    assert [(d.endpoint_id, d.attempts, d.last_error) for d in retry] == [("w2", 1, "HTTP 500")]
+    store.fail_delivery(retry[0].id, next_attempt_at=None, error="gave up", now=101.0)
+    assert store.outbox_backlog() == 0
+    assert [d.endpoint_id for d in store.dead_deliveries()] == ["w2"]
+
+
+def test_expired_lease_is_claimable_again(store: Store) -> None:
+    store.add_webhook(WebhookEndpoint(id="w1", url="http://127.0.0.1:1/", secret="s", created_at=0))
+    store.append_event("call.placed", "c1", "{}", now=0.0)
+    assert len(store.claim_deliveries("dead-replica", now=0.0, lease_s=5)) == 1
+    assert len(store.claim_deliveries("other", now=6.0, lease_s=5)) == 1
+
+
+def test_deleted_webhook_gets_nothing(store: Store) -> None:
+    store.add_webhook(WebhookEndpoint(id="w1", url="http://127.0.0.1:1/", secret="s", created_at=0))
+    store.append_event("call.placed", "c1", "{}", now=0.0)
+    assert store.delete_webhook("w1") is True
+    assert store.delete_webhook("w1") is False
+    assert store.outbox_backlog() == 0
+    store.append_event("call.placed", "c1", "{}", now=1.0)
+    assert store.outbox_backlog() == 0
+    assert store.list_webhooks() == []
+    assert store.get_webhook("w1") is None
+
+
+def test_api_keys_by_hash_and_revoke(store: Store) -> None:
+    record = ApiKeyRecord(
+        id="key1",
+        name="crm",
+        key_hash=hash_api_key("gcd_secret"),
+        created_at=1.0,
+        scopes=("dial",),
+        agents=("alice@example.com",),
+        rate_per_minute=5,
+    )
+    store.add_api_key(record)
+    found = store.find_api_key(hash_api_key("gcd_secret"))
+    assert found is not None
+    assert (found.name, found.scopes, found.agents, found.rate_per_minute) == (
+        "crm",
+        ("dial",),
+        ("alice@example.com",),
+        5,
+    )
+    assert store.find_api_key(hash_api_key("other")) is None
+    with pytest.raises(ValueError, match="exists"):
+        store.add_api_key(ApiKeyRecord(id="key2", name="crm", key_hash="h2", created_at=2.0))
+    assert store.revoke_api_key("crm", now=3.0) is True
+    assert store.revoke_api_key("crm", now=3.0) is False
+    assert store.find_api_key(hash_api_key("gcd_secret")) is None
+    assert [k.revoked_at for k in store.list_api_keys()] == [3.0]
+
+
+def test_lease_one_owner_until_expiry(store: Store) -> None:
+    assert store.acquire_lease("camp", "r1", now=0.0, ttl_s=10) is True
+    assert store.acquire_lease("camp", "r2", now=5.0, ttl_s=10) is False
+    assert store.acquire_lease("camp", "r1", now=8.0, ttl_s=10) is True  # heartbeat
+    assert store.lease_holder("camp", now=17.0) == "r1"
+    assert store.acquire_lease("camp", "r2", now=18.5, ttl_s=10) is True  # r1 died
+    store.release_lease("camp", "r1")
+    assert store.lease_holder("camp", now=19.0) == "r2"
+    store.release_lease("camp", "r2")
+    assert store.lease_holder("camp", now=19.0) is None
