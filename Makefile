@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test check lint typecheck unit bench soak clean postgres-binaries
+.PHONY: demo demo-serve test check lint typecheck unit doctest browser bench soak clean postgres-binaries
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,9 @@ $(VENV)/.bench-installed: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/gcdial demo
 
+demo-serve: $(STAMP)
+	$(BIN)/python -m gcdial.serve.web.demo $(ARGS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
@@ -30,6 +33,11 @@ check: lint typecheck
 
 unit: $(STAMP) postgres-binaries
 	$(BIN)/pytest -q
+
+# The page's browser tests drive Debian's Chromium (Playwright's own browser download is not used).
+browser:
+	@test -x /usr/bin/chromium || (apt-get update -qq \
+	    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
 # The PostgreSQL tests start a throwaway cluster (tests/pgcluster.py) from the machine's server
 # binaries; where there are none, install Debian's package (CI runs as root).
@@ -45,7 +53,11 @@ postgres-binaries:
 	    exit 1; \
 	fi
 
-test: check unit
+# The examples of README.md and docs/ (part of `unit` too: `make test` runs them).
+doctest: $(STAMP)
+	$(BIN)/pytest -q tests/docs
+
+test: check browser unit
 
 bench: $(VENV)/.bench-installed
 	$(BIN)/python -m bench $(ARGS)

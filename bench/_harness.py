@@ -38,6 +38,8 @@ class Run:
     returncode: int
     stdout: str
     stderr: str
+    cpu_seconds: float = 0.0
+    """User + system CPU of the child: steadier than wall time on a busy machine."""
 
 
 def run_python(script: Path | str, *args: str, env: dict[str, str] | None = None) -> Run:
@@ -62,7 +64,7 @@ def run_python(script: Path | str, *args: str, env: dict[str, str] | None = None
 
 
 def run_command(argv: list[str], env: dict[str, str] | None = None) -> Run:
-    """Run any command; wall time and that child's own peak RSS (from wait4)."""
+    """Run any command; wall time, and that child's own CPU time and peak RSS (from wait4)."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         started = time.perf_counter()
         proc = subprocess.Popen(argv, stdout=out, stderr=err, env={**os.environ, **(env or {})})
@@ -71,7 +73,8 @@ def run_command(argv: list[str], env: dict[str, str] | None = None) -> Run:
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        return Run(elapsed, usage.ru_maxrss / 1024, proc.returncode, out.read(), err.read())
+        cpu = usage.ru_utime + usage.ru_stime
+        return Run(elapsed, usage.ru_maxrss / 1024, proc.returncode, out.read(), err.read(), cpu)
 
 
 def median(values: list[float]) -> float:

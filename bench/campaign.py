@@ -22,6 +22,7 @@ import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench._harness import VENV_BIN, Section, dump_json
 from gcdial.emulator import EmulatorConfig, EmulatorServer
@@ -138,7 +139,7 @@ def _agents() -> str:
     return ",".join(f"agent{n:03d}@{DOMAIN}" for n in range(1, AGENTS + 1))
 
 
-def _summary(child: Child) -> dict[str, object]:
+def _summary(child: Child) -> dict[str, Any]:
     lines = [json.loads(line) for line in child.out.splitlines() if line.startswith("{")]
     if child.returncode != 0 or not lines or lines[-1].get("event") != "summary":
         raise RuntimeError(f"campaign exited {child.returncode}: {child.err[-400:]}")
@@ -164,7 +165,7 @@ def throughput(work: Path) -> Section:
     ok = total - limited
     budget_rate = LIMIT / WINDOW_S
     achieved = ok / child.seconds
-    calls = int(summary["calls_placed"])  # type: ignore[call-overload]
+    calls = int(summary["calls_placed"])
     share = achieved / budget_rate
     dump_json(work / "throughput.json", {"summary": summary, "requests": counts})
     return Section(
@@ -252,7 +253,7 @@ def overhead(work: Path) -> Section:
         emu.reset()
         campaign = _campaign(emu, csv)
         summary = _summary(campaign)
-    calls = int(summary["calls_placed"])  # type: ignore[call-overload]
+    calls = int(summary["calls_placed"])
     bare_cpu = bare.cpu_s / bare_calls * 1000
     camp_cpu = campaign.cpu_s / calls * 1000
     bare_wall = bare.seconds / bare_calls * 1000

@@ -267,7 +267,7 @@ class PgCluster:
             "LC_ALL": "C",
             "HOME": str(self.base),
         }
-        return subprocess.run(  # type: ignore[call-overload]
+        return subprocess.run(  # type: ignore[call-overload,no-any-return]
             args,
             capture_output=True,
             text=True,

@@ -72,3 +72,27 @@ def test_cli_help_runs_as_a_user_would() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert "Genesys Cloud" in out.stdout
+
+
+# Declared because another dependency needs it at run time without importing it for us:
+# starlette parses the emulator's OAuth form bodies with python-multipart.
+INDIRECT_DEPENDENCIES = {
+    "python-multipart": "starlette's form parsing (the emulator's /oauth/token)"
+}
+
+
+def test_every_declared_dependency_is_used() -> None:
+    """A dependency nothing imports is dead weight in every install (pydantic-settings was one)."""
+    import re
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    declared = tomllib.loads((root / "pyproject.toml").read_text())["project"]["dependencies"]
+    source = "\n".join(p.read_text() for p in (root / "src" / "gcdial").rglob("*.py"))
+    imported = set(re.findall(r"^\s*(?:from|import) ([A-Za-z_]\w*)", source, re.MULTILINE))
+    for requirement in declared:
+        name = re.split(r"[<>=!~ \[]", requirement, maxsplit=1)[0]
+        if name in INDIRECT_DEPENDENCIES:
+            continue
+        module = name.replace("-", "_").lower()
+        assert module in imported, f"{name} is declared in pyproject.toml but never imported"

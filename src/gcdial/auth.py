@@ -18,11 +18,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import collections
+import itertools
 import logging
+import random
 import threading
 import time
 import weakref
-from collections.abc import AsyncGenerator, Callable, Generator, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final
@@ -39,9 +41,19 @@ from gcdial.errors import (
     ConfigError,
     InvalidClientError,
     ResponseFormatError,
+)
+from gcdial.http import (
+    MAX_RETRIES,
+    MAX_RETRY_AFTER_S,
+    Rng,
     api_error_from_response,
+    backoff_delay,
+    parse_retry_after,
+    should_retry,
+    tls_for,
 )
 from gcdial.regions import Endpoints
+from gcdial.scrub import scrub
 
 __all__ = [
     "DEFAULT_TOKEN_TIMEOUT",
@@ -107,10 +119,7 @@ OAUTH_ERROR_HINTS: Final[Mapping[str, str]] = {
 
 
 def _scrub(text: str, secrets: tuple[str, ...]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text[:_DESCRIPTION_CHARS]
+    return scrub(text, secrets)[:_DESCRIPTION_CHARS]
 
 
 def parse_token_response(
@@ -246,6 +255,10 @@ class ClientCredentialsAuth(GcdialAuth):
         refresh_margin_s: float = REFRESH_MARGIN_S,
         transport: httpx.BaseTransport | None = None,
         async_transport: httpx.AsyncBaseTransport | None = None,
+        max_retries: int = MAX_RETRIES,
+        sleep: Callable[[float], None] = time.sleep,
+        async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: Rng | None = None,
     ) -> None:
         self.client_id = client_id
         self._secret = (
@@ -259,6 +272,10 @@ class ClientCredentialsAuth(GcdialAuth):
         self._margin = refresh_margin_s
         self._transport = transport
         self._async_transport = async_transport
+        self._max_retries = max_retries
+        self._sleep = sleep
+        self._async_sleep = async_sleep
+        self._rng: Rng = rng if rng is not None else random.Random()
         self._cached: _CachedToken | None = None
         self._issued: collections.deque[str] = collections.deque(maxlen=_REMEMBERED_TOKENS)
         self._thread_lock = threading.Lock()
@@ -312,29 +329,84 @@ class ClientCredentialsAuth(GcdialAuth):
         logger.debug("got a token from %s, valid for %.0f s", self.login_host, lifetime)
         return grant.access_token
 
+    def _retry_delay(
+        self, attempt: int, response: httpx.Response | None, error: httpx.HTTPError | None
+    ) -> float | None:
+        """Seconds before asking again, or None to stop: the backoff of reads, since a token
+        request is safe to repeat. Any 5xx (a login host that failed issued no token), a 429,
+        timeouts and dropped connections are retried; a 4xx such as invalid_client never."""
+        if response is None:
+            retry = should_retry(
+                idempotent=True, attempt=attempt, error=error, max_retries=self._max_retries
+            )
+            return backoff_delay(attempt, rng=self._rng) if retry else None
+        status = response.status_code
+        if attempt >= self._max_retries or not (status == 429 or status >= 500):
+            return None
+        retry_after = parse_retry_after(response.headers)
+        if retry_after is None:
+            return backoff_delay(attempt, rng=self._rng)
+        return retry_after if retry_after <= MAX_RETRY_AFTER_S else None
+
+    def _log_retry(self, what: str, delay: float, attempt: int) -> None:
+        logger.debug(
+            "token request to %s: %s; asking again in %.2f s (retry %d of %d)",
+            self.login_host,
+            what,
+            delay,
+            attempt + 1,
+            self._max_retries,
+        )
+
     def _fetch_sync(self) -> str:
-        self.token_requests += 1
         started = self._clock()
-        try:
-            with httpx.Client(
-                verify=self._verify, timeout=self._timeout, transport=self._transport
-            ) as client:
-                response = client.send(self._token_request())
-        except httpx.HTTPError as exc:
-            raise token_transport_error(exc, self.login_host) from None
-        return self._store(response, started)
+        with httpx.Client(
+            verify=tls_for(self.login_base_url, self._verify),
+            timeout=self._timeout,
+            transport=self._transport,
+        ) as client:
+            for attempt in itertools.count():
+                self.token_requests += 1
+                try:
+                    response = client.send(self._token_request())
+                except httpx.HTTPError as exc:
+                    delay = self._retry_delay(attempt, None, exc)
+                    if delay is None:
+                        raise token_transport_error(exc, self.login_host) from None
+                    self._log_retry(type(exc).__name__, delay, attempt)
+                    self._sleep(delay)
+                    continue
+                delay = self._retry_delay(attempt, response, None)
+                if delay is None:
+                    return self._store(response, started)
+                self._log_retry(f"HTTP {response.status_code}", delay, attempt)
+                self._sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _fetch_async(self) -> str:
-        self.token_requests += 1
         started = self._clock()
-        try:
-            async with httpx.AsyncClient(
-                verify=self._verify, timeout=self._timeout, transport=self._async_transport
-            ) as client:
-                response = await client.send(self._token_request())
-        except httpx.HTTPError as exc:
-            raise token_transport_error(exc, self.login_host) from None
-        return self._store(response, started)
+        async with httpx.AsyncClient(
+            verify=tls_for(self.login_base_url, self._verify),
+            timeout=self._timeout,
+            transport=self._async_transport,
+        ) as client:
+            for attempt in itertools.count():
+                self.token_requests += 1
+                try:
+                    response = await client.send(self._token_request())
+                except httpx.HTTPError as exc:
+                    delay = self._retry_delay(attempt, None, exc)
+                    if delay is None:
+                        raise token_transport_error(exc, self.login_host) from None
+                    self._log_retry(type(exc).__name__, delay, attempt)
+                    await self._async_sleep(delay)
+                    continue
+                delay = self._retry_delay(attempt, response, None)
+                if delay is None:
+                    return self._store(response, started)
+                self._log_retry(f"HTTP {response.status_code}", delay, attempt)
+                await self._async_sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def token(self, *, stale: str | None = None) -> str:
         """A valid token, fetched at most once however many threads ask at the same time.
@@ -464,8 +536,12 @@ def auth_from_settings(
     *,
     clock: Clock = time.monotonic,
     wall_clock: WallClock = lambda: datetime.now(UTC),
+    sleep: Callable[[float], None] = time.sleep,
+    async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    rng: Rng | None = None,
 ) -> GcdialAuth:
-    """The auth the settings call for, in this order.
+    """The auth the settings call for, in this order (``sleep``, ``async_sleep`` and ``rng``
+    pace the token request's retries: a client passes its own, so tests stay instant).
 
     1. an explicit access token (``GENESYSCLOUD_ACCESS_TOKEN`` / an override);
     2. client credentials (id + secret);
@@ -488,6 +564,9 @@ def auth_from_settings(
             verify=settings.verify_tls,
             timeout=httpx.Timeout(settings.timeout_s, connect=settings.connect_timeout_s),
             clock=clock,
+            sleep=sleep,
+            async_sleep=async_sleep,
+            rng=rng,
         )
     if settings.client_id or settings.client_secret is not None:
         missing = (

@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, Final, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -29,10 +29,12 @@ from gcdial.http import (
     prepare_request,
 )
 from gcdial.models import CallConversation, CallCreated, CreateCallRequest, User
-from gcdial.monitor import CallEvent, CallMonitor, Outcome
-from gcdial.monitor import follow as follow_events
-from gcdial.monitor import wait as follow_wait
+from gcdial.monitor.events import CallEvent
+from gcdial.monitor.outcome import Outcome
 from gcdial.phone import to_e164
+
+if TYPE_CHECKING:
+    from gcdial.monitor.follow import CallMonitor
 
 __all__ = [
     "ON_BEHALF_PATH",
@@ -437,6 +439,9 @@ class Calls(_CallsBase[ApiTransport, Agents]):
         twin = async_twin(self._transport)
 
         async def _wait() -> Outcome:
+            # start-up: only following a call needs the monitor (and the WebSocket client)
+            from gcdial.monitor.follow import wait as follow_wait
+
             async with twin.http:
                 return await follow_wait(
                     twin,
@@ -569,6 +574,9 @@ class AsyncCalls(_CallsBase[AsyncApiTransport, AsyncAgents]):
 
         Pass a ``CallMonitor`` that already watches the agent to see the earliest events too.
         """
+        # start-up: only following a call needs the monitor (and the WebSocket client)
+        from gcdial.monitor.follow import follow as follow_events
+
         return follow_events(
             self._transport,
             conversation_id,
@@ -587,6 +595,9 @@ class AsyncCalls(_CallsBase[AsyncApiTransport, AsyncAgents]):
         on_event: Callable[[CallEvent], None] | None = None,
     ) -> Outcome:
         """Follow the call to its end and return its outcome."""
+        # start-up: only following a call needs the monitor (and the WebSocket client)
+        from gcdial.monitor.follow import wait as follow_wait
+
         return await follow_wait(
             self._transport,
             conversation_id,

@@ -11,7 +11,7 @@ import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Self, Unpack
+from typing import TYPE_CHECKING, Any, Self, Unpack
 
 import httpx
 from pydantic import SecretStr
@@ -31,8 +31,11 @@ from gcdial.http import (
     RateBudget,
     Rng,
     Sleep,
+    tls_for,
 )
-from gcdial.monitor import CallMonitor
+
+if TYPE_CHECKING:
+    from gcdial.monitor.follow import CallMonitor
 
 __all__ = ["AsyncClient", "Client", "resolve_settings"]
 
@@ -91,6 +94,7 @@ class _ClientBase:
         overrides: Mapping[str, Any],
         auth: GcdialAuth | None,
         clock: Clock,
+        pacing: dict[str, Any],
     ) -> str:
         self.settings = resolve_settings(settings, **overrides)
         base_url = self.settings.endpoints().api_base_url
@@ -98,7 +102,7 @@ class _ClientBase:
             auth
             if auth is not None
             else auth_from_settings(
-                self.settings, clock=clock, wall_clock=lambda: datetime.now(UTC)
+                self.settings, clock=clock, wall_clock=lambda: datetime.now(UTC), **pacing
             )
         )
         return base_url
@@ -142,13 +146,14 @@ class Client(_ClientBase):
             "client_secret": client_secret,
             "access_token": access_token,
         }
-        base = self._setup(settings, overrides, auth, clock)
+        # The token request's retries wait with this client's sleep and jitter.
+        base = self._setup(settings, overrides, auth, clock, {"sleep": sleep, "rng": rng})
         timeout = _timeout(self.settings)
         self._owns_http = http_client is None
         self.http = (
             http_client
             if http_client is not None
-            else httpx.Client(timeout=timeout, verify=self.settings.verify_tls)
+            else httpx.Client(timeout=timeout, verify=tls_for(base, self.settings.verify_tls))
         )
         self.budget = budget if budget is not None else RateBudget(clock=clock, sleep=sleep)
         self.transport = ApiTransport(
@@ -231,13 +236,13 @@ class AsyncClient(_ClientBase):
             "client_secret": client_secret,
             "access_token": access_token,
         }
-        base = self._setup(settings, overrides, auth, clock)
+        base = self._setup(settings, overrides, auth, clock, {"async_sleep": sleep, "rng": rng})
         timeout = _timeout(self.settings)
         self._owns_http = http_client is None
         self.http = (
             http_client
             if http_client is not None
-            else httpx.AsyncClient(timeout=timeout, verify=self.settings.verify_tls)
+            else httpx.AsyncClient(timeout=timeout, verify=tls_for(base, self.settings.verify_tls))
         )
         self.budget = budget if budget is not None else RateBudget(clock=clock, async_sleep=sleep)
         self.transport = AsyncApiTransport(

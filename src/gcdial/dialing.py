@@ -17,14 +17,15 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final, TypedDict
+from typing import TYPE_CHECKING, Any, Final, TypedDict
 
 from gcdial._shared import DEFAULT_RESOLVE_TIMEOUT_S
 from gcdial.calls import AsyncCalls, CallParams, CallTarget
 from gcdial.config import Settings
 from gcdial.errors import CallOutcomeUnknownError
 from gcdial.http import AsyncApiTransport
-from gcdial.monitor import CallEvent, CallMonitor, ChannelSettings, Outcome
+from gcdial.monitor.events import CallEvent
+from gcdial.monitor.outcome import Outcome
 from gcdial.resolve import (
     AnalyticsAnswer,
     Attempt,
@@ -39,6 +40,9 @@ from gcdial.resolve import (
     query_details,
     search_interval,
 )
+
+if TYPE_CHECKING:
+    from gcdial.monitor.follow import CallMonitor
 
 __all__ = [
     "DEFAULT_RESOLVE_TIMEOUT_S",
@@ -218,6 +222,10 @@ async def _monitor_for(
     if given is not None:
         yield given
         return
+    # start-up: a call that is neither followed nor ambiguous never loads the monitor
+    from gcdial.monitor.channel import ChannelSettings
+    from gcdial.monitor.follow import CallMonitor
+
     channel_settings = ChannelSettings(verify_tls=settings.verify_tls)
     async with CallMonitor(
         transport, channel_settings=channel_settings, clock=clock, sleep=sleep

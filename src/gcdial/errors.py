@@ -6,8 +6,17 @@ The tree is split by "did a response come back?"::
     GcdialError                      root: catch this to catch everything gcdial raises
     ├── ConfigError                  bad or missing settings: which one, its source, the fix
     ├── InputError                   bad user input, refused before anything is sent
-    │   └── InvalidPhoneNumberError  a number that cannot be dialed (number, reason)
+    │   ├── InvalidPhoneNumberError  a number that cannot be dialed (number, reason)
+    │   ├── InputFileError           a file as a whole cannot be read (file, line)
+    │   │   ├── CsvFileError         the contact list: encoding, header, quoting
+    │   │   └── DncFileError         the do-not-call file
+    │   ├── CsvValidationError       --strict and the list has bad rows (report)
+    │   └── JournalError             a campaign journal cannot be used (file, why)
+    │       ├── JournalLockedError   another process holds it
+    │       ├── JournalMismatchError it belongs to another campaign or list
+    │       └── JournalSchemaError   a newer gcdial's, or not a journal at all
     ├── AgentNotReadyError           agent missing / inactive / without station: what to fix
+    │   └── NoUsableAgentError       every agent of a campaign was excluded
     ├── AuthError                    the OAuth token endpoint refused or failed
     │   └── InvalidClientError       invalid_client: wrong region first, then id/secret
     ├── ApiError                     a response came back with an error status
@@ -16,24 +25,32 @@ The tree is split by "did a response come back?"::
     │   ├── PermissionDeniedError    403
     │   ├── NotFoundError            404
     │   ├── RateLimitedError         429 (retry_after seconds, if the server said)
-    │   └── ServerError              5xx
+    │   ├── ServerError              5xx
+    │   └── CallsRefusedError        a campaign stopped after call upon call was refused
     ├── ApiConnectionError           no (complete) response: DNS, refused, reset, protocol error
     │   └── ApiTimeoutError          the server did not answer in time
     ├── ResponseFormatError          a response came back but is unusable (HTML, wrong shape)
-    └── CallOutcomeUnknownError      a create-call POST may or may not have placed the call
+    ├── CallOutcomeUnknownError      a create-call POST may or may not have placed the call
+    ├── ChannelUnavailableError      no notifications channel (gcdial polls instead)
+    └── CallWaitTimeoutError         a followed call was still going when the wait ran out
+
+Only the tree lives here. Reading an error response into it (``api_error_from_response``) is
+done where responses are handled, in :mod:`gcdial.http`; scrubbing secrets out of an error's
+text, in :mod:`gcdial.scrub`.
 
 No exception text ever contains a secret or a token: none of these classes is ever given one.
 """
 
 from __future__ import annotations
 
-import email.utils
-import math
-from collections.abc import Callable, Mapping
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gcdial._shared import CORRELATION_HEADER, RETRY_AFTER_HEADER
+if TYPE_CHECKING:
+    from gcdial.campaign.csvinput import ValidationReport
+    from gcdial.campaign.pool import Exclusion
+    from gcdial.monitor.outcome import Outcome
 
 __all__ = [
     "AgentNotReadyError",
@@ -44,18 +61,28 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "CallOutcomeUnknownError",
+    "CallWaitTimeoutError",
+    "CallsRefusedError",
+    "ChannelUnavailableError",
     "ConfigError",
+    "CsvFileError",
+    "CsvValidationError",
+    "DncFileError",
     "GcdialError",
     "InputError",
+    "InputFileError",
     "InvalidClientError",
     "InvalidPhoneNumberError",
+    "JournalError",
+    "JournalLockedError",
+    "JournalMismatchError",
+    "JournalSchemaError",
+    "NoUsableAgentError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitedError",
     "ResponseFormatError",
     "ServerError",
-    "api_error_from_response",
-    "hint_for",
 ]
 
 
@@ -83,33 +110,6 @@ def sentences(*parts: str | None) -> str:
         # After a multi-line part (a list of rows), the next sentence starts on its own line.
         text += ("\n" if "\n" in text else " ") + part if text else part
     return text
-
-
-def redact_error(error: GcdialError, redact: Callable[[str], str]) -> GcdialError:
-    """Pass every text an error carries through ``redact`` (in place), and return it.
-
-    Server text quoted in an error (an ErrorBody message, an HTML excerpt) may echo a token back;
-    this is the last line of defence that keeps it out of ``str(error)`` and the error's fields.
-    """
-    for name, value in list(vars(error).items()):
-        if isinstance(value, str):
-            setattr(error, name, redact(value))
-        elif isinstance(value, GcdialError):
-            redact_error(value, redact)
-        elif isinstance(value, dict | list):
-            setattr(error, name, _redact_json(value, redact))
-    error.args = tuple(redact(a) if isinstance(a, str) else a for a in error.args)
-    return error
-
-
-def _redact_json(value: object, redact: Callable[[str], str]) -> object:
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, dict):
-        return {k: _redact_json(v, redact) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redact_json(v, redact) for v in value]
-    return value
 
 
 class ConfigError(GcdialError):
@@ -356,166 +356,138 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-_STATION_HINT = (
-    "The agent has no phone station. The agent picks one in Genesys Cloud (Calls > Phone "
-    "selector), or an admin assigns a default station under Admin > Telephony > Phone Management; "
-    "WebRTC phones must allow placing calls with another app."
-)
-_PERMISSION_HINT = (
-    "The OAuth client (or user) lacks a permission: give its role conversation:call:add, or "
-    "conversation:agentlessCall:add for calls placed on behalf of an agent (Admin > People & "
-    "Permissions > Roles, then assign the role under Admin > Integrations > OAuth > Roles)."
-)
-_EXPIRED_HINT = (
-    "The access token is missing, expired or revoked. A client-credentials token is renewed "
-    "automatically; for a user token run `gcdial login` again."
-)
+class InputFileError(InputError):
+    """An input file as a whole cannot be read; says which file, which line, and how to fix it."""
 
-_HINTS_BY_CODE: Mapping[str, str] = {
-    "not.a.user": (
-        "Client credentials cannot use this endpoint: use the on-behalf route (setting "
-        "call_route = on_behalf) or a user token (`gcdial login`, call_route = user)."
-    ),
-    "conversation.error.no.user.station": _STATION_HINT,
-    "too.many.create.conversation.parameters": (
-        "Give exactly one destination (a phone number, a queue or a user), not several."
-    ),
-    "missing.permissions": _PERMISSION_HINT,
-    "missing.any.permissions": _PERMISSION_HINT,
-    "not.authorized": _PERMISSION_HINT,
-    "bad.credentials": _EXPIRED_HINT,
-    "authentication.required": _EXPIRED_HINT,
-    "too.many.requests": (
-        "The rate limit (by default 300 requests a minute per token) was hit; gcdial waits for "
-        "Retry-After on its own. Lower the concurrency or pacing if it keeps happening."
-    ),
-    "not.found": (
-        "Check the id: the user or conversation may not exist, or belongs to an org in another "
-        "region."
-    ),
+    def __init__(
+        self, message: str, *, file: str, line: int | None = None, hint: str | None = None
+    ) -> None:
+        where = f"{file}:{line}" if line is not None else file
+        super().__init__(f"{where}: {message}", hint=hint)
+        self.file = file
+        self.line = line
+
+
+class CsvFileError(InputFileError):
+    """The contact list cannot be read: encoding, header, quoting."""
+
+
+class CsvValidationError(InputError):
+    """Strict mode: the list has bad or duplicate rows, so nothing is dialed."""
+
+    def __init__(self, report: ValidationReport, *, shown: int = 20) -> None:
+        lines = [str(p) for p in report.problems[:shown]]
+        more = report.problem_count - len(lines)
+        if more > 0:
+            lines.append(f"... and {more} more")
+        super().__init__(
+            f"{report.file}: {report.problem_count} bad row(s) and --strict is on:\n"
+            + "\n".join(lines),
+            hint="Fix the rows listed, or run without --strict to skip them (they are recorded).",
+        )
+        self.report = report
+
+
+class DncFileError(InputFileError):
+    """The do-not-call file cannot be used (unreadable, bad encoding, or junk in strict mode)."""
+
+
+class JournalError(InputError):
+    """The journal file cannot be used: says which file, why, and what to do."""
+
+
+class JournalLockedError(JournalError):
+    """Another process holds the journal."""
+
+
+class JournalMismatchError(JournalError):
+    """The journal belongs to another campaign or contact list."""
+
+
+class JournalSchemaError(JournalError):
+    """The journal was written by a newer gcdial, or is not a gcdial journal."""
+
+
+class NoUsableAgentError(AgentNotReadyError):
+    """Every agent of the campaign was excluded: nobody can take a call."""
+
+    def __init__(self, excluded: Sequence[Exclusion]) -> None:
+        lines = "; ".join(f"{e.agent}: {e.reason}" for e in excluded) or "no agent was given"
+        super().__init__(
+            f"No agent can take calls, so the campaign cannot start ({lines}).",
+            agent=", ".join(e.agent for e in excluded),
+            reason="no_usable_agent",
+            hint="Give agents that exist, are active and have a phone station (`gcdial agent "
+            "show EMAIL` says what is missing for one). Nothing was dialed.",
+        )
+        self.excluded = tuple(excluded)
+
+
+class CallsRefusedError(ApiError):
+    """Genesys Cloud refused (or left unknown) call after call: the run stopped to save the list."""
+
+    def __init__(self, count: int, last: GcdialError) -> None:
+        status = last.status if isinstance(last, ApiError) else 0
+        detail = last.message.rstrip(".")
+        super().__init__(
+            f"{count} calls in a row failed, so the campaign stopped instead of burning the "
+            f"list. The last one: {detail}",
+            status=status,
+            code=last.code if isinstance(last, ApiError) else None,
+            context_id=last.context_id if isinstance(last, ApiError) else None,
+            hint=((last.hint + " ") if last.hint else "")
+            + "Contacts refused in that streak are pending again: fix the cause, then resume.",
+        )
+        self.count = count
+        self.last = last
+
+    def __str__(self) -> str:
+        if self.status:
+            return super().__str__()
+        return f"{self.message}. {self.hint}"
+
+
+class ChannelUnavailableError(GcdialError):
+    """No notifications channel could be had (refused, limit reached, WebSocket unreachable)."""
+
+    def __init__(self, reason: str, *, cause: BaseException | None = None) -> None:
+        super().__init__(
+            f"No notifications channel: {reason}.",
+            hint="gcdial follows calls by polling instead (more requests, same outcome). Give the "
+            "OAuth client's role the notifications permission, or free channels (20 per user/app).",
+        )
+        self.reason = reason
+        self.cause = cause
+
+
+class CallWaitTimeoutError(GcdialError):
+    """The call was still going when the wait ran out; ``outcome`` is what was known then."""
+
+    def __init__(self, conversation_id: str, timeout_s: float, outcome: Outcome) -> None:
+        super().__init__(
+            f"Call {conversation_id} was still in progress after {timeout_s:g} s "
+            f"({outcome.reason}).",
+            hint=f"The call goes on: follow it again with `gcdial watch {conversation_id}`, or "
+            "hang it up; give a longer --timeout to wait for it.",
+        )
+        self.conversation_id = conversation_id
+        self.timeout_s = timeout_s
+        self.outcome = outcome
+
+
+_MOVED = {
+    "api_error_from_response": "gcdial.http",
+    "header_value": "gcdial.http",
+    "hint_for": "gcdial.http",
+    "retry_after_seconds": "gcdial.http",
+    "redact_error": "gcdial.scrub",
 }
 
-_HINTS_BY_STATUS: Mapping[int, str] = {
-    401: _EXPIRED_HINT,
-    403: _PERMISSION_HINT,
-    404: _HINTS_BY_CODE["not.found"],
-    429: _HINTS_BY_CODE["too.many.requests"],
-    500: (
-        "Genesys Cloud had an internal error. If it persists, give Genesys support the contextId."
-    ),
-    502: "Genesys Cloud is temporarily unreachable (bad gateway); try again in a minute.",
-    503: (
-        "Genesys Cloud is temporarily unavailable; try again in a minute, and check "
-        "https://status.mypurecloud.com if it persists."
-    ),
-    504: "Genesys Cloud timed out (gateway timeout); try again in a minute.",
-}
 
-_CLASS_BY_STATUS: Mapping[int, type[ApiError]] = {
-    400: BadRequestError,
-    401: AuthenticationError,
-    403: PermissionDeniedError,
-    404: NotFoundError,
-    429: RateLimitedError,
-}
+def __getattr__(name: str) -> Any:
+    """The functions that used to live here, for code that imported them from gcdial.errors."""
+    if name in _MOVED:
+        import importlib
 
-
-def hint_for(status: int, code: str | None) -> str | None:
-    """Return what the user should do about an API error, picked by Genesys ``code`` then status."""
-    if code and code in _HINTS_BY_CODE:
-        return _HINTS_BY_CODE[code]
-    if status in _HINTS_BY_STATUS:
-        return _HINTS_BY_STATUS[status]
-    if status >= 500:
-        return _HINTS_BY_STATUS[500]
-    return None
-
-
-def header_value(headers: Mapping[str, str], name: str) -> str | None:
-    """A header's value by case-insensitive name, from httpx.Headers or any plain mapping."""
-    getter = getattr(headers, "get_list", None)
-    if callable(getter):  # httpx.Headers: already case-insensitive
-        values: list[str] = getter(name)
-        return values[0] if values else None
-    wanted = name.lower()
-    return next((v for k, v in headers.items() if k.lower() == wanted), None)
-
-
-def _str_field(body: object, name: str) -> str | None:
-    if isinstance(body, Mapping):
-        value = body.get(name)
-        if isinstance(value, str) and value.strip():
-            return value.strip()
-    return None
-
-
-def retry_after_seconds(raw: str | None, *, now: datetime | None = None) -> float | None:
-    """Parse ``Retry-After`` as seconds or as an HTTP date; None when absent or unusable."""
-    if raw is None or not raw.strip():
-        return None
-    try:
-        seconds = float(raw.strip())
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(raw.strip())
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - (now or datetime.now(UTC))).total_seconds()
-    if not math.isfinite(seconds):
-        return None
-    return max(0.0, seconds)
-
-
-def _permission_names(body: object) -> str | None:
-    """Name the missing permissions when Genesys lists them in ``messageParams``."""
-    if not isinstance(body, Mapping):
-        return None
-    params = body.get("messageParams")
-    if not isinstance(params, Mapping):
-        return None
-    names = [str(v) for v in params.values() if isinstance(v, str) and ":" in v]
-    return ", ".join(names) or None
-
-
-def api_error_from_response(
-    status: int,
-    body: object,
-    headers: Mapping[str, str],
-    *,
-    method: str | None = None,
-    url: str | None = None,
-) -> ApiError:
-    """Build the right ApiError subclass for an error response, reading ErrorBody defensively.
-
-    ``body`` is the parsed JSON (any shape, or None); ``headers`` the response headers.
-    """
-    code = _str_field(body, "code")
-    message = (
-        _str_field(body, "messageWithParams")
-        or _str_field(body, "message")
-        or f"HTTP {status} with no error message"
-    )
-    hint = hint_for(status, code)
-    if code in {"missing.permissions", "missing.any.permissions"}:
-        missing = _permission_names(body)
-        if missing:
-            hint = f"Missing: {missing}. {hint}"
-    common: dict[str, Any] = {
-        "status": status,
-        "code": code,
-        "context_id": _str_field(body, "contextId"),
-        "correlation_id": header_value(headers, CORRELATION_HEADER),
-        "hint": hint,
-        "body": body,
-        "method": method,
-        "url": url,
-    }
-    if status == 429:
-        retry_after = retry_after_seconds(header_value(headers, RETRY_AFTER_HEADER))
-        return RateLimitedError(message, retry_after=retry_after, **common)
-    cls = _CLASS_BY_STATUS.get(status)
-    if cls is None:
-        cls = ServerError if status >= 500 else ApiError
-    return cls(message, **common)
+        return getattr(importlib.import_module(_MOVED[name]), name)
+    raise AttributeError(f"module 'gcdial.errors' has no attribute {name!r}")

@@ -19,11 +19,13 @@ tasks alike): it follows the ``inin-ratelimit-*`` headers and, after a 429, paus
 from __future__ import annotations
 
 import asyncio
+import email.utils
+import functools
 import json as jsonlib
 import logging
 import math
 import random
-import re
+import ssl
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -44,15 +46,19 @@ from gcdial._shared import (
 )
 from gcdial.errors import (
     ApiConnectionError,
+    ApiError,
     ApiTimeoutError,
+    AuthenticationError,
+    BadRequestError,
     CallOutcomeUnknownError,
     GcdialError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitedError,
     ResponseFormatError,
-    api_error_from_response,
-    header_value,
-    redact_error,
-    retry_after_seconds,
+    ServerError,
 )
+from gcdial.scrub import REDACTED, redact_error, scrub, scrub_shapes
 
 __all__ = [
     "CONNECT_TIMEOUT_S",
@@ -118,14 +124,7 @@ _NEVER_SENT_ERRORS: Final = (
 _RETRYABLE_ERRORS: Final = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 
 _EXCERPT_CHARS: Final = 120
-_SECRETISH = re.compile(
-    r"(?i)(bearer|basic)\s+[A-Za-z0-9._~+/=-]+|"
-    r"((?:access_token|client_secret|refresh_token)\"?\s*[:=]\s*\"?)[^\"&\s,}]+"
-)
-_REDACTED: Final = "***"
-# Shorter values are not masked as substrings: real secrets and tokens are far longer, and
-# masking every "t" in a message would make it unreadable without protecting anything.
-_MIN_MASKED_CHARS: Final = 8
+_REDACTED: Final = REDACTED
 
 JsonBody = Any
 
@@ -139,6 +138,186 @@ class Rng(Protocol):
 Sleep = Callable[[float], None]
 AsyncSleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
+
+
+# Reading Genesys' ErrorBody answers into the exception tree of gcdial.errors.
+
+_STATION_HINT = (
+    "The agent has no phone station. The agent picks one in Genesys Cloud (Calls > Phone "
+    "selector), or an admin assigns a default station under Admin > Telephony > Phone Management; "
+    "WebRTC phones must allow placing calls with another app."
+)
+_PERMISSION_HINT = (
+    "The OAuth client (or user) lacks a permission: give its role conversation:call:add, or "
+    "conversation:agentlessCall:add for calls placed on behalf of an agent (Admin > People & "
+    "Permissions > Roles, then assign the role under Admin > Integrations > OAuth > Roles)."
+)
+_EXPIRED_HINT = (
+    "The access token is missing, expired or revoked. A client-credentials token is renewed "
+    "automatically; for a user token run `gcdial login` again."
+)
+
+_HINTS_BY_CODE: Mapping[str, str] = {
+    "not.a.user": (
+        "Client credentials cannot use this endpoint: use the on-behalf route (setting "
+        "call_route = on_behalf) or a user token (`gcdial login`, call_route = user)."
+    ),
+    "conversation.error.no.user.station": _STATION_HINT,
+    "too.many.create.conversation.parameters": (
+        "Give exactly one destination (a phone number, a queue or a user), not several."
+    ),
+    "missing.permissions": _PERMISSION_HINT,
+    "missing.any.permissions": _PERMISSION_HINT,
+    "not.authorized": _PERMISSION_HINT,
+    "bad.credentials": _EXPIRED_HINT,
+    "authentication.required": _EXPIRED_HINT,
+    "too.many.requests": (
+        "The rate limit (by default 300 requests a minute per token) was hit; gcdial waits for "
+        "Retry-After on its own. Lower the concurrency or pacing if it keeps happening."
+    ),
+    "not.found": (
+        "Check the id: the user or conversation may not exist, or belongs to an org in another "
+        "region."
+    ),
+}
+
+_HINTS_BY_STATUS: Mapping[int, str] = {
+    401: _EXPIRED_HINT,
+    403: _PERMISSION_HINT,
+    404: _HINTS_BY_CODE["not.found"],
+    429: _HINTS_BY_CODE["too.many.requests"],
+    500: (
+        "Genesys Cloud had an internal error. If it persists, give Genesys support the contextId."
+    ),
+    502: "Genesys Cloud is temporarily unreachable (bad gateway); try again in a minute.",
+    503: (
+        "Genesys Cloud is temporarily unavailable; try again in a minute, and check "
+        "https://status.mypurecloud.com if it persists."
+    ),
+    504: "Genesys Cloud timed out (gateway timeout); try again in a minute.",
+}
+
+_CLASS_BY_STATUS: Mapping[int, type[ApiError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    429: RateLimitedError,
+}
+
+
+def hint_for(status: int, code: str | None) -> str | None:
+    """Return what the user should do about an API error, picked by Genesys ``code`` then status."""
+    if code and code in _HINTS_BY_CODE:
+        return _HINTS_BY_CODE[code]
+    if status in _HINTS_BY_STATUS:
+        return _HINTS_BY_STATUS[status]
+    if status >= 500:
+        return _HINTS_BY_STATUS[500]
+    return None
+
+
+def header_value(headers: Mapping[str, str], name: str) -> str | None:
+    """A header's value by case-insensitive name, from httpx.Headers or any plain mapping."""
+    getter = getattr(headers, "get_list", None)
+    if callable(getter):  # httpx.Headers: already case-insensitive
+        values: list[str] = getter(name)
+        return values[0] if values else None
+    wanted = name.lower()
+    return next((v for k, v in headers.items() if k.lower() == wanted), None)
+
+
+def _str_field(body: object, name: str) -> str | None:
+    if isinstance(body, Mapping):
+        value = body.get(name)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return None
+
+
+def retry_after_seconds(raw: str | None, *, now: datetime | None = None) -> float | None:
+    """Parse ``Retry-After`` as seconds or as an HTTP date; None when absent or unusable."""
+    if raw is None or not raw.strip():
+        return None
+    try:
+        seconds = float(raw.strip())
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(raw.strip())
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def _permission_names(body: object) -> str | None:
+    """Name the missing permissions when Genesys lists them in ``messageParams``."""
+    if not isinstance(body, Mapping):
+        return None
+    params = body.get("messageParams")
+    if not isinstance(params, Mapping):
+        return None
+    names = [str(v) for v in params.values() if isinstance(v, str) and ":" in v]
+    return ", ".join(names) or None
+
+
+def api_error_from_response(
+    status: int,
+    body: object,
+    headers: Mapping[str, str],
+    *,
+    method: str | None = None,
+    url: str | None = None,
+) -> ApiError:
+    """Build the right ApiError subclass for an error response, reading ErrorBody defensively.
+
+    ``body`` is the parsed JSON (any shape, or None); ``headers`` the response headers.
+    """
+    code = _str_field(body, "code")
+    message = (
+        _str_field(body, "messageWithParams")
+        or _str_field(body, "message")
+        or f"HTTP {status} with no error message"
+    )
+    hint = hint_for(status, code)
+    if code in {"missing.permissions", "missing.any.permissions"}:
+        missing = _permission_names(body)
+        if missing:
+            hint = f"Missing: {missing}. {hint}"
+    common: dict[str, Any] = {
+        "status": status,
+        "code": code,
+        "context_id": _str_field(body, "contextId"),
+        "correlation_id": header_value(headers, CORRELATION_HEADER),
+        "hint": hint,
+        "body": body,
+        "method": method,
+        "url": url,
+    }
+    if status == 429:
+        retry_after = retry_after_seconds(header_value(headers, RETRY_AFTER_HEADER))
+        return RateLimitedError(message, retry_after=retry_after, **common)
+    cls = _CLASS_BY_STATUS.get(status)
+    if cls is None:
+        cls = ServerError if status >= 500 else ApiError
+    return cls(message, **common)
+
+
+@functools.cache
+def tls_context(verify: bool) -> ssl.SSLContext:
+    """The TLS context every gcdial client shares: the certificate store is read once per process
+    instead of once per ``httpx.Client`` (about 40 ms each: it is most of a call's start-up)."""
+    return httpx.create_ssl_context(verify=verify)
+
+
+def tls_for(url: str, verify: bool) -> ssl.SSLContext:
+    """The TLS context for a client whose requests go to ``url``. A plain-http base URL (allowed
+    on loopback only: the emulator) never uses TLS, so the certificate store is not read for it."""
+    return tls_context(verify and not url.lower().startswith("http://"))
 
 
 def request_was_sent(error: BaseException) -> bool:
@@ -443,7 +622,7 @@ def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
 
 def _excerpt(text: str) -> str:
     flat = " ".join(text.split())
-    flat = _SECRETISH.sub(lambda m: f"{m.group(1) or m.group(2)} {_REDACTED}", flat)
+    flat = scrub_shapes(flat)
     if len(flat) > _EXCERPT_CHARS:
         return flat[:_EXCERPT_CHARS] + "..."
     return flat
@@ -567,12 +746,8 @@ class _TransportCore:
 
     def redact(self, text: str) -> str:
         """``text`` with credentials masked: Bearer/Basic values and this auth's secrets/tokens."""
-        text = _SECRETISH.sub(lambda m: f"{m.group(1) or m.group(2)} {_REDACTED}", text)
         sensitive = getattr(self.auth, "sensitive_values", None)
-        for value in sensitive() if callable(sensitive) else ():
-            if len(value) >= _MIN_MASKED_CHARS:
-                text = text.replace(value, _REDACTED)
-        return text
+        return scrub(text, sensitive() if callable(sensitive) else ())
 
     def safe(self, error: BaseException) -> BaseException:
         """The error to raise, with any echoed credential scrubbed from a gcdial error's text."""
@@ -662,10 +837,8 @@ class _TransportCore:
     def on_error(self, exc: Exception, call: _Attempt, attempt: int) -> _Step:
         """Decide what an exception raised while sending means: a retry or the error to raise."""
         if isinstance(exc, GcdialError):
-            # Raised by the auth flow (token endpoint): the API request itself was never sent, so
-            # even a create-call may try again when the login host was merely unreachable.
-            if isinstance(exc, ApiConnectionError) and attempt < self.max_retries:
-                return _Step(retry_after_s=backoff_delay(attempt, rng=self._rng))
+            # Raised by the auth flow (token endpoint), which has already retried what a token
+            # request may retry; the API request itself was never sent.
             return _Step(error=exc)
         logger.debug(
             "%s %s failed (attempt %d): %s", call.method, call.url, attempt + 1, _describe(exc)

@@ -109,7 +109,10 @@ class SystemPresence:
 class WireModel(BaseModel):
     """Base of the response models: camelCase on the wire, unknown fields kept."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
+    # defer_build: a model's validator is built on first use, not at import (start-up speed).
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="allow", defer_build=True
+    )
 
     def to_wire(self) -> dict[str, Any]:
         """The payload as Genesys would send it (camelCase keys, no nulls), JSON-ready."""
@@ -117,7 +120,9 @@ class WireModel(BaseModel):
 
 
 class _RequestModel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", defer_build=True
+    )
 
     def to_wire(self) -> dict[str, Any]:
         """The JSON body to send: camelCase keys, unset fields left out."""

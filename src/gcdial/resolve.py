@@ -25,11 +25,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from gcdial.errors import ApiError, GcdialError, RateLimitedError
-from gcdial.monitor import Transport
 from gcdial.monitor.events import Role, parse_time, participants_of, role_of
+
+if TYPE_CHECKING:
+    from gcdial.monitor.channel import Transport
 
 __all__ = [
     "DETAILS_PATH",

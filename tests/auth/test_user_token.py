@@ -36,7 +36,7 @@ def follow(url: str) -> bool:
 
 
 def emu_settings(emu: EmulatorServer, tmp_path: Path, **kw: object) -> Settings:
-    return Settings(api_base_url=emu.base_url, config_dir=tmp_path / "cfg", **kw)  # type: ignore[arg-type]
+    return Settings(api_base_url=emu.base_url, config_dir=tmp_path / "cfg", **kw)
 
 
 def test_pkce_pair_is_rfc7636() -> None:
@@ -297,26 +297,26 @@ async def test_revoked_user_token_asks_to_log_in_again(
 
 def test_auth_from_settings_order(tmp_path: Path) -> None:
     base = {"api_base_url": "https://api.mypurecloud.ie", "config_dir": tmp_path}
-    token_only = Settings(access_token=SecretStr("t"), **base)  # type: ignore[arg-type]
+    token_only = Settings(access_token=SecretStr("t"), **base)
     assert isinstance(auth_from_settings(token_only), BearerTokenAuth)
     both = Settings(
         access_token=SecretStr("t"),
         client_id="c",
         client_secret=SecretStr("s"),
-        **base,  # type: ignore[arg-type]
+        **base,
     )
     assert isinstance(auth_from_settings(both), BearerTokenAuth)
-    creds = Settings(client_id="c", client_secret=SecretStr("s"), **base)  # type: ignore[arg-type]
+    creds = Settings(client_id="c", client_secret=SecretStr("s"), **base)
     auth = auth_from_settings(creds)
     assert isinstance(auth, ClientCredentialsAuth)
     assert auth.login_base_url == "https://login.mypurecloud.ie"
     assert not is_user_token(auth)
     assert "s" not in auth.describe().split()
     with pytest.raises(ConfigError, match="client secret"):
-        auth_from_settings(Settings(client_id="c", **base))  # type: ignore[arg-type]
+        auth_from_settings(Settings(client_id="c", **base))
     with pytest.raises(ConfigError, match="client id"):
-        auth_from_settings(Settings(client_secret=SecretStr("s"), **base))  # type: ignore[arg-type]
+        auth_from_settings(Settings(client_secret=SecretStr("s"), **base))
     with pytest.raises(ConfigError, match="gcdial login"):
-        auth_from_settings(Settings(**base))  # type: ignore[arg-type]
+        auth_from_settings(Settings(**base))
     with pytest.raises(ConfigError, match="No Genesys Cloud region"):
         auth_from_settings(Settings(client_id="c", client_secret=SecretStr("s")))

@@ -217,7 +217,7 @@ def test_fingerprint_changes_with_content(tmp_path: Path) -> None:
     )
 
 
-cells = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=20)
+cells = st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=20)
 
 
 @settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -4,6 +4,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -314,3 +315,119 @@ def test_refuses_files_that_are_not_journals(tmp_path: Path) -> None:
 def test_naive_times_refused(tmp_path: Path) -> None:
     with new_journal(tmp_path) as journal, pytest.raises(ValueError, match="timezone-aware"):
         journal.defer(1, datetime(2026, 1, 1, 9, 0), "naive")
+
+
+DIES_WHILE_CREATING = textwrap.dedent(
+    """
+    import os, sys
+    from gcdial.campaign import journal as module
+    if sys.argv[2] == "before-rename":
+        module.os.replace = lambda *a: os.kill(os.getpid(), 9)
+    module.Journal.create(sys.argv[1], name="x", csv_path="x.csv", csv_fingerprint="f")
+    """
+)
+
+
+@pytest.mark.parametrize("moment", ["before-rename", "random"])
+def test_a_kill_9_while_creating_leaves_no_half_made_journal(tmp_path: Path, moment: str) -> None:
+    path = tmp_path / "c.db"
+    rounds = 1 if moment == "before-rename" else 6
+    for n in range(rounds):
+        proc = subprocess.Popen([sys.executable, "-c", DIES_WHILE_CREATING, str(path), moment])
+        if moment == "random":
+            # Python starts in ~50-150 ms; kill somewhere around the creation.
+            time.sleep(0.05 + 0.03 * n)
+            proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=20)
+        if Journal.exists(path):
+            with Journal.open(path) as journal:  # complete: resumable
+                assert journal.info().name == "x"
+            path.unlink()
+        # Whatever the moment, a new journal can be created at the same path, and no temporary
+        # file is left beside it.
+        Journal.create(path, name="y", csv_path="y.csv", csv_fingerprint="f").close()
+        assert sorted(p.name for p in tmp_path.iterdir() if "new" in p.name) == []
+        path.unlink()
+
+
+def test_a_half_made_journal_of_an_older_gcdial_is_finished_not_refused(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    sqlite3.connect(tmp_path / "bare.db").close()  # an SQLite file with nothing in it
+    conn = sqlite3.connect(tmp_path / "bare.db")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.close()
+    for path in (empty, tmp_path / "bare.db"):
+        assert not Journal.exists(path)
+        Journal.create(path, name="x", csv_path="x.csv", csv_fingerprint="f").close()
+        Journal.open(path).close()
+
+
+def _damage(path: Path, how: str) -> None:
+    if how == "garbage":
+        path.write_bytes(os.urandom(8192))
+    elif how == "truncated":
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 3])
+    elif how == "table-missing":
+        conn = sqlite3.connect(path)
+        conn.execute("DROP TABLE attempts")
+        conn.commit()
+        conn.close()
+    elif how == "newer-schema":
+        conn = sqlite3.connect(path)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 5}")
+        conn.commit()
+        conn.close()
+    elif how == "no-schema":
+        conn = sqlite3.connect(path)
+        conn.execute("PRAGMA user_version = 0")
+        conn.commit()
+        conn.close()
+
+
+@pytest.mark.parametrize(
+    "how", ["garbage", "truncated", "table-missing", "newer-schema", "no-schema"]
+)
+@pytest.mark.parametrize("read_only", [False, True])
+def test_every_unreadable_journal_is_a_clear_error_naming_the_file(
+    tmp_path: Path, how: str, read_only: bool
+) -> None:
+    with new_journal(tmp_path, n=400) as journal:
+        for cid in range(1, 40):
+            journal.begin_attempt(cid, agent_id="u-1")
+    path = tmp_path / "c.db"
+    _damage(path, how)
+
+    def read_all() -> None:
+        # Some damage is found on open, some only when a page is read: both are JournalErrors.
+        with Journal.open(path, read_only=read_only) as journal:
+            list(journal.contacts())
+            journal.attempts()
+            journal.events()
+
+    with pytest.raises(JournalError) as info:
+        read_all()
+    assert str(path) in str(info.value)
+    assert info.value.hint
+
+
+def test_a_version_1_journal_is_read_as_is_and_migrated_when_resumed(tmp_path: Path) -> None:
+    with new_journal(tmp_path) as journal:
+        attempt = journal.begin_attempt(1, agent_id="u-1")
+        journal.mark_accepted(attempt, "conv-1")
+    path = tmp_path / "c.db"
+    conn = sqlite3.connect(path)
+    conn.execute("ALTER TABLE attempts DROP COLUMN talk_s")
+    conn.execute("ALTER TABLE attempts DROP COLUMN tag")
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    with Journal.open(path, read_only=True) as reader:
+        assert reader.attempt(attempt).talk_s is None
+    with Journal.open(path) as journal:
+        journal.record_outcome(attempt, "answered", talk_s=12.5)
+        assert journal.attempt(attempt).talk_s == 12.5
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    conn.close()

@@ -34,6 +34,7 @@ from gcdial.campaign.progress import CampaignEvent
 from gcdial.campaign.runner import CallsRefusedError, CampaignRunner, RunResult, StopReason
 from gcdial.campaign.settings import CampaignSettings
 from gcdial.client import AsyncClient
+from gcdial.config import Settings
 from gcdial.emulator import EmulatorServer
 from gcdial.http import MAX_RETRY_AFTER_S
 
@@ -255,28 +256,35 @@ async def test_a_429_asking_for_an_absurd_wait_is_tried_again_not_left_half_dial
     assert second.created_at - start <= timedelta(seconds=MAX_RETRY_AFTER_S)
 
 
-async def test_a_dropped_answer_is_unknown_and_never_redialed(
+async def test_a_dropped_answer_is_resolved_from_live_evidence_and_never_redialed(
     tmp_path: Path, emu: EmulatorServer, client: AsyncClient
 ) -> None:
     phones = [number("415", last) for last in (1, 2, 3, 55)]
     csv = write_csv(tmp_path / "c.csv", [{"phone": p} for p in phones], ["phone"])
     emu.add_fault(route="create_call", mode="drop_after_create", count=2)
     config = settings(csv, [agent(1)])
+    events: list[CampaignEvent] = []
 
-    first = await run(tmp_path, client, config)
+    first = await run(tmp_path, client, config, events)
     again = await run(tmp_path, client, config)
 
-    assert first.status.needs_review == 2
-    assert again.status.needs_review == 2
-    assert again.resumed
+    # The calls existed: the dialing core found them on the agent's topic (their attempt id),
+    # so they were followed to their outcome instead of being left for a person.
+    assert first.status.needs_review == 0
+    assert again.status.needs_review == 0
     created = calls_per_number(emu)
-    unknown = [
-        p for p, c in journal_contacts(tmp_path).items() if c.status is ContactStatus.UNKNOWN
-    ]
-    assert unknown == phones[:2]
     for phone in phones:
         assert created[phone] <= allowed_calls(phone, max_attempts=2)
     assert created[phones[0]] == created[phones[1]] == 1
+    contacts = journal_contacts(tmp_path)
+    assert contacts[phones[0]].outcome == contacts[phones[1]].outcome == "answered"
+    # Every attempt carries its tag, in the journal and in the call's attributes.
+    with Journal.open(tmp_path / "c.db", read_only=True) as journal:
+        tags = {a.tag for a in journal.attempts()}
+    sent = {c["body"]["attributes"]["gcdialAttemptId"] for c in emu.calls_created()}
+    assert None not in tags
+    assert sent == tags
+    assert not events_of("unknown", events)
 
 
 @pytest.mark.parametrize(("status", "code"), [(403, "missing.permissions"), (400, "bad.request")])
@@ -311,7 +319,7 @@ async def test_resume_reconciles_calls_left_in_flight(
     runner = CampaignRunner(
         config, client, journal_path=tmp_path / "c.db", progress_interval_s=None
     )
-    journal = await asyncio.to_thread(runner._open_journal)
+    journal, _ = await asyncio.to_thread(runner._open_journal)
     await asyncio.to_thread(runner._load_contacts, journal)
     by_phone = {c.phone: c for c in journal.contacts()}
     journal.begin_attempt(by_phone[intent_only].id, agent_id="x", agent="gone@example.com")
@@ -434,3 +442,92 @@ def test_fake_clock_moves_only_when_slept() -> None:
     asyncio.run(clock.sleep(90))
     assert clock() == datetime(2026, 1, 1, 0, 1, 30, tzinfo=UTC)
     assert clock() - datetime(2026, 1, 1, tzinfo=UTC) == timedelta(seconds=90)
+
+
+async def test_until_deferred_stops_and_a_lower_max_attempts_binds_scheduled_retries(
+    tmp_path: Path, emu: EmulatorServer, client: AsyncClient
+) -> None:
+    no_answer, answered = number("415", 55), number("415", 1)
+    csv = write_csv(tmp_path / "c.csv", [{"phone": no_answer}, {"phone": answered}], ["phone"])
+    first = settings(csv, [agent(1)], max_attempts=3, retry_no_answer_s=3600)
+    events: list[CampaignEvent] = []
+
+    result = await run(tmp_path, client, first, events, until_deferred=True)
+
+    assert result.reason is StopReason.DEFERRED, result
+    assert calls_per_number(emu) == {no_answer: 1, answered: 1}
+    assert journal_contacts(tmp_path)[no_answer].status is ContactStatus.PENDING
+    assert len(events_of("deferred_only", events)) == 1
+
+    # The retry is scheduled an hour later; resumed with --max-attempts 1 when it is due, the
+    # contact is finished with its last outcome, not dialed again.
+    clock = FakeClock(datetime.now(UTC) + timedelta(hours=2))
+    lowered = first.with_changes(max_attempts=1)
+    result = await run(tmp_path, client, lowered, clock=clock, sleep=clock.sleep)
+
+    assert result.reason is StopReason.FINISHED, result
+    assert calls_per_number(emu) == {no_answer: 1, answered: 1}
+    contact = journal_contacts(tmp_path)[no_answer]
+    assert contact.status is ContactStatus.DONE
+    assert contact.outcome == "no_answer"
+    assert "limits given at resume" in (contact.detail or "")
+
+
+async def test_a_resume_resolves_attempts_left_unknown_by_a_crash(
+    tmp_path: Path, emu: EmulatorServer
+) -> None:
+    placed, never_sent, long_ago = number("415", 11), number("415", 12), number("415", 13)
+    csv = write_csv(
+        tmp_path / "c.csv", [{"phone": p} for p in (placed, never_sent, long_ago)], ["phone"]
+    )
+    config = settings(csv, [agent(1)])
+    quick_settle = Settings.model_validate(
+        {
+            "api_base_url": emu.base_url,
+            "client_id": emu.client_id,
+            "client_secret": emu.client_secret,
+            "analytics_settle_s": 1.0,
+        }
+    )
+    async with AsyncClient(quick_settle) as client:
+        # A run "dies" (kill -9) twice after committing a tagged intent: once after its POST
+        # created the call, once before the POST left.
+        runner = CampaignRunner(
+            config, client, journal_path=tmp_path / "c.db", progress_interval_s=None
+        )
+        journal, _ = await asyncio.to_thread(runner._open_journal)
+        await asyncio.to_thread(runner._load_contacts, journal)
+        by_phone = {c.phone: c for c in journal.contacts()}
+        agent1 = await client.agents.get(agent(1))
+        journal.begin_attempt(by_phone[placed].id, agent_id=agent1.id, tag="tag-placed")
+        journal.begin_attempt(by_phone[never_sent].id, agent_id=agent1.id, tag="tag-never")
+        await client.calls.create(
+            agent1.id, to=placed, attributes={"gcdialAttemptId": "tag-placed"}, check_agent=False
+        )
+        journal.close()
+        # And one crashed two hours ago, before its POST left.
+        two_hours_ago = datetime.now(UTC) - timedelta(hours=2)
+        with Journal.open(tmp_path / "c.db", clock=lambda: two_hours_ago) as old:
+            old.begin_attempt(by_phone[long_ago].id, agent_id=agent1.id, tag="tag-long-ago")
+        events: list[CampaignEvent] = []
+
+        result = await run(tmp_path, client, config, events, resolve_timeout_s=5.0)
+
+    contacts = journal_contacts(tmp_path)
+    # Found by its attempt id in the conversation details: followed to its outcome.
+    assert contacts[placed].status is ContactStatus.DONE
+    assert contacts[placed].outcome == "answered"
+    resolved = {e.data["phone"] for e in events_of("resolved", events)}
+    assert resolved == {placed, long_ago}
+    # Nothing proves the other was not placed (the channel was not watching when it was sent):
+    # it stays for a person, never re-dialed.
+    assert contacts[never_sent].status is ContactStatus.UNKNOWN
+    # So old that a call it created would show in the conversation details by now: proven not
+    # placed, dialed again, without using up an attempt.
+    assert contacts[long_ago].outcome == "answered"
+    assert contacts[long_ago].attempts == 1
+    assert calls_per_number(emu) == {placed: 1, long_ago: 1}
+    assert result.status.needs_review == 1
+    with Journal.open(tmp_path / "c.db", read_only=True) as done:
+        assert done.in_flight() == []
+        assert [e["kind"] for e in done.events() if e["kind"] == "attempt.unresolved"]

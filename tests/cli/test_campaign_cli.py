@@ -60,7 +60,10 @@ def org(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorServer]:
             }
         )
     )
-    with EmulatorServer(EmulatorConfig(speed=SPEED, admin=True, fixture=path)) as server:
+    # Conversation details show a call 10 simulated seconds after it starts (Genesys' own delay is
+    # UNCONFIRMED; the emulator's default is 90 s): the crash test's settle time stays short.
+    config = EmulatorConfig(speed=SPEED, admin=True, fixture=path, analytics_ingestion_delay_s=10.0)
+    with EmulatorServer(config) as server:
         yield server
 
 
@@ -247,11 +250,15 @@ def test_a_second_process_is_refused_while_one_runs(
 
 
 def _spawn(
-    emu: EmulatorServer, base_env: dict[str, str], cwd: Path, *args: str
+    emu: EmulatorServer,
+    base_env: dict[str, str],
+    cwd: Path,
+    *args: str,
+    extra: dict[str, str] | None = None,
 ) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [str(GCDIAL), *args],
-        env={**base_env, **emulator_env(emu)},
+        env={**base_env, **emulator_env(emu), **(extra or {})},
         cwd=cwd,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -296,7 +303,11 @@ def test_sigterm_stops_gracefully_following_calls_in_progress(
 def test_kill_9_at_random_moments_then_resume_rings_nobody_twice_and_loses_nobody(
     emu: EmulatorServer, base_env: dict[str, str], work_dir: Path
 ) -> None:
-    """The crash test: up to 25 rounds of kill -9 at a random moment, each followed by a resume."""
+    """The crash test: up to 25 rounds of kill -9 at a random moment, each followed by a resume.
+
+    Slow answers make the dialing core resolve ambiguous creates (live evidence, conversation
+    details), so kills also land during resolution, and resumes resolve what they left.
+    """
     emu.set_speed(40)  # calls last about a second of a second: kills land in every phase of a call
     rng = random.Random(20260302)
     # Slow answers widen the gap between the committed intent and the recorded answer, so that
@@ -312,9 +323,11 @@ def test_kill_9_at_random_moments_then_resume_rings_nobody_twice_and_loses_nobod
         *ALL_DAY, "--retry-no-answer", "0s", "--retry-busy", "0s",
         "--max-attempts", str(max_attempts), "--json",
     )  # fmt: skip
+    # Longer than the emulator's analytics ingestion delay at this speed (10 s / 40).
+    settle = {"GCDIAL_ANALYTICS_SETTLE_S": "1"}
     kills = 0
     for _ in range(25):
-        proc = _spawn(emu, base_env, work_dir, *args)
+        proc = _spawn(emu, base_env, work_dir, *args, extra=settle)
         try:
             proc.wait(timeout=rng.uniform(0.4, 1.5))
         except subprocess.TimeoutExpired:
@@ -324,7 +337,7 @@ def test_kill_9_at_random_moments_then_resume_rings_nobody_twice_and_loses_nobod
         assert "Traceback" not in err
         if proc.returncode in (0, 5):
             break
-    final = _spawn(emu, base_env, work_dir, *args)
+    final = _spawn(emu, base_env, work_dir, *args, extra=settle)
     _, err = final.communicate(timeout=40)
     assert final.returncode in (0, 5), err
     assert kills >= 10, "the campaign finished before it could be killed often enough"

@@ -122,8 +122,8 @@ def test_login_then_dial_as_yourself(
     assert url is not None, "".join(seen)
     assert "code_challenge_method=S256" in url
     # The browser's part: the emulator auto-approves alice and redirects to the loopback server.
-    browser = httpx.get(url, follow_redirects=True, timeout=10)
-    assert browser.status_code == 200
+    approved = httpx.get(url, follow_redirects=True, timeout=10)
+    assert approved.status_code == 200
     out, err = proc.communicate(timeout=20)
     result = Result(proc.returncode, out, "".join(seen) + err)
     assert_clean(result, [])

@@ -13,8 +13,8 @@ import gcdial.monitor.outcome
 from gcdial import errors as e
 from gcdial.cli.errors import describe
 from gcdial.cli.exitcodes import MEANINGS, OUTCOME_CODES, ExitCode, for_outcome
-from gcdial.cli.logs import redact
 from gcdial.monitor.outcome import OutcomeKind
+from gcdial.scrub import scrub as redact
 
 from .helpers import GCDIAL, Cli, Result
 
@@ -110,10 +110,10 @@ def test_config_errors_say_where() -> None:
 
 def test_redaction_of_credential_shapes() -> None:
     text = redact(
-        'Authorization: Bearer abc.def {"access_token": "tok123"} client_secret=s3cr3t '
+        'Authorization: Bearer abc.def.ghi {"access_token": "tok123"} client_secret=s3cr3t '
         "http://h/cb?code=AUTHCODE&state=1 plain-known-value",
         ["plain-known-value"],
     )
-    for leaked in ("abc.def", "tok123", "s3cr3t", "AUTHCODE", "plain-known-value"):
+    for leaked in ("abc.def.ghi", "tok123", "s3cr3t", "AUTHCODE", "plain-known-value"):
         assert leaked not in text
     assert "Bearer ***" in text

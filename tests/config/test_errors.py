@@ -14,8 +14,8 @@ from gcdial.errors import (
     PermissionDeniedError,
     RateLimitedError,
     ServerError,
-    api_error_from_response,
 )
+from gcdial.http import api_error_from_response, retry_after_seconds
 
 
 def _body(code: str, message: str = "msg", **extra: object) -> dict[str, object]:
@@ -121,7 +121,7 @@ def test_retry_after_seconds(raw: str, expected: float | None) -> None:
 
 def test_retry_after_as_http_date() -> None:
     now = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
-    assert errors.retry_after_seconds("Thu, 01 Jan 2026 12:00:30 GMT", now=now) == 30.0
+    assert retry_after_seconds("Thu, 01 Jan 2026 12:00:30 GMT", now=now) == 30.0
 
 
 def test_retry_after_absent() -> None:
@@ -153,3 +153,27 @@ def test_every_error_class_is_listed_in_the_docstring_tree() -> None:
         obj = getattr(errors, name)
         if isinstance(obj, type) and issubclass(obj, GcdialError):
             assert name in doc, name
+
+
+def test_the_whole_tree_lives_in_errors_py() -> None:
+    """Every exception class of gcdial is defined in gcdial.errors and drawn in its docstring."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import gcdial
+
+    doc = errors.__doc__ or ""
+    for info in pkgutil.walk_packages(gcdial.__path__, "gcdial."):
+        if ".emulator" in info.name:
+            continue  # an independent implementation of the server side
+        module = importlib.import_module(info.name)
+        for name, obj in vars(module).items():
+            if inspect.isclass(obj) and issubclass(obj, errors.GcdialError):
+                assert obj.__module__ == "gcdial.errors", f"{info.name}.{name}"
+                assert f" {obj.__name__} " in doc, f"{obj.__name__} missing from the drawn tree"
+
+
+def test_moved_helpers_still_import_from_errors() -> None:
+    """Code that imported the response helpers from gcdial.errors keeps working."""
+    assert errors.api_error_from_response is api_error_from_response

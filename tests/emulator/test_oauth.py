@@ -64,7 +64,7 @@ def test_client_credentials_in_the_form(emulator: EmulatorServer) -> None:
     ],
 )
 def test_bad_client_is_invalid_client(
-    emulator: EmulatorServer, auth: tuple[str, str] | None, headers: dict[str, str]
+    emulator: EmulatorServer, auth: Any, headers: dict[str, str]
 ) -> None:
     with httpx.Client(base_url=emulator.base_url) as http:
         response = http.post(

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from gcdial.campaign.journal import ContactRecord, ContactStatus, Journal
 from gcdial.campaign.runner import CampaignRunner, RunResult
@@ -15,7 +16,10 @@ from gcdial.emulator import EmulatorServer
 from .support import QuickTime, async_client, created_numbers, duplicates
 
 AGENTS = ("alice@example.com", "bob@example.com", "carol@example.com")
-Trouble = Callable[[], Awaitable[None]]
+Trouble = Callable[[], Coroutine[Any, Any, None]]
+# The built-in fixture's client without the analytics permission.
+NO_ANALYTICS_ID = "sandbox-no-analytics"
+NO_ANALYTICS_SECRET = "sandbox-no-analytics-secret"
 
 
 @dataclass
@@ -34,17 +38,30 @@ async def run_campaign(
     *,
     trouble: Trouble | None = None,
     agents: Sequence[str] = AGENTS,
+    analytics: bool = True,
 ) -> CampaignRun:
-    """Dial ``numbers`` once each (all day window, one attempt) while ``trouble`` runs."""
+    """Dial ``numbers`` once each (all day window, one attempt) while ``trouble`` runs.
+
+    Ambiguous creates are resolved with a short settle time (3 s: longer than the emulator's
+    ingestion delay at the test speed) and, without ``analytics``, by a client that lacks the
+    analytics permission (live evidence only: a create that did nothing stays unknown).
+    """
     csv_path = folder / "contacts.csv"
     csv_path.write_text("phone\n" + "\n".join(numbers) + "\n")
     journal_path = folder / "contacts.gcdial.sqlite"
     settings = CampaignSettings(
         csv_path=str(csv_path), agents=tuple(agents), window="00:00-24:00", max_attempts=1
     )
-    async with async_client(emulator, QuickTime()) as client:
+    fields: dict[str, Any] = {"analytics_settle_s": 3.0}
+    if not analytics:
+        fields.update(client_id=NO_ANALYTICS_ID, client_secret=NO_ANALYTICS_SECRET)
+    async with async_client(emulator, QuickTime(), **fields) as client:
         runner = CampaignRunner(
-            settings, client, journal_path=journal_path, progress_interval_s=None
+            settings,
+            client,
+            journal_path=journal_path,
+            progress_interval_s=None,
+            resolve_timeout_s=6.0,
         )
         side = asyncio.create_task(trouble()) if trouble is not None else None
         try:

@@ -9,7 +9,8 @@ talk time, and the call must not have been placed twice.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import pytest
 
@@ -26,7 +27,7 @@ FAST_POLL = PollSettings(initial_s=0.02, factor=1.5, max_s=0.2)
 FAST_CHANNEL = ChannelSettings(heartbeat_timeout_s=5.0, reconnect_initial_s=0.05)
 EXPECTED = {20: OutcomeKind.ANSWERED, 55: OutcomeKind.NO_ANSWER, 65: OutcomeKind.BUSY}
 
-Trouble = Callable[[EmulatorServer], Awaitable[None]]
+Trouble = Callable[[EmulatorServer], Coroutine[Any, Any, None]]
 
 
 async def admin(fn: Callable[[], object]) -> None:
@@ -81,7 +82,6 @@ TROUBLES: dict[str, Trouble] = {
     "ws-drops-repeated": repeated_drops,
     "token-revoked": revoke_then_drop,
     "token-expired": expire_mid_call,
-    "get-call-5xx-burst": get_call_burst,
 }
 
 
@@ -127,6 +127,14 @@ async def test_outcome_survives(emulator: EmulatorServer, trouble: str, nn: int)
         channel = monitor.channel
         assert channel is not None
         assert channel.stats.reconnects >= 1 or monitor.mode is MonitorMode.POLLING
+
+
+@pytest.mark.parametrize("nn", [20, 55])
+async def test_get_call_5xx_burst_is_served_and_survived(emulator: EmulatorServer, nn: int) -> None:
+    """Three 503s on the catch-up GETs after a socket drop (the conftest checks all three were
+    served: a busy call, over before the burst, would test nothing and is not used here)."""
+    outcome, _ = await follow_one(emulator, nn, get_call_burst, mode=MonitorMode.AUTO)
+    check(outcome, nn, emulator)
 
 
 @pytest.mark.parametrize("nn", [20, 55])

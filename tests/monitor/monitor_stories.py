@@ -89,7 +89,9 @@ def story(nn: int, *, purpose: str = "external") -> list[dict[str, Any]]:
         7: (2, "error", "error.ininedgecontrol.remote.address.invalid"),
         8: (2 + 3, "transport.failure", "error.ininedgecontrol.network.failure"),
     }[nn // 10]
-    error = {"errorInfo": {"code": code, "message": f"{code} happened"}} if code else {}
+    error: dict[str, Any] = (
+        {"errorInfo": {"code": code, "message": f"{code} happened"}} if code else {}
+    )
     ended = customer("disconnected", **c, endTime=ts(leg_end), disconnectType=dtype, **error)
     return [
         conv(agent("alerting")),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from monitor_stories import agent, conv, customer, story, ts
 
@@ -17,7 +18,7 @@ from gcdial.monitor.events import (
 )
 
 
-def kinds(events: list) -> list[str]:
+def kinds(events: list[Any]) -> list[str]:
     return [e.kind.value for e in events]
 
 
@@ -109,11 +110,13 @@ def test_missing_fields_are_not_cleared_by_a_later_snapshot() -> None:
         agent("connected"), {"id": "p-customer", "purpose": "external", "state": "connected"}
     )
     state, _ = replay([*snaps[:3], bare])
+    assert state is not None
     cust = next(p for p in state["participants"] if p["id"] == "p-customer")
     assert cust["connectedTime"] == ts(6)
 
 
 def test_garbage_is_tolerated() -> None:
+    junk: Any
     for junk in [
         {},
         {"participants": None},

@@ -22,10 +22,15 @@ from monitor_support import (
 )
 
 from gcdial.emulator import EmulatorServer
-from gcdial.errors import GcdialError, InputError, NotFoundError
-from gcdial.monitor.channel import ChannelUnavailableError
+from gcdial.errors import (
+    CallWaitTimeoutError,
+    ChannelUnavailableError,
+    GcdialError,
+    InputError,
+    NotFoundError,
+)
 from gcdial.monitor.events import CallEvent, EventKind, Role
-from gcdial.monitor.follow import CallMonitor, CallWaitTimeoutError, MonitorMode, follow, wait
+from gcdial.monitor.follow import CallMonitor, MonitorMode, follow, wait
 from gcdial.monitor.outcome import OutcomeKind
 
 # One number per row of design.md's NN table, both edges of the answered range.

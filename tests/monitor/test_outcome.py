@@ -73,6 +73,7 @@ def test_call_not_over_is_unknown() -> None:
 
 
 def test_nothing_at_all_is_unknown() -> None:
+    junk: object
     for junk in [[], {}, None, 42, "call", {"participants": "x"}]:
         assert classify(junk).kind is OutcomeKind.UNKNOWN
 

@@ -20,7 +20,7 @@ CREATE = "POST /api/v2/conversations/calls/user/{userId}"
 GET_CALL = "GET /api/v2/conversations/calls/{conversationId}"
 ANSWERS = "+14155550100"
 RINGS_LONG = "+14155550149"
-SETTLE = {"analytics_settle_s": 30.0, "timeout_s": 1.0}
+SETTLE: dict[str, Any] = {"analytics_settle_s": 30.0, "timeout_s": 1.0}
 
 
 def _counts(emulator: EmulatorServer) -> dict[str, int]:

@@ -86,7 +86,9 @@ class Running:
         """Poll GET /v1/calls/{id} until ``done(call)``."""
         deadline = time.monotonic() + timeout_s
         while True:
-            call = self.http.get(f"/v1/calls/{call_id}", headers=self.headers()).json()
+            call: dict[str, Any] = self.http.get(
+                f"/v1/calls/{call_id}", headers=self.headers()
+            ).json()
             if done(call) or time.monotonic() > deadline:
                 return call
             time.sleep(0.05)

@@ -135,7 +135,9 @@ def _serve(tmp_path: Path, emulator: EmulatorServer) -> tuple[subprocess.Popen[s
     )
     assert process.stdout is not None
     line = process.stdout.readline()
-    assert line.startswith("gcdial serve: serving at"), line + process.stderr.read()
+    assert line.startswith("gcdial serve: serving at"), line + (
+        process.stderr.read() if process.stderr else ""
+    )
     return process, line.split()[4]
 
 

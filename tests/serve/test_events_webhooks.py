@@ -106,7 +106,8 @@ def _register(running: Running, url: str) -> dict[str, Any]:
         "/v1/webhooks", json={"url": url}, headers=running.headers(running.admin_key)
     )
     assert created.status_code == 201, created.text
-    return created.json()
+    endpoint: dict[str, Any] = created.json()
+    return endpoint
 
 
 def _wait(condition: Any, timeout_s: float = 20.0) -> None:

@@ -22,7 +22,12 @@ from pathlib import Path
 from typing import BinaryIO, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from gcdial.errors import InputError, InvalidPhoneNumberError
+from gcdial.errors import (
+    CsvFileError,
+    CsvValidationError,
+    InputFileError,
+    InvalidPhoneNumberError,
+)
 from gcdial.phone import to_e164
 
 __all__ = [
@@ -126,38 +131,6 @@ class ValidationReport:
             kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(self.problem_counts.items()))
             text += f", {self.problem_count} refused ({kinds})"
         return text
-
-
-class InputFileError(InputError):
-    """An input file as a whole cannot be read; says which file, which line, and how to fix it."""
-
-    def __init__(
-        self, message: str, *, file: str, line: int | None = None, hint: str | None = None
-    ) -> None:
-        where = f"{file}:{line}" if line is not None else file
-        super().__init__(f"{where}: {message}", hint=hint)
-        self.file = file
-        self.line = line
-
-
-class CsvFileError(InputFileError):
-    """The contact list cannot be read: encoding, header, quoting."""
-
-
-class CsvValidationError(InputError):
-    """Strict mode: the list has bad or duplicate rows, so nothing is dialed."""
-
-    def __init__(self, report: ValidationReport, *, shown: int = 20) -> None:
-        lines = [str(p) for p in report.problems[:shown]]
-        more = report.problem_count - len(lines)
-        if more > 0:
-            lines.append(f"... and {more} more")
-        super().__init__(
-            f"{report.file}: {report.problem_count} bad row(s) and --strict is on:\n"
-            + "\n".join(lines),
-            hint="Fix the rows listed, or run without --strict to skip them (they are recorded).",
-        )
-        self.report = report
 
 
 def _normalise(name: str) -> str:

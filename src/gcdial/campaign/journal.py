@@ -12,6 +12,13 @@ Crash-safety rules, in order of importance:
    fsync per commit costs nothing that matters.
 4. One process at a time: an exclusive ``flock`` on ``<journal>.lock``. The kernel drops it when
    the process dies, even by ``kill -9``, so a crash never leaves a stale lock behind.
+5. Creation is atomic: the schema and the campaign's identity are written to a temporary file
+   which is then renamed into place, so a journal either does not exist or is complete (a kill
+   in the first milliseconds leaves nothing to trip over on the next run).
+6. A file that cannot be read as a journal (not SQLite, truncated, a table missing, another
+   schema) is a :class:`JournalError` naming the file, whenever it is found out: on open or in
+   the middle of a run. Only this module knows the journal's files (``-wal``, ``-shm``, lock,
+   temporary).
 
 Secrets never enter the journal: it holds contacts, agents, conversation ids and outcomes only.
 """
@@ -20,6 +27,8 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
+import inspect
 import json
 import os
 import sqlite3
@@ -29,10 +38,15 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final, ParamSpec, Self, TypeVar, cast
 
 from gcdial.campaign.csvinput import Contact, RowProblem
-from gcdial.errors import InputError
+from gcdial.errors import (
+    JournalError,
+    JournalLockedError,
+    JournalMismatchError,
+    JournalSchemaError,
+)
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -49,7 +63,10 @@ __all__ = [
     "page_key",
 ]
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
+"""1: the first journal. 2: attempts gain ``talk_s`` (seconds the customer could talk) and
+``tag`` (the attempt id sent with the call); a version-1 journal is migrated when opened for
+writing, and read as it is when opened read-only."""
 # PRAGMA application_id marks the file as a gcdial journal ("gcdj").
 APPLICATION_ID: Final = 0x6763646A
 _BATCH: Final = 5000
@@ -99,7 +116,9 @@ CREATE TABLE attempts (
     outcome         TEXT,
     error_code      TEXT,
     context_id      TEXT,
-    detail          TEXT
+    detail          TEXT,
+    talk_s          REAL,
+    tag             TEXT
 );
 CREATE INDEX attempts_contact ON attempts (contact_id, id);
 CREATE INDEX attempts_state ON attempts (state);
@@ -112,6 +131,16 @@ CREATE TABLE events (
     detail     TEXT
 );
 """
+
+
+_TABLES: Final = ("meta", "contacts", "skipped_rows", "attempts", "events")
+_MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
+    # from version N to N + 1
+    1: (
+        "ALTER TABLE attempts ADD COLUMN talk_s REAL",
+        "ALTER TABLE attempts ADD COLUMN tag TEXT",
+    ),
+}
 
 
 class AttemptState(StrEnum):
@@ -135,22 +164,6 @@ class ContactStatus(StrEnum):
     DONE = "done"  # finished; ``outcome`` says how
     SKIPPED = "skipped"  # never dialed by rule (do-not-call, outside every window, ...)
     UNKNOWN = "unknown"  # an attempt's outcome is unknown: needs a human
-
-
-class JournalError(InputError):
-    """The journal file cannot be used: says which file, why, and what to do."""
-
-
-class JournalLockedError(JournalError):
-    """Another process holds the journal."""
-
-
-class JournalMismatchError(JournalError):
-    """The journal belongs to another campaign or contact list."""
-
-
-class JournalSchemaError(JournalError):
-    """The journal was written by a newer gcdial, or is not a gcdial journal."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +226,8 @@ class Attempt:
     error_code: str | None
     context_id: str | None
     detail: str | None
+    talk_s: float | None = None
+    tag: str | None = None
 
 
 def _utc_now() -> datetime:
@@ -233,12 +248,87 @@ def _lock_path(path: Path) -> Path:
     return path.with_name(path.name + ".lock")
 
 
+def _temp_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.new")
+
+
+def _side_files(path: Path) -> list[Path]:
+    """Every file that belongs to the journal at ``path`` besides itself (lock excluded)."""
+    sides = [path.with_name(path.name + s) for s in ("-wal", "-shm", "-journal")]
+    sides += path.parent.glob(f".{_glob_escape(path.name)}.*.new*")
+    return sides
+
+
+def _glob_escape(name: str) -> str:
+    """``name`` with the glob metacharacters made literal."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
+def _unreadable(path: Path, exc: sqlite3.Error) -> JournalSchemaError:
+    return JournalSchemaError(
+        f"The journal {path} cannot be read: {exc}. It is damaged or not a gcdial journal.",
+        hint="Give the path of the journal file the campaign created. If it was damaged (a disk "
+        "problem, a copy made while the campaign ran), restore it from a backup, or start the "
+        "campaign again with a new journal path (contacts dialed in it would be dialed again).",
+    )
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _guarded(method: Callable[P, R]) -> Callable[P, R]:
+    """Turn an SQLite failure inside a journal method into a :class:`JournalError` naming the file
+    (a damaged file may be found out at any read, not only when it is opened)."""
+
+    if inspect.isgeneratorfunction(method):
+
+        @functools.wraps(method)
+        def gen_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
+            journal = cast("Journal", args[0])
+            try:
+                yield from cast("Iterator[Any]", method(*args, **kwargs))
+            except sqlite3.Error as exc:
+                raise _unreadable(journal.path, exc) from None
+
+        return cast("Callable[P, R]", gen_wrapper)
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        journal = cast("Journal", args[0])
+        try:
+            return method(*args, **kwargs)
+        except sqlite3.Error as exc:
+            raise _unreadable(journal.path, exc) from None
+
+    return wrapper
+
+
 class _FileLock:
     """An exclusive ``flock`` on a side file; released by the kernel if the process dies."""
 
     def __init__(self, journal: Path) -> None:
         self.path = _lock_path(journal)
         self._fd: int | None = None
+
+    @staticmethod
+    def holder(journal: Path) -> int | None:
+        """The pid of the process holding the journal, or None when nobody holds it.
+
+        Probes with a shared lock, so it never disturbs the holder and never blocks.
+        """
+        try:
+            fd = os.open(_lock_path(journal), os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = os.read(fd, 64).decode("ascii", "replace").strip()
+            return int(text) if text.isdigit() else 0
+        finally:
+            os.close(fd)  # closing drops the probe's lock
+        return None
 
     def acquire(self) -> None:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -282,6 +372,7 @@ class Journal:
         self._clock = clock
         self.read_only = read_only
         self._held_ready = False
+        self._version = SCHEMA_VERSION
 
     @classmethod
     def create(
@@ -296,37 +387,116 @@ class Journal:
     ) -> Journal:
         """Start a new journal at ``path`` (which must not exist yet) for the named campaign."""
         path = Path(path)
-        if path.exists() and path.stat().st_size > 0:
-            raise JournalError(
-                f"A journal already exists at {path}.",
-                hint="Resume it with the same command, or give a new journal path to start "
-                "another campaign.",
-            )
         lock = _FileLock(path)
         lock.acquire()
         try:
-            conn = cls._connect(path, read_only=False)
-            journal = cls(path, conn, lock=lock, clock=clock, read_only=False)
-            with journal._tx():
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                meta = {
+            if path.exists() and not cls._half_made(path):
+                raise JournalError(
+                    f"A journal already exists at {path}.",
+                    hint="Resume it with the same command, or give a new journal path to start "
+                    "another campaign.",
+                )
+            cls._build(
+                path,
+                {
                     "name": name,
                     "csv_path": csv_path,
                     "csv_fingerprint": csv_fingerprint,
                     "created_at": _iso(clock()),
                     "contacts_loaded": "0",
                     "settings": json.dumps(dict(settings or {}), sort_keys=True),
-                }
-                conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", meta.items())
-                journal._event("campaign.created", detail=name)
+                },
+            )
+            conn = cls._connect(path, read_only=False)
+            journal = cls(path, conn, lock=lock, clock=clock, read_only=False)
+            journal.record_event("campaign.created", detail=name)
         except BaseException:
             lock.release()
             raise
         return journal
+
+    @staticmethod
+    def _half_made(path: Path) -> bool:
+        """An empty file, or an SQLite file with no journal schema: left by a crash while an
+        older gcdial created it non-atomically; nothing was ever dialed from it."""
+        if path.stat().st_size == 0:
+            return True
+        try:
+            conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+            try:
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+                objects = conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            return False
+        # Only a database with nothing in it: never anybody else's file.
+        return version == 0 and app_id in (0, APPLICATION_ID) and objects == 0
+
+    @classmethod
+    def _build(cls, path: Path, meta: Mapping[str, str]) -> None:
+        """Write a complete, empty journal under a temporary name, then rename it to ``path``.
+
+        Called with the lock held, so no other gcdial is creating or using ``path``.
+        """
+        for leftover in _side_files(path):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+        temp = _temp_path(path)
+        try:
+            conn = sqlite3.connect(temp, isolation_level=None)
+            try:
+                conn.execute("BEGIN")
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", meta.items())
+                conn.execute("COMMIT")
+            finally:
+                conn.close()
+            with open(temp, "rb+") as handle:
+                os.fsync(handle.fileno())
+            os.replace(temp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                temp.unlink()
+            raise
+        with contextlib.suppress(OSError):
+            fd = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    def discard(self) -> None:
+        """Close and delete this journal and its side files (a new campaign whose list turned out
+        unreadable before anything was dialed)."""
+        if self.read_only:
+            raise JournalError(f"The journal {self.path} was opened read-only.")
+        self._conn.close()
+        for side in [self.path, *_side_files(self.path)]:
+            with contextlib.suppress(OSError):
+                side.unlink()
+        if self._lock is not None:
+            with contextlib.suppress(OSError):
+                self._lock.path.unlink()
+            self._lock.release()
+            self._lock = None
+
+    @staticmethod
+    def exists(path: str | Path) -> bool:
+        """Whether a journal (complete, or half-made by an older gcdial) is at ``path``."""
+        path = Path(path)
+        return path.is_file() and not Journal._half_made(path)
+
+    @staticmethod
+    def holder(path: str | Path) -> int | None:
+        """The pid of the gcdial process running the campaign of ``path`` (0 if unknown), or None
+        when no process holds it."""
+        return _FileLock.holder(Path(path))
 
     @classmethod
     def open(
@@ -353,8 +523,18 @@ class Journal:
         try:
             conn = cls._connect(path, read_only=read_only)
             journal = cls(path, conn, lock=lock, clock=clock, read_only=read_only)
-            journal._check_schema()
-            journal._check_identity(expect_name, expect_fingerprint)
+            try:
+                journal._check_schema()
+                if not read_only:
+                    journal._migrate()
+                journal._check_identity(expect_name, expect_fingerprint)
+            except BaseException:
+                conn.close()
+                raise
+        except sqlite3.Error as exc:
+            if lock is not None:
+                lock.release()
+            raise _unreadable(path, exc) from None
         except BaseException:
             if lock is not None:
                 lock.release()
@@ -407,8 +587,31 @@ class Journal:
         if version < 1:
             raise JournalSchemaError(
                 f"{self.path} has no journal schema (version {version}); it was never completed.",
-                hint="Start the campaign again with a new journal path.",
+                hint="Start the campaign again with `gcdial campaign run` (it finishes a journal "
+                "that was never completed), or give a new journal path.",
             )
+        present = {
+            row[0]
+            for row in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+        missing = [table for table in _TABLES if table not in present]
+        if missing:
+            raise JournalSchemaError(
+                f"The journal {self.path} is damaged: table {', '.join(missing)} is missing.",
+                hint="Restore the journal from a backup, or start the campaign again with a new "
+                "journal path (contacts dialed in it would be dialed again).",
+            )
+        self._version = int(version)
+
+    def _migrate(self) -> None:
+        """Bring an older journal to :data:`SCHEMA_VERSION`, one version per transaction."""
+        while self._version < SCHEMA_VERSION:
+            with self._tx() as conn:
+                for statement in _MIGRATIONS[self._version]:
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {self._version + 1}")
+                self._event("journal.migrated", detail=f"schema {self._version + 1}")
+            self._version += 1
 
     def _check_identity(self, name: str | None, fingerprint: str | None) -> None:
         info = self.info()
@@ -476,6 +679,7 @@ class Journal:
 
     # Campaign meta
 
+    @_guarded
     def info(self) -> CampaignInfo:
         """Name, contact list and creation time of the campaign."""
         meta = dict(self._conn.execute("SELECT key, value FROM meta").fetchall())
@@ -486,17 +690,20 @@ class Journal:
             created_at=meta.get("created_at", ""),
         )
 
+    @_guarded
     def settings(self) -> dict[str, Any]:
         """The settings the campaign was started with (rules, pacing), as stored at creation."""
         row = self._conn.execute("SELECT value FROM meta WHERE key = 'settings'").fetchone()
         loaded = json.loads(row[0]) if row else {}
         return loaded if isinstance(loaded, dict) else {}
 
+    @_guarded
     def get_meta(self, key: str) -> str | None:
         """A free-form campaign value (None when unset)."""
         row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
+    @_guarded
     def set_meta(self, key: str, value: str) -> None:
         """Store a free-form campaign value."""
         with self._tx() as conn:
@@ -509,10 +716,12 @@ class Journal:
     # Loading contacts
 
     @property
+    @_guarded
     def contacts_loaded(self) -> bool:
         """Whether the whole contact list was loaded (a crash mid-load leaves this False)."""
         return self.get_meta("contacts_loaded") == "1"
 
+    @_guarded
     def add_contacts(self, contacts: Iterable[Contact]) -> int:
         """Journal contacts in batches (each its own transaction); rows already present are kept.
 
@@ -550,6 +759,7 @@ class Journal:
             )
             return conn.total_changes - before
 
+    @_guarded
     def add_skipped_rows(self, problems: Iterable[RowProblem]) -> None:
         """Record CSV rows refused by validation, so the report can list them."""
         rows = [(p.line, p.column, p.kind, p.reason, p.fix) for p in problems]
@@ -560,14 +770,19 @@ class Journal:
                 rows,
             )
 
-    def finish_loading(self, *, rows: int, valid: int, refused: int) -> None:
-        """Mark the contact list as fully loaded, with the validation counts."""
+    @_guarded
+    def finish_loading(
+        self, *, rows: int, valid: int, refused: int, attribute_columns: Iterable[str] = ()
+    ) -> None:
+        """Mark the contact list as fully loaded, with the validation counts and the list's own
+        columns (those passed as call attributes, in file order)."""
         with self._tx() as conn:
             for key, value in {
                 "contacts_loaded": "1",
                 "csv_rows": str(rows),
                 "csv_valid": str(valid),
                 "csv_refused": str(refused),
+                "attribute_columns": json.dumps(list(attribute_columns), ensure_ascii=False),
             }.items():
                 conn.execute(
                     "INSERT INTO meta (key, value) VALUES (?, ?) "
@@ -578,8 +793,14 @@ class Journal:
 
     # Attempts: the crash-safe state machine
 
-    def begin_attempt(self, contact_id: int, *, agent_id: str, agent: str | None = None) -> int:
+    @_guarded
+    def begin_attempt(
+        self, contact_id: int, *, agent_id: str, agent: str | None = None, tag: str | None = None
+    ) -> int:
         """Commit the intent to dial ``contact_id`` through ``agent_id``; return the attempt id.
+
+        ``tag`` is the attempt id the call carries in its attributes (the dialing core's), kept
+        so that a resume can look the call up by it.
 
         Call this *before* sending the create-call request. Refuses when the contact already has an
         attempt in flight or of unknown outcome, or is finished: that is what keeps a customer
@@ -606,9 +827,9 @@ class Journal:
                 )
             now = self._now()
             cursor = conn.execute(
-                "INSERT INTO attempts (contact_id, number, agent_id, agent, state, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (contact_id, row["attempts"] + 1, agent_id, agent, AttemptState.INTENT, now),
+                "INSERT INTO attempts (contact_id, number, agent_id, agent, state, created_at, "
+                "tag) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (contact_id, row["attempts"] + 1, agent_id, agent, AttemptState.INTENT, now, tag),
             )
             attempt_id = int(cursor.lastrowid or 0)
             conn.execute(
@@ -636,6 +857,7 @@ class Journal:
                 f"{' or '.join(str(a) for a in allowed)}."
             )
 
+    @_guarded
     def mark_accepted(self, attempt_id: int, conversation_id: str) -> None:
         """Genesys accepted the call: store its conversation id (also to settle an unknown)."""
         with self._tx() as conn:
@@ -657,6 +879,7 @@ class Journal:
                 detail=conversation_id,
             )
 
+    @_guarded
     def mark_unknown(self, attempt_id: int, detail: str) -> None:
         """The call may or may not have been placed: park the contact for a human, never re-dial."""
         with self._tx() as conn:
@@ -679,6 +902,7 @@ class Journal:
                 detail=detail,
             )
 
+    @_guarded
     def mark_not_sent(
         self,
         attempt_id: int,
@@ -714,6 +938,7 @@ class Journal:
                 detail=f"{error_code or ''} {reason}".strip(),
             )
 
+    @_guarded
     def record_outcome(
         self,
         attempt_id: int,
@@ -723,21 +948,24 @@ class Journal:
         error_code: str | None = None,
         detail: str | None = None,
         retry_at: datetime | None = None,
+        talk_s: float | None = None,
     ) -> None:
-        """The call ended with ``outcome``; the contact is done, or waits until ``retry_at``."""
+        """The call ended with ``outcome`` (``talk_s`` seconds of conversation, when known); the
+        contact is done, or waits until ``retry_at``."""
         with self._tx() as conn:
             row = self._attempt_row(conn, attempt_id)
             self._require(row, AttemptState.ACCEPTED, AttemptState.UNKNOWN)
             now = self._now()
             conn.execute(
                 "UPDATE attempts SET state = ?, ended_at = ?, outcome = ?, error_code = ?, "
-                "detail = COALESCE(?, detail) WHERE id = ?",
+                "detail = COALESCE(?, detail), talk_s = ? WHERE id = ?",
                 (
                     AttemptState.ENDED,
                     _iso(ended_at) if ended_at else now,
                     outcome,
                     error_code,
                     detail,
+                    talk_s,
                     attempt_id,
                 ),
             )
@@ -771,14 +999,17 @@ class Journal:
                 (status, outcome, detail, now, contact_id),
             )
 
+    @_guarded
     def defer(self, contact_id: int, until: datetime, reason: str) -> None:
         """Keep a pending contact waiting until ``until`` (calling window, retry delay)."""
         self.defer_many([(contact_id, until, reason)])
 
+    @_guarded
     def skip(self, contact_id: int, outcome: str, reason: str) -> None:
         """Never dial this pending contact (do-not-call, no legal hour, campaign over...)."""
         self.skip_many([(contact_id, outcome, reason)])
 
+    @_guarded
     def defer_many(self, items: Iterable[tuple[int, datetime, str]]) -> None:
         """Defer several pending contacts ``(contact_id, until, reason)`` in one transaction."""
         rows = [(_iso(until), reason, cid) for cid, until, reason in items]
@@ -796,6 +1027,7 @@ class Journal:
                 [(now, "contact.deferred", cid, reason) for _, reason, cid in rows],
             )
 
+    @_guarded
     def skip_many(self, items: Iterable[tuple[int, str, str]]) -> None:
         """Skip several pending contacts ``(contact_id, outcome, reason)`` in one transaction."""
         rows = list(items)
@@ -813,6 +1045,109 @@ class Journal:
                 [(now, "contact.skipped", cid, f"{o}: {r}") for cid, o, r in rows],
             )
 
+    @_guarded
+    def finish_pending(self, contact_id: int, outcome: str, reason: str) -> None:
+        """Finish a pending contact with ``outcome`` without another call (its retry is no longer
+        allowed)."""
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE contacts SET status = 'done', outcome = ?, detail = ?, next_at = '', "
+                "updated_at = ? WHERE id = ? AND status = 'pending'",
+                (outcome, reason, self._now(), contact_id),
+            )
+            self._event("contact.finished", contact_id=contact_id, detail=f"{outcome}: {reason}")
+
+    @_guarded
+    def contact_at_line(self, line: int) -> ContactRecord | None:
+        """The contact of CSV line ``line`` (None when that line holds no contact)."""
+        row = self._conn.execute("SELECT * FROM contacts WHERE line = ?", (line,)).fetchone()
+        return None if row is None else _contact(row)
+
+    @_guarded
+    def record_verdict(self, contact_id: int, *, placed: bool, note: str) -> None:
+        """A person's verdict on a contact whose call may or may not have been placed.
+
+        ``placed``: the contact is done (outcome ``placed``). Not placed: its open attempt becomes
+        ``not_sent`` and the contact is pending again, without using up an attempt. A call that
+        Genesys accepted (it has a conversation id) was placed: "not placed" is refused for it.
+        """
+        with self._tx() as conn:
+            contact = conn.execute(
+                "SELECT status FROM contacts WHERE id = ?", (contact_id,)
+            ).fetchone()
+            if contact is None:
+                raise KeyError(f"no contact {contact_id} in the journal")
+            if contact["status"] != ContactStatus.UNKNOWN:
+                raise JournalError(
+                    f"Contact {contact_id} is {contact['status']}, not waiting for review.",
+                    hint="`gcdial campaign review JOURNAL` lists the contacts that need one.",
+                )
+            row = conn.execute(
+                "SELECT * FROM attempts WHERE contact_id = ? ORDER BY id DESC LIMIT 1",
+                (contact_id,),
+            ).fetchone()
+            now = self._now()
+            if placed:
+                if row is not None and row["state"] == AttemptState.UNKNOWN:
+                    conn.execute(
+                        "UPDATE attempts SET state = ?, outcome = 'placed', ended_at = ?, "
+                        "detail = ? WHERE id = ?",
+                        (AttemptState.ENDED, now, note, row["id"]),
+                    )
+                conn.execute(
+                    "UPDATE contacts SET status = 'done', outcome = 'placed', detail = ?, "
+                    "next_at = '', updated_at = ? WHERE id = ?",
+                    (note, now, contact_id),
+                )
+            else:
+                if row is None or row["state"] != AttemptState.UNKNOWN or row["conversation_id"]:
+                    raise JournalError(
+                        f"Contact {contact_id}'s call was accepted by Genesys Cloud (conversation "
+                        f"{row['conversation_id'] if row is not None else '?'}): it was placed.",
+                        hint="Record it as placed; only a call whose create request got no clear "
+                        "answer can be found not placed.",
+                    )
+                conn.execute(
+                    "UPDATE attempts SET state = ?, outcome = 'not_sent', ended_at = ?, "
+                    "detail = ? WHERE id = ?",
+                    (AttemptState.NOT_SENT, now, note, row["id"]),
+                )
+                conn.execute(
+                    "UPDATE contacts SET status = 'pending', outcome = NULL, detail = ?, "
+                    "next_at = '', attempts = MAX(attempts - 1, 0), updated_at = ? WHERE id = ?",
+                    (note, now, contact_id),
+                )
+            self._event(
+                "contact.verdict",
+                contact_id=contact_id,
+                attempt_id=row["id"] if row is not None else None,
+                detail=f"{'placed' if placed else 'not placed'}: {note}",
+            )
+
+    @_guarded
+    def reassign(self, agent: str, to: str | None) -> int:
+        """Give the pending contacts pinned to ``agent`` (case-insensitive) to ``to``, or to any
+        agent (None). Returns how many moved."""
+        with self._tx() as conn:
+            cursor = conn.execute(
+                "UPDATE contacts SET agent = ?, updated_at = ? "
+                "WHERE status = 'pending' AND lower(trim(agent)) = lower(trim(?))",
+                (to, self._now(), agent),
+            )
+            moved = cursor.rowcount
+            self._event("contacts.reassigned", detail=f"{moved} from {agent} to {to or 'any'}")
+        return moved
+
+    @_guarded
+    def pinned_pending(self) -> dict[str, int]:
+        """Pending contacts that name their agent, counted by agent."""
+        rows = self._conn.execute(
+            "SELECT agent, COUNT(*) FROM contacts WHERE status = 'pending' AND agent IS NOT NULL "
+            "AND agent != '' GROUP BY lower(trim(agent)) ORDER BY agent"
+        ).fetchall()
+        return {str(agent): int(n) for agent, n in rows}
+
+    @_guarded
     def reopen(self, contact_id: int, reason: str) -> None:
         """Put a contact finished as ``not_sent`` (never placed) back to pending."""
         with self._tx() as conn:
@@ -832,6 +1167,7 @@ class Journal:
             self._conn.execute("CREATE TEMP TABLE IF NOT EXISTS held (id INTEGER PRIMARY KEY)")
             self._held_ready = True
 
+    @_guarded
     def hold(self, contact_ids: Iterable[int]) -> None:
         """Leave these contacts out of :meth:`due_now` and :meth:`next_due_time` until released."""
         self._held_table()
@@ -839,11 +1175,13 @@ class Journal:
             "INSERT OR IGNORE INTO temp.held (id) VALUES (?)", [(i,) for i in contact_ids]
         )
 
+    @_guarded
     def release(self, contact_ids: Iterable[int]) -> None:
         """Let held contacts be found by :meth:`due_now` again."""
         self._held_table()
         self._conn.executemany("DELETE FROM temp.held WHERE id = ?", [(i,) for i in contact_ids])
 
+    @_guarded
     def due_now(self, now: datetime, *, limit: int) -> list[ContactRecord]:
         """Pending contacts due at ``now`` and not held: those due at a set time first (soonest
         first), then those never tried, in list order."""
@@ -862,6 +1200,7 @@ class Journal:
             ).fetchall()
         return [_contact(r) for r in rows]
 
+    @_guarded
     def next_due_time(self) -> datetime | None:
         """When the earliest pending contact that is not held is due (``datetime.min`` in UTC
         for one never tried); None when there is none."""
@@ -878,6 +1217,7 @@ class Journal:
         ).fetchone()
         return _time(row[0]) if row is not None else None
 
+    @_guarded
     def record_event(
         self,
         kind: str,
@@ -892,6 +1232,18 @@ class Journal:
 
     # Reading
 
+    @_guarded
+    def unresolved(self) -> list[Attempt]:
+        """Attempts of unknown outcome still waiting for a verdict (their contact is
+        ``unknown``), oldest first: what a resume tries to resolve again."""
+        rows = self._conn.execute(
+            "SELECT a.* FROM attempts a JOIN contacts c ON c.id = a.contact_id "
+            "WHERE a.state = ? AND c.status = ? ORDER BY a.id",
+            (AttemptState.UNKNOWN, ContactStatus.UNKNOWN),
+        ).fetchall()
+        return [_attempt(r) for r in rows]
+
+    @_guarded
     def in_flight(self) -> list[Attempt]:
         """Attempts begun but not settled (``intent``, ``accepted``): reconcile these on resume."""
         rows = self._conn.execute(
@@ -899,6 +1251,7 @@ class Journal:
         ).fetchall()
         return [_attempt(r) for r in rows]
 
+    @_guarded
     def attempts(self, contact_id: int | None = None) -> list[Attempt]:
         """Every attempt (of one contact, or of all), oldest first."""
         if contact_id is None:
@@ -909,10 +1262,12 @@ class Journal:
             ).fetchall()
         return [_attempt(r) for r in rows]
 
+    @_guarded
     def attempt(self, attempt_id: int) -> Attempt:
         """One attempt by id."""
         return _attempt(self._attempt_row(self._conn, attempt_id))
 
+    @_guarded
     def contact(self, contact_id: int) -> ContactRecord:
         """One contact by id."""
         row = self._conn.execute("SELECT * FROM contacts WHERE id = ?", (contact_id,)).fetchone()
@@ -920,6 +1275,7 @@ class Journal:
             raise KeyError(f"no contact {contact_id} in the journal")
         return _contact(row)
 
+    @_guarded
     def contacts(self, *, status: ContactStatus | None = None) -> Iterator[ContactRecord]:
         """Every contact (or those in one status) in list order, streamed."""
         if status is None:
@@ -931,6 +1287,7 @@ class Journal:
         for row in cursor:
             yield _contact(row)
 
+    @_guarded
     def due_contacts(
         self, *, limit: int, after: tuple[str, int] | None = None
     ) -> list[ContactRecord]:
@@ -951,6 +1308,7 @@ class Journal:
             ).fetchall()
         return [_contact(r) for r in rows]
 
+    @_guarded
     def contact_summaries(self) -> Iterator[tuple[ContactRecord, Attempt | None, datetime | None]]:
         """Every contact in list order with its latest attempt and first attempt time, streamed."""
         cursor = self._conn.execute(
@@ -963,16 +1321,38 @@ class Journal:
             last = None if row["a_id"] is None else self.attempt(row["a_id"])
             yield _contact(row), last, _time(row["first_at"])
 
-    def next_due_at(self) -> datetime | None:
-        """When the earliest pending contact is due: None if none is pending, ``datetime.min``
-        (UTC) if one is due at once."""
-        row = self._conn.execute(
-            "SELECT MIN(next_at) FROM contacts WHERE status = ?", (ContactStatus.PENDING,)
-        ).fetchone()
-        if row is None or row[0] is None:
-            return None
-        return _time(row[0]) or datetime.min.replace(tzinfo=UTC)
+    @_guarded
+    def attribute_columns(self) -> list[str]:
+        """The contact list's own columns (passed as call attributes), in file order."""
+        stored = self.get_meta("attribute_columns")
+        if stored is not None:
+            loaded = json.loads(stored)
+            if isinstance(loaded, list):
+                return [str(c) for c in loaded]
+        # A journal loaded before the columns were recorded: gather them from the contacts.
+        seen: dict[str, None] = {}
+        for (text,) in self._conn.execute("SELECT DISTINCT attributes FROM contacts"):
+            loaded = json.loads(text)
+            if isinstance(loaded, dict):
+                seen.update(dict.fromkeys(str(k) for k in loaded))
+        return list(seen)
 
+    @_guarded
+    def due_summary(self, now: datetime) -> tuple[int, datetime | None]:
+        """Pending contacts due at ``now`` (never tried, or their time has come), and when the
+        earliest of the others is due (None when none waits)."""
+        at = _iso(now)
+        due = self._conn.execute(
+            "SELECT COUNT(*) FROM contacts WHERE status = ? AND next_at <= ?",
+            (ContactStatus.PENDING, at),
+        ).fetchone()[0]
+        row = self._conn.execute(
+            "SELECT MIN(next_at) FROM contacts WHERE status = ? AND next_at > ?",
+            (ContactStatus.PENDING, at),
+        ).fetchone()
+        return int(due), _time(row[0]) if row is not None else None
+
+    @_guarded
     def skipped_rows(self) -> list[RowProblem]:
         """CSV rows refused by validation, in file order."""
         info = self.info()
@@ -982,6 +1362,7 @@ class Journal:
             for r in rows
         ]
 
+    @_guarded
     def events(self, *, limit: int | None = None) -> list[dict[str, Any]]:
         """The event log, oldest first (or the last ``limit`` events)."""
         if limit is None:
@@ -993,6 +1374,7 @@ class Journal:
             ).fetchall()
         return [dict(r) for r in rows]
 
+    @_guarded
     def count_by(self, table: str, column: str) -> dict[str, int]:
         """Row counts grouped by one column (``contacts``/``attempts`` by status/state/outcome)."""
         allowed = {
@@ -1050,4 +1432,6 @@ def _attempt(row: sqlite3.Row) -> Attempt:
         error_code=row["error_code"],
         context_id=row["context_id"],
         detail=row["detail"],
+        talk_s=row["talk_s"] if "talk_s" in row.keys() else None,  # noqa: SIM118 - sqlite3.Row
+        tag=row["tag"] if "tag" in row.keys() else None,  # noqa: SIM118 - sqlite3.Row
     )

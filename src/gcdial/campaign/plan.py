@@ -34,6 +34,7 @@ class PlanLine:
     at: datetime | None = None
     agent: str | None = None
     outcome: str | None = None
+    problem: RowProblem | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready view."""
@@ -46,9 +47,12 @@ class PlanLine:
             "at": self.at.isoformat() if self.at else None,
             "agent": self.agent,
             "outcome": self.outcome,
+            "fix": self.problem.fix if self.problem is not None else None,
         }
 
     def __str__(self) -> str:
+        if self.problem is not None:
+            return str(self.problem)  # file:line: column: reason. fix, as in every mode
         who = f" {self.phone}" if self.phone else ""
         agent = f" [{self.agent}]" if self.agent else ""
         when = f" until {self.at:%Y-%m-%d %H:%M} UTC" if self.at and self.action == "defer" else ""
@@ -109,7 +113,14 @@ def _verdict(contact: Contact, rules: Rules, now: datetime, agents: set[str] | N
 
 def _refused(problem: RowProblem) -> PlanLine:
     where = f"column {problem.column!r}: " if problem.column else ""
-    return PlanLine(problem.line, None, "refused", f"{where}{problem.reason}", outcome=problem.kind)
+    return PlanLine(
+        problem.line,
+        None,
+        "refused",
+        f"{where}{problem.reason}",
+        outcome=problem.kind,
+        problem=problem,
+    )
 
 
 def plan(
@@ -129,7 +140,7 @@ def plan(
     known = {a.strip().lower() for a in agents} if agents else None
     summary = summary if summary is not None else PlanSummary()
     path = Path(journal_path) if journal_path is not None else None
-    if path is not None and path.is_file() and path.stat().st_size > 0:
+    if path is not None and Journal.exists(path):
         with Journal.open(path, read_only=True) as journal:
             summary.from_journal = True
             counts = journal.count_by("contacts", "status")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from gcdial.campaign.pacing import PoolAgent
-from gcdial.errors import AgentNotReadyError
+from gcdial.errors import AgentNotReadyError, NoUsableAgentError
 
 if TYPE_CHECKING:
     from gcdial.client import AsyncClient
@@ -39,21 +39,6 @@ class PoolCheck:
     agents: tuple[PoolAgent, ...]
     excluded: tuple[Exclusion, ...]
     notes: tuple[str, ...] = ()
-
-
-class NoUsableAgentError(AgentNotReadyError):
-    """Every agent of the campaign was excluded: nobody can take a call."""
-
-    def __init__(self, excluded: Sequence[Exclusion]) -> None:
-        lines = "; ".join(f"{e.agent}: {e.reason}" for e in excluded) or "no agent was given"
-        super().__init__(
-            f"No agent can take calls, so the campaign cannot start ({lines}).",
-            agent=", ".join(e.agent for e in excluded),
-            reason="no_usable_agent",
-            hint="Give agents that exist, are active and have a phone station (`gcdial agent "
-            "show EMAIL` says what is missing for one). Nothing was dialed.",
-        )
-        self.excluded = tuple(excluded)
 
 
 async def check_pool(

@@ -1,6 +1,13 @@
 """What a campaign did, read from its journal: a status summary and a per-contact report.
 
 Both only read the journal (open it with ``read_only=True``), so they work while a campaign runs.
+
+The report's CSV is made safe to open in a spreadsheet (the OWASP CSV-injection rule): a cell
+that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is written with a leading
+``'`` so that it is shown as text, never run as a formula. Numbers are the exception, kept as they
+are because a spreadsheet reads them as numbers, not formulas: a phone number in E.164
+(``+14155550100``) and a plain signed number (``-3``, ``+2.5``). The JSON report is written
+verbatim (it is data, not a sheet).
 """
 
 from __future__ import annotations
@@ -8,6 +15,7 @@ from __future__ import annotations
 import csv
 import heapq
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,6 +27,8 @@ __all__ = [
     "REPORT_COLUMNS",
     "CampaignStatus",
     "campaign_status",
+    "csv_safe",
+    "report_columns",
     "report_rows",
     "write_report",
 ]
@@ -39,9 +49,15 @@ REPORT_COLUMNS: Final = (
     "ended_at",
     "error_code",
     "context_id",
+    "talk_time_s",
 )
+"""The report's own columns; the list's own follow them (see :func:`report_columns`)."""
 
-ReportRow = dict[str, str | int | None]
+_FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
+_SAFE_NUMBER: Final = re.compile(r"[+-]?(?:\d+(?:\.\d+)?|\.\d+)")
+"""Values a spreadsheet reads as a number (E.164 phone numbers included): never a formula."""
+
+ReportRow = dict[str, str | int | float | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +72,9 @@ class CampaignStatus:
     contacts: dict[str, int] = field(default_factory=dict)
     outcomes: dict[str, int] = field(default_factory=dict)
     attempts: dict[str, int] = field(default_factory=dict)
+    due_now: int = 0
     next_due: datetime | None = None
+    running_pid: int | None = None
 
     @property
     def total(self) -> int:
@@ -74,6 +92,11 @@ class CampaignStatus:
     def needs_review(self) -> int:
         """Contacts whose last call has an unknown outcome: a human must check them."""
         return self.contacts.get(ContactStatus.UNKNOWN, 0)
+
+    @property
+    def running(self) -> bool:
+        """Whether a gcdial process holds the journal (the campaign is running right now)."""
+        return self.running_pid is not None
 
     @property
     def finished(self) -> bool:
@@ -98,6 +121,9 @@ class CampaignStatus:
             "in_flight": self.in_flight,
             "needs_review": self.needs_review,
             "finished": self.finished,
+            "running": self.running,
+            "running_pid": self.running_pid or None,
+            "due_now": self.due_now,
             "next_due": _iso(self.next_due),
         }
 
@@ -120,11 +146,19 @@ class CampaignStatus:
                 f"Needs review: {self.needs_review} contact(s) whose call may or may not have "
                 "been placed; they are never re-dialed automatically (see the report)."
             )
+        if self.due_now:
+            out.append(f"Due now: {self.due_now} contact(s)")
         if self.next_due is not None:
             moment = now or datetime.now(UTC)
             when = "now" if self.next_due <= moment else _iso(self.next_due)
-            out.append(f"Next contact due: {when}")
-        out.append("Finished." if self.finished else "Not finished: resume to continue.")
+            out.append(f"Next contact due: {when}" if not self.due_now else f"Next later: {when}")
+        if self.running:
+            pid = f" (pid {self.running_pid})" if self.running_pid else ""
+            out.append(f"Running now{pid}: these counts change as it dials.")
+        elif self.finished:
+            out.append("Finished.")
+        else:
+            out.append("Not finished: resume to continue (gcdial campaign resume JOURNAL).")
         return out
 
 
@@ -138,11 +172,13 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def campaign_status(journal: Journal) -> CampaignStatus:
-    """Summarise the journal: counts by contact status and outcome, attempts by state."""
+def campaign_status(journal: Journal, *, now: datetime | None = None) -> CampaignStatus:
+    """Summarise the journal: counts by contact status and outcome, attempts by state, what is
+    due, and (for a journal opened read-only) whether a process is running the campaign."""
     info = journal.info()
     outcomes = journal.count_by("contacts", "outcome")
     outcomes.pop("", None)
+    due_now, next_due = journal.due_summary(now or datetime.now(UTC))
     return CampaignStatus(
         name=info.name,
         csv_path=info.csv_path,
@@ -152,8 +188,20 @@ def campaign_status(journal: Journal) -> CampaignStatus:
         contacts=journal.count_by("contacts", "status"),
         outcomes=outcomes,
         attempts=journal.count_by("attempts", "state"),
-        next_due=journal.next_due_at(),
+        due_now=due_now,
+        next_due=next_due,
+        running_pid=Journal.holder(journal.path) if journal.read_only else None,
     )
+
+
+def report_columns(journal: Journal) -> tuple[str, ...]:
+    """The report's columns, then the contact list's own (named ``csv_<name>`` when a name is
+    already a report column)."""
+    return REPORT_COLUMNS + tuple(_list_column(name) for name in journal.attribute_columns())
+
+
+def _list_column(name: str) -> str:
+    return f"csv_{name}" if name in REPORT_COLUMNS else name
 
 
 def report_rows(journal: Journal, *, include_refused: bool = True) -> Iterator[ReportRow]:
@@ -179,7 +227,7 @@ def report_rows(journal: Journal, *, include_refused: bool = True) -> Iterator[R
 def _contact_row(
     contact: ContactRecord, last: Attempt | None, first_at: datetime | None
 ) -> ReportRow:
-    return {
+    row: ReportRow = {
         "line": contact.line,
         "phone": contact.phone,
         "name": contact.name,
@@ -195,7 +243,27 @@ def _contact_row(
         "ended_at": _iso(last.ended_at) if last else None,
         "error_code": last.error_code if last else None,
         "context_id": last.context_id if last else None,
+        "talk_time_s": _seconds(last.talk_s) if last else None,
     }
+    for key, value in contact.attributes.items():
+        row[_list_column(key)] = value
+    return row
+
+
+def _seconds(value: float | None) -> int | float | None:
+    if value is None:
+        return None
+    return round(value, 1) if value % 1 else int(value)
+
+
+def csv_safe(value: object) -> object:
+    """``value`` as a spreadsheet will show it, never run it: text that a spreadsheet would read
+    as a formula gets a leading ``'``; numbers (E.164 phone numbers included) stay as they are."""
+    if not isinstance(value, str) or not value.startswith(_FORMULA_START):
+        return value
+    if _SAFE_NUMBER.fullmatch(value):
+        return value
+    return "'" + value
 
 
 def write_report(
@@ -209,10 +277,11 @@ def write_report(
     rows = report_rows(journal, include_refused=include_refused)
     count = 0
     if fmt == "csv":
-        writer = csv.DictWriter(out, fieldnames=REPORT_COLUMNS, lineterminator="\n")
-        writer.writeheader()
+        columns = report_columns(journal)
+        writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
+        writer.writerow({c: csv_safe(c) for c in columns})
         for row in rows:
-            writer.writerow(row)
+            writer.writerow({key: csv_safe(value) for key, value in row.items()})
             count += 1
         return count
     if fmt != "json":

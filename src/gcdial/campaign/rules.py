@@ -24,12 +24,11 @@ from zoneinfo import ZoneInfo
 from gcdial.campaign.csvinput import (
     PHONE_ALIASES,
     Contact,
-    InputFileError,
     RowProblem,
     decoded_lines,
     is_valid_time_zone,
 )
-from gcdial.errors import InputError, InvalidPhoneNumberError
+from gcdial.errors import DncFileError, InputError, InvalidPhoneNumberError
 from gcdial.phone import time_zones, to_e164
 
 __all__ = [
@@ -136,10 +135,6 @@ class CallingWindow:
 
 
 DEFAULT_WINDOW: Final = CallingWindow()
-
-
-class DncFileError(InputFileError):
-    """The do-not-call file cannot be used (unreadable, bad encoding, or junk in strict mode)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,11 +31,14 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from gcdial import dialing
+from gcdial._shared import DEFAULT_RESOLVE_TIMEOUT_S
+from gcdial.calls import CallParams
 from gcdial.campaign.csvinput import (
     ContactReader,
     CsvFileError,
@@ -44,6 +47,13 @@ from gcdial.campaign.csvinput import (
     validate_csv,
 )
 from gcdial.campaign.dbthread import JournalThread
+from gcdial.campaign.decide import (
+    AttemptResult,
+    Change,
+    ResultKind,
+    journal_change,
+    retry_decision,
+)
 from gcdial.campaign.journal import AttemptState, ContactRecord, Journal, JournalError
 from gcdial.campaign.pacing import AgentPool, Assignment, Dispatcher, PoolAgent
 from gcdial.campaign.pool import Exclusion, NoUsableAgentError, PoolCheck, check_pool
@@ -64,6 +74,7 @@ from gcdial.errors import (
     AuthenticationError,
     AuthError,
     CallOutcomeUnknownError,
+    CallsRefusedError,
     ConfigError,
     GcdialError,
     InputError,
@@ -71,12 +82,12 @@ from gcdial.errors import (
     PermissionDeniedError,
     RateLimitedError,
 )
-from gcdial.http import MAX_RETRY_AFTER_S
+from gcdial.monitor import CallEvent, CallMonitor, Outcome
+from gcdial.resolve import LONG_PAST_S, LadderSettings, Verdict, new_attempt_id
+from gcdial.resolve import Attempt as ResolveAttempt
 
 if TYPE_CHECKING:
     from gcdial.client import AsyncClient
-    from gcdial.monitor.events import CallEvent
-    from gcdial.monitor.follow import CallMonitor
 
 __all__ = [
     "CallsRefusedError",
@@ -89,8 +100,6 @@ logger = logging.getLogger("gcdial.campaign")
 
 DEFAULT_CALL_TIMEOUT_S: Final = 4 * 3600.0
 """How long one call may last before the runner stops following it (outcome then unknown)."""
-NETWORK_RETRY: Final = timedelta(seconds=15)
-"""A contact whose call could not be sent (network) waits this long before it is tried again."""
 PAGE: Final = 200
 """Due contacts read from the journal at a time."""
 HARD_CAP_EXTRA: Final = 2000
@@ -113,32 +122,9 @@ class StopReason(StrEnum):
     FINISHED = "finished"  # nothing left to dial
     WAITING_FOR_AGENTS = "waiting_for_agents"  # only contacts of agents not in the pool remain
     ENDED = "ended"  # the campaign end time came
+    DEFERRED = "deferred"  # ``until_deferred``: every contact left waits for a later time
     INTERRUPTED = "interrupted"  # Ctrl-C / SIGTERM
     FAILED = "failed"  # stopped by an error (refusals, no agent left, credentials, ...)
-
-
-class CallsRefusedError(ApiError):
-    """Genesys Cloud refused (or left unknown) call after call: the run stopped to save the list."""
-
-    def __init__(self, count: int, last: GcdialError) -> None:
-        status = last.status if isinstance(last, ApiError) else 0
-        detail = last.message.rstrip(".")
-        super().__init__(
-            f"{count} calls in a row failed, so the campaign stopped instead of burning the "
-            f"list. The last one: {detail}",
-            status=status,
-            code=last.code if isinstance(last, ApiError) else None,
-            context_id=last.context_id if isinstance(last, ApiError) else None,
-            hint=((last.hint + " ") if last.hint else "")
-            + "Contacts refused in that streak are pending again: fix the cause, then resume.",
-        )
-        self.count = count
-        self.last = last
-
-    def __str__(self) -> str:
-        if self.status:
-            return super().__str__()
-        return f"{self.message}. {self.hint}"
 
 
 @dataclass(frozen=True)
@@ -167,9 +153,15 @@ class _Job:
 class CampaignRunner:
     """Runs one campaign: ``await CampaignRunner(settings, client, journal_path=p).run()``.
 
-    ``clock`` (aware UTC datetimes) drives the rules and the journal's times; ``sleep`` waits for
-    the next due contact (inject both to test windows and retries without waiting). ``observer``
-    is told every event; :attr:`progress` is the snapshot a display draws.
+    ``clock`` (aware UTC datetimes) drives the rules, the journal's times and the resolution of
+    ambiguous creates; ``sleep`` waits for the next due contact (inject both to test windows and
+    retries without waiting; the sandbox injects its accelerated clock, which is the emulator's).
+    ``observer`` is told every event; :attr:`progress` is the snapshot a display draws. With
+    ``until_deferred`` the run stops, instead of waiting, as soon as every contact left is due
+    later (a retry delay, the calling window): for cron.
+
+    The runner holds the configuration; the state of a run is one :class:`_Run`, created by
+    :meth:`run` once the journal, the agents and the notifications channel are ready.
     """
 
     def __init__(
@@ -185,54 +177,41 @@ class CampaignRunner:
         monitor_mode: str = "auto",
         call_timeout_s: float = DEFAULT_CALL_TIMEOUT_S,
         progress_interval_s: float | None = 1.0,
+        until_deferred: bool = False,
+        resolve_timeout_s: float = DEFAULT_RESOLVE_TIMEOUT_S,
     ) -> None:
         self.settings = settings
         self.client = client
         self.journal_path = Path(journal_path)
         self.name = name or Path(settings.csv_path).stem
         self.progress = Progress(name=self.name)
-        self._observer = observer
-        self._clock = clock
-        self._sleep = sleep
-        self._monitor_mode = monitor_mode
-        self._call_timeout_s = call_timeout_s
-        self._progress_interval_s = progress_interval_s
-        self._db = JournalThread()
-        self._journal: Journal | None = None
-        self._rules: Rules | None = None
-        self._monitor: CallMonitor | None = None
-        self._dispatcher: Dispatcher[_Job] | None = None
-        self._pool: AgentPool | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._wake = asyncio.Event()
-        self._stop = False
-        self._interrupted = False
-        self._fatal: BaseException | None = None
-        self._trouble = 0
-        self._streak_final: list[int] = []
-        self._to_release: list[int] = []
-        self._waiting_for: Counter[str] = Counter()
-        self._resumed = False
-        self._ended = False
-        self._validation: ValidationReport | None = None
-        self._excluded: tuple[Exclusion, ...] = ()
+        self.observer = observer
+        self.clock = clock
+        self.sleep = sleep
+        self.monitor_mode = monitor_mode
+        self.call_timeout_s = call_timeout_s
+        self.progress_interval_s = progress_interval_s
+        self.until_deferred = until_deferred
+        self.resolve_timeout_s = resolve_timeout_s
+        self._stop_requested = False
+        self._run: _Run | None = None
 
     # Control
 
     def request_stop(self) -> None:
         """Stop handing out contacts; calls in progress are followed to their end."""
-        if not self._stop:
-            self._interrupted = True
-            self._emit("stopping", "stopping: no new calls; following the calls in progress")
-        self._stop = True
+        if not self._stop_requested:
+            self.emit("stopping", "stopping: no new calls; following the calls in progress")
+        self._stop_requested = True
         self.progress.phase = "stopping"
-        self._wake.set()
+        if self._run is not None:
+            self._run.stop(interrupted=True)
 
     def abort(self) -> None:
         """Stop at once, leaving calls in progress to be reconciled by the next resume."""
         self.request_stop()
-        for task in list(self._tasks):
-            task.cancel()
+        if self._run is not None:
+            self._run.cancel()
 
     # The run
 
@@ -242,85 +221,81 @@ class CampaignRunner:
         Bad input (list, journal, do-not-call file, no usable agent) raises before anything is
         dialed. Failures while dialing stop the run and come back in :attr:`RunResult.error`.
         """
-        self._rules = self.settings.rules()
-        dnc = self._rules.dnc
+        rules = self.settings.rules()
+        dnc = rules.dnc
         for problem in dnc.problems[:20]:
-            self._emit("dnc_problem", f"do-not-call list: {problem}", line=problem.line)
+            self.emit("dnc_problem", f"do-not-call list: {problem}", line=problem.line)
         if len(dnc.problems) > 20:
-            self._emit("dnc_problem", f"do-not-call list: {len(dnc.problems) - 20} more bad lines")
+            self.emit("dnc_problem", f"do-not-call list: {len(dnc.problems) - 20} more bad lines")
+        db = JournalThread()
+        to_close: Journal | None = None
+        state: _Run | None = None
         try:
-            self._journal = await self._db.call(self._open_journal)
-            journal = self._journal
-            await self._mark_intents_unknown()
+            journal, resumed = await db.call(self._open_journal)
+            to_close = journal
+            await self._mark_intents_unknown(db, journal)
             self.progress.phase = "loading contacts"
-            self._validation = await self._db.call(self._load_contacts, journal)
+            try:
+                validation = await db.call(self._load_contacts, journal, resumed)
+            except CsvFileError:
+                if not resumed:
+                    to_close = None  # the new journal was discarded
+                raise
+            self._report_bad_rows(validation)
             self.progress.phase = "checking agents"
             check = await check_pool(self.client, self.settings.agents)
             self._report_pool(check)
-            self._pool = AgentPool(check.agents)
-            self._dispatcher = Dispatcher(
-                self._pool,
+            pool = AgentPool(check.agents)
+            dispatcher: Dispatcher[_Job] = Dispatcher(
+                pool,
                 max_concurrent=self.settings.concurrency,
-                clock=self._clock,
-                sleep=self._sleep,
+                clock=self.clock,
+                sleep=self.sleep,
             )
-            await self._refresh()
-            from gcdial.monitor.follow import CallMonitor
-
-            async with CallMonitor(self.client.transport, mode=self._monitor_mode) as monitor:
-                self._monitor = monitor
-                await self._watch_agents(monitor)
-                ticker = self._start_ticker()
+            await self._refresh(db, journal)
+            async with CallMonitor(self.client.transport, mode=self.monitor_mode) as monitor:
+                state = _Run(
+                    self,
+                    db=db,
+                    journal=journal,
+                    rules=rules,
+                    pool=pool,
+                    dispatcher=dispatcher,
+                    monitor=monitor,
+                )
+                self._run = state
+                if self._stop_requested:
+                    state.stop(interrupted=True)
                 try:
-                    await self._follow_in_flight()
-                    self.progress.phase = "dialing"
-                    await self._dispatch_loop()
-                    await self._drain()
-                    if self._fatal is not None and self._streak_final:
-                        await self._reopen_streak()
+                    await state.go()
                 finally:
-                    if ticker is not None:
-                        ticker.cancel()
-                        with contextlib.suppress(asyncio.CancelledError):
-                            await ticker
-                    self._monitor = None
-            await self._refresh()
-            status = await self._db.call(campaign_status, journal)
+                    self._run = None
+            await self._refresh(db, journal)
+            await db.call(
+                journal.set_meta, "waiting_for_agents", json.dumps(dict(state.waiting_for))
+            )
+            status = await db.call(campaign_status, journal)
             return RunResult(
-                reason=self._reason(status),
+                reason=state.reason(status),
                 status=status,
                 progress=self.progress,
-                error=self._fatal,
-                resumed=self._resumed,
-                validation=self._validation,
-                excluded=self._excluded,
-                waiting_for=dict(self._waiting_for),
+                error=state.fatal,
+                resumed=resumed,
+                validation=validation,
+                excluded=check.excluded,
+                waiting_for=dict(state.waiting_for),
             )
         finally:
-            for task in list(self._tasks):
-                task.cancel()
-            if self._tasks:
-                await asyncio.gather(*self._tasks, return_exceptions=True)
-            if self._journal is not None:
-                await self._db.call(self._journal.close)
-            self._db.close()
-
-    def _reason(self, status: CampaignStatus) -> StopReason:
-        if self._fatal is not None:
-            return StopReason.FAILED
-        if self._interrupted:
-            return StopReason.INTERRUPTED
-        if status.finished:
-            return StopReason.FINISHED
-        if self._ended:
-            return StopReason.ENDED
-        if self._waiting_for:
-            return StopReason.WAITING_FOR_AGENTS
-        return StopReason.FINISHED
+            if state is not None:
+                await state.cancel_and_wait()
+            if to_close is not None:
+                await db.call(to_close.close)
+            db.close()
 
     # Journal and list
 
-    def _open_journal(self) -> Journal:
+    def _open_journal(self) -> tuple[Journal, bool]:
+        """The campaign's journal, and whether it already existed (a resume)."""
         csv_path = Path(self.settings.csv_path)
         try:
             fingerprint = file_fingerprint(csv_path)
@@ -335,16 +310,15 @@ class CampaignRunner:
                 hint="Give the path of a readable CSV file.",
             ) from None
         path = self.journal_path
-        if path.exists() and path.stat().st_size > 0:
-            journal = Journal.open(path, expect_fingerprint=fingerprint, clock=self._clock)
-            self._resumed = True
+        if Journal.exists(path):
+            journal = Journal.open(path, expect_fingerprint=fingerprint, clock=self.clock)
             try:
                 journal.set_meta("settings", json.dumps(self.settings.to_json(), sort_keys=True))
                 journal.record_event("campaign.resumed")
             except BaseException:
                 journal.close()
                 raise
-            return journal
+            return journal, True
         if not path.parent.is_dir():
             raise JournalError(
                 f"Cannot create the journal {path}: the folder {path.parent} does not exist.",
@@ -357,16 +331,17 @@ class CampaignRunner:
                 default_country=self.settings.default_country,
                 strict=True,
             )
-        return Journal.create(
+        created = Journal.create(
             path,
             name=self.name,
             csv_path=str(csv_path.resolve()),
             csv_fingerprint=fingerprint,
             settings=self.settings.to_json(),
-            clock=self._clock,
+            clock=self.clock,
         )
+        return created, False
 
-    def _load_contacts(self, journal: Journal) -> ValidationReport | None:
+    def _load_contacts(self, journal: Journal, resumed: bool = False) -> ValidationReport | None:
         if journal.contacts_loaded:
             return None
         reader = ContactReader(
@@ -374,36 +349,53 @@ class CampaignRunner:
             phone_column=self.settings.phone_column,
             default_country=self.settings.default_country,
         )
-        fresh = not self._resumed
         try:
             journal.add_contacts(reader)
         except CsvFileError:
-            if fresh:
+            if not resumed:
                 # Nothing was dialed: drop the half-loaded journal so the fixed list starts clean.
-                journal.close()
-                self._journal = None
-                for suffix in ("", "-wal", "-shm", ".lock"):
-                    with contextlib.suppress(OSError):
-                        Path(str(self.journal_path) + suffix).unlink()
+                journal.discard()
             raise
         report = reader.report
         journal.add_skipped_rows(report.problems)
-        journal.finish_loading(rows=report.rows, valid=report.valid, refused=report.problem_count)
+        journal.finish_loading(
+            rows=report.rows,
+            valid=report.valid,
+            refused=report.problem_count,
+            attribute_columns=report.attribute_columns,
+        )
         return report
 
-    async def _mark_intents_unknown(self) -> None:
-        journal = self._require_journal()
-        for attempt in await self._db.call(journal.in_flight):
+    def _report_bad_rows(self, report: ValidationReport | None) -> None:
+        if report is None:
+            return
+        for problem in report.problems:
+            self.emit(
+                "bad_row",
+                str(problem),
+                file=problem.file,
+                line=problem.line,
+                column=problem.column,
+                problem=problem.kind,
+                reason=problem.reason,
+                fix=problem.fix,
+            )
+        hidden = report.problem_count - len(report.problems)
+        if hidden > 0:
+            self.emit("bad_row_more", f"... and {hidden} more bad row(s): see the report")
+
+    async def _mark_intents_unknown(self, db: JournalThread, journal: Journal) -> None:
+        for attempt in await db.call(journal.in_flight):
             if attempt.state is not AttemptState.INTENT:
                 continue
             detail = (
                 "the previous run stopped after deciding to dial and before Genesys Cloud's "
                 "answer was recorded: the call may have been placed, so it is not re-dialed"
             )
-            await self._db.call(journal.mark_unknown, attempt.id, detail)
-            contact = await self._db.call(journal.contact, attempt.contact_id)
+            await db.call(journal.mark_unknown, attempt.id, detail)
+            contact = await db.call(journal.contact, attempt.contact_id)
             self.progress.unknown += 1
-            self._emit(
+            self.emit(
                 "unknown",
                 f"{contact.phone} (line {contact.line}): outcome unknown after a restart; "
                 "needs review, not re-dialed",
@@ -413,46 +405,153 @@ class CampaignRunner:
                 reconciled=True,
             )
 
-    async def _reopen_streak(self) -> None:
-        journal = self._require_journal()
-        for contact_id in self._streak_final:
-            await self._db.call(
-                journal.reopen, contact_id, "refused while the API refused every call; retry"
-            )
-        self._streak_final.clear()
-
-    # Agents
-
     def _report_pool(self, check: PoolCheck) -> None:
-        self._excluded = check.excluded
         for excluded in check.excluded:
-            self._emit(
+            self.emit(
                 "agent_excluded",
                 f"agent {excluded.agent} excluded: {excluded.message}",
                 agent=excluded.agent,
                 reason=excluded.reason,
             )
         for note in check.notes:
-            self._emit("note", note)
+            self.emit("note", note)
         for agent in check.agents:
             self.progress.agents[agent.id] = AgentView(agent.id, str(agent))
 
-    async def _watch_agents(self, monitor: CallMonitor) -> None:
-        """Subscribe to every agent's calls before the first dial (one PUT for the lot)."""
-        pool = self._require_pool()
-        await monitor.watch_agents(agent.id for agent in pool.agents)
+    async def _refresh(self, db: JournalThread, journal: Journal) -> None:
+        """Re-read the counts from the journal and the budget from the client."""
+        counts = await db.call(journal.count_by, "contacts", "status")
+        self.progress.by_status = Counter(counts)
+        self.progress.total = sum(counts.values())
+        budget = self.client.budget
+        paused = budget.paused_until
+        self.progress.budget = BudgetView(
+            remaining=budget.remaining,
+            limit=budget.limit,
+            paused_s=max(0.0, paused - time.monotonic()) if paused is not None else 0.0,
+            rate_limited=budget.rate_limited_count,
+        )
+
+    def emit(self, kind: str, message: str, **data: Any) -> None:
+        if self.observer is not None:
+            self.observer(CampaignEvent(kind, message, data))
+
+
+class _Run:
+    """The state of one run, and the dialing it does: created by :meth:`CampaignRunner.run` once
+    the journal, the agent pool and the notifications channel are ready, gone when it returns."""
+
+    def __init__(
+        self,
+        runner: CampaignRunner,
+        *,
+        db: JournalThread,
+        journal: Journal,
+        rules: Rules,
+        pool: AgentPool,
+        dispatcher: Dispatcher[_Job],
+        monitor: CallMonitor,
+    ) -> None:
+        self.runner = runner
+        self.settings = runner.settings
+        self.client = runner.client
+        self.progress = runner.progress
+        self.emit = runner.emit
+        self.db = db
+        self.journal = journal
+        self.rules = rules
+        self.pool = pool
+        self.dispatcher = dispatcher
+        self.monitor = monitor
+        self._clock = runner.clock
+        self._sleep = runner.sleep
+        self._call_timeout_s = runner.call_timeout_s
+        self._resolve_timeout_s = runner.resolve_timeout_s
+        self._until_deferred = runner.until_deferred
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        self._stop = False
+        self._interrupted = False
+        self.fatal: BaseException | None = None
+        self._trouble = 0
+        self._streak_final: list[int] = []
+        self._to_release: list[int] = []
+        self.waiting_for: Counter[str] = Counter()
+        self._ended = False
+        self._deferred = False
+
+    async def go(self) -> None:
+        """Follow what was left in flight, resolve what was left unknown, dial until done."""
+        # Every agent's calls are subscribed before the first dial (one PUT for the lot).
+        await self.monitor.watch_agents(agent.id for agent in self.pool.agents)
+        ticker = self._start_ticker()
+        try:
+            await self._follow_in_flight()
+            self._spawn(self._background(self._resolve_unknowns(), "resolving unknowns"))
+            self.progress.phase = "dialing"
+            await self._dispatch_loop()
+            await self._drain()
+            if self.fatal is not None and self._streak_final:
+                await self._reopen_streak()
+        finally:
+            if ticker is not None:
+                ticker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await ticker
+
+    def stop(self, *, interrupted: bool) -> None:
+        """Hand out no new contact; calls in progress are followed to their end."""
+        self._interrupted = self._interrupted or interrupted
+        self._stop = True
+        self.progress.phase = "stopping"
+        self._wake.set()
+
+    def cancel(self) -> None:
+        """Stop every worker at once (the next resume reconciles their calls)."""
+        for task in list(self._tasks):
+            task.cancel()
+
+    async def cancel_and_wait(self) -> None:
+        """Cancel what still runs and wait for it to finish."""
+        self.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def reason(self, status: CampaignStatus) -> StopReason:
+        """Why the run ended, given the journal's final counts."""
+        if self.fatal is not None:
+            return StopReason.FAILED
+        if self._interrupted:
+            return StopReason.INTERRUPTED
+        if status.finished:
+            return StopReason.FINISHED
+        if self._ended:
+            return StopReason.ENDED
+        if self._deferred:
+            return StopReason.DEFERRED
+        if self.waiting_for:
+            return StopReason.WAITING_FOR_AGENTS
+        return StopReason.FINISHED
+
+    async def _reopen_streak(self) -> None:
+        journal = self.journal
+        for contact_id in self._streak_final:
+            await self.db.call(
+                journal.reopen, contact_id, "refused while the API refused every call; retry"
+            )
+        self._streak_final.clear()
 
     def _retire(self, agent: PoolAgent, why: str) -> None:
-        dispatcher = self._require_dispatcher()
+        dispatcher = self.dispatcher
         if dispatcher.pool.is_retired(agent.id):
             return
         orphans = dispatcher.retire(agent.id)
         if orphans:
-            self._waiting_for[str(agent)] += len(orphans)
+            self.waiting_for[str(agent)] += len(orphans)
         view = self.progress.agents.get(agent.id)
         if view is not None:
             view.set(AgentActivity.RETIRED)
-        self._emit(
+        self.emit(
             "agent_retired", f"agent {agent} taken out of the campaign: {why}", agent=str(agent)
         )
         if all(dispatcher.pool.is_retired(a.id) for a in dispatcher.pool.agents):
@@ -465,14 +564,14 @@ class CampaignRunner:
     # Dispatching
 
     async def _follow_in_flight(self) -> None:
-        journal = self._require_journal()
-        dispatcher = self._require_dispatcher()
-        for attempt in await self._db.call(journal.in_flight):
+        journal = self.journal
+        dispatcher = self.dispatcher
+        for attempt in await self.db.call(journal.in_flight):
             if attempt.state is not AttemptState.ACCEPTED or attempt.conversation_id is None:
                 continue
-            contact = await self._db.call(journal.contact, attempt.contact_id)
+            contact = await self.db.call(journal.contact, attempt.contact_id)
             job = _Job(contact, attempt.id, attempt.conversation_id)
-            self._emit(
+            self.emit(
                 "reconciling",
                 f"{contact.phone} (line {contact.line}): following call "
                 f"{attempt.conversation_id} placed before the restart",
@@ -486,19 +585,128 @@ class CampaignRunner:
             else:
                 self._spawn(self._follow_orphan(job))
 
+    async def _background(self, work: Coroutine[Any, Any, None], what: str) -> None:
+        try:
+            await work
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a bug: say so, but the dialing goes on (nothing was half-done)
+            logger.exception("%s failed", what)
+        finally:
+            self._wake.set()
+
+    async def _resolve_unknowns(self) -> None:
+        """Attempts of unknown outcome (left by a crash, or by an earlier run) go through the
+        resolution ladder again, one at a time, without holding an agent; each costs one
+        conversation-details query once its settle time has passed. Found: placed, followed to its
+        outcome. Not found: "not placed" only for an attempt so old (settle time + ten minutes, by
+        this machine's clock and the server's) that a call it created would show by now; then the
+        contact goes back in the queue without using up an attempt. Anything else stays for a
+        person (``campaign review``)."""
+        journal = self.journal
+        monitor = self.monitor
+        client = self.client
+        for attempt in await self.db.call(journal.unresolved):
+            if self._stop or attempt.tag is None:
+                continue
+            contact = await self.db.call(journal.contact, attempt.contact_id)
+            await monitor.watch_agent(attempt.agent_id)
+            tagged = ResolveAttempt(
+                attempt_id=attempt.tag,
+                agent_id=attempt.agent_id,
+                number=contact.phone,
+                sent_at=attempt.created_at,
+                attempt_key=client.settings.attempt_attribute,
+            )
+            settle = client.settings.analytics_settle_s
+            age = self._age_s(attempt.created_at)
+            try:
+                resolution = await dialing.resolve_attempt(
+                    client.transport,
+                    tagged,
+                    monitor=monitor,
+                    health_mark=None,
+                    ladder=LadderSettings(settle_s=settle),
+                    # Only until the settle time has passed, then one details query: waiting
+                    # longer cannot make a verdict more certain for an attempt nobody watched,
+                    # and a run must not idle on an old attempt.
+                    timeout_s=min(self._resolve_timeout_s, max(0.0, settle - age)),
+                    clock=lambda: self._clock().timestamp(),
+                    sleep=self._sleep,
+                    started=attempt.created_at.timestamp(),
+                    long_past=age >= settle + LONG_PAST_S,
+                )
+            except GcdialError as exc:
+                logger.warning("resolving attempt %s failed: %s", attempt.id, exc)
+                continue
+            where = f"{contact.phone} (line {contact.line})"
+            conversation_id = resolution.conversation_id
+            if resolution.verdict is Verdict.NOT_PLACED:
+                note = _clip(f"proven not placed: {resolution.summary}")
+                await self.db.call(journal.record_verdict, contact.id, placed=False, note=note)
+                self.progress.unknown = max(0, self.progress.unknown - 1)
+                self._emit_resolved(where, contact, attempt.id, "not placed; back in the queue")
+                continue
+            if conversation_id in await self._earlier_conversations(contact.id, attempt.id):
+                conversation_id = None  # an earlier call of this contact: proves nothing here
+            if resolution.verdict is not Verdict.PLACED or conversation_id is None:
+                await self.db.call(
+                    journal.record_event,
+                    "attempt.unresolved",
+                    contact_id=contact.id,
+                    attempt_id=attempt.id,
+                    detail=_clip(resolution.summary),
+                )
+                continue
+            await self.db.call(journal.mark_accepted, attempt.id, conversation_id)
+            self.progress.unknown = max(0, self.progress.unknown - 1)
+            self.emit(
+                "resolved",
+                f"{where}: the call of unknown outcome was placed ({conversation_id}); "
+                "following it to its outcome",
+                line=contact.line,
+                phone=contact.phone,
+                conversation_id=conversation_id,
+                attempt=attempt.id,
+            )
+            await self._follow_and_settle(
+                attempt.id, conversation_id, None, _Job(contact, attempt.id, conversation_id), None
+            )
+
+    def _age_s(self, moment: datetime) -> float:
+        """How long ago ``moment`` was, by the shorter of this machine's and the server's clock
+        (a clock skew must never make an attempt look older than it is)."""
+        ages = [(self._clock() - moment).total_seconds()]
+        server_now = self.client.transport.server_clock.now()
+        if server_now is not None:
+            ages.append((server_now - moment).total_seconds())
+        return min(ages)
+
+    def _emit_resolved(
+        self, where: str, contact: ContactRecord, attempt_id: int, verdict: str
+    ) -> None:
+        self.emit(
+            "resolved",
+            f"{where}: the call of unknown outcome was {verdict}",
+            line=contact.line,
+            phone=contact.phone,
+            attempt=attempt_id,
+            verdict=verdict,
+        )
+
     async def _dispatch_loop(self) -> None:
-        journal = self._require_journal()
-        dispatcher = self._require_dispatcher()
-        rules = self._require_rules()
+        journal = self.journal
+        dispatcher = self.dispatcher
+        rules = self.rules
         while not self._stop:
             self._wake.clear()
             if self._to_release:
                 released, self._to_release = self._to_release, []
-                await self._db.call(journal.release, released)
+                await self.db.call(journal.release, released)
             now = self._clock()
             if rules.end_at is not None and now >= rules.end_at:
                 self._ended = True
-                self._emit("ended", "the campaign end time has come: no new calls")
+                self.emit("ended", "the campaign end time has come: no new calls")
                 break
             await self._top_up()
             while (assignment := dispatcher.poll()) is not None:
@@ -507,21 +715,30 @@ class CampaignRunner:
                 break
             delay: float | None = None
             if dispatcher.queued == 0 and dispatcher.live == 0 and not self._tasks:
-                due = await self._db.call(journal.next_due_time)
-                self.progress.next_due = due
+                due = await self.db.call(journal.next_due_time)
+                self.progress.next_due = due if due is not None and due > now else None
                 if due is None:
                     break
                 if rules.end_at is not None and due >= rules.end_at:
                     self._ended = True
-                    self._emit(
+                    self.emit(
                         "ended",
                         "the remaining contacts are due after the campaign end time",
                     )
                     break
                 delay = max(0.0, (due - self._clock()).total_seconds())
+                if delay > 0 and self._until_deferred:
+                    self._deferred = True
+                    self.emit(
+                        "deferred_only",
+                        f"every contact left waits for a later time (the first at "
+                        f"{due:%Y-%m-%d %H:%M:%S} UTC): stopping as asked (--until-deferred)",
+                        next_due=due.isoformat(),
+                    )
+                    break
             elif dispatcher.pool.free() and dispatcher.live < dispatcher.max_concurrent:
-                due = await self._db.call(journal.next_due_time)
-                self.progress.next_due = due
+                due = await self.db.call(journal.next_due_time)
+                self.progress.next_due = due if due is not None and due > now else None
                 if due is not None and due > self._clock():
                     delay = (due - self._clock()).total_seconds()
             await self._wait(delay)
@@ -540,9 +757,9 @@ class CampaignRunner:
 
     async def _top_up(self) -> None:
         """Read due contacts into the dispatcher until it holds enough, applying the rules."""
-        journal = self._require_journal()
-        dispatcher = self._require_dispatcher()
-        rules = self._require_rules()
+        journal = self.journal
+        dispatcher = self.dispatcher
+        rules = self.rules
         window = max(2 * dispatcher.max_concurrent, 16)
         while True:
             queued = dispatcher.queued
@@ -550,17 +767,19 @@ class CampaignRunner:
             if queued >= window + HARD_CAP_EXTRA or (queued >= window and not starved):
                 return
             now = self._clock()
-            rows = await self._db.call(journal.due_now, now, limit=PAGE)
+            rows = await self.db.call(journal.due_now, now, limit=PAGE)
             if not rows:
                 return
             held: list[int] = []
             deferred: list[tuple[int, datetime, str]] = []
             skipped: list[tuple[int, str, str]] = []
             for contact in rows:
+                if contact.attempts and await self._retry_withdrawn(contact, now):
+                    continue
                 decision = rules.check(contact.as_contact(), now)
                 if decision.action is Action.SKIP:
                     skipped.append((contact.id, decision.outcome or "skipped", decision.reason))
-                    self._emit(
+                    self.emit(
                         "skipped",
                         f"{contact.phone} (line {contact.line}): skipped, {decision.reason}",
                         line=contact.line,
@@ -569,7 +788,7 @@ class CampaignRunner:
                     )
                 elif decision.action is Action.DEFER and decision.at is not None:
                     deferred.append((contact.id, decision.at, decision.reason))
-                    self._emit(
+                    self.emit(
                         "deferred",
                         f"{contact.phone} (line {contact.line}): waits until "
                         f"{decision.at:%Y-%m-%d %H:%M} UTC, {decision.reason}",
@@ -583,31 +802,55 @@ class CampaignRunner:
                 else:  # ENDED for this contact: it stays pending for a later run
                     self._ended = True
                     held.append(contact.id)
-                    self._emit(
+                    self.emit(
                         "after_end",
                         f"{contact.phone} (line {contact.line}): left pending, {decision.reason}",
                         line=contact.line,
                         phone=contact.phone,
                     )
-            await self._db.call(journal.hold, held)
-            await self._db.call(journal.skip_many, skipped)
-            await self._db.call(journal.defer_many, deferred)
+            await self.db.call(journal.hold, held)
+            await self.db.call(journal.skip_many, skipped)
+            await self.db.call(journal.defer_many, deferred)
+
+    async def _retry_withdrawn(self, contact: ContactRecord, now: datetime) -> bool:
+        """A retry scheduled under earlier limits that today's limits no longer allow (a lower
+        ``--max-attempts`` given at resume): finish the contact with its last outcome."""
+        journal = self.journal
+        outcomes = [
+            a.outcome or ""
+            for a in await self.db.call(journal.attempts, contact.id)
+            if a.state is AttemptState.ENDED and a.outcome
+        ]
+        decision = retry_decision(self.rules.retry, outcomes, now)
+        if decision.retry:
+            return False
+        reason = f"{decision.reason} (limits given at resume)"
+        await self.db.call(journal.finish_pending, contact.id, outcomes[-1], reason)
+        self.emit(
+            "outcome",
+            f"{contact.phone} (line {contact.line}): {outcomes[-1]}; no retry, {reason}",
+            line=contact.line,
+            phone=contact.phone,
+            outcome=outcomes[-1],
+            detail=reason,
+        )
+        return True
 
     def _queue(self, contact: ContactRecord) -> None:
-        dispatcher = self._require_dispatcher()
+        dispatcher = self.dispatcher
         if contact.agent is None:
             dispatcher.add(_Job(contact))
             return
         agent = dispatcher.pool.find(contact.agent)
         if agent is None or dispatcher.pool.is_retired(agent.id):
             key = contact.agent
-            if not self._waiting_for[key]:
-                self._emit(
+            if not self.waiting_for[key]:
+                self.emit(
                     "waiting_for_agent",
                     f"contacts for agent {key} wait: {key} is not in this run's pool",
                     agent=key,
                 )
-            self._waiting_for[key] += 1
+            self.waiting_for[key] += 1
             return
         dispatcher.add(_Job(contact), agent=agent.id)
 
@@ -637,7 +880,7 @@ class CampaignRunner:
             logger.exception("campaign worker failed")
             self._set_fatal(exc)
         finally:
-            self._require_dispatcher().finish(assignment)
+            self.dispatcher.finish(assignment)
             if view is not None and view.activity is not AgentActivity.RETIRED:
                 view.set(AgentActivity.IDLE)
             self._to_release.append(job.contact.id)
@@ -658,175 +901,225 @@ class CampaignRunner:
             self._wake.set()
 
     async def _place(self, job: _Job, agent: PoolAgent, view: AgentView | None) -> None:
-        journal = self._require_journal()
+        """Dial one contact through the dialing core, then apply what its result means."""
+        journal = self.journal
         contact = job.contact
+        tag = new_attempt_id()
         try:
-            attempt_id = await self._db.call(
-                journal.begin_attempt, contact.id, agent_id=agent.id, agent=str(agent)
+            attempt_id = await self.db.call(
+                journal.begin_attempt, contact.id, agent_id=agent.id, agent=str(agent), tag=tag
             )
         except JournalError as exc:
             logger.warning("not dialing line %d: %s", contact.line, exc)
             return
         if view is not None:
             view.set(AgentActivity.DIALING, contact.phone)
-        where = f"{contact.phone} (line {contact.line})"
+        accepted: list[asyncio.Future[None]] = []
+        earlier = await self._earlier_conversations(contact.id, attempt_id)
+        stale: list[str] = []
+
+        def on_placed(conversation_id: str) -> None:
+            if conversation_id in earlier:
+                # The ladder pointed at a call this contact already had (an untagged call
+                # matched by agent and number): that proves nothing about this attempt.
+                stale.append(conversation_id)
+                return
+            # Journaled before the call is followed, so that a crash from here on resumes by
+            # following the call, never by dialing it again (the journal thread keeps order).
+            accepted.append(
+                asyncio.ensure_future(
+                    self.db.call(journal.mark_accepted, attempt_id, conversation_id)
+                )
+            )
+            self._placed(contact, agent, view, conversation_id, attempt_id)
+
+        def on_event(event: CallEvent) -> None:
+            if view is not None:
+                _show(view, event)
+
+        params = CallParams(
+            to=contact.phone,
+            caller_id=self.settings.caller_id,
+            caller_id_name=self.settings.caller_id_name,
+            attributes=dict(contact.attributes) or None,
+        )
         try:
-            created = await self.client.calls.create(
+            handle = await dialing.dial(
+                self.client.calls,
+                self.client.transport,
+                self.client.settings,
                 agent.id,
-                to=contact.phone,
-                caller_id=self.settings.caller_id,
-                caller_id_name=self.settings.caller_id_name,
-                attributes=dict(contact.attributes) or None,
+                params,
                 check_agent=False,
+                follow=True,
+                monitor=self.monitor,
+                timeout_s=self._call_timeout_s,
+                resolve_timeout_s=self._resolve_timeout_s,
+                attempt_id=tag,
+                on_placed=on_placed,
+                on_event=on_event,
+                clock=lambda: self._clock().timestamp(),
+                sleep=self._sleep,
             )
-        except CallOutcomeUnknownError as exc:
-            await self._unknown(
-                attempt_id,
-                exc,
-                f"{where}: outcome unknown ({exc.message}); needs review, not re-dialed",
-                line=contact.line,
-                phone=contact.phone,
-                agent=str(agent),
-                attempt=attempt_id,
-            )
-            return
-        except RateLimitedError as exc:
-            # A 429 placed nothing, so trying sooner than asked is safe; a wait past the cap
-            # (the rate budget's own) is not believed, and could not even be added to a date.
-            wait_s = min(max(exc.retry_after or 1.0, 1.0), MAX_RETRY_AFTER_S)
-            retry_at = self._clock() + timedelta(seconds=wait_s)
-            await self._db.call(
-                journal.mark_not_sent,
-                attempt_id,
-                "rate limited (429) after retrying; tried again later",
-                error_code=exc.code,
-                context_id=exc.context_id,
-                retry_at=retry_at,
-            )
-            return
-        except ApiError as exc:
-            await self._refused(attempt_id, job, agent, exc)
-            return
-        except ApiConnectionError as exc:
-            await self._db.call(
-                journal.mark_not_sent,
-                attempt_id,
-                f"not sent: {exc.message}",
-                retry_at=self._clock() + NETWORK_RETRY,
-            )
-            self._emit(
-                "not_sent",
-                f"{where}: not sent ({exc.message}); will try again",
-                line=contact.line,
-                phone=contact.phone,
-            )
-            self._trouble_seen(exc)
-            return
-        except (AuthError, ConfigError) as exc:
-            await self._db.call(
-                journal.mark_not_sent,
-                attempt_id,
-                f"not sent: {exc.message}",
-                retry_at=self._clock(),
-            )
-            self._set_fatal(exc)
-            return
-        except InputError as exc:
-            await self._db.call(journal.mark_not_sent, attempt_id, exc.message)
-            self.progress.refused += 1
-            self._emit(
-                "not_sent",
-                f"{where}: not sent, {exc.message}",
-                line=contact.line,
-                phone=contact.phone,
-            )
-            return
+            result = _result_of_dial(handle)
+        except asyncio.CancelledError:
+            raise
         except GcdialError as exc:
-            # Anything else after the intent may have reached Genesys: never re-dial it.
-            await self._unknown(
-                attempt_id,
-                exc,
-                f"{where}: outcome unknown ({exc.message})",
-                line=contact.line,
-                phone=contact.phone,
-            )
-            return
-        await self._db.call(journal.mark_accepted, attempt_id, created.id)
-        self._trouble = 0
-        self._streak_final.clear()
+            result = _result_of_error(exc, placed=bool(accepted))
+        if accepted:
+            await asyncio.gather(*accepted)
+        if stale:
+            result = _stale_match(stale[0])
+        await self._apply(attempt_id, contact, agent, result)
+
+    async def _earlier_conversations(self, contact_id: int, attempt_id: int) -> set[str]:
+        """Conversation ids of the contact's other attempts."""
+        return {
+            a.conversation_id
+            for a in await self.db.call(self.journal.attempts, contact_id)
+            if a.id != attempt_id and a.conversation_id is not None
+        }
+
+    def _placed(
+        self,
+        contact: ContactRecord,
+        agent: PoolAgent,
+        view: AgentView | None,
+        conversation_id: str,
+        attempt_id: int,
+    ) -> None:
         self.progress.placed += 1
         if view is not None:
             view.calls += 1
-        self._emit(
+            view.set(AgentActivity.RINGING_AGENT, contact.phone)
+        self.emit(
             "placed",
-            f"{where}: call placed by {agent} ({created.id})",
+            f"{contact.phone} (line {contact.line}): call placed by {agent} ({conversation_id})",
             line=contact.line,
             phone=contact.phone,
             agent=str(agent),
-            conversation_id=created.id,
+            conversation_id=conversation_id,
             attempt=attempt_id,
         )
-        await self._follow_and_settle(attempt_id, created.id, agent, job, view)
 
-    async def _unknown(self, attempt_id: int, exc: GcdialError, message: str, **data: Any) -> None:
-        """The create-call may have reached Genesys: set the attempt aside for review."""
-        await self._db.call(self._require_journal().mark_unknown, attempt_id, _short(exc))
-        self.progress.unknown += 1
-        self._emit("unknown", message, **data)
-        self._trouble_seen(exc)
-
-    async def _refused(self, attempt_id: int, job: _Job, agent: PoolAgent, exc: ApiError) -> None:
-        journal = self._require_journal()
-        contact = job.contact
-        code = exc.code or ""
+    async def _apply(
+        self,
+        attempt_id: int,
+        contact: ContactRecord,
+        agent: PoolAgent | None,
+        result: AttemptResult,
+    ) -> None:
+        """Do what :func:`journal_change` says the result means: the journal, then the run."""
+        journal = self.journal
+        earlier = [
+            a.outcome or ""
+            for a in await self.db.call(journal.attempts, contact.id)
+            if a.id != attempt_id and a.state is AttemptState.ENDED and a.outcome
+        ]
+        change = journal_change(result, earlier, self.rules.retry, self._clock())
         where = f"{contact.phone} (line {contact.line})"
-        now = self._clock()
-        if code in AGENT_REFUSALS or isinstance(exc, NotFoundError):
-            await self._db.call(
+        if change.action == "outcome":
+            await self.db.call(
+                journal.record_outcome,
+                attempt_id,
+                change.outcome,
+                error_code=change.error_code,
+                detail=change.detail,
+                retry_at=change.retry_at,
+                talk_s=change.talk_s,
+            )
+            self.progress.by_outcome[change.outcome] += 1
+            then = (
+                f"; retry at {change.retry_at:%H:%M:%S} UTC" if change.retry_at is not None else ""
+            )
+            self.emit(
+                "outcome",
+                f"{where}: {change.outcome}{then}" + (f" [{agent}]" if agent is not None else ""),
+                line=contact.line,
+                phone=contact.phone,
+                outcome=change.outcome,
+                agent=str(agent) if agent is not None else None,
+                attempt=attempt_id,
+                retry_at=change.retry_at.isoformat() if change.retry_at is not None else None,
+                detail=result.detail,
+            )
+        elif change.action == "unknown":
+            await self.db.call(journal.mark_unknown, attempt_id, change.detail)
+            self.progress.unknown += 1
+            self.emit(
+                "unknown",
+                f"{where}: outcome unknown ({change.detail}); needs review, not re-dialed",
+                line=contact.line,
+                phone=contact.phone,
+                agent=str(agent) if agent is not None else None,
+                attempt=attempt_id,
+            )
+        else:
+            await self.db.call(
                 journal.mark_not_sent,
                 attempt_id,
-                f"refused for agent {agent}: {exc.message}",
-                error_code=exc.code,
-                context_id=exc.context_id,
-                retry_at=now,
+                change.detail,
+                error_code=change.error_code,
+                context_id=change.context_id,
+                retry_at=change.retry_at,
             )
-            self._retire(agent, exc.message)
-            return
-        systemic = isinstance(exc, AuthenticationError | PermissionDeniedError) or code in (
-            "not.a.user",
-        )
-        await self._db.call(
-            journal.mark_not_sent,
-            attempt_id,
-            exc.message,
-            error_code=exc.code,
-            context_id=exc.context_id,
-            retry_at=now if systemic else None,
-        )
-        if not systemic:
+            self._emit_not_sent(where, contact, result, change)
+        if change.placed:
+            self._trouble = 0
+            self._streak_final.clear()
+        if change.in_streak:
             self._streak_final.append(contact.id)
-        self.progress.refused += 1
-        self._emit(
+        if change.retire_agent and agent is not None:
+            self._retire(agent, result.detail)
+        if change.fatal:
+            self._set_fatal(result.error or ConfigError(result.detail))
+        elif change.trouble:
+            self._trouble_seen(result)
+
+    def _emit_not_sent(
+        self, where: str, contact: ContactRecord, result: AttemptResult, change: Change
+    ) -> None:
+        kind = result.kind
+        if kind in (ResultKind.RATE_LIMITED, ResultKind.AGENT_REFUSED, ResultKind.FATAL):
+            return
+        if kind is ResultKind.NOT_PLACED:
+            self.emit(
+                "not_placed",
+                f"{where}: proven not placed ({result.detail}); back in the queue",
+                line=contact.line,
+                phone=contact.phone,
+            )
+            return
+        if kind is ResultKind.NOT_SENT:
+            message = f"{where}: not sent ({result.detail}); will try again"
+        elif kind is ResultKind.INVALID:
+            self.progress.refused += 1
+            message = f"{where}: not sent, {result.detail}"
+        else:
+            self.progress.refused += 1
+            message = (
+                f"{where}: refused by Genesys Cloud ({result.error_code or 'no code'}, contextId "
+                f"{result.context_id or 'none'}): {result.detail}"
+            )
+        self.emit(
             "not_sent",
-            f"{where}: refused by Genesys Cloud (HTTP {exc.status} {code or ''}, contextId "
-            f"{exc.context_id or 'none'}): {exc.message}",
+            message,
             line=contact.line,
             phone=contact.phone,
-            status=exc.status,
-            code=exc.code,
-            context_id=exc.context_id,
+            code=change.error_code,
+            context_id=change.context_id,
         )
-        self._trouble_seen(exc)
 
-    def _trouble_seen(self, exc: GcdialError) -> None:
+    def _trouble_seen(self, result: AttemptResult) -> None:
         self._trouble += 1
-        if self._trouble >= self.settings.max_refusals and self._fatal is None:
-            self._set_fatal(CallsRefusedError(self._trouble, exc))
+        if self._trouble >= self.settings.max_refusals and self.fatal is None:
+            last = result.error if isinstance(result.error, GcdialError) else None
+            self._set_fatal(CallsRefusedError(self._trouble, last or GcdialError(result.detail)))
 
     def _set_fatal(self, exc: BaseException) -> None:
-        if self._fatal is None:
-            self._fatal = exc
-            self._emit("error", f"stopping: {exc}")
+        if self.fatal is None:
+            self.fatal = exc
+            self.emit("error", f"stopping: {exc}")
         self._stop = True
         self.progress.phase = "stopping"
         self._wake.set()
@@ -839,10 +1132,8 @@ class CampaignRunner:
         job: _Job,
         view: AgentView | None,
     ) -> None:
-        from gcdial.monitor.follow import CallWaitTimeoutError
-
-        monitor = self._monitor
-        assert monitor is not None
+        """Follow a call found in flight at resume to its end, then apply its result."""
+        monitor = self.monitor
 
         def on_event(event: CallEvent) -> None:
             if view is not None:
@@ -850,7 +1141,6 @@ class CampaignRunner:
 
         if view is not None:
             view.set(AgentActivity.RINGING_AGENT, job.contact.phone)
-        code: str | None = None
         try:
             outcome = await monitor.wait(
                 conversation_id,
@@ -858,128 +1148,107 @@ class CampaignRunner:
                 timeout_s=self._call_timeout_s,
                 on_event=on_event,
             )
-            kind = outcome.kind.value
-            detail = outcome.reason
-            code = outcome.error.code if outcome.error is not None else None
-        except CallWaitTimeoutError as exc:
-            kind, detail = "unknown", exc.message
-        except NotFoundError:
-            kind, detail = "unknown", f"Genesys Cloud no longer knows call {conversation_id}"
+            result = _result_of_outcome(outcome, conversation_id)
+        except asyncio.CancelledError:
+            raise
         except GcdialError as exc:
-            kind, detail = "unknown", f"lost track of the call: {exc.message}"
-        await self._settle(attempt_id, job.contact, kind, detail, code, agent)
-
-    async def _settle(
-        self,
-        attempt_id: int,
-        contact: ContactRecord,
-        kind: str,
-        detail: str,
-        code: str | None,
-        agent: PoolAgent | None,
-    ) -> None:
-        journal = self._require_journal()
-        policy = self._require_rules().retry
-        earlier = [
-            a
-            for a in await self._db.call(journal.attempts, contact.id)
-            if a.id != attempt_id and a.state is AttemptState.ENDED and a.outcome
-        ]
-        customer = sum(1 for a in earlier if policy.counts_as_attempt(a.outcome or ""))
-        agent_side = sum(1 for a in earlier if (a.outcome or "") in policy.agent_side)
-        customer += 1 if policy.counts_as_attempt(kind) else 0
-        agent_side += 1 if kind in policy.agent_side else 0
-        decision = policy.after(
-            kind, attempts=customer, agent_failures=agent_side, now=self._clock()
-        )
-        retry_at = decision.at if decision.retry else None
-        await self._db.call(
-            journal.record_outcome,
-            attempt_id,
-            kind,
-            error_code=code,
-            detail=_detail(detail, decision.reason, retried=decision.retry),
-            retry_at=retry_at,
-        )
-        self.progress.by_outcome[kind] += 1
-        then = f"; retry at {retry_at:%H:%M:%S} UTC" if retry_at is not None else ""
-        self._emit(
-            "outcome",
-            f"{contact.phone} (line {contact.line}): {kind}{then}"
-            + (f" [{agent}]" if agent is not None else ""),
-            line=contact.line,
-            phone=contact.phone,
-            outcome=kind,
-            agent=str(agent) if agent is not None else None,
-            attempt=attempt_id,
-            retry_at=retry_at.isoformat() if retry_at is not None else None,
-            detail=detail,
-        )
-
-    # Progress
+            result = _result_of_error(exc, placed=True)
+        await self._apply(attempt_id, job.contact, agent, result)
 
     def _start_ticker(self) -> asyncio.Task[None] | None:
-        if self._progress_interval_s is None:
+        if self.runner.progress_interval_s is None:
             return None
 
         async def tick(interval: float) -> None:
             while True:
                 await asyncio.sleep(interval)
-                await self._refresh()
+                await self.runner._refresh(self.db, self.journal)
 
-        return asyncio.create_task(tick(self._progress_interval_s))
+        return asyncio.create_task(tick(self.runner.progress_interval_s))
 
-    async def _refresh(self) -> None:
-        """Re-read the counts from the journal and the budget from the client."""
-        journal = self._journal
-        if journal is None:
-            return
-        counts = await self._db.call(journal.count_by, "contacts", "status")
-        self.progress.by_status = Counter(counts)
-        self.progress.total = sum(counts.values())
-        budget = self.client.budget
-        paused = budget.paused_until
-        self.progress.budget = BudgetView(
-            remaining=budget.remaining,
-            limit=budget.limit,
-            paused_s=max(0.0, paused - time.monotonic()) if paused is not None else 0.0,
-            rate_limited=budget.rate_limited_count,
+
+def _result_of_dial(handle: dialing.Dial) -> AttemptResult:
+    """The result of a dial that did not raise: placed (followed), not placed, or unknown."""
+    verdict = handle.resolution.verdict
+    if verdict is Verdict.NOT_PLACED:
+        return AttemptResult(ResultKind.NOT_PLACED, handle.resolution.summary)
+    if verdict is Verdict.UNKNOWN or handle.conversation_id is None:
+        detail = handle.resolution.summary or "the create-call answer was lost"
+        return AttemptResult(ResultKind.UNKNOWN, _clip(detail))
+    if handle.outcome is None:
+        return AttemptResult(
+            ResultKind.LOST_TRACK,
+            "the call was placed but its end was not seen",
+            conversation_id=handle.conversation_id,
         )
-
-    def _emit(self, kind: str, message: str, **data: Any) -> None:
-        if self._observer is not None:
-            self._observer(CampaignEvent(kind, message, data))
-
-    # Invariants
-
-    def _require_journal(self) -> Journal:
-        assert self._journal is not None, "the journal is not open"
-        return self._journal
-
-    def _require_dispatcher(self) -> Dispatcher[_Job]:
-        assert self._dispatcher is not None, "the dispatcher is not ready"
-        return self._dispatcher
-
-    def _require_pool(self) -> AgentPool:
-        assert self._pool is not None, "the agent pool is not ready"
-        return self._pool
-
-    def _require_rules(self) -> Rules:
-        assert self._rules is not None, "the rules are not loaded"
-        return self._rules
+    return _result_of_outcome(handle.outcome, handle.conversation_id)
 
 
-def _detail(outcome: str, decision: str, *, retried: bool) -> str:
-    """The outcome's reason, plus what happens next when that is news (a retry, giving up)."""
-    if not outcome:
-        return decision
-    if not retried and decision.startswith("final outcome"):
-        return outcome
-    return f"{outcome}; {decision}"
+def _stale_match(conversation_id: str) -> AttemptResult:
+    return AttemptResult(
+        ResultKind.UNKNOWN,
+        f"the resolution pointed at conversation {conversation_id}, an earlier call of this "
+        "contact, so whether this attempt rang is not known",
+    )
 
 
-def _short(exc: GcdialError) -> str:
-    text = exc.message
+def _result_of_outcome(outcome: Outcome, conversation_id: str) -> AttemptResult:
+    return AttemptResult(
+        ResultKind.ENDED,
+        outcome.reason,
+        outcome=outcome.kind.value,
+        error_code=outcome.error.code if outcome.error is not None else None,
+        talk_s=outcome.talk_seconds,
+        conversation_id=conversation_id,
+    )
+
+
+def _result_of_error(exc: GcdialError, *, placed: bool) -> AttemptResult:
+    """The result of a dial that raised; ``placed``: the call was known to exist by then."""
+    detail = _clip(exc.message)
+    if placed:
+        if isinstance(exc, NotFoundError):
+            detail = "Genesys Cloud no longer knows the call"
+        return AttemptResult(ResultKind.LOST_TRACK, f"lost track of the call: {detail}")
+    if isinstance(exc, CallOutcomeUnknownError):
+        return AttemptResult(ResultKind.UNKNOWN, detail, error=exc)
+    if isinstance(exc, RateLimitedError):
+        return AttemptResult(
+            ResultKind.RATE_LIMITED,
+            detail,
+            error_code=exc.code,
+            context_id=exc.context_id,
+            retry_after_s=exc.retry_after,
+            error=exc,
+        )
+    if isinstance(exc, ApiError):
+        code = exc.code or ""
+        if code in AGENT_REFUSALS or isinstance(exc, NotFoundError):
+            return AttemptResult(
+                ResultKind.AGENT_REFUSED, detail, error_code=exc.code, context_id=exc.context_id
+            )
+        if isinstance(exc, AuthenticationError | PermissionDeniedError) or code == "not.a.user":
+            return AttemptResult(
+                ResultKind.SYSTEMIC,
+                detail,
+                error=exc,
+                error_code=exc.code,
+                context_id=exc.context_id,
+            )
+        return AttemptResult(
+            ResultKind.REFUSED, detail, error=exc, error_code=exc.code, context_id=exc.context_id
+        )
+    if isinstance(exc, ApiConnectionError):
+        return AttemptResult(ResultKind.NOT_SENT, detail, error=exc)
+    if isinstance(exc, AuthError | ConfigError):
+        return AttemptResult(ResultKind.FATAL, detail, error=exc)
+    if isinstance(exc, InputError):
+        return AttemptResult(ResultKind.INVALID, detail)
+    # Anything else after the intent may have reached Genesys: never re-dial it.
+    return AttemptResult(ResultKind.UNKNOWN, detail, error=exc)
+
+
+def _clip(text: str) -> str:
     return text if len(text) <= 500 else text[:497] + "..."
 
 

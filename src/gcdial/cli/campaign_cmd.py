@@ -1,10 +1,12 @@
-"""``gcdial campaign run|resume|status|report``: dial a contact list through a pool of agents.
+"""``gcdial campaign run|resume|status|report|review``: dial a contact list through agents.
 
 ``run CSV`` starts a campaign, or resumes it when its journal already exists (the options given
 then replace the stored ones; the others keep their stored values). ``resume JOURNAL`` resumes
 from the journal alone. Ctrl-C or SIGTERM stops gracefully (no new calls, calls in progress
 followed to their end); a second Ctrl-C leaves at once (calls in progress are reconciled by the
-next resume).
+next resume). The handlers are installed as the command starts, before anything is imported or
+opened, so a signal in the first instants stops the campaign before it dials, never mid-way.
+``review JOURNAL`` lists what needs a person and records their decision.
 """
 
 from __future__ import annotations
@@ -13,10 +15,13 @@ import asyncio
 import contextlib
 import signal
 import sys
+import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -33,6 +38,7 @@ if TYPE_CHECKING:
     from gcdial.campaign.progress import CampaignEvent, Progress
     from gcdial.campaign.runner import CampaignRunner, RunResult
     from gcdial.campaign.settings import CampaignSettings
+    from gcdial.emulator import EmulatorServer
 
 app = typer.Typer(
     name="campaign",
@@ -168,6 +174,66 @@ DryRunOpt = Annotated[
         show_default=False,
     ),
 ]
+UntilDeferredOpt = Annotated[
+    bool,
+    typer.Option(
+        "--until-deferred",
+        help="Stop (exit 0) once every contact left waits for a later time (a retry delay, the "
+        "calling window) instead of waiting for it: for cron.",
+        show_default=False,
+    ),
+]
+ResolveTimeoutOpt = Annotated[
+    str,
+    typer.Option(
+        "--resolve-timeout",
+        help="How long to work out whether a call whose create answer was lost was placed "
+        "(live evidence, conversation details), before leaving it for review.",
+    ),
+]
+ProgressEveryOpt = Annotated[
+    str,
+    typer.Option(
+        "--progress-every",
+        help="Away from a terminal (logs, systemd), print a one-line progress this often.",
+    ),
+]
+
+
+class _StopSignals:
+    """SIGINT/SIGTERM from the first instant of the command: before the runner exists a signal
+    only asks for a stop (the campaign then never starts); once the event loop runs, the loop's
+    handlers take over (first signal: graceful stop; second: leave at once)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def install(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(ValueError):  # not the main thread (embedded use)
+                self._previous[sig] = signal.signal(sig, self._early)
+
+    def _early(self, signum: int, frame: FrameType | None) -> None:
+        if self.requested:
+            raise KeyboardInterrupt  # a second signal before the start: leave now
+        self.requested = True
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            with contextlib.suppress(ValueError, TypeError):
+                signal.signal(sig, handler)
+        self._previous.clear()
+
+
+@contextlib.contextmanager
+def _stop_signals() -> Iterator[_StopSignals]:
+    stops = _StopSignals()
+    stops.install()
+    try:
+        yield stops
+    finally:
+        stops.restore()
 
 
 def _agents(agents: str | None, agents_file: Path | None) -> tuple[str, ...] | None:
@@ -196,7 +262,7 @@ def _stored_settings(journal_path: Path) -> CampaignSettings | None:
     from gcdial.campaign.journal import Journal
     from gcdial.campaign.settings import CampaignSettings
 
-    if not journal_path.is_file() or journal_path.stat().st_size == 0:
+    if not Journal.exists(journal_path):
         return None
     with Journal.open(journal_path, read_only=True) as journal:
         stored = journal.settings()
@@ -250,19 +316,23 @@ def run_cmd(
     concurrency: ConcurrencyOpt = None,
     from_number: FromOpt = None,
     dry_run: DryRunOpt = False,
+    until_deferred: UntilDeferredOpt = False,
+    resolve_timeout: ResolveTimeoutOpt = "3m",
+    progress_every: ProgressEveryOpt = "1m",
     json: JsonOpt = False,
     sandbox: SandboxOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
     """Dial the contacts of CSV through the agents; resumes if the campaign's journal exists.
 
-    Exit 0 when every contact is settled, 5 when some need review (outcome unknown), 7 when
-    contacts wait for an agent who cannot take calls, 130 after Ctrl-C; other codes as for
-    `gcdial call`.
+    Exit 0 when every contact is settled (or, with --until-deferred, waits for later), 5 when
+    some need review (outcome unknown), 7 when contacts wait for an agent who cannot take calls,
+    2 for bad input (--strict and bad rows, also with --dry-run), 130 after Ctrl-C or SIGTERM;
+    other codes as for `gcdial call`.
     """
-    from gcdial.campaign.settings import default_journal_path
+    with _stop_signals() as stops, session(ctx, json=json, sandbox=sandbox, verbose=verbose) as run:
+        from gcdial.campaign.settings import default_journal_path
 
-    with session(ctx, json=json, sandbox=sandbox, verbose=verbose) as run:
         journal_path = journal or default_journal_path(csv)
         listed = _agents(agents, agents_file)
         base = _stored_settings(journal_path)
@@ -287,7 +357,13 @@ def run_cmd(
         if dry_run:
             _dry_run(run, settings, journal_path)
             return
-        raise typer.Exit(int(_execute(run, settings, journal_path)))
+        options = _RunOptions(
+            until_deferred,
+            _interval(progress_every, "--progress-every"),
+            stops,
+            _interval(resolve_timeout, "--resolve-timeout"),
+        )
+        raise typer.Exit(int(_execute(run, settings, journal_path, options)))
 
 
 @app.command("resume")
@@ -304,6 +380,9 @@ def resume_cmd(
     end: EndOpt = None,
     concurrency: ConcurrencyOpt = None,
     dry_run: DryRunOpt = False,
+    until_deferred: UntilDeferredOpt = False,
+    resolve_timeout: ResolveTimeoutOpt = "3m",
+    progress_every: ProgressEveryOpt = "1m",
     json: JsonOpt = False,
     sandbox: SandboxOpt = False,
     verbose: VerboseOpt = False,
@@ -311,11 +390,12 @@ def resume_cmd(
     """Resume the campaign of JOURNAL with its stored settings (options given replace them).
 
     Calls left in flight are reconciled first: followed to their end when Genesys accepted them,
-    set aside for review (never re-dialed) when the answer was lost.
+    set aside for review (never re-dialed) when the answer was lost. Limits given here
+    (--max-attempts...) bind every contact from now on, retries already scheduled included.
     """
-    from gcdial.campaign.journal import JournalError
+    with _stop_signals() as stops, session(ctx, json=json, sandbox=sandbox, verbose=verbose) as run:
+        from gcdial.campaign.journal import JournalError
 
-    with session(ctx, json=json, sandbox=sandbox, verbose=verbose) as run:
         base = _stored_settings(journal)
         if base is None:
             raise JournalError(
@@ -337,7 +417,13 @@ def resume_cmd(
         if dry_run:
             _dry_run(run, settings, journal)
             return
-        raise typer.Exit(int(_execute(run, settings, journal)))
+        options = _RunOptions(
+            until_deferred,
+            _interval(progress_every, "--progress-every"),
+            stops,
+            _interval(resolve_timeout, "--resolve-timeout"),
+        )
+        raise typer.Exit(int(_execute(run, settings, journal, options)))
 
 
 @app.command("status")
@@ -386,6 +472,150 @@ def report_cmd(
         run.output.ok(f"wrote {count} row(s) to {output}")
 
 
+class Verdict(StrEnum):
+    """A person's finding about a call whose outcome was unknown."""
+
+    PLACED = "placed"
+    NOT_PLACED = "not-placed"
+
+
+@app.command("review")
+def review_cmd(
+    ctx: typer.Context,
+    journal: JournalArg,
+    verdict: Annotated[
+        Verdict | None,
+        typer.Option(
+            "--verdict",
+            help="Record what you found for the --line contacts: placed (the customer was "
+            "called: done) or not-placed (dial again; the attempt is not counted).",
+            case_sensitive=False,
+            show_default=False,
+        ),
+    ] = None,
+    lines: Annotated[
+        list[int] | None,
+        typer.Option("--line", help="CSV line of a contact to record the verdict for.", min=1),
+    ] = None,
+    note: Annotated[
+        str, typer.Option("--note", help="Why (kept in the journal with the verdict).")
+    ] = "verdict recorded by a person (gcdial campaign review)",
+    reassign: Annotated[
+        str | None,
+        typer.Option(
+            "--reassign",
+            help="Move the pending contacts pinned to this agent (email or id)...",
+            show_default=False,
+        ),
+    ] = None,
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to", help="...to this agent, or `any` for whoever is free.", show_default=False
+        ),
+    ] = None,
+    json: JsonOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """What needs a person: calls of unknown outcome (with their evidence) and contacts pinned to
+    an agent. Records a verdict (--verdict placed|not-placed --line N) or moves pinned contacts
+    (--reassign AGENT --to OTHER|any); resume the campaign afterwards."""
+    from gcdial.campaign.journal import Journal
+    from gcdial.errors import InputError
+
+    with session(ctx, json=json, verbose=verbose) as run:
+        if (verdict is None) != (not lines):
+            raise InputError(
+                "--verdict and --line go together.",
+                hint="Example: gcdial campaign review c.db --verdict not-placed --line 7 --line 9",
+            )
+        if (reassign is None) != (to is None):
+            raise InputError(
+                "--reassign and --to go together.",
+                hint="Example: gcdial campaign review c.db --reassign gone@x.com --to any",
+            )
+        if verdict is None and reassign is None:
+            with Journal.open(journal, read_only=True) as opened:
+                _show_review(run, opened)
+            return
+        with Journal.open(journal) as opened:
+            for line in lines or []:
+                contact = opened.contact_at_line(line)
+                if contact is None:
+                    raise InputError(
+                        f"Line {line} of the list is not a contact of this campaign.",
+                        hint="Use the line numbers that `gcdial campaign review` lists.",
+                    )
+                opened.record_verdict(contact.id, placed=verdict is Verdict.PLACED, note=note)
+                run.output.ok(f"line {line} ({contact.phone}): recorded {verdict}")
+            if reassign is not None and to is not None:
+                target = None if to.strip().lower() == "any" else to.strip()
+                moved = opened.reassign(reassign, target)
+                run.output.ok(f"{moved} pending contact(s) of {reassign} now go to {to}")
+        run.output.say(f"Resume to continue: gcdial campaign resume {journal}", style="dim")
+
+
+def _show_review(run: Session, journal: Any) -> None:
+    import json as json_module
+
+    from gcdial.campaign.journal import ContactStatus
+
+    items = []
+    for contact in journal.contacts(status=ContactStatus.UNKNOWN):
+        evidence = [
+            {
+                "attempt": a.number,
+                "state": a.state.value,
+                "agent": a.agent or a.agent_id,
+                "at": a.created_at.isoformat(),
+                "conversation_id": a.conversation_id,
+                "error_code": a.error_code,
+                "detail": a.detail,
+            }
+            for a in journal.attempts(contact.id)
+        ]
+        items.append(
+            {
+                "event": "review",
+                "line": contact.line,
+                "phone": contact.phone,
+                "name": contact.name,
+                "detail": contact.detail,
+                "attempts": evidence,
+            }
+        )
+    waiting = json_module.loads(journal.get_meta("waiting_for_agents") or "{}")
+    pinned = journal.pinned_pending()
+    if run.output.json_mode:
+        for item in items:
+            run.output.data(item)
+        run.output.data(
+            {"event": "summary", "needs_review": len(items), "pinned": pinned, "missing": waiting}
+        )
+        return
+    out = []
+    for item in items:
+        out.append(f"line {item['line']} {item['phone']}: outcome unknown: {item['detail']}")
+        for a in item["attempts"]:
+            conv = f", conversation {a['conversation_id']}" if a["conversation_id"] else ""
+            out.append(
+                f"  attempt {a['attempt']} at {a['at']} by {a['agent']}: {a['state']}{conv}"
+                + (f" ({a['detail']})" if a["detail"] else "")
+            )
+    if items:
+        out.append(
+            f"{len(items)} contact(s) need a verdict. Check each call in Genesys Cloud "
+            "(Performance > Interactions, by number and time), then record it: "
+            "--verdict placed|not-placed --line N."
+        )
+    for agent, count in pinned.items():
+        gone = " (not in the last run's pool)" if agent in waiting else ""
+        out.append(
+            f"{count} pending contact(s) pinned to {agent}{gone}: --reassign {agent} --to X|any"
+        )
+    run.output.result({}, Text("\n".join(out) or "Nothing needs review."))
+
+
 @contextlib.contextmanager
 def _writable(path: Path) -> Iterator[Any]:
     from gcdial.errors import InputError
@@ -401,8 +631,29 @@ def _writable(path: Path) -> Iterator[Any]:
         yield handle
 
 
+@dataclass(frozen=True)
+class _RunOptions:
+    """How this command runs the campaign (not stored in the journal)."""
+
+    until_deferred: bool
+    progress_every_s: float
+    stops: _StopSignals
+    resolve_timeout_s: float
+
+
+def _interval(text: str, option: str) -> float:
+    from gcdial.campaign.settings import parse_duration
+    from gcdial.errors import InputError
+
+    seconds = parse_duration(text, option=option).total_seconds()
+    if seconds < 1:
+        raise InputError(f"{option} {text!r} is too short.", hint="Give at least 1s, e.g. 30s.")
+    return seconds
+
+
 def _dry_run(run: Session, settings: CampaignSettings, journal_path: Path) -> None:
     from gcdial.campaign.plan import PlanSummary, plan
+    from gcdial.errors import InputError
 
     summary = PlanSummary()
     lines = plan(
@@ -413,10 +664,26 @@ def _dry_run(run: Session, settings: CampaignSettings, journal_path: Path) -> No
         summary=summary,
     )
     for line in lines:
-        run.output.result(line.to_dict(), Text(str(line)))
-    run.output.result(summary.as_dict(), Text(_plan_summary(summary, settings)))
+        _row(run, line.to_dict(), str(line))
+    _row(run, summary.as_dict(), _plan_summary(summary, settings))
     if not run.output.json_mode:
         run.output.say("dry run: nothing was sent and nothing was written.", style="dim")
+    refused = summary.counts.get("refused", 0)
+    if settings.strict and refused and not summary.from_journal:
+        raise InputError(
+            f"{refused} bad row(s) in {settings.csv_path} and --strict is on: a real run would "
+            "refuse to start.",
+            hint="Fix the rows listed above, or run without --strict to skip them (they are "
+            "recorded in the report).",
+        )
+
+
+def _row(run: Session, data: dict[str, Any], text: str) -> None:
+    """One line of data: JSON with --json, else the text, never wrapped (pipes and files)."""
+    if run.output.json_mode:
+        run.output.data(data)
+    else:
+        run.output.out.print(Text(text), soft_wrap=True)
 
 
 def _plan_summary(summary: Any, settings: CampaignSettings) -> str:
@@ -426,7 +693,68 @@ def _plan_summary(summary: Any, settings: CampaignSettings) -> str:
     return f"Plan for {where}: {counts or 'nothing'}. Agents (not checked): {agents}."
 
 
-def _execute(run: Session, settings: CampaignSettings, journal_path: Path) -> ExitCode:
+def _show_bad_rows(run: Session, problems: Any, total: int) -> None:
+    """Every bad row on a line of its own (stderr), ``file:line: column: reason. fix``."""
+    output = run.output
+    shown = 0
+    for problem in problems:
+        shown += 1
+        if output.json_mode:
+            output.data(_bad_row(problem))
+        else:
+            output.err.print(Text(str(problem)), soft_wrap=True)
+    if total > shown and not output.json_mode:
+        output.say(f"... and {total - shown} more bad row(s) (see `gcdial campaign report`)")
+
+
+def _bad_row(problem: Any) -> dict[str, Any]:
+    return {
+        "event": "bad_row",
+        "file": problem.file,
+        "line": problem.line,
+        "column": problem.column,
+        "problem": problem.kind,
+        "reason": problem.reason,
+        "fix": problem.fix,
+        "message": str(problem),
+    }
+
+
+class _SandboxClock:
+    """The sandbox emulator's simulated time, so that retry delays and calling windows pass at
+    its speed (``GCDIAL_SANDBOX_SPEED``) instead of in real seconds."""
+
+    def __init__(self, emulator: EmulatorServer) -> None:
+        self._clock = emulator.state.clock
+
+    def __call__(self) -> datetime:
+        return datetime.fromisoformat(self._clock.iso())
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(seconds, 0.0) / self._clock.speed)
+
+
+def _sandbox_note(run: Session, journal_path: Path) -> None:
+    """Say plainly what resuming in the sandbox means for calls left in flight."""
+    from gcdial.campaign.journal import Journal
+
+    if not Journal.exists(journal_path):
+        return
+    with Journal.open(journal_path, read_only=True) as journal:
+        left = len(journal.in_flight())
+    if left:
+        run.output.warn(
+            f"--sandbox: {left} call(s) were in flight when the last run stopped. Each sandbox "
+            "run starts a new, empty emulator (the previous one ended with its process), so "
+            "those calls cannot be followed: they become 'unknown' for review and are not "
+            "re-dialed. Against Genesys Cloud they would be followed to their end."
+        )
+
+
+def _execute(
+    run: Session, settings: CampaignSettings, journal_path: Path, options: _RunOptions
+) -> ExitCode:
+    from gcdial.campaign.csvinput import CsvValidationError
     from gcdial.campaign.runner import CampaignRunner, StopReason
     from gcdial.errors import InputError
 
@@ -435,18 +763,45 @@ def _execute(run: Session, settings: CampaignSettings, journal_path: Path) -> Ex
             "No agents: the campaign needs someone to dial through.",
             hint="Give --agents a@x.com,b@y.com or --agents-file FILE.",
         )
-    view = CampaignView(run)
+    if options.stops.requested:
+        return _stopped_before_start(run)
+    view = CampaignView(run, progress_every_s=options.progress_every_s)
 
-    async def main() -> RunResult:
+    async def main() -> RunResult | None:
         async with run.async_client() as client:
+            timing: dict[str, Any] = {}
+            if run.emulator is not None:
+                _sandbox_note(run, journal_path)
+                sandbox = _SandboxClock(run.emulator)
+                timing = {"clock": sandbox, "sleep": sandbox.sleep}
             runner = CampaignRunner(
-                settings, client, journal_path=journal_path, observer=view.event
+                settings,
+                client,
+                journal_path=journal_path,
+                observer=view.event,
+                until_deferred=options.until_deferred,
+                resolve_timeout_s=options.resolve_timeout_s,
+                **timing,
             )
-            with _signals(runner, run), view.live(runner):
-                return await runner.run()
+            with _signals(runner, run):
+                if options.stops.requested:
+                    return None
+                with view.live(runner):
+                    return await runner.run()
 
-    result = asyncio.run(main())
-    view.finish(result)
+    try:
+        result = asyncio.run(main())
+    except CsvValidationError as exc:
+        _show_bad_rows(run, exc.report.problems, exc.report.problem_count)
+        raise InputError(
+            f"{exc.report.problem_count} bad row(s) in {exc.report.file} and --strict is on: "
+            "nothing was dialed.",
+            hint="Fix the rows listed above, or run without --strict to skip them (they are "
+            "recorded in the report).",
+        ) from None
+    if result is None:
+        return _stopped_before_start(run)
+    view.finish(result, journal_path)
     if result.error is not None:
         raise result.error
     if result.reason is StopReason.INTERRUPTED:
@@ -456,6 +811,13 @@ def _execute(run: Session, settings: CampaignSettings, journal_path: Path) -> Ex
     if result.reason is StopReason.WAITING_FOR_AGENTS:
         return ExitCode.AGENT_NOT_READY
     return ExitCode.OK
+
+
+def _stopped_before_start(run: Session) -> ExitCode:
+    run.output.warn("stopped (signal) before the campaign started: nothing was dialed.")
+    if run.output.json_mode:
+        run.output.data({"event": "summary", "reason": "interrupted", "calls_placed": 0})
+    return ExitCode.INTERRUPTED
 
 
 @contextlib.contextmanager
@@ -476,7 +838,7 @@ def _signals(runner: CampaignRunner, run: Session) -> Iterator[None]:
         else:
             runner.abort()
 
-    installed = []
+    installed: list[signal.Signals] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, on_signal)
@@ -496,11 +858,12 @@ _CAP = 20
 class CampaignView:
     """What the user sees: a live panel on a terminal, plain lines otherwise, JSON with --json."""
 
-    def __init__(self, run: Session) -> None:
+    def __init__(self, run: Session, *, progress_every_s: float = 60.0) -> None:
         self.run = run
         self._live: Live | None = None
         self._runner: CampaignRunner | None = None
         self._capped: dict[str, int] = {}
+        self._progress_every_s = progress_every_s
 
     def event(self, event: CampaignEvent) -> None:
         """Show one event."""
@@ -509,6 +872,12 @@ class CampaignView:
             output.data(event.to_dict())
             return
         if event.kind in _QUIET_KINDS:
+            return
+        if event.kind == "bad_row":
+            # Diagnostics, one row per line, never capped here (the runner passes the first
+            # thousand; the report has them all).
+            target = self._live.console if self._live is not None else output.err
+            target.print(Text(event.message), soft_wrap=True)
             return
         if event.kind in _CAPPED_KINDS:
             seen = self._capped.get(event.kind, 0) + 1
@@ -535,7 +904,11 @@ class CampaignView:
         self._runner = runner
         output = self.run.output
         if output.json_mode or not output.interactive:
-            yield
+            ticker = asyncio.get_running_loop().create_task(self._tick(runner.progress))
+            try:
+                yield
+            finally:
+                ticker.cancel()
             return
         from rich.live import Live
 
@@ -552,7 +925,18 @@ class CampaignView:
             finally:
                 self._live = None
 
-    def finish(self, result: RunResult) -> None:
+    async def _tick(self, progress: Progress) -> None:
+        """Away from a terminal: one line of progress every so often, for logs and systemd."""
+        with contextlib.suppress(asyncio.CancelledError):
+            while True:
+                await asyncio.sleep(self._progress_every_s)
+                output = self.run.output
+                if output.json_mode:
+                    output.data({"event": "progress", **progress.as_dict()})
+                else:
+                    output.err.print(Text(progress_line(progress)), soft_wrap=True)
+
+    def finish(self, result: RunResult, journal_path: Path | None = None) -> None:
         """The final summary: the journal's counts, and what to do next."""
         output = self.run.output
         for kind, seen in self._capped.items():
@@ -574,10 +958,41 @@ class CampaignView:
                 f"{result.validation.problem_count} CSV row(s) refused (listed in the report "
                 "with status 'refused')."
             )
-        lines += result.status.lines()
+        lines += [
+            line
+            for line in result.status.lines()
+            if not line.startswith(("Not finished", "Running now"))
+        ]
+        journal = str(journal_path) if journal_path is not None else "JOURNAL"
         for agent, count in result.waiting_for.items():
-            lines.append(f"{count} contact(s) wait for agent {agent}, who is not in the pool.")
+            lines.append(
+                f"{count} contact(s) wait for agent {agent}, who is not in this run's pool. "
+                f"Add {agent} to --agents when they can take calls, or give the contacts to "
+                f"someone else: gcdial campaign review {journal} --reassign {agent} --to AGENT "
+                "(or --to any)."
+            )
+        if result.reason.value == "deferred" and result.status.next_due is not None:
+            when = f"{result.status.next_due:%Y-%m-%d %H:%M}"
+            lines.append(
+                f"Every contact left waits for later (next at {when} UTC): run again then."
+            )
         output.result(data, Text("\n".join(lines)))
+
+
+def progress_line(progress: Progress) -> str:
+    """One line for logs: settled of total, outcomes, live calls, what is next."""
+    elapsed = timedelta(seconds=int(time.monotonic() - progress.started))
+    outcomes = ", ".join(f"{k} {v}" for k, v in sorted(progress.by_outcome.items()))
+    waiting = progress.by_status.get("pending", 0)
+    text = (
+        f"progress: {progress.settled}/{progress.total} settled, {waiting} pending, "
+        f"{progress.live_calls} live, {progress.placed} placed this run"
+    )
+    if outcomes:
+        text += f" ({outcomes})"
+    if progress.next_due is not None and progress.live_calls == 0:
+        text += f", next due {progress.next_due:%Y-%m-%d %H:%M} UTC"
+    return f"{text}; {progress.phase}; running {elapsed}"
 
 
 def _panel(progress: Progress) -> RenderableType:

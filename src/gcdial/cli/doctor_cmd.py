@@ -16,6 +16,7 @@ import typer
 from rich.text import Text
 
 from gcdial.cli.exitcodes import ExitCode
+from gcdial.cli.logs import scrub
 from gcdial.cli.options import JsonOpt, SandboxOpt, VerboseOpt
 from gcdial.cli.output import FAIL_MARK, OK_MARK
 from gcdial.cli.session import Session, session
@@ -54,8 +55,6 @@ class Checklist:
 
     def add(self, check: Check) -> Check:
         """Record ``check`` and print it (human mode)."""
-        from gcdial.cli.logs import scrub
-
         check.detail = scrub(check.detail)
         check.fix = scrub(check.fix) if check.fix else None
         self.checks.append(check)

@@ -9,7 +9,6 @@ exit code. Anything else is a bug: a short "internal error" line, its traceback 
 from __future__ import annotations
 
 import logging
-import sys
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -40,15 +39,10 @@ def _exit_code_for(exc: BaseException) -> ExitCode:
     # Imported here so that `gcdial --help` does not pay for the error module's imports.
     from gcdial import errors as e
 
-    # Only a loaded monitor can have raised its timeout error: no need to import it here.
-    follow = sys.modules.get("gcdial.monitor.follow")
-    if follow is not None and isinstance(exc, follow.CallWaitTimeoutError):
-        return ExitCode.WAIT_TIMEOUT
-    channel = sys.modules.get("gcdial.monitor.channel")
-    if channel is not None and isinstance(exc, channel.ChannelUnavailableError):
-        # Only raised where notifications are required (watch --agent): refused, or at a limit.
-        return ExitCode.REFUSED
     table: list[tuple[type[BaseException], ExitCode]] = [
+        (e.CallWaitTimeoutError, ExitCode.WAIT_TIMEOUT),
+        # Raised to the CLI only where notifications are required (watch --agent).
+        (e.ChannelUnavailableError, ExitCode.REFUSED),
         (e.CallOutcomeUnknownError, ExitCode.OUTCOME_UNKNOWN),
         (e.InputError, ExitCode.USAGE),
         (e.ConfigError, ExitCode.CONFIG),

@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.status import Status
@@ -27,12 +27,13 @@ from gcdial.cli.exitcodes import ExitCode, for_outcome
 from gcdial.cli.session import Session
 from gcdial.client import AsyncClient
 from gcdial.dialing import Dial
-from gcdial.errors import CallOutcomeUnknownError
-from gcdial.monitor import CallMonitor, ChannelSettings
+from gcdial.errors import CallOutcomeUnknownError, CallWaitTimeoutError
 from gcdial.monitor.events import CallEvent, EventKind
-from gcdial.monitor.follow import CallWaitTimeoutError
 from gcdial.monitor.outcome import Outcome
 from gcdial.resolve import LONG_PAST_S, Attempt, LadderSettings, Resolution, Verdict
+
+if TYPE_CHECKING:
+    from gcdial.monitor.follow import CallMonitor
 
 _ROLE_NAMES = {"agent": "agent", "customer": "customer"}
 _OUTCOME_STYLES = {"answered": "bold green", "unknown": "bold yellow"}
@@ -179,6 +180,10 @@ async def _follow(
 
 @contextlib.asynccontextmanager
 async def _monitor(client: AsyncClient) -> AsyncIterator[CallMonitor]:
+    # start-up: `gcdial call` without --wait never loads the monitor and the WebSocket client
+    from gcdial.monitor.channel import ChannelSettings
+    from gcdial.monitor.follow import CallMonitor
+
     async with CallMonitor(
         client.transport, channel_settings=ChannelSettings(verify_tls=client.settings.verify_tls)
     ) as monitor:

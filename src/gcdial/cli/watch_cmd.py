@@ -132,7 +132,8 @@ def watch_agent(run: Session, agent: str, *, timeout_s: float | None) -> None:
 
 
 async def _watch_agent(run: Session, agent: str, *, timeout_s: float | None) -> None:
-    from gcdial.monitor.channel import ChannelUnavailableError, NotificationChannel, user_topic
+    from gcdial.errors import ChannelUnavailableError
+    from gcdial.monitor.channel import NotificationChannel, user_topic
     from gcdial.monitor.follow import MonitorMode
     from gcdial.monitor.polling import get_conversation
 

@@ -27,6 +27,7 @@ from websockets.asyncio.client import ClientConnection
 from gcdial._shared import HEARTBEAT_TOPIC, SOCKET_CLOSING_TOPIC
 from gcdial.errors import (
     ApiError,
+    ChannelUnavailableError,
     GcdialError,
     NotFoundError,
     ResponseFormatError,
@@ -63,19 +64,6 @@ class Transport(Protocol):
     ) -> httpx.Response:
         """Send one API request; return a 2xx response or raise a ``gcdial.errors`` error."""
         ...
-
-
-class ChannelUnavailableError(GcdialError):
-    """No notifications channel could be had (refused, limit reached, WebSocket unreachable)."""
-
-    def __init__(self, reason: str, *, cause: BaseException | None = None) -> None:
-        super().__init__(
-            f"No notifications channel: {reason}.",
-            hint="gcdial follows calls by polling instead (more requests, same outcome). Give the "
-            "OAuth client's role the notifications permission, or free channels (20 per user/app).",
-        )
-        self.reason = reason
-        self.cause = cause
 
 
 def user_topic(user_id: str) -> str:

@@ -17,10 +17,14 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mappi
 from enum import StrEnum
 from typing import Any, Final
 
-from gcdial.errors import GcdialError, NotFoundError
+from gcdial.errors import (
+    CallWaitTimeoutError,
+    ChannelUnavailableError,
+    GcdialError,
+    NotFoundError,
+)
 from gcdial.monitor.channel import (
     ChannelSettings,
-    ChannelUnavailableError,
     NotificationChannel,
     Transport,
     conversation_topic,
@@ -58,21 +62,6 @@ class MonitorMode(StrEnum):
     AUTO = "auto"
     WEBSOCKET = "websocket"
     POLLING = "polling"
-
-
-class CallWaitTimeoutError(GcdialError):
-    """The call was still going when the wait ran out; ``outcome`` is what was known then."""
-
-    def __init__(self, conversation_id: str, timeout_s: float, outcome: Outcome) -> None:
-        super().__init__(
-            f"Call {conversation_id} was still in progress after {timeout_s:g} s "
-            f"({outcome.reason}).",
-            hint=f"The call goes on: follow it again with `gcdial watch {conversation_id}`, or "
-            "hang it up; give a longer --timeout to wait for it.",
-        )
-        self.conversation_id = conversation_id
-        self.timeout_s = timeout_s
-        self.outcome = outcome
 
 
 class _Watch:

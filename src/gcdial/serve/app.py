@@ -51,6 +51,7 @@ from gcdial.serve.problems import ApiProblem, ErrorBody, ErrorItem, json_path, p
 from gcdial.serve.service import TERMINAL_EVENTS, DialService, call_json, iso
 from gcdial.serve.signing import new_secret
 from gcdial.serve.store import ApiKeyRecord, Store, StoreError, WebhookEndpoint, hash_api_key
+from gcdial.serve.web import mount_page
 
 __all__ = ["MAX_IDEMPOTENCY_KEY", "create_app"]
 
@@ -705,6 +706,7 @@ def create_app(
         m.budget_left.set(-1 if budget.remaining is None else budget.remaining)
         return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
 
+    mount_page(app, service, campaigns=campaigns)
     return app
 
 

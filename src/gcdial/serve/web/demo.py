@@ -1,0 +1,143 @@
+"""``make demo-serve``: ``gcdial serve --sandbox`` with a demo key and some traffic, in one command.
+
+Runs the real CLI (``gcdial serve keys create``, then ``gcdial serve --sandbox``) on a fresh store
+in a temporary directory, leaves one call "unknown" for the Review panel (a call the service was
+placing when it stopped), uploads a small campaign (left for you to start from the page), prints
+the page's URL and the demo key, then places a call every few seconds through the API, as a CRM
+would, until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+from gcdial.serve.sqlite_store import SqliteStore
+from gcdial.serve.store import CallRecord, body_fingerprint, hash_api_key
+
+AGENTS = ("alice@example.com", "bob@example.com", "carol@example.com", "dave@example.com")
+# The sandbox decides by the last two digits: 00-49 answered, 55 no answer, 62 busy, 91 agent
+# does not answer (see docs/emulator.md).
+NUMBERS = ("+14155550112", "+13175551255", "+14155550104", "+14155550162", "+442079460021")
+GCDIAL = str(Path(sys.executable).parent / "gcdial")
+
+
+def _leave_an_unknown(store_path: Path, key: str) -> None:
+    """A call claimed and never answered, as if the service died mid-dial."""
+    store = SqliteStore(store_path)
+    try:
+        record = store.find_api_key(hash_api_key(key))
+        assert record is not None
+        now = time.time()
+        body = {"agent": AGENTS[1], "to": "+14155550133"}
+        call_id = "call_" + uuid.uuid4().hex
+        store.claim_idempotency(
+            record.id, "demo-crash", body_fingerprint(body), call_id, now=now, ttl_s=86_400
+        )
+        store.insert_call(
+            CallRecord(
+                id=call_id,
+                api_key_id=record.id,
+                agent=body["agent"],
+                to=body["to"],
+                status="placing",
+                created_at=now,
+                updated_at=now,
+                idempotency_key="demo-crash",
+                request=json.dumps(body),
+            )
+        )
+    finally:
+        store.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the demo until Ctrl-C; returns the exit status."""
+    parser = argparse.ArgumentParser(prog="make demo-serve", description=__doc__)
+    parser.add_argument("--port", type=int, default=8080, help="port of the page (default 8080)")
+    parser.add_argument("--every", type=float, default=6.0, help="seconds between demo calls")
+    parser.add_argument("--calls", type=int, default=0, help="stop after this many (0: never)")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="gcdial-demo-") as tmp:
+        store = Path(tmp) / "serve.sqlite3"
+        env = {**os.environ, "XDG_CONFIG_HOME": str(Path(tmp) / "config"), "NO_COLOR": "1"}
+        made = subprocess.run(
+            [GCDIAL, "serve", "keys", "create", "--name", "demo",
+             "--scopes", "watch,dial,campaigns", "--agents", ",".join(AGENTS),
+             "--rate", "600/min", "--store", str(store), "--json"],
+            capture_output=True, text=True, env=env, check=False, timeout=60,
+        )  # fmt: skip
+        if made.returncode != 0:
+            sys.stderr.write(made.stderr)
+            return made.returncode
+        key = json.loads(made.stdout)["key"]
+        _leave_an_unknown(store, key)
+        server = subprocess.Popen(
+            [GCDIAL, "serve", "--sandbox", "--store", str(store), "--port", str(args.port)],
+            stdout=subprocess.PIPE, text=True, env=env,
+        )  # fmt: skip
+        try:
+            assert server.stdout is not None
+            line = server.stdout.readline()
+            if not line.startswith("gcdial serve: serving at"):
+                return server.wait(timeout=30) or 1
+            url = line.split()[4]
+            print(f"\nThe page: {url}/  (sign in with the demo key below; Ctrl-C stops)")
+            print(f"Demo key (watch, dial, campaigns): {key}\n", flush=True)
+            _small_campaign(url, key)
+            _traffic(url, key, args.every, args.calls)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.send_signal(signal.SIGINT)
+            try:
+                server.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+    return 0
+
+
+def _small_campaign(url: str, key: str) -> None:
+    """A five-contact campaign (one row refused), created but not started."""
+    rows = "".join(f"+1415555011{n},Contact {n}\n" for n in range(5))
+    answer = httpx.post(
+        f"{url}/v1/campaigns",
+        files={"file": ("demo-contacts.csv", f"phone,name\n{rows}not-a-number,Bad\n", "text/csv")},
+        data={"agents": ",".join(AGENTS[:2]), "window": "00:00-23:59", "name": "demo"},
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=60,
+    )
+    print(f"demo campaign: {answer.json().get('state', answer.status_code)}", flush=True)
+
+
+def _traffic(url: str, key: str, every: float, calls: int) -> None:
+    """Place a call every ``every`` seconds through the API, as a CRM would."""
+    pairs = zip(itertools.cycle(AGENTS[:2]), itertools.cycle(NUMBERS), strict=False)
+    with httpx.Client(base_url=url, timeout=60) as http:
+        for count, (agent, number) in enumerate(pairs, start=1):
+            answer = http.post(
+                "/v1/calls",
+                json={"agent": agent, "to": number},
+                headers={"Authorization": f"Bearer {key}", "Idempotency-Key": str(uuid.uuid4())},
+            )
+            status = answer.json().get("status", answer.status_code)
+            print(f"demo call {count}: {agent} -> {number}: {status}", flush=True)
+            if calls and count >= calls:
+                return
+            time.sleep(every)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

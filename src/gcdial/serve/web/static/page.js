@@ -1,0 +1,500 @@
+// gcdial live page: plain JavaScript, no build step, no library. Live updates come from the
+// service's event log over Server-Sent Events; the browser resumes with Last-Event-ID.
+"use strict";
+(function () {
+  const csrf = document.querySelector('meta[name="csrf-token"]').content;
+  const canDial = document.querySelector("main").dataset.canDial === "yes";
+  const calls = new Map(); // id -> call view (every call this page has seen)
+  let agents = [];
+  let lastEventId = 0;
+  let stream = null;
+  let wasDown = false;
+  let signedOut = false;
+  let myCallId = null;
+  let pendingIdem = null;
+  const TERMINAL = new Set(["call.ended", "call.unknown", "call.not_placed", "call.refused",
+                            "call.verdict"]);
+
+  const $ = (sel) => document.querySelector(sel);
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k === "class") node.className = v;
+      else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+      else node.setAttribute(k, v === true ? "" : v);
+    }
+    for (const c of children) {
+      if (c === null || c === undefined) continue;
+      node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    }
+    return node;
+  }
+  const td = (label, ...c) => el("td", { "data-label": label }, ...c);
+
+  function notice(text, kind) {
+    const box = $("#notice");
+    box.textContent = text;
+    box.className = kind === "info" ? "alert info" : "alert";
+    box.hidden = !text;
+  }
+
+  function showSignedOut(message) {
+    signedOut = true;
+    if (stream) stream.close();
+    setLive("signed out", "down");
+    const box = $("#notice");
+    box.className = "alert";
+    box.replaceChildren(el("strong", {}, message || "You are signed out."), " ",
+      el("a", { href: "/" }, "Sign in again"));
+    box.hidden = false;
+  }
+
+  async function api(method, path, body, extra) {
+    const headers = { "X-CSRF-Token": csrf, ...(extra || {}) };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const answer = await fetch(path, {
+      method, headers, credentials: "same-origin",
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    let data = null;
+    try { data = await answer.json(); } catch (e) { data = null; }
+    if (answer.status === 401) {
+      const err = (data && data.error) || {};
+      showSignedOut((err.message || "You are signed out.") + " " + (err.hint || ""));
+    }
+    if (!answer.ok) {
+      const err = (data && data.error) || { message: "HTTP " + answer.status };
+      const problem = new Error(err.message + (err.hint ? " " + err.hint : ""));
+      problem.status = answer.status;
+      problem.type = err.type;
+      throw problem;
+    }
+    return data;
+  }
+
+  function setLive(text, kind) {
+    const pill = $("#live");
+    pill.textContent = text;
+    pill.className = "pill " + (kind || "");
+  }
+
+  const pad = (n) => String(n).padStart(2, "0");
+  function duration(seconds) {
+    if (seconds === null || seconds === undefined) return "";
+    const s = Math.max(0, Math.round(seconds));
+    return Math.floor(s / 60) + ":" + pad(s % 60);
+  }
+  function clock(iso) {
+    const d = new Date(iso);
+    return pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
+  }
+  function resultOf(call) {
+    if (call.outcome) return call.outcome;
+    return call.status;
+  }
+  function resultClass(result) {
+    if (result === "answered" || result === "placed") return "ok";
+    if (result === "unknown") return "warn";
+    return "bad";
+  }
+  const words = (s) => String(s || "").replaceAll("_", " ");
+
+  function upsert(call, step) {
+    const known = calls.get(call.id) || {};
+    const merged = { ...known, ...call };
+    if (step) merged.step = step;
+    else if (!merged.step) merged.step = call.status === "placing" ? "placing" : "agent ringing";
+    if (merged.ended) merged.step = "ended";
+    calls.set(call.id, merged);
+    return merged;
+  }
+
+  function activeCalls() {
+    return [...calls.values()]
+      .filter((c) => !c.ended && c.status !== "unknown")
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+
+  function renderActive() {
+    const rows = activeCalls().map((c) => el("tr", { "data-call": c.id },
+      td("Agent", c.agent),
+      td("Number", c.to),
+      td("Step", el("span", { class: "step" }, c.step)),
+      td("Time", el("span", { class: "timer", "data-since": c.createdAt },
+        duration((Date.now() - Date.parse(c.createdAt)) / 1000))),
+      td("", canDial && c.conversationId
+        ? el("button", { type: "button", class: "danger", onclick: () => hangUp(c) },
+             "Hang up")
+        : null)));
+    $("#active").replaceChildren(...(rows.length ? rows
+      : [el("tr", {}, el("td", { colspan: 5, class: "muted" }, "No call in progress."))]));
+  }
+
+  let recentList = [];
+  function renderRecent(list) {
+    recentList = list;
+    const rows = list.map((c) => {
+      const result = c.ended ? resultOf(c) : c.status === "unknown" ? "unknown" : c.step;
+      return el("tr", { "data-call": c.id },
+        td("Started", clock(c.createdAt)),
+        td("Agent", c.agent),
+        td("Number", c.to),
+        td("Outcome", el("span", { class: c.ended || c.status === "unknown"
+          ? resultClass(result) : "step", title: c.detail || "" }, words(result))),
+        td("Talk", duration(c.talkSeconds)),
+        td("Key", c.keyName || ""));
+    });
+    $("#recent").replaceChildren(...(rows.length ? rows
+      : [el("tr", {}, el("td", { colspan: 6, class: "muted" }, "No calls match."))]));
+  }
+
+  function renderAgents() {
+    const live = new Map();
+    for (const c of activeCalls()) live.set((c.agent || "").toLowerCase(), c);
+    const rows = agents.map((a) => {
+      const now = live.get(a.agent.toLowerCase()) || (a.id && live.get(a.id.toLowerCase()));
+      return el("tr", { "data-agent": a.agent },
+        td("Agent", a.name ? a.name : a.agent, a.name ? el("div", { class: "muted small" },
+          a.agent) : null),
+        td("Ready", a.ready ? el("span", { class: "ok" }, "ready")
+          : el("span", { class: "bad", title: a.problem || "" }, "not ready")),
+        td("Station", a.station || el("span", { class: "muted" }, a.problem || "none")),
+        td("Presence", [a.presence, a.routingStatus].filter(Boolean)
+          .map((w) => words(w).toLowerCase()).join(" / ")),
+        td("Now", now ? el("span", { class: "step" }, now.step + " · " + now.to)
+          : el("span", { class: "muted" }, "idle")));
+    });
+    $("#agents").replaceChildren(...(rows.length ? rows
+      : [el("tr", {}, el("td", { colspan: 5, class: "muted" },
+          "No agents yet: they appear with your key's agents or your first call."))]));
+  }
+
+  function filterQuery() {
+    const form = new FormData($("#filters"));
+    const q = new URLSearchParams();
+    for (const [k, v] of form.entries()) if (v) q.set(k, v);
+    return q.toString();
+  }
+
+  async function loadCalls() {
+    const all = await api("GET", "/page/api/calls");
+    for (const c of all.calls) upsert(c, c.step);
+    const filtered = filterQuery() ? (await api("GET", "/page/api/calls?" + filterQuery())).calls
+      : all.calls;
+    renderRecent(filtered);
+    renderActive();
+    renderAgents();
+    return all.lastEventId;
+  }
+
+  async function loadAgents() {
+    agents = (await api("GET", "/page/api/agents")).agents;
+    renderAgents();
+  }
+
+  let recentTimer = null;
+  function refreshRecentSoon() {
+    clearTimeout(recentTimer);
+    recentTimer = setTimeout(() => {
+      api("GET", "/page/api/calls?" + filterQuery()).then((d) => renderRecent(d.calls))
+        .catch(() => {});
+    }, 300);
+  }
+
+  function onEvent(type, e) {
+    if (e.lastEventId) lastEventId = Math.max(lastEventId, Number(e.lastEventId));
+    const data = JSON.parse(e.data);
+    if (!data.call) return;
+    const call = upsert(data.call, data.step || (type === "call.placing" ? "placing" : null));
+    // Show the change at once; the filtered list is fetched again just after.
+    const at = recentList.findIndex((c) => c.id === call.id);
+    if (at >= 0) renderRecent(recentList.map((c, i) => (i === at ? call : c)));
+    else if (!filterQuery()) renderRecent([call, ...recentList]);
+    renderActive();
+    renderAgents();
+    refreshRecentSoon();
+    if (call.id === myCallId) showMyCall(call, type, data);
+    if (type === "call.unknown" || type === "call.verdict") loadReview().catch(() => {});
+  }
+
+  function openStream(after) {
+    if (signedOut) return;
+    if (stream) stream.close();
+    stream = new EventSource("/page/events?after=" + after);
+    stream.addEventListener("hello", () => {
+      setLive("live", "live");
+      if (wasDown) {
+        wasDown = false;
+        notice("Reconnected: live updates resumed after event " + lastEventId
+          + ", nothing missed.", "info");
+        loadAgents().catch(() => {});
+        loadReview().catch(() => {});
+      }
+    });
+    for (const type of ["call.placing", "call.placed", "call.progress", "call.unknown",
+      "call.not_placed", "call.refused", "call.ended", "call.hangup_requested",
+      "call.verdict"]) {
+      stream.addEventListener(type, (e) => onEvent(type, e));
+    }
+    stream.addEventListener("session", (e) => showSignedOut(JSON.parse(e.data).message));
+    stream.onerror = () => {
+      wasDown = true;
+      setLive("reconnecting…", "down");
+      notice("Lost the connection to the service (it may be restarting). Reconnecting; "
+        + "updates will resume where they stopped.");
+      if (stream.readyState === EventSource.CLOSED) {
+        setTimeout(() => {
+          api("GET", "/page/api/session").then(() => openStream(lastEventId))
+            .catch((err) => { if (err.status !== 401) setTimeout(() => openStream(lastEventId), 2000); });
+        }, 1000);
+      }
+    };
+  }
+
+  async function hangUp(call) {
+    try {
+      await api("POST", "/page/api/calls/" + encodeURIComponent(call.id) + "/hangup", {});
+      notice("Hang-up sent for the call to " + call.to + ".", "info");
+    } catch (err) { notice("Could not hang up: " + err.message); }
+  }
+
+  // Click to dial ----------------------------------------------------------------------------
+  let previewTimer = null;
+  function previewSoon() {
+    clearTimeout(previewTimer);
+    pendingIdem = null; // other values: a new call, so a new idempotency key
+    previewTimer = setTimeout(preview, 250);
+  }
+  async function preview() {
+    const to = $("#dial-to").value.trim();
+    const box = $("#preview");
+    if (!to) { box.className = "preview"; box.textContent = "Type a number to see how it will be dialed."; return; }
+    const country = $("#dial-country").value.trim() || "US";
+    try {
+      const p = await api("GET", "/page/api/number?" + new URLSearchParams({ to, country }));
+      const zones = p.zones.map((z) => z.zone + " (" + z.weekday + " " + z.localTime + ")");
+      box.className = "preview";
+      box.replaceChildren(
+        el("div", {}, "Will dial ", el("strong", { id: "preview-e164" }, p.e164)),
+        el("div", {}, p.country + (p.place ? " · " + p.place : "")),
+        el("div", {}, zones.length ? "Local time: " + zones.join(", ") : "Time zone unknown"));
+    } catch (err) {
+      box.className = "preview bad";
+      box.textContent = "Not dialable: " + err.message;
+    }
+  }
+
+  function newIdem() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    const b = new Uint8Array(16);
+    crypto.getRandomValues(b);
+    return [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  }
+
+  function showMyCall(call, type, data) {
+    const box = $("#dial-progress");
+    box.hidden = false;
+    let list = box.querySelector("ol");
+    if (!list || box.dataset.call !== call.id) {
+      box.dataset.call = call.id;
+      list = el("ol", {});
+      box.replaceChildren(el("div", {}, "Call ", el("code", {}, call.id), " to ", call.to), list);
+    }
+    let text = null;
+    if (type === "answer") text = words(call.status) + (call.detail ? ": " + call.detail : "");
+    else if (data && data.step) text = data.step;
+    else if (TERMINAL.has(type)) text = "over: " + words(resultOf(call))
+      + (call.detail ? " (" + call.detail + ")" : "");
+    if (text && (!list.lastChild || list.lastChild.textContent !== text)) {
+      list.append(el("li", {}, text));
+    }
+    box.querySelector("div").setAttribute("id", "dial-status");
+  }
+
+  async function submitDial(ev) {
+    ev.preventDefault();
+    const button = $("#dial-button");
+    const body = { agent: $("#dial-agent").value.trim(), to: $("#dial-to").value.trim(),
+                   defaultCountry: ($("#dial-country").value.trim() || "US").toUpperCase() };
+    const caller = $("#dial-caller").value.trim();
+    if (caller) body.callerId = caller;
+    // The same key on a retry of this very form: a lost answer never rings twice.
+    pendingIdem = pendingIdem || newIdem();
+    button.disabled = true;
+    button.textContent = "Calling…";
+    try {
+      const call = await api("POST", "/page/api/calls", body, { "Idempotency-Key": pendingIdem });
+      pendingIdem = null;
+      myCallId = call.id;
+      const merged = upsert(call, null);
+      showMyCall(merged, "answer");
+      renderActive();
+      renderAgents();
+      refreshRecentSoon();
+      notice("");
+    } catch (err) {
+      if (err.status && err.status < 500 && err.status !== 409) pendingIdem = null;
+      notice("The call was not sent: " + err.message
+        + (pendingIdem ? " Sending again is safe: it cannot ring twice." : ""));
+    } finally {
+      button.disabled = false;
+      button.textContent = "Call";
+    }
+  }
+
+  // Review --------------------------------------------------------------------------------
+  async function loadReview() {
+    const items = (await api("GET", "/page/api/review")).unknown;
+    const box = $("#review");
+    if (!items.length) { box.replaceChildren(el("p", { class: "muted" }, "Nothing to review.")); return; }
+    box.replaceChildren(...items.map(reviewItem));
+  }
+
+  function reviewItem(item) {
+    const c = item.call;
+    const note = el("input", { type: "text", maxlength: 500, placeholder: "what you checked",
+                               "aria-label": "Note for call " + c.to });
+    const out = el("div", { class: "small", "aria-live": "polite" });
+    async function record(verdict, button) {
+      button.disabled = true;
+      try {
+        await api("POST", "/page/api/calls/" + encodeURIComponent(c.id) + "/verdict",
+          { verdict, note: note.value.trim() });
+        notice("Verdict recorded: the call to " + c.to + " " + (verdict === "placed"
+          ? "did ring." : "never rang."), "info");
+      } catch (err) {
+        out.textContent = err.message;
+      }
+      await loadReview();
+    }
+    const evidence = [
+      el("li", {}, "What the service knows: " + (c.detail || "nothing more")),
+      el("li", {}, "Requested: agent " + item.request.agent + ", number " + item.request.to
+        + (item.request.callerId ? ", caller id " + item.request.callerId : "")),
+      ...item.events.map((e) => el("li", {}, e.at + " " + e.type
+        + (e.progress ? " (" + e.progress.event + ")" : ""))),
+      ...item.audit.map((a) => el("li", {}, a.at + " audit: " + a.action + " " + a.result
+        + " by key " + a.key + (a.detail ? " (" + a.detail + ")" : ""))),
+    ];
+    const placed = el("button", { type: "button", onclick: (e) => record("placed", e.target) },
+      "It rang (placed)");
+    const notPlaced = el("button", { type: "button", class: "quiet",
+      onclick: (e) => record("not_placed", e.target) }, "It never rang (not placed)");
+    return el("div", { class: "review-item", "data-call": c.id },
+      el("div", {}, el("strong", {}, c.to), " for ", c.agent, " · started ", clock(c.createdAt),
+        " · key ", c.keyName || ""),
+      el("ul", {}, ...evidence),
+      canDial ? el("div", { class: "row" }, note, placed, notPlaced) : null, out);
+  }
+
+  // Campaigns -------------------------------------------------------------------------------
+  const ACTIONS = { created: ["start"], running: ["pause", "stop"], paused: ["resume", "stop"],
+                    failed: ["resume", "stop"] };
+  const BUSY = new Set(["running", "pausing", "stopping"]);
+  let campaignTimer = null;
+
+  function settledOf(counts) {
+    if (!counts) return "";
+    const c = counts.contacts || {};
+    return (counts.total - (c.pending || 0) - (c.active || 0)) + " / " + counts.total;
+  }
+
+  function renderCampaigns(list) {
+    const rows = list.map((m) => {
+      const counts = m.counts || {};
+      const outcomes = Object.entries(counts.outcomes || {})
+        .map(([k, v]) => words(k) + " " + v).join(" · ");
+      const buttons = (ACTIONS[m.state] || []).map((action) => el("button", {
+        type: "button", class: action === "stop" ? "danger" : action === "start" ? "" : "quiet",
+        onclick: (e) => campaignAction(m, action, e.target) }, action));
+      return el("tr", { "data-campaign": m.id },
+        td("Campaign", m.name, el("div", { class: "muted small" }, m.id)),
+        td("State", el("span", { class: "step" }, m.state),
+          m.error ? el("div", { class: "bad small" }, m.error) : null),
+        td("Settled", el("span", { class: "settled" }, settledOf(m.counts))),
+        td("Outcomes", outcomes || el("span", { class: "muted" }, "none yet"),
+          counts.rowsRefused ? el("div", { class: "warn small" },
+            counts.rowsRefused + " rows refused (see the campaign report)") : null),
+        td("In flight", (counts.inFlight || 0) + " / " + (counts.needsReview || 0)),
+        td("", el("div", { class: "row" }, ...buttons)));
+    });
+    $("#campaigns").replaceChildren(...(rows.length ? rows
+      : [el("tr", {}, el("td", { colspan: 6, class: "muted" }, "No campaigns yet."))]));
+  }
+
+  async function loadCampaigns() {
+    if (!$("#campaigns")) return;
+    clearTimeout(campaignTimer);
+    try {
+      const list = (await api("GET", "/page/api/campaigns")).campaigns;
+      renderCampaigns(list);
+      campaignTimer = setTimeout(loadCampaigns, list.some((m) => BUSY.has(m.state)) ? 1000 : 10000);
+    } catch (err) {
+      if (!signedOut) campaignTimer = setTimeout(loadCampaigns, 5000);
+    }
+  }
+
+  async function campaignAction(m, action, button) {
+    button.disabled = true;
+    try {
+      await api("POST", "/page/api/campaigns/" + encodeURIComponent(m.id) + "/" + action, {});
+      notice("");
+    } catch (err) {
+      notice("Campaign " + m.name + ": " + action + " was not applied: " + err.message);
+    }
+    await loadCampaigns();
+  }
+
+  async function uploadCampaign(ev) {
+    ev.preventDefault();
+    const form = ev.target;
+    const button = form.querySelector("button");
+    button.disabled = true;
+    try {
+      const answer = await fetch("/page/api/campaigns", { method: "POST", body: new FormData(form),
+        headers: { "X-CSRF-Token": csrf }, credentials: "same-origin" });
+      const data = await answer.json().catch(() => null);
+      if (!answer.ok) {
+        const err = (data && data.error) || { message: "HTTP " + answer.status };
+        notice("The contact list was refused: " + err.message + (err.hint ? " " + err.hint : ""));
+      } else {
+        notice("Campaign " + data.name + " created: review it, then press start.", "info");
+        form.reset();
+      }
+    } finally {
+      button.disabled = false;
+      await loadCampaigns();
+    }
+  }
+
+  // Start -----------------------------------------------------------------------------------
+  async function start() {
+    $("#signout").addEventListener("click", async () => {
+      try { await api("POST", "/page/signout", {}); } finally { location.assign("/"); }
+    });
+    $("#filters").addEventListener("submit", (e) => { e.preventDefault(); refreshRecentSoon(); });
+    $("#filters").addEventListener("change", refreshRecentSoon);
+    if ($("#campaign-form")) $("#campaign-form").addEventListener("submit", uploadCampaign);
+    if ($("#dial-form")) {
+      $("#dial-form").addEventListener("submit", submitDial);
+      for (const id of ["#dial-to", "#dial-country", "#dial-agent", "#dial-caller"]) {
+        $(id).addEventListener("input", previewSoon);
+      }
+    }
+    setInterval(() => {
+      for (const t of document.querySelectorAll(".timer")) {
+        t.textContent = duration((Date.now() - Date.parse(t.dataset.since)) / 1000);
+      }
+    }, 1000);
+    setInterval(() => { if (!signedOut) loadAgents().catch(() => {}); }, 15000);
+    try {
+      lastEventId = await loadCalls();
+      openStream(lastEventId);
+      await Promise.all([loadAgents(), loadReview(), loadCampaigns()]);
+    } catch (err) {
+      if (!signedOut) notice("Could not load the page's data: " + err.message);
+    }
+  }
+  start();
+})();
