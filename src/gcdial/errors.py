@@ -95,9 +95,21 @@ class GcdialError(Exception):
         self.hint = hint
 
     def __str__(self) -> str:
-        if self.hint:
-            return f"{self.message} {self.hint}"
-        return self.message
+        return sentences(self.message, self.hint)
+
+
+def sentences(*parts: str | None) -> str:
+    """Join message parts as sentences: each one ends with a full stop before the next begins."""
+    text = ""
+    for part in parts:
+        part = (part or "").strip()
+        if not part:
+            continue
+        if not part.endswith((".", "!", "?", "…")):
+            part += "."
+        # After a multi-line part (a list of rows), the next sentence starts on its own line.
+        text += ("\n" if "\n" in text else " ") + part if text else part
+    return text
 
 
 class ConfigError(GcdialError):

@@ -74,3 +74,9 @@ def secret_forms(emulator: EmulatorServer) -> list[str]:
     """The client secret as it could leak: plain, and inside the Basic header."""
     basic = base64.b64encode(f"{emulator.client_id}:{emulator.client_secret}".encode()).decode()
     return [emulator.client_secret, basic]
+
+
+def placed_id(result: Result) -> str:
+    """The conversation id a ``call --wait --json`` run placed (from its "placed" line)."""
+    placed = next(line for line in result.json_lines() if line.get("event") == "placed")
+    return str(placed["conversationId"])

@@ -13,7 +13,6 @@ from monitor_stories import agent, conv, customer, expected_kind, story, ts
 from gcdial.monitor.events import Role, replay
 from gcdial.monitor.outcome import (
     DEFAULT_RULES,
-    EXIT_CODES,
     OutcomeKind,
     OutcomeRules,
     classify,
@@ -35,7 +34,6 @@ def test_every_emulator_outcome_from_events_and_from_the_final_snapshot(
     assert by_snapshot.kind == by_events.kind
     assert by_events.ended
     assert by_events.conversation_id == "c-1"
-    assert by_events.exit_code == EXIT_CODES[by_events.kind]
     if nn < 50:
         assert by_events.talk_seconds == 10 + nn
         assert by_snapshot.talk_seconds == 10 + nn
@@ -159,12 +157,6 @@ def test_bad_overrides_say_what_and_how(overrides: dict[str, Any], message: str)
     with pytest.raises(ValueError, match="outcome rules") as info:
         DEFAULT_RULES.with_overrides(overrides)
     assert message in str(info.value)
-
-
-def test_exit_codes_are_distinct_and_answered_is_zero() -> None:
-    assert set(EXIT_CODES) == set(OutcomeKind)
-    assert EXIT_CODES[OutcomeKind.ANSWERED] == 0
-    assert len(set(EXIT_CODES.values())) == len(EXIT_CODES)
 
 
 def test_outcome_to_dict() -> None:

@@ -85,8 +85,10 @@ def find(
     with session(ctx, json=json, sandbox=sandbox, verbose=verbose) as run:
         users = search_users(run.client(), text)
         table = Table()
-        for column in ("id", "name", "email", "state"):
-            table.add_column(column)
+        # An id is never cut short, even on a narrow terminal; the other columns fold instead.
+        table.add_column("id", no_wrap=True, min_width=36)
+        for column in ("name", "email", "state"):
+            table.add_column(column, overflow="fold")
         for user in users:
             table.add_row(user.id, user.name or "-", user.email or "-", user.state or "-")
         run.output.result({"results": [u.to_wire() for u in users]}, table if users else None)

@@ -1,4 +1,7 @@
-"""``gcdial call``, ``status``, ``hangup`` and ``watch``: one call's life from the terminal."""
+"""``gcdial call``: place one call, and with ``--wait`` follow it to its outcome.
+
+``status``, ``hangup`` and ``watch`` live in :mod:`gcdial.cli.watch_cmd`.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import typer
 from rich.text import Text
 
 from gcdial._shared import DEFAULT_RESOLVE_TIMEOUT_S
-from gcdial.cli.options import JsonOpt, SandboxOpt, VerboseOpt
+from gcdial.cli.options import JsonOpt, SandboxOpt, VerboseOpt, option_value
 from gcdial.cli.session import Session, session
 
 if TYPE_CHECKING:
@@ -22,9 +25,6 @@ ToArg = Annotated[
         help="Number to dial: E.164 (+14155550100), or national with --country.",
         show_default=False,
     ),
-]
-ConversationArg = Annotated[
-    str, typer.Argument(help="Conversation id (as `gcdial call` printed it).", show_default=False)
 ]
 
 
@@ -217,6 +217,8 @@ def call(
             uui=uui,
             default_country=country,
         )
+        # A bad number names the option it came from, in a dry run too.
+        _check_numbers(params, run.settings().default_country)
         if dry_run:
             _dry_run(run, agent, params)
             return
@@ -237,6 +239,16 @@ def call(
         raise typer.Exit(int(dial_and_report(run, request)))
 
 
+def _check_numbers(params: CallParams, default_country: str) -> None:
+    from gcdial.phone import to_e164
+
+    country = params.default_country or default_country
+    for name, number in (("TO", params.to), ("--from", params.caller_id)):
+        if number:
+            with option_value(name):
+                to_e164(number, default_country=country)
+
+
 def _check_positive(name: str, value: float) -> None:
     from gcdial.errors import InputError
 
@@ -254,57 +266,3 @@ def _check_wait_options(*, wait: bool, timeout: float | None, hangup_after: floa
             raise InputError(f"{name} only makes sense with --wait.", hint="Add --wait.")
         if not value > 0:
             raise InputError(f"{name} must be a positive number of seconds, not {value:g}.")
-
-
-def status(
-    ctx: typer.Context,
-    conversation_id: ConversationArg,
-    json: JsonOpt = False,
-    sandbox: SandboxOpt = False,
-    verbose: VerboseOpt = False,
-) -> None:
-    """Show a call's participants, their states and times."""
-    from gcdial.cli.render import conversation_summary, conversation_table
-
-    with session(ctx, json=json, sandbox=sandbox, verbose=verbose) as run:
-        conversation = run.client().calls.get(conversation_id)
-        run.output.result(conversation.to_wire(), conversation_table(conversation))
-        if not run.output.json_mode:
-            run.output.say(conversation_summary(conversation))
-
-
-def hangup(
-    ctx: typer.Context,
-    conversation_id: ConversationArg,
-    json: JsonOpt = False,
-    sandbox: SandboxOpt = False,
-    verbose: VerboseOpt = False,
-) -> None:
-    """Hang up a call for every participant."""
-    with session(ctx, json=json, sandbox=sandbox, verbose=verbose) as run:
-        run.client().calls.hang_up(conversation_id)
-        run.output.ok(f"hung up conversation {conversation_id}")
-        run.output.result({"id": conversation_id, "hungUp": True})
-
-
-def watch(
-    ctx: typer.Context,
-    conversation_id: ConversationArg,
-    timeout: Annotated[
-        float | None,
-        typer.Option("--timeout", help="Stop watching after S seconds.", show_default=False),
-    ] = None,
-    json: JsonOpt = False,
-    sandbox: SandboxOpt = False,
-    verbose: VerboseOpt = False,
-) -> None:
-    """Follow a call placed elsewhere until it ends; the exit code tells the outcome."""
-    from gcdial.cli.live import follow_existing
-
-    with session(ctx, json=json, sandbox=sandbox, verbose=verbose) as run:
-        if timeout is not None and not timeout > 0:
-            from gcdial.errors import InputError
-
-            raise InputError(f"--timeout must be a positive number of seconds, not {timeout:g}.")
-        code = follow_existing(run, conversation_id, timeout_s=timeout)
-        raise typer.Exit(int(code))

@@ -74,7 +74,7 @@ def demo(
             calls = emulator.calls_created()
             if calls:
                 conversation = run.client().calls.get(str(calls[-1]["id"]))
-                out.out.print(conversation_table(conversation))
+                out.show(conversation_table(conversation))
             out.say(
                 "Next: try another outcome with `gcdial demo --to +14155550165` (busy), or dial "
                 "yourself with `gcdial --sandbox call +14155550100 --agent alice@example.com "

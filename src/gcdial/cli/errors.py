@@ -9,7 +9,6 @@ exit code. Anything else is a bug: a short "internal error" line, its traceback 
 from __future__ import annotations
 
 import logging
-import sys
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -40,11 +39,10 @@ def _exit_code_for(exc: BaseException) -> ExitCode:
     # Imported here so that `gcdial --help` does not pay for the error module's imports.
     from gcdial import errors as e
 
-    # Only a loaded monitor can have raised its timeout error: no need to import it here.
-    follow = sys.modules.get("gcdial.monitor.follow")
-    if follow is not None and isinstance(exc, follow.CallWaitTimeoutError):
-        return ExitCode.WAIT_TIMEOUT
     table: list[tuple[type[BaseException], ExitCode]] = [
+        (e.CallWaitTimeoutError, ExitCode.WAIT_TIMEOUT),
+        # Raised to the CLI only where notifications are required (watch --agent).
+        (e.ChannelUnavailableError, ExitCode.REFUSED),
         (e.CallOutcomeUnknownError, ExitCode.OUTCOME_UNKNOWN),
         (e.InputError, ExitCode.USAGE),
         (e.ConfigError, ExitCode.CONFIG),
@@ -89,7 +87,9 @@ def describe(exc: BaseException) -> Failure:
     if isinstance(exc, KeyboardInterrupt):
         return Failure(ExitCode.INTERRUPTED, "Interrupted", "Interrupted.")
     if isinstance(exc, GcdialError):
-        message = " ".join(str(exc).split()) + _where(exc)
+        # Spaces are tidied within a line; a list of rows (bad CSV rows) keeps one per line.
+        lines = [" ".join(line.split()) for line in str(exc).splitlines()]
+        message = "\n".join(line for line in lines if line) + _where(exc)
         return Failure(_exit_code_for(exc), type(exc).__name__, message)
     return Failure(
         ExitCode.INTERNAL,

@@ -5,7 +5,8 @@ setup, reconcile, retry later). 10 and up are the outcome of a call followed wit
 ``watch`` (0 when the customer answered): 1x the customer's side, 2x the agent's side, 3x a
 failure or an unknown outcome, 40 an ambiguous create proven not placed (one proven placed exits
 as a placed call, one still unknown exits 5), 124 a wait that timed out (as coreutils'
-``timeout``).
+``timeout``), 130 Ctrl-C and 141 a closed output pipe (128 + the signal number, as a shell
+reports them).
 ``docs/cli.md`` carries the same table for users; a test keeps the two in step.
 """
 
@@ -39,6 +40,7 @@ class ExitCode(IntEnum):
     NOT_PLACED = 40
     WAIT_TIMEOUT = 124
     INTERRUPTED = 130
+    PIPE_CLOSED = 141
 
 
 MEANINGS: dict[ExitCode, str] = {
@@ -68,10 +70,13 @@ MEANINGS: dict[ExitCode, str] = {
     ),
     ExitCode.WAIT_TIMEOUT: "--timeout ran out before the call ended (the call goes on)",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
+    ExitCode.PIPE_CLOSED: (
+        "the reader of the output went away (piped into head): ended quietly, as on SIGPIPE"
+    ),
 }
 
-# Outcome names of gcdial.monitor (OutcomeKind values) -> exit code; a test pins this table to
-# gcdial.monitor.outcome.EXIT_CODES so the library and the CLI cannot drift apart.
+# Outcome names of gcdial.monitor (OutcomeKind values) -> exit code. The library returns outcomes
+# and knows nothing of process statuses: this is the only table of them.
 OUTCOME_CODES: dict[str, ExitCode] = {
     "answered": ExitCode.OK,
     "no_answer": ExitCode.NO_ANSWER,

@@ -22,6 +22,7 @@ from rich.text import Text
 from gcdial import dialing
 from gcdial.agents import AgentReadiness
 from gcdial.calls import CallParams, CallTarget
+from gcdial.cli import render
 from gcdial.cli.exitcodes import ExitCode, for_outcome
 from gcdial.cli.session import Session
 from gcdial.client import AsyncClient
@@ -121,7 +122,7 @@ class LiveView:
             if event.at is not None and self.start is not None
             else "       "
         )
-        clock = event.at.strftime("%H:%M:%S.%f")[:-3] if event.at is not None else "-"
+        clock = render.clock(event.at, millis=True, zone=True)
         self._console.print(Text.assemble((f"{clock} {offset}  ", "dim"), describe_event(event)))
         if self.status is not None:
             pending = _waiting_for(event)

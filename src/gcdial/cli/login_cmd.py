@@ -7,22 +7,29 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from gcdial.cli.options import JsonOpt, SandboxOpt, VerboseOpt
-from gcdial.cli.session import Session, session
+from gcdial.cli.session import refuse_sandbox, session
 
 if TYPE_CHECKING:
     from gcdial.config import Settings
     from gcdial.tokenstore import StoredToken
 
 SANDBOX_LOGIN_CLIENT_ID = "sandbox-pkce"
+SANDBOX_LOGIN_WHY = (
+    "the sandbox's emulator lives only while this one command runs, so its login page could not "
+    "be reached from a browser afterwards and a token from it would be useless to the next "
+    "command; and --sandbox needs no login, every command in it is already authorized"
+)
+SANDBOX_LOGIN_HINT = (
+    "To try the browser login, keep an emulator running with `gcdial emulator serve`, then run "
+    f"`gcdial --base-url URL login --login-client-id {SANDBOX_LOGIN_CLIENT_ID}`."
+)
 
 
-def _login_client_id(run: Session, settings: Settings, given: str | None) -> str:
+def _login_client_id(settings: Settings, given: str | None) -> str:
     from gcdial.errors import ConfigError
 
     if given:
         return given
-    if run.options.sandbox:
-        return SANDBOX_LOGIN_CLIENT_ID
     if settings.login_client_id:
         return settings.login_client_id
     raise ConfigError(
@@ -119,8 +126,9 @@ def login(
     from gcdial.login import pkce_login
 
     with session(ctx, json=json, sandbox=sandbox, verbose=verbose) as run:
+        refuse_sandbox(ctx, sandbox, "login", SANDBOX_LOGIN_WHY, SANDBOX_LOGIN_HINT)
         settings = run.settings()
-        client_id = _login_client_id(run, settings, login_client_id)
+        client_id = _login_client_id(settings, login_client_id)
         path = tokenstore.path_for(settings)
         if path is None:
             raise ConfigError(

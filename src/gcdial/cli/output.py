@@ -3,17 +3,26 @@
 A command's result (a conversation id, a status table, with ``--json`` one JSON document or one
 JSON object per line) goes to stdout so that it can be piped; progress, warnings and errors go to
 stderr through rich. rich honours ``NO_COLOR`` and drops colour when the stream is not a terminal.
+
+Text written to a stream that is not a terminal (a pipe, a file, a log) is data: it is never
+wrapped or cut at a width, and a table becomes plain tab-separated rows. When the reader of
+stdout goes away (``gcdial ... | head``) the command ends quietly with :data:`PIPE_CLOSED_EXIT`,
+the status a shell reports for a Unix tool ended by SIGPIPE.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from rich.console import Console, RenderableType
+from rich.table import Table
 from rich.text import Text
+
+from gcdial.cli.exitcodes import ExitCode
 
 OK_MARK = "✓"
 FAIL_MARK = "✗"
@@ -32,13 +41,91 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
+PIPE_CLOSED_EXIT = int(ExitCode.PIPE_CLOSED)
+"""Exit status when the reader of our output went away: 128 + SIGPIPE, as for ``yes | head``."""
+
+
+def reader_gone() -> NoReturn:
+    """End the process quietly because the reader of stdout (or stderr) has gone away.
+
+    Both streams are pointed at the null device first, so that nothing (Python's final flush
+    included) tries to write to the closed pipe again.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            os.dup2(devnull, stream.fileno())
+        except (OSError, ValueError, AttributeError):
+            continue
+    os.close(devnull)
+    raise SystemExit(PIPE_CLOSED_EXIT)
+
+
+def reader_went_away(exc: BaseException) -> bool:
+    """Whether ``exc`` is a write to our stdout or stderr whose reader has gone away.
+
+    A broken pipe can also come from a socket; only a closed standard stream counts here, and it
+    is checked on the stream itself (a pipe whose reader left polls as an error on Linux/macOS).
+    """
+    if not isinstance(exc, BrokenPipeError):
+        return False
+    import select
+
+    for stream in (sys.__stdout__, sys.__stderr__):
+        if stream is None:
+            continue
+        try:
+            poller = select.poll()
+            poller.register(stream.fileno(), select.POLLOUT)
+            events = poller.poll(0)
+        except (OSError, ValueError, AttributeError):
+            continue
+        if any(mask & (select.POLLERR | select.POLLHUP) for _, mask in events):
+            return True
+    return False
+
+
+class _Console(Console):
+    """A rich console whose closed pipe ends the run as every other closed pipe does."""
+
+    def on_broken_pipe(self) -> None:
+        # rich's default exits 1, which a script cannot tell from a failure.
+        reader_gone()
+
+
+def make_console(*, stderr: bool) -> Console:
+    """The one place consoles are made: never wrapping or cutting when not writing to a terminal."""
+    console = _Console(stderr=stderr, highlight=False, soft_wrap=True)
+    if not console.is_terminal:
+        # A pipe or a file: rich would otherwise assume 80 columns and wrap or crop data.
+        console = _Console(stderr=stderr, highlight=False, soft_wrap=True, width=1_000_000)
+    return console
+
+
+def plain_rows(table: Table) -> str:
+    """A table as tab-separated rows for a pipe or a file: its title line, header, then rows."""
+    columns = [[cell_text(cell) for cell in column.cells] for column in table.columns]
+    lines = ["\t".join(row) for row in zip(*columns, strict=True)]
+    if table.show_header:
+        lines.insert(0, "\t".join(cell_text(column.header) for column in table.columns))
+    if table.title:
+        lines.insert(0, cell_text(table.title))
+    return "".join(line + "\n" for line in lines)
+
+
+def cell_text(cell: object) -> str:
+    """The text of a table cell without styling; a cell never spans lines in plain rows."""
+    text = cell.plain if isinstance(cell, Text) else str(cell)
+    return " ".join(text.split())
+
+
 class Output:
     """The two streams of one command run, in human or ``--json`` mode."""
 
     def __init__(self, *, json_mode: bool = False) -> None:
         self.json_mode = json_mode
-        self.err = Console(stderr=True, highlight=False, soft_wrap=True)
-        self.out = Console(highlight=False)
+        self.err = make_console(stderr=True)
+        self.out = make_console(stderr=False)
 
     @property
     def interactive(self) -> bool:
@@ -55,6 +142,14 @@ class Output:
         if self.json_mode:
             self.data(value)
         elif human is not None:
+            self.show(human)
+
+    def show(self, human: RenderableType) -> None:
+        """Print a human view on stdout; a table is plain rows when stdout is not a terminal."""
+        if isinstance(human, Table) and not self.out.is_terminal:
+            sys.stdout.write(plain_rows(human))
+            sys.stdout.flush()
+        else:
             self.out.print(human)
 
     def say(self, message: str, *, style: str | None = None) -> None:

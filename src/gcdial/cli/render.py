@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from rich import box
@@ -23,11 +23,18 @@ _STATE_STYLES = {
 }
 
 
-def clock(moment: datetime | None) -> str:
-    """A timestamp as ``HH:MM:SS`` UTC (the day is rarely in doubt for a live call)."""
+def clock(moment: datetime | None, *, millis: bool = False, zone: bool = False) -> str:
+    """A timestamp as ``HH:MM:SS`` in UTC (the day is rarely in doubt for a live call).
+
+    Every time gcdial shows is UTC, and says so: with ``zone`` the text ends in ``UTC``; without
+    it the caller marks the column (a table header such as ``started (UTC)``).
+    """
     if moment is None:
         return "-"
-    return moment.strftime("%H:%M:%S")
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    text = moment.strftime("%H:%M:%S.%f")[:-3] if millis else moment.strftime("%H:%M:%S")
+    return f"{text} UTC" if zone else text
 
 
 def _who(participant: Participant) -> str:
@@ -59,8 +66,9 @@ def conversation_table(conversation: CallConversation) -> Table:
         pad_edge=False,
         collapse_padding=True,
     )
-    fixed = {"role", "state", "started", "connected", "ended"}
-    for name in ("role", "who", "state", "started", "connected", "ended", "ended how"):
+    times = ("started (UTC)", "connected (UTC)", "ended (UTC)")
+    fixed = {"role", "state", *times}
+    for name in ("role", "who", "state", *times, "ended how"):
         table.add_column(name, no_wrap=name in fixed, overflow="fold")
     for p in sorted(conversation.participants, key=_rank):
         state = p.state or "-"
@@ -101,8 +109,8 @@ def agent_table(
     ``presence`` and ``station`` are what a readiness check found, when the user record lacks them.
     """
     table = Table(show_header=False, title=user.label, title_justify="left")
-    table.add_column("field", style="bold")
-    table.add_column("value")
+    table.add_column("field", style="bold", no_wrap=True)
+    table.add_column("value", overflow="fold")  # an id folds on a narrow terminal, never cut
     if station is None and user.station is not None:
         station = user.station.dialing_station
     if presence is None and user.presence is not None:

@@ -20,7 +20,7 @@ import typer
 
 from gcdial.cli import logs
 from gcdial.cli.errors import report
-from gcdial.cli.output import Output
+from gcdial.cli.output import Output, reader_gone, reader_went_away
 
 if TYPE_CHECKING:
     from gcdial.client import AsyncClient, Client
@@ -209,4 +209,19 @@ def session(
     except (typer.Exit, click.exceptions.Exit, click.ClickException, click.Abort):
         raise
     except (Exception, KeyboardInterrupt) as exc:
-        raise typer.Exit(int(report(exc, run.output, verbose=options.verbose))) from None
+        if reader_went_away(exc):
+            reader_gone()
+        try:
+            code = report(exc, run.output, verbose=options.verbose)
+        except BrokenPipeError:
+            reader_gone()
+        raise typer.Exit(int(code)) from None
+
+
+def refuse_sandbox(ctx: typer.Context, sandbox: bool, command: str, why: str, hint: str) -> None:
+    """Refuse ``command`` under ``--sandbox``, where it cannot work, before the emulator starts."""
+    if not (sandbox or global_options(ctx).sandbox):
+        return
+    from gcdial.errors import InputError
+
+    raise InputError(f"`gcdial {command}` cannot work with --sandbox: {why}.", hint=hint)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -356,7 +356,7 @@ def events_between(previous: Snapshot | None, snapshot: Snapshot) -> list[CallEv
     events: list[CallEvent] = []
     for key, participant in after.items():
         events.extend(_participant_events(conversation_id, key, before.get(key), participant))
-    events = _in_time_order(events)
+    events = _in_time_order([_ended_with_peer(event, after) for event in events])
     if is_over(merged) and not is_over(previous):
         ends = [e.at for e in events if e.at is not None] + [
             t for p in after.values() if (t := parse_time(p.get("endTime"))) is not None
@@ -369,6 +369,17 @@ def events_between(previous: Snapshot | None, snapshot: Snapshot) -> list[CallEv
             )
         )
     return events
+
+
+def _ended_with_peer(event: CallEvent, participants: Mapping[str, Any]) -> CallEvent:
+    """A leg ended by its peer whose leg failed was ended by the system, as that peer was."""
+    if event.disconnect_type != "peer" or event.role not in (Role.AGENT, Role.CUSTOMER):
+        return event
+    other = Role.CUSTOMER if event.role is Role.AGENT else Role.AGENT
+    peers = [p for p in participants.values() if role_of(p) is other]
+    if not any(ErrorInfo.from_participant(p) is not None for p in peers):
+        return event
+    return replace(event, ended_by="system")
 
 
 def _conversation_id(snapshot: Snapshot) -> str | None:

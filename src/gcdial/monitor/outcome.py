@@ -46,25 +46,6 @@ class OutcomeKind(StrEnum):
     UNKNOWN = "unknown"
 
 
-EXIT_CODES: Mapping[OutcomeKind, int] = MappingProxyType(
-    {
-        OutcomeKind.ANSWERED: 0,
-        OutcomeKind.NO_ANSWER: 10,
-        OutcomeKind.BUSY: 11,
-        OutcomeKind.INVALID_NUMBER: 12,
-        OutcomeKind.UNREACHABLE: 13,
-        OutcomeKind.AGENT_NO_ANSWER: 20,
-        OutcomeKind.AGENT_REJECTED: 21,
-        OutcomeKind.ABANDONED: 22,
-        OutcomeKind.FAILED: 30,
-        OutcomeKind.UNKNOWN: 31,
-    }
-)
-"""The exit code of `gcdial call --wait` and `gcdial watch` per outcome (the CLI pins it)."""
-
-EXIT_CODE_TIMEOUT = 124
-"""Exit code when the call was still going when the wait timed out (as coreutils' ``timeout``)."""
-
 _O = OutcomeKind
 
 
@@ -183,11 +164,6 @@ class Outcome:
     disconnect_type: str | None = None
     ended_by: str | None = None
     error: ErrorInfo | None = None
-
-    @property
-    def exit_code(self) -> int:
-        """The CLI exit code for this outcome (see :data:`EXIT_CODES`)."""
-        return EXIT_CODES[self.kind]
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (the last line of ``--json`` output)."""

@@ -1,0 +1,119 @@
+"""What gcdial says: whole sentences, the option at fault, consistent wording, honest results."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from gcdial.emulator import EmulatorServer
+from gcdial.errors import GcdialError, sentences
+
+from .helpers import ALICE, Cli, placed_id
+
+COMMANDS = [
+    [],
+    ["call"],
+    ["status"],
+    ["hangup"],
+    ["watch"],
+    ["agent", "show"],
+    ["agent", "find"],
+    ["doctor"],
+    ["login"],
+    ["logout"],
+    ["config", "init"],
+    ["demo"],
+    ["emulator", "serve"],
+    ["campaign", "run"],
+    ["campaign", "resume"],
+    ["campaign", "status"],
+    ["campaign", "report"],
+]
+
+
+def test_message_parts_are_joined_as_sentences() -> None:
+    assert str(GcdialError("no such file", hint="Check the path")) == (
+        "no such file. Check the path."
+    )
+    assert sentences("Done!", "Next?", None, "") == "Done! Next?"
+    # After a list of rows, the hint starts on its own line instead of joining the last row.
+    assert sentences("2 bad rows:\nx.csv:2: phone: too short.", "Fix them.") == (
+        "2 bad rows:\nx.csv:2: phone: too short.\nFix them."
+    )
+
+
+def test_a_missing_file_reads_as_two_sentences(cli: Cli) -> None:
+    result = cli("campaign", "run", "missing.csv", "--agents", ALICE, "--dry-run")
+    assert result.code == 2, result.err
+    assert "no such file. Check the path" in result.err
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["call", "+14155550100", "--from", "12"], "--from"),
+        (["call", "12"], "TO"),
+    ],
+)
+def test_a_bad_option_value_names_the_option(cli: Cli, args: list[str], option: str) -> None:
+    result = cli(*args, "--agent", ALICE, "--dry-run")
+    assert result.code == 2, result.err
+    assert f"error: {option}: Invalid phone number '12'" in result.err
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "gcdial")
+def test_help_shows_no_type_placeholders(cli: Cli, command: list[str]) -> None:
+    result = cli(*command, "--help")
+    assert result.code == 0, result.err
+    assert not re.search(r"<[a-z\[\], |]+>|\{[a-z_]+\}", result.out), result.out
+
+
+def test_call_help_names_its_values(cli: Cli) -> None:
+    text = cli("call", "--help").out
+    assert "Usage: gcdial call [OPTIONS] TO" in text
+    assert "--from NUMBER" in text
+    assert "--attr KEY=VALUE" in text
+    assert "--timeout SECONDS" in text
+
+
+@pytest.mark.parametrize("number", ["+14155550165", "+14155550175"], ids=["busy", "invalid"])
+def test_both_legs_agree_on_who_ended_a_failed_call(cli: Cli, number: str) -> None:
+    result = cli("call", number, "--agent", ALICE, "--wait", "--json")
+    ended = {
+        line["role"]: line["endedBy"]
+        for line in result.json_lines()
+        if line.get("event") == "participant_disconnected"
+    }
+    assert ended == {"agent": "system", "customer": "system"}, result.out
+    outcome = result.json_lines()[-1]
+    assert outcome["endedBy"] == "system"
+
+
+def test_hangup_of_an_ended_call_says_it_had_ended(cli: Cli, emulator: EmulatorServer) -> None:
+    cid = placed_id(cli("call", "+14155550165", "--agent", ALICE, "--wait", "--json"))
+    result = cli("hangup", cid)
+    assert result.code == 0, result.err
+    assert "had already ended" in result.err
+    assert "hung up" not in result.err
+    data = cli("hangup", cid, "--json").json()
+    assert data == {"id": cid, "hungUp": False, "alreadyEnded": True}
+
+
+def test_hangup_of_a_live_call_hangs_it_up(cli: Cli, emulator: EmulatorServer) -> None:
+    emulator.set_speed(1)
+    cid = cli("call", "+14155550140", "--agent", ALICE).out.strip()
+    result = cli("hangup", cid, "--json")
+    assert result.code == 0, result.err
+    assert result.json() == {"id": cid, "hungUp": True}
+    assert "✓ hung up" in result.err
+
+
+def test_times_shown_are_marked_utc(cli: Cli) -> None:
+    cid = placed_id(cli("call", "+14155550165", "--agent", ALICE, "--wait", "--json"))
+    waited = cli("watch", cid)
+    timeline = [line for line in waited.out.splitlines() if "disconnected" in line]
+    assert timeline
+    assert all(re.match(r"\d\d:\d\d:\d\d\.\d{3} UTC ", line) for line in timeline)
+    status = cli("status", cid)
+    assert "started (UTC)\tconnected (UTC)\tended (UTC)" in status.out
