@@ -181,6 +181,9 @@ def test_wait_timeout_and_hangup_after(cli: Cli, emulator: EmulatorServer) -> No
     timed_out = cli("call", "+14155550149", "--agent", ALICE, "--wait", "--timeout", "0.3")
     assert timed_out.code == 124, timed_out.err
     assert "still in progress" in timed_out.err
+    # At speed 5 this number talks for 12 real seconds, so the 0.2 s hang-up wins the race even
+    # when a loaded machine is slow to start the command.
+    emulator.set_speed(5)
     hung = cli(
         "call", "+14155550149", "--agent", ALICE, "--wait", "--hangup-after", "0.2", "--json"
     )
