@@ -9,7 +9,6 @@ service's writes are tiny and SQLite serialises writers anyway.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -17,6 +16,24 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from gcdial.serve._rows import (
+    API_KEY_COLUMNS,
+    AUDIT_COLUMNS,
+    CALL_COLUMNS,
+    api_key_args,
+    api_key_record,
+    audit_args,
+    audit_entry,
+    call_args,
+    call_record,
+    check_call_changes,
+    delivery_record,
+    event_record,
+    existing_claim,
+    idempotency_record,
+    name_taken,
+    webhook_record,
+)
 from gcdial.serve.store import (
     SCHEMA_VERSION,
     ApiKeyRecord,
@@ -87,74 +104,6 @@ _MIGRATIONS: dict[int, str] = {
     );
     """,
 }
-
-_CALL_FIELDS = ("status", "conversation_id", "outcome", "detail", "agent_id")
-
-
-def _idem(row: sqlite3.Row) -> IdempotencyRecord:
-    return IdempotencyRecord(
-        scope=row["scope"],
-        key=row["key"],
-        fingerprint=row["fingerprint"],
-        call_id=row["call_id"],
-        state=row["state"],
-        created_at=row["created_at"],
-        expires_at=row["expires_at"],
-        owner=row["owner"],
-        status_code=row["status_code"],
-        response_body=row["response_body"],
-    )
-
-
-def _call(row: sqlite3.Row) -> CallRecord:
-    return CallRecord(
-        id=row["id"],
-        api_key_id=row["api_key_id"],
-        agent=row["agent"],
-        agent_id=row["agent_id"],
-        to=row["to"],
-        status=row["status"],
-        idempotency_key=row["idempotency_key"],
-        conversation_id=row["conversation_id"],
-        outcome=row["outcome"],
-        detail=row["detail"],
-        request=row["request"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
-
-
-def _event(row: sqlite3.Row) -> Event:
-    return Event(
-        id=row["id"], type=row["type"], call_id=row["call_id"], data=row["data"], at=row["at"]
-    )
-
-
-def _webhook(row: sqlite3.Row) -> WebhookEndpoint:
-    return WebhookEndpoint(
-        id=row["id"],
-        url=row["url"],
-        secret=row["secret"],
-        created_at=row["created_at"],
-        api_key_id=row["api_key_id"],
-        description=row["description"],
-        active=bool(row["active"]),
-    )
-
-
-def _key(row: sqlite3.Row) -> ApiKeyRecord:
-    return ApiKeyRecord(
-        id=row["id"],
-        name=row["name"],
-        key_hash=row["key_hash"],
-        prefix=row["prefix"],
-        scopes=tuple(json.loads(row["scopes"])),
-        agents=tuple(json.loads(row["agents"])),
-        rate_per_minute=row["rate_per_minute"],
-        created_at=row["created_at"],
-        revoked_at=row["revoked_at"],
-        extra=json.loads(row["extra"]),
-    )
 
 
 class SqliteStore:
@@ -265,10 +214,7 @@ class SqliteStore:
                 "SELECT * FROM idempotency WHERE scope = ? AND key = ?", (scope, key)
             ).fetchone()
             if row is not None and row["expires_at"] > now:
-                found = _idem(row)
-                if found.fingerprint != fingerprint:
-                    return Claim("mismatch", found)
-                return Claim("replay" if found.state == "done" else "in_progress", found)
+                return existing_claim(idempotency_record(row), fingerprint, None)
             db.execute(
                 "INSERT OR REPLACE INTO idempotency (scope, key, fingerprint, call_id, state, "
                 "owner, created_at, expires_at) VALUES (?, ?, ?, ?, 'in_progress', ?, ?, ?)",
@@ -277,7 +223,7 @@ class SqliteStore:
             claimed = db.execute(
                 "SELECT * FROM idempotency WHERE scope = ? AND key = ?", (scope, key)
             ).fetchone()
-            return Claim("claimed", _idem(claimed))
+            return Claim("claimed", idempotency_record(claimed))
 
     def complete_idempotency(self, scope: str, key: str, status_code: int, body: str) -> None:
         """Record the answer for a claimed key."""
@@ -291,7 +237,7 @@ class SqliteStore:
     def get_idempotency(self, scope: str, key: str) -> IdempotencyRecord | None:
         """The record for a key."""
         rows = self._read("SELECT * FROM idempotency WHERE scope = ? AND key = ?", (scope, key))
-        return _idem(rows[0]) if rows else None
+        return idempotency_record(rows[0]) if rows else None
 
     def stale_claims(self, older_than: float) -> list[IdempotencyRecord]:
         """Claims still in progress created before ``older_than``."""
@@ -300,7 +246,7 @@ class SqliteStore:
             "ORDER BY created_at",
             (older_than,),
         )
-        return [_idem(row) for row in rows]
+        return [idempotency_record(row) for row in rows]
 
     def purge_expired_idempotency(self, now: float) -> int:
         """Delete expired keys."""
@@ -311,47 +257,30 @@ class SqliteStore:
         """Store a new call."""
         with self._tx() as db:
             db.execute(
-                'INSERT INTO calls (id, api_key_id, agent, agent_id, "to", status, '
-                "idempotency_key, conversation_id, outcome, detail, request, created_at, "
-                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    call.id,
-                    call.api_key_id,
-                    call.agent,
-                    call.agent_id,
-                    call.to,
-                    call.status,
-                    call.idempotency_key,
-                    call.conversation_id,
-                    call.outcome,
-                    call.detail,
-                    call.request,
-                    call.created_at,
-                    call.updated_at,
-                ),
+                f"INSERT INTO calls ({CALL_COLUMNS}) "  # noqa: S608 (a constant)
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                call_args(call),
             )
 
     def update_call(self, call_id: str, *, now: float, **changes: Any) -> CallRecord:
         """Change fields of a call; return it as stored."""
-        unknown = set(changes) - set(_CALL_FIELDS)
-        if unknown:
-            raise ValueError(f"cannot change call fields {sorted(unknown)}")
+        check_call_changes(changes)
         with self._tx() as db:
             if changes:
                 sets = ", ".join(f"{name} = ?" for name in changes)
                 db.execute(
-                    f"UPDATE calls SET {sets}, updated_at = ? WHERE id = ?",  # noqa: S608 (names from _CALL_FIELDS)
+                    f"UPDATE calls SET {sets}, updated_at = ? WHERE id = ?",  # noqa: S608 (names checked against CALL_FIELDS)
                     (*changes.values(), now, call_id),
                 )
             row = db.execute("SELECT * FROM calls WHERE id = ?", (call_id,)).fetchone()
         if row is None:
             raise KeyError(call_id)
-        return _call(row)
+        return call_record(row)
 
     def get_call(self, call_id: str) -> CallRecord | None:
         """One call."""
         rows = self._read("SELECT * FROM calls WHERE id = ?", (call_id,))
-        return _call(rows[0]) if rows else None
+        return call_record(rows[0]) if rows else None
 
     def list_calls(
         self,
@@ -382,51 +311,29 @@ class SqliteStore:
             f"SELECT * FROM calls {clause} ORDER BY created_at DESC, id DESC LIMIT ?",  # noqa: S608
             (*args, limit),
         )
-        return [_call(row) for row in rows]
+        return [call_record(row) for row in rows]
 
     def calls_with_status(self, status: str, limit: int = 1000) -> list[CallRecord]:
         """Calls currently in ``status``."""
         rows = self._read(
             "SELECT * FROM calls WHERE status = ? ORDER BY created_at LIMIT ?", (status, limit)
         )
-        return [_call(row) for row in rows]
+        return [call_record(row) for row in rows]
 
     def append_audit(self, entry: AuditEntry) -> int:
         """Append one audit line."""
         with self._tx() as db:
             cursor = db.execute(
-                "INSERT INTO audit (at, api_key_id, action, result, call_id, agent, number, "
-                "detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    entry.at,
-                    entry.api_key_id,
-                    entry.action,
-                    entry.result,
-                    entry.call_id,
-                    entry.agent,
-                    entry.number,
-                    entry.detail,
-                ),
+                f"INSERT INTO audit ({AUDIT_COLUMNS}) "  # noqa: S608 (a constant)
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                audit_args(entry),
             )
             return int(cursor.lastrowid or 0)
 
     def list_audit(self, *, after_id: int = 0, limit: int = 1000) -> list[AuditEntry]:
         """Audit lines in order."""
         rows = self._read("SELECT * FROM audit WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit))
-        return [
-            AuditEntry(
-                id=row["id"],
-                at=row["at"],
-                api_key_id=row["api_key_id"],
-                action=row["action"],
-                result=row["result"],
-                call_id=row["call_id"],
-                agent=row["agent"],
-                number=row["number"],
-                detail=row["detail"],
-            )
-            for row in rows
-        ]
+        return [audit_entry(row) for row in rows]
 
     def append_event(self, type: str, call_id: str | None, data: str, *, now: float) -> Event:
         """Append an event and its outbox rows in one transaction."""
@@ -456,7 +363,7 @@ class SqliteStore:
                 "SELECT * FROM events WHERE call_id = ? AND id > ? ORDER BY id LIMIT ?",
                 (call_id, after_id, limit),
             )
-        return [_event(row) for row in rows]
+        return [event_record(row) for row in rows]
 
     def last_event_id(self) -> int:
         """The highest event id."""
@@ -482,12 +389,12 @@ class SqliteStore:
     def list_webhooks(self) -> list[WebhookEndpoint]:
         """Active endpoints."""
         rows = self._read("SELECT * FROM webhooks WHERE active = 1 ORDER BY created_at, id")
-        return [_webhook(row) for row in rows]
+        return [webhook_record(row) for row in rows]
 
     def get_webhook(self, endpoint_id: str) -> WebhookEndpoint | None:
         """One active endpoint."""
         rows = self._read("SELECT * FROM webhooks WHERE id = ? AND active = 1", (endpoint_id,))
-        return _webhook(rows[0]) if rows else None
+        return webhook_record(rows[0]) if rows else None
 
     def delete_webhook(self, endpoint_id: str) -> bool:
         """Deactivate an endpoint and drop its pending deliveries."""
@@ -518,18 +425,7 @@ class SqliteStore:
                     "UPDATE outbox SET leased_by = ?, leased_until = ? WHERE id = ?",
                     (owner, now + lease_s, row["oid"]),
                 )
-        return [
-            Delivery(
-                id=row["oid"],
-                endpoint_id=row["endpoint_id"],
-                event_id=row["event_id"],
-                attempts=row["attempts"],
-                next_attempt_at=row["next_attempt_at"],
-                last_error=row["last_error"],
-                event=_event(row),
-            )
-            for row in rows
-        ]
+        return [delivery_record(row) for row in rows]
 
     def ack_delivery(self, delivery_id: int, *, now: float) -> None:
         """Mark delivered."""
@@ -570,18 +466,7 @@ class SqliteStore:
             "WHERE o.state = 'dead' ORDER BY o.id DESC LIMIT ?",
             (limit,),
         )
-        return [
-            Delivery(
-                id=row["oid"],
-                endpoint_id=row["endpoint_id"],
-                event_id=row["event_id"],
-                attempts=row["attempts"],
-                next_attempt_at=row["next_attempt_at"],
-                last_error=row["last_error"],
-                event=_event(row),
-            )
-            for row in rows
-        ]
+        return [delivery_record(row) for row in rows]
 
     def add_api_key(self, record: ApiKeyRecord) -> None:
         """Store a key by hash; the name must be unique among unrevoked keys."""
@@ -590,23 +475,11 @@ class SqliteStore:
                 "SELECT 1 FROM api_keys WHERE name = ? AND revoked_at IS NULL", (record.name,)
             ).fetchone()
             if taken is not None:
-                raise ValueError(f"an API key named {record.name!r} exists; revoke it first")
+                raise name_taken(record.name)
             db.execute(
-                "INSERT INTO api_keys (id, name, key_hash, prefix, scopes, agents, "
-                "rate_per_minute, created_at, revoked_at, extra) "
+                f"INSERT INTO api_keys ({API_KEY_COLUMNS}) "  # noqa: S608 (a constant)
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    record.id,
-                    record.name,
-                    record.key_hash,
-                    record.prefix,
-                    json.dumps(list(record.scopes)),
-                    json.dumps(list(record.agents)),
-                    record.rate_per_minute,
-                    record.created_at,
-                    record.revoked_at,
-                    json.dumps(record.extra),
-                ),
+                api_key_args(record),
             )
 
     def find_api_key(self, key_hash: str) -> ApiKeyRecord | None:
@@ -614,11 +487,14 @@ class SqliteStore:
         rows = self._read(
             "SELECT * FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL", (key_hash,)
         )
-        return _key(rows[0]) if rows else None
+        return api_key_record(rows[0]) if rows else None
 
     def list_api_keys(self) -> list[ApiKeyRecord]:
         """Every key."""
-        return [_key(row) for row in self._read("SELECT * FROM api_keys ORDER BY created_at, id")]
+        return [
+            api_key_record(row)
+            for row in self._read("SELECT * FROM api_keys ORDER BY created_at, id")
+        ]
 
     def revoke_api_key(self, id_or_name: str, *, now: float) -> bool:
         """Revoke by id or name."""

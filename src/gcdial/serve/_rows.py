@@ -1,0 +1,235 @@
+"""What both store backends decide alike: rows to records, records to row values, claim verdicts.
+
+The SQLite and PostgreSQL stores differ only in SQL, transactions and connection handling; the
+conversions and decisions here are shared so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Protocol
+
+from gcdial.serve.store import (
+    ApiKeyRecord,
+    AuditEntry,
+    CallRecord,
+    Claim,
+    Delivery,
+    Event,
+    IdempotencyRecord,
+    WebhookEndpoint,
+)
+
+__all__ = [
+    "API_KEY_COLUMNS",
+    "AUDIT_COLUMNS",
+    "CALL_COLUMNS",
+    "Row",
+    "api_key_args",
+    "api_key_record",
+    "audit_args",
+    "audit_entry",
+    "call_args",
+    "call_record",
+    "check_call_changes",
+    "delivery_record",
+    "event_record",
+    "existing_claim",
+    "idempotency_record",
+    "name_taken",
+    "webhook_record",
+]
+
+CALL_FIELDS = ("status", "conversation_id", "outcome", "detail", "agent_id")
+CALL_COLUMNS = (
+    'id, api_key_id, agent, agent_id, "to", status, idempotency_key, conversation_id, outcome, '
+    "detail, request, created_at, updated_at"
+)
+AUDIT_COLUMNS = "at, api_key_id, action, result, call_id, agent, number, detail"
+API_KEY_COLUMNS = (
+    "id, name, key_hash, prefix, scopes, agents, rate_per_minute, created_at, revoked_at, extra"
+)
+
+
+class Row(Protocol):
+    """A result row addressable by column name (``sqlite3.Row``, psycopg's ``DictRow``)."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+def _json(value: Any) -> Any:
+    """A JSON column: text in SQLite, already decoded (``jsonb``) in PostgreSQL."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def idempotency_record(row: Row) -> IdempotencyRecord:
+    """An ``idempotency`` row."""
+    return IdempotencyRecord(
+        scope=row["scope"],
+        key=row["key"],
+        fingerprint=row["fingerprint"],
+        call_id=row["call_id"],
+        state=row["state"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        owner=row["owner"],
+        status_code=row["status_code"],
+        response_body=row["response_body"],
+    )
+
+
+def existing_claim(found: IdempotencyRecord, fingerprint: str, own_call_id: str | None) -> Claim:
+    """The verdict on an unexpired claim someone made before: another body is a ``mismatch``, an
+    answered one a ``replay``; one still being placed is ``in_progress`` unless its call id is
+    ``own_call_id`` (our own claim, committed on an attempt whose answer was lost)."""
+    if found.fingerprint != fingerprint:
+        return Claim("mismatch", found)
+    if found.state == "done":
+        return Claim("replay", found)
+    if own_call_id is not None and found.call_id == own_call_id:
+        return Claim("claimed", found)
+    return Claim("in_progress", found)
+
+
+def call_record(row: Row) -> CallRecord:
+    """A ``calls`` row."""
+    return CallRecord(
+        id=row["id"],
+        api_key_id=row["api_key_id"],
+        agent=row["agent"],
+        agent_id=row["agent_id"],
+        to=row["to"],
+        status=row["status"],
+        idempotency_key=row["idempotency_key"],
+        conversation_id=row["conversation_id"],
+        outcome=row["outcome"],
+        detail=row["detail"],
+        request=row["request"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def call_args(call: CallRecord) -> tuple[Any, ...]:
+    """The values of ``CALL_COLUMNS`` for a new call."""
+    return (
+        call.id,
+        call.api_key_id,
+        call.agent,
+        call.agent_id,
+        call.to,
+        call.status,
+        call.idempotency_key,
+        call.conversation_id,
+        call.outcome,
+        call.detail,
+        call.request,
+        call.created_at,
+        call.updated_at,
+    )
+
+
+def check_call_changes(changes: dict[str, Any]) -> None:
+    """Raise ``ValueError`` unless every changed field may be changed (``CALL_FIELDS``)."""
+    unknown = set(changes) - set(CALL_FIELDS)
+    if unknown:
+        raise ValueError(f"cannot change call fields {sorted(unknown)}")
+
+
+def audit_entry(row: Row) -> AuditEntry:
+    """An ``audit`` row."""
+    return AuditEntry(
+        id=row["id"],
+        at=row["at"],
+        api_key_id=row["api_key_id"],
+        action=row["action"],
+        result=row["result"],
+        call_id=row["call_id"],
+        agent=row["agent"],
+        number=row["number"],
+        detail=row["detail"],
+    )
+
+
+def audit_args(entry: AuditEntry) -> tuple[Any, ...]:
+    """The values of ``AUDIT_COLUMNS`` for a new line."""
+    return (
+        entry.at,
+        entry.api_key_id,
+        entry.action,
+        entry.result,
+        entry.call_id,
+        entry.agent,
+        entry.number,
+        entry.detail,
+    )
+
+
+def event_record(row: Row) -> Event:
+    """An ``events`` row (or the event columns of an outbox join)."""
+    return Event(
+        id=row["id"], type=row["type"], call_id=row["call_id"], data=row["data"], at=row["at"]
+    )
+
+
+def delivery_record(row: Row) -> Delivery:
+    """An outbox row joined with its event; the outbox id is selected as ``oid``."""
+    return Delivery(
+        id=row["oid"],
+        endpoint_id=row["endpoint_id"],
+        event_id=row["event_id"],
+        attempts=row["attempts"],
+        next_attempt_at=row["next_attempt_at"],
+        last_error=row["last_error"],
+        event=event_record(row),
+    )
+
+
+def webhook_record(row: Row) -> WebhookEndpoint:
+    """A ``webhooks`` row."""
+    return WebhookEndpoint(
+        id=row["id"],
+        url=row["url"],
+        secret=row["secret"],
+        created_at=row["created_at"],
+        api_key_id=row["api_key_id"],
+        description=row["description"],
+        active=bool(row["active"]),
+    )
+
+
+def api_key_record(row: Row) -> ApiKeyRecord:
+    """An ``api_keys`` row."""
+    return ApiKeyRecord(
+        id=row["id"],
+        name=row["name"],
+        key_hash=row["key_hash"],
+        prefix=row["prefix"],
+        scopes=tuple(_json(row["scopes"])),
+        agents=tuple(_json(row["agents"])),
+        rate_per_minute=row["rate_per_minute"],
+        created_at=row["created_at"],
+        revoked_at=row["revoked_at"],
+        extra=dict(_json(row["extra"])),
+    )
+
+
+def api_key_args(record: ApiKeyRecord) -> tuple[Any, ...]:
+    """The values of ``API_KEY_COLUMNS`` for a new key (lists and extras as JSON text)."""
+    return (
+        record.id,
+        record.name,
+        record.key_hash,
+        record.prefix,
+        json.dumps(list(record.scopes)),
+        json.dumps(list(record.agents)),
+        record.rate_per_minute,
+        record.created_at,
+        record.revoked_at,
+        json.dumps(record.extra),
+    )
+
+
+def name_taken(name: str) -> ValueError:
+    """The error for a second unrevoked key under one name."""
+    return ValueError(f"an API key named {name!r} exists; revoke it first")
