@@ -22,7 +22,6 @@ re-dialled: a retry gets "in progress" until the service's stale-claim recovery 
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -33,6 +32,24 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import DictRow, dict_row
 
+from gcdial.serve._rows import (
+    API_KEY_COLUMNS,
+    AUDIT_COLUMNS,
+    CALL_COLUMNS,
+    api_key_args,
+    api_key_record,
+    audit_args,
+    audit_entry,
+    call_args,
+    call_record,
+    check_call_changes,
+    delivery_record,
+    event_record,
+    existing_claim,
+    idempotency_record,
+    name_taken,
+    webhook_record,
+)
 from gcdial.serve.store import (
     SCHEMA_VERSION,
     ApiKeyRecord,
@@ -121,7 +138,6 @@ _MIGRATIONS: dict[int, str] = {
     """,
 }
 
-_CALL_FIELDS = ("status", "conversation_id", "outcome", "detail", "agent_id")
 _DELIVERY_COLUMNS = (
     "o.id AS oid, o.endpoint_id, o.event_id, o.attempts, o.next_attempt_at, o.last_error, "
     "e.id, e.type, e.call_id, e.data, e.at"
@@ -137,84 +153,6 @@ def describe_url(url: str) -> str:
     host = parts.get("host") or "localhost"
     port = parts.get("port") or "5432"
     return f"{host}:{port}/{parts.get('dbname') or parts.get('user') or ''}"
-
-
-def _idem(row: DictRow) -> IdempotencyRecord:
-    return IdempotencyRecord(
-        scope=row["scope"],
-        key=row["key"],
-        fingerprint=row["fingerprint"],
-        call_id=row["call_id"],
-        state=row["state"],
-        created_at=row["created_at"],
-        expires_at=row["expires_at"],
-        owner=row["owner"],
-        status_code=row["status_code"],
-        response_body=row["response_body"],
-    )
-
-
-def _call(row: DictRow) -> CallRecord:
-    return CallRecord(
-        id=row["id"],
-        api_key_id=row["api_key_id"],
-        agent=row["agent"],
-        agent_id=row["agent_id"],
-        to=row["to"],
-        status=row["status"],
-        idempotency_key=row["idempotency_key"],
-        conversation_id=row["conversation_id"],
-        outcome=row["outcome"],
-        detail=row["detail"],
-        request=row["request"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
-
-
-def _event(row: DictRow) -> Event:
-    return Event(
-        id=row["id"], type=row["type"], call_id=row["call_id"], data=row["data"], at=row["at"]
-    )
-
-
-def _delivery(row: DictRow) -> Delivery:
-    return Delivery(
-        id=row["oid"],
-        endpoint_id=row["endpoint_id"],
-        event_id=row["event_id"],
-        attempts=row["attempts"],
-        next_attempt_at=row["next_attempt_at"],
-        last_error=row["last_error"],
-        event=_event(row),
-    )
-
-
-def _webhook(row: DictRow) -> WebhookEndpoint:
-    return WebhookEndpoint(
-        id=row["id"],
-        url=row["url"],
-        secret=row["secret"],
-        created_at=row["created_at"],
-        api_key_id=row["api_key_id"],
-        description=row["description"],
-        active=row["active"],
-    )
-
-
-def _key(row: DictRow) -> ApiKeyRecord:
-    return ApiKeyRecord(
-        id=row["id"],
-        name=row["name"],
-        key_hash=row["key_hash"],
-        prefix=row["prefix"],
-        scopes=tuple(row["scopes"]),
-        agents=tuple(row["agents"]),
-        rate_per_minute=row["rate_per_minute"],
-        created_at=row["created_at"],
-        revoked_at=row["revoked_at"],
-        extra=dict(row["extra"]),
-    )
 
 
 def _statements(script: str) -> list[str]:
@@ -478,21 +416,14 @@ class PostgresStore:
                 (scope, key, fingerprint, call_id, owner, now, now + ttl_s, now),
             ).fetchone()
             if row is not None:
-                return Claim("claimed", _idem(row))
+                return Claim("claimed", idempotency_record(row))
             existing = conn.execute(
                 "SELECT * FROM idempotency WHERE scope = %s AND key = %s", (scope, key)
             ).fetchone()
             if existing is None:  # pragma: no cover - the conflicting row cannot vanish
                 raise StoreError("an idempotency key conflicted with a row that is gone")
-            found = _idem(existing)
-            if found.fingerprint != fingerprint:
-                return Claim("mismatch", found)
-            if found.state == "done":
-                return Claim("replay", found)
-            # Our own claim, committed on an earlier attempt whose answer the connection lost.
-            if found.call_id == call_id:
-                return Claim("claimed", found)
-            return Claim("in_progress", found)
+            # Our own claim (same call id) may have committed on an attempt whose answer was lost.
+            return existing_claim(idempotency_record(existing), fingerprint, call_id)
 
         return self._tx(claim)
 
@@ -509,7 +440,7 @@ class PostgresStore:
     def get_idempotency(self, scope: str, key: str) -> IdempotencyRecord | None:
         """The record for a key."""
         rows = self._read("SELECT * FROM idempotency WHERE scope = %s AND key = %s", (scope, key))
-        return _idem(rows[0]) if rows else None
+        return idempotency_record(rows[0]) if rows else None
 
     def stale_claims(self, older_than: float) -> list[IdempotencyRecord]:
         """Claims still in progress created before ``older_than``."""
@@ -518,7 +449,7 @@ class PostgresStore:
             "ORDER BY created_at",
             (older_than,),
         )
-        return [_idem(row) for row in rows]
+        return [idempotency_record(row) for row in rows]
 
     def purge_expired_idempotency(self, now: float) -> int:
         """Delete expired keys."""
@@ -533,25 +464,10 @@ class PostgresStore:
 
         def insert(conn: psycopg.Connection[DictRow]) -> None:
             row = conn.execute(
-                'INSERT INTO calls (id, api_key_id, agent, agent_id, "to", status, '
-                "idempotency_key, conversation_id, outcome, detail, request, created_at, "
-                "updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                f"INSERT INTO calls ({CALL_COLUMNS}) "  # noqa: S608 (a constant)
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
                 "ON CONFLICT (id) DO NOTHING RETURNING id",
-                (
-                    call.id,
-                    call.api_key_id,
-                    call.agent,
-                    call.agent_id,
-                    call.to,
-                    call.status,
-                    call.idempotency_key,
-                    call.conversation_id,
-                    call.outcome,
-                    call.detail,
-                    call.request,
-                    call.created_at,
-                    call.updated_at,
-                ),
+                call_args(call),
             ).fetchone()
             if row is None:
                 existing = conn.execute("SELECT * FROM calls WHERE id = %s", (call.id,)).fetchone()
@@ -567,9 +483,7 @@ class PostgresStore:
 
     def update_call(self, call_id: str, *, now: float, **changes: Any) -> CallRecord:
         """Change fields of a call; return it as stored."""
-        unknown = set(changes) - set(_CALL_FIELDS)
-        if unknown:
-            raise ValueError(f"cannot change call fields {sorted(unknown)}")
+        check_call_changes(changes)
 
         def update(conn: psycopg.Connection[DictRow]) -> DictRow | None:
             if changes:
@@ -585,12 +499,12 @@ class PostgresStore:
         row = self._tx(update)
         if row is None:
             raise KeyError(call_id)
-        return _call(row)
+        return call_record(row)
 
     def get_call(self, call_id: str) -> CallRecord | None:
         """One call."""
         rows = self._read("SELECT * FROM calls WHERE id = %s", (call_id,))
-        return _call(rows[0]) if rows else None
+        return call_record(rows[0]) if rows else None
 
     def list_calls(
         self,
@@ -619,32 +533,23 @@ class PostgresStore:
                 },
             ).fetchall()
         )
-        return [_call(row) for row in rows]
+        return [call_record(row) for row in rows]
 
     def calls_with_status(self, status: str, limit: int = 1000) -> list[CallRecord]:
         """Calls currently in ``status``."""
         rows = self._read(
             "SELECT * FROM calls WHERE status = %s ORDER BY created_at LIMIT %s", (status, limit)
         )
-        return [_call(row) for row in rows]
+        return [call_record(row) for row in rows]
 
     def append_audit(self, entry: AuditEntry) -> int:
         """Append one audit line."""
 
         def append(conn: psycopg.Connection[DictRow]) -> int:
             row = conn.execute(
-                "INSERT INTO audit (at, api_key_id, action, result, call_id, agent, number, "
-                "detail) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-                (
-                    entry.at,
-                    entry.api_key_id,
-                    entry.action,
-                    entry.result,
-                    entry.call_id,
-                    entry.agent,
-                    entry.number,
-                    entry.detail,
-                ),
+                f"INSERT INTO audit ({AUDIT_COLUMNS}) "  # noqa: S608 (a constant)
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                audit_args(entry),
             ).fetchone()
             return int(row["id"]) if row else 0
 
@@ -655,20 +560,7 @@ class PostgresStore:
         rows = self._read(
             "SELECT * FROM audit WHERE id > %s ORDER BY id LIMIT %s", (after_id, limit)
         )
-        return [
-            AuditEntry(
-                id=row["id"],
-                at=row["at"],
-                api_key_id=row["api_key_id"],
-                action=row["action"],
-                result=row["result"],
-                call_id=row["call_id"],
-                agent=row["agent"],
-                number=row["number"],
-                detail=row["detail"],
-            )
-            for row in rows
-        ]
+        return [audit_entry(row) for row in rows]
 
     def append_event(self, type: str, call_id: str | None, data: str, *, now: float) -> Event:
         """Append an event and its outbox rows in one transaction, and notify every replica."""
@@ -708,7 +600,7 @@ class PostgresStore:
                 "SELECT * FROM events WHERE call_id = %s AND id > %s ORDER BY id LIMIT %s",
                 (call_id, after_id, limit),
             )
-        return [_event(row) for row in rows]
+        return [event_record(row) for row in rows]
 
     def last_event_id(self) -> int:
         """The highest event id."""
@@ -735,12 +627,12 @@ class PostgresStore:
     def list_webhooks(self) -> list[WebhookEndpoint]:
         """Active endpoints."""
         rows = self._read("SELECT * FROM webhooks WHERE active ORDER BY created_at, id")
-        return [_webhook(row) for row in rows]
+        return [webhook_record(row) for row in rows]
 
     def get_webhook(self, endpoint_id: str) -> WebhookEndpoint | None:
         """One active endpoint."""
         rows = self._read("SELECT * FROM webhooks WHERE id = %s AND active", (endpoint_id,))
-        return _webhook(rows[0]) if rows else None
+        return webhook_record(rows[0]) if rows else None
 
     def delete_webhook(self, endpoint_id: str) -> bool:
         """Deactivate an endpoint and drop its pending deliveries."""
@@ -781,7 +673,7 @@ class PostgresStore:
                 "ORDER BY o.next_attempt_at, o.id"
             ).fetchall()
 
-        return [_delivery(row) for row in self._tx(claim)]
+        return [delivery_record(row) for row in self._tx(claim)]
 
     def ack_delivery(self, delivery_id: int, *, now: float) -> None:
         """Mark delivered."""
@@ -824,7 +716,7 @@ class PostgresStore:
             "WHERE o.state = 'dead' ORDER BY o.id DESC LIMIT %s",
             (limit,),
         )
-        return [_delivery(row) for row in rows]
+        return [delivery_record(row) for row in rows]
 
     def add_api_key(self, record: ApiKeyRecord) -> None:
         """Store a key by hash; the name must be unique among unrevoked keys."""
@@ -837,32 +729,18 @@ class PostgresStore:
             if taken is not None:
                 if taken["key_hash"] == record.key_hash:
                     return  # our own insert, committed on an attempt whose answer was lost
-                raise ValueError(f"an API key named {record.name!r} exists; revoke it first")
+                raise name_taken(record.name)
             conn.execute(
-                "INSERT INTO api_keys (id, name, key_hash, prefix, scopes, agents, "
-                "rate_per_minute, created_at, revoked_at, extra) "
+                f"INSERT INTO api_keys ({API_KEY_COLUMNS}) "  # noqa: S608 (a constant)
                 "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                (
-                    record.id,
-                    record.name,
-                    record.key_hash,
-                    record.prefix,
-                    json.dumps(list(record.scopes)),
-                    json.dumps(list(record.agents)),
-                    record.rate_per_minute,
-                    record.created_at,
-                    record.revoked_at,
-                    json.dumps(record.extra),
-                ),
+                api_key_args(record),
             )
 
         try:
             self._tx(add)
         except StoreError as exc:
             if "api_keys_live_name" in str(exc):
-                raise ValueError(
-                    f"an API key named {record.name!r} exists; revoke it first"
-                ) from None
+                raise name_taken(record.name) from None
             raise
 
     def find_api_key(self, key_hash: str) -> ApiKeyRecord | None:
@@ -870,11 +748,14 @@ class PostgresStore:
         rows = self._read(
             "SELECT * FROM api_keys WHERE key_hash = %s AND revoked_at IS NULL", (key_hash,)
         )
-        return _key(rows[0]) if rows else None
+        return api_key_record(rows[0]) if rows else None
 
     def list_api_keys(self) -> list[ApiKeyRecord]:
         """Every key."""
-        return [_key(row) for row in self._read("SELECT * FROM api_keys ORDER BY created_at, id")]
+        return [
+            api_key_record(row)
+            for row in self._read("SELECT * FROM api_keys ORDER BY created_at, id")
+        ]
 
     def revoke_api_key(self, id_or_name: str, *, now: float) -> bool:
         """Revoke by id or name."""
