@@ -5,7 +5,7 @@ from pathlib import Path
 
 import gcdial.emulator
 
-ALLOWED = {"gcdial._shared"}
+ALLOWED = {"gcdial._shared", "gcdial._uvicorn_thread"}
 
 
 def test_emulator_imports_nothing_from_the_client_side() -> None:

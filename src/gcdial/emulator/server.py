@@ -1,9 +1,6 @@
 """``EmulatorServer``: the emulator under uvicorn in a background thread, for tests and demos."""
 
-import asyncio
 import contextlib
-import socket
-import threading
 from types import TracebackType
 from typing import Any, Self
 
@@ -11,6 +8,7 @@ import httpx
 import uvicorn
 from starlette.applications import Starlette
 
+from gcdial._uvicorn_thread import UvicornThread, bind
 from gcdial.emulator.app import create_app
 from gcdial.emulator.config import EmulatorConfig
 from gcdial.emulator.fixtures import ClientSpec
@@ -45,10 +43,7 @@ class EmulatorServer:
         self.config: EmulatorConfig = self.app.state.emulator.config
         self._host = host
         self._port = port
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._failure: BaseException | None = None
+        self._runner: UvicornThread | None = None
         self._http: httpx.Client | None = None
         self.base_url = ""
 
@@ -75,21 +70,12 @@ class EmulatorServer:
 
     def start(self) -> Self:
         """Bind, start serving in a background thread and wait until it accepts requests."""
-        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
-        # An explicit IPPROTO_TCP makes asyncio set TCP_NODELAY on accepted connections; without
-        # it every keep-alive response waits ~40 ms for the client's delayed ACK.
-        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self._host, self._port))
+            sock, self.base_url = bind(self._host, self._port, listen=False)
         except OSError as exc:
-            sock.close()
             raise EmulatorError(
                 f"cannot listen on {self._host}:{self._port}: {exc.strerror}"
             ) from None
-        port = sock.getsockname()[1]
-        host = f"[{self._host}]" if family == socket.AF_INET6 else self._host
-        self.base_url = f"http://{host}:{port}"
         config = uvicorn.Config(
             self.app,
             http="h11",
@@ -101,47 +87,28 @@ class EmulatorServer:
             timeout_graceful_shutdown=2,
             date_header=False,
         )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._serve, args=(sock,), name=f"gcdial-emulator-{port}", daemon=True
-        )
-        self._thread.start()
-        deadline = START_TIMEOUT_S
-        while not self._server.started and self._thread.is_alive() and deadline > 0:
-            self._thread.join(0.01)
-            deadline -= 0.01
-        if not self._server.started:
+        port = sock.getsockname()[1]
+        self._runner = UvicornThread(config, name=f"gcdial-emulator-{port}")
+        if not self._runner.start(sock, timeout_s=START_TIMEOUT_S):
+            failure = self._runner.failure
             self.stop()
-            raise EmulatorError(f"the emulator did not start: {self._failure!r}")
+            raise EmulatorError(f"the emulator did not start: {failure!r}")
         self._http = httpx.Client(base_url=self.base_url, timeout=ADMIN_TIMEOUT_S)
         return self
-
-    def _serve(self, sock: socket.socket) -> None:
-        assert self._server is not None
-        try:
-            with sock:
-                asyncio.run(self._run(self._server, sock))
-        except BaseException as exc:  # reported by start()
-            self._failure = exc
-
-    async def _run(self, server: uvicorn.Server, sock: socket.socket) -> None:
-        self._loop = asyncio.get_running_loop()
-        await server.serve(sockets=[sock])
 
     def stop(self) -> None:
         """Stop serving: end pending waits, close sockets and connections, join the thread."""
         if self._http is not None:
             self._http.close()
             self._http = None
-        if self._server is None or self._thread is None:
+        if self._runner is None:
             return
-        if self._loop is not None and not self._loop.is_closed():
+        loop = self._runner.loop
+        if loop is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):
-                self._loop.call_soon_threadsafe(self.state.stopping.set)
-        self._server.should_exit = True
-        self._thread.join(STOP_TIMEOUT_S)
-        self._server = None
-        self._thread = None
+                loop.call_soon_threadsafe(self.state.stopping.set)
+        self._runner.stop(STOP_TIMEOUT_S)
+        self._runner = None
 
     def __enter__(self) -> Self:
         return self.start()
