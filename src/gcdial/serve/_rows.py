@@ -1,13 +1,15 @@
-"""What both store backends decide alike: rows to records, records to row values, claim verdicts.
+"""What both store backends do alike: rows to records, records to row values, claim verdicts,
+and the reads whose SQL both dialects share (``SharedReads``).
 
-The SQLite and PostgreSQL stores differ only in SQL, transactions and connection handling; the
-conversions and decisions here are shared so the two cannot drift apart.
+The SQLite and PostgreSQL stores differ only in the SQL that differs, transactions and connection
+handling; what is here is shared so the two cannot drift apart.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Protocol
+from collections.abc import Sequence
+from typing import Any, ClassVar, Protocol
 
 from gcdial.serve.store import (
     ApiKeyRecord,
@@ -25,6 +27,7 @@ __all__ = [
     "AUDIT_COLUMNS",
     "CALL_COLUMNS",
     "Row",
+    "SharedReads",
     "api_key_args",
     "api_key_record",
     "audit_args",
@@ -233,3 +236,92 @@ def api_key_args(record: ApiKeyRecord) -> tuple[Any, ...]:
 def name_taken(name: str) -> ValueError:
     """The error for a second unrevoked key under one name."""
     return ValueError(f"an API key named {name!r} exists; revoke it first")
+
+
+class SharedReads:
+    """The ``Store`` reads written once: their SQL is the same in both dialects but for the
+    parameter marker, written ``?`` here and swapped for the backend's ``PARAM``."""
+
+    PARAM: ClassVar[str] = "?"
+
+    def _read(self, query: str, args: tuple[Any, ...] = ()) -> Sequence[Row]:
+        """Run one read in the backend (its own errors become ``StoreError``)."""
+        raise NotImplementedError
+
+    def _select(self, query: str, args: tuple[Any, ...] = ()) -> Sequence[Row]:
+        return self._read(query.replace("?", self.PARAM), args)
+
+    def schema_version(self) -> int:
+        """The schema version of the open store."""
+        return int(self._select("SELECT MAX(version) AS v FROM schema_version")[0]["v"] or 0)
+
+    def get_idempotency(self, scope: str, key: str) -> IdempotencyRecord | None:
+        """The record for a key."""
+        rows = self._select("SELECT * FROM idempotency WHERE scope = ? AND key = ?", (scope, key))
+        return idempotency_record(rows[0]) if rows else None
+
+    def stale_claims(self, older_than: float) -> list[IdempotencyRecord]:
+        """Claims still in progress created before ``older_than``."""
+        rows = self._select(
+            "SELECT * FROM idempotency WHERE state = 'in_progress' AND created_at < ? "
+            "ORDER BY created_at",
+            (older_than,),
+        )
+        return [idempotency_record(row) for row in rows]
+
+    def get_call(self, call_id: str) -> CallRecord | None:
+        """One call."""
+        rows = self._select("SELECT * FROM calls WHERE id = ?", (call_id,))
+        return call_record(rows[0]) if rows else None
+
+    def calls_with_status(self, status: str, limit: int = 1000) -> list[CallRecord]:
+        """Calls currently in ``status``."""
+        rows = self._select(
+            "SELECT * FROM calls WHERE status = ? ORDER BY created_at LIMIT ?", (status, limit)
+        )
+        return [call_record(row) for row in rows]
+
+    def list_audit(self, *, after_id: int = 0, limit: int = 1000) -> list[AuditEntry]:
+        """Audit lines in order."""
+        rows = self._select(
+            "SELECT * FROM audit WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit)
+        )
+        return [audit_entry(row) for row in rows]
+
+    def events_after(
+        self, after_id: int, *, call_id: str | None = None, limit: int = 500
+    ) -> list[Event]:
+        """Events after ``after_id``, oldest first."""
+        if call_id is None:
+            rows = self._select(
+                "SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit)
+            )
+        else:
+            rows = self._select(
+                "SELECT * FROM events WHERE call_id = ? AND id > ? ORDER BY id LIMIT ?",
+                (call_id, after_id, limit),
+            )
+        return [event_record(row) for row in rows]
+
+    def outbox_backlog(self) -> int:
+        """Pending deliveries."""
+        return int(self._select("SELECT COUNT(*) AS n FROM outbox WHERE state = 'pending'")[0]["n"])
+
+    def find_api_key(self, key_hash: str) -> ApiKeyRecord | None:
+        """The unrevoked key with this hash."""
+        rows = self._select(
+            "SELECT * FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL", (key_hash,)
+        )
+        return api_key_record(rows[0]) if rows else None
+
+    def list_api_keys(self) -> list[ApiKeyRecord]:
+        """Every key."""
+        rows = self._select("SELECT * FROM api_keys ORDER BY created_at, id")
+        return [api_key_record(row) for row in rows]
+
+    def lease_holder(self, name: str, *, now: float) -> str | None:
+        """Who holds an unexpired lease."""
+        rows = self._select(
+            "SELECT owner FROM leases WHERE name = ? AND expires_at > ?", (name, now)
+        )
+        return str(rows[0]["owner"]) if rows else None

@@ -36,15 +36,13 @@ from gcdial.serve._rows import (
     API_KEY_COLUMNS,
     AUDIT_COLUMNS,
     CALL_COLUMNS,
+    SharedReads,
     api_key_args,
-    api_key_record,
     audit_args,
-    audit_entry,
     call_args,
     call_record,
     check_call_changes,
     delivery_record,
-    event_record,
     existing_claim,
     idempotency_record,
     name_taken,
@@ -58,7 +56,6 @@ from gcdial.serve.store import (
     Claim,
     Delivery,
     Event,
-    IdempotencyRecord,
     StoreError,
     WebhookEndpoint,
 )
@@ -264,12 +261,14 @@ class _Connections:
         self.discard_idle()
 
 
-class PostgresStore:
+class PostgresStore(SharedReads):
     """``Store`` on a PostgreSQL database that several replicas share; thread-safe.
 
     ``retry_s``: how long an operation keeps retrying through a lost connection or a restarting
     server before raising ``StoreError``. ``connect_timeout_s``: how long opening may wait.
     """
+
+    PARAM = "%s"
 
     def __init__(
         self,
@@ -369,11 +368,6 @@ class PostgresStore:
 
     # --- Store ----------------------------------------------------------------------------
 
-    def schema_version(self) -> int:
-        """The schema version of the database."""
-        rows = self._read("SELECT MAX(version) AS v FROM schema_version")
-        return int(rows[0]["v"] or 0)
-
     def check_writable(self) -> None:
         """Raise ``StoreError`` unless a write transaction commits now."""
 
@@ -437,20 +431,6 @@ class PostgresStore:
             )
         )
 
-    def get_idempotency(self, scope: str, key: str) -> IdempotencyRecord | None:
-        """The record for a key."""
-        rows = self._read("SELECT * FROM idempotency WHERE scope = %s AND key = %s", (scope, key))
-        return idempotency_record(rows[0]) if rows else None
-
-    def stale_claims(self, older_than: float) -> list[IdempotencyRecord]:
-        """Claims still in progress created before ``older_than``."""
-        rows = self._read(
-            "SELECT * FROM idempotency WHERE state = 'in_progress' AND created_at < %s "
-            "ORDER BY created_at",
-            (older_than,),
-        )
-        return [idempotency_record(row) for row in rows]
-
     def purge_expired_idempotency(self, now: float) -> int:
         """Delete expired keys."""
         return self._tx(
@@ -501,11 +481,6 @@ class PostgresStore:
             raise KeyError(call_id)
         return call_record(row)
 
-    def get_call(self, call_id: str) -> CallRecord | None:
-        """One call."""
-        rows = self._read("SELECT * FROM calls WHERE id = %s", (call_id,))
-        return call_record(rows[0]) if rows else None
-
     def list_calls(
         self,
         *,
@@ -535,13 +510,6 @@ class PostgresStore:
         )
         return [call_record(row) for row in rows]
 
-    def calls_with_status(self, status: str, limit: int = 1000) -> list[CallRecord]:
-        """Calls currently in ``status``."""
-        rows = self._read(
-            "SELECT * FROM calls WHERE status = %s ORDER BY created_at LIMIT %s", (status, limit)
-        )
-        return [call_record(row) for row in rows]
-
     def append_audit(self, entry: AuditEntry) -> int:
         """Append one audit line."""
 
@@ -554,13 +522,6 @@ class PostgresStore:
             return int(row["id"]) if row else 0
 
         return self._tx(append)
-
-    def list_audit(self, *, after_id: int = 0, limit: int = 1000) -> list[AuditEntry]:
-        """Audit lines in order."""
-        rows = self._read(
-            "SELECT * FROM audit WHERE id > %s ORDER BY id LIMIT %s", (after_id, limit)
-        )
-        return [audit_entry(row) for row in rows]
 
     def append_event(self, type: str, call_id: str | None, data: str, *, now: float) -> Event:
         """Append an event and its outbox rows in one transaction, and notify every replica."""
@@ -586,21 +547,6 @@ class PostgresStore:
 
         event_id = self._tx(append)
         return Event(id=event_id, type=type, call_id=call_id, data=data, at=now)
-
-    def events_after(
-        self, after_id: int, *, call_id: str | None = None, limit: int = 500
-    ) -> list[Event]:
-        """Events after ``after_id``, oldest first."""
-        if call_id is None:
-            rows = self._read(
-                "SELECT * FROM events WHERE id > %s ORDER BY id LIMIT %s", (after_id, limit)
-            )
-        else:
-            rows = self._read(
-                "SELECT * FROM events WHERE call_id = %s AND id > %s ORDER BY id LIMIT %s",
-                (call_id, after_id, limit),
-            )
-        return [event_record(row) for row in rows]
 
     def last_event_id(self) -> int:
         """The highest event id."""
@@ -705,10 +651,6 @@ class PostgresStore:
             args = (next_attempt_at, error, delivery_id)
         self._tx(lambda conn: conn.execute(query.encode(), args))
 
-    def outbox_backlog(self) -> int:
-        """Pending deliveries."""
-        return int(self._read("SELECT COUNT(*) AS n FROM outbox WHERE state = 'pending'")[0]["n"])
-
     def dead_deliveries(self, limit: int = 100) -> list[Delivery]:
         """Deliveries given up on, newest first."""
         rows = self._read(
@@ -743,20 +685,6 @@ class PostgresStore:
                 raise name_taken(record.name) from None
             raise
 
-    def find_api_key(self, key_hash: str) -> ApiKeyRecord | None:
-        """The unrevoked key with this hash."""
-        rows = self._read(
-            "SELECT * FROM api_keys WHERE key_hash = %s AND revoked_at IS NULL", (key_hash,)
-        )
-        return api_key_record(rows[0]) if rows else None
-
-    def list_api_keys(self) -> list[ApiKeyRecord]:
-        """Every key."""
-        return [
-            api_key_record(row)
-            for row in self._read("SELECT * FROM api_keys ORDER BY created_at, id")
-        ]
-
     def revoke_api_key(self, id_or_name: str, *, now: float) -> bool:
         """Revoke by id or name."""
         changed = self._tx(
@@ -788,13 +716,6 @@ class PostgresStore:
                 "DELETE FROM leases WHERE name = %s AND owner = %s", (name, owner)
             )
         )
-
-    def lease_holder(self, name: str, *, now: float) -> str | None:
-        """Who holds an unexpired lease."""
-        rows = self._read(
-            "SELECT owner FROM leases WHERE name = %s AND expires_at > %s", (name, now)
-        )
-        return str(rows[0]["owner"]) if rows else None
 
     # --- cross-replica event wake-ups ---------------------------------------------------------
 

@@ -20,15 +20,13 @@ from gcdial.serve._rows import (
     API_KEY_COLUMNS,
     AUDIT_COLUMNS,
     CALL_COLUMNS,
+    SharedReads,
     api_key_args,
-    api_key_record,
     audit_args,
-    audit_entry,
     call_args,
     call_record,
     check_call_changes,
     delivery_record,
-    event_record,
     existing_claim,
     idempotency_record,
     name_taken,
@@ -42,7 +40,6 @@ from gcdial.serve.store import (
     Claim,
     Delivery,
     Event,
-    IdempotencyRecord,
     StoreError,
     WebhookEndpoint,
 )
@@ -106,7 +103,7 @@ _MIGRATIONS: dict[int, str] = {
 }
 
 
-class SqliteStore:
+class SqliteStore(SharedReads):
     """``Store`` on one SQLite file; safe to share between the threads of one process."""
 
     def __init__(self, path: str | Path) -> None:
@@ -178,10 +175,6 @@ class SqliteStore:
             except sqlite3.Error as exc:
                 raise StoreError(f"the store {self.path} failed a read: {exc}") from None
 
-    def schema_version(self) -> int:
-        """The schema version on disk."""
-        return int(self._read("SELECT MAX(version) AS v FROM schema_version")[0]["v"] or 0)
-
     def check_writable(self) -> None:
         """Raise ``StoreError`` unless a write transaction commits now."""
         try:
@@ -234,20 +227,6 @@ class SqliteStore:
                 (status_code, body, scope, key),
             )
 
-    def get_idempotency(self, scope: str, key: str) -> IdempotencyRecord | None:
-        """The record for a key."""
-        rows = self._read("SELECT * FROM idempotency WHERE scope = ? AND key = ?", (scope, key))
-        return idempotency_record(rows[0]) if rows else None
-
-    def stale_claims(self, older_than: float) -> list[IdempotencyRecord]:
-        """Claims still in progress created before ``older_than``."""
-        rows = self._read(
-            "SELECT * FROM idempotency WHERE state = 'in_progress' AND created_at < ? "
-            "ORDER BY created_at",
-            (older_than,),
-        )
-        return [idempotency_record(row) for row in rows]
-
     def purge_expired_idempotency(self, now: float) -> int:
         """Delete expired keys."""
         with self._tx() as db:
@@ -276,11 +255,6 @@ class SqliteStore:
         if row is None:
             raise KeyError(call_id)
         return call_record(row)
-
-    def get_call(self, call_id: str) -> CallRecord | None:
-        """One call."""
-        rows = self._read("SELECT * FROM calls WHERE id = ?", (call_id,))
-        return call_record(rows[0]) if rows else None
 
     def list_calls(
         self,
@@ -313,13 +287,6 @@ class SqliteStore:
         )
         return [call_record(row) for row in rows]
 
-    def calls_with_status(self, status: str, limit: int = 1000) -> list[CallRecord]:
-        """Calls currently in ``status``."""
-        rows = self._read(
-            "SELECT * FROM calls WHERE status = ? ORDER BY created_at LIMIT ?", (status, limit)
-        )
-        return [call_record(row) for row in rows]
-
     def append_audit(self, entry: AuditEntry) -> int:
         """Append one audit line."""
         with self._tx() as db:
@@ -329,11 +296,6 @@ class SqliteStore:
                 audit_args(entry),
             )
             return int(cursor.lastrowid or 0)
-
-    def list_audit(self, *, after_id: int = 0, limit: int = 1000) -> list[AuditEntry]:
-        """Audit lines in order."""
-        rows = self._read("SELECT * FROM audit WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit))
-        return [audit_entry(row) for row in rows]
 
     def append_event(self, type: str, call_id: str | None, data: str, *, now: float) -> Event:
         """Append an event and its outbox rows in one transaction."""
@@ -349,21 +311,6 @@ class SqliteStore:
                 (event_id, now),
             )
         return Event(id=event_id, type=type, call_id=call_id, data=data, at=now)
-
-    def events_after(
-        self, after_id: int, *, call_id: str | None = None, limit: int = 500
-    ) -> list[Event]:
-        """Events after ``after_id``, oldest first."""
-        if call_id is None:
-            rows = self._read(
-                "SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit)
-            )
-        else:
-            rows = self._read(
-                "SELECT * FROM events WHERE call_id = ? AND id > ? ORDER BY id LIMIT ?",
-                (call_id, after_id, limit),
-            )
-        return [event_record(row) for row in rows]
 
     def last_event_id(self) -> int:
         """The highest event id."""
@@ -454,10 +401,6 @@ class SqliteStore:
                     (next_attempt_at, error, delivery_id),
                 )
 
-    def outbox_backlog(self) -> int:
-        """Pending deliveries."""
-        return int(self._read("SELECT COUNT(*) AS n FROM outbox WHERE state = 'pending'")[0]["n"])
-
     def dead_deliveries(self, limit: int = 100) -> list[Delivery]:
         """Deliveries given up on, newest first."""
         rows = self._read(
@@ -481,20 +424,6 @@ class SqliteStore:
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 api_key_args(record),
             )
-
-    def find_api_key(self, key_hash: str) -> ApiKeyRecord | None:
-        """The unrevoked key with this hash."""
-        rows = self._read(
-            "SELECT * FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL", (key_hash,)
-        )
-        return api_key_record(rows[0]) if rows else None
-
-    def list_api_keys(self) -> list[ApiKeyRecord]:
-        """Every key."""
-        return [
-            api_key_record(row)
-            for row in self._read("SELECT * FROM api_keys ORDER BY created_at, id")
-        ]
 
     def revoke_api_key(self, id_or_name: str, *, now: float) -> bool:
         """Revoke by id or name."""
@@ -524,11 +453,6 @@ class SqliteStore:
         """Give a lease up."""
         with self._tx() as db:
             db.execute("DELETE FROM leases WHERE name = ? AND owner = ?", (name, owner))
-
-    def lease_holder(self, name: str, *, now: float) -> str | None:
-        """Who holds an unexpired lease."""
-        rows = self._read("SELECT owner FROM leases WHERE name = ? AND expires_at > ?", (name, now))
-        return str(rows[0]["owner"]) if rows else None
 
 
 def _split(script: str) -> list[str]:
