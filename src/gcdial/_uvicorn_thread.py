@@ -10,10 +10,12 @@ import asyncio
 import contextlib
 import socket
 import threading
+from types import TracebackType
+from typing import Self
 
 import uvicorn
 
-__all__ = ["UvicornThread", "bind"]
+__all__ = ["ThreadedServer", "UvicornThread", "bind"]
 
 
 def bind(host: str, port: int, *, listen: bool = True) -> tuple[socket.socket, str]:
@@ -81,3 +83,26 @@ class UvicornThread:
         if self._thread is not None:
             with contextlib.suppress(RuntimeError):
                 self._thread.join(timeout_s)
+
+
+class ThreadedServer:
+    """A server started and stopped around a ``with`` block (``start`` returns the server)."""
+
+    def start(self) -> Self:
+        """Start serving; return ``self``."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Stop serving."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

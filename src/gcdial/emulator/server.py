@@ -1,14 +1,13 @@
 """``EmulatorServer``: the emulator under uvicorn in a background thread, for tests and demos."""
 
 import contextlib
-from types import TracebackType
 from typing import Any, Self
 
 import httpx
 import uvicorn
 from starlette.applications import Starlette
 
-from gcdial._uvicorn_thread import UvicornThread, bind
+from gcdial._uvicorn_thread import ThreadedServer, UvicornThread, bind
 from gcdial.emulator.app import create_app
 from gcdial.emulator.config import EmulatorConfig
 from gcdial.emulator.fixtures import ClientSpec
@@ -23,7 +22,7 @@ class EmulatorError(RuntimeError):
     """The emulator could not start or an admin call failed."""
 
 
-class EmulatorServer:
+class EmulatorServer(ThreadedServer):
     """Runs the emulator on ``host``:``port`` (default 127.0.0.1, a free port) until stopped.
 
     Use as a context manager. ``app`` serves a prebuilt ``create_app`` result instead of
@@ -109,17 +108,6 @@ class EmulatorServer:
                 loop.call_soon_threadsafe(self.state.stopping.set)
         self._runner.stop(STOP_TIMEOUT_S)
         self._runner = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _admin(self, method: str, path: str, *, json: Any = None) -> Any:
         if self._http is None:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
-from types import TracebackType
 from typing import Any, Self
 
 import uvicorn
 
-from gcdial._uvicorn_thread import UvicornThread, bind
+from gcdial._uvicorn_thread import ThreadedServer, UvicornThread, bind
 
 __all__ = ["ServeServer", "bind", "is_loopback", "uvicorn_config"]
 
@@ -40,7 +39,7 @@ def uvicorn_config(app: Any) -> uvicorn.Config:
     )
 
 
-class ServeServer:
+class ServeServer(ThreadedServer):
     """The app served from a background thread on ``host:port`` (0: a free port)."""
 
     def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -66,14 +65,3 @@ class ServeServer:
             return
         self._runner.stop(STOP_TIMEOUT_S)
         self._runner = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
