@@ -26,6 +26,7 @@ __all__ = [
     "API_KEY_COLUMNS",
     "AUDIT_COLUMNS",
     "CALL_COLUMNS",
+    "DELIVERY_COLUMNS",
     "Row",
     "SharedReads",
     "api_key_args",
@@ -47,6 +48,11 @@ CALL_FIELDS = ("status", "conversation_id", "outcome", "detail", "agent_id")
 CALL_COLUMNS = (
     'id, api_key_id, agent, agent_id, "to", status, idempotency_key, conversation_id, outcome, '
     "detail, request, created_at, updated_at"
+)
+# An outbox row joined with its event (``outbox o JOIN events e``); the outbox id is ``oid``.
+DELIVERY_COLUMNS = (
+    "o.id AS oid, o.endpoint_id, o.event_id, o.attempts, o.next_attempt_at, o.last_error, "
+    "e.id, e.type, e.call_id, e.data, e.at"
 )
 AUDIT_COLUMNS = "at, api_key_id, action, result, call_id, agent, number, detail"
 API_KEY_COLUMNS = (
@@ -306,6 +312,15 @@ class SharedReads:
     def outbox_backlog(self) -> int:
         """Pending deliveries."""
         return int(self._select("SELECT COUNT(*) AS n FROM outbox WHERE state = 'pending'")[0]["n"])
+
+    def dead_deliveries(self, limit: int = 100) -> list[Delivery]:
+        """Deliveries given up on, newest first."""
+        rows = self._select(
+            f"SELECT {DELIVERY_COLUMNS} FROM outbox o JOIN events e ON e.id = o.event_id "  # noqa: S608 (a constant)
+            "WHERE o.state = 'dead' ORDER BY o.id DESC LIMIT ?",
+            (limit,),
+        )
+        return [delivery_record(row) for row in rows]
 
     def find_api_key(self, key_hash: str) -> ApiKeyRecord | None:
         """The unrevoked key with this hash."""

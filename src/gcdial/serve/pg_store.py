@@ -36,6 +36,7 @@ from gcdial.serve._rows import (
     API_KEY_COLUMNS,
     AUDIT_COLUMNS,
     CALL_COLUMNS,
+    DELIVERY_COLUMNS,
     SharedReads,
     api_key_args,
     audit_args,
@@ -134,11 +135,6 @@ _MIGRATIONS: dict[int, str] = {
     );
     """,
 }
-
-_DELIVERY_COLUMNS = (
-    "o.id AS oid, o.endpoint_id, o.event_id, o.attempts, o.next_attempt_at, o.last_error, "
-    "e.id, e.type, e.call_id, e.data, e.at"
-)
 
 
 def describe_url(url: str) -> str:
@@ -614,7 +610,7 @@ class PostgresStore(SharedReads):
                 {"now": now, "limit": limit, "owner": owner, "until": now + lease_s},
             )
             return conn.execute(
-                f"SELECT {_DELIVERY_COLUMNS} FROM outbox o "  # noqa: S608 (a constant)
+                f"SELECT {DELIVERY_COLUMNS} FROM outbox o "  # noqa: S608 (a constant)
                 "JOIN events e ON e.id = o.event_id JOIN _claimed c ON c.id = o.id "
                 "ORDER BY o.next_attempt_at, o.id"
             ).fetchall()
@@ -650,15 +646,6 @@ class PostgresStore(SharedReads):
             )
             args = (next_attempt_at, error, delivery_id)
         self._tx(lambda conn: conn.execute(query.encode(), args))
-
-    def dead_deliveries(self, limit: int = 100) -> list[Delivery]:
-        """Deliveries given up on, newest first."""
-        rows = self._read(
-            f"SELECT {_DELIVERY_COLUMNS} FROM outbox o JOIN events e ON e.id = o.event_id "  # noqa: S608
-            "WHERE o.state = 'dead' ORDER BY o.id DESC LIMIT %s",
-            (limit,),
-        )
-        return [delivery_record(row) for row in rows]
 
     def add_api_key(self, record: ApiKeyRecord) -> None:
         """Store a key by hash; the name must be unique among unrevoked keys."""

@@ -20,6 +20,7 @@ from gcdial.serve._rows import (
     API_KEY_COLUMNS,
     AUDIT_COLUMNS,
     CALL_COLUMNS,
+    DELIVERY_COLUMNS,
     SharedReads,
     api_key_args,
     audit_args,
@@ -360,8 +361,8 @@ class SqliteStore(SharedReads):
         """Lease due deliveries to ``owner``."""
         with self._tx() as db:
             rows = db.execute(
-                "SELECT o.id AS oid, o.endpoint_id, o.event_id, o.attempts, o.next_attempt_at, "
-                "o.last_error, e.* FROM outbox o JOIN events e ON e.id = o.event_id "
+                f"SELECT {DELIVERY_COLUMNS} FROM outbox o "  # noqa: S608 (a constant)
+                "JOIN events e ON e.id = o.event_id "
                 "WHERE o.state = 'pending' AND o.next_attempt_at <= ? "
                 "AND (o.leased_until IS NULL OR o.leased_until <= ?) "
                 "ORDER BY o.next_attempt_at, o.id LIMIT ?",
@@ -400,16 +401,6 @@ class SqliteStore(SharedReads):
                     "last_error = ?, leased_by = NULL, leased_until = NULL WHERE id = ?",
                     (next_attempt_at, error, delivery_id),
                 )
-
-    def dead_deliveries(self, limit: int = 100) -> list[Delivery]:
-        """Deliveries given up on, newest first."""
-        rows = self._read(
-            "SELECT o.id AS oid, o.endpoint_id, o.event_id, o.attempts, o.next_attempt_at, "
-            "o.last_error, e.* FROM outbox o JOIN events e ON e.id = o.event_id "
-            "WHERE o.state = 'dead' ORDER BY o.id DESC LIMIT ?",
-            (limit,),
-        )
-        return [delivery_record(row) for row in rows]
 
     def add_api_key(self, record: ApiKeyRecord) -> None:
         """Store a key by hash; the name must be unique among unrevoked keys."""
