@@ -38,13 +38,13 @@ def run() -> list[Section]:
     """Measure the three ways of placing one call."""
     import compileall
 
-    import gcdial
+    import gcdial as package
     from gcdial.emulator import EmulatorConfig, EmulatorServer
 
     # Byte-compile gcdial first, as installing a wheel does. The libraries it is compared with
     # were installed compiled; an editable checkout run with PYTHONDONTWRITEBYTECODE=1 (CI, this
     # machine) would otherwise compile every gcdial module from source in every run (~50 ms).
-    compileall.compile_dir(os.path.dirname(gcdial.__file__), quiet=1)
+    compileall.compile_dir(os.path.dirname(package.__file__), quiet=1)
 
     python = str(VENV_BIN / "python")
     gcdial = str(VENV_BIN / "gcdial")
