@@ -29,12 +29,12 @@ from gcdial.http import (
     prepare_request,
 )
 from gcdial.models import CallConversation, CallCreated, CreateCallRequest, User
-from gcdial.monitor.events import CallEvent
-from gcdial.monitor.outcome import Outcome
 from gcdial.phone import to_e164
 
 if TYPE_CHECKING:
+    from gcdial.monitor.events import CallEvent
     from gcdial.monitor.follow import CallMonitor
+    from gcdial.monitor.outcome import Outcome
 
 __all__ = [
     "ON_BEHALF_PATH",

@@ -12,7 +12,6 @@ import re
 from typing import Final
 
 import phonenumbers
-from phonenumbers import timezone as _pn_timezone
 
 from gcdial.errors import InvalidPhoneNumberError
 
@@ -102,5 +101,8 @@ def time_zones(e164: str) -> tuple[str, ...]:
         parsed = phonenumbers.parse(e164, None)
     except phonenumbers.NumberParseException:
         return ()
-    zones = _pn_timezone.time_zones_for_number(parsed)
+    # Imported here for start-up time: its time-zone table is only needed by campaigns.
+    from phonenumbers import timezone as pn_timezone
+
+    zones = pn_timezone.time_zones_for_number(parsed)
     return tuple(z for z in zones if z != _UNKNOWN_ZONE)

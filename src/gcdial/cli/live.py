@@ -16,7 +16,6 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.status import Status
 from rich.text import Text
 
 from gcdial import dialing
@@ -28,12 +27,14 @@ from gcdial.cli.session import Session
 from gcdial.client import AsyncClient
 from gcdial.dialing import Dial
 from gcdial.errors import CallOutcomeUnknownError, CallWaitTimeoutError
-from gcdial.monitor.events import CallEvent, EventKind
-from gcdial.monitor.outcome import Outcome
 from gcdial.resolve import LONG_PAST_S, Attempt, LadderSettings, Resolution, Verdict
 
 if TYPE_CHECKING:
+    from rich.status import Status
+
+    from gcdial.monitor.events import CallEvent
     from gcdial.monitor.follow import CallMonitor
+    from gcdial.monitor.outcome import Outcome
 
 _ROLE_NAMES = {"agent": "agent", "customer": "customer"}
 _OUTCOME_STYLES = {"answered": "bold green", "unknown": "bold yellow"}
@@ -41,6 +42,8 @@ _OUTCOME_STYLES = {"answered": "bold green", "unknown": "bold yellow"}
 
 def describe_event(event: CallEvent) -> str:
     """A few words for one transition, as a person would say it."""
+    from gcdial.monitor.events import EventKind  # here for start-up time: only --wait needs it
+
     role = event.role.value if event.role is not None else "call"
     words = {
         EventKind.AGENT_ALERTING: "agent's phone is ringing",
@@ -76,6 +79,8 @@ def describe_outcome(outcome: Outcome) -> str:
 
 def _waiting_for(event: CallEvent) -> str | None:
     """What a spinner should say after ``event``, or None when nothing is pending."""
+    from gcdial.monitor.events import EventKind  # here for start-up time: only --wait needs it
+
     return {
         EventKind.AGENT_ALERTING: "ringing the agent",
         EventKind.CUSTOMER_DIALING: "dialing the customer",
@@ -277,6 +282,8 @@ async def _dial(view: LiveView, request: DialRequest) -> ExitCode:
                 {"event": "hangup_requested", "conversationId": conversation_id},
                 f"hung up after {request.hangup_after:g} s of talk (--hangup-after)",
             )
+
+        from gcdial.monitor.events import EventKind  # here for start-up time, as above
 
         def on_event(event: CallEvent) -> None:
             view.event(event)

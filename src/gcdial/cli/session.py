@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import click
 import typer
 
 from gcdial.cli import logs
@@ -206,7 +206,7 @@ def session(
     try:
         with stack:
             yield run
-    except (typer.Exit, click.exceptions.Exit, click.ClickException, click.Abort):
+    except _click_endings():
         raise
     except (Exception, KeyboardInterrupt) as exc:
         if reader_went_away(exc):
@@ -216,6 +216,18 @@ def session(
         except BrokenPipeError:
             reader_gone()
         raise typer.Exit(int(code)) from None
+
+
+def _click_endings() -> tuple[type[BaseException], ...]:
+    """typer's Exit, and click's exit, abort and usage errors if click is loaded.
+
+    click is not imported for this, for start-up time: recent typer versions bundle their own
+    copy, and an exception of click's can only exist once something has imported click.
+    """
+    click = sys.modules.get("click")
+    if click is None:
+        return (typer.Exit,)
+    return (typer.Exit, click.exceptions.Exit, click.ClickException, click.Abort)
 
 
 def refuse_sandbox(ctx: typer.Context, sandbox: bool, command: str, why: str, hint: str) -> None:
