@@ -11,16 +11,7 @@ import json
 from collections.abc import Sequence
 from typing import Any, ClassVar, Protocol
 
-from gcdial.serve.store import (
-    ApiKeyRecord,
-    AuditEntry,
-    CallRecord,
-    Claim,
-    Delivery,
-    Event,
-    IdempotencyRecord,
-    WebhookEndpoint,
-)
+from gcdial.serve import store
 
 __all__ = [
     "API_KEY_COLUMNS",
@@ -71,9 +62,9 @@ def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-def idempotency_record(row: Row) -> IdempotencyRecord:
+def idempotency_record(row: Row) -> store.IdempotencyRecord:
     """An ``idempotency`` row."""
-    return IdempotencyRecord(
+    return store.IdempotencyRecord(
         scope=row["scope"],
         key=row["key"],
         fingerprint=row["fingerprint"],
@@ -87,22 +78,24 @@ def idempotency_record(row: Row) -> IdempotencyRecord:
     )
 
 
-def existing_claim(found: IdempotencyRecord, fingerprint: str, own_call_id: str | None) -> Claim:
+def existing_claim(
+    found: store.IdempotencyRecord, fingerprint: str, own_call_id: str | None
+) -> store.Claim:
     """The verdict on an unexpired claim someone made before: another body is a ``mismatch``, an
     answered one a ``replay``; one still being placed is ``in_progress`` unless its call id is
     ``own_call_id`` (our own claim, committed on an attempt whose answer was lost)."""
     if found.fingerprint != fingerprint:
-        return Claim("mismatch", found)
+        return store.Claim("mismatch", found)
     if found.state == "done":
-        return Claim("replay", found)
+        return store.Claim("replay", found)
     if own_call_id is not None and found.call_id == own_call_id:
-        return Claim("claimed", found)
-    return Claim("in_progress", found)
+        return store.Claim("claimed", found)
+    return store.Claim("in_progress", found)
 
 
-def call_record(row: Row) -> CallRecord:
+def call_record(row: Row) -> store.CallRecord:
     """A ``calls`` row."""
-    return CallRecord(
+    return store.CallRecord(
         id=row["id"],
         api_key_id=row["api_key_id"],
         agent=row["agent"],
@@ -119,7 +112,7 @@ def call_record(row: Row) -> CallRecord:
     )
 
 
-def call_args(call: CallRecord) -> tuple[Any, ...]:
+def call_args(call: store.CallRecord) -> tuple[Any, ...]:
     """The values of ``CALL_COLUMNS`` for a new call."""
     return (
         call.id,
@@ -145,9 +138,9 @@ def check_call_changes(changes: dict[str, Any]) -> None:
         raise ValueError(f"cannot change call fields {sorted(unknown)}")
 
 
-def audit_entry(row: Row) -> AuditEntry:
+def audit_entry(row: Row) -> store.AuditEntry:
     """An ``audit`` row."""
-    return AuditEntry(
+    return store.AuditEntry(
         id=row["id"],
         at=row["at"],
         api_key_id=row["api_key_id"],
@@ -160,7 +153,7 @@ def audit_entry(row: Row) -> AuditEntry:
     )
 
 
-def audit_args(entry: AuditEntry) -> tuple[Any, ...]:
+def audit_args(entry: store.AuditEntry) -> tuple[Any, ...]:
     """The values of ``AUDIT_COLUMNS`` for a new line."""
     return (
         entry.at,
@@ -174,16 +167,16 @@ def audit_args(entry: AuditEntry) -> tuple[Any, ...]:
     )
 
 
-def event_record(row: Row) -> Event:
+def event_record(row: Row) -> store.Event:
     """An ``events`` row (or the event columns of an outbox join)."""
-    return Event(
+    return store.Event(
         id=row["id"], type=row["type"], call_id=row["call_id"], data=row["data"], at=row["at"]
     )
 
 
-def delivery_record(row: Row) -> Delivery:
+def delivery_record(row: Row) -> store.Delivery:
     """An outbox row joined with its event; the outbox id is selected as ``oid``."""
-    return Delivery(
+    return store.Delivery(
         id=row["oid"],
         endpoint_id=row["endpoint_id"],
         event_id=row["event_id"],
@@ -194,9 +187,9 @@ def delivery_record(row: Row) -> Delivery:
     )
 
 
-def webhook_record(row: Row) -> WebhookEndpoint:
+def webhook_record(row: Row) -> store.WebhookEndpoint:
     """A ``webhooks`` row."""
-    return WebhookEndpoint(
+    return store.WebhookEndpoint(
         id=row["id"],
         url=row["url"],
         secret=row["secret"],
@@ -207,9 +200,9 @@ def webhook_record(row: Row) -> WebhookEndpoint:
     )
 
 
-def api_key_record(row: Row) -> ApiKeyRecord:
+def api_key_record(row: Row) -> store.ApiKeyRecord:
     """An ``api_keys`` row."""
-    return ApiKeyRecord(
+    return store.ApiKeyRecord(
         id=row["id"],
         name=row["name"],
         key_hash=row["key_hash"],
@@ -223,7 +216,7 @@ def api_key_record(row: Row) -> ApiKeyRecord:
     )
 
 
-def api_key_args(record: ApiKeyRecord) -> tuple[Any, ...]:
+def api_key_args(record: store.ApiKeyRecord) -> tuple[Any, ...]:
     """The values of ``API_KEY_COLUMNS`` for a new key (lists and extras as JSON text)."""
     return (
         record.id,
@@ -261,12 +254,12 @@ class SharedReads:
         """The schema version of the open store."""
         return int(self._select("SELECT MAX(version) AS v FROM schema_version")[0]["v"] or 0)
 
-    def get_idempotency(self, scope: str, key: str) -> IdempotencyRecord | None:
+    def get_idempotency(self, scope: str, key: str) -> store.IdempotencyRecord | None:
         """The record for a key."""
         rows = self._select("SELECT * FROM idempotency WHERE scope = ? AND key = ?", (scope, key))
         return idempotency_record(rows[0]) if rows else None
 
-    def stale_claims(self, older_than: float) -> list[IdempotencyRecord]:
+    def stale_claims(self, older_than: float) -> list[store.IdempotencyRecord]:
         """Claims still in progress created before ``older_than``."""
         rows = self._select(
             "SELECT * FROM idempotency WHERE state = 'in_progress' AND created_at < ? "
@@ -275,19 +268,19 @@ class SharedReads:
         )
         return [idempotency_record(row) for row in rows]
 
-    def get_call(self, call_id: str) -> CallRecord | None:
+    def get_call(self, call_id: str) -> store.CallRecord | None:
         """One call."""
         rows = self._select("SELECT * FROM calls WHERE id = ?", (call_id,))
         return call_record(rows[0]) if rows else None
 
-    def calls_with_status(self, status: str, limit: int = 1000) -> list[CallRecord]:
+    def calls_with_status(self, status: str, limit: int = 1000) -> list[store.CallRecord]:
         """Calls currently in ``status``."""
         rows = self._select(
             "SELECT * FROM calls WHERE status = ? ORDER BY created_at LIMIT ?", (status, limit)
         )
         return [call_record(row) for row in rows]
 
-    def list_audit(self, *, after_id: int = 0, limit: int = 1000) -> list[AuditEntry]:
+    def list_audit(self, *, after_id: int = 0, limit: int = 1000) -> list[store.AuditEntry]:
         """Audit lines in order."""
         rows = self._select(
             "SELECT * FROM audit WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit)
@@ -296,7 +289,7 @@ class SharedReads:
 
     def events_after(
         self, after_id: int, *, call_id: str | None = None, limit: int = 500
-    ) -> list[Event]:
+    ) -> list[store.Event]:
         """Events after ``after_id``, oldest first."""
         if call_id is None:
             rows = self._select(
@@ -313,7 +306,7 @@ class SharedReads:
         """Pending deliveries."""
         return int(self._select("SELECT COUNT(*) AS n FROM outbox WHERE state = 'pending'")[0]["n"])
 
-    def dead_deliveries(self, limit: int = 100) -> list[Delivery]:
+    def dead_deliveries(self, limit: int = 100) -> list[store.Delivery]:
         """Deliveries given up on, newest first."""
         rows = self._select(
             f"SELECT {DELIVERY_COLUMNS} FROM outbox o JOIN events e ON e.id = o.event_id "  # noqa: S608 (a constant)
@@ -322,14 +315,14 @@ class SharedReads:
         )
         return [delivery_record(row) for row in rows]
 
-    def find_api_key(self, key_hash: str) -> ApiKeyRecord | None:
+    def find_api_key(self, key_hash: str) -> store.ApiKeyRecord | None:
         """The unrevoked key with this hash."""
         rows = self._select(
             "SELECT * FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL", (key_hash,)
         )
         return api_key_record(rows[0]) if rows else None
 
-    def list_api_keys(self) -> list[ApiKeyRecord]:
+    def list_api_keys(self) -> list[store.ApiKeyRecord]:
         """Every key."""
         rows = self._select("SELECT * FROM api_keys ORDER BY created_at, id")
         return [api_key_record(row) for row in rows]
