@@ -15,7 +15,16 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["AgentActivity", "AgentView", "BudgetView", "CampaignEvent", "Observer", "Progress"]
+__all__ = [
+    "AgentActivity",
+    "AgentView",
+    "AttemptHook",
+    "AttemptUpdate",
+    "BudgetView",
+    "CampaignEvent",
+    "Observer",
+    "Progress",
+]
 
 
 class AgentActivity(StrEnum):
@@ -73,6 +82,33 @@ class CampaignEvent:
 
 
 Observer = Callable[[CampaignEvent], None]
+
+
+@dataclass(frozen=True)
+class AttemptUpdate:
+    """One step of one attempt, for whoever shows each attempt as a call (``gcdial serve``).
+
+    ``step``: ``dialing`` (the intent is journaled, the create-call is about to leave),
+    ``placed`` (accepted, or found in flight at resume: ``conversation_id`` set), ``progress``
+    (a monitor event, ``progress`` its JSON), then one of ``outcome`` (ended: ``outcome``),
+    ``unknown`` (may have rung: for a person), ``not_placed`` (provably never rang) or ``refused``
+    (Genesys or the data refused it; nothing rang). ``external_id`` is the contact's key.
+    """
+
+    attempt: int
+    step: str
+    line: int
+    phone: str
+    external_id: str | None = None
+    agent_id: str | None = None
+    agent: str | None = None
+    conversation_id: str | None = None
+    progress: dict[str, Any] | None = None
+    outcome: str | None = None
+    detail: str | None = None
+
+
+AttemptHook = Callable[[AttemptUpdate], None]
 
 
 @dataclass

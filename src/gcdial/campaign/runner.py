@@ -60,6 +60,8 @@ from gcdial.campaign.pool import Exclusion, NoUsableAgentError, PoolCheck, check
 from gcdial.campaign.progress import (
     AgentActivity,
     AgentView,
+    AttemptHook,
+    AttemptUpdate,
     BudgetView,
     CampaignEvent,
     Observer,
@@ -107,6 +109,11 @@ HARD_CAP_EXTRA: Final = 2000
 AGENT_REFUSALS: Final = frozenset(
     {"conversation.error.no.user.station", "conversation.error.user.inactive"}
 )
+
+_NOTHING_SENT: Final = frozenset(
+    {ResultKind.NOT_PLACED, ResultKind.NOT_SENT, ResultKind.RATE_LIMITED}
+)
+"""Results that prove the attempt never rang (the others of ``not_sent`` were refused)."""
 
 Clock = Callable[[], datetime]
 Sleep = Callable[[float], Awaitable[None]]
@@ -156,7 +163,8 @@ class CampaignRunner:
     ``clock`` (aware UTC datetimes) drives the rules, the journal's times and the resolution of
     ambiguous creates; ``sleep`` waits for the next due contact (inject both to test windows and
     retries without waiting; the sandbox injects its accelerated clock, which is the emulator's).
-    ``observer`` is told every event; :attr:`progress` is the snapshot a display draws. With
+    ``observer`` is told every event; :attr:`progress` is the snapshot a display draws;
+    ``on_attempt`` is told every step of every attempt (:class:`AttemptUpdate`). With
     ``until_deferred`` the run stops, instead of waiting, as soon as every contact left is due
     later (a retry delay, the calling window): for cron.
 
@@ -172,6 +180,7 @@ class CampaignRunner:
         journal_path: str | Path,
         name: str | None = None,
         observer: Observer | None = None,
+        on_attempt: AttemptHook | None = None,
         clock: Clock = _utc_now,
         sleep: Sleep = asyncio.sleep,
         monitor_mode: str = "auto",
@@ -186,6 +195,7 @@ class CampaignRunner:
         self.name = name or Path(settings.csv_path).stem
         self.progress = Progress(name=self.name)
         self.observer = observer
+        self.on_attempt = on_attempt
         self.clock = clock
         self.sleep = sleep
         self.monitor_mode = monitor_mode
@@ -436,6 +446,32 @@ class CampaignRunner:
         if self.observer is not None:
             self.observer(CampaignEvent(kind, message, data))
 
+    def tell(
+        self,
+        attempt_id: int,
+        step: str,
+        contact: ContactRecord,
+        agent: PoolAgent | None,
+        **more: Any,
+    ) -> None:
+        """One step of one attempt, to ``on_attempt`` (a failing hook never stops the run)."""
+        if self.on_attempt is None:
+            return
+        update = AttemptUpdate(
+            attempt=attempt_id,
+            step=step,
+            line=contact.line,
+            phone=contact.phone,
+            external_id=contact.external_id,
+            agent_id=agent.id if agent is not None else None,
+            agent=str(agent) if agent is not None else None,
+            **more,
+        )
+        try:
+            self.on_attempt(update)
+        except Exception:
+            logger.exception("the attempt hook failed")
+
 
 class _Run:
     """The state of one run, and the dialing it does: created by :meth:`CampaignRunner.run` once
@@ -457,6 +493,7 @@ class _Run:
         self.client = runner.client
         self.progress = runner.progress
         self.emit = runner.emit
+        self.tell = runner.tell
         self.db = db
         self.journal = journal
         self.rules = rules
@@ -645,6 +682,7 @@ class _Run:
                 note = _clip(f"proven not placed: {resolution.summary}")
                 await self.db.call(journal.record_verdict, contact.id, placed=False, note=note)
                 self.progress.unknown = max(0, self.progress.unknown - 1)
+                self.tell(attempt.id, "not_placed", contact, None, detail=note)
                 self._emit_resolved(where, contact, attempt.id, "not placed; back in the queue")
                 continue
             if conversation_id in await self._earlier_conversations(contact.id, attempt.id):
@@ -912,6 +950,7 @@ class _Run:
         except JournalError as exc:
             logger.warning("not dialing line %d: %s", contact.line, exc)
             return
+        self.tell(attempt_id, "dialing", contact, agent)
         if view is not None:
             view.set(AgentActivity.DIALING, contact.phone)
         accepted: list[asyncio.Future[None]] = []
@@ -932,10 +971,12 @@ class _Run:
                 )
             )
             self._placed(contact, agent, view, conversation_id, attempt_id)
+            self.tell(attempt_id, "placed", contact, agent, conversation_id=conversation_id)
 
         def on_event(event: CallEvent) -> None:
             if view is not None:
                 _show(view, event)
+            self.tell(attempt_id, "progress", contact, agent, progress=event.to_dict())
 
         params = CallParams(
             to=contact.phone,
@@ -1029,6 +1070,9 @@ class _Run:
                 talk_s=change.talk_s,
             )
             self.progress.by_outcome[change.outcome] += 1
+            self.tell(
+                attempt_id, "outcome", contact, agent, outcome=change.outcome, detail=change.detail
+            )
             then = (
                 f"; retry at {change.retry_at:%H:%M:%S} UTC" if change.retry_at is not None else ""
             )
@@ -1046,6 +1090,7 @@ class _Run:
         elif change.action == "unknown":
             await self.db.call(journal.mark_unknown, attempt_id, change.detail)
             self.progress.unknown += 1
+            self.tell(attempt_id, "unknown", contact, agent, detail=change.detail)
             self.emit(
                 "unknown",
                 f"{where}: outcome unknown ({change.detail}); needs review, not re-dialed",
@@ -1063,6 +1108,8 @@ class _Run:
                 context_id=change.context_id,
                 retry_at=change.retry_at,
             )
+            step = "not_placed" if result.kind in _NOTHING_SENT else "refused"
+            self.tell(attempt_id, step, contact, agent, detail=change.detail)
             self._emit_not_sent(where, contact, result, change)
         if change.placed:
             self._trouble = 0
@@ -1138,7 +1185,9 @@ class _Run:
         def on_event(event: CallEvent) -> None:
             if view is not None:
                 _show(view, event)
+            self.tell(attempt_id, "progress", job.contact, agent, progress=event.to_dict())
 
+        self.tell(attempt_id, "placed", job.contact, agent, conversation_id=conversation_id)
         if view is not None:
             view.set(AgentActivity.RINGING_AGENT, job.contact.phone)
         try:

@@ -38,7 +38,7 @@ __all__ = [
 CALL_FIELDS = ("status", "conversation_id", "outcome", "detail", "agent_id")
 CALL_COLUMNS = (
     'id, api_key_id, agent, agent_id, "to", status, idempotency_key, conversation_id, outcome, '
-    "detail, request, created_at, updated_at"
+    "detail, request, created_at, updated_at, source, campaign_id, attempt_id, origin"
 )
 # An outbox row joined with its event (``outbox o JOIN events e``); the outbox id is ``oid``.
 DELIVERY_COLUMNS = (
@@ -109,6 +109,10 @@ def call_record(row: Row) -> store.CallRecord:
         request=row["request"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        source=row["source"],
+        campaign_id=row["campaign_id"],
+        attempt_id=row["attempt_id"],
+        origin=row["origin"],
     )
 
 
@@ -128,6 +132,10 @@ def call_args(call: store.CallRecord) -> tuple[Any, ...]:
         call.request,
         call.created_at,
         call.updated_at,
+        call.source,
+        call.campaign_id,
+        call.attempt_id,
+        call.origin,
     )
 
 

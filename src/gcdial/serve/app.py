@@ -400,6 +400,12 @@ def create_app(
             str | None, Query(pattern="^(placing|placed|unknown|not_placed|refused)$")
         ] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
+        source: Annotated[
+            str | None, Query(pattern="^(api|campaign)$", description="Who placed the calls")
+        ] = None,
+        campaign: Annotated[
+            str | None, Query(max_length=40, description="One campaign's calls (its id)")
+        ] = None,
     ) -> dict[str, Any]:
         need(key, "watch")
         calls = await service.db(
@@ -409,6 +415,8 @@ def create_app(
             status=status,
             api_key_id=None if "admin" in key.scopes else key.id,
             limit=limit,
+            source=source,
+            campaign_id=campaign,
         )
         return {"calls": [call_json(call) for call in calls]}
 

@@ -14,6 +14,7 @@ import contextlib
 import csv
 import io
 import json
+import logging
 import os
 import time
 import uuid
@@ -26,9 +27,12 @@ from gcdial.campaign.report import campaign_status, write_report
 from gcdial.campaign.runner import CampaignRunner, StopReason
 from gcdial.campaign.settings import CampaignSettings
 from gcdial.errors import GcdialError
+from gcdial.serve.campaign_calls import CampaignCalls
 from gcdial.serve.problems import ApiProblem
 
 __all__ = ["CampaignManager", "CampaignMeta", "check_csv"]
+
+logger = logging.getLogger("gcdial.serve")
 
 LEASE_TTL_S = 30.0
 HEARTBEAT_S = 10.0
@@ -160,22 +164,50 @@ class CampaignManager:
             store.acquire_lease, lease, owner, now=time.time(), ttl_s=LEASE_TTL_S
         ):
             raise ApiProblem(409, "campaign_running", f"Another replica runs campaign {meta.id}.")
+        calls = CampaignCalls(self.service, meta, on_settled=lambda: self.publish(meta))
         runner = CampaignRunner(
             self._settings(meta),
             self.service.client,
             journal_path=self._dir(meta.id) / "journal.db",
             name=meta.name,
+            on_attempt=calls.on_attempt,
         )
         meta.state, meta.error = "running", None
         meta.history.append(f"{time.time():.0f} running")
         self._save(meta)
         self._wanted.pop(meta.id, None)
-        task = asyncio.create_task(self._run(meta, runner, lease, owner))
+        task = asyncio.create_task(self._run(meta, runner, calls, lease, owner))
         self._runs[meta.id] = (runner, task)
+        await self.publish(meta)
         return meta
 
+    async def publish(self, meta: CampaignMeta) -> None:
+        """A ``campaign.updated`` event (SSE, webhooks): the campaign as ``status`` shows it.
+
+        Told on every state change and after attempts settle (the counts changed); the event
+        log, not this process, carries it, so every replica's streams see it."""
+        try:
+            body = await asyncio.to_thread(self.status, meta)
+            data = {"type": "campaign.updated", "campaign": body, "apiKeyId": meta.api_key_id}
+            event = await self.service.db(
+                self.service.store.append_event,
+                "campaign.updated",
+                None,
+                json.dumps(data),
+                now=self.service.clock(),
+            )
+            await self.service.hub.notify(event.id)
+        except Exception as exc:  # the campaign goes on; watchers see the next change
+            why = type(exc).__name__
+            logger.warning("campaign %s: no campaign.updated event (%s)", meta.id, why)
+
     async def _run(
-        self, meta: CampaignMeta, runner: CampaignRunner, lease: str, owner: str
+        self,
+        meta: CampaignMeta,
+        runner: CampaignRunner,
+        calls: CampaignCalls,
+        lease: str,
+        owner: str,
     ) -> None:
         store = self.service.store
 
@@ -213,11 +245,13 @@ class CampaignManager:
             beating.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beating
+            await calls.close()
             meta.history.append(f"{time.time():.0f} {meta.state}")
             self._save(meta)
             self._runs.pop(meta.id, None)
             with contextlib.suppress(Exception):
                 await self.service.db(store.release_lease, lease, owner)
+            await self.publish(meta)
 
     async def halt(self, meta: CampaignMeta, state: str) -> CampaignMeta:
         """Pause (resumable) or stop (final): no new calls; calls in progress are followed."""
@@ -230,12 +264,14 @@ class CampaignManager:
             meta.state = state
             meta.history.append(f"{time.time():.0f} {state}")
             self._save(meta)
+            await self.publish(meta)
             return meta
         self._wanted[meta.id] = state
         runner, task = running
         runner.request_stop()
         meta.state = "pausing" if state == "paused" else "stopping"
         self._save(meta)
+        await self.publish(meta)
         # Calls in progress are followed to their end: answer at once if that takes a while.
         with contextlib.suppress(asyncio.CancelledError, Exception, TimeoutError):
             await asyncio.wait_for(asyncio.shield(task), HALT_WAIT_S)

@@ -16,6 +16,8 @@ from gcdial.phone import to_e164
 __all__ = [
     "AgentState",
     "AgentsPage",
+    "CallCampaign",
+    "CallContact",
     "CallLinks",
     "CallRequest",
     "CallResource",
@@ -70,8 +72,24 @@ class CallLinks(BaseModel):
     events: str
 
 
+class CallCampaign(BaseModel):
+    """The campaign that placed a call."""
+
+    id: str
+    name: str | None = None
+
+
+class CallContact(BaseModel):
+    """The campaign contact a call was for: its CSV line and key (``external_id``), if any."""
+
+    line: int | None = None
+    key: str | None = None
+
+
 class CallResource(BaseModel):
-    """A call placed through the service."""
+    """A call placed through the service: by ``POST /v1/calls`` or the page (``source`` api),
+    or by a campaign the service runs (``source`` campaign, with ``campaign`` and ``attemptId``,
+    the attempt in the campaign's journal)."""
 
     id: str
     status: CallStatusName
@@ -84,6 +102,10 @@ class CallResource(BaseModel):
     detail: str | None = None
     createdAt: str
     updatedAt: str
+    source: Literal["api", "campaign"] = "api"
+    campaign: CallCampaign | None = None
+    attemptId: int | None = None
+    contact: CallContact | None = None
     links: CallLinks
 
 

@@ -134,6 +134,13 @@ _MIGRATIONS: dict[int, str] = {
         name text PRIMARY KEY, owner text NOT NULL, expires_at double precision NOT NULL
     );
     """,
+    2: """
+    ALTER TABLE calls ADD COLUMN source text NOT NULL DEFAULT 'api';
+    ALTER TABLE calls ADD COLUMN campaign_id text;
+    ALTER TABLE calls ADD COLUMN attempt_id bigint;
+    ALTER TABLE calls ADD COLUMN origin text NOT NULL DEFAULT '{}';
+    CREATE INDEX calls_campaign ON calls (campaign_id, attempt_id);
+    """,
 }
 
 
@@ -441,7 +448,7 @@ class PostgresStore(SharedReads):
         def insert(conn: psycopg.Connection[DictRow]) -> None:
             row = conn.execute(
                 f"INSERT INTO calls ({CALL_COLUMNS}) "  # noqa: S608 (a constant)
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
                 "ON CONFLICT (id) DO NOTHING RETURNING id",
                 call_args(call),
             ).fetchone()
@@ -485,6 +492,8 @@ class PostgresStore(SharedReads):
         status: str | None = None,
         api_key_id: str | None = None,
         limit: int = 100,
+        source: str | None = None,
+        campaign_id: str | None = None,
     ) -> list[CallRecord]:
         """Calls newest first, filtered."""
         rows = self._tx(
@@ -494,12 +503,16 @@ class PostgresStore(SharedReads):
                 "AND (%(since)s::double precision IS NULL OR created_at >= %(since)s) "
                 "AND (%(status)s::text IS NULL OR status = %(status)s) "
                 "AND (%(key)s::text IS NULL OR api_key_id = %(key)s) "
+                "AND (%(source)s::text IS NULL OR source = %(source)s) "
+                "AND (%(campaign)s::text IS NULL OR campaign_id = %(campaign)s) "
                 "ORDER BY created_at DESC, id DESC LIMIT %(limit)s",
                 {
                     "agent": agent,
                     "since": since,
                     "status": status,
                     "key": api_key_id,
+                    "source": source,
+                    "campaign": campaign_id,
                     "limit": limit,
                 },
             ).fetchall()

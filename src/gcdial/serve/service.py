@@ -59,6 +59,7 @@ def iso(epoch: float) -> str:
 
 def call_json(call: CallRecord) -> dict[str, Any]:
     """The API's JSON for a call (``CallResource``)."""
+    origin = json.loads(call.origin or "{}")
     return {
         "id": call.id,
         "status": call.status,
@@ -71,6 +72,14 @@ def call_json(call: CallRecord) -> dict[str, Any]:
         "detail": call.detail,
         "createdAt": iso(call.created_at),
         "updatedAt": iso(call.updated_at),
+        "source": call.source,
+        "campaign": (
+            {"id": call.campaign_id, "name": origin.get("campaignName")}
+            if call.campaign_id is not None
+            else None
+        ),
+        "attemptId": call.attempt_id,
+        "contact": origin.get("contact"),
         "links": {"self": f"/v1/calls/{call.id}", "events": f"/v1/calls/{call.id}/events"},
     }
 
@@ -137,7 +146,9 @@ class DialService:
         self._unlisten = await self._listen_to_replicas()
         await self.recover(startup=True)
         for placed in await self.db(self.store.calls_with_status, "placed"):
-            if placed.outcome is None and placed.conversation_id:
+            # A campaign's calls are followed by its run (a resume reconciles them from the
+            # journal): two followers would write two outcomes.
+            if placed.outcome is None and placed.conversation_id and placed.source == "api":
                 self._spawn(self._follow(placed))
         self._workers = [
             asyncio.create_task(self._poll_events(), name="gcdial-serve-events"),

@@ -101,6 +101,13 @@ _MIGRATIONS: dict[int, str] = {
         name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at REAL NOT NULL
     );
     """,
+    2: """
+    ALTER TABLE calls ADD COLUMN source TEXT NOT NULL DEFAULT 'api';
+    ALTER TABLE calls ADD COLUMN campaign_id TEXT;
+    ALTER TABLE calls ADD COLUMN attempt_id INTEGER;
+    ALTER TABLE calls ADD COLUMN origin TEXT NOT NULL DEFAULT '{}';
+    CREATE INDEX calls_campaign ON calls (campaign_id, attempt_id);
+    """,
 }
 
 
@@ -238,7 +245,7 @@ class SqliteStore(SharedReads):
         with self._tx() as db:
             db.execute(
                 f"INSERT INTO calls ({CALL_COLUMNS}) "  # noqa: S608 (a constant)
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 call_args(call),
             )
 
@@ -265,10 +272,18 @@ class SqliteStore(SharedReads):
         status: str | None = None,
         api_key_id: str | None = None,
         limit: int = 100,
+        source: str | None = None,
+        campaign_id: str | None = None,
     ) -> list[CallRecord]:
         """Calls newest first, filtered."""
         where: list[str] = []
         args: list[Any] = []
+        if source is not None:
+            where.append("source = ?")
+            args.append(source)
+        if campaign_id is not None:
+            where.append("campaign_id = ?")
+            args.append(campaign_id)
         if agent is not None:
             where.append("(agent = ? OR agent_id = ?)")
             args += [agent, agent]

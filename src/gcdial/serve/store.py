@@ -37,7 +37,7 @@ __all__ = [
     "hash_api_key",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 CallStatus = Literal["placing", "placed", "unknown", "not_placed", "refused"]
 CALL_STATUSES: tuple[str, ...] = ("placing", "placed", "unknown", "not_placed", "refused")
@@ -100,6 +100,13 @@ class CallRecord:
     outcome: str | None = None
     detail: str | None = None
     request: str = "{}"
+    # Who placed it: ``api`` (POST /v1/calls or the page) or ``campaign`` (then the campaign's
+    # id, the journal's attempt id, and ``origin``: JSON with the campaign's name and the contact's
+    # line and key, nothing more personal than the number already shown).
+    source: str = "api"
+    campaign_id: str | None = None
+    attempt_id: int | None = None
+    origin: str = "{}"
 
 
 @dataclass(frozen=True)
@@ -243,8 +250,11 @@ class Store(Protocol):
         status: str | None = None,
         api_key_id: str | None = None,
         limit: int = 100,
+        source: str | None = None,
+        campaign_id: str | None = None,
     ) -> list[CallRecord]:
-        """Calls newest first, filtered; ``agent`` matches the given agent or its resolved id."""
+        """Calls newest first, filtered; ``agent`` matches the given agent or its resolved id;
+        ``source`` is ``api`` or ``campaign``; ``campaign_id`` one campaign's calls."""
         ...
 
     def calls_with_status(self, status: str, limit: int = 1000) -> list[CallRecord]:

@@ -237,6 +237,7 @@ def mount_page(
         outcome: Annotated[str | None, Query(max_length=40)] = None,
         since_minutes: Annotated[int | None, Query(alias="sinceMinutes", ge=1, le=10080)] = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
+        source: Annotated[str | None, Query(pattern="^(api|campaign)?$")] = None,
     ) -> dict[str, Any]:
         _, key = viewer
         last = await service.db(store.last_event_id)
@@ -247,6 +248,7 @@ def mount_page(
             since=since,
             api_key_id=None if "admin" in key.scopes else key.id,
             limit=limit if not outcome else 500,
+            source=source or None,
         )
         if outcome:
             found = [c for c in found if (c.outcome or c.status) == outcome][:limit]
