@@ -171,6 +171,7 @@ class CampaignManager:
             journal_path=self._dir(meta.id) / "journal.db",
             name=meta.name,
             on_attempt=calls.on_attempt,
+            resolve_timeout_s=self.service.config.resolve_timeout_s,
         )
         meta.state, meta.error = "running", None
         meta.history.append(f"{time.time():.0f} running")
