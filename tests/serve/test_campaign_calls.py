@@ -24,7 +24,9 @@ OTHER = "+14155550103"  # talks 13 s
 LONG_TALK = "+14155550149"  # talks 59 s
 
 
-def _campaign(running: Running, key: str, rows: list[str], agents: str = "alice@example.com") -> str:
+def _campaign(
+    running: Running, key: str, rows: list[str], agents: str = "alice@example.com"
+) -> str:
     csv = "phone,external_id\n" + "".join(f"{phone},k{i}\n" for i, phone in enumerate(rows))
     created = running.http.post(
         "/v1/campaigns",
@@ -78,9 +80,12 @@ def test_campaign_attempts_are_calls_on_the_api_sse_and_webhooks(
     assert set(by_number) == {ANSWERS, OTHER}
     answered = by_number[ANSWERS]
     assert answered["campaign"] == {"id": cid, "name": "Spring"}
-    assert answered["status"] == "placed" and answered["outcome"] == "answered"
-    assert answered["ended"] is True and answered["conversationId"]
-    assert answered["agentId"] and answered["attemptId"] >= 1
+    assert answered["status"] == "placed"
+    assert answered["outcome"] == "answered"
+    assert answered["ended"] is True
+    assert answered["conversationId"]
+    assert answered["agentId"]
+    assert answered["attemptId"] >= 1
     assert answered["contact"] == {"line": 2, "key": "k0"}
     assert by_number[OTHER]["outcome"] == "answered"
     assert answered["id"] == campaign_call_id(cid, answered["attemptId"])
@@ -103,11 +108,14 @@ def test_campaign_attempts_are_calls_on_the_api_sse_and_webhooks(
     answered_types = [
         e["event"] for e in mine if json.loads(e["data"])["call"]["id"] == answered["id"]
     ]
-    assert answered_types[0] == "call.placing" and answered_types[1] == "call.placed"
-    assert "call.progress" in answered_types and answered_types[-1] == "call.ended"
+    assert answered_types[0] == "call.placing"
+    assert answered_types[1] == "call.placed"
+    assert "call.progress" in answered_types
+    assert answered_types[-1] == "call.ended"
     states = [json.loads(e["data"])["campaign"]["state"] for e in events if e["event"] ==
               "campaign.updated"]  # fmt: skip
-    assert states[0] == "running" and states[-1] == "finished"
+    assert states[0] == "running"
+    assert states[-1] == "finished"
     assert all("apiKeyId" not in json.loads(e["data"]) for e in events)
     # Resume after the third event: exactly the rest, in order.
     headers = running.headers(ops, **{"Last-Event-ID": events[2]["id"]})
@@ -165,7 +173,8 @@ def test_hanging_up_a_campaign_call_records_its_outcome(running: Running) -> Non
     assert hung.status_code == 202, hung.text
     assert _until(lambda: _state(running, ops, cid), lambda s: s == "finished") == "finished"
     ended = running.http.get(f"/v1/calls/{call_id}", headers=running.headers(ops)).json()
-    assert ended["ended"] is True and ended["outcome"] == "answered"
+    assert ended["ended"] is True
+    assert ended["outcome"] == "answered"
     journal = Journal.open(running.store.path.parent / "campaigns" / cid / "journal.db",
                            read_only=True)  # fmt: skip
     try:
@@ -174,7 +183,8 @@ def test_hanging_up_a_campaign_call_records_its_outcome(running: Running) -> Non
         journal.close()
     assert attempt.conversation_id == ended["conversationId"]
     assert attempt.outcome == "answered"  # the runner recorded the end it saw, as the call shows
-    assert attempt.talk_s is not None and attempt.talk_s < 59  # cut short by the hang-up
+    assert attempt.talk_s is not None
+    assert attempt.talk_s < 59
 
 
 def test_a_campaign_attempt_of_unknown_outcome_shows_as_unknown(running: Running) -> None:
@@ -186,7 +196,8 @@ def test_a_campaign_attempt_of_unknown_outcome_shows_as_unknown(running: Running
         lambda calls: bool(calls) and calls[0]["status"] not in ("placing",),
     )
     call = calls[0]
-    assert call["source"] == "campaign" and call["attemptId"] >= 1
+    assert call["source"] == "campaign"
+    assert call["attemptId"] >= 1
     assert call["status"] in ("unknown", "not_placed")
     if call["status"] == "not_placed":
         assert running.emulator.calls_created() == []
