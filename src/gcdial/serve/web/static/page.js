@@ -99,6 +99,9 @@
     return "bad";
   }
   const words = (s) => String(s || "").replaceAll("_", " ");
+  // Who placed a call: a campaign the service runs, or an API key (a CRM, this page).
+  const placedBy = (c) => (c.campaign ? "campaign " + (c.campaign.name || c.campaign.id)
+    : c.keyName || "");
 
   function upsert(call, step) {
     const known = calls.get(call.id) || {};
@@ -118,7 +121,8 @@
 
   function renderActive() {
     const rows = activeCalls().map((c) => el("tr", { "data-call": c.id },
-      td("Agent", c.agent),
+      td("Agent", c.agent, c.campaign ? el("div", { class: "muted small placed-by" },
+        placedBy(c)) : null),
       td("Number", c.to),
       td("Step", el("span", { class: "step" }, c.step)),
       td("Time", el("span", { class: "timer", "data-since": c.createdAt },
@@ -143,7 +147,7 @@
         td("Outcome", el("span", { class: c.ended || c.status === "unknown"
           ? resultClass(result) : "step", title: c.detail || "" }, words(result))),
         td("Talk", duration(c.talkSeconds)),
-        td("Key", c.keyName || ""));
+        td("Placed by", placedBy(c)));
     });
     $("#recent").replaceChildren(...(rows.length ? rows
       : [el("tr", {}, el("td", { colspan: 6, class: "muted" }, "No calls match."))]));
@@ -151,7 +155,10 @@
 
   function renderAgents() {
     const live = new Map();
-    for (const c of activeCalls()) live.set((c.agent || "").toLowerCase(), c);
+    for (const c of activeCalls()) {
+      live.set((c.agent || "").toLowerCase(), c);
+      if (c.agentId) live.set(c.agentId.toLowerCase(), c);
+    }
     const rows = agents.map((a) => {
       const now = live.get(a.agent.toLowerCase()) || (a.id && live.get(a.id.toLowerCase()));
       return el("tr", { "data-agent": a.agent },
@@ -237,6 +244,7 @@
       "call.verdict"]) {
       stream.addEventListener(type, (e) => onEvent(type, e));
     }
+    stream.addEventListener("campaign.updated", () => { loadCampaigns(); });
     stream.addEventListener("session", (e) => showSignedOut(JSON.parse(e.data).message));
     stream.onerror = () => {
       wasDown = true;
