@@ -49,6 +49,18 @@ def api_routes(notifications: NotificationService) -> list[BaseRoute]:
             name="users",
         ),
         Route(
+            "/api/v2/users/{userId}/presences/purecloud",
+            users.patch_presence,
+            methods=["PATCH"],
+            name="users",
+        ),
+        Route(
+            "/api/v2/users/{userId}/routingstatus",
+            users.put_routing_status,
+            methods=["PUT"],
+            name="users",
+        ),
+        Route(
             "/api/v2/authorization/divisions/{divisionId}",
             users.get_division,
             methods=["GET"],

@@ -20,11 +20,14 @@ from starlette.websockets import WebSocket
 from gcdial._shared import HEARTBEAT_TOPIC, SOCKET_CLOSING_TOPIC
 from gcdial.emulator.auth import require_token
 from gcdial.emulator.errorbody import ApiError, bad_request, not_found
+from gcdial.emulator.fixtures import UserSpec
 from gcdial.emulator.requestbody import read_json
 from gcdial.emulator.state import Call, EmulatorState, Token
+from gcdial.emulator.users import presence_json, routing_status_json
 
 USER_CALLS_TOPIC = re.compile(r"^v2\.users\.([0-9a-fA-F-]{36})\.conversations\.calls$")
 CONVERSATION_TOPIC = re.compile(r"^v2\.conversations\.calls\.([0-9a-fA-F-]{36})$")
+USER_STATE_TOPIC = re.compile(r"^v2\.users\.([0-9a-fA-F-]{36})\.(presence|routingStatus)$")
 MAX_TOPICS_PER_CHANNEL = 1000
 CLOSE_GOING_AWAY = 1001
 
@@ -88,6 +91,7 @@ class NotificationService:
         self._state = state
         self.channels: dict[str, Channel] = {}
         state.hub.subscribe(self._on_call_change)
+        state.user_listeners.append(self._on_user_change)
         state.on_reset.append(self._forget_all)
 
     def routes(self) -> list[BaseRoute]:
@@ -210,7 +214,7 @@ class NotificationService:
                 raise bad_request(
                     f"{where}: each topic must be an object with a string 'id'.", field=where
                 )
-            user = USER_CALLS_TOPIC.match(topic)
+            user = USER_CALLS_TOPIC.match(topic) or USER_STATE_TOPIC.match(topic)
             if user is not None and user.group(1).lower() not in self._state.users:
                 raise bad_request(f"{where}: no user {user.group(1)}.", field=where)
             if user is None and CONVERSATION_TOPIC.match(topic) is None:
@@ -218,7 +222,8 @@ class NotificationService:
                     400,
                     "bad.request",
                     f"{where}: unsupported topic {topic!r}; the emulator supports "
-                    "v2.users.{userId}.conversations.calls and v2.conversations.calls.{id}.",
+                    "v2.users.{userId}.conversations.calls, v2.users.{userId}.presence, "
+                    "v2.users.{userId}.routingStatus and v2.conversations.calls.{id}.",
                     details=[{"errorCode": "notification.topic.unsupported", "fieldName": where}],
                 )
             if topic not in topics:
@@ -227,12 +232,23 @@ class NotificationService:
             raise bad_request(f"A channel holds at most {MAX_TOPICS_PER_CHANNEL} topics.")
         return topics
 
+    def _on_user_change(self, user: UserSpec, what: str) -> None:
+        topic = f"v2.users.{user.id}.{what}"
+        if what == "presence":
+            body = presence_json(self._state, user, label=False)
+        else:
+            body = {"routingStatus": routing_status_json(self._state, user)}
+        self._push({topic, topic.lower()}, body)
+
     def _on_call_change(self, call: Call) -> None:
         wanted = {
             f"v2.users.{call.user_id}.conversations.calls",
             f"v2.conversations.calls.{call.id}",
         }
-        body = call.to_json()
+        self._push(wanted, call.to_json())
+
+    def _push(self, wanted: set[str], body: dict[str, Any]) -> None:
+        """A frame with ``body`` to every connected channel subscribed to a ``wanted`` topic."""
         for channel in self.channels.values():
             if channel.connection is None:
                 continue

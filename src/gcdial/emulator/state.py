@@ -105,6 +105,8 @@ class Call:
 
 
 Listener = Callable[[Call], None]
+UserListener = Callable[[UserSpec, str], None]
+"""Told ``(user, what)`` after a user's ``presence`` or ``routingStatus`` changed."""
 
 
 @dataclass
@@ -150,8 +152,10 @@ class EmulatorState:
         self.fixture = fixture
         self.clock = SimClock(config.speed)
         self.hub = EventHub()
-        self.users: dict[str, UserSpec] = {str(u.id): u for u in fixture.all_users()}
-        self.users_by_email = {u.email.lower(): u for u in self.users.values()}
+        self.users: dict[str, UserSpec] = {}
+        self.users_by_email: dict[str, UserSpec] = {}
+        self._load_users()
+        self.user_listeners: list[UserListener] = []
         self.clients: dict[str, ClientSpec] = {c.id: c for c in fixture.clients}
         self.faults = FaultBook(seed=config.seed)
         self.rate_limiter = RateLimiter(
@@ -189,8 +193,22 @@ class EmulatorState:
         for token in self.tokens.values():
             token.revoked = True
 
+    def _load_users(self) -> None:
+        self.users = {str(u.id): u for u in self.fixture.all_users()}
+        self.users_by_email = {u.email.lower(): u for u in self.users.values()}
+
+    def change_user(self, user: UserSpec, what: str, **changes: Any) -> UserSpec:
+        """Change a user's ``presence`` or ``routing_status`` and tell the listeners."""
+        changed = user.model_copy(update=changes)
+        self.users[str(user.id)] = changed
+        self.users_by_email[user.email.lower()] = changed
+        for listener in list(self.user_listeners):
+            listener(changed, what)
+        return changed
+
     def reset(self) -> None:
-        """Forget calls, tokens, channels, faults, counters and rate windows; keep the fixture."""
+        """Forget calls, tokens, channels, faults, counters, rate windows and presence changes;
+        keep the fixture."""
         for call in self.calls.values():
             if call.task is not None:
                 call.task.cancel()
@@ -203,5 +221,6 @@ class EmulatorState:
         self.internal_errors = 0
         self.client_disconnects = 0
         self.rate_limiter.reset()
+        self._load_users()
         for hook in self.on_reset:
             hook()

@@ -88,8 +88,8 @@ def user_json(state: EmulatorState, user: UserSpec, expand: set[str]) -> dict[st
     if "presence" in expand:
         body["presence"] = presence_json(state, user, label=False)
     if "routingStatus" in expand:
-        status = user.routing_status or ("IDLE" if user.presence == "ON_QUEUE" else "OFF_QUEUE")
-        body["routingStatus"] = {"status": status, "startTime": state.clock.iso(0)}
+        routing = routing_status_json(state, user)
+        body["routingStatus"] = {"status": routing["status"], "startTime": routing["startTime"]}
     if "station" in expand:
         body["station"] = station_json(user)
     return body
@@ -140,6 +140,45 @@ async def get_presence(request: Request) -> JSONResponse:
     require_token(request, state)
     user = find_user(state, request.path_params["userId"])
     return JSONResponse(presence_json(state, user, label=True))
+
+
+async def patch_presence(request: Request) -> JSONResponse:
+    """``PATCH /api/v2/users/{userId}/presences/purecloud``: body ``{"presenceDefinition":
+    {"id": ...}}`` (the emulator's ids are ``presence-<name>``) or ``{"systemPresence": ...}``."""
+    state = _state(request)
+    require_token(request, state)
+    user = find_user(state, request.path_params["userId"])
+    body = await read_json(request)
+    definition = body.get("presenceDefinition") if isinstance(body, dict) else None
+    if not isinstance(definition, dict):
+        raise bad_request(
+            "'presenceDefinition' must be an object with an 'id'.", field="presenceDefinition"
+        )
+    raw = definition.get("systemPresence") or str(definition.get("id") or "")
+    name = raw.removeprefix("presence-").replace(" ", "_").upper()
+    if not name or not name.replace("_", "").isalpha():
+        raise bad_request(f"Unknown presence definition {raw!r}.", field="presenceDefinition.id")
+    user = state.change_user(user, "presence", presence=name)
+    return JSONResponse(presence_json(state, user, label=True))
+
+
+def routing_status_json(state: EmulatorState, user: UserSpec) -> dict[str, Any]:
+    """A ``RoutingStatus`` body."""
+    status = user.routing_status or ("IDLE" if user.presence == "ON_QUEUE" else "OFF_QUEUE")
+    return {"userId": str(user.id), "status": status, "startTime": state.clock.iso(0)}
+
+
+async def put_routing_status(request: Request) -> JSONResponse:
+    """``PUT /api/v2/users/{userId}/routingstatus``: body ``{"status": "OFF_QUEUE"}``."""
+    state = _state(request)
+    require_token(request, state)
+    user = find_user(state, request.path_params["userId"])
+    body = await read_json(request)
+    status = body.get("status") if isinstance(body, dict) else None
+    if not isinstance(status, str) or not status.replace("_", "").isalpha():
+        raise bad_request("'status' must be a routing status, e.g. OFF_QUEUE.", field="status")
+    user = state.change_user(user, "routingStatus", routing_status=status.upper())
+    return JSONResponse(routing_status_json(state, user))
 
 
 async def search(request: Request) -> JSONResponse:

@@ -233,7 +233,8 @@ def _utc_now() -> dt.datetime:
 class NotificationChannel:
     """One notifications channel + WebSocket, reconnected and re-subscribed on its own.
 
-    ``on_conversation`` gets every call-topic eventBody; ``on_reconnected`` is awaited after each
+    ``on_conversation`` gets every call-topic eventBody; ``on_frame`` every other frame (other
+    topics, e.g. an agent's presence; heartbeats excluded); ``on_reconnected`` is awaited after each
     reconnect+resubscribe (catch up by REST there); ``on_lost`` is called once if reconnecting
     fails for good, after which the channel is closed.
     """
@@ -245,6 +246,7 @@ class NotificationChannel:
         on_conversation: SnapshotSink,
         on_reconnected: Callable[[], Awaitable[None]],
         on_lost: Callable[[BaseException], None],
+        on_frame: Callable[[Frame], None] | None = None,
         settings: ChannelSettings | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
@@ -254,6 +256,7 @@ class NotificationChannel:
         self.on_conversation = on_conversation
         self.on_reconnected = on_reconnected
         self.on_lost = on_lost
+        self.on_frame = on_frame
         self.settings = settings or ChannelSettings()
         self.sleep = sleep
         self.clock = clock
@@ -430,6 +433,8 @@ class NotificationChannel:
             conversation = frame.conversation()
             if conversation is not None:
                 self.on_conversation(conversation)
+            elif self.on_frame is not None:
+                self.on_frame(frame)
             elif frame.topic.startswith(("v2.conversations.calls.", "v2.users.")):
                 self.stats.garbled += 1
                 logger.warning("notifications: skipped a %s frame without a call", frame.topic)

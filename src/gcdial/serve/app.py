@@ -48,7 +48,7 @@ from gcdial.serve.models import (
     WebhookResource,
 )
 from gcdial.serve.problems import ApiProblem, ErrorBody, ErrorItem, json_path, problem_body
-from gcdial.serve.service import TERMINAL_EVENTS, DialService, call_json, iso
+from gcdial.serve.service import TERMINAL_EVENTS, DialService, call_json, event_visible, iso
 from gcdial.serve.signing import new_secret
 from gcdial.serve.store import ApiKeyRecord, Store, StoreError, WebhookEndpoint, hash_api_key
 from gcdial.serve.web import mount_page
@@ -457,7 +457,6 @@ def create_app(
             ) from None  # fmt: skip
 
     def _stream(key: ApiKeyRecord, after: int, call_id: str | None) -> EventSourceResponse:
-        admin = "admin" in key.scopes
 
         async def events() -> AsyncIterator[dict[str, str]]:
             last = after
@@ -468,7 +467,7 @@ def create_app(
                     for event in batch:
                         last = event.id
                         data = json.loads(event.data)
-                        if not admin and data.get("apiKeyId") != key.id:
+                        if not event_visible(data, key):
                             continue
                         data.pop("apiKeyId", None)
                         yield {"id": str(event.id), "event": event.type, "data": json.dumps(data)}

@@ -67,6 +67,11 @@ class ServeConfig:
     campaigns_dir: str | None = None
     max_upload_bytes: int = 20 * 1024 * 1024
     instance_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    # Agents' presence and routing status come over the notifications channel; the topic names
+    # are UNCONFIRMED by the contract, hence a setting ({id} is the user id). Empty: poll only.
+    presence_topics: tuple[str, ...] = ("v2.users.{id}.presence", "v2.users.{id}.routingStatus")
+    # How often the page re-reads agents when the notifications channel is down.
+    presence_poll_s: float = 15.0
 
     def __post_init__(self) -> None:
         if not MIN_IDEMPOTENCY_TTL_S <= self.idempotency_ttl_s <= MAX_IDEMPOTENCY_TTL_S:

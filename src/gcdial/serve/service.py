@@ -28,6 +28,7 @@ from gcdial.serve.config import ServeConfig
 from gcdial.serve.hub import EventHub
 from gcdial.serve.metrics import Metrics
 from gcdial.serve.models import CallRequest
+from gcdial.serve.presence import PresenceWatcher, agent_event_visible
 from gcdial.serve.signing import sign
 from gcdial.serve.store import (
     ApiKeyRecord,
@@ -39,7 +40,7 @@ from gcdial.serve.store import (
     body_fingerprint,
 )
 
-__all__ = ["DialAnswer", "DialService", "call_json", "iso"]
+__all__ = ["DialAnswer", "DialService", "call_json", "event_visible", "iso"]
 
 logger = logging.getLogger("gcdial.serve")
 
@@ -84,6 +85,16 @@ def call_json(call: CallRecord) -> dict[str, Any]:
     }
 
 
+def event_visible(data: dict[str, Any], key: ApiKeyRecord) -> bool:
+    """May ``key`` see this event (its JSON ``data``)? A call's or a campaign's: its key's, or
+    any with the admin scope; an agent's: see ``agent_event_visible``."""
+    if "apiKeyId" in data:
+        return "admin" in key.scopes or data["apiKeyId"] == key.id
+    if data.get("type") == "agent.updated":
+        return agent_event_visible(data, key)
+    return "admin" in key.scopes
+
+
 @dataclass(frozen=True)
 class DialAnswer:
     """What ``POST /v1/calls`` answers: a claim result and the body to send."""
@@ -123,6 +134,7 @@ class DialService:
         self._unlisten: Callable[[], None] | None = None
         # Calls whose dial task runs in this process: their claims are not leftovers.
         self._dialing: set[str] = set()
+        self.presence = PresenceWatcher(self)
 
     @property
     def client(self) -> AsyncClient:
@@ -144,6 +156,7 @@ class DialService:
         )
         self.hub.last_id = await self.db(self.store.last_event_id)
         self._unlisten = await self._listen_to_replicas()
+        self._spawn(self.presence.start())  # in the background: Genesys may be slow or down
         await self.recover(startup=True)
         for placed in await self.db(self.store.calls_with_status, "placed"):
             # A campaign's calls are followed by its run (a resume reconciles them from the
@@ -183,6 +196,7 @@ class DialService:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._workers.clear()
+        await self.presence.close()
         if self._monitor is not None:
             with contextlib.suppress(Exception):
                 await self._monitor.close()

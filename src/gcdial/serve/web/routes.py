@@ -28,7 +28,7 @@ from gcdial.errors import GcdialError, InvalidPhoneNumberError, NotFoundError
 from gcdial.serve.campaigns import CampaignManager, check_csv
 from gcdial.serve.models import CallRequest
 from gcdial.serve.problems import ApiProblem
-from gcdial.serve.service import DialService, call_json
+from gcdial.serve.service import DialService, call_json, event_visible
 from gcdial.serve.store import ApiKeyRecord, AuditEntry, CallRecord, Event, hash_api_key
 from gcdial.serve.web.session import (
     COOKIE_NAME,
@@ -266,7 +266,13 @@ def mount_page(
             )
             wanted = list(dict.fromkeys(c.agent for c in recent))
         states = await asyncio.gather(*(_agent_state(service, a) for a in wanted[:_MAX_AGENTS]))
-        return {"agents": states}
+        # From now on their presence changes come as agent.updated events (while "live").
+        await service.presence.watch({s["id"]: s["agent"] for s in states if s.get("id")})
+        live = service.presence.live
+        return {
+            "agents": states,
+            "presence": {"live": live, "pollSeconds": service.config.presence_poll_s},
+        }
 
     @router.get("/page/api/number")
     async def number(
@@ -480,7 +486,6 @@ def mount_page(
         if last_event_id and last_event_id.strip().isdigit():
             start = int(last_event_id)
         names = await key_names()
-        admin = "admin" in key.scopes
 
         async def feed() -> AsyncIterator[dict[str, Any]]:
             last = start
@@ -492,7 +497,7 @@ def mount_page(
                     for event in batch:
                         last = event.id
                         data = json.loads(event.data)
-                        if not admin and data.get("apiKeyId") != key.id:
+                        if not event_visible(data, key):
                             continue
                         yield {"id": str(event.id), "event": event.type,
                                "data": json.dumps(_page_event(data, names))}  # fmt: skip

@@ -195,9 +195,43 @@
     return all.lastEventId;
   }
 
+  // Presence: pushed as agent.updated events while the service's notifications channel is up;
+  // polled (slowly) only while it is down, and the page says which.
+  let agentPoll = null;
   async function loadAgents() {
-    agents = (await api("GET", "/page/api/agents")).agents;
+    const answer = await api("GET", "/page/api/agents");
+    agents = answer.agents;
     renderAgents();
+    const presence = answer.presence || { live: false, pollSeconds: 15 };
+    const note = $("#presence-mode");
+    if (note) {
+      note.textContent = presence.live ? "Presence: live"
+        : "Presence: live updates unavailable; refreshed every " + presence.pollSeconds + " s";
+      note.className = "small " + (presence.live ? "muted" : "warn");
+    }
+    clearTimeout(agentPoll);
+    if (!presence.live) {
+      agentPoll = setTimeout(() => { if (!signedOut) loadAgents().catch(() => {}); },
+        presence.pollSeconds * 1000);
+    }
+  }
+
+  let agentsTimer = null;
+  function onAgentEvent(e) {
+    if (e.lastEventId) lastEventId = Math.max(lastEventId, Number(e.lastEventId));
+    const data = JSON.parse(e.data);
+    const change = data.agent;
+    if (change) {
+      const known = agents.find((a) => a.id === change.id);
+      if (known) {
+        if (change.presence) known.presence = change.presence;
+        if (change.routingStatus) known.routingStatus = change.routingStatus;
+        renderAgents();
+      }
+    }
+    // Readiness depends on more than presence: read the agents again, once for a burst.
+    clearTimeout(agentsTimer);
+    agentsTimer = setTimeout(() => loadAgents().catch(() => {}), 500);
   }
 
   let recentTimer = null;
@@ -245,6 +279,7 @@
       stream.addEventListener(type, (e) => onEvent(type, e));
     }
     stream.addEventListener("campaign.updated", () => { loadCampaigns(); });
+    stream.addEventListener("agent.updated", onAgentEvent);
     stream.addEventListener("session", (e) => showSignedOut(JSON.parse(e.data).message));
     stream.onerror = () => {
       wasDown = true;
@@ -495,7 +530,6 @@
         t.textContent = duration((Date.now() - Date.parse(t.dataset.since)) / 1000);
       }
     }, 1000);
-    setInterval(() => { if (!signedOut) loadAgents().catch(() => {}); }, 15000);
     try {
       lastEventId = await loadCalls();
       openStream(lastEventId);
