@@ -221,3 +221,38 @@ def test_call_change_table() -> None:
     assert call_change(step("unknown", detail="why")) == {"status": "unknown", "detail": "why"}
     assert call_change(step("refused", detail="no"))["status"] == "refused"
     assert call_change(step("progress", progress={"event": "agent_alerting"})) == {}
+
+
+def test_presence_changes_are_agent_events_for_keys_that_may_see_the_agent(
+    running: Running,
+) -> None:
+    admin = running.headers(running.admin_key)
+    bob_only = running.make_key("bobs", scopes=("watch",), agents=("bob@example.com",))
+    agents = running.http.get("/v1/agents", params={"agent": "alice@example.com"}, headers=admin)
+    assert agents.status_code == 200, agents.text
+    alice = agents.json()["agents"][0]["id"]
+    token = httpx.post(
+        running.emulator.base_url + "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(running.emulator.client_id, running.emulator.client_secret),
+    ).json()["access_token"]
+    changed = httpx.patch(
+        f"{running.emulator.base_url}/api/v2/users/{alice}/presences/purecloud",
+        json={"presenceDefinition": {"systemPresence": "Away"}},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert changed.status_code == 200, changed.text
+
+    def agent_events(key: str) -> list[dict[str, Any]]:
+        headers = running.headers(key, **{"Last-Event-ID": "0"})
+        quiet = httpx.Timeout(10, read=0.5)
+        with running.http.stream("GET", "/v1/events", headers=headers, timeout=quiet) as stream:
+            found = _events_until_quiet(stream)
+        return [json.loads(e["data"]) for e in found if e["event"] == "agent.updated"]
+
+    seen = _until(lambda: agent_events(running.admin_key), bool, timeout_s=10)
+    assert {"id": alice, "agent": "alice@example.com", "presence": "AWAY"} in [
+        e["agent"] for e in seen
+    ]
+    # Alice is not one of that key's agents (a resync, naming nobody, may be there).
+    assert [e for e in agent_events(bob_only) if e["agent"] is not None] == []

@@ -58,3 +58,16 @@ def test_presence_and_routing_changes_show_within_seconds(
     ]
     assert {"id": alice["id"], "agent": ALICE, "presence": "AWAY"} in pushed
     assert {"id": alice["id"], "agent": ALICE, "routingStatus": "OFF_QUEUE"} in pushed
+
+
+def test_without_a_notifications_channel_the_page_says_it_polls(
+    web: Web, page: Page, emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    emulator.add_fault(route="notifications", mode="status", status=403, code="missing.permissions")
+    web.restart()  # the service starts without a channel
+    sign_in(page, web)
+    expect(page.locator("#presence-mode")).to_contain_text(
+        "live updates unavailable; refreshed every 15 s"
+    )
+    expect(page.locator(f"#agents tr[data-agent='{ALICE}']")).to_contain_text("available")
+    shot(page, tmp_path, "presence-polled")

@@ -533,6 +533,8 @@ def create_app(
         for name in wanted:
             may_dial_for(key, name)
         states = await asyncio.gather(*(_agent_state(service, name) for name in wanted))
+        # Their presence changes are agent.updated events on /v1/events from now on.
+        await service.presence.watch({s.id: s.agent for s in states if s.id})
         return {"agents": [state.model_dump() for state in states]}
 
     @app.post(
