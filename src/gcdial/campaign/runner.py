@@ -405,6 +405,7 @@ class CampaignRunner:
             await db.call(journal.mark_unknown, attempt.id, detail)
             contact = await db.call(journal.contact, attempt.contact_id)
             self.progress.unknown += 1
+            self.tell(attempt.id, "unknown", contact, None, detail=detail)
             self.emit(
                 "unknown",
                 f"{contact.phone} (line {contact.line}): outcome unknown after a restart; "

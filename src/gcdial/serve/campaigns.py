@@ -164,9 +164,10 @@ class CampaignManager:
             store.acquire_lease, lease, owner, now=time.time(), ttl_s=LEASE_TTL_S
         ):
             raise ApiProblem(409, "campaign_running", f"Another replica runs campaign {meta.id}.")
+        settings = self._settings(meta)
         calls = CampaignCalls(self.service, meta, on_settled=lambda: self.publish(meta))
         runner = CampaignRunner(
-            self._settings(meta),
+            settings,
             self.service.client,
             journal_path=self._dir(meta.id) / "journal.db",
             name=meta.name,
