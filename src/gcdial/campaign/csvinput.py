@@ -453,6 +453,7 @@ class ContactReader:
                 "Write it in E.164 (+14155550100), or as a national number of the default "
                 f"country ({self.default_country}).",
                 "invalid",
+                f"invalid phone number: {exc.reason}",
             )
             return None
 

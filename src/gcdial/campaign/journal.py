@@ -1362,6 +1362,16 @@ class Journal:
         return [t for (text,) in rows if (t := _time(text)) is not None]
 
     @_guarded
+    def settled_outcomes(self) -> dict[str, int]:
+        """Contacts finished one way or another (done, skipped, unknown), by outcome."""
+        rows = self._conn.execute(
+            "SELECT COALESCE(outcome, status), COUNT(*) FROM contacts "
+            "WHERE status IN (?, ?, ?) GROUP BY 1",
+            (ContactStatus.DONE, ContactStatus.SKIPPED, ContactStatus.UNKNOWN),
+        ).fetchall()
+        return {str(key): int(n) for key, n in rows}
+
+    @_guarded
     def deferred(self, now: datetime, *, limit: int) -> tuple[int, list[ContactRecord]]:
         """Pending contacts due after ``now`` (a retry delay, the calling window): how many, and
         the ``limit`` soonest due."""

@@ -196,8 +196,7 @@ def campaign_detail(
             stored: dict[str, Any] = {}
         else:
             by_status = journal.count_by("contacts", "status")
-            by_outcome = journal.count_by("contacts", "outcome")
-            by_outcome.pop("", None)
+            by_outcome = journal.settled_outcomes()
             attempts = journal.count_by("attempts", "state")
             in_flight = attempts.get("intent", 0) + attempts.get("accepted", 0)
             since = now - timedelta(minutes=CHART_MINUTES)
@@ -211,13 +210,15 @@ def campaign_detail(
             journal.close()
     total = sum(by_status.values())
     settled = sum(by_status.get(s, 0) for s in ("done", "skipped", "unknown"))
-    if run is not None:
+    if run is not None and run.agents:
         agents = run.agents
         in_flight = max(in_flight, run.live_calls)
         pool = sum(1 for a in agents if a["state"] not in ("retired", "excluded"))
         max_concurrent: int | None = min(run.max_concurrent or pool, pool) if pool else 0
     else:
         agents = _stored_agents(listed, stored, calls_by_agent)
+        if run is not None:  # it runs here, still checking its agents
+            agents = [{**a, "state": "checking", "why": None} for a in agents]
         max_concurrent = settings.get("concurrency") or len(listed)
     return {
         "now": now.isoformat(timespec="seconds"),

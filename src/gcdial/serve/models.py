@@ -184,7 +184,7 @@ class CampaignPreview(BaseModel):
 
 
 class DetailProgress(BaseModel):
-    """Contacts settled out of the total, by status and by outcome."""
+    """Contacts settled out of the total; by status, and the settled ones by outcome."""
 
     total: int
     settled: int
@@ -196,7 +196,7 @@ class CampaignAgent(BaseModel):
     """One agent of the campaign's pool."""
 
     agent: str
-    state: Literal["idle", "on call", "retired", "excluded"]
+    state: Literal["idle", "on call", "retired", "excluded", "checking"]
     step: str | None = Field(None, description="The call's step when on a call")
     forSeconds: float | None = Field(None, description="Seconds in this state (running here)")
     calls: int
