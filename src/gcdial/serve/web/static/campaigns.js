@@ -85,8 +85,7 @@
   async function preview() {
     const file = $("#campaign-form input[name=file]").files[0];
     const box = $("#campaign-preview");
-    uploadButton(0);
-    if (!file) { box.hidden = true; return; }
+    if (!file) { box.hidden = true; uploadButton(0); return; }
     const seq = ++previewSeq;
     box.hidden = false;
     box.className = "preview";
@@ -95,9 +94,11 @@
       const p = await postForm("/page/api/campaigns/preview");
       if (seq !== previewSeq) return;
       renderPreview(p, file.name);
+      notice("");
       uploadButton(p.canUpload ? p.rows.accepted : 0);
     } catch (err) {
       if (seq !== previewSeq) return;
+      uploadButton(0);
       box.className = "preview bad";
       box.textContent = "The contact list was refused: " + err.message;
       notice("The contact list was refused: " + err.message);
