@@ -12,6 +12,7 @@ import httpx
 from playwright.sync_api import Locator, Page, expect
 
 from gcdial.emulator import EmulatorServer
+from gcdial.serve.web.campaign_routes import report_filename
 
 from .browser import DESKTOP, PHONE
 from .conftest import ALICE, Web
@@ -187,3 +188,9 @@ def test_deferred_retry_shows_its_due_time_and_the_panel_fits_both_sizes(
     page.keyboard.press("Enter")
     expect(card.locator("summary .step")).to_have_text("stopped", timeout=20_000)
     assert len(emulator.calls_created()) == 2  # the deferred retry was never dialed
+
+
+def test_report_filename_keeps_only_safe_characters() -> None:
+    assert report_filename("Spring promo", "cmp_1a", "csv") == "Spring_promo-cmp_1a-report.csv"
+    assert report_filename('../"x"\r\n', "cmp_1a", "json") == "x-cmp_1a-report.json"
+    assert report_filename("...", "cmp_1a", "csv") == "campaign-cmp_1a-report.csv"
