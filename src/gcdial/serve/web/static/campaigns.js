@@ -22,6 +22,7 @@
   let loading = null;
   let again = false;
   let previewSeq = 0;
+  let signedOut = false; // a 401: the page says so; stop polling
 
   function svg(tag, attrs, ...children) {
     const node = document.createElementNS(SVG, tag);
@@ -349,7 +350,8 @@
         render(list);
         busy = list.some((m) => BUSY.has(m.state));
       } catch (err) {
-        if (!page.signedOut()) busy = true; // try again soon
+        if (err.status === 401) signedOut = true;
+        else busy = true; // try again soon
       } finally {
         loading = null;
       }
@@ -361,7 +363,7 @@
 
   function schedule(busy) {
     clearTimeout(pollTimer);
-    if (page.signedOut()) return;
+    if (signedOut) return;
     pollTimer = setTimeout(() => {
       if (document.visibilityState === "visible") load();
       else schedule(busy); // hidden: no polling; visibilitychange reloads
@@ -395,11 +397,8 @@
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible") load();
   });
-  for (const type of ["campaign.updated", "campaign.state", "campaign.progress",
-    "campaign.started", "campaign.paused", "campaign.finished", "campaign.stopped"]) {
-    page.onStream(type, onCampaignEvent);
-  }
-  page.onStream("hello", onCampaignEvent); // after a reconnect: catch up
+  page.on("campaign.updated", onCampaignEvent);
+  page.on("page.reconnected", onCampaignEvent); // catch up on what changed meanwhile
   setInterval(() => { // "in 4 min" stays true between refreshes
     for (const t of panel.querySelectorAll("time.due")) {
       t.textContent = localTime(t.getAttribute("datetime")) + " ("

@@ -12,10 +12,11 @@
   let signedOut = false;
   let myCallId = null;
   let pendingIdem = null;
+  const CALL_EVENTS = ["call.placing", "call.placed", "call.progress", "call.unknown",
+    "call.not_placed", "call.refused", "call.ended", "call.hangup_requested", "call.verdict"];
   const TERMINAL = new Set(["call.ended", "call.unknown", "call.not_placed", "call.refused",
                             "call.verdict"]);
 
-  const streamHooks = []; // [type, handler] added by the other panels' scripts
   const $ = (sel) => document.querySelector(sel);
   function el(tag, attrs, ...children) {
     const node = document.createElement(tag);
@@ -203,6 +204,28 @@
     }, 300);
   }
 
+  // Other panels (review.js) subscribe to event types and to "page.ready" / "page.reconnected".
+  const hooks = new Map();
+  function emit(type, data) {
+    for (const fn of hooks.get(type) || []) {
+      try { fn(data, type); } catch (err) { console.error(err); }
+    }
+  }
+  function listen(source, type) {
+    source.addEventListener(type, (e) => {
+      if (e.lastEventId) lastEventId = Math.max(lastEventId, Number(e.lastEventId));
+      emit(type, JSON.parse(e.data));
+    });
+  }
+  function on(type, fn) {
+    if (!hooks.has(type)) {
+      hooks.set(type, []);
+      if (stream && !CALL_EVENTS.includes(type) && !type.startsWith("page.")) listen(stream, type);
+    }
+    hooks.get(type).push(fn);
+  }
+  window.gcdialPage = { csrf, canDial, api, el, td, notice, clock, words, on };
+
   function onEvent(type, e) {
     if (e.lastEventId) lastEventId = Math.max(lastEventId, Number(e.lastEventId));
     const data = JSON.parse(e.data);
@@ -217,6 +240,7 @@
     refreshRecentSoon();
     if (call.id === myCallId) showMyCall(call, type, data);
     if (type === "call.unknown" || type === "call.verdict") loadReview().catch(() => {});
+    emit(type, data);
   }
 
   function openStream(after) {
@@ -231,14 +255,13 @@
           + ", nothing missed.", "info");
         loadAgents().catch(() => {});
         loadReview().catch(() => {});
+        emit("page.reconnected", {});
       }
     });
-    for (const type of ["call.placing", "call.placed", "call.progress", "call.unknown",
-      "call.not_placed", "call.refused", "call.ended", "call.hangup_requested",
-      "call.verdict"]) {
-      stream.addEventListener(type, (e) => onEvent(type, e));
+    for (const type of CALL_EVENTS) stream.addEventListener(type, (e) => onEvent(type, e));
+    for (const type of hooks.keys()) {
+      if (!CALL_EVENTS.includes(type) && !type.startsWith("page.")) listen(stream, type);
     }
-    for (const [type, handler] of streamHooks) stream.addEventListener(type, handler);
     stream.addEventListener("session", (e) => showSignedOut(JSON.parse(e.data).message));
     stream.onerror = () => {
       wasDown = true;
@@ -412,19 +435,11 @@
     try {
       lastEventId = await loadCalls();
       openStream(lastEventId);
+      emit("page.ready", {});
       await Promise.all([loadAgents(), loadReview()]);
     } catch (err) {
       if (!signedOut) notice("Could not load the page's data: " + err.message);
     }
   }
-  // What the other panels' scripts (campaigns.js) share: helpers, and the live stream.
-  window.gcdialPage = {
-    api, el, td, notice, words, csrf,
-    signedOut: () => signedOut,
-    onStream(type, handler) {
-      streamHooks.push([type, handler]);
-      if (stream) stream.addEventListener(type, handler);
-    },
-  };
   start();
 })();
