@@ -204,7 +204,8 @@ def campaign_detail(
             deferred_total, deferred = journal.deferred(now, limit=deferred_limit)
             calls_by_agent = journal.count_by("attempts", "agent")
             raw = journal.get_meta(AGENT_STATES_META)
-            stored = json.loads(raw) if raw else {}
+            loaded = json.loads(raw) if raw else {}
+            stored = loaded if isinstance(loaded, dict) else {}
     finally:
         if journal is not None:
             journal.close()
