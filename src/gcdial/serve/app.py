@@ -589,6 +589,8 @@ def create_app(
     )
     async def preview_campaign(key: Key, file: ListFile, form: Upload) -> dict[str, Any]:
         need(key, "campaigns")
+        for agent in form.agents:
+            may_dial_for(key, agent)
         data = await file.read()
         _, preview = await asyncio.to_thread(
             read_upload, data, form.settings, now=datetime.now(UTC)
