@@ -38,9 +38,7 @@ def report_filename(name: str, campaign_id: str, fmt: str) -> str:
     return f"{stem[:60]}-{campaign_id}-report.{fmt}"
 
 
-def campaign_router(
-    campaigns: CampaignManager | None, signed_in: SignedIn, act: Act
-) -> APIRouter:
+def campaign_router(campaigns: CampaignManager | None, signed_in: SignedIn, act: Act) -> APIRouter:
     """The page's campaign routes; ``signed_in`` and ``act`` are the page's session checks."""
     router = APIRouter(include_in_schema=False)
     Viewer = Annotated[tuple[Session, ApiKeyRecord], Depends(signed_in)]
