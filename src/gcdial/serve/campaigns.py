@@ -165,6 +165,7 @@ class CampaignManager:
             self.service.client,
             journal_path=self._dir(meta.id) / "journal.db",
             name=meta.name,
+            resolve_timeout_s=self.service.config.campaign_resolve_timeout_s,
         )
         meta.state, meta.error = "running", None
         meta.history.append(f"{time.time():.0f} running")
