@@ -72,7 +72,8 @@ def test_call_verdict_once_idempotent_audited_and_published(running: Running) ->
     assert late.status_code == 409
     error = late.json()["error"]
     assert error["type"] == "already_resolved"
-    assert "not placed by crm at " in error["message"] and "UTC" in error["message"]
+    assert "not placed by crm at " in error["message"]
+    assert "UTC" in error["message"]
 
     shown = running.http.get(f"/v1/calls/{call['id']}", headers=running.headers()).json()
     assert shown["status"] == "not_placed"
@@ -153,7 +154,8 @@ def test_campaign_unknowns_and_pinned_contacts_reviewed_over_http(running: Runni
     won = next(a for a in answers if a.status_code == 200).json()
     lost = next(a for a in answers if a.status_code == 409).json()["error"]
     assert lost["type"] == "already_resolved"
-    assert f"by {won['by']}" in lost["message"] and "UTC" in lost["message"]
+    assert f"by {won['by']}" in lost["message"]
+    assert "UTC" in lost["message"]
     second = body["unknown"][1]
     placed = running.http.post(
         second["verdict"], json={"verdict": "placed", "note": "seen"}, headers=running.headers(key)
@@ -182,12 +184,15 @@ def test_campaign_unknowns_and_pinned_contacts_reviewed_over_http(running: Runni
     assert again.status_code == 409
     assert again.json()["error"]["type"] == "nothing_to_reassign"
     after = running.http.get(review_url, headers=running.headers(key)).json()
-    assert after["pinned"] == [] and after["unknown"] == []
+    assert after["pinned"] == []
+    assert after["unknown"] == []
 
     types = [e.type for e in running.store.events_after(0)]
-    assert types.count("campaign.verdict") == 2 and types.count("campaign.reassigned") == 1
+    assert types.count("campaign.verdict") == 2
+    assert types.count("campaign.reassigned") == 1
     actions = [a.action for a in running.store.list_audit()]
-    assert actions.count("campaign.verdict") == 2 and actions.count("campaign.reassign") == 1
+    assert actions.count("campaign.verdict") == 2
+    assert actions.count("campaign.reassign") == 1
 
     # Resumed: the contact found not placed (if that verdict won) and the reassigned one are
     # dialed; the one found placed never again.
