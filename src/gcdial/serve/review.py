@@ -93,6 +93,7 @@ class CampaignRef(BaseModel):
     id: str
     name: str
     state: str
+    agents: list[str] = Field(default=[], description="The campaign's agents (reassign targets).")
 
 
 class ReviewContact(BaseModel):
@@ -526,7 +527,9 @@ class Reviews:
 
 
 def _campaign_ref(meta: CampaignMeta) -> dict[str, Any]:
-    return {"id": meta.id, "name": meta.name, "state": meta.state}
+    agents = meta.settings.get("agents") or []
+    listed = [str(a) for a in agents] if isinstance(agents, list) else []
+    return {"id": meta.id, "name": meta.name, "state": meta.state, "agents": listed}
 
 
 def _contact_json(contact: ContactRecord) -> dict[str, Any]:

@@ -12,6 +12,8 @@
   let signedOut = false;
   let myCallId = null;
   let pendingIdem = null;
+  const CALL_EVENTS = ["call.placing", "call.placed", "call.progress", "call.unknown",
+    "call.not_placed", "call.refused", "call.ended", "call.hangup_requested", "call.verdict"];
   const TERMINAL = new Set(["call.ended", "call.unknown", "call.not_placed", "call.refused",
                             "call.verdict"]);
 
@@ -202,6 +204,28 @@
     }, 300);
   }
 
+  // Other panels (review.js) subscribe to event types and to "page.ready" / "page.reconnected".
+  const hooks = new Map();
+  function emit(type, data) {
+    for (const fn of hooks.get(type) || []) {
+      try { fn(data, type); } catch (err) { console.error(err); }
+    }
+  }
+  function listen(source, type) {
+    source.addEventListener(type, (e) => {
+      if (e.lastEventId) lastEventId = Math.max(lastEventId, Number(e.lastEventId));
+      emit(type, JSON.parse(e.data));
+    });
+  }
+  function on(type, fn) {
+    if (!hooks.has(type)) {
+      hooks.set(type, []);
+      if (stream && !CALL_EVENTS.includes(type) && !type.startsWith("page.")) listen(stream, type);
+    }
+    hooks.get(type).push(fn);
+  }
+  window.gcdialPage = { csrf, canDial, api, el, td, notice, clock, words, on };
+
   function onEvent(type, e) {
     if (e.lastEventId) lastEventId = Math.max(lastEventId, Number(e.lastEventId));
     const data = JSON.parse(e.data);
@@ -215,7 +239,7 @@
     renderAgents();
     refreshRecentSoon();
     if (call.id === myCallId) showMyCall(call, type, data);
-    if (type === "call.unknown" || type === "call.verdict") loadReview().catch(() => {});
+    emit(type, data);
   }
 
   function openStream(after) {
@@ -229,13 +253,12 @@
         notice("Reconnected: live updates resumed after event " + lastEventId
           + ", nothing missed.", "info");
         loadAgents().catch(() => {});
-        loadReview().catch(() => {});
+        emit("page.reconnected", {});
       }
     });
-    for (const type of ["call.placing", "call.placed", "call.progress", "call.unknown",
-      "call.not_placed", "call.refused", "call.ended", "call.hangup_requested",
-      "call.verdict"]) {
-      stream.addEventListener(type, (e) => onEvent(type, e));
+    for (const type of CALL_EVENTS) stream.addEventListener(type, (e) => onEvent(type, e));
+    for (const type of hooks.keys()) {
+      if (!CALL_EVENTS.includes(type) && !type.startsWith("page.")) listen(stream, type);
     }
     stream.addEventListener("session", (e) => showSignedOut(JSON.parse(e.data).message));
     stream.onerror = () => {
@@ -343,51 +366,6 @@
     }
   }
 
-  // Review --------------------------------------------------------------------------------
-  async function loadReview() {
-    const items = (await api("GET", "/page/api/review")).unknown;
-    const box = $("#review");
-    if (!items.length) { box.replaceChildren(el("p", { class: "muted" }, "Nothing to review.")); return; }
-    box.replaceChildren(...items.map(reviewItem));
-  }
-
-  function reviewItem(item) {
-    const c = item.call;
-    const note = el("input", { type: "text", maxlength: 500, placeholder: "what you checked",
-                               "aria-label": "Note for call " + c.to });
-    const out = el("div", { class: "small", "aria-live": "polite" });
-    async function record(verdict, button) {
-      button.disabled = true;
-      try {
-        await api("POST", "/page/api/calls/" + encodeURIComponent(c.id) + "/verdict",
-          { verdict, note: note.value.trim() });
-        notice("Verdict recorded: the call to " + c.to + " " + (verdict === "placed"
-          ? "did ring." : "never rang."), "info");
-      } catch (err) {
-        out.textContent = err.message;
-      }
-      await loadReview();
-    }
-    const evidence = [
-      el("li", {}, "What the service knows: " + (c.detail || "nothing more")),
-      el("li", {}, "Requested: agent " + item.request.agent + ", number " + item.request.to
-        + (item.request.callerId ? ", caller id " + item.request.callerId : "")),
-      ...item.events.map((e) => el("li", {}, e.at + " " + e.type
-        + (e.progress ? " (" + e.progress.event + ")" : ""))),
-      ...item.audit.map((a) => el("li", {}, a.at + " audit: " + a.action + " " + a.result
-        + " by key " + a.key + (a.detail ? " (" + a.detail + ")" : ""))),
-    ];
-    const placed = el("button", { type: "button", onclick: (e) => record("placed", e.target) },
-      "It rang (placed)");
-    const notPlaced = el("button", { type: "button", class: "quiet",
-      onclick: (e) => record("not_placed", e.target) }, "It never rang (not placed)");
-    return el("div", { class: "review-item", "data-call": c.id },
-      el("div", {}, el("strong", {}, c.to), " for ", c.agent, " · started ", clock(c.createdAt),
-        " · key ", c.keyName || ""),
-      el("ul", {}, ...evidence),
-      canDial ? el("div", { class: "row" }, note, placed, notPlaced) : null, out);
-  }
-
   // Campaigns -------------------------------------------------------------------------------
   const ACTIONS = { created: ["start"], running: ["pause", "stop"], paused: ["resume", "stop"],
                     failed: ["resume", "stop"] };
@@ -491,7 +469,8 @@
     try {
       lastEventId = await loadCalls();
       openStream(lastEventId);
-      await Promise.all([loadAgents(), loadReview(), loadCampaigns()]);
+      emit("page.ready", {});
+      await Promise.all([loadAgents(), loadCampaigns()]);
     } catch (err) {
       if (!signedOut) notice("Could not load the page's data: " + err.message);
     }
