@@ -27,6 +27,7 @@ from gcdial.http import AsyncApiTransport
 from gcdial.monitor.events import CallEvent
 from gcdial.monitor.outcome import Outcome
 from gcdial.resolve import (
+    UNTAGGED_SKEW_S,
     AnalyticsAnswer,
     Attempt,
     Evidence,
@@ -285,6 +286,7 @@ async def dial(
             sent_at=datetime.now(UTC),
             sent_after=transport.server_clock.last,
             attempt_key=key,
+            match_after=transport.server_clock.passed(UNTAGGED_SKEW_S),
         )
         if on_target is not None:
             on_target(target, attempt)

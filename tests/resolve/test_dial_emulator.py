@@ -187,6 +187,35 @@ async def test_details_without_attributes_match_on_number_and_time(
     assert "untagged" in dial.resolution.evidence[-1].detail
 
 
+@pytest.mark.parametrize("channel", [True, False], ids=["channel", "no-channel"])
+async def test_an_earlier_untagged_call_is_not_taken_for_a_later_attempt(
+    emulator: EmulatorServer, channel: bool
+) -> None:
+    """The untagged fallback's lower bound is the server's time when the POST left, not the
+    ``Date`` of the client's last response, which may be long before it."""
+    emulator.set_analytics(ingestion_delay=5, include_attributes=False)
+    if not channel:
+        emulator.add_fault(route="notifications", mode="status", status=403)
+    clock, sleep = sim_time(emulator)
+    settings = settings_for(emulator, **SETTLE)
+    async with AsyncClient(settings, clock=clock, sleep=sleep) as client:
+        first = await client.dial(ALICE, CallParams(to=ANSWERS), clock=clock, sleep=sleep)
+        assert first.conversation_id is not None
+        await sleep(90)  # a minute and a half without a word to the server
+        emulator.add_fault(route="create_call", mode="drop_without_create", count=1)
+        second = await client.dial(
+            ALICE, CallParams(to=ANSWERS), check_agent=False, clock=clock, sleep=sleep
+        )
+    assert second.ambiguity is not None
+    # The first call is the agent's only untagged call to the number: it must not be taken for
+    # the second attempt, which the server never acted on.
+    assert second.conversation_id != first.conversation_id
+    assert wrong_verdict(second, acted(emulator)) is None
+    # Proven not placed only with a healthy channel throughout; without one, left for a person.
+    expected = Verdict.NOT_PLACED if channel else Verdict.UNKNOWN
+    assert second.resolution.verdict is expected, second.resolution.evidence
+
+
 def _attempt(client: AsyncClient, attempt_id: str = "nope") -> Attempt:
     now = client.transport.server_clock.now()
     assert now is not None
