@@ -198,7 +198,9 @@ class Reviews:
     def __init__(self, service: DialService, campaigns: CampaignManager | None) -> None:
         self.service = service
         self.campaigns = campaigns
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}  # lock, how many use it
+        # Decisions of this process are serialised by the locks, so one owner name is enough.
+        self._owner = f"{service.config.instance_id}:review:{uuid.uuid4().hex[:8]}"
 
     # exclusion ----------------------------------------------------------------------------
 
@@ -206,27 +208,38 @@ class Reviews:
     async def _exclusive(
         self, lease: str, busy: Callable[[str], ApiProblem], now: Callable[[], float]
     ) -> AsyncIterator[None]:
-        """Hold ``lease``: queued behind decisions of this process, waiting a moment for another
-        replica's review; ``busy(holder)`` is raised when someone else holds it (a run)."""
+        """Hold ``lease``: queued behind decisions of this process (a lock), then the store's
+        lease, waiting a moment for another replica's review; ``busy(holder)`` is raised when
+        someone else holds it for longer, or for something else (a campaign's run)."""
+        lock, users = self._locks.get(lease, (asyncio.Lock(), 0))
+        self._locks[lease] = (lock, users + 1)
+        try:
+            async with lock:
+                await self._take(lease, busy, now)
+                try:
+                    yield
+                finally:
+                    await self.service.db(self.service.store.release_lease, lease, self._owner)
+        finally:
+            lock, users = self._locks[lease]
+            if users <= 1:
+                del self._locks[lease]
+            else:
+                self._locks[lease] = (lock, users - 1)
+
+    async def _take(
+        self, lease: str, busy: Callable[[str], ApiProblem], now: Callable[[], float]
+    ) -> None:
         service = self.service
         store = service.store
-        lock = self._locks.setdefault(lease, asyncio.Lock())
-        async with lock:
-            owner = f"{service.config.instance_id}:review:{uuid.uuid4().hex}"
-            deadline = time.monotonic() + LEASE_WAIT_S
-            while not await service.db(
-                store.acquire_lease, lease, owner, now=now(), ttl_s=LEASE_TTL_S
-            ):
-                holder = await service.db(store.lease_holder, lease, now=now()) or ""
-                if ":review:" not in holder or time.monotonic() > deadline:
-                    raise busy(holder)
-                await asyncio.sleep(0.1)
-            try:
-                yield
-            finally:
-                await service.db(store.release_lease, lease, owner)
-        if not lock.locked():
-            self._locks.pop(lease, None)
+        deadline = time.monotonic() + LEASE_WAIT_S
+        while not await service.db(
+            store.acquire_lease, lease, self._owner, now=now(), ttl_s=LEASE_TTL_S
+        ):
+            holder = await service.db(store.lease_holder, lease, now=now()) or ""
+            if ":review:" not in holder or time.monotonic() > deadline:
+                raise busy(holder)
+            await asyncio.sleep(0.1)
 
     # service calls --------------------------------------------------------------------------
 
