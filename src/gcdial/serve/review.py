@@ -244,13 +244,15 @@ class Reviews:
     # service calls --------------------------------------------------------------------------
 
     async def unknown_calls(self, key: ApiKeyRecord, limit: int = 100) -> list[CallRecord]:
-        """The service's calls of unknown outcome this key may see, newest first."""
-        return await self.service.db(
+        """The service's calls of unknown outcome this key may see, newest first (a campaign's
+        attempts, when the store mirrors them as calls, are the campaign's review, not these)."""
+        found = await self.service.db(
             self.service.store.list_calls,
             status="unknown",
             api_key_id=None if "admin" in key.scopes else key.id,
             limit=limit,
         )
+        return [call for call in found if _campaign_of(call) is None]
 
     async def _own_call(self, key: ApiKeyRecord, call_id: str) -> CallRecord:
         call = await self.service.db(self.service.store.get_call, call_id)
@@ -285,6 +287,16 @@ class Reviews:
                 hint="Reload in a moment to see it.",
             )
 
+        campaign = _campaign_of(call)
+        if campaign is not None:
+            # The campaign's journal is its record: a verdict there, or the two would disagree.
+            raise ApiProblem(
+                409,
+                "campaign_call",
+                "This call is an attempt of campaign "
+                f"{campaign[0]}: record the verdict on the campaign's attempt.",
+                hint=f"POST /v1/campaigns/{campaign[0]}/attempts/{campaign[1]}/verdict",
+            )
         async with self._exclusive(f"verdict:{call_id}", busy, service.clock):
             call = await self._own_call(key, call_id)
             if call.status != "unknown":
@@ -537,6 +549,15 @@ class Reviews:
             service.store.append_event, type, None, json.dumps(data), now=service.clock()
         )
         await service.hub.notify(event.id)
+
+
+def _campaign_of(call: CallRecord) -> tuple[str, int] | None:
+    """The campaign and attempt a call record mirrors, on a store that records them."""
+    campaign_id = getattr(call, "campaign_id", None)
+    attempt_id = getattr(call, "attempt_id", None)
+    if not campaign_id or attempt_id is None:
+        return None
+    return str(campaign_id), int(attempt_id)
 
 
 def _campaign_ref(meta: CampaignMeta) -> dict[str, Any]:
