@@ -428,8 +428,9 @@ class Reviews:
 
     async def _in_journal(
         self, key: ApiKeyRecord, meta: CampaignMeta, change: Callable[[Journal], T]
-    ) -> T:
-        """Apply ``change`` to the campaign's journal, alone: refused while the campaign runs."""
+    ) -> tuple[T, CampaignMeta]:
+        """Apply ``change`` to the campaign's journal, alone (refused while the campaign runs);
+        a finished campaign given contacts to dial again becomes paused, still alone."""
         manager = self._manager()
         path = self._journal_path(meta)
 
@@ -462,7 +463,8 @@ class Reviews:
             if fresh.state in _BUSY_STATES or manager.runs(meta.id):
                 raise running()
             try:
-                return await asyncio.to_thread(apply)
+                done = await asyncio.to_thread(apply)
+                return done, await asyncio.to_thread(manager.reopen, fresh)
             except JournalLockedError:
                 raise running("elsewhere") from None
             except ReviewConflictError as exc:
@@ -484,9 +486,7 @@ class Reviews:
                 journal, attempt_id, placed=placed, note=note, by=key.name
             )
 
-        contact = await self._in_journal(key, meta, change)
-        if not placed:
-            meta = await asyncio.to_thread(self._manager().reopen, meta)
+        contact, meta = await self._in_journal(key, meta, change)
         result = {
             "campaign": _campaign_ref(meta),
             "attemptId": attempt_id,
@@ -518,7 +518,7 @@ class Reviews:
                 422, "invalid_request", "from and to name the same agent.", path="$.to"
             )
 
-        moved = await self._in_journal(
+        moved, meta = await self._in_journal(
             key, meta, lambda journal: journal_review.reassign(journal, body.from_, body.to)
         )
         if moved == 0:
@@ -529,7 +529,6 @@ class Reviews:
                 "was changed (someone may have reassigned them first).",
                 hint="The review list shows the pinned contacts as they are now.",
             )
-        meta = await asyncio.to_thread(self._manager().reopen, meta)
         result = {
             "campaign": _campaign_ref(meta),
             "from": body.from_,
