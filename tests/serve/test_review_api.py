@@ -25,7 +25,9 @@ GONE = "gone@example.com"
 @pytest.fixture
 def serve_config() -> ServeConfig:
     """Short resolution windows: an unknown is left for review within a second or two."""
-    return ServeConfig(sse_poll_s=0.2, resolve_timeout_s=1.5, campaign_resolve_timeout_s=1.0)
+    return ServeConfig(
+        sse_poll_s=0.2, resolve_timeout_s=1.5, resolve_later_s=0, campaign_resolve_timeout_s=1.0
+    )
 
 
 def _blind_genesys(running: Running, creates: int) -> None:

@@ -209,8 +209,9 @@ class Reviews:
         self, lease: str, busy: Callable[[str], ApiProblem], now: Callable[[], float]
     ) -> AsyncIterator[None]:
         """Hold ``lease``: queued behind decisions of this process (a lock), then the store's
-        lease, waiting a moment for another replica's review; ``busy(holder)`` is raised when
-        someone else holds it for longer, or for something else (a campaign's run)."""
+        lease, waiting a moment for another holder (another replica's review, the background
+        resolver of a call); ``busy(holder)`` is raised when someone holds it for longer, or
+        when a campaign's run holds it."""
         lock, users = self._locks.get(lease, (asyncio.Lock(), 0))
         self._locks[lease] = (lock, users + 1)
         try:
@@ -237,7 +238,10 @@ class Reviews:
             store.acquire_lease, lease, self._owner, now=now(), ttl_s=LEASE_TTL_S
         ):
             holder = await service.db(store.lease_holder, lease, now=now()) or ""
-            if ":review:" not in holder or time.monotonic() > deadline:
+            # A campaign's run holds its lease for as long as it runs: no use waiting for that.
+            if lease.startswith("campaign:") and ":review:" not in holder:
+                raise busy(holder)
+            if time.monotonic() > deadline:
                 raise busy(holder)
             await asyncio.sleep(0.1)
 
