@@ -6,6 +6,8 @@ starts fast.
 
 from __future__ import annotations
 
+import atexit
+import gc
 import importlib
 import os
 import sys
@@ -232,6 +234,7 @@ def run() -> None:
     from gcdial.cli.output import reader_gone, reader_went_away
 
     _skip_unused_imports()
+    _skip_exit_collection()
     try:
         command()(prog_name="gcdial")
     except SystemExit as done:
@@ -255,6 +258,26 @@ def _skip_unused_imports() -> None:
     """
     sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+
+
+def _skip_exit_collection() -> None:
+    """For run time: spare the process the garbage collection Python does as it exits.
+
+    When the interpreter shuts down it walks every object still alive in search of reference
+    cycles: ~50 ms of CPU for one ``gcdial call``, a sixth of its whole run, to free memory the
+    operating system takes back anyway. :func:`gc.freeze`, called at exit, takes the objects out
+    of the collector's view. Nothing of gcdial waits on that collection: files, journals, HTTP
+    clients and event loops are closed where they are used, and the logging handlers are flushed
+    by :func:`logging.shutdown` at exit as usual. Done at exit, not now, so that a process that
+    calls :func:`run` and goes on (a test) keeps collecting as before.
+    """
+    global _exit_collection_skipped
+    if not _exit_collection_skipped:
+        atexit.register(gc.freeze)
+        _exit_collection_skipped = True
+
+
+_exit_collection_skipped = False
 
 
 def _flush_or_quit() -> None:
