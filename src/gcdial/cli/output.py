@@ -3,6 +3,8 @@
 A command's result (a conversation id, a status table, with ``--json`` one JSON document or one
 JSON object per line) goes to stdout so that it can be piped; progress, warnings and errors go to
 stderr through rich. rich honours ``NO_COLOR`` and drops colour when the stream is not a terminal.
+rich is imported when something is first said through it, not before: a ``--json`` run that only
+writes JSON never loads it (start-up time).
 
 Text written to a stream that is not a terminal (a pipe, a file, a log) is data: it is never
 wrapped or cut at a width, and a table becomes plain tab-separated rows. When the reader of
@@ -12,17 +14,18 @@ the status a shell reports for a Unix tool ended by SIGPIPE.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from typing import Any, NoReturn
-
-from rich.console import Console, RenderableType
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from gcdial.cli.exitcodes import ExitCode
+
+if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
+    from rich.table import Table
 
 OK_MARK = "✓"
 FAIL_MARK = "✗"
@@ -85,20 +88,26 @@ def reader_went_away(exc: BaseException) -> bool:
     return False
 
 
-class _Console(Console):
+@functools.cache
+def _console_class() -> type[Console]:
     """A rich console whose closed pipe ends the run as every other closed pipe does."""
+    from rich.console import Console
 
-    def on_broken_pipe(self) -> None:
-        # rich's default exits 1, which a script cannot tell from a failure.
-        reader_gone()
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            # rich's default exits 1, which a script cannot tell from a failure.
+            reader_gone()
+
+    return _Console
 
 
 def make_console(*, stderr: bool) -> Console:
     """The one place consoles are made: never wrapping or cutting when not writing to a terminal."""
-    console = _Console(stderr=stderr, highlight=False, soft_wrap=True)
+    console_class = _console_class()
+    console = console_class(stderr=stderr, highlight=False, soft_wrap=True)
     if not console.is_terminal:
         # A pipe or a file: rich would otherwise assume 80 columns and wrap or crop data.
-        console = _Console(stderr=stderr, highlight=False, soft_wrap=True, width=1_000_000)
+        console = console_class(stderr=stderr, highlight=False, soft_wrap=True, width=1_000_000)
     return console
 
 
@@ -115,6 +124,8 @@ def plain_rows(table: Table) -> str:
 
 def cell_text(cell: object) -> str:
     """The text of a table cell without styling; a cell never spans lines in plain rows."""
+    from rich.text import Text
+
     text = cell.plain if isinstance(cell, Text) else str(cell)
     return " ".join(text.split())
 
@@ -124,8 +135,16 @@ class Output:
 
     def __init__(self, *, json_mode: bool = False) -> None:
         self.json_mode = json_mode
-        self.err = make_console(stderr=True)
-        self.out = make_console(stderr=False)
+
+    @functools.cached_property
+    def err(self) -> Console:
+        """The console on stderr, made on first use."""
+        return make_console(stderr=True)
+
+    @functools.cached_property
+    def out(self) -> Console:
+        """The console on stdout, made on first use."""
+        return make_console(stderr=False)
 
     @property
     def interactive(self) -> bool:
@@ -146,6 +165,8 @@ class Output:
 
     def show(self, human: RenderableType) -> None:
         """Print a human view on stdout; a table is plain rows when stdout is not a terminal."""
+        from rich.table import Table
+
         if isinstance(human, Table) and not self.out.is_terminal:
             sys.stdout.write(plain_rows(human))
             sys.stdout.flush()
@@ -154,16 +175,24 @@ class Output:
 
     def say(self, message: str, *, style: str | None = None) -> None:
         """Tell the person something (stderr), literally: no rich markup is interpreted."""
+        from rich.text import Text
+
         self.err.print(Text(message, style=style or ""))
 
     def ok(self, message: str) -> None:
         """Report a step that worked."""
+        from rich.text import Text
+
         self.err.print(Text.assemble((OK_MARK + " ", "green"), message))
 
     def warn(self, message: str) -> None:
         """Report something the person should look at, which did not stop the command."""
+        from rich.text import Text
+
         self.err.print(Text.assemble((WARN_MARK + " ", "yellow"), message))
 
     def fail(self, message: str) -> None:
         """Report the error that ends the command."""
+        from rich.text import Text
+
         self.err.print(Text.assemble(("error: ", "bold red"), message))
