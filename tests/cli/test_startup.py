@@ -7,6 +7,7 @@ garbage collection, so the gain cannot slip away unnoticed.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -15,6 +16,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gcdial.cli import main
 from gcdial.emulator import EmulatorServer
@@ -133,3 +136,64 @@ def test_pydantic_plugin_loader_stand_in_answers_as_pydantic_would(
     assert real_answer == list(real.get_plugins())
     # Anything else pydantic asks of its loader comes from the real one too.
     assert stand_in.PYDANTIC_ENTRY_POINT_GROUP == real.PYDANTIC_ENTRY_POINT_GROUP == "pydantic"
+
+
+# Letters, spaces, every control character rich treats specially, markup and emoji look-alikes,
+# combining, wide, zero-width and separator characters.
+_TEXT = st.text(
+    alphabet="aZ \t\n\r\x07\x08\x0b\x0c\x1b\x00\x7f[]:"
+    "\u00e9\u0301\u6f22\U0001f600\u200b\u2713\u2028",
+    max_size=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(parts=st.lists(_TEXT, min_size=1, max_size=3))
+def test_a_bare_line_is_what_rich_writes_to_a_pipe(parts: list[str]) -> None:
+    from rich.text import Text
+
+    from gcdial.cli.output import make_console, plain_line
+
+    line = plain_line(parts)
+    if line is None:  # rich's to write (a tab)
+        assert "\t" in "".join(parts)
+        return
+    pipe = io.StringIO()
+    console = make_console(stderr=True)  # as Output makes it, for a stream that is no terminal
+    console.file = pipe
+    assert not console.is_terminal
+    console.print(Text.assemble(*[(part, "bold red") for part in parts]))
+    assert line == pipe.getvalue()
+
+
+@pytest.mark.parametrize("setting", ["FORCE_COLOR", "TTY_COMPATIBLE", "FORCE_TERMINAL"])
+def test_settings_that_make_rich_style_a_pipe_leave_the_line_to_rich(
+    monkeypatch: pytest.MonkeyPatch, setting: str
+) -> None:
+    from gcdial.cli.output import bare_stream
+
+    pipe = io.StringIO()
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    monkeypatch.delenv("TTY_COMPATIBLE", raising=False)
+    assert bare_stream(pipe)
+    monkeypatch.setenv(setting, "1")
+    assert not bare_stream(pipe)
+
+
+def test_stderr_lines_through_a_pipe_need_no_rich(tmp_path: Path) -> None:
+    # ok/warn/say/fail on a pipe, in a fresh process: the words arrive, rich is not loaded.
+    code = textwrap.dedent(
+        """
+        import sys
+        from gcdial.cli.output import Output
+        out = Output()
+        out.ok("placed"); out.warn("look"); out.say("note", style="dim"); out.fail("bad\\rnews")
+        print(",".join(m for m in sys.modules if m == "rich" or m.startswith("rich.")))
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE")}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert proc.stdout.strip() == ""
+    assert proc.stderr == "✓ placed\n! look\nnote\nerror: badnews\n"

@@ -4,7 +4,8 @@ A command's result (a conversation id, a status table, with ``--json`` one JSON 
 JSON object per line) goes to stdout so that it can be piped; progress, warnings and errors go to
 stderr through rich. rich honours ``NO_COLOR`` and drops colour when the stream is not a terminal.
 rich is imported when something is first said through it, not before: a ``--json`` run that only
-writes JSON never loads it (start-up time).
+writes JSON never loads it, and a line for a pipe or a file that rich would write as its bare text
+is written directly (:func:`plain_line`), so a plain ``gcdial call`` does not load it (start-up).
 
 Text written to a stream that is not a terminal (a pipe, a file, a log) is data: it is never
 wrapped or cut at a width, and a table becomes plain tab-separated rows. When the reader of
@@ -14,11 +15,12 @@ the status a shell reports for a Unix tool ended by SIGPIPE.
 
 from __future__ import annotations
 
+import builtins
 import functools
 import json
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from gcdial.cli.exitcodes import ExitCode
@@ -26,6 +28,7 @@ from gcdial.cli.exitcodes import ExitCode
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
     from rich.table import Table
+    from rich.text import Text
 
 OK_MARK = "✓"
 FAIL_MARK = "✗"
@@ -130,6 +133,45 @@ def cell_text(cell: object) -> str:
     return " ".join(text.split())
 
 
+# Settings with which rich may treat a pipe as a terminal, or style what it writes there.
+_RICH_TERMINAL_SETTINGS = (
+    "FORCE_COLOR",
+    "FORCE_TERMINAL",
+    "TTY_COMPATIBLE",
+    "TTY_INTERACTIVE",
+    "JUPYTER_COLUMNS",
+    "JUPYTER_LINES",
+)
+# The control characters rich's Text drops: bell, backspace, vertical tab, form feed, CR.
+_DROPPED_CONTROLS = dict.fromkeys((7, 8, 11, 12, 13))
+
+
+def bare_stream(stream: Any) -> bool:
+    """Whether rich writes its bare text to ``stream``: not a terminal, and nothing says otherwise.
+
+    Conservative: anywhere rich could decide differently (Windows, IDLE, Jupyter, a setting that
+    forces colour or a terminal) the answer is no, and lines go through rich.
+    """
+    if sys.platform == "win32" or "idlelib" in sys.modules or hasattr(builtins, "get_ipython"):
+        return False
+    if any(name in os.environ for name in _RICH_TERMINAL_SETTINGS):
+        return False
+    try:
+        return not stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def plain_line(parts: Sequence[str]) -> str | None:
+    """What rich prints for the text ``parts`` on a stream of :func:`bare_stream`; None: ask rich.
+
+    rich drops a few control characters and ends the line; a tab it expands by display width,
+    which only rich knows, so a text with a tab is left to rich.
+    """
+    text = "".join(parts).translate(_DROPPED_CONTROLS)
+    return None if "\t" in text else text + "\n"
+
+
 class Output:
     """The two streams of one command run, in human or ``--json`` mode."""
 
@@ -175,24 +217,42 @@ class Output:
 
     def say(self, message: str, *, style: str | None = None) -> None:
         """Tell the person something (stderr), literally: no rich markup is interpreted."""
-        from rich.text import Text
-
-        self.err.print(Text(message, style=style or ""))
+        self._line([message], lambda text: text(message, style=style or ""))
 
     def ok(self, message: str) -> None:
         """Report a step that worked."""
-        from rich.text import Text
-
-        self.err.print(Text.assemble((OK_MARK + " ", "green"), message))
+        self._line(
+            [OK_MARK + " ", message], lambda text: text.assemble((OK_MARK + " ", "green"), message)
+        )
 
     def warn(self, message: str) -> None:
         """Report something the person should look at, which did not stop the command."""
-        from rich.text import Text
-
-        self.err.print(Text.assemble((WARN_MARK + " ", "yellow"), message))
+        self._line(
+            [WARN_MARK + " ", message],
+            lambda text: text.assemble((WARN_MARK + " ", "yellow"), message),
+        )
 
     def fail(self, message: str) -> None:
         """Report the error that ends the command."""
-        from rich.text import Text
+        self._line(
+            ["error: ", message], lambda text: text.assemble(("error: ", "bold red"), message)
+        )
 
-        self.err.print(Text.assemble(("error: ", "bold red"), message))
+    @functools.cached_property
+    def _bare_err(self) -> bool:
+        return "err" not in self.__dict__ and bare_stream(sys.stderr)
+
+    def _line(self, parts: Sequence[str], styled: Callable[[type[Text]], Text]) -> None:
+        """One line on stderr: ``styled(Text)`` printed by rich, or the bare ``parts`` as rich
+        would write them (:func:`plain_line`) without loading it."""
+        line = plain_line(parts) if self._bare_err else None
+        if line is None:
+            from rich.text import Text
+
+            self.err.print(styled(Text))
+            return
+        try:
+            sys.stderr.write(line)
+            sys.stderr.flush()
+        except BrokenPipeError:
+            reader_gone()  # as rich's console does (make_console)
