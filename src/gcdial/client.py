@@ -165,6 +165,7 @@ class Client(_ClientBase):
             max_retries=max_retries,
             sleep=sleep,
             rng=rng,
+            clock=clock,
         )
         self.agents = Agents(self.transport)
         self.calls = Calls(
@@ -254,6 +255,7 @@ class AsyncClient(_ClientBase):
             max_retries=max_retries,
             sleep=sleep,
             rng=rng,
+            clock=clock,
         )
         self.agents = AsyncAgents(self.transport)
         self.calls = AsyncCalls(

@@ -27,6 +27,7 @@ from gcdial.http import AsyncApiTransport
 from gcdial.monitor.events import CallEvent
 from gcdial.monitor.outcome import Outcome
 from gcdial.resolve import (
+    UNTAGGED_SKEW_S,
     AnalyticsAnswer,
     Attempt,
     Evidence,
@@ -49,6 +50,7 @@ __all__ = [
     "Dial",
     "DialOptions",
     "dial",
+    "keep_resolving",
     "resolve_attempt",
 ]
 
@@ -92,6 +94,10 @@ class Dial:
     ambiguity: CallOutcomeUnknownError | None = None
     resolved_in_s: float | None = None
     """After an ambiguous create: how long the ladder took to its verdict (the injected clock)."""
+    ambiguous_at: float | None = None
+    """After an ambiguous create: the injected clock's reading when its answer was lost."""
+    health_mark: tuple[int, int] | None = None
+    """After an ambiguous create: the monitor's health mark the ladder holds the channel to."""
 
     @property
     def attempt_id(self) -> str:
@@ -211,6 +217,45 @@ async def resolve_attempt(
     return decide(facts)
 
 
+async def keep_resolving(
+    transport: AsyncApiTransport,
+    handle: Dial,
+    *,
+    monitor: CallMonitor | None,
+    settings: Settings,
+    timeout_s: float,
+    clock: Clock = time.monotonic,
+    sleep: AsyncSleep = asyncio.sleep,
+) -> Resolution:
+    """Go on with the ladder of a dial whose ``resolve_timeout_s`` ran out on ``unknown``.
+
+    The ladder goes on from the moment the create's answer was lost, held to the same channel
+    health mark: ``monitor`` must be the one the dial used (a long-lived monitor shared by many
+    dials, as a service has); with another one, or None, the verdict is never ``not_placed``.
+    ``timeout_s`` counts from the lost answer, like ``resolve_timeout_s``. Pass the dial's own
+    ``clock`` and ``sleep``. Returns the handle's resolution, now also set on the handle.
+    """
+    if handle.ambiguous_at is None or handle.resolution.verdict is not Verdict.UNKNOWN:
+        return handle.resolution
+    if monitor is not None:
+        await monitor.watch_agent(handle.attempt.agent_id)
+    handle.resolution = await resolve_attempt(
+        transport,
+        handle.attempt,
+        monitor=monitor,
+        health_mark=handle.health_mark if monitor is not None else None,
+        ladder=LadderSettings(settle_s=settings.analytics_settle_s),
+        timeout_s=timeout_s,
+        clock=clock,
+        sleep=sleep,
+        started=handle.ambiguous_at,
+        notes=handle.resolution.evidence[:1],
+    )
+    handle.conversation_id = handle.resolution.conversation_id
+    handle.resolved_in_s = clock() - handle.ambiguous_at
+    return handle.resolution
+
+
 @contextlib.asynccontextmanager
 async def _monitor_for(
     transport: AsyncApiTransport,
@@ -285,6 +330,7 @@ async def dial(
             sent_at=datetime.now(UTC),
             sent_after=transport.server_clock.last,
             attempt_key=key,
+            match_after=transport.server_clock.passed(UNTAGGED_SKEW_S),
         )
         if on_target is not None:
             on_target(target, attempt)
@@ -326,6 +372,7 @@ async def dial(
             )
             handle.conversation_id = handle.resolution.conversation_id
             handle.resolved_in_s = clock() - started
+            handle.ambiguous_at, handle.health_mark = started, mark
             catch_up = True
         else:
             handle.conversation_id = created.id

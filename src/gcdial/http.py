@@ -520,13 +520,14 @@ class ServerClock:
 
     Genesys' clock and this machine's may differ (and the emulator's runs faster than real time);
     a search interval built from the local clock could miss a call. Every response's ``Date`` is
-    recorded; :meth:`now` extrapolates from the latest one.
+    recorded; :meth:`now` extrapolates from the latest one with ``clock`` (the client's
+    monotonic clock, injectable for tests).
     """
 
-    def __init__(self, wall: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
-        self._wall = wall
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
         self._lock = threading.Lock()
-        self._last: tuple[datetime, datetime] | None = None
+        self._last: tuple[float, datetime] | None = None
 
     def observe(self, headers: Mapping[str, str]) -> None:
         """Record a response's ``Date`` header (ignored when absent or garbled)."""
@@ -540,7 +541,7 @@ class ServerClock:
         if server.tzinfo is None:
             server = server.replace(tzinfo=UTC)
         with self._lock:
-            self._last = (self._wall(), server.astimezone(UTC))
+            self._last = (self._clock(), server.astimezone(UTC))
 
     @property
     def last(self) -> datetime | None:
@@ -554,7 +555,20 @@ class ServerClock:
             if self._last is None:
                 return None
             local, server = self._last
-        return server + max(self._wall() - local, timedelta(0))
+        return server + timedelta(seconds=max(self._clock() - local, 0.0))
+
+    def passed(self, margin_s: float) -> datetime | None:
+        """A time the server's clock has surely passed: :meth:`now` less ``margin_s`` (for clock
+        skew between its hosts), never before its latest ``Date``; None when never seen.
+
+        ``Date`` is whole seconds and made before the response left, and the elapsed time is
+        this machine's monotonic clock, so :meth:`now` is never ahead of the server's time
+        unless the server's clock runs slower than this one.
+        """
+        now, last = self.now(), self.last
+        if now is None or last is None:
+            return None
+        return max(last, now - timedelta(seconds=margin_s))
 
 
 _DECODED_HEADERS: Final = frozenset({"content-encoding", "content-length", "transfer-encoding"})
@@ -731,13 +745,14 @@ class _TransportCore:
         max_retries: int,
         rng: Rng | None,
         user_agent: str | None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.auth = auth
         self.budget = budget
         self.timeout = timeout if timeout is not None else DEFAULT_TIMEOUT
         self.max_retries = max_retries
-        self.server_clock = ServerClock()
+        self.server_clock = ServerClock(clock)
         self._rng: Rng = rng if rng is not None else random.Random()
         self._headers = {
             "Accept": "application/json",
@@ -926,6 +941,7 @@ class ApiTransport(_TransportCore):
         sleep: Sleep = time.sleep,
         rng: Rng | None = None,
         user_agent: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(
             base_url=base_url,
@@ -935,6 +951,7 @@ class ApiTransport(_TransportCore):
             max_retries=max_retries,
             rng=rng,
             user_agent=user_agent,
+            clock=clock,
         )
         self.http = http_client
         self._sleep = sleep
@@ -1040,6 +1057,7 @@ class AsyncApiTransport(_TransportCore):
         sleep: AsyncSleep = asyncio.sleep,
         rng: Rng | None = None,
         user_agent: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(
             base_url=base_url,
@@ -1049,6 +1067,7 @@ class AsyncApiTransport(_TransportCore):
             max_retries=max_retries,
             rng=rng,
             user_agent=user_agent,
+            clock=clock,
         )
         self.http = http_client
         self._sleep = sleep

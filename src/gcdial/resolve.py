@@ -61,6 +61,9 @@ INTERVAL_MARGIN_S: Final = 120.0
 UNKNOWN_SKEW_S: Final = 3600.0
 """Widening when the server's clock was never seen: the local clock may be off by this much."""
 MIN_DIGITS: Final = 7
+UNTAGGED_SKEW_S: Final = 5.0
+"""Clock skew allowed between the server's hosts when an untagged call is matched on its start:
+too little could miss the attempt's own call (a wrong "not placed"), so it errs wide."""
 LONG_PAST_S: Final = 600.0
 """Beyond the settle time: an attempt this much older is judged by the details alone."""
 
@@ -134,7 +137,11 @@ class Attempt:
     """One create-call attempt, as the ladder needs it: what was dialed, by whom, and when.
 
     ``sent_after`` is the server's time (its ``Date``) of the last response before the POST left,
-    or None when the server's clock was never seen; ``sent_at`` is the local wall time.
+    or None when the server's clock was never seen; ``sent_at`` is the local wall time. They bound
+    the details search from below, widely. ``match_after`` is a tighter bound, a time the server's
+    clock had surely passed when the POST left (:meth:`ServerClock.passed`): only an untagged call
+    started after it can be this attempt's, so that an earlier call of the agent to the same
+    number, long after the last ``Date`` seen, is not taken for it. None: ``sent_after`` serves.
     """
 
     attempt_id: str
@@ -143,6 +150,12 @@ class Attempt:
     sent_at: datetime
     sent_after: datetime | None = None
     attempt_key: str = "gcdialAttemptId"
+    match_after: datetime | None = None
+
+    @property
+    def untagged_after(self) -> datetime | None:
+        """The lower bound of an untagged call's start that may be this attempt's."""
+        return self.match_after or self.sent_after
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (what the journal and ``gcdial resolve`` keep)."""
@@ -152,6 +165,7 @@ class Attempt:
             "number": self.number,
             "sentAt": self.sent_at.isoformat(),
             "sentAfter": self.sent_after.isoformat() if self.sent_after else None,
+            "matchAfter": self.match_after.isoformat() if self.match_after else None,
             "attemptKey": self.attempt_key,
         }
 
@@ -216,7 +230,8 @@ def match_snapshot(attempt: Attempt, snapshot: Mapping[str, Any]) -> Evidence | 
                     f"{attempt.attempt_id}",
                     conversation_id,
                 )
-    if tagged or attempt.sent_after is None:
+    after = attempt.untagged_after
+    if tagged or after is None:
         return None
     agent_here = any(
         role_of(p) is Role.AGENT
@@ -229,7 +244,7 @@ def match_snapshot(attempt: Attempt, snapshot: Mapping[str, Any]) -> Evidence | 
         for p in participants
     )
     started = _started(snapshot)
-    if agent_here and number_here and started is not None and started >= attempt.sent_after:
+    if agent_here and number_here and started is not None and started >= after:
         return Evidence(
             "live",
             f"conversation {conversation_id} (no attributes in frames) is this agent's call to "
@@ -360,7 +375,7 @@ def match_details(
             unreadable += 1
             continue
         started = parse_time(conversation.get("conversationStart"))
-        lower = attempt.sent_after
+        lower = attempt.untagged_after
         after = lower is None or started is None or started >= lower
         if cid is not None and after and any(same_number(attempt.number, n) for n in numbers):
             by_number.append(cid)

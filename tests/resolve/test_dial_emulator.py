@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from gcdial import AsyncClient, CallParams, Client, Verdict
+from gcdial.dialing import keep_resolving
 from gcdial.emulator import EmulatorServer
 from gcdial.monitor import CallMonitor
 from gcdial.resolve import Attempt, query_details, search_interval
@@ -185,6 +186,77 @@ async def test_details_without_attributes_match_on_number_and_time(
     assert dial.resolution.verdict is Verdict.PLACED
     assert wrong_verdict(dial, acted(emulator)) is None
     assert "untagged" in dial.resolution.evidence[-1].detail
+
+
+@pytest.mark.parametrize("channel", [True, False], ids=["channel", "no-channel"])
+async def test_an_earlier_untagged_call_is_not_taken_for_a_later_attempt(
+    emulator: EmulatorServer, channel: bool
+) -> None:
+    """The untagged fallback's lower bound is the server's time when the POST left, not the
+    ``Date`` of the client's last response, which may be long before it."""
+    emulator.set_analytics(ingestion_delay=5, include_attributes=False)
+    if not channel:
+        emulator.add_fault(route="notifications", mode="status", status=403)
+    clock, sleep = sim_time(emulator)
+    settings = settings_for(emulator, **SETTLE)
+    async with AsyncClient(settings, clock=clock, sleep=sleep) as client:
+        first = await client.dial(ALICE, CallParams(to=ANSWERS), clock=clock, sleep=sleep)
+        assert first.conversation_id is not None
+        await sleep(90)  # a minute and a half without a word to the server
+        emulator.add_fault(route="create_call", mode="drop_without_create", count=1)
+        second = await client.dial(
+            ALICE, CallParams(to=ANSWERS), check_agent=False, clock=clock, sleep=sleep
+        )
+    assert second.ambiguity is not None
+    # The first call is the agent's only untagged call to the number: it must not be taken for
+    # the second attempt, which the server never acted on.
+    assert second.conversation_id != first.conversation_id
+    assert wrong_verdict(second, acted(emulator)) is None
+    # Proven not placed only with a healthy channel throughout; without one, left for a person.
+    expected = Verdict.NOT_PLACED if channel else Verdict.UNKNOWN
+    assert second.resolution.verdict is expected, second.resolution.evidence
+
+
+@pytest.mark.parametrize("was_acted", [True, False], ids=["acted", "not-acted"])
+async def test_a_dial_left_unknown_is_resolved_later_on_the_same_channel(
+    emulator: EmulatorServer, was_acted: bool
+) -> None:
+    """A service answers within a short ``resolve_timeout_s`` (before the details can settle),
+    then goes on with the ladder: the verdict comes once the settle time has passed."""
+    emulator.set_analytics(ingestion_delay=5)
+    mode = "drop_after_create" if was_acted else "drop_without_create"
+    clock, sleep = sim_time(emulator)
+    settings = settings_for(emulator, **SETTLE)
+    async with (
+        AsyncClient(settings, clock=clock, sleep=sleep) as client,
+        CallMonitor(client.transport, clock=clock, sleep=sleep) as monitor,
+    ):
+        await monitor.watch_agent(ALICE)
+        emulator.add_fault(route="create_call", mode=mode, count=1)
+        dial = await client.dial(
+            ALICE,
+            CallParams(to=ANSWERS),
+            check_agent=False,
+            monitor=monitor,
+            resolve_timeout_s=0.0,  # the answer is due at once: unknown so far
+            clock=clock,
+            sleep=sleep,
+        )
+        assert dial.resolution.verdict is Verdict.UNKNOWN
+        resolution = await keep_resolving(
+            client.transport,
+            dial,
+            monitor=monitor,
+            settings=settings,
+            timeout_s=SETTLE["analytics_settle_s"] + 30,
+            clock=clock,
+            sleep=sleep,
+        )
+    assert resolution is dial.resolution
+    assert wrong_verdict(dial, acted(emulator)) is None
+    expected = Verdict.PLACED if was_acted else Verdict.NOT_PLACED
+    assert resolution.verdict is expected, resolution.evidence
+    assert emulator.request_counts()["byRoute"][CREATE] == 1
 
 
 def _attempt(client: AsyncClient, attempt_id: str = "nope") -> Attempt:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -198,6 +199,22 @@ def test_details_matching(
         assert answer is not None
         assert answer.status == status
         assert answer.conversation_id == cid
+
+
+def test_an_untagged_call_before_the_tight_bound_is_not_the_attempt() -> None:
+    """The last ``Date`` seen was long before the POST (T0); the server's time when it left was
+    T0 + 5 min. An untagged call of the agent to the number at T0 + 1 min is an earlier call."""
+    tight = replace(ATTEMPT, match_after=T0 + timedelta(minutes=5))
+    earlier = _conversation("c-1", start=T0 + timedelta(minutes=1))
+    assert match_details(tight, [earlier]) is None
+    assert match_snapshot(tight, _frame(start=T0 + timedelta(minutes=1))) is None
+    later = _conversation("c-2", start=T0 + timedelta(minutes=5, seconds=1))
+    answer = match_details(tight, [earlier, later])
+    assert answer is not None
+    assert answer.conversation_id == "c-2"
+    # The search still starts from the wide bound.
+    start, _ = search_interval(tight, T0 + timedelta(minutes=6))
+    assert start < T0
 
 
 def test_a_clock_skew_only_widens_the_search_interval() -> None:

@@ -91,6 +91,15 @@ def serve(
             min=1,
         ),
     ] = 300.0,
+    resolve_later: Annotated[
+        float,
+        typer.Option(
+            help="A call answered 'unknown' is still looked for in the background, until the"
+            " analytics settle time (GCDIAL_ANALYTICS_SETTLE_S) plus this many seconds; then it"
+            " is left for a person. 0 turns it off.",
+            min=0,
+        ),
+    ] = 600.0,
     webhook_lease: Annotated[
         float,
         typer.Option(
@@ -125,6 +134,7 @@ def serve(
             max_body_bytes=max_body,
             cors_origins=tuple(cors_origin or ()),
             stale_claim_s=stale_claim,
+            resolve_later_s=resolve_later,
             webhook_lease_s=webhook_lease,
             campaigns_dir=str(store.parent / "serve-campaigns") if store else None,
         )

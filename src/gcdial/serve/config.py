@@ -63,6 +63,10 @@ class ServeConfig:
     # How long a dial whose create-call answer was ambiguous may take to be resolved by evidence
     # before the API answers ``unknown`` (a CRM's retry meanwhile gets 409, then the answer).
     resolve_timeout_s: float = 20.0
+    # After answering ``unknown``, the ladder goes on in the background until the analytics
+    # settle time plus this much has passed since the lost answer, then leaves it for a person.
+    # 0 turns it off. A restart ends it: what is still unknown then stays for a person.
+    resolve_later_s: float = 600.0
     stale_claim_s: float = 300.0
     campaigns_dir: str | None = None
     max_upload_bytes: int = 20 * 1024 * 1024

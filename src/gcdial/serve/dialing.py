@@ -53,16 +53,16 @@ def params_for(request: CallRequest) -> CallParams:
 
 async def place_call(
     client: AsyncClient, request: CallRequest, *, monitor: CallMonitor, resolve_timeout_s: float
-) -> DialResult:
-    """Dial once through ``client.dial``; an ambiguous create is resolved before answering."""
-    dial = await client.dial(
+) -> Dial:
+    """Dial once through ``client.dial``; an ambiguous create is resolved before answering, for
+    at most ``resolve_timeout_s`` (then :func:`gcdial.dialing.keep_resolving` may go on)."""
+    return await client.dial(
         request.agent,
         params_for(request),
         monitor=monitor,
         resolve=True,
         resolve_timeout_s=resolve_timeout_s,
     )
-    return dial_status(dial)
 
 
 def dial_status(dial: Dial) -> DialResult:

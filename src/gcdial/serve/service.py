@@ -21,8 +21,10 @@ from typing import Any, ParamSpec, TypeVar
 import httpx
 
 from gcdial.client import AsyncClient
+from gcdial.dialing import Dial, keep_resolving
 from gcdial.errors import BadRequestError, GcdialError
 from gcdial.monitor import CallMonitor
+from gcdial.resolve import Verdict
 from gcdial.serve import dialing
 from gcdial.serve.config import ServeConfig
 from gcdial.serve.hub import EventHub
@@ -259,13 +261,15 @@ class DialService:
         await self.publish("call.placing", call)
         started = time.perf_counter()
         assert self._monitor is not None
+        handle: Dial | None = None
         try:
-            result = await dialing.place_call(
+            handle = await dialing.place_call(
                 self.client,
                 request,
                 monitor=self._monitor,
                 resolve_timeout_s=self.config.resolve_timeout_s,
             )
+            result = dialing.dial_status(handle)
         except BaseException as exc:
             status = dialing.failed_dial_status(exc)
             detail = str(exc) if isinstance(exc, GcdialError) else "internal error while dialing"
@@ -299,7 +303,52 @@ class DialService:
         await self.audit(key.id, "dial", status, call, call.detail)
         if status == "placed":
             self._spawn(self._follow(call))
+        elif status == "unknown" and handle is not None and self.config.resolve_later_s > 0:
+            self._spawn(self._resolve_later(call, handle))
         return body
+
+    async def _resolve_later(self, call: CallRecord, handle: Dial) -> None:
+        """Go on with the ladder of a call answered ``unknown``, in the background; record its
+        verdict only if nobody recorded one meanwhile (the same lease as a person's verdict)."""
+        settle = self.client.settings.analytics_settle_s
+        try:
+            resolution = await keep_resolving(
+                self.client.transport,
+                handle,
+                monitor=self._monitor,
+                settings=self.client.settings,
+                timeout_s=settle + self.config.resolve_later_s,
+            )
+        except GcdialError as exc:
+            logger.warning("resolving call %s later failed: %s", call.id, exc.message)
+            return
+        if resolution.verdict is Verdict.UNKNOWN:
+            return  # still for a person: the row says so already
+        status = "placed" if resolution.verdict is Verdict.PLACED else "not_placed"
+        detail = f"resolved by evidence after the answer: {resolution.summary}"
+        owner = f"{self.config.instance_id}:{uuid.uuid4().hex}"
+        lease = f"verdict:{call.id}"
+        if not await self.db(self.store.acquire_lease, lease, owner, now=self.clock(), ttl_s=30):
+            return  # a person is recording a verdict right now: theirs stands
+        try:
+            current = await self.db(self.store.get_call, call.id)
+            if current is None or current.status != "unknown":
+                return
+            call = await self.db(
+                self.store.update_call,
+                call.id,
+                now=self.clock(),
+                status=status,
+                conversation_id=resolution.conversation_id,
+                detail=detail,
+            )
+        finally:
+            await self.db(self.store.release_lease, lease, owner)
+        self.metrics.dials.labels(f"resolved_{status}").inc()
+        await self.publish(f"call.{status}", call, resolvedLater=True)
+        await self.audit(call.api_key_id, "resolve", status, call, resolution.summary)
+        if status == "placed":
+            self._spawn(self._follow(call))
 
     async def _follow(self, call: CallRecord) -> None:
         """Follow a placed call to its end: progress events, then the outcome (the verdict)."""
