@@ -92,6 +92,12 @@ class RowProblem:
     reason: str
     fix: str
     kind: str = "invalid"
+    plain_reason: str | None = None  # the reason without the row's values, when it quotes them
+
+    @property
+    def value_free_reason(self) -> str:
+        """The reason without any value of the row (what a shared page or log may show)."""
+        return self.plain_reason or self.reason
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}"
@@ -398,8 +404,16 @@ class ContactReader:
             )
         self.report.complete = True
 
-    def _problem(self, line: int, column: str | None, reason: str, fix: str, kind: str) -> None:
-        problem = RowProblem(self.file, line, column, reason, fix, kind)
+    def _problem(
+        self,
+        line: int,
+        column: str | None,
+        reason: str,
+        fix: str,
+        kind: str,
+        plain: str | None = None,
+    ) -> None:
+        problem = RowProblem(self.file, line, column, reason, fix, kind, plain)
         if self.strict:
             self.report.add(problem)
             raise CsvValidationError(self.report)
@@ -439,6 +453,7 @@ class ContactReader:
                 "Write it in E.164 (+14155550100), or as a national number of the default "
                 f"country ({self.default_country}).",
                 "invalid",
+                f"invalid phone number: {exc.reason}",
             )
             return None
 
@@ -456,6 +471,7 @@ class ContactReader:
                 "Use an IANA zone name such as America/New_York or Europe/London, or leave it "
                 "empty to use the number's own zone.",
                 "invalid",
+                "unknown time zone",
             )
             return None
         earlier = phones.first_line(phone, line)
@@ -466,6 +482,7 @@ class ContactReader:
                 f"duplicate of line {earlier} (same number {phone})",
                 "Remove one of the rows: a number is dialed at most once per campaign.",
                 "duplicate",
+                f"duplicate of line {earlier} (same number)",
             )
             return None
         external_id = cell(layout.external_id)
@@ -481,6 +498,7 @@ class ContactReader:
                     f"duplicate of line {earlier} (same external id {external_id!r})",
                     "External ids must be unique; remove or renumber one of the rows.",
                     "duplicate",
+                    f"duplicate of line {earlier} (same external id)",
                 )
                 return None
         attributes = {name: row[i].strip() for i, name in layout.attributes if row[i].strip()}

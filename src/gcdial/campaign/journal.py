@@ -1353,6 +1353,40 @@ class Journal:
         return int(due), _time(row[0]) if row is not None else None
 
     @_guarded
+    def attempt_times(self, since: datetime) -> list[datetime]:
+        """When each attempt since ``since`` was begun (its intent committed), oldest first."""
+        rows = self._conn.execute(
+            "SELECT created_at FROM attempts WHERE created_at >= ? ORDER BY created_at",
+            (_iso(since),),
+        ).fetchall()
+        return [t for (text,) in rows if (t := _time(text)) is not None]
+
+    @_guarded
+    def settled_outcomes(self) -> dict[str, int]:
+        """Contacts finished one way or another (done, skipped, unknown), by outcome."""
+        rows = self._conn.execute(
+            "SELECT COALESCE(outcome, status), COUNT(*) FROM contacts "
+            "WHERE status IN (?, ?, ?) GROUP BY 1",
+            (ContactStatus.DONE, ContactStatus.SKIPPED, ContactStatus.UNKNOWN),
+        ).fetchall()
+        return {str(key): int(n) for key, n in rows}
+
+    @_guarded
+    def deferred(self, now: datetime, *, limit: int) -> tuple[int, list[ContactRecord]]:
+        """Pending contacts due after ``now`` (a retry delay, the calling window): how many, and
+        the ``limit`` soonest due."""
+        at = _iso(now)
+        total = self._conn.execute(
+            "SELECT COUNT(*) FROM contacts WHERE status = ? AND next_at > ?",
+            (ContactStatus.PENDING, at),
+        ).fetchone()[0]
+        rows = self._conn.execute(
+            "SELECT * FROM contacts WHERE status = ? AND next_at > ? ORDER BY next_at, id LIMIT ?",
+            (ContactStatus.PENDING, at, limit),
+        ).fetchall()
+        return int(total), [_contact(r) for r in rows]
+
+    @_guarded
     def skipped_rows(self) -> list[RowProblem]:
         """CSV rows refused by validation, in file order."""
         info = self.info()
@@ -1382,6 +1416,7 @@ class Journal:
             ("contacts", "outcome"),
             ("attempts", "state"),
             ("attempts", "outcome"),
+            ("attempts", "agent"),
         }
         if (table, column) not in allowed:
             raise ValueError(f"cannot count {table} by {column}")

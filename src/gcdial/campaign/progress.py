@@ -40,6 +40,7 @@ class AgentView:
     phone: str | None = None
     since: float = field(default_factory=time.monotonic)
     calls: int = 0
+    note: str | None = None  # why it was retired
 
     def set(self, activity: AgentActivity, phone: str | None = None) -> None:
         """Move to ``activity`` (keeping the phone unless given or idle)."""
@@ -87,6 +88,7 @@ class Progress:
     refused: int = 0
     unknown: int = 0
     agents: dict[str, AgentView] = field(default_factory=dict)
+    excluded: dict[str, str] = field(default_factory=dict)  # agent as given -> why left out
     next_due: datetime | None = None
     budget: BudgetView | None = None
     phase: str = "starting"

@@ -318,7 +318,9 @@ class Rules:
 
     def next_allowed_time(self, contact: Contact, now: datetime) -> datetime | None:
         """The first instant at or after ``now`` when the contact may be called; None if never."""
-        zones = self.zones_for(contact)
+        return self._next_allowed(self.zones_for(contact), now)
+
+    def _next_allowed(self, zones: tuple[str, ...], now: datetime) -> datetime | None:
         if not zones:
             return now if self.unknown_zone is UnknownZone.ANY else None
         return self.window.next_allowed(zones, now)
@@ -337,7 +339,7 @@ class Rules:
             )
         if self.end_at is not None and now >= self.end_at:
             return Decision(Action.ENDED, "the campaign end time has passed")
-        at = self.next_allowed_time(contact, now)
+        at = self._next_allowed(zones, now)  # the zones found above: looking them up is costly
         if at is None:
             return Decision(
                 Action.SKIP,

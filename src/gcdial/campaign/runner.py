@@ -90,6 +90,7 @@ if TYPE_CHECKING:
     from gcdial.client import AsyncClient
 
 __all__ = [
+    "AGENT_STATES_META",
     "CallsRefusedError",
     "CampaignRunner",
     "RunResult",
@@ -101,6 +102,8 @@ logger = logging.getLogger("gcdial.campaign")
 DEFAULT_CALL_TIMEOUT_S: Final = 4 * 3600.0
 """How long one call may last before the runner stops following it (outcome then unknown)."""
 PAGE: Final = 200
+AGENT_STATES_META: Final = "agent_states"
+"""The journal meta key holding the pool as the last run left it (idle, retired and why)."""
 """Due contacts read from the journal at a time."""
 HARD_CAP_EXTRA: Final = 2000
 """Contacts held in memory beyond the window when some wait for a busy agent of their own."""
@@ -274,6 +277,7 @@ class CampaignRunner:
             await db.call(
                 journal.set_meta, "waiting_for_agents", json.dumps(dict(state.waiting_for))
             )
+            await db.call(journal.set_meta, AGENT_STATES_META, json.dumps(self._agent_states()))
             status = await db.call(campaign_status, journal)
             return RunResult(
                 reason=state.reason(status),
@@ -413,6 +417,7 @@ class CampaignRunner:
                 agent=excluded.agent,
                 reason=excluded.reason,
             )
+            self.progress.excluded[excluded.agent] = excluded.message
         for note in check.notes:
             self.emit("note", note)
         for agent in check.agents:
@@ -431,6 +436,21 @@ class CampaignRunner:
             paused_s=max(0.0, paused - time.monotonic()) if paused is not None else 0.0,
             rate_limited=budget.rate_limited_count,
         )
+
+    def _agent_states(self) -> dict[str, dict[str, Any]]:
+        """The pool as the run left it (kept in the journal for displays of a stopped run)."""
+        excluded = self.progress.excluded
+        states: dict[str, dict[str, Any]] = {
+            agent: {"state": "excluded", "why": why} for agent, why in excluded.items()
+        }
+        for view in self.progress.agents.values():
+            retired = view.activity is AgentActivity.RETIRED
+            states[view.label] = {
+                "state": "retired" if retired else "idle",
+                "why": view.note if retired else None,
+                "calls": view.calls,
+            }
+        return states
 
     def emit(self, kind: str, message: str, **data: Any) -> None:
         if self.observer is not None:
@@ -551,6 +571,7 @@ class _Run:
         view = self.progress.agents.get(agent.id)
         if view is not None:
             view.set(AgentActivity.RETIRED)
+            view.note = why
         self.emit(
             "agent_retired", f"agent {agent} taken out of the campaign: {why}", agent=str(agent)
         )

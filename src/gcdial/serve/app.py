@@ -17,11 +17,11 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, File, Form, Header, Query, Request, UploadFile
+from fastapi import Depends, FastAPI, File, Header, Query, Request, UploadFile
 from fastapi import Path as FastApiPath
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -34,7 +34,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gcdial.client import AsyncClient
 from gcdial.errors import AgentNotReadyError, GcdialError, NotFoundError
-from gcdial.serve.campaigns import CampaignManager, check_csv
+from gcdial.serve.campaign_form import CampaignForm, campaign_form
+from gcdial.serve.campaigns import CampaignManager, read_upload
 from gcdial.serve.config import ServeConfig, default_campaigns_dir
 from gcdial.serve.models import (
     AgentsPage,
@@ -42,6 +43,8 @@ from gcdial.serve.models import (
     CallRequest,
     CallResource,
     CallsPage,
+    CampaignDetailResource,
+    CampaignPreview,
     CampaignResource,
     WebhookCreate,
     WebhookCreated,
@@ -71,6 +74,9 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         429: "Rate limit of the key exceeded",
     }.items()
 }
+_UPLOAD_PATHS = frozenset(
+    {"/v1/campaigns", "/v1/campaigns/preview", "/page/api/campaigns", "/page/api/campaigns/preview"}
+)
 _TERMINAL_STATUSES = ("unknown", "not_placed", "refused")
 
 
@@ -100,7 +106,7 @@ class _SizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        upload = scope["method"] == "POST" and scope["path"] == "/v1/campaigns"
+        upload = scope["method"] == "POST" and scope["path"] in _UPLOAD_PATHS
         limit = self.upload_limit if upload else self.default_limit
         for name, value in scope["headers"]:
             if name == b"content-length":
@@ -571,6 +577,26 @@ def create_app(
         409: {"model": ErrorBody, "description": "Not in a state that allows this"},
     }
 
+    Upload = Annotated[CampaignForm, Depends(campaign_form)]
+    ListFile = Annotated[UploadFile, File(description="The contact list (UTF-8 CSV)")]
+
+    @app.post(
+        "/v1/campaigns/preview",
+        response_model=CampaignPreview,
+        responses=campaign_errors,
+        tags=["campaigns"],
+        summary="Which rows of a contact list would be refused, and why; stores and dials nothing",
+    )
+    async def preview_campaign(key: Key, file: ListFile, form: Upload) -> dict[str, Any]:
+        need(key, "campaigns")
+        for agent in form.agents:
+            may_dial_for(key, agent)
+        data = await file.read()
+        _, preview = await asyncio.to_thread(
+            read_upload, data, form.settings, now=datetime.now(UTC)
+        )
+        return preview
+
     @app.post(
         "/v1/campaigns",
         status_code=201,
@@ -579,45 +605,12 @@ def create_app(
         tags=["campaigns"],
         summary="Create a campaign from an uploaded CSV (multipart); nothing is dialed yet",
     )
-    async def create_campaign(
-        key: Key,
-        file: Annotated[UploadFile, File(description="The contact list (UTF-8 CSV)")],
-        agents: Annotated[str, Form(min_length=1, max_length=5000)],
-        name: Annotated[str | None, Form(max_length=100)] = None,
-        phoneColumn: Annotated[str | None, Form(max_length=100)] = None,
-        defaultCountry: Annotated[str | None, Form(pattern="^[A-Z]{2}$")] = None,
-        window: Annotated[str | None, Form(max_length=40)] = None,
-        maxAttempts: Annotated[int | None, Form(ge=1, le=20)] = None,
-        concurrency: Annotated[int | None, Form(ge=1, le=1000)] = None,
-        callerId: Annotated[str | None, Form(max_length=40)] = None,
-        end: Annotated[str | None, Form(max_length=40)] = None,
-    ) -> dict[str, Any]:
+    async def create_campaign(key: Key, file: ListFile, form: Upload) -> dict[str, Any]:
         need(key, "campaigns")
-        listed = tuple(a.strip() for a in agents.split(",") if a.strip())
-        if not listed:
-            raise ApiProblem(
-                422, "invalid_request", "agents: give at least one agent.", path="form:agents"
-            )
-        for agent in listed:
+        for agent in form.agents:
             may_dial_for(key, agent)
-        text = check_csv(await file.read(), phoneColumn)
-        settings = {
-            k: v
-            for k, v in {
-                "agents": list(listed),
-                "phone_column": phoneColumn,
-                "default_country": defaultCountry,
-                "window": window,
-                "max_attempts": maxAttempts,
-                "concurrency": concurrency,
-                "caller_id": callerId,
-                "end": end,
-            }.items()
-            if v is not None
-        }
-        label = name or Path(file.filename or "campaign").stem or "campaign"
-        meta = await asyncio.to_thread(campaigns.create, key, label[:100], text, settings)
-        return campaigns.status(meta)
+        meta = await campaigns.create_from_upload(key, await file.read(), form, file.filename)
+        return await asyncio.to_thread(campaigns.status, meta)
 
     @app.get(
         "/v1/campaigns/{campaign_id}",
@@ -628,6 +621,18 @@ def create_app(
     async def get_campaign(campaign_id: str, key: Key) -> dict[str, Any]:
         need(key, "campaigns")
         return await asyncio.to_thread(campaigns.status, campaigns.load(campaign_id, key))
+
+    @app.get(
+        "/v1/campaigns/{campaign_id}/detail",
+        response_model=CampaignDetailResource,
+        responses=campaign_errors,
+        tags=["campaigns"],
+        summary="A campaign with its agents, rate budget, calls per minute and deferred contacts",
+    )
+    async def campaign_detail(campaign_id: str, key: Key) -> dict[str, Any]:
+        need(key, "campaigns")
+        meta = campaigns.load(campaign_id, key)
+        return await asyncio.to_thread(campaigns.detail, meta, campaigns.live(meta.id))
 
     @app.post(
         "/v1/campaigns/{campaign_id}/{action}",

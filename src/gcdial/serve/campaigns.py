@@ -18,6 +18,7 @@ import os
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +27,11 @@ from gcdial.campaign.report import campaign_status, write_report
 from gcdial.campaign.runner import CampaignRunner, StopReason
 from gcdial.campaign.settings import CampaignSettings
 from gcdial.errors import GcdialError
+from gcdial.serve.campaign_form import CampaignForm
+from gcdial.serve.campaign_views import RunView, campaign_detail, preview_upload, run_view
 from gcdial.serve.problems import ApiProblem
 
-__all__ = ["CampaignManager", "CampaignMeta", "check_csv"]
+__all__ = ["CampaignManager", "CampaignMeta", "check_csv", "read_upload"]
 
 LEASE_TTL_S = 30.0
 HEARTBEAT_S = 10.0
@@ -79,6 +82,17 @@ def check_csv(data: bytes, phone_column: str | None) -> str:
     except csv.Error as exc:
         raise _bad_csv(f"line {rows.line_num}: {exc}") from None
     return text
+
+
+def read_upload(
+    data: bytes, settings: dict[str, Any], *, now: datetime
+) -> tuple[str, dict[str, Any]]:
+    """The uploaded list as text, and its preview (what would be refused and why), or a 422.
+
+    Create and preview both come through here, so a list the preview accepts is one the runner
+    reads the same way."""
+    text = check_csv(data, settings.get("phone_column"))
+    return text, preview_upload(text, settings, now=now)
 
 
 def _bad_csv(message: str, hint: str | None = None) -> ApiProblem:
@@ -137,6 +151,28 @@ class CampaignManager:
         self._settings(meta)  # refuse bad settings before anything is kept
         self._save(meta)
         return meta
+
+    async def create_from_upload(
+        self, key: Any, data: bytes, form: CampaignForm, filename: str | None
+    ) -> CampaignMeta:
+        """Check the upload as the preview does, refuse a list with no row to dial, then
+        :meth:`create` (named after the file unless the form names it)."""
+        text, preview = await asyncio.to_thread(
+            read_upload, data, form.settings, now=datetime.now(UTC)
+        )
+        rows = preview["rows"]
+        if not preview["canUpload"]:
+            raise ApiProblem(
+                422,
+                "no_rows_to_dial",
+                f"None of the {rows['total']} rows of the list would be dialed "
+                f"({rows['refused']} refused).",
+                hint="Preview it (POST /v1/campaigns/preview) to see each refused row and how "
+                "to fix it.",
+                path="form:file",
+            )
+        label = form.name or Path(filename or "campaign").stem or "campaign"
+        return await asyncio.to_thread(self.create, key, label[:100], text, form.settings)
 
     def _settings(self, meta: CampaignMeta) -> CampaignSettings:
         folder = self._dir(meta.id)
@@ -287,6 +323,29 @@ class CampaignManager:
             return out.getvalue()
         finally:
             journal.close()
+
+    def detail(self, meta: CampaignMeta, live: RunView | None) -> dict[str, Any]:
+        """The status and, under ``detail``, agents, rate budget, calls per minute, deferred
+        contacts. Reads the journal: call it in a thread, with ``live`` from :meth:`live`."""
+        body = self.status(meta)
+        body["detail"] = campaign_detail(
+            self._dir(meta.id) / "journal.db",
+            meta.settings,
+            now=datetime.now(UTC),
+            run=live,
+            budget=getattr(self.service.client, "budget", None),
+            monotonic_now=time.monotonic(),
+        )
+        return body
+
+    def live(self, campaign_id: str) -> RunView | None:
+        """The runner's live view of ``campaign_id`` when it runs here, copied on the event loop
+        (where the runner changes it); None otherwise."""
+        running = self._runs.get(campaign_id)
+        if running is None:
+            return None
+        runner = running[0]
+        return run_view(runner.progress, runner.settings.concurrency, time.monotonic())
 
     async def stop_all(self) -> None:
         """At shutdown: stop handing out calls; the next start resumes from the journals."""

@@ -20,6 +20,10 @@ __all__ = [
     "CallRequest",
     "CallResource",
     "CallsPage",
+    "CampaignDetail",
+    "CampaignDetailResource",
+    "CampaignPreview",
+    "CampaignResource",
     "WebhookCreate",
     "WebhookCreated",
     "WebhookResource",
@@ -144,6 +148,121 @@ class CampaignResource(BaseModel):
     settings: dict[str, Any]
     counts: CampaignCounts | None = None
     links: CampaignLinks
+
+
+class PreviewRows(BaseModel):
+    """How the rows of an upload would be treated."""
+
+    total: int
+    accepted: int = Field(description="Rows that become contacts (dialed now or later)")
+    refused: int = Field(description="Rows never dialed: invalid, duplicate, or by the rules")
+    deferred: int = Field(description="Accepted rows outside the calling window right now")
+    waitingForAgent: int = Field(description="Accepted rows whose agent column is not listed")
+    afterEnd: int = Field(description="Accepted rows whose calling hours fall after the end")
+
+
+class RefusedRow(BaseModel):
+    """A row that would not be dialed: where, why (never quoting its values), how to fix it."""
+
+    line: int
+    column: str | None = None
+    kind: str = Field(
+        description="invalid, duplicate, do_not_call, unknown_time_zone or no_calling_hours"
+    )
+    reason: str
+    fix: str
+
+
+class CampaignPreview(BaseModel):
+    """``POST /v1/campaigns/preview``: what creating the campaign would accept and refuse."""
+
+    rows: PreviewRows
+    refusedByKind: dict[str, int]
+    refused: list[RefusedRow] = Field(description="The first 200 refused rows, in file order")
+    moreRefused: int = Field(description="Refused rows not listed")
+    canUpload: bool = Field(description="At least one row would be dialed")
+
+
+class DetailProgress(BaseModel):
+    """Contacts settled out of the total; by status, and the settled ones by outcome."""
+
+    total: int
+    settled: int
+    byStatus: dict[str, int]
+    byOutcome: dict[str, int]
+
+
+class CampaignAgent(BaseModel):
+    """One agent of the campaign's pool."""
+
+    agent: str
+    state: Literal["idle", "on call", "retired", "excluded", "checking"]
+    step: str | None = Field(None, description="The call's step when on a call")
+    forSeconds: float | None = Field(None, description="Seconds in this state (running here)")
+    calls: int
+    why: str | None = Field(None, description="Why it was retired or excluded")
+
+
+class GenesysBudget(BaseModel):
+    """The Genesys API request budget as the service's client last saw it."""
+
+    remaining: int | None = None
+    limit: int | None = None
+    rateLimited: int
+    pausedSeconds: float
+
+
+class RateBudget(BaseModel):
+    """The campaign's pacing limits against what it uses now."""
+
+    inFlight: int
+    maxConcurrent: int | None = None
+    callsLastMinute: int
+    callsPerMinuteLimit: int | None = None
+    genesys: GenesysBudget | None = None
+
+
+class PerMinute(BaseModel):
+    """Calls begun in each minute of the last hour, oldest first, from ``start`` (UTC)."""
+
+    start: str
+    minutes: int
+    counts: list[int]
+
+
+class DeferredContact(BaseModel):
+    """A contact waiting for a later time (a retry delay, the calling window)."""
+
+    line: int
+    externalId: str | None = None
+    reason: str
+    dueAt: str | None = None
+    attempts: int
+
+
+class DeferredList(BaseModel):
+    """The deferred contacts, soonest due first (the first 100), and how many in all."""
+
+    total: int
+    items: list[DeferredContact]
+
+
+class CampaignDetail(BaseModel):
+    """What a supervisor watches: progress, agents, rate budget, chart, deferred contacts."""
+
+    now: str
+    running: bool = Field(description="This service process runs the campaign now")
+    progress: DetailProgress
+    agents: list[CampaignAgent]
+    rate: RateBudget
+    perMinute: PerMinute
+    deferred: DeferredList
+
+
+class CampaignDetailResource(CampaignResource):
+    """``GET /v1/campaigns/{id}/detail``: the campaign and its live detail."""
+
+    detail: CampaignDetail
 
 
 class WebhookCreate(BaseModel):

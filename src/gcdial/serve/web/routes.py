@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, File, Form, Header, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, FastAPI, Form, Header, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 from pydantic import BaseModel, ConfigDict, Field
@@ -25,11 +25,12 @@ from sse_starlette import EventSourceResponse
 from starlette.staticfiles import StaticFiles
 
 from gcdial.errors import GcdialError, InvalidPhoneNumberError, NotFoundError
-from gcdial.serve.campaigns import CampaignManager, check_csv
+from gcdial.serve.campaigns import CampaignManager
 from gcdial.serve.models import CallRequest
 from gcdial.serve.problems import ApiProblem
 from gcdial.serve.service import DialService, call_json
 from gcdial.serve.store import ApiKeyRecord, AuditEntry, CallRecord, Event, hash_api_key
+from gcdial.serve.web.campaign_routes import campaign_router
 from gcdial.serve.web.session import (
     COOKIE_NAME,
     Session,
@@ -389,82 +390,6 @@ def mount_page(
         await service.publish("call.verdict", call, verdict=body.verdict, by=key.name)
         return call_json(call)
 
-    def campaign_manager(key: ApiKeyRecord) -> CampaignManager:
-        if campaigns is None:
-            raise ApiProblem(404, "not_found", "This service runs no campaigns.")
-        if not _may(key, "campaigns"):
-            raise ApiProblem(403, "forbidden", "Your API key lacks the 'campaigns' scope.")
-        return campaigns
-
-    @router.get("/page/api/campaigns")
-    async def campaign_list(viewer: Viewer) -> dict[str, Any]:
-        """The key's campaigns, newest first, with their counts."""
-        manager = campaign_manager(viewer[1])
-
-        def scan() -> list[dict[str, Any]]:
-            if not manager.root.is_dir():
-                return []
-            folders = sorted(manager.root.glob("cmp_*"), key=lambda p: p.stat().st_mtime)
-            found = []
-            for folder in reversed(folders[-200:]):
-                try:
-                    found.append(manager.status(manager.load(folder.name, viewer[1])))
-                except ApiProblem:
-                    continue  # another key's campaign
-                if len(found) >= 20:
-                    break
-            return found
-
-        return {"campaigns": await asyncio.to_thread(scan)}
-
-    @router.post("/page/api/campaigns", status_code=201)
-    async def campaign_create(
-        viewer: Viewer,
-        file: Annotated[UploadFile, File()],
-        agents: Annotated[str, Form(min_length=1, max_length=5000)],
-        name: Annotated[str | None, Form(max_length=100)] = None,
-        window: Annotated[str | None, Form(max_length=40)] = None,
-        defaultCountry: Annotated[str | None, Form(pattern="^[A-Z]{2}$")] = None,
-        csrf: Csrf = None,
-    ) -> dict[str, Any]:
-        """Create a campaign from an uploaded CSV (as ``POST /v1/campaigns``); nothing dials yet."""
-        key = act(viewer, csrf, "campaigns")
-        manager = campaign_manager(key)
-        listed = tuple(a.strip() for a in agents.split(",") if a.strip())
-        for agent in listed:
-            if key.agents and agent.lower() not in key.agents:
-                raise ApiProblem(403, "agent_not_allowed", f"Your key may not dial for {agent!r}.")
-        text = check_csv(await file.read(), None)
-        settings = {
-            k: v
-            for k, v in {
-                "agents": list(listed),
-                "window": window or None,
-                "default_country": defaultCountry,
-            }.items()
-            if v is not None
-        }
-        label = name or Path(file.filename or "campaign").stem or "campaign"
-        meta = await asyncio.to_thread(manager.create, key, label[:100], text, settings)
-        return await asyncio.to_thread(manager.status, meta)
-
-    @router.post("/page/api/campaigns/{campaign_id}/{action}")
-    async def campaign_action(
-        campaign_id: str,
-        action: Literal["start", "pause", "resume", "stop"],
-        viewer: Viewer,
-        csrf: Csrf = None,
-    ) -> dict[str, Any]:
-        """Start, pause, resume or stop; a second supervisor's same action is a clear 409."""
-        key = act(viewer, csrf, "campaigns")
-        manager = campaign_manager(key)
-        meta = manager.load(campaign_id, key)
-        if action in ("start", "resume"):
-            meta = await manager.start(meta)
-        else:
-            meta = await manager.halt(meta, "paused" if action == "pause" else "stopped")
-        return await asyncio.to_thread(manager.status, meta)
-
     @router.get("/page/events")
     async def events(
         request: Request,
@@ -518,6 +443,7 @@ def mount_page(
             headers={"Cache-Control": "no-store"},
         )
 
+    router.include_router(campaign_router(campaigns, signed_in, act))
     app.include_router(router)
     app.mount("/page/static", StaticFiles(packages=[("gcdial.serve.web", "static")]), "static")
 

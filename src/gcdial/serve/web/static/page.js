@@ -12,6 +12,8 @@
   let signedOut = false;
   let myCallId = null;
   let pendingIdem = null;
+  const CALL_EVENTS = ["call.placing", "call.placed", "call.progress", "call.unknown",
+    "call.not_placed", "call.refused", "call.ended", "call.hangup_requested", "call.verdict"];
   const TERMINAL = new Set(["call.ended", "call.unknown", "call.not_placed", "call.refused",
                             "call.verdict"]);
 
@@ -202,6 +204,28 @@
     }, 300);
   }
 
+  // Other panels (review.js) subscribe to event types and to "page.ready" / "page.reconnected".
+  const hooks = new Map();
+  function emit(type, data) {
+    for (const fn of hooks.get(type) || []) {
+      try { fn(data, type); } catch (err) { console.error(err); }
+    }
+  }
+  function listen(source, type) {
+    source.addEventListener(type, (e) => {
+      if (e.lastEventId) lastEventId = Math.max(lastEventId, Number(e.lastEventId));
+      emit(type, JSON.parse(e.data));
+    });
+  }
+  function on(type, fn) {
+    if (!hooks.has(type)) {
+      hooks.set(type, []);
+      if (stream && !CALL_EVENTS.includes(type) && !type.startsWith("page.")) listen(stream, type);
+    }
+    hooks.get(type).push(fn);
+  }
+  window.gcdialPage = { csrf, canDial, api, el, td, notice, clock, words, on };
+
   function onEvent(type, e) {
     if (e.lastEventId) lastEventId = Math.max(lastEventId, Number(e.lastEventId));
     const data = JSON.parse(e.data);
@@ -216,6 +240,7 @@
     refreshRecentSoon();
     if (call.id === myCallId) showMyCall(call, type, data);
     if (type === "call.unknown" || type === "call.verdict") loadReview().catch(() => {});
+    emit(type, data);
   }
 
   function openStream(after) {
@@ -230,12 +255,12 @@
           + ", nothing missed.", "info");
         loadAgents().catch(() => {});
         loadReview().catch(() => {});
+        emit("page.reconnected", {});
       }
     });
-    for (const type of ["call.placing", "call.placed", "call.progress", "call.unknown",
-      "call.not_placed", "call.refused", "call.ended", "call.hangup_requested",
-      "call.verdict"]) {
-      stream.addEventListener(type, (e) => onEvent(type, e));
+    for (const type of CALL_EVENTS) stream.addEventListener(type, (e) => onEvent(type, e));
+    for (const type of hooks.keys()) {
+      if (!CALL_EVENTS.includes(type) && !type.startsWith("page.")) listen(stream, type);
     }
     stream.addEventListener("session", (e) => showSignedOut(JSON.parse(e.data).message));
     stream.onerror = () => {
@@ -388,86 +413,6 @@
       canDial ? el("div", { class: "row" }, note, placed, notPlaced) : null, out);
   }
 
-  // Campaigns -------------------------------------------------------------------------------
-  const ACTIONS = { created: ["start"], running: ["pause", "stop"], paused: ["resume", "stop"],
-                    failed: ["resume", "stop"] };
-  const BUSY = new Set(["running", "pausing", "stopping"]);
-  let campaignTimer = null;
-
-  function settledOf(counts) {
-    if (!counts) return "";
-    const c = counts.contacts || {};
-    return (counts.total - (c.pending || 0) - (c.active || 0)) + " / " + counts.total;
-  }
-
-  function renderCampaigns(list) {
-    const rows = list.map((m) => {
-      const counts = m.counts || {};
-      const outcomes = Object.entries(counts.outcomes || {})
-        .map(([k, v]) => words(k) + " " + v).join(" · ");
-      const buttons = (ACTIONS[m.state] || []).map((action) => el("button", {
-        type: "button", class: action === "stop" ? "danger" : action === "start" ? "" : "quiet",
-        onclick: (e) => campaignAction(m, action, e.target) }, action));
-      return el("tr", { "data-campaign": m.id },
-        td("Campaign", m.name, el("div", { class: "muted small" }, m.id)),
-        td("State", el("span", { class: "step" }, m.state),
-          m.error ? el("div", { class: "bad small" }, m.error) : null),
-        td("Settled", el("span", { class: "settled" }, settledOf(m.counts))),
-        td("Outcomes", outcomes || el("span", { class: "muted" }, "none yet"),
-          counts.rowsRefused ? el("div", { class: "warn small" },
-            counts.rowsRefused + " rows refused (see the campaign report)") : null),
-        td("In flight", (counts.inFlight || 0) + " / " + (counts.needsReview || 0)),
-        td("", el("div", { class: "row" }, ...buttons)));
-    });
-    $("#campaigns").replaceChildren(...(rows.length ? rows
-      : [el("tr", {}, el("td", { colspan: 6, class: "muted" }, "No campaigns yet."))]));
-  }
-
-  async function loadCampaigns() {
-    if (!$("#campaigns")) return;
-    clearTimeout(campaignTimer);
-    try {
-      const list = (await api("GET", "/page/api/campaigns")).campaigns;
-      renderCampaigns(list);
-      campaignTimer = setTimeout(loadCampaigns, list.some((m) => BUSY.has(m.state)) ? 1000 : 10000);
-    } catch (err) {
-      if (!signedOut) campaignTimer = setTimeout(loadCampaigns, 5000);
-    }
-  }
-
-  async function campaignAction(m, action, button) {
-    button.disabled = true;
-    try {
-      await api("POST", "/page/api/campaigns/" + encodeURIComponent(m.id) + "/" + action, {});
-      notice("");
-    } catch (err) {
-      notice("Campaign " + m.name + ": " + action + " was not applied: " + err.message);
-    }
-    await loadCampaigns();
-  }
-
-  async function uploadCampaign(ev) {
-    ev.preventDefault();
-    const form = ev.target;
-    const button = form.querySelector("button");
-    button.disabled = true;
-    try {
-      const answer = await fetch("/page/api/campaigns", { method: "POST", body: new FormData(form),
-        headers: { "X-CSRF-Token": csrf }, credentials: "same-origin" });
-      const data = await answer.json().catch(() => null);
-      if (!answer.ok) {
-        const err = (data && data.error) || { message: "HTTP " + answer.status };
-        notice("The contact list was refused: " + err.message + (err.hint ? " " + err.hint : ""));
-      } else {
-        notice("Campaign " + data.name + " created: review it, then press start.", "info");
-        form.reset();
-      }
-    } finally {
-      button.disabled = false;
-      await loadCampaigns();
-    }
-  }
-
   // Start -----------------------------------------------------------------------------------
   async function start() {
     $("#signout").addEventListener("click", async () => {
@@ -475,7 +420,6 @@
     });
     $("#filters").addEventListener("submit", (e) => { e.preventDefault(); refreshRecentSoon(); });
     $("#filters").addEventListener("change", refreshRecentSoon);
-    if ($("#campaign-form")) $("#campaign-form").addEventListener("submit", uploadCampaign);
     if ($("#dial-form")) {
       $("#dial-form").addEventListener("submit", submitDial);
       for (const id of ["#dial-to", "#dial-country", "#dial-agent", "#dial-caller"]) {
@@ -491,7 +435,8 @@
     try {
       lastEventId = await loadCalls();
       openStream(lastEventId);
-      await Promise.all([loadAgents(), loadReview(), loadCampaigns()]);
+      emit("page.ready", {});
+      await Promise.all([loadAgents(), loadReview()]);
     } catch (err) {
       if (!signedOut) notice("Could not load the page's data: " + err.message);
     }
