@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo demo-serve test check lint typecheck unit doctest browser bench soak clean postgres-binaries
+.PHONY: demo demo-serve screenshots test check lint typecheck unit doctest browser bench soak clean postgres-binaries
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ demo: $(STAMP)
 
 demo-serve: $(STAMP)
 	$(BIN)/python -m gcdial.serve.web.demo $(ARGS)
+
+# The README's pictures of the page (docs/page.png, docs/page-phone.png), from the demo.
+screenshots: $(STAMP) browser
+	$(BIN)/python -m gcdial.serve.web.demo --port 0 --screenshots docs
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

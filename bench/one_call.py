@@ -18,20 +18,28 @@ AGENT_ID = "11111111-1111-4111-8111-111111111111"
 NUMBER = "+14155550100"
 
 
-def _measure(emu: object, argv: list[str], env: dict[str, str]) -> tuple[list[Run], float]:
+def _measure(
+    emu: object, cases: list[tuple[str, list[str]]], env: dict[str, str]
+) -> list[tuple[list[Run], float]]:
+    """Each case REPEATS times, taking turns (one run of each case per round).
+
+    Round by round, so that a machine getting busier or quieter during the run weighs on every
+    case alike instead of on whichever case happened to run then.
+    """
     from gcdial.emulator import EmulatorServer
 
     assert isinstance(emu, EmulatorServer)
-    runs = []
-    requests_made = []
+    runs: list[list[Run]] = [[] for _ in cases]
+    requests_made: list[list[float]] = [[] for _ in cases]
     for _ in range(REPEATS):
-        before = emu.request_counts()["total"]
-        run = run_command(argv, env=env)
-        if run.returncode != 0:
-            raise RuntimeError(f"{argv[0]} exited {run.returncode}: {run.stderr[-400:]}")
-        requests_made.append(emu.request_counts()["total"] - before)
-        runs.append(run)
-    return runs, median([float(n) for n in requests_made])
+        for index, (_, argv) in enumerate(cases):
+            before = emu.request_counts()["total"]
+            run = run_command(argv, env=env)
+            if run.returncode != 0:
+                raise RuntimeError(f"{argv[0]} exited {run.returncode}: {run.stderr[-400:]}")
+            requests_made[index].append(emu.request_counts()["total"] - before)
+            runs[index].append(run)
+    return [(case_runs, median(made)) for case_runs, made in zip(runs, requests_made, strict=True)]
 
 
 def run() -> list[Section]:
@@ -81,18 +89,16 @@ def run() -> list[Section]:
                 [gcdial, "call", NUMBER, "--agent", AGENT_ID, "--no-check", "--json"],
             ),
         ]
-        results = []
-        for label, argv in cases:
-            runs, reqs = _measure(emu, argv, env)
-            results.append(
-                (
-                    label,
-                    median([r.seconds for r in runs]),
-                    median([r.cpu_seconds for r in runs]),
-                    median([r.peak_rss_mb for r in runs]),
-                    reqs,
-                )
+        results = [
+            (
+                label,
+                median([r.seconds for r in runs]),
+                median([r.cpu_seconds for r in runs]),
+                median([r.peak_rss_mb for r in runs]),
+                reqs,
             )
+            for (label, _), (runs, reqs) in zip(cases, _measure(emu, cases, env), strict=True)
+        ]
     base_s, base_cpu, base_mb = results[0][1], results[0][2], results[0][3]
     rows = [
         [
@@ -128,8 +134,9 @@ def run() -> list[Section]:
             notes=[
                 f"Goal: gcdial within {GOAL_RATIO:g}x the baseline in wall and CPU time "
                 f"(worst here {worst:.2f}x). CPU time is the steadier figure on a busy machine.",
-                "Same in-process emulator, same agent and number, each run a fresh process; "
-                "gcdial byte-compiled first, as an installed wheel is.",
+                "Same in-process emulator, same agent and number, each run a fresh process; the "
+                f"ways take turns ({REPEATS} rounds of one run each); gcdial byte-compiled "
+                "first, as an installed wheel is.",
                 "gcdial's extra requests with --agent EMAIL are the e-mail lookup and the station "
                 "check that turn a silent non-dial into a clear error before anything rings.",
             ],

@@ -14,7 +14,8 @@ The tree is split by "did a response come back?"::
     │   └── JournalError             a campaign journal cannot be used (file, why)
     │       ├── JournalLockedError   another process holds it
     │       ├── JournalMismatchError it belongs to another campaign or list
-    │       └── JournalSchemaError   a newer gcdial's, or not a journal at all
+    │       ├── JournalSchemaError   a newer gcdial's, or not a journal at all
+    │       └── ReviewConflictError  a verdict on a contact no longer waiting for one
     ├── AgentNotReadyError           agent missing / inactive / without station: what to fix
     │   └── NoUsableAgentError       every agent of a campaign was excluded
     ├── AuthError                    the OAuth token endpoint refused or failed
@@ -82,6 +83,7 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitedError",
     "ResponseFormatError",
+    "ReviewConflictError",
     "ServerError",
 ]
 
@@ -406,6 +408,11 @@ class JournalMismatchError(JournalError):
 
 class JournalSchemaError(JournalError):
     """The journal was written by a newer gcdial, or is not a gcdial journal."""
+
+
+class ReviewConflictError(JournalError):
+    """A verdict that cannot apply: the contact is no longer waiting for review (someone
+    recorded one first), or its call was accepted by Genesys, so "not placed" is impossible."""
 
 
 class NoUsableAgentError(AgentNotReadyError):

@@ -9,15 +9,30 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
 
 from gcdial.campaign.journal import Journal
 from gcdial.campaign.progress import AttemptUpdate
 from gcdial.serve.campaign_calls import call_change, campaign_call_id
+from gcdial.serve.config import ServeConfig
 
 from .conftest import Running
 from .test_events_webhooks import Receiver, _register, _wait, receiver, sse_events
 
 __all__ = ["receiver"]  # the fixture, imported for this module's tests
+
+
+@pytest.fixture
+def serve_config() -> ServeConfig:
+    """A campaign's ambiguous create is resolved (or called unknown) within 3 s."""
+    return ServeConfig(
+        webhook_schedule=(0.2, 0.4, 0.8),
+        sse_poll_s=0.2,
+        webhook_poll_s=0.1,
+        resolve_timeout_s=3,
+        campaign_resolve_timeout_s=3,
+    )
+
 
 ANSWERS = "+14155550100"  # talks 10 s (emulator time)
 OTHER = "+14155550103"  # talks 13 s

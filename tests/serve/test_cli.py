@@ -117,6 +117,10 @@ def test_serve_sandbox_dials_with_a_key(tmp_path: Path) -> None:
         _, stderr = process.communicate(timeout=20)
     assert "Traceback" not in stderr
     assert key not in stderr
+    # Ctrl-C is how the service stops: said plainly, not as an error, with the shell's 130.
+    assert "error" not in stderr.lower(), stderr
+    assert "gcdial serve: stopped." in stderr
+    assert process.returncode == 130
 
 
 def _serve(tmp_path: Path, emulator: EmulatorServer) -> tuple[subprocess.Popen[str], str]:

@@ -45,6 +45,7 @@ class Web:
     store: SqliteStore | None = None
     port: int = 0
     keys: dict[str, str] = field(default_factory=dict)
+    config: ServeConfig = field(default_factory=lambda: ServeConfig(sse_poll_s=0.2, sse_ping_s=5.0))
 
     @property
     def url(self) -> str:
@@ -62,7 +63,7 @@ class Web:
                 client_id=emulator.client_id,
                 client_secret=emulator.client_secret,
             ),
-            ServeConfig(sse_poll_s=0.2, sse_ping_s=5.0),
+            self.config,
             single_process=True,
         )
         self.server = ServeServer(app, port=self.port).start()

@@ -134,7 +134,7 @@ def test_start_pause_resume_updates_the_card(
     expect(card.locator("summary .settled")).to_have_text("5 / 5")
     assert paused_at != "5 / 5"
     expect(card).to_contain_text("answered 5")
-    expect(card).to_contain_text("1 rows refused")
+    expect(card).to_contain_text("1 row refused")
     assert len(emulator.calls_created()) == 5  # each contact rang once, pause or not
 
 

@@ -190,6 +190,8 @@ def test_record_a_verdict_for_an_unknown(
     shot(page, tmp_path, "review")
     item.get_by_role("textbox").fill("seen in Genesys")
     item.get_by_role("button", name="It rang (placed)").click()
+    expect(item).to_contain_text("It will not be dialed again")  # the confirm step
+    item.get_by_role("button", name="Confirm").click()
     expect(page.locator("#review")).to_contain_text("Nothing to review")
     expect(page.locator("#notice")).to_contain_text("did ring")
     expect(page.locator(f"#recent tr[data-call='{call['id']}']")).to_contain_text("unknown")

@@ -46,6 +46,7 @@ from gcdial.errors import (
     JournalLockedError,
     JournalMismatchError,
     JournalSchemaError,
+    ReviewConflictError,
 )
 
 __all__ = [
@@ -1064,12 +1065,16 @@ class Journal:
         return None if row is None else _contact(row)
 
     @_guarded
-    def record_verdict(self, contact_id: int, *, placed: bool, note: str) -> None:
+    def record_verdict(
+        self, contact_id: int, *, placed: bool, note: str, by: str | None = None
+    ) -> None:
         """A person's verdict on a contact whose call may or may not have been placed.
 
         ``placed``: the contact is done (outcome ``placed``). Not placed: its open attempt becomes
         ``not_sent`` and the contact is pending again, without using up an attempt. A call that
         Genesys accepted (it has a conversation id) was placed: "not placed" is refused for it.
+        ``by`` names who decided (kept in the event log). The check and the change are one
+        transaction, so of two verdicts at the same moment exactly one applies.
         """
         with self._tx() as conn:
             contact = conn.execute(
@@ -1078,7 +1083,7 @@ class Journal:
             if contact is None:
                 raise KeyError(f"no contact {contact_id} in the journal")
             if contact["status"] != ContactStatus.UNKNOWN:
-                raise JournalError(
+                raise ReviewConflictError(
                     f"Contact {contact_id} is {contact['status']}, not waiting for review.",
                     hint="`gcdial campaign review JOURNAL` lists the contacts that need one.",
                 )
@@ -1101,7 +1106,7 @@ class Journal:
                 )
             else:
                 if row is None or row["state"] != AttemptState.UNKNOWN or row["conversation_id"]:
-                    raise JournalError(
+                    raise ReviewConflictError(
                         f"Contact {contact_id}'s call was accepted by Genesys Cloud (conversation "
                         f"{row['conversation_id'] if row is not None else '?'}): it was placed.",
                         hint="Record it as placed; only a call whose create request got no clear "
@@ -1121,8 +1126,22 @@ class Journal:
                 "contact.verdict",
                 contact_id=contact_id,
                 attempt_id=row["id"] if row is not None else None,
-                detail=f"{'placed' if placed else 'not placed'}: {note}",
+                detail=f"{'placed' if placed else 'not placed'}"
+                + (f" by {by}" if by else "")
+                + f": {note}",
             )
+
+    @_guarded
+    def last_verdict(self, contact_id: int) -> tuple[datetime, str] | None:
+        """When the last verdict on a contact was recorded, and what it said (who, which, why)."""
+        row = self._conn.execute(
+            "SELECT at, detail FROM events WHERE kind = 'contact.verdict' AND contact_id = ? "
+            "ORDER BY id DESC LIMIT 1",
+            (contact_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        return _time(row["at"]) or datetime.min.replace(tzinfo=UTC), str(row["detail"] or "")
 
     @_guarded
     def reassign(self, agent: str, to: str | None) -> int:
@@ -1407,6 +1426,23 @@ class Journal:
                 (limit,),
             ).fetchall()
         return [dict(r) for r in rows]
+
+    @_guarded
+    def contact_events(self, contact_ids: Iterable[int]) -> dict[int, list[dict[str, Any]]]:
+        """The events of some contacts (what was seen and decided), oldest first, by contact; one
+        pass over the log whatever the number of contacts."""
+        wanted = sorted(set(contact_ids))
+        found: dict[int, list[dict[str, Any]]] = {cid: [] for cid in wanted}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._conn.execute(
+                f"SELECT * FROM events WHERE contact_id IN ({marks}) ORDER BY id",  # noqa: S608 - placeholders only
+                chunk,
+            ).fetchall()
+            for row in rows:
+                found[row["contact_id"]].append(dict(row))
+        return found
 
     @_guarded
     def count_by(self, table: str, column: str) -> dict[str, int]:

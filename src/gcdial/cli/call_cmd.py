@@ -8,13 +8,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.text import Text
 
 from gcdial._shared import DEFAULT_RESOLVE_TIMEOUT_S
 from gcdial.cli.options import JsonOpt, SandboxOpt, VerboseOpt, option_value
 from gcdial.cli.session import Session, session
 
 if TYPE_CHECKING:
+    from rich.text import Text
+
     from gcdial.calls import CallParams
     from gcdial.config import Settings
     from gcdial.http import PreparedRequest
@@ -47,6 +48,8 @@ def parse_attributes(pairs: list[str]) -> dict[str, str]:
 def render_request(request: PreparedRequest) -> Text:
     """The request as an HTTP message: request line, headers, blank line, JSON body."""
     import json
+
+    from rich.text import Text
 
     lines = [f"{request.method} {request.url}"]
     lines += [f"{name}: {value}" for name, value in sorted(request.headers.items())]

@@ -520,6 +520,7 @@ def review_cmd(
     """What needs a person: calls of unknown outcome (with their evidence) and contacts pinned to
     an agent. Records a verdict (--verdict placed|not-placed --line N) or moves pinned contacts
     (--reassign AGENT --to OTHER|any); resume the campaign afterwards."""
+    from gcdial.campaign import review
     from gcdial.campaign.journal import Journal
     from gcdial.errors import InputError
 
@@ -549,8 +550,7 @@ def review_cmd(
                 opened.record_verdict(contact.id, placed=verdict is Verdict.PLACED, note=note)
                 run.output.ok(f"line {line} ({contact.phone}): recorded {verdict}")
             if reassign is not None and to is not None:
-                target = None if to.strip().lower() == "any" else to.strip()
-                moved = opened.reassign(reassign, target)
+                moved = review.reassign(opened, reassign, to)
                 run.output.ok(f"{moved} pending contact(s) of {reassign} now go to {to}")
         run.output.say(f"Resume to continue: gcdial campaign resume {journal}", style="dim")
 
@@ -558,39 +558,21 @@ def review_cmd(
 def _show_review(run: Session, journal: Any) -> None:
     import json as json_module
 
-    from gcdial.campaign.journal import ContactStatus
+    from gcdial.campaign import review
 
-    items = []
-    for contact in journal.contacts(status=ContactStatus.UNKNOWN):
-        evidence = [
-            {
-                "attempt": a.number,
-                "state": a.state.value,
-                "agent": a.agent or a.agent_id,
-                "at": a.created_at.isoformat(),
-                "conversation_id": a.conversation_id,
-                "error_code": a.error_code,
-                "detail": a.detail,
-            }
-            for a in journal.attempts(contact.id)
-        ]
-        items.append(
-            {
-                "event": "review",
-                "line": contact.line,
-                "phone": contact.phone,
-                "name": contact.name,
-                "detail": contact.detail,
-                "attempts": evidence,
-            }
-        )
-    waiting = json_module.loads(journal.get_meta("waiting_for_agents") or "{}")
-    pinned = journal.pinned_pending()
+    items = review.evidence_lines(review.needs_review(journal))
+    pinned = review.pinned_agents(journal)
     if run.output.json_mode:
         for item in items:
             run.output.data(item)
+        missing = json_module.loads(journal.get_meta("waiting_for_agents") or "{}")
         run.output.data(
-            {"event": "summary", "needs_review": len(items), "pinned": pinned, "missing": waiting}
+            {
+                "event": "summary",
+                "needs_review": len(items),
+                "pinned": {p.agent: p.contacts for p in pinned},
+                "missing": missing,
+            }
         )
         return
     out = []
@@ -608,10 +590,11 @@ def _show_review(run: Session, journal: Any) -> None:
             "(Performance > Interactions, by number and time), then record it: "
             "--verdict placed|not-placed --line N."
         )
-    for agent, count in pinned.items():
-        gone = " (not in the last run's pool)" if agent in waiting else ""
+    for p in pinned:
+        gone = " (not in the last run's pool)" if p.gone else ""
         out.append(
-            f"{count} pending contact(s) pinned to {agent}{gone}: --reassign {agent} --to X|any"
+            f"{p.contacts} pending contact(s) pinned to {p.agent}{gone}: "
+            f"--reassign {p.agent} --to X|any"
         )
     run.output.result({}, Text("\n".join(out) or "Nothing needs review."))
 

@@ -15,9 +15,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.text import Text
-
 from gcdial import dialing
 from gcdial.agents import AgentReadiness
 from gcdial.calls import CallParams, CallTarget
@@ -30,6 +27,7 @@ from gcdial.errors import CallOutcomeUnknownError, CallWaitTimeoutError
 from gcdial.resolve import LONG_PAST_S, Attempt, LadderSettings, Resolution, Verdict
 
 if TYPE_CHECKING:
+    from rich.console import Console
     from rich.status import Status
 
     from gcdial.monitor.events import CallEvent
@@ -120,6 +118,8 @@ class LiveView:
         if self.run.output.json_mode:
             self.run.output.data(event.to_dict())
             return
+        from rich.text import Text  # here for start-up time: a --json run never loads rich
+
         if event.at is not None and self.start is None:
             self.start = event.at
         offset = (
@@ -138,6 +138,8 @@ class LiveView:
         if self.run.output.json_mode:
             self.run.output.data(outcome.to_dict())
             return
+        from rich.text import Text
+
         style = _OUTCOME_STYLES.get(outcome.kind.value, "bold red")
         self._console.print(Text(describe_outcome(outcome), style=style))
 
@@ -346,6 +348,8 @@ def _report(view: LiveView, handle: Dial) -> ExitCode:
                 {"id": handle.conversation_id, "placed": handle.placed, **handle.to_dict()}
             )
     elif handle.conversation_id is not None:
+        from rich.text import Text
+
         run.output.result(None, Text(handle.conversation_id))
         if handle.outcome is None:
             run.output.say(

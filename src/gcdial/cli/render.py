@@ -1,15 +1,16 @@
-"""Human views of Genesys payloads: tables for a call's participants and for an agent."""
+"""Human views of Genesys payloads: tables for a call's participants and for an agent.
+
+rich is imported by the functions that build tables: ``call --wait`` needs only :func:`clock`.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from rich import box
-from rich.table import Table
-from rich.text import Text
-
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from gcdial.models import CallConversation, Participant, User, UserStation
 
 _STATE_STYLES = {
@@ -59,6 +60,10 @@ def _rank(participant: Participant) -> int:
 
 def conversation_table(conversation: CallConversation) -> Table:
     """One row per participant: role, who, state, times and why it ended (fits 80 columns)."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(
         title=f"Call {conversation.id}",
         title_justify="left",
@@ -108,6 +113,8 @@ def agent_table(
 
     ``presence`` and ``station`` are what a readiness check found, when the user record lacks them.
     """
+    from rich.table import Table
+
     table = Table(show_header=False, title=user.label, title_justify="left")
     table.add_column("field", style="bold", no_wrap=True)
     table.add_column("value", overflow="fold")  # an id folds on a narrow terminal, never cut

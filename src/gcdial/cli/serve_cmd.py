@@ -164,6 +164,10 @@ def serve(
         try:
             with sock:
                 asyncio.run(server.serve(sockets=[sock]))
+        except KeyboardInterrupt:
+            # uvicorn shut down gracefully, then passed the Ctrl-C on: the way to stop, no error.
+            typer.echo("gcdial serve: stopped.", err=True)
+            raise typer.Exit(130) from None
         finally:
             opened.close()
 

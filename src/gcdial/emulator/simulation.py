@@ -91,43 +91,52 @@ class TelephoneNetwork:
                 await task
 
     async def _run(self, call: Call) -> None:
+        """The call's timeline. Each step is stamped with the simulated time it was due, not the
+        time its timer fired: on a busy machine a timer fires late, and a stamp taken then would
+        stretch the talk time by the lateness times the speed."""
         state = self._state
         clock = state.clock
         cfg = state.config
         agent = call.participants[0]
         outcome = outcome_for(call.phone_number, state)
+        due = call.created_sim
+
+        async def after(sim_seconds: float) -> str:
+            nonlocal due
+            due += sim_seconds
+            await clock.sleep_until(due)
+            return clock.iso(due)
+
         if not outcome.agent_answers:
             wait = (
                 cfg.agent_no_answer_s if outcome.kind == "agent_no_answer" else AGENT_REJECT_AFTER_S
             )
-            await clock.sleep(wait)
-            _end(agent, clock.iso(), outcome.customer_disconnect)
+            _end(agent, await after(wait), outcome.customer_disconnect)
             call.task = None
             state.hub.publish(call)
             return
-        await clock.sleep(cfg.agent_answer_s)
+        agent_connected = await after(cfg.agent_answer_s)
         agent.state = "connected"
-        agent.connected_time = clock.iso()
+        agent.connected_time = agent_connected
         customer = Participant(
             purpose=cfg.customer_purpose,
             state="dialing",
-            start_time=clock.iso(),
+            start_time=agent_connected,
             address=f"tel:{call.phone_number}",
             attributes=dict(call.body.get("attributes") or {}),
         )
         call.participants.append(customer)
         state.hub.publish(call)
         if outcome.kind == "answered":
-            await clock.sleep(cfg.ring_s)
+            customer_connected = await after(cfg.ring_s)
             customer.state = "connected"
-            customer.connected_time = clock.iso()
+            customer.connected_time = customer_connected
             state.hub.publish(call)
-        await clock.sleep(outcome.customer_ends_after_s)
-        now = clock.iso()
-        _end(customer, now, outcome.customer_disconnect)
+        ended = await after(outcome.customer_ends_after_s)
+        _end(customer, ended, outcome.customer_disconnect)
         if outcome.error_code is not None:
             customer.error_info = {"code": outcome.error_code, "message": outcome.kind}
-        _end(agent, now, "peer")
+        _end(agent, ended, "peer")
         call.task = None
         state.hub.publish(call)
 

@@ -51,6 +51,8 @@ from gcdial.serve.models import (
     WebhookResource,
 )
 from gcdial.serve.problems import ApiProblem, ErrorBody, ErrorItem, json_path, problem_body
+from gcdial.serve.review import Reviews
+from gcdial.serve.review_api import add_review_api
 from gcdial.serve.service import TERMINAL_EVENTS, DialService, call_json, event_visible, iso
 from gcdial.serve.signing import new_secret
 from gcdial.serve.store import ApiKeyRecord, Store, StoreError, WebhookEndpoint, hash_api_key
@@ -183,6 +185,7 @@ def create_app(
     service = DialService(store, client_factory, cfg, clock=clock, single_process=single_process)
     limiter = _RateLimiter()
     campaigns = CampaignManager(Path(cfg.campaigns_dir or default_campaigns_dir()), service)
+    reviews = Reviews(service, campaigns)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -631,6 +634,8 @@ def create_app(
         need(key, "campaigns")
         return await asyncio.to_thread(campaigns.status, campaigns.load(campaign_id, key))
 
+    add_review_api(app, reviews, campaigns, api_key, need, _ERRORS)  # before .../{action}
+
     @app.get(
         "/v1/campaigns/{campaign_id}/detail",
         response_model=CampaignDetailResource,
@@ -720,7 +725,7 @@ def create_app(
         m.budget_left.set(-1 if budget.remaining is None else budget.remaining)
         return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
 
-    mount_page(app, service, campaigns=campaigns)
+    mount_page(app, service, campaigns=campaigns, reviews=reviews)
     return app
 
 

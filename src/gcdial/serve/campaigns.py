@@ -208,7 +208,7 @@ class CampaignManager:
             journal_path=self._dir(meta.id) / "journal.db",
             name=meta.name,
             on_attempt=calls.on_attempt,
-            resolve_timeout_s=self.service.config.resolve_timeout_s,
+            resolve_timeout_s=self.service.config.campaign_resolve_timeout_s,
         )
         meta.state, meta.error = "running", None
         meta.history.append(f"{time.time():.0f} running")
@@ -361,6 +361,42 @@ class CampaignManager:
             return out.getvalue()
         finally:
             journal.close()
+
+    def runs(self, campaign_id: str) -> bool:
+        """Does this process run the campaign now?"""
+        return campaign_id in self._runs
+
+    def recent(self, key: Any, limit: int = 20) -> list[CampaignMeta]:
+        """The newest campaigns ``key`` may see (of the last 200 created), newest first."""
+        if not self.root.is_dir():
+            return []
+        folders = sorted(self.root.glob("cmp_*"), key=lambda p: p.stat().st_mtime)
+        found: list[CampaignMeta] = []
+        for folder in reversed(folders[-200:]):
+            try:
+                found.append(self.load(folder.name, key))
+            except ApiProblem:
+                continue  # another key's campaign
+            if len(found) >= limit:
+                break
+        return found
+
+    def reopen(self, meta: CampaignMeta) -> CampaignMeta:
+        """A finished campaign that has contacts to dial again (a review put them back) becomes
+        paused, so that it can be resumed; any other state is kept."""
+        meta = self.load(meta.id, _Owner(meta.api_key_id))
+        if meta.state != "finished":
+            return meta
+        journal = Journal.open(self._dir(meta.id) / "journal.db", read_only=True)
+        try:
+            pending = campaign_status(journal).contacts.get("pending", 0)
+        finally:
+            journal.close()
+        if pending:
+            meta.state = "paused"
+            meta.history.append(f"{time.time():.0f} paused (reopened by a review)")
+            self._save(meta)
+        return meta
 
     def detail(self, meta: CampaignMeta, live: RunView | None) -> dict[str, Any]:
         """The status and, under ``detail``, agents, rate budget, calls per minute, deferred

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gcdial._shared import DEFAULT_RESOLVE_TIMEOUT_S
 from gcdial.config import default_config_dir
 from gcdial.errors import ConfigError
 
@@ -68,6 +69,9 @@ class ServeConfig:
     # 0 turns it off. A restart ends it: what is still unknown then stays for a person.
     resolve_later_s: float = 600.0
     stale_claim_s: float = 300.0
+    # The same for a campaign's attempts: how long the resolver may look for evidence before the
+    # attempt is left for review (the run goes on meanwhile).
+    campaign_resolve_timeout_s: float = DEFAULT_RESOLVE_TIMEOUT_S
     campaigns_dir: str | None = None
     max_upload_bytes: int = 20 * 1024 * 1024
     instance_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])

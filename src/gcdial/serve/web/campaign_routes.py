@@ -68,18 +68,7 @@ def campaign_router(campaigns: CampaignManager | None, signed_in: SignedIn, act:
         manager = manager_for(viewer[1])
 
         def scan() -> list[dict[str, Any]]:
-            if not manager.root.is_dir():
-                return []
-            folders = sorted(manager.root.glob("cmp_*"), key=lambda p: p.stat().st_mtime)
-            found = []
-            for folder in reversed(folders[-200:]):
-                try:
-                    found.append(manager.status(manager.load(folder.name, viewer[1])))
-                except ApiProblem:
-                    continue  # another key's campaign
-                if len(found) >= MAX_LISTED:
-                    break
-            return found
+            return [manager.status(meta) for meta in manager.recent(viewer[1], MAX_LISTED)]
 
         return {"campaigns": await asyncio.to_thread(scan)}
 

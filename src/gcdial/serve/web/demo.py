@@ -1,5 +1,7 @@
 """``make demo-serve``: ``gcdial serve --sandbox`` with a demo key and some traffic, in one command.
 
+``make screenshots`` runs it with ``--screenshots docs``: the README's pictures of the page.
+
 Runs the real CLI (``gcdial serve keys create``, then ``gcdial serve --sandbox``) on a fresh store
 in a temporary directory, leaves one call "unknown" for the Review panel (a call the service was
 placing when it stopped), uploads a small campaign (left for you to start from the page), prints
@@ -68,6 +70,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8080, help="port of the page (default 8080)")
     parser.add_argument("--every", type=float, default=6.0, help="seconds between demo calls")
     parser.add_argument("--calls", type=int, default=0, help="stop after this many (0: never)")
+    parser.add_argument(
+        "--screenshots",
+        metavar="DIR",
+        type=Path,
+        help="take the README's screenshots of the page into DIR (page.png, page-phone.png) with "
+        "headless Chromium, then stop (needs the dev extra's playwright and /usr/bin/chromium)",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="gcdial-demo-") as tmp:
         store = Path(tmp) / "serve.sqlite3"
@@ -95,7 +104,10 @@ def main(argv: list[str] | None = None) -> int:
             url = line.split()[4]
             print(f"\nThe page: {url}/  (sign in with the demo key below; Ctrl-C stops)")
             print(f"Demo key (watch, dial, campaigns): {key}\n", flush=True)
-            _small_campaign(url, key)
+            campaign = _small_campaign(url, key)
+            if args.screenshots is not None:
+                _traffic(url, key, 0.5, 3)
+                return _screenshots(url, key, campaign, args.screenshots)
             _traffic(url, key, args.every, args.calls)
         except KeyboardInterrupt:
             pass
@@ -109,8 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _small_campaign(url: str, key: str) -> None:
-    """A five-contact campaign (one row refused), created but not started."""
+def _small_campaign(url: str, key: str) -> str | None:
+    """A five-contact campaign (one row refused), created but not started; returns its id."""
     rows = "".join(f"+1415555011{n},Contact {n}\n" for n in range(5))
     answer = httpx.post(
         f"{url}/v1/campaigns",
@@ -119,7 +131,53 @@ def _small_campaign(url: str, key: str) -> None:
         headers={"Authorization": f"Bearer {key}"},
         timeout=60,
     )
-    print(f"demo campaign: {answer.json().get('state', answer.status_code)}", flush=True)
+    body = answer.json()
+    print(f"demo campaign: {body.get('state', answer.status_code)}", flush=True)
+    campaign_id = body.get("id")
+    return campaign_id if isinstance(campaign_id, str) else None
+
+
+def _screenshots(url: str, key: str, campaign: str | None, folder: Path) -> int:
+    """Sign in with headless Chromium, start the demo campaign, and shoot the page at 1280x800
+    and at a phone's 390x844 (the whole page)."""
+    from playwright.sync_api import expect, sync_playwright
+
+    chromium = Path(os.environ.get("GCDIAL_CHROMIUM", "/usr/bin/chromium"))
+    if not chromium.exists():
+        print(f"{chromium} is missing: run `make browser`", file=sys.stderr)
+        return 1
+    folder.mkdir(parents=True, exist_ok=True)
+    if campaign is not None:
+        httpx.post(
+            f"{url}/v1/campaigns/{campaign}/start",
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=60,
+        )
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(chromium),
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+        )
+        try:
+            for name, size in (
+                ("page.png", {"width": 1280, "height": 800}),
+                ("page-phone.png", {"width": 390, "height": 844}),
+            ):
+                context = browser.new_context(viewport=size)  # type: ignore[arg-type]
+                page = context.new_page()
+                page.goto(url + "/")
+                page.fill("#key", key)
+                page.click("button[type=submit]")
+                expect(page.locator("#live")).to_have_text("live", timeout=30_000)
+                if campaign is not None:  # a running campaign's card opens by itself
+                    page.locator("details.campaign[open] svg").first.wait_for(timeout=30_000)
+                page.wait_for_timeout(3000)  # calls and the campaign move on a little
+                page.screenshot(path=str(folder / name), full_page=True)
+                print(f"screenshot: {folder / name}", flush=True)
+                context.close()
+        finally:
+            browser.close()
+    return 0
 
 
 def _traffic(url: str, key: str, every: float, calls: int) -> None:

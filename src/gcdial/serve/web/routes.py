@@ -12,15 +12,13 @@ local to ``mount_page``.)
 import asyncio
 import datetime as dt
 import json
-import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Header, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
-from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette import EventSourceResponse
 from starlette.staticfiles import StaticFiles
 
@@ -28,9 +26,11 @@ from gcdial.errors import GcdialError, InvalidPhoneNumberError, NotFoundError
 from gcdial.serve.campaigns import CampaignManager
 from gcdial.serve.models import CallRequest
 from gcdial.serve.problems import ApiProblem
+from gcdial.serve.review import Reviews
 from gcdial.serve.service import DialService, call_json, event_visible
-from gcdial.serve.store import ApiKeyRecord, AuditEntry, CallRecord, Event, hash_api_key
+from gcdial.serve.store import ApiKeyRecord, CallRecord, hash_api_key
 from gcdial.serve.web.campaign_routes import campaign_router
+from gcdial.serve.web.review_routes import add_review_routes
 from gcdial.serve.web.session import (
     COOKIE_NAME,
     Session,
@@ -42,7 +42,7 @@ from gcdial.serve.web.session import (
 )
 from gcdial.serve.web.views import call_view, number_preview, step_of
 
-__all__ = ["DEFAULT_SESSION_S", "VerdictRequest", "mount_page"]
+__all__ = ["DEFAULT_SESSION_S", "mount_page"]
 
 DEFAULT_SESSION_S = 8 * 3600.0
 _MAX_AGENTS = 50
@@ -57,17 +57,6 @@ _SECURITY_HEADERS = {
 }
 
 
-class VerdictRequest(BaseModel):
-    """A supervisor's verdict on a call whose outcome is unknown, after checking Genesys."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    verdict: Literal["placed", "not_placed"] = Field(
-        description="placed: it did ring (a conversation exists); not_placed: it never rang."
-    )
-    note: Annotated[str, Field(max_length=500)] = ""
-
-
 def _may(key: ApiKeyRecord, scope: str) -> bool:
     return scope in key.scopes or "admin" in key.scopes
 
@@ -79,6 +68,7 @@ def mount_page(
     campaigns: CampaignManager | None = None,
     session_s: float = DEFAULT_SESSION_S,
     secret: bytes | None = None,
+    reviews: Reviews | None = None,
 ) -> None:
     """Serve the page at ``/`` and its endpoints under ``/page`` on ``app``."""
     store = service.store
@@ -89,7 +79,6 @@ def mount_page(
         loader=PackageLoader("gcdial.serve.web", "templates"),
         autoescape=select_autoescape(["html"]),
     )
-    verdict_lock = asyncio.Lock()
     router = APIRouter(include_in_schema=False)
 
     def html(name: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -332,71 +321,8 @@ def mount_page(
             raise ApiProblem(502, "genesys_error", exc.message, hint=exc.hint) from None
         return call_json(call)
 
-    @router.get("/page/api/review")
-    async def review(viewer: Viewer) -> dict[str, Any]:
-        """Calls whose outcome is unknown, each with its evidence: detail, events, audit."""
-        _, key = viewer
-        unknown = await service.db(
-            store.list_calls,
-            status="unknown",
-            api_key_id=None if "admin" in key.scopes else key.id,
-            limit=100,
-        )
-        # The store has no audit query by call: read it only when there is something to review.
-        audit = await service.db(store.list_audit, limit=100_000) if unknown else []
-        names = await key_names()
-        items = []
-        for call in unknown:
-            events = await service.db(store.events_after, 0, call_id=call.id, limit=100)
-            items.append(
-                {
-                    "call": await view(call, names),
-                    "request": json.loads(call.request),
-                    "events": [_event_line(e) for e in events],
-                    "audit": [_audit_line(a, names) for a in audit if a.call_id == call.id],
-                }
-            )
-        return {"unknown": items}
-
-    @router.post("/page/api/calls/{call_id}/verdict")
-    async def verdict(
-        call_id: str, body: VerdictRequest, viewer: Viewer, csrf: Csrf = None
-    ) -> dict[str, Any]:
-        """Record a verdict once: a second one (another supervisor, a double click) is a 409."""
-        key = act(viewer, csrf, "dial")
-        owner = f"{service.config.instance_id}:{uuid.uuid4().hex}"
-        lease = f"verdict:{call_id}"
-        async with verdict_lock:
-            # The lease row makes the check-then-write atomic across replicas too.
-            if not await service.db(store.acquire_lease, lease, owner, now=clock(), ttl_s=30):
-                raise ApiProblem(409, "verdict_in_progress", "Another verdict is being recorded.")
-            try:
-                call = await own_call(key, call_id)
-                if call.status != "unknown":
-                    raise ApiProblem(
-                        409,
-                        "already_resolved",
-                        f"This call is no longer unknown (now {call.status}); nothing was changed.",
-                        hint="Someone else recorded a verdict first; the list is refreshed.",
-                    )
-                why = f"verdict by {key.name}: {body.verdict}" + (
-                    f" ({body.note})" if body.note else ""
-                )
-                # "placed" with no way left to learn how it ended: the outcome stays unknown,
-                # but the call is settled; "not_placed" is settled by its status.
-                call = await service.db(
-                    store.update_call,
-                    call.id,
-                    now=clock(),
-                    status=body.verdict,
-                    outcome="unknown" if body.verdict == "placed" else None,
-                    detail=f"{why}; was: {call.detail or 'outcome unknown'}",
-                )
-            finally:
-                await service.db(store.release_lease, lease, owner)
-        await service.audit(key.id, "verdict", body.verdict, call, body.note or None)
-        await service.publish("call.verdict", call, verdict=body.verdict, by=key.name)
-        return call_json(call)
+    add_review_routes(router, service, reviews or Reviews(service, campaigns), signed_in=signed_in,
+                      act=act, may=_may, view=view, key_names=key_names)  # fmt: skip
 
     @router.get("/page/events")
     async def events(
@@ -463,26 +389,6 @@ def _page_event(data: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
         data["step"] = step_of(progress)
     data["keyName"] = names.get(key_id or "")
     return data
-
-
-def _event_line(event: Event) -> dict[str, Any]:
-    data = json.loads(event.data)
-    return {
-        "id": event.id,
-        "type": event.type,
-        "at": dt.datetime.fromtimestamp(event.at, dt.UTC).isoformat(timespec="seconds"),
-        "progress": data.get("progress"),
-    }
-
-
-def _audit_line(entry: AuditEntry, names: dict[str, str]) -> dict[str, Any]:
-    return {
-        "at": dt.datetime.fromtimestamp(entry.at, dt.UTC).isoformat(timespec="seconds"),
-        "action": entry.action,
-        "result": entry.result,
-        "key": names.get(entry.api_key_id, entry.api_key_id),
-        "detail": entry.detail,
-    }
 
 
 async def _agent_state(service: DialService, agent: str) -> dict[str, Any]:

@@ -190,7 +190,8 @@
         counts.needsReview ? " · " + counts.needsReview + " to review" : ""),
       meter, entries.length ? legend : el("p", { class: "muted small" }, "No outcome yet."),
       counts.rowsRefused ? el("div", { class: "warn small" },
-        counts.rowsRefused + " rows refused (see the campaign report)") : null);
+        counts.rowsRefused + (counts.rowsRefused === 1 ? " row" : " rows")
+          + " refused (see the campaign report)") : null);
   }
 
   function agentsPart(m) {

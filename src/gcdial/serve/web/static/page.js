@@ -280,7 +280,6 @@
     renderAgents();
     refreshRecentSoon();
     if (call.id === myCallId) showMyCall(call, type, data);
-    if (type === "call.unknown" || type === "call.verdict") loadReview().catch(() => {});
     emit(type, data);
   }
 
@@ -295,7 +294,6 @@
         notice("Reconnected: live updates resumed after event " + lastEventId
           + ", nothing missed.", "info");
         loadAgents().catch(() => {});
-        loadReview().catch(() => {});
         emit("page.reconnected", {});
       }
     });
@@ -410,51 +408,6 @@
     }
   }
 
-  // Review --------------------------------------------------------------------------------
-  async function loadReview() {
-    const items = (await api("GET", "/page/api/review")).unknown;
-    const box = $("#review");
-    if (!items.length) { box.replaceChildren(el("p", { class: "muted" }, "Nothing to review.")); return; }
-    box.replaceChildren(...items.map(reviewItem));
-  }
-
-  function reviewItem(item) {
-    const c = item.call;
-    const note = el("input", { type: "text", maxlength: 500, placeholder: "what you checked",
-                               "aria-label": "Note for call " + c.to });
-    const out = el("div", { class: "small", "aria-live": "polite" });
-    async function record(verdict, button) {
-      button.disabled = true;
-      try {
-        await api("POST", "/page/api/calls/" + encodeURIComponent(c.id) + "/verdict",
-          { verdict, note: note.value.trim() });
-        notice("Verdict recorded: the call to " + c.to + " " + (verdict === "placed"
-          ? "did ring." : "never rang."), "info");
-      } catch (err) {
-        out.textContent = err.message;
-      }
-      await loadReview();
-    }
-    const evidence = [
-      el("li", {}, "What the service knows: " + (c.detail || "nothing more")),
-      el("li", {}, "Requested: agent " + item.request.agent + ", number " + item.request.to
-        + (item.request.callerId ? ", caller id " + item.request.callerId : "")),
-      ...item.events.map((e) => el("li", {}, e.at + " " + e.type
-        + (e.progress ? " (" + e.progress.event + ")" : ""))),
-      ...item.audit.map((a) => el("li", {}, a.at + " audit: " + a.action + " " + a.result
-        + " by key " + a.key + (a.detail ? " (" + a.detail + ")" : ""))),
-    ];
-    const placed = el("button", { type: "button", onclick: (e) => record("placed", e.target) },
-      "It rang (placed)");
-    const notPlaced = el("button", { type: "button", class: "quiet",
-      onclick: (e) => record("not_placed", e.target) }, "It never rang (not placed)");
-    return el("div", { class: "review-item", "data-call": c.id },
-      el("div", {}, el("strong", {}, c.to), " for ", c.agent, " · started ", clock(c.createdAt),
-        " · key ", c.keyName || ""),
-      el("ul", {}, ...evidence),
-      canDial ? el("div", { class: "row" }, note, placed, notPlaced) : null, out);
-  }
-
   // Start -----------------------------------------------------------------------------------
   async function start() {
     $("#signout").addEventListener("click", async () => {
@@ -477,7 +430,7 @@
       lastEventId = await loadCalls();
       openStream(lastEventId);
       emit("page.ready", {});
-      await Promise.all([loadAgents(), loadReview()]);
+      await loadAgents();
     } catch (err) {
       if (!signedOut) notice("Could not load the page's data: " + err.message);
     }

@@ -1,0 +1,153 @@
+"""What a campaign needs a person for, and the person's decisions, over its journal.
+
+Two things wait for a person: contacts whose call may or may not have rung (outcome unknown: never
+re-dialed automatically), and pending contacts pinned to an agent the last run could not use (gone
+from the pool: retired, missing, not given). ``gcdial campaign review`` and ``gcdial serve`` both
+read and act through these functions, so a verdict or a reassignment means the same everywhere.
+
+Writes need the journal opened for writing, which takes its lock: while a run holds the journal,
+nobody else can record a verdict in it (the caller gets ``JournalLockedError``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from gcdial.campaign.journal import Attempt, ContactRecord, ContactStatus, Journal
+from gcdial.errors import ReviewConflictError
+
+__all__ = [
+    "PinnedAgent",
+    "ReviewItem",
+    "ReviewNotFoundError",
+    "evidence_lines",
+    "needs_review",
+    "pinned_agents",
+    "reassign",
+    "verdict_on_attempt",
+]
+
+ANY_AGENT = "any"
+
+
+class ReviewNotFoundError(KeyError):
+    """No such attempt (or contact) in this campaign's journal."""
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """A contact whose call may or may not have rung, with the evidence gathered about it."""
+
+    contact: ContactRecord
+    attempts: tuple[Attempt, ...]
+    events: tuple[dict[str, Any], ...]
+
+    @property
+    def attempt(self) -> Attempt | None:
+        """The attempt the verdict is about: the contact's latest."""
+        return self.attempts[-1] if self.attempts else None
+
+
+@dataclass(frozen=True)
+class PinnedAgent:
+    """Pending contacts that name an agent; ``gone``: the last run could not give them to it."""
+
+    agent: str
+    contacts: int
+    gone: bool
+
+
+def needs_review(journal: Journal, *, limit: int | None = None) -> list[ReviewItem]:
+    """Contacts waiting for a verdict, in list order, each with its attempts and events."""
+    contacts: list[ContactRecord] = []
+    for contact in journal.contacts(status=ContactStatus.UNKNOWN):
+        contacts.append(contact)
+        if limit is not None and len(contacts) >= limit:
+            break
+    events = journal.contact_events(c.id for c in contacts)
+    return [
+        ReviewItem(c, tuple(journal.attempts(c.id)), tuple(events.get(c.id, ()))) for c in contacts
+    ]
+
+
+def pinned_agents(journal: Journal) -> list[PinnedAgent]:
+    """Agents with pending contacts pinned to them, flagged when the last run found them gone."""
+    waiting = json.loads(journal.get_meta("waiting_for_agents") or "{}")
+    gone = {str(name).strip().lower() for name in waiting} if isinstance(waiting, dict) else set()
+    return [
+        PinnedAgent(agent, count, agent.strip().lower() in gone)
+        for agent, count in journal.pinned_pending().items()
+    ]
+
+
+def _when(journal: Journal, contact_id: int) -> str:
+    last = journal.last_verdict(contact_id)
+    if last is None:
+        return ""
+    at, detail = last
+    return f" A verdict was recorded at {at:%H:%M} UTC: {detail}."
+
+
+def verdict_on_attempt(
+    journal: Journal, attempt_id: int, *, placed: bool, note: str, by: str | None = None
+) -> ContactRecord:
+    """Record a verdict on the attempt waiting for one; the contact as it is afterwards.
+
+    ``ReviewNotFoundError`` when the journal has no such attempt; ``ReviewConflictError`` (saying
+    who decided first, and when) when it is not, or no longer, the one waiting for a verdict.
+    """
+    try:
+        attempt = journal.attempt(attempt_id)
+    except KeyError:
+        raise ReviewNotFoundError(f"no attempt {attempt_id} in this campaign") from None
+    contact = journal.contact(attempt.contact_id)
+    latest = journal.attempts(contact.id)[-1]
+    if contact.status is not ContactStatus.UNKNOWN or latest.id != attempt_id:
+        raise ReviewConflictError(
+            f"Attempt {attempt_id} (line {contact.line}, {contact.phone}) is not waiting for a "
+            f"verdict: the contact is {contact.status.value}"
+            + (f" ({contact.outcome})" if contact.outcome else "")
+            + "."
+            + _when(journal, contact.id),
+            hint="Nothing was changed; the review list shows what still needs a verdict.",
+        )
+    try:
+        journal.record_verdict(contact.id, placed=placed, note=note, by=by)
+    except ReviewConflictError as exc:
+        raise ReviewConflictError(exc.message + _when(journal, contact.id), hint=exc.hint) from None
+    return journal.contact(contact.id)
+
+
+def reassign(journal: Journal, agent: str, to: str) -> int:
+    """Give the pending contacts pinned to ``agent`` to ``to`` (``any``: whoever is free)."""
+    target = None if to.strip().lower() == ANY_AGENT else to.strip()
+    return journal.reassign(agent.strip(), target)
+
+
+def evidence_lines(items: Sequence[ReviewItem]) -> list[dict[str, Any]]:
+    """The CLI's JSON lines for ``items`` (one ``review`` event per contact)."""
+    return [
+        {
+            "event": "review",
+            "line": item.contact.line,
+            "phone": item.contact.phone,
+            "name": item.contact.name,
+            "detail": item.contact.detail,
+            "attempts": [
+                {
+                    "attempt": a.number,
+                    "state": a.state.value,
+                    "agent": a.agent or a.agent_id,
+                    "at": a.created_at.isoformat(),
+                    "conversation_id": a.conversation_id,
+                    "error_code": a.error_code,
+                    "detail": a.detail,
+                }
+                for a in item.attempts
+            ],
+        }
+        for item in items
+    ]

@@ -1,0 +1,199 @@
+"""What one ``gcdial call`` loads and does besides placing the call (issue 9: start-up cost).
+
+Structural guards, not timings: the bench (``make bench ARGS=one_call``) measures the time; these
+tests fail when a change brings back a library the plain call path had shed, or the exit-time
+garbage collection, so the gain cannot slip away unnoticed.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gcdial.cli import main
+from gcdial.emulator import EmulatorServer
+
+from .helpers import ALICE, ALICE_ID, ANSWERS, emulator_env
+
+# Run gcdial's entry point as the console script does, and at exit (after gcdial's own exit
+# hooks, which run first) record what was imported and whether the heap was frozen.
+_PROBE = textwrap.dedent(
+    """
+    import atexit, gc, json, os, sys
+
+    def record():
+        with open(os.environ["PROBE_REPORT"], "w") as out:
+            loaded = sorted(name for name, module in sys.modules.items() if module is not None)
+            json.dump({"modules": loaded, "frozen": gc.get_freeze_count()}, out)
+
+    atexit.register(record)
+    sys.argv[0] = "gcdial"
+    from gcdial.cli.main import run
+    run()
+    """
+)
+
+# Loaded by no plain call: the human views (rich), what only other commands need, and what
+# pydantic's plugin loader and httpx's command line would pull in for nothing.
+_NOT_ON_THE_CALL_PATH = (
+    "rich",
+    "importlib.metadata",
+    "httpx._main",
+    "click",
+    "pygments",
+    "websockets",
+    "gcdial.emulator",
+    "gcdial.campaign",
+    "gcdial.serve",
+    "gcdial.monitor.follow",
+    "gcdial.cli.campaign_cmd",
+    "gcdial.cli.watch_cmd",
+)
+
+
+def _probe(tmp_path: Path, env: dict[str, str], *args: str) -> tuple[dict[str, object], str]:
+    report = tmp_path / "probe.json"
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", _PROBE, *args],
+        env={
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(home),
+            "XDG_CONFIG_HOME": str(home / ".config"),
+            "NO_COLOR": "1",
+            "PROBE_REPORT": str(report),
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=45,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(report.read_text()), proc.stdout
+
+
+@pytest.mark.parametrize(
+    "agent_args",
+    [["--agent", ALICE], ["--agent", ALICE_ID, "--no-check"]],
+    ids=["checks-the-agent", "no-check"],
+)
+def test_a_json_call_loads_only_what_it_needs(
+    tmp_path: Path, emulator: EmulatorServer, agent_args: list[str]
+) -> None:
+    seen, out = _probe(tmp_path, emulator_env(emulator), "call", ANSWERS, *agent_args, "--json")
+    assert json.loads(out)["placed"] is True  # the call really went through this path
+    modules = set(seen["modules"])  # type: ignore[call-overload]
+    assert {"gcdial.calls", "httpx", "pydantic"} <= modules  # the probe sees real imports
+    loaded = sorted(
+        name
+        for name in modules
+        if any(name == bad or name.startswith(bad + ".") for bad in _NOT_ON_THE_CALL_PATH)
+    )
+    assert loaded == []
+    assert seen["frozen"], "the exit-time garbage collection is back (gc.freeze at exit)"
+
+
+def test_a_human_call_still_says_it_through_rich(tmp_path: Path, emulator: EmulatorServer) -> None:
+    # The counterpart: without --json, rich is loaded on first use and says what happened.
+    seen, out = _probe(tmp_path, emulator_env(emulator), "call", ANSWERS, "--agent", ALICE)
+    assert "rich.console" in seen["modules"]  # type: ignore[operator]
+    assert out.strip()  # the conversation id
+
+
+def test_pydantic_plugin_loader_stand_in_answers_as_pydantic_would(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib
+
+    name = "pydantic.plugin._loader"
+    monkeypatch.delitem(sys.modules, name, raising=False)
+    stand_in = main._NoPydanticPlugins(name)
+    monkeypatch.setitem(sys.modules, name, stand_in)
+
+    monkeypatch.setenv("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    assert tuple(stand_in.get_plugins()) == ()
+    assert sys.modules[name] is stand_in  # nothing else was needed
+    with pytest.raises(AttributeError):
+        stand_in.__path__  # noqa: B018 - what the import system asks: not a package
+
+    # The setting changed: the real loader is imported in its place and gives its own answer.
+    monkeypatch.setenv("PYDANTIC_DISABLE_PLUGINS", "some-plugin")
+    real_answer = list(stand_in.get_plugins())
+    real = sys.modules[name]
+    assert real is not stand_in
+    assert real is importlib.import_module(name)
+    assert real_answer == list(real.get_plugins())
+    # Anything else pydantic asks of its loader comes from the real one too.
+    assert stand_in.PYDANTIC_ENTRY_POINT_GROUP == real.PYDANTIC_ENTRY_POINT_GROUP == "pydantic"
+
+
+# Letters, spaces, every control character rich treats specially, markup and emoji look-alikes,
+# combining, wide, zero-width and separator characters.
+_TEXT = st.text(
+    alphabet="aZ \t\n\r\x07\x08\x0b\x0c\x1b\x00\x7f[]:"
+    "\u00e9\u0301\u6f22\U0001f600\u200b\u2713\u2028",
+    max_size=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(parts=st.lists(_TEXT, min_size=1, max_size=3))
+def test_a_bare_line_is_what_rich_writes_to_a_pipe(parts: list[str]) -> None:
+    from rich.text import Text
+
+    from gcdial.cli.output import make_console, plain_line
+
+    line = plain_line(parts)
+    if line is None:  # rich's to write (a tab)
+        assert "\t" in "".join(parts)
+        return
+    pipe = io.StringIO()
+    console = make_console(stderr=True)  # as Output makes it, for a stream that is no terminal
+    console.file = pipe
+    assert not console.is_terminal
+    console.print(Text.assemble(*[(part, "bold red") for part in parts]))
+    assert line == pipe.getvalue()
+
+
+@pytest.mark.parametrize("setting", ["FORCE_COLOR", "TTY_COMPATIBLE", "FORCE_TERMINAL"])
+def test_settings_that_make_rich_style_a_pipe_leave_the_line_to_rich(
+    monkeypatch: pytest.MonkeyPatch, setting: str
+) -> None:
+    from gcdial.cli.output import bare_stream
+
+    pipe = io.StringIO()
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    monkeypatch.delenv("TTY_COMPATIBLE", raising=False)
+    assert bare_stream(pipe)
+    monkeypatch.setenv(setting, "1")
+    assert not bare_stream(pipe)
+
+
+def test_stderr_lines_through_a_pipe_need_no_rich(tmp_path: Path) -> None:
+    # ok/warn/say/fail on a pipe, in a fresh process: the words arrive, rich is not loaded.
+    code = textwrap.dedent(
+        """
+        import sys
+        from gcdial.cli.output import Output
+        out = Output()
+        out.ok("placed"); out.warn("look"); out.say("note", style="dim"); out.fail("bad\\rnews")
+        print(",".join(m for m in sys.modules if m == "rich" or m.startswith("rich.")))
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE")}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert proc.stdout.strip() == ""
+    assert proc.stderr == "✓ placed\n! look\nnote\nerror: badnews\n"
