@@ -217,6 +217,19 @@ def test_a_campaign_attempt_of_unknown_outcome_shows_as_unknown(running: Running
     if call["status"] == "not_placed":
         assert running.emulator.calls_created() == []
     running.http.post(f"/v1/campaigns/{cid}/stop", headers=running.headers(ops))
+    if call["status"] != "unknown":
+        return
+    # A person's verdict on the attempt (in the campaign's journal) reaches its call.
+    _until(lambda: _state(running, ops, cid), lambda s: s in ("stopped", "finished"))
+    said = running.http.post(
+        f"/v1/campaigns/{cid}/attempts/{call['attemptId']}/verdict",
+        json={"verdict": "not_placed", "note": "no such conversation"},
+        headers=running.headers(ops),
+    )
+    assert said.status_code == 200, said.text
+    after = running.http.get(f"/v1/calls/{call['id']}", headers=running.headers(ops)).json()
+    assert after["status"] == "not_placed"
+    assert "no such conversation" in after["detail"]
 
 
 def test_call_change_table() -> None:

@@ -148,3 +148,25 @@ class CampaignCalls:
         )
         await service.db(service.store.insert_call, call)
         return call
+
+
+async def mirror_verdict(
+    service: DialService, campaign_id: str, attempt_id: int, *, placed: bool, by: str, note: str
+) -> None:
+    """A person's verdict on a campaign attempt (recorded in its journal) reaches the attempt's
+    call: ``placed`` (its outcome stays unknown) or ``not_placed``, and a ``call.verdict`` event.
+    A call that is no longer unknown, or not mirrored, is left alone."""
+    store = service.store
+    call = await service.db(store.get_call, campaign_call_id(campaign_id, attempt_id))
+    if call is None or call.status != "unknown":
+        return
+    verdict = "placed" if placed else "not_placed"
+    call = await service.db(
+        store.update_call,
+        call.id,
+        now=service.clock(),
+        status=verdict,
+        outcome="unknown" if placed else None,
+        detail=f"verdict by {by}: {verdict} ({note}); was: {call.detail or 'outcome unknown'}",
+    )
+    await service.publish("call.verdict", call, verdict=verdict, by=by)

@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from gcdial.campaign import review as journal_review
 from gcdial.campaign.journal import Attempt, ContactRecord, Journal
 from gcdial.errors import JournalError, JournalLockedError, ReviewConflictError
+from gcdial.serve.campaign_calls import mirror_verdict
 from gcdial.serve.problems import ApiProblem, problem_body
 from gcdial.serve.service import call_json
 from gcdial.serve.store import ApiKeyRecord, CallRecord, body_fingerprint
@@ -491,6 +492,9 @@ class Reviews:
             )
 
         contact, meta = await self._in_journal(key, meta, change)
+        await mirror_verdict(
+            self.service, meta.id, attempt_id, placed=placed, by=key.name, note=note
+        )
         result = {
             "campaign": _campaign_ref(meta),
             "attemptId": attempt_id,
