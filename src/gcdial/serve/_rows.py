@@ -8,8 +8,9 @@ handling; what is here is shared so the two cannot drift apart.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from typing import Any, ClassVar, Protocol
+from collections.abc import Callable, Sequence
+from dataclasses import fields
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from gcdial.serve import store
 
@@ -62,20 +63,32 @@ def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
+R = TypeVar("R")
+
+
+def _from_row(make: Callable[..., R], names: Sequence[str], row: Row, **given: Any) -> R:
+    """A record from the columns named as its fields (``given`` ones converted by the caller)."""
+    return make(**{name: given[name] if name in given else row[name] for name in names})
+
+
+def _names(record_type: Any) -> tuple[str, ...]:
+    return tuple(field.name for field in fields(record_type))
+
+
+def _column_names(columns: str) -> tuple[str, ...]:
+    return tuple(column.strip().strip('"') for column in columns.split(","))
+
+
+def _values(record: Any, columns: str, **given: Any) -> tuple[Any, ...]:
+    """The values of ``columns`` (a column list as in SQL) from a record's fields of those names."""
+    return tuple(
+        given[name] if name in given else getattr(record, name) for name in _column_names(columns)
+    )
+
+
 def idempotency_record(row: Row) -> store.IdempotencyRecord:
     """An ``idempotency`` row."""
-    return store.IdempotencyRecord(
-        scope=row["scope"],
-        key=row["key"],
-        fingerprint=row["fingerprint"],
-        call_id=row["call_id"],
-        state=row["state"],
-        created_at=row["created_at"],
-        expires_at=row["expires_at"],
-        owner=row["owner"],
-        status_code=row["status_code"],
-        response_body=row["response_body"],
-    )
+    return _from_row(store.IdempotencyRecord, _names(store.IdempotencyRecord), row)
 
 
 def existing_claim(
@@ -95,48 +108,12 @@ def existing_claim(
 
 def call_record(row: Row) -> store.CallRecord:
     """A ``calls`` row."""
-    return store.CallRecord(
-        id=row["id"],
-        api_key_id=row["api_key_id"],
-        agent=row["agent"],
-        agent_id=row["agent_id"],
-        to=row["to"],
-        status=row["status"],
-        idempotency_key=row["idempotency_key"],
-        conversation_id=row["conversation_id"],
-        outcome=row["outcome"],
-        detail=row["detail"],
-        request=row["request"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        source=row["source"],
-        campaign_id=row["campaign_id"],
-        attempt_id=row["attempt_id"],
-        origin=row["origin"],
-    )
+    return _from_row(store.CallRecord, _names(store.CallRecord), row)
 
 
 def call_args(call: store.CallRecord) -> tuple[Any, ...]:
     """The values of ``CALL_COLUMNS`` for a new call."""
-    return (
-        call.id,
-        call.api_key_id,
-        call.agent,
-        call.agent_id,
-        call.to,
-        call.status,
-        call.idempotency_key,
-        call.conversation_id,
-        call.outcome,
-        call.detail,
-        call.request,
-        call.created_at,
-        call.updated_at,
-        call.source,
-        call.campaign_id,
-        call.attempt_id,
-        call.origin,
-    )
+    return _values(call, CALL_COLUMNS)
 
 
 def check_call_changes(changes: dict[str, Any]) -> None:
@@ -148,31 +125,12 @@ def check_call_changes(changes: dict[str, Any]) -> None:
 
 def audit_entry(row: Row) -> store.AuditEntry:
     """An ``audit`` row."""
-    return store.AuditEntry(
-        id=row["id"],
-        at=row["at"],
-        api_key_id=row["api_key_id"],
-        action=row["action"],
-        result=row["result"],
-        call_id=row["call_id"],
-        agent=row["agent"],
-        number=row["number"],
-        detail=row["detail"],
-    )
+    return _from_row(store.AuditEntry, _names(store.AuditEntry), row)
 
 
 def audit_args(entry: store.AuditEntry) -> tuple[Any, ...]:
     """The values of ``AUDIT_COLUMNS`` for a new line."""
-    return (
-        entry.at,
-        entry.api_key_id,
-        entry.action,
-        entry.result,
-        entry.call_id,
-        entry.agent,
-        entry.number,
-        entry.detail,
-    )
+    return _values(entry, AUDIT_COLUMNS)
 
 
 def event_record(row: Row) -> store.Event:
@@ -197,46 +155,30 @@ def delivery_record(row: Row) -> store.Delivery:
 
 def webhook_record(row: Row) -> store.WebhookEndpoint:
     """A ``webhooks`` row."""
-    return store.WebhookEndpoint(
-        id=row["id"],
-        url=row["url"],
-        secret=row["secret"],
-        created_at=row["created_at"],
-        api_key_id=row["api_key_id"],
-        description=row["description"],
-        active=bool(row["active"]),
-    )
+    names = _names(store.WebhookEndpoint)
+    return _from_row(store.WebhookEndpoint, names, row, active=bool(row["active"]))
 
 
 def api_key_record(row: Row) -> store.ApiKeyRecord:
     """An ``api_keys`` row."""
-    return store.ApiKeyRecord(
-        id=row["id"],
-        name=row["name"],
-        key_hash=row["key_hash"],
-        prefix=row["prefix"],
+    return _from_row(
+        store.ApiKeyRecord,
+        _names(store.ApiKeyRecord),
+        row,
         scopes=tuple(_json(row["scopes"])),
         agents=tuple(_json(row["agents"])),
-        rate_per_minute=row["rate_per_minute"],
-        created_at=row["created_at"],
-        revoked_at=row["revoked_at"],
         extra=dict(_json(row["extra"])),
     )
 
 
 def api_key_args(record: store.ApiKeyRecord) -> tuple[Any, ...]:
     """The values of ``API_KEY_COLUMNS`` for a new key (lists and extras as JSON text)."""
-    return (
-        record.id,
-        record.name,
-        record.key_hash,
-        record.prefix,
-        json.dumps(list(record.scopes)),
-        json.dumps(list(record.agents)),
-        record.rate_per_minute,
-        record.created_at,
-        record.revoked_at,
-        json.dumps(record.extra),
+    return _values(
+        record,
+        API_KEY_COLUMNS,
+        scopes=json.dumps(list(record.scopes)),
+        agents=json.dumps(list(record.agents)),
+        extra=json.dumps(record.extra),
     )
 
 
