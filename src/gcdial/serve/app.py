@@ -592,6 +592,11 @@ def create_app(
     Upload = Annotated[CampaignForm, Depends(campaign_form)]
     ListFile = Annotated[UploadFile, File(description="The contact list (UTF-8 CSV)")]
 
+    def may_upload(key: ApiKeyRecord, form: CampaignForm) -> None:
+        need(key, "campaigns")
+        for agent in form.agents:
+            may_dial_for(key, agent)
+
     @app.post(
         "/v1/campaigns/preview",
         response_model=CampaignPreview,
@@ -600,9 +605,7 @@ def create_app(
         summary="Which rows of a contact list would be refused, and why; stores and dials nothing",
     )
     async def preview_campaign(key: Key, file: ListFile, form: Upload) -> dict[str, Any]:
-        need(key, "campaigns")
-        for agent in form.agents:
-            may_dial_for(key, agent)
+        may_upload(key, form)
         data = await file.read()
         _, preview = await asyncio.to_thread(
             read_upload, data, form.settings, now=datetime.now(UTC)
@@ -618,9 +621,7 @@ def create_app(
         summary="Create a campaign from an uploaded CSV (multipart); nothing is dialed yet",
     )
     async def create_campaign(key: Key, file: ListFile, form: Upload) -> dict[str, Any]:
-        need(key, "campaigns")
-        for agent in form.agents:
-            may_dial_for(key, agent)
+        may_upload(key, form)
         meta = await campaigns.create_from_upload(key, await file.read(), form, file.filename)
         return await asyncio.to_thread(campaigns.status, meta)
 
