@@ -13,7 +13,7 @@ import sys
 import time
 import traceback
 
-from bench._harness import BENCH_DIR, Section, machine_summary
+from bench._harness import BENCH_DIR, Section, machine_summary, merge_sections
 
 MODULES = [
     "bench.one_call",
@@ -52,16 +52,21 @@ def main(argv: list[str] | None = None) -> int:
                 )
             )
         print(f"   {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
+    measured = f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC"
     report = [
         "# gcdial benchmark results",
         "",
-        f"Measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {machine_summary()}.",
+        f"Measured on {machine_summary()}; each section says when.",
         "Every figure is a ratio against a baseline measured in the same run.",
-        "Re-run all: `make bench`.",
+        "Re-run all: `make bench`; one benchmark rewrites only its own sections.",
         "",
     ]
-    report.extend(s.markdown() for s in sections)
+    fresh = {s.title: s.markdown(measured) for s in sections}
     out = BENCH_DIR / "RESULTS.md"
+    if args.only and out.exists():
+        report.extend(merge_sections(out.read_text(), fresh))
+    else:
+        report.extend(fresh.values())
     out.write_text("\n".join(report))
     print(f"wrote {out}", file=sys.stderr)
     return 1 if failed else 0

@@ -95,9 +95,11 @@ class Section:
     notes: list[str] = field(default_factory=list)
     ok: bool = True
 
-    def markdown(self) -> str:
-        """Render as a Markdown section."""
-        lines = [f"## {self.title}", "", f"Re-run: `{self.command}`", ""]
+    def markdown(self, measured: str = "") -> str:
+        """Render as a Markdown section; ``measured`` says when (kept with the section, since a
+        run of one benchmark rewrites only its own sections)."""
+        when = f" (measured {measured})" if measured else ""
+        lines = [f"## {self.title}", "", f"Re-run: `{self.command}`{when}", ""]
         lines.append("| " + " | ".join(self.headers) + " |")
         lines.append("|" + "---|" * len(self.headers))
         lines.extend("| " + " | ".join(row) + " |" for row in self.table)
@@ -119,3 +121,16 @@ def machine_summary() -> str:
 def dump_json(path: Path, data: object) -> None:
     """Write raw figures next to the report, for scripts."""
     path.write_text(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def merge_sections(old: str, new: dict[str, str]) -> list[str]:
+    """The sections of an existing RESULTS.md (``old``) with those named in ``new`` (title ->
+    Markdown) replaced in place, and new titles appended: a run of some benchmarks keeps the
+    others' figures."""
+    blocks: list[str] = []
+    left = dict(new)
+    for block in old.split("\n## ")[1:]:
+        title = block.split("\n", 1)[0].strip()
+        blocks.append(left.pop(title) if title in left else "## " + block.rstrip("\n") + "\n")
+    blocks.extend(left.values())
+    return blocks
