@@ -750,7 +750,7 @@ def _webhook_json(endpoint: WebhookEndpoint) -> dict[str, Any]:
 
 async def _agent_state(service: DialService, agent: str) -> AgentState:
     try:
-        readiness = await service.client.agents.check(agent)
+        readiness = await service.agent_checks.get(agent)
     except AgentNotReadyError as exc:
         return AgentState(agent=agent, ready=False, problem=exc.message)
     except GcdialError as exc:

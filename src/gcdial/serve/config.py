@@ -80,6 +80,9 @@ class ServeConfig:
     presence_topics: tuple[str, ...] = ("v2.users.{id}.presence", "v2.users.{id}.routingStatus")
     # How often the page re-reads agents when the notifications channel is down.
     presence_poll_s: float = 15.0
+    # An agent's readiness (station, presence, routing status) as read for pages and
+    # GET /v1/agents is shared by every reader for this long; a presence change renews it at once.
+    agent_cache_s: float = 10.0
 
     def __post_init__(self) -> None:
         if not MIN_IDEMPOTENCY_TTL_S <= self.idempotency_ttl_s <= MAX_IDEMPOTENCY_TTL_S:

@@ -125,9 +125,11 @@ class PresenceWatcher:
         if agent_id is None or not change:
             return
         agent = {"id": agent_id, "agent": self._agents[agent_id], **change}
+        self.service.agent_checks.forget(agent_id, self._agents[agent_id])
         self._spawn(self._publish({"type": "agent.updated", "agent": agent}))
 
     async def _resync(self) -> None:
+        self.service.agent_checks.clear()
         await self._publish({"type": "agent.updated", "agent": None, "resync": True})
 
     def _lost(self, exc: BaseException) -> None:

@@ -20,6 +20,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import httpx
 
+from gcdial.agents import AgentReadiness
 from gcdial.client import AsyncClient
 from gcdial.dialing import Dial, keep_resolving
 from gcdial.errors import BadRequestError, GcdialError
@@ -31,6 +32,7 @@ from gcdial.serve.hub import EventHub
 from gcdial.serve.metrics import Metrics
 from gcdial.serve.models import CallRequest
 from gcdial.serve.presence import PresenceWatcher, agent_event_visible
+from gcdial.serve.readiness import SharedChecks
 from gcdial.serve.signing import sign
 from gcdial.serve.store import (
     ApiKeyRecord,
@@ -137,6 +139,9 @@ class DialService:
         # Calls whose dial task runs in this process: their claims are not leftovers.
         self._dialing: set[str] = set()
         self.presence = PresenceWatcher(self)
+        self.agent_checks: SharedChecks[AgentReadiness] = SharedChecks(
+            lambda agent: self.client.agents.check(agent), config.agent_cache_s
+        )
 
     @property
     def client(self) -> AsyncClient:

@@ -394,7 +394,7 @@ def _page_event(data: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
 async def _agent_state(service: DialService, agent: str) -> dict[str, Any]:
     """One agent's readiness: station, presence, routing status; the problem when not ready."""
     try:
-        found = await service.client.agents.check(agent)
+        found = await service.agent_checks.get(agent)
     except GcdialError as exc:
         return {"agent": agent, "ready": False, "problem": exc.message}
     station = found.station.name or found.station.id if found.station else None
