@@ -621,8 +621,8 @@ async def test_a_resume_proves_an_old_attempt_not_placed_despite_an_earlier_unta
         result = await run(tmp_path, client, config, resolve_timeout_s=5.0)
 
     created = emu.calls_created()
-    assert [c["id"] for c in created][0] == earlier.id
     assert len(created) == 2, "proven not placed, so dialed again"
+    assert created[0]["id"] == earlier.id
     assert created[1]["body"]["attributes"]["gcdialAttemptId"] != "tag-never-sent"
     done = journal_contacts(tmp_path)[phone]
     assert done.status is ContactStatus.DONE
