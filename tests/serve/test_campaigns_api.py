@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .conftest import Running
@@ -88,3 +89,32 @@ def test_bad_uploads_and_scopes(running: Running) -> None:
     missing = running.http.get("/v1/campaigns/cmp_nothere", headers=running.headers(key))
     assert missing.status_code == 404
     assert running.emulator.calls_created() == []
+
+
+def test_two_supervisors_acting_at_the_same_moment(running: Running) -> None:
+    """Two starts (or pauses) of one campaign sent together: exactly one applies, the other is a
+    409 that says why; the campaign runs once, its state stays true, nobody is rung twice."""
+    key = running.make_key("ops", scopes=("campaigns",), rate_per_minute=100_000)
+    rows = "phone\n" + "".join(f"+1415555014{i}\n" for i in range(6))  # 40+ s talks
+    cid = _create(running, key, rows.encode(), window="00:00-23:59").json()["id"]
+
+    def together(action: str) -> list[Any]:
+        with ThreadPoolExecutor(4) as pool:
+            return list(
+                pool.map(
+                    lambda _: running.http.post(
+                        f"/v1/campaigns/{cid}/{action}", headers=running.headers(key)
+                    ),
+                    range(4),
+                )
+            )
+
+    starts = together("start")
+    assert sorted(r.status_code for r in starts) == [200, 409, 409, 409], [r.text for r in starts]
+    assert all(r.json()["error"]["type"] == "campaign_running" for r in starts if r.is_error)
+    assert _wait_state(running, key, cid, {"running"})["state"] == "running"
+    pauses = together("pause")
+    assert sorted(r.status_code for r in pauses) == [200, 409, 409, 409], [r.text for r in pauses]
+    assert _wait_state(running, key, cid, {"paused"})["state"] == "paused"
+    numbers = [c.get("phoneNumber") for c in running.emulator.calls_created()]
+    assert len(numbers) == len(set(numbers))

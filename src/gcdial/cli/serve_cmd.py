@@ -89,6 +89,7 @@ def serve(
             help="PostgreSQL replicas: seconds after which a dial another replica left unfinished"
             " (it died) is declared outcome unknown. It is never re-sent.",
             min=1,
+            metavar="SECONDS",
         ),
     ] = 300.0,
     resolve_later: Annotated[
@@ -98,6 +99,7 @@ def serve(
             " analytics settle time (GCDIAL_ANALYTICS_SETTLE_S) plus this many seconds; then it"
             " is left for a person. 0 turns it off.",
             min=0,
+            metavar="SECONDS",
         ),
     ] = 600.0,
     webhook_lease: Annotated[

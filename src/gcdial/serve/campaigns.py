@@ -117,6 +117,9 @@ class CampaignManager:
         self.service = service
         self._runs: dict[str, tuple[CampaignRunner, asyncio.Task[None]]] = {}
         self._wanted: dict[str, str] = {}  # id -> "paused" / "stopped" when asked
+        # One action at a time per campaign: two supervisors pressing start (or pause) together
+        # get one run (one pause) and a 409, never two.
+        self._locks: dict[str, asyncio.Lock] = {}
 
     def _dir(self, campaign_id: str) -> Path:
         if not campaign_id.startswith("cmp_") or not campaign_id[4:].isalnum():
@@ -185,8 +188,16 @@ class CampaignManager:
         except GcdialError as exc:
             raise ApiProblem(422, "invalid_settings", exc.message, hint=exc.hint) from None
 
+    def _lock(self, campaign_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(campaign_id, asyncio.Lock())
+
     async def start(self, meta: CampaignMeta) -> CampaignMeta:
         """Start (or resume) the run: the journal resumes where the last run left off."""
+        async with self._lock(meta.id):
+            # As the campaign is now, not as the request found it before waiting its turn.
+            return await self._start(self.load(meta.id, _Owner(meta.api_key_id)))
+
+    async def _start(self, meta: CampaignMeta) -> CampaignMeta:
         if meta.id in self._runs:
             raise ApiProblem(409, "campaign_running", f"Campaign {meta.id} is already running.")
         if meta.state in ("stopped", "finished"):
@@ -293,23 +304,35 @@ class CampaignManager:
 
     async def halt(self, meta: CampaignMeta, state: str) -> CampaignMeta:
         """Pause (resumable) or stop (final): no new calls; calls in progress are followed."""
-        if meta.state in ("stopped", "finished"):
-            raise ApiProblem(409, "campaign_over", f"Campaign {meta.id} is {meta.state}.")
-        running = self._runs.get(meta.id)
-        if running is None:
-            if state == "paused" and meta.state != "running":
-                raise ApiProblem(409, "campaign_not_running", f"Campaign {meta.id} is not running.")
-            meta.state = state
-            meta.history.append(f"{time.time():.0f} {state}")
+        async with self._lock(meta.id):
+            meta = self.load(meta.id, _Owner(meta.api_key_id))
+            if meta.state in ("stopped", "finished"):
+                raise ApiProblem(409, "campaign_over", f"Campaign {meta.id} is {meta.state}.")
+            running = self._runs.get(meta.id)
+            if running is None:
+                if state == "paused" and meta.state != "running":
+                    raise ApiProblem(
+                        409, "campaign_not_running", f"Campaign {meta.id} is not running."
+                    )
+                meta.state = state
+                meta.history.append(f"{time.time():.0f} {state}")
+                self._save(meta)
+                await self.publish(meta)
+                return meta
+            asked = self._wanted.get(meta.id)
+            if asked in (state, "stopped"):
+                raise ApiProblem(
+                    409,
+                    "campaign_halting",
+                    f"Campaign {meta.id} is already {meta.state}: someone asked before you.",
+                    hint="Calls in progress are followed to their end; watch the campaign's state.",
+                )
+            self._wanted[meta.id] = state
+            runner, task = running
+            runner.request_stop()
+            meta.state = "pausing" if state == "paused" else "stopping"
             self._save(meta)
             await self.publish(meta)
-            return meta
-        self._wanted[meta.id] = state
-        runner, task = running
-        runner.request_stop()
-        meta.state = "pausing" if state == "paused" else "stopping"
-        self._save(meta)
-        await self.publish(meta)
         # Calls in progress are followed to their end: answer at once if that takes a while.
         with contextlib.suppress(asyncio.CancelledError, Exception, TimeoutError):
             await asyncio.wait_for(asyncio.shield(task), HALT_WAIT_S)
