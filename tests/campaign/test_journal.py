@@ -418,8 +418,8 @@ def test_a_version_1_journal_is_read_as_is_and_migrated_when_resumed(tmp_path: P
         journal.mark_accepted(attempt, "conv-1")
     path = tmp_path / "c.db"
     conn = sqlite3.connect(path)
-    conn.execute("ALTER TABLE attempts DROP COLUMN talk_s")
-    conn.execute("ALTER TABLE attempts DROP COLUMN tag")
+    for column in ("talk_s", "tag", "sent_after", "match_after"):
+        conn.execute(f"ALTER TABLE attempts DROP COLUMN {column}")
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
     conn.close()
@@ -430,4 +430,38 @@ def test_a_version_1_journal_is_read_as_is_and_migrated_when_resumed(tmp_path: P
         assert journal.attempt(attempt).talk_s == 12.5
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    conn.close()
+
+
+def test_a_version_2_journal_gains_the_attempt_bounds_when_resumed(tmp_path: Path) -> None:
+    with new_journal(tmp_path) as journal:
+        old = journal.begin_attempt(1, agent_id="u-1", tag="t-1")
+    path = tmp_path / "c.db"
+    conn = sqlite3.connect(path)
+    for column in ("sent_after", "match_after"):
+        conn.execute(f"ALTER TABLE attempts DROP COLUMN {column}")
+    conn.execute("PRAGMA user_version = 2")
+    conn.commit()
+    conn.close()
+    with Journal.open(path, read_only=True) as reader:
+        before = reader.attempt(old)
+        assert (before.tag, before.sent_after, before.match_after) == ("t-1", None, None)
+    sent_after = datetime(2026, 11, 30, 12, 0, 0, tzinfo=UTC)
+    match_after = datetime(2026, 11, 30, 12, 0, 4, 250_999, tzinfo=UTC)
+    with Journal.open(path) as journal:
+        assert journal.attempt(old).match_after is None  # an older row: as before
+        journal.mark_unknown(old, "lost")
+        journal.record_verdict(1, placed=False, note="proven not placed")
+        new = journal.begin_attempt(
+            1, agent_id="u-1", tag="t-2", sent_after=sent_after, match_after=match_after
+        )
+    with Journal.open(path, read_only=True) as reader:
+        kept = reader.attempt(new)
+        kinds = [e["kind"] for e in reader.events()]
+    assert kept.sent_after == sent_after
+    # Kept to the millisecond, rounded down: a bound is never later than the one taken.
+    assert kept.match_after == match_after.replace(microsecond=250_000)
+    assert "journal.migrated" in kinds
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     conn.close()

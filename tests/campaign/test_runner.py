@@ -531,3 +531,101 @@ async def test_a_resume_resolves_attempts_left_unknown_by_a_crash(
     with Journal.open(tmp_path / "c.db", read_only=True) as done:
         assert done.in_flight() == []
         assert [e["kind"] for e in done.events() if e["kind"] == "attempt.unresolved"]
+
+
+async def test_a_resume_does_not_take_an_earlier_untagged_call_for_an_unknown_attempt(
+    tmp_path: Path, emu: EmulatorServer
+) -> None:
+    """A call the agent made to the same number before the attempt (outside gcdial), seen in
+    conversation details without attributes, must not turn an attempt the server never acted on
+    into "placed" when a resume resolves it: the journal keeps the attempt's server-time bounds."""
+    phone = number("415", 7, 3)
+    csv = write_csv(tmp_path / "c.csv", [{"phone": phone}], ["phone"])
+    config = settings(csv, [agent(1)])
+    emu.set_analytics(include_attributes=False)
+    quick_settle = Settings.model_validate(
+        {
+            "api_base_url": emu.base_url,
+            "client_id": emu.client_id,
+            "client_secret": emu.client_secret,
+            "analytics_settle_s": 1.0,
+        }
+    )
+    async with AsyncClient(quick_settle) as client:
+        agent1 = await client.agents.get(agent(1))
+        earlier = await client.calls.create(agent1.id, to=phone, check_agent=False)
+        await asyncio.sleep(1.0)  # minutes of emulated time: the earlier call is long over
+        emu.add_fault(route="create_call", mode="drop_without_create", count=1)
+        first = await run(tmp_path, client, config, resolve_timeout_s=0.0)
+        assert first.status.needs_review == 1  # left unknown, for the resume to resolve
+        events: list[CampaignEvent] = []
+
+        again = await run(tmp_path, client, config, events, resolve_timeout_s=5.0)
+
+    assert [c["id"] for c in emu.calls_created()] == [earlier.id]
+    with Journal.open(tmp_path / "c.db", read_only=True) as journal:
+        (attempt,) = journal.attempts()
+        unresolved = [e for e in journal.events() if e["kind"] == "attempt.unresolved"]
+    assert attempt.match_after is not None
+    assert attempt.sent_after is not None
+    assert attempt.conversation_id is None
+    assert attempt.state is AttemptState.UNKNOWN
+    assert unresolved, "the resume must have asked the ladder again"
+    assert not events_of("resolved", events)
+    assert journal_contacts(tmp_path)[phone].status is ContactStatus.UNKNOWN
+    assert again.status.needs_review == 1
+
+
+async def test_a_resume_proves_an_old_attempt_not_placed_despite_an_earlier_untagged_call(
+    tmp_path: Path, emu: EmulatorServer
+) -> None:
+    """An attempt left unknown so long ago that its call would show by now, with an earlier
+    untagged call of the agent to the number in the details: not placed, dialed again."""
+    phone = number("415", 7, 4)
+    csv = write_csv(tmp_path / "c.csv", [{"phone": phone}], ["phone"])
+    config = settings(csv, [agent(1)])
+    emu.set_analytics(include_attributes=False)
+    quick_settle = Settings.model_validate(
+        {
+            "api_base_url": emu.base_url,
+            "client_id": emu.client_id,
+            "client_secret": emu.client_secret,
+            "analytics_settle_s": 1.0,
+        }
+    )
+    async with AsyncClient(quick_settle) as client:
+        runner = CampaignRunner(
+            config, client, journal_path=tmp_path / "c.db", progress_interval_s=None
+        )
+        journal, _ = await asyncio.to_thread(runner._open_journal)
+        await asyncio.to_thread(runner._load_contacts, journal)
+        (contact,) = journal.contacts()
+        agent1 = await client.agents.get(agent(1))
+        earlier = await client.calls.create(agent1.id, to=phone, check_agent=False)
+        await asyncio.sleep(0.5)  # minutes of emulated time
+        await client.agents.get(agent1.id)  # the server's clock, as a run would have seen it
+        clock = client.transport.server_clock
+        journal.close()
+        # A run committed the intent two hours ago (by this machine's clock), then died before
+        # its POST left.
+        two_hours_ago = datetime.now(UTC) - timedelta(hours=2)
+        with Journal.open(tmp_path / "c.db", clock=lambda: two_hours_ago) as old:
+            old.begin_attempt(
+                contact.id,
+                agent_id=agent1.id,
+                tag="tag-never-sent",
+                sent_after=clock.last,
+                match_after=clock.passed(5.0),
+            )
+
+        result = await run(tmp_path, client, config, resolve_timeout_s=5.0)
+
+    created = emu.calls_created()
+    assert len(created) == 2, "proven not placed, so dialed again"
+    assert created[0]["id"] == earlier.id
+    assert created[1]["body"]["attributes"]["gcdialAttemptId"] != "tag-never-sent"
+    done = journal_contacts(tmp_path)[phone]
+    assert done.status is ContactStatus.DONE
+    assert done.outcome == "answered"
+    assert done.attempts == 1  # the attempt never sent did not use one up
+    assert result.status.needs_review == 0

@@ -64,10 +64,11 @@ __all__ = [
     "page_key",
 ]
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 """1: the first journal. 2: attempts gain ``talk_s`` (seconds the customer could talk) and
-``tag`` (the attempt id sent with the call); a version-1 journal is migrated when opened for
-writing, and read as it is when opened read-only."""
+``tag`` (the attempt id sent with the call). 3: attempts gain ``sent_after`` and ``match_after``
+(the server-time bounds known before the POST left, see :class:`gcdial.resolve.Attempt`). An older
+journal is migrated when opened for writing, and read as it is when opened read-only."""
 # PRAGMA application_id marks the file as a gcdial journal ("gcdj").
 APPLICATION_ID: Final = 0x6763646A
 _BATCH: Final = 5000
@@ -119,7 +120,9 @@ CREATE TABLE attempts (
     context_id      TEXT,
     detail          TEXT,
     talk_s          REAL,
-    tag             TEXT
+    tag             TEXT,
+    sent_after      TEXT,
+    match_after     TEXT
 );
 CREATE INDEX attempts_contact ON attempts (contact_id, id);
 CREATE INDEX attempts_state ON attempts (state);
@@ -140,6 +143,10 @@ _MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
     1: (
         "ALTER TABLE attempts ADD COLUMN talk_s REAL",
         "ALTER TABLE attempts ADD COLUMN tag TEXT",
+    ),
+    2: (
+        "ALTER TABLE attempts ADD COLUMN sent_after TEXT",
+        "ALTER TABLE attempts ADD COLUMN match_after TEXT",
     ),
 }
 
@@ -229,6 +236,11 @@ class Attempt:
     detail: str | None
     talk_s: float | None = None
     tag: str | None = None
+    sent_after: datetime | None = None
+    """The server's latest ``Date`` before the POST left (None: never seen, or an older row)."""
+    match_after: datetime | None = None
+    """A server time surely passed before the POST left: an untagged call that started earlier
+    is not this attempt's (None: unknown, or an older row)."""
 
 
 def _utc_now() -> datetime:
@@ -796,12 +808,22 @@ class Journal:
 
     @_guarded
     def begin_attempt(
-        self, contact_id: int, *, agent_id: str, agent: str | None = None, tag: str | None = None
+        self,
+        contact_id: int,
+        *,
+        agent_id: str,
+        agent: str | None = None,
+        tag: str | None = None,
+        sent_after: datetime | None = None,
+        match_after: datetime | None = None,
     ) -> int:
         """Commit the intent to dial ``contact_id`` through ``agent_id``; return the attempt id.
 
         ``tag`` is the attempt id the call carries in its attributes (the dialing core's), kept
-        so that a resume can look the call up by it.
+        so that a resume can look the call up by it. ``sent_after`` and ``match_after`` are the
+        server-time lower bounds of the call (:class:`gcdial.resolve.Attempt`), taken before this
+        call and so never later than the POST: a later resolution keeps an earlier call of the
+        agent to the same number from being taken for this attempt.
 
         Call this *before* sending the create-call request. Refuses when the contact already has an
         attempt in flight or of unknown outcome, or is finished: that is what keeps a customer
@@ -829,8 +851,18 @@ class Journal:
             now = self._now()
             cursor = conn.execute(
                 "INSERT INTO attempts (contact_id, number, agent_id, agent, state, created_at, "
-                "tag) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (contact_id, row["attempts"] + 1, agent_id, agent, AttemptState.INTENT, now, tag),
+                "tag, sent_after, match_after) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    contact_id,
+                    row["attempts"] + 1,
+                    agent_id,
+                    agent,
+                    AttemptState.INTENT,
+                    now,
+                    tag,
+                    None if sent_after is None else _iso(sent_after),
+                    None if match_after is None else _iso(match_after),
+                ),
             )
             attempt_id = int(cursor.lastrowid or 0)
             conn.execute(
@@ -1505,4 +1537,6 @@ def _attempt(row: sqlite3.Row) -> Attempt:
         detail=row["detail"],
         talk_s=row["talk_s"] if "talk_s" in row.keys() else None,  # noqa: SIM118 - sqlite3.Row
         tag=row["tag"] if "tag" in row.keys() else None,  # noqa: SIM118 - sqlite3.Row
+        sent_after=_time(row["sent_after"]) if "sent_after" in row.keys() else None,  # noqa: SIM118
+        match_after=_time(row["match_after"]) if "match_after" in row.keys() else None,  # noqa: SIM118
     )

@@ -85,7 +85,7 @@ from gcdial.errors import (
     RateLimitedError,
 )
 from gcdial.monitor import CallEvent, CallMonitor, Outcome
-from gcdial.resolve import LONG_PAST_S, LadderSettings, Verdict, new_attempt_id
+from gcdial.resolve import LONG_PAST_S, UNTAGGED_SKEW_S, LadderSettings, Verdict, new_attempt_id
 from gcdial.resolve import Attempt as ResolveAttempt
 
 if TYPE_CHECKING:
@@ -675,7 +675,9 @@ class _Run:
                 agent_id=attempt.agent_id,
                 number=contact.phone,
                 sent_at=attempt.created_at,
+                sent_after=attempt.sent_after,  # None in a journal from before schema 3
                 attempt_key=client.settings.attempt_attribute,
+                match_after=attempt.match_after,
             )
             settle = client.settings.analytics_settle_s
             age = self._age_s(attempt.created_at)
@@ -965,9 +967,19 @@ class _Run:
         journal = self.journal
         contact = job.contact
         tag = new_attempt_id()
+        # The server-time bounds of the call, taken before the intent is committed and so never
+        # later than the POST (the dialing core takes its own, tighter, just before it): a later
+        # resolution (a resume) matches an untagged call only if it started after them.
+        server_clock = self.client.transport.server_clock
         try:
             attempt_id = await self.db.call(
-                journal.begin_attempt, contact.id, agent_id=agent.id, agent=str(agent), tag=tag
+                journal.begin_attempt,
+                contact.id,
+                agent_id=agent.id,
+                agent=str(agent),
+                tag=tag,
+                sent_after=server_clock.last,
+                match_after=server_clock.passed(UNTAGGED_SKEW_S),
             )
         except JournalError as exc:
             logger.warning("not dialing line %d: %s", contact.line, exc)
