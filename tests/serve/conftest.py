@@ -80,6 +80,20 @@ class Running:
             "/v1/calls", json=body, headers=self.headers(key, **{"Idempotency-Key": idem})
         )
 
+    def set_presence(self, user_id: str, presence: str) -> None:
+        """Change an agent's presence in Genesys (the emulator), as the agent would."""
+        token = httpx.post(
+            self.emulator.base_url + "/oauth/token",
+            data={"grant_type": "client_credentials"},
+            auth=(self.emulator.client_id, self.emulator.client_secret),
+        ).json()["access_token"]
+        changed = httpx.patch(
+            f"{self.emulator.base_url}/api/v2/users/{user_id}/presences/purecloud",
+            json={"presenceDefinition": {"systemPresence": presence}},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert changed.status_code == 200, changed.text
+
     def wait_call(
         self, call_id: str, done: Callable[[dict[str, Any]], bool], timeout_s: float = 20
     ) -> dict[str, Any]:

@@ -7,7 +7,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import httpx
 import pytest
 
 from gcdial.serve.config import ServeConfig
@@ -47,17 +46,7 @@ def test_many_readers_share_one_check_and_a_presence_change_renews_it(running: R
     assert all(a == first for a in answers)
     assert _user_reads(running) - before == one_check, "twelve readers cost nothing more"
 
-    token = httpx.post(
-        running.emulator.base_url + "/oauth/token",
-        data={"grant_type": "client_credentials"},
-        auth=(running.emulator.client_id, running.emulator.client_secret),
-    ).json()["access_token"]
-    changed = httpx.patch(
-        f"{running.emulator.base_url}/api/v2/users/{first['id']}/presences/purecloud",
-        json={"presenceDefinition": {"systemPresence": "Away"}},
-        headers={"Authorization": f"Bearer {token}"},
-    )
-    assert changed.status_code == 200, changed.text
+    running.set_presence(first["id"], "Away")
     deadline = time.monotonic() + 10
     while (now := _alice(running))["presence"] != "AWAY" and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -259,17 +259,7 @@ def test_presence_changes_are_agent_events_for_keys_that_may_see_the_agent(
     agents = running.http.get("/v1/agents", params={"agent": "alice@example.com"}, headers=admin)
     assert agents.status_code == 200, agents.text
     alice = agents.json()["agents"][0]["id"]
-    token = httpx.post(
-        running.emulator.base_url + "/oauth/token",
-        data={"grant_type": "client_credentials"},
-        auth=(running.emulator.client_id, running.emulator.client_secret),
-    ).json()["access_token"]
-    changed = httpx.patch(
-        f"{running.emulator.base_url}/api/v2/users/{alice}/presences/purecloud",
-        json={"presenceDefinition": {"systemPresence": "Away"}},
-        headers={"Authorization": f"Bearer {token}"},
-    )
-    assert changed.status_code == 200, changed.text
+    running.set_presence(alice, "Away")
 
     def agent_events(key: str) -> list[dict[str, Any]]:
         headers = running.headers(key, **{"Last-Event-ID": "0"})
