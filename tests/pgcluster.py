@@ -34,6 +34,10 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gcdial.emulator import EmulatorServer
 
 DIR_PREFIX = "gcdial-pg-"
 SUPERUSER = "gcdial"
@@ -442,3 +446,21 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def replica_env(
+    emulator: EmulatorServer, pg_url: str, tmp_path: Path, **extra: str
+) -> dict[str, str]:
+    """The environment of a ``gcdial serve`` replica on ``pg_url`` against ``emulator``: nothing
+    of this machine's gcdial or Genesys settings, no profile, no colour."""
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("GCDIAL_", "GENESYS"))},
+        "GCDIAL_DATABASE_URL": pg_url,
+        "GCDIAL_BASE_URL": emulator.base_url,
+        "GENESYSCLOUD_OAUTHCLIENT_ID": emulator.client_id,
+        "GENESYSCLOUD_OAUTHCLIENT_SECRET": emulator.client_secret,
+        "GCDIAL_CONFIG_FILE": str(tmp_path / "none.toml"),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "NO_COLOR": "1",
+        **extra,
+    }

@@ -473,6 +473,18 @@ async def test_until_deferred_stops_and_a_lower_max_attempts_binds_scheduled_ret
     assert "limits given at resume" in (contact.detail or "")
 
 
+def quick_settle_settings(emu: EmulatorServer) -> Settings:
+    """Emulator settings whose conversation details settle after 1 s."""
+    return Settings.model_validate(
+        {
+            "api_base_url": emu.base_url,
+            "client_id": emu.client_id,
+            "client_secret": emu.client_secret,
+            "analytics_settle_s": 1.0,
+        }
+    )
+
+
 async def test_a_resume_resolves_attempts_left_unknown_by_a_crash(
     tmp_path: Path, emu: EmulatorServer
 ) -> None:
@@ -481,15 +493,7 @@ async def test_a_resume_resolves_attempts_left_unknown_by_a_crash(
         tmp_path / "c.csv", [{"phone": p} for p in (placed, never_sent, long_ago)], ["phone"]
     )
     config = settings(csv, [agent(1)])
-    quick_settle = Settings.model_validate(
-        {
-            "api_base_url": emu.base_url,
-            "client_id": emu.client_id,
-            "client_secret": emu.client_secret,
-            "analytics_settle_s": 1.0,
-        }
-    )
-    async with AsyncClient(quick_settle) as client:
+    async with AsyncClient(quick_settle_settings(emu)) as client:
         # A run "dies" (kill -9) twice after committing a tagged intent: once after its POST
         # created the call, once before the POST left.
         runner = CampaignRunner(
@@ -543,15 +547,7 @@ async def test_a_resume_does_not_take_an_earlier_untagged_call_for_an_unknown_at
     csv = write_csv(tmp_path / "c.csv", [{"phone": phone}], ["phone"])
     config = settings(csv, [agent(1)])
     emu.set_analytics(include_attributes=False)
-    quick_settle = Settings.model_validate(
-        {
-            "api_base_url": emu.base_url,
-            "client_id": emu.client_id,
-            "client_secret": emu.client_secret,
-            "analytics_settle_s": 1.0,
-        }
-    )
-    async with AsyncClient(quick_settle) as client:
+    async with AsyncClient(quick_settle_settings(emu)) as client:
         agent1 = await client.agents.get(agent(1))
         earlier = await client.calls.create(agent1.id, to=phone, check_agent=False)
         await asyncio.sleep(1.0)  # minutes of emulated time: the earlier call is long over
@@ -585,15 +581,7 @@ async def test_a_resume_proves_an_old_attempt_not_placed_despite_an_earlier_unta
     csv = write_csv(tmp_path / "c.csv", [{"phone": phone}], ["phone"])
     config = settings(csv, [agent(1)])
     emu.set_analytics(include_attributes=False)
-    quick_settle = Settings.model_validate(
-        {
-            "api_base_url": emu.base_url,
-            "client_id": emu.client_id,
-            "client_secret": emu.client_secret,
-            "analytics_settle_s": 1.0,
-        }
-    )
-    async with AsyncClient(quick_settle) as client:
+    async with AsyncClient(quick_settle_settings(emu)) as client:
         runner = CampaignRunner(
             config, client, journal_path=tmp_path / "c.db", progress_interval_s=None
         )

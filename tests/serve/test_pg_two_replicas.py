@@ -15,7 +15,6 @@ started again. At the end:
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import signal
@@ -37,6 +36,7 @@ import pytest
 
 from gcdial.emulator import EmulatorConfig, EmulatorServer
 from gcdial.serve.signing import verify
+from pgcluster import replica_env
 
 GCDIAL = Path(sys.executable).parent / "gcdial"
 DIALS = 500
@@ -279,16 +279,7 @@ def test_two_replicas_under_faults_never_ring_twice_and_lose_no_webhook(
     pg_url: str, two_replica_emulator: EmulatorServer, tmp_path: Path
 ) -> None:
     emulator = two_replica_emulator
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("GCDIAL_", "GENESYS"))},
-        "GCDIAL_DATABASE_URL": pg_url,
-        "GCDIAL_BASE_URL": emulator.base_url,
-        "GENESYSCLOUD_OAUTHCLIENT_ID": emulator.client_id,
-        "GENESYSCLOUD_OAUTHCLIENT_SECRET": emulator.client_secret,
-        "GCDIAL_CONFIG_FILE": str(tmp_path / "none.toml"),
-        "XDG_CONFIG_HOME": str(tmp_path / "config"),
-        "NO_COLOR": "1",
-    }
+    env = replica_env(emulator, pg_url, tmp_path)
     crm_key = _keys_create(env, "crm", "dial,watch")
     admin_key = _keys_create(env, "ops", "admin")
     fleet = Fleet(env, tmp_path)

@@ -6,7 +6,6 @@ good on B."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import subprocess
@@ -23,6 +22,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from gcdial.emulator import EmulatorServer
+from pgcluster import replica_env
 
 from .conftest import ALICE
 from .test_page import shot
@@ -69,17 +69,7 @@ def replicas(
     emulator: EmulatorServer, pg_url: str, tmp_path: Path
 ) -> Iterator[tuple[str, str, str]]:
     """Two replicas' URLs and a supervisor key."""
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("GCDIAL_", "GENESYS"))},
-        "GCDIAL_DATABASE_URL": pg_url,
-        "GCDIAL_BASE_URL": emulator.base_url,
-        "GENESYSCLOUD_OAUTHCLIENT_ID": emulator.client_id,
-        "GENESYSCLOUD_OAUTHCLIENT_SECRET": emulator.client_secret,
-        "GCDIAL_CONFIG_FILE": str(tmp_path / "none.toml"),
-        "XDG_CONFIG_HOME": str(tmp_path / "config"),
-        "GCDIAL_PAGE_SECRET": secrets.token_hex(32),
-        "NO_COLOR": "1",
-    }
+    env = replica_env(emulator, pg_url, tmp_path, GCDIAL_PAGE_SECRET=secrets.token_hex(32))
     made = subprocess.run(
         [str(GCDIAL), "serve", "keys", "create", "--name", "supervisor", "--scopes",
          "watch,dial", "--agents", ALICE, "--rate", "100000/min", "--json"],

@@ -33,13 +33,12 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gcdial.client import AsyncClient
-from gcdial.errors import AgentNotReadyError, GcdialError, NotFoundError
+from gcdial.errors import GcdialError, NotFoundError
 from gcdial.serve.campaign_form import CampaignForm, campaign_form
 from gcdial.serve.campaigns import CampaignManager, read_upload
 from gcdial.serve.config import ServeConfig, default_campaigns_dir
 from gcdial.serve.models import (
     AgentsPage,
-    AgentState,
     CallRequest,
     CallResource,
     CallsPage,
@@ -541,7 +540,7 @@ def create_app(
             wanted = list(dict.fromkeys(call.agent for call in recent))[:50]
         for name in wanted:
             may_dial_for(key, name)
-        states = await asyncio.gather(*(_agent_state(service, name) for name in wanted))
+        states = await asyncio.gather(*(service.agent_state(name) for name in wanted))
         # Their presence changes are agent.updated events on /v1/events from now on.
         await service.presence.watch({s.id: s.agent for s in states if s.id})
         return {"agents": [state.model_dump() for state in states]}
@@ -746,22 +745,3 @@ def _webhook_json(endpoint: WebhookEndpoint) -> dict[str, Any]:
         "description": endpoint.description,
         "createdAt": iso(endpoint.created_at),
     }
-
-
-async def _agent_state(service: DialService, agent: str) -> AgentState:
-    try:
-        readiness = await service.agent_checks.get(agent)
-    except AgentNotReadyError as exc:
-        return AgentState(agent=agent, ready=False, problem=exc.message)
-    except GcdialError as exc:
-        return AgentState(agent=agent, ready=False, problem=exc.message)
-    station = readiness.station.name or readiness.station.id if readiness.station else None
-    return AgentState(
-        agent=agent,
-        id=readiness.agent.id,
-        name=readiness.agent.name,
-        ready=readiness.available,
-        presence=readiness.presence,
-        station=station,
-        notes=list(readiness.notes),
-    )

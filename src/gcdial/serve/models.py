@@ -127,6 +127,7 @@ class AgentState(BaseModel):
     name: str | None = None
     ready: bool
     presence: str | None = None
+    routingStatus: str | None = None
     station: str | None = None
     notes: list[str] = []
     problem: str | None = None

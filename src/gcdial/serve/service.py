@@ -30,7 +30,7 @@ from gcdial.serve import dialing
 from gcdial.serve.config import ServeConfig
 from gcdial.serve.hub import EventHub
 from gcdial.serve.metrics import Metrics
-from gcdial.serve.models import CallRequest
+from gcdial.serve.models import AgentState, CallRequest
 from gcdial.serve.presence import PresenceWatcher, agent_event_visible
 from gcdial.serve.readiness import SharedChecks
 from gcdial.serve.signing import sign
@@ -149,6 +149,25 @@ class DialService:
         if self._client is None:
             raise RuntimeError("the service is not started")
         return self._client
+
+    async def agent_state(self, agent: str) -> AgentState:
+        """One agent's readiness (station, presence, routing status; the problem when not
+        ready), from the check every reader of this replica shares."""
+        try:
+            found = await self.agent_checks.get(agent)
+        except GcdialError as exc:
+            return AgentState(agent=agent, ready=False, problem=exc.message)
+        station = found.station.name or found.station.id if found.station else None
+        return AgentState(
+            agent=agent,
+            id=found.agent.id,
+            name=found.agent.name,
+            ready=found.available,
+            presence=found.presence,
+            routingStatus=found.routing_status,
+            station=station,
+            notes=list(found.notes),
+        )
 
     async def db(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run one store call in a worker thread."""

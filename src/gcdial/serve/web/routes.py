@@ -255,7 +255,8 @@ def mount_page(
                 store.list_calls, api_key_id=None if "admin" in key.scopes else key.id, limit=200
             )
             wanted = list(dict.fromkeys(c.agent for c in recent))
-        states = await asyncio.gather(*(_agent_state(service, a) for a in wanted[:_MAX_AGENTS]))
+        found = await asyncio.gather(*(service.agent_state(a) for a in wanted[:_MAX_AGENTS]))
+        states = [state.model_dump(exclude_none=True) for state in found]
         # From now on their presence changes come as agent.updated events (while "live").
         await service.presence.watch({s["id"]: s["agent"] for s in states if s.get("id")})
         live = service.presence.live
@@ -389,22 +390,3 @@ def _page_event(data: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
         data["step"] = step_of(progress)
     data["keyName"] = names.get(key_id or "")
     return data
-
-
-async def _agent_state(service: DialService, agent: str) -> dict[str, Any]:
-    """One agent's readiness: station, presence, routing status; the problem when not ready."""
-    try:
-        found = await service.agent_checks.get(agent)
-    except GcdialError as exc:
-        return {"agent": agent, "ready": False, "problem": exc.message}
-    station = found.station.name or found.station.id if found.station else None
-    return {
-        "agent": agent,
-        "id": found.agent.id,
-        "name": found.agent.name,
-        "ready": found.available,
-        "presence": found.presence,
-        "routingStatus": found.routing_status,
-        "station": station,
-        "notes": list(found.notes),
-    }
