@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from gcdial.monitor.events import CallEvent
     from gcdial.monitor.follow import CallMonitor
     from gcdial.monitor.outcome import Outcome
+    from gcdial.monitor.wrapup import Wrapup
 
 _ROLE_NAMES = {"agent": "agent", "customer": "customer"}
 _OUTCOME_STYLES = {"answered": "bold green", "unknown": "bold yellow"}
@@ -55,6 +56,8 @@ def describe_event(event: CallEvent) -> str:
     }
     if event.kind in words:
         return words[event.kind]
+    if event.kind is EventKind.WRAPUP and event.wrapup is not None:
+        return f"wrap-up: {describe_wrapup(event.wrapup)}"
     if event.kind is EventKind.PARTICIPANT_DISCONNECTED:
         how = event.disconnect_type or "unknown"
         by = f", ended by {event.ended_by}" if event.ended_by else ""
@@ -65,13 +68,24 @@ def describe_event(event: CallEvent) -> str:
     return f"{role} {event.state or 'changed'}"
 
 
+def describe_wrapup(wrapup: Wrapup) -> str:
+    """A wrap-up as a person reads it: its name (or code), then the notes."""
+    notes = f" ({wrapup.notes})" if wrapup.notes else ""
+    via = " [from conversation details]" if wrapup.source == "details" else ""
+    return f"{wrapup.label}{notes}{via}"
+
+
 def describe_outcome(outcome: Outcome) -> str:
-    """The outcome in one line: what happened, talk time, why."""
+    """The outcome in one line: what happened, talk time, why; then the wrap-up, if any."""
     text = f"outcome: {outcome.kind.value}"
     if outcome.reason:
-        return f"{text}: {outcome.reason}"
-    if outcome.talk_seconds is not None:
-        return f"{text}, talked {outcome.talk_seconds:.1f} s"
+        text = f"{text}: {outcome.reason}"
+    elif outcome.talk_seconds is not None:
+        text = f"{text}, talked {outcome.talk_seconds:.1f} s"
+    if outcome.wrapup is not None:
+        text += f"; wrap-up {describe_wrapup(outcome.wrapup)}"
+    elif outcome.wrapup_missing:
+        text += "; no wrap-up arrived"
     return text
 
 
@@ -85,6 +99,7 @@ def _waiting_for(event: CallEvent) -> str | None:
         EventKind.CUSTOMER_RINGING: "ringing the customer",
         EventKind.CUSTOMER_CONNECTED: "talking",
         EventKind.AGENT_CONNECTED: "connecting",
+        EventKind.CALL_ENDED: "waiting for the wrap-up",
     }.get(event.kind)
 
 
@@ -245,6 +260,8 @@ class DialRequest:
     timeout_s: float | None
     hangup_after: float | None
     resolve_timeout_s: float
+    wrapup_timeout_s: float = 0.0
+    """With ``follow``: how long to wait for the wrap-up once the call is over (0: not at all)."""
 
 
 async def _dial(view: LiveView, request: DialRequest) -> ExitCode:
@@ -309,6 +326,8 @@ async def _dial(view: LiveView, request: DialRequest) -> ExitCode:
                     follow=request.follow,
                     monitor=monitor,
                     timeout_s=request.timeout_s,
+                    wrapup=request.wrapup_timeout_s > 0,
+                    wrapup_timeout_s=request.wrapup_timeout_s,
                     resolve_timeout_s=request.resolve_timeout_s,
                     on_target=on_target,
                     on_placed=on_placed,

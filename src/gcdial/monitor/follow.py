@@ -14,6 +14,8 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Final
 
@@ -32,12 +34,16 @@ from gcdial.monitor.channel import (
 )
 from gcdial.monitor.events import (
     CallEvent,
+    EventKind,
     Role,
+    agent_wrapup,
     events_between,
     is_over,
     merge,
+    parse_time,
     participants_of,
     role_of,
+    wrapup_expected,
 )
 from gcdial.monitor.outcome import DEFAULT_RULES, Outcome, OutcomeRules, classify
 from gcdial.monitor.polling import (
@@ -45,6 +51,12 @@ from gcdial.monitor.polling import (
     conversation_path,
     get_conversation,
     poll_conversation,
+)
+from gcdial.monitor.wrapup import (
+    WrapupWait,
+    fetch_details_wrapup,
+    is_agent,
+    list_wrapup_codes,
 )
 
 logger = logging.getLogger("gcdial.monitor")
@@ -73,6 +85,8 @@ class _Watch:
         self.poller: asyncio.Task[None] | None = None
         # True once frames are known to arrive through a watched agent's topic.
         self.covered = False
+        # When a poller stops: at the call's end, or (waiting for the wrap-up) at the wrap-up.
+        self.done: Callable[[Mapping[str, Any]], bool] = is_over
 
 
 class CallMonitor:
@@ -107,6 +121,7 @@ class CallMonitor:
         self._agents: set[str] = set()
         self._listeners: list[Callable[[Mapping[str, Any]], None]] = []
         self._start_lock = asyncio.Lock()
+        self._wrapup_codes: dict[str, str] | None = None
 
     @property
     def mode(self) -> MonitorMode | None:
@@ -205,6 +220,7 @@ class CallMonitor:
         agent_id: str | None = None,
         timeout_s: float | None = None,
         catch_up: bool = True,
+        wrapup: WrapupWait | None = None,
     ) -> AsyncGenerator[CallEvent, None]:
         """Yield the call's events until it is over; CallWaitTimeoutError after ``timeout_s``.
 
@@ -212,6 +228,12 @@ class CallMonitor:
         ``contextlib.aclosing`` if you may stop early. ``catch_up=False`` skips the first GET
         when ``agent_id`` is watched on a connected channel: pass it only when the channel has
         been healthy since before the call was placed (every frame of the call then arrives).
+
+        ``wrapup``: once the call is over, go on until the agent's wrap-up arrives (a ``wrapup``
+        event), for at most ``wrapup.timeout_s``, and only when one is expected
+        (:func:`gcdial.monitor.events.wrapup_expected`). A wrap-up whose frame was missed is
+        looked up once, by GET and then in conversation details; if neither has it, the stream
+        simply ends (the outcome then says ``wrapup_missing``).
         """
         conversation_path(conversation_id)
         deadline = self.clock() + timeout_s if timeout_s is not None else None
@@ -236,17 +258,36 @@ class CallMonitor:
             while True:
                 item = await self._next(watch, deadline)
                 if item is None:
+                    if is_over(state):  # the wrap-up's time ran out
+                        for event in await self._wrapup_fallback(conversation_id, state):
+                            yield event
+                        return
                     assert timeout_s is not None
                     outcome = classify(state or {}, rules=self.rules)
                     raise CallWaitTimeoutError(conversation_id, timeout_s, outcome)
                 if isinstance(item, BaseException):
                     raise item
                 events = events_between(state, item)
+                was_over = is_over(state)
                 state = merge(state, item)
                 for event in events:
                     yield event
-                if is_over(state):
+                if not is_over(state):
+                    continue
+                if (
+                    wrapup is None
+                    or agent_wrapup(state) is not None
+                    or not wrapup_expected(state, acd=wrapup.acd, non_acd=wrapup.non_acd)
+                ):
                     return
+                if not was_over:
+                    # After-call work: wait for the frame that brings the wrap-up.
+                    deadline = self.clock() + wrapup.timeout_s
+                    watch.done = _has_wrapup
+                    if watch.poller is not None:
+                        await _cancel(watch.poller)
+                        watch.poller = None
+                        self._start_poller(watch)
         finally:
             await self._unregister(watch)
 
@@ -258,18 +299,71 @@ class CallMonitor:
         timeout_s: float | None = None,
         on_event: Callable[[CallEvent], None] | None = None,
         catch_up: bool = True,
+        wrapup: WrapupWait | None = None,
     ) -> Outcome:
-        """Follow the call to its end and return its outcome (``on_event`` sees each event)."""
+        """Follow the call to its end (and its wrap-up, if asked) and return its outcome
+        (``on_event`` sees each event)."""
         events: list[CallEvent] = []
         stream = self.follow(
-            conversation_id, agent_id=agent_id, timeout_s=timeout_s, catch_up=catch_up
+            conversation_id,
+            agent_id=agent_id,
+            timeout_s=timeout_s,
+            catch_up=catch_up,
+            wrapup=wrapup,
         )
         async with contextlib.aclosing(stream):
             async for event in stream:
                 events.append(event)
                 if on_event is not None:
                     on_event(event)
-        return classify(events, rules=self.rules)
+        outcome = classify(events, rules=self.rules)
+        if wrapup is not None and outcome.wrapup is None:
+            final = _final_state(events)
+            if wrapup_expected(final, acd=wrapup.acd, non_acd=wrapup.non_acd):
+                outcome = replace(outcome, wrapup_missing=True)
+        return outcome
+
+    async def _wrapup_fallback(
+        self, conversation_id: str, state: Mapping[str, Any] | None
+    ) -> list[CallEvent]:
+        """The wrap-up's frame never came: one GET, then one conversation-details query."""
+        try:
+            snapshot = await get_conversation(self.transport, conversation_id)
+        except GcdialError as exc:
+            logger.info("looking up the wrap-up of %s: %s", conversation_id, exc)
+            snapshot = None
+        if snapshot is not None and agent_wrapup(snapshot) is not None:
+            return [e for e in events_between(state, snapshot) if e.kind is EventKind.WRAPUP]
+        ended = [t for p in participants_of(state).values() if (t := parse_time(p.get("endTime")))]
+        around = max(ended) if ended else datetime.now(UTC)
+        found = await fetch_details_wrapup(self.transport, conversation_id, around)
+        if found is None:
+            return []
+        if found.name is None:
+            found = found.named(await self._wrapup_names())
+        agent = next((p for p in participants_of(state).values() if is_agent(p)), {})
+        pid = agent.get("id")
+        return [
+            CallEvent(
+                kind=EventKind.WRAPUP,
+                conversation_id=conversation_id,
+                at=found.at,
+                role=Role.AGENT,
+                participant_id=pid if isinstance(pid, str) else None,
+                participant=agent,
+                wrapup=found,
+            )
+        ]
+
+    async def _wrapup_names(self) -> Mapping[str, str]:
+        """The org's wrap-up codes (id -> name), asked once per monitor, for details' ids."""
+        if self._wrapup_codes is None:
+            try:
+                self._wrapup_codes = await list_wrapup_codes(self.transport)
+            except GcdialError as exc:
+                logger.info("listing the wrap-up codes failed: %s", exc)
+                return {}
+        return self._wrapup_codes
 
     async def _next(self, watch: _Watch, deadline: float | None) -> _Item | None:
         if deadline is None:
@@ -343,6 +437,7 @@ class CallMonitor:
                 settings=self.poll_settings,
                 sleep=self.sleep,
                 first_delay_s=first_delay_s,
+                done=watch.done,
             ),
             name=f"gcdial-poll-{watch.conversation_id}",
         )
@@ -386,6 +481,19 @@ class CallMonitor:
         for watches in self._watches.values():
             for watch in watches:
                 self._start_poller(watch, first_delay_s=0.0)
+
+
+def _final_state(events: Iterable[CallEvent]) -> dict[str, Any] | None:
+    """The conversation as the events left it (each participant at its last view)."""
+    state: dict[str, Any] | None = None
+    for event in events:
+        if event.participant:
+            state = merge(state, {"id": event.conversation_id, "participants": [event.participant]})
+    return state
+
+
+def _has_wrapup(snapshot: Mapping[str, Any]) -> bool:
+    return agent_wrapup(snapshot) is not None
 
 
 def _agent_ids(snapshot: Mapping[str, Any]) -> set[str]:

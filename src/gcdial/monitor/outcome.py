@@ -20,6 +20,7 @@ from gcdial.monitor.events import (
     EventKind,
     Role,
     Snapshot,
+    agent_wrapup,
     as_snapshot,
     ended_by,
     is_over,
@@ -29,6 +30,7 @@ from gcdial.monitor.events import (
     replay,
     role_of,
 )
+from gcdial.monitor.wrapup import Wrapup
 
 
 class OutcomeKind(StrEnum):
@@ -164,6 +166,10 @@ class Outcome:
     disconnect_type: str | None = None
     ended_by: str | None = None
     error: ErrorInfo | None = None
+    wrapup: Wrapup | None = None
+    """The agent's wrap-up, when it was waited for (or came with the call's last frame)."""
+    wrapup_missing: bool = False
+    """A wrap-up was waited for and never came (neither live nor in conversation details)."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (the last line of ``--json`` output)."""
@@ -183,6 +189,8 @@ class Outcome:
             "errorInfo": (
                 {"code": self.error.code, "message": self.error.message} if self.error else None
             ),
+            "wrapup": self.wrapup.to_dict() if self.wrapup is not None else None,
+            "wrapupMissing": self.wrapup_missing,
         }
 
 
@@ -197,6 +205,7 @@ class _Facts:
     conversation: dict[str, Any] | None = None
     agent_connected: bool = False
     customer_connected: bool = False
+    wrapup: Wrapup | None = None
 
 
 def _facts_from_events(events: Iterable[CallEvent]) -> _Facts:
@@ -211,6 +220,8 @@ def _facts_from_events(events: Iterable[CallEvent]) -> _Facts:
             facts.conversation = {"id": event.conversation_id, "participants": []}
         facts.agent_connected |= event.kind is EventKind.AGENT_CONNECTED
         facts.customer_connected |= event.kind is EventKind.CUSTOMER_CONNECTED
+        if event.wrapup is not None:
+            facts.wrapup = event.wrapup
     return facts
 
 
@@ -248,6 +259,7 @@ def classify(
         agent_connected_at=_connected_at(agent),
         customer_connected_at=_connected_at(customer),
         ended_at=_ended_at(parts),
+        wrapup=facts.wrapup or agent_wrapup(conversation),
     )
     if not parts:
         return replace(base, reason="no participants seen")
