@@ -62,7 +62,8 @@ def test_a_wrapup_frame_after_the_end_is_one_wrapup_event_and_lands_in_the_outco
     }
     for outcome in (classify(events), classify(state)):
         assert outcome.kind.value == "answered"
-        assert outcome.wrapup is not None and outcome.wrapup.name == "Sale"
+        assert outcome.wrapup is not None
+        assert outcome.wrapup.name == "Sale"
         assert outcome.to_dict()["wrapup"]["code"] == "wc-sale"
 
 
