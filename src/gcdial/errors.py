@@ -9,7 +9,8 @@ The tree is split by "did a response come back?"::
     │   ├── InvalidPhoneNumberError  a number that cannot be dialed (number, reason)
     │   ├── InputFileError           a file as a whole cannot be read (file, line)
     │   │   ├── CsvFileError         the contact list: encoding, header, quoting
-    │   │   └── DncFileError         the do-not-call file
+    │   │   ├── DncFileError         the do-not-call file
+    │   │   └── WrapupRulesFileError a campaign's wrap-up rules file (TOML)
     │   ├── CsvValidationError       --strict and the list has bad rows (report)
     │   └── JournalError             a campaign journal cannot be used (file, why)
     │       ├── JournalLockedError   another process holds it
@@ -85,6 +86,7 @@ __all__ = [
     "ResponseFormatError",
     "ReviewConflictError",
     "ServerError",
+    "WrapupRulesFileError",
 ]
 
 
@@ -392,6 +394,10 @@ class CsvValidationError(InputError):
 
 class DncFileError(InputFileError):
     """The do-not-call file cannot be used (unreadable, bad encoding, or junk in strict mode)."""
+
+
+class WrapupRulesFileError(InputFileError):
+    """A campaign's wrap-up rules file cannot be used: bad TOML, an unknown action or key."""
 
 
 class JournalError(InputError):

@@ -48,6 +48,7 @@ from gcdial.errors import (
     JournalSchemaError,
     ReviewConflictError,
 )
+from gcdial.monitor.wrapup import Wrapup
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -64,11 +65,15 @@ __all__ = [
     "page_key",
 ]
 
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 """1: the first journal. 2: attempts gain ``talk_s`` (seconds the customer could talk) and
 ``tag`` (the attempt id sent with the call). 3: attempts gain ``sent_after`` and ``match_after``
-(the server-time bounds known before the POST left, see :class:`gcdial.resolve.Attempt`). An older
-journal is migrated when opened for writing, and read as it is when opened read-only."""
+(the server-time bounds known before the POST left, see :class:`gcdial.resolve.Attempt`).
+4: attempts gain the agent's wrap-up (``wrapup_code``, ``wrapup_name``, ``wrapup_notes``,
+``wrapup_at``) and what the campaign's rules made of it (``wrapup_action``: done, retry,
+callback, dnc, wrong_number, or missing when it never came); the ``dnc_numbers`` table holds the
+numbers wrap-ups put on the do-not-call list. An older journal is migrated when opened for
+writing, and read as it is when opened read-only."""
 # PRAGMA application_id marks the file as a gcdial journal ("gcdj").
 APPLICATION_ID: Final = 0x6763646A
 _BATCH: Final = 5000
@@ -122,10 +127,20 @@ CREATE TABLE attempts (
     talk_s          REAL,
     tag             TEXT,
     sent_after      TEXT,
-    match_after     TEXT
+    match_after     TEXT,
+    wrapup_code     TEXT,
+    wrapup_name     TEXT,
+    wrapup_notes    TEXT,
+    wrapup_at       TEXT,
+    wrapup_action   TEXT
 );
 CREATE INDEX attempts_contact ON attempts (contact_id, id);
 CREATE INDEX attempts_state ON attempts (state);
+CREATE TABLE dnc_numbers (
+    phone      TEXT PRIMARY KEY,
+    added_at   TEXT NOT NULL,
+    attempt_id INTEGER
+);
 CREATE TABLE events (
     id         INTEGER PRIMARY KEY,
     at         TEXT NOT NULL,
@@ -147,6 +162,15 @@ _MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
     2: (
         "ALTER TABLE attempts ADD COLUMN sent_after TEXT",
         "ALTER TABLE attempts ADD COLUMN match_after TEXT",
+    ),
+    3: (
+        "ALTER TABLE attempts ADD COLUMN wrapup_code TEXT",
+        "ALTER TABLE attempts ADD COLUMN wrapup_name TEXT",
+        "ALTER TABLE attempts ADD COLUMN wrapup_notes TEXT",
+        "ALTER TABLE attempts ADD COLUMN wrapup_at TEXT",
+        "ALTER TABLE attempts ADD COLUMN wrapup_action TEXT",
+        "CREATE TABLE dnc_numbers (phone TEXT PRIMARY KEY, added_at TEXT NOT NULL, "
+        "attempt_id INTEGER)",
     ),
 }
 
@@ -241,6 +265,10 @@ class Attempt:
     match_after: datetime | None = None
     """A server time surely passed before the POST left: an untagged call that started earlier
     is not this attempt's (None: unknown, or an older row)."""
+    wrapup: Wrapup | None = None
+    """The agent's wrap-up of the call, when one came."""
+    wrapup_action: str | None = None
+    """What the campaign's rules made of it (a WrapupAction value), or ``missing``."""
 
 
 def _utc_now() -> datetime:
@@ -982,16 +1010,22 @@ class Journal:
         detail: str | None = None,
         retry_at: datetime | None = None,
         talk_s: float | None = None,
+        wrapup: Wrapup | None = None,
+        wrapup_action: str | None = None,
+        dnc: bool = False,
     ) -> None:
         """The call ended with ``outcome`` (``talk_s`` seconds of conversation, when known); the
-        contact is done, or waits until ``retry_at``."""
+        contact is done, or waits until ``retry_at``. Its wrap-up and what the rules made of it
+        are kept with the attempt; ``dnc`` puts the contact's number on the do-not-call list in
+        the same transaction (a resume never dials it again)."""
         with self._tx() as conn:
             row = self._attempt_row(conn, attempt_id)
             self._require(row, AttemptState.ACCEPTED, AttemptState.UNKNOWN)
             now = self._now()
             conn.execute(
                 "UPDATE attempts SET state = ?, ended_at = ?, outcome = ?, error_code = ?, "
-                "detail = COALESCE(?, detail), talk_s = ? WHERE id = ?",
+                "detail = COALESCE(?, detail), talk_s = ?, wrapup_code = ?, wrapup_name = ?, "
+                "wrapup_notes = ?, wrapup_at = ?, wrapup_action = ? WHERE id = ?",
                 (
                     AttemptState.ENDED,
                     _iso(ended_at) if ended_at else now,
@@ -999,9 +1033,23 @@ class Journal:
                     error_code,
                     detail,
                     talk_s,
+                    wrapup.code if wrapup else None,
+                    wrapup.name if wrapup else None,
+                    wrapup.notes if wrapup else None,
+                    _iso(wrapup.at) if wrapup and wrapup.at else None,
+                    wrapup_action,
                     attempt_id,
                 ),
             )
+            if dnc:
+                phone = conn.execute(
+                    "SELECT phone FROM contacts WHERE id = ?", (row["contact_id"],)
+                ).fetchone()[0]
+                conn.execute(
+                    "INSERT OR IGNORE INTO dnc_numbers (phone, added_at, attempt_id) "
+                    "VALUES (?, ?, ?)",
+                    (phone, now, attempt_id),
+                )
             self._settle_contact(conn, row["contact_id"], outcome, detail, retry_at, now)
             self._event(
                 "attempt.ended", contact_id=row["contact_id"], attempt_id=attempt_id, detail=outcome
@@ -1295,6 +1343,13 @@ class Journal:
         return [_attempt(r) for r in rows]
 
     @_guarded
+    def dnc_numbers(self) -> set[str]:
+        """The numbers wrap-ups put on the do-not-call list (none in a journal before schema 4)."""
+        if self._version < 4:
+            return set()
+        return {phone for (phone,) in self._conn.execute("SELECT phone FROM dnc_numbers")}
+
+    @_guarded
     def in_flight(self) -> list[Attempt]:
         """Attempts begun but not settled (``intent``, ``accepted``): reconcile these on resume."""
         rows = self._conn.execute(
@@ -1539,4 +1594,19 @@ def _attempt(row: sqlite3.Row) -> Attempt:
         tag=row["tag"] if "tag" in row.keys() else None,  # noqa: SIM118 - sqlite3.Row
         sent_after=_time(row["sent_after"]) if "sent_after" in row.keys() else None,  # noqa: SIM118
         match_after=_time(row["match_after"]) if "match_after" in row.keys() else None,  # noqa: SIM118
+        wrapup=_wrapup(row),
+        wrapup_action=row["wrapup_action"] if "wrapup_action" in row.keys() else None,  # noqa: SIM118
+    )
+
+
+def _wrapup(row: sqlite3.Row) -> Wrapup | None:
+    if "wrapup_code" not in row.keys() or (  # noqa: SIM118 - sqlite3.Row
+        row["wrapup_code"] is None and row["wrapup_name"] is None
+    ):
+        return None
+    return Wrapup(
+        code=row["wrapup_code"],
+        name=row["wrapup_name"],
+        notes=row["wrapup_notes"],
+        at=_time(row["wrapup_at"]),
     )
