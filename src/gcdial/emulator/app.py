@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gcdial._shared import CORRELATION_HEADER
-from gcdial.emulator import analytics, calls, oauth, users
+from gcdial.emulator import analytics, calls, oauth, routing, users
 from gcdial.emulator.admin import admin_routes
 from gcdial.emulator.calls import FAULT_SCOPE_KEY
 from gcdial.emulator.config import EmulatorConfig
@@ -91,6 +91,23 @@ def api_routes(notifications: NotificationService) -> list[BaseRoute]:
             analytics.details_query,
             methods=["POST"],
             name="analytics",
+        ),
+        Route("/api/v2/routing/queues", routing.list_queues, methods=["GET"], name="routing"),
+        Route(
+            "/api/v2/routing/queues/{queueId}", routing.get_queue, methods=["GET"], name="routing"
+        ),
+        Route(
+            "/api/v2/routing/queues/{queueId}/wrapupcodes",
+            routing.queue_codes,
+            methods=["GET"],
+            name="routing",
+        ),
+        Route("/api/v2/routing/wrapupcodes", routing.list_codes, methods=["GET"], name="routing"),
+        Route(
+            "/api/v2/routing/wrapupcodes/{codeId}",
+            routing.get_code,
+            methods=["GET"],
+            name="routing",
         ),
         *notifications.routes(),
     ]

@@ -43,6 +43,14 @@ class Participant:
     end_time: str | None = None
     disconnect_type: str | None = None
     error_info: dict[str, str] | None = None
+    queue: dict[str, str] | None = None
+    wrapup_required: bool | None = None
+    wrapup_prompt: str | None = None
+    wrapup_timeout_ms: int | None = None
+    start_acw_time: str | None = None
+    end_acw_time: str | None = None
+    wrapup: dict[str, Any] | None = None
+    wrapup_skipped: bool | None = None
 
     @property
     def ended(self) -> bool:
@@ -65,6 +73,14 @@ class Participant:
             "user": self.user,
             "errorInfo": self.error_info,
             "attributes": self.attributes,
+            "queue": self.queue,
+            "wrapupRequired": self.wrapup_required,
+            "wrapupPrompt": self.wrapup_prompt,
+            "wrapupTimeoutMs": self.wrapup_timeout_ms,
+            "startAcwTime": self.start_acw_time,
+            "endAcwTime": self.end_acw_time,
+            "wrapup": self.wrapup,
+            "wrapupSkipped": self.wrapup_skipped,
         }
         return {k: v for k, v in body.items() if v is not None}
 
@@ -81,6 +97,10 @@ class Call:
     participants: list[Participant]
     created_sim: float = 0.0
     task: "asyncio.Task[None] | None" = None
+    queue_id: str | None = None
+    acw_task: "asyncio.Task[None] | None" = None
+    wrapup_source: str | None = None
+    """Who recorded the wrap-up: ``agent`` (the fixture's rule) or ``api`` (a PATCH)."""
 
     @property
     def over(self) -> bool:
@@ -210,8 +230,9 @@ class EmulatorState:
         """Forget calls, tokens, channels, faults, counters, rate windows and presence changes;
         keep the fixture."""
         for call in self.calls.values():
-            if call.task is not None:
-                call.task.cancel()
+            for task in (call.task, call.acw_task):
+                if task is not None:
+                    task.cancel()
         self.calls.clear()
         self.tokens.clear()
         self.auth_codes.clear()
