@@ -29,6 +29,7 @@ from gcdial.http import (
     prepare_request,
 )
 from gcdial.models import CallConversation, CallCreated, CreateCallRequest, User
+from gcdial.monitor.wrapup import WrapupWait
 from gcdial.phone import to_e164
 
 if TYPE_CHECKING:
@@ -429,11 +430,13 @@ class Calls(_CallsBase[ApiTransport, Agents]):
         agent_id: str | None = None,
         timeout_s: float | None = None,
         on_event: Callable[[CallEvent], None] | None = None,
+        wrapup: bool | WrapupWait = False,
     ) -> Outcome:
         """Block until the call ends and return its outcome (notifications, else polling).
 
         Runs the monitor on a private event loop with this client's token and rate budget; from
-        async code use ``AsyncClient.calls.wait`` instead.
+        async code use ``AsyncClient.calls.wait`` instead. ``wrapup``: see
+        ``AsyncClient.calls.wait``.
         """
         refuse_running_loop("Client.calls.wait", "AsyncClient.calls.wait")
         twin = async_twin(self._transport)
@@ -449,6 +452,7 @@ class Calls(_CallsBase[ApiTransport, Agents]):
                     agent_id=agent_id,
                     timeout_s=timeout_s,
                     on_event=on_event,
+                    wrapup=wrapup_wait(wrapup, self._settings),
                 )
 
         return asyncio.run(_wait())
@@ -569,10 +573,12 @@ class AsyncCalls(_CallsBase[AsyncApiTransport, AsyncAgents]):
         agent_id: str | None = None,
         timeout_s: float | None = None,
         monitor: CallMonitor | None = None,
+        wrapup: bool | WrapupWait = False,
     ) -> AsyncIterator[CallEvent]:
         """The call's events as they happen, until it ends (``async for event in ...``).
 
         Pass a ``CallMonitor`` that already watches the agent to see the earliest events too.
+        ``wrapup``: go on until the agent's wrap-up (see :meth:`wait`).
         """
         # start-up: only following a call needs the monitor (and the WebSocket client)
         from gcdial.monitor.follow import follow as follow_events
@@ -583,6 +589,7 @@ class AsyncCalls(_CallsBase[AsyncApiTransport, AsyncAgents]):
             agent_id=agent_id,
             monitor=monitor,
             timeout_s=timeout_s,
+            wrapup=wrapup_wait(wrapup, self._settings),
         )
 
     async def wait(
@@ -593,8 +600,15 @@ class AsyncCalls(_CallsBase[AsyncApiTransport, AsyncAgents]):
         timeout_s: float | None = None,
         monitor: CallMonitor | None = None,
         on_event: Callable[[CallEvent], None] | None = None,
+        wrapup: bool | WrapupWait = False,
     ) -> Outcome:
-        """Follow the call to its end and return its outcome."""
+        """Follow the call to its end and return its outcome.
+
+        ``wrapup=True``: once the call is over, wait (up to ``DEFAULT_WRAPUP_TIMEOUT_S``) for the
+        agent's wrap-up, returned in ``outcome.wrapup``, when one is expected: the agent's leg
+        was for a queue, or the setting ``wrapup_non_acd`` is on. A ``WrapupWait`` sets the time
+        and says whether the call is an ACD one.
+        """
         # start-up: only following a call needs the monitor (and the WebSocket client)
         from gcdial.monitor.follow import wait as follow_wait
 
@@ -605,4 +619,12 @@ class AsyncCalls(_CallsBase[AsyncApiTransport, AsyncAgents]):
             monitor=monitor,
             timeout_s=timeout_s,
             on_event=on_event,
+            wrapup=wrapup_wait(wrapup, self._settings),
         )
+
+
+def wrapup_wait(wrapup: bool | WrapupWait, settings: Settings) -> WrapupWait | None:
+    """The wrap-up wait a ``wrapup=`` option asks for (``True``: the default time)."""
+    if isinstance(wrapup, WrapupWait):
+        return wrapup
+    return WrapupWait(non_acd=settings.wrapup_non_acd) if wrapup else None

@@ -261,15 +261,19 @@ def _line_of(text: str, message: str) -> int | None:
     return None
 
 
-_ISO: Final = re.compile(r"\b(\d{4}-\d{2}-\d{2})[T ](\d{1,2}):(\d{2})(?::\d{2})?\b")
+_ISO: Final = re.compile(
+    r"\b(\d{4}-\d{2}-\d{2})[T ](\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?\s*(Z|[+-]\d{2}:?\d{2})?",
+    re.IGNORECASE,
+)
 _CLOCK: Final = re.compile(r"\b(\d{1,2})(?::(\d{2}))?\s*(am|pm|a\.m\.|p\.m\.)?(?![\d:])", re.I)
 
 
 def callback_time(text: str | None, zone: str, now: datetime) -> datetime | None:
     """The callback time written in ``text``, read in ``zone``; None when there is none.
 
-    ``2026-12-08 15:00`` (or ``T15:00``) is that date; ``15:00``, ``3pm``, ``3:30 pm`` the next
-    such time after ``now``. A bare number without minutes or am/pm is not a time.
+    ``2026-12-08 15:00`` (or ``T15:00``) is that date, in ``zone`` unless an offset or ``Z``
+    follows; ``15:00``, ``3pm``, ``3:30 pm`` the next such time after ``now``. A bare number
+    without minutes or am/pm is not a time.
     """
     if not text:
         return None
@@ -278,9 +282,17 @@ def callback_time(text: str | None, zone: str, now: datetime) -> datetime | None
     if iso is not None:
         try:
             day = date.fromisoformat(iso.group(1))
-            wall = time(int(iso.group(2)), int(iso.group(3)))
+            wall = time(int(iso.group(2)), int(iso.group(3)), int(iso.group(4) or 0))
         except ValueError:
             return None
+        offset = iso.group(5)
+        if offset:  # a written offset wins over the contact's zone
+            text_offset = "+00:00" if offset.upper() == "Z" else offset
+            stamp = f"{iso.group(1)}T{wall:%H:%M:%S}{text_offset}"
+            try:
+                return datetime.fromisoformat(stamp).astimezone(UTC)
+            except ValueError:
+                return None
         return datetime.combine(day, wall, tzinfo=tz).astimezone(UTC)
     for match in _CLOCK.finditer(text):
         hour, minutes, half = match.group(1), match.group(2), match.group(3)

@@ -419,10 +419,10 @@ def agent_wrapup(snapshot: Snapshot | None) -> Wrapup | None:
 def wrapup_expected(snapshot: Snapshot | None, *, acd: bool, non_acd: bool = False) -> bool:
     """Whether a wrap-up is worth waiting for once the call is over.
 
-    Only an agent who was connected does after-call work. ``acd``: the call was placed for a queue
-    (the caller knows; an agent participant with a ``queueId`` says so too); ``non_acd``: the
-    setting for the UNCONFIRMED case of wrap-ups on calls without a queue. ``wrapupRequired`` on
-    the agent's participant settles it either way.
+    Only an agent who was connected does after-call work. ``acd``: the call was placed for a
+    queue (the caller knows; an agent participant with a ``queue`` or ``queueId`` says so too);
+    ``non_acd``: the setting for the UNCONFIRMED case of wrap-ups on calls without a queue.
+    ``wrapupRequired`` on the agent's participant settles it either way.
     """
     for participant in participants_of(snapshot).values():
         if role_of(participant) is not Role.AGENT:
@@ -434,7 +434,7 @@ def wrapup_expected(snapshot: Snapshot | None, *, acd: bool, non_acd: bool = Fal
         required = participant.get("wrapupRequired")
         if isinstance(required, bool) and required:
             return True
-        if acd or non_acd or participant.get("queueId"):
+        if acd or non_acd or participant.get("queueId") or participant.get("queue"):
             return True
     return False
 

@@ -525,13 +525,17 @@ async def follow(
     mode: MonitorMode | str = MonitorMode.AUTO,
     clock: Callable[[], float] = time.monotonic,
     sleep: Sleep = asyncio.sleep,
+    wrapup: WrapupWait | None = None,
 ) -> AsyncGenerator[CallEvent, None]:
-    """Yield one call's events until it ends, on ``monitor`` or on a monitor of its own."""
+    """Yield one call's events until it ends (and its wrap-up, with ``wrapup``), on ``monitor``
+    or on a monitor of its own."""
     async with contextlib.AsyncExitStack() as stack:
         if monitor is None:
             own = CallMonitor(transport, mode=mode, clock=clock, sleep=sleep)
             monitor = await stack.enter_async_context(own)
-        stream = monitor.follow(conversation_id, agent_id=agent_id, timeout_s=timeout_s)
+        stream = monitor.follow(
+            conversation_id, agent_id=agent_id, timeout_s=timeout_s, wrapup=wrapup
+        )
         async with contextlib.aclosing(stream):
             async for event in stream:
                 yield event
@@ -549,12 +553,17 @@ async def wait(
     on_event: Callable[[CallEvent], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Sleep = asyncio.sleep,
+    wrapup: WrapupWait | None = None,
 ) -> Outcome:
-    """Follow one call to its end and return its outcome."""
+    """Follow one call to its end (and its wrap-up, with ``wrapup``) and return its outcome."""
     async with contextlib.AsyncExitStack() as stack:
         if monitor is None:
             own = CallMonitor(transport, mode=mode, rules=rules, clock=clock, sleep=sleep)
             monitor = await stack.enter_async_context(own)
         return await monitor.wait(
-            conversation_id, agent_id=agent_id, timeout_s=timeout_s, on_event=on_event
+            conversation_id,
+            agent_id=agent_id,
+            timeout_s=timeout_s,
+            on_event=on_event,
+            wrapup=wrapup,
         )
