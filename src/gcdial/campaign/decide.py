@@ -167,7 +167,9 @@ def journal_change(
     ``wrapup``: the campaign's wrap-up rules, for a call that ended with a wrap-up code."""
     kind = result.kind
     if kind is ResultKind.ENDED and result.wrapup is not None and wrapup is not None:
-        return wrapup_change(result, result.wrapup, earlier, policy, now, wrapup)
+        rule, _ = wrapup.rules.rule_for(result.wrapup.code, result.wrapup.name)
+        if rule.action is not WrapupAction.POLICY:
+            return wrapup_change(result, result.wrapup, earlier, policy, now, wrapup)
     if kind is ResultKind.ENDED:
         outcome = result.outcome or "failed"
         decision = retry_decision(policy, [*earlier, outcome], now)
@@ -181,7 +183,13 @@ def journal_change(
             error_code=result.error_code,
             context_id=result.context_id,
             wrapup=result.wrapup,
-            wrapup_action="missing" if result.wrapup_missing else None,
+            wrapup_action=(
+                "missing"
+                if result.wrapup_missing
+                else WrapupAction.POLICY.value
+                if result.wrapup is not None
+                else None
+            ),
         )
     if kind is ResultKind.LOST_TRACK:
         # Placed, end unseen: the customer may have talked; for a person, never re-dialed.

@@ -11,11 +11,13 @@ case-insensitive) maps to one action, and a default covers the unmapped ones:
   ``callback at notes or attribute X``; the time is read in the contact's time zone and moved into
   the calling window;
 - ``dnc``: finished, and its number goes on the campaign's do-not-call list (never dialed again);
-- ``wrong number``: finished, never retried.
+- ``wrong number``: finished, never retried;
+- ``policy``: as if there were no wrap-up (the call's outcome and the retry policy decide): the
+  default for codes no rule names, unless ``default`` says otherwise.
 
 The rules come from a TOML file (``--wrapup-rules``) or, with the same keys, as JSON over HTTP::
 
-    default = "done"
+    default = "policy"                     # codes not listed below
     callback_fallback = "retry after 1h"   # a callback whose time cannot be read
 
     [codes]
@@ -55,7 +57,7 @@ _UNITS: Final = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
 _ATTRIBUTE: Final = re.compile(r"^[A-Za-z0-9_.\- ]{1,64}$")
 _TOP_KEYS: Final = ("default", "callback_fallback", "codes")
 ACTIONS_HINT: Final = (
-    'Use "done", "retry after 2h", "callback", "callback at attribute NAME", '
+    'Use "done", "policy", "retry after 2h", "callback", "callback at attribute NAME", '
     '"callback at notes or attribute NAME", "dnc" or "wrong number".'
 )
 
@@ -63,6 +65,7 @@ ACTIONS_HINT: Final = (
 class WrapupAction(StrEnum):
     """What a wrap-up code does to its contact."""
 
+    POLICY = "policy"  # as if there were no wrap-up: the call's outcome and the retry policy
     DONE = "done"
     RETRY = "retry"
     CALLBACK = "callback"
@@ -108,6 +111,8 @@ def parse_rule(text: object, *, where: str) -> WrapupRule:
     words = " ".join(text.strip().lower().replace("_", " ").split())
     if words == "done":
         return WrapupRule(WrapupAction.DONE)
+    if words == "policy":
+        return WrapupRule(WrapupAction.POLICY)
     if words in ("dnc", "do not call"):
         return WrapupRule(WrapupAction.DNC)
     if words == "wrong number":
@@ -150,7 +155,7 @@ class WrapupRules:
     whose time cannot be read does instead."""
 
     codes: Mapping[str, WrapupRule] = field(default_factory=dict)
-    default: WrapupRule = WrapupRule(WrapupAction.DONE)
+    default: WrapupRule = WrapupRule(WrapupAction.POLICY)
     callback_fallback: WrapupRule = WrapupRule(WrapupAction.RETRY, delay=timedelta(hours=1))
 
     def rule_for(self, code: str | None, name: str | None) -> tuple[WrapupRule, bool]:
@@ -196,7 +201,7 @@ class WrapupRules:
             if not name:
                 raise InputError(f"{where}: codes has an empty code name.")
             codes[name] = parse_rule(value, where=f"{where}: codes.{key}")
-        default = parse_rule(data.get("default", "done"), where=f"{where}: default")
+        default = parse_rule(data.get("default", "policy"), where=f"{where}: default")
         fallback = parse_rule(
             data.get("callback_fallback", "retry after 1h"), where=f"{where}: callback_fallback"
         )

@@ -183,6 +183,32 @@ UntilDeferredOpt = Annotated[
         show_default=False,
     ),
 ]
+QueueOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--queue",
+        help="Queue id to place the calls for: only such (ACD) calls carry the agent's wrap-up "
+        "code, the disposition.",
+        show_default=False,
+    ),
+]
+WrapupRulesOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--wrapup-rules",
+        help="TOML file mapping wrap-up codes to done, retry after D, callback, dnc, wrong "
+        "number (see docs/campaign.md).",
+        show_default=False,
+    ),
+]
+WrapupTimeoutOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--wrapup-timeout",
+        help="How long to wait for a call's wrap-up after it ends (0: do not wait). Default 5m.",
+        show_default=False,
+    ),
+]
 ResolveTimeoutOpt = Annotated[
     str,
     typer.Option(
@@ -286,6 +312,14 @@ def _settings(base: CampaignSettings | None, csv: Path | None, **given: Any) -> 
     for key in ("dnc_path",):
         if changes.get(key) is not None:
             changes[key] = str(Path(changes[key]).resolve())
+    if changes.get("wrapup_timeout_s") is not None:
+        changes["wrapup_timeout_s"] = parse_duration(
+            changes["wrapup_timeout_s"], option="--wrapup-timeout"
+        ).total_seconds()
+    if changes.get("wrapup_rules") is not None:
+        from gcdial.campaign.wrapup_rules import load_wrapup_rules
+
+        changes["wrapup_rules"] = load_wrapup_rules(changes["wrapup_rules"]).to_json()
     if base is None:
         if csv is None:
             raise InputError("No contact list.", hint="Give the CSV file.")
@@ -315,6 +349,9 @@ def run_cmd(
     end: EndOpt = None,
     concurrency: ConcurrencyOpt = None,
     from_number: FromOpt = None,
+    queue: QueueOpt = None,
+    wrapup_rules: WrapupRulesOpt = None,
+    wrapup_timeout: WrapupTimeoutOpt = None,
     dry_run: DryRunOpt = False,
     until_deferred: UntilDeferredOpt = False,
     resolve_timeout: ResolveTimeoutOpt = "3m",
@@ -353,6 +390,9 @@ def run_cmd(
             end=end,
             concurrency=concurrency,
             caller_id=from_number,
+            queue_id=queue,
+            wrapup_rules=wrapup_rules,
+            wrapup_timeout_s=wrapup_timeout,
         )
         if dry_run:
             _dry_run(run, settings, journal_path)
@@ -379,6 +419,9 @@ def resume_cmd(
     retry_busy: RetryBusyOpt = None,
     end: EndOpt = None,
     concurrency: ConcurrencyOpt = None,
+    queue: QueueOpt = None,
+    wrapup_rules: WrapupRulesOpt = None,
+    wrapup_timeout: WrapupTimeoutOpt = None,
     dry_run: DryRunOpt = False,
     until_deferred: UntilDeferredOpt = False,
     resolve_timeout: ResolveTimeoutOpt = "3m",
@@ -413,6 +456,9 @@ def resume_cmd(
             retry_busy_s=retry_busy,
             end=end,
             concurrency=concurrency,
+            queue_id=queue,
+            wrapup_rules=wrapup_rules,
+            wrapup_timeout_s=wrapup_timeout,
         )
         if dry_run:
             _dry_run(run, settings, journal)
@@ -649,8 +695,11 @@ def _dry_run(run: Session, settings: CampaignSettings, journal_path: Path) -> No
     for line in lines:
         _row(run, line.to_dict(), str(line))
     _row(run, summary.as_dict(), _plan_summary(summary, settings))
+    org_codes = _org_wrapup_codes(run) if settings.queue_id or settings.wrapup_rules else None
+    for text in settings.describe_wrapups(org_codes):
+        _row(run, {"event": "wrapup_rules", "line": text}, text)
     if not run.output.json_mode:
-        run.output.say("dry run: nothing was sent and nothing was written.", style="dim")
+        run.output.say("dry run: nothing was dialed and nothing was written.", style="dim")
     refused = summary.counts.get("refused", 0)
     if settings.strict and refused and not summary.from_journal:
         raise InputError(
@@ -659,6 +708,23 @@ def _dry_run(run: Session, settings: CampaignSettings, journal_path: Path) -> No
             hint="Fix the rows listed above, or run without --strict to skip them (they are "
             "recorded in the report).",
         )
+
+
+def _org_wrapup_codes(run: Session) -> dict[str, str] | None:
+    """The org's wrap-up codes (id -> name) for the preview: one read-only GET, or None when it
+    cannot be made (no credentials, no permission): the preview then says less, and goes on."""
+    from gcdial.errors import GcdialError
+    from gcdial.monitor.wrapup import list_wrapup_codes
+
+    async def codes() -> dict[str, str]:
+        async with run.async_client() as client:
+            return await list_wrapup_codes(client.transport)
+
+    try:
+        return asyncio.run(codes())
+    except GcdialError as exc:
+        run.output.say(f"could not list the org's wrap-up codes: {exc.message}", style="dim")
+        return None
 
 
 def _row(run: Session, data: dict[str, Any], text: str) -> None:
