@@ -694,12 +694,13 @@ def _dry_run(run: Session, settings: CampaignSettings, journal_path: Path) -> No
     )
     for line in lines:
         _row(run, line.to_dict(), str(line))
-    _row(run, summary.as_dict(), _plan_summary(summary, settings))
     org_codes = _org_wrapup_codes(run) if settings.queue_id or settings.wrapup_rules else None
     for text in settings.describe_wrapups(org_codes):
         _row(run, {"event": "wrapup_rules", "line": text}, text)
+    _row(run, summary.as_dict(), _plan_summary(summary, settings))
     if not run.output.json_mode:
-        run.output.say("dry run: nothing was dialed and nothing was written.", style="dim")
+        sent = "nothing was dialed" if org_codes is not None else "nothing was sent"
+        run.output.say(f"dry run: {sent} and nothing was written.", style="dim")
     refused = summary.counts.get("refused", 0)
     if settings.strict and refused and not summary.from_journal:
         raise InputError(
