@@ -1343,6 +1343,30 @@ class Journal:
         return [_attempt(r) for r in rows]
 
     @_guarded
+    def wrapup_counts(self) -> tuple[dict[str, int], int]:
+        """Calls by wrap-up (name, else code id), and how many never got the one waited for."""
+        if self._version < 4:
+            return {}, 0
+        rows = self._conn.execute(
+            "SELECT COALESCE(wrapup_name, wrapup_code), COUNT(*) FROM attempts "
+            "WHERE wrapup_code IS NOT NULL OR wrapup_name IS NOT NULL GROUP BY 1"
+        ).fetchall()
+        (missing,) = self._conn.execute(
+            "SELECT COUNT(*) FROM attempts WHERE wrapup_action = 'missing'"
+        ).fetchone()
+        return {str(key): int(n) for key, n in rows}, int(missing)
+
+    @_guarded
+    def missing_wrapups(self) -> list[Attempt]:
+        """Ended calls whose wrap-up was waited for and never came, oldest first (for review)."""
+        if self._version < 4:
+            return []
+        rows = self._conn.execute(
+            "SELECT * FROM attempts WHERE wrapup_action = 'missing' ORDER BY id"
+        ).fetchall()
+        return [_attempt(r) for r in rows]
+
+    @_guarded
     def dnc_numbers(self) -> set[str]:
         """The numbers wrap-ups put on the do-not-call list (none in a journal before schema 4)."""
         if self._version < 4:
