@@ -135,13 +135,15 @@ def retry_decision(
     last call's wrap-up asked (a callback is kept; a retry within the attempts)."""
     if not outcomes:
         return RetryDecision(True, now, "never called")
-    if wrapup_action == WrapupAction.CALLBACK:
-        return RetryDecision(True, now, "callback requested at wrap-up")
-    if wrapup_action == WrapupAction.RETRY:
+    if wrapup_action in (WrapupAction.CALLBACK, WrapupAction.RETRY):
+        # A callback or retry asked at wrap-up is one more attempt, within the same limit: a
+        # customer who asks for a callback on every call is not called forever.
         customer = sum(1 for o in outcomes if policy.counts_as_attempt(o))
         if customer >= policy.max_attempts:
-            return RetryDecision(False, None, f"retry after {customer} attempt(s): giving up")
-        return RetryDecision(True, now, f"retry {customer + 1} asked at wrap-up")
+            return RetryDecision(
+                False, None, f"{wrapup_action} after {customer} attempt(s): giving up"
+            )
+        return RetryDecision(True, now, f"{wrapup_action} {customer + 1} asked at wrap-up")
     customer = sum(1 for o in outcomes if policy.counts_as_attempt(o))
     agent_side = sum(1 for o in outcomes if o in policy.agent_side)
     return policy.after(outcomes[-1], attempts=customer, agent_failures=agent_side, now=now)
@@ -288,7 +290,10 @@ def wrapup_change(
     label = f"wrap-up {wrapup.label}" + ("" if mapped else " (unmapped: the default)")
     retry_at: datetime | None = None
     action = rule.action
-    if action is WrapupAction.CALLBACK:
+    limit = retry_decision(policy, [*earlier, outcome], now, wrapup_action=action)
+    if action is WrapupAction.CALLBACK and not limit.retry:
+        label += f"; callback asked, but {limit.reason}"
+    elif action is WrapupAction.CALLBACK:
         at = _callback_at(rule, wrapup, context, now)
         if at is None:
             rule = context.rules.callback_fallback

@@ -929,8 +929,10 @@ class _Run:
 
     def _queue(self, contact: ContactRecord) -> None:
         dispatcher = self.dispatcher
+        # A contact due at a set time (a callback, a retry) goes ahead of those never tried.
+        first = contact.next_at is not None and contact.attempts > 0
         if contact.agent is None:
-            dispatcher.add(_Job(contact))
+            dispatcher.add(_Job(contact), first=first)
             return
         agent = dispatcher.pool.find(contact.agent)
         if agent is None or dispatcher.pool.is_retired(agent.id):
@@ -943,7 +945,7 @@ class _Run:
                 )
             self.waiting_for[key] += 1
             return
-        dispatcher.add(_Job(contact), agent=agent.id)
+        dispatcher.add(_Job(contact), agent=agent.id, first=first)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
