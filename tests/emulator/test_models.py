@@ -396,17 +396,14 @@ def test_the_extract_covers_every_route_the_emulator_serves() -> None:
     assert served == set(OPERATIONS)
 
 
-def test_every_self_uri_answers_a_get(driven: Recorder, emulator: EmulatorServer) -> None:
+def test_every_self_uri_answers_a_get(driven: Recorder, emulator_server: EmulatorServer) -> None:
     uris = set().union(*(self_uris(e.body) for e in driven.exchanges if e.status < 400))
     uris = {uri.split("?")[0] for uri in uris}
-    assert any(u.startswith("/api/v2/stations/") for u in uris)
-    assert any(u.startswith("/api/v2/routing/wrapupcodes/") for u in uris)
-    with api(emulator) as http:
+    for prefix in ("stations", "routing/wrapupcodes", "routing/queues", "conversations/calls"):
+        assert any(u.startswith(f"/api/v2/{prefix}/") for u in uris), prefix
+    with api(emulator_server) as http:
         statuses = {uri: http.get(uri).status_code for uri in sorted(uris)}
-    # The calls were created on the module's drive and forgotten by this test's reset.
-    assert {
-        u: s for u, s in statuses.items() if s != 200 and not u.startswith("/api/v2/conversations/")
-    } == {}
+    assert {uri: status for uri, status in statuses.items() if status != 200} == {}
 
 
 @pytest.mark.parametrize(
@@ -475,3 +472,34 @@ def test_the_extract_names_its_source() -> None:
     assert source["package"] == "PureCloudPlatformClientV2"
     assert source["version"]
     assert "ErrorBody" in MODELS
+
+
+@pytest.mark.parametrize(
+    ("operation", "status", "body", "expected"),
+    [
+        ("GET /api/v2/routing/wrapupcodes", 418, {"message": "m"}, "not a Platform API status"),
+        ("GET /api/v2/routing/wrapupcodes", 200, None, "without a body"),
+        (
+            "PATCH /api/v2/conversations/calls/{conversationId}/participants/{participantId}",
+            202,
+            {"id": "x"},
+            "answers no body",
+        ),
+        ("GET /api/v2/routing/wrapupcodes/{codeId}", 200, {"id": "x"}, "name: required"),
+        ("GET /api/v2/users/{userId}", 404, {"message": "m", "colour": "red"}, "no field"),
+    ],
+)
+def test_the_exchange_check_catches_statuses_and_bodies(
+    operation: str, status: int, body: Any, expected: str
+) -> None:
+    problems = check_exchange(operation, status, body)
+    assert any(expected in p for p in problems), problems
+
+
+def test_requests_find_their_official_operation() -> None:
+    assert operation_of("GET", "/api/v2/users/me") == "GET /api/v2/users/me"
+    assert operation_of("GET", f"/api/v2/users/{ALICE}") == "GET /api/v2/users/{userId}"
+    assert operation_of("DELETE", f"/api/v2/users/{ALICE}") is None
+    assert topic_model(f"v2.users.{ALICE}.conversations.calls") == (
+        "ConversationCallEventTopicCallConversation"
+    )
