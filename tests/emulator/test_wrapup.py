@@ -56,9 +56,13 @@ def test_queues_list_with_their_codes(emulator: EmulatorServer) -> None:
         found = http.get("/api/v2/routing/queues", params={"name": "sup*"}).json()
         assert [q["id"] for q in found["entities"]] == [SUPPORT]
         codes = http.get(f"/api/v2/routing/queues/{SUPPORT}/wrapupcodes").json()
-        assert [c["name"] for c in codes["entities"]] == ["Callback requested", "Wrong number"]
+        assert [c["name"] for c in codes["entities"]] == [
+            "Callback requested",
+            "Wrong number",
+            "No answer",
+        ]
         every = http.get("/api/v2/routing/wrapupcodes", params={"pageSize": 2}).json()
-        assert every["total"] == 5
+        assert every["total"] == 6
         assert every["pageCount"] == 3
         assert len(every["entities"]) == 2
         one = http.get(f"/api/v2/routing/wrapupcodes/{SALE}").json()
@@ -243,3 +247,49 @@ def test_the_documented_wrapup_fixture_is_valid() -> None:
     blocks = [b for b in text.split("```json\n")[1:] if '"wrapups"' in b.split("```")[0]]
     fixture = parse_fixture(json.loads(blocks[0].split("```")[0]), source="docs/emulator.md")
     assert [rule.match for rule in fixture.wrapups] == ["+14155550142", "+1415555015?", "*"]
+
+
+def test_unanswered_queue_call_is_wrapped_up_no_answer(emulator: EmulatorServer) -> None:
+    with api(emulator) as http:
+        call_id = _queue_call(http, "+14155550255")
+        emulator.set_speed(2000)
+        agent = wait_for(lambda: _wrapped(http, call_id))
+    assert agent["wrapup"]["name"] == "No answer"
+
+
+@pytest.mark.parametrize(
+    ("prompt", "number", "after_s"),
+    [("timeout", "+14155550500", 10.0), ("forcedTimeout", "+14155550100", 30.0)],
+)
+def test_timed_prompts_end_with_the_system_timeout_code(
+    make_emulator: Any, prompt: str, number: str, after_s: float
+) -> None:
+    emu = make_emulator(wrapup_prompt=prompt, wrapup_timeout_s=5, wrapup_after_s=after_s)
+    with api(emu) as http:
+        call_id = _queue_call(http, number)
+        agent = wait_for(lambda: _wrapped(http, call_id))
+    assert agent["wrapupTimeoutMs"] == 5000
+    assert agent["wrapup"]["code"] == "ININ-WRAP-UP-TIMEOUT"
+    assert agent["wrapup"]["durationSeconds"] == 5
+    [entry] = emu.wrapups()["wrapups"]
+    assert entry["source"] == "timeout"
+
+
+def test_a_skip_shows_in_details(make_emulator: Any) -> None:
+    emu = make_emulator(wrapup_prompt="agentRequested", analytics_ingestion_delay_s=0)
+    with api(emu) as http:
+        call_id = _queue_call(http, "+14155550500")
+        agent = _agent(wait_for(lambda: call_over(http, call_id)))
+        path = f"/api/v2/conversations/calls/{call_id}/participants/{agent['id']}"
+        assert http.patch(path, json={"wrapupSkipped": True}).status_code == 202
+        start = datetime.fromisoformat(agent["startTime"])
+        window = (
+            f"{(start - timedelta(hours=1)).isoformat()}/{(start + timedelta(hours=1)).isoformat()}"
+        )
+        found = http.post(
+            "/api/v2/analytics/conversations/details/query", json={"interval": window}
+        ).json()
+    [conversation] = found["conversations"]
+    [session] = next(p for p in conversation["participants"] if p["purpose"] == "agent")["sessions"]
+    assert session["acwSkipped"] is True
+    assert session["segments"][-1]["wrapUpCode"] == "ININ-WRAP-UP-SKIPPED"

@@ -26,6 +26,7 @@ from gcdial.emulator.errorbody import ApiError, bad_request
 from gcdial.emulator.requestbody import read_json
 from gcdial.emulator.state import Call, EmulatorState, Participant
 from gcdial.emulator.users import HOME_DIVISION
+from gcdial.emulator.wrapup import SKIPPED_CODE
 
 DETAIL_PERMISSIONS = (
     "analytics:conversationDetail:view",
@@ -240,6 +241,8 @@ def _wrapup_segment(participant: Participant, start: str) -> dict[str, Any]:
     if participant.end_acw_time is not None:
         segment["segmentEnd"] = participant.end_acw_time
     wrapup = participant.wrapup
+    if participant.wrapup_skipped:
+        segment["wrapUpCode"] = SKIPPED_CODE
     if wrapup is not None:
         segment["wrapUpCode"] = wrapup["code"]
         if wrapup.get("notes"):

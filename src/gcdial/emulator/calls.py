@@ -364,7 +364,7 @@ async def patch_call(request: Request) -> JSONResponse:
     call = _find_call(state, request.path_params["conversationId"])
     _check_disconnect(await read_json(request))
     _network(request).hang_up(call)
-    return JSONResponse(call.to_json(), status_code=202)
+    return JSONResponse(call.to_conversation_json(), status_code=202)
 
 
 async def patch_participant(request: Request) -> Response:

@@ -36,6 +36,7 @@ class EmulatorConfig(BaseModel):
     ring_s: float = Field(default=4.0, ge=0)
     no_answer_s: float = Field(default=30.0, ge=0)
     agent_no_answer_s: float = Field(default=15.0, ge=0)
+    no_answer_disconnect_type: Literal["inactivity", "other", "system", "endpoint"] = "inactivity"
     analytics_ingestion_delay_s: float = Field(default=90.0, ge=0)
     analytics_include_attributes: bool = True
     analytics_filler_conversations: int = Field(default=0, ge=0, le=100_000)

@@ -108,7 +108,8 @@ class WrapupRule(BaseModel):
     the end is 2); the first matching rule wins. ``code`` names a wrap-up code (name or id);
     ``never`` means the agent never records one (the call stays in after-call work). ``notes`` may
     hold ``{callback}``, replaced by the ISO 8601 UTC time ``callback_in_s`` simulated seconds
-    after the wrap-up. ``after_s`` overrides ``EmulatorConfig.wrapup_after_s``.
+    after the wrap-up. ``after_s`` overrides ``EmulatorConfig.wrapup_after_s``. ``answered``
+    (true or false) limits the rule to calls the customer answered, or did not.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -118,6 +119,7 @@ class WrapupRule(BaseModel):
     notes: str = ""
     tags: tuple[str, ...] = ()
     never: bool = False
+    answered: bool | None = None
     after_s: float | None = Field(default=None, ge=0)
     callback_in_s: float = Field(default=7200.0, ge=0)
 

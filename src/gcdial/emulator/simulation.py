@@ -37,7 +37,7 @@ def outcome_for(number: str, state: EmulatorState) -> Outcome:
     if nn < 50:
         return Outcome("answered", True, TALK_BASE_S + nn)
     if nn < 60:
-        return Outcome("no_answer", True, cfg.no_answer_s, "timeout")
+        return Outcome("no_answer", True, cfg.no_answer_s, cfg.no_answer_disconnect_type)
     if nn < 70:
         return Outcome("busy", True, BUSY_AFTER_S, "peer", "error.ininedgecontrol.remote.busy")
     if nn < 80:
@@ -53,7 +53,7 @@ def outcome_for(number: str, state: EmulatorState) -> Outcome:
             "error.ininedgecontrol.network.failure",
         )
     if nn < 95:
-        return Outcome("agent_no_answer", False, customer_disconnect="timeout")
+        return Outcome("agent_no_answer", False, customer_disconnect=cfg.no_answer_disconnect_type)
     return Outcome("agent_rejects", False, customer_disconnect="client")
 
 

@@ -21,6 +21,12 @@ from gcdial.emulator.fixtures import Fixture, WrapupCodeSpec, WrapupRule
 from gcdial.emulator.state import Call, EmulatorState, Participant
 
 CODE_REQUIRED = "conversation.error.wrapup.code.required"
+# Genesys' system wrap-up codes: the code id is the name itself (seen in analytics exports:
+# UNCONFIRMED whether GET conversation shows them too).
+TIMEOUT_CODE = "ININ-WRAP-UP-TIMEOUT"
+SKIPPED_CODE = "ININ-WRAP-UP-SKIPPED"
+# Prompts under which after-call work ends by itself when ``wrapupTimeoutMs`` runs out.
+TIMED_PROMPTS = frozenset({"timeout", "forcedTimeout"})
 CANNOT_SKIP = "conversation.error.wrapup.cannot.skip"
 # Prompts under which the agent may skip the wrap-up (UNCONFIRMED: the contract names only the
 # error for a refused skip).
@@ -41,10 +47,11 @@ class WrapupBody(BaseModel):
     provisional: bool | None = None
 
 
-def rule_for(fixture: Fixture, number: str) -> WrapupRule | None:
-    """The first of the fixture's wrap-up rules whose pattern matches ``number``."""
+def rule_for(fixture: Fixture, number: str, *, answered: bool) -> WrapupRule | None:
+    """The first of the fixture's wrap-up rules that matches ``number`` and whether the customer
+    answered."""
     for rule in fixture.wrapups:
-        if fnmatch.fnmatchcase(number, rule.match):
+        if fnmatch.fnmatchcase(number, rule.match) and rule.answered in (None, answered):
             return rule
     return None
 
@@ -66,13 +73,13 @@ def prepare_agent(agent: Participant, call: Call, state: EmulatorState) -> None:
 
 
 def wrapup_json(
-    code: WrapupCodeSpec, *, notes: str, tags: list[str], started: str, end: str
+    code_id: str, name: str, *, notes: str, tags: list[str], started: str, end: str
 ) -> dict[str, Any]:
     """A ``Wrapup``; ``durationSeconds`` is the after-call time from ``started`` to ``end``."""
     seconds = (datetime.fromisoformat(end) - datetime.fromisoformat(started)).total_seconds()
     body: dict[str, Any] = {
-        "code": str(code.id),
-        "name": code.name,
+        "code": code_id,
+        "name": name,
         "tags": tags,
         "durationSeconds": max(0, round(seconds)),
         "endTime": end,
@@ -102,34 +109,42 @@ class AfterCallWork:
         if agent.start_acw_time is not None:
             return
         agent.start_acw_time = state.clock.iso(ended_sim)
-        rule = rule_for(state.fixture, call.phone_number)
-        if rule is None or rule.code is None:
-            return
-        after = state.config.wrapup_after_s if rule.after_s is None else rule.after_s
-        call.acw_task = asyncio.get_running_loop().create_task(
-            self._agent_records(call, rule, ended_sim + after)
-        )
+        answered = any(p.connected_time for p in call.participants[1:])
+        rule = rule_for(state.fixture, call.phone_number, answered=answered)
+        due = _agent_due(rule, state.config.wrapup_after_s, ended_sim)
+        if agent.wrapup_prompt in TIMED_PROMPTS:
+            timeout_due = ended_sim + state.config.wrapup_timeout_s
+            if due is None or timeout_due < due:
+                rule, due = None, timeout_due
+        if due is not None:
+            call.acw_task = asyncio.get_running_loop().create_task(self._finish(call, rule, due))
 
-    async def _agent_records(self, call: Call, rule: WrapupRule, due: float) -> None:
+    async def _finish(self, call: Call, rule: WrapupRule | None, due: float) -> None:
+        """At ``due``: the agent records the rule's wrap-up, or (no rule) the time runs out."""
         state = self._state
         await state.clock.sleep_until(due)
-        assert rule.code is not None
-        code = state.fixture.find_wrapup_code(rule.code)
-        assert code is not None
-        callback = iso_utc(state.clock.moment(due) + timedelta(seconds=rule.callback_in_s))
-        notes = rule.notes.replace("{callback}", callback)
         call.acw_task = None
-        self._record(call, code, notes=notes, tags=list(rule.tags), end=state.clock.iso(due))
-        call.wrapup_source = "agent"
+        end = state.clock.iso(due)
+        if rule is None:
+            self._record(call, TIMEOUT_CODE, TIMEOUT_CODE, notes="", tags=[], end=end)
+            call.wrapup_source = "timeout"
+        else:
+            assert rule.code is not None
+            code = state.fixture.find_wrapup_code(rule.code)
+            assert code is not None
+            callback = iso_utc(state.clock.moment(due) + timedelta(seconds=rule.callback_in_s))
+            notes = rule.notes.replace("{callback}", callback)
+            self._record(call, str(code.id), code.name, notes=notes, tags=list(rule.tags), end=end)
+            call.wrapup_source = "agent"
         state.hub.publish(call)
 
     def _record(
-        self, call: Call, code: WrapupCodeSpec, *, notes: str, tags: list[str], end: str
+        self, call: Call, code_id: str, name: str, *, notes: str, tags: list[str], end: str
     ) -> None:
         agent = call.participants[0]
         assert agent.start_acw_time is not None
         agent.wrapup = wrapup_json(
-            code, notes=notes, tags=tags, started=agent.start_acw_time, end=end
+            code_id, name, notes=notes, tags=tags, started=agent.start_acw_time, end=end
         )
         agent.end_acw_time = end
 
@@ -177,7 +192,14 @@ class AfterCallWork:
             where = "" if call.queue_id is None else " assigned to this call's queue"
             raise bad_request(f"No wrap-up code {wrapup.code!r}{where}.", field="wrapup.code")
         self._stop_agent(call)
-        self._record(call, code, notes=wrapup.notes or "", tags=wrapup.tags, end=state.clock.iso())
+        self._record(
+            call,
+            str(code.id),
+            code.name,
+            notes=wrapup.notes or "",
+            tags=wrapup.tags,
+            end=state.clock.iso(),
+        )
         call.wrapup_source = "api"
         state.hub.publish(call)
 
@@ -191,6 +213,13 @@ class AfterCallWork:
         if call.acw_task is not None:
             call.acw_task.cancel()
             call.acw_task = None
+
+
+def _agent_due(rule: WrapupRule | None, after_s: float, ended_sim: float) -> float | None:
+    """When the agent records the rule's wrap-up; None when the rule says never (or no rule)."""
+    if rule is None or rule.code is None:
+        return None
+    return ended_sim + (after_s if rule.after_s is None else rule.after_s)
 
 
 def _parse_wrapup(raw: Any) -> WrapupBody:
