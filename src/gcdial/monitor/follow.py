@@ -271,7 +271,7 @@ class CallMonitor:
                 was_over = is_over(state)
                 state = merge(state, item)
                 for event in events:
-                    yield event
+                    yield await self._named(event)
                 if not is_over(state):
                     continue
                 if (
@@ -333,27 +333,39 @@ class CallMonitor:
             logger.info("looking up the wrap-up of %s: %s", conversation_id, exc)
             snapshot = None
         if snapshot is not None and agent_wrapup(snapshot) is not None:
-            return [e for e in events_between(state, snapshot) if e.kind is EventKind.WRAPUP]
+            return [
+                await self._named(e)
+                for e in events_between(state, snapshot)
+                if e.kind is EventKind.WRAPUP
+            ]
         ended = [t for p in participants_of(state).values() if (t := parse_time(p.get("endTime")))]
         around = max(ended) if ended else datetime.now(UTC)
         found = await fetch_details_wrapup(self.transport, conversation_id, around)
         if found is None:
             return []
-        if found.name is None:
-            found = found.named(await self._wrapup_names())
         agent = next((p for p in participants_of(state).values() if is_agent(p)), {})
         pid = agent.get("id")
         return [
-            CallEvent(
-                kind=EventKind.WRAPUP,
-                conversation_id=conversation_id,
-                at=found.at,
-                role=Role.AGENT,
-                participant_id=pid if isinstance(pid, str) else None,
-                participant=agent,
-                wrapup=found,
+            await self._named(
+                CallEvent(
+                    kind=EventKind.WRAPUP,
+                    conversation_id=conversation_id,
+                    at=found.at,
+                    role=Role.AGENT,
+                    participant_id=pid if isinstance(pid, str) else None,
+                    participant=agent,
+                    wrapup=found,
+                )
             )
         ]
+
+    async def _named(self, event: CallEvent) -> CallEvent:
+        """A wrap-up event with its code's name: the topic's and the details' wrap-ups carry the
+        code's id only, so the org's codes are listed once per monitor to name them."""
+        wrapup = event.wrapup
+        if wrapup is None or wrapup.name is not None or wrapup.code is None:
+            return event
+        return replace(event, wrapup=wrapup.named(await self._wrapup_names()))
 
     async def _wrapup_names(self) -> Mapping[str, str]:
         """The org's wrap-up codes (id -> name), asked once per monitor, for details' ids."""
