@@ -107,6 +107,8 @@ class AttemptUpdate:
     progress: dict[str, Any] | None = None
     outcome: str | None = None
     detail: str | None = None
+    wrapup: dict[str, Any] | None = None
+    """With ``outcome``: the agent's wrap-up (``{code, name, notes, at, source}``), if one came."""
 
 
 AttemptHook = Callable[[AttemptUpdate], None]

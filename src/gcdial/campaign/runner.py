@@ -1156,7 +1156,13 @@ class _Run:
                 self._emit_wrapup(where, contact, attempt_id, change)
             self.progress.by_outcome[change.outcome] += 1
             self.tell(
-                attempt_id, "outcome", contact, agent, outcome=change.outcome, detail=change.detail
+                attempt_id,
+                "outcome",
+                contact,
+                agent,
+                outcome=change.outcome,
+                detail=change.detail,
+                wrapup=change.wrapup.to_dict() if change.wrapup is not None else None,
             )
             then = (
                 f"; retry at {change.retry_at:%H:%M:%S} UTC" if change.retry_at is not None else ""

@@ -407,6 +407,15 @@ def _wrapup_event(
     )
 
 
+def conversation_of(events: Iterable[CallEvent]) -> dict[str, Any] | None:
+    """The conversation as a call's events left it (each participant at its last view)."""
+    state: dict[str, Any] | None = None
+    for event in events:
+        if event.participant:
+            state = merge(state, {"id": event.conversation_id, "participants": [event.participant]})
+    return state
+
+
 def agent_wrapup(snapshot: Snapshot | None) -> Wrapup | None:
     """The call's final wrap-up (the agent participant's), if it has arrived."""
     for participant in participants_of(snapshot).values():

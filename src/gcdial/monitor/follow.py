@@ -37,6 +37,7 @@ from gcdial.monitor.events import (
     EventKind,
     Role,
     agent_wrapup,
+    conversation_of,
     events_between,
     is_over,
     merge,
@@ -318,7 +319,7 @@ class CallMonitor:
                     on_event(event)
         outcome = classify(events, rules=self.rules)
         if wrapup is not None and outcome.wrapup is None:
-            final = _final_state(events)
+            final = conversation_of(events)
             if wrapup_expected(final, acd=wrapup.acd, non_acd=wrapup.non_acd):
                 outcome = replace(outcome, wrapup_missing=True)
         return outcome
@@ -493,15 +494,6 @@ class CallMonitor:
         for watches in self._watches.values():
             for watch in watches:
                 self._start_poller(watch, first_delay_s=0.0)
-
-
-def _final_state(events: Iterable[CallEvent]) -> dict[str, Any] | None:
-    """The conversation as the events left it (each participant at its last view)."""
-    state: dict[str, Any] | None = None
-    for event in events:
-        if event.participant:
-            state = merge(state, {"id": event.conversation_id, "participants": [event.participant]})
-    return state
 
 
 def _has_wrapup(snapshot: Mapping[str, Any]) -> bool:

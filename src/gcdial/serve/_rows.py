@@ -36,7 +36,7 @@ __all__ = [
     "webhook_record",
 ]
 
-CALL_FIELDS = ("status", "conversation_id", "outcome", "detail", "agent_id")
+CALL_FIELDS = ("status", "conversation_id", "outcome", "detail", "agent_id", "wrapup")
 CALL_COLUMNS = (
     'id, api_key_id, agent, agent_id, "to", status, idempotency_key, conversation_id, outcome, '
     "detail, request, created_at, updated_at, source, campaign_id, attempt_id, origin"

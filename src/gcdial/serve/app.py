@@ -52,7 +52,7 @@ from gcdial.serve.models import (
 from gcdial.serve.problems import ApiProblem, ErrorBody, ErrorItem, json_path, problem_body
 from gcdial.serve.review import Reviews
 from gcdial.serve.review_api import add_review_api
-from gcdial.serve.service import TERMINAL_EVENTS, DialService, call_json, event_visible, iso
+from gcdial.serve.service import DialService, call_json, ends_call_stream, event_visible, iso
 from gcdial.serve.signing import new_secret
 from gcdial.serve.store import ApiKeyRecord, Store, StoreError, WebhookEndpoint, hash_api_key
 from gcdial.serve.web import mount_page
@@ -479,7 +479,7 @@ def create_app(
                             continue
                         data.pop("apiKeyId", None)
                         yield {"id": str(event.id), "event": event.type, "data": json.dumps(data)}
-                        if call_id is not None and event.type in TERMINAL_EVENTS:
+                        if call_id is not None and ends_call_stream(event.type, data):
                             return
                     if not batch:
                         await service.hub.wait_beyond(last, cfg.sse_ping_s)

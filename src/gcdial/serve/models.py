@@ -90,6 +90,15 @@ class CallContact(BaseModel):
     key: str | None = None
 
 
+class CallWrapup(BaseModel):
+    """The agent's wrap-up of the call: the code's id, its name, the notes, and when."""
+
+    code: str | None = None
+    name: str | None = None
+    notes: str | None = None
+    at: str | None = None
+
+
 class CallResource(BaseModel):
     """A call placed through the service: by ``POST /v1/calls`` or the page (``source`` api),
     or by a campaign the service runs (``source`` campaign, with ``campaign`` and ``attemptId``,
@@ -110,6 +119,7 @@ class CallResource(BaseModel):
     campaign: CallCampaign | None = None
     attemptId: int | None = None
     contact: CallContact | None = None
+    wrapup: CallWrapup | None = None
     links: CallLinks
 
 

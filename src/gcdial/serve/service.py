@@ -24,7 +24,9 @@ from gcdial.agents import AgentReadiness
 from gcdial.client import AsyncClient
 from gcdial.dialing import Dial, keep_resolving
 from gcdial.errors import BadRequestError, GcdialError
-from gcdial.monitor import CallMonitor
+from gcdial.monitor import CallEvent, CallMonitor, EventKind, classify
+from gcdial.monitor.events import conversation_of, wrapup_expected
+from gcdial.monitor.wrapup import Wrapup, WrapupWait
 from gcdial.resolve import Verdict
 from gcdial.serve import dialing
 from gcdial.serve.config import ServeConfig
@@ -44,7 +46,7 @@ from gcdial.serve.store import (
     body_fingerprint,
 )
 
-__all__ = ["DialAnswer", "DialService", "call_json", "event_visible", "iso"]
+__all__ = ["DialAnswer", "DialService", "call_json", "ends_call_stream", "event_visible", "iso"]
 
 logger = logging.getLogger("gcdial.serve")
 
@@ -53,6 +55,14 @@ T = TypeVar("T")
 
 TERMINAL_EVENTS = frozenset({"call.ended", "call.unknown", "call.not_placed", "call.refused"})
 _RECOVERY_EVERY_S = 30.0
+
+
+def ends_call_stream(type: str, data: dict[str, Any]) -> bool:
+    """Whether a call's event stream ends with this event: its last verdict, or its end when no
+    wrap-up is to come (else ``call.wrapup``, which comes even when the wrap-up never did)."""
+    if type == "call.ended":
+        return not data.get("wrapupExpected")
+    return type in TERMINAL_EVENTS or type == "call.wrapup"
 
 
 def iso(epoch: float) -> str:
@@ -85,6 +95,7 @@ def call_json(call: CallRecord) -> dict[str, Any]:
         ),
         "attemptId": call.attempt_id,
         "contact": origin.get("contact"),
+        "wrapup": json.loads(call.wrapup) if call.wrapup else None,
         "links": {"self": f"/v1/calls/{call.id}", "events": f"/v1/calls/{call.id}/events"},
     }
 
@@ -400,37 +411,75 @@ class DialService:
             self._spawn(self._follow(call))
 
     async def _follow(self, call: CallRecord) -> None:
-        """Follow a placed call to its end: progress events, then the outcome (the verdict)."""
+        """Follow a placed call to its end: progress events, then the outcome (the verdict);
+        then, for a call that has one, the agent's wrap-up (``call.wrapup``)."""
         assert self._monitor is not None
         assert call.conversation_id is not None
-        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
-
-        async def drain() -> None:
-            while (item := await queue.get()) is not None:
-                await self.publish("call.progress", call, progress=item)
-
-        drainer = asyncio.create_task(drain())
+        events: list[CallEvent] = []
+        ended = False
+        wait = self._wrapup_wait(call)
+        stream = self._monitor.follow(
+            call.conversation_id, timeout_s=self.config.call_wait_timeout_s, wrapup=wait
+        )
         try:
-            outcome = await self._monitor.wait(
-                call.conversation_id,
-                timeout_s=self.config.call_wait_timeout_s,
-                on_event=lambda event: queue.put_nowait(event.to_dict()),
-            )
-            kind, reason = outcome.kind.value, outcome.reason
-        except asyncio.CancelledError:
-            queue.put_nowait(None)
-            drainer.cancel()
-            raise
+            async with contextlib.aclosing(stream):
+                async for event in stream:
+                    events.append(event)
+                    if event.kind is EventKind.WRAPUP and event.wrapup is not None:
+                        if not ended:
+                            call, ended = await self._ended(call, events, wait), True
+                        call = await self._wrapped_up(call, event.wrapup)
+                        return
+                    await self.publish("call.progress", call, progress=event.to_dict())
+                    if event.kind is EventKind.CALL_ENDED:
+                        call, ended = await self._ended(call, events, wait), True
         except GcdialError as exc:
-            kind, reason = "unknown", f"the call could not be followed to its end: {exc.message}"
-        queue.put_nowait(None)
-        await drainer
+            if not ended:
+                reason = f"the call could not be followed to its end: {exc.message}"
+                await self._ended(call, events, None, unknown=reason)
+                return
+            logger.info("waiting for the wrap-up of %s: %s", call.id, exc)
+        if not ended:  # the stream ended without a CALL_ENDED event (seen ended at once)
+            call = await self._ended(call, events, wait)
+        if wrapup_expected(conversation_of(events), acd=wait.acd, non_acd=wait.non_acd):
+            await self.publish("call.wrapup", call, wrapup=None, missing=True)
+
+    def _wrapup_wait(self, call: CallRecord) -> WrapupWait:
+        """Wait for the wrap-up of calls placed for a queue (or any, with wrapup_non_acd)."""
+        settings = self.client.settings
+        queue = json.loads(call.request or "{}").get("queueId") or settings.queue_id
+        return WrapupWait(acd=bool(queue), non_acd=settings.wrapup_non_acd)
+
+    async def _ended(
+        self,
+        call: CallRecord,
+        events: list[CallEvent],
+        wait: WrapupWait | None,
+        *,
+        unknown: str | None = None,
+    ) -> CallRecord:
+        outcome = classify(events)
+        expected = wait is not None and wrapup_expected(
+            conversation_of(events), acd=wait.acd, non_acd=wait.non_acd
+        )
+        kind, reason = ("unknown", unknown) if unknown else (outcome.kind.value, outcome.reason)
         call = await self.db(
             self.store.update_call, call.id, now=self.clock(), outcome=kind, detail=reason
         )
         self.metrics.verdicts.labels(kind).inc()
-        await self.publish("call.ended", call)
+        await self.publish("call.ended", call, wrapupExpected=expected)
         await self.audit(call.api_key_id, "verdict", kind, call, reason)
+        return call
+
+    async def _wrapped_up(self, call: CallRecord, wrapup: Wrapup) -> CallRecord:
+        """Keep the wrap-up with the call and publish ``call.wrapup``."""
+        shown = wrapup.to_dict()
+        shown.pop("source", None)
+        call = await self.db(
+            self.store.update_call, call.id, now=self.clock(), wrapup=json.dumps(shown)
+        )
+        await self.publish("call.wrapup", call, wrapup=shown, missing=False)
+        return call
 
     async def hang_up(self, key: ApiKeyRecord, call: CallRecord) -> CallRecord:
         """End a placed call for everyone."""

@@ -108,6 +108,9 @@ _MIGRATIONS: dict[int, str] = {
     ALTER TABLE calls ADD COLUMN origin TEXT NOT NULL DEFAULT '{}';
     CREATE INDEX calls_campaign ON calls (campaign_id, attempt_id);
     """,
+    3: """
+    ALTER TABLE calls ADD COLUMN wrapup TEXT;
+    """,
 }
 
 

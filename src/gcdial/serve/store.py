@@ -37,7 +37,8 @@ __all__ = [
     "hash_api_key",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+"""2: calls gain their source (api or campaign) and origin. 3: calls gain ``wrapup``."""
 
 CallStatus = Literal["placing", "placed", "unknown", "not_placed", "refused"]
 CALL_STATUSES: tuple[str, ...] = ("placing", "placed", "unknown", "not_placed", "refused")
@@ -107,6 +108,8 @@ class CallRecord:
     campaign_id: str | None = None
     attempt_id: int | None = None
     origin: str = "{}"
+    # The agent's wrap-up once it came (JSON ``{code, name, notes, at}``), else None.
+    wrapup: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,47 @@
+"""The service follows a queue call through after-call work: ``call.ended``, then ``call.wrapup``
+(the call's event stream ends there), and the call resource carries ``wrapup``. A call without a
+queue ends its stream at ``call.ended``, as before."""
+
+from __future__ import annotations
+
+import json
+
+from .conftest import Running
+from .test_events_webhooks import sse_events
+
+ALICE = "alice@example.com"
+SALES = "9ee00001-0000-4000-8000-000000000001"
+
+
+def test_a_queue_calls_wrapup_is_published_and_kept_with_the_call(running: Running) -> None:
+    call = running.dial({"agent": ALICE, "to": "+14155550410", "queueId": SALES}, "wrap-1").json()
+    url = f"/v1/calls/{call['id']}/events"
+    with running.http.stream("GET", url, headers=running.headers()) as response:
+        events = sse_events(response, 100)
+    types = [e["event"] for e in events]
+    assert types[-2:] == ["call.ended", "call.wrapup"]
+    ended = json.loads(events[-2]["data"])
+    assert ended["wrapupExpected"] is True
+    assert ended["call"]["wrapup"] is None
+    wrapped = json.loads(events[-1]["data"])
+    assert wrapped["missing"] is False
+    assert wrapped["wrapup"]["name"] == "Do not call"
+    assert wrapped["wrapup"]["code"] == "c0de0004-0000-4000-8000-000000000004"
+    assert wrapped["wrapup"]["notes"] == "Asked not to be called again"
+    assert wrapped["wrapup"]["at"]
+    assert wrapped["call"]["wrapup"] == wrapped["wrapup"]
+
+    resource = running.http.get(f"/v1/calls/{call['id']}", headers=running.headers()).json()
+    assert resource["wrapup"] == wrapped["wrapup"]
+    assert set(resource["wrapup"]) == {"code", "name", "notes", "at"}
+
+
+def test_a_call_without_a_queue_ends_its_stream_at_call_ended(running: Running) -> None:
+    call = running.dial({"agent": ALICE, "to": "+14155550410"}, "wrap-2").json()
+    url = f"/v1/calls/{call['id']}/events"
+    with running.http.stream("GET", url, headers=running.headers()) as response:
+        events = sse_events(response, 100)
+    assert events[-1]["event"] == "call.ended"
+    assert json.loads(events[-1]["data"])["wrapupExpected"] is False
+    resource = running.http.get(f"/v1/calls/{call['id']}", headers=running.headers()).json()
+    assert resource["wrapup"] is None
