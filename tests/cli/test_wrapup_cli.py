@@ -77,3 +77,12 @@ def test_the_preview_lists_the_orgs_unmapped_codes_and_a_missing_queue(
     without = cli("campaign", "run", "c.csv", "--agents", ALICE, "--dry-run")
     assert without.code == 0, without.err
     assert "no queue set: calls are not ACD calls and carry no wrap-up code" in without.out
+
+
+def test_doctor_says_when_no_queue_is_set(cli: Cli) -> None:
+    without = cli("doctor")
+    assert without.code == 0, without.err
+    assert "wrap-up: no queue set: calls are not ACD calls and carry no wrap-up code" in without.out
+    with_queue = cli("doctor", env={"GCDIAL_QUEUE_ID": SALES})
+    assert with_queue.code == 0, with_queue.err
+    assert f"✓ wrap-up: calls are placed for queue {SALES}" in with_queue.out
