@@ -55,13 +55,9 @@ def call_change(update: AttemptUpdate) -> dict[str, Any]:
     if update.step == "placed":
         return {"status": "placed", "conversation_id": update.conversation_id}
     if update.step == "outcome":
+        change = {"status": "placed", "outcome": update.outcome, "detail": update.detail}
         shown = {k: v for k, v in (update.wrapup or {}).items() if k != "source"}
-        return {
-            "status": "placed",
-            "outcome": update.outcome,
-            "detail": update.detail,
-            "wrapup": json.dumps(shown) if shown else None,
-        }
+        return {**change, "wrapup": json.dumps(shown)} if shown else change
     if update.step in ("unknown", "not_placed", "refused"):
         return {"status": update.step, "detail": update.detail}
     return {}
