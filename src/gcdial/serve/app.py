@@ -56,6 +56,7 @@ from gcdial.serve.service import TERMINAL_EVENTS, DialService, call_json, event_
 from gcdial.serve.signing import new_secret
 from gcdial.serve.store import ApiKeyRecord, Store, StoreError, WebhookEndpoint, hash_api_key
 from gcdial.serve.web import mount_page
+from gcdial.serve.webhook_targets import TargetRefused
 
 __all__ = ["MAX_IDEMPOTENCY_KEY", "create_app"]
 
@@ -555,6 +556,16 @@ def create_app(
     )
     async def add_webhook(body: WebhookCreate, key: Key) -> dict[str, Any]:
         need(key, "admin")
+        try:
+            await service.webhook_guard.pin(body.url)
+        except TargetRefused as exc:
+            raise ApiProblem(
+                422,
+                "webhook_url_refused",
+                f"url: {exc.message}.",
+                hint="Register a public https URL of your receiver.",
+                path="$.url",
+            ) from None
         endpoint = WebhookEndpoint(
             id="wh_" + uuid.uuid4().hex[:16],
             url=body.url,
