@@ -16,6 +16,7 @@ import io
 import json
 import logging
 import os
+import re
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -34,6 +35,8 @@ from gcdial.serve.campaign_views import RunView, campaign_detail, preview_upload
 from gcdial.serve.problems import ApiProblem
 
 __all__ = ["CampaignManager", "CampaignMeta", "check_csv", "read_upload"]
+
+_CAMPAIGN_ID = re.compile(r"cmp_[0-9a-f]{1,32}")
 
 logger = logging.getLogger("gcdial.serve")
 
@@ -122,7 +125,9 @@ class CampaignManager:
         self._locks: dict[str, asyncio.Lock] = {}
 
     def _dir(self, campaign_id: str) -> Path:
-        if not campaign_id.startswith("cmp_") or not campaign_id[4:].isalnum():
+        # ASCII and short: a long or non-ASCII id is simply not found (a path too long for the
+        # file system would otherwise fail in the OS, as a 500).
+        if not _CAMPAIGN_ID.fullmatch(campaign_id):
             raise ApiProblem(404, "not_found", f"No campaign {campaign_id!r}.")
         return self.root / campaign_id
 

@@ -41,8 +41,8 @@ class DialResult:
 def params_for(request: CallRequest) -> CallParams:
     """The library's create-call options for an API request."""
     return CallParams(
-        to=request.to,
-        caller_id=request.callerId,
+        to=request.to_e164,
+        caller_id=request.caller_id_e164,
         caller_id_name=request.callerIdName,
         queue=request.queueId,
         attributes=request.attributes,

@@ -66,12 +66,14 @@ def iso(epoch: float) -> str:
 def call_json(call: CallRecord) -> dict[str, Any]:
     """The API's JSON for a call (``CallResource``)."""
     origin = json.loads(call.origin or "{}")
+    sent = json.loads(call.request or "{}").get("to")
     return {
         "id": call.id,
         "status": call.status,
         "agent": call.agent,
         "agentId": call.agent_id,
         "to": call.to,
+        "toAsSent": sent if isinstance(sent, str) else None,
         "conversationId": call.conversation_id,
         "outcome": call.outcome,
         "ended": call.outcome is not None or call.status in ("not_placed", "refused"),
@@ -288,7 +290,7 @@ class DialService:
             id=call_id,
             api_key_id=key.id,
             agent=request.agent,
-            to=request.to,
+            to=request.to_e164,
             status="placing",
             idempotency_key=idem_key,
             request=json.dumps(body),
