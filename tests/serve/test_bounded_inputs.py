@@ -4,6 +4,7 @@ bodies are UTF-8 and unambiguous; numbers are dialed and stored in E.164, with w
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -26,7 +27,8 @@ def test_a_last_event_id_past_the_bounds_is_400_naming_it(
 ) -> None:
     if route.startswith("/page"):
         _page_session(running)
-    headers = {**running.headers(), "Last-Event-ID": value.encode()}  # the raw bytes, as sent
+    headers = [(k.encode(), v.encode()) for k, v in running.headers().items()]
+    headers.append((b"Last-Event-ID", value.encode()))  # the raw UTF-8 bytes, as sent
     answer = running.http.get(route, headers=headers)
     assert answer.status_code == 400, answer.text
     error = answer.json()["error"]
@@ -80,7 +82,9 @@ def test_overlong_ids_are_4xx_not_500(running: Running, route: str) -> None:
     assert "error" in answer.json()
 
 
-def _post_raw(running: Running, body: bytes, content_type: str = "application/json") -> dict:
+def _post_raw(
+    running: Running, body: bytes, content_type: str = "application/json"
+) -> dict[str, Any]:
     answer = running.http.post(
         "/v1/calls",
         content=body,
@@ -88,7 +92,7 @@ def _post_raw(running: Running, body: bytes, content_type: str = "application/js
     )
     assert answer.status_code == 400, answer.text
     assert running.store.list_calls() == []  # nothing claimed, nothing dialed
-    error: dict = answer.json()["error"]
+    error: dict[str, Any] = answer.json()["error"]
     return error
 
 
