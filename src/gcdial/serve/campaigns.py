@@ -15,7 +15,6 @@ import csv
 import io
 import json
 import logging
-import os
 import re
 import time
 import uuid
@@ -29,6 +28,7 @@ from gcdial.campaign.report import campaign_status, write_report
 from gcdial.campaign.runner import CampaignRunner, StopReason
 from gcdial.campaign.settings import CampaignSettings
 from gcdial.errors import GcdialError
+from gcdial.private_files import write_private_text
 from gcdial.serve.campaign_calls import CampaignCalls
 from gcdial.serve.campaign_form import CampaignForm
 from gcdial.serve.campaign_views import RunView, campaign_detail, preview_upload, run_view
@@ -133,9 +133,7 @@ class CampaignManager:
 
     def _save(self, meta: CampaignMeta) -> None:
         path = self._dir(meta.id) / "meta.json"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(meta)))
-        os.replace(tmp, path)
+        write_private_text(path, json.dumps(asdict(meta)))
 
     def load(self, campaign_id: str, key: Any) -> CampaignMeta:
         """The campaign's meta, if ``key`` may see it."""
@@ -152,7 +150,7 @@ class CampaignManager:
         campaign_id = "cmp_" + uuid.uuid4().hex[:16]
         folder = self.root / campaign_id
         folder.mkdir(parents=True, mode=0o700)
-        (folder / "contacts.csv").write_text(text, encoding="utf-8")
+        write_private_text(folder / "contacts.csv", text)
         meta = CampaignMeta(
             id=campaign_id,
             name=name,
