@@ -503,3 +503,18 @@ def test_requests_find_their_official_operation() -> None:
     assert topic_model(f"v2.users.{ALICE}.conversations.calls") == (
         "ConversationCallEventTopicCallConversation"
     )
+
+
+def test_the_rate_limiter_answers_an_error_body(make_emulator: Any) -> None:
+    recorder = Recorder()
+    emu = make_emulator(rate_limit_per_minute=2)
+    with recorder.client(emu) as http:
+        statuses = [http.get("/api/v2/routing/wrapupcodes").status_code for _ in range(3)]
+    assert statuses[-1] == 429
+    problems = [
+        p
+        for e in recorder.exchanges
+        if e.operation is not None
+        for p in check_exchange(e.operation, e.status, e.body)
+    ]
+    assert not problems, "\n".join(problems)
