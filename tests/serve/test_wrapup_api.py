@@ -5,6 +5,7 @@ queue ends its stream at ``call.ended``, as before."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from .conftest import Running
 from .test_events_webhooks import sse_events
@@ -45,3 +46,36 @@ def test_a_call_without_a_queue_ends_its_stream_at_call_ended(running: Running) 
     assert json.loads(events[-1]["data"])["wrapupExpected"] is False
     resource = running.http.get(f"/v1/calls/{call['id']}", headers=running.headers()).json()
     assert resource["wrapup"] is None
+
+
+def _preview(running: Running, key: str, **form: str) -> Any:
+    return running.http.post(
+        "/v1/campaigns/preview",
+        files={"file": ("contacts.csv", b"phone\n+14155550105\n", "text/csv")},
+        data={"agents": ALICE, "window": "00:00-23:59", **form},
+        headers=running.headers(key),
+    )
+
+
+def test_the_campaign_preview_over_http_speaks_of_the_queue_and_the_unmapped_codes(
+    running: Running,
+) -> None:
+    key = running.make_key("ops", scopes=("campaigns",), rate_per_minute=100_000)
+    bare = _preview(running, key)
+    assert bare.status_code == 200, bare.text
+    assert bare.json()["wrapup"][0].startswith("no queue set: calls are not ACD calls")
+
+    rules = {"default": "done", "codes": {"Sale": "done", "Do not call": "dnc"}}
+    ruled = _preview(running, key, queueId=SALES, wrapupRules=json.dumps(rules))
+    assert ruled.status_code == 200, ruled.text
+    lines = ruled.json()["wrapup"]
+    assert lines[0] == f"calls placed for queue {SALES}; their wrap-up codes are recorded"
+    assert "wrap-up 'do not call': dnc" in lines
+    assert lines[-1].startswith("unmapped wrap-up codes of the org (get the default): ")
+    assert "Callback requested" in lines[-1]
+
+    bad = _preview(running, key, queueId=SALES, wrapupRules='{"codes": {"Sale": "sell"}}')
+    assert bad.status_code == 422
+    problem = bad.json()
+    assert "'sell' is not an action" in json.dumps(problem)
+    assert "form:wrapupRules" in json.dumps(problem)

@@ -87,6 +87,7 @@ from gcdial.errors import (
 )
 from gcdial.monitor import CallEvent, CallMonitor, Outcome
 from gcdial.monitor.wrapup import WrapupWait
+from gcdial.private_files import open_private
 from gcdial.resolve import LONG_PAST_S, UNTAGGED_SKEW_S, LadderSettings, Verdict, new_attempt_id
 from gcdial.resolve import Attempt as ResolveAttempt
 
@@ -1441,11 +1442,10 @@ def _not_placed(exc: GcdialError, detail: str) -> AttemptResult:
 
 
 def append_dnc(path: str, numbers: set[str]) -> None:
-    """Add numbers to a do-not-call file (one per line), created 0600: it is customer data."""
+    """Add numbers to a do-not-call file (one per line), kept 0600: it is customer data."""
     if not numbers:
         return
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    with os.fdopen(fd, "a", encoding="utf-8") as file:
+    with open_private(Path(path), "a") as file:
         if file.tell() > 0:
             with open(path, "rb") as check:
                 check.seek(-1, os.SEEK_END)

@@ -35,6 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gcdial.client import AsyncClient
 from gcdial.errors import GcdialError, NotFoundError
 from gcdial.serve.campaign_form import CampaignForm, campaign_form
+from gcdial.serve.campaign_views import wrapup_preview
 from gcdial.serve.campaigns import CampaignManager, read_upload
 from gcdial.serve.config import ServeConfig, default_campaigns_dir
 from gcdial.serve.models import (
@@ -616,6 +617,7 @@ def create_app(
         _, preview = await asyncio.to_thread(
             read_upload, data, form.settings, now=datetime.now(UTC)
         )
+        preview["wrapup"] = await wrapup_preview(service.client, form.settings)
         return preview
 
     @app.post(

@@ -19,7 +19,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from gcdial.campaign.csvinput import CsvFileError
 from gcdial.campaign.journal import ContactRecord, Journal, JournalError
@@ -29,7 +29,11 @@ from gcdial.campaign.runner import AGENT_STATES_META
 from gcdial.campaign.settings import CampaignSettings
 from gcdial.errors import GcdialError
 from gcdial.http import RateBudget
+from gcdial.monitor.wrapup import list_wrapup_codes
 from gcdial.serve.problems import ApiProblem
+
+if TYPE_CHECKING:
+    from gcdial.client import AsyncClient
 
 __all__ = [
     "CHART_MINUTES",
@@ -58,6 +62,20 @@ _SKIP_WORDS: Final = {
         "Give its zone in a timezone column, or widen the calling window.",
     ),
 }
+
+
+async def wrapup_preview(client: AsyncClient, settings: dict[str, Any]) -> list[str]:
+    """What the preview says about wrap-ups: the queue (or its absence), the rules, and the
+    org's codes they leave unmapped (one read-only request, only when there are rules)."""
+    queue, rules = settings.get("queue_id"), settings.get("wrapup_rules")
+    campaign = CampaignSettings(csv_path="-", queue_id=queue, wrapup_rules=rules)
+    org_codes: dict[str, str] | None = None
+    if rules is not None:
+        try:
+            org_codes = await list_wrapup_codes(client.transport)
+        except GcdialError:
+            org_codes = None
+    return list(campaign.describe_wrapups(org_codes))
 
 
 def preview_upload(

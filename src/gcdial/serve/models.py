@@ -251,6 +251,11 @@ class CampaignPreview(BaseModel):
     refused: list[RefusedRow] = Field(description="The first 200 refused rows, in file order")
     moreRefused: int = Field(description="Refused rows not listed")
     canUpload: bool = Field(description="At least one row would be dialed")
+    wrapup: list[str] = Field(
+        default_factory=list,
+        description="The queue and the wrap-up rules, the org's codes they leave unmapped, or "
+        "that calls carry no wrap-up code without a queue",
+    )
 
 
 class DetailProgress(BaseModel):
