@@ -86,3 +86,19 @@ def test_doctor_says_when_no_queue_is_set(cli: Cli) -> None:
     with_queue = cli("doctor", env={"GCDIAL_QUEUE_ID": SALES})
     assert with_queue.code == 0, with_queue.err
     assert f"✓ wrap-up: calls are placed for queue {SALES}" in with_queue.out
+
+
+def test_review_lists_the_calls_whose_wrapup_never_arrived(cli: Cli, work_dir: Path) -> None:
+    (work_dir / "c.csv").write_text("phone\n+14155550105\n+14155550510\n")
+    run = cli(
+        "campaign", "run", "c.csv", "--agents", ALICE, "--queue", SALES,
+        "--window", "00:00-24:00", "--wrapup-timeout", "1s",
+    )  # fmt: skip
+    assert run.code == 0, run.err
+    review = cli("campaign", "review", "c.db")
+    assert review.code == 0, review.err
+    assert "line 3 +14155550510: no wrap-up arrived for call" in review.out
+    assert "+14155550105" not in review.out
+    status = cli("campaign", "status", "c.db")
+    assert "Calls by wrap-up: Sale 1" in status.out
+    assert "Wrap-up never arrived: 1 call(s)" in status.out

@@ -608,8 +608,9 @@ def _show_review(run: Session, journal: Any) -> None:
 
     items = review.evidence_lines(review.needs_review(journal))
     pinned = review.pinned_agents(journal)
+    unwrapped = review.missing_wrapups(journal)
     if run.output.json_mode:
-        for item in items:
+        for item in [*items, *unwrapped]:
             run.output.data(item)
         missing = json_module.loads(journal.get_meta("waiting_for_agents") or "{}")
         run.output.data(
@@ -618,6 +619,7 @@ def _show_review(run: Session, journal: Any) -> None:
                 "needs_review": len(items),
                 "pinned": {p.agent: p.contacts for p in pinned},
                 "missing": missing,
+                "wrapups_missing": len(unwrapped),
             }
         )
         return
@@ -635,6 +637,15 @@ def _show_review(run: Session, journal: Any) -> None:
             f"{len(items)} contact(s) need a verdict. Check each call in Genesys Cloud "
             "(Performance > Interactions, by number and time), then record it: "
             "--verdict placed|not-placed --line N."
+        )
+    for w in unwrapped:
+        out.append(
+            f"line {w['line']} {w['phone']}: no wrap-up arrived for call {w['conversation_id']} "
+            f"({w['outcome']}, {w['agent']}, {w['at']}); the retry policy decided"
+        )
+    if unwrapped:
+        out.append(
+            f"{len(unwrapped)} call(s) without a wrap-up: check their disposition in Genesys Cloud."
         )
     for p in pinned:
         gone = " (not in the last run's pool)" if p.gone else ""
