@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +63,11 @@ class Web:
                 client_id=emulator.client_id,
                 client_secret=emulator.client_secret,
             ),
-            self.config,
+            # The test's own campaigns folder: the default one is shared by every run on the
+            # machine, and a campaign another run left there is not this test's.
+            replace(self.config, campaigns_dir=str(self.path.parent / "campaigns"))
+            if self.config.campaigns_dir is None
+            else self.config,
             single_process=True,
         )
         self.server = ServeServer(app, port=self.port).start()

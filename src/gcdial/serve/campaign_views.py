@@ -207,6 +207,8 @@ def campaign_detail(
         if journal is None:
             by_status: dict[str, int] = {}
             by_outcome: dict[str, int] = {}
+            by_disposition: dict[str, int] = {}
+            wrapups_missing = 0
             in_flight = 0
             times: list[datetime] = []
             deferred_total, deferred = 0, list[ContactRecord]()
@@ -215,6 +217,7 @@ def campaign_detail(
         else:
             by_status = journal.count_by("contacts", "status")
             by_outcome = journal.settled_outcomes()
+            by_disposition, wrapups_missing = journal.wrapup_counts()
             attempts = journal.count_by("attempts", "state")
             in_flight = attempts.get("intent", 0) + attempts.get("accepted", 0)
             since = now - timedelta(minutes=CHART_MINUTES)
@@ -247,6 +250,8 @@ def campaign_detail(
             "settled": settled,
             "byStatus": dict(sorted(by_status.items())),
             "byOutcome": dict(sorted(by_outcome.items())),
+            "byDisposition": dict(sorted(by_disposition.items())),
+            "wrapupsMissing": wrapups_missing,
         },
         "agents": agents,
         "rate": _rate(in_flight, max_concurrent, times, now, budget, monotonic_now),

@@ -265,6 +265,10 @@ class DetailProgress(BaseModel):
     settled: int
     byStatus: dict[str, int]
     byOutcome: dict[str, int]
+    byDisposition: dict[str, int] = Field(
+        default_factory=dict, description="Calls by the agent's wrap-up (its name, else its code)"
+    )
+    wrapupsMissing: int = Field(0, description="Calls whose wrap-up never arrived (to review)")
 
 
 class CampaignAgent(BaseModel):

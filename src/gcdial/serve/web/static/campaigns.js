@@ -184,14 +184,38 @@
       el("span", { class: "swatch " + outcomeClass(k), "aria-hidden": "true" }),
       words(k) + " " + v)));
     const counts = m.counts || {};
+    const dispositions = dispositionPart(d);
     return el("div", { class: "card-part" },
       el("div", {}, "Settled ", el("strong", { class: "settled" }, settledText(m)),
         counts.inFlight ? " · in flight " + counts.inFlight : "",
         counts.needsReview ? " · " + counts.needsReview + " to review" : ""),
       meter, entries.length ? legend : el("p", { class: "muted small" }, "No outcome yet."),
+      dispositions,
       counts.rowsRefused ? el("div", { class: "warn small" },
         counts.rowsRefused + (counts.rowsRefused === 1 ? " row" : " rows")
           + " refused (see the campaign report)") : null);
+  }
+
+  // The outcome bar by disposition: calls by the agent's wrap-up code (queue campaigns only).
+  function dispositionPart(d) {
+    const entries = Object.entries(d.byDisposition || {});
+    const missing = d.wrapupsMissing || 0;
+    if (!entries.length && !missing) return null;
+    const calls = entries.reduce((sum, [, n]) => sum + n, 0) + missing;
+    const meter = el("div", { class: "meter dispositions", role: "img", "aria-label":
+      "Calls by wrap-up: " + entries.map(([k, v]) => k + " " + v).join(", ")
+      + (missing ? ", no wrap-up " + missing : "") });
+    const shown = entries.map(([k, v], i) => [k, v, "d-" + (i % 6)]);
+    if (missing) shown.push(["no wrap-up (to review)", missing, "o-unknown"]);
+    for (const [name, n, cls] of shown) {
+      meter.append(el("span", { class: "seg " + cls, title: name + ": " + n,
+        "data-width": (100 * n / calls) }));
+    }
+    for (const seg of meter.children) seg.style.width = seg.dataset.width + "%";
+    const legend = el("ul", { class: "legend" }, ...shown.map(([k, v, cls]) => el("li", {},
+      el("span", { class: "swatch " + cls, "aria-hidden": "true" }), k + " " + v)));
+    return el("div", { class: "disposition" }, el("div", { class: "small" }, "By wrap-up"),
+      meter, legend);
   }
 
   function agentsPart(m) {
