@@ -5,6 +5,7 @@ queue ends its stream at ``call.ended``, as before."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from .conftest import Running
@@ -79,3 +80,43 @@ def test_the_campaign_preview_over_http_speaks_of_the_queue_and_the_unmapped_cod
     problem = bad.json()
     assert "'sell' is not an action" in json.dumps(problem)
     assert "form:wrapupRules" in json.dumps(problem)
+
+
+def test_a_campaign_over_http_keeps_wrapups_and_reviews_the_missing_ones(
+    running: Running,
+) -> None:
+    key = running.make_key("ops", scopes=("campaigns", "watch"), rate_per_minute=100_000)
+    created = running.http.post(
+        "/v1/campaigns",
+        files={"file": ("c.csv", b"phone\n+14155550105\n+14155550510\n", "text/csv")},
+        data={
+            "agents": ALICE,
+            "window": "00:00-23:59",
+            "queueId": SALES,
+            "wrapupRules": json.dumps({"codes": {"Sale": "done"}}),
+            "wrapupTimeout": "1s",
+        },
+        headers=running.headers(key),
+    )
+    assert created.status_code == 201, created.text
+    cid = created.json()["id"]
+    started = running.http.post(f"/v1/campaigns/{cid}/start", headers=running.headers(key))
+    assert started.is_success, started.text
+    deadline = time.monotonic() + 40
+    while True:
+        state = running.http.get(f"/v1/campaigns/{cid}", headers=running.headers(key)).json()
+        if state["state"] in ("finished", "failed", "stopped") or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert state["state"] == "finished", state
+    review = running.http.get(f"/v1/campaigns/{cid}/review", headers=running.headers(key))
+    assert review.status_code == 200, review.text
+    missing = review.json()["wrapupsMissing"]
+    assert [m["contact"]["phone"] for m in missing] == ["+14155550510"]
+    assert missing[0]["attempt"]["conversationId"]
+    calls = running.http.get(
+        "/v1/calls", params={"campaign": cid}, headers=running.headers(key)
+    ).json()["calls"]
+    wrapped = {c["to"]: c["wrapup"] for c in calls}
+    assert wrapped["+14155550105"]["name"] == "Sale"
+    assert wrapped["+14155550510"] is None

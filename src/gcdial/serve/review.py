@@ -151,6 +151,15 @@ class PinnedContacts(BaseModel):
     gone: bool
 
 
+class MissingWrapup(BaseModel):
+    """A call whose wrap-up was waited for and never came: the retry policy decided for it;
+    check its disposition in Genesys Cloud."""
+
+    attemptId: int
+    contact: ReviewContact
+    attempt: AttemptEvidence
+
+
 class CampaignReview(BaseModel):
     """What a campaign needs a person for."""
 
@@ -158,6 +167,7 @@ class CampaignReview(BaseModel):
     reviewable: bool = Field(description="False while the campaign runs: pause it first.")
     unknown: list[ReviewAttempt]
     pinned: list[PinnedContacts]
+    wrapupsMissing: list[MissingWrapup] = Field(default_factory=list)
 
 
 class CampaignVerdictResult(BaseModel):
@@ -403,15 +413,27 @@ class Reviews:
         """The campaign's attempts needing a verdict (with their evidence) and pinned contacts."""
         path = self._journal_path(meta)
 
-        def read() -> tuple[list[journal_review.ReviewItem], list[journal_review.PinnedAgent]]:
+        def read() -> tuple[
+            list[journal_review.ReviewItem],
+            list[journal_review.PinnedAgent],
+            list[dict[str, Any]],
+        ]:
             if not path.is_file():
-                return [], []
+                return [], [], []
             with Journal.open(path, read_only=True) as journal:
                 items = journal_review.needs_review(journal, limit=MAX_ITEMS)
-                return items, journal_review.pinned_agents(journal)
+                missing = [
+                    {
+                        "attemptId": a.id,
+                        "contact": _contact_json(journal.contact(a.contact_id)),
+                        "attempt": _attempt_json(a),
+                    }
+                    for a in journal.missing_wrapups()[:MAX_ITEMS]
+                ]
+                return items, journal_review.pinned_agents(journal), missing
 
         try:
-            items, pinned = await asyncio.to_thread(read)
+            items, pinned, missing = await asyncio.to_thread(read)
         except JournalError as exc:
             raise ApiProblem(409, "journal_unusable", exc.message, hint=exc.hint) from None
         return {
@@ -419,6 +441,7 @@ class Reviews:
             "reviewable": meta.state not in _BUSY_STATES,
             "unknown": [_review_item(meta, item) for item in items if item.attempt is not None],
             "pinned": [{"agent": p.agent, "contacts": p.contacts, "gone": p.gone} for p in pinned],
+            "wrapupsMissing": missing,
         }
 
     async def campaigns_to_review(self, key: ApiKeyRecord) -> list[dict[str, Any]]:
@@ -427,7 +450,7 @@ class Reviews:
         found = []
         for meta in await asyncio.to_thread(manager.recent, key):
             review = await self.campaign_review(meta)
-            if review["unknown"] or review["pinned"]:
+            if review["unknown"] or review["pinned"] or review["wrapupsMissing"]:
                 found.append(review)
         return found
 

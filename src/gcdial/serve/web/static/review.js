@@ -36,8 +36,22 @@
       .map((p) => pinnedItem(review, p)));
     $("#pinned").replaceChildren(...(pinned.length ? pinned
       : [el("p", { class: "muted" }, "No contact waits for an agent who is gone.")]));
+    const unwrapped = data.campaigns.flatMap((review) => (review.wrapupsMissing || [])
+      .map((item) => el("article", { class: "item", "data-attempt": item.attemptId },
+        el("strong", {}, review.campaign.name + ", line " + item.contact.line),
+        " " + item.contact.phone + ": no wrap-up arrived for call "
+          + (item.attempt.conversationId || "?") + " (" + (item.attempt.outcome || "?") + ", "
+          + item.attempt.agent + ", " + item.attempt.at + ")")));
+    const wrapups = $("#wrapups-missing");
+    if (wrapups) {
+      wrapups.replaceChildren(...(unwrapped.length ? unwrapped
+        : [el("p", { class: "muted" }, "Every call waited for got its wrap-up.")]));
+    }
     const counts = $("#review-counts");
-    if (counts) counts.textContent = "(" + items.length + " unknown, " + pinned.length + " pinned)";
+    if (counts) {
+      counts.textContent = "(" + items.length + " unknown, " + pinned.length + " pinned, "
+        + unwrapped.length + " without wrap-up)";
+    }
   }
 
   // The verdict buttons; a choice asks for confirmation before anything is recorded.
