@@ -7,6 +7,8 @@ The built-in sandbox picks a queue call's wrap-up by the third digit from the en
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from gcdial.calls import CallParams
@@ -152,3 +154,19 @@ def test_calls_wait_with_wrapup_sees_the_queue_on_the_agents_leg(emulator: Emula
     assert outcome.wrapup is not None
     assert outcome.wrapup.name == "Wrong number"
     assert quick.wrapup is not None  # already recorded: no wait needed
+
+
+def test_the_setting_wrapup_non_acd_waits_on_calls_without_a_queue(
+    make_emulator: Callable[..., EmulatorServer],
+) -> None:
+    # Whether a call placed without a queue carries a wrap-up is UNCONFIRMED: both are settings.
+    emulator = make_emulator(non_acd_wrapup=True)
+    with Client(emu_settings(emulator)) as client:
+        skipped = client.dial(ALICE, CallParams(to="+14155550105"), follow=True, wrapup=True)
+    with Client(emu_settings(emulator, wrapup_non_acd=True)) as client:
+        waited = client.dial(ALICE, CallParams(to="+14155550105"), follow=True, wrapup=True)
+    assert skipped.outcome is not None
+    assert skipped.outcome.wrapup is None  # not waited for: it came after the call ended
+    assert waited.outcome is not None
+    assert waited.outcome.wrapup is not None
+    assert waited.outcome.wrapup.name == "Sale"
