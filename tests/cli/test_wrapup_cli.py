@@ -70,6 +70,7 @@ def test_the_preview_lists_the_orgs_unmapped_codes_and_a_missing_queue(
     assert with_queue.code == 0, with_queue.err
     assert f"calls placed for queue {SALES}" in with_queue.out
     assert "wrap-up 'sale': done" in with_queue.out
+    assert "wrap-up codes of the org: Callback requested, Do not call, No answer" in with_queue.out
     assert "unmapped wrap-up codes of the org (get the default): " in with_queue.out
     assert "Callback requested, Do not call" in with_queue.out
     assert emulator.calls_created() == []

@@ -324,6 +324,7 @@ def rules_summary(rules: WrapupRules, org_codes: Mapping[str, str] | None) -> It
         yield f"wrap-up {key!r}: {rule}"
     yield f"wrap-up codes not listed: {rules.default}"
     if org_codes is not None:
+        yield f"wrap-up codes of the org: {', '.join(sorted(org_codes.values())) or 'none'}"
         unmapped = rules.unmapped(org_codes)
         if unmapped:
             yield f"unmapped wrap-up codes of the org (get the default): {', '.join(unmapped)}"
