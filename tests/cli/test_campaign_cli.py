@@ -300,6 +300,72 @@ def test_sigterm_stops_gracefully_following_calls_in_progress(
     assert len(pending) == len(phones) - len(attempts)
 
 
+def _spawn_in_group(
+    emu: EmulatorServer, base_env: dict[str, str], cwd: Path, *args: str
+) -> subprocess.Popen[str]:
+    """gcdial as the leader of its own process group, as under `timeout` or a terminal."""
+    return subprocess.Popen(
+        [str(GCDIAL), *args],
+        env={**base_env, **emulator_env(emu)},
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def _wait_for_a_call(emu: EmulatorServer) -> None:
+    deadline = time.monotonic() + 20
+    while not emu.calls_created() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def test_one_sigint_to_the_process_and_its_group_is_one_stop_request(
+    emu: EmulatorServer, base_env: dict[str, str], work_dir: Path
+) -> None:
+    """`timeout -s INT N gcdial ...` signals the child and then its process group: one event,
+    two signals. It must stop gracefully, following the calls in progress, not leave at once."""
+    emu.set_speed(10)  # calls last over a second: the signals land while they are in progress
+    phones = [number("415", n) for n in range(6)]
+    write_list(work_dir / "c.csv", phones)
+    agents = f"{agent(1)},{agent(2)}"
+    proc = _spawn_in_group(
+        emu, base_env, work_dir, "campaign", "run", "c.csv", "--agents", agents, *ALL_DAY
+    )
+    _wait_for_a_call(emu)
+    proc.send_signal(signal.SIGINT)  # what `timeout` does: the child...
+    os.killpg(proc.pid, signal.SIGINT)  # ... then the whole group
+    _, err = proc.communicate(timeout=30)
+
+    assert proc.returncode == 130, err
+    assert "following the calls in progress" in err
+    assert "leaving now" not in err
+    with Journal.open(work_dir / "c.db", read_only=True) as journal:
+        assert journal.in_flight() == [], "calls in progress were followed to their end"
+        assert all(a.state is AttemptState.ENDED for a in journal.attempts())
+
+
+def test_a_second_stop_request_leaves_at_once_and_says_so(
+    emu: EmulatorServer, base_env: dict[str, str], work_dir: Path
+) -> None:
+    emu.set_speed(2)  # calls last about 8 s: both requests land while they are in progress
+    write_list(work_dir / "c.csv", [number("415", n) for n in range(4)])
+    agents = f"{agent(1)},{agent(2)}"
+    proc = _spawn_in_group(
+        emu, base_env, work_dir, "campaign", "run", "c.csv", "--agents", agents, *ALL_DAY
+    )
+    _wait_for_a_call(emu)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(1.5)  # a person pressing Ctrl-C again: well apart from the first
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+
+    assert proc.returncode == 130, err
+    assert "leaving now (second stop request)" in err
+    assert "are no longer followed; `gcdial campaign resume" in err
+
+
 def test_kill_9_at_random_moments_then_resume_rings_nobody_twice_and_loses_nobody(
     emu: EmulatorServer, base_env: dict[str, str], work_dir: Path
 ) -> None:
