@@ -47,7 +47,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     from gcdial.campaign.csvinput import ValidationReport
@@ -136,18 +136,33 @@ class InputError(GcdialError):
     """Bad user input, refused before anything was sent to Genesys Cloud."""
 
 
+LIBRARY_COUNTRY: Final = "the setting default_country, e.g. GCDIAL_DEFAULT_COUNTRY=GB"
+"""Where a library user gives the country of national numbers; each surface names its own."""
+
+
+def number_fix(country_from: str) -> str:
+    """How to fix a number that cannot be dialed, naming where this surface takes the country
+    (``--country GB`` on the command line, the Country box on the page...)."""
+    return (
+        "Give it in E.164 form (+14155550100), or as a national number with the right country "
+        f"({country_from})."
+    )
+
+
 class InvalidPhoneNumberError(InputError):
     """A phone number that cannot be dialed; ``reason`` says why."""
 
     def __init__(self, number: str, reason: str, *, hint: str | None = None) -> None:
         super().__init__(
             f"Invalid phone number {number!r}: {reason}.",
-            hint=hint
-            or "Give it in E.164 form (+14155550100) or as a national number with the right "
-            "default country (setting default_country, e.g. GCDIAL_DEFAULT_COUNTRY=GB).",
+            hint=hint or number_fix(LIBRARY_COUNTRY),
         )
         self.number = number
         self.reason = reason
+
+    def country_from(self, where: str) -> InvalidPhoneNumberError:
+        """The same error, its fix naming where the caller's surface takes the country."""
+        return InvalidPhoneNumberError(self.number, self.reason, hint=number_fix(where))
 
 
 class AgentNotReadyError(GcdialError):

@@ -62,6 +62,13 @@ def test_a_bad_option_value_names_the_option(cli: Cli, args: list[str], option: 
     assert f"error: {option}: Invalid phone number '12'" in result.err
 
 
+def test_a_bad_number_names_the_country_option_of_the_command_line(cli: Cli) -> None:
+    result = cli("call", "020 7946 0018", "--agent", ALICE, "--dry-run")
+    assert result.code == 2, result.err
+    assert "(--country, now US; e.g. --country GB)" in result.err
+    assert "GCDIAL_DEFAULT_COUNTRY" not in result.err
+
+
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "gcdial")
 def test_help_shows_no_type_placeholders(cli: Cli, command: list[str]) -> None:
     result = cli(*command, "--help")

@@ -81,6 +81,9 @@ def test_page_endpoints_need_a_session_scope_and_csrf(web: Web) -> None:
         bad = http.get("/page/api/number", params={"to": "555-01"})
         assert bad.status_code == 422
         assert bad.json()["error"]["path"] == "$.to"
+        # The fix names the page's own Country box, not a setting of the server's environment.
+        assert "the Country box, now US" in bad.json()["error"]["hint"]
+        assert "GCDIAL_DEFAULT_COUNTRY" not in bad.text
     assert web.emulator.calls_created() == []
     http, csrf = _signed_in(web, web.supervisor_key)
     with closing(http):

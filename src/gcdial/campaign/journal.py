@@ -1110,13 +1110,15 @@ class Journal:
         """
         with self._tx() as conn:
             contact = conn.execute(
-                "SELECT status FROM contacts WHERE id = ?", (contact_id,)
+                "SELECT status, line FROM contacts WHERE id = ?", (contact_id,)
             ).fetchone()
             if contact is None:
                 raise KeyError(f"no contact {contact_id} in the journal")
+            # People know a contact by its line in their list, never by the journal's row id.
+            where = f"Line {contact['line']} of the list"
             if contact["status"] != ContactStatus.UNKNOWN:
                 raise ReviewConflictError(
-                    f"Contact {contact_id} is {contact['status']}, not waiting for review.",
+                    f"{where} is {contact['status']}, not waiting for review.",
                     hint="`gcdial campaign review JOURNAL` lists the contacts that need one.",
                 )
             row = conn.execute(
@@ -1139,7 +1141,7 @@ class Journal:
             else:
                 if row is None or row["state"] != AttemptState.UNKNOWN or row["conversation_id"]:
                     raise ReviewConflictError(
-                        f"Contact {contact_id}'s call was accepted by Genesys Cloud (conversation "
+                        f"{where}: its call was accepted by Genesys Cloud (conversation "
                         f"{row['conversation_id'] if row is not None else '?'}): it was placed.",
                         hint="Record it as placed; only a call whose create request got no clear "
                         "answer can be found not placed.",

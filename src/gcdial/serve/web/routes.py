@@ -274,9 +274,8 @@ def mount_page(
         try:
             return number_preview(to, country.upper(), dt.datetime.now(dt.UTC))
         except InvalidPhoneNumberError as exc:
-            raise ApiProblem(
-                422, "invalid_number", exc.message, hint=exc.hint, path="$.to"
-            ) from None
+            fix = exc.country_from(f"the Country box, now {country.upper()}").hint
+            raise ApiProblem(422, "invalid_number", exc.message, hint=fix, path="$.to") from None
 
     @router.post("/page/api/calls", status_code=202)
     async def dial(
