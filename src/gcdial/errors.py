@@ -435,6 +435,7 @@ class InputFileError(InputError):
         super().__init__(f"{where}: {message}", hint=hint)
         self.file = file
         self.line = line
+        self.reason = message  # without the place: for a surface that names the file its own way
 
 
 class CsvFileError(InputFileError):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import pytest
 
 from gcdial.emulator import EmulatorServer
 from gcdial.errors import GcdialError, sentences
 
-from .helpers import ALICE, Cli, placed_id
+from .helpers import ALICE, Cli, Result, placed_id
 
 COMMANDS = [
     [],
@@ -124,3 +125,23 @@ def test_times_shown_are_marked_utc(cli: Cli) -> None:
     assert all(re.match(r"\d\d:\d\d:\d\d\.\d{3} UTC ", line) for line in timeline)
     status = cli("status", cid)
     assert "started (UTC)\tconnected (UTC)\tended (UTC)" in status.out
+
+
+def test_a_sandbox_call_without_wait_does_not_point_at_a_sandbox_that_is_gone(
+    run_gcdial: Callable[..., Result],
+) -> None:
+    result = run_gcdial("--sandbox", "call", "+14155550100", "--agent", ALICE)
+    assert result.code == 0, result.err
+    assert "gcdial watch" not in result.err
+    assert "add --wait to follow a sandbox call" in result.err
+
+
+@pytest.mark.parametrize("command", ["status", "hangup"])
+def test_an_id_from_an_earlier_sandbox_is_refused_for_what_it_is(
+    run_gcdial: Callable[..., Result], command: str
+) -> None:
+    result = run_gcdial("--sandbox", command, "2f0e9c5e-0000-4000-8000-000000000000")
+    assert result.code == 2, result.err
+    assert "another region" not in result.err
+    assert f"`gcdial {command}` cannot work with --sandbox" in result.err
+    assert "new, empty emulator" in result.err

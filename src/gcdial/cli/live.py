@@ -351,7 +351,14 @@ def _report(view: LiveView, handle: Dial) -> ExitCode:
         from rich.text import Text
 
         run.output.result(None, Text(handle.conversation_id))
-        if handle.outcome is None:
+        if handle.outcome is None and run.emulator is not None:
+            # The sandbox ends with this command: no later command can find the call.
+            run.output.say(
+                "the sandbox ended with this command, so the call cannot be followed later: "
+                "add --wait to follow a sandbox call to its end",
+                style="dim",
+            )
+        elif handle.outcome is None:
             run.output.say(
                 f"follow it with: gcdial watch {handle.conversation_id}   "
                 f"(or gcdial status {handle.conversation_id})",

@@ -23,11 +23,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from gcdial.campaign.csvinput import decoded_lines
 from gcdial.campaign.journal import Journal, JournalError
 from gcdial.campaign.report import campaign_status, write_report
 from gcdial.campaign.runner import CampaignRunner, StopReason
 from gcdial.campaign.settings import CampaignSettings
-from gcdial.errors import GcdialError
+from gcdial.errors import GcdialError, InputFileError
 from gcdial.serve.campaign_calls import CampaignCalls
 from gcdial.serve.campaign_form import CampaignForm
 from gcdial.serve.campaign_views import RunView, campaign_detail, preview_upload, run_view
@@ -61,9 +62,11 @@ class CampaignMeta:
 def check_csv(data: bytes, phone_column: str | None) -> str:
     """The upload as text when it is a CSV with a header and the phone column; else ApiProblem."""
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise _bad_csv(f"the file is not UTF-8 text (byte {exc.start})") from None
+        # The CLI's decoder, so both name the line and column of a bad byte and suggest iconv.
+        text = "".join(decoded_lines(io.BytesIO(data), "upload"))
+    except InputFileError as exc:
+        where = f"line {exc.line}: " if exc.line is not None else ""
+        raise _bad_csv(f"{where}{exc.reason}", hint=exc.hint) from None
     if "\x00" in text:
         raise _bad_csv("the file is binary, not CSV text")
     rows = csv.reader(io.StringIO(text))
