@@ -24,6 +24,7 @@ from gcdial.cli.session import Session
 from gcdial.client import AsyncClient
 from gcdial.dialing import Dial
 from gcdial.errors import CallOutcomeUnknownError, CallWaitTimeoutError
+from gcdial.monitor.outcome import error_meaning
 from gcdial.resolve import LONG_PAST_S, Attempt, LadderSettings, Resolution, Verdict
 
 if TYPE_CHECKING:
@@ -59,8 +60,8 @@ def describe_event(event: CallEvent) -> str:
         how = event.disconnect_type or "unknown"
         by = f", ended by {event.ended_by}" if event.ended_by else ""
         text = f"{role} disconnected ({how}{by})"
-        if event.error is not None and event.error.code:
-            text += f" [{event.error.code}]"
+        if event.error is not None:
+            text += f": {error_meaning(event.error)}"  # the code: --json, -v
         return text
     return f"{role} {event.state or 'changed'}"
 
