@@ -145,3 +145,30 @@ def test_an_id_from_an_earlier_sandbox_is_refused_for_what_it_is(
     assert "another region" not in result.err
     assert f"`gcdial {command}` cannot work with --sandbox" in result.err
     assert "new, empty emulator" in result.err
+
+
+def test_every_figure_of_a_sandbox_call_is_on_the_sandbox_clock(
+    run_gcdial: Callable[..., Result],
+) -> None:
+    """--hangup-after and --timeout count the same (accelerated) seconds as the talk time and the
+    events' offsets, and the sandbox says that its clock is the one shown."""
+    fast = {"GCDIAL_SANDBOX_SPEED": "5"}
+    hung = run_gcdial(
+        "--sandbox", "call", "+14155550100", "--agent", ALICE, "--wait", "--hangup-after", "5",
+        env=fast,
+    )  # fmt: skip
+    assert hung.code == 0, hung.err
+    talked = re.search(r"talked (\d+\.\d) s", hung.out + hung.err)
+    assert talked is not None, hung.out
+    assert 5.0 <= float(talked.group(1)) < 8.0, "5 sandbox seconds, not 5 real ones (25 at 5x)"
+    assert "every time shown (and --timeout, --hangup-after) is sandbox time" in hung.err
+    slow = {"GCDIAL_SANDBOX_SPEED": "2"}
+    waited = run_gcdial(
+        "--sandbox", "call", "+14155550100", "--agent", ALICE, "--wait", "--timeout", "1",
+        env=slow,
+    )  # fmt: skip
+    assert waited.code == 124, waited.err
+    offsets = [float(x) for x in re.findall(r"\+\s*(\d+\.\d)s", waited.out)]
+    assert offsets, waited.out
+    assert max(offsets) <= 1.0, f"an event after the 1 s timeout: {waited.out}"
+    assert "gcdial watch" not in waited.err  # the sandbox is gone: nothing left to watch
