@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import functools
 import io
 import json
 import logging
@@ -54,6 +55,9 @@ class CampaignMeta:
     created_at: float
     settings: dict[str, Any]
     state: str = "created"  # created, running, pausing, paused, stopping, stopped, finished, failed
+    # The list's contacts as the upload's check counted them: the total shown before the first
+    # run creates the journal (which counts them from then on).
+    contacts: int | None = None
     error: str | None = None
     stop_reason: str | None = None
     history: list[str] = field(default_factory=list)
@@ -145,7 +149,15 @@ class CampaignManager:
             raise ApiProblem(404, "not_found", f"No campaign {campaign_id!r}.")
         return meta
 
-    def create(self, key: Any, name: str, text: str, settings: dict[str, Any]) -> CampaignMeta:
+    def create(
+        self,
+        key: Any,
+        name: str,
+        text: str,
+        settings: dict[str, Any],
+        *,
+        contacts: int | None = None,
+    ) -> CampaignMeta:
         """Store the CSV and the settings; nothing is dialed until ``start``."""
         campaign_id = "cmp_" + uuid.uuid4().hex[:16]
         folder = self.root / campaign_id
@@ -157,6 +169,7 @@ class CampaignManager:
             api_key_id=key.id,
             created_at=time.time(),
             settings=settings,
+            contacts=contacts,
         )
         self._settings(meta)  # refuse bad settings before anything is kept
         self._save(meta)
@@ -182,7 +195,14 @@ class CampaignManager:
                 path="form:file",
             )
         label = form.name or Path(filename or "campaign").stem or "campaign"
-        return await asyncio.to_thread(self.create, key, label[:100], text, form.settings)
+        contacts = rows["accepted"] + rows["skipped"]  # what the journal will hold
+        return await asyncio.to_thread(
+            functools.partial(self.create, contacts=contacts),
+            key,
+            label[:100],
+            text,
+            form.settings,
+        )
 
     def _settings(self, meta: CampaignMeta) -> CampaignSettings:
         folder = self._dir(meta.id)
@@ -435,6 +455,7 @@ class CampaignManager:
             run=live,
             budget=getattr(self.service.client, "budget", None),
             monotonic_now=time.monotonic(),
+            planned_total=meta.contacts,
         )
         return body
 
