@@ -140,6 +140,9 @@ def test_a_campaign_runs_to_the_end_with_json_and_exit_0(
     assert again.code == 0
     assert "finished" in again.out
     assert created(emu) == dict.fromkeys(phones, 1), "a finished campaign dials nobody again"
+    # One file per campaign, as the README says: no -wal, -shm or .lock left by the run or by
+    # the read-only status and report.
+    assert sorted(p.name for p in work_dir.iterdir()) == ["contacts.csv", "contacts.db", "out.csv"]
 
 
 def test_dry_run_sends_nothing_and_says_why(
@@ -247,6 +250,11 @@ def test_a_second_process_is_refused_while_one_runs(
     assert second.code == 2
     assert "in use by another gcdial process" in second.err
     assert f"pid {os.getpid()}" in second.err
+    # The holder's clean exit removed its lock file; the lock still works after that.
+    assert not (work_dir / "a.db.lock").exists()
+    with Journal.open(work_dir / "a.db"):
+        assert (work_dir / "a.db.lock").exists()
+        assert gc("campaign", "resume", "a.db", "--agents", agent(1)).code == 2
 
 
 def _spawn(

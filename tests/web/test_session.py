@@ -65,6 +65,11 @@ def test_page_endpoints_need_a_session_scope_and_csrf(web: Web) -> None:
         assert page.status_code == 200
         assert "Sign in" in page.text
         assert "default-src 'none'" in page.headers["content-security-policy"]
+        icon = anonymous.get("/favicon.ico")  # every browser asks, signed in or not
+        assert icon.status_code == 200
+        assert icon.headers["content-type"] == "image/x-icon"
+        assert icon.content.startswith(b"\x00\x00\x01\x00")  # an ICO file
+        assert 'rel="icon" href="/favicon.ico"' in page.text
         foreign = anonymous.post(
             "/page/signin", data={"key": web.watch_key}, headers={"Origin": "https://evil.test"}
         )

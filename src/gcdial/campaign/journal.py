@@ -11,7 +11,9 @@ Crash-safety rules, in order of importance:
    ring a customer twice on resume. A campaign commits a handful of changes per second, so one
    fsync per commit costs nothing that matters.
 4. One process at a time: an exclusive ``flock`` on ``<journal>.lock``. The kernel drops it when
-   the process dies, even by ``kill -9``, so a crash never leaves a stale lock behind.
+   the process dies, even by ``kill -9``, so a crash never leaves a stale lock behind. A clean
+   exit removes the lock file and SQLite's ``-wal`` and ``-shm`` (after a checkpoint): between
+   runs a campaign is its one journal file.
 5. Creation is atomic: the schema and the campaign's identity are written to a temporary file
    which is then renamed into place, so a journal either does not exist or is complete (a kill
    in the first milliseconds leaves nothing to trip over on the next run).
@@ -344,24 +346,40 @@ class _FileLock:
         return None
 
     def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 64).decode("ascii", "replace").strip() or "unknown"
+        # The file is removed at a clean exit (see :meth:`release`), so the file locked may be one
+        # its holder unlinked just before it let go: lock again until the locked file is the one
+        # at the path.
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 64).decode("ascii", "replace").strip() or "unknown"
+                os.close(fd)
+                raise JournalLockedError(
+                    f"The journal {self.path.with_suffix('')} is in use by another gcdial "
+                    f"process (pid {holder}).",
+                    hint="Wait for that campaign to finish or stop it (Ctrl-C), then resume. "
+                    "`gcdial campaign status` can read the journal meanwhile.",
+                ) from None
+            try:
+                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
             os.close(fd)
-            raise JournalLockedError(
-                f"The journal {self.path.with_suffix('')} is in use by another gcdial process "
-                f"(pid {holder}).",
-                hint="Wait for that campaign to finish or stop it (Ctrl-C), then resume. "
-                "`gcdial campaign status` can read the journal meanwhile.",
-            ) from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._fd = fd
 
-    def release(self) -> None:
+    def release(self, *, remove: bool = False) -> None:
+        """Let go of the lock; ``remove`` deletes the lock file first (a clean exit), while it is
+        still held, so that nobody can lock it in between (see :meth:`acquire`)."""
         if self._fd is not None:
+            if remove:
+                with contextlib.suppress(OSError):
+                    self.path.unlink()
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
@@ -645,11 +663,39 @@ class Journal:
             )
 
     def close(self) -> None:
-        """Close the database and release the lock."""
+        """Close the database and release the lock, leaving only the journal file behind.
+
+        SQLite removes its ``-wal`` and ``-shm`` files when the last connection that may write
+        closes; a read-only connection (status, report) cannot, so it leaves them. Closing
+        therefore checkpoints with a writable connection whenever no campaign holds the journal,
+        and removes the lock file: at a clean exit the campaign is one file, as documented.
+        """
         self._conn.close()
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
+        lock = self._lock
+        self._lock = None
+        if lock is None:
+            lock = _FileLock(self.path)
+            try:
+                lock.acquire()
+            except (JournalLockedError, OSError):
+                return  # a campaign runs: it tidies up when it ends
+        try:
+            self._checkpoint()
+        finally:
+            lock.release(remove=True)
+
+    def _checkpoint(self) -> None:
+        """Fold the write-ahead log into the journal; SQLite deletes ``-wal`` and ``-shm`` when
+        this last connection closes (it keeps them while any other reader still has them open)."""
+        if not any(self.path.with_name(self.path.name + s).exists() for s in ("-wal", "-shm")):
+            return
+        with contextlib.suppress(sqlite3.Error, OSError):
+            conn = sqlite3.connect(self.path, isolation_level=None)
+            try:
+                conn.execute("PRAGMA busy_timeout = 1000")
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                conn.close()
 
     def __enter__(self) -> Self:
         return self

@@ -13,6 +13,7 @@ import asyncio
 import datetime as dt
 import json
 from collections.abc import AsyncIterator, Callable
+from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -153,6 +154,15 @@ def mount_page(
         if call is None or not service.owns(key, call):
             raise ApiProblem(404, "not_found", f"No call {call_id!r}.")
         return call
+
+    favicon = (files("gcdial.serve.web") / "static" / "favicon.ico").read_bytes()
+
+    @router.get("/favicon.ico")
+    async def favicon_ico() -> Response:
+        # Browsers ask for it on every page load; without it each load logs a 404.
+        return Response(
+            favicon, media_type="image/x-icon", headers={"Cache-Control": "max-age=86400"}
+        )
 
     @router.get("/", response_class=HTMLResponse)
     async def page(request: Request) -> Response:
