@@ -189,6 +189,27 @@ def test_dry_run_sends_nothing_and_says_why(
     assert "nothing was sent" in human.err
 
 
+def test_a_window_given_at_resume_applies_to_contacts_the_last_window_deferred(
+    gc: Callable[..., Result], emu: EmulatorServer, work_dir: Path
+) -> None:
+    """A night run defers its contacts to the window's opening; run again with --window
+    00:00-24:00, the dry run plans them for now and the run dials them now: the window given is
+    the one applied, not the one the last run stored."""
+    hour = datetime.now(UTC).hour
+    closed = f"{(hour + 3) % 24:02d}:00-{(hour + 3) % 24 + 1:02d}:00"  # does not hold now
+    write_list(work_dir / "c.csv", [number("415", 1)], timezone=["UTC"])
+    night = gc("campaign", "run", "c.csv", "--agents", agent(1), "--window", closed,
+               "--until-deferred")  # fmt: skip
+    assert night.code == 0, night.err
+    assert created(emu) == Counter()
+
+    plan = gc("campaign", "run", "c.csv", "--agents", agent(1), *ALL_DAY, "--dry-run")
+    assert "line 2 +14155550101: dial: inside the calling window" in plan.out, plan.out
+    run = gc("campaign", "run", "c.csv", "--agents", agent(1), *ALL_DAY)
+    assert run.code == 0, run.err
+    assert created(emu) == {number("415", 1): 1}
+
+
 def test_bad_input_is_a_clear_error_never_a_traceback(
     gc: Callable[..., Result], emu: EmulatorServer, work_dir: Path
 ) -> None:

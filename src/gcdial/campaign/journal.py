@@ -65,6 +65,7 @@ __all__ = [
     "JournalMismatchError",
     "JournalSchemaError",
     "page_key",
+    "redecided_due",
 ]
 
 SCHEMA_VERSION: Final = 3
@@ -258,6 +259,12 @@ def _iso(moment: datetime) -> str:
 
 def _time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
+
+
+def redecided_due(record: ContactRecord) -> datetime | None:
+    """When a pending contact is due for a run that decides its rules anew: its retry time,
+    or None (now) for a contact never dialed (see :meth:`Journal.redecide_deferrals`)."""
+    return record.next_at if record.attempts else None
 
 
 def _lock_path(path: Path) -> Path:
@@ -1091,6 +1098,22 @@ class Journal:
     def skip(self, contact_id: int, outcome: str, reason: str) -> None:
         """Never dial this pending contact (do-not-call, no legal hour, campaign over...)."""
         self.skip_many([(contact_id, outcome, reason)])
+
+    @_guarded
+    def redecide_deferrals(self) -> int:
+        """Make the pending contacts never dialed due now, for this run's rules to decide again.
+
+        Their only wait is the one the rules gave them (the calling window, the end time): a run
+        with other rules (``--window 00:00-24:00`` after a night run with the default) must not
+        keep the last run's wait. A retry delay (a contact with attempts) is kept as it was.
+        The same reading is :func:`redecided_due`, for the dry run's plan.
+        """
+        with self._tx() as conn:
+            changed = conn.execute(
+                "UPDATE contacts SET next_at = '' "
+                "WHERE status = 'pending' AND attempts = 0 AND next_at > ''"
+            ).rowcount
+        return int(changed)
 
     @_guarded
     def defer_many(self, items: Iterable[tuple[int, datetime, str]]) -> None:
