@@ -2,9 +2,9 @@
 
 How a block runs is said by its fence (see ``examples.py`` and docs/design.md, "Writing docs").
 Each document is one walkthrough: its runnable blocks run in order in one fresh ``bash`` session
-(``shell.py``), in a folder that holds only the clone's ``.venv``, with a fresh HOME and
-``gcdial`` on PATH (as after ``source .venv/bin/activate``), and nothing else prepared: a
-walkthrough starts what it needs (``--sandbox``, its own emulator) where the reader can see it.
+(``shell.py``), in a folder that holds only the clone's ``.venv``, with a fresh HOME and the
+system's PATH, and nothing else prepared: a walkthrough activates the venv and starts what it
+needs (``--sandbox``, its own emulator) where the reader can see it.
 The reference pages listed in ``REFERENCE_PAGES`` run the same way, after the setup each states
 at its top ("Running the examples on this page"): a sandbox emulator's URL and OAuth client in
 the ecosystem's variables.
@@ -58,18 +58,23 @@ RUN_DOCS = [doc for doc in DOCS if any(b.runs for b in BLOCKS if b.doc == doc)]
 
 
 def _fresh_shell_env(home: Path) -> dict[str, str]:
-    """What a new terminal has: PATH (with the clone's venv activated), HOME, a UTF-8 locale."""
+    """What a new terminal has: the system's PATH (no venv: a walkthrough activates it where the
+    reader sees it), HOME, a UTF-8 locale."""
+    system = os.environ.get("PATH", "/usr/bin:/bin").split(os.pathsep)
+    bin_dir = str(VENV / "bin")
     return {
-        "PATH": f"{VENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
+        "PATH": os.pathsep.join(p for p in system if p and Path(p) != Path(bin_dir)),
         "HOME": str(home),
         "LANG": "C.UTF-8",
-        "VIRTUAL_ENV": str(VENV),
     }
 
 
-def _reference_env(emulator: EmulatorServer) -> dict[str, str]:
-    """The setup a reference page states at its top: the sandbox's URL and OAuth client."""
+def _reference_env(emulator: EmulatorServer, path: str) -> dict[str, str]:
+    """The setup a reference page states at its top: gcdial on PATH (the venv activated), the
+    sandbox's URL and OAuth client."""
     return {
+        "PATH": f"{VENV / 'bin'}{os.pathsep}{path}",
+        "VIRTUAL_ENV": str(VENV),
         "GCDIAL_BASE_URL": emulator.base_url,
         "GENESYSCLOUD_OAUTHCLIENT_ID": emulator.client_id,
         "GENESYSCLOUD_OAUTHCLIENT_SECRET": emulator.client_secret,
@@ -122,7 +127,7 @@ def test_walkthrough_runs_as_pasted(
     (work / ".venv").symlink_to(VENV)
     env = _fresh_shell_env(home)
     if doc in REFERENCE_PAGES:
-        env.update(_reference_env(request.getfixturevalue("emulator")))
+        env.update(_reference_env(request.getfixturevalue("emulator"), env["PATH"]))
     with Shell(work, env, tmp_path / "harness", COMMAND_TIMEOUT) as shell:
         for n, block in enumerate(b for b in BLOCKS if b.doc == doc):
             if block.file_name:
