@@ -676,28 +676,22 @@ class Journal:
     def close(self) -> None:
         """Close the database and release the lock, leaving only the journal file behind.
 
-        SQLite removes its ``-wal`` and ``-shm`` files when the last connection that may write
-        closes; a read-only connection (status, report) cannot, so it leaves them. Closing
-        therefore checkpoints with a writable connection whenever no campaign holds the journal,
-        and removes the lock file: at a clean exit the campaign is one file, as documented.
+        A campaign's clean exit removes its lock file; SQLite removes ``-wal`` and ``-shm`` when
+        the last connection that may write closes. A read-only connection (status, report)
+        cannot, so it leaves them: closing one checkpoints with a writable connection when no
+        campaign holds the journal. Between runs a campaign is one file, as documented.
         """
         self._conn.close()
-        lock = self._lock
-        self._lock = None
-        if lock is None:
-            lock = _FileLock(self.path)
-            try:
-                lock.acquire()
-            except (JournalLockedError, OSError):
-                return  # a campaign runs: it tidies up when it ends
-        try:
+        if self._lock is not None:
+            self._lock.release(remove=True)
+            self._lock = None
+        elif _FileLock.holder(self.path) is None:
             self._checkpoint()
-        finally:
-            lock.release(remove=True)
 
     def _checkpoint(self) -> None:
         """Fold the write-ahead log into the journal; SQLite deletes ``-wal`` and ``-shm`` when
-        this last connection closes (it keeps them while any other reader still has them open)."""
+        this connection closes if it is the last one (its own locks decide: a reader or a
+        campaign that opened it meanwhile keeps them), so no lock of ours is needed."""
         if not any(self.path.with_name(self.path.name + s).exists() for s in ("-wal", "-shm")):
             return
         with contextlib.suppress(sqlite3.Error, OSError):
