@@ -129,6 +129,8 @@ def test_never_arriving_wrapup_can_be_given_by_patch(emulator: EmulatorServer) -
         )
         assert_error(http.patch(path, json={"wrapup": {"code": "nope"}}), 400, "bad.request")
         assert_error(http.patch(path, json={"wrapup": {"code": DNC, "x": 1}}), 400, "bad.request")
+        provisional = {"wrapup": {"code": DNC, "provisional": True}}
+        assert_error(http.patch(path, json=provisional), 400, "bad.request")
         given = {"code": DNC, "notes": "asked twice", "tags": ["vip"]}
         assert http.patch(path, json={"wrapup": given}).status_code == 202
         agent = _agent(http.get(f"/api/v2/conversations/calls/{call_id}").json())

@@ -183,6 +183,12 @@ class AfterCallWork:
             state.hub.publish(call)
             return
         wrapup = _parse_wrapup(body.get("wrapup"))
+        if wrapup.provisional:
+            raise bad_request(
+                "The emulator does not keep provisional wrap-ups; send the final one.",
+                field="wrapup.provisional",
+                error_code="not.emulated",
+            )
         if not wrapup.code:
             raise ApiError(400, CODE_REQUIRED, "A wrap-up code is required.")
         code = state.fixture.find_wrapup_code(wrapup.code)
