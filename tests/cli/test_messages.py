@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -172,3 +173,19 @@ def test_every_figure_of_a_sandbox_call_is_on_the_sandbox_clock(
     assert offsets, waited.out
     assert max(offsets) <= 1.0, f"an event after the 1 s timeout: {waited.out}"
     assert "gcdial watch" not in waited.err  # the sandbox is gone: nothing left to watch
+
+
+def test_a_sandbox_campaign_reports_progress_on_the_sandbox_clock(
+    run_gcdial: Callable[..., Result], work_dir: Path
+) -> None:
+    """--progress-every and "running" count sandbox seconds, like the journal's times: a call of
+    16 sandbox seconds is reported every 2 of them."""
+    (work_dir / "c.csv").write_text("phone\n+14155550100\n")
+    result = run_gcdial(
+        "--sandbox", "campaign", "run", "c.csv", "--agents", ALICE, "--window", "00:00-24:00",
+        "--progress-every", "2s", env={"GCDIAL_SANDBOX_SPEED": "5"},
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    running = [int(s) for s in re.findall(r"running 0:00:(\d\d)", result.err)]
+    assert len(running) >= 4, result.err
+    assert max(running) >= 8, result.err

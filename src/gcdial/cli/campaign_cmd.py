@@ -948,15 +948,21 @@ class CampaignView:
                 self._live = None
 
     async def _tick(self, progress: Progress) -> None:
-        """Away from a terminal: one line of progress every so often, for logs and systemd."""
+        """Away from a terminal: one line of progress every so often, for logs and systemd.
+
+        On the run's one clock (the sandbox's, in the sandbox): --progress-every and the time
+        running count the same seconds as the journal's times."""
+        clock, sleep = self.run.core_clock()
+        started = clock()
         with contextlib.suppress(asyncio.CancelledError):
             while True:
-                await asyncio.sleep(self._progress_every_s)
+                await sleep(self._progress_every_s)
                 output = self.run.output
                 if output.json_mode:
                     output.data({"event": "progress", **progress.as_dict()})
                 else:
-                    output.err.print(Text(progress_line(progress)), soft_wrap=True)
+                    line = progress_line(progress, running_s=clock() - started)
+                    output.err.print(Text(line), soft_wrap=True)
 
     def finish(self, result: RunResult, journal_path: Path | None = None) -> None:
         """The final summary: the journal's counts, and what to do next."""
@@ -1001,9 +1007,12 @@ class CampaignView:
         output.result(data, Text("\n".join(lines)))
 
 
-def progress_line(progress: Progress) -> str:
-    """One line for logs: settled of total, outcomes, live calls, what is next."""
-    elapsed = timedelta(seconds=int(time.monotonic() - progress.started))
+def progress_line(progress: Progress, *, running_s: float | None = None) -> str:
+    """One line for logs: settled of total, outcomes, live calls, what is next, and how long it
+    has been running (``running_s`` on the run's clock; default: real time since the start)."""
+    if running_s is None:
+        running_s = time.monotonic() - progress.started
+    elapsed = timedelta(seconds=int(running_s))
     outcomes = ", ".join(f"{k} {v}" for k, v in sorted(progress.by_outcome.items()))
     waiting = progress.by_status.get("pending", 0)
     text = (
