@@ -9,6 +9,7 @@ provably did not act on it (see :mod:`gcdial.http`).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -20,7 +21,12 @@ import pydantic
 
 from gcdial.agents import ME, AgentReadiness, Agents, AsyncAgents, is_email
 from gcdial.config import Settings
-from gcdial.errors import CallOutcomeUnknownError, InputError, ResponseFormatError
+from gcdial.errors import (
+    CallOutcomeUnknownError,
+    InputError,
+    RequestOutcomeUnknownError,
+    ResponseFormatError,
+)
 from gcdial.http import (
     ApiTransport,
     AsyncApiTransport,
@@ -50,6 +56,8 @@ __all__ = [
     "choose_route",
     "preview_create",
 ]
+
+logger = logging.getLogger("gcdial.calls")
 
 ON_BEHALF_PATH: Final = "/api/v2/conversations/calls/user/{user_id}"
 USER_ROUTE_PATH: Final = "/api/v2/conversations/calls"
@@ -250,6 +258,18 @@ def _created(
         ) from None
 
 
+def _call_outcome_unknown(error: RequestOutcomeUnknownError) -> CallOutcomeUnknownError:
+    """The transport's neutral "no usable answer" read as what it means for a create-call."""
+    logger.warning(
+        "%s %s sent at %s has an unknown outcome (%s); it will not be re-sent",
+        error.method,
+        error.url,
+        error.sent_at.isoformat(),
+        error.reason,
+    )
+    return CallOutcomeUnknownError.of_request(error)
+
+
 def _conversation(data: object) -> CallConversation:
     try:
         return CallConversation.model_validate(data)
@@ -390,7 +410,10 @@ class Calls(_CallsBase[ApiTransport, Agents]):
         """
         body = self._body(CallParams.of(params, options))
         target = self._target(agent, check_agent=check_agent)
-        response = self._transport.request("POST", target.path, json=body, idempotent=False)
+        try:
+            response = self._transport.request("POST", target.path, json=body, idempotent=False)
+        except RequestOutcomeUnknownError as exc:
+            raise _call_outcome_unknown(exc) from exc.cause
         return _created(response, body, self._transport)
 
     def build_create_request(
@@ -533,7 +556,12 @@ class AsyncCalls(_CallsBase[AsyncApiTransport, AsyncAgents]):
     async def _post(self, target: CallTarget, body: dict[str, Any]) -> CallCreated:
         if target.agent_id is None and "{userId}" in target.path:
             raise InputError("The agent's user id is not known yet: look the agent up first.")
-        response = await self._transport.request("POST", target.path, json=body, idempotent=False)
+        try:
+            response = await self._transport.request(
+                "POST", target.path, json=body, idempotent=False
+            )
+        except RequestOutcomeUnknownError as exc:
+            raise _call_outcome_unknown(exc) from exc.cause
         return _created(response, body, self._transport)
 
     def validate(self, params: CallParams) -> None:

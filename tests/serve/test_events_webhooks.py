@@ -185,7 +185,13 @@ def test_metrics_and_readiness(running: Running) -> None:
     running.wait_call(call["id"], lambda c: c["ended"])
     text = running.http.get("/metrics").text
     assert 'gcdial_serve_dials_total{status="placed"} 1.0' in text
-    assert 'gcdial_serve_verdicts_total{outcome="answered"} 1.0' in text
+    # Named for what they count: calls over by outcome are not review verdicts.
+    assert 'gcdial_serve_calls_ended_total{outcome="answered"} 1.0' in text
+    assert "gcdial_serve_verdicts" not in text
+    for name in ("gcdial_serve_genesys_rate_limited_responses_total",
+                 "gcdial_serve_api_requests_rate_limited_total"):  # fmt: skip
+        assert f"# TYPE {name} counter" in text, name
+    assert "gcdial_serve_genesys_rate_budget_remaining " in text
     assert "gcdial_serve_webhook_backlog 0.0" in text
     assert running.http.get("/readyz").json() == {"status": "ready"}
     assert running.http.get("/healthz").json() == {"status": "ok"}

@@ -80,6 +80,8 @@ def test_preview_upload_run_chart_and_report_download(
     expect(page.locator("#notice")).to_contain_text("Campaign contacts created")
     card = the_card(page)
     expect(card.locator("summary .step")).to_have_text("created")
+    # Before its first run (no journal yet) the card counts what the preview said will be dialed.
+    expect(card.locator("summary .settled")).to_have_text("0 / 3")
     expect(card.locator("svg.chart rect")).to_have_count(0)
     card.get_by_role("button", name="start").click()
     expect(card.locator("summary .step")).to_have_text("finished", timeout=30_000)

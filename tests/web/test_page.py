@@ -154,6 +154,23 @@ def test_place_a_call_from_the_form(web: Web, page: Page, emulator: EmulatorServ
     shot(page, tmp_path, "dial-done")
 
 
+def test_a_failed_call_shows_what_the_code_means_not_the_code(
+    web: Web, page: Page, emulator: EmulatorServer
+) -> None:
+    """Supervisors read "the line was busy", not Genesys' error.ininedgecontrol.remote.busy (the
+    code stays in the call's events, for the details)."""
+    sign_in(page, web)
+    page.fill("#dial-agent", ALICE)
+    page.fill("#dial-to", "+14155550165")  # the sandbox: 60-69 busy
+    expect(page.locator("#preview-e164")).to_have_text("+14155550165")
+    page.keyboard.press("Enter")
+    progress = page.locator("#dial-progress")
+    expect(progress).to_contain_text("over: busy", timeout=20_000)
+    expect(progress).to_contain_text("the line was busy")
+    assert "ininedgecontrol" not in progress.inner_text()
+    assert "ininedgecontrol" not in page.locator("body").inner_text()
+
+
 def crash_mid_dial(web: Web, to: str) -> str:
     """A call the service was placing when it died (claimed, never answered), then a restart.
 

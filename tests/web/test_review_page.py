@@ -99,6 +99,8 @@ def test_verdict_on_a_campaign_attempt_and_reassign_from_the_page(
     pinned = page.locator(f"#pinned .pinned[data-agent='{GONE}']")
     expect(pinned).to_contain_text("1 contact(s) pinned to gone@example.com")
     shot(page, tmp_path, "review-campaign")
+    # One time format in the panel: the page's clock, never a raw ISO timestamp.
+    assert not re.search(r"\d{4}-\d\d-\d\dT\d\d:", page.locator("#review-panel").inner_text())
 
     # Keyboard only: the verdict button, its confirm step, Confirm.
     item.get_by_role("button", name="It never rang (not placed)").focus()
@@ -109,6 +111,12 @@ def test_verdict_on_a_campaign_attempt_and_reassign_from_the_page(
     page.keyboard.press("Enter")
     expect(page.locator("#notice")).to_contain_text("never rang")
     expect(item).to_have_count(0)
+    # Said where the item was, and focused: not only in a notice scrolled out of sight.
+    done = page.locator("#review-panel #review-done")
+    expect(done).to_be_visible()
+    expect(done).to_be_focused()
+    expect(done).to_contain_text("never rang (not placed)")
+    expect(done).to_contain_text("Line 2 of campaign night is back in the queue")
     other = page.locator(f"#review .review-item[data-attempt='{second['attemptId']}']")
     other.get_by_role("textbox").fill("seen in Genesys")
     other.get_by_role("button", name="It rang (placed)").click()

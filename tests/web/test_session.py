@@ -65,6 +65,11 @@ def test_page_endpoints_need_a_session_scope_and_csrf(web: Web) -> None:
         assert page.status_code == 200
         assert "Sign in" in page.text
         assert "default-src 'none'" in page.headers["content-security-policy"]
+        icon = anonymous.get("/favicon.ico")  # every browser asks, signed in or not
+        assert icon.status_code == 200
+        assert icon.headers["content-type"] == "image/x-icon"
+        assert icon.content.startswith(b"\x00\x00\x01\x00")  # an ICO file
+        assert 'rel="icon" href="/favicon.ico"' in page.text
         foreign = anonymous.post(
             "/page/signin", data={"key": web.watch_key}, headers={"Origin": "https://evil.test"}
         )
@@ -81,6 +86,9 @@ def test_page_endpoints_need_a_session_scope_and_csrf(web: Web) -> None:
         bad = http.get("/page/api/number", params={"to": "555-01"})
         assert bad.status_code == 422
         assert bad.json()["error"]["path"] == "$.to"
+        # The fix names the page's own Country box, not a setting of the server's environment.
+        assert "the Country box, now US" in bad.json()["error"]["hint"]
+        assert "GCDIAL_DEFAULT_COUNTRY" not in bad.text
     assert web.emulator.calls_created() == []
     http, csrf = _signed_in(web, web.supervisor_key)
     with closing(http):

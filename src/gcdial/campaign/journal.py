@@ -11,7 +11,9 @@ Crash-safety rules, in order of importance:
    ring a customer twice on resume. A campaign commits a handful of changes per second, so one
    fsync per commit costs nothing that matters.
 4. One process at a time: an exclusive ``flock`` on ``<journal>.lock``. The kernel drops it when
-   the process dies, even by ``kill -9``, so a crash never leaves a stale lock behind.
+   the process dies, even by ``kill -9``, so a crash never leaves a stale lock behind. A clean
+   exit removes the lock file and SQLite's ``-wal`` and ``-shm`` (after a checkpoint): between
+   runs a campaign is its one journal file.
 5. Creation is atomic: the schema and the campaign's identity are written to a temporary file
    which is then renamed into place, so a journal either does not exist or is complete (a kill
    in the first milliseconds leaves nothing to trip over on the next run).
@@ -64,6 +66,7 @@ __all__ = [
     "JournalMismatchError",
     "JournalSchemaError",
     "page_key",
+    "redecided_due",
 ]
 
 SCHEMA_VERSION: Final = 4
@@ -286,6 +289,12 @@ def _time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
+def redecided_due(record: ContactRecord) -> datetime | None:
+    """When a pending contact is due for a run that decides its rules anew: its retry time,
+    or None (now) for a contact never dialed (see :meth:`Journal.redecide_deferrals`)."""
+    return record.next_at if record.attempts else None
+
+
 def _lock_path(path: Path) -> Path:
     return path.with_name(path.name + ".lock")
 
@@ -373,25 +382,41 @@ class _FileLock:
         return None
 
     def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, PRIVATE_MODE)
-        ensure_private(self.path)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 64).decode("ascii", "replace").strip() or "unknown"
+        # The file is removed at a clean exit (see :meth:`release`), so the file locked may be one
+        # its holder unlinked just before it let go: lock again until the locked file is the one
+        # at the path.
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, PRIVATE_MODE)
+            ensure_private(self.path)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 64).decode("ascii", "replace").strip() or "unknown"
+                os.close(fd)
+                raise JournalLockedError(
+                    f"The journal {self.path.with_suffix('')} is in use by another gcdial "
+                    f"process (pid {holder}).",
+                    hint="Wait for that campaign to finish or stop it (Ctrl-C), then resume. "
+                    "`gcdial campaign status` can read the journal meanwhile.",
+                ) from None
+            try:
+                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
             os.close(fd)
-            raise JournalLockedError(
-                f"The journal {self.path.with_suffix('')} is in use by another gcdial process "
-                f"(pid {holder}).",
-                hint="Wait for that campaign to finish or stop it (Ctrl-C), then resume. "
-                "`gcdial campaign status` can read the journal meanwhile.",
-            ) from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._fd = fd
 
-    def release(self) -> None:
+    def release(self, *, remove: bool = False) -> None:
+        """Let go of the lock; ``remove`` deletes the lock file first (a clean exit), while it is
+        still held, so that nobody can lock it in between (see :meth:`acquire`)."""
         if self._fd is not None:
+            if remove:
+                with contextlib.suppress(OSError):
+                    self.path.unlink()
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
@@ -677,11 +702,33 @@ class Journal:
             )
 
     def close(self) -> None:
-        """Close the database and release the lock."""
+        """Close the database and release the lock, leaving only the journal file behind.
+
+        A campaign's clean exit removes its lock file; SQLite removes ``-wal`` and ``-shm`` when
+        the last connection that may write closes. A read-only connection (status, report)
+        cannot, so it leaves them: closing one checkpoints with a writable connection when no
+        campaign holds the journal. Between runs a campaign is one file, as documented.
+        """
         self._conn.close()
         if self._lock is not None:
-            self._lock.release()
+            self._lock.release(remove=True)
             self._lock = None
+        elif _FileLock.holder(self.path) is None:
+            self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        """Fold the write-ahead log into the journal; SQLite deletes ``-wal`` and ``-shm`` when
+        this connection closes if it is the last one (its own locks decide: a reader or a
+        campaign that opened it meanwhile keeps them), so no lock of ours is needed."""
+        if not any(self.path.with_name(self.path.name + s).exists() for s in ("-wal", "-shm")):
+            return
+        with contextlib.suppress(sqlite3.Error, OSError):
+            conn = sqlite3.connect(self.path, isolation_level=None)
+            try:
+                conn.execute("PRAGMA busy_timeout = 1000")
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                conn.close()
 
     def __enter__(self) -> Self:
         return self
@@ -1095,6 +1142,22 @@ class Journal:
         self.skip_many([(contact_id, outcome, reason)])
 
     @_guarded
+    def redecide_deferrals(self) -> int:
+        """Make the pending contacts never dialed due now, for this run's rules to decide again.
+
+        Their only wait is the one the rules gave them (the calling window, the end time): a run
+        with other rules (``--window 00:00-24:00`` after a night run with the default) must not
+        keep the last run's wait. A retry delay (a contact with attempts) is kept as it was.
+        The same reading is :func:`redecided_due`, for the dry run's plan.
+        """
+        with self._tx() as conn:
+            changed = conn.execute(
+                "UPDATE contacts SET next_at = '' "
+                "WHERE status = 'pending' AND attempts = 0 AND next_at > ''"
+            ).rowcount
+        return int(changed)
+
+    @_guarded
     def defer_many(self, items: Iterable[tuple[int, datetime, str]]) -> None:
         """Defer several pending contacts ``(contact_id, until, reason)`` in one transaction."""
         rows = [(_iso(until), reason, cid) for cid, until, reason in items]
@@ -1162,13 +1225,15 @@ class Journal:
         """
         with self._tx() as conn:
             contact = conn.execute(
-                "SELECT status FROM contacts WHERE id = ?", (contact_id,)
+                "SELECT status, line FROM contacts WHERE id = ?", (contact_id,)
             ).fetchone()
             if contact is None:
                 raise KeyError(f"no contact {contact_id} in the journal")
+            # People know a contact by its line in their list, never by the journal's row id.
+            where = f"Line {contact['line']} of the list"
             if contact["status"] != ContactStatus.UNKNOWN:
                 raise ReviewConflictError(
-                    f"Contact {contact_id} is {contact['status']}, not waiting for review.",
+                    f"{where} is {contact['status']}, not waiting for review.",
                     hint="`gcdial campaign review JOURNAL` lists the contacts that need one.",
                 )
             row = conn.execute(
@@ -1191,7 +1256,7 @@ class Journal:
             else:
                 if row is None or row["state"] != AttemptState.UNKNOWN or row["conversation_id"]:
                     raise ReviewConflictError(
-                        f"Contact {contact_id}'s call was accepted by Genesys Cloud (conversation "
+                        f"{where}: its call was accepted by Genesys Cloud (conversation "
                         f"{row['conversation_id'] if row is not None else '?'}): it was placed.",
                         hint="Record it as placed; only a call whose create request got no clear "
                         "answer can be found not placed.",

@@ -249,6 +249,9 @@ class CampaignRunner:
         try:
             journal, resumed = await db.call(self._open_journal)
             to_close = journal
+            if resumed:
+                # The rules given now (a wider --window...) decide when they may be dialed.
+                await db.call(journal.redecide_deferrals)
             await self._mark_intents_unknown(db, journal)
             rules = await db.call(self._with_journal_dnc, journal, rules)
             self.progress.phase = "loading contacts"

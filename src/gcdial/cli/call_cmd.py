@@ -260,13 +260,17 @@ def call(
 
 
 def _check_numbers(params: CallParams, default_country: str) -> None:
+    from gcdial.errors import InvalidPhoneNumberError
     from gcdial.phone import to_e164
 
     country = params.default_country or default_country
     for name, number in (("TO", params.to), ("--from", params.caller_id)):
         if number:
             with option_value(name):
-                to_e164(number, default_country=country)
+                try:
+                    to_e164(number, default_country=country)
+                except InvalidPhoneNumberError as exc:
+                    raise exc.country_from(f"--country, now {country}; e.g. --country GB") from None
 
 
 def _check_positive(name: str, value: float) -> None:

@@ -16,13 +16,13 @@ import contextlib
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
 from rich.text import Text
@@ -226,14 +226,43 @@ ProgressEveryOpt = Annotated[
 ]
 
 
+SIGNAL_ECHO_S: Final = 0.5
+"""Signals closer together than this are one request. ``timeout -s INT`` (and a terminal's
+Ctrl-C) signal the process and its whole group, so one event arrives twice within microseconds;
+a person pressing Ctrl-C again takes far longer."""
+
+
+class StopRequests:
+    """Counts stop requests from SIGINT/SIGTERM, folding the signals that follow a request's
+    first one within :data:`SIGNAL_ECHO_S` (on ``monotonic``) into that request."""
+
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._monotonic = monotonic
+        self._last: float | None = None
+        self.count = 0
+
+    def signal(self) -> int:
+        """Record one signal; the number of distinct requests so far (1: stop, 2: leave now)."""
+        now = self._monotonic()
+        if self._last is None or now - self._last >= SIGNAL_ECHO_S:
+            self._last = now  # measured from a request's first signal: repeats cannot chain
+            self.count += 1
+        return self.count
+
+
 class _StopSignals:
     """SIGINT/SIGTERM from the first instant of the command: before the runner exists a signal
     only asks for a stop (the campaign then never starts); once the event loop runs, the loop's
-    handlers take over (first signal: graceful stop; second: leave at once)."""
+    handlers take over (first request: graceful stop; a second one: leave at once)."""
 
-    def __init__(self) -> None:
-        self.requested = False
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.requests = StopRequests(monotonic)
         self._previous: dict[int, Any] = {}
+
+    @property
+    def requested(self) -> bool:
+        """A stop was asked for."""
+        return self.requests.count > 0
 
     def install(self) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -241,9 +270,8 @@ class _StopSignals:
                 self._previous[sig] = signal.signal(sig, self._early)
 
     def _early(self, signum: int, frame: FrameType | None) -> None:
-        if self.requested:
-            raise KeyboardInterrupt  # a second signal before the start: leave now
-        self.requested = True
+        if self.requests.signal() > 1:
+            raise KeyboardInterrupt  # a second request before the start: leave now
 
     def restore(self) -> None:
         for sig, handler in self._previous.items():
@@ -845,7 +873,7 @@ def _execute(
                 resolve_timeout_s=options.resolve_timeout_s,
                 **timing,
             )
-            with _signals(runner, run):
+            with _signals(runner, run, options.stops.requests, journal_path):
                 if options.stops.requested:
                     return None
                 with view.live(runner):
@@ -883,21 +911,31 @@ def _stopped_before_start(run: Session) -> ExitCode:
 
 
 @contextlib.contextmanager
-def _signals(runner: CampaignRunner, run: Session) -> Iterator[None]:
-    """Ctrl-C / SIGTERM: first a graceful stop, then (again) leave at once."""
+def _signals(
+    runner: CampaignRunner, run: Session, requests: StopRequests, journal_path: Path
+) -> Iterator[None]:
+    """Ctrl-C / SIGTERM: first a graceful stop, then (a second request) leave at once."""
     loop = asyncio.get_running_loop()
-    hits = 0
+    handled = requests.count
 
     def on_signal() -> None:
-        nonlocal hits
-        hits += 1
-        if hits == 1:
+        nonlocal handled
+        count = requests.signal()
+        if count == handled:
+            return  # the same event again (the process and its group were both signalled)
+        handled = count
+        if count == 1:
             run.output.warn(
                 "stopping: no new calls; following the calls in progress to their end "
                 "(Ctrl-C again to leave now; resume reconciles them)"
             )
             runner.request_stop()
         else:
+            live = runner.progress.live_calls
+            run.output.warn(
+                f"leaving now (second stop request): {live} call(s) in progress are no longer "
+                f"followed; `gcdial campaign resume {journal_path}` reconciles them"
+            )
             runner.abort()
 
     installed: list[signal.Signals] = []
@@ -988,15 +1026,21 @@ class CampaignView:
                 self._live = None
 
     async def _tick(self, progress: Progress) -> None:
-        """Away from a terminal: one line of progress every so often, for logs and systemd."""
+        """Away from a terminal: one line of progress every so often, for logs and systemd.
+
+        On the run's one clock (the sandbox's, in the sandbox): --progress-every and the time
+        running count the same seconds as the journal's times."""
+        clock, sleep = self.run.core_clock()
+        started = clock()
         with contextlib.suppress(asyncio.CancelledError):
             while True:
-                await asyncio.sleep(self._progress_every_s)
+                await sleep(self._progress_every_s)
                 output = self.run.output
                 if output.json_mode:
                     output.data({"event": "progress", **progress.as_dict()})
                 else:
-                    output.err.print(Text(progress_line(progress)), soft_wrap=True)
+                    line = progress_line(progress, running_s=clock() - started)
+                    output.err.print(Text(line), soft_wrap=True)
 
     def finish(self, result: RunResult, journal_path: Path | None = None) -> None:
         """The final summary: the journal's counts, and what to do next."""
@@ -1041,9 +1085,12 @@ class CampaignView:
         output.result(data, Text("\n".join(lines)))
 
 
-def progress_line(progress: Progress) -> str:
-    """One line for logs: settled of total, outcomes, live calls, what is next."""
-    elapsed = timedelta(seconds=int(time.monotonic() - progress.started))
+def progress_line(progress: Progress, *, running_s: float | None = None) -> str:
+    """One line for logs: settled of total, outcomes, live calls, what is next, and how long it
+    has been running (``running_s`` on the run's clock; default: real time since the start)."""
+    if running_s is None:
+        running_s = time.monotonic() - progress.started
+    elapsed = timedelta(seconds=int(running_s))
     outcomes = ", ".join(f"{k} {v}" for k, v in sorted(progress.by_outcome.items()))
     waiting = progress.by_status.get("pending", 0)
     text = (

@@ -382,13 +382,21 @@ class CallMonitor:
         if deadline is None:
             return await watch.inbox.get()
         left = deadline - self.clock()
-        if left <= 0 and watch.inbox.empty():
+        if not watch.inbox.empty():
+            return watch.inbox.get_nowait()
+        if left <= 0:
             return None
+        # The deadline is on the injected clock, so the wait is the injected sleep (a sandbox's
+        # accelerated clock, a test's fake one), not asyncio's real-time timeout.
+        getter = asyncio.ensure_future(watch.inbox.get())
+        timer = asyncio.ensure_future(self.sleep(left))
         try:
-            async with asyncio.timeout(max(left, 0.0)):
-                return await watch.inbox.get()
-        except TimeoutError:
-            return None
+            await asyncio.wait({getter, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            timer.cancel()
+            if not getter.done():
+                getter.cancel()
+        return getter.result() if getter.done() and not getter.cancelled() else None
 
     def _register(self, conversation_id: str) -> _Watch:
         watch = _Watch(conversation_id)

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Final
 
 from gcdial.monitor.events import (
     CallEvent,
@@ -148,6 +148,29 @@ DEFAULT_RULES = OutcomeRules(
     ),
 )
 """The built-in rules: the emulator's signals, and best guesses for real orgs (UNCONFIRMED)."""
+
+ERROR_MEANINGS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "error.ininedgecontrol.remote.busy": "the line was busy",
+        "error.ininedgecontrol.remote.address.invalid": "the number does not exist",
+        "error.ininedgecontrol.network.failure": "the network could not reach the number",
+    }
+)
+"""What the ``errorInfo.code`` values the rules know mean, in words for the people reading a
+call's result (the one table: the CLI, the service and the page all read it); the code itself
+stays in the outcome's ``error`` (JSON, the call's events, the review details). A code not listed
+here is shown by Genesys' own ``errorInfo.message``."""
+
+
+def error_meaning(error: ErrorInfo) -> str:
+    """``error`` in words: the table's meaning, else Genesys' own message, else a plain phrase."""
+    code = (error.code or "").lower()
+    for key in sorted(ERROR_MEANINGS, key=len, reverse=True):
+        if code == key or code.startswith(key + "."):
+            return ERROR_MEANINGS[key]
+    if error.message:
+        return error.message.rstrip(".")
+    return "the telephone network reported an error"
 
 
 @dataclass(frozen=True)
@@ -310,9 +333,12 @@ def _decide(base: Outcome, kind: OutcomeKind, leg: Mapping[str, Any] | None, why
     role = role_of(leg)
     disconnect = _disconnect_type(leg)
     error = ErrorInfo.from_participant(leg)
-    detail = f" (disconnectType {disconnect})" if disconnect and kind is not _O.ANSWERED else ""
-    if error and error.code and kind is not _O.ANSWERED:
-        detail += f" [{error.code}]"
+    if error is not None and kind is not _O.ANSWERED:
+        detail = f": {error_meaning(error)}"  # the code stays in ``error``, for the details
+    elif disconnect and kind is not _O.ANSWERED:
+        detail = f" (disconnectType {disconnect})"
+    else:
+        detail = ""
     return replace(
         base,
         kind=kind,

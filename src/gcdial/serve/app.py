@@ -730,8 +730,8 @@ def create_app(
         m = service.metrics
         m.webhook_backlog.set(await service.db(store.outbox_backlog))
         budget = service.client.budget
-        m.rate_limited.set(budget.rate_limited_count)
-        m.budget_left.set(-1 if budget.remaining is None else budget.remaining)
+        m.observe_rate_limited(budget.rate_limited_count)
+        m.budget_remaining.set(-1 if budget.remaining is None else budget.remaining)
         return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
 
     mount_page(app, service, campaigns=campaigns, reviews=reviews)

@@ -120,6 +120,7 @@ def preview_upload(
             "deferred": counts["defer"],
             "waitingForAgent": counts["wait_agent"],
             "afterEnd": counts["ended"],
+            "skipped": counts["skip"],
         },
         "refusedByKind": dict(sorted(by_kind.items())),
         "refused": refused,
@@ -192,11 +193,13 @@ def campaign_detail(
     budget: RateBudget | None,
     monotonic_now: float,
     deferred_limit: int = MAX_DEFERRED_SHOWN,
+    planned_total: int | None = None,
 ) -> dict[str, Any]:
     """Progress, agents, rate budget, calls per minute and deferred contacts of one campaign.
 
     Reads the journal read-only (call it in a thread); a campaign that never ran has no journal:
-    its agents are as listed, everything else empty.
+    its agents are as listed, its total the ``planned_total`` its upload counted, everything
+    else empty.
     """
     listed = [str(a) for a in settings.get("agents", [])]
     journal: Journal | None = None
@@ -230,7 +233,7 @@ def campaign_detail(
     finally:
         if journal is not None:
             journal.close()
-    total = sum(by_status.values())
+    total = sum(by_status.values()) if journal is not None else (planned_total or 0)
     settled = sum(by_status.get(s, 0) for s in ("done", "skipped", "unknown"))
     if run is not None and run.agents:
         agents = run.agents

@@ -229,6 +229,11 @@ class PreviewRows(BaseModel):
     deferred: int = Field(description="Accepted rows outside the calling window right now")
     waitingForAgent: int = Field(description="Accepted rows whose agent column is not listed")
     afterEnd: int = Field(description="Accepted rows whose calling hours fall after the end")
+    skipped: int = Field(
+        description="Refused rows that still become contacts, settled at once as skipped by the "
+        "rules (the do-not-call list, no calling hours); a campaign's contacts are "
+        "accepted + skipped"
+    )
 
 
 class RefusedRow(BaseModel):

@@ -334,6 +334,7 @@ class Reviews:
                 outcome="unknown" if body.verdict == "placed" else None,
                 detail=f"{why}; was: {call.detail or 'outcome unknown'}",
             )
+        service.metrics.review_verdicts.labels("call", body.verdict).inc()
         await service.audit(key.id, "verdict", body.verdict, call, body.note or None)
         await service.publish("call.verdict", call, verdict=body.verdict, by=key.name)
         return call
@@ -528,6 +529,7 @@ class Reviews:
         detail = f"{meta.id} attempt {attempt_id} line {contact.line}" + (
             f": {body.note}" if body.note else ""
         )
+        self.service.metrics.review_verdicts.labels("campaign_attempt", body.verdict).inc()
         await self.service.audit(key.id, "campaign.verdict", body.verdict, None, detail)
         await self._publish("campaign.verdict", meta, result)
         return result

@@ -468,7 +468,7 @@ class DialService:
         call = await self.db(
             self.store.update_call, call.id, now=self.clock(), outcome=kind, detail=reason
         )
-        self.metrics.verdicts.labels(kind).inc()
+        self.metrics.calls_ended.labels(kind).inc()
         await self.publish("call.ended", call, wrapupExpected=expected)
         await self.audit(call.api_key_id, "verdict", kind, call, reason)
         return call

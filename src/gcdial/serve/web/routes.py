@@ -13,6 +13,7 @@ import asyncio
 import datetime as dt
 import json
 from collections.abc import AsyncIterator, Callable
+from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -155,6 +156,15 @@ def mount_page(
             raise ApiProblem(404, "not_found", f"No call {call_id!r}.")
         return call
 
+    favicon = (files("gcdial.serve.web") / "static" / "favicon.ico").read_bytes()
+
+    @router.get("/favicon.ico")
+    async def favicon_ico() -> Response:
+        # Browsers ask for it on every page load; without it each load logs a 404.
+        return Response(
+            favicon, media_type="image/x-icon", headers={"Cache-Control": "max-age=86400"}
+        )
+
     @router.get("/", response_class=HTMLResponse)
     async def page(request: Request) -> Response:
         try:
@@ -275,9 +285,8 @@ def mount_page(
         try:
             return number_preview(to, country.upper(), dt.datetime.now(dt.UTC))
         except InvalidPhoneNumberError as exc:
-            raise ApiProblem(
-                422, "invalid_number", exc.message, hint=exc.hint, path="$.to"
-            ) from None
+            fix = exc.country_from(f"the Country box, now {country.upper()}").hint
+            raise ApiProblem(422, "invalid_number", exc.message, hint=fix, path="$.to") from None
 
     @router.post("/page/api/calls", status_code=202)
     async def dial(

@@ -87,9 +87,16 @@
     const s = Math.max(0, Math.round(seconds));
     return Math.floor(s / 60) + ":" + pad(s % 60);
   }
+  // The page's one way to show a moment: HH:MM:SS local time, with the date before it when it
+  // is not today (review items can be days old).
   function clock(iso) {
+    if (!iso) return "?";
     const d = new Date(iso);
-    return pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
+    if (isNaN(d.getTime())) return String(iso);
+    const time = pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
+    const now = new Date();
+    if (d.toDateString() === now.toDateString()) return time;
+    return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " + time;
   }
   function resultOf(call) {
     if (call.outcome) return call.outcome;

@@ -54,8 +54,18 @@
     }
   }
 
-  // The verdict buttons; a choice asks for confirmation before anything is recorded.
-  function verdictControls(label, send, enabled, why) {
+  // What was recorded, said where the item was (it leaves the list), and focused, so that
+  // whoever recorded it, by mouse or keyboard, sees it without looking elsewhere.
+  function recorded(text) {
+    const box = $("#review-done");
+    box.textContent = text;
+    box.hidden = false;
+    box.focus();
+  }
+
+  // The verdict buttons; a choice asks for confirmation before anything is recorded. ``after``
+  // says, per verdict, what recording it does to the call or contact.
+  function verdictControls(label, send, enabled, why, after) {
     const out = el("div", { class: "small verdict-result", role: "status", "aria-live": "polite" });
     const note = el("input", { type: "text", maxlength: 500, placeholder: "what you checked",
       "aria-label": "Note for " + label });
@@ -79,8 +89,11 @@
       button.disabled = true;
       try {
         await send({ verdict, note: note.value.trim() });
-        notice("Verdict recorded: the call to " + label + " "
-          + (verdict === "placed" ? "did ring." : "never rang."), "info");
+        const text = "Verdict recorded: the call to " + label + " "
+          + (verdict === "placed" ? "did ring (placed). " : "never rang (not placed). ")
+          + after[verdict];
+        notice(text, "info");
+        recorded(text);
         load();
       } catch (err) {
         out.textContent = err.message;
@@ -104,9 +117,9 @@
       el("li", {}, "What the service knows: " + (c.detail || "nothing more")),
       el("li", {}, "Requested: agent " + item.request.agent + ", number " + item.request.to
         + (item.request.callerId ? ", caller id " + item.request.callerId : "")),
-      ...item.events.map((e) => el("li", {}, e.at + " " + e.type
+      ...item.events.map((e) => el("li", {}, clock(e.at) + " " + e.type
         + (e.progress ? " (" + e.progress.event + ")" : ""))),
-      ...item.audit.map((a) => el("li", {}, a.at + " audit: " + a.action + " " + a.result
+      ...item.audit.map((a) => el("li", {}, clock(a.at) + " audit: " + a.action + " " + a.result
         + " by key " + a.key + (a.detail ? " (" + a.detail + ")" : ""))),
     ];
     const send = (body) => api("POST", "/page/api/calls/" + encodeURIComponent(c.id)
@@ -116,7 +129,11 @@
         " · key ", c.keyName || ""),
       el("ul", {}, ...evidence),
       verdictControls(c.to, send, canDial,
-        "Your key has no dial scope: it can see, not record, verdicts."));
+        "Your key has no dial scope: it can see, not record, verdicts.", {
+          placed: "It is marked placed and will not be dialed again.",
+          not_placed: "It is marked not placed; nothing is dialed for it: place it again if "
+            + "the customer still needs the call.",
+        }));
   }
 
   function attemptItem(review, item) {
@@ -124,11 +141,11 @@
     const who = item.contact;
     const evidence = [
       el("li", {}, "What the campaign knows: " + (who.detail || "nothing more")),
-      ...item.attempts.map((a) => el("li", {}, "attempt " + a.number + " at " + a.at + " by "
+      ...item.attempts.map((a) => el("li", {}, "attempt " + a.number + " at " + clock(a.at) + " by "
         + (a.agent || "?") + ": " + words(a.state)
         + (a.conversationId ? ", conversation " + a.conversationId : "")
         + (a.errorCode ? ", " + a.errorCode : "") + (a.detail ? " (" + a.detail + ")" : ""))),
-      ...item.events.map((e) => el("li", {}, e.at + " " + e.kind
+      ...item.events.map((e) => el("li", {}, clock(e.at) + " " + e.kind
         + (e.detail ? ": " + e.detail : ""))),
     ];
     const path = "/page/api/review/campaigns/" + encodeURIComponent(m.id) + "/attempts/"
@@ -141,7 +158,11 @@
         " · ", el("span", { class: "step" }, m.state)),
       el("ul", {}, ...evidence),
       verdictControls(who.phone, (body) => api("POST", path, body), review.reviewable,
-        "The campaign is " + m.state + ": pause it to record a verdict."));
+        "The campaign is " + m.state + ": pause it to record a verdict.", {
+          placed: "Line " + who.line + " of campaign " + m.name + " is settled as placed.",
+          not_placed: "Line " + who.line + " of campaign " + m.name + " is back in the queue, "
+            + "without using up an attempt: it is dialed again when the campaign resumes.",
+        }));
   }
 
   function pinnedItem(review, pinned) {
