@@ -102,6 +102,9 @@ def test_verdict_on_a_campaign_attempt_and_reassign_from_the_page(
     # One time format in the panel: the page's clock, never a raw ISO timestamp.
     assert not re.search(r"\d{4}-\d\d-\d\dT\d\d:", page.locator("#review-panel").inner_text())
 
+    # A note written on the second item survives the refresh that the first verdict causes.
+    other = page.locator(f"#review .review-item[data-attempt='{second['attemptId']}']")
+    other.get_by_role("textbox").fill("seen in Genesys")
     # Keyboard only: the verdict button, its confirm step, Confirm.
     item.get_by_role("button", name="It never rang (not placed)").focus()
     page.keyboard.press("Enter")
@@ -117,8 +120,6 @@ def test_verdict_on_a_campaign_attempt_and_reassign_from_the_page(
     expect(done).to_be_focused()
     expect(done).to_contain_text("never rang (not placed)")
     expect(done).to_contain_text("Line 2 of campaign night is back in the queue")
-    other = page.locator(f"#review .review-item[data-attempt='{second['attemptId']}']")
-    other.get_by_role("textbox").fill("seen in Genesys")
     other.get_by_role("button", name="It rang (placed)").click()
     other.get_by_role("button", name="Cancel").click()  # changed my mind: nothing recorded
     other.get_by_role("button", name="It rang (placed)").click()

@@ -23,6 +23,25 @@
     return loading;
   }
 
+  // A refresh must not take a verdict out of a supervisor's hands: an item whose note is being
+  // written, whose confirm step is open, or that holds the focus stays as it is (an event on
+  // another item used to rebuild it, and a typed note was lost).
+  function itemKey(node) {
+    return node.dataset.call ? "call " + node.dataset.call
+      : "attempt " + node.dataset.campaign + " " + node.dataset.attempt;
+  }
+  function inUse(node) {
+    const note = node.querySelector("input[type=text]");
+    const confirmBox = node.querySelector(".confirm");
+    return Boolean((note && note.value.trim()) || (confirmBox && !confirmBox.hidden)
+      || node.contains(document.activeElement));
+  }
+  function keepInUse(items) {
+    const kept = new Map([...document.querySelectorAll("#review .review-item")]
+      .filter(inUse).map((node) => [itemKey(node), node]));
+    return items.map((item) => kept.get(itemKey(item)) || item);
+  }
+
   async function refresh() {
     const data = await api("GET", "/page/api/review");
     const items = [
@@ -30,7 +49,7 @@
       ...data.campaigns.flatMap((review) => review.unknown.map((item) =>
         attemptItem(review, item))),
     ];
-    $("#review").replaceChildren(...(items.length ? items
+    $("#review").replaceChildren(...(items.length ? keepInUse(items)
       : [el("p", { class: "muted" }, "Nothing to review.")]));
     const pinned = data.campaigns.flatMap((review) => review.pinned.filter((p) => p.gone)
       .map((p) => pinnedItem(review, p)));
