@@ -31,6 +31,7 @@ from gcdial.errors import GcdialError
 from gcdial.serve.campaign_calls import CampaignCalls
 from gcdial.serve.campaign_form import CampaignForm
 from gcdial.serve.campaign_views import RunView, campaign_detail, preview_upload, run_view
+from gcdial.serve.principal import owns
 from gcdial.serve.problems import ApiProblem
 
 __all__ = ["CampaignManager", "CampaignMeta", "check_csv", "read_upload"]
@@ -138,7 +139,7 @@ class CampaignManager:
         if not path.is_file():
             raise ApiProblem(404, "not_found", f"No campaign {campaign_id!r}.")
         meta = CampaignMeta(**json.loads(path.read_text()))
-        if meta.api_key_id != key.id and "admin" not in key.scopes:
+        if not owns(key, meta.api_key_id):
             raise ApiProblem(404, "not_found", f"No campaign {campaign_id!r}.")
         return meta
 

@@ -19,13 +19,16 @@ from gcdial.errors import (
     AuthError,
     CallOutcomeUnknownError,
     ConfigError,
+    GcdialError,
     InputError,
+    InvalidPhoneNumberError,
 )
 from gcdial.monitor import CallMonitor
 from gcdial.resolve import Verdict
 from gcdial.serve.models import CallRequest
+from gcdial.serve.problems import ApiProblem
 
-__all__ = ["DialResult", "dial_status", "failed_dial_status", "place_call"]
+__all__ = ["DialResult", "dial_status", "failed_dial_status", "place_call", "refusal"]
 
 
 @dataclass(frozen=True)
@@ -93,3 +96,34 @@ def failed_dial_status(exc: BaseException) -> str:
         # CallOutcomeUnknownError); what it raises otherwise is a definite refusal, or never left.
         return "not_placed"
     return "unknown"
+
+
+def refusal(exc: BaseException) -> ApiProblem | None:
+    """The 4xx answer for a dial refused before anything was sent, or None if it was not one.
+
+    A refusal is no call: answering it 2xx would let a client that checks only the status
+    believe the phone rang. 409 when the state of things refused it (the agent, the service's
+    settings), 422 when the request did (the number).
+    """
+    if failed_dial_status(exc) != "refused" or not isinstance(exc, GcdialError):
+        return None
+    if isinstance(exc, AgentNotReadyError):
+        return ApiProblem(
+            409,
+            "agent_not_ready",
+            f"Refused, nothing was dialed: {exc.message}",
+            hint=exc.hint or "Fix the agent's state, then dial again with a new Idempotency-Key.",
+            path="$.agent",
+        )
+    if isinstance(exc, InvalidPhoneNumberError):
+        return ApiProblem(
+            422, "invalid_number", f"Refused, nothing was dialed: {exc.message}", hint=exc.hint,
+            path="$.to",
+        )  # fmt: skip
+    if isinstance(exc, InputError):
+        return ApiProblem(
+            422, "invalid_request", f"Refused, nothing was dialed: {exc.message}", hint=exc.hint
+        )
+    return ApiProblem(
+        409, "dial_not_configured", f"Refused, nothing was dialed: {exc.message}", hint=exc.hint
+    )

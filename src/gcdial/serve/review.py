@@ -35,6 +35,7 @@ from gcdial.campaign import review as journal_review
 from gcdial.campaign.journal import Attempt, ContactRecord, Journal
 from gcdial.errors import JournalError, JournalLockedError, ReviewConflictError
 from gcdial.serve.campaign_calls import mirror_verdict
+from gcdial.serve.principal import owns, sees_all
 from gcdial.serve.problems import ApiProblem, problem_body
 from gcdial.serve.service import call_json
 from gcdial.serve.store import ApiKeyRecord, CallRecord, body_fingerprint
@@ -254,14 +255,14 @@ class Reviews:
         found = await self.service.db(
             self.service.store.list_calls,
             status="unknown",
-            api_key_id=None if "admin" in key.scopes else key.id,
+            api_key_id=None if sees_all(key) else key.id,
             limit=limit,
         )
         return [call for call in found if _campaign_of(call) is None]
 
     async def _own_call(self, key: ApiKeyRecord, call_id: str) -> CallRecord:
         call = await self.service.db(self.service.store.get_call, call_id)
-        if call is None or not self.service.owns(key, call):
+        if call is None or not owns(key, call.api_key_id):
             raise ApiProblem(404, "not_found", f"No call {call_id!r}.")
         return call
 

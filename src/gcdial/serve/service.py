@@ -31,9 +31,11 @@ from gcdial.serve.config import ServeConfig
 from gcdial.serve.hub import EventHub
 from gcdial.serve.metrics import Metrics
 from gcdial.serve.models import AgentState, CallRequest
-from gcdial.serve.presence import PresenceWatcher, agent_event_visible
+from gcdial.serve.presence import PresenceWatcher
+from gcdial.serve.problems import problem_body
 from gcdial.serve.readiness import SharedChecks
 from gcdial.serve.signing import sign
+from gcdial.serve.steps import step_of
 from gcdial.serve.store import (
     ApiKeyRecord,
     AuditEntry,
@@ -44,7 +46,7 @@ from gcdial.serve.store import (
     body_fingerprint,
 )
 
-__all__ = ["DialAnswer", "DialService", "call_json", "event_visible", "iso"]
+__all__ = ["DialAnswer", "DialService", "call_json", "iso", "public_event"]
 
 logger = logging.getLogger("gcdial.serve")
 
@@ -89,14 +91,10 @@ def call_json(call: CallRecord) -> dict[str, Any]:
     }
 
 
-def event_visible(data: dict[str, Any], key: ApiKeyRecord) -> bool:
-    """May ``key`` see this event (its JSON ``data``)? A call's or a campaign's: its key's, or
-    any with the admin scope; an agent's: see ``agent_event_visible``."""
-    if "apiKeyId" in data:
-        return "admin" in key.scopes or data["apiKeyId"] == key.id
-    if data.get("type") == "agent.updated":
-        return agent_event_visible(data, key)
-    return "admin" in key.scopes
+def public_event(data: dict[str, Any]) -> dict[str, Any]:
+    """An event as every reader gets it, SSE and webhooks alike: without the internal id of
+    the key that placed the call (kept in the log only to decide who may see it)."""
+    return {name: value for name, value in data.items() if name != "apiKeyId"}
 
 
 @dataclass(frozen=True)
@@ -104,7 +102,7 @@ class DialAnswer:
     """What ``POST /v1/calls`` answers: a claim result and the body to send."""
 
     kind: str  # claimed (a fresh answer), replay, mismatch, in_progress
-    status_code: int
+    status_code: int  # 202, or a refusal's 4xx (its body the error shape with the call in it)
     body: dict[str, Any]
     call_id: str
 
@@ -301,16 +299,17 @@ class DialService:
         task = self._spawn(self._dial(key, idem_key, call, request))
         self._dialing.add(call_id)
         task.add_done_callback(lambda _: self._dialing.discard(call_id))
-        done = await asyncio.shield(task)
-        return DialAnswer("claimed", 202, done, call_id)
+        status_code, done = await asyncio.shield(task)
+        return DialAnswer("claimed", status_code, done, call_id)
 
     async def _dial(
         self, key: ApiKeyRecord, idem_key: str, call: CallRecord, request: CallRequest
-    ) -> dict[str, Any]:
+    ) -> tuple[int, dict[str, Any]]:
         await self.publish("call.placing", call)
         started = time.perf_counter()
         assert self._monitor is not None
         handle: Dial | None = None
+        refused = None
         try:
             handle = await dialing.place_call(
                 self.client,
@@ -321,6 +320,7 @@ class DialService:
             result = dialing.dial_status(handle)
         except BaseException as exc:
             status = dialing.failed_dial_status(exc)
+            refused = dialing.refusal(exc)
             detail = str(exc) if isinstance(exc, GcdialError) else "internal error while dialing"
             if not isinstance(exc, GcdialError):
                 logger.error("dial %s failed with %s", call.id, type(exc).__name__)
@@ -347,14 +347,19 @@ class DialService:
         self.metrics.dial_seconds.observe(time.perf_counter() - started)
         self.metrics.dials.labels(status).inc()
         body = call_json(call)
-        await self.db(self.store.complete_idempotency, key.id, idem_key, 202, json.dumps(body))
+        status_code, answer = 202, body
+        if refused is not None:
+            status_code, answer = refused.status, {**problem_body(refused.detail), "call": body}
+        await self.db(
+            self.store.complete_idempotency, key.id, idem_key, status_code, json.dumps(answer)
+        )
         await self.publish(f"call.{status}", call)
         await self.audit(key.id, "dial", status, call, call.detail)
         if status == "placed":
             self._spawn(self._follow(call))
         elif status == "unknown" and handle is not None and self.config.resolve_later_s > 0:
             self._spawn(self._resolve_later(call, handle))
-        return body
+        return status_code, answer
 
     async def _resolve_later(self, call: CallRecord, handle: Dial) -> None:
         """Go on with the ladder of a call answered ``unknown``, in the background; record its
@@ -407,7 +412,7 @@ class DialService:
 
         async def drain() -> None:
             while (item := await queue.get()) is not None:
-                await self.publish("call.progress", call, progress=item)
+                await self.publish("call.progress", call, progress=item, step=step_of(item))
 
         drainer = asyncio.create_task(drain())
         try:
@@ -553,7 +558,7 @@ class DialService:
                 "id": msg_id,
                 "type": event.type,
                 "timestamp": iso(event.at),
-                "data": json.loads(event.data),
+                "data": public_event(json.loads(event.data)),
             }
         ).encode()
         headers = {
@@ -602,7 +607,3 @@ class DialService:
             problems["genesys"] = exc.message
         self._ready_cache = (now, problems)
         return problems
-
-    def owns(self, key: ApiKeyRecord, call: CallRecord) -> bool:
-        """May ``key`` see ``call``? Its own calls, or any with the admin scope."""
-        return "admin" in key.scopes or call.api_key_id == key.id
