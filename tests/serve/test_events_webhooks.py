@@ -139,6 +139,10 @@ def test_webhooks_are_signed_and_retried_until_accepted(
     ids = [g["headers"]["webhook-id"] for g in state.got]
     assert len(ids) == len(set(ids))
     assert state.attempts == len(state.got) + 2
+    # One event shape for webhooks and SSE: no internal id of the key that placed the call.
+    for got in state.got:
+        assert "apiKeyId" not in json.loads(got["body"])["data"]
+    assert "apiKeyId" not in str(state.got)
     # Non-admin keys may not manage webhooks.
     denied = running.http.get("/v1/webhooks", headers=running.headers())
     assert denied.status_code == 403
@@ -183,7 +187,14 @@ def test_receiver_failing_for_long_ends_in_dead_letters_not_loss(
 def test_metrics_and_readiness(running: Running) -> None:
     call = running.dial({"agent": ALICE, "to": "+14155550100"}, "m-1").json()
     running.wait_call(call["id"], lambda c: c["ended"])
-    text = running.http.get("/metrics").text
+    # /metrics is for an operator's key (metrics or admin scope), not for anyone.
+    assert running.http.get("/metrics").status_code == 401
+    assert running.http.get("/metrics", headers=running.headers()).status_code == 403
+    operator = running.make_key("prometheus", scopes=("metrics",))
+    for key in (operator, running.admin_key):
+        answer = running.http.get("/metrics", headers=running.headers(key))
+        assert answer.status_code == 200, answer.text
+    text = answer.text
     assert 'gcdial_serve_dials_total{status="placed"} 1.0' in text
     assert 'gcdial_serve_verdicts_total{outcome="answered"} 1.0' in text
     assert "gcdial_serve_webhook_backlog 0.0" in text
@@ -194,7 +205,16 @@ def test_metrics_and_readiness(running: Running) -> None:
 def test_readyz_fails_when_genesys_refuses_the_token(running: Running) -> None:
     running.emulator.revoke_tokens()
     running.emulator.add_fault(route="token", mode="status", status=401)
-    answer = running.http.get("/readyz")
+    # Anonymous: a bare status, nothing about the upstream (no URL, no error text).
+    anonymous = running.http.get("/readyz")
+    assert anonymous.status_code == 503
+    assert anonymous.json()["error"]["type"] == "not_ready"
+    assert anonymous.json()["error"]["errors"] == []
+    assert anonymous.json()["error"]["message"] == "Not ready."
+    assert running.emulator.base_url not in anonymous.text
+    assert running.http.get("/readyz", headers=running.headers()).json()["error"]["errors"] == []
+    # An operator's key sees which check failed and why.
+    answer = running.http.get("/readyz", headers=running.headers(running.admin_key))
     assert answer.status_code == 503
     error = answer.json()["error"]
     assert error["type"] == "not_ready"

@@ -113,7 +113,7 @@ def test_page_on_one_replica_sees_a_call_placed_through_the_other(
     shot(page, tmp_path, "replica-a-sees-b")
     # A's session cookie is good on B: the same browser opens B's page signed in.
     cookie = next(c for c in page.context.cookies() if c["name"] == "gcdial_page")
-    session = httpx.get(f"{b}/page/api/session", cookies={"gcdial_page": cookie["value"]})
+    session = httpx.get(f"{b}/page/session", cookies={"gcdial_page": cookie["value"]})
     assert session.status_code == 200, session.text
     assert session.json()["key"]["name"] == "supervisor"
     page.goto(b + "/")

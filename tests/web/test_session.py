@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gcdial.serve.web.session import (
+from gcdial.serve.session import (
     SECRET_ENV,
     csrf_token,
     load_secret,
@@ -58,9 +58,12 @@ def _signed_in(web: Web, key: str) -> tuple[httpx.Client, str]:
 
 def test_page_endpoints_need_a_session_scope_and_csrf(web: Web) -> None:
     with httpx.Client(base_url=web.url) as anonymous:
-        signed_out = anonymous.get("/page/api/calls")
+        signed_out = anonymous.get("/v1/calls")
         assert signed_out.status_code == 401
-        assert signed_out.json()["error"]["type"] == "signed_out"
+        assert signed_out.json()["error"]["type"] == "unauthorized"
+        forged = anonymous.get("/v1/calls", cookies={"gcdial_page": "key_1.9999999999.n.mac"})
+        assert forged.status_code == 401
+        assert forged.json()["error"]["type"] == "signed_out"
         page = anonymous.get("/")
         assert page.status_code == 200
         assert "Sign in" in page.text
@@ -74,22 +77,22 @@ def test_page_endpoints_need_a_session_scope_and_csrf(web: Web) -> None:
     with closing(http):
         body = {"agent": "alice@example.com", "to": "+14155550100"}
         no_scope = http.post(
-            "/page/api/calls", json=body, headers={"X-CSRF-Token": csrf, "Idempotency-Key": "1"}
+            "/v1/calls", json=body, headers={"X-CSRF-Token": csrf, "Idempotency-Key": "1"}
         )
         assert no_scope.status_code == 403
         assert "'dial' scope" in no_scope.json()["error"]["message"]
-        bad = http.get("/page/api/number", params={"to": "555-01"})
+        bad = http.get("/page/number", params={"to": "555-01"})
         assert bad.status_code == 422
         assert bad.json()["error"]["path"] == "$.to"
     assert web.emulator.calls_created() == []
     http, csrf = _signed_in(web, web.supervisor_key)
     with closing(http):
-        no_csrf = http.post("/page/api/calls", json=body, headers={"Idempotency-Key": "2"})
+        no_csrf = http.post("/v1/calls", json=body, headers={"Idempotency-Key": "2"})
         assert no_csrf.status_code == 403
         assert no_csrf.json()["error"]["type"] == "csrf_failed"
         headers = {"X-CSRF-Token": csrf, "Idempotency-Key": "3"}
-        first = http.post("/page/api/calls", json=body, headers=headers)
-        again = http.post("/page/api/calls", json=body, headers=headers)
+        first = http.post("/v1/calls", json=body, headers=headers)
+        again = http.post("/v1/calls", json=body, headers=headers)
         assert first.status_code == again.status_code == 202
         assert first.json()["id"] == again.json()["id"]  # a re-sent form never rings twice
     assert len(web.emulator.calls_created()) == 1
@@ -106,7 +109,7 @@ def test_an_expired_session_says_so(web: Web, monkeypatch: pytest.MonkeyPatch) -
         stale = new_session(key_id, now=0.0, lifetime_s=1)
         stale = type(stale)(key_id=key_id, expires_at=stale.expires_at, nonce=nonce)
         http.cookies.set("gcdial_page", seal(stale, secret), domain="127.0.0.1")
-        answer = http.get("/page/api/calls")
+        answer = http.get("/v1/calls")
         assert answer.status_code == 401
         assert answer.json()["error"]["type"] == "session_expired"
         assert "expired" in http.get("/").text

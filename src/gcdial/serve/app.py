@@ -35,7 +35,7 @@ from gcdial.serve.routes import ROUTERS
 from gcdial.serve.service import DialService
 from gcdial.serve.store import Store, StoreError
 from gcdial.serve.web import mount_page
-from gcdial.serve.web.session import load_secret
+from gcdial.serve.session import load_secret
 
 __all__ = ["create_app"]
 

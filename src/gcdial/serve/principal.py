@@ -28,7 +28,7 @@ from typing import Any
 from gcdial.serve.presence import agent_event_visible
 from gcdial.serve.problems import ApiProblem
 from gcdial.serve.store import ApiKeyRecord, CallRecord, hash_api_key
-from gcdial.serve.web.session import (
+from gcdial.serve.session import (
     COOKIE_NAME,
     Session,
     csrf_token,
