@@ -66,6 +66,24 @@ def test_call_events_stream_ends_with_the_outcome_and_resumes(running: Running) 
     assert [e["id"] for e in rest] == [e["id"] for e in events[2:]]
 
 
+def test_revoking_a_key_ends_its_open_stream(running: Running) -> None:
+    """The stream asks again on a timer, whether events flow or not: after a revocation, the
+    stream ends with a stream.ended event saying why (the read timeout only stops a hang)."""
+    key = running.make_key("doomed", scopes=("dial", "watch"), rate_per_minute=100_000)
+    timeout = httpx.Timeout(30, read=8)
+    with running.http.stream(
+        "GET", "/v1/events", headers=running.headers(key), timeout=timeout
+    ) as response:
+        assert response.status_code == 200
+        call = running.dial({"agent": ALICE, "to": "+14155550100"}, "doomed-1", key=key).json()
+        assert running.store.revoke_api_key("doomed", now=time.time())
+        events = sse_events(response, 10_000)  # until the service ends it (or the read times out)
+    assert events[-1]["event"] == "stream.ended"
+    assert json.loads(events[-1]["data"])["type"] == "key_revoked"
+    assert call["id"]
+    assert running.http.get("/v1/events", headers=running.headers(key)).status_code == 401
+
+
 def test_bad_last_event_id_is_400(running: Running) -> None:
     answer = running.http.get("/v1/events", headers=running.headers(**{"Last-Event-ID": "x"}))
     assert answer.status_code == 400

@@ -120,3 +120,10 @@ def test_page_on_one_replica_sees_a_call_placed_through_the_other(
     expect(page.locator("#key-name")).to_have_text("supervisor")
     expect(page.locator("#live")).to_have_text("live")
     expect(page.locator(f"#active tr[data-call='{answer.json()['id']}']")).to_be_visible()
+    # Signing out on B ends the session in the shared store: a copy of the cookie made before
+    # fails on A too.
+    page.click("#signout")
+    expect(page.locator("#key")).to_be_visible()
+    copied = httpx.get(f"{a}/page/session", cookies={"gcdial_page": cookie["value"]})
+    assert copied.status_code == 401, copied.text
+    assert copied.json()["error"]["type"] == "signed_out"

@@ -33,9 +33,9 @@ from gcdial.serve.problems import ApiProblem, ErrorItem, json_path, problem_body
 from gcdial.serve.review import Reviews
 from gcdial.serve.routes import ROUTERS
 from gcdial.serve.service import DialService
+from gcdial.serve.session import load_secret
 from gcdial.serve.store import Store, StoreError
 from gcdial.serve.web import mount_page
-from gcdial.serve.session import load_secret
 
 __all__ = ["create_app"]
 

@@ -27,7 +27,6 @@ from typing import Any
 
 from gcdial.serve.presence import agent_event_visible
 from gcdial.serve.problems import ApiProblem
-from gcdial.serve.store import ApiKeyRecord, CallRecord, hash_api_key
 from gcdial.serve.session import (
     COOKIE_NAME,
     Session,
@@ -36,6 +35,7 @@ from gcdial.serve.session import (
     read_session,
     seal,
 )
+from gcdial.serve.store import ApiKeyRecord, CallRecord, hash_api_key
 
 __all__ = [
     "COOKIE_NAME",
