@@ -238,6 +238,9 @@ class DialService:
     async def publish(self, type: str, call: CallRecord, **extra: Any) -> Event:
         """Append a call event (and its webhook outbox rows) and wake the streams."""
         data = {"type": type, "call": call_json(call), "apiKeyId": call.api_key_id, **extra}
+        progress = extra.get("progress")
+        if isinstance(progress, dict):
+            data["step"] = step_of(progress)  # a campaign's calls' progress too
         event = await self.db(
             self.store.append_event, type, call.id, json.dumps(data), now=self.clock()
         )
@@ -412,7 +415,7 @@ class DialService:
 
         async def drain() -> None:
             while (item := await queue.get()) is not None:
-                await self.publish("call.progress", call, progress=item, step=step_of(item))
+                await self.publish("call.progress", call, progress=item)
 
         drainer = asyncio.create_task(drain())
         try:

@@ -75,7 +75,10 @@ async def _identify(
             return None
         unsafe = request.method not in SAFE_METHODS
         principal = await auth.from_cookie(cookie, csrf, unsafe=unsafe)
-    auth.admit(principal)
+    if principal.session is None or request.method not in SAFE_METHODS:
+        # Every API request and every page action; not the live page's own reads, which follow
+        # each event (a wallboard's key would otherwise run dry on a busy day).
+        auth.admit(principal)
     return principal
 
 

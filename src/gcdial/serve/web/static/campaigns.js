@@ -142,6 +142,7 @@
     const form = $("#campaign-form");
     const button = $("#campaign-upload");
     button.disabled = true;
+    previewSeq++; // a preview still in flight must not clear what the upload says
     try {
       const data = await postForm("/v1/campaigns");
       notice("Campaign " + data.name + " created: review it, then press start.", "info");
