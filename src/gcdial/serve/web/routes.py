@@ -13,12 +13,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
+from pydantic import BaseModel
 from starlette.staticfiles import StaticFiles
 
 from gcdial.errors import InvalidPhoneNumberError
 from gcdial.serve.principal import COOKIE_NAME, Principal
 from gcdial.serve.problems import ApiProblem
-from gcdial.serve.routes.deps import Auth, Caller, Service
+from gcdial.serve.routes.deps import ERRORS, Auth, Caller, Service
 from gcdial.serve.store import hash_api_key
 from gcdial.serve.web.views import number_preview
 
@@ -33,12 +34,63 @@ _SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",  # "no-referrer" makes the Origin header "null"
     "Cache-Control": "no-store",
 }
+
+
+class SignedOut(BaseModel):
+    """The answer of a sign-out."""
+
+    signedOut: bool
+
+
+class SessionKey(BaseModel):
+    """The key a session is signed in with."""
+
+    id: str
+    name: str
+    scopes: list[str]
+
+
+class WhoAmI(BaseModel):
+    """Who is calling: the key, and when the page session ends (None for a Bearer key)."""
+
+    key: SessionKey
+    expiresAt: float | None = None
+
+
+class LocalTime(BaseModel):
+    """The time now in one of the number's time zones."""
+
+    zone: str
+    localTime: str
+    weekday: str
+
+
+class NumberPreview(BaseModel):
+    """A number as it will be dialed."""
+
+    e164: str
+    region: str
+    country: str
+    place: str | None = None
+    international: str
+    zones: list[LocalTime]
+
+
 _TEMPLATES = Environment(
     loader=PackageLoader("gcdial.serve.web", "templates"),
     autoescape=select_autoescape(["html"]),
 )
 
-router = APIRouter(include_in_schema=False)
+# In the OpenAPI document (tag "page"), so the property test drives them too; the HTML is not.
+router = APIRouter(tags=["page"])
+_HTML: dict[int | str, dict[str, Any]] = {
+    code: {"content": {"text/html": {}}, "description": why}
+    for code, why in {
+        303: "Signed in: the session cookie is set, go to the page",
+        401: "The key is not known or was revoked (the sign-in form, saying so)",
+        403: "The key lacks the watch scope, or the form came from another site",
+    }.items()
+}
 
 
 def _html(name: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -46,7 +98,7 @@ def _html(name: str, status: int = 200, **context: Any) -> HTMLResponse:
     return HTMLResponse(body, status, headers=_SECURITY_HEADERS)
 
 
-@router.get("/", response_class=HTMLResponse)
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
 async def page(request: Request, auth: Auth) -> Response:
     """The page when signed in, else the sign-in form (saying why when a session ended)."""
     cookie = request.cookies.get(COOKIE_NAME)
@@ -68,7 +120,12 @@ async def page(request: Request, auth: Auth) -> Response:
     )
 
 
-@router.post("/page/signin")
+@router.post(
+    "/page/signin",
+    response_class=HTMLResponse,
+    responses={**_HTML, 422: ERRORS[422], 413: ERRORS[413]},
+    summary="Sign the page in with an API key (form field key); sets the session cookie",
+)
 async def sign_in(
     request: Request,
     auth: Auth,
@@ -112,7 +169,12 @@ async def sign_in(
     return answer
 
 
-@router.post("/page/signout")
+@router.post(
+    "/page/signout",
+    response_model=SignedOut,
+    responses=ERRORS,
+    summary="End the page's session in the store (every copy of its cookie stops working)",
+)
 async def sign_out(caller: Caller, auth: Auth) -> Response:
     """End the session in the store (every copy of the cookie stops working), then the cookie."""
     if caller.session is not None:
@@ -122,7 +184,12 @@ async def sign_out(caller: Caller, auth: Auth) -> Response:
     return answer
 
 
-@router.get("/page/session")
+@router.get(
+    "/page/session",
+    response_model=WhoAmI,
+    responses=ERRORS,
+    summary="Who the page is signed in as, and until when",
+)
 async def whoami(caller: Caller) -> dict[str, Any]:
     """Who the page is signed in as, and until when (a 401 once the session ended)."""
     return {
@@ -131,7 +198,12 @@ async def whoami(caller: Caller) -> dict[str, Any]:
     }
 
 
-@router.get("/page/number")
+@router.get(
+    "/page/number",
+    response_model=NumberPreview,
+    responses=ERRORS,
+    summary="A number as it will be dialed: E.164, country, place, local time there",
+)
 async def number(
     caller: Caller,
     to: Annotated[str, Query(max_length=64)],
