@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gcdial.serve.presence import agent_event_visible
 from gcdial.serve.problems import ApiProblem
@@ -36,6 +36,9 @@ from gcdial.serve.session import (
     seal,
 )
 from gcdial.serve.store import ApiKeyRecord, CallRecord, hash_api_key
+
+if TYPE_CHECKING:
+    from gcdial.serve.service import DialService
 
 __all__ = [
     "COOKIE_NAME",
@@ -162,13 +165,13 @@ def _signed_out(kind: str, message: str, hint: str) -> ApiProblem:
 class Authenticator:
     """Turns a Bearer key or a page session into a :class:`Principal`, and ends sessions.
 
-    ``db`` runs one store call off the event loop (``DialService.db``); ``clock`` is the
-    service's clock (epoch seconds) and ``secret`` signs the page's cookies and CSRF tokens.
+    Store calls run off the event loop (``DialService.db``) on the service's clock (epoch
+    seconds); ``secret`` signs the page's cookies and CSRF tokens.
     """
 
     def __init__(
         self,
-        service: Any,
+        service: DialService,
         secret: bytes,
         *,
         session_s: float = DEFAULT_SESSION_S,

@@ -35,7 +35,7 @@ from gcdial.campaign import review as journal_review
 from gcdial.campaign.journal import Attempt, ContactRecord, Journal
 from gcdial.errors import JournalError, JournalLockedError, ReviewConflictError
 from gcdial.serve.campaign_calls import mirror_verdict
-from gcdial.serve.principal import owns, sees_all
+from gcdial.serve.principal import sees_all
 from gcdial.serve.problems import ApiProblem, problem_body
 from gcdial.serve.service import call_json
 from gcdial.serve.store import ApiKeyRecord, CallRecord, body_fingerprint
@@ -260,12 +260,6 @@ class Reviews:
         )
         return [call for call in found if _campaign_of(call) is None]
 
-    async def _own_call(self, key: ApiKeyRecord, call_id: str) -> CallRecord:
-        call = await self.service.db(self.service.store.get_call, call_id)
-        if call is None or not owns(key, call.api_key_id):
-            raise ApiProblem(404, "not_found", f"No call {call_id!r}.")
-        return call
-
     async def _decided(self, call: CallRecord) -> str:
         """Who recorded the verdict on ``call``, and when, from its events."""
         events = await self.service.db(self.service.store.events_after, 0, call_id=call.id)
@@ -283,7 +277,7 @@ class Reviews:
     ) -> CallRecord:
         """Record the one verdict on an unknown call; a second one is a 409 saying who was first."""
         service = self.service
-        call = await self._own_call(key, call_id)
+        call = await self.service.own_call(key, call_id)
 
         def busy(_: str) -> ApiProblem:
             return ApiProblem(
@@ -304,7 +298,7 @@ class Reviews:
                 hint=f"POST /v1/campaigns/{campaign[0]}/attempts/{campaign[1]}/verdict",
             )
         async with self._exclusive(f"verdict:{call_id}", busy, service.clock):
-            call = await self._own_call(key, call_id)
+            call = await self.service.own_call(key, call_id)
             if call.status != "unknown":
                 raise ApiProblem(
                     409,
@@ -336,7 +330,7 @@ class Reviews:
         first answer (a 409 included); another body is a 422; one still running, a 409."""
         if idem is None:
             return VerdictAnswer(200, call_json(await self.call_verdict(key, call_id, body)))
-        await self._own_call(key, call_id)
+        await self.service.own_call(key, call_id)
         service = self.service
         scoped = "verdict:" + idem
         fingerprint = body_fingerprint({"call": call_id, **body.model_dump()})

@@ -32,7 +32,8 @@ from gcdial.serve.hub import EventHub
 from gcdial.serve.metrics import Metrics
 from gcdial.serve.models import AgentState, CallRequest
 from gcdial.serve.presence import PresenceWatcher
-from gcdial.serve.problems import problem_body
+from gcdial.serve.principal import owns
+from gcdial.serve.problems import ApiProblem, problem_body
 from gcdial.serve.readiness import SharedChecks
 from gcdial.serve.signing import sign
 from gcdial.serve.steps import step_of
@@ -610,3 +611,10 @@ class DialService:
             problems["genesys"] = exc.message
         self._ready_cache = (now, problems)
         return problems
+
+    async def own_call(self, key: ApiKeyRecord, call_id: str) -> CallRecord:
+        """The call ``call_id`` if ``key`` may see it; else a 404 (never a 403: no probing)."""
+        call = await self.db(self.store.get_call, call_id)
+        if call is None or not owns(key, call.api_key_id):
+            raise ApiProblem(404, "not_found", f"No call {call_id!r}.")
+        return call

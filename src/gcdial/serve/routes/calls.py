@@ -16,28 +16,19 @@ from fastapi.responses import JSONResponse, Response
 
 from gcdial.errors import GcdialError, NotFoundError
 from gcdial.serve.models import CallRequest, CallResource, CallsPage, RefusedCall
-from gcdial.serve.principal import Principal
 from gcdial.serve.problems import ApiProblem, ErrorBody
 from gcdial.serve.routes.deps import ERRORS, Caller, Service
 from gcdial.serve.service import DialService, call_json
 from gcdial.serve.steps import call_view
 from gcdial.serve.store import CallRecord
 
-__all__ = ["MAX_IDEMPOTENCY_KEY", "key_names", "own_call", "router", "with_progress"]
+__all__ = ["MAX_IDEMPOTENCY_KEY", "key_names", "router", "with_progress"]
 
 MAX_IDEMPOTENCY_KEY = 255
 _KEY_CHARS = re.compile(r"^[\x21-\x7e]+$")
 _OUTCOME_SCAN = 500
 
 router = APIRouter(tags=["calls"])
-
-
-async def own_call(service: DialService, caller: Principal, call_id: str) -> CallRecord:
-    """The call ``call_id`` if the caller may see it; else a 404 (never a 403: no probing)."""
-    call = await service.db(service.store.get_call, call_id)
-    if call is None or not caller.owns(call):
-        raise ApiProblem(404, "not_found", f"No call {call_id!r}.")
-    return call
 
 
 def _idempotency_key(value: str | None) -> str:
@@ -122,7 +113,7 @@ async def create_call(
 async def get_call(call_id: str, caller: Caller, service: Service) -> dict[str, Any]:
     """One call the caller may see."""
     caller.need("watch")
-    return call_json(await own_call(service, caller, call_id))
+    return call_json(await service.own_call(caller.key, call_id))
 
 
 @router.get("/v1/calls", response_model=CallsPage, responses=ERRORS)
@@ -211,7 +202,7 @@ async def with_progress(service: DialService, calls: list[CallRecord]) -> list[d
 async def hang_up(call_id: str, caller: Caller, service: Service) -> dict[str, Any]:
     """End a live call for everyone."""
     caller.need("dial")
-    call = await own_call(service, caller, call_id)
+    call = await service.own_call(caller.key, call_id)
     if call.conversation_id is None or call.outcome is not None:
         raise ApiProblem(
             409,

@@ -19,7 +19,6 @@ from sse_starlette import EventSourceResponse
 
 from gcdial.serve.principal import Authenticator, Principal
 from gcdial.serve.problems import ApiProblem
-from gcdial.serve.routes.calls import own_call
 from gcdial.serve.routes.deps import ERRORS, Auth, Caller, Service
 from gcdial.serve.service import TERMINAL_EVENTS, DialService, public_event
 
@@ -119,7 +118,7 @@ async def call_events(
 ) -> EventSourceResponse:
     """One call's events from its first (or after the resume point) until it ends."""
     caller.need("watch")
-    await own_call(service, caller, call_id)
+    await service.own_call(caller.key, call_id)
     return stream_events(service, auth, caller, resume_point(last_event_id, after, 0), call_id)
 
 
