@@ -25,7 +25,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from gcdial.serve.presence import agent_event_visible
 from gcdial.serve.problems import ApiProblem
 from gcdial.serve.session import (
     COOKIE_NAME,
@@ -117,12 +116,19 @@ class Principal:
 
     def sees_event(self, data: Mapping[str, Any]) -> bool:
         """May the caller see this event (its stored JSON)? A call's or a campaign's: its key's,
-        or an admin; an agent's: see ``agent_event_visible``; anything else: an admin."""
+        or an admin; an agent's: an admin, a key for every agent, or a key limited to agents
+        for theirs (and the resync, which names none); anything else: an admin."""
         if "apiKeyId" in data:
             return owns(self.key, str(data["apiKeyId"]))
-        if data.get("type") == "agent.updated":
-            return agent_event_visible(dict(data), self.key)
-        return self.sees_all
+        if data.get("type") != "agent.updated":
+            return self.sees_all
+        if self.sees_all or not self.key.agents:
+            return True
+        agent = data.get("agent")
+        if not isinstance(agent, Mapping):
+            return bool(data.get("resync"))
+        names = {str(agent.get("agent") or "").lower(), str(agent.get("id") or "").lower()}
+        return bool(names & set(self.key.agents))
 
 
 class RateLimiter:
