@@ -52,6 +52,7 @@ __all__ = [
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 DEFAULT_SESSION_S = 8 * 3600.0
 _SESSION_LEASE = "session:"
+_ENDED_CACHE_MAX = 10_000
 
 
 def sees_all(key: ApiKeyRecord) -> bool:
@@ -188,6 +189,8 @@ class Authenticator:
         self.secret = secret
         self.session_s = session_s
         self.limiter = limiter or RateLimiter()
+        self.recheck_s = service.config.credential_check_s
+        self._ended: dict[str, tuple[float, ApiProblem | None]] = {}
 
     async def from_bearer(self, token: str) -> Principal:
         """The principal of a Bearer API key, or a 401."""
@@ -253,7 +256,23 @@ class Authenticator:
 
     async def ended(self, principal: Principal) -> ApiProblem | None:
         """Why the principal may no longer be served (key revoked, session ended), or None.
-        Streams call this on a timer: a revocation reaches an open stream."""
+
+        Streams call this on a timer, so a revocation reaches an open stream. The streams of one
+        key (or session) share one answer for half a check period: a thousand open streams of
+        a wallboard's key cost one store read per period, not a thousand.
+        """
+        name = principal.key.id + (":" + principal.session.nonce if principal.session else "")
+        now = time.monotonic()
+        cached = self._ended.get(name)
+        if cached is not None and now - cached[0] < self.recheck_s / 2:
+            return cached[1]
+        problem = await self._ended_now(principal)
+        if len(self._ended) > _ENDED_CACHE_MAX:
+            self._ended.clear()
+        self._ended[name] = (now, problem)
+        return problem
+
+    async def _ended_now(self, principal: Principal) -> ApiProblem | None:
         if principal.session is not None:
             problem = await self._session_problem(principal.session)
             if problem is not None:
