@@ -56,6 +56,9 @@ T = TypeVar("T")
 
 TERMINAL_EVENTS = frozenset({"call.ended", "call.unknown", "call.not_placed", "call.refused"})
 _RECOVERY_EVERY_S = 30.0
+_FINISH_S = 5.0  # how long ``stop`` waits for answered dials' events and audit lines
+# The webhook worker looks at the outbox once per burst of events, not once per event.
+_WEBHOOK_COALESCE_S = 0.05
 
 
 def iso(epoch: float) -> str:
@@ -131,6 +134,7 @@ class DialService:
         self._client: AsyncClient | None = None
         self._monitor: CallMonitor | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._finishing: set[asyncio.Task[None]] = set()
         self._workers: list[asyncio.Task[None]] = []
         self._webhook_http: httpx.AsyncClient | None = None
         self._ready_cache: tuple[float, dict[str, str]] | None = None
@@ -215,6 +219,8 @@ class DialService:
         if self._unlisten is not None:
             self._unlisten()
             self._unlisten = None
+        if self._finishing:
+            await asyncio.wait(list(self._finishing), timeout=_FINISH_S)
         for task in [*self._workers, *self._tasks]:
             task.cancel()
         for task in [*self._workers, *self._tasks]:
@@ -357,13 +363,23 @@ class DialService:
         await self.db(
             self.store.complete_idempotency, key.id, idem_key, status_code, json.dumps(answer)
         )
+        # The event, the audit line and following the call do not hold the answer up: the claim
+        # and the call row already hold everything a retry or a reader needs. ``stop`` lets
+        # these finish before it cancels anything.
+        task = asyncio.create_task(self._after_dial(key, call, status, handle))
+        self._finishing.add(task)
+        task.add_done_callback(self._finishing.discard)
+        return status_code, answer
+
+    async def _after_dial(
+        self, key: ApiKeyRecord, call: CallRecord, status: str, handle: Dial | None
+    ) -> None:
         await self.publish(f"call.{status}", call)
         await self.audit(key.id, "dial", status, call, call.detail)
         if status == "placed":
             self._spawn(self._follow(call))
         elif status == "unknown" and handle is not None and self.config.resolve_later_s > 0:
             self._spawn(self._resolve_later(call, handle))
-        return status_code, answer
 
     async def _resolve_later(self, call: CallRecord, handle: Dial) -> None:
         """Go on with the ladder of a call answered ``unknown``, in the background; record its
@@ -545,7 +561,8 @@ class DialService:
                     continue
             except Exception as exc:
                 logger.warning("webhook delivery pass failed: %s", type(exc).__name__)
-            await self.hub.wait_beyond(seen, self.config.webhook_poll_s)
+            if await self.hub.wait_beyond(seen, self.config.webhook_poll_s):
+                await asyncio.sleep(min(_WEBHOOK_COALESCE_S, self.config.webhook_poll_s))
             seen = self.hub.last_id
 
     async def _deliver(self, delivery: Delivery) -> None:
