@@ -1,9 +1,12 @@
 """OAuth for the Platform API, as ``httpx.Auth`` flows: nothing else in gcdial touches tokens.
 
 * :class:`ClientCredentialsAuth` asks the region's *login* host for a token, caches it until
-  shortly before ``expires_in`` runs out, makes exactly one token request however many requests
-  need one at the same time, and after a 401 from the API refreshes once and re-sends (safe: a 401
-  means the server did not act on the request).
+  shortly before ``expires_in`` runs out, and makes exactly one token request however many
+  requests need one at the same time. Tokens are numbered (generations). A request the API
+  refused with 401 was not acted on, so it is re-sent once a token *newer than the one it
+  carried* is at hand: fetched by the first request that needs it, shared by the others. Two
+  expiries or revocations close together cost each request in flight one more re-send, never a
+  failure; :data:`MAX_TOKEN_RENEWALS` bounds the re-sends of one request.
 * :class:`BearerTokenAuth` attaches a user token (from ``gcdial login`` or
   ``GENESYSCLOUD_ACCESS_TOKEN``); a 401 becomes an AuthenticationError telling the user to log
   in again.
@@ -57,6 +60,7 @@ from gcdial.scrub import scrub
 
 __all__ = [
     "DEFAULT_TOKEN_TIMEOUT",
+    "MAX_TOKEN_RENEWALS",
     "OAUTH_ERROR_HINTS",
     "REFRESH_MARGIN_S",
     "BearerTokenAuth",
@@ -66,6 +70,7 @@ __all__ = [
     "auth_from_settings",
     "is_user_token",
     "parse_token_response",
+    "renew_after",
     "token_transport_error",
     "token_url",
 ]
@@ -77,6 +82,11 @@ REFRESH_MARGIN_S: Final = 60.0
 ASSUMED_LIFETIME_S: Final = 300.0
 """Lifetime assumed when the token endpoint omits ``expires_in`` (Genesys' shortest)."""
 DEFAULT_TOKEN_TIMEOUT: Final = httpx.Timeout(30.0, connect=5.0)
+MAX_TOKEN_RENEWALS: Final = 4
+"""How many times one request is re-sent with a newer token after a 401. Each re-send needs a
+token newer than the refused one, so this bounds the token changes one request rides out (two
+expiries close together need two), and a token the API refuses however fresh it is (a client
+whose permission went away) ends in AuthenticationError after this many tries, not a loop."""
 _DESCRIPTION_CHARS: Final = 200
 _REMEMBERED_TOKENS: Final = 4
 
@@ -232,10 +242,18 @@ class GcdialAuth(httpx.Auth):
         return ()
 
 
+def renew_after(status: int, renewals: int) -> bool:
+    """Whether a request answered ``status`` after ``renewals`` re-sends goes again with a newer
+    token: only a 401 (the API did not act on it), and at most :data:`MAX_TOKEN_RENEWALS` times."""
+    return status == 401 and renewals < MAX_TOKEN_RENEWALS
+
+
 @dataclass(frozen=True)
 class _CachedToken:
     value: str = field(repr=False)
     refresh_at: float
+    generation: int
+    """1 for the first token fetched, then one more for each new token."""
 
 
 class ClientCredentialsAuth(GcdialAuth):
@@ -277,6 +295,7 @@ class ClientCredentialsAuth(GcdialAuth):
         self._async_sleep = async_sleep
         self._rng: Rng = rng if rng is not None else random.Random()
         self._cached: _CachedToken | None = None
+        self._generation = 0
         self._issued: collections.deque[str] = collections.deque(maxlen=_REMEMBERED_TOKENS)
         self._thread_lock = threading.Lock()
         self._async_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
@@ -302,11 +321,13 @@ class ClientCredentialsAuth(GcdialAuth):
         basic = base64.b64encode(f"{self.client_id}:{secret}".encode()).decode("ascii")
         return (secret, basic, *self._issued)
 
-    def _usable(self, stale: str | None) -> str | None:
+    def _usable(self, newer_than: int) -> _CachedToken | None:
+        """The cached token if it is newer than generation ``newer_than`` and not due for
+        refresh; None when a new one must be fetched."""
         cached = self._cached
-        if cached is None or cached.value == stale or self._clock() >= cached.refresh_at:
+        if cached is None or cached.generation <= newer_than or self._clock() >= cached.refresh_at:
             return None
-        return cached.value
+        return cached
 
     def _token_request(self) -> httpx.Request:
         secret = self._secret.get_secret_value()
@@ -318,16 +339,21 @@ class ClientCredentialsAuth(GcdialAuth):
             headers={"Authorization": f"Basic {basic}", "Accept": "application/json"},
         )
 
-    def _store(self, response: httpx.Response, started: float) -> str:
+    def _store(self, response: httpx.Response, started: float) -> _CachedToken:
         grant = parse_token_response(
             response, client_id=self.client_id, secrets=self.sensitive_values()
         )
         lifetime = grant.expires_in if grant.expires_in is not None else ASSUMED_LIFETIME_S
         margin = min(self._margin, lifetime / 10)
-        self._cached = _CachedToken(grant.access_token, started + lifetime - margin)
+        self._generation += 1
+        self._cached = _CachedToken(
+            grant.access_token, started + lifetime - margin, self._generation
+        )
         self._issued.append(grant.access_token)
-        logger.debug("got a token from %s, valid for %.0f s", self.login_host, lifetime)
-        return grant.access_token
+        logger.debug(
+            "got token %d from %s, valid for %.0f s", self._generation, self.login_host, lifetime
+        )
+        return self._cached
 
     def _retry_delay(
         self, attempt: int, response: httpx.Response | None, error: httpx.HTTPError | None
@@ -358,7 +384,7 @@ class ClientCredentialsAuth(GcdialAuth):
             self._max_retries,
         )
 
-    def _fetch_sync(self) -> str:
+    def _fetch_sync(self) -> _CachedToken:
         started = self._clock()
         with httpx.Client(
             verify=tls_for(self.login_base_url, self._verify),
@@ -383,7 +409,7 @@ class ClientCredentialsAuth(GcdialAuth):
                 self._sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _fetch_async(self) -> str:
+    async def _fetch_async(self) -> _CachedToken:
         started = self._clock()
         async with httpx.AsyncClient(
             verify=tls_for(self.login_base_url, self._verify),
@@ -408,45 +434,51 @@ class ClientCredentialsAuth(GcdialAuth):
                 await self._async_sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def token(self, *, stale: str | None = None) -> str:
-        """A valid token, fetched at most once however many threads ask at the same time.
+    def token(self) -> str:
+        """A valid token, fetched at most once however many threads ask at the same time."""
+        return self._held(newer_than=0).value
 
-        ``stale`` is a token the API just refused: a new one is fetched unless another thread
-        already replaced it.
-        """
-        with self._thread_lock:
-            return self._usable(stale) or self._fetch_sync()
-
-    async def atoken(self, *, stale: str | None = None) -> str:
+    async def atoken(self) -> str:
         """Async twin of :meth:`token`: one fetch however many tasks of one event loop ask."""
+        return (await self._aheld(newer_than=0)).value
+
+    def _held(self, *, newer_than: int) -> _CachedToken:
+        """A usable token of a generation after ``newer_than`` (0: any), fetched under the lock
+        unless another thread already did."""
+        with self._thread_lock:
+            return self._usable(newer_than) or self._fetch_sync()
+
+    async def _aheld(self, *, newer_than: int) -> _CachedToken:
         loop = asyncio.get_running_loop()
         lock = self._async_locks.get(loop)
         if lock is None:
             lock = self._async_locks[loop] = asyncio.Lock()
         async with lock:
-            return self._usable(stale) or await self._fetch_async()
+            return self._usable(newer_than) or await self._fetch_async()
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
-        """Attach the token; after a 401, refresh once and re-send."""
+        """Attach the token; after a 401, re-send with a newer token (see :func:`renew_after`)."""
         request.read()
-        token = self.token()
-        request.headers["Authorization"] = f"Bearer {token}"
-        response = yield request
-        if response.status_code == 401:
-            request.headers["Authorization"] = f"Bearer {self.token(stale=token)}"
-            yield request
+        held = self._held(newer_than=0)
+        for renewals in itertools.count():
+            request.headers["Authorization"] = f"Bearer {held.value}"
+            response = yield request
+            if not renew_after(response.status_code, renewals):
+                return
+            held = self._held(newer_than=held.generation)
 
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         """Async twin of :meth:`sync_auth_flow`."""
         await request.aread()
-        token = await self.atoken()
-        request.headers["Authorization"] = f"Bearer {token}"
-        response = yield request
-        if response.status_code == 401:
-            request.headers["Authorization"] = f"Bearer {await self.atoken(stale=token)}"
-            yield request
+        held = await self._aheld(newer_than=0)
+        for renewals in itertools.count():
+            request.headers["Authorization"] = f"Bearer {held.value}"
+            response = yield request
+            if not renew_after(response.status_code, renewals):
+                return
+            held = await self._aheld(newer_than=held.generation)
 
 
 class BearerTokenAuth(GcdialAuth):

@@ -130,16 +130,6 @@ def test_401_refreshes_once_and_resends(emulator: EmulatorServer, how: str) -> N
     assert counts(emulator)[USER_ROUTE] == 3  # 200, 401, re-sent 200
 
 
-def test_a_second_401_is_returned_not_looped(emulator: EmulatorServer) -> None:
-    emulator.add_fault(route="users", mode="status", status=401, code="bad.credentials")
-    auth = make_auth(emulator)
-    with httpx.Client(base_url=emulator.base_url, auth=auth) as client:
-        response = client.get(f"/api/v2/users/{ALICE}")
-    assert response.status_code == 401
-    assert auth.token_requests == 2
-    assert counts(emulator)[USER_ROUTE] == 2
-
-
 async def test_concurrent_401s_share_one_refresh(emulator: EmulatorServer) -> None:
     auth = make_auth(emulator)
     async with httpx.AsyncClient(base_url=emulator.base_url, auth=auth) as client:

@@ -21,6 +21,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from gcdial.auth import MAX_TOKEN_RENEWALS
 from gcdial.client import Client
 from gcdial.config import Settings
 from gcdial.errors import (
@@ -319,7 +320,8 @@ def test_create_call_answers(server: ScriptedServer, reply: Reply) -> None:
         assert sent <= MAX_RETRIES + 1
     elif isinstance(result, AuthenticationError):
         assert reply.status == 401
-        assert sent == 2  # refreshed once: a 401 means the server did not act on it
+        # Re-sent with each newer token, up to the bound: a 401 means the server did not act.
+        assert sent == 1 + MAX_TOKEN_RENEWALS
     else:
         # Anything else after sending: exactly one POST, and it must say the outcome is unknown
         # unless the server plainly refused it (4xx). A redirect is no proof of refusal.

@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from gcdial.auth import MAX_TOKEN_RENEWALS
 from gcdial.config import Settings
 from gcdial.emulator import EmulatorServer
 from gcdial.errors import (
@@ -62,14 +63,14 @@ def test_status_maps_to_its_error_with_the_context_id(
         assert error.hint
 
 
-def test_401_refreshes_the_token_once_then_fails(
+def test_a_persistent_401_renews_the_token_up_to_the_bound_then_fails(
     emulator: EmulatorServer, make_client: MakeClient
 ) -> None:
     emulator.add_fault(route="get_call", mode="status", status=401)
     with pytest.raises(AuthenticationError):
         make_client().calls.get(SOME_CALL)
-    assert route_count(emulator, TOKEN_ROUTE) == 2
-    assert route_count(emulator, GET_CALL_ROUTE) == 2
+    assert route_count(emulator, TOKEN_ROUTE) == 1 + MAX_TOKEN_RENEWALS
+    assert route_count(emulator, GET_CALL_ROUTE) == 1 + MAX_TOKEN_RENEWALS
 
 
 def test_expired_token_is_renewed_transparently(

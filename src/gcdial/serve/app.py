@@ -35,6 +35,7 @@ from gcdial.serve.routes import ROUTERS
 from gcdial.serve.service import DialService
 from gcdial.serve.session import load_secret
 from gcdial.serve.store import Store, StoreError
+from gcdial.serve.strict_json import StrictJson
 from gcdial.serve.web import mount_page
 
 __all__ = ["create_app"]
@@ -160,6 +161,7 @@ def create_app(
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID"],
             expose_headers=["Idempotent-Replayed", "Location"],
         )
+    app.add_middleware(StrictJson)  # inside the size limit: never buffers more than it allows
     app.add_middleware(_SizeLimit, limit=cfg.max_body_bytes, upload_limit=cfg.max_upload_bytes)
     _add_error_handlers(app)
     for router in ROUTERS:

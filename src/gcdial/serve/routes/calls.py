@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, Response
 
 from gcdial.errors import GcdialError, NotFoundError
 from gcdial.serve.models import CallRequest, CallResource, CallsPage, RefusedCall
+from gcdial.serve.params import CallId
 from gcdial.serve.problems import ApiProblem, ErrorBody
 from gcdial.serve.routes.deps import ERRORS, Caller, Service
 from gcdial.serve.service import DialService, call_json
@@ -110,7 +111,7 @@ async def create_call(
 
 
 @router.get("/v1/calls/{call_id}", response_model=CallResource, responses=ERRORS)
-async def get_call(call_id: str, caller: Caller, service: Service) -> dict[str, Any]:
+async def get_call(call_id: CallId, caller: Caller, service: Service) -> dict[str, Any]:
     """One call the caller may see."""
     caller.need("watch")
     return call_json(await service.own_call(caller.key, call_id))
@@ -199,7 +200,7 @@ async def with_progress(service: DialService, calls: list[CallRecord]) -> list[d
     responses={**ERRORS, 409: {"model": ErrorBody, "description": "Nothing to hang up"}},
     summary="Hang up a call",
 )
-async def hang_up(call_id: str, caller: Caller, service: Service) -> dict[str, Any]:
+async def hang_up(call_id: CallId, caller: Caller, service: Service) -> dict[str, Any]:
     """End a live call for everyone."""
     caller.need("dial")
     call = await service.own_call(caller.key, call_id)

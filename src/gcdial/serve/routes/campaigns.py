@@ -23,6 +23,7 @@ from gcdial.serve.models import (
     CampaignPreview,
     CampaignResource,
 )
+from gcdial.serve.params import CampaignId
 from gcdial.serve.principal import Principal
 from gcdial.serve.routes.deps import Caller, Campaigns, errors_with
 
@@ -37,7 +38,7 @@ Upload = Annotated[CampaignForm, Depends(campaign_form)]
 ListFile = Annotated[UploadFile, File(description="The contact list (UTF-8 CSV)")]
 
 
-def report_filename(name: str, campaign_id: str, fmt: str) -> str:
+def report_filename(name: str, campaign_id: CampaignId, fmt: str) -> str:
     """``<name>-<id>-report.<fmt>``, with anything but letters, digits, ``._-`` made ``_``."""
     stem = _UNSAFE.sub("_", name).strip("._") or "campaign"
     return f"{stem[:60]}-{campaign_id}-report.{fmt}"
@@ -96,7 +97,9 @@ async def create_campaign(
 
 
 @router.get("/v1/campaigns/{campaign_id}", response_model=CampaignResource, responses=_ERRORS)
-async def get_campaign(campaign_id: str, caller: Caller, campaigns: Campaigns) -> dict[str, Any]:
+async def get_campaign(
+    campaign_id: CampaignId, caller: Caller, campaigns: Campaigns
+) -> dict[str, Any]:
     """A campaign's state and counts."""
     caller.need("campaigns")
     return await asyncio.to_thread(campaigns.status, campaigns.load(campaign_id, caller.key))
@@ -108,7 +111,9 @@ async def get_campaign(campaign_id: str, caller: Caller, campaigns: Campaigns) -
     responses=_ERRORS,
     summary="A campaign with its agents, rate budget, calls per minute and deferred contacts",
 )
-async def campaign_detail(campaign_id: str, caller: Caller, campaigns: Campaigns) -> dict[str, Any]:
+async def campaign_detail(
+    campaign_id: CampaignId, caller: Caller, campaigns: Campaigns
+) -> dict[str, Any]:
     """The campaign's card, live while it runs."""
     caller.need("campaigns")
     meta = campaigns.load(campaign_id, caller.key)
@@ -122,7 +127,7 @@ async def campaign_detail(campaign_id: str, caller: Caller, campaigns: Campaigns
     summary="start, pause, resume or stop a campaign",
 )
 async def campaign_action(
-    campaign_id: str,
+    campaign_id: CampaignId,
     action: Annotated[str, FastApiPath(pattern="^(start|pause|resume|stop)$")],
     caller: Caller,
     campaigns: Campaigns,
@@ -146,7 +151,7 @@ async def campaign_action(
     response_class=Response,
 )
 async def campaign_report(
-    campaign_id: str,
+    campaign_id: CampaignId,
     caller: Caller,
     campaigns: Campaigns,
     format: Annotated[str, Query(pattern="^(csv|json)$")] = "csv",

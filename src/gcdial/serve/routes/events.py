@@ -17,14 +17,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query
 from sse_starlette import EventSourceResponse
 
+from gcdial.serve.params import MAX_EVENT_ID, CallId, event_cursor
 from gcdial.serve.principal import Authenticator, Principal
-from gcdial.serve.problems import ApiProblem
 from gcdial.serve.routes.deps import ERRORS, Auth, Caller, Service
 from gcdial.serve.service import TERMINAL_EVENTS, DialService, public_event
 
 __all__ = ["router", "stream_events"]
 
-MAX_EVENT_ID = 2**62
 ENDED = "stream.ended"
 
 router = APIRouter(tags=["events"])
@@ -43,14 +42,9 @@ After = Annotated[
 
 def resume_point(last_event_id: str | None, after: int | None, default: int) -> int:
     """Where a stream starts: after ``Last-Event-ID``, else ``?after=``, else ``default``."""
-    if last_event_id is not None and last_event_id.strip():
-        text = last_event_id.strip()
-        if not text.isascii() or not text.isdigit() or int(text) > MAX_EVENT_ID:
-            raise ApiProblem(
-                400, "bad_last_event_id", "Last-Event-ID must be an event id (a number).",
-                path="header:Last-Event-ID",
-            )  # fmt: skip
-        return int(text)
+    cursor = event_cursor(last_event_id, where="header:Last-Event-ID")
+    if cursor is not None:
+        return cursor
     return after if after is not None else default
 
 
@@ -109,7 +103,7 @@ def stream_events(
     summary="One call's events (SSE); resume with Last-Event-ID",
 )
 async def call_events(
-    call_id: str,
+    call_id: CallId,
     caller: Caller,
     service: Service,
     auth: Auth,

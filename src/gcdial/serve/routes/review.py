@@ -16,6 +16,7 @@ from fastapi import Path as FastApiPath
 from fastapi.responses import JSONResponse, Response
 
 from gcdial.serve.models import CallResource, ReviewList
+from gcdial.serve.params import CallId, CampaignId
 from gcdial.serve.problems import ApiProblem
 from gcdial.serve.review import (
     CampaignReview,
@@ -81,7 +82,7 @@ async def review_list(caller: Caller, service: Service, reviews: ReviewDesk) -> 
     summary="Record what a person found about a call of unknown outcome (once)",
 )
 async def call_verdict(
-    call_id: str,
+    call_id: CallId,
     body: VerdictRequest,
     caller: Caller,
     reviews: ReviewDesk,
@@ -116,7 +117,7 @@ async def call_verdict(
     summary="A campaign's attempts of unknown outcome (with evidence) and pinned contacts",
 )
 async def campaign_review(
-    campaign_id: str, caller: Caller, campaigns: Campaigns, reviews: ReviewDesk
+    campaign_id: CampaignId, caller: Caller, campaigns: Campaigns, reviews: ReviewDesk
 ) -> dict[str, Any]:
     """One campaign's review list."""
     caller.need("campaigns")
@@ -130,7 +131,7 @@ async def campaign_review(
     summary="Record a verdict on a campaign attempt of unknown outcome (campaign paused)",
 )
 async def campaign_verdict(
-    campaign_id: str,
+    campaign_id: CampaignId,
     attempt_id: Annotated[int, FastApiPath(ge=1, le=2**62)],
     body: VerdictRequest,
     caller: Caller,
@@ -150,7 +151,7 @@ async def campaign_verdict(
     summary="Give contacts pinned to an agent to another agent or to any (campaign paused)",
 )
 async def reassign(
-    campaign_id: str,
+    campaign_id: CampaignId,
     body: ReassignRequest,
     caller: Caller,
     campaigns: Campaigns,

@@ -10,11 +10,13 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from gcdial.serve.models import WebhookCreate, WebhookCreated, WebhookResource
+from gcdial.serve.params import WebhookId
 from gcdial.serve.problems import ApiProblem
 from gcdial.serve.routes.deps import ERRORS, Caller, Service
 from gcdial.serve.service import iso
 from gcdial.serve.signing import new_secret
 from gcdial.serve.store import WebhookEndpoint
+from gcdial.serve.webhook_targets import TargetRefused
 
 __all__ = ["router", "webhook_json"]
 
@@ -41,6 +43,16 @@ def webhook_json(endpoint: WebhookEndpoint) -> dict[str, Any]:
 async def add_webhook(body: WebhookCreate, caller: Caller, service: Service) -> dict[str, Any]:
     """A new endpoint: every event from now on is delivered to it, signed with its secret."""
     caller.need("admin")
+    try:
+        await service.webhook_guard.pin(body.url)
+    except TargetRefused as exc:
+        raise ApiProblem(
+            422,
+            "webhook_url_refused",
+            f"url: {exc.message}.",
+            hint="Register a public https URL of your receiver.",
+            path="$.url",
+        ) from None
     endpoint = WebhookEndpoint(
         id="wh_" + uuid.uuid4().hex[:16],
         url=body.url,
@@ -61,7 +73,7 @@ async def list_webhooks(caller: Caller, service: Service) -> list[dict[str, Any]
 
 
 @router.delete("/v1/webhooks/{webhook_id}", status_code=204, responses=ERRORS)
-async def delete_webhook(webhook_id: str, caller: Caller, service: Service) -> Response:
+async def delete_webhook(webhook_id: WebhookId, caller: Caller, service: Service) -> Response:
     """Stop delivering to an endpoint."""
     caller.need("admin")
     if not await service.db(service.store.delete_webhook, webhook_id):

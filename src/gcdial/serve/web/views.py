@@ -11,7 +11,6 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
-from phonenumbers import geocoder
 
 from gcdial.phone import time_zones, to_e164
 
@@ -35,6 +34,11 @@ def number_preview(raw: str, country: str, now: dt.datetime) -> dict[str, Any]:
         zones.append(
             {"zone": name, "localTime": local.strftime("%H:%M"), "weekday": local.strftime("%a")}
         )
+    # Imported here, on the first preview, not with the app: phonenumbers' geocoder loads every
+    # place name it knows at once (about 100 MB, most of an idle service's memory), and only the
+    # preview names a number's place.
+    from phonenumbers import geocoder
+
     return {
         "e164": e164,
         "region": region,
