@@ -404,6 +404,11 @@ class CampaignManager:
                 found.append(self.load(folder.name, key))
             except ApiProblem:
                 continue  # another key's campaign
+            except (OSError, TypeError, ValueError) as exc:
+                # One folder that cannot be read (half written, another gcdial's) must not
+                # take the whole list down.
+                logger.warning("campaign %s skipped: %s", folder.name, type(exc).__name__)
+                continue
             if len(found) >= limit:
                 break
         return found
