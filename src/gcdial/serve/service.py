@@ -246,15 +246,40 @@ class DialService:
 
     async def publish(self, type: str, call: CallRecord, **extra: Any) -> Event:
         """Append a call event (and its webhook outbox rows) and wake the streams."""
+        event = await self.db(self._append_call_event, type, call, **extra)
+        await self.hub.notify(event.id)
+        return event
+
+    def _append_call_event(self, type: str, call: CallRecord, **extra: Any) -> Event:
         data = {"type": type, "call": call_json(call), "apiKeyId": call.api_key_id, **extra}
         progress = extra.get("progress")
         if isinstance(progress, dict):
             data["step"] = step_of(progress)  # a campaign's calls' progress too
-        event = await self.db(
-            self.store.append_event, type, call.id, json.dumps(data), now=self.clock()
-        )
-        await self.hub.notify(event.id)
-        return event
+        return self.store.append_event(type, call.id, json.dumps(data), now=self.clock())
+
+    def _record_placing(self, call: CallRecord) -> Event:
+        """The call's row, then its ``call.placing`` event: one hop to the worker thread for
+        both (the row is written before the create-call leaves, as recovery needs)."""
+        self.store.insert_call(call)
+        return self._append_call_event("call.placing", call)
+
+    def _settle(
+        self,
+        key_id: str,
+        idem_key: str,
+        call_id: str,
+        refused: ApiProblem | None,
+        changes: dict[str, Any],
+    ) -> tuple[CallRecord, int, dict[str, Any]]:
+        """Record a dial's result, then its answer under the key: one hop for both. A refusal
+        answers its 4xx with the call inside."""
+        call = self.store.update_call(call_id, now=self.clock(), **changes)
+        body = call_json(call)
+        status_code, answer = 202, body
+        if refused is not None:
+            status_code, answer = refused.status, {**problem_body(refused.detail), "call": body}
+        self.store.complete_idempotency(key_id, idem_key, status_code, json.dumps(answer))
+        return call, status_code, answer
 
     async def audit(self, key_id: str, action: str, result: str, call: CallRecord | None = None,
                     detail: str | None = None) -> None:  # fmt: skip
@@ -305,7 +330,6 @@ class DialService:
             created_at=now,
             updated_at=now,
         )
-        await self.db(self.store.insert_call, call)
         # The dial runs in its own task: a client hanging up mid-request must not cancel it
         # half-way, or the key would stay claimed with nobody to record what happened.
         task = self._spawn(self._dial(key, idem_key, call, request))
@@ -317,7 +341,8 @@ class DialService:
     async def _dial(
         self, key: ApiKeyRecord, idem_key: str, call: CallRecord, request: CallRequest
     ) -> tuple[int, dict[str, Any]]:
-        await self.publish("call.placing", call)
+        placing = await self.db(self._record_placing, call)
+        await self.hub.notify(placing.id)
         started = time.perf_counter()
         assert self._monitor is not None
         handle: Dial | None = None
@@ -339,32 +364,23 @@ class DialService:
             call = await self.db(
                 self.store.update_call, call.id, now=self.clock(), status=status, detail=detail
             )
+            changes: dict[str, Any] = {"status": status, "detail": detail}
             if not isinstance(exc, Exception):  # cancelled: record what is known, then stop
-                body = call_json(call)
-                await self.db(
-                    self.store.complete_idempotency, key.id, idem_key, 202, json.dumps(body)
-                )
+                await self.db(self._settle, key.id, idem_key, call.id, None, changes)
                 raise
         else:
             status = result.status
-            call = await self.db(
-                self.store.update_call,
-                call.id,
-                now=self.clock(),
-                status=status,
-                conversation_id=result.conversation_id,
-                detail=result.detail,
-                agent_id=result.agent_id,
-            )
+            changes = {
+                "status": status,
+                "conversation_id": result.conversation_id,
+                "detail": result.detail,
+                "agent_id": result.agent_id,
+            }
+        call, status_code, answer = await self.db(
+            self._settle, key.id, idem_key, call.id, refused, changes
+        )
         self.metrics.dial_seconds.observe(time.perf_counter() - started)
         self.metrics.dials.labels(status).inc()
-        body = call_json(call)
-        status_code, answer = 202, body
-        if refused is not None:
-            status_code, answer = refused.status, {**problem_body(refused.detail), "call": body}
-        await self.db(
-            self.store.complete_idempotency, key.id, idem_key, status_code, json.dumps(answer)
-        )
         # The event, the audit line and following the call do not hold the answer up: the claim
         # and the call row already hold everything a retry or a reader needs. ``stop`` lets
         # these finish before it cancels anything.
