@@ -63,11 +63,11 @@ class Web:
                 client_id=emulator.client_id,
                 client_secret=emulator.client_secret,
             ),
-            # The test's own campaigns folder: the default one is shared by every run on the
-            # machine, and a campaign another run left there is not this test's.
-            replace(self.config, campaigns_dir=str(self.path.parent / "campaigns"))
-            if self.config.campaigns_dir is None
-            else self.config,
+            # Campaigns of this test only, never the user's default folder.
+            replace(
+                self.config,
+                campaigns_dir=self.config.campaigns_dir or str(self.path.parent / "campaigns"),
+            ),
             single_process=True,
         )
         self.server = ServeServer(app, port=self.port).start()

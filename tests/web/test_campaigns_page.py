@@ -12,7 +12,7 @@ import httpx
 from playwright.sync_api import Locator, Page, expect
 
 from gcdial.emulator import EmulatorServer
-from gcdial.serve.web.campaign_routes import report_filename
+from gcdial.serve.routes.campaigns import report_filename
 
 from .browser import DESKTOP, PHONE
 from .conftest import ALICE, Web

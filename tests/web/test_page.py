@@ -56,7 +56,7 @@ def test_sign_in_wrong_key_session_cookie_and_revocation(
     assert page.evaluate("document.cookie") == ""  # HttpOnly: invisible to scripts
     # An action without the CSRF token is refused, even with the session cookie.
     refused = page.evaluate(
-        """async () => (await fetch('/page/api/calls', {method: 'POST',
+        """async () => (await fetch('/v1/calls', {method: 'POST',
             headers: {'Content-Type': 'application/json', 'Idempotency-Key': 'x'},
             body: JSON.stringify({agent: 'alice@example.com', to: '+14155550100'})})).status"""
     )
@@ -218,7 +218,7 @@ def test_record_a_verdict_for_an_unknown(
         csrf = re.search(r'name="csrf-token" content="([^"]+)"', other.get("/").text)
         assert csrf is not None
         late = other.post(
-            f"/page/api/calls/{call['id']}/verdict",
+            f"/v1/calls/{call['id']}/verdict",
             json={"verdict": "not_placed"},
             headers={"X-CSRF-Token": csrf.group(1)},
         )

@@ -289,6 +289,11 @@ class SharedReads:
         )
         return api_key_record(rows[0]) if rows else None
 
+    def get_api_key(self, key_id: str) -> store.ApiKeyRecord | None:
+        """The unrevoked key with this id (a page session names its key by id)."""
+        rows = self._select("SELECT * FROM api_keys WHERE id = ? AND revoked_at IS NULL", (key_id,))
+        return api_key_record(rows[0]) if rows else None
+
     def list_api_keys(self) -> list[store.ApiKeyRecord]:
         """Every key."""
         rows = self._select("SELECT * FROM api_keys ORDER BY created_at, id")

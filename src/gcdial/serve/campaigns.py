@@ -34,6 +34,7 @@ from gcdial.private_files import write_private_text
 from gcdial.serve.campaign_calls import CampaignCalls
 from gcdial.serve.campaign_form import CampaignForm
 from gcdial.serve.campaign_views import RunView, campaign_detail, preview_upload, run_view
+from gcdial.serve.principal import owns
 from gcdial.serve.problems import ApiProblem
 
 __all__ = ["CampaignManager", "CampaignMeta", "check_csv", "read_upload"]
@@ -148,7 +149,7 @@ class CampaignManager:
         if not path.is_file():
             raise ApiProblem(404, "not_found", f"No campaign {campaign_id!r}.")
         meta = CampaignMeta(**json.loads(path.read_text()))
-        if meta.api_key_id != key.id and "admin" not in key.scopes:
+        if not owns(key, meta.api_key_id):
             raise ApiProblem(404, "not_found", f"No campaign {campaign_id!r}.")
         return meta
 
@@ -426,6 +427,11 @@ class CampaignManager:
                 found.append(self.load(folder.name, key))
             except ApiProblem:
                 continue  # another key's campaign
+            except (OSError, TypeError, ValueError) as exc:
+                # One folder that cannot be read (half written, another gcdial's) must not
+                # take the whole list down.
+                logger.warning("campaign %s skipped: %s", folder.name, type(exc).__name__)
+                continue
             if len(found) >= limit:
                 break
         return found

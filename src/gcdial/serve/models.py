@@ -20,6 +20,7 @@ from pydantic import (
 
 from gcdial.errors import InvalidPhoneNumberError
 from gcdial.phone import to_e164
+from gcdial.serve.problems import ErrorDetail
 
 __all__ = [
     "AgentState",
@@ -32,8 +33,12 @@ __all__ = [
     "CallsPage",
     "CampaignDetail",
     "CampaignDetailResource",
+    "CampaignList",
     "CampaignPreview",
     "CampaignResource",
+    "PresenceMode",
+    "RefusedCall",
+    "ReviewList",
     "WebhookCreate",
     "WebhookCreated",
     "WebhookResource",
@@ -158,12 +163,28 @@ class CallResource(BaseModel):
     contact: CallContact | None = None
     wrapup: CallWrapup | None = None
     links: CallLinks
+    # With ``GET /v1/calls?expand=progress`` only: where the call is, how long the customer
+    # talked, and the name of the key that placed it.
+    step: str | None = None
+    talkSeconds: float | None = None
+    talkStartedAt: str | None = None
+    keyName: str | None = None
 
 
 class CallsPage(BaseModel):
     """A list of calls, newest first."""
 
     calls: list[CallResource]
+    lastEventId: int = Field(
+        0, description="The newest event id now: open the stream after it to miss nothing"
+    )
+
+
+class RefusedCall(BaseModel):
+    """A dial refused before anything was sent (or another 4xx): the error, and the call."""
+
+    error: ErrorDetail
+    call: CallResource | None = None
 
 
 class AgentState(BaseModel):
@@ -180,10 +201,18 @@ class AgentState(BaseModel):
     problem: str | None = None
 
 
+class PresenceMode(BaseModel):
+    """Whether presence changes arrive live (agent.updated events) or must be polled."""
+
+    live: bool
+    pollSeconds: float
+
+
 class AgentsPage(BaseModel):
     """The agents this API key may dial for (or has dialed for)."""
 
     agents: list[AgentState]
+    presence: PresenceMode | None = None
 
 
 class CampaignCounts(BaseModel):
@@ -218,6 +247,12 @@ class CampaignResource(BaseModel):
     settings: dict[str, Any]
     counts: CampaignCounts | None = None
     links: CampaignLinks
+
+
+class CampaignList(BaseModel):
+    """The newest campaigns a key may see, newest first."""
+
+    campaigns: list[CampaignResource]
 
 
 class PreviewRows(BaseModel):
@@ -347,6 +382,16 @@ class CampaignDetailResource(CampaignResource):
     """``GET /v1/campaigns/{id}/detail``: the campaign and its live detail."""
 
     detail: CampaignDetail
+
+
+class ReviewList(BaseModel):
+    """What needs a person: calls of unknown outcome with their evidence, and campaigns with
+    attempts of unknown outcome or pinned contacts."""
+
+    unknown: list[dict[str, Any]]
+    campaigns: list[dict[str, Any]]
+    canDial: bool
+    canCampaigns: bool
 
 
 class WebhookCreate(BaseModel):

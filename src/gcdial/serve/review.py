@@ -35,6 +35,7 @@ from gcdial.campaign import review as journal_review
 from gcdial.campaign.journal import Attempt, ContactRecord, Journal
 from gcdial.errors import JournalError, JournalLockedError, ReviewConflictError
 from gcdial.serve.campaign_calls import mirror_verdict
+from gcdial.serve.principal import sees_all
 from gcdial.serve.problems import ApiProblem, problem_body
 from gcdial.serve.service import call_json
 from gcdial.serve.store import ApiKeyRecord, CallRecord, body_fingerprint
@@ -264,16 +265,10 @@ class Reviews:
         found = await self.service.db(
             self.service.store.list_calls,
             status="unknown",
-            api_key_id=None if "admin" in key.scopes else key.id,
+            api_key_id=None if sees_all(key) else key.id,
             limit=limit,
         )
         return [call for call in found if _campaign_of(call) is None]
-
-    async def _own_call(self, key: ApiKeyRecord, call_id: str) -> CallRecord:
-        call = await self.service.db(self.service.store.get_call, call_id)
-        if call is None or not self.service.owns(key, call):
-            raise ApiProblem(404, "not_found", f"No call {call_id!r}.")
-        return call
 
     async def _decided(self, call: CallRecord) -> str:
         """Who recorded the verdict on ``call``, and when, from its events."""
@@ -292,7 +287,7 @@ class Reviews:
     ) -> CallRecord:
         """Record the one verdict on an unknown call; a second one is a 409 saying who was first."""
         service = self.service
-        call = await self._own_call(key, call_id)
+        call = await self.service.own_call(key, call_id)
 
         def busy(_: str) -> ApiProblem:
             return ApiProblem(
@@ -313,7 +308,7 @@ class Reviews:
                 hint=f"POST /v1/campaigns/{campaign[0]}/attempts/{campaign[1]}/verdict",
             )
         async with self._exclusive(f"verdict:{call_id}", busy, service.clock):
-            call = await self._own_call(key, call_id)
+            call = await self.service.own_call(key, call_id)
             if call.status != "unknown":
                 raise ApiProblem(
                     409,
@@ -346,7 +341,7 @@ class Reviews:
         first answer (a 409 included); another body is a 422; one still running, a 409."""
         if idem is None:
             return VerdictAnswer(200, call_json(await self.call_verdict(key, call_id, body)))
-        await self._own_call(key, call_id)
+        await self.service.own_call(key, call_id)
         service = self.service
         scoped = "verdict:" + idem
         fingerprint = body_fingerprint({"call": call_id, **body.model_dump()})

@@ -337,6 +337,10 @@ class Store(Protocol):
         """The unrevoked key with this hash, or None."""
         ...
 
+    def get_api_key(self, key_id: str) -> ApiKeyRecord | None:
+        """The unrevoked key with this id, or None."""
+        ...
+
     def list_api_keys(self) -> list[ApiKeyRecord]:
         """Every key, revoked ones included."""
         ...

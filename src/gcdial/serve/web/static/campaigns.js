@@ -92,7 +92,7 @@
     box.className = "preview";
     box.textContent = "Checking " + file.name + "…";
     try {
-      const p = await postForm("/page/api/campaigns/preview");
+      const p = await postForm("/v1/campaigns/preview");
       if (seq !== previewSeq) return;
       renderPreview(p, file.name);
       notice("");
@@ -142,8 +142,9 @@
     const form = $("#campaign-form");
     const button = $("#campaign-upload");
     button.disabled = true;
+    previewSeq++; // a preview still in flight must not clear what the upload says
     try {
-      const data = await postForm("/page/api/campaigns");
+      const data = await postForm("/v1/campaigns");
       notice("Campaign " + data.name + " created: review it, then press start.", "info");
       open.add(data.id);
       form.reset();
@@ -324,10 +325,10 @@
         settledText(m)));
     const body = [el("div", { class: "row actions" }, el("span", { class: "muted small" }, m.id),
       ...actionButtons(m),
-      m.counts ? el("a", { href: "/page/campaigns/" + encodeURIComponent(m.id) + "/report.csv",
+      m.counts ? el("a", { href: "/v1/campaigns/" + encodeURIComponent(m.id) + "/report?format=csv",
         download: "", class: "download" }, "Report (CSV)") : null,
-      m.counts ? el("a", { href: "/page/campaigns/" + encodeURIComponent(m.id)
-        + "/report.json", download: "", class: "download" }, "Report (JSON)") : null)];
+      m.counts ? el("a", { href: "/v1/campaigns/" + encodeURIComponent(m.id)
+        + "/report?format=json", download: "", class: "download" }, "Report (JSON)") : null)];
     if (m.error) body.push(el("p", { class: "bad small" }, m.error));
     if (m.detail) {
       body.push(el("div", { class: "card-grid" }, progressPart(m), ratePart(m), agentsPart(m),
@@ -355,11 +356,11 @@
   }
 
   async function fetchAll() {
-    const list = (await api("GET", "/page/api/campaigns")).campaigns;
+    const list = (await api("GET", "/v1/campaigns")).campaigns;
     const wanted = list.filter((m) => open.has(m.id)
       || (!closed.has(m.id) && BUSY.has(m.state)));
     const details = await Promise.all(wanted.map((m) =>
-      api("GET", "/page/api/campaigns/" + encodeURIComponent(m.id)).catch(() => null)));
+      api("GET", "/v1/campaigns/" + encodeURIComponent(m.id) + "/detail").catch(() => null)));
     const byId = new Map(details.filter(Boolean).map((d) => [d.id, d]));
     return list.map((m) => byId.get(m.id) || m);
   }
@@ -398,7 +399,7 @@
   async function act(m, action, button) {
     button.disabled = true;
     try {
-      await api("POST", "/page/api/campaigns/" + encodeURIComponent(m.id) + "/" + action, {});
+      await api("POST", "/v1/campaigns/" + encodeURIComponent(m.id) + "/" + action);
       notice("");
       open.add(m.id);
       closed.delete(m.id);

@@ -43,7 +43,7 @@
   }
 
   async function refresh() {
-    const data = await api("GET", "/page/api/review");
+    const data = await api("GET", "/v1/review");
     const items = [
       ...data.unknown.map((item) => callItem(item, data.canDial)),
       ...data.campaigns.flatMap((review) => review.unknown.map((item) =>
@@ -141,7 +141,7 @@
       ...item.audit.map((a) => el("li", {}, clock(a.at) + " audit: " + a.action + " " + a.result
         + " by key " + a.key + (a.detail ? " (" + a.detail + ")" : ""))),
     ];
-    const send = (body) => api("POST", "/page/api/calls/" + encodeURIComponent(c.id)
+    const send = (body) => api("POST", "/v1/calls/" + encodeURIComponent(c.id)
       + "/verdict", body);
     return el("article", { class: "review-item", "data-call": c.id, "aria-label": "Call to " + c.to },
       el("div", {}, el("strong", {}, c.to), " for ", c.agent, " · started ", clock(c.createdAt),
@@ -167,7 +167,7 @@
       ...item.events.map((e) => el("li", {}, clock(e.at) + " " + e.kind
         + (e.detail ? ": " + e.detail : ""))),
     ];
-    const path = "/page/api/review/campaigns/" + encodeURIComponent(m.id) + "/attempts/"
+    const path = "/v1/campaigns/" + encodeURIComponent(m.id) + "/attempts/"
       + item.attemptId + "/verdict";
     return el("article", { class: "review-item", "data-campaign": m.id,
       "data-attempt": String(item.attemptId), "aria-label": "Campaign " + m.name + " line "
@@ -195,7 +195,7 @@
     async function apply(button) {
       button.disabled = true;
       try {
-        const done = await api("POST", "/page/api/review/campaigns/" + encodeURIComponent(m.id)
+        const done = await api("POST", "/v1/campaigns/" + encodeURIComponent(m.id)
           + "/reassign", { from: pinned.agent, to: select.value });
         notice(done.moved + " contact(s) of " + pinned.agent + " in campaign " + m.name
           + " now go to " + (done.to === "any" ? "any agent" : done.to)
