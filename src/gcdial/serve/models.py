@@ -151,6 +151,15 @@ class CallResource(BaseModel):
         description="The number exactly as the client sent it (e.g. national, with spaces); "
         "null for calls a campaign placed.",
     )
+    callerId: str | None = Field(
+        default=None, description="The caller id shown to the customer, E.164, if one was set."
+    )
+    label: str | None = Field(default=None, description="The label the client gave the call.")
+    attributes: dict[str, str] = Field(
+        default_factory=dict,
+        description="The client's attributes, as sent (e.g. a CRM ticket id): every event and "
+        "webhook about the call carries them; list by them with ?attribute.NAME=VALUE.",
+    )
     conversationId: str | None = None
     outcome: str | None = None
     ended: bool = False
@@ -177,6 +186,11 @@ class CallsPage(BaseModel):
     calls: list[CallResource]
     lastEventId: int = Field(
         0, description="The newest event id now: open the stream after it to miss nothing"
+    )
+    next: str | None = Field(
+        None,
+        description="Pass as `cursor` (with the same filters) for the next, older page; null "
+        "on the last page",
     )
 
 

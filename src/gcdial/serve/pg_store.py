@@ -22,6 +22,7 @@ re-dialled: a retry gets "in progress" until the service's stale-claim recovery 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import threading
@@ -508,6 +509,10 @@ class PostgresStore(SharedReads):
             raise KeyError(call_id)
         return call_record(row)
 
+    def cursor_key(self) -> bytes:
+        """The key that signs list cursors (the same on every replica sharing this store)."""
+        return self._box.derive(b"list-cursor")
+
     def list_calls(
         self,
         *,
@@ -518,6 +523,11 @@ class PostgresStore(SharedReads):
         limit: int = 100,
         source: str | None = None,
         campaign_id: str | None = None,
+        until: float | None = None,
+        outcome: str | None = None,
+        label: str | None = None,
+        attributes: dict[str, str] | None = None,
+        before: tuple[float, str] | None = None,
     ) -> list[CallRecord]:
         """Calls newest first, filtered."""
         rows = self._tx(
@@ -529,8 +539,21 @@ class PostgresStore(SharedReads):
                 "AND (%(key)s::text IS NULL OR api_key_id = %(key)s) "
                 "AND (%(source)s::text IS NULL OR source = %(source)s) "
                 "AND (%(campaign)s::text IS NULL OR campaign_id = %(campaign)s) "
+                "AND (%(until)s::double precision IS NULL OR created_at < %(until)s) "
+                "AND (%(outcome)s::text IS NULL OR COALESCE(outcome, status) = %(outcome)s) "
+                "AND (%(label)s::text IS NULL OR request::jsonb ->> 'label' = %(label)s) "
+                "AND (%(attrs)s::jsonb IS NULL OR "
+                "COALESCE(request::jsonb -> 'attributes', '{}'::jsonb) @> %(attrs)s::jsonb) "
+                "AND (%(before_at)s::double precision IS NULL OR created_at < %(before_at)s "
+                "OR (created_at = %(before_at)s AND id < %(before_id)s)) "
                 "ORDER BY created_at DESC, id DESC LIMIT %(limit)s",
                 {
+                    "until": until,
+                    "outcome": outcome,
+                    "label": label,
+                    "attrs": json.dumps(attributes) if attributes else None,
+                    "before_at": before[0] if before else None,
+                    "before_id": before[1] if before else None,
                     "agent": agent,
                     "since": since,
                     "status": status,

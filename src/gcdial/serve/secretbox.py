@@ -11,6 +11,8 @@ value found in an older store is sealed when the store opens.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import os
 import time
@@ -36,12 +38,18 @@ class SecretBox:
     def __init__(self, key: bytes | str) -> None:
         try:
             self._fernet = Fernet(key)
+            self._key = key if isinstance(key, bytes) else key.encode("ascii")
         except (ValueError, TypeError):
             raise ConfigError(
                 "the key for the webhook secrets is not a Fernet key",
                 hint=f"Set {SECRET_KEY_ENV} to a key from Fernet.generate_key(), or remove it "
                 "to use the key file beside the store.",
             ) from None
+
+    def derive(self, purpose: bytes) -> bytes:
+        """A key for ``purpose`` (e.g. signing list cursors) from the one key every replica
+        shares: no second secret to distribute, and not the sealing key itself."""
+        return hmac.new(self._key, b"gcdial:" + purpose, hashlib.sha256).digest()
 
     def seal(self, secret: str) -> str:
         """``secret`` encrypted, as stored."""

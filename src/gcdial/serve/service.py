@@ -23,10 +23,11 @@ import httpx
 from gcdial.agents import AgentReadiness
 from gcdial.client import AsyncClient
 from gcdial.dialing import Dial, keep_resolving
-from gcdial.errors import BadRequestError, GcdialError
+from gcdial.errors import BadRequestError, GcdialError, InvalidPhoneNumberError
 from gcdial.monitor import CallEvent, CallMonitor, EventKind, classify
 from gcdial.monitor.events import conversation_of, wrapup_expected
 from gcdial.monitor.wrapup import Wrapup, WrapupWait
+from gcdial.phone import to_e164
 from gcdial.resolve import Verdict
 from gcdial.serve import dialing
 from gcdial.serve.config import ServeConfig
@@ -82,7 +83,9 @@ def iso(epoch: float) -> str:
 def call_json(call: CallRecord) -> dict[str, Any]:
     """The API's JSON for a call (``CallResource``)."""
     origin = json.loads(call.origin or "{}")
-    sent = json.loads(call.request or "{}").get("to")
+    request = json.loads(call.request or "{}")
+    sent = request.get("to")
+    attributes = request.get("attributes")
     return {
         "id": call.id,
         "status": call.status,
@@ -90,6 +93,9 @@ def call_json(call: CallRecord) -> dict[str, Any]:
         "agentId": call.agent_id,
         "to": call.to,
         "toAsSent": sent if isinstance(sent, str) else None,
+        "callerId": _caller_id(request),
+        "label": request.get("label"),
+        "attributes": attributes if isinstance(attributes, dict) else {},
         "conversationId": call.conversation_id,
         "outcome": call.outcome,
         "ended": call.outcome is not None or call.status in ("not_placed", "refused"),
@@ -107,6 +113,18 @@ def call_json(call: CallRecord) -> dict[str, Any]:
         "wrapup": json.loads(call.wrapup) if call.wrapup else None,
         "links": {"self": f"/v1/calls/{call.id}", "events": f"/v1/calls/{call.id}/events"},
     }
+
+
+def _caller_id(request: dict[str, Any]) -> str | None:
+    """The caller id the call was placed with, in E.164 (the request keeps it as sent; it was
+    checked before the claim, so a failure here means a row from before the check)."""
+    sent = request.get("callerId")
+    if not isinstance(sent, str):
+        return None
+    try:
+        return to_e164(sent, default_country=request.get("defaultCountry") or "US")
+    except InvalidPhoneNumberError:
+        return None
 
 
 def public_event(data: dict[str, Any]) -> dict[str, Any]:

@@ -288,6 +288,10 @@ class SqliteStore(SharedReads):
             raise KeyError(call_id)
         return call_record(row)
 
+    def cursor_key(self) -> bytes:
+        """The key that signs list cursors (the same on every replica sharing this store)."""
+        return self._box.derive(b"list-cursor")
+
     def list_calls(
         self,
         *,
@@ -298,6 +302,11 @@ class SqliteStore(SharedReads):
         limit: int = 100,
         source: str | None = None,
         campaign_id: str | None = None,
+        until: float | None = None,
+        outcome: str | None = None,
+        label: str | None = None,
+        attributes: dict[str, str] | None = None,
+        before: tuple[float, str] | None = None,
     ) -> list[CallRecord]:
         """Calls newest first, filtered."""
         where: list[str] = []
@@ -320,6 +329,25 @@ class SqliteStore(SharedReads):
         if api_key_id is not None:
             where.append("api_key_id = ?")
             args.append(api_key_id)
+        if until is not None:
+            where.append("created_at < ?")
+            args.append(until)
+        if outcome is not None:
+            where.append("COALESCE(outcome, status) = ?")
+            args.append(outcome)
+        if label is not None:
+            where.append("json_extract(request, '$.label') = ?")
+            args.append(label)
+        for name, value in (attributes or {}).items():
+            # json_each, not a JSON path: any attribute name, with no quoting to get wrong.
+            where.append(
+                "EXISTS (SELECT 1 FROM json_each(request, '$.attributes') "
+                "WHERE key = ? AND value = ?)"
+            )
+            args += [name, value]
+        if before is not None:
+            where.append("(created_at < ? OR (created_at = ? AND id < ?))")
+            args += [before[0], before[0], before[1]]
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         rows = self._read(
             f"SELECT * FROM calls {clause} ORDER BY created_at DESC, id DESC LIMIT ?",  # noqa: S608

@@ -245,6 +245,10 @@ class Store(Protocol):
         """One call, or None."""
         ...
 
+    def cursor_key(self) -> bytes:
+        """The key that signs list cursors, the same on every replica sharing the store."""
+        ...
+
     def list_calls(
         self,
         *,
@@ -255,9 +259,18 @@ class Store(Protocol):
         limit: int = 100,
         source: str | None = None,
         campaign_id: str | None = None,
+        until: float | None = None,
+        outcome: str | None = None,
+        label: str | None = None,
+        attributes: dict[str, str] | None = None,
+        before: tuple[float, str] | None = None,
     ) -> list[CallRecord]:
         """Calls newest first, filtered; ``agent`` matches the given agent or its resolved id;
-        ``source`` is ``api`` or ``campaign``; ``campaign_id`` one campaign's calls."""
+        ``source`` is ``api`` or ``campaign``; ``campaign_id`` one campaign's calls; ``until``
+        ends the time range (exclusive); ``outcome`` matches the outcome, or the status while
+        there is none; ``label`` and ``attributes`` (every one must match) what the client sent;
+        ``before`` is a page's last (created_at, id): only calls strictly older in that order,
+        so a page boundary holds however many calls are inserted meanwhile."""
         ...
 
     def calls_with_status(self, status: str, limit: int = 1000) -> list[CallRecord]:

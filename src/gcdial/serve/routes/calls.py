@@ -8,13 +8,15 @@ the session cookie and CSRF token instead of a Bearer key.
 
 import json
 import re
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from gcdial.errors import GcdialError, NotFoundError
+from gcdial.serve.cursor import decode_cursor, encode_cursor, filters_fingerprint
 from gcdial.serve.models import CallRequest, CallResource, CallsPage, RefusedCall
 from gcdial.serve.params import CallId
 from gcdial.serve.problems import ApiProblem, ErrorBody
@@ -23,11 +25,12 @@ from gcdial.serve.service import DialService, call_json
 from gcdial.serve.steps import call_view
 from gcdial.serve.store import CallRecord
 
-__all__ = ["MAX_IDEMPOTENCY_KEY", "key_names", "router", "with_progress"]
+__all__ = ["MAX_IDEMPOTENCY_KEY", "attribute_filters", "key_names", "router", "with_progress"]
 
 MAX_IDEMPOTENCY_KEY = 255
 _KEY_CHARS = re.compile(r"^[\x21-\x7e]+$")
-_OUTCOME_SCAN = 500
+ATTRIBUTE_PREFIX = "attribute."
+MAX_ATTRIBUTE_FILTERS = 5
 
 router = APIRouter(tags=["calls"])
 
@@ -117,12 +120,26 @@ async def get_call(call_id: CallId, caller: Caller, service: Service) -> dict[st
     return call_json(await service.own_call(caller.key, call_id))
 
 
-@router.get("/v1/calls", response_model=CallsPage, responses=ERRORS)
+@router.get(
+    "/v1/calls",
+    response_model=CallsPage,
+    responses=ERRORS,
+    description="The calls the caller may see, newest first, a page at a time: pass the "
+    "answer's `next` as `cursor` for the next page (with the same filters). Filter by what the "
+    "client sent with `attribute.NAME=VALUE` (e.g. `attribute.ticket=4711`; up to "
+    f"{MAX_ATTRIBUTE_FILTERS}, all must match).",
+)
 async def list_calls(
+    request: Request,
     caller: Caller,
     service: Service,
     agent: Annotated[str | None, Query(max_length=200)] = None,
-    since: Annotated[datetime | None, Query(description="ISO 8601 time")] = None,
+    since: Annotated[
+        datetime | None, Query(description="ISO 8601 time: calls created at or after it")
+    ] = None,
+    until: Annotated[
+        datetime | None, Query(description="ISO 8601 time: calls created before it")
+    ] = None,
     status: Annotated[
         str | None, Query(pattern="^(placing|placed|unknown|not_placed|refused)$")
     ] = None,
@@ -133,7 +150,14 @@ async def list_calls(
             description="The call's outcome, or its status while it has none (answered, unknown)",
         ),
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    label: Annotated[
+        str | None, Query(min_length=1, max_length=200, description="The label sent")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500, description="The page size")] = 100,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=500, description="The previous page's `next`, as given"),
+    ] = None,
     source: Annotated[
         str | None, Query(pattern="^(api|campaign)$", description="Who placed the calls")
     ] = None,
@@ -151,24 +175,70 @@ async def list_calls(
     """The calls the caller may see, newest first; ``lastEventId`` is where an event stream
     opened now would resume from, so the list and the stream miss nothing between them."""
     caller.need("watch")
+    attributes = attribute_filters(request.query_params.multi_items())
+    filters: dict[str, Any] = {
+        "agent": agent,
+        "since": _epoch(since, "since") if since is not None else None,
+        "until": _epoch(until, "until") if until is not None else None,
+        "status": status,
+        "outcome": outcome,
+        "label": label,
+        "attributes": attributes or None,
+        "api_key_id": caller.owner_filter,
+        "source": source,
+        "campaign_id": campaign,
+    }
+    fingerprint = filters_fingerprint(filters)
+    key = await service.db(service.store.cursor_key)
+    now = service.clock()
+    before = decode_cursor(key, cursor, fingerprint, now=now) if cursor is not None else None
     last = await service.db(service.store.last_event_id)
-    calls = await service.db(
-        service.store.list_calls,
-        agent=agent,
-        since=_epoch(since) if since is not None else None,
-        status=status,
-        api_key_id=caller.owner_filter,
-        limit=_OUTCOME_SCAN if outcome else limit,
-        source=source,
-        campaign_id=campaign,
+    calls = await service.db(service.store.list_calls, **filters, limit=limit + 1, before=before)
+    more = len(calls) > limit
+    calls = calls[:limit]
+    nxt = (
+        encode_cursor(key, (calls[-1].created_at, calls[-1].id), fingerprint, now=now)
+        if more
+        else None
     )
-    if outcome:
-        calls = [call for call in calls if (call.outcome or call.status) == outcome][:limit]
     if expand == "progress":
         listed = await with_progress(service, calls)
     else:
         listed = [call_json(call) for call in calls]
-    return {"calls": listed, "lastEventId": last}
+    return {"calls": listed, "lastEventId": last, "next": nxt}
+
+
+def attribute_filters(params: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """The ``attribute.NAME=VALUE`` query parameters as ``{NAME: VALUE}``, bounded like the
+    attributes a call may carry; a 422 naming the parameter otherwise."""
+    found: dict[str, str] = {}
+    for param, value in params:
+        if not param.startswith(ATTRIBUTE_PREFIX):
+            continue
+        name = param.removeprefix(ATTRIBUTE_PREFIX)
+        where = f"query:{param[:120]}"
+        if not 1 <= len(name) <= 100:
+            raise ApiProblem(
+                422, "invalid_request", "An attribute filter's name must be 1-100 characters.",
+                hint="Write attribute.NAME=VALUE, e.g. attribute.ticket=4711.", path=where,
+            )  # fmt: skip
+        if len(value) > 1000:
+            raise ApiProblem(
+                422, "invalid_request", f"{param[:120]}: the value is over 1000 characters.",
+                path=where,
+            )  # fmt: skip
+        if name in found:
+            raise ApiProblem(
+                422, "invalid_request", f"{param[:120]} is given twice; give each name once.",
+                path=where,
+            )  # fmt: skip
+        found[name] = value
+        if len(found) > MAX_ATTRIBUTE_FILTERS:
+            raise ApiProblem(
+                422, "invalid_request",
+                f"At most {MAX_ATTRIBUTE_FILTERS} attribute filters at once.", path=where,
+            )  # fmt: skip
+    return found
 
 
 async def key_names(service: DialService, key_ids: set[str]) -> dict[str, str | None]:
@@ -219,10 +289,10 @@ async def hang_up(call_id: CallId, caller: Caller, service: Service) -> dict[str
     return call_json(call)
 
 
-def _epoch(moment: datetime) -> float:
+def _epoch(moment: datetime, name: str) -> float:
     if moment.tzinfo is None:
         raise ApiProblem(
-            422, "invalid_request", "since: give a time zone (e.g. 2026-01-01T00:00:00Z).",
-            path="query:since",
+            422, "invalid_request", f"{name}: give a time zone (e.g. 2026-01-01T00:00:00Z).",
+            path=f"query:{name}",
         )  # fmt: skip
     return moment.timestamp()
