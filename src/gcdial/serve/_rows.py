@@ -45,6 +45,7 @@ CALL_COLUMNS = (
 # An outbox row joined with its event (``outbox o JOIN events e``); the outbox id is ``oid``.
 DELIVERY_COLUMNS = (
     "o.id AS oid, o.endpoint_id, o.event_id, o.attempts, o.next_attempt_at, o.last_error, "
+    "o.state, o.done_at, "
     "e.id, e.type, e.call_id, e.data, e.at"
 )
 AUDIT_COLUMNS = "at, api_key_id, action, result, call_id, agent, number, detail"
@@ -150,6 +151,8 @@ def delivery_record(row: Row) -> store.Delivery:
         attempts=row["attempts"],
         next_attempt_at=row["next_attempt_at"],
         last_error=row["last_error"],
+        state=row["state"],
+        done_at=row["done_at"],
         event=event_record(row),
     )
 
@@ -163,6 +166,7 @@ def webhook_record(row: Row, box: SecretBox) -> store.WebhookEndpoint:
         row,
         active=bool(row["active"]),
         secret=box.open(row["secret"]),
+        events=tuple(json.loads(row["events"])) if row["events"] is not None else None,
     )
 
 
@@ -272,6 +276,18 @@ class SharedReads:
     def outbox_backlog(self) -> int:
         """Pending deliveries."""
         return int(self._select("SELECT COUNT(*) AS n FROM outbox WHERE state = 'pending'")[0]["n"])
+
+    def list_deliveries(
+        self, endpoint_id: str, *, state: str | None = None, limit: int = 100
+    ) -> list[store.Delivery]:
+        """One endpoint's deliveries, newest first, in ``state`` if given."""
+        rows = self._select(
+            f"SELECT {DELIVERY_COLUMNS} FROM outbox o JOIN events e ON e.id = o.event_id "  # noqa: S608 (a constant)
+            "WHERE o.endpoint_id = ? AND (CAST(? AS TEXT) IS NULL OR o.state = ?) "
+            "ORDER BY o.id DESC LIMIT ?",
+            (endpoint_id, state, state, limit),
+        )
+        return [delivery_record(row) for row in rows]
 
     def dead_deliveries(self, limit: int = 100) -> list[store.Delivery]:
         """Deliveries given up on, newest first."""

@@ -23,6 +23,7 @@ from gcdial.phone import to_e164
 from gcdial.serve.problems import ErrorDetail
 
 __all__ = [
+    "WEBHOOK_EVENT_TYPES",
     "AgentState",
     "AgentsPage",
     "CallCampaign",
@@ -41,6 +42,9 @@ __all__ = [
     "ReviewList",
     "WebhookCreate",
     "WebhookCreated",
+    "WebhookDeliveries",
+    "WebhookDelivery",
+    "WebhookPing",
     "WebhookResource",
 ]
 
@@ -408,13 +412,52 @@ class ReviewList(BaseModel):
     canCampaigns: bool
 
 
+# The event types a webhook endpoint may subscribe to: every type the service publishes.
+WEBHOOK_EVENT_TYPES = (
+    "call.placing",
+    "call.placed",
+    "call.refused",
+    "call.not_placed",
+    "call.unknown",
+    "call.progress",
+    "call.hangup_requested",
+    "call.ended",
+    "call.wrapup",
+    "call.verdict",
+    "campaign.updated",
+    "campaign.verdict",
+    "campaign.reassigned",
+    "agent.updated",
+)
+
+
 class WebhookCreate(BaseModel):
-    """``POST /v1/webhooks``: an http(s) URL that receives every call event, signed."""
+    """``POST /v1/webhooks``: an http(s) URL that receives the chosen events (all by default),
+    signed."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     url: Annotated[str, Field(min_length=8, max_length=2000, pattern=r"^https?://[^\s]+$")]
     description: Annotated[str, Field(max_length=200)] = ""
+    events: list[Annotated[str, Field(max_length=40)]] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=len(WEBHOOK_EVENT_TYPES),
+        description="The event types to deliver (absent: every type): "
+        + ", ".join(WEBHOOK_EVENT_TYPES),
+    )
+
+    @field_validator("events")
+    @classmethod
+    def _known_types(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        for name in value:
+            if name not in WEBHOOK_EVENT_TYPES:
+                raise ValueError(
+                    f"unknown event type {name[:40]!r}; known: {', '.join(WEBHOOK_EVENT_TYPES)}"
+                )
+        return sorted(set(value), key=WEBHOOK_EVENT_TYPES.index)
 
 
 class WebhookResource(BaseModel):
@@ -424,6 +467,36 @@ class WebhookResource(BaseModel):
     url: str
     description: str
     createdAt: str
+    events: list[str] | None = Field(
+        default=None, description="The event types it receives; null for every type"
+    )
+
+
+class WebhookDelivery(BaseModel):
+    """One event's delivery to one endpoint: its attempts so far and what comes next."""
+
+    id: int = Field(description="The delivery's number (for redelivery)")
+    eventId: str = Field(description="The event's id, as the webhook-id header sends it")
+    type: str
+    state: Literal["pending", "delivered", "dead"]
+    attempts: int
+    nextAttemptAt: str | None = Field(description="When it is tried next; null when done")
+    lastError: str | None = None
+    doneAt: str | None = None
+
+
+class WebhookDeliveries(BaseModel):
+    """An endpoint's deliveries, newest first."""
+
+    deliveries: list[WebhookDelivery]
+
+
+class WebhookPing(BaseModel):
+    """What the receiver did with the signed ``webhook.ping``."""
+
+    delivered: bool
+    eventId: str
+    error: str | None = Field(None, description="Why it was not delivered (HTTP 500, ...)")
 
 
 class WebhookCreated(WebhookResource):

@@ -152,6 +152,10 @@ _MIGRATIONS: dict[int, str] = {
     3: """
     ALTER TABLE calls ADD COLUMN wrapup text;
     """,
+    4: """
+    ALTER TABLE webhooks ADD COLUMN events text;
+    CREATE INDEX outbox_endpoint ON outbox (endpoint_id, id);
+    """,
 }
 
 
@@ -596,8 +600,9 @@ class PostgresStore(SharedReads):
             )
             conn.execute(
                 "INSERT INTO outbox (endpoint_id, event_id, next_attempt_at) "
-                "SELECT id, %s, %s FROM webhooks WHERE active",
-                (event_id, now),
+                "SELECT id, %s, %s FROM webhooks WHERE active "
+                "AND (events IS NULL OR events::jsonb ? %s)",
+                (event_id, now, type),
             )
             conn.execute("SELECT pg_notify(%s, %s)", (EVENTS_CHANNEL, str(event_id)))
             return event_id
@@ -614,7 +619,8 @@ class PostgresStore(SharedReads):
         self._tx(
             lambda conn: conn.execute(
                 "INSERT INTO webhooks (id, url, secret, created_at, api_key_id, description, "
-                "active) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+                "active, events) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (id) DO NOTHING",
                 (
                     endpoint.id,
                     endpoint.url,
@@ -623,6 +629,7 @@ class PostgresStore(SharedReads):
                     endpoint.api_key_id,
                     endpoint.description,
                     endpoint.active,
+                    json.dumps(endpoint.events) if endpoint.events is not None else None,
                 ),
             )
         )
@@ -687,6 +694,19 @@ class PostgresStore(SharedReads):
                 (now, delivery_id),
             )
         )
+
+    def redeliver(self, endpoint_id: str, delivery_id: int, *, now: float) -> bool:
+        """Put a dead delivery back in line, due now, its retry schedule from the start."""
+        changed = self._tx(
+            lambda conn: (
+                conn.execute(
+                    "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = %s, "
+                    "done_at = NULL WHERE id = %s AND endpoint_id = %s AND state = 'dead'",
+                    (now, delivery_id, endpoint_id),
+                ).rowcount
+            )
+        )
+        return bool(changed)
 
     def fail_delivery(
         self, delivery_id: int, *, next_attempt_at: float | None, error: str, now: float

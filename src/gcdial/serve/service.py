@@ -47,6 +47,7 @@ from gcdial.serve.store import (
     Delivery,
     Event,
     Store,
+    WebhookEndpoint,
     body_fingerprint,
 )
 from gcdial.serve.webhook_targets import GENERIC_REFUSAL, TargetRefused, WebhookGuard
@@ -657,34 +658,8 @@ class DialService:
             await self.db(self.store.ack_delivery, delivery.id, now=self.clock())
             return
         event = delivery.event
-        msg_id = f"evt_{event.id}"
-        stamp = int(self.clock())
-        payload = json.dumps(
-            {
-                "id": msg_id,
-                "type": event.type,
-                "timestamp": iso(event.at),
-                "data": public_event(json.loads(event.data)),
-            }
-        ).encode()
-        headers = {
-            "content-type": "application/json",
-            "webhook-id": msg_id,
-            "webhook-timestamp": str(stamp),
-            "webhook-signature": sign(endpoint.secret, msg_id, stamp, payload),
-            "user-agent": "gcdial-serve",
-        }
-        try:
-            response = await self._webhook_http.post(endpoint.url, content=payload, headers=headers)
-            error = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
-        except TargetRefused:
-            # Checked again at each delivery (DNS may have changed): one reason for every kind of
-            # refused address, so dead letters never tell which internal ports answer.
-            error = f"refused: {GENERIC_REFUSAL}"
-        except httpx.TimeoutException:
-            error = "timed out"
-        except httpx.HTTPError:
-            error = "connection failed"
+        data = public_event(json.loads(event.data))
+        error = await self.post_signed(endpoint, f"evt_{event.id}", event.type, event.at, data)
         now = self.clock()
         if error is None:
             await self.db(self.store.ack_delivery, delivery.id, now=now)
@@ -697,6 +672,35 @@ class DialService:
             self.store.fail_delivery, delivery.id, next_attempt_at=retry_at, error=error, now=now
         )
         self.metrics.webhooks.labels("retry" if retry_at is not None else "dead").inc()
+
+    async def post_signed(
+        self, endpoint: WebhookEndpoint, msg_id: str, type: str, at: float, data: dict[str, Any]
+    ) -> str | None:
+        """POST one signed message to an endpoint: None when it was accepted (2xx), else why
+        not, in words safe to show (never which internal address answered)."""
+        assert self._webhook_http is not None
+        stamp = int(self.clock())
+        payload = json.dumps(
+            {"id": msg_id, "type": type, "timestamp": iso(at), "data": data}
+        ).encode()
+        headers = {
+            "content-type": "application/json",
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(stamp),
+            "webhook-signature": sign(endpoint.secret, msg_id, stamp, payload),
+            "user-agent": "gcdial-serve",
+        }
+        try:
+            response = await self._webhook_http.post(endpoint.url, content=payload, headers=headers)
+        except TargetRefused:
+            # Checked again at each delivery (DNS may have changed): one reason for every kind of
+            # refused address, so dead letters never tell which internal ports answer.
+            return f"refused: {GENERIC_REFUSAL}"
+        except httpx.TimeoutException:
+            return "timed out"
+        except httpx.HTTPError:
+            return "connection failed"
+        return None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
 
     async def readiness(self) -> dict[str, str]:
         """Problems by check name (empty when ready); cached a few seconds to spare the budget."""

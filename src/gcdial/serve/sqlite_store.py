@@ -9,6 +9,7 @@ service's writes are tiny and SQLite serialises writers anyway.
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 import threading
@@ -116,6 +117,10 @@ _MIGRATIONS: dict[int, str] = {
     """,
     3: """
     ALTER TABLE calls ADD COLUMN wrapup TEXT;
+    """,
+    4: """
+    ALTER TABLE webhooks ADD COLUMN events TEXT;
+    CREATE INDEX outbox_endpoint ON outbox (endpoint_id, id);
     """,
 }
 
@@ -376,8 +381,9 @@ class SqliteStore(SharedReads):
             event_id = int(cursor.lastrowid or 0)
             db.execute(
                 "INSERT INTO outbox (endpoint_id, event_id, next_attempt_at) "
-                "SELECT id, ?, ? FROM webhooks WHERE active = 1",
-                (event_id, now),
+                "SELECT id, ?, ? FROM webhooks WHERE active = 1 AND (events IS NULL OR "
+                "EXISTS (SELECT 1 FROM json_each(webhooks.events) WHERE value = ?))",
+                (event_id, now, type),
             )
         return Event(id=event_id, type=type, call_id=call_id, data=data, at=now)
 
@@ -390,7 +396,7 @@ class SqliteStore(SharedReads):
         with self._tx() as db:
             db.execute(
                 "INSERT INTO webhooks (id, url, secret, created_at, api_key_id, description, "
-                "active) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "active, events) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     endpoint.id,
                     endpoint.url,
@@ -399,6 +405,7 @@ class SqliteStore(SharedReads):
                     endpoint.api_key_id,
                     endpoint.description,
                     int(endpoint.active),
+                    json.dumps(endpoint.events) if endpoint.events is not None else None,
                 ),
             )
 
@@ -451,6 +458,16 @@ class SqliteStore(SharedReads):
                 "leased_by = NULL, leased_until = NULL WHERE id = ?",
                 (now, delivery_id),
             )
+
+    def redeliver(self, endpoint_id: str, delivery_id: int, *, now: float) -> bool:
+        """Put a dead delivery back in line, due now, its retry schedule from the start."""
+        with self._tx() as db:
+            changed = db.execute(
+                "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?, "
+                "done_at = NULL WHERE id = ? AND endpoint_id = ? AND state = 'dead'",
+                (now, delivery_id, endpoint_id),
+            ).rowcount
+        return changed > 0
 
     def fail_delivery(
         self, delivery_id: int, *, next_attempt_at: float | None, error: str, now: float

@@ -37,7 +37,7 @@ __all__ = [
     "hash_api_key",
 ]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """2: calls gain their source (api or campaign) and origin. 3: calls gain ``wrapup``."""
 
 CallStatus = Literal["placing", "placed", "unknown", "not_placed", "refused"]
@@ -149,6 +149,8 @@ class WebhookEndpoint:
     api_key_id: str = ""
     description: str = ""
     active: bool = True
+    # The event types it subscribed to; None means every type (as before subscriptions).
+    events: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,8 @@ class Delivery:
     next_attempt_at: float
     event: Event
     last_error: str | None = None
+    state: str = "pending"  # pending, delivered, dead
+    done_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -336,6 +340,17 @@ class Store(Protocol):
 
     def outbox_backlog(self) -> int:
         """Deliveries still pending (for ``/metrics``)."""
+        ...
+
+    def list_deliveries(
+        self, endpoint_id: str, *, state: str | None = None, limit: int = 100
+    ) -> list[Delivery]:
+        """One endpoint's deliveries, newest first, in ``state`` if given."""
+        ...
+
+    def redeliver(self, endpoint_id: str, delivery_id: int, *, now: float) -> bool:
+        """Put a dead delivery back in line, due now, with the whole retry schedule ahead of
+        it again; False when there is no such dead delivery of that endpoint."""
         ...
 
     def dead_deliveries(self, limit: int = 100) -> list[Delivery]:
