@@ -305,3 +305,21 @@ def test_tls_goes_to_the_checked_address_with_the_name_as_sni_and_certificate(
         httpd.shutdown()
         httpd.server_close()
     assert seen == {"sni": name, "host": f"{name}:{port}"}
+
+
+def test_a_test_ping_to_a_stored_internal_target_is_refused(
+    running: Running, hook_receiver: tuple[Receiver, str]
+) -> None:
+    """``POST /v1/webhooks/{id}/test`` goes through the same check as every delivery: the
+    receiver gets nothing, and the answer gives the one generic reason."""
+    state, url = hook_receiver
+    running.store.add_webhook(
+        WebhookEndpoint(id="inside", url=url, secret="whsec_" + "A" * 44, created_at=0)
+    )
+    answer = running.http.post(
+        "/v1/webhooks/inside/test", headers=running.headers(running.admin_key)
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["delivered"] is False
+    assert answer.json()["error"] == f"refused: {GENERIC_REFUSAL}"
+    assert state.attempts == 0
