@@ -191,3 +191,27 @@ def test_a_stale_cursor_is_a_400(running: Running) -> None:
     answer = running.http.get(f"/v1/calls?cursor={stale}", headers=admin)
     assert answer.status_code == 400
     assert "stale" in answer.json()["error"]["message"]
+
+
+def test_campaigns_are_paged_by_cursor_while_campaigns_are_created(running: Running) -> None:
+    from .test_campaigns_api import _create
+
+    admin = running.headers(running.admin_key)
+    made = [_create(running, running.admin_key, name=f"c{n}").json()["id"] for n in range(7)]
+    seen: list[str] = []
+    url: str | None = "/v1/campaigns?limit=3"
+    while url is not None:
+        answer = running.http.get(url, headers=admin)
+        assert answer.status_code == 200, answer.text
+        page = answer.json()
+        seen += [c["id"] for c in page["campaigns"]]
+        _create(running, running.admin_key, name="later")  # newer: on no page walked past
+        url = f"/v1/campaigns?limit=3&cursor={page['next']}" if page["next"] else None
+    assert seen == list(reversed(made))
+    bad = running.http.get("/v1/campaigns?cursor=e30.AAAA", headers=admin)
+    assert bad.status_code == 400
+    assert bad.json()["error"]["path"] == "query:cursor"
+    # A calls cursor is not a campaigns cursor.
+    _seed(running, 2, at=5_000_000.0, prefix="x")
+    calls_next = running.http.get("/v1/calls?limit=1", headers=admin).json()["next"]
+    assert running.http.get(f"/v1/campaigns?cursor={calls_next}", headers=admin).status_code == 400

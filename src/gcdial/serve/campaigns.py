@@ -421,8 +421,17 @@ class CampaignManager:
         if not self.root.is_dir():
             return []
         folders = sorted(self.root.glob("cmp_*"), key=lambda p: p.stat().st_mtime)
+        return self._visible(key, list(reversed(folders[-200:])), limit)
+
+    def visible(self, key: Any) -> list[CampaignMeta]:
+        """Every campaign ``key`` may see, in no order (the cursor pages sort them)."""
+        if not self.root.is_dir():
+            return []
+        return self._visible(key, list(self.root.glob("cmp_*")), None)
+
+    def _visible(self, key: Any, folders: list[Path], limit: int | None) -> list[CampaignMeta]:
         found: list[CampaignMeta] = []
-        for folder in reversed(folders[-200:]):
+        for folder in folders:
             try:
                 found.append(self.load(folder.name, key))
             except ApiProblem:
@@ -432,7 +441,7 @@ class CampaignManager:
                 # take the whole list down.
                 logger.warning("campaign %s skipped: %s", folder.name, type(exc).__name__)
                 continue
-            if len(found) >= limit:
+            if limit is not None and len(found) >= limit:
                 break
         return found
 

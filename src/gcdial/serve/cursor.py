@@ -13,11 +13,14 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from typing import TypeVar
 
 from gcdial.serve.problems import ApiProblem
 
-__all__ = ["MAX_AGE_S", "decode_cursor", "encode_cursor", "filters_fingerprint"]
+__all__ = ["MAX_AGE_S", "decode_cursor", "encode_cursor", "filters_fingerprint", "page_of"]
+
+T = TypeVar("T")
 
 MAX_AGE_S = 7 * 24 * 3600
 _VERSION = 1
@@ -74,3 +77,16 @@ def decode_cursor(key: bytes, cursor: str, fingerprint: str, *, now: float) -> t
     if now - issued > MAX_AGE_S:
         raise _refuse("it is stale (older than 7 days).")
     return float(created_at), str(call_id)
+
+
+def page_of(
+    rows: Sequence[T],
+    position: Callable[[T], tuple[float, str]],
+    before: tuple[float, str] | None,
+    limit: int,
+) -> tuple[list[T], bool]:
+    """For lists read whole (not from SQL): the rows after ``before`` in the newest-first
+    ``(created_at, id)`` order, at most ``limit`` of them, and whether more follow."""
+    ordered = sorted(rows, key=position, reverse=True)
+    after = [row for row in ordered if before is None or position(row) < before]
+    return after[:limit], len(after) > limit

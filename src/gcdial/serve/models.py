@@ -268,9 +268,12 @@ class CampaignResource(BaseModel):
 
 
 class CampaignList(BaseModel):
-    """The newest campaigns a key may see, newest first."""
+    """The campaigns a key may see, newest created first, a page at a time."""
 
     campaigns: list[CampaignResource]
+    next: str | None = Field(
+        None, description="Pass as `cursor` for the next, older page; null on the last page"
+    )
 
 
 class PreviewRows(BaseModel):

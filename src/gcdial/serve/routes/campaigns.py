@@ -18,6 +18,7 @@ from fastapi.responses import Response
 from gcdial.serve.campaign_form import CampaignForm, campaign_form
 from gcdial.serve.campaign_views import wrapup_preview
 from gcdial.serve.campaigns import read_upload
+from gcdial.serve.cursor import decode_cursor, encode_cursor, filters_fingerprint, page_of
 from gcdial.serve.models import (
     CampaignDetailResource,
     CampaignList,
@@ -57,14 +58,36 @@ def _may_upload(caller: Principal, form: CampaignForm) -> None:
     responses=_ERRORS,
     summary="The newest campaigns this key may see, with their counts",
 )
-async def list_campaigns(caller: Caller, campaigns: Campaigns) -> dict[str, Any]:
-    """Up to ``MAX_LISTED`` campaigns, newest first."""
+async def list_campaigns(
+    caller: Caller,
+    campaigns: Campaigns,
+    service: Service,
+    limit: Annotated[int, Query(ge=1, le=200, description="The page size")] = MAX_LISTED,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=500, description="The previous page's `next`, as given"),
+    ] = None,
+) -> dict[str, Any]:
+    """A page of campaigns, newest created first; ``next`` continues after it."""
     caller.need("campaigns")
+    fingerprint = filters_fingerprint({"list": "campaigns", "owner": caller.owner_filter})
+    key = await service.db(service.store.cursor_key)
+    now = service.clock()
+    before = decode_cursor(key, cursor, fingerprint, now=now) if cursor is not None else None
 
-    def scan() -> list[dict[str, Any]]:
-        return [campaigns.status(meta) for meta in campaigns.recent(caller.key, MAX_LISTED)]
+    def scan() -> tuple[list[dict[str, Any]], str | None]:
+        found, more = page_of(
+            campaigns.visible(caller.key), lambda m: (m.created_at, m.id), before, limit
+        )
+        nxt = (
+            encode_cursor(key, (found[-1].created_at, found[-1].id), fingerprint, now=now)
+            if more
+            else None
+        )
+        return [campaigns.status(meta) for meta in found], nxt
 
-    return {"campaigns": await asyncio.to_thread(scan)}
+    listed, nxt = await asyncio.to_thread(scan)
+    return {"campaigns": listed, "next": nxt}
 
 
 @router.post(
