@@ -38,7 +38,8 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 4
-"""2: calls gain their source (api or campaign) and origin. 3: calls gain ``wrapup``."""
+"""2: calls gain their source (api or campaign) and origin. 3: calls gain ``wrapup``.
+4: webhooks gain ``events``, the event types an endpoint subscribed to (NULL: every type)."""
 
 CallStatus = Literal["placing", "placed", "unknown", "not_placed", "refused"]
 CALL_STATUSES: tuple[str, ...] = ("placing", "placed", "unknown", "not_placed", "refused")
