@@ -60,6 +60,7 @@ def test_the_call_its_events_and_its_webhooks_echo_what_the_crm_sent(
 
 def test_calls_are_found_by_attribute(running: Running) -> None:
     found = running.dial(LINKED, "link-2").json()
+    running.wait_call(found["id"], lambda c: c["ended"])  # one call per agent at a time
     other = running.dial(
         {"agent": ALICE, "to": "+14155550101", "attributes": {"ticket": "4712"}}, "link-3"
     ).json()
