@@ -14,9 +14,12 @@ Crash-safety rules, in order of importance:
    the process dies, even by ``kill -9``, so a crash never leaves a stale lock behind. A clean
    exit removes the lock file and SQLite's ``-wal`` and ``-shm`` (after a checkpoint): between
    runs a campaign is its one journal file.
-5. Creation is atomic: the schema and the campaign's identity are written to a temporary file
-   which is then renamed into place, so a journal either does not exist or is complete (a kill
-   in the first milliseconds leaves nothing to trip over on the next run).
+5. Creation is atomic: the schema, the campaign's identity and WAL mode are written to a
+   temporary file which is then renamed into place, so a journal either does not exist or is
+   complete, already in WAL mode (a kill in the first milliseconds leaves nothing to trip over on
+   the next run). A rollback journal left hot by a killed writer anyway (``-journal``: an older
+   gcdial switching to WAL, or a hand edit) is rolled back under the lock before any read-only
+   open, which cannot roll it back and would refuse the file for good.
 6. A file that cannot be read as a journal (not SQLite, truncated, a table missing, another
    schema) is a :class:`JournalError` naming the file, whenever it is found out: on open or in
    the middle of a run. Only this module knows the journal's files (``-wal``, ``-shm``, lock,
@@ -441,6 +444,33 @@ def _unreadable(path: Path, exc: sqlite3.Error) -> JournalSchemaError:
     )
 
 
+def _roll_back_hot(path: Path) -> None:
+    """Roll back a rollback journal (``-journal``) left hot by a killed writer, with a writable
+    connection under the lock, so that read-only opens (status, report, a run's first look) can
+    read the file: a read-only connection cannot roll back, and fails on every read.
+
+    Nothing to do while a campaign holds the lock: its writable connection rolled back the
+    journal when it opened. A file that is not a database is left for the open to refuse.
+    """
+    if not path.with_name(path.name + "-journal").exists():
+        return
+    lock = _FileLock(path)
+    try:
+        lock.acquire()
+    except JournalLockedError:
+        return
+    try:
+        with contextlib.suppress(sqlite3.Error):
+            conn = sqlite3.connect(path, isolation_level=None)
+            try:
+                conn.execute("PRAGMA busy_timeout = 5000")
+                conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+            finally:
+                conn.close()
+    finally:
+        lock.release(remove=True)
+
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -606,6 +636,7 @@ class Journal:
         older gcdial created it non-atomically; nothing was ever dialed from it."""
         if path.stat().st_size == 0:
             return True
+        _roll_back_hot(path)
         try:
             conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
             try:
@@ -641,6 +672,9 @@ class Journal:
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", meta.items())
                 conn.execute("COMMIT")
+                # WAL is a property of the file: set here, the first open of the journal has no
+                # mode to switch, so no rollback journal (which a kill could leave hot) is made.
+                conn.execute("PRAGMA journal_mode = WAL")
             finally:
                 conn.close()
             with open(temp, "rb+") as handle:
@@ -703,6 +737,8 @@ class Journal:
             raise JournalError(
                 f"No journal at {path}.", hint="Check the path, or start the campaign first."
             )
+        if read_only:
+            _roll_back_hot(path)
         lock = None if read_only else _FileLock(path)
         if lock is not None:
             lock.acquire()
@@ -892,7 +928,7 @@ class Journal:
     def info(self) -> CampaignInfo:
         """Name, contact list and creation time of the campaign."""
         rows = self._conn.execute("SELECT key, value FROM meta").fetchall()
-        meta = {row["key"]: _Cells(self.path, "meta", row).text("value") for row in rows}
+        meta = {str(row["key"]): _meta_value(self.path, row) for row in rows}
         return CampaignInfo(
             name=meta.get("name", ""),
             csv_path=meta.get("csv_path", ""),
@@ -906,10 +942,37 @@ class Journal:
         return self.meta_json("settings", dict) or {}
 
     @_guarded
+    def verify(self) -> None:
+        """Read every row through the one boundary (the row-to-record conversion), so that a
+        value gcdial did not write is found out before a command acts, named (file, table, row,
+        column), rather than midway through a run or a report, or never by a command that reads
+        only some rows. One pass, streamed: the cost of reading the file once."""
+        for row in self._conn.execute("SELECT key, value FROM meta"):
+            _meta_value(self.path, row)
+        for row in self._conn.execute("SELECT * FROM contacts"):
+            _contact(self.path, row)
+        for row in self._conn.execute("SELECT * FROM attempts"):
+            _attempt(self.path, row)
+        for row in self._conn.execute("SELECT * FROM events"):
+            _event(self.path, row)
+        for row in self._conn.execute("SELECT * FROM skipped_rows"):
+            _skipped("", _Cells(self.path, "skipped_rows", row))
+        if self._version >= 4:
+            for row in self._conn.execute("SELECT rowid AS id, * FROM dnc_numbers"):
+                cells = _Cells(self.path, "dnc_numbers", row)
+                cells.text("phone")
+                cells.time("added_at")
+                if row["attempt_id"] is not None:
+                    cells.integer("attempt_id")
+
+    @_guarded
     def meta_json(self, key: str, kind: type[J]) -> J | None:
         """A campaign value stored as JSON (an object or an array), checked; None when unset."""
         row = self._conn.execute("SELECT key, value FROM meta WHERE key = ?", (key,)).fetchone()
-        return None if row is None else _Cells(self.path, "meta", row).json("value", kind)
+        if row is None:
+            return None
+        _meta_value(self.path, row)
+        return _Cells(self.path, "meta", row).json("value", kind)
 
     @_guarded
     def get_meta(self, key: str) -> str | None:
@@ -1826,11 +1889,10 @@ def _attempt(path: Path, row: sqlite3.Row) -> Attempt:
 
 def _wrapup(cells: _Cells) -> Wrapup | None:
     code, name = cells.opt_text("wrapup_code"), cells.opt_text("wrapup_name")
+    notes, at = cells.opt_text("wrapup_notes"), cells.opt_time("wrapup_at")
     if code is None and name is None:
         return None
-    return Wrapup(
-        code=code, name=name, notes=cells.opt_text("wrapup_notes"), at=cells.opt_time("wrapup_at")
-    )
+    return Wrapup(code=code, name=name, notes=notes, at=at)
 
 
 def _skipped(csv_path: str, cells: _Cells) -> RowProblem:
@@ -1860,3 +1922,28 @@ def _event(path: Path, row: sqlite3.Row) -> dict[str, Any]:
             cells.integer(column)
     cells.opt_text("detail")
     return dict(row)
+
+
+_META_JSON: Final = {
+    "settings": True,
+    "attribute_columns": False,
+    "waiting_for_agents": True,
+    "agent_states": True,
+}
+"""The campaign values stored as JSON: True for an object, False for an array."""
+
+
+def _meta_value(path: Path, row: sqlite3.Row) -> str:
+    """A ``meta`` value, checked for what its key holds (free-form keys are text)."""
+    cells = _Cells(path, "meta", row)
+    key = cells.text("key")
+    if key in _META_JSON:
+        if _META_JSON[key]:
+            cells.json("value", dict)
+        else:
+            cells.json("value", list)
+    elif key == "created_at":
+        cells.time("value")
+    elif key == "contacts_loaded" and row["value"] not in ("0", "1"):
+        raise cells.bad("value", row["value"], "0 or 1")
+    return cells.text("value")
