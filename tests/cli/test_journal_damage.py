@@ -195,11 +195,40 @@ def test_a_kill_that_leaves_a_hot_rollback_journal_does_not_make_the_journal_unu
     assert not journal.with_name("c.db-journal").exists()
 
 
-def test_a_new_journal_is_in_wal_mode_from_its_first_byte(tmp_path: Path) -> None:
-    """The mode switch that left a hot rollback journal no longer happens on first open."""
+def test_a_new_journal_is_renamed_into_place_already_in_wal_mode(tmp_path: Path) -> None:
+    """The switch to WAL on the first open, whose rollback journal a kill left hot, is gone: the
+    file is complete and in WAL mode the moment it appears under its name."""
     path = tmp_path / "x.db"
-    Journal.create(path, name="x", csv_path="x.csv", csv_fingerprint="f").close()
+    Journal._build(path, {"name": "x"})
     with path.open("rb") as handle:
         header = handle.read(20)
 
-    assert header[18:20] == b"\x02\x02", "the file is in WAL mode as renamed into place"
+    assert header[18:20] == b"\x02\x02", "WAL mode (file format 2) in the header"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.db"]
+
+
+def test_a_damaged_journal_whose_migration_fails_is_left_as_it_was(
+    gc: Callable[..., Result], work_dir: Path, finished: Path
+) -> None:
+    shutil.copy(finished / "c.csv", work_dir / "c.csv")
+    journal = work_dir / "c.db"
+    shutil.copy(finished / "c.db", journal)
+    with sqlite3.connect(journal) as conn:
+        # Back to schema 2 (its first step, 2 -> 3, would succeed), damaged so that the step to
+        # schema 4 fails: a table of schema 4 is already there.
+        for column in ("wrapup_code", "wrapup_name", "wrapup_notes", "wrapup_at", "wrapup_action"):
+            conn.execute(f"ALTER TABLE attempts DROP COLUMN {column}")
+        for column in ("sent_after", "match_after"):
+            conn.execute(f"ALTER TABLE attempts DROP COLUMN {column}")
+        conn.execute("PRAGMA user_version = 2")
+    conn.close()
+    before = journal.read_bytes()
+
+    resumed = gc("campaign", "resume", "c.db")
+
+    assert resumed.code == 2, resumed
+    assert "c.db" in resumed.err
+    assert "cannot be brought to schema" in resumed.err
+    assert "internal error" not in resumed.err
+    assert journal.read_bytes() == before, "the original is left as it was"
+    assert sorted(p.name for p in work_dir.iterdir()) == ["c.csv", "c.db"]

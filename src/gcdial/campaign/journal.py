@@ -755,11 +755,11 @@ class Journal:
                 raise
         except sqlite3.Error as exc:
             if lock is not None:
-                lock.release()
+                lock.release(remove=True)
             raise _unreadable(path, exc) from None
         except BaseException:
             if lock is not None:
-                lock.release()
+                lock.release(remove=True)  # a refused journal is left as it was found
             raise
         return journal
 
@@ -827,14 +827,26 @@ class Journal:
         self._version = int(version)
 
     def _migrate(self) -> None:
-        """Bring an older journal to :data:`SCHEMA_VERSION`, one version per transaction."""
-        while self._version < SCHEMA_VERSION:
+        """Bring an older journal to :data:`SCHEMA_VERSION` in one transaction: a step that
+        fails (a damaged journal) leaves the file as it was, at its own version, for the error
+        (naming the file) to be acted on; never half-way between two schemas."""
+        if self._version >= SCHEMA_VERSION:
+            return
+        try:
             with self._tx() as conn:
-                for statement in _MIGRATIONS[self._version]:
-                    conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {self._version + 1}")
-                self._event("journal.migrated", detail=f"schema {self._version + 1}")
-            self._version += 1
+                for version in range(self._version, SCHEMA_VERSION):
+                    for statement in _MIGRATIONS[version]:
+                        conn.execute(statement)
+                    self._event("journal.migrated", detail=f"schema {version + 1}")
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except sqlite3.Error as exc:
+            raise JournalSchemaError(
+                f"The journal {self.path} (schema {self._version}) cannot be brought to schema "
+                f"{SCHEMA_VERSION} ({exc}): it is damaged. It was left as it was.",
+                hint="Restore it from a backup and resume again; `gcdial campaign status` and "
+                "`report` still read it as it is.",
+            ) from None
+        self._version = SCHEMA_VERSION
 
     def _check_identity(self, name: str | None, fingerprint: str | None) -> None:
         info = self.info()
