@@ -385,11 +385,8 @@ class _Cells:
 
     def zone(self, column: str) -> str | None:
         value = self.opt_text(column)
-        if value:
-            try:
-                ZoneInfo(value)
-            except (ValueError, ZoneInfoNotFoundError):
-                raise self.bad(column, value, "a time zone like America/New_York") from None
+        if value and not _known_zone(value):
+            raise self.bad(column, value, "a time zone like America/New_York")
         return value
 
     def json(self, column: str, kind: type[J]) -> J:
@@ -955,27 +952,34 @@ class Journal:
 
     @_guarded
     def verify(self) -> None:
-        """Read every row through the one boundary (the row-to-record conversion), so that a
-        value gcdial did not write is found out before a command acts, named (file, table, row,
-        column), rather than midway through a run or a report, or never by a command that reads
-        only some rows. One pass, streamed: the cost of reading the file once."""
+        """Find out now a value gcdial did not write anywhere in the journal, named (file, table,
+        row, column), rather than midway through a run or a report, or never by a command that
+        reads only some rows.
+
+        The rows that matter go through the one boundary (the row-to-record conversion), which
+        alone decides and words the error. A query per table sieves the rows first (a value of
+        the wrong type, a time SQLite cannot read or without its offset, an unknown status, JSON
+        that is not an object), so that a large journal costs one indexed-free scan in SQLite,
+        not a Python conversion per row; a value the sieve lets through and the boundary refuses
+        is still named when a command reads it.
+        """
         for row in self._conn.execute("SELECT key, value FROM meta"):
             _meta_value(self.path, row)
-        for row in self._conn.execute("SELECT * FROM contacts"):
-            _contact(self.path, row)
-        for row in self._conn.execute("SELECT * FROM attempts"):
-            _attempt(self.path, row)
-        for row in self._conn.execute("SELECT * FROM events"):
-            _event(self.path, row)
-        for row in self._conn.execute("SELECT * FROM skipped_rows"):
-            _skipped("", _Cells(self.path, "skipped_rows", row))
-        if self._version >= 4:
-            for row in self._conn.execute("SELECT rowid AS id, * FROM dnc_numbers"):
-                cells = _Cells(self.path, "dnc_numbers", row)
-                cells.text("phone")
-                cells.time("added_at")
-                if row["attempt_id"] is not None:
-                    cells.integer("attempt_id")
+        for table, convert in _CONVERTERS.items():
+            present = {r[1] for r in self._conn.execute(f"PRAGMA table_info({table})")}
+            if not present:
+                continue
+            tests = [test for column, test in _SIEVES[table] if column in present]
+            select = "SELECT rowid AS id, *" if table == "dnc_numbers" else "SELECT *"
+            query = f"{select} FROM {table} WHERE " + " OR ".join(f"({t})" for t in tests)
+            for row in self._conn.execute(query):
+                convert(self.path, row)
+        zones = self._conn.execute(
+            "SELECT tz, MIN(id) FROM contacts WHERE tz IS NOT NULL AND tz != '' GROUP BY tz"
+        ).fetchall()
+        for zone, contact_id in zones:
+            if not _known_zone(zone):
+                self.contact(contact_id)
 
     @_guarded
     def meta_json(self, key: str, kind: type[J]) -> J | None:
@@ -1959,3 +1963,117 @@ def _meta_value(path: Path, row: sqlite3.Row) -> str:
     elif key == "contacts_loaded" and row["value"] not in ("0", "1"):
         raise cells.bad("value", row["value"], "0 or 1")
     return cells.text("value")
+
+
+def _time_test(column: str, *, optional: bool) -> str:
+    readable = (
+        f"julianday({column}) IS NOT NULL AND typeof({column}) = 'text' "
+        f"AND (substr({column}, -6, 1) IN ('+', '-') OR substr({column}, -1) = 'Z')"
+    )
+    if optional:
+        return f"{column} IS NOT NULL AND {column} != '' AND NOT ({readable})"
+    return f"NOT ({readable})"
+
+
+def _int_test(column: str, *, optional: bool = False) -> str:
+    wrong = f"typeof({column}) != 'integer' OR {column} < 0"
+    return f"{column} IS NOT NULL AND ({wrong})" if optional else wrong
+
+
+def _text_test(column: str, *, optional: bool = True) -> str:
+    wrong = f"typeof({column}) != 'text'"
+    return f"{column} IS NOT NULL AND {wrong}" if optional else wrong
+
+
+def _among(column: str, values: Iterable[str]) -> str:
+    listed = ", ".join(f"'{v}'" for v in values)
+    return f"{column} IS NULL OR {column} NOT IN ({listed})"
+
+
+_SIEVES: Final[dict[str, tuple[tuple[str, str], ...]]] = {
+    "contacts": (
+        ("line", _int_test("line")),
+        ("phone", _text_test("phone", optional=False)),
+        *((c, _text_test(c)) for c in ("name", "agent", "external_id", "tz", "outcome", "detail")),
+        ("attributes", "NOT json_valid(attributes) OR json_type(attributes) != 'object'"),
+        ("status", _among("status", ContactStatus)),
+        ("attempts", _int_test("attempts")),
+        ("next_at", _time_test("next_at", optional=True)),
+        ("updated_at", _time_test("updated_at", optional=False)),
+    ),
+    "attempts": (
+        ("contact_id", _int_test("contact_id")),
+        ("number", _int_test("number")),
+        ("agent_id", _text_test("agent_id", optional=False)),
+        ("state", _among("state", AttemptState)),
+        ("created_at", _time_test("created_at", optional=False)),
+        *(
+            (c, _time_test(c, optional=True))
+            for c in ("accepted_at", "ended_at", "sent_after", "match_after", "wrapup_at")
+        ),
+        *(
+            (c, _text_test(c))
+            for c in (
+                "agent",
+                "conversation_id",
+                "outcome",
+                "error_code",
+                "context_id",
+                "detail",
+                "tag",
+                "wrapup_code",
+                "wrapup_name",
+                "wrapup_notes",
+            )
+        ),
+        ("talk_s", "talk_s IS NOT NULL AND typeof(talk_s) NOT IN ('integer', 'real')"),
+        (
+            "wrapup_action",
+            f"wrapup_action IS NOT NULL AND ({_among('wrapup_action', _WRAPUP_ACTIONS)})",
+        ),
+    ),
+    "events": (
+        ("at", _time_test("at", optional=False)),
+        ("kind", _text_test("kind", optional=False)),
+        ("contact_id", _int_test("contact_id", optional=True)),
+        ("attempt_id", _int_test("attempt_id", optional=True)),
+        ("detail", _text_test("detail")),
+    ),
+    "skipped_rows": (
+        ("col", _text_test("col")),
+        *((c, _text_test(c, optional=False)) for c in ("kind", "reason", "fix")),
+    ),
+    "dnc_numbers": (
+        ("phone", _text_test("phone", optional=False)),
+        ("added_at", _time_test("added_at", optional=False)),
+        ("attempt_id", _int_test("attempt_id", optional=True)),
+    ),
+}
+"""Per table, a test per column that picks out the rows whose value the boundary would refuse
+(see :meth:`Journal.verify`): only a sieve, the conversions decide."""
+
+
+def _dnc_row(path: Path, row: sqlite3.Row) -> None:
+    cells = _Cells(path, "dnc_numbers", row)
+    cells.text("phone")
+    cells.time("added_at")
+    if row["attempt_id"] is not None:
+        cells.integer("attempt_id")
+
+
+_CONVERTERS: Final[dict[str, Callable[[Path, sqlite3.Row], object]]] = {
+    "contacts": _contact,
+    "attempts": _attempt,
+    "events": _event,
+    "skipped_rows": lambda path, row: _skipped("", _Cells(path, "skipped_rows", row)),
+    "dnc_numbers": _dnc_row,
+}
+
+
+@functools.cache
+def _known_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ValueError, ZoneInfoNotFoundError):
+        return False
+    return True
