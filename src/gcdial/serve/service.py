@@ -604,7 +604,7 @@ class DialService:
             await asyncio.sleep(every)
             with contextlib.suppress(Exception):
                 await self.recover()
-                await self.db(self.store.purge_expired_idempotency, self.clock())
+                await self.db(self.store.purge_expired, self.clock())
 
     async def _poll_events(self) -> None:
         """Notice events appended by other replicas (the local ones notify at once)."""

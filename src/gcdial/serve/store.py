@@ -228,8 +228,9 @@ class Store(Protocol):
         """Claims still ``in_progress`` that were created before ``older_than`` (crash recovery)."""
         ...
 
-    def purge_expired_idempotency(self, now: float) -> int:
-        """Delete expired keys; return how many."""
+    def purge_expired(self, now: float) -> int:
+        """Delete expired idempotency keys and expired leases (page sessions among them, which
+        otherwise pile up: a session row outlives its cookie); return how many rows."""
         ...
 
     # calls
