@@ -245,13 +245,18 @@ def _ladder_check(transport: ApiTransport, checks: Checklist) -> None:
     )
 
 
-def _agent_check(transport: ApiTransport, agent: str, checks: Checklist) -> None:
+def _agent_check(
+    transport: ApiTransport, agent: str, checks: Checklist, settings: Settings
+) -> None:
     from gcdial.agents import Agents
 
     try:
-        readiness = Agents(transport).check(agent)
+        readiness = Agents(transport, policy=settings.readiness_policy()).check(agent)
     except Exception as exc:
         checks.fail("agent", exc)
+        return
+    if not readiness.ready:
+        checks.fail("agent", readiness.error())
         return
     station = readiness.station.name or readiness.station.id or "set"
     checks.ok(
@@ -278,7 +283,7 @@ def run_checks(run: Session, *, agent: str | None) -> Checklist:
         _permission_check(transport, checks)
         _ladder_check(transport, checks)
         if agent:
-            _agent_check(transport, agent, checks)
+            _agent_check(transport, agent, checks, settings)
         else:
             checks.info("agent", "not checked: give --agent ID_OR_EMAIL to check station/presence")
     return checks

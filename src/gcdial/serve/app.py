@@ -653,7 +653,7 @@ def create_app(
     async def campaign_detail(campaign_id: CampaignId, key: Key) -> dict[str, Any]:
         need(key, "campaigns")
         meta = campaigns.load(campaign_id, key)
-        return await asyncio.to_thread(campaigns.detail, meta, campaigns.live(meta.id))
+        return await campaigns.view(meta)
 
     @app.post(
         "/v1/campaigns/{campaign_id}/{action}",

@@ -438,6 +438,18 @@ class CampaignManager:
         )
         return body
 
+    async def view(self, meta: CampaignMeta) -> dict[str, Any]:
+        """:meth:`detail`, with each agent not on a call judged by :mod:`gcdial.readiness` (the
+        verdict ``GET /v1/agents`` gives): "idle" only for an agent a call could go to now."""
+        body = await asyncio.to_thread(self.detail, meta, self.live(meta.id))
+        agents = body["detail"]["agents"]
+        idle = [a for a in agents if a.get("state") == "idle"]
+        states = await asyncio.gather(*(self.service.agent_state(a["agent"]) for a in idle))
+        for agent, state in zip(idle, states, strict=True):
+            if not state.ready:
+                agent.update(state="not ready", reason=state.reason, why=state.problem)
+        return body
+
     def live(self, campaign_id: str) -> RunView | None:
         """The runner's live view of ``campaign_id`` when it runs here, copied on the event loop
         (where the runner changes it); None otherwise."""

@@ -167,6 +167,9 @@ class AgentState(BaseModel):
     routingStatus: str | None = None
     station: str | None = None
     notes: list[str] = []
+    reason: str | None = None
+    """Why not ready (``gcdial.readiness``): unknown, inactive, no_station, presence,
+    routing_status; ``unchecked`` when Genesys could not be asked."""
     problem: str | None = None
 
 

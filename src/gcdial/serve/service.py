@@ -23,7 +23,7 @@ import httpx
 from gcdial.agents import AgentReadiness
 from gcdial.client import AsyncClient
 from gcdial.dialing import Dial, keep_resolving
-from gcdial.errors import BadRequestError, GcdialError
+from gcdial.errors import AgentNotReadyError, BadRequestError, GcdialError
 from gcdial.monitor import CallMonitor
 from gcdial.resolve import Verdict
 from gcdial.serve import dialing
@@ -159,14 +159,18 @@ class DialService:
         ready), from the check every reader of this replica shares."""
         try:
             found = await self.agent_checks.get(agent)
+        except AgentNotReadyError as exc:
+            return AgentState(agent=agent, ready=False, reason=exc.reason, problem=exc.message)
         except GcdialError as exc:
-            return AgentState(agent=agent, ready=False, problem=exc.message)
+            return AgentState(agent=agent, ready=False, reason="unchecked", problem=exc.message)
         station = found.station.name or found.station.id if found.station else None
         return AgentState(
             agent=agent,
             id=found.agent.id,
             name=found.agent.name,
-            ready=found.available,
+            ready=found.ready,
+            reason=found.verdict.reason,
+            problem=found.verdict.problem,
             presence=found.presence,
             routingStatus=found.routing_status,
             station=station,

@@ -102,7 +102,7 @@ def campaign_router(campaigns: CampaignManager | None, signed_in: SignedIn, act:
         """The campaign's card: status, agents, rate budget, calls per minute, deferred."""
         manager = manager_for(viewer[1])
         meta = manager.load(campaign_id, viewer[1])
-        return await asyncio.to_thread(manager.detail, meta, manager.live(meta.id))
+        return await manager.view(meta)
 
     @router.post("/page/api/campaigns/{campaign_id}/{action}")
     async def campaign_action(
