@@ -19,6 +19,7 @@ campaign runner, the service and the CLI are callers of the gate, not owners of 
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ __all__ = [
     "DEFAULT_REST_S",
     "READINESS_TTL_S",
     "AgentGate",
+    "AgentLeases",
+    "ExclusiveGate",
     "ReadinessGate",
     "Refusal",
     "readiness_refusal",
@@ -124,3 +127,76 @@ class ReadinessGate:
 
     async def release(self, holder: str) -> None:
         """Nothing to free."""
+
+
+class AgentLeases(Protocol):
+    """The store's rows of agents with a live call (the service's ``live_agents``)."""
+
+    async def claim(self, agent_id: str, call_id: str) -> str | None:
+        """None when granted; else the live call holding the agent. Raises when the store fails."""
+        ...
+
+    async def rebind(self, agent_id: str, old_call_id: str, new_call_id: str) -> None:
+        """The holder got its final call id."""
+        ...
+
+    async def release(self, agent_id: str, call_id: str) -> None:
+        """Free the agent if ``call_id`` holds it."""
+        ...
+
+
+class ExclusiveGate:
+    """Readiness, then the agent's row in the store: the gate of a campaign run by the service.
+
+    ``call_id(attempt_id)`` names a journaled attempt's call (so that a second dial for the
+    agent is told which call holds it); before that the holder's tag stands in.
+    """
+
+    def __init__(
+        self,
+        readiness: ReadinessGate,
+        leases: AgentLeases,
+        call_id: Callable[[int], str],
+    ) -> None:
+        self._readiness = readiness
+        self._leases = leases
+        self._call_id = call_id
+        self._held: dict[str, tuple[str, str]] = {}  # holder -> (agent id, call id)
+
+    async def admit(self, agent_id: str, holder: str) -> Refusal | None:
+        """Ready and free: the agent is held for ``holder``; else why not."""
+        refusal = await self._readiness.ready(agent_id)
+        if refusal is not None:
+            return refusal
+        try:
+            live = await self._leases.claim(agent_id, holder)
+        except Exception as exc:  # the store cannot grant it: never dial without it
+            return Refusal(
+                "store_unavailable",
+                f"the store could not record the agent's call ({type(exc).__name__})",
+            )
+        if live is not None:
+            return Refusal("agent_busy", f"the agent has a live call ({live})", live_call=live)
+        self._held[holder] = (agent_id, holder)
+        return None
+
+    async def bind(self, holder: str, attempt_id: int) -> None:
+        """Name the agent's row after the attempt's call (best effort: the tag still holds it)."""
+        held = self._held.get(holder)
+        if held is None:
+            return
+        agent_id, old = held
+        new = self._call_id(attempt_id)
+        try:
+            await self._leases.rebind(agent_id, old, new)
+        except Exception:  # the row keeps the tag: it still holds the agent
+            return
+        self._held[holder] = (agent_id, new)
+
+    async def release(self, holder: str) -> None:
+        """Free the agent (if the store fails, the row expires with this replica's heartbeat)."""
+        held = self._held.pop(holder, None)
+        if held is None:
+            return
+        with contextlib.suppress(Exception):
+            await self._leases.release(*held)

@@ -29,6 +29,7 @@ from gcdial.campaign.runner import CampaignRunner, StopReason
 from gcdial.campaign.settings import CampaignSettings
 from gcdial.errors import GcdialError
 from gcdial.private_files import write_private_text
+from gcdial.serve.agent_leases import campaign_gate
 from gcdial.serve.campaign_calls import CampaignCalls
 from gcdial.serve.campaign_form import CampaignForm
 from gcdial.serve.campaign_views import RunView, campaign_detail, preview_upload, run_view
@@ -223,6 +224,7 @@ class CampaignManager:
             name=meta.name,
             on_attempt=calls.on_attempt,
             resolve_timeout_s=self.service.config.campaign_resolve_timeout_s,
+            gate=campaign_gate(self.service, meta.id),
         )
         meta.state, meta.error = "running", None
         meta.history.append(f"{time.time():.0f} running")

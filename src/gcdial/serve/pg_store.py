@@ -777,21 +777,18 @@ class PostgresStore(SharedReads):
         """Give ``agent`` to ``call_id``, or name the live call that holds it (see ``Store``)."""
         return self._tx(lambda conn: _claim_agent(conn, agent, call_id, owner, now, ttl_s))
 
-    def rebind_agent(self, agent: str, old_call_id: str, new_call_id: str) -> None:
+    def rebind_agent(self, old_call_id: str, new_call_id: str) -> None:
         """The holder's call got its final id."""
         self._tx(
             lambda conn: conn.execute(
-                "UPDATE live_agents SET call_id = %s WHERE agent = %s AND call_id = %s",
-                (new_call_id, agent, old_call_id),
+                "UPDATE live_agents SET call_id = %s WHERE call_id = %s", (new_call_id, old_call_id)
             )
         )
 
-    def release_agent(self, agent: str, call_id: str) -> None:
+    def release_agent(self, call_id: str) -> None:
         """Free the agent if ``call_id`` holds it."""
         self._tx(
-            lambda conn: conn.execute(
-                "DELETE FROM live_agents WHERE agent = %s AND call_id = %s", (agent, call_id)
-            )
+            lambda conn: conn.execute("DELETE FROM live_agents WHERE call_id = %s", (call_id,))
         )
 
     def renew_agents(self, owner: str, *, now: float, ttl_s: float) -> int:

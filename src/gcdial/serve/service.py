@@ -32,6 +32,7 @@ from gcdial.serve.hub import EventHub
 from gcdial.serve.metrics import Metrics
 from gcdial.serve.models import AgentState, CallRequest
 from gcdial.serve.presence import PresenceWatcher, agent_event_visible
+from gcdial.serve.problems import ErrorDetail, problem_body
 from gcdial.serve.readiness import SharedChecks
 from gcdial.serve.signing import sign
 from gcdial.serve.store import (
@@ -177,6 +178,23 @@ class DialService:
             notes=list(found.notes),
         )
 
+    async def agent_key(self, agent: str) -> str:
+        """The key of the agent's row among live calls: the Genesys user id (so an email and an
+        id meet on one row), from the shared check; the name as given when it cannot be read
+        (the dial's own check then refuses it)."""
+        try:
+            return (await self.agent_checks.get(agent)).agent.id
+        except GcdialError:
+            return agent.strip().lower()
+
+    async def free_agent(self, call: CallRecord) -> None:
+        """The call ended or was not placed: its agent may take another (best effort: a row
+        left behind expires with this replica's heartbeat)."""
+        try:
+            await self.db(self.store.release_agent, call.id)
+        except Exception as exc:
+            logger.warning("could not free the agent of %s: %s", call.id, type(exc).__name__)
+
     async def db(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run one store call in a worker thread."""
         return await asyncio.to_thread(fn, *args, **kwargs)
@@ -194,6 +212,15 @@ class DialService:
             # A campaign's calls are followed by its run (a resume reconciles them from the
             # journal): two followers would write two outcomes.
             if placed.outcome is None and placed.conversation_id and placed.source == "api":
+                with contextlib.suppress(Exception):  # its agent stays held, now by this replica
+                    await self.db(
+                        self.store.claim_agent,
+                        placed.agent_id or placed.agent.strip().lower(),
+                        placed.id,
+                        owner=self.config.instance_id,
+                        now=self.clock(),
+                        ttl_s=self.config.stale_claim_s,
+                    )
                 self._spawn(self._follow(placed))
         self._workers = [
             asyncio.create_task(self._poll_events(), name="gcdial-serve-events"),
@@ -273,6 +300,7 @@ class DialService:
         """Claim the idempotency key durably, then dial once; or answer from the earlier claim."""
         body = request.model_dump(mode="json", exclude_none=True)
         call_id = "call_" + uuid.uuid4().hex
+        agent_key = await self.agent_key(request.agent)
         now = self.clock()
         claim = await self.db(
             self.store.claim_idempotency,
@@ -283,7 +311,20 @@ class DialService:
             now=now,
             ttl_s=self.config.idempotency_ttl_s,
             owner=self.config.instance_id,
+            agent=agent_key,
+            agent_ttl_s=self.config.stale_claim_s,
         )
+        if claim.kind == "agent_busy":
+            live = claim.live_call or "unknown"
+            self.metrics.dials.labels("agent_busy").inc()
+            error = ErrorDetail(
+                type="agent_busy",
+                message=f"Agent {request.agent} has a live call ({live}): one call at a time.",
+                hint="Dial again once that call has ended (GET /v1/calls/" + live + " shows it).",
+                path="$.agent",
+            )
+            answer = {**problem_body(error), "liveCall": {"id": live, "href": f"/v1/calls/{live}"}}
+            return DialAnswer("agent_busy", 409, answer, live)
         if claim.kind == "replay":
             record = claim.record
             stored = json.loads(record.response_body or "{}")
@@ -360,6 +401,8 @@ class DialService:
             self._spawn(self._follow(call))
         elif status == "unknown" and handle is not None and self.config.resolve_later_s > 0:
             self._spawn(self._resolve_later(call, handle))
+        else:
+            await self.free_agent(call)
         return body
 
     async def _resolve_later(self, call: CallRecord, handle: Dial) -> None:
@@ -376,7 +419,10 @@ class DialService:
             )
         except GcdialError as exc:
             logger.warning("resolving call %s later failed: %s", call.id, exc.message)
+            await self.free_agent(call)
             return
+        if resolution.verdict is not Verdict.PLACED:
+            await self.free_agent(call)
         if resolution.verdict is Verdict.UNKNOWN:
             return  # still for a person: the row says so already
         status = "placed" if resolution.verdict is Verdict.PLACED else "not_placed"
@@ -435,6 +481,7 @@ class DialService:
             self.store.update_call, call.id, now=self.clock(), outcome=kind, detail=reason
         )
         self.metrics.verdicts.labels(kind).inc()
+        await self.free_agent(call)
         await self.publish("call.ended", call)
         await self.audit(call.api_key_id, "verdict", kind, call, reason)
 
@@ -491,6 +538,8 @@ class DialService:
                     logger.info("recovery of %s deferred: %s", claim.call_id, type(exc).__name__)
                     continue
                 event = "call.not_placed"
+                with contextlib.suppress(Exception):  # its agent row, if the claim took one
+                    await self.db(self.store.release_agent, claim.call_id)
             elif call.status == "placing":
                 call = await self.db(
                     self.store.update_call,
@@ -516,6 +565,14 @@ class DialService:
         every = min(_RECOVERY_EVERY_S, self.config.stale_claim_s / 2)
         while True:
             await asyncio.sleep(every)
+            with contextlib.suppress(Exception):
+                # The heartbeat of this replica's live agents: a dead one's rows expire.
+                await self.db(
+                    self.store.renew_agents,
+                    self.config.instance_id,
+                    now=self.clock(),
+                    ttl_s=self.config.stale_claim_s,
+                )
             with contextlib.suppress(Exception):
                 await self.recover()
                 await self.db(self.store.purge_expired_idempotency, self.clock())

@@ -501,18 +501,17 @@ class SqliteStore(SharedReads):
         with self._tx() as db:
             return self._claim_agent(db, agent, call_id, owner, now, ttl_s)
 
-    def rebind_agent(self, agent: str, old_call_id: str, new_call_id: str) -> None:
+    def rebind_agent(self, old_call_id: str, new_call_id: str) -> None:
         """The holder's call got its final id."""
         with self._tx() as db:
             db.execute(
-                "UPDATE live_agents SET call_id = ? WHERE agent = ? AND call_id = ?",
-                (new_call_id, agent, old_call_id),
+                "UPDATE live_agents SET call_id = ? WHERE call_id = ?", (new_call_id, old_call_id)
             )
 
-    def release_agent(self, agent: str, call_id: str) -> None:
+    def release_agent(self, call_id: str) -> None:
         """Free the agent if ``call_id`` holds it."""
         with self._tx() as db:
-            db.execute("DELETE FROM live_agents WHERE agent = ? AND call_id = ?", (agent, call_id))
+            db.execute("DELETE FROM live_agents WHERE call_id = ?", (call_id,))
 
     def renew_agents(self, owner: str, *, now: float, ttl_s: float) -> int:
         """Extend ``owner``'s unexpired claims."""

@@ -360,12 +360,12 @@ class Store(Protocol):
         ``call_id``); else the id of the live call that holds the agent."""
         ...
 
-    def rebind_agent(self, agent: str, old_call_id: str, new_call_id: str) -> None:
+    def rebind_agent(self, old_call_id: str, new_call_id: str) -> None:
         """The holder's call got its final id (a campaign attempt, once journaled)."""
         ...
 
-    def release_agent(self, agent: str, call_id: str) -> None:
-        """The call ended or was not placed: the agent is free (only if ``call_id`` holds it)."""
+    def release_agent(self, call_id: str) -> None:
+        """The call ended or was not placed: the agent it held (if any) is free."""
         ...
 
     def renew_agents(self, owner: str, *, now: float, ttl_s: float) -> int:

@@ -307,7 +307,7 @@ def mount_page(
                 "This call is still being placed.",
                 headers={"Retry-After": "1"},
             )
-        return JSONResponse(answer.body, 202)
+        return JSONResponse(answer.body, answer.status_code)  # 409 agent_busy too
 
     @router.post("/page/api/calls/{call_id}/hangup", status_code=202)
     async def hang_up(call_id: str, viewer: Viewer, csrf: Csrf = None) -> dict[str, Any]:
