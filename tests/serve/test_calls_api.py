@@ -7,6 +7,7 @@ import uuid
 from .conftest import Running
 
 ALICE = "alice@example.com"
+BOB = "bob@example.com"  # another agent: alice takes one call at a time
 ANSWERS = "+14155550100"  # the sandbox answers numbers ending 00-49
 
 
@@ -77,7 +78,7 @@ def test_other_keys_calls_are_invisible(running: Running) -> None:
     )
     # The same Idempotency-Key under another API key is another call.
     assert (
-        running.dial({"agent": ALICE, "to": ANSWERS}, "mine", key=other).json()["id"] != call["id"]
+        running.dial({"agent": BOB, "to": ANSWERS}, "mine", key=other).json()["id"] != call["id"]
     )
 
 
