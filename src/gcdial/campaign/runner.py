@@ -122,6 +122,10 @@ Clock = Callable[[], datetime]
 Sleep = Callable[[float], Awaitable[None]]
 
 
+# Refusals no rest will change within a run: the agent is retired, as after such a failed dial.
+_GONE_FOR_GOOD: Final = frozenset({"unknown", "inactive", "no_station"})
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -945,10 +949,14 @@ class _Run:
                 refusal = await self._place(job, agent, view)
                 if refusal is not None:
                     requeued = True
-                    self._skip_agent(job, agent, view, refusal)
-                    # The agent stays taken while it rests, so the dispatcher gives the
-                    # contact to another agent meanwhile.
-                    await self._sleep(refusal.retry_after_s)
+                    if refusal.reason in _GONE_FOR_GOOD:
+                        self._retire(agent, refusal.message)
+                        self._queue(job.contact)
+                    else:
+                        self._skip_agent(job, agent, view, refusal)
+                        # The agent stays taken while it rests, so the dispatcher gives the
+                        # contact to another agent meanwhile.
+                        await self._sleep(refusal.retry_after_s)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug: stop dialing; the journal stays consistent
