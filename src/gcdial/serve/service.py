@@ -477,11 +477,11 @@ class DialService:
             kind, reason = "unknown", f"the call could not be followed to its end: {exc.message}"
         queue.put_nowait(None)
         await drainer
+        await self.free_agent(call)  # before the outcome shows: a reader may dial at once
         call = await self.db(
             self.store.update_call, call.id, now=self.clock(), outcome=kind, detail=reason
         )
         self.metrics.verdicts.labels(kind).inc()
-        await self.free_agent(call)
         await self.publish("call.ended", call)
         await self.audit(call.api_key_id, "verdict", kind, call, reason)
 
