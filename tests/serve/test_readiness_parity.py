@@ -57,3 +57,24 @@ def test_every_sandbox_agent_has_one_verdict_and_reason(running: Running, tmp_pa
         assert (shown["ready"], shown["reason"]) == (ready, reason), (agent, shown)
         assert (api["ready"], api["reason"]) == (ready, reason), (agent, api)
         assert shown["problem"] == api["problem"], agent
+
+
+def test_a_campaign_card_lists_agents_by_the_same_verdict(running: Running) -> None:
+    ops = running.make_key("ops", scopes=("campaigns",), rate_per_minute=100_000)
+    created = running.http.post(
+        "/v1/campaigns",
+        files={"file": ("c.csv", b"phone\n+14155550100\n", "text/csv")},
+        data={"agents": "alice@example.com,carol@example.com,dave@example.com"},
+        headers=running.headers(ops),
+    )
+    assert created.status_code == 201, created.text
+    detail = running.http.get(
+        f"/v1/campaigns/{created.json()['id']}/detail", headers=running.headers(ops)
+    )
+    assert detail.status_code == 200, detail.text
+    states = {a["agent"]: (a["state"], a.get("reason")) for a in detail.json()["detail"]["agents"]}
+    assert states == {
+        "alice@example.com": ("idle", None),
+        "carol@example.com": ("not ready", "presence"),
+        "dave@example.com": ("not ready", "no_station"),
+    }
