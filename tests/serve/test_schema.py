@@ -6,8 +6,11 @@ Hypothesis strategies itself; ``MAX_EXAMPLES`` per operation bounds the time.
 
 from __future__ import annotations
 
+import random
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.core.result import Ok
@@ -22,6 +25,18 @@ from .conftest import Running
 MAX_EXAMPLES = 30
 ALICE = "alice@example.com"
 CHECKS = [status_code_conformance, content_type_conformance, response_schema_conformance]
+
+
+@pytest.fixture(autouse=True)
+def _keepalive_pings_off_the_global_random() -> Iterator[None]:
+    """websockets draws each keepalive ping's payload from the global ``random``; the service's
+    and the emulator's sockets ping from their threads while Hypothesis draws a case here, and
+    Hypothesis takes any change of the global state during a draw for a strategy using
+    ``random`` (a flaky HypothesisDeprecationWarning). Their pings draw from their own generator."""
+    own = random.Random()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(random, "getrandbits", own.getrandbits)
+        yield
 
 
 def test_api_conforms_to_its_served_schema(running: Running) -> None:

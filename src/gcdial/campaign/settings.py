@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
@@ -83,6 +83,10 @@ def parse_end_time(text: str) -> datetime:
         raise InputError(f"Cannot read the end time {text!r}.", hint=hint) from None
     if moment.tzinfo is None:
         raise InputError(f"The end time {text!r} has no time zone or offset.", hint=hint)
+    try:
+        moment.astimezone(UTC)  # an edge of the calendar in a far zone overflows here, not later
+    except OverflowError:
+        raise InputError(f"The end time {text!r} is out of range.", hint=hint) from None
     return moment
 
 
