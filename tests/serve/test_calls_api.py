@@ -77,9 +77,7 @@ def test_other_keys_calls_are_invisible(running: Running) -> None:
         == 200
     )
     # The same Idempotency-Key under another API key is another call.
-    assert (
-        running.dial({"agent": BOB, "to": ANSWERS}, "mine", key=other).json()["id"] != call["id"]
-    )
+    assert running.dial({"agent": BOB, "to": ANSWERS}, "mine", key=other).json()["id"] != call["id"]
 
 
 def test_hang_up(running: Running) -> None:
