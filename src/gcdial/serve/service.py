@@ -187,6 +187,10 @@ class DialService:
         except GcdialError:
             return agent.strip().lower()
 
+    async def _free_agent_after(self, call: CallRecord, delay_s: float) -> None:
+        await asyncio.sleep(delay_s)
+        await self.free_agent(call)
+
     async def free_agent(self, call: CallRecord) -> None:
         """The call ended or was not placed: its agent may take another (best effort: a row
         left behind expires with this replica's heartbeat)."""
@@ -401,6 +405,9 @@ class DialService:
             self._spawn(self._follow(call))
         elif status == "unknown" and handle is not None and self.config.resolve_later_s > 0:
             self._spawn(self._resolve_later(call, handle))
+            # It may be ringing the agent: held while the evidence may still come, but no longer
+            # than a dead replica's claim would be (the resolution itself may take many minutes).
+            self._spawn(self._free_agent_after(call, self.config.stale_claim_s))
         else:
             await self.free_agent(call)
         return body
