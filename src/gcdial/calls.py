@@ -9,6 +9,7 @@ provably did not act on it (see :mod:`gcdial.http`).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -20,7 +21,12 @@ import pydantic
 
 from gcdial.agents import ME, AgentReadiness, Agents, AsyncAgents, is_email
 from gcdial.config import Settings
-from gcdial.errors import CallOutcomeUnknownError, InputError, ResponseFormatError
+from gcdial.errors import (
+    CallOutcomeUnknownError,
+    InputError,
+    RequestOutcomeUnknownError,
+    ResponseFormatError,
+)
 from gcdial.http import (
     ApiTransport,
     AsyncApiTransport,
@@ -29,6 +35,7 @@ from gcdial.http import (
     prepare_request,
 )
 from gcdial.models import CallConversation, CallCreated, CreateCallRequest, User
+from gcdial.monitor.wrapup import WrapupWait
 from gcdial.phone import to_e164
 
 if TYPE_CHECKING:
@@ -49,6 +56,8 @@ __all__ = [
     "choose_route",
     "preview_create",
 ]
+
+logger = logging.getLogger("gcdial.calls")
 
 ON_BEHALF_PATH: Final = "/api/v2/conversations/calls/user/{user_id}"
 USER_ROUTE_PATH: Final = "/api/v2/conversations/calls"
@@ -249,6 +258,18 @@ def _created(
         ) from None
 
 
+def _call_outcome_unknown(error: RequestOutcomeUnknownError) -> CallOutcomeUnknownError:
+    """The transport's neutral "no usable answer" read as what it means for a create-call."""
+    logger.warning(
+        "%s %s sent at %s has an unknown outcome (%s); it will not be re-sent",
+        error.method,
+        error.url,
+        error.sent_at.isoformat(),
+        error.reason,
+    )
+    return CallOutcomeUnknownError.of_request(error)
+
+
 def _conversation(data: object) -> CallConversation:
     try:
         return CallConversation.model_validate(data)
@@ -396,7 +417,10 @@ class Calls(_CallsBase[ApiTransport, Agents]):
         """
         body = self._body(CallParams.of(params, options))
         target = self._target(agent, check_agent=check_agent)
-        response = self._transport.request("POST", target.path, json=body, idempotent=False)
+        try:
+            response = self._transport.request("POST", target.path, json=body, idempotent=False)
+        except RequestOutcomeUnknownError as exc:
+            raise _call_outcome_unknown(exc) from exc.cause
         return _created(response, body, self._transport)
 
     def build_create_request(
@@ -436,11 +460,13 @@ class Calls(_CallsBase[ApiTransport, Agents]):
         agent_id: str | None = None,
         timeout_s: float | None = None,
         on_event: Callable[[CallEvent], None] | None = None,
+        wrapup: bool | WrapupWait = False,
     ) -> Outcome:
         """Block until the call ends and return its outcome (notifications, else polling).
 
         Runs the monitor on a private event loop with this client's token and rate budget; from
-        async code use ``AsyncClient.calls.wait`` instead.
+        async code use ``AsyncClient.calls.wait`` instead. ``wrapup``: see
+        ``AsyncClient.calls.wait``.
         """
         refuse_running_loop("Client.calls.wait", "AsyncClient.calls.wait")
         twin = async_twin(self._transport)
@@ -456,6 +482,7 @@ class Calls(_CallsBase[ApiTransport, Agents]):
                     agent_id=agent_id,
                     timeout_s=timeout_s,
                     on_event=on_event,
+                    wrapup=wrapup_wait(wrapup, self._settings),
                 )
 
         return asyncio.run(_wait())
@@ -536,7 +563,12 @@ class AsyncCalls(_CallsBase[AsyncApiTransport, AsyncAgents]):
     async def _post(self, target: CallTarget, body: dict[str, Any]) -> CallCreated:
         if target.agent_id is None and "{userId}" in target.path:
             raise InputError("The agent's user id is not known yet: look the agent up first.")
-        response = await self._transport.request("POST", target.path, json=body, idempotent=False)
+        try:
+            response = await self._transport.request(
+                "POST", target.path, json=body, idempotent=False
+            )
+        except RequestOutcomeUnknownError as exc:
+            raise _call_outcome_unknown(exc) from exc.cause
         return _created(response, body, self._transport)
 
     def validate(self, params: CallParams) -> None:
@@ -576,10 +608,12 @@ class AsyncCalls(_CallsBase[AsyncApiTransport, AsyncAgents]):
         agent_id: str | None = None,
         timeout_s: float | None = None,
         monitor: CallMonitor | None = None,
+        wrapup: bool | WrapupWait = False,
     ) -> AsyncIterator[CallEvent]:
         """The call's events as they happen, until it ends (``async for event in ...``).
 
         Pass a ``CallMonitor`` that already watches the agent to see the earliest events too.
+        ``wrapup``: go on until the agent's wrap-up (see :meth:`wait`).
         """
         # start-up: only following a call needs the monitor (and the WebSocket client)
         from gcdial.monitor.follow import follow as follow_events
@@ -590,6 +624,7 @@ class AsyncCalls(_CallsBase[AsyncApiTransport, AsyncAgents]):
             agent_id=agent_id,
             monitor=monitor,
             timeout_s=timeout_s,
+            wrapup=wrapup_wait(wrapup, self._settings),
         )
 
     async def wait(
@@ -600,8 +635,15 @@ class AsyncCalls(_CallsBase[AsyncApiTransport, AsyncAgents]):
         timeout_s: float | None = None,
         monitor: CallMonitor | None = None,
         on_event: Callable[[CallEvent], None] | None = None,
+        wrapup: bool | WrapupWait = False,
     ) -> Outcome:
-        """Follow the call to its end and return its outcome."""
+        """Follow the call to its end and return its outcome.
+
+        ``wrapup=True``: once the call is over, wait (up to ``DEFAULT_WRAPUP_TIMEOUT_S``) for the
+        agent's wrap-up, returned in ``outcome.wrapup``, when one is expected: the agent's leg
+        was for a queue, or the setting ``wrapup_non_acd`` is on. A ``WrapupWait`` sets the time
+        and says whether the call is an ACD one.
+        """
         # start-up: only following a call needs the monitor (and the WebSocket client)
         from gcdial.monitor.follow import wait as follow_wait
 
@@ -612,4 +654,12 @@ class AsyncCalls(_CallsBase[AsyncApiTransport, AsyncAgents]):
             monitor=monitor,
             timeout_s=timeout_s,
             on_event=on_event,
+            wrapup=wrapup_wait(wrapup, self._settings),
         )
+
+
+def wrapup_wait(wrapup: bool | WrapupWait, settings: Settings) -> WrapupWait | None:
+    """The wrap-up wait a ``wrapup=`` option asks for (``True``: the default time)."""
+    if isinstance(wrapup, WrapupWait):
+        return wrapup
+    return WrapupWait(non_acd=settings.wrapup_non_acd) if wrapup else None

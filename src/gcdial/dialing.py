@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, TypedDict
 
@@ -26,6 +26,7 @@ from gcdial.errors import CallOutcomeUnknownError
 from gcdial.http import AsyncApiTransport
 from gcdial.monitor.events import CallEvent
 from gcdial.monitor.outcome import Outcome
+from gcdial.monitor.wrapup import DEFAULT_WRAPUP_TIMEOUT_S, WrapupWait
 from gcdial.resolve import (
     UNTAGGED_SKEW_S,
     AnalyticsAnswer,
@@ -66,6 +67,8 @@ class DialOptions(TypedDict, total=False):
     check_agent: bool
     follow: bool
     timeout_s: float | None
+    wrapup: bool
+    wrapup_timeout_s: float
     resolve: bool
     resolve_timeout_s: float
     analytics: bool
@@ -289,6 +292,8 @@ async def dial(
     follow: bool = False,
     monitor: CallMonitor | None = None,
     timeout_s: float | None = None,
+    wrapup: bool = False,
+    wrapup_timeout_s: float = DEFAULT_WRAPUP_TIMEOUT_S,
     resolve: bool = True,
     resolve_timeout_s: float = DEFAULT_RESOLVE_TIMEOUT_S,
     analytics: bool = True,
@@ -306,8 +311,24 @@ async def dial(
     resolution says placed / not_placed / unknown. ``on_target`` is called once the agent is known
     and just before the POST (record the attempt there: a journal, a log); ``on_placed`` with the
     conversation id as soon as it is known.
+
+    ``wrapup`` (with ``follow``): after the call ends, wait up to ``wrapup_timeout_s`` for the
+    agent's wrap-up and return it in ``outcome.wrapup``. Only calls expected to have one are
+    waited for: those placed for a queue (``params.queue``, else the setting ``queue_id``), or any
+    call with the setting ``wrapup_non_acd``.
     """
     attempt_id = attempt_id or new_attempt_id()
+    if params.queue is None and settings.queue_id is not None:
+        params = replace(params, queue=settings.queue_id)
+    wait_wrapup = (
+        WrapupWait(
+            timeout_s=wrapup_timeout_s,
+            acd=params.queue is not None,
+            non_acd=settings.wrapup_non_acd,
+        )
+        if wrapup
+        else None
+    )
     key = settings.attempt_attribute
     tagged = params.with_attribute(key, attempt_id)
     calls.validate(tagged)
@@ -399,5 +420,6 @@ async def dial(
                 timeout_s=timeout_s,
                 on_event=record,
                 catch_up=catch_up,
+                wrapup=wait_wrapup,
             )
         return handle

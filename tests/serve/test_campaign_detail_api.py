@@ -44,6 +44,7 @@ def test_preview_lists_refused_rows_without_values_and_stores_nothing(running: R
         "deferred": 0,
         "waitingForAgent": 0,
         "afterEnd": 0,
+        "skipped": 1,  # refused by the rules, yet one of the campaign's contacts
     }
     assert body["canUpload"] is True
     assert body["moreRefused"] == 0

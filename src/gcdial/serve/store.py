@@ -111,6 +111,8 @@ class CallRecord:
     campaign_id: str | None = None
     attempt_id: int | None = None
     origin: str = "{}"
+    # The agent's wrap-up once it came (JSON ``{code, name, notes, at}``), else None.
+    wrapup: str | None = None
 
 
 @dataclass(frozen=True)
@@ -234,8 +236,9 @@ class Store(Protocol):
         """Claims still ``in_progress`` that were created before ``older_than`` (crash recovery)."""
         ...
 
-    def purge_expired_idempotency(self, now: float) -> int:
-        """Delete expired keys; return how many."""
+    def purge_expired(self, now: float) -> int:
+        """Delete expired idempotency keys and expired leases (page sessions among them, which
+        otherwise pile up: a session row outlives its cookie); return how many rows."""
         ...
 
     # calls
@@ -341,6 +344,10 @@ class Store(Protocol):
 
     def find_api_key(self, key_hash: str) -> ApiKeyRecord | None:
         """The unrevoked key with this hash, or None."""
+        ...
+
+    def get_api_key(self, key_id: str) -> ApiKeyRecord | None:
+        """The unrevoked key with this id, or None."""
         ...
 
     def list_api_keys(self) -> list[ApiKeyRecord]:
