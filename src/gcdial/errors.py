@@ -16,6 +16,7 @@ The tree is split by "did a response come back?"::
     │       ├── JournalLockedError   another process holds it
     │       ├── JournalMismatchError it belongs to another campaign or list
     │       ├── JournalSchemaError   a newer gcdial's, or not a journal at all
+    │       ├── JournalDataError     a value in it is not one gcdial wrote (table, row, column)
     │       └── ReviewConflictError  a verdict on a contact no longer waiting for one
     ├── AgentNotReadyError           agent missing / inactive / without station: what to fix
     │   └── NoUsableAgentError       every agent of a campaign was excluded
@@ -84,6 +85,7 @@ __all__ = [
     "InputFileError",
     "InvalidClientError",
     "InvalidPhoneNumberError",
+    "JournalDataError",
     "JournalError",
     "JournalLockedError",
     "JournalMismatchError",
@@ -518,6 +520,11 @@ class JournalMismatchError(JournalError):
 
 class JournalSchemaError(JournalError):
     """The journal was written by a newer gcdial, or is not a gcdial journal."""
+
+
+class JournalDataError(JournalError):
+    """A value read back from an intact journal is not one gcdial writes (edited by hand, or
+    damaged): names the file, table, row and column, so that it can be restored or corrected."""
 
 
 class ReviewConflictError(JournalError):

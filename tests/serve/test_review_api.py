@@ -78,7 +78,7 @@ def test_call_verdict_once_idempotent_audited_and_published(running: Running) ->
     assert "UTC" in error["message"]
 
     # One verdict recorded (the replay, the refused and the late ones are not verdicts).
-    metrics = running.http.get("/metrics").text
+    metrics = running.http.get("/metrics", headers=running.headers(running.admin_key)).text
     assert 'gcdial_serve_review_verdicts_total{subject="call",verdict="not_placed"} 1.0' in metrics
     shown = running.http.get(f"/v1/calls/{call['id']}", headers=running.headers()).json()
     assert shown["status"] == "not_placed"

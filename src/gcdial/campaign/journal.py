@@ -14,9 +14,12 @@ Crash-safety rules, in order of importance:
    the process dies, even by ``kill -9``, so a crash never leaves a stale lock behind. A clean
    exit removes the lock file and SQLite's ``-wal`` and ``-shm`` (after a checkpoint): between
    runs a campaign is its one journal file.
-5. Creation is atomic: the schema and the campaign's identity are written to a temporary file
-   which is then renamed into place, so a journal either does not exist or is complete (a kill
-   in the first milliseconds leaves nothing to trip over on the next run).
+5. Creation is atomic: the schema, the campaign's identity and WAL mode are written to a
+   temporary file which is then renamed into place, so a journal either does not exist or is
+   complete, already in WAL mode (a kill in the first milliseconds leaves nothing to trip over on
+   the next run). A rollback journal left hot by a killed writer anyway (``-journal``: an older
+   gcdial switching to WAL, or a hand edit) is rolled back under the lock before any read-only
+   open, which cannot roll it back and would refuse the file for good.
 6. A file that cannot be read as a journal (not SQLite, truncated, a table missing, another
    schema) is a :class:`JournalError` naming the file, whenever it is found out: on open or in
    the middle of a run. Only this module knows the journal's files (``-wal``, ``-shm``, lock,
@@ -41,9 +44,11 @@ from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, ParamSpec, Self, TypeVar, cast
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gcdial.campaign.csvinput import Contact, RowProblem
 from gcdial.errors import (
+    JournalDataError,
     JournalError,
     JournalLockedError,
     JournalMismatchError,
@@ -61,6 +66,7 @@ __all__ = [
     "ContactRecord",
     "ContactStatus",
     "Journal",
+    "JournalDataError",
     "JournalError",
     "JournalLockedError",
     "JournalMismatchError",
@@ -285,8 +291,119 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
-def _time(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
+_WRAPUP_ACTIONS: Final = frozenset(
+    {"policy", "done", "retry", "callback", "dnc", "wrong_number", "missing"}
+)
+"""What ``attempts.wrapup_action`` may hold: a :class:`WrapupAction` value, or ``missing``."""
+
+
+E = TypeVar("E", bound=StrEnum)
+J = TypeVar("J", dict, list)  # type: ignore[type-arg]
+
+
+class _Cells:
+    """One row read back from the journal, each value checked as it is taken out.
+
+    This is the one boundary between the file and the records: SQLite keeps whatever was put in
+    a column (a hand edit, a damaged page), so a value that is not one gcdial writes becomes a
+    :class:`JournalDataError` naming the file, table, row and column here, not a ValueError deep
+    in a report or a run. A column an older schema lacks reads as None.
+    """
+
+    def __init__(self, path: Path, table: str, row: sqlite3.Row, *, where: str | None = None):
+        self.path, self.table, self._row = path, table, row
+        self._keys = set(row.keys())
+        self._where = where
+
+    def _row_name(self) -> str:
+        if self._where is not None:
+            return self._where
+        parts = [f"{key} {self._row[key]!r}" for key in ("id", "key", "line") if key in self._keys]
+        return ", ".join(parts) or "a row"
+
+    def bad(self, column: str, value: object, expected: str) -> JournalDataError:
+        """The error for a value that is not one gcdial writes."""
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        return JournalDataError(
+            f"The journal {self.path} holds a value gcdial did not write: table {self.table}, "
+            f"row {self._row_name()}, column {column} is {shown}, not {expected}.",
+            hint="The file was edited or damaged. Restore it from a backup, or review that row "
+            f"with the sqlite3 tool (`sqlite3 {self.path}`) and put back a valid value; then run "
+            "the command again.",
+        )
+
+    def _raw(self, column: str) -> object:
+        return self._row[column] if column in self._keys else None
+
+    def text(self, column: str) -> str:
+        value = self._raw(column)
+        if not isinstance(value, str):
+            raise self.bad(column, value, "text")
+        return value
+
+    def opt_text(self, column: str) -> str | None:
+        value = self._raw(column)
+        return None if value is None else self.text(column)
+
+    def integer(self, column: str) -> int:
+        value = self._raw(column)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise self.bad(column, value, "a whole number")
+        return value
+
+    def opt_number(self, column: str) -> float | None:
+        value = self._raw(column)
+        if value is None:
+            return None
+        if not isinstance(value, int | float) or isinstance(value, bool) or value != value:
+            raise self.bad(column, value, "a number")
+        return float(value)
+
+    def opt_time(self, column: str) -> datetime | None:
+        value = self._raw(column)
+        if value is None or value == "":
+            return None
+        moment = None
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                moment = datetime.fromisoformat(value)
+        if moment is None or moment.tzinfo is None:
+            raise self.bad(column, value, "a time like 2026-01-31T09:00:00.000+00:00")
+        return moment
+
+    def time(self, column: str) -> datetime:
+        moment = self.opt_time(column)
+        if moment is None:
+            raise self.bad(column, self._raw(column), "a time like 2026-01-31T09:00:00.000+00:00")
+        return moment
+
+    def choice(self, column: str, kind: type[E]) -> E:
+        value = self._raw(column)
+        if isinstance(value, str) and value in set(kind):
+            return kind(value)
+        raise self.bad(column, value, f"one of {', '.join(kind)}")
+
+    def zone(self, column: str) -> str | None:
+        value = self.opt_text(column)
+        if value and not _known_zone(value):
+            raise self.bad(column, value, "a time zone like America/New_York")
+        return value
+
+    def json(self, column: str, kind: type[J]) -> J:
+        text = self.text(column)
+        try:
+            loaded = json.loads(text)
+        except ValueError:
+            loaded = None
+        if not isinstance(loaded, kind):
+            raise self.bad(column, text, f"a JSON {'object' if kind is dict else 'array'}")
+        return loaded
+
+    def text_map(self, column: str) -> dict[str, str]:
+        loaded = self.json(column, dict)
+        if not all(isinstance(v, str) for v in loaded.values()):
+            raise self.bad(column, self._raw(column), "a JSON object of texts")
+        return cast("dict[str, str]", loaded)
 
 
 def redecided_due(record: ContactRecord) -> datetime | None:
@@ -322,6 +439,33 @@ def _unreadable(path: Path, exc: sqlite3.Error) -> JournalSchemaError:
         "problem, a copy made while the campaign ran), restore it from a backup, or start the "
         "campaign again with a new journal path (contacts dialed in it would be dialed again).",
     )
+
+
+def _roll_back_hot(path: Path) -> None:
+    """Roll back a rollback journal (``-journal``) left hot by a killed writer, with a writable
+    connection under the lock, so that read-only opens (status, report, a run's first look) can
+    read the file: a read-only connection cannot roll back, and fails on every read.
+
+    Nothing to do while a campaign holds the lock: its writable connection rolled back the
+    journal when it opened. A file that is not a database is left for the open to refuse.
+    """
+    if not path.with_name(path.name + "-journal").exists():
+        return
+    lock = _FileLock(path)
+    try:
+        lock.acquire()
+    except JournalLockedError:
+        return
+    try:
+        with contextlib.suppress(sqlite3.Error):
+            conn = sqlite3.connect(path, isolation_level=None)
+            try:
+                conn.execute("PRAGMA busy_timeout = 5000")
+                conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+            finally:
+                conn.close()
+    finally:
+        lock.release(remove=True)
 
 
 P = ParamSpec("P")
@@ -489,6 +633,7 @@ class Journal:
         older gcdial created it non-atomically; nothing was ever dialed from it."""
         if path.stat().st_size == 0:
             return True
+        _roll_back_hot(path)
         try:
             conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
             try:
@@ -524,6 +669,9 @@ class Journal:
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", meta.items())
                 conn.execute("COMMIT")
+                # WAL is a property of the file: set here, the first open of the journal has no
+                # mode to switch, so no rollback journal (which a kill could leave hot) is made.
+                conn.execute("PRAGMA journal_mode = WAL")
             finally:
                 conn.close()
             with open(temp, "rb+") as handle:
@@ -586,6 +734,8 @@ class Journal:
             raise JournalError(
                 f"No journal at {path}.", hint="Check the path, or start the campaign first."
             )
+        if read_only:
+            _roll_back_hot(path)
         lock = None if read_only else _FileLock(path)
         if lock is not None:
             lock.acquire()
@@ -602,11 +752,11 @@ class Journal:
                 raise
         except sqlite3.Error as exc:
             if lock is not None:
-                lock.release()
+                lock.release(remove=True)
             raise _unreadable(path, exc) from None
         except BaseException:
             if lock is not None:
-                lock.release()
+                lock.release(remove=True)  # a refused journal is left as it was found
             raise
         return journal
 
@@ -674,14 +824,26 @@ class Journal:
         self._version = int(version)
 
     def _migrate(self) -> None:
-        """Bring an older journal to :data:`SCHEMA_VERSION`, one version per transaction."""
-        while self._version < SCHEMA_VERSION:
+        """Bring an older journal to :data:`SCHEMA_VERSION` in one transaction: a step that
+        fails (a damaged journal) leaves the file as it was, at its own version, for the error
+        (naming the file) to be acted on; never half-way between two schemas."""
+        if self._version >= SCHEMA_VERSION:
+            return
+        try:
             with self._tx() as conn:
-                for statement in _MIGRATIONS[self._version]:
-                    conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {self._version + 1}")
-                self._event("journal.migrated", detail=f"schema {self._version + 1}")
-            self._version += 1
+                for version in range(self._version, SCHEMA_VERSION):
+                    for statement in _MIGRATIONS[version]:
+                        conn.execute(statement)
+                    self._event("journal.migrated", detail=f"schema {version + 1}")
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except sqlite3.Error as exc:
+            raise JournalSchemaError(
+                f"The journal {self.path} (schema {self._version}) cannot be brought to schema "
+                f"{SCHEMA_VERSION} ({exc}): it is damaged. It was left as it was.",
+                hint="Restore it from a backup and resume again; `gcdial campaign status` and "
+                "`report` still read it as it is.",
+            ) from None
+        self._version = SCHEMA_VERSION
 
     def _check_identity(self, name: str | None, fingerprint: str | None) -> None:
         info = self.info()
@@ -774,7 +936,8 @@ class Journal:
     @_guarded
     def info(self) -> CampaignInfo:
         """Name, contact list and creation time of the campaign."""
-        meta = dict(self._conn.execute("SELECT key, value FROM meta").fetchall())
+        rows = self._conn.execute("SELECT key, value FROM meta").fetchall()
+        meta = {str(row["key"]): _meta_value(self.path, row) for row in rows}
         return CampaignInfo(
             name=meta.get("name", ""),
             csv_path=meta.get("csv_path", ""),
@@ -785,9 +948,47 @@ class Journal:
     @_guarded
     def settings(self) -> dict[str, Any]:
         """The settings the campaign was started with (rules, pacing), as stored at creation."""
-        row = self._conn.execute("SELECT value FROM meta WHERE key = 'settings'").fetchone()
-        loaded = json.loads(row[0]) if row else {}
-        return loaded if isinstance(loaded, dict) else {}
+        return self.meta_json("settings", dict) or {}
+
+    @_guarded
+    def verify(self) -> None:
+        """Find out now a value gcdial did not write anywhere in the journal, named (file, table,
+        row, column), rather than midway through a run or a report, or never by a command that
+        reads only some rows.
+
+        The rows that matter go through the one boundary (the row-to-record conversion), which
+        alone decides and words the error. A query per table sieves the rows first (a value of
+        the wrong type, a time SQLite cannot read or without its offset, an unknown status, JSON
+        that is not an object), so that a large journal costs one indexed-free scan in SQLite,
+        not a Python conversion per row; a value the sieve lets through and the boundary refuses
+        is still named when a command reads it.
+        """
+        for row in self._conn.execute("SELECT key, value FROM meta"):
+            _meta_value(self.path, row)
+        for table, convert in _CONVERTERS.items():
+            present = {r[1] for r in self._conn.execute(f"PRAGMA table_info({table})")}
+            if not present:
+                continue
+            tests = [test for column, test in _SIEVES[table] if column in present]
+            select = "SELECT rowid AS id, *" if table == "dnc_numbers" else "SELECT *"
+            query = f"{select} FROM {table} WHERE " + " OR ".join(f"({t})" for t in tests)
+            for row in self._conn.execute(query):
+                convert(self.path, row)
+        zones = self._conn.execute(
+            "SELECT tz, MIN(id) FROM contacts WHERE tz IS NOT NULL AND tz != '' GROUP BY tz"
+        ).fetchall()
+        for zone, contact_id in zones:
+            if not _known_zone(zone):
+                self.contact(contact_id)
+
+    @_guarded
+    def meta_json(self, key: str, kind: type[J]) -> J | None:
+        """A campaign value stored as JSON (an object or an array), checked; None when unset."""
+        row = self._conn.execute("SELECT key, value FROM meta WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        _meta_value(self.path, row)
+        return _Cells(self.path, "meta", row).json("value", kind)
 
     @_guarded
     def get_meta(self, key: str) -> str | None:
@@ -1209,7 +1410,7 @@ class Journal:
     def contact_at_line(self, line: int) -> ContactRecord | None:
         """The contact of CSV line ``line`` (None when that line holds no contact)."""
         row = self._conn.execute("SELECT * FROM contacts WHERE line = ?", (line,)).fetchone()
-        return None if row is None else _contact(row)
+        return None if row is None else _contact(self.path, row)
 
     @_guarded
     def record_verdict(
@@ -1284,13 +1485,14 @@ class Journal:
     def last_verdict(self, contact_id: int) -> tuple[datetime, str] | None:
         """When the last verdict on a contact was recorded, and what it said (who, which, why)."""
         row = self._conn.execute(
-            "SELECT at, detail FROM events WHERE kind = 'contact.verdict' AND contact_id = ? "
+            "SELECT id, at, detail FROM events WHERE kind = 'contact.verdict' AND contact_id = ? "
             "ORDER BY id DESC LIMIT 1",
             (contact_id,),
         ).fetchone()
         if row is None:
             return None
-        return _time(row["at"]) or datetime.min.replace(tzinfo=UTC), str(row["detail"] or "")
+        cells = _Cells(self.path, "events", row)
+        return cells.time("at"), cells.opt_text("detail") or ""
 
     @_guarded
     def reassign(self, agent: str, to: str | None) -> int:
@@ -1366,7 +1568,7 @@ class Journal:
                 "AND id NOT IN (SELECT id FROM temp.held) ORDER BY id LIMIT ?",
                 (limit - len(rows),),
             ).fetchall()
-        return [_contact(r) for r in rows]
+        return [_contact(self.path, r) for r in rows]
 
     @_guarded
     def next_due_time(self) -> datetime | None:
@@ -1380,10 +1582,10 @@ class Journal:
         if fresh is not None:
             return datetime.min.replace(tzinfo=UTC)
         row = self._conn.execute(
-            "SELECT MIN(next_at) FROM contacts WHERE status = 'pending' AND next_at > '' "
-            "AND id NOT IN (SELECT id FROM temp.held)"
+            "SELECT id, line, next_at FROM contacts WHERE status = 'pending' AND next_at > '' "
+            "AND id NOT IN (SELECT id FROM temp.held) ORDER BY next_at, id LIMIT 1"
         ).fetchone()
-        return _time(row[0]) if row is not None else None
+        return None if row is None else _Cells(self.path, "contacts", row).opt_time("next_at")
 
     @_guarded
     def record_event(
@@ -1409,7 +1611,7 @@ class Journal:
             "WHERE a.state = ? AND c.status = ? ORDER BY a.id",
             (AttemptState.UNKNOWN, ContactStatus.UNKNOWN),
         ).fetchall()
-        return [_attempt(r) for r in rows]
+        return [_attempt(self.path, r) for r in rows]
 
     @_guarded
     def wrapup_counts(self) -> tuple[dict[str, int], int]:
@@ -1433,7 +1635,7 @@ class Journal:
         rows = self._conn.execute(
             "SELECT * FROM attempts WHERE wrapup_action = 'missing' ORDER BY id"
         ).fetchall()
-        return [_attempt(r) for r in rows]
+        return [_attempt(self.path, r) for r in rows]
 
     @_guarded
     def dnc_numbers(self) -> set[str]:
@@ -1448,7 +1650,7 @@ class Journal:
         rows = self._conn.execute(
             "SELECT * FROM attempts WHERE state IN (?, ?) ORDER BY id", IN_FLIGHT
         ).fetchall()
-        return [_attempt(r) for r in rows]
+        return [_attempt(self.path, r) for r in rows]
 
     @_guarded
     def attempts(self, contact_id: int | None = None) -> list[Attempt]:
@@ -1459,12 +1661,12 @@ class Journal:
             rows = self._conn.execute(
                 "SELECT * FROM attempts WHERE contact_id = ? ORDER BY id", (contact_id,)
             ).fetchall()
-        return [_attempt(r) for r in rows]
+        return [_attempt(self.path, r) for r in rows]
 
     @_guarded
     def attempt(self, attempt_id: int) -> Attempt:
         """One attempt by id."""
-        return _attempt(self._attempt_row(self._conn, attempt_id))
+        return _attempt(self.path, self._attempt_row(self._conn, attempt_id))
 
     @_guarded
     def contact(self, contact_id: int) -> ContactRecord:
@@ -1472,7 +1674,7 @@ class Journal:
         row = self._conn.execute("SELECT * FROM contacts WHERE id = ?", (contact_id,)).fetchone()
         if row is None:
             raise KeyError(f"no contact {contact_id} in the journal")
-        return _contact(row)
+        return _contact(self.path, row)
 
     @_guarded
     def contacts(self, *, status: ContactStatus | None = None) -> Iterator[ContactRecord]:
@@ -1484,7 +1686,7 @@ class Journal:
                 "SELECT * FROM contacts WHERE status = ? ORDER BY id", (status,)
             )
         for row in cursor:
-            yield _contact(row)
+            yield _contact(self.path, row)
 
     @_guarded
     def due_contacts(
@@ -1505,35 +1707,32 @@ class Journal:
                 "ORDER BY next_at, id LIMIT ?",
                 (ContactStatus.PENDING, after[0], after[1], limit),
             ).fetchall()
-        return [_contact(r) for r in rows]
+        return [_contact(self.path, r) for r in rows]
 
     @_guarded
     def contact_summaries(self) -> Iterator[tuple[ContactRecord, Attempt | None, datetime | None]]:
         """Every contact in list order with its latest attempt and first attempt time, streamed."""
         cursor = self._conn.execute(
             "SELECT c.*, a.id AS a_id, "
-            "(SELECT MIN(created_at) FROM attempts WHERE contact_id = c.id) AS first_at "
+            "(SELECT MIN(created_at) FROM attempts WHERE contact_id = c.id) AS created_at "
             "FROM contacts c LEFT JOIN attempts a "
             "ON a.id = (SELECT MAX(id) FROM attempts WHERE contact_id = c.id) ORDER BY c.id"
         )
         for row in cursor:
             last = None if row["a_id"] is None else self.attempt(row["a_id"])
-            yield _contact(row), last, _time(row["first_at"])
+            first = _Cells(self.path, "attempts", row, where=f"of contact id {row['id']}")
+            yield _contact(self.path, row), last, first.opt_time("created_at")
 
     @_guarded
     def attribute_columns(self) -> list[str]:
         """The contact list's own columns (passed as call attributes), in file order."""
-        stored = self.get_meta("attribute_columns")
+        stored = self.meta_json("attribute_columns", list)
         if stored is not None:
-            loaded = json.loads(stored)
-            if isinstance(loaded, list):
-                return [str(c) for c in loaded]
+            return [str(c) for c in stored]
         # A journal loaded before the columns were recorded: gather them from the contacts.
         seen: dict[str, None] = {}
-        for (text,) in self._conn.execute("SELECT DISTINCT attributes FROM contacts"):
-            loaded = json.loads(text)
-            if isinstance(loaded, dict):
-                seen.update(dict.fromkeys(str(k) for k in loaded))
+        for row in self._conn.execute("SELECT id, line, attributes FROM contacts"):
+            seen.update(dict.fromkeys(_Cells(self.path, "contacts", row).text_map("attributes")))
         return list(seen)
 
     @_guarded
@@ -1546,19 +1745,21 @@ class Journal:
             (ContactStatus.PENDING, at),
         ).fetchone()[0]
         row = self._conn.execute(
-            "SELECT MIN(next_at) FROM contacts WHERE status = ? AND next_at > ?",
+            "SELECT id, line, next_at FROM contacts WHERE status = ? AND next_at > ? "
+            "ORDER BY next_at, id LIMIT 1",
             (ContactStatus.PENDING, at),
         ).fetchone()
-        return int(due), _time(row[0]) if row is not None else None
+        later = None if row is None else _Cells(self.path, "contacts", row).opt_time("next_at")
+        return int(due), later
 
     @_guarded
     def attempt_times(self, since: datetime) -> list[datetime]:
         """When each attempt since ``since`` was begun (its intent committed), oldest first."""
         rows = self._conn.execute(
-            "SELECT created_at FROM attempts WHERE created_at >= ? ORDER BY created_at",
+            "SELECT id, created_at FROM attempts WHERE created_at >= ? ORDER BY created_at",
             (_iso(since),),
         ).fetchall()
-        return [t for (text,) in rows if (t := _time(text)) is not None]
+        return [_Cells(self.path, "attempts", r).time("created_at") for r in rows]
 
     @_guarded
     def settled_outcomes(self) -> dict[str, int]:
@@ -1583,17 +1784,14 @@ class Journal:
             "SELECT * FROM contacts WHERE status = ? AND next_at > ? ORDER BY next_at, id LIMIT ?",
             (ContactStatus.PENDING, at, limit),
         ).fetchall()
-        return int(total), [_contact(r) for r in rows]
+        return int(total), [_contact(self.path, r) for r in rows]
 
     @_guarded
     def skipped_rows(self) -> list[RowProblem]:
         """CSV rows refused by validation, in file order."""
         info = self.info()
         rows = self._conn.execute("SELECT * FROM skipped_rows ORDER BY line").fetchall()
-        return [
-            RowProblem(info.csv_path, r["line"], r["col"], r["reason"], r["fix"], r["kind"])
-            for r in rows
-        ]
+        return [_skipped(info.csv_path, _Cells(self.path, "skipped_rows", r)) for r in rows]
 
     @_guarded
     def events(self, *, limit: int | None = None) -> list[dict[str, Any]]:
@@ -1605,7 +1803,7 @@ class Journal:
                 "SELECT * FROM (SELECT * FROM events ORDER BY id DESC LIMIT ?) ORDER BY id",
                 (limit,),
             ).fetchall()
-        return [dict(r) for r in rows]
+        return [_event(self.path, r) for r in rows]
 
     @_guarded
     def contact_events(self, contact_ids: Iterable[int]) -> dict[int, list[dict[str, Any]]]:
@@ -1621,7 +1819,7 @@ class Journal:
                 chunk,
             ).fetchall()
             for row in rows:
-                found[row["contact_id"]].append(dict(row))
+                found[row["contact_id"]].append(_event(self.path, row))
         return found
 
     @_guarded
@@ -1639,6 +1837,15 @@ class Journal:
         rows = self._conn.execute(
             f"SELECT {column}, COUNT(*) FROM {table} GROUP BY {column}"  # noqa: S608 - allow-listed
         ).fetchall()
+        kind = _CHOICES.get((table, column))
+        if kind is not None:
+            for key, _ in rows:
+                if key not in set(kind):
+                    row = self._conn.execute(
+                        f"SELECT * FROM {table} WHERE {column} IS ? LIMIT 1",  # noqa: S608 - allow-listed
+                        (key,),
+                    ).fetchone()
+                    _Cells(self.path, table, row).choice(column, kind)
         return {str(key) if key is not None else "": int(n) for key, n in rows}
 
 
@@ -1647,59 +1854,226 @@ def page_key(contact: ContactRecord) -> tuple[str, int]:
     return (_iso(contact.next_at) if contact.next_at else "", contact.id)
 
 
-def _contact(row: sqlite3.Row) -> ContactRecord:
-    attributes = json.loads(row["attributes"])
+def _contact(path: Path, row: sqlite3.Row) -> ContactRecord:
+    cells = _Cells(path, "contacts", row)
     return ContactRecord(
-        id=row["id"],
-        line=row["line"],
-        phone=row["phone"],
-        name=row["name"],
-        agent=row["agent"],
-        external_id=row["external_id"],
-        tz=row["tz"],
-        attributes=attributes if isinstance(attributes, dict) else {},
-        status=ContactStatus(row["status"]),
-        outcome=row["outcome"],
-        detail=row["detail"],
-        attempts=row["attempts"],
-        next_at=_time(row["next_at"]),
-        updated_at=_time(row["updated_at"]) or datetime.min.replace(tzinfo=UTC),
+        id=cells.integer("id"),
+        line=cells.integer("line"),
+        phone=cells.text("phone"),
+        name=cells.opt_text("name"),
+        agent=cells.opt_text("agent"),
+        external_id=cells.opt_text("external_id"),
+        tz=cells.zone("tz"),
+        attributes=cells.text_map("attributes"),
+        status=cells.choice("status", ContactStatus),
+        outcome=cells.opt_text("outcome"),
+        detail=cells.opt_text("detail"),
+        attempts=cells.integer("attempts"),
+        next_at=cells.opt_time("next_at"),
+        updated_at=cells.time("updated_at"),
     )
 
 
-def _attempt(row: sqlite3.Row) -> Attempt:
+def _attempt(path: Path, row: sqlite3.Row) -> Attempt:
+    cells = _Cells(path, "attempts", row)
+    action = cells.opt_text("wrapup_action")
+    if action is not None and action not in _WRAPUP_ACTIONS:
+        raise cells.bad("wrapup_action", action, f"one of {', '.join(sorted(_WRAPUP_ACTIONS))}")
     return Attempt(
-        id=row["id"],
-        contact_id=row["contact_id"],
-        number=row["number"],
-        agent_id=row["agent_id"],
-        agent=row["agent"],
-        state=AttemptState(row["state"]),
-        conversation_id=row["conversation_id"],
-        created_at=_time(row["created_at"]) or datetime.min.replace(tzinfo=UTC),
-        accepted_at=_time(row["accepted_at"]),
-        ended_at=_time(row["ended_at"]),
-        outcome=row["outcome"],
-        error_code=row["error_code"],
-        context_id=row["context_id"],
-        detail=row["detail"],
-        talk_s=row["talk_s"] if "talk_s" in row.keys() else None,  # noqa: SIM118 - sqlite3.Row
-        tag=row["tag"] if "tag" in row.keys() else None,  # noqa: SIM118 - sqlite3.Row
-        sent_after=_time(row["sent_after"]) if "sent_after" in row.keys() else None,  # noqa: SIM118
-        match_after=_time(row["match_after"]) if "match_after" in row.keys() else None,  # noqa: SIM118
-        wrapup=_wrapup(row),
-        wrapup_action=row["wrapup_action"] if "wrapup_action" in row.keys() else None,  # noqa: SIM118
+        id=cells.integer("id"),
+        contact_id=cells.integer("contact_id"),
+        number=cells.integer("number"),
+        agent_id=cells.text("agent_id"),
+        agent=cells.opt_text("agent"),
+        state=cells.choice("state", AttemptState),
+        conversation_id=cells.opt_text("conversation_id"),
+        created_at=cells.time("created_at"),
+        accepted_at=cells.opt_time("accepted_at"),
+        ended_at=cells.opt_time("ended_at"),
+        outcome=cells.opt_text("outcome"),
+        error_code=cells.opt_text("error_code"),
+        context_id=cells.opt_text("context_id"),
+        detail=cells.opt_text("detail"),
+        talk_s=cells.opt_number("talk_s"),
+        tag=cells.opt_text("tag"),
+        sent_after=cells.opt_time("sent_after"),
+        match_after=cells.opt_time("match_after"),
+        wrapup=_wrapup(cells),
+        wrapup_action=action,
     )
 
 
-def _wrapup(row: sqlite3.Row) -> Wrapup | None:
-    if "wrapup_code" not in row.keys() or (  # noqa: SIM118 - sqlite3.Row
-        row["wrapup_code"] is None and row["wrapup_name"] is None
-    ):
+def _wrapup(cells: _Cells) -> Wrapup | None:
+    code, name = cells.opt_text("wrapup_code"), cells.opt_text("wrapup_name")
+    notes, at = cells.opt_text("wrapup_notes"), cells.opt_time("wrapup_at")
+    if code is None and name is None:
         return None
-    return Wrapup(
-        code=row["wrapup_code"],
-        name=row["wrapup_name"],
-        notes=row["wrapup_notes"],
-        at=_time(row["wrapup_at"]),
+    return Wrapup(code=code, name=name, notes=notes, at=at)
+
+
+def _skipped(csv_path: str, cells: _Cells) -> RowProblem:
+    return RowProblem(
+        csv_path,
+        cells.integer("line"),
+        cells.opt_text("col"),
+        cells.text("reason"),
+        cells.text("fix"),
+        cells.text("kind"),
     )
+
+
+_CHOICES: Final[dict[tuple[str, str], type[StrEnum]]] = {
+    ("contacts", "status"): ContactStatus,
+    ("attempts", "state"): AttemptState,
+}
+
+
+def _event(path: Path, row: sqlite3.Row) -> dict[str, Any]:
+    cells = _Cells(path, "events", row)
+    cells.integer("id")
+    cells.time("at")
+    cells.text("kind")
+    for column in ("contact_id", "attempt_id"):
+        if row[column] is not None:
+            cells.integer(column)
+    cells.opt_text("detail")
+    return dict(row)
+
+
+_META_JSON: Final = {
+    "settings": True,
+    "attribute_columns": False,
+    "waiting_for_agents": True,
+    "agent_states": True,
+}
+"""The campaign values stored as JSON: True for an object, False for an array."""
+
+
+def _meta_value(path: Path, row: sqlite3.Row) -> str:
+    """A ``meta`` value, checked for what its key holds (free-form keys are text)."""
+    cells = _Cells(path, "meta", row)
+    key = cells.text("key")
+    if key in _META_JSON:
+        if _META_JSON[key]:
+            cells.json("value", dict)
+        else:
+            cells.json("value", list)
+    elif key == "created_at":
+        cells.time("value")
+    elif key == "contacts_loaded" and row["value"] not in ("0", "1"):
+        raise cells.bad("value", row["value"], "0 or 1")
+    return cells.text("value")
+
+
+def _time_test(column: str, *, optional: bool) -> str:
+    readable = (
+        f"julianday({column}) IS NOT NULL AND typeof({column}) = 'text' "
+        f"AND (substr({column}, -6, 1) IN ('+', '-') OR substr({column}, -1) = 'Z')"
+    )
+    if optional:
+        return f"{column} IS NOT NULL AND {column} != '' AND NOT ({readable})"
+    return f"NOT ({readable})"
+
+
+def _int_test(column: str, *, optional: bool = False) -> str:
+    wrong = f"typeof({column}) != 'integer' OR {column} < 0"
+    return f"{column} IS NOT NULL AND ({wrong})" if optional else wrong
+
+
+def _text_test(column: str, *, optional: bool = True) -> str:
+    wrong = f"typeof({column}) != 'text'"
+    return f"{column} IS NOT NULL AND {wrong}" if optional else wrong
+
+
+def _among(column: str, values: Iterable[str]) -> str:
+    listed = ", ".join(f"'{v}'" for v in values)
+    return f"{column} IS NULL OR {column} NOT IN ({listed})"
+
+
+_SIEVES: Final[dict[str, tuple[tuple[str, str], ...]]] = {
+    "contacts": (
+        ("line", _int_test("line")),
+        ("phone", _text_test("phone", optional=False)),
+        *((c, _text_test(c)) for c in ("name", "agent", "external_id", "tz", "outcome", "detail")),
+        ("attributes", "NOT json_valid(attributes) OR json_type(attributes) != 'object'"),
+        ("status", _among("status", ContactStatus)),
+        ("attempts", _int_test("attempts")),
+        ("next_at", _time_test("next_at", optional=True)),
+        ("updated_at", _time_test("updated_at", optional=False)),
+    ),
+    "attempts": (
+        ("contact_id", _int_test("contact_id")),
+        ("number", _int_test("number")),
+        ("agent_id", _text_test("agent_id", optional=False)),
+        ("state", _among("state", AttemptState)),
+        ("created_at", _time_test("created_at", optional=False)),
+        *(
+            (c, _time_test(c, optional=True))
+            for c in ("accepted_at", "ended_at", "sent_after", "match_after", "wrapup_at")
+        ),
+        *(
+            (c, _text_test(c))
+            for c in (
+                "agent",
+                "conversation_id",
+                "outcome",
+                "error_code",
+                "context_id",
+                "detail",
+                "tag",
+                "wrapup_code",
+                "wrapup_name",
+                "wrapup_notes",
+            )
+        ),
+        ("talk_s", "talk_s IS NOT NULL AND typeof(talk_s) NOT IN ('integer', 'real')"),
+        (
+            "wrapup_action",
+            f"wrapup_action IS NOT NULL AND ({_among('wrapup_action', _WRAPUP_ACTIONS)})",
+        ),
+    ),
+    "events": (
+        ("at", _time_test("at", optional=False)),
+        ("kind", _text_test("kind", optional=False)),
+        ("contact_id", _int_test("contact_id", optional=True)),
+        ("attempt_id", _int_test("attempt_id", optional=True)),
+        ("detail", _text_test("detail")),
+    ),
+    "skipped_rows": (
+        ("col", _text_test("col")),
+        *((c, _text_test(c, optional=False)) for c in ("kind", "reason", "fix")),
+    ),
+    "dnc_numbers": (
+        ("phone", _text_test("phone", optional=False)),
+        ("added_at", _time_test("added_at", optional=False)),
+        ("attempt_id", _int_test("attempt_id", optional=True)),
+    ),
+}
+"""Per table, a test per column that picks out the rows whose value the boundary would refuse
+(see :meth:`Journal.verify`): only a sieve, the conversions decide."""
+
+
+def _dnc_row(path: Path, row: sqlite3.Row) -> None:
+    cells = _Cells(path, "dnc_numbers", row)
+    cells.text("phone")
+    cells.time("added_at")
+    if row["attempt_id"] is not None:
+        cells.integer("attempt_id")
+
+
+_CONVERTERS: Final[dict[str, Callable[[Path, sqlite3.Row], object]]] = {
+    "contacts": _contact,
+    "attempts": _attempt,
+    "events": _event,
+    "skipped_rows": lambda path, row: _skipped("", _Cells(path, "skipped_rows", row)),
+    "dnc_numbers": _dnc_row,
+}
+
+
+@functools.cache
+def _known_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ValueError, ZoneInfoNotFoundError):
+        return False
+    return True

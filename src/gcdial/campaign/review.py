@@ -11,7 +11,6 @@ nobody else can record a verdict in it (the caller gets ``JournalLockedError``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -76,8 +75,8 @@ def needs_review(journal: Journal, *, limit: int | None = None) -> list[ReviewIt
 
 def pinned_agents(journal: Journal) -> list[PinnedAgent]:
     """Agents with pending contacts pinned to them, flagged when the last run found them gone."""
-    waiting = json.loads(journal.get_meta("waiting_for_agents") or "{}")
-    gone = {str(name).strip().lower() for name in waiting} if isinstance(waiting, dict) else set()
+    waiting = journal.meta_json("waiting_for_agents", dict) or {}
+    gone = {str(name).strip().lower() for name in waiting}
     return [
         PinnedAgent(agent, count, agent.strip().lower() in gone)
         for agent, count in journal.pinned_pending().items()

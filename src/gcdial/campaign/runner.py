@@ -356,6 +356,7 @@ class CampaignRunner:
         if Journal.exists(path):
             journal = Journal.open(path, expect_fingerprint=fingerprint, clock=self.clock)
             try:
+                journal.verify()
                 journal.set_meta("settings", json.dumps(self.settings.to_json(), sort_keys=True))
                 journal.record_event("campaign.resumed")
             except BaseException:

@@ -513,6 +513,7 @@ def status_cmd(
 
     with session(ctx, json=json, verbose=verbose) as run:
         with Journal.open(journal, read_only=True) as opened:
+            opened.verify()
             status = campaign_status(opened)
         run.output.result(status.as_dict(), Text("\n".join(status.lines())))
 
@@ -537,6 +538,7 @@ def report_cmd(
     from gcdial.campaign.report import write_report
 
     with session(ctx, verbose=verbose) as run, Journal.open(journal, read_only=True) as opened:
+        opened.verify()
         if output is None:
             write_report(opened, sys.stdout, fmt=fmt.value)
             sys.stdout.flush()
@@ -611,9 +613,11 @@ def review_cmd(
             )
         if verdict is None and reassign is None:
             with Journal.open(journal, read_only=True) as opened:
+                opened.verify()
                 _show_review(run, opened)
             return
         with Journal.open(journal) as opened:
+            opened.verify()
             for line in lines or []:
                 contact = opened.contact_at_line(line)
                 if contact is None:

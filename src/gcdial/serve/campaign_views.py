@@ -13,7 +13,6 @@ minute over the last hour and the contacts waiting for a later time.
 from __future__ import annotations
 
 import contextlib
-import json
 import tempfile
 from collections import Counter
 from dataclasses import dataclass
@@ -227,9 +226,7 @@ def campaign_detail(
             times = journal.attempt_times(since)
             deferred_total, deferred = journal.deferred(now, limit=deferred_limit)
             calls_by_agent = journal.count_by("attempts", "agent")
-            raw = journal.get_meta(AGENT_STATES_META)
-            loaded = json.loads(raw) if raw else {}
-            stored = loaded if isinstance(loaded, dict) else {}
+            stored = journal.meta_json(AGENT_STATES_META, dict) or {}
     finally:
         if journal is not None:
             journal.close()
