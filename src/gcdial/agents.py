@@ -24,12 +24,12 @@ from gcdial.errors import (
 from gcdial.http import ApiTransport, AsyncApiTransport
 from gcdial.models import (
     Presence,
-    SystemPresence,
     User,
     UserSearchResults,
     UserStation,
     UserStations,
 )
+from gcdial.readiness import READY, Readiness, ReadinessPolicy, judge
 
 __all__ = [
     "ME",
@@ -48,7 +48,8 @@ ME: Final = "me"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _USER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _PEOPLE_PAGE: Final = "Admin > People"
-_STATION_PAGE: Final = "Admin > Telephony > Stations"
+# No call can be placed at all for these: the check raises rather than reporting them.
+_HARD_REASONS: Final = frozenset({"inactive", "no_station"})
 # Presence is only reported, never required: failing to read it must not stop a call.
 _PRESENCE_OPTIONAL: Final = (NotFoundError, PermissionDeniedError, ResponseFormatError)
 
@@ -109,75 +110,86 @@ def _found(agent: str, results: UserSearchResults) -> User:
 
 @dataclass(frozen=True)
 class AgentReadiness:
-    """What :meth:`Agents.check` found: the agent, the station a call rings, presence, notes."""
+    """What :meth:`Agents.check` found: the agent, the station a call rings, presence, routing
+    status, and the verdict of :func:`gcdial.readiness.judge` (``ready``, ``reason``)."""
 
     agent: User
     station: UserStation
     presence: str | None
     routing_status: str | None
     notes: tuple[str, ...] = ()
+    verdict: Readiness = READY
+
+    @property
+    def ready(self) -> bool:
+        """Whether a call may be placed for the agent now (the policy accepts their state)."""
+        return self.verdict.ready
 
     @property
     def available(self) -> bool:
-        """Whether the presence suggests the agent will pick up (AVAILABLE or ON_QUEUE)."""
-        return any(
-            SystemPresence.same(self.presence, p)
-            for p in (SystemPresence.AVAILABLE, SystemPresence.ON_QUEUE)
+        """Same as :attr:`ready` (kept for callers of earlier versions)."""
+        return self.verdict.ready
+
+    def error(self) -> AgentNotReadyError:
+        """The refusal to raise when not :attr:`ready`."""
+        return AgentNotReadyError(
+            self.verdict.problem or f"Agent {self.agent.label} is not ready.",
+            agent=self.agent.label,
+            reason=self.verdict.reason or "not_ready",
+            hint=self.verdict.hint,
         )
 
 
 def readiness(
-    agent: User, stations: UserStations | None, presence: Presence | None
+    agent: User,
+    stations: UserStations | None,
+    presence: Presence | None,
+    policy: ReadinessPolicy | None = None,
 ) -> AgentReadiness:
-    """Judge whether ``agent`` can take a call; raises AgentNotReadyError saying what to fix."""
+    """Judge whether ``agent`` can take a call (:func:`gcdial.readiness.judge`).
+
+    Raises AgentNotReadyError when no call can be placed at all (inactive, no station); a
+    presence or routing status the policy refuses comes back as ``ready`` False, so that readers
+    can still show the station and presence.
+    """
     who = agent.label
-    if not agent.is_active:
-        raise AgentNotReadyError(
-            f"Agent {who} is not active (state {agent.state or 'unknown'}), so Genesys Cloud "
-            "will not place calls for them.",
-            agent=who,
-            reason="inactive",
-            hint=f"Reactivate the user under {_PEOPLE_PAGE} > {who} (More > Activate), or dial "
-            "for another agent.",
-        )
     station = stations.dialing_station if stations is not None else None
-    if station is None:
-        raise AgentNotReadyError(
-            f"Agent {who} has no phone station associated, so the call would fail with "
-            "conversation.error.no.user.station (or never ring).",
-            agent=who,
-            reason="no_station",
-            hint=f"Have {who} select a phone in Genesys Cloud (the phone selector in the Calls "
-            f"panel), or give them a default station under {_PEOPLE_PAGE} > {who} > Phone; "
-            f"stations themselves are managed under {_STATION_PAGE}. A WebRTC phone must also "
-            "allow placing calls with another app.",
-        )
     system_presence = presence.system_presence if presence is not None else None
     if system_presence is None and agent.presence is not None:
         system_presence = agent.presence.system_presence
-    notes: list[str] = []
-    if system_presence is None:
-        notes.append("presence unknown (no permission to read it?)")
-    elif not any(
-        SystemPresence.same(system_presence, p)
-        for p in (SystemPresence.AVAILABLE, SystemPresence.ON_QUEUE)
-    ):
-        notes.append(f"{who} is {system_presence}: their phone rings first, so they may not answer")
     routing = agent.routing_status.status if agent.routing_status is not None else None
+    verdict = judge(
+        who,
+        active=agent.is_active,
+        state=agent.state,
+        has_station=station is not None,
+        presence=system_presence,
+        routing_status=routing,
+        policy=policy or ReadinessPolicy(),
+    )
+    if station is None or verdict.reason in _HARD_REASONS:
+        raise AgentNotReadyError(
+            verdict.problem or f"Agent {who} cannot take calls.",
+            agent=who,
+            reason=verdict.reason or "no_station",
+            hint=verdict.hint,
+        )
     return AgentReadiness(
         agent=agent,
         station=station,
         presence=system_presence,
         routing_status=routing,
-        notes=tuple(notes),
+        notes=verdict.notes,
+        verdict=verdict,
     )
 
 
 class Agents:
     """Agent lookups and readiness checks over a synchronous transport."""
 
-    def __init__(self, transport: ApiTransport) -> None:
+    def __init__(self, transport: ApiTransport, *, policy: ReadinessPolicy | None = None) -> None:
         self._transport = transport
+        self.policy = policy or ReadinessPolicy()
 
     def get(self, agent: str) -> User:
         """The agent by user id, exact email or ``"me"``; unknown: AgentNotReadyError."""
@@ -206,9 +218,11 @@ class Agents:
         return result
 
     def check(self, agent: str | User) -> AgentReadiness:
-        """Check the agent exists, is active and has a station; report presence.
+        """Check the agent exists, is active and has a station; judge presence and routing
+        status by the policy (``ready``, ``reason`` on the result).
 
-        Raises AgentNotReadyError naming what to fix in Genesys Cloud and where.
+        Raises AgentNotReadyError naming what to fix in Genesys Cloud and where when no call
+        can be placed at all (unknown, inactive, no station).
         """
         user = agent if isinstance(agent, User) else self.get(agent)
         stations = user.station
@@ -217,7 +231,7 @@ class Agents:
         presence = user.presence
         if presence is None or presence.system_presence is None:
             presence = self._presence_or_none(user.id)
-        return readiness(user, stations, presence)
+        return readiness(user, stations, presence, self.policy)
 
     def _presence_or_none(self, user_id: str) -> Presence | None:
         try:
@@ -229,8 +243,11 @@ class Agents:
 class AsyncAgents:
     """Agent lookups and readiness checks over an asynchronous transport."""
 
-    def __init__(self, transport: AsyncApiTransport) -> None:
+    def __init__(
+        self, transport: AsyncApiTransport, *, policy: ReadinessPolicy | None = None
+    ) -> None:
         self._transport = transport
+        self.policy = policy or ReadinessPolicy()
 
     async def get(self, agent: str) -> User:
         """The agent by user id, exact email or ``"me"``; unknown: AgentNotReadyError."""
@@ -259,9 +276,11 @@ class AsyncAgents:
         return result
 
     async def check(self, agent: str | User) -> AgentReadiness:
-        """Check the agent exists, is active and has a station; report presence.
+        """Check the agent exists, is active and has a station; judge presence and routing
+        status by the policy (``ready``, ``reason`` on the result).
 
-        Raises AgentNotReadyError naming what to fix in Genesys Cloud and where.
+        Raises AgentNotReadyError naming what to fix in Genesys Cloud and where when no call
+        can be placed at all (unknown, inactive, no station).
         """
         user = agent if isinstance(agent, User) else await self.get(agent)
         stations = user.station
@@ -273,4 +292,4 @@ class AsyncAgents:
                 presence = await self.presence(user.id)
             except _PRESENCE_OPTIONAL:
                 presence = None
-        return readiness(user, stations, presence)
+        return readiness(user, stations, presence, self.policy)

@@ -371,6 +371,13 @@ class _CallsBase(Generic[TransportT, AgentsT]):
         return params.body(default_country=self._settings.default_country).to_wire()
 
 
+def _ready(readiness: AgentReadiness) -> AgentReadiness:
+    """``readiness`` if the policy lets a call go now; else its refusal (nothing is sent)."""
+    if not readiness.ready:
+        raise readiness.error()
+    return readiness
+
+
 class Calls(_CallsBase[ApiTransport, Agents]):
     """Create, read and hang up calls over a synchronous transport."""
 
@@ -381,13 +388,13 @@ class Calls(_CallsBase[ApiTransport, Agents]):
             other = self._agents.get(agent) if _needs_other_lookup(agent) else None
             target = _owner_target(agent, me, other)
             if check_agent:
-                target = replace(target, readiness=self._agents.check(me))
+                target = replace(target, readiness=_ready(self._agents.check(me)))
             return target
         user: User | None = None
         readiness: AgentReadiness | None = None
         if check_agent:
             user = self._agents.get(agent)
-            readiness = self._agents.check(user)
+            readiness = _ready(self._agents.check(user))
         elif is_email(agent) and resolve:
             user = self._agents.get(agent)
         return replace(_on_behalf_target(route, agent, user), readiness=readiness)
@@ -521,13 +528,13 @@ class AsyncCalls(_CallsBase[AsyncApiTransport, AsyncAgents]):
             other = await self._agents.get(agent) if _needs_other_lookup(agent) else None
             target = _owner_target(agent, me, other)
             if check_agent:
-                target = replace(target, readiness=await self._agents.check(me))
+                target = replace(target, readiness=_ready(await self._agents.check(me)))
             return target
         user: User | None = None
         readiness: AgentReadiness | None = None
         if check_agent:
             user = await self._agents.get(agent)
-            readiness = await self._agents.check(user)
+            readiness = _ready(await self._agents.check(user))
         elif is_email(agent) and resolve:
             user = await self._agents.get(agent)
         return replace(_on_behalf_target(route, agent, user), readiness=readiness)

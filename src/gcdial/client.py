@@ -167,7 +167,7 @@ class Client(_ClientBase):
             rng=rng,
             clock=clock,
         )
-        self.agents = Agents(self.transport)
+        self.agents = Agents(self.transport, policy=self.settings.readiness_policy())
         self.calls = Calls(
             self.transport, self.agents, settings=self.settings, user_token=self.user_token
         )
@@ -183,7 +183,10 @@ class Client(_ClientBase):
         async def run() -> Dial:
             async with twin.http:
                 calls = AsyncCalls(
-                    twin, AsyncAgents(twin), settings=self.settings, user_token=self.user_token
+                    twin,
+                    AsyncAgents(twin, policy=self.settings.readiness_policy()),
+                    settings=self.settings,
+                    user_token=self.user_token,
                 )
                 return await dialing.dial(calls, twin, self.settings, agent, params, **options)
 
@@ -257,7 +260,7 @@ class AsyncClient(_ClientBase):
             rng=rng,
             clock=clock,
         )
-        self.agents = AsyncAgents(self.transport)
+        self.agents = AsyncAgents(self.transport, policy=self.settings.readiness_policy())
         self.calls = AsyncCalls(
             self.transport, self.agents, settings=self.settings, user_token=self.user_token
         )

@@ -25,6 +25,12 @@ import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from gcdial.errors import ConfigError
+from gcdial.readiness import (
+    DEFAULT_READY_PRESENCES,
+    DEFAULT_READY_ROUTING_STATUSES,
+    ReadinessPolicy,
+    parse_names,
+)
 from gcdial.regions import Endpoints, normalize_base_url, resolve_region
 
 __all__ = [
@@ -68,6 +74,8 @@ ENV_VARS: Final[Mapping[str, str]] = {
     "GCDIAL_ANALYTICS_SETTLE_S": "analytics_settle_s",
     "GCDIAL_QUEUE_ID": "queue_id",
     "GCDIAL_WRAPUP_NON_ACD": "wrapup_non_acd",
+    "GCDIAL_READY_PRESENCES": "ready_presences",
+    "GCDIAL_READY_ROUTING_STATUSES": "ready_routing_statuses",
 }
 ENV_PROFILE: Final = "GCDIAL_PROFILE"
 DEFAULT_ATTEMPT_ATTRIBUTE: Final = "gcdialAttemptId"
@@ -121,6 +129,8 @@ class Settings(BaseModel):
     are the ones that carry a wrap-up code."""
     wrapup_non_acd: bool = False
     """Wait for a wrap-up on calls placed without a queue too (UNCONFIRMED that they have one)."""
+    ready_presences: tuple[str, ...] = DEFAULT_READY_PRESENCES
+    ready_routing_statuses: tuple[str, ...] = DEFAULT_READY_ROUTING_STATUSES
     config_dir: Path | None = None
     sources: dict[str, str] = Field(default_factory=dict, repr=False)
 
@@ -170,6 +180,10 @@ class Settings(BaseModel):
                 stacklevel=2,
             )
         return self
+
+    def readiness_policy(self) -> ReadinessPolicy:
+        """The presences and routing statuses that let a call be placed."""
+        return ReadinessPolicy(self.ready_presences, self.ready_routing_statuses)
 
     def endpoints(self) -> Endpoints:
         """The API and login base URLs; ConfigError saying how to set them when none is set."""
@@ -490,6 +504,22 @@ def _as_port(key: str, value: object, source: str) -> int:
     return number
 
 
+def _as_names(key: str, value: object, source: str) -> tuple[str, ...]:
+    try:
+        if isinstance(value, str):
+            return parse_names(value)
+        if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+            return parse_names(value)
+    except ValueError:
+        pass
+    raise ConfigError(
+        f"The setting {key} = {value!r}{_from(source)} is not a list of names.",
+        setting=key,
+        source=source,
+        hint='Give comma-separated names, e.g. "AVAILABLE,ON_QUEUE", or "any".',
+    )
+
+
 def _as_call_route(key: str, value: object, source: str) -> str:
     text = str(value).strip().lower().replace("-", "_")
     if text not in CALL_ROUTES:
@@ -515,6 +545,8 @@ _COERCE: Final[Mapping[str, Callable[[str, object, str], object]]] = {
     "analytics_settle_s": _as_positive_float,
     "queue_id": _as_text,
     "wrapup_non_acd": _as_bool,
+    "ready_presences": _as_names,
+    "ready_routing_statuses": _as_names,
 }
 
 

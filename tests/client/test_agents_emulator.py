@@ -42,7 +42,9 @@ def test_ready_agent_reports_presence(make_client: MakeClient) -> None:
     busy = agents.check("carol@example.com")
     assert busy.presence == "BUSY"
     assert not busy.available
-    assert any("BUSY" in note for note in busy.notes)
+    assert not busy.ready
+    assert busy.verdict.reason == "presence"
+    assert "BUSY" in (busy.verdict.problem or "")
 
 
 def test_agent_without_station_is_refused_with_the_fix(

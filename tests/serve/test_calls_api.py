@@ -7,6 +7,7 @@ import uuid
 from .conftest import Running
 
 ALICE = "alice@example.com"
+BOB = "bob@example.com"  # another agent: alice takes one call at a time
 ANSWERS = "+14155550100"  # the sandbox answers numbers ending 00-49
 
 
@@ -87,9 +88,7 @@ def test_other_keys_calls_are_invisible(running: Running) -> None:
         == 200
     )
     # The same Idempotency-Key under another API key is another call.
-    assert (
-        running.dial({"agent": ALICE, "to": ANSWERS}, "mine", key=other).json()["id"] != call["id"]
-    )
+    assert running.dial({"agent": BOB, "to": ANSWERS}, "mine", key=other).json()["id"] != call["id"]
 
 
 def test_hang_up(running: Running) -> None:

@@ -256,7 +256,10 @@ def test_a_slow_sse_reader_does_not_hold_others_up(running: Running) -> None:
         auth = f"Authorization: Bearer {running.key}\r\n"
         stalled.sendall(f"GET /v1/events HTTP/1.1\r\nHost: x\r\n{auth}\r\n".encode())
         for i in range(20):
-            running.dial({"agent": ALICE, "to": f"+141555501{i:02d}"}, f"slow-{i}")
+            # Busy lines (60-69) end in seconds: one at a time, since alice takes one call.
+            sent = running.dial({"agent": ALICE, "to": f"+141555501{60 + i % 10}"}, f"slow-{i}")
+            assert sent.status_code == 202, sent.text
+            running.wait_call(sent.json()["id"], lambda c: c.get("outcome") is not None)
         call = running.dial({"agent": ALICE, "to": "+14155550100"}, "slow-last").json()
         with running.http.stream(
             "GET", f"/v1/calls/{call['id']}/events", headers=running.headers()

@@ -114,7 +114,9 @@ class Web:
 @pytest.fixture
 def web(emulator: EmulatorServer, tmp_path: Path) -> Iterator[Web]:
     """The service with a supervisor key (watch, dial; agents of the fixture) and a watch key."""
-    running = Web(emulator, tmp_path / "serve.sqlite3")
+    # Its own campaign folder: the default one is in the user's config dir, shared by every run.
+    config = ServeConfig(sse_poll_s=0.2, sse_ping_s=5.0, campaigns_dir=str(tmp_path / "campaigns"))
+    running = Web(emulator, tmp_path / "serve.sqlite3", config=config)
     running.start()
     running.supervisor_key = running.make_key(
         "supervisor", scopes=("watch", "dial"), agents=AGENTS, rate_per_minute=100_000

@@ -1,7 +1,10 @@
 """Check a campaign's agents up front: who can take calls, who is left out and why.
 
-An agent that does not exist, is inactive or has no phone station is excluded with a warning
-(a call for them would fail or, worse, never ring). When nobody is left the campaign cannot start.
+An agent that is not ready by :mod:`gcdial.readiness` (does not exist, inactive, no phone station,
+or a presence or routing status the policy refuses) is excluded with a warning and its reason,
+the same as ``gcdial agent show`` gives (a call for them would fail, never ring, or go unanswered).
+An agent who stops being ready during the run is skipped at dispatch and tried again later.
+When nobody is left the campaign cannot start.
 Other failures (credentials, network) are not the agent's fault and stop the run as they are.
 """
 
@@ -56,6 +59,9 @@ async def check_pool(
                 ready = await client.agents.check(agent)
             except AgentNotReadyError as exc:
                 return Exclusion(agent, exc.reason, exc.message)
+        if not ready.ready:  # the one verdict agent show and GET /v1/agents give as well
+            refusal = ready.error()
+            return Exclusion(agent, refusal.reason, refusal.message)
         user = ready.agent
         label = user.email or agent
         return PoolAgent(id=user.id, label=label)

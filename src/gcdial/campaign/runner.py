@@ -85,6 +85,7 @@ from gcdial.errors import (
     PermissionDeniedError,
     RateLimitedError,
 )
+from gcdial.gate import AgentGate, ReadinessGate, Refusal
 from gcdial.monitor import CallEvent, CallMonitor, Outcome
 from gcdial.monitor.wrapup import WrapupWait
 from gcdial.private_files import open_private
@@ -123,6 +124,10 @@ _NOTHING_SENT: Final = frozenset(
 
 Clock = Callable[[], datetime]
 Sleep = Callable[[float], Awaitable[None]]
+
+
+# Refusals no rest will change within a run: the agent is retired, as after such a failed dial.
+_GONE_FOR_GOOD: Final = frozenset({"unknown", "inactive", "no_station"})
 
 
 def _utc_now() -> datetime:
@@ -170,9 +175,10 @@ class CampaignRunner:
     ambiguous creates; ``sleep`` waits for the next due contact (inject both to test windows and
     retries without waiting; the sandbox injects its accelerated clock, which is the emulator's).
     ``observer`` is told every event; :attr:`progress` is the snapshot a display draws;
-    ``on_attempt`` is told every step of every attempt (:class:`AttemptUpdate`). With
-    ``until_deferred`` the run stops, instead of waiting, as soon as every contact left is due
-    later (a retry delay, the calling window): for cron.
+    ``on_attempt`` is told every step of every attempt (:class:`AttemptUpdate`). ``gate``
+    (:mod:`gcdial.gate`) is asked before every dial; by default it checks the agent's readiness.
+    With ``until_deferred`` the run stops, instead of waiting, as soon as every contact left is
+    due later (a retry delay, the calling window): for cron.
 
     The runner holds the configuration; the state of a run is one :class:`_Run`, created by
     :meth:`run` once the journal, the agents and the notifications channel are ready.
@@ -194,6 +200,7 @@ class CampaignRunner:
         progress_interval_s: float | None = 1.0,
         until_deferred: bool = False,
         resolve_timeout_s: float = DEFAULT_RESOLVE_TIMEOUT_S,
+        gate: AgentGate | None = None,
     ) -> None:
         self.settings = settings
         self.client = client
@@ -209,6 +216,9 @@ class CampaignRunner:
         self.progress_interval_s = progress_interval_s
         self.until_deferred = until_deferred
         self.resolve_timeout_s = resolve_timeout_s
+        # Every dial asks the gate first (gcdial.gate): readiness, and in the service the
+        # agent's exclusivity across everything that dials.
+        self.gate: AgentGate = gate or ReadinessGate(client.agents.check)
         self._stop_requested = False
         self._run: _Run | None = None
 
@@ -568,6 +578,7 @@ class _Run:
             if wait and runner.settings.wrapup_timeout_s > 0
             else None
         )
+        self._skipped: dict[str, str] = {}  # agent id -> the reason last said
 
     async def go(self) -> None:
         """Follow what was left in flight, resolve what was left unknown, dial until done."""
@@ -966,11 +977,22 @@ class _Run:
         job = assignment.item
         agent = assignment.agent
         view = self.progress.agents.get(agent.id)
+        requeued = False
         try:
             if job.conversation_id is not None and job.attempt_id is not None:
                 await self._follow_and_settle(job.attempt_id, job.conversation_id, agent, job, view)
             else:
-                await self._place(job, agent, view)
+                refusal = await self._place(job, agent, view)
+                if refusal is not None:
+                    requeued = True
+                    if refusal.reason in _GONE_FOR_GOOD:
+                        self._retire(agent, refusal.message)
+                        self._queue(job.contact)
+                    else:
+                        self._skip_agent(job, agent, view, refusal)
+                        # The agent stays taken while it rests, so the dispatcher gives the
+                        # contact to another agent meanwhile.
+                        await self._sleep(refusal.retry_after_s)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug: stop dialing; the journal stays consistent
@@ -980,8 +1002,27 @@ class _Run:
             self.dispatcher.finish(assignment)
             if view is not None and view.activity is not AgentActivity.RETIRED:
                 view.set(AgentActivity.IDLE)
-            self._to_release.append(job.contact.id)
+            if not requeued:
+                self._to_release.append(job.contact.id)
             self._wake.set()
+
+    def _skip_agent(
+        self, job: _Job, agent: PoolAgent, view: AgentView | None, refusal: Refusal
+    ) -> None:
+        """The gate refused the dial: the contact goes back to the queue (it stays held), the
+        agent is tried again after a rest. Said once per agent and reason, not per refusal."""
+        self._queue(job.contact)
+        if view is not None:
+            view.note = refusal.message
+        if self._skipped.get(agent.id) != refusal.reason:
+            self._skipped[agent.id] = refusal.reason
+            self.emit(
+                "agent_skipped",
+                f"agent {agent} skipped for now ({refusal.reason}): {refusal.message}",
+                agent=str(agent),
+                reason=refusal.reason,
+                live_call=refusal.live_call,
+            )
 
     async def _follow_orphan(self, job: _Job) -> None:
         """A call found in flight whose agent is not in this run's pool: follow it all the same."""
@@ -997,11 +1038,26 @@ class _Run:
         finally:
             self._wake.set()
 
-    async def _place(self, job: _Job, agent: PoolAgent, view: AgentView | None) -> None:
-        """Dial one contact through the dialing core, then apply what its result means."""
+    async def _place(self, job: _Job, agent: PoolAgent, view: AgentView | None) -> Refusal | None:
+        """Ask the gate, dial one contact through the dialing core, then apply what its result
+        means; the gate's refusal when it said no (nothing was journaled or sent)."""
+        tag = new_attempt_id()
+        gate = self.runner.gate
+        refusal = await gate.admit(agent.id, tag)
+        if refusal is not None:
+            return refusal
+        self._skipped.pop(agent.id, None)
+        try:
+            await self._place_admitted(job, agent, view, tag)
+        finally:
+            await gate.release(tag)
+        return None
+
+    async def _place_admitted(
+        self, job: _Job, agent: PoolAgent, view: AgentView | None, tag: str
+    ) -> None:
         journal = self.journal
         contact = job.contact
-        tag = new_attempt_id()
         # The server-time bounds of the call, taken before the intent is committed and so never
         # later than the POST (the dialing core takes its own, tighter, just before it): a later
         # resolution (a resume) matches an untagged call only if it started after them.
@@ -1019,6 +1075,7 @@ class _Run:
         except JournalError as exc:
             logger.warning("not dialing line %d: %s", contact.line, exc)
             return
+        await self.runner.gate.bind(tag, attempt_id)
         self.tell(attempt_id, "dialing", contact, agent)
         if view is not None:
             view.set(AgentActivity.DIALING, contact.phone)

@@ -27,7 +27,8 @@ def show(
 ) -> None:
     """Show an agent's profile, station and presence, and whether a call can be placed for them.
 
-    Exits 7 when the agent cannot take a call (inactive, no station), saying what to fix.
+    Exits 7 when the agent cannot take a call now (inactive, no station, or a presence or
+    routing status the readiness policy refuses), saying what to fix.
     """
     from gcdial.cli.exitcodes import ExitCode
     from gcdial.cli.render import agent_table
@@ -42,14 +43,18 @@ def show(
             readiness = client.agents.check(user)
         except AgentNotReadyError as exc:
             problem = exc
+        if readiness is not None and not readiness.ready:
+            problem = readiness.error()
         notes = readiness.notes if readiness is not None else ()
         data: dict[str, Any] = {
             "agent": user.to_wire(),
             "ready": problem is None,
             "reason": problem.reason if problem is not None else None,
+            "problem": problem.message if problem is not None else None,
             "notes": list(notes),
             "station": readiness.station.to_wire() if readiness is not None else None,
             "presence": readiness.presence if readiness is not None else None,
+            "routingStatus": readiness.routing_status if readiness is not None else None,
         }
         verdict = "yes" if problem is None else f"no ({problem.reason})"
         table = agent_table(

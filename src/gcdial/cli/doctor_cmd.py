@@ -267,13 +267,18 @@ def _wrapup_check(settings: Settings, transport: ApiTransport, checks: Checklist
     checks.ok("wrap-up", f"calls are placed for queue {settings.queue_id}: wrap-up codes come back")
 
 
-def _agent_check(transport: ApiTransport, agent: str, checks: Checklist) -> None:
+def _agent_check(
+    transport: ApiTransport, agent: str, checks: Checklist, settings: Settings
+) -> None:
     from gcdial.agents import Agents
 
     try:
-        readiness = Agents(transport).check(agent)
+        readiness = Agents(transport, policy=settings.readiness_policy()).check(agent)
     except Exception as exc:
         checks.fail("agent", exc)
+        return
+    if not readiness.ready:
+        checks.fail("agent", readiness.error())
         return
     station = readiness.station.name or readiness.station.id or "set"
     checks.ok(
@@ -301,7 +306,7 @@ def run_checks(run: Session, *, agent: str | None) -> Checklist:
         _ladder_check(transport, checks)
         _wrapup_check(settings, transport, checks)
         if agent:
-            _agent_check(transport, agent, checks)
+            _agent_check(transport, agent, checks, settings)
         else:
             checks.info("agent", "not checked: give --agent ID_OR_EMAIL to check station/presence")
     return checks

@@ -78,6 +78,16 @@ async def list_wrapups(request: Request) -> JSONResponse:
     )
 
 
+async def overlaps(request: Request) -> JSONResponse:
+    """Create-calls for an agent who had a live call then, and how many per agent (``byAgent``,
+    by email), whether the emulator created them (``busy_agent_calls`` allow) or not."""
+    ledger = _state(request).overlaps
+    by_agent: dict[str, int] = {}
+    for entry in ledger:
+        by_agent[entry["email"]] = by_agent.get(entry["email"], 0) + 1
+    return JSONResponse({"overlaps": ledger, "byAgent": by_agent, "total": len(ledger)})
+
+
 async def request_counts(request: Request) -> JSONResponse:
     """Requests seen per route template, how many hit the catch-all 500, and how many clients
     left before their request was read."""
@@ -224,6 +234,7 @@ def admin_routes() -> list[Route]:
     return [
         Route("/_emulator/calls", list_calls, methods=["GET"]),
         Route("/_emulator/wrapups", list_wrapups, methods=["GET"]),
+        Route("/_emulator/overlaps", overlaps, methods=["GET"]),
         Route("/_emulator/requests", request_counts, methods=["GET"]),
         Route("/_emulator/reset", reset, methods=["POST"]),
         Route("/_emulator/faults", add_fault, methods=["POST"]),

@@ -213,6 +213,27 @@ async def _create(
         return await _fail_without_acting(request, fault.spec)
     created_sim = state.clock.now()
     now = state.clock.iso(created_sim)
+    busy = state.live_calls_of(str(user.id))
+    if busy:
+        state.overlaps.append(
+            {
+                "userId": str(user.id),
+                "email": user.email,
+                "at": now,
+                "liveCalls": [c.id for c in busy],
+                "phoneNumber": number,
+                "rejected": state.config.busy_agent_calls == "reject",
+            }
+        )
+        if state.config.busy_agent_calls == "reject":
+            # The code real Genesys would give, if it refuses at all, is UNCONFIRMED.
+            raise ApiError(
+                400,
+                "conversation.error.agent.busy",
+                f"User {user.id} already has a call in progress.",
+                entity_id=str(user.id),
+                entity_name="user",
+            )
     agent = Participant(
         purpose="agent",
         state="alerting",

@@ -46,6 +46,10 @@ class EmulatorConfig(BaseModel):
     ] = "mandatory"
     wrapup_timeout_s: float = Field(default=60.0, ge=0)
     non_acd_wrapup: bool = False
+    # What Genesys does with a second call for an agent whose station has a live call is
+    # UNCONFIRMED: "allow" creates it (the agent's phone rings again), "reject" answers 400.
+    # Either way the overlap ledger (GET /_emulator/overlaps) records every such create.
+    busy_agent_calls: Literal["allow", "reject"] = "allow"
     faults: tuple[FaultSpec, ...] = ()
     seed: int = 0
 

@@ -128,6 +128,12 @@ class EmulatorServer(ThreadedServer):
         ledger: dict[str, Any] = self._admin("GET", "wrapups")
         return ledger
 
+    def overlaps(self) -> dict[str, Any]:
+        """Create-calls for an agent with a live call ``{"overlaps", "byAgent", "total"}``
+        (``GET /_emulator/overlaps``)."""
+        ledger: dict[str, Any] = self._admin("GET", "overlaps")
+        return ledger
+
     def request_counts(self) -> dict[str, Any]:
         """``{"total", "byRoute", "internalErrors"}`` (``GET /_emulator/requests``)."""
         counts: dict[str, Any] = self._admin("GET", "requests")

@@ -259,6 +259,8 @@ class EmulatorState:
         self.tokens: dict[str, Token] = {}
         self.auth_codes: dict[str, dict[str, Any]] = {}
         self.calls: dict[str, Call] = {}
+        # A create-call for an agent who had a live call then: the judge of "one call per agent".
+        self.overlaps: list[dict[str, Any]] = []
         self.analytics = AnalyticsSettings.from_config(config)
         self.requests: Counter[str] = Counter()
         self.internal_errors = 0
@@ -267,6 +269,12 @@ class EmulatorState:
         self.on_reset: list[Callable[[], None]] = []
         for spec in config.faults:
             self.faults.add(spec)
+
+    def live_calls_of(self, user_id: str) -> list[Call]:
+        """The agent's calls whose agent leg has not ended."""
+        return [
+            c for c in self.calls.values() if c.user_id == user_id and not c.participants[0].ended
+        ]
 
     def issue_token(self, client: ClientSpec, *, user_id: str | None) -> tuple[str, float]:
         """A new access token for ``client`` (and ``user_id``), with its lifetime in seconds."""
@@ -307,6 +315,7 @@ class EmulatorState:
                 if task is not None:
                     task.cancel()
         self.calls.clear()
+        self.overlaps.clear()
         self.tokens.clear()
         self.auth_codes.clear()
         self.faults.reset()

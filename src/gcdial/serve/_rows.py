@@ -108,6 +108,15 @@ def existing_claim(
     return store.Claim("in_progress", found)
 
 
+def agent_busy(
+    scope: str, key: str, fingerprint: str, call_id: str, now: float, holder: str
+) -> store.Claim:
+    """The answer when the agent has a live call: nothing was claimed (the record is the claim
+    that was not made), ``live_call`` names the holder."""
+    record = store.IdempotencyRecord(scope, key, fingerprint, call_id, "in_progress", now, now)
+    return store.Claim("agent_busy", record, live_call=holder)
+
+
 def call_record(row: Row) -> store.CallRecord:
     """A ``calls`` row."""
     return _from_row(store.CallRecord, _names(store.CallRecord), row)

@@ -31,6 +31,7 @@ from gcdial.campaign.runner import CampaignRunner, StopReason
 from gcdial.campaign.settings import CampaignSettings
 from gcdial.errors import GcdialError, InputFileError
 from gcdial.private_files import write_private_text
+from gcdial.serve.agent_leases import campaign_gate
 from gcdial.serve.campaign_calls import CampaignCalls
 from gcdial.serve.campaign_form import CampaignForm
 from gcdial.serve.campaign_views import RunView, campaign_detail, preview_upload, run_view
@@ -247,6 +248,7 @@ class CampaignManager:
             name=meta.name,
             on_attempt=calls.on_attempt,
             resolve_timeout_s=self.service.config.campaign_resolve_timeout_s,
+            gate=campaign_gate(self.service, meta.id),
         )
         meta.state, meta.error = "running", None
         meta.history.append(f"{time.time():.0f} running")
@@ -475,6 +477,18 @@ class CampaignManager:
             monotonic_now=time.monotonic(),
             planned_total=meta.contacts,
         )
+        return body
+
+    async def view(self, meta: CampaignMeta) -> dict[str, Any]:
+        """:meth:`detail`, with each agent not on a call judged by :mod:`gcdial.readiness` (the
+        verdict ``GET /v1/agents`` gives): "idle" only for an agent a call could go to now."""
+        body = await asyncio.to_thread(self.detail, meta, self.live(meta.id))
+        agents = body["detail"]["agents"]
+        idle = [a for a in agents if a.get("state") == "idle"]
+        states = await asyncio.gather(*(self.service.agent_state(a["agent"]) for a in idle))
+        for agent, state in zip(idle, states, strict=True):
+            if not state.ready:
+                agent.update(state="not ready", reason=state.reason, why=state.problem)
         return body
 
     def live(self, campaign_id: str) -> RunView | None:

@@ -216,6 +216,9 @@ class AgentState(BaseModel):
     routingStatus: str | None = None
     station: str | None = None
     notes: list[str] = []
+    reason: str | None = None
+    """Why not ready (``gcdial.readiness``): unknown, inactive, no_station, presence,
+    routing_status; ``unchecked`` when Genesys could not be asked."""
     problem: str | None = None
 
 
@@ -336,11 +339,14 @@ class CampaignAgent(BaseModel):
     """One agent of the campaign's pool."""
 
     agent: str
-    state: Literal["idle", "on call", "retired", "excluded", "checking"]
+    state: Literal["idle", "on call", "retired", "excluded", "checking", "not ready"]
     step: str | None = Field(None, description="The call's step when on a call")
     forSeconds: float | None = Field(None, description="Seconds in this state (running here)")
     calls: int
-    why: str | None = Field(None, description="Why it was retired or excluded")
+    why: str | None = Field(None, description="Why it was retired, excluded or not ready")
+    reason: str | None = Field(
+        None, description="Why not ready (gcdial.readiness): the reason GET /v1/agents gives"
+    )
 
 
 class GenesysBudget(BaseModel):

@@ -42,6 +42,7 @@ from gcdial.serve._rows import (
     CALL_COLUMNS,
     DELIVERY_COLUMNS,
     SharedReads,
+    agent_busy,
     api_key_args,
     audit_args,
     call_args,
@@ -156,7 +157,46 @@ _MIGRATIONS: dict[int, str] = {
     ALTER TABLE webhooks ADD COLUMN events text;
     CREATE INDEX outbox_endpoint ON outbox (endpoint_id, id);
     """,
+    5: """
+    CREATE TABLE live_agents (
+        agent text PRIMARY KEY, call_id text NOT NULL, owner text NOT NULL,
+        claimed_at double precision NOT NULL, expires_at double precision NOT NULL
+    );
+    """,
 }
+
+
+class _AgentBusy(Exception):
+    """Raised inside a claim's transaction to roll it back: the agent is held by ``holder``."""
+
+    def __init__(self, holder: str) -> None:
+        super().__init__(holder)
+        self.holder = holder
+
+
+def _claim_agent(
+    conn: psycopg.Connection[DictRow],
+    agent: str,
+    call_id: str,
+    owner: str,
+    now: float,
+    ttl_s: float,
+) -> str | None:
+    """One statement, so two replicas racing for the agent cannot both win: the row is taken
+    only when absent, expired, or already this call's; otherwise the holder is read back."""
+    row = conn.execute(
+        "INSERT INTO live_agents (agent, call_id, owner, claimed_at, expires_at) "
+        "VALUES (%s, %s, %s, %s, %s) "
+        "ON CONFLICT (agent) DO UPDATE SET call_id = EXCLUDED.call_id, owner = EXCLUDED.owner, "
+        "claimed_at = EXCLUDED.claimed_at, expires_at = EXCLUDED.expires_at "
+        "WHERE live_agents.expires_at <= %s OR live_agents.call_id = EXCLUDED.call_id "
+        "RETURNING call_id",
+        (agent, call_id, owner, now, now + ttl_s, now),
+    ).fetchone()
+    if row is not None:
+        return None
+    holder = conn.execute("SELECT call_id FROM live_agents WHERE agent = %s", (agent,)).fetchone()
+    return str(holder["call_id"]) if holder is not None else "unknown"
 
 
 def describe_url(url: str) -> str:
@@ -427,6 +467,8 @@ class PostgresStore(SharedReads):
         now: float,
         ttl_s: float,
         owner: str = "",
+        agent: str | None = None,
+        agent_ttl_s: float = 0.0,
     ) -> Claim:
         """Claim ``(scope, key)`` durably or report the existing claim (see ``Store``)."""
 
@@ -442,6 +484,10 @@ class PostgresStore(SharedReads):
                 (scope, key, fingerprint, call_id, owner, now, now + ttl_s, now),
             ).fetchone()
             if row is not None:
+                if agent is not None:
+                    holder = _claim_agent(conn, agent, call_id, owner, now, agent_ttl_s)
+                    if holder is not None:  # roll the key's claim back with the transaction
+                        raise _AgentBusy(holder)
                 return Claim("claimed", idempotency_record(row))
             existing = conn.execute(
                 "SELECT * FROM idempotency WHERE scope = %s AND key = %s", (scope, key)
@@ -451,7 +497,10 @@ class PostgresStore(SharedReads):
             # Our own claim (same call id) may have committed on an attempt whose answer was lost.
             return existing_claim(idempotency_record(existing), fingerprint, call_id)
 
-        return self._tx(claim)
+        try:
+            return self._tx(claim)
+        except _AgentBusy as busy:
+            return agent_busy(scope, key, fingerprint, call_id, now, busy.holder)
 
     def complete_idempotency(self, scope: str, key: str, status_code: int, body: str) -> None:
         """Record the answer for a claimed key."""
@@ -765,6 +814,42 @@ class PostgresStore(SharedReads):
             )
         )
         return changed > 0
+
+    def claim_agent(
+        self, agent: str, call_id: str, *, owner: str, now: float, ttl_s: float
+    ) -> str | None:
+        """Give ``agent`` to ``call_id``, or name the live call that holds it (see ``Store``)."""
+        return self._tx(lambda conn: _claim_agent(conn, agent, call_id, owner, now, ttl_s))
+
+    def rebind_agent(self, old_call_id: str, new_call_id: str) -> None:
+        """The holder's call got its final id."""
+        self._tx(
+            lambda conn: conn.execute(
+                "UPDATE live_agents SET call_id = %s WHERE call_id = %s", (new_call_id, old_call_id)
+            )
+        )
+
+    def release_agent(self, call_id: str) -> None:
+        """Free the agent if ``call_id`` holds it."""
+        self._tx(
+            lambda conn: conn.execute("DELETE FROM live_agents WHERE call_id = %s", (call_id,))
+        )
+
+    def renew_agents(self, owner: str, *, now: float, ttl_s: float) -> int:
+        """Extend ``owner``'s unexpired claims."""
+        return self._tx(
+            lambda conn: (
+                conn.execute(
+                    "UPDATE live_agents SET expires_at = %s WHERE owner = %s AND expires_at > %s",
+                    (now + ttl_s, owner, now),
+                ).rowcount
+            )
+        )
+
+    def live_agents(self, *, now: float) -> dict[str, str]:
+        """Unexpired claims: agent -> call id."""
+        rows = self._read("SELECT agent, call_id FROM live_agents WHERE expires_at > %s", (now,))
+        return {str(r["agent"]): str(r["call_id"]) for r in rows}
 
     def acquire_lease(self, name: str, owner: str, *, now: float, ttl_s: float) -> bool:
         """Take, renew (heartbeat) or take over an expired lease, in one statement."""

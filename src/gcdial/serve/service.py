@@ -23,7 +23,7 @@ import httpx
 from gcdial.agents import AgentReadiness
 from gcdial.client import AsyncClient
 from gcdial.dialing import Dial, keep_resolving
-from gcdial.errors import BadRequestError, GcdialError, InvalidPhoneNumberError
+from gcdial.errors import AgentNotReadyError, BadRequestError, GcdialError, InvalidPhoneNumberError
 from gcdial.monitor import CallEvent, CallMonitor, EventKind, classify
 from gcdial.monitor.events import conversation_of, wrapup_expected
 from gcdial.monitor.wrapup import Wrapup, WrapupWait
@@ -36,7 +36,7 @@ from gcdial.serve.metrics import Metrics
 from gcdial.serve.models import AgentState, CallRequest
 from gcdial.serve.presence import PresenceWatcher
 from gcdial.serve.principal import owns
-from gcdial.serve.problems import ApiProblem, problem_body
+from gcdial.serve.problems import ApiProblem, ErrorDetail, problem_body
 from gcdial.serve.readiness import SharedChecks
 from gcdial.serve.signing import sign
 from gcdial.serve.steps import step_of
@@ -192,19 +192,44 @@ class DialService:
         ready), from the check every reader of this replica shares."""
         try:
             found = await self.agent_checks.get(agent)
+        except AgentNotReadyError as exc:
+            return AgentState(agent=agent, ready=False, reason=exc.reason, problem=exc.message)
         except GcdialError as exc:
-            return AgentState(agent=agent, ready=False, problem=exc.message)
+            return AgentState(agent=agent, ready=False, reason="unchecked", problem=exc.message)
         station = found.station.name or found.station.id if found.station else None
         return AgentState(
             agent=agent,
             id=found.agent.id,
             name=found.agent.name,
-            ready=found.available,
+            ready=found.ready,
+            reason=found.verdict.reason,
+            problem=found.verdict.problem,
             presence=found.presence,
             routingStatus=found.routing_status,
             station=station,
             notes=list(found.notes),
         )
+
+    async def agent_key(self, agent: str) -> str:
+        """The key of the agent's row among live calls: the Genesys user id (so an email and an
+        id meet on one row), from the shared check; the name as given when it cannot be read
+        (the dial's own check then refuses it)."""
+        try:
+            return (await self.agent_checks.get(agent)).agent.id
+        except GcdialError:
+            return agent.strip().lower()
+
+    async def _free_agent_after(self, call: CallRecord, delay_s: float) -> None:
+        await asyncio.sleep(delay_s)
+        await self.free_agent(call)
+
+    async def free_agent(self, call: CallRecord) -> None:
+        """The call ended or was not placed: its agent may take another (best effort: a row
+        left behind expires with this replica's heartbeat)."""
+        try:
+            await self.db(self.store.release_agent, call.id)
+        except Exception as exc:
+            logger.warning("could not free the agent of %s: %s", call.id, type(exc).__name__)
 
     async def db(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run one store call in a worker thread."""
@@ -223,6 +248,15 @@ class DialService:
             # A campaign's calls are followed by its run (a resume reconciles them from the
             # journal): two followers would write two outcomes.
             if placed.outcome is None and placed.conversation_id and placed.source == "api":
+                with contextlib.suppress(Exception):  # its agent stays held, now by this replica
+                    await self.db(
+                        self.store.claim_agent,
+                        placed.agent_id or placed.agent.strip().lower(),
+                        placed.id,
+                        owner=self.config.instance_id,
+                        now=self.clock(),
+                        ttl_s=self.config.stale_claim_s,
+                    )
                 self._spawn(self._follow(placed))
         self._workers = [
             asyncio.create_task(self._poll_events(), name="gcdial-serve-events"),
@@ -332,6 +366,7 @@ class DialService:
         """Claim the idempotency key durably, then dial once; or answer from the earlier claim."""
         body = request.model_dump(mode="json", exclude_none=True)
         call_id = "call_" + uuid.uuid4().hex
+        agent_key = await self.agent_key(request.agent)
         now = self.clock()
         claim = await self.db(
             self.store.claim_idempotency,
@@ -342,7 +377,20 @@ class DialService:
             now=now,
             ttl_s=self.config.idempotency_ttl_s,
             owner=self.config.instance_id,
+            agent=agent_key,
+            agent_ttl_s=self.config.stale_claim_s,
         )
+        if claim.kind == "agent_busy":
+            live = claim.live_call or "unknown"
+            self.metrics.dials.labels("agent_busy").inc()
+            error = ErrorDetail(
+                type="agent_busy",
+                message=f"Agent {request.agent} has a live call ({live}): one call at a time.",
+                hint="Dial again once that call has ended (GET /v1/calls/" + live + " shows it).",
+                path="$.agent",
+            )
+            answer = {**problem_body(error), "liveCall": {"id": live, "href": f"/v1/calls/{live}"}}
+            return DialAnswer("agent_busy", 409, answer, live)
         if claim.kind == "replay":
             record = claim.record
             stored = json.loads(record.response_body or "{}")
@@ -409,6 +457,12 @@ class DialService:
         call, status_code, answer = await self.db(
             self._settle, key.id, idem_key, call.id, refused, changes
         )
+        if status == "unknown" and handle is not None and self.config.resolve_later_s > 0:
+            # It may be ringing the agent: held while the evidence may still come, but no longer
+            # than a dead replica's claim would be (the resolution itself may take many minutes).
+            self._spawn(self._free_agent_after(call, self.config.stale_claim_s))
+        elif status != "placed":
+            await self.free_agent(call)  # before the answer: the client may dial again at once
         self.metrics.dial_seconds.observe(time.perf_counter() - started)
         self.metrics.dials.labels(status).inc()
         # The event, the audit line and following the call do not hold the answer up: the claim
@@ -443,7 +497,10 @@ class DialService:
             )
         except GcdialError as exc:
             logger.warning("resolving call %s later failed: %s", call.id, exc.message)
+            await self.free_agent(call)
             return
+        if resolution.verdict is not Verdict.PLACED:
+            await self.free_agent(call)
         if resolution.verdict is Verdict.UNKNOWN:
             return  # still for a person: the row says so already
         status = "placed" if resolution.verdict is Verdict.PLACED else "not_placed"
@@ -525,6 +582,7 @@ class DialService:
             conversation_of(events), acd=wait.acd, non_acd=wait.non_acd
         )
         kind, reason = ("unknown", unknown) if unknown else (outcome.kind.value, outcome.reason)
+        await self.free_agent(call)  # before the outcome shows: a reader may dial at once
         call = await self.db(
             self.store.update_call, call.id, now=self.clock(), outcome=kind, detail=reason
         )
@@ -596,6 +654,8 @@ class DialService:
                     logger.info("recovery of %s deferred: %s", claim.call_id, type(exc).__name__)
                     continue
                 event = "call.not_placed"
+                with contextlib.suppress(Exception):  # its agent row, if the claim took one
+                    await self.db(self.store.release_agent, claim.call_id)
             elif call.status == "placing":
                 call = await self.db(
                     self.store.update_call,
@@ -621,6 +681,14 @@ class DialService:
         every = min(_RECOVERY_EVERY_S, self.config.stale_claim_s / 2)
         while True:
             await asyncio.sleep(every)
+            with contextlib.suppress(Exception):
+                # The heartbeat of this replica's live agents: a dead one's rows expire.
+                await self.db(
+                    self.store.renew_agents,
+                    self.config.instance_id,
+                    now=self.clock(),
+                    ttl_s=self.config.stale_claim_s,
+                )
             with contextlib.suppress(Exception):
                 await self.recover()
                 await self.db(self.store.purge_expired, self.clock())

@@ -25,6 +25,7 @@ from gcdial.serve._rows import (
     CALL_COLUMNS,
     DELIVERY_COLUMNS,
     SharedReads,
+    agent_busy,
     api_key_args,
     audit_args,
     call_args,
@@ -121,6 +122,12 @@ _MIGRATIONS: dict[int, str] = {
     4: """
     ALTER TABLE webhooks ADD COLUMN events TEXT;
     CREATE INDEX outbox_endpoint ON outbox (endpoint_id, id);
+    """,
+    5: """
+    CREATE TABLE live_agents (
+        agent TEXT PRIMARY KEY, call_id TEXT NOT NULL, owner TEXT NOT NULL,
+        claimed_at REAL NOT NULL, expires_at REAL NOT NULL
+    );
     """,
 }
 
@@ -237,6 +244,8 @@ class SqliteStore(SharedReads):
         now: float,
         ttl_s: float,
         owner: str = "",
+        agent: str | None = None,
+        agent_ttl_s: float = 0.0,
     ) -> Claim:
         """Claim ``(scope, key)`` durably or report the existing claim (see ``Store``)."""
         with self._tx(fsync=True) as db:
@@ -245,6 +254,10 @@ class SqliteStore(SharedReads):
             ).fetchone()
             if row is not None and row["expires_at"] > now:
                 return existing_claim(idempotency_record(row), fingerprint, None)
+            if agent is not None:
+                holder = self._claim_agent(db, agent, call_id, owner, now, agent_ttl_s)
+                if holder is not None:
+                    return agent_busy(scope, key, fingerprint, call_id, now, holder)
             db.execute(
                 "INSERT OR REPLACE INTO idempotency (scope, key, fingerprint, call_id, state, "
                 "owner, created_at, expires_at) VALUES (?, ?, ?, ?, 'in_progress', ?, ?, ?)",
@@ -510,6 +523,54 @@ class SqliteStore(SharedReads):
                 (now, id_or_name, id_or_name),
             ).rowcount
         return changed > 0
+
+    @staticmethod
+    def _claim_agent(
+        db: sqlite3.Connection, agent: str, call_id: str, owner: str, now: float, ttl_s: float
+    ) -> str | None:
+        row = db.execute(
+            "SELECT call_id FROM live_agents WHERE agent = ? AND expires_at > ?", (agent, now)
+        ).fetchone()
+        if row is not None and row["call_id"] != call_id:
+            return str(row["call_id"])
+        db.execute(
+            "INSERT OR REPLACE INTO live_agents (agent, call_id, owner, claimed_at, expires_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (agent, call_id, owner, now, now + ttl_s),
+        )
+        return None
+
+    def claim_agent(
+        self, agent: str, call_id: str, *, owner: str, now: float, ttl_s: float
+    ) -> str | None:
+        """Give ``agent`` to ``call_id``, or name the live call that holds it (see ``Store``)."""
+        with self._tx() as db:
+            return self._claim_agent(db, agent, call_id, owner, now, ttl_s)
+
+    def rebind_agent(self, old_call_id: str, new_call_id: str) -> None:
+        """The holder's call got its final id."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE live_agents SET call_id = ? WHERE call_id = ?", (new_call_id, old_call_id)
+            )
+
+    def release_agent(self, call_id: str) -> None:
+        """Free the agent if ``call_id`` holds it."""
+        with self._tx() as db:
+            db.execute("DELETE FROM live_agents WHERE call_id = ?", (call_id,))
+
+    def renew_agents(self, owner: str, *, now: float, ttl_s: float) -> int:
+        """Extend ``owner``'s unexpired claims."""
+        with self._tx() as db:
+            return db.execute(
+                "UPDATE live_agents SET expires_at = ? WHERE owner = ? AND expires_at > ?",
+                (now + ttl_s, owner, now),
+            ).rowcount
+
+    def live_agents(self, *, now: float) -> dict[str, str]:
+        """Unexpired claims: agent -> call id."""
+        rows = self._read("SELECT agent, call_id FROM live_agents WHERE expires_at > ?", (now,))
+        return {str(r["agent"]): str(r["call_id"]) for r in rows}
 
     def acquire_lease(self, name: str, owner: str, *, now: float, ttl_s: float) -> bool:
         """Take or renew a lease."""

@@ -37,13 +37,14 @@ __all__ = [
     "hash_api_key",
 ]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """2: calls gain their source (api or campaign) and origin. 3: calls gain ``wrapup``.
-4: webhooks gain ``events``, the event types an endpoint subscribed to (NULL: every type)."""
+4: webhooks gain ``events``, the event types an endpoint subscribed to (NULL: every type).
+5: ``live_agents``, the agents with a live call (one row per agent: exclusivity)."""
 
 CallStatus = Literal["placing", "placed", "unknown", "not_placed", "refused"]
 CALL_STATUSES: tuple[str, ...] = ("placing", "placed", "unknown", "not_placed", "refused")
-ClaimKind = Literal["claimed", "replay", "mismatch", "in_progress"]
+ClaimKind = Literal["claimed", "replay", "mismatch", "in_progress", "agent_busy"]
 
 
 class StoreError(Exception):
@@ -83,6 +84,8 @@ class Claim:
 
     kind: ClaimKind
     record: IdempotencyRecord
+    live_call: str | None = None
+    """For ``agent_busy``: the call that holds the agent (the key was not claimed)."""
 
 
 @dataclass(frozen=True)
@@ -212,12 +215,17 @@ class Store(Protocol):
         now: float,
         ttl_s: float,
         owner: str = "",
+        agent: str | None = None,
+        agent_ttl_s: float = 0.0,
     ) -> Claim:
         """Atomically claim ``(scope, key)``, or report the existing claim.
 
         ``claimed``: a new row (state ``in_progress``) was written durably; only this caller may
         dial. ``replay``: same fingerprint and ``done``; ``in_progress``: same fingerprint, still
         being placed; ``mismatch``: another body. An expired row is replaced by a new claim.
+        With ``agent`` (its canonical key: the user id) the agent is claimed for ``call_id`` in
+        the same transaction (see :meth:`claim_agent`); when another live call holds it nothing
+        is written and the answer is ``agent_busy`` naming that call.
         """
         ...
 
@@ -377,6 +385,31 @@ class Store(Protocol):
 
     def revoke_api_key(self, id_or_name: str, *, now: float) -> bool:
         """Revoke by id or name; False when no unrevoked key matches."""
+        ...
+
+    # agents with a live call: at most one per agent, across processes and replicas
+    def claim_agent(
+        self, agent: str, call_id: str, *, owner: str, now: float, ttl_s: float
+    ) -> str | None:
+        """Give ``agent`` to ``call_id`` until released or ``now + ttl_s`` (renewed by
+        :meth:`renew_agents` while ``owner`` lives). None when granted (or already held by
+        ``call_id``); else the id of the live call that holds the agent."""
+        ...
+
+    def rebind_agent(self, old_call_id: str, new_call_id: str) -> None:
+        """The holder's call got its final id (a campaign attempt, once journaled)."""
+        ...
+
+    def release_agent(self, call_id: str) -> None:
+        """The call ended or was not placed: the agent it held (if any) is free."""
+        ...
+
+    def renew_agents(self, owner: str, *, now: float, ttl_s: float) -> int:
+        """Extend the claims ``owner`` holds (its heartbeat); a dead owner's expire."""
+        ...
+
+    def live_agents(self, *, now: float) -> dict[str, str]:
+        """Unexpired claims: agent -> call id."""
         ...
 
     # campaign leases

@@ -144,7 +144,7 @@ async def campaign_detail(
     """The campaign's card, live while it runs."""
     caller.need("campaigns")
     meta = campaigns.load(campaign_id, caller.key)
-    return await asyncio.to_thread(campaigns.detail, meta, campaigns.live(meta.id))
+    return await campaigns.view(meta)
 
 
 @router.post(

@@ -176,7 +176,8 @@
         td("Agent", a.name ? a.name : a.agent, a.name ? el("div", { class: "muted small" },
           a.agent) : null),
         td("Ready", a.ready ? el("span", { class: "ok" }, "ready")
-          : el("span", { class: "bad", title: a.problem || "" }, "not ready")),
+          : el("span", { class: "bad", title: a.problem || "" },
+            "not ready" + (a.reason ? " (" + words(a.reason).toLowerCase() + ")" : ""))),
         td("Station", a.station || el("span", { class: "muted" }, a.problem || "none")),
         td("Presence", [a.presence, a.routingStatus].filter(Boolean)
           .map((w) => words(w).toLowerCase()).join(" / ")),

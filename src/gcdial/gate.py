@@ -1,0 +1,202 @@
+"""May this dial go now? The one question every campaign dial asks before a create-call leaves.
+
+Today the gate decides two things, in this order:
+
+1. **Readiness** (:mod:`gcdial.readiness`): the agent is active, has a station, and a presence
+   and routing status the policy accepts. Asked fresh at dispatch (a short shared cache spares
+   the rate budget), because an agent who was ready when the campaign started may be busy now.
+2. **Exclusivity**: the agent has no other live call. Inside one campaign run the dispatcher
+   already gives an agent one call at a time; across the service (API, page, every campaign,
+   every replica) the service's store holds one row per agent with a live call, claimed here in
+   one transaction and released when the call ends. If the store cannot grant it, the dial is
+   refused, never sent without it.
+
+A refused dial is not a failed contact: the contact goes back to the queue, the agent rests a
+while (``retry_after_s``) and is asked again. The compliance rules (calling window, DNC) and the
+shared request budget will join here when the store holds them (the one-store redesign); the
+campaign runner, the service and the CLI are callers of the gate, not owners of these rules.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final, Protocol
+
+from gcdial.errors import AgentNotReadyError, GcdialError
+
+if TYPE_CHECKING:
+    from gcdial.agents import AgentReadiness
+
+__all__ = [
+    "DEFAULT_REST_S",
+    "READINESS_TTL_S",
+    "AgentGate",
+    "AgentLeases",
+    "ExclusiveGate",
+    "ReadinessGate",
+    "Refusal",
+    "readiness_refusal",
+]
+
+DEFAULT_REST_S: Final = 5.0
+"""How long a refused agent rests before being asked again."""
+READINESS_TTL_S: Final = 3.0
+"""How long one readiness check of an agent answers for (real seconds): at most one Genesys
+read per agent per this period, however fast the campaign dials."""
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a dial may not go now: ``reason`` is a readiness reason (``presence``,
+    ``no_station``...) or ``agent_busy`` / ``store_unavailable``; ``live_call`` names the call
+    holding a busy agent."""
+
+    reason: str
+    message: str
+    live_call: str | None = None
+    retry_after_s: float = DEFAULT_REST_S
+
+
+class AgentGate(Protocol):
+    """What the campaign runner asks before each dial (``holder`` is the attempt's tag)."""
+
+    async def admit(self, agent_id: str, holder: str) -> Refusal | None:
+        """None: the dial may go, and the agent is held for ``holder`` until :meth:`release`."""
+        ...
+
+    async def bind(self, holder: str, attempt_id: int) -> None:
+        """The dial was journaled as ``attempt_id`` (so a busy answer can name its call)."""
+        ...
+
+    async def release(self, holder: str) -> None:
+        """The call ended, or was never sent: the agent is free."""
+        ...
+
+
+def readiness_refusal(found: AgentReadiness | AgentNotReadyError) -> Refusal | None:
+    """The gate's answer for a readiness check's result (None when ready)."""
+    if isinstance(found, AgentNotReadyError):
+        return Refusal(found.reason, found.message)
+    if not found.ready:
+        error = found.error()
+        return Refusal(error.reason, error.message)
+    return None
+
+
+class ReadinessGate:
+    """The gate over readiness alone (a CLI campaign: its own process is the only dialer, and
+    the dispatcher keeps each agent to one call). ``then`` adds exclusivity (the service)."""
+
+    def __init__(
+        self,
+        check: Callable[[str], Awaitable[AgentReadiness]],
+        *,
+        ttl_s: float = READINESS_TTL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._check = check
+        self._ttl_s = ttl_s
+        self._clock = clock
+        self._cache: dict[str, tuple[float, AgentReadiness | AgentNotReadyError]] = {}
+
+    async def ready(self, agent_id: str) -> Refusal | None:
+        """The agent's readiness, at most ``ttl_s`` old; a failed check (network) refuses."""
+        now = self._clock()
+        cached = self._cache.get(agent_id)
+        if cached is None or now - cached[0] >= self._ttl_s:
+            found: AgentReadiness | AgentNotReadyError
+            try:
+                found = await self._check(agent_id)
+            except AgentNotReadyError as exc:
+                found = exc
+            except GcdialError as exc:  # not cached: the next dispatch asks again
+                return Refusal("unchecked", f"the agent's readiness could not be read: {exc}")
+            self._cache[agent_id] = (now, found)
+            cached = (now, found)
+        return readiness_refusal(cached[1])
+
+    async def admit(self, agent_id: str, holder: str) -> Refusal | None:
+        """Ready: go (nothing to hold beyond the dispatcher's own one-call-per-agent rule)."""
+        return await self.ready(agent_id)
+
+    async def bind(self, holder: str, attempt_id: int) -> None:
+        """Nothing to record."""
+
+    async def release(self, holder: str) -> None:
+        """Nothing to free."""
+
+
+class AgentLeases(Protocol):
+    """The store's rows of agents with a live call (the service's ``live_agents``)."""
+
+    async def claim(self, agent_id: str, call_id: str) -> str | None:
+        """None when granted; else the live call holding the agent. Raises when the store fails."""
+        ...
+
+    async def rebind(self, agent_id: str, old_call_id: str, new_call_id: str) -> None:
+        """The holder got its final call id."""
+        ...
+
+    async def release(self, agent_id: str, call_id: str) -> None:
+        """Free the agent if ``call_id`` holds it."""
+        ...
+
+
+class ExclusiveGate:
+    """Readiness, then the agent's row in the store: the gate of a campaign run by the service.
+
+    ``call_id(attempt_id)`` names a journaled attempt's call (so that a second dial for the
+    agent is told which call holds it); before that the holder's tag stands in.
+    """
+
+    def __init__(
+        self,
+        readiness: ReadinessGate,
+        leases: AgentLeases,
+        call_id: Callable[[int], str],
+    ) -> None:
+        self._readiness = readiness
+        self._leases = leases
+        self._call_id = call_id
+        self._held: dict[str, tuple[str, str]] = {}  # holder -> (agent id, call id)
+
+    async def admit(self, agent_id: str, holder: str) -> Refusal | None:
+        """Ready and free: the agent is held for ``holder``; else why not."""
+        refusal = await self._readiness.ready(agent_id)
+        if refusal is not None:
+            return refusal
+        try:
+            live = await self._leases.claim(agent_id, holder)
+        except Exception as exc:  # the store cannot grant it: never dial without it
+            return Refusal(
+                "store_unavailable",
+                f"the store could not record the agent's call ({type(exc).__name__})",
+            )
+        if live is not None:
+            return Refusal("agent_busy", f"the agent has a live call ({live})", live_call=live)
+        self._held[holder] = (agent_id, holder)
+        return None
+
+    async def bind(self, holder: str, attempt_id: int) -> None:
+        """Name the agent's row after the attempt's call (best effort: the tag still holds it)."""
+        held = self._held.get(holder)
+        if held is None:
+            return
+        agent_id, old = held
+        new = self._call_id(attempt_id)
+        try:
+            await self._leases.rebind(agent_id, old, new)
+        except Exception:  # the row keeps the tag: it still holds the agent
+            return
+        self._held[holder] = (agent_id, new)
+
+    async def release(self, holder: str) -> None:
+        """Free the agent (if the store fails, the row expires with this replica's heartbeat)."""
+        held = self._held.pop(holder, None)
+        if held is None:
+            return
+        with contextlib.suppress(Exception):
+            await self._leases.release(*held)

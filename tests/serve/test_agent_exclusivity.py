@@ -1,0 +1,85 @@
+"""One live call per agent across the service: the API, the page and the service's campaigns.
+
+The emulator's overlap ledger (``GET /_emulator/overlaps``: every create-call for an agent whose
+phone had a live call then) is the judge; the emulator lets such a call through
+(``busy_agent_calls`` allow), so an overlap the service let happen would be counted.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from .conftest import Running
+
+ALICE = "alice@example.com"
+ALICE_ID = "11111111-1111-4111-8111-111111111111"
+
+
+def _placed(running: Running, answer: Any) -> dict[str, Any]:
+    assert answer.status_code == 202, answer.text
+    return running.wait_call(answer.json()["id"], lambda c: c["status"] != "placing")
+
+
+def test_a_second_dial_for_a_busy_agent_is_409_naming_the_live_call(running: Running) -> None:
+    running.emulator.set_speed(5)  # the first call lives about 7 s: 2 s ring, 4 s, 10 s + 20 s
+    first = _placed(running, running.dial({"agent": ALICE, "to": "+14155550120"}, "one"))
+    assert first["status"] == "placed", first
+    time.sleep(3)
+    # By id this time: the agent's row is keyed by the Genesys user id, not the name given.
+    second = running.dial({"agent": ALICE_ID, "to": "+14155550121"}, "two")
+    assert second.status_code == 409, second.text
+    body = second.json()
+    assert body["error"]["type"] == "agent_busy"
+    assert first["id"] in body["error"]["message"]
+    assert body["liveCall"]["id"] == first["id"]
+    # A refusal is not the key's answer: the same key is refused again while alice talks...
+    assert running.dial({"agent": ALICE_ID, "to": "+14155550121"}, "two").status_code == 409
+    assert len(running.emulator.calls_created()) == 1
+    assert running.emulator.overlaps()["total"] == 0
+    # ...and goes once the first call has ended (its agent row was released).
+    ended = running.wait_call(first["id"], lambda c: c.get("outcome") is not None, timeout_s=30)
+    assert ended["outcome"] == "answered", ended
+    again = _placed(running, running.dial({"agent": ALICE_ID, "to": "+14155550121"}, "two"))
+    assert again["status"] == "placed", again
+    assert running.emulator.overlaps()["total"] == 0
+
+
+def test_an_api_dial_beside_a_service_campaign_never_overlaps(running: Running) -> None:
+    running.emulator.set_speed(20)
+    ops = running.make_key("ops", scopes=("campaigns",), rate_per_minute=100_000)
+    rows = "".join(f"+141555501{n:02d},c{n}\n" for n in range(10, 16))
+    created = running.http.post(
+        "/v1/campaigns",
+        files={"file": ("contacts.csv", f"phone,name\n{rows}".encode(), "text/csv")},
+        data={"agents": ALICE, "window": "00:00-23:59"},
+        headers=running.headers(ops),
+    )
+    assert created.status_code == 201, created.text
+    cid = created.json()["id"]
+    started = running.http.post(f"/v1/campaigns/{cid}/start", headers=running.headers(ops))
+    assert started.status_code == 200, started.text
+    answers: list[int] = []
+    deadline = time.monotonic() + 90
+    state = ""
+    n = 0
+    while time.monotonic() < deadline:
+        state = running.http.get(f"/v1/campaigns/{cid}", headers=running.headers(ops)).json()[
+            "state"
+        ]
+        if state in ("finished", "failed"):
+            break
+        n += 1
+        answer = running.dial({"agent": ALICE, "to": "+14155550100"}, f"crm-{n}")
+        answers.append(answer.status_code)
+        if answer.status_code == 202:
+            running.wait_call(answer.json()["id"], lambda c: c.get("outcome") is not None)
+        time.sleep(0.2)
+    assert state == "finished", state
+    assert 409 in answers, answers  # the campaign held alice at some point
+    ledger = running.emulator.overlaps()
+    assert ledger["total"] == 0, ledger
+    campaign_calls = [
+        c for c in running.emulator.calls_created() if c["phoneNumber"] != "+14155550100"
+    ]
+    assert len(campaign_calls) == 6
