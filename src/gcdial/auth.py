@@ -581,8 +581,6 @@ def auth_from_settings(
 
     Raises ConfigError saying how to provide credentials when there are none.
     """
-    from gcdial import tokenstore
-
     if settings.access_token is not None:
         return BearerTokenAuth(
             settings.access_token, source=settings.source_of("access_token"), wall_clock=wall_clock
@@ -613,6 +611,9 @@ def auth_from_settings(
             setting="client_secret" if settings.client_id else "client_id",
             hint="Set both, from the OAuth client's page (Admin > Integrations > OAuth).",
         )
+    # Imported here for start-up time: only credentials from `gcdial login` need the store.
+    from gcdial import tokenstore
+
     stored = tokenstore.load_for(settings)
     if stored is not None:
         return BearerTokenAuth(

@@ -349,6 +349,15 @@ class _CallsBase(Generic[TransportT, AgentsT]):
         """The validated CreateCallRequest body, in Genesys' JSON names; raises before sending."""
         return params.body(default_country=self._settings.default_country).to_wire()
 
+    def validate(self, params: CallParams) -> None:
+        """Raise InputError / InvalidPhoneNumberError when ``params`` could not be sent."""
+        self._body(params)
+
+
+def _check_target(target: CallTarget) -> None:
+    if target.agent_id is None and "{userId}" in target.path:
+        raise InputError("The agent's user id is not known yet: look the agent up first.")
+
 
 class Calls(_CallsBase[ApiTransport, Agents]):
     """Create, read and hang up calls over a synchronous transport."""
@@ -388,7 +397,18 @@ class Calls(_CallsBase[ApiTransport, Agents]):
         calls, and CallOutcomeUnknownError when the request went out but its outcome is unknown.
         """
         body = self._body(CallParams.of(params, options))
-        target = self._target(agent, check_agent=check_agent)
+        return self._post(self._target(agent, check_agent=check_agent), body)
+
+    def target(self, agent: str, *, check_agent: bool = True) -> CallTarget:
+        """Find (and unless ``check_agent=False``, check) the agent: where the POST will go."""
+        return self._target(agent, check_agent=check_agent)
+
+    def send(self, target: CallTarget, params: CallParams) -> CallCreated:
+        """Send the create-call POST for ``params`` to ``target`` (from :meth:`target`), once."""
+        return self._post(target, self._body(params))
+
+    def _post(self, target: CallTarget, body: dict[str, Any]) -> CallCreated:
+        _check_target(target)
         response = self._transport.request("POST", target.path, json=body, idempotent=False)
         return _created(response, body, self._transport)
 
@@ -527,14 +547,9 @@ class AsyncCalls(_CallsBase[AsyncApiTransport, AsyncAgents]):
         return await self._post(target, self._body(params))
 
     async def _post(self, target: CallTarget, body: dict[str, Any]) -> CallCreated:
-        if target.agent_id is None and "{userId}" in target.path:
-            raise InputError("The agent's user id is not known yet: look the agent up first.")
+        _check_target(target)
         response = await self._transport.request("POST", target.path, json=body, idempotent=False)
         return _created(response, body, self._transport)
-
-    def validate(self, params: CallParams) -> None:
-        """Raise InputError / InvalidPhoneNumberError when ``params`` could not be sent."""
-        self._body(params)
 
     async def build_create_request(
         self,

@@ -175,9 +175,20 @@ class Client(_ClientBase):
     def dial(self, agent: str, params: CallParams, **options: Unpack[DialOptions]) -> Dial:
         """Check the agent, place the call tagged with an attempt id, follow it if asked, and
         resolve an ambiguous create; see :func:`gcdial.dialing.dial` for the options. Blocks;
-        not for async code. The async part runs over this client's own ``httpx.Client``.
+        not for async code. A call that is not followed is placed with plain requests
+        (:func:`gcdial.dialing.dial_sync`); following it, or resolving a lost answer, runs on an
+        event loop over this client's own ``httpx.Client``.
         """
         refuse_running_loop("Client.dial", "AsyncClient.dial")
+        if not options.get("follow", False):
+            return dialing.dial_sync(
+                self.calls,
+                self.transport,
+                self.settings,
+                agent,
+                params,
+                **_unfollowed(options),
+            )
         twin = async_twin(self.transport)
 
         async def run() -> Dial:
@@ -294,3 +305,9 @@ class AsyncClient(_ClientBase):
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def _unfollowed(options: DialOptions) -> dict[str, Any]:
+    """The options of a dial that is not followed, for :func:`gcdial.dialing.dial_sync`: those
+    about following (``timeout_s``, ``on_event``) have nothing to act on."""
+    return {k: v for k, v in options.items() if k not in ("follow", "timeout_s", "on_event")}

@@ -36,7 +36,6 @@ from typing import Any, Final, Protocol
 
 import httpx
 
-from gcdial import __version__
 from gcdial._shared import (
     CORRELATION_HEADER,
     RATELIMIT_ALLOWED_HEADER,
@@ -44,6 +43,7 @@ from gcdial._shared import (
     RATELIMIT_RESET_HEADER,
     RETRY_AFTER_HEADER,
 )
+from gcdial._version import __version__
 from gcdial.errors import (
     ApiConnectionError,
     ApiError,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -104,6 +104,16 @@ class LiveView:
         # While the spinner runs on stderr, lines must go through its console to print cleanly
         # above it; without a spinner (no terminal, or a pipe) they are stdout's result lines.
         return self.run.output.err if self.status is not None else self.run.output.out
+
+    def dialing(self, target: CallTarget, attempt: Attempt) -> None:
+        """The agent checked out and the POST is about to leave: say so, remember the attempt."""
+        if target.readiness is not None:
+            show_readiness(self.run, target.readiness)
+        self.attempt = attempt
+        if not self.run.output.json_mode:
+            self.run.output.say(
+                f"attempt {attempt.attempt_id}: dialing {attempt.number}", style="dim"
+            )
 
     def note(self, data: dict[str, Any], text: str) -> None:
         """A line that is not a call event (placed, hung up by --hangup-after, ...)."""
@@ -254,15 +264,6 @@ async def _dial(view: LiveView, request: DialRequest) -> ExitCode:
         monitor = await stack.enter_async_context(_monitor(client)) if request.follow else None
         hang_task: list[asyncio.Task[None]] = []
 
-        def on_target(target: CallTarget, attempt: Attempt) -> None:
-            if target.readiness is not None:
-                show_readiness(run, target.readiness)
-            view.attempt = attempt
-            if not run.output.json_mode:
-                run.output.say(
-                    f"attempt {attempt.attempt_id}: dialing {attempt.number}", style="dim"
-                )
-
         def on_placed(conversation_id: str) -> None:
             view.conversation_id = conversation_id
             if monitor is not None:
@@ -310,7 +311,7 @@ async def _dial(view: LiveView, request: DialRequest) -> ExitCode:
                     monitor=monitor,
                     timeout_s=request.timeout_s,
                     resolve_timeout_s=request.resolve_timeout_s,
-                    on_target=on_target,
+                    on_target=view.dialing,
                     on_placed=on_placed,
                     on_event=on_event,
                     clock=clock,
@@ -381,10 +382,31 @@ def interrupted_while_placing(attempt: Attempt) -> CallOutcomeUnknownError:
     )
 
 
-def _run(view: LiveView, work: Coroutine[Any, Any, ExitCode]) -> ExitCode:
-    """Run the async part; on Ctrl-C, say what became of the call."""
+def _place(view: LiveView, request: DialRequest) -> ExitCode:
+    """One call, not followed: plain requests, no event loop (see :func:`dialing.dial_sync`)."""
+    run = view.run
+    clock, sleep = run.core_clock()
+    client = run.client()
+    handle = dialing.dial_sync(
+        client.calls,
+        client.transport,
+        client.settings,
+        request.agent,
+        request.params,
+        check_agent=request.check_agent,
+        resolve_timeout_s=request.resolve_timeout_s,
+        on_target=view.dialing,
+        on_placed=lambda conversation_id: setattr(view, "conversation_id", conversation_id),
+        clock=clock,
+        sleep=sleep,
+    )
+    return _report(view, handle)
+
+
+def _run(view: LiveView, work: Callable[[], ExitCode]) -> ExitCode:
+    """Run the dial or the follow; on Ctrl-C, say what became of the call."""
     try:
-        return asyncio.run(work)
+        return work()
     except KeyboardInterrupt:
         if view.conversation_id is None and view.attempt is not None:
             raise interrupted_while_placing(view.attempt) from None
@@ -403,13 +425,15 @@ def _run(view: LiveView, work: Coroutine[Any, Any, ExitCode]) -> ExitCode:
 def dial_and_report(run: Session, request: DialRequest) -> ExitCode:
     """Dial through the core (following the call with ``request.follow``); the exit code."""
     view = LiveView(run)
-    return _run(view, _dial(view, request))
+    if not request.follow:
+        return _run(view, lambda: _place(view, request))
+    return _run(view, lambda: asyncio.run(_dial(view, request)))
 
 
 def follow_existing(run: Session, conversation_id: str, *, timeout_s: float | None) -> ExitCode:
     """Follow a call placed elsewhere to its outcome."""
     view = LiveView(run, conversation_id=conversation_id)
-    return _run(view, _follow_existing(view, timeout_s=timeout_s))
+    return _run(view, lambda: asyncio.run(_follow_existing(view, timeout_s=timeout_s)))
 
 
 @dataclass(frozen=True)
