@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo demo-serve screenshots test check lint typecheck unit doctest browser bench soak clean postgres-binaries
+.PHONY: demo demo-serve screenshots test check lint typecheck unit doctest browser bench soak clean postgres-binaries official-models
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,10 @@ test: check browser unit
 
 bench: $(VENV)/.bench-installed
 	$(BIN)/python -m bench $(ARGS)
+
+# The emulator's routes held to the official SDK: regenerate tests/emulator/official_models.json.
+official-models: $(VENV)/.bench-installed
+	$(BIN)/python tests/emulator/gen_official_models.py
 
 soak: $(STAMP)
 	$(BIN)/python -m tests.faults.soak

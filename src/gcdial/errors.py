@@ -35,6 +35,12 @@ The tree is split by "did a response come back?"::
     ├── ChannelUnavailableError      no notifications channel (gcdial polls instead)
     └── CallWaitTimeoutError         a followed call was still going when the wait ran out
 
+Each class also says once what it means for a call when it ends a dial: ``call_effect``, one
+of ``CallEffect.REFUSED`` (gcdial refused before sending anything), ``NOT_PLACED`` (a request was
+tried and provably placed nothing: safe to dial again) or ``UNKNOWN`` (it may have rung: never
+re-send, reconcile first). The CLI, the campaign runner and the service read it there; the root's
+``UNKNOWN`` is the safe answer for anything not classified.
+
 Only the tree lives here. Reading an error response into it (``api_error_from_response``) is
 done where responses are handled, in :mod:`gcdial.http`; scrubbing secrets out of an error's
 text, in :mod:`gcdial.scrub`.
@@ -46,7 +52,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from gcdial.campaign.csvinput import ValidationReport
@@ -61,6 +68,7 @@ __all__ = [
     "AuthError",
     "AuthenticationError",
     "BadRequestError",
+    "CallEffect",
     "CallOutcomeUnknownError",
     "CallWaitTimeoutError",
     "CallsRefusedError",
@@ -88,8 +96,19 @@ __all__ = [
 ]
 
 
+class CallEffect(StrEnum):
+    """What an error that ends a dial means for the call."""
+
+    REFUSED = "refused"  # refused before anything was sent: fix the input, the agent or the setup
+    NOT_PLACED = "not_placed"  # tried, and provably placed nothing: safe to dial again
+    UNKNOWN = "unknown"  # it may have rung: never re-send, reconcile first
+
+
 class GcdialError(Exception):
     """Root of every error gcdial raises; ``str()`` is a one-paragraph message with a hint."""
+
+    call_effect: ClassVar[CallEffect] = CallEffect.UNKNOWN
+    """What this error means for a call it ends (anything unclassified: it may have rung)."""
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
@@ -117,6 +136,8 @@ def sentences(*parts: str | None) -> str:
 class ConfigError(GcdialError):
     """A setting is missing or invalid; says which one, where it came from and how to fix it."""
 
+    call_effect = CallEffect.REFUSED  # settings are checked before anything is sent
+
     def __init__(
         self,
         message: str,
@@ -132,6 +153,8 @@ class ConfigError(GcdialError):
 
 class InputError(GcdialError):
     """Bad user input, refused before anything was sent to Genesys Cloud."""
+
+    call_effect = CallEffect.REFUSED  # input is checked before anything is sent
 
 
 class InvalidPhoneNumberError(InputError):
@@ -151,6 +174,8 @@ class InvalidPhoneNumberError(InputError):
 class AgentNotReadyError(GcdialError):
     """The agent cannot take a call: missing, inactive or without a station; says what to fix."""
 
+    call_effect = CallEffect.REFUSED  # the agent is checked before the create-call is sent
+
     def __init__(
         self,
         message: str,
@@ -166,6 +191,8 @@ class AgentNotReadyError(GcdialError):
 
 class AuthError(GcdialError):
     """The OAuth token endpoint refused to issue a token, or failed."""
+
+    call_effect = CallEffect.NOT_PLACED  # no token, so the create-call never left
 
     def __init__(
         self,
@@ -206,6 +233,8 @@ class InvalidClientError(AuthError):
 
 class ApiError(GcdialError):
     """Genesys Cloud answered with an error status; carries its code, message and contextId."""
+
+    call_effect = CallEffect.NOT_PLACED  # an error status came back: Genesys did nothing
 
     def __init__(
         self,
@@ -272,6 +301,9 @@ class ServerError(ApiError):
 class ApiConnectionError(GcdialError):
     """No complete response came back: DNS failure, refused or reset connection, protocol error."""
 
+    # the dialing core turns an ambiguous send into CallOutcomeUnknownError; what is left never left
+    call_effect = CallEffect.NOT_PLACED
+
     def __init__(
         self,
         message: str,
@@ -295,6 +327,8 @@ class ApiTimeoutError(ApiConnectionError):
 
 class ResponseFormatError(GcdialError):
     """A response came back but cannot be used: not JSON, HTML, or the wrong shape."""
+
+    call_effect = CallEffect.UNKNOWN  # an unreadable answer may hide a placed call
 
     def __init__(
         self,
@@ -322,6 +356,8 @@ class CallOutcomeUnknownError(GcdialError):
     Carries what was sent (``method``, ``url``, ``body``) and when (``sent_at``), so the caller can
     reconcile with the agent's conversations before deciding to dial again.
     """
+
+    call_effect = CallEffect.UNKNOWN  # the create-call may have been acted on
 
     def __init__(
         self,

@@ -1,294 +1,155 @@
-"""Facts about the official Genesys models, copied by hand from the SDK's ``attribute_map``s.
+"""The official Genesys models, and the check that holds an answer to them.
 
-Source: MyPureCloud/platform-client-sdk-python, ``build/PureCloudPlatformClientV2/models/*.py``
-(the JSON names, and ``allowed_values`` for enums). Tests must not import the SDK (it is only in
-the ``bench`` extra), so the facts live here. ``required`` is what a client may rely on finding:
-the SDK marks nothing required, so it holds the fields the contract names for each answer.
+The facts come from ``official_models.json``, an extract of the official SDK
+(PureCloudPlatformClientV2, the ``bench`` extra) made by ``gen_official_models.py``
+(``make official-models``): for each Platform API route the emulator serves, the SDK operation's
+response model and the content types it consumes; for each model reachable from those, its JSON
+field names and types and its enum values; the required fields from the SDK's model docs; and the
+models of the notification topics. Nothing here is typed by hand, so the check cannot agree with
+the emulator by construction: which model an answer must follow is looked up from its route or
+topic, never chosen by the test.
 
-``check(value, model)`` lists every way ``value`` breaks the model: a key the model does not
-have, a null anywhere, a missing required field, a string field that is not a string, an enum
-value the model does not list.
+Why the hand-copied table this replaces missed five divergences: its ``required`` lists were the
+contract's guesses, not the SDK docs (no ``types`` in ``UsersSearchResponse``); its enum for
+``disconnectType`` had ``timeout`` added by hand; the test labelled each answer with a model by
+hand (the PATCH of a call as ``CallConversation``, the SDK says ``Conversation``; frames as
+``CallConversation``, not the topic's model); nothing checked that every served route was driven
+(``GET /api/v2/stations/{id}``) or that a body of another content type is refused (415).
 """
 
-from dataclasses import dataclass, field
+import json
+import re
+from datetime import datetime
+from functools import cache
+from pathlib import Path
 from typing import Any
 
-
-@dataclass(frozen=True)
-class Model:
-    """One model: its JSON fields, and what is known about some of them."""
-
-    fields: frozenset[str]
-    required: frozenset[str] = frozenset()
-    strings: frozenset[str] = frozenset()
-    enums: dict[str, frozenset[str]] = field(default_factory=dict)
-    nested: dict[str, str] = field(default_factory=dict)
-    lists: dict[str, str] = field(default_factory=dict)
-    string_maps: frozenset[str] = frozenset()
-
-
-def _m(
-    fields: str,
-    *,
-    required: str = "",
-    strings: str = "",
-    enums: dict[str, str] | None = None,
-    nested: dict[str, str] | None = None,
-    lists: dict[str, str] | None = None,
-    string_maps: str = "",
-) -> Model:
-    return Model(
-        fields=frozenset(fields.split()),
-        required=frozenset(required.split()),
-        strings=frozenset(strings.split()),
-        enums={k: frozenset(v.split()) for k, v in (enums or {}).items()},
-        nested=nested or {},
-        lists=lists or {},
-        string_maps=frozenset(string_maps.split()),
-    )
-
-
-MODELS: dict[str, Model] = {
-    "ErrorBody": _m(
-        "message code status entityId entityName messageWithParams messageParams contextId "
-        "details errors limit",
-        required="message code status contextId",
-        strings="message code entityId entityName messageWithParams contextId",
-        lists={"details": "Detail", "errors": "ErrorBody"},
-        nested={"limit": "Limit"},
-        string_maps="messageParams",
-    ),
-    "Detail": _m("errorCode fieldName entityId entityName", strings="errorCode fieldName"),
-    "Limit": _m("key namespace value", strings="key namespace"),
-    "CreateCallResponse": _m("id name selfUri", required="id selfUri", strings="id name selfUri"),
-    "CallConversation": _m(
-        "id name participants otherMediaUris recordingState maxParticipants securePause selfUri",
-        required="id participants selfUri",
-        strings="id name selfUri",
-        enums={"recordingState": "none active paused"},
-        lists={"participants": "CallMediaParticipant"},
-    ),
-    "CallMediaParticipant": _m(
-        "id name address startTime connectedTime endTime startHoldTime purpose state direction "
-        "disconnectType held wrapupRequired wrapupPrompt mediaRoles user queue team attributes "
-        "errorInfo script wrapupTimeoutMs wrapupSkipped alertingTimeoutMs provider "
-        "externalContact externalOrganization wrapup peer flaggedReason journeyContext "
-        "conversationRoutingData startAcwTime endAcwTime muted confined recording "
-        "recordingState group ani dnis documentId faxStatus monitoredParticipantId "
-        "coachedParticipantId bargedParticipantId consultParticipantId uuiData bargedTime "
-        "securePause disposition",
-        required="id purpose state",
-        strings="id name address startTime connectedTime endTime purpose state direction "
-        "disconnectType provider ani dnis",
-        enums={
-            "state": "alerting dialing contacting offering connected disconnected terminated "
-            "converting uploading transmitting none",
-            "direction": "inbound outbound",
-            # The SDK's CallMediaParticipant list lacks "timeout"; the contract and the
-            # notification payloads carry it (UNCONFIRMED), so it is allowed here.
-            "disconnectType": "endpoint endpoint.donotdisturb client system transfer "
-            "transfer.conference transfer.consult transfer.donotdisturb transfer.forward "
-            "transfer.noanswer transfer.notavailable transport.failure error peer other spam "
-            "timeout",
-            "purpose": "agent user customer external acd ivr",
-        },
-        nested={"user": "DomainEntityRef", "errorInfo": "ErrorInfo"},
-        string_maps="attributes",
-    ),
-    "DomainEntityRef": _m("id name selfUri", required="id", strings="id name selfUri"),
-    "ErrorInfo": _m(
-        "status code entityId entityName message messageWithParams messageParams contextId "
-        "details errors limit",
-        required="code",
-        strings="code message",
-    ),
-    "User": _m(
-        "id name division chat department email primaryContactInfo addresses state title "
-        "username manager images version certifications biography employerInfo preferredName "
-        "routingStatus presence integrationPresence conversationSummary outOfOffice "
-        "geolocation station authorization profileSkills locations groups team skills "
-        "languages acdAutoAnswer languagePreference lastTokenIssued dateLastLogin selfUri",
-        required="id name state selfUri",
-        strings="id name department email state title username selfUri",
-        enums={"state": "active inactive deleted"},
-        nested={
-            "division": "Division",
-            "presence": "UserPresence",
-            "routingStatus": "RoutingStatus",
-            "station": "UserStations",
-        },
-    ),
-    "Division": _m("id name selfUri", required="id selfUri", strings="id name selfUri"),
-    "AuthzDivision": _m(
-        "id name description homeDivision objectCounts selfUri",
-        required="id selfUri",
-        strings="id name description selfUri",
-    ),
-    "UserPresence": _m(
-        "id name source primary presenceDefinition message modifiedDate selfUri",
-        required="presenceDefinition",
-        strings="id name source message modifiedDate selfUri",
-        nested={"presenceDefinition": "PresenceDefinition"},
-    ),
-    "PresenceDefinition": _m(
-        "id systemPresence selfUri", required="systemPresence", strings="id systemPresence selfUri"
-    ),
-    "RoutingStatus": _m(
-        "userId status startTime",
-        required="status",
-        strings="userId status startTime",
-        enums={"status": "OFF_QUEUE IDLE INTERACTING NOT_RESPONDING COMMUNICATING"},
-    ),
-    "UserStations": _m(
-        "associatedStation effectiveStation defaultStation lastAssociatedStation",
-        nested={
-            "associatedStation": "UserStation",
-            "effectiveStation": "UserStation",
-            "defaultStation": "UserStation",
-            "lastAssociatedStation": "UserStation",
-        },
-    ),
-    "UserStation": _m(
-        "id name type associatedUser associatedDate defaultUser providerInfo webRtcCallAppearances",
-        required="id",
-        strings="id name type associatedDate",
-        nested={"associatedUser": "User.ref"},
-        string_maps="providerInfo",
-    ),
-    # A User that only names its id, as UserStation.associatedUser does.
-    "User.ref": _m("id name selfUri", required="id", strings="id name selfUri"),
-    "UsersSearchResponse": _m(
-        "total pageCount pageSize pageNumber previousPage currentPage nextPage types results",
-        required="total results",
-        strings="previousPage currentPage nextPage",
-        lists={"results": "User"},
-    ),
-    "Channel": _m(
-        "connectUri id expires", required="connectUri id", strings="connectUri id expires"
-    ),
-    "ChannelEntityListing": _m(
-        "entities pageSize pageNumber total firstUri selfUri nextUri previousUri lastUri pageCount",
-        required="entities",
-        lists={"entities": "Channel"},
-    ),
-    "ChannelTopic": _m("id selfUri", required="id", strings="id selfUri"),
-    "ChannelTopicEntityListing": _m(
-        "entities", required="entities", lists={"entities": "ChannelTopic"}
-    ),
-    "CallFrame": _m(
-        "topicName version eventBody metadata",
-        required="topicName eventBody",
-        strings="topicName version",
-        nested={"eventBody": "CallConversation", "metadata": "FrameMetadata"},
-    ),
-    "FrameMetadata": _m("CorrelationId", strings="CorrelationId"),
-    "AnalyticsConversationQueryResponse": _m(
-        "aggregations conversations totalHits",
-        required="totalHits",
-        lists={"conversations": "AnalyticsConversation"},
-    ),
-    # AnalyticsConversationWithoutAttributes, plus the participants' attributes the emulator
-    # may add (AnalyticsParticipant has them).
-    "AnalyticsConversation": _m(
-        "conversationId conversationStart conversationEnd mediaStatsMinConversationMos "
-        "mediaStatsMinConversationRFactor originatingDirection evaluations surveys divisionIds "
-        "participants",
-        required="conversationId conversationStart participants",
-        strings="conversationId conversationStart conversationEnd originatingDirection",
-        enums={"originatingDirection": "inbound outbound"},
-        lists={"participants": "AnalyticsParticipant"},
-    ),
-    "AnalyticsParticipant": _m(
-        "externalContactId externalOrganizationId flaggedReason participantId participantName "
-        "purpose teamId userId sessions attributes",
-        required="participantId purpose sessions",
-        strings="participantId participantName purpose userId",
-        enums={
-            "purpose": "acd agent api botflow campaign customer dialer external fax group "
-            "inbound ivr manual outbound station user voicemail workflow"
-        },
-        lists={"sessions": "AnalyticsSession"},
-        string_maps="attributes",
-    ),
-    "AnalyticsSession": _m(
-        "activeSkillIds acwSkipped addressFrom addressOther addressSelf addressTo "
-        "agentAssistantId agentBullseyeRing agentOwned ani assignerId authenticated "
-        "bargedParticipantId bcc callbackNumbers callbackScheduledTime callbackUserName cc "
-        "cleared coachedParticipantId cobrowseRole cobrowseRoomId deliveryStatus "
-        "deliveryStatusChangeDate destinationAddresses direction dispositionAnalyzer "
-        "dispositionName dnis edgeId eligibleAgentCounts extendedDeliveryStatus flowInType "
-        "flowOutType journeyActionId journeyActionMapId journeyActionMapVersion "
-        "journeyCustomerId journeyCustomerIdType journeyCustomerSessionId "
-        "journeyCustomerSessionIdType mediaBridgeId mediaCount mediaType messageType "
-        "monitoredParticipantId outboundCampaignId outboundContactId outboundContactListId "
-        "peerId protocolCallId provider recording remote remoteNameDisplayable "
-        "removedSkillIds requestedRoutings roomId routingRing routingRule routingRuleType "
-        "screenShareAddressSelf screenShareRoomId scriptId selectedAgentId selectedAgentRank "
-        "sessionDnis sessionId sharingScreen skipEnabled timeoutSeconds usedRouting "
-        "videoAddressSelf videoRoomId waitingInteractionCounts proposedAgents agentGroups "
-        "mediaEndpointStats flow metrics segments",
-        required="sessionId mediaType direction segments",
-        strings="ani direction dnis mediaType provider sessionId",
-        enums={
-            "direction": "inbound outbound",
-            "mediaType": "callback chat cobrowse email message screenshare unknown video voice",
-        },
-        lists={"segments": "AnalyticsConversationSegment"},
-    ),
-    "AnalyticsConversationSegment": _m(
-        "audioMuted conference destinationConversationId destinationSessionId disconnectType "
-        "errorCode groupId q850ResponseCodes queueId requestedLanguageId "
-        "requestedRoutingSkillIds requestedRoutingUserIds segmentEnd segmentStart segmentType "
-        "sipResponseCodes sourceConversationId sourceSessionId subject videoMuted wrapUpCode "
-        "wrapUpNote wrapUpTags scoredAgents properties",
-        required="segmentStart segmentType",
-        strings="disconnectType errorCode segmentEnd segmentStart segmentType",
-        enums={
-            "segmentType": "alert barging callback coaching contacting converting delay dialing "
-            "hold interact ivr monitoring scheduled sharing system transmitting unknown "
-            "uploading voicemail wrapup",
-            "disconnectType": "client conferenceTransfer consultTransfer endpoint endpointDnd "
-            "error forwardTransfer noAnswerTransfer notAvailableTransfer other peer spam system "
-            "timeout transfer transferDnd transportFailure uncallable",
-        },
-    ),
+EXTRACT: dict[str, Any] = json.loads((Path(__file__).parent / "official_models.json").read_text())
+MODELS: dict[str, Any] = EXTRACT["models"]
+OPERATIONS: dict[str, Any] = EXTRACT["operations"]
+TOPICS: dict[str, str] = EXTRACT["topics"]
+# Statuses the Platform API documents for its operations; an emulator answer outside them is a
+# status no client was written for.
+ERROR_STATUSES = frozenset(
+    {400, 401, 403, 404, 405, 408, 409, 413, 415, 429, 500, 501, 502, 503, 504}
+)
+# Fields the emulator adds beyond an official model, each because the contract
+# (../shared/genesys-contract.md) says the real platform sends it, and each behind a setting:
+# the details query's participants carry their attributes ("Finding a conversation after the
+# fact"), though the SDK types that answer without them (analytics_include_attributes).
+CONTRACT_FIELDS: dict[str, dict[str, str]] = {
+    "AnalyticsParticipantWithoutAttributes": {"attributes": "dict(str, str)"},
 }
+_LIST = re.compile(r"^list\[(.+)\]$")
+_DICT = re.compile(r"^dict\(str, (.+)\)$")
+
+
+def _check_type(value: Any, kind: str, path: str) -> list[str]:
+    """Every way ``value`` breaks the SDK type ``kind`` (a primitive, container or model)."""
+    if value is None:
+        return [f"{path}: null (leave the field out instead)"]
+    if (match := _LIST.match(kind)) is not None:
+        if not isinstance(value, list):
+            return [f"{path}: must be a list ({kind})"]
+        return [
+            p for i, item in enumerate(value) for p in _check_type(item, match[1], f"{path}[{i}]")
+        ]
+    if (match := _DICT.match(kind)) is not None:
+        if not isinstance(value, dict):
+            return [f"{path}: must be a map ({kind})"]
+        return [p for k, item in value.items() for p in _check_type(item, match[1], f"{path}.{k}")]
+    if kind in ("str", "date"):
+        return [] if isinstance(value, str) else [f"{path}: must be a string, got {value!r}"]
+    if kind == "datetime":
+        return _check_datetime(value, path)
+    if kind == "int":
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        return [] if ok else [f"{path}: must be an integer, got {value!r}"]
+    if kind == "float":
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        return [] if ok else [f"{path}: must be a number, got {value!r}"]
+    if kind == "bool":
+        return [] if isinstance(value, bool) else [f"{path}: must be true or false, got {value!r}"]
+    if kind == "object":
+        return []
+    return check(value, kind, path)
+
+
+def _check_datetime(value: Any, path: str) -> list[str]:
+    if not isinstance(value, str):
+        return [f"{path}: must be an ISO 8601 date-time string, got {value!r}"]
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return [f"{path}: {value!r} is not an ISO 8601 date-time"]
+    return [] if moment.tzinfo is not None else [f"{path}: {value!r} has no time zone"]
 
 
 def check(value: Any, model: str, path: str = "$") -> list[str]:
-    """Every way ``value`` breaks ``model`` (empty when it conforms)."""
+    """Every way ``value`` breaks the official ``model`` (empty when it conforms): a field the
+    model does not have, a null, a missing required field, a wrong type, an enum value the model
+    does not list."""
     facts = MODELS[model]
     if not isinstance(value, dict):
         return [f"{path}: a {model} must be an object, got {type(value).__name__}"]
-    problems: list[str] = []
-    for key in sorted(facts.required - value.keys()):
-        problems.append(f"{path}.{key}: required by {model}, missing")
+    problems = [
+        f"{path}.{key}: required by {model}, missing"
+        for key in sorted(set(facts["required"]) - value.keys())
+    ]
     for key, item in value.items():
         where = f"{path}.{key}"
-        if key not in facts.fields:
+        kind = facts["fields"].get(key) or CONTRACT_FIELDS.get(model, {}).get(key)
+        if kind is None:
             problems.append(f"{where}: {model} has no field {key!r}")
             continue
-        if item is None:
-            problems.append(f"{where}: null (leave the field out instead)")
-            continue
-        if key in facts.strings and not isinstance(item, str):
-            problems.append(f"{where}: must be a string, got {item!r}")
-        if key in facts.enums and item not in facts.enums[key]:
-            problems.append(f"{where}: {item!r} is not one of the {model} values")
-        if key in facts.nested:
-            problems += check(item, facts.nested[key], where)
-        if key in facts.lists:
-            if not isinstance(item, list):
-                problems.append(f"{where}: must be a list")
-            else:
-                for index, element in enumerate(item):
-                    problems += check(element, facts.lists[key], f"{where}[{index}]")
-        if key in facts.string_maps and not (
-            isinstance(item, dict)
-            and all(isinstance(k, str) and isinstance(v, str) for k, v in item.items())
-        ):
-            problems.append(f"{where}: must be a map of strings")
+        problems += _check_type(item, kind, where)
+        allowed = facts["enums"].get(key)
+        if allowed is not None and isinstance(item, str) and item not in allowed:
+            problems.append(f"{where}: {item!r} is not one of the {model} values {allowed}")
     return problems
+
+
+@cache
+def _route_patterns() -> list[tuple[str, re.Pattern[str], int]]:
+    patterns = []
+    for key in OPERATIONS:
+        parts = re.split(r"\{[^}]*\}", key)
+        regex = re.compile("^" + "[^/]+".join(re.escape(part) for part in parts) + "$")
+        patterns.append((key, regex, len(parts) - 1))
+    return patterns
+
+
+def operation_of(method: str, path: str) -> str | None:
+    """The official operation (``"METHOD /template"``) a request went to; literal path segments
+    win over parameters (``/users/me`` over ``/users/{userId}``)."""
+    candidates = [
+        (params, key) for key, regex, params in _route_patterns() if regex.match(f"{method} {path}")
+    ]
+    return min(candidates)[1] if candidates else None
+
+
+def check_exchange(operation: str, status: int, body: Any) -> list[str]:
+    """Every way one answer of ``operation`` breaks the official API: its status, then its body
+    against ``ErrorBody`` (an error), the operation's response model, or no body at all."""
+    facts = OPERATIONS[operation]
+    if status >= 400:
+        problems = (
+            [] if status in ERROR_STATUSES else [f"status {status}: not a Platform API status"]
+        )
+        return problems + check(body, "ErrorBody")
+    if facts["response"] is None:
+        if status not in (200, 202, 204) or body is not None:
+            return [f"status {status} with body {body!r}: the operation answers no body"]
+        return []
+    if status not in (200, 201, 202) or body is None:
+        return [f"status {status} without a body: the operation answers {facts['response']}"]
+    return check(body, facts["response"])
+
+
+def topic_model(topic: str) -> str:
+    """The official eventBody model of a notification topic (ids as ``{id}``)."""
+    shape = re.sub(r"(?<=\.)[0-9a-fA-F-]{36}(?=\.|$)", "{id}", topic)
+    return TOPICS[shape]
 
 
 def self_uris(value: Any) -> set[str]:

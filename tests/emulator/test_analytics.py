@@ -279,7 +279,11 @@ def test_bad_queries_name_the_field(
 ) -> None:
     with api(emulator) as http:
         error = assert_error(http.post(QUERY, json=body), 400, "bad.request")
-        assert_error(http.post(QUERY, content=b"[1"), 400, "bad.request")
+        assert_error(
+            http.post(QUERY, content=b"[1", headers={"Content-Type": "application/json"}),
+            400,
+            "bad.request",
+        )
     assert error["details"][0]["fieldName"] == field, error
     assert emulator.request_counts()["internalErrors"] == 0
 

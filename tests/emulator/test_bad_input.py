@@ -83,12 +83,17 @@ def test_tel_prefix_is_accepted(emulator: EmulatorServer) -> None:
 def test_bad_patch_bodies(emulator: EmulatorServer, content: bytes) -> None:
     with api(emulator) as http:
         call_id = http.post(CREATE, json={"phoneNumber": "+14155550150"}).json()["id"]
-        response = http.patch(f"/api/v2/conversations/calls/{call_id}", content=content)
+        response = http.patch(
+            f"/api/v2/conversations/calls/{call_id}",
+            content=content,
+            headers={"Content-Type": "application/json"},
+        )
         assert_error(response, 400, "bad.request")
         participant = http.get(f"/api/v2/conversations/calls/{call_id}").json()["participants"][0]
         response = http.patch(
             f"/api/v2/conversations/calls/{call_id}/participants/{participant['id']}",
             content=content,
+            headers={"Content-Type": "application/json"},
         )
         assert_error(response, 400, "bad.request")
         missing = http.patch(
@@ -123,7 +128,9 @@ def test_fuzzed_create_bodies_never_hit_the_catch_all(emulator: EmulatorServer) 
         @settings(max_examples=150, deadline=None)
         @given(body=st.dictionaries(field_names | st.text(max_size=8), json_values, max_size=4))
         def check(body: dict[str, Any]) -> None:
-            response = http.post(CREATE, content=json.dumps(body))
+            response = http.post(
+                CREATE, content=json.dumps(body), headers={"Content-Type": "application/json"}
+            )
             assert response.status_code in (200, 400), response.text
             if response.status_code == 400:
                 codes = ("bad.request", "too.many.create.conversation.parameters")

@@ -66,11 +66,11 @@ def test_answered_call_timeline(emulator: EmulatorServer) -> None:
 @pytest.mark.parametrize(
     ("number", "agent_type", "customer_type", "error_code"),
     [
-        ("+14155550150", "peer", "timeout", None),
+        ("+14155550150", "peer", "inactivity", None),
         ("+14155550165", "peer", "peer", "error.ininedgecontrol.remote.busy"),
         ("+14155550177", "peer", "error", "error.ininedgecontrol.remote.address.invalid"),
         ("+14155550188", "peer", "transport.failure", "error.ininedgecontrol.network.failure"),
-        ("+14155550191", "timeout", None, None),
+        ("+14155550191", "inactivity", None, None),
         ("+14155550199", "client", None, None),
     ],
 )

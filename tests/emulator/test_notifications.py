@@ -169,7 +169,11 @@ def test_subscriptions_crud(emulator: EmulatorServer) -> None:
         assert http.get(subs).json() == {"entities": []}
         assert_error(http.put(subs, json=[{"id": "v2.users.x.presence"}]), 400, "bad.request")
         assert_error(http.put(subs, json={"id": USER_TOPIC}), 400, "bad.request")
-        assert_error(http.put(subs, content=b"[{"), 400, "bad.request")
+        assert_error(
+            http.put(subs, content=b"[{", headers={"Content-Type": "application/json"}),
+            400,
+            "bad.request",
+        )
         bad_user = "v2.users.99999999-9999-4999-8999-999999999999.conversations.calls"
         assert_error(http.put(subs, json=[{"id": bad_user}]), 400, "bad.request")
         assert_error(http.get(f"{CHANNELS}/nope/subscriptions"), 404, "not.found")

@@ -1,8 +1,5 @@
 """OAuth on the login path: client credentials, token lifetime, revocation, PKCE round trip."""
 
-import base64
-import hashlib
-import secrets
 import time
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -12,9 +9,18 @@ import pytest
 
 from gcdial.emulator import EmulatorServer
 
-from .helpers import ALICE, api, assert_error, call_over, client_token, wait_for
-
-REDIRECT = "http://127.0.0.1:53682/cb"
+from .helpers import (
+    ALICE,
+    REDIRECT,
+    api,
+    assert_error,
+    call_over,
+    client_token,
+    wait_for,
+)
+from .helpers import authorize as _authorize
+from .helpers import pkce as _pkce
+from .helpers import user_token_with as _user_token
 
 
 def _oauth_error(response: httpx.Response, status: int, error: str) -> None:
@@ -103,44 +109,6 @@ def test_admin_expire_and_revoke(emulator: EmulatorServer, action: str) -> None:
         assert_error(http.get(f"/api/v2/users/{ALICE}"), 401, "bad.credentials")
     with api(emulator) as http:
         assert http.get(f"/api/v2/users/{ALICE}").status_code == 200
-
-
-def _pkce() -> tuple[str, str]:
-    verifier = secrets.token_urlsafe(48)
-    digest = hashlib.sha256(verifier.encode()).digest()
-    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-
-
-def _authorize(http: httpx.Client, challenge: str, **overrides: str) -> httpx.Response:
-    params = {
-        "response_type": "code",
-        "client_id": "sandbox-pkce",
-        "redirect_uri": REDIRECT,
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-        "state": "xyz-123",
-        **overrides,
-    }
-    return http.get("/oauth/authorize", params=params)
-
-
-def _user_token(http: httpx.Client) -> str:
-    verifier, challenge = _pkce()
-    location = _authorize(http, challenge).headers["location"]
-    code = parse_qs(urlsplit(location).query)["code"][0]
-    response = http.post(
-        "/oauth/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "code_verifier": verifier,
-            "client_id": "sandbox-pkce",
-            "redirect_uri": REDIRECT,
-        },
-    )
-    assert response.status_code == 200, response.text
-    token: str = response.json()["access_token"]
-    return token
 
 
 def test_pkce_round_trip_gives_a_user_token(emulator: EmulatorServer) -> None:

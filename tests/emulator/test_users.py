@@ -78,7 +78,14 @@ def test_search_by_email(emulator: EmulatorServer) -> None:
         ).json()
     assert found["total"] == 1
     assert found["results"][0]["email"] == "carol@example.com"
-    assert none == {"total": 0, "pageSize": 25, "pageNumber": 1, "pageCount": 1, "results": []}
+    assert none == {
+        "total": 0,
+        "pageSize": 25,
+        "pageNumber": 1,
+        "pageCount": 1,
+        "types": ["users"],
+        "results": [],
+    }
     assert many["total"] == 2
     assert all("presence" in user for user in many["results"])
 

@@ -125,6 +125,7 @@ def start_service(
             webhook_schedule=(0.2, 0.4, 0.8),
             sse_poll_s=0.2,
             campaigns_dir=str(path.parent / "campaigns"),
+            allow_insecure_webhooks=True,
         ),
         single_process=True,
     )
@@ -133,9 +134,14 @@ def start_service(
 
 @pytest.fixture
 def serve_config() -> ServeConfig:
-    """The service config of ``running`` (override in a test module to change it)."""
+    """The service config of ``running`` (override in a test module to change it); its
+    webhook receivers listen on 127.0.0.1, hence ``allow_insecure_webhooks``."""
     return ServeConfig(
-        webhook_schedule=(0.2, 0.4, 0.8), sse_poll_s=0.2, webhook_poll_s=0.1, resolve_timeout_s=3
+        webhook_schedule=(0.2, 0.4, 0.8),
+        sse_poll_s=0.2,
+        webhook_poll_s=0.1,
+        resolve_timeout_s=3,
+        allow_insecure_webhooks=True,
     )
 
 

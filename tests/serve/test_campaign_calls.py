@@ -31,6 +31,7 @@ def serve_config() -> ServeConfig:
         webhook_poll_s=0.1,
         resolve_timeout_s=3,
         campaign_resolve_timeout_s=3,
+        allow_insecure_webhooks=True,
     )
 
 

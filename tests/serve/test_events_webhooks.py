@@ -229,7 +229,12 @@ def test_receiver_that_times_out_is_retried_then_dead_lettered(
 
     state, url = receiver
     state.fail_first, state.sleep_s = 10_000, 2.0
-    config = ServeConfig(webhook_timeout_s=0.3, webhook_schedule=(0.1,), webhook_poll_s=0.1)
+    config = ServeConfig(
+        webhook_timeout_s=0.3,
+        webhook_schedule=(0.1,),
+        webhook_poll_s=0.1,
+        allow_insecure_webhooks=True,
+    )
     server, store = start_service(emulator, tmp_path / "s.sqlite3", config)
     try:
         store.add_webhook(

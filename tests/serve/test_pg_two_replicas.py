@@ -83,6 +83,7 @@ class Fleet:
                 str(STALE_CLAIM_S),
                 "--webhook-lease",
                 str(WEBHOOK_LEASE_S),
+                "--allow-insecure-webhooks",
             ],
             env=self.env,
             stdout=subprocess.PIPE,

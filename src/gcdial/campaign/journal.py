@@ -48,6 +48,7 @@ from gcdial.errors import (
     JournalSchemaError,
     ReviewConflictError,
 )
+from gcdial.private_files import PRIVATE_MODE, create_private, ensure_private, secure_sqlite
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -344,7 +345,8 @@ class _FileLock:
         return None
 
     def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, PRIVATE_MODE)
+        ensure_private(self.path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -458,6 +460,7 @@ class Journal:
                 leftover.unlink()
         temp = _temp_path(path)
         try:
+            create_private(temp)  # the journal holds customers' numbers: 0600 from the start
             conn = sqlite3.connect(temp, isolation_level=None)
             try:
                 conn.execute("BEGIN")
@@ -556,6 +559,7 @@ class Journal:
 
     @staticmethod
     def _connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
+        secure_sqlite(path)  # one made by an older gcdial, or copied, may be readable by others
         try:
             if read_only:
                 uri = path.resolve().as_uri() + "?mode=ro"

@@ -71,15 +71,14 @@ from gcdial.campaign.report import CampaignStatus, campaign_status
 from gcdial.campaign.rules import Action, Rules
 from gcdial.campaign.settings import CampaignSettings
 from gcdial.errors import (
-    ApiConnectionError,
+    AgentNotReadyError,
     ApiError,
     AuthenticationError,
     AuthError,
-    CallOutcomeUnknownError,
+    CallEffect,
     CallsRefusedError,
     ConfigError,
     GcdialError,
-    InputError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitedError,
@@ -1287,14 +1286,29 @@ def _result_of_outcome(outcome: Outcome, conversation_id: str) -> AttemptResult:
 
 
 def _result_of_error(exc: GcdialError, *, placed: bool) -> AttemptResult:
-    """The result of a dial that raised; ``placed``: the call was known to exist by then."""
+    """The result of a dial that raised; ``placed``: the call was known to exist by then.
+
+    What the error means for the call is the error's own ``call_effect``; within each, the kind
+    says what the run does next (wait, skip the agent, stop the run...)."""
     detail = _clip(exc.message)
     if placed:
         if isinstance(exc, NotFoundError):
             detail = "Genesys Cloud no longer knows the call"
         return AttemptResult(ResultKind.LOST_TRACK, f"lost track of the call: {detail}")
-    if isinstance(exc, CallOutcomeUnknownError):
+    if exc.call_effect is CallEffect.UNKNOWN:
+        # It may have rung (an ambiguous create, or an error nobody classified): never re-dial.
         return AttemptResult(ResultKind.UNKNOWN, detail, error=exc)
+    if exc.call_effect is CallEffect.REFUSED:
+        if isinstance(exc, ConfigError):  # the setup, not this contact: the run stops
+            return AttemptResult(ResultKind.FATAL, detail, error=exc)
+        if isinstance(exc, AgentNotReadyError):
+            return AttemptResult(ResultKind.AGENT_REFUSED, detail, error=exc)
+        return AttemptResult(ResultKind.INVALID, detail)
+    return _not_placed(exc, detail)
+
+
+def _not_placed(exc: GcdialError, detail: str) -> AttemptResult:
+    """The kind of an error that provably placed nothing (``CallEffect.NOT_PLACED``)."""
     if isinstance(exc, RateLimitedError):
         return AttemptResult(
             ResultKind.RATE_LIMITED,
@@ -1321,14 +1335,9 @@ def _result_of_error(exc: GcdialError, *, placed: bool) -> AttemptResult:
         return AttemptResult(
             ResultKind.REFUSED, detail, error=exc, error_code=exc.code, context_id=exc.context_id
         )
-    if isinstance(exc, ApiConnectionError):
-        return AttemptResult(ResultKind.NOT_SENT, detail, error=exc)
-    if isinstance(exc, AuthError | ConfigError):
+    if isinstance(exc, AuthError):  # credentials: the run stops
         return AttemptResult(ResultKind.FATAL, detail, error=exc)
-    if isinstance(exc, InputError):
-        return AttemptResult(ResultKind.INVALID, detail)
-    # Anything else after the intent may have reached Genesys: never re-dial it.
-    return AttemptResult(ResultKind.UNKNOWN, detail, error=exc)
+    return AttemptResult(ResultKind.NOT_SENT, detail, error=exc)
 
 
 def _clip(text: str) -> str:

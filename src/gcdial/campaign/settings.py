@@ -21,6 +21,7 @@ from gcdial.errors import InputError
 __all__ = [
     "DEFAULT_BUSY_DELAY",
     "DEFAULT_NO_ANSWER_DELAY",
+    "MAX_DURATION",
     "CampaignSettings",
     "default_journal_path",
     "format_duration",
@@ -32,6 +33,9 @@ __all__ = [
 
 DEFAULT_NO_ANSWER_DELAY: Final = timedelta(hours=1)
 DEFAULT_BUSY_DELAY: Final = timedelta(minutes=10)
+MAX_DURATION: Final = timedelta(days=366)
+"""The longest delay any duration setting takes: longer is surely a typo (and past
+``timedelta``'s range, an overflow)."""
 _DURATION: Final = re.compile(r"(\d+(?:\.\d+)?)\s*(h|m|s|ms)?", re.IGNORECASE)
 _UNITS: Final = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001, "": 1.0}
 
@@ -53,6 +57,11 @@ def parse_duration(text: str, *, option: str = "duration") -> timedelta:
             pos += 1
     if pos != len(raw):
         raise InputError(f"Cannot read {option} {text!r}.", hint=hint)
+    if not total <= MAX_DURATION.total_seconds():
+        raise InputError(
+            f"{option} {text!r} is longer than the limit of {MAX_DURATION.days} days.",
+            hint=hint,
+        )
     return timedelta(seconds=total)
 
 

@@ -602,9 +602,10 @@ def _show_review(run: Session, journal: Any) -> None:
 @contextlib.contextmanager
 def _writable(path: Path) -> Iterator[Any]:
     from gcdial.errors import InputError
+    from gcdial.private_files import open_private
 
     try:
-        handle = open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed below
+        handle = open_private(path, "w", newline="")  # customers' numbers: 0600
     except OSError as exc:
         raise InputError(
             f"Cannot write the report to {path}: {exc.strerror}.",

@@ -29,10 +29,19 @@ class Failure:
     code: ExitCode
     kind: str
     message: str
+    # What the error means for a call the command was placing: the error class's call_effect.
+    call: str = "unknown"
 
     def as_json(self) -> dict[str, Any]:
         """The ``{"error": ...}`` document printed on stdout in ``--json`` mode."""
-        return {"error": {"type": self.kind, "message": self.message, "exit_code": int(self.code)}}
+        return {
+            "error": {
+                "type": self.kind,
+                "message": self.message,
+                "exit_code": int(self.code),
+                "call": self.call,
+            }
+        }
 
 
 def _exit_code_for(exc: BaseException) -> ExitCode:
@@ -85,12 +94,12 @@ def describe(exc: BaseException) -> Failure:
     from gcdial.errors import GcdialError
 
     if isinstance(exc, KeyboardInterrupt):
-        return Failure(ExitCode.INTERRUPTED, "Interrupted", "Interrupted.")
+        return Failure(ExitCode.INTERRUPTED, "Interrupted", "Interrupted.", "unknown")
     if isinstance(exc, GcdialError):
         # Spaces are tidied within a line; a list of rows (bad CSV rows) keeps one per line.
         lines = [" ".join(line.split()) for line in str(exc).splitlines()]
         message = "\n".join(line for line in lines if line) + _where(exc)
-        return Failure(_exit_code_for(exc), type(exc).__name__, message)
+        return Failure(_exit_code_for(exc), type(exc).__name__, message, exc.call_effect.value)
     return Failure(
         ExitCode.INTERNAL,
         "InternalError",

@@ -110,6 +110,14 @@ def serve(
             hidden=True,
         ),
     ] = 60.0,
+    allow_insecure_webhooks: Annotated[
+        bool,
+        typer.Option(
+            "--allow-insecure-webhooks",
+            help="Allow http webhook URLs and internal addresses (loopback, private networks):"
+            " for receivers on this machine only. --sandbox implies it.",
+        ),
+    ] = False,
     sandbox: SandboxOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -138,6 +146,7 @@ def serve(
             stale_claim_s=stale_claim,
             resolve_later_s=resolve_later,
             webhook_lease_s=webhook_lease,
+            allow_insecure_webhooks=allow_insecure_webhooks or sandbox,
             campaigns_dir=str(store.parent / "serve-campaigns") if store else None,
         )
     except ConfigError as exc:

@@ -10,7 +10,7 @@ from starlette.routing import Route
 from gcdial.emulator.errorbody import ApiError, bad_request, not_found
 from gcdial.emulator.faults import FaultSpec
 from gcdial.emulator.requestbody import read_json
-from gcdial.emulator.state import EmulatorState
+from gcdial.emulator.state import Call, EmulatorState
 
 
 def _state(request: Request) -> EmulatorState:
@@ -37,10 +37,45 @@ async def list_calls(request: Request) -> JSONResponse:
             "body": call.body,
             "createdAt": call.created_at,
             "state": call.summary_state,
+            "queueId": call.queue_id,
+            "wrapup": _wrapup_entry(call),
         }
         for call in _state(request).calls.values()
     ]
     return JSONResponse({"calls": calls})
+
+
+def _wrapup_entry(call: Call) -> dict[str, Any] | None:
+    """The agent's recorded wrap-up (or skip) with who recorded it; None while there is none."""
+    agent = call.participants[0]
+    if agent.wrapup is None and not agent.wrapup_skipped:
+        return None
+    entry: dict[str, Any] = {"source": call.wrapup_source, "endAcwTime": agent.end_acw_time}
+    if agent.wrapup_skipped:
+        entry["skipped"] = True
+    else:
+        entry.update(agent.wrapup or {})
+    return entry
+
+
+async def list_wrapups(request: Request) -> JSONResponse:
+    """The wrap-up ledger: one entry per recorded wrap-up, counts per code name, and how many
+    calls are still in after-call work."""
+    state = _state(request)
+    recorded = []
+    by_code: dict[str, int] = {}
+    pending = 0
+    for call in state.calls.values():
+        entry = _wrapup_entry(call)
+        if entry is None:
+            pending += call.participants[0].start_acw_time is not None
+            continue
+        recorded.append({"conversationId": call.id, "phoneNumber": call.phone_number, **entry})
+        name = "(skipped)" if entry.get("skipped") else str(entry["name"])
+        by_code[name] = by_code.get(name, 0) + 1
+    return JSONResponse(
+        {"wrapups": recorded, "byCode": by_code, "total": len(recorded), "pending": pending}
+    )
 
 
 async def request_counts(request: Request) -> JSONResponse:
@@ -188,6 +223,7 @@ def admin_routes() -> list[Route]:
     """The admin API's routes (mounted only when ``EmulatorConfig.admin`` is on)."""
     return [
         Route("/_emulator/calls", list_calls, methods=["GET"]),
+        Route("/_emulator/wrapups", list_wrapups, methods=["GET"]),
         Route("/_emulator/requests", request_counts, methods=["GET"]),
         Route("/_emulator/reset", reset, methods=["POST"]),
         Route("/_emulator/faults", add_fault, methods=["POST"]),

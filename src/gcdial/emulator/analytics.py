@@ -26,6 +26,7 @@ from gcdial.emulator.errorbody import ApiError, bad_request
 from gcdial.emulator.requestbody import read_json
 from gcdial.emulator.state import Call, EmulatorState, Participant
 from gcdial.emulator.users import HOME_DIVISION
+from gcdial.emulator.wrapup import SKIPPED_CODE
 
 DETAIL_PERMISSIONS = (
     "analytics:conversationDetail:view",
@@ -43,9 +44,11 @@ SEGMENT_DIMENSIONS = frozenset(
         "participantId",
         "participantName",
         "purpose",
+        "queueId",
         "segmentType",
         "sessionId",
         "userId",
+        "wrapUpCode",
     }
 )
 CONVERSATION_DIMENSIONS = frozenset({"conversationId", "originatingDirection"})
@@ -224,7 +227,29 @@ def _segments(participant: Participant, *, opening: str) -> list[dict[str, Any]]
             last["disconnectType"] = _analytics_disconnect(participant.disconnect_type)
         if participant.error_info is not None:
             last["errorCode"] = participant.error_info["code"]
+    if participant.start_acw_time is not None:
+        segments.append(_wrapup_segment(participant, participant.start_acw_time))
+    if participant.queue is not None:
+        for segment in segments:
+            segment["queueId"] = participant.queue["id"]
     return segments
+
+
+def _wrapup_segment(participant: Participant, start: str) -> dict[str, Any]:
+    """The agent's after-call work: open until it ends, then with the code, note and tags."""
+    segment: dict[str, Any] = {"segmentStart": start, "segmentType": "wrapup"}
+    if participant.end_acw_time is not None:
+        segment["segmentEnd"] = participant.end_acw_time
+    wrapup = participant.wrapup
+    if participant.wrapup_skipped:
+        segment["wrapUpCode"] = SKIPPED_CODE
+    if wrapup is not None:
+        segment["wrapUpCode"] = wrapup["code"]
+        if wrapup.get("notes"):
+            segment["wrapUpNote"] = wrapup["notes"]
+        if wrapup.get("tags"):
+            segment["wrapUpTags"] = list(wrapup["tags"])
+    return segment
 
 
 def _participant_json(
@@ -239,6 +264,8 @@ def _participant_json(
         "provider": "Edge",
         "segments": _segments(participant, opening="alert" if is_agent else "dialing"),
     }
+    if participant.wrapup_skipped:
+        session["acwSkipped"] = True
     caller_id = call.body.get("callerId")
     if isinstance(caller_id, str):
         session["ani"] = caller_id if caller_id.startswith("tel:") else f"tel:{caller_id}"
@@ -338,7 +365,7 @@ def _session_contexts(conversation: dict[str, Any]) -> Iterable[Context]:
                     **context,
                     **{
                         key: segment[key]
-                        for key in ("segmentType", "disconnectType")
+                        for key in ("segmentType", "disconnectType", "queueId", "wrapUpCode")
                         if key in segment
                     },
                 }

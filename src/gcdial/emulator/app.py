@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gcdial._shared import CORRELATION_HEADER
-from gcdial.emulator import analytics, calls, oauth, users
+from gcdial.emulator import analytics, calls, oauth, routing, users
 from gcdial.emulator.admin import admin_routes
 from gcdial.emulator.calls import FAULT_SCOPE_KEY
 from gcdial.emulator.config import EmulatorConfig
@@ -29,7 +29,31 @@ from gcdial.emulator.state import EmulatorState
 logger = logging.getLogger("gcdial.emulator")
 
 ADMIN_PREFIX = "/_emulator/"
+API_PREFIX = "/api/"
 UNMATCHED_ROUTE = "<unmatched>"
+JSON_MEDIA_TYPE = "application/json"
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def unsupported_media(method: str, path: str, headers: dict[str, str]) -> ApiError | None:
+    """The 415 for a Platform API request whose body is not declared JSON.
+
+    Every Platform API operation the emulator serves consumes only ``application/json`` (the
+    official SDK's ``Content-Type`` list), so a body of any other type, or of no declared type,
+    is refused before a handler could act on it.
+    """
+    if method not in BODY_METHODS or not path.startswith(API_PREFIX):
+        return None
+    has_body = headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
+    media_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    if not has_body or media_type == JSON_MEDIA_TYPE:
+        return None
+    shown = media_type or "none"
+    return ApiError(
+        415,
+        message=f"Unsupported media type {shown!r}: send the body as {JSON_MEDIA_TYPE}.",
+        details=[{"errorCode": "unsupported.media.type", "fieldName": "Content-Type"}],
+    )
 
 
 def api_routes(notifications: NotificationService) -> list[BaseRoute]:
@@ -58,6 +82,12 @@ def api_routes(notifications: NotificationService) -> list[BaseRoute]:
             "/api/v2/users/{userId}/routingstatus",
             users.put_routing_status,
             methods=["PUT"],
+            name="users",
+        ),
+        Route(
+            "/api/v2/stations/{stationId}",
+            users.get_station_by_id,
+            methods=["GET"],
             name="users",
         ),
         Route(
@@ -91,6 +121,23 @@ def api_routes(notifications: NotificationService) -> list[BaseRoute]:
             analytics.details_query,
             methods=["POST"],
             name="analytics",
+        ),
+        Route("/api/v2/routing/queues", routing.list_queues, methods=["GET"], name="routing"),
+        Route(
+            "/api/v2/routing/queues/{queueId}", routing.get_queue, methods=["GET"], name="routing"
+        ),
+        Route(
+            "/api/v2/routing/queues/{queueId}/wrapupcodes",
+            routing.queue_codes,
+            methods=["GET"],
+            name="routing",
+        ),
+        Route("/api/v2/routing/wrapupcodes", routing.list_codes, methods=["GET"], name="routing"),
+        Route(
+            "/api/v2/routing/wrapupcodes/{codeId}",
+            routing.get_code,
+            methods=["GET"],
+            name="routing",
         ),
         *notifications.routes(),
     ]
@@ -181,6 +228,9 @@ class GenesysMiddleware:
                     "value": decision.limit,
                 },
             )
+        refused = unsupported_media(scope["method"], scope["path"], headers)
+        if refused is not None:
+            return refused
         for fault in state.faults.draw(route_name):
             spec = fault.spec
             if spec.mode == "latency":

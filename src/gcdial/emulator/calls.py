@@ -21,6 +21,7 @@ from gcdial.emulator.requestbody import read_json
 from gcdial.emulator.simulation import TelephoneNetwork
 from gcdial.emulator.state import Call, EmulatorState, Participant
 from gcdial.emulator.users import find_user
+from gcdial.emulator.wrapup import prepare_agent
 
 FAULT_SCOPE_KEY = "gcdial.emulator.fault"
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
@@ -186,6 +187,13 @@ async def _validated(request: Request, user_id: str) -> tuple[CreateCallRequest,
         )
     if user.station is None:
         raise ApiError(400, "conversation.error.no.user.station", NO_STATION_MESSAGE)
+    queue_id = body.callFromQueueId
+    if queue_id is not None and not any(str(q.id) == queue_id for q in state.fixture.queues):
+        # Which status real Genesys gives an unknown queue is UNCONFIRMED.
+        raise bad_request(
+            f"callFromQueueId {queue_id!r}: no such queue (GET /api/v2/routing/queues lists them).",
+            field="callFromQueueId",
+        )
     return body, number, user
 
 
@@ -220,7 +228,9 @@ async def _create(
         created_at=now,
         participants=[agent],
         created_sim=created_sim,
+        queue_id=body.callFromQueueId,
     )
+    prepare_agent(agent, call, state)
     state.calls[call.id] = call
     state.hub.publish(call)
     _network(request).start(call)
@@ -333,8 +343,7 @@ async def get_call(request: Request) -> JSONResponse:
     return JSONResponse(_find_call(state, request.path_params["conversationId"]).to_json())
 
 
-async def _disconnect_body(request: Request) -> None:
-    body = await read_json(request)
+def _check_disconnect(body: Any) -> None:
     if not isinstance(body, dict) or set(body) - {"state"}:
         extra = sorted(set(body) - {"state"}) if isinstance(body, dict) else []
         raise bad_request(
@@ -353,9 +362,9 @@ async def patch_call(request: Request) -> JSONResponse:
     state = _state(request)
     require_token(request, state)
     call = _find_call(state, request.path_params["conversationId"])
-    await _disconnect_body(request)
+    _check_disconnect(await read_json(request))
     _network(request).hang_up(call)
-    return JSONResponse(call.to_json(), status_code=202)
+    return JSONResponse(call.to_conversation_json(), status_code=202)
 
 
 async def patch_participant(request: Request) -> Response:
@@ -364,8 +373,21 @@ async def patch_participant(request: Request) -> Response:
     require_token(request, state)
     call = _find_call(state, request.path_params["conversationId"])
     participant_id = request.path_params["participantId"]
-    if not any(p.id == participant_id for p in call.participants):
+    participant = next((p for p in call.participants if p.id == participant_id), None)
+    if participant is None:
         raise not_found("participant", participant_id)
-    await _disconnect_body(request)
+    body = await read_json(request)
+    if isinstance(body, dict) and body.keys() & {"wrapup", "wrapupSkipped"}:
+        extra = sorted(set(body) - {"wrapup", "wrapupSkipped"})
+        if extra or len(body) != 1:
+            raise bad_request(
+                'Send either {"wrapup": {...}} or {"wrapupSkipped": true}, alone.',
+                field=extra[0] if extra else "wrapupSkipped",
+            )
+        if "wrapupSkipped" in body and body["wrapupSkipped"] is not True:
+            raise bad_request("'wrapupSkipped' must be true.", field="wrapupSkipped")
+        _network(request).acw.patch(call, participant, body)
+        return Response(status_code=202)
+    _check_disconnect(body)
     _network(request).hang_up(call, participant_id)
     return Response(status_code=202)

@@ -36,9 +36,16 @@ class EmulatorConfig(BaseModel):
     ring_s: float = Field(default=4.0, ge=0)
     no_answer_s: float = Field(default=30.0, ge=0)
     agent_no_answer_s: float = Field(default=15.0, ge=0)
+    no_answer_disconnect_type: Literal["inactivity", "other", "system", "endpoint"] = "inactivity"
     analytics_ingestion_delay_s: float = Field(default=90.0, ge=0)
     analytics_include_attributes: bool = True
     analytics_filler_conversations: int = Field(default=0, ge=0, le=100_000)
+    wrapup_after_s: float = Field(default=10.0, ge=0)
+    wrapup_prompt: Literal[
+        "mandatory", "optional", "agentRequested", "timeout", "forcedTimeout"
+    ] = "mandatory"
+    wrapup_timeout_s: float = Field(default=60.0, ge=0)
+    non_acd_wrapup: bool = False
     faults: tuple[FaultSpec, ...] = ()
     seed: int = 0
 

@@ -16,6 +16,11 @@ _DEFAULT_CODES = {
     405: ("method.not.allowed", "The requested method is not allowed for this resource."),
     408: ("request.timeout", "The request timed out."),
     409: ("conflict", "The request conflicts with the current state of the resource."),
+    # The code Genesys gives a 415 is UNCONFIRMED.
+    415: (
+        "unsupported.media.type",
+        "Unsupported Media Type - Unsupported or incorrect media type.",
+    ),
     429: ("too.many.requests", "Rate limit exceeded the maximum."),
     500: ("internal.server.error", "The server encountered an unexpected condition."),
     502: ("bad.gateway", "The server received an invalid response from an upstream server."),

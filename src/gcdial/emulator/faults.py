@@ -10,7 +10,15 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from gcdial.emulator.errorbody import ApiError
 
 FaultRoute = Literal[
-    "token", "create_call", "get_call", "patch_call", "users", "notifications", "analytics", "any"
+    "token",
+    "create_call",
+    "get_call",
+    "patch_call",
+    "users",
+    "notifications",
+    "analytics",
+    "routing",
+    "any",
 ]
 FaultMode = Literal[
     "status",
@@ -41,6 +49,7 @@ ROUTE_NAMES: tuple[str, ...] = (
     "users",
     "notifications",
     "analytics",
+    "routing",
 )
 
 

@@ -82,6 +82,54 @@ class GenerateAgents(BaseModel):
     presence: str = Field(default="AVAILABLE", pattern=r"^[A-Z_]+$")
 
 
+class WrapupCodeSpec(BaseModel):
+    """A wrap-up code of the organisation (``GET /api/v2/routing/wrapupcodes``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: uuid.UUID
+    name: str = Field(min_length=1)
+
+
+class QueueSpec(BaseModel):
+    """An ACD queue and the wrap-up codes assigned to it (names or ids of ``wrapup_codes``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: uuid.UUID
+    name: str = Field(min_length=1)
+    wrapup_codes: tuple[str, ...] = ()
+
+
+class WrapupRule(BaseModel):
+    """What the agent records after a queue call to a matching number.
+
+    ``match`` is a shell-style pattern on the dialed E.164 number (``*2??``: the third digit from
+    the end is 2); the first matching rule wins. ``code`` names a wrap-up code (name or id);
+    ``never`` means the agent never records one (the call stays in after-call work). ``notes`` may
+    hold ``{callback}``, replaced by the ISO 8601 UTC time ``callback_in_s`` simulated seconds
+    after the wrap-up. ``after_s`` overrides ``EmulatorConfig.wrapup_after_s``. ``answered``
+    (true or false) limits the rule to calls the customer answered, or did not.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    match: str = Field(min_length=1)
+    code: str | None = None
+    notes: str = ""
+    tags: tuple[str, ...] = ()
+    never: bool = False
+    answered: bool | None = None
+    after_s: float | None = Field(default=None, ge=0)
+    callback_in_s: float = Field(default=7200.0, ge=0)
+
+    @model_validator(mode="after")
+    def _code_or_never(self) -> Self:
+        if self.never == (self.code is not None):
+            raise ValueError("a wrap-up rule needs either 'code' or 'never': true (not both)")
+        return self
+
+
 class Fixture(BaseModel):
     """A whole fixture file."""
 
@@ -90,6 +138,9 @@ class Fixture(BaseModel):
     clients: list[ClientSpec] = Field(min_length=1)
     users: list[UserSpec] = Field(default_factory=list)
     generate_agents: GenerateAgents | None = None
+    wrapup_codes: list[WrapupCodeSpec] = Field(default_factory=list)
+    queues: list[QueueSpec] = Field(default_factory=list)
+    wrapups: list[WrapupRule] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _cross_references(self) -> Self:
@@ -104,7 +155,34 @@ class Fixture(BaseModel):
                 raise ValueError(
                     f"clients[{index}].user: no user has key, id or email {client.user!r}"
                 )
+        _unique("wrapup_codes", (str(c.id) for c in self.wrapup_codes), "id")
+        _unique("wrapup_codes", (c.name.lower() for c in self.wrapup_codes), "name")
+        _unique("queues", (str(q.id) for q in self.queues), "id")
+        for index, queue in enumerate(self.queues):
+            for c_index, ref in enumerate(queue.wrapup_codes):
+                if self.find_wrapup_code(ref) is None:
+                    raise ValueError(
+                        f"queues[{index}].wrapup_codes[{c_index}]: no wrap-up code has name "
+                        f"or id {ref!r}"
+                    )
+        for index, rule in enumerate(self.wrapups):
+            if rule.code is not None and self.find_wrapup_code(rule.code) is None:
+                raise ValueError(
+                    f"wrapups[{index}].code: no wrap-up code has name or id {rule.code!r}"
+                )
         return self
+
+    def find_wrapup_code(self, ref: str) -> WrapupCodeSpec | None:
+        """The wrap-up code whose id or name (compared without regard to case) is ``ref``."""
+        for code in self.wrapup_codes:
+            if ref.lower() in (str(code.id), code.name.lower()):
+                return code
+        return None
+
+    def queue_codes(self, queue: QueueSpec) -> list[WrapupCodeSpec]:
+        """The wrap-up codes assigned to ``queue``, in the fixture's order."""
+        codes = (self.find_wrapup_code(ref) for ref in queue.wrapup_codes)
+        return [code for code in codes if code is not None]
 
     def find_user(self, ref: str) -> UserSpec | None:
         """The user whose key, id or email is ``ref``."""

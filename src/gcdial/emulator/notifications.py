@@ -237,7 +237,11 @@ class NotificationService:
         if what == "presence":
             body = presence_json(self._state, user, label=False)
         else:
-            body = {"routingStatus": routing_status_json(self._state, user)}
+            routing = routing_status_json(self._state, user)
+            body = {
+                "id": str(user.id),
+                "routingStatus": {"status": routing["status"], "startTime": routing["startTime"]},
+            }
         self._push({topic, topic.lower()}, body)
 
     def _on_call_change(self, call: Call) -> None:
@@ -245,7 +249,7 @@ class NotificationService:
             f"v2.users.{call.user_id}.conversations.calls",
             f"v2.conversations.calls.{call.id}",
         }
-        self._push(wanted, call.to_json())
+        self._push(wanted, call.to_event_json())
 
     def _push(self, wanted: set[str], body: dict[str, Any]) -> None:
         """A frame with ``body`` to every connected channel subscribed to a ``wanted`` topic."""

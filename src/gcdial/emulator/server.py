@@ -122,6 +122,12 @@ class EmulatorServer(ThreadedServer):
         calls: list[dict[str, Any]] = self._admin("GET", "calls")["calls"]
         return calls
 
+    def wrapups(self) -> dict[str, Any]:
+        """The wrap-up ledger ``{"wrapups", "byCode", "total", "pending"}``
+        (``GET /_emulator/wrapups``)."""
+        ledger: dict[str, Any] = self._admin("GET", "wrapups")
+        return ledger
+
     def request_counts(self) -> dict[str, Any]:
         """``{"total", "byRoute", "internalErrors"}`` (``GET /_emulator/requests``)."""
         counts: dict[str, Any] = self._admin("GET", "requests")

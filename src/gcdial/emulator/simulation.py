@@ -10,6 +10,7 @@ import contextlib
 from dataclasses import dataclass
 
 from gcdial.emulator.state import Call, EmulatorState, Participant
+from gcdial.emulator.wrapup import AfterCallWork
 
 BUSY_AFTER_S = 2.0
 CARRIER_FAILURE_AFTER_S = 3.0
@@ -36,7 +37,7 @@ def outcome_for(number: str, state: EmulatorState) -> Outcome:
     if nn < 50:
         return Outcome("answered", True, TALK_BASE_S + nn)
     if nn < 60:
-        return Outcome("no_answer", True, cfg.no_answer_s, "timeout")
+        return Outcome("no_answer", True, cfg.no_answer_s, cfg.no_answer_disconnect_type)
     if nn < 70:
         return Outcome("busy", True, BUSY_AFTER_S, "peer", "error.ininedgecontrol.remote.busy")
     if nn < 80:
@@ -52,7 +53,7 @@ def outcome_for(number: str, state: EmulatorState) -> Outcome:
             "error.ininedgecontrol.network.failure",
         )
     if nn < 95:
-        return Outcome("agent_no_answer", False, customer_disconnect="timeout")
+        return Outcome("agent_no_answer", False, customer_disconnect=cfg.no_answer_disconnect_type)
     return Outcome("agent_rejects", False, customer_disconnect="client")
 
 
@@ -61,6 +62,7 @@ class TelephoneNetwork:
 
     def __init__(self, state: EmulatorState) -> None:
         self._state = state
+        self.acw = AfterCallWork(state)
 
     def start(self, call: Call) -> None:
         """Begin ``call``'s timeline (the agent leg is already alerting)."""
@@ -74,16 +76,23 @@ class TelephoneNetwork:
             call.task.cancel()
             call.task = None
         target = participant_id or call.participants[0].id
-        now = self._state.clock.iso()
+        now_sim = self._state.clock.now()
+        now = self._state.clock.iso(now_sim)
         for participant in call.participants:
             if not participant.ended:
                 kind = "client" if participant.id == target else "peer"
                 _end(participant, now, kind)
+        self.acw.begin(call, now_sim)
         self._state.hub.publish(call)
 
     async def stop_all(self) -> None:
         """Cancel every running timeline and wait for them to finish."""
-        tasks = [c.task for c in self._state.calls.values() if c.task is not None]
+        tasks = [
+            task
+            for call in self._state.calls.values()
+            for task in (call.task, call.acw_task)
+            if task is not None
+        ]
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -138,6 +147,7 @@ class TelephoneNetwork:
             customer.error_info = {"code": outcome.error_code, "message": outcome.kind}
         _end(agent, ended, "peer")
         call.task = None
+        self.acw.begin(call, due)
         state.hub.publish(call)
 
 

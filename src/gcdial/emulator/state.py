@@ -15,6 +15,11 @@ from gcdial.emulator.fixtures import ClientSpec, Fixture, UserSpec
 from gcdial.emulator.ratelimit import RateLimiter
 
 ENDED_STATES = frozenset({"disconnected", "terminated"})
+# The notification topic's wrap-up (ConversationCallEventTopicWrapup) has no name or provisional.
+EVENT_WRAPUP_FIELDS = ("code", "notes", "tags", "durationSeconds", "endTime")
+# The official models disagree on the name of "nobody acted in time": CallMediaParticipant (and
+# the topic) list ``inactivity``, the ``Call`` inside a ``Conversation`` lists ``timeout``.
+CALL_DISCONNECT_TYPES = {"inactivity": "timeout"}
 
 
 @dataclass
@@ -43,6 +48,14 @@ class Participant:
     end_time: str | None = None
     disconnect_type: str | None = None
     error_info: dict[str, str] | None = None
+    queue: dict[str, str] | None = None
+    wrapup_required: bool | None = None
+    wrapup_prompt: str | None = None
+    wrapup_timeout_ms: int | None = None
+    start_acw_time: str | None = None
+    end_acw_time: str | None = None
+    wrapup: dict[str, Any] | None = None
+    wrapup_skipped: bool | None = None
 
     @property
     def ended(self) -> bool:
@@ -65,6 +78,60 @@ class Participant:
             "user": self.user,
             "errorInfo": self.error_info,
             "attributes": self.attributes,
+            "queue": self.queue,
+            "wrapupRequired": self.wrapup_required,
+            "wrapupPrompt": self.wrapup_prompt,
+            "wrapupTimeoutMs": self.wrapup_timeout_ms,
+            "startAcwTime": self.start_acw_time,
+            "endAcwTime": self.end_acw_time,
+            "wrapup": self.wrapup,
+            "wrapupSkipped": self.wrapup_skipped,
+        }
+        return {k: v for k, v in body.items() if v is not None}
+
+    def to_event_json(self) -> dict[str, Any]:
+        """The participant as the call topics carry it (its wrap-up has fewer fields)."""
+        body = self.to_json()
+        if self.wrapup is not None:
+            body["wrapup"] = {k: self.wrapup[k] for k in EVENT_WRAPUP_FIELDS if k in self.wrapup}
+        return body
+
+    def to_conversation_json(self) -> dict[str, Any]:
+        """The ``Participant`` of a ``Conversation``: the leg's state lives in its ``calls``."""
+        leg = {
+            "id": self.id,
+            "state": self.state,
+            "direction": "outbound",
+            "connectedTime": self.connected_time,
+            "disconnectedTime": self.end_time,
+            "errorInfo": self.error_info,
+            "wrapup": self.wrapup,
+        }
+        if self.disconnect_type is not None:
+            leg["disconnectType"] = CALL_DISCONNECT_TYPES.get(
+                self.disconnect_type, self.disconnect_type
+            )
+        user_id = self.user["id"] if self.user is not None else None
+        body: dict[str, Any] = {
+            "id": self.id,
+            "startTime": self.start_time,
+            "endTime": self.end_time,
+            "connectedTime": self.connected_time,
+            "name": self.name,
+            "userId": user_id,
+            "userUri": f"/api/v2/users/{user_id}" if user_id is not None else None,
+            "queueId": self.queue["id"] if self.queue is not None else None,
+            "purpose": self.purpose,
+            "address": self.address,
+            "wrapupRequired": self.wrapup_required,
+            "wrapupPrompt": self.wrapup_prompt,
+            "wrapupTimeoutMs": self.wrapup_timeout_ms,
+            "wrapupSkipped": self.wrapup_skipped,
+            "wrapup": self.wrapup,
+            "startAcwTime": self.start_acw_time,
+            "endAcwTime": self.end_acw_time,
+            "attributes": self.attributes,
+            "calls": [{k: v for k, v in leg.items() if v is not None}],
         }
         return {k: v for k, v in body.items() if v is not None}
 
@@ -81,6 +148,10 @@ class Call:
     participants: list[Participant]
     created_sim: float = 0.0
     task: "asyncio.Task[None] | None" = None
+    queue_id: str | None = None
+    acw_task: "asyncio.Task[None] | None" = None
+    wrapup_source: str | None = None
+    """Who recorded the wrap-up: ``agent`` (the fixture's rule) or ``api`` (a PATCH)."""
 
     @property
     def over(self) -> bool:
@@ -102,6 +173,28 @@ class Call:
             "recordingState": "none",
             "selfUri": f"/api/v2/conversations/calls/{self.id}",
         }
+
+    def to_event_json(self) -> dict[str, Any]:
+        """The eventBody of the call topics (``ConversationCallEventTopicCallConversation``:
+        no ``selfUri``)."""
+        return {
+            "id": self.id,
+            "participants": [p.to_event_json() for p in self.participants],
+            "recordingState": "none",
+        }
+
+    def to_conversation_json(self) -> dict[str, Any]:
+        """The ``Conversation`` a PATCH of the call answers: upper-case ``recordingState``."""
+        body: dict[str, Any] = {
+            "id": self.id,
+            "startTime": self.created_at,
+            "participants": [p.to_conversation_json() for p in self.participants],
+            "recordingState": "NONE",
+            "selfUri": f"/api/v2/conversations/calls/{self.id}",
+        }
+        if self.over:
+            body["endTime"] = max(p.end_time for p in self.participants if p.end_time)
+        return body
 
 
 Listener = Callable[[Call], None]
@@ -210,8 +303,9 @@ class EmulatorState:
         """Forget calls, tokens, channels, faults, counters, rate windows and presence changes;
         keep the fixture."""
         for call in self.calls.values():
-            if call.task is not None:
-                call.task.cancel()
+            for task in (call.task, call.acw_task):
+                if task is not None:
+                    task.cancel()
         self.calls.clear()
         self.tokens.clear()
         self.auth_codes.clear()

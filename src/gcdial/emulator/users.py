@@ -59,7 +59,12 @@ def station_json(user: UserSpec) -> dict[str, Any]:
         "id": user.station.id,
         "name": user.station.name,
         "type": "inin_webrtc_softphone",
-        "associatedUser": {"id": str(user.id)},
+        "associatedUser": {
+            "id": str(user.id),
+            "name": user.name,
+            "version": 1,
+            "selfUri": f"/api/v2/users/{user.id}",
+        },
     }
     return {
         "associatedStation": station,
@@ -95,13 +100,36 @@ def user_json(state: EmulatorState, user: UserSpec, expand: set[str]) -> dict[st
     return body
 
 
+async def get_station_by_id(request: Request) -> JSONResponse:
+    """``GET /api/v2/stations/{stationId}``: a ``Station``, associated with its agent."""
+    state = _state(request)
+    require_token(request, state)
+    station_id = request.path_params["stationId"]
+    for user in state.users.values():
+        if user.station is not None and user.station.id == station_id:
+            return JSONResponse(
+                {
+                    "id": user.station.id,
+                    "name": user.station.name,
+                    "status": "ASSOCIATED",
+                    "userId": str(user.id),
+                    "webRtcUserId": str(user.id),
+                    "type": "inin_webrtc_softphone",
+                    "selfUri": f"/api/v2/stations/{user.station.id}",
+                }
+            )
+    raise not_found("station", station_id)
+
+
 async def get_division(request: Request) -> JSONResponse:
     """``GET /api/v2/authorization/divisions/{divisionId}``: the one division every user is in."""
     require_token(request, _state(request))
     division_id = request.path_params["divisionId"]
     if division_id != HOME_DIVISION["id"]:
         raise not_found("division", division_id)
-    return JSONResponse({**HOME_DIVISION, "homeDivision": True})
+    return JSONResponse(
+        {**HOME_DIVISION, "description": "The home division.", "homeDivision": True}
+    )
 
 
 def _expand(values: list[str]) -> set[str]:
@@ -199,7 +227,14 @@ async def search(request: Request) -> JSONResponse:
         matches = [u for u in matches if _matches(u, query, f"query[{index}]")]
     results = [user_json(state, u, _expand(expand_raw)) for u in matches]
     return JSONResponse(
-        {"total": len(results), "pageSize": 25, "pageNumber": 1, "pageCount": 1, "results": results}
+        {
+            "total": len(results),
+            "pageSize": 25,
+            "pageNumber": 1,
+            "pageCount": 1,
+            "types": ["users"],
+            "results": results,
+        }
     )
 
 

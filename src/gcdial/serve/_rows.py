@@ -13,6 +13,7 @@ from dataclasses import fields
 from typing import Any, ClassVar, Protocol, TypeVar
 
 from gcdial.serve import store
+from gcdial.serve.secretbox import SecretBox
 
 __all__ = [
     "API_KEY_COLUMNS",
@@ -153,10 +154,26 @@ def delivery_record(row: Row) -> store.Delivery:
     )
 
 
-def webhook_record(row: Row) -> store.WebhookEndpoint:
-    """A ``webhooks`` row."""
+def webhook_record(row: Row, box: SecretBox) -> store.WebhookEndpoint:
+    """A ``webhooks`` row, its secret opened with ``box``."""
     names = _names(store.WebhookEndpoint)
-    return _from_row(store.WebhookEndpoint, names, row, active=bool(row["active"]))
+    return _from_row(
+        store.WebhookEndpoint,
+        names,
+        row,
+        active=bool(row["active"]),
+        secret=box.open(row["secret"]),
+    )
+
+
+def clear_secrets(rows: Sequence[Row], box: SecretBox) -> list[tuple[str, str, str]]:
+    """``(sealed, id, clear)`` for each ``webhooks`` row whose secret is still in clear, to
+    update with ``... SET secret = sealed WHERE id = id AND secret = clear``."""
+    return [
+        (box.seal(row["secret"]), row["id"], row["secret"])
+        for row in rows
+        if not box.is_sealed(row["secret"])
+    ]
 
 
 def api_key_record(row: Row) -> store.ApiKeyRecord:

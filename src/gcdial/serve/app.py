@@ -49,13 +49,16 @@ from gcdial.serve.models import (
     WebhookCreated,
     WebhookResource,
 )
+from gcdial.serve.params import CallId, CampaignId, WebhookId, event_cursor
 from gcdial.serve.problems import ApiProblem, ErrorBody, ErrorItem, json_path, problem_body
 from gcdial.serve.review import Reviews
 from gcdial.serve.review_api import add_review_api
 from gcdial.serve.service import TERMINAL_EVENTS, DialService, call_json, event_visible, iso
 from gcdial.serve.signing import new_secret
 from gcdial.serve.store import ApiKeyRecord, Store, StoreError, WebhookEndpoint, hash_api_key
+from gcdial.serve.strict_json import StrictJson
 from gcdial.serve.web import mount_page
+from gcdial.serve.webhook_targets import TargetRefused
 
 __all__ = ["MAX_IDEMPOTENCY_KEY", "create_app"]
 
@@ -215,6 +218,7 @@ def create_app(
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID"],
             expose_headers=["Idempotent-Replayed", "Location"],
         )
+    app.add_middleware(StrictJson)  # inside the size limit: never buffers more than it allows
     app.add_middleware(_SizeLimit, limit=cfg.max_body_bytes, upload_limit=cfg.max_upload_bytes)
 
     @app.exception_handler(ApiProblem)
@@ -395,7 +399,7 @@ def create_app(
         return JSONResponse(answer.body, answer.status_code, headers=headers)
 
     @app.get("/v1/calls/{call_id}", response_model=CallResource, responses=_ERRORS, tags=["calls"])
-    async def get_call(call_id: str, key: Key) -> dict[str, Any]:
+    async def get_call(call_id: CallId, key: Key) -> dict[str, Any]:
         need(key, "watch")
         return call_json(await own_call(key, call_id))
 
@@ -436,7 +440,7 @@ def create_app(
         tags=["calls"],
         summary="Hang up a call",
     )
-    async def hang_up(call_id: str, key: Key) -> dict[str, Any]:
+    async def hang_up(call_id: CallId, key: Key) -> dict[str, Any]:
         need(key, "dial")
         call = await own_call(key, call_id)
         if call.conversation_id is None or call.outcome is not None:
@@ -454,15 +458,7 @@ def create_app(
         return call_json(call)
 
     def _after(last_event_id: str | None) -> int:
-        if last_event_id is None or not last_event_id.strip():
-            return 0
-        try:
-            return max(0, int(last_event_id))
-        except ValueError:
-            raise ApiProblem(
-                400, "bad_last_event_id", "Last-Event-ID must be an event id (a number).",
-                path="header:Last-Event-ID",
-            ) from None  # fmt: skip
+        return event_cursor(last_event_id, where="header:Last-Event-ID") or 0
 
     def _stream(key: ApiKeyRecord, after: int, call_id: str | None) -> EventSourceResponse:
 
@@ -502,7 +498,7 @@ def create_app(
         summary="One call's events (SSE); resume with Last-Event-ID",
     )
     async def call_events(
-        call_id: str,
+        call_id: CallId,
         key: Key,
         last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     ) -> EventSourceResponse:
@@ -522,7 +518,8 @@ def create_app(
         last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     ) -> EventSourceResponse:
         need(key, "watch")
-        after = _after(last_event_id) if last_event_id is not None else service.hub.last_id
+        cursor = event_cursor(last_event_id, where="header:Last-Event-ID")
+        after = cursor if cursor is not None else service.hub.last_id
         return _stream(key, after, None)
 
     @app.get("/v1/agents", response_model=AgentsPage, responses=_ERRORS, tags=["agents"])
@@ -555,6 +552,16 @@ def create_app(
     )
     async def add_webhook(body: WebhookCreate, key: Key) -> dict[str, Any]:
         need(key, "admin")
+        try:
+            await service.webhook_guard.pin(body.url)
+        except TargetRefused as exc:
+            raise ApiProblem(
+                422,
+                "webhook_url_refused",
+                f"url: {exc.message}.",
+                hint="Register a public https URL of your receiver.",
+                path="$.url",
+            ) from None
         endpoint = WebhookEndpoint(
             id="wh_" + uuid.uuid4().hex[:16],
             url=body.url,
@@ -577,7 +584,7 @@ def create_app(
         return [_webhook_json(w) for w in await service.db(store.list_webhooks)]
 
     @app.delete("/v1/webhooks/{webhook_id}", status_code=204, responses=_ERRORS, tags=["webhooks"])
-    async def delete_webhook(webhook_id: str, key: Key) -> Response:
+    async def delete_webhook(webhook_id: WebhookId, key: Key) -> Response:
         need(key, "admin")
         if not await service.db(store.delete_webhook, webhook_id):
             raise ApiProblem(404, "not_found", f"No webhook {webhook_id!r}.")
@@ -630,7 +637,7 @@ def create_app(
         responses=campaign_errors,
         tags=["campaigns"],
     )
-    async def get_campaign(campaign_id: str, key: Key) -> dict[str, Any]:
+    async def get_campaign(campaign_id: CampaignId, key: Key) -> dict[str, Any]:
         need(key, "campaigns")
         return await asyncio.to_thread(campaigns.status, campaigns.load(campaign_id, key))
 
@@ -643,7 +650,7 @@ def create_app(
         tags=["campaigns"],
         summary="A campaign with its agents, rate budget, calls per minute and deferred contacts",
     )
-    async def campaign_detail(campaign_id: str, key: Key) -> dict[str, Any]:
+    async def campaign_detail(campaign_id: CampaignId, key: Key) -> dict[str, Any]:
         need(key, "campaigns")
         meta = campaigns.load(campaign_id, key)
         return await asyncio.to_thread(campaigns.detail, meta, campaigns.live(meta.id))
@@ -656,7 +663,7 @@ def create_app(
         summary="start, pause, resume or stop a campaign",
     )
     async def campaign_action(
-        campaign_id: str,
+        campaign_id: CampaignId,
         action: Annotated[str, FastApiPath(pattern="^(start|pause|resume|stop)$")],
         key: Key,
     ) -> dict[str, Any]:
@@ -678,7 +685,7 @@ def create_app(
         tags=["campaigns"],
     )
     async def campaign_report(
-        campaign_id: str,
+        campaign_id: CampaignId,
         key: Key,
         format: Annotated[str, Query(pattern="^(csv|json)$")] = "csv",
     ) -> Response:

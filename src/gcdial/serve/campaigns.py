@@ -15,7 +15,7 @@ import csv
 import io
 import json
 import logging
-import os
+import re
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -28,12 +28,15 @@ from gcdial.campaign.report import campaign_status, write_report
 from gcdial.campaign.runner import CampaignRunner, StopReason
 from gcdial.campaign.settings import CampaignSettings
 from gcdial.errors import GcdialError
+from gcdial.private_files import write_private_text
 from gcdial.serve.campaign_calls import CampaignCalls
 from gcdial.serve.campaign_form import CampaignForm
 from gcdial.serve.campaign_views import RunView, campaign_detail, preview_upload, run_view
 from gcdial.serve.problems import ApiProblem
 
 __all__ = ["CampaignManager", "CampaignMeta", "check_csv", "read_upload"]
+
+_CAMPAIGN_ID = re.compile(r"cmp_[0-9a-f]{1,32}")
 
 logger = logging.getLogger("gcdial.serve")
 
@@ -122,15 +125,15 @@ class CampaignManager:
         self._locks: dict[str, asyncio.Lock] = {}
 
     def _dir(self, campaign_id: str) -> Path:
-        if not campaign_id.startswith("cmp_") or not campaign_id[4:].isalnum():
+        # ASCII and short: a long or non-ASCII id is simply not found (a path too long for the
+        # file system would otherwise fail in the OS, as a 500).
+        if not _CAMPAIGN_ID.fullmatch(campaign_id):
             raise ApiProblem(404, "not_found", f"No campaign {campaign_id!r}.")
         return self.root / campaign_id
 
     def _save(self, meta: CampaignMeta) -> None:
         path = self._dir(meta.id) / "meta.json"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(meta)))
-        os.replace(tmp, path)
+        write_private_text(path, json.dumps(asdict(meta)))
 
     def load(self, campaign_id: str, key: Any) -> CampaignMeta:
         """The campaign's meta, if ``key`` may see it."""
@@ -147,7 +150,7 @@ class CampaignManager:
         campaign_id = "cmp_" + uuid.uuid4().hex[:16]
         folder = self.root / campaign_id
         folder.mkdir(parents=True, mode=0o700)
-        (folder / "contacts.csv").write_text(text, encoding="utf-8")
+        write_private_text(folder / "contacts.csv", text)
         meta = CampaignMeta(
             id=campaign_id,
             name=name,

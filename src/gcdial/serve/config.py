@@ -60,6 +60,9 @@ class ServeConfig:
     webhook_schedule: tuple[float, ...] = DEFAULT_WEBHOOK_SCHEDULE
     webhook_poll_s: float = 0.5
     webhook_lease_s: float = 60.0
+    # http webhooks and internal addresses (loopback, private...): for local receivers only,
+    # set by --sandbox or --allow-insecure-webhooks (see serve/webhook_targets.py).
+    allow_insecure_webhooks: bool = False
     call_wait_timeout_s: float = 4 * 3600.0
     # How long a dial whose create-call answer was ambiguous may take to be resolved by evidence
     # before the API answers ``unknown`` (a CRM's retry meanwhile gets 409, then the answer).

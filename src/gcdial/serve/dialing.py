@@ -12,15 +12,7 @@ from dataclasses import dataclass
 from gcdial.calls import CallParams
 from gcdial.client import AsyncClient
 from gcdial.dialing import Dial
-from gcdial.errors import (
-    AgentNotReadyError,
-    ApiConnectionError,
-    ApiError,
-    AuthError,
-    CallOutcomeUnknownError,
-    ConfigError,
-    InputError,
-)
+from gcdial.errors import CallEffect, GcdialError
 from gcdial.monitor import CallMonitor
 from gcdial.resolve import Verdict
 from gcdial.serve.models import CallRequest
@@ -41,8 +33,8 @@ class DialResult:
 def params_for(request: CallRequest) -> CallParams:
     """The library's create-call options for an API request."""
     return CallParams(
-        to=request.to,
-        caller_id=request.callerId,
+        to=request.to_e164,
+        caller_id=request.caller_id_e164,
         caller_id_name=request.callerIdName,
         queue=request.queueId,
         attributes=request.attributes,
@@ -77,19 +69,9 @@ def dial_status(dial: Dial) -> DialResult:
 
 
 def failed_dial_status(exc: BaseException) -> str:
-    """The call status after ``place_call`` raised ``exc``.
-
-    ``refused``: refused before anything was sent (agent not ready, bad input). ``not_placed``: the
-    create-call provably did nothing (an error status came back, or it never left). Anything else,
-    including an error we do not know, is ``unknown``: a wrong "not placed" would invite a second
-    ring.
-    """
-    if isinstance(exc, CallOutcomeUnknownError):
-        return "unknown"
-    if isinstance(exc, AgentNotReadyError | InputError | ConfigError):
-        return "refused"
-    if isinstance(exc, ApiError | ApiConnectionError | AuthError):
-        # The dialing core turns every ambiguous create-call failure into a resolution (or
-        # CallOutcomeUnknownError); what it raises otherwise is a definite refusal, or never left.
-        return "not_placed"
-    return "unknown"
+    """The call status after ``place_call`` raised ``exc``: the error's own ``call_effect``
+    (``refused``, ``not_placed`` or ``unknown``). Anything that is not a gcdial error is
+    ``unknown``: a wrong "not placed" would invite a second ring."""
+    if isinstance(exc, GcdialError):
+        return exc.call_effect.value
+    return CallEffect.UNKNOWN.value

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from gcdial.errors import InvalidPhoneNumberError
 from gcdial.phone import to_e164
@@ -41,6 +49,8 @@ class CallRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     agent: ShortText = Field(description="The agent's user id or email.")
+    # Before the numbers: they are read in this country.
+    defaultCountry: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = None
     to: Annotated[str, Field(min_length=1, max_length=40)] = Field(
         description="The customer's number, E.164 (+14155550100) or national with defaultCountry."
     )
@@ -55,18 +65,40 @@ class CallRequest(BaseModel):
         | None
     ) = Field(default=None, max_length=50)
     label: ShortText | None = None
-    defaultCountry: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = None
+
+    _to_e164: str = PrivateAttr(default="")
+    _caller_id_e164: str | None = PrivateAttr(default=None)
 
     @field_validator("to", "callerId")
     @classmethod
-    def _number(cls, value: str | None) -> str | None:
+    def _number(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None:
             return None
         try:
-            to_e164(value, default_country="US")
+            to_e164(value, default_country=info.data.get("defaultCountry") or "US")
         except InvalidPhoneNumberError as exc:
             raise ValueError(exc.message) from None
         return value
+
+    @model_validator(mode="after")
+    def _normalise(self) -> CallRequest:
+        """Both numbers in E.164 (read in ``defaultCountry``, else US) before anything is
+        claimed or dialed; ``to`` itself stays as sent (the call resource shows both)."""
+        country = self.defaultCountry or "US"
+        self._to_e164 = to_e164(self.to, default_country=country)
+        if self.callerId is not None:
+            self._caller_id_e164 = to_e164(self.callerId, default_country=country)
+        return self
+
+    @property
+    def to_e164(self) -> str:
+        """The customer's number in E.164: what is dialed and stored."""
+        return self._to_e164
+
+    @property
+    def caller_id_e164(self) -> str | None:
+        """The caller id in E.164, if one was given."""
+        return self._caller_id_e164
 
 
 class CallLinks(BaseModel):
@@ -99,7 +131,12 @@ class CallResource(BaseModel):
     status: CallStatusName
     agent: str
     agentId: str | None = None
-    to: str
+    to: str = Field(description="The customer's number in E.164: what was dialed.")
+    toAsSent: str | None = Field(
+        default=None,
+        description="The number exactly as the client sent it (e.g. national, with spaces); "
+        "null for calls a campaign placed.",
+    )
     conversationId: str | None = None
     outcome: str | None = None
     ended: bool = False

@@ -22,6 +22,8 @@ re-dialled: a retry gets "in progress" until the service's stale-claim recovery 
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -32,6 +34,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import DictRow, dict_row
 
+from gcdial.config import default_config_dir
 from gcdial.serve._rows import (
     API_KEY_COLUMNS,
     AUDIT_COLUMNS,
@@ -43,12 +46,14 @@ from gcdial.serve._rows import (
     call_args,
     call_record,
     check_call_changes,
+    clear_secrets,
     delivery_record,
     existing_claim,
     idempotency_record,
     name_taken,
     webhook_record,
 )
+from gcdial.serve.secretbox import SecretBox, load_box
 from gcdial.serve.store import (
     SCHEMA_VERSION,
     ApiKeyRecord,
@@ -62,6 +67,8 @@ from gcdial.serve.store import (
 )
 
 __all__ = ["EVENTS_CHANNEL", "PostgresStore", "describe_url"]
+
+logger = logging.getLogger("gcdial.serve")
 
 EVENTS_CHANNEL = "gcdial_events"
 DEFAULT_RETRY_S = 15.0
@@ -281,8 +288,10 @@ class PostgresStore(SharedReads):
         connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
         pool_max: int = DEFAULT_POOL_MAX,
         sleep: Callable[[float], None] = time.sleep,
+        box: SecretBox | None = None,
     ) -> None:
         self._url = url
+        self._box = box or load_box(default_config_dir(os.environ) / "serve.key")
         self._where = describe_url(url)
         self._retry_s = retry_s
         self._connect_timeout_s = connect_timeout_s
@@ -331,6 +340,18 @@ class PostgresStore(SharedReads):
                 conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (version,))
 
         self._tx(migrate)
+        self._seal_secrets()
+
+    def _seal_secrets(self) -> None:
+        """Encrypt the webhook secrets an older gcdial stored in clear."""
+        changes = clear_secrets(self._read("SELECT id, secret FROM webhooks"), self._box)
+        if changes:
+            self._tx(
+                lambda conn: conn.cursor().executemany(
+                    "UPDATE webhooks SET secret = %s WHERE id = %s AND secret = %s", changes
+                )
+            )
+            logger.warning("sealed %d webhook secret(s) stored in clear", len(changes))
 
     # --- plumbing -------------------------------------------------------------------------
 
@@ -570,7 +591,7 @@ class PostgresStore(SharedReads):
                 (
                     endpoint.id,
                     endpoint.url,
-                    endpoint.secret,
+                    self._box.seal(endpoint.secret),
                     endpoint.created_at,
                     endpoint.api_key_id,
                     endpoint.description,
@@ -582,12 +603,12 @@ class PostgresStore(SharedReads):
     def list_webhooks(self) -> list[WebhookEndpoint]:
         """Active endpoints."""
         rows = self._read("SELECT * FROM webhooks WHERE active ORDER BY created_at, id")
-        return [webhook_record(row) for row in rows]
+        return [webhook_record(row, self._box) for row in rows]
 
     def get_webhook(self, endpoint_id: str) -> WebhookEndpoint | None:
         """One active endpoint."""
         rows = self._read("SELECT * FROM webhooks WHERE id = %s AND active", (endpoint_id,))
-        return webhook_record(rows[0]) if rows else None
+        return webhook_record(rows[0], self._box) if rows else None
 
     def delete_webhook(self, endpoint_id: str) -> bool:
         """Deactivate an endpoint and drop its pending deliveries."""

@@ -43,6 +43,7 @@ from gcdial.serve.store import (
     Store,
     body_fingerprint,
 )
+from gcdial.serve.webhook_targets import GENERIC_REFUSAL, TargetRefused, WebhookGuard
 
 __all__ = ["DialAnswer", "DialService", "call_json", "event_visible", "iso"]
 
@@ -65,12 +66,14 @@ def iso(epoch: float) -> str:
 def call_json(call: CallRecord) -> dict[str, Any]:
     """The API's JSON for a call (``CallResource``)."""
     origin = json.loads(call.origin or "{}")
+    sent = json.loads(call.request or "{}").get("to")
     return {
         "id": call.id,
         "status": call.status,
         "agent": call.agent,
         "agentId": call.agent_id,
         "to": call.to,
+        "toAsSent": sent if isinstance(sent, str) else None,
         "conversationId": call.conversation_id,
         "outcome": call.outcome,
         "ended": call.outcome is not None or call.status in ("not_placed", "refused"),
@@ -134,6 +137,7 @@ class DialService:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._workers: list[asyncio.Task[None]] = []
         self._webhook_http: httpx.AsyncClient | None = None
+        self.webhook_guard = WebhookGuard(allow_insecure=config.allow_insecure_webhooks)
         self._ready_cache: tuple[float, dict[str, str]] | None = None
         self._unlisten: Callable[[], None] | None = None
         # Calls whose dial task runs in this process: their claims are not leftovers.
@@ -177,9 +181,7 @@ class DialService:
         """Open the client and the monitor, resume following placed calls, start the workers."""
         self._client = self._client_factory()
         self._monitor = CallMonitor(self._client.transport)
-        self._webhook_http = httpx.AsyncClient(
-            timeout=self.config.webhook_timeout_s, follow_redirects=False
-        )
+        self._webhook_http = self.webhook_guard.client(self.config.webhook_timeout_s)
         self.hub.last_id = await self.db(self.store.last_event_id)
         self._unlisten = await self._listen_to_replicas()
         self._spawn(self.presence.start())  # in the background: Genesys may be slow or down
@@ -288,7 +290,7 @@ class DialService:
             id=call_id,
             api_key_id=key.id,
             agent=request.agent,
-            to=request.to,
+            to=request.to_e164,
             status="placing",
             idempotency_key=idem_key,
             request=json.dumps(body),
@@ -566,10 +568,14 @@ class DialService:
         try:
             response = await self._webhook_http.post(endpoint.url, content=payload, headers=headers)
             error = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
+        except TargetRefused:
+            # Checked again at each delivery (DNS may have changed): one reason for every kind of
+            # refused address, so dead letters never tell which internal ports answer.
+            error = f"refused: {GENERIC_REFUSAL}"
         except httpx.TimeoutException:
             error = "timed out"
-        except httpx.HTTPError as exc:
-            error = f"connection failed ({type(exc).__name__})"
+        except httpx.HTTPError:
+            error = "connection failed"
         now = self.clock()
         if error is None:
             await self.db(self.store.ack_delivery, delivery.id, now=now)

@@ -9,6 +9,7 @@ service's writes are tiny and SQLite serialises writers anyway.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from gcdial.private_files import create_private, secure_sqlite
 from gcdial.serve._rows import (
     API_KEY_COLUMNS,
     AUDIT_COLUMNS,
@@ -27,12 +29,14 @@ from gcdial.serve._rows import (
     call_args,
     call_record,
     check_call_changes,
+    clear_secrets,
     delivery_record,
     existing_claim,
     idempotency_record,
     name_taken,
     webhook_record,
 )
+from gcdial.serve.secretbox import SecretBox, load_box
 from gcdial.serve.store import (
     SCHEMA_VERSION,
     ApiKeyRecord,
@@ -46,6 +50,8 @@ from gcdial.serve.store import (
 )
 
 __all__ = ["SqliteStore"]
+
+logger = logging.getLogger("gcdial.serve")
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -114,11 +120,13 @@ _MIGRATIONS: dict[int, str] = {
 class SqliteStore(SharedReads):
     """``Store`` on one SQLite file; safe to share between the threads of one process."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, box: SecretBox | None = None) -> None:
         self.path = Path(path)
         self._lock = threading.RLock()
+        self._box = box or load_box(self.path.with_name(self.path.name + ".key"))
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            create_private(self.path)  # before SQLite makes it: its -wal and -shm copy the mode
             self._db = sqlite3.connect(
                 str(self.path), isolation_level=None, check_same_thread=False, timeout=10.0
             )
@@ -127,6 +135,8 @@ class SqliteStore(SharedReads):
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA busy_timeout=10000")
             self._migrate()
+            self._seal_secrets()
+            secure_sqlite(self.path)
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open the store {self.path}: {exc}") from None
 
@@ -144,6 +154,17 @@ class SqliteStore(SharedReads):
                 for statement in _split(_MIGRATIONS[version]):
                     db.execute(statement)
                 db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+
+    def _seal_secrets(self) -> None:
+        """Encrypt the webhook secrets an older gcdial stored in clear."""
+        rows = self._db.execute("SELECT id, secret FROM webhooks").fetchall()
+        changes = clear_secrets(rows, self._box)
+        if changes:
+            with self._tx() as db:
+                db.executemany(
+                    "UPDATE webhooks SET secret = ? WHERE id = ? AND secret = ?", changes
+                )
+            logger.warning("sealed %d webhook secret(s) stored in clear", len(changes))
 
     @contextmanager
     def _tx(self, *, fsync: bool = False) -> Iterator[sqlite3.Connection]:
@@ -341,7 +362,7 @@ class SqliteStore(SharedReads):
                 (
                     endpoint.id,
                     endpoint.url,
-                    endpoint.secret,
+                    self._box.seal(endpoint.secret),
                     endpoint.created_at,
                     endpoint.api_key_id,
                     endpoint.description,
@@ -352,12 +373,12 @@ class SqliteStore(SharedReads):
     def list_webhooks(self) -> list[WebhookEndpoint]:
         """Active endpoints."""
         rows = self._read("SELECT * FROM webhooks WHERE active = 1 ORDER BY created_at, id")
-        return [webhook_record(row) for row in rows]
+        return [webhook_record(row, self._box) for row in rows]
 
     def get_webhook(self, endpoint_id: str) -> WebhookEndpoint | None:
         """One active endpoint."""
         rows = self._read("SELECT * FROM webhooks WHERE id = ? AND active = 1", (endpoint_id,))
-        return webhook_record(rows[0]) if rows else None
+        return webhook_record(rows[0], self._box) if rows else None
 
     def delete_webhook(self, endpoint_id: str) -> bool:
         """Deactivate an endpoint and drop its pending deliveries."""

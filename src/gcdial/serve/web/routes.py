@@ -25,6 +25,7 @@ from starlette.staticfiles import StaticFiles
 from gcdial.errors import GcdialError, InvalidPhoneNumberError, NotFoundError
 from gcdial.serve.campaigns import CampaignManager
 from gcdial.serve.models import CallRequest
+from gcdial.serve.params import MAX_EVENT_ID, event_cursor
 from gcdial.serve.problems import ApiProblem
 from gcdial.serve.review import Reviews
 from gcdial.serve.service import DialService, call_json, event_visible
@@ -329,14 +330,15 @@ def mount_page(
     async def events(
         request: Request,
         viewer: Viewer,
-        after: Annotated[int | None, Query(ge=0)] = None,
+        after: Annotated[int | None, Query(ge=0, le=MAX_EVENT_ID)] = None,
         last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     ) -> EventSourceResponse:
         """The page's live feed: the service's event log, resumed after Last-Event-ID."""
         session, key = viewer
         start = after if after is not None else service.hub.last_id
-        if last_event_id and last_event_id.strip().isdigit():
-            start = int(last_event_id)
+        cursor = event_cursor(last_event_id, where="header:Last-Event-ID")
+        if cursor is not None:
+            start = cursor
         names = await key_names()
 
         async def feed() -> AsyncIterator[dict[str, Any]]:

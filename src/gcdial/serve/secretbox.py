@@ -1,0 +1,107 @@
+"""Webhook signing secrets are stored encrypted (Fernet, from ``cryptography``), never in clear.
+
+Whoever reads the store (a backup, a copied file, a database user) must not be able to forge
+deliveries to the CRM. The key comes from ``$GCDIAL_SERVE_SECRET_KEY`` (a Fernet key:
+``python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"``),
+else from a key file, 0600, that is generated on first use: ``<store>.key`` beside a SQLite store,
+``serve.key`` in gcdial's config directory for PostgreSQL (replicas on other machines must share
+the key: set the variable on each). Sealed values read ``fernet:<token>``; a clear ``whsec_``
+value found in an older store is sealed when the store opens.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from cryptography.fernet import Fernet, InvalidToken
+
+from gcdial.errors import ConfigError
+from gcdial.private_files import PRIVATE_MODE, ensure_private
+
+__all__ = ["SEALED_PREFIX", "SECRET_KEY_ENV", "SecretBox", "load_box"]
+
+SECRET_KEY_ENV = "GCDIAL_SERVE_SECRET_KEY"  # noqa: S105 (a variable's name)
+SEALED_PREFIX = "fernet:"
+
+logger = logging.getLogger("gcdial.serve")
+
+
+class SecretBox:
+    """Seals and opens stored secrets with one Fernet key."""
+
+    def __init__(self, key: bytes | str) -> None:
+        try:
+            self._fernet = Fernet(key)
+        except (ValueError, TypeError):
+            raise ConfigError(
+                "the key for the webhook secrets is not a Fernet key",
+                hint=f"Set {SECRET_KEY_ENV} to a key from Fernet.generate_key(), or remove it "
+                "to use the key file beside the store.",
+            ) from None
+
+    def seal(self, secret: str) -> str:
+        """``secret`` encrypted, as stored."""
+        return SEALED_PREFIX + self._fernet.encrypt(secret.encode()).decode("ascii")
+
+    def open(self, stored: str) -> str:
+        """The secret of a stored value (a clear one, not migrated yet, as it is)."""
+        if not self.is_sealed(stored):
+            return stored
+        try:
+            return self._fernet.decrypt(stored.removeprefix(SEALED_PREFIX)).decode()
+        except InvalidToken:
+            raise ConfigError(
+                "a webhook secret in the store was sealed with another key",
+                hint=f"Use the key the store was created with ({SECRET_KEY_ENV} or the key "
+                "file); every replica needs the same one.",
+            ) from None
+
+    @staticmethod
+    def is_sealed(stored: str) -> bool:
+        """True when ``stored`` is encrypted."""
+        return stored.startswith(SEALED_PREFIX)
+
+
+def _read_key(key_file: Path) -> str:
+    """The key in ``key_file``; waits a moment for a process that is creating it right now."""
+    ensure_private(key_file)
+    for _ in range(100):
+        try:
+            text = key_file.read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(
+                f"cannot read the webhook secrets key {key_file}: {exc}",
+                hint=f"Fix the file's permissions, or set {SECRET_KEY_ENV}.",
+            ) from None
+        if text:
+            return text
+        time.sleep(0.02)
+    raise ConfigError(
+        f"the webhook secrets key file {key_file} is empty",
+        hint=f"Delete it only if no webhook is registered yet, or set {SECRET_KEY_ENV}.",
+    )
+
+
+def load_box(key_file: Path, environ: Mapping[str, str] | None = None) -> SecretBox:
+    """The box from ``$GCDIAL_SERVE_SECRET_KEY``, else from ``key_file``, created (0600) with a
+    new key when missing; a key file readable by others is made 0600, with a warning."""
+    env = os.environ if environ is None else environ
+    given = env.get(SECRET_KEY_ENV, "").strip()
+    if given:
+        return SecretBox(given)
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_MODE)
+    except FileExistsError:
+        return SecretBox(_read_key(key_file))
+    key = Fernet.generate_key()
+    with os.fdopen(fd, "wb") as out:
+        out.write(key + b"\n")
+        out.flush()
+        os.fsync(out.fileno())
+    logger.info("created the webhook secrets key %s", key_file)
+    return SecretBox(key)
