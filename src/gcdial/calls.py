@@ -8,7 +8,7 @@ provably did not act on it (see :mod:`gcdial.http`).
 
 from __future__ import annotations
 
-import asyncio
+import sys
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -471,11 +471,16 @@ class Calls(_CallsBase[ApiTransport, Agents]):
                     on_event=on_event,
                 )
 
+        import asyncio  # see gcdial.http.async_sleep
+
         return asyncio.run(_wait())
 
 
 def refuse_running_loop(blocking: str, instead: str) -> None:
     """RuntimeError when called inside an event loop: a blocking call there would deadlock it."""
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None:
+        return  # no event loop runs in a program that never imported asyncio
     try:
         asyncio.get_running_loop()
     except RuntimeError:

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -31,6 +30,7 @@ from gcdial.http import (
     RateBudget,
     Rng,
     Sleep,
+    async_sleep,
     tls_for,
 )
 
@@ -198,6 +198,8 @@ class Client(_ClientBase):
                 )
                 return await dialing.dial(calls, twin, self.settings, agent, params, **options)
 
+        import asyncio  # see gcdial.http.async_sleep
+
         return asyncio.run(run())
 
     def close(self) -> None:
@@ -238,7 +240,7 @@ class AsyncClient(_ClientBase):
         budget: RateBudget | None = None,
         max_retries: int = MAX_RETRIES,
         clock: Clock = time.monotonic,
-        sleep: AsyncSleep = asyncio.sleep,
+        sleep: AsyncSleep = async_sleep,
         rng: Rng | None = None,
     ) -> None:
         overrides = {

@@ -16,7 +16,6 @@ lost answer), so the two cannot drift apart.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -28,7 +27,7 @@ from gcdial._shared import DEFAULT_RESOLVE_TIMEOUT_S
 from gcdial.calls import AsyncCalls, CallParams, Calls, CallTarget, async_twin
 from gcdial.config import Settings
 from gcdial.errors import CallOutcomeUnknownError
-from gcdial.http import ApiTransport, AsyncApiTransport, ServerClock
+from gcdial.http import ApiTransport, AsyncApiTransport, ServerClock, async_sleep
 from gcdial.resolve import (
     UNTAGGED_SKEW_S,
     AnalyticsAnswer,
@@ -46,6 +45,8 @@ from gcdial.resolve import (
 )
 
 if TYPE_CHECKING:
+    import asyncio
+
     # Types only: a dial that is not followed never loads the monitor (start-up time).
     from gcdial.models import CallCreated
     from gcdial.monitor.events import CallEvent
@@ -131,6 +132,8 @@ class Dial:
 
 async def _sleep_or_event(event: asyncio.Event, seconds: float, sleep: AsyncSleep) -> None:
     """Return when ``event`` is set or after ``seconds`` (on the injected sleep)."""
+    import asyncio  # on an event loop, so already imported (see gcdial.http.async_sleep)
+
     if event.is_set() or seconds <= 0:
         return
     waiter = asyncio.ensure_future(event.wait())
@@ -154,7 +157,7 @@ async def resolve_attempt(
     timeout_s: float,
     analytics: bool = True,
     clock: Clock = time.monotonic,
-    sleep: AsyncSleep = asyncio.sleep,
+    sleep: AsyncSleep = async_sleep,
     started: float | None = None,
     notes: tuple[Evidence, ...] = (),
     long_past: bool = False,
@@ -167,6 +170,8 @@ async def resolve_attempt(
     ``long_past``: the attempt is long over (see :class:`gcdial.resolve.LadderFacts`), as when
     ``gcdial resolve`` looks at it later; pass ``started`` far enough back that it is settled.
     """
+    import asyncio  # on an event loop, so already imported (see gcdial.http.async_sleep)
+
     t0 = clock() if started is None else started
     found = asyncio.Event()
     live: list[Evidence] = []
@@ -233,7 +238,7 @@ async def keep_resolving(
     settings: Settings,
     timeout_s: float,
     clock: Clock = time.monotonic,
-    sleep: AsyncSleep = asyncio.sleep,
+    sleep: AsyncSleep = async_sleep,
 ) -> Resolution:
     """Go on with the ladder of a dial whose ``resolve_timeout_s`` ran out on ``unknown``.
 
@@ -305,7 +310,7 @@ async def dial(
     on_placed: Callable[[str], None] | None = None,
     on_event: Callable[[CallEvent], None] | None = None,
     clock: Clock = time.monotonic,
-    sleep: AsyncSleep = asyncio.sleep,
+    sleep: AsyncSleep = async_sleep,
 ) -> Dial:
     """Check the agent, place ``params`` tagged with a fresh attempt id, follow, resolve.
 
@@ -398,7 +403,7 @@ def dial_sync(
     on_target: Callable[[CallTarget, Attempt], None] | None = None,
     on_placed: Callable[[str], None] | None = None,
     clock: Clock = time.monotonic,
-    sleep: AsyncSleep = asyncio.sleep,
+    sleep: AsyncSleep = async_sleep,
 ) -> Dial:
     """:func:`dial` without following the call, over a synchronous transport (blocks).
 
@@ -439,6 +444,8 @@ def dial_sync(
                     sleep=sleep,
                     started=started,
                 )
+
+        import asyncio  # only a lost answer needs an event loop (see gcdial.http.async_sleep)
 
         asyncio.run(ladder())
     else:

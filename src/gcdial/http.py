@@ -18,7 +18,6 @@ tasks alike): it follows the ``inin-ratelimit-*`` headers and, after a 429, paus
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import functools
 import json as jsonlib
@@ -80,6 +79,7 @@ __all__ = [
     "RateBudget",
     "ServerClock",
     "SyncBridge",
+    "async_sleep",
     "backoff_delay",
     "parse_json",
     "parse_retry_after",
@@ -138,6 +138,17 @@ class Rng(Protocol):
 Sleep = Callable[[float], None]
 AsyncSleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
+
+
+async def async_sleep(seconds: float) -> None:
+    """``asyncio.sleep``, the default async sleep of gcdial's clients and loops.
+
+    asyncio is imported here, on first use, for start-up time: a program that runs no event loop
+    (one ``gcdial call``, a script using :class:`gcdial.Client`) never imports it.
+    """
+    import asyncio
+
+    await asyncio.sleep(seconds)
 
 
 # Reading Genesys' ErrorBody answers into the exception tree of gcdial.errors.
@@ -394,7 +405,7 @@ class RateBudget:
         *,
         clock: Clock = time.monotonic,
         sleep: Sleep = time.sleep,
-        async_sleep: AsyncSleep = asyncio.sleep,
+        async_sleep: AsyncSleep = async_sleep,
         max_pause_s: float = MAX_RETRY_AFTER_S,
     ) -> None:
         self._clock = clock
@@ -604,6 +615,8 @@ class SyncBridge(httpx.AsyncBaseTransport):
             finally:
                 response.close()
             return response
+
+        import asyncio  # see async_sleep
 
         response = await asyncio.to_thread(send)
         # The body is already decoded: its encoding headers no longer describe it.
@@ -1054,7 +1067,7 @@ class AsyncApiTransport(_TransportCore):
         budget: RateBudget | None = None,
         timeout: httpx.Timeout | float | None = None,
         max_retries: int = MAX_RETRIES,
-        sleep: AsyncSleep = asyncio.sleep,
+        sleep: AsyncSleep = async_sleep,
         rng: Rng | None = None,
         user_agent: str | None = None,
         clock: Callable[[], float] = time.monotonic,

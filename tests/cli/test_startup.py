@@ -48,11 +48,14 @@ _PROBE = textwrap.dedent(
 )
 
 # Loaded by no plain call: the human views (rich), what only other commands need, httpx's command
-# line, and what only an event loop needs: a call that is not followed is placed with plain
-# requests (dialing.dial_sync), so anyio's asyncio backend and the monitor never load.
+# line, what only an event loop needs (a call that is not followed is placed with plain requests,
+# dialing.dial_sync: asyncio, anyio's asyncio backend and the monitor never load), and the config
+# file's parser when there is no config file.
 _NOT_ON_THE_CALL_PATH = (
     "rich",
     "httpx._main",
+    "asyncio",
+    "tomllib",
     "anyio._backends",
     "anyio._core",
     "sniffio",

@@ -8,9 +8,8 @@ while something rings; ``--json`` gets one JSON object per line, the outcome las
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -262,6 +261,8 @@ async def _dial(view: LiveView, request: DialRequest) -> ExitCode:
     clock, sleep = run.core_clock()
     async with run.async_client() as client, contextlib.AsyncExitStack() as stack:
         monitor = await stack.enter_async_context(_monitor(client)) if request.follow else None
+        import asyncio  # on an event loop, so already imported (see gcdial.http.async_sleep)
+
         hang_task: list[asyncio.Task[None]] = []
 
         def on_placed(conversation_id: str) -> None:
@@ -403,6 +404,14 @@ def _place(view: LiveView, request: DialRequest) -> ExitCode:
     return _report(view, handle)
 
 
+def _loop(work: Coroutine[Any, Any, ExitCode]) -> ExitCode:
+    """Run ``work`` on an event loop; asyncio is imported here, for start-up time: a call that is
+    not followed runs none (see :func:`_place`)."""
+    import asyncio
+
+    return asyncio.run(work)
+
+
 def _run(view: LiveView, work: Callable[[], ExitCode]) -> ExitCode:
     """Run the dial or the follow; on Ctrl-C, say what became of the call."""
     try:
@@ -427,13 +436,13 @@ def dial_and_report(run: Session, request: DialRequest) -> ExitCode:
     view = LiveView(run)
     if not request.follow:
         return _run(view, lambda: _place(view, request))
-    return _run(view, lambda: asyncio.run(_dial(view, request)))
+    return _run(view, lambda: _loop(_dial(view, request)))
 
 
 def follow_existing(run: Session, conversation_id: str, *, timeout_s: float | None) -> ExitCode:
     """Follow a call placed elsewhere to its outcome."""
     view = LiveView(run, conversation_id=conversation_id)
-    return _run(view, lambda: asyncio.run(_follow_existing(view, timeout_s=timeout_s)))
+    return _run(view, lambda: _loop(_follow_existing(view, timeout_s=timeout_s)))
 
 
 @dataclass(frozen=True)
@@ -488,4 +497,4 @@ async def _resolve_later(run: Session, request: ResolveRequest) -> ExitCode:
 
 def resolve_later(run: Session, request: ResolveRequest) -> ExitCode:
     """``gcdial resolve``: the ladder's details step for an earlier attempt; the exit code."""
-    return asyncio.run(_resolve_later(run, request))
+    return _loop(_resolve_later(run, request))
