@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import importlib
+import re
 import sys
 import time
 import traceback
@@ -55,10 +56,16 @@ def main(argv: list[str] | None = None) -> int:
             )
             sections.append((failure, f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC", before))
         print(f"   {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
+    out = BENCH_DIR / "RESULTS.md"
+    old = out.read_text() if args.only and out.exists() else ""
+    # Sections kept from an older run without their own date keep the date the file gave them.
+    undated = re.search(r"\(those that do not: ([^)]+)\)", old)
+    when = f"\n(those that do not: {undated.group(1)})" if undated else ""
     report = [
         "# gcdial benchmark results",
         "",
-        f"Measured on {machine_summary()}; each section says when, and how busy the machine was.",
+        f"Measured on {machine_summary()}; each section says when, and how busy the machine "
+        f"was{when}.",
         "Every figure is a ratio against a baseline measured in the same run.",
         "Re-run all: `make bench`; one benchmark rewrites only its own sections.",
         "",
@@ -67,9 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     for section, _, _ in sections:
         if not section.ok:
             print(f"goal not met: {section.title}", file=sys.stderr)
-    out = BENCH_DIR / "RESULTS.md"
-    if args.only and out.exists():
-        report.extend(merge_sections(out.read_text(), fresh))
+    if old:
+        report.extend(merge_sections(old, fresh))
     else:
         report.extend(fresh.values())
     out.write_text("\n".join(report))

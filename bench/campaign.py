@@ -378,6 +378,98 @@ def memory(work: Path) -> Section:
     )
 
 
+WRAPUP_CALLS = 1000
+WRAPUP_AGENTS = 20
+WRAPUP_QUEUE = "9ee00001-0000-4000-8000-000000000001"
+WRAPUP_BUDGET = 0.2
+
+
+def _wrapup_fixture(path: Path) -> Path:
+    """The bench org with a queue, its codes, and a wrap-up for every call after 10 s."""
+    codes = {"Sale": "c0de0001-0000-4000-8000-000000000001"}
+    codes["Do not call"] = "c0de0004-0000-4000-8000-000000000004"
+    path.write_text(
+        json.dumps(
+            {
+                "clients": [
+                    {"id": "bench", "secret": "bench-secret", "grant": "client_credentials"}
+                ],
+                "generate_agents": {"count": AGENTS, "email_domain": DOMAIN},
+                "wrapup_codes": [{"id": cid, "name": name} for name, cid in codes.items()],
+                "queues": [{"id": WRAPUP_QUEUE, "name": "Sales", "wrapup_codes": list(codes)}],
+                "wrapups": [
+                    {"match": "*4??", "code": "Do not call"},
+                    {"match": "*", "code": "Sale", "notes": "order placed"},
+                ],
+            }
+        )
+    )
+    return path
+
+
+def wrapup(work: Path) -> Section:
+    """REST requests per call that following each call through its wrap-up adds, counted at the
+    emulator: the same answered calls without a queue (baseline), then placed for a queue with
+    wrap-up rules (each call waits for its agent's wrap-up)."""
+    csv = _write_list(work / "calls.csv", WRAPUP_CALLS, answered_only=True)
+    rules = work / "rules.toml"
+    rules.write_text('default = "done"\n[codes]\n"Do not call" = "dnc"\n')
+    agents = ",".join(f"agent{n:03d}@{DOMAIN}" for n in range(1, WRAPUP_AGENTS + 1))
+    runs: dict[str, tuple[int, int, int]] = {}
+    with _emulator(_wrapup_fixture(work / "org.json"), limit=10**6, window_s=60.0) as emu:
+        for name, extra in (
+            ("baseline", []),
+            ("wrap-up", ["--queue", WRAPUP_QUEUE, "--wrapup-rules", str(rules)]),
+        ):
+            emu.reset()
+            argv = [GCDIAL, "--json", "campaign", "run", str(csv), "--agents", agents]
+            argv += ["--window", "00:00-24:00", "--max-attempts", "1"]
+            argv += ["--journal", str(work / f"{name}.db"), *extra]
+            child = _measure(argv, _env(emu), work)
+            calls = int(_summary(child)["calls_placed"])
+            ledger = emu.wrapups()
+            runs[name] = (int(emu.request_counts()["total"]), calls, int(ledger["total"]))
+    base_requests, base_calls, _ = runs["baseline"]
+    requests, calls, wrapped = runs["wrap-up"]
+    per_call_base = base_requests / base_calls
+    per_call = requests / calls
+    extra_per_call = per_call - per_call_base
+    dump_json(work / "wrapup.json", {"runs": runs})
+    return Section(
+        title="Campaign wrap-up: REST requests per call",
+        command="make bench ARGS=campaign",
+        headers=["run", "calls", "wrap-ups", "REST requests", "per call", "vs baseline"],
+        table=[
+            [
+                "no queue, no wrap-up (baseline)",
+                str(base_calls),
+                "0",
+                str(base_requests),
+                f"{per_call_base:.3f}",
+                "+0.000",
+            ],
+            [
+                "queue + wrap-up rules",
+                str(calls),
+                str(wrapped),
+                str(requests),
+                f"{per_call:.3f}",
+                f"{extra_per_call:+.3f}",
+            ],
+        ],
+        notes=[
+            f"{WRAPUP_CALLS} answered calls, {WRAPUP_AGENTS} agents, emulator at {SPEED:g}x; every "
+            "queue call gets its wrap-up 10 simulated seconds after it ends. Requests are every "
+            "request the emulator served (token, users, channel, calls, wrap-up codes, details).",
+            "The wrap-up arrives on the agent's call topic the campaign already follows: no GET "
+            "per call. Its code's name is looked up once per run (GET /api/v2/routing/wrapupcodes)"
+            "; conversation details are asked only for a wrap-up whose frame never came.",
+            f"Goal: at most {WRAPUP_BUDGET} extra requests per call.",
+        ],
+        ok=extra_per_call <= WRAPUP_BUDGET and wrapped == calls,
+    )
+
+
 def run() -> list[Section]:
     """The three campaign measurements, each against its own baseline."""
     with tempfile.TemporaryDirectory(prefix="gcdial-bench-campaign-") as tmp:
@@ -394,6 +486,7 @@ def run() -> list[Section]:
             ("overhead", measure_overhead),
             ("memory", memory),
             ("throughput", lambda folder: throughput(folder, unthrottled_rps)),
+            ("wrapup", wrapup),
         ):
             folder = work / name
             folder.mkdir()

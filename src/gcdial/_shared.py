@@ -38,3 +38,8 @@ REGION_DOMAINS: Final[dict[str, str]] = {
 
 DEFAULT_RESOLVE_TIMEOUT_S: Final = 180.0
 """How long a dial waits for an ambiguous create to resolve (more than the default settle time)."""
+
+DEFAULT_WRAPUP_TIMEOUT_S: Final = 300.0
+"""How long after a call ends its wrap-up is waited for (then conversation details are asked once):
+an agent who never wraps up must not hold a follower forever."""
+WRAPUP_CODES_PATH: Final = "/api/v2/routing/wrapupcodes"

@@ -8,6 +8,7 @@ provably did not act on it (see :mod:`gcdial.http`).
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, replace
@@ -20,7 +21,12 @@ import pydantic
 
 from gcdial.agents import ME, AgentReadiness, Agents, AsyncAgents, is_email
 from gcdial.config import Settings
-from gcdial.errors import CallOutcomeUnknownError, InputError, ResponseFormatError
+from gcdial.errors import (
+    CallOutcomeUnknownError,
+    InputError,
+    RequestOutcomeUnknownError,
+    ResponseFormatError,
+)
 from gcdial.http import (
     ApiTransport,
     AsyncApiTransport,
@@ -35,6 +41,7 @@ if TYPE_CHECKING:
     from gcdial.monitor.events import CallEvent
     from gcdial.monitor.follow import CallMonitor
     from gcdial.monitor.outcome import Outcome
+    from gcdial.monitor.wrapup import WrapupWait
 
 __all__ = [
     "ON_BEHALF_PATH",
@@ -49,6 +56,8 @@ __all__ = [
     "choose_route",
     "preview_create",
 ]
+
+logger = logging.getLogger("gcdial.calls")
 
 ON_BEHALF_PATH: Final = "/api/v2/conversations/calls/user/{user_id}"
 USER_ROUTE_PATH: Final = "/api/v2/conversations/calls"
@@ -249,6 +258,18 @@ def _created(
         ) from None
 
 
+def _call_outcome_unknown(error: RequestOutcomeUnknownError) -> CallOutcomeUnknownError:
+    """The transport's neutral "no usable answer" read as what it means for a create-call."""
+    logger.warning(
+        "%s %s sent at %s has an unknown outcome (%s); it will not be re-sent",
+        error.method,
+        error.url,
+        error.sent_at.isoformat(),
+        error.reason,
+    )
+    return CallOutcomeUnknownError.of_request(error)
+
+
 def _conversation(data: object) -> CallConversation:
     try:
         return CallConversation.model_validate(data)
@@ -409,7 +430,10 @@ class Calls(_CallsBase[ApiTransport, Agents]):
 
     def _post(self, target: CallTarget, body: dict[str, Any]) -> CallCreated:
         _check_target(target)
-        response = self._transport.request("POST", target.path, json=body, idempotent=False)
+        try:
+            response = self._transport.request("POST", target.path, json=body, idempotent=False)
+        except RequestOutcomeUnknownError as exc:
+            raise _call_outcome_unknown(exc) from exc.cause
         return _created(response, body, self._transport)
 
     def build_create_request(
@@ -449,11 +473,13 @@ class Calls(_CallsBase[ApiTransport, Agents]):
         agent_id: str | None = None,
         timeout_s: float | None = None,
         on_event: Callable[[CallEvent], None] | None = None,
+        wrapup: bool | WrapupWait = False,
     ) -> Outcome:
         """Block until the call ends and return its outcome (notifications, else polling).
 
         Runs the monitor on a private event loop with this client's token and rate budget; from
-        async code use ``AsyncClient.calls.wait`` instead.
+        async code use ``AsyncClient.calls.wait`` instead. ``wrapup``: see
+        ``AsyncClient.calls.wait``.
         """
         refuse_running_loop("Client.calls.wait", "AsyncClient.calls.wait")
         twin = async_twin(self._transport)
@@ -469,6 +495,7 @@ class Calls(_CallsBase[ApiTransport, Agents]):
                     agent_id=agent_id,
                     timeout_s=timeout_s,
                     on_event=on_event,
+                    wrapup=wrapup_wait(wrapup, self._settings),
                 )
 
         import asyncio  # see gcdial.http.async_sleep
@@ -553,7 +580,12 @@ class AsyncCalls(_CallsBase[AsyncApiTransport, AsyncAgents]):
 
     async def _post(self, target: CallTarget, body: dict[str, Any]) -> CallCreated:
         _check_target(target)
-        response = await self._transport.request("POST", target.path, json=body, idempotent=False)
+        try:
+            response = await self._transport.request(
+                "POST", target.path, json=body, idempotent=False
+            )
+        except RequestOutcomeUnknownError as exc:
+            raise _call_outcome_unknown(exc) from exc.cause
         return _created(response, body, self._transport)
 
     async def build_create_request(
@@ -589,10 +621,12 @@ class AsyncCalls(_CallsBase[AsyncApiTransport, AsyncAgents]):
         agent_id: str | None = None,
         timeout_s: float | None = None,
         monitor: CallMonitor | None = None,
+        wrapup: bool | WrapupWait = False,
     ) -> AsyncIterator[CallEvent]:
         """The call's events as they happen, until it ends (``async for event in ...``).
 
         Pass a ``CallMonitor`` that already watches the agent to see the earliest events too.
+        ``wrapup``: go on until the agent's wrap-up (see :meth:`wait`).
         """
         # start-up: only following a call needs the monitor (and the WebSocket client)
         from gcdial.monitor.follow import follow as follow_events
@@ -603,6 +637,7 @@ class AsyncCalls(_CallsBase[AsyncApiTransport, AsyncAgents]):
             agent_id=agent_id,
             monitor=monitor,
             timeout_s=timeout_s,
+            wrapup=wrapup_wait(wrapup, self._settings),
         )
 
     async def wait(
@@ -613,8 +648,15 @@ class AsyncCalls(_CallsBase[AsyncApiTransport, AsyncAgents]):
         timeout_s: float | None = None,
         monitor: CallMonitor | None = None,
         on_event: Callable[[CallEvent], None] | None = None,
+        wrapup: bool | WrapupWait = False,
     ) -> Outcome:
-        """Follow the call to its end and return its outcome."""
+        """Follow the call to its end and return its outcome.
+
+        ``wrapup=True``: once the call is over, wait (up to ``DEFAULT_WRAPUP_TIMEOUT_S``) for the
+        agent's wrap-up, returned in ``outcome.wrapup``, when one is expected: the agent's leg
+        was for a queue, or the setting ``wrapup_non_acd`` is on. A ``WrapupWait`` sets the time
+        and says whether the call is an ACD one.
+        """
         # start-up: only following a call needs the monitor (and the WebSocket client)
         from gcdial.monitor.follow import wait as follow_wait
 
@@ -625,4 +667,15 @@ class AsyncCalls(_CallsBase[AsyncApiTransport, AsyncAgents]):
             monitor=monitor,
             timeout_s=timeout_s,
             on_event=on_event,
+            wrapup=wrapup_wait(wrapup, self._settings),
         )
+
+
+def wrapup_wait(wrapup: bool | WrapupWait, settings: Settings) -> WrapupWait | None:
+    """The wrap-up wait a ``wrapup=`` option asks for (``True``: the default time)."""
+    # Imported here for start-up time: only following a call waits for its wrap-up.
+    from gcdial.monitor.wrapup import WrapupWait
+
+    if isinstance(wrapup, WrapupWait):
+        return wrapup
+    return WrapupWait(non_acd=settings.wrapup_non_acd) if wrapup else None

@@ -65,6 +65,8 @@ ENV_VARS: Final[Mapping[str, str]] = {
     "GCDIAL_LOGIN_PORT": "login_port",
     "GCDIAL_ATTEMPT_ATTRIBUTE": "attempt_attribute",
     "GCDIAL_ANALYTICS_SETTLE_S": "analytics_settle_s",
+    "GCDIAL_QUEUE_ID": "queue_id",
+    "GCDIAL_WRAPUP_NON_ACD": "wrapup_non_acd",
 }
 ENV_PROFILE: Final = "GCDIAL_PROFILE"
 DEFAULT_ATTEMPT_ATTRIBUTE: Final = "gcdialAttemptId"
@@ -113,6 +115,11 @@ class Settings(BaseModel):
     analytics_settle_s: float = Field(
         default=DEFAULT_ANALYTICS_SETTLE_S, gt=0, le=86_400, allow_inf_nan=False
     )
+    queue_id: str | None = Field(default=None, min_length=1, max_length=64)
+    """The queue calls are placed for (``callFromQueueId``) when the caller names none: ACD calls
+    are the ones that carry a wrap-up code."""
+    wrapup_non_acd: bool = False
+    """Wait for a wrap-up on calls placed without a queue too (UNCONFIRMED that they have one)."""
     config_dir: Path | None = None
     sources: dict[str, str] = Field(default_factory=dict, repr=False)
 
@@ -507,6 +514,8 @@ _COERCE: Final[Mapping[str, Callable[[str, object, str], object]]] = {
     "login_port": _as_port,
     "attempt_attribute": _as_text,
     "analytics_settle_s": _as_positive_float,
+    "queue_id": _as_text,
+    "wrapup_non_acd": _as_bool,
 }
 
 

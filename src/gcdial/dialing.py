@@ -19,11 +19,11 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, TypedDict
 
-from gcdial._shared import DEFAULT_RESOLVE_TIMEOUT_S
+from gcdial._shared import DEFAULT_RESOLVE_TIMEOUT_S, DEFAULT_WRAPUP_TIMEOUT_S
 from gcdial.calls import AsyncCalls, CallParams, Calls, CallTarget, async_twin
 from gcdial.config import Settings
 from gcdial.errors import CallOutcomeUnknownError
@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from gcdial.monitor.events import CallEvent
     from gcdial.monitor.follow import CallMonitor
     from gcdial.monitor.outcome import Outcome
+    from gcdial.monitor.wrapup import WrapupWait
 
 __all__ = [
     "DEFAULT_RESOLVE_TIMEOUT_S",
@@ -75,6 +76,8 @@ class DialOptions(TypedDict, total=False):
     check_agent: bool
     follow: bool
     timeout_s: float | None
+    wrapup: bool
+    wrapup_timeout_s: float
     resolve: bool
     resolve_timeout_s: float
     analytics: bool
@@ -302,6 +305,8 @@ async def dial(
     follow: bool = False,
     monitor: CallMonitor | None = None,
     timeout_s: float | None = None,
+    wrapup: bool = False,
+    wrapup_timeout_s: float = DEFAULT_WRAPUP_TIMEOUT_S,
     resolve: bool = True,
     resolve_timeout_s: float = DEFAULT_RESOLVE_TIMEOUT_S,
     analytics: bool = True,
@@ -319,8 +324,23 @@ async def dial(
     resolution says placed / not_placed / unknown. ``on_target`` is called once the agent is known
     and just before the POST (record the attempt there: a journal, a log); ``on_placed`` with the
     conversation id as soon as it is known.
+
+    ``wrapup`` (with ``follow``): after the call ends, wait up to ``wrapup_timeout_s`` for the
+    agent's wrap-up and return it in ``outcome.wrapup``. Only calls expected to have one are
+    waited for: those placed for a queue (``params.queue``, else the setting ``queue_id``), or any
+    call with the setting ``wrapup_non_acd``.
     """
-    attempt_id, tagged = _tag(calls, settings, params, attempt_id)
+    attempt_id, params, tagged = _tag(calls, settings, params, attempt_id)
+    wait_wrapup: WrapupWait | None = None
+    if wrapup:
+        # Imported here: only a followed call waits for a wrap-up (start-up time of one call).
+        from gcdial.monitor.wrapup import WrapupWait
+
+        wait_wrapup = WrapupWait(
+            timeout_s=wrapup_timeout_s,
+            acd=params.queue is not None,
+            non_acd=settings.wrapup_non_acd,
+        )
     target = await calls.target(agent, check_agent=check_agent)
     async with contextlib.AsyncExitStack() as stack:
         live_monitor: CallMonitor | None = None
@@ -384,6 +404,7 @@ async def dial(
                 timeout_s=timeout_s,
                 on_event=record,
                 catch_up=catch_up,
+                wrapup=wait_wrapup,
             )
         return handle
 
@@ -413,7 +434,7 @@ def dial_sync(
     the same HTTP client, token and rate budget (:func:`gcdial.calls.async_twin`), as in
     :func:`dial`; ``clock`` and ``sleep`` time it.
     """
-    attempt_id, tagged = _tag(calls, settings, params, attempt_id)
+    attempt_id, params, tagged = _tag(calls, settings, params, attempt_id)
     target = calls.target(agent, check_agent=check_agent)
     handle = _handle(attempt_id, params, tagged, target, settings, transport.server_clock)
     if on_target is not None:
@@ -457,13 +478,16 @@ def dial_sync(
 
 def _tag(
     calls: Calls | AsyncCalls, settings: Settings, params: CallParams, attempt_id: str | None
-) -> tuple[str, CallParams]:
-    """The attempt id and the call tagged with it; raises before anything is sent when the call
-    could not be sent (a bad number, a bad body)."""
+) -> tuple[str, CallParams, CallParams]:
+    """The attempt id, the call (for the setting ``queue_id`` when it names no queue) and that
+    call tagged with the attempt id; raises before anything is sent when the call could not be
+    sent (a bad number, a bad body)."""
     attempt_id = attempt_id or new_attempt_id()
+    if params.queue is None and settings.queue_id is not None:
+        params = replace(params, queue=settings.queue_id)
     tagged = params.with_attribute(settings.attempt_attribute, attempt_id)
     calls.validate(tagged)
-    return attempt_id, tagged
+    return attempt_id, params, tagged
 
 
 def _handle(

@@ -9,7 +9,8 @@ The tree is split by "did a response come back?"::
     │   ├── InvalidPhoneNumberError  a number that cannot be dialed (number, reason)
     │   ├── InputFileError           a file as a whole cannot be read (file, line)
     │   │   ├── CsvFileError         the contact list: encoding, header, quoting
-    │   │   └── DncFileError         the do-not-call file
+    │   │   ├── DncFileError         the do-not-call file
+    │   │   └── WrapupRulesFileError a campaign's wrap-up rules file (TOML)
     │   ├── CsvValidationError       --strict and the list has bad rows (report)
     │   └── JournalError             a campaign journal cannot be used (file, why)
     │       ├── JournalLockedError   another process holds it
@@ -31,7 +32,8 @@ The tree is split by "did a response come back?"::
     ├── ApiConnectionError           no (complete) response: DNS, refused, reset, protocol error
     │   └── ApiTimeoutError          the server did not answer in time
     ├── ResponseFormatError          a response came back but is unusable (HTML, wrong shape)
-    ├── CallOutcomeUnknownError      a create-call POST may or may not have placed the call
+    ├── RequestOutcomeUnknownError   a request not safe to repeat got no usable answer
+    │   └── CallOutcomeUnknownError  ... and it was the create-call: it may have placed the call
     ├── ChannelUnavailableError      no notifications channel (gcdial polls instead)
     └── CallWaitTimeoutError         a followed call was still going when the wait ran out
 
@@ -53,7 +55,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 if TYPE_CHECKING:
     from gcdial.campaign.csvinput import ValidationReport
@@ -90,9 +92,11 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitedError",
+    "RequestOutcomeUnknownError",
     "ResponseFormatError",
     "ReviewConflictError",
     "ServerError",
+    "WrapupRulesFileError",
 ]
 
 
@@ -157,18 +161,33 @@ class InputError(GcdialError):
     call_effect = CallEffect.REFUSED  # input is checked before anything is sent
 
 
+LIBRARY_COUNTRY: Final = "the setting default_country, e.g. GCDIAL_DEFAULT_COUNTRY=GB"
+"""Where a library user gives the country of national numbers; each surface names its own."""
+
+
+def number_fix(country_from: str) -> str:
+    """How to fix a number that cannot be dialed, naming where this surface takes the country
+    (``--country GB`` on the command line, the Country box on the page...)."""
+    return (
+        "Give it in E.164 form (+14155550100), or as a national number with the right country "
+        f"({country_from})."
+    )
+
+
 class InvalidPhoneNumberError(InputError):
     """A phone number that cannot be dialed; ``reason`` says why."""
 
     def __init__(self, number: str, reason: str, *, hint: str | None = None) -> None:
         super().__init__(
             f"Invalid phone number {number!r}: {reason}.",
-            hint=hint
-            or "Give it in E.164 form (+14155550100) or as a national number with the right "
-            "default country (setting default_country, e.g. GCDIAL_DEFAULT_COUNTRY=GB).",
+            hint=hint or number_fix(LIBRARY_COUNTRY),
         )
         self.number = number
         self.reason = reason
+
+    def country_from(self, where: str) -> InvalidPhoneNumberError:
+        """The same error, its fix naming where the caller's surface takes the country."""
+        return InvalidPhoneNumberError(self.number, self.reason, hint=number_fix(where))
 
 
 class AgentNotReadyError(GcdialError):
@@ -350,7 +369,42 @@ class ResponseFormatError(GcdialError):
         self.url = url
 
 
-class CallOutcomeUnknownError(GcdialError):
+class RequestOutcomeUnknownError(GcdialError):
+    """A request that is not safe to repeat was sent and no usable answer came back.
+
+    Raised by the transport, which knows only that the request must not be re-sent, not what it
+    was for; so the words stay neutral ("no usable answer; not re-sent"). The caller that knows
+    what the request does says what it means: the create-call raises
+    :class:`CallOutcomeUnknownError`, the notifications channel falls back to polling.
+    """
+
+    def __init__(
+        self,
+        *,
+        method: str,
+        url: str,
+        body: object,
+        sent_at: datetime,
+        cause: BaseException | None,
+        reason: str | None = None,
+        message: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        why = reason or (str(cause) if cause is not None else "no usable response came back")
+        super().__init__(
+            message
+            or f"{method} {url} got no usable answer ({why.rstrip('.')}); it was not re-sent.",
+            hint=hint,
+        )
+        self.method = method
+        self.url = url
+        self.body = body
+        self.sent_at = sent_at
+        self.cause = cause
+        self.reason = why
+
+
+class CallOutcomeUnknownError(RequestOutcomeUnknownError):
     """A create-call POST was sent and may or may not have placed the call; do not re-send it.
 
     Carries what was sent (``method``, ``url``, ``body``) and when (``sent_at``), so the caller can
@@ -373,19 +427,34 @@ class CallOutcomeUnknownError(GcdialError):
         dialed = body.get("phoneNumber") if isinstance(body, dict) else None
         to = f" (dialing {dialed})" if isinstance(dialed, str) and dialed else ""
         super().__init__(
-            f"The call request {method} {url}{to} was sent at {_iso(sent_at)} but its outcome is "
-            f"unknown: {why.rstrip('.')}. The call may or may not have been placed.",
+            method=method,
+            url=url,
+            body=body,
+            sent_at=sent_at,
+            cause=cause,
+            reason=why,
+            message=(
+                f"The call request {method} {url}{to} was sent at {_iso(sent_at)} but its outcome "
+                f"is unknown: {why.rstrip('.')}. The call may or may not have been placed."
+            ),
             hint=(
                 "It was deliberately not re-sent, so the customer cannot be rung twice. Reconcile "
                 "first: look at the agent's recent conversations (gcdial status, or the "
                 "Interactions view in Genesys Cloud) before dialing again."
             ),
         )
-        self.method = method
-        self.url = url
-        self.body = body
-        self.sent_at = sent_at
-        self.cause = cause
+
+    @classmethod
+    def of_request(cls, error: RequestOutcomeUnknownError) -> CallOutcomeUnknownError:
+        """The create-call's reading of what the transport reported in neutral words."""
+        return cls(
+            method=error.method,
+            url=error.url,
+            body=error.body,
+            sent_at=error.sent_at,
+            cause=error.cause,
+            reason=error.reason,
+        )
 
 
 def _iso(moment: datetime) -> str:
@@ -404,6 +473,7 @@ class InputFileError(InputError):
         super().__init__(f"{where}: {message}", hint=hint)
         self.file = file
         self.line = line
+        self.reason = message  # without the place: for a surface that names the file its own way
 
 
 class CsvFileError(InputFileError):
@@ -428,6 +498,10 @@ class CsvValidationError(InputError):
 
 class DncFileError(InputFileError):
     """The do-not-call file cannot be used (unreadable, bad encoding, or junk in strict mode)."""
+
+
+class WrapupRulesFileError(InputFileError):
+    """A campaign's wrap-up rules file cannot be used: bad TOML, an unknown action or key."""
 
 
 class JournalError(InputError):
@@ -495,7 +569,7 @@ class ChannelUnavailableError(GcdialError):
 
     def __init__(self, reason: str, *, cause: BaseException | None = None) -> None:
         super().__init__(
-            f"No notifications channel: {reason}.",
+            f"No notifications channel: {reason.rstrip('.')}.",
             hint="gcdial follows calls by polling instead (more requests, same outcome). Give the "
             "OAuth client's role the notifications permission, or free channels (20 per user/app).",
         )

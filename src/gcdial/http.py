@@ -8,8 +8,9 @@ policy is a handful of pure functions (:func:`should_retry`, :func:`parse_retry_
   503, 504 and after connection errors and timeouts, honouring ``Retry-After``;
 * a non-idempotent request (the create-call POST) is re-sent ONLY when the server provably did not
   act on it: a 429, or a connection that failed before the request went out. Any other failure
-  after sending raises :class:`~gcdial.errors.CallOutcomeUnknownError`, never a re-send, so a
-  customer is never rung twice by accident.
+  after sending raises :class:`~gcdial.errors.RequestOutcomeUnknownError`, never a re-send, so a
+  customer is never rung twice by accident; the create-call reads it as
+  :class:`~gcdial.errors.CallOutcomeUnknownError`.
 
 A :class:`RateBudget` is shared by every request and worker of one client (threads and asyncio
 tasks alike): it follows the ``inin-ratelimit-*`` headers and, after a 429, pauses everyone until
@@ -49,11 +50,11 @@ from gcdial.errors import (
     ApiTimeoutError,
     AuthenticationError,
     BadRequestError,
-    CallOutcomeUnknownError,
     GcdialError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitedError,
+    RequestOutcomeUnknownError,
     ResponseFormatError,
     ServerError,
 )
@@ -902,15 +903,17 @@ class _TransportCore:
 
     def _outcome_unknown(
         self, call: _Attempt, cause: BaseException, reason: str
-    ) -> CallOutcomeUnknownError:
-        logger.warning(
-            "%s %s sent at %s has an unknown outcome (%s); it will not be re-sent",
+    ) -> RequestOutcomeUnknownError:
+        # Neutral words: only the caller knows what the request was for (the create-call says
+        # the call may have been placed; the notifications channel says it polls instead).
+        logger.debug(
+            "%s %s sent at %s got no usable answer (%s); it will not be re-sent",
             call.method,
             call.url,
             call.sent_at.isoformat(),
             reason,
         )
-        return CallOutcomeUnknownError(
+        return RequestOutcomeUnknownError(
             method=call.method,
             url=call.url,
             body=call.body,

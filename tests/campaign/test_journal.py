@@ -23,6 +23,7 @@ from gcdial.campaign.journal import (
     page_key,
 )
 from gcdial.errors import InputError
+from gcdial.monitor.wrapup import Wrapup
 
 T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 
@@ -418,6 +419,7 @@ def test_a_version_1_journal_is_read_as_is_and_migrated_when_resumed(tmp_path: P
         journal.mark_accepted(attempt, "conv-1")
     path = tmp_path / "c.db"
     conn = sqlite3.connect(path)
+    _drop_schema_4(conn)
     for column in ("talk_s", "tag", "sent_after", "match_after"):
         conn.execute(f"ALTER TABLE attempts DROP COLUMN {column}")
     conn.execute("PRAGMA user_version = 1")
@@ -438,6 +440,7 @@ def test_a_version_2_journal_gains_the_attempt_bounds_when_resumed(tmp_path: Pat
         old = journal.begin_attempt(1, agent_id="u-1", tag="t-1")
     path = tmp_path / "c.db"
     conn = sqlite3.connect(path)
+    _drop_schema_4(conn)
     for column in ("sent_after", "match_after"):
         conn.execute(f"ALTER TABLE attempts DROP COLUMN {column}")
     conn.execute("PRAGMA user_version = 2")
@@ -463,5 +466,44 @@ def test_a_version_2_journal_gains_the_attempt_bounds_when_resumed(tmp_path: Pat
     assert kept.match_after == match_after.replace(microsecond=250_000)
     assert "journal.migrated" in kinds
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     conn.close()
+
+
+def _drop_schema_4(conn: sqlite3.Connection) -> None:
+    """Turn a new journal back into a schema 3 one: no wrap-up columns, no DNC table."""
+    for column in ("wrapup_code", "wrapup_name", "wrapup_notes", "wrapup_at", "wrapup_action"):
+        conn.execute(f"ALTER TABLE attempts DROP COLUMN {column}")
+    conn.execute("DROP TABLE dnc_numbers")
+
+
+def test_a_version_3_journal_gains_the_wrapup_and_the_dnc_list_when_resumed(
+    tmp_path: Path,
+) -> None:
+    with new_journal(tmp_path) as journal:
+        attempt = journal.begin_attempt(1, agent_id="u-1")
+        journal.mark_accepted(attempt, "conv-1")
+        phone = journal.contact(1).phone
+    path = tmp_path / "c.db"
+    conn = sqlite3.connect(path)
+    _drop_schema_4(conn)
+    conn.execute("PRAGMA user_version = 3")
+    conn.commit()
+    conn.close()
+    with Journal.open(path, read_only=True) as reader:
+        assert reader.attempt(attempt).wrapup is None
+        assert reader.dnc_numbers() == set()
+    wrapup = Wrapup(code="wc-dnc", name="Do not call", notes="asked", at=datetime.now(UTC))
+    with Journal.open(path) as journal:
+        journal.record_outcome(attempt, "answered", wrapup=wrapup, wrapup_action="dnc", dnc=True)
+    with Journal.open(path, read_only=True) as reader:
+        kept = reader.attempt(attempt)
+        assert kept.wrapup is not None
+        assert (kept.wrapup.code, kept.wrapup.name, kept.wrapup.notes) == (
+            "wc-dnc",
+            "Do not call",
+            "asked",
+        )
+        assert kept.wrapup_action == "dnc"
+        assert reader.dnc_numbers() == {phone}
+        assert "journal.migrated" in [e["kind"] for e in reader.events()]

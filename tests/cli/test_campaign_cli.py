@@ -140,6 +140,9 @@ def test_a_campaign_runs_to_the_end_with_json_and_exit_0(
     assert again.code == 0
     assert "finished" in again.out
     assert created(emu) == dict.fromkeys(phones, 1), "a finished campaign dials nobody again"
+    # One file per campaign, as the README says: no -wal, -shm or .lock left by the run or by
+    # the read-only status and report.
+    assert sorted(p.name for p in work_dir.iterdir()) == ["contacts.csv", "contacts.db", "out.csv"]
 
 
 def test_dry_run_sends_nothing_and_says_why(
@@ -184,6 +187,27 @@ def test_dry_run_sends_nothing_and_says_why(
     )
     assert "line 3 +14155550102: defer until" in human.out
     assert "nothing was sent" in human.err
+
+
+def test_a_window_given_at_resume_applies_to_contacts_the_last_window_deferred(
+    gc: Callable[..., Result], emu: EmulatorServer, work_dir: Path
+) -> None:
+    """A night run defers its contacts to the window's opening; run again with --window
+    00:00-24:00, the dry run plans them for now and the run dials them now: the window given is
+    the one applied, not the one the last run stored."""
+    hour = datetime.now(UTC).hour
+    closed = f"{(hour + 3) % 24:02d}:00-{(hour + 3) % 24 + 1:02d}:00"  # does not hold now
+    write_list(work_dir / "c.csv", [number("415", 1)], timezone=["UTC"])
+    night = gc("campaign", "run", "c.csv", "--agents", agent(1), "--window", closed,
+               "--until-deferred")  # fmt: skip
+    assert night.code == 0, night.err
+    assert created(emu) == Counter()
+
+    plan = gc("campaign", "run", "c.csv", "--agents", agent(1), *ALL_DAY, "--dry-run")
+    assert "line 2 +14155550101: dial: inside the calling window" in plan.out, plan.out
+    run = gc("campaign", "run", "c.csv", "--agents", agent(1), *ALL_DAY)
+    assert run.code == 0, run.err
+    assert created(emu) == {number("415", 1): 1}
 
 
 def test_bad_input_is_a_clear_error_never_a_traceback(
@@ -247,6 +271,11 @@ def test_a_second_process_is_refused_while_one_runs(
     assert second.code == 2
     assert "in use by another gcdial process" in second.err
     assert f"pid {os.getpid()}" in second.err
+    # The holder's clean exit removed its lock file; the lock still works after that.
+    assert not (work_dir / "a.db.lock").exists()
+    with Journal.open(work_dir / "a.db"):
+        assert (work_dir / "a.db.lock").exists()
+        assert gc("campaign", "resume", "a.db", "--agents", agent(1)).code == 2
 
 
 def _spawn(
@@ -298,6 +327,72 @@ def test_sigterm_stops_gracefully_following_calls_in_progress(
     assert attempts
     assert all(a.state is AttemptState.ENDED for a in attempts)
     assert len(pending) == len(phones) - len(attempts)
+
+
+def _spawn_in_group(
+    emu: EmulatorServer, base_env: dict[str, str], cwd: Path, *args: str
+) -> subprocess.Popen[str]:
+    """gcdial as the leader of its own process group, as under `timeout` or a terminal."""
+    return subprocess.Popen(
+        [str(GCDIAL), *args],
+        env={**base_env, **emulator_env(emu)},
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def _wait_for_a_call(emu: EmulatorServer) -> None:
+    deadline = time.monotonic() + 20
+    while not emu.calls_created() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def test_one_sigint_to_the_process_and_its_group_is_one_stop_request(
+    emu: EmulatorServer, base_env: dict[str, str], work_dir: Path
+) -> None:
+    """`timeout -s INT N gcdial ...` signals the child and then its process group: one event,
+    two signals. It must stop gracefully, following the calls in progress, not leave at once."""
+    emu.set_speed(10)  # calls last over a second: the signals land while they are in progress
+    phones = [number("415", n) for n in range(6)]
+    write_list(work_dir / "c.csv", phones)
+    agents = f"{agent(1)},{agent(2)}"
+    proc = _spawn_in_group(
+        emu, base_env, work_dir, "campaign", "run", "c.csv", "--agents", agents, *ALL_DAY
+    )
+    _wait_for_a_call(emu)
+    proc.send_signal(signal.SIGINT)  # what `timeout` does: the child...
+    os.killpg(proc.pid, signal.SIGINT)  # ... then the whole group
+    _, err = proc.communicate(timeout=30)
+
+    assert proc.returncode == 130, err
+    assert "following the calls in progress" in err
+    assert "leaving now" not in err
+    with Journal.open(work_dir / "c.db", read_only=True) as journal:
+        assert journal.in_flight() == [], "calls in progress were followed to their end"
+        assert all(a.state is AttemptState.ENDED for a in journal.attempts())
+
+
+def test_a_second_stop_request_leaves_at_once_and_says_so(
+    emu: EmulatorServer, base_env: dict[str, str], work_dir: Path
+) -> None:
+    emu.set_speed(2)  # calls last about 8 s: both requests land while they are in progress
+    write_list(work_dir / "c.csv", [number("415", n) for n in range(4)])
+    agents = f"{agent(1)},{agent(2)}"
+    proc = _spawn_in_group(
+        emu, base_env, work_dir, "campaign", "run", "c.csv", "--agents", agents, *ALL_DAY
+    )
+    _wait_for_a_call(emu)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(1.5)  # a person pressing Ctrl-C again: well apart from the first
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+
+    assert proc.returncode == 130, err
+    assert "leaving now (second stop request)" in err
+    assert "are no longer followed; `gcdial campaign resume" in err
 
 
 def test_kill_9_at_random_moments_then_resume_rings_nobody_twice_and_loses_nobody(

@@ -237,7 +237,7 @@ def test_review_lists_unknown_calls_and_records_verdicts(
     assert gc("campaign", "review", "a.db", "--verdict", "placed", "--line", "3").code == 0
     wrong = gc("campaign", "review", "a.db", "--verdict", "placed", "--line", "2")
     assert wrong.code == 2, wrong
-    assert "not waiting for review" in wrong.err
+    assert "Line 2 of the list is pending, not waiting for review" in wrong.err
     resumed = gc("campaign", "resume", "a.db")
 
     assert resumed.code == 0, resumed

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from gcdial.emulator import EmulatorServer
 from gcdial.errors import GcdialError, sentences
 
-from .helpers import ALICE, Cli, placed_id
+from .helpers import ALICE, Cli, Result, placed_id
 
 COMMANDS = [
     [],
@@ -60,6 +62,13 @@ def test_a_bad_option_value_names_the_option(cli: Cli, args: list[str], option: 
     result = cli(*args, "--agent", ALICE, "--dry-run")
     assert result.code == 2, result.err
     assert f"error: {option}: Invalid phone number '12'" in result.err
+
+
+def test_a_bad_number_names_the_country_option_of_the_command_line(cli: Cli) -> None:
+    result = cli("call", "020 7946 0018", "--agent", ALICE, "--dry-run")
+    assert result.code == 2, result.err
+    assert "(--country, now US; e.g. --country GB)" in result.err
+    assert "GCDIAL_DEFAULT_COUNTRY" not in result.err
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "gcdial")
@@ -117,3 +126,66 @@ def test_times_shown_are_marked_utc(cli: Cli) -> None:
     assert all(re.match(r"\d\d:\d\d:\d\d\.\d{3} UTC ", line) for line in timeline)
     status = cli("status", cid)
     assert "started (UTC)\tconnected (UTC)\tended (UTC)" in status.out
+
+
+def test_a_sandbox_call_without_wait_does_not_point_at_a_sandbox_that_is_gone(
+    run_gcdial: Callable[..., Result],
+) -> None:
+    result = run_gcdial("--sandbox", "call", "+14155550100", "--agent", ALICE)
+    assert result.code == 0, result.err
+    assert "gcdial watch" not in result.err
+    assert "add --wait to follow a sandbox call" in result.err
+
+
+@pytest.mark.parametrize("command", ["status", "hangup"])
+def test_an_id_from_an_earlier_sandbox_is_refused_for_what_it_is(
+    run_gcdial: Callable[..., Result], command: str
+) -> None:
+    result = run_gcdial("--sandbox", command, "2f0e9c5e-0000-4000-8000-000000000000")
+    assert result.code == 2, result.err
+    assert "another region" not in result.err
+    assert f"`gcdial {command}` cannot work with --sandbox" in result.err
+    assert "new, empty emulator" in result.err
+
+
+def test_every_figure_of_a_sandbox_call_is_on_the_sandbox_clock(
+    run_gcdial: Callable[..., Result],
+) -> None:
+    """--hangup-after and --timeout count the same (accelerated) seconds as the talk time and the
+    events' offsets, and the sandbox says that its clock is the one shown."""
+    fast = {"GCDIAL_SANDBOX_SPEED": "5"}
+    hung = run_gcdial(
+        "--sandbox", "call", "+14155550100", "--agent", ALICE, "--wait", "--hangup-after", "5",
+        env=fast,
+    )  # fmt: skip
+    assert hung.code == 0, hung.err
+    talked = re.search(r"talked (\d+\.\d) s", hung.out + hung.err)
+    assert talked is not None, hung.out
+    assert 5.0 <= float(talked.group(1)) < 8.0, "5 sandbox seconds, not 5 real ones (25 at 5x)"
+    assert "every time shown (and --timeout, --hangup-after) is sandbox time" in hung.err
+    slow = {"GCDIAL_SANDBOX_SPEED": "2"}
+    waited = run_gcdial(
+        "--sandbox", "call", "+14155550100", "--agent", ALICE, "--wait", "--timeout", "1",
+        env=slow,
+    )  # fmt: skip
+    assert waited.code == 124, waited.err
+    offsets = [float(x) for x in re.findall(r"\+\s*(\d+\.\d)s", waited.out)]
+    assert offsets, waited.out
+    assert max(offsets) <= 1.0, f"an event after the 1 s timeout: {waited.out}"
+    assert "gcdial watch" not in waited.err  # the sandbox is gone: nothing left to watch
+
+
+def test_a_sandbox_campaign_reports_progress_on_the_sandbox_clock(
+    run_gcdial: Callable[..., Result], work_dir: Path
+) -> None:
+    """--progress-every and "running" count sandbox seconds, like the journal's times: a call of
+    16 sandbox seconds is reported every 2 of them."""
+    (work_dir / "c.csv").write_text("phone\n+14155550100\n")
+    result = run_gcdial(
+        "--sandbox", "campaign", "run", "c.csv", "--agents", ALICE, "--window", "00:00-24:00",
+        "--progress-every", "2s", env={"GCDIAL_SANDBOX_SPEED": "5"},
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    running = [int(s) for s in re.findall(r"running 0:00:(\d\d)", result.err)]
+    assert len(running) >= 4, result.err
+    assert max(running) >= 8, result.err

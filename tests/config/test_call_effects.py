@@ -25,6 +25,7 @@ TABLE: dict[type[e.GcdialError], CallEffect] = {
     e.InputFileError: R,
     e.CsvFileError: R,
     e.DncFileError: R,
+    e.WrapupRulesFileError: R,
     e.CsvValidationError: R,
     e.JournalError: R,
     e.JournalLockedError: R,

@@ -1,16 +1,18 @@
-"""Every code example of README.md and docs/*.md runs here, against the emulator.
+"""Every code example of README.md and docs/*.md runs here, in order, as a reader pastes it.
 
 How a block runs is said by its fence (see ``examples.py`` and docs/design.md, "Writing docs").
-``python`` blocks and ``console``/``sh`` commands get the environment a user of the sandbox would
-have: the emulator's base URL and OAuth client in the ecosystem's variables, ``gcdial`` on PATH
-(and ``.venv/bin/gcdial`` from the working directory), a fresh HOME, a fast sandbox clock.
+Each document is one walkthrough: its runnable blocks run in order in one fresh ``bash`` session
+(``shell.py``), in a folder that holds only the clone's ``.venv``, with a fresh HOME and the
+system's PATH, and nothing else prepared: a walkthrough activates the venv and starts what it
+needs (``--sandbox``, its own emulator) where the reader can see it.
+The reference pages listed in ``REFERENCE_PAGES`` run the same way, after the setup each states
+at its top ("Running the examples on this page"): a sandbox emulator's URL and OAuth client in
+the ecosystem's variables.
 """
 
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -19,6 +21,7 @@ import pytest
 from gcdial.emulator import EmulatorServer
 
 from .examples import (
+    ROOT,
     RUNNABLE,
     SHOWN,
     Block,
@@ -30,119 +33,110 @@ from .examples import (
     output_pattern,
     parse,
 )
+from .shell import Shell, ShellGone
 
 BLOCKS = all_blocks()
-RUN = [block for block in BLOCKS if block.runs]
 VENV = Path(sys.executable).parent.parent
-COMMAND_TIMEOUT = 40.0
-# The sandbox's clock for `--sandbox` examples: a 16 s call in about 0.3 s.
-SANDBOX_SPEED = "50"
-
-
-def _workdir(block: Block, tmp_path: Path) -> tuple[Path, dict[str, str]]:
-    """A fresh directory holding the ``file=`` blocks written before ``block`` in its document."""
-    work = tmp_path / "work"
-    home = tmp_path / "home"
-    work.mkdir()
-    home.mkdir()
-    (work / ".venv").symlink_to(VENV)
-    for earlier in BLOCKS:
-        if earlier.doc == block.doc and earlier.line < block.line and earlier.file_name:
-            name = earlier.file_name
-            target = home / name[2:] if name.startswith("~/") else work / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(earlier.body, encoding="utf-8")
-            target.chmod(0o600)  # as the docs tell users to do with files that may hold secrets
-    env = {
-        "PATH": f"{VENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
-        "HOME": str(home),
-        "XDG_CONFIG_HOME": str(home / ".config"),
-        "COLUMNS": "200",
-        "NO_COLOR": "1",
-        "LANG": "C.UTF-8",
-        "GCDIAL_SANDBOX_SPEED": SANDBOX_SPEED,
+COMMAND_TIMEOUT = 60.0
+# Reference pages (not walkthroughs) whose examples run against an emulator already running, as
+# each says at its top ("Running the examples on this page"); every other document starts from
+# nothing.
+REFERENCE_PAGES = frozenset(
+    {
+        "docs/cli.md",
+        "docs/configuration.md",
+        "docs/design.md",
+        "docs/emulator.md",
+        "docs/library.md",
+        "docs/monitoring.md",
+        "docs/page.md",
+        "docs/serve.md",
     }
-    return work, env
+)
+DOCS = [str(doc.relative_to(ROOT)) for doc in documents()]
+RUN_DOCS = [doc for doc in DOCS if any(b.runs for b in BLOCKS if b.doc == doc)]
 
 
-def _sandbox_env(emulator: EmulatorServer) -> dict[str, str]:
+def _fresh_shell_env(home: Path) -> dict[str, str]:
+    """What a new terminal has: the system's PATH (no venv: a walkthrough activates it where the
+    reader sees it), HOME, a UTF-8 locale."""
+    system = os.environ.get("PATH", "/usr/bin:/bin").split(os.pathsep)
+    bin_dir = str(VENV / "bin")
     return {
+        "PATH": os.pathsep.join(p for p in system if p and Path(p) != Path(bin_dir)),
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+    }
+
+
+def _reference_env(emulator: EmulatorServer, path: str) -> dict[str, str]:
+    """The setup a reference page states at its top: gcdial on PATH (the venv activated), the
+    sandbox's URL and OAuth client."""
+    return {
+        "PATH": f"{VENV / 'bin'}{os.pathsep}{path}",
+        "VIRTUAL_ENV": str(VENV),
         "GCDIAL_BASE_URL": emulator.base_url,
         "GENESYSCLOUD_OAUTHCLIENT_ID": emulator.client_id,
         "GENESYSCLOUD_OAUTHCLIENT_SECRET": emulator.client_secret,
     }
 
 
-def _bash(script: str, work: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """Run ``script``; on a timeout, end everything it started (a server left running would
-    outlive the test), then fail."""
-    with subprocess.Popen(
-        ["bash", "-c", script],
-        cwd=work,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    ) as proc:
-        try:
-            out, err = proc.communicate(timeout=COMMAND_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            out, err = proc.communicate()
-            pytest.fail(f"timed out after {COMMAND_TIMEOUT:g} s:\n{script}\n{out}{err}")
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+def _write_file(block: Block, work: Path, home: Path) -> None:
+    """A ``file=`` block: the reader saves it before going on."""
+    name = str(block.file_name)
+    target = home / name[2:] if name.startswith("~/") else work / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(block.body, encoding="utf-8")
+    target.chmod(0o600)  # as the docs tell users to do with files that may hold secrets
 
 
-def _show(proc: subprocess.CompletedProcess[str]) -> str:
-    return f"exit {proc.returncode}\n--- stdout\n{proc.stdout}--- stderr\n{proc.stderr}"
-
-
-def _run_console(block: Block, work: Path, env: dict[str, str]) -> None:
-    found = commands(block)
-    assert found, f"{block.id}: a console block with no '$ ' command (use `text` or `sh`)"
-    state = work / ".doc-env"
-    for command in found:
-        # Each command runs in its own bash; exported variables carry over to the next one.
-        script = (
-            f'[ -f "{state}" ] && . "{state}"\n{command.text}\n'
-            f'rc=$?; export -p > "{state}"; exit $rc\n'
-        )
-        proc = _bash(script, work, env)
-        where = f"{block.doc}:{command.line}: $ {command.text}"
-        assert proc.returncode == command.expect_code, (
-            f"{where}\nexpected exit {command.expect_code}\n{_show(proc)}"
-        )
-        printed = flat(proc.stdout + "\n" + proc.stderr)
-        for expected in command.expect_output:
-            assert output_pattern(expected).search(printed), (
-                f"{where}\nshown in the doc but not printed: {expected.strip()!r}\n{_show(proc)}"
-            )
-
-
-@pytest.mark.parametrize("block", RUN, ids=[block.id for block in RUN])
-def test_example_runs(block: Block, emulator: EmulatorServer, tmp_path: Path) -> None:
-    """The example does what its document says, against the emulator."""
-    work, env = _workdir(block, tmp_path)
-    env.update(_sandbox_env(emulator))
+def _run_block(block: Block, shell: Shell, n: int) -> None:
     if block.lang == "console":
-        _run_console(block, work, env)
-    elif block.lang == "python":
-        script = work / "example.py"
-        script.write_text(block.body, encoding="utf-8")
-        proc = subprocess.run(
-            [sys.executable, str(script)],
-            cwd=work,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=COMMAND_TIMEOUT,
-            check=False,
-        )
-        assert proc.returncode == 0, f"{block.id}\n{_show(proc)}"
+        found = commands(block)
+        assert found, f"{block.id}: a console block with no '$ ' command (use `text` or `sh`)"
+        for command in found:
+            ran = shell.run(command.text)
+            where = f"{block.doc}:{command.line}: $ {command.text}"
+            assert ran.code == command.expect_code, (
+                f"{where}\nexpected exit {command.expect_code}\n{ran.show()}"
+            )
+            printed = flat(ran.stdout + "\n" + ran.stderr)
+            for expected in command.expect_output:
+                assert output_pattern(expected).search(printed), (
+                    f"{where}\nshown in the doc but not printed: {expected.strip()!r}\n{ran.show()}"
+                )
+        return
+    if block.lang == "python":
+        script = shell.scratch_file(f"example{n}.py", block.body)
+        ran = shell.run(f"python '{script}'")
     else:
-        proc = _bash(block.body, work, env)
-        assert proc.returncode == 0, f"{block.id}\n{_show(proc)}"
+        script = shell.scratch_file(f"example{n}.sh", block.body)
+        ran = shell.run(f"bash '{script}'")
+    assert ran.code == 0, f"{block.id}\n{ran.show()}"
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("doc", RUN_DOCS)
+def test_walkthrough_runs_as_pasted(
+    doc: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The document's examples, in order, in one fresh shell, do what the document says."""
+    work, home = tmp_path / "work", tmp_path / "home"
+    work.mkdir()
+    home.mkdir()
+    (work / ".venv").symlink_to(VENV)
+    env = _fresh_shell_env(home)
+    if doc in REFERENCE_PAGES:
+        env.update(_reference_env(request.getfixturevalue("emulator"), env["PATH"]))
+    with Shell(work, env, tmp_path / "harness", COMMAND_TIMEOUT) as shell:
+        for n, block in enumerate(b for b in BLOCKS if b.doc == doc):
+            if block.file_name:
+                _write_file(block, work, home)
+            elif block.runs:
+                try:
+                    _run_block(block, shell, n)
+                except ShellGone as gone:
+                    pytest.fail(f"{block.id}: {gone}")
 
 
 def test_every_fence_is_parsed() -> None:

@@ -162,3 +162,35 @@ def test_outcome_unknown_names_the_number_that_was_sent(
     assert proc.returncode == EXIT_UNKNOWN
     assert number in proc.stderr
     assert "gcdial resolve" in proc.stderr
+
+
+def test_a_failed_channel_create_says_what_failed_and_that_it_polls(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    """Only the create-call's lost answer is worded "may or may not have been placed": a 503 on
+    the notifications channel's POST (also never re-sent) says what failed and what gcdial does
+    instead."""
+    emulator.add_fault(route="notifications", mode="status", status=503)
+    proc = subprocess.run(
+        [str(GCDIAL), "call", fresh_number(), "--agent", ALICE, "--no-check", "--wait"],
+        env={
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(tmp_path),
+            "NO_COLOR": "1",
+            "GCDIAL_BASE_URL": emulator.base_url,
+            "GENESYSCLOUD_OAUTHCLIENT_ID": emulator.client_id,
+            "GENESYSCLOUD_OAUTHCLIENT_SECRET": emulator.client_secret,
+        },
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=45,
+        check=False,
+    )
+    emulator.clear_faults()
+    assert proc.returncode == EXIT_OK, proc.stderr
+    assert "may or may not" not in proc.stderr
+    assert "rung twice" not in proc.stderr
+    assert "/api/v2/notifications/channels got no usable answer" in proc.stderr
+    assert "(the server answered 503)" in proc.stderr
+    assert "Following calls by polling." in proc.stderr

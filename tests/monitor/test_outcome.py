@@ -48,7 +48,9 @@ def test_busy_carries_the_error_info() -> None:
     assert outcome.error.code == "error.ininedgecontrol.remote.busy"
     assert outcome.decided_by is Role.CUSTOMER
     assert outcome.disconnect_type == "peer"
-    assert "remote.busy" in outcome.reason
+    # Words for people in the reason; the code stays in the error, for the details.
+    assert outcome.reason == "the customer never answered: the line was busy"
+    assert "ininedgecontrol" not in outcome.reason
     assert outcome.to_dict()["errorInfo"]["code"] == "error.ininedgecontrol.remote.busy"
 
 

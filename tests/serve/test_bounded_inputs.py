@@ -21,15 +21,17 @@ def _page_session(running: Running) -> None:
 
 
 @pytest.mark.parametrize("value", [HUGE, "-1", "1e3", "\u0661\u0662", str(2**63)])
-@pytest.mark.parametrize("route", ["/v1/events", "/page/events"])
+@pytest.mark.parametrize("way", ["bearer", "page session"])
 def test_a_last_event_id_past_the_bounds_is_400_naming_it(
-    running: Running, route: str, value: str
+    running: Running, way: str, value: str
 ) -> None:
-    if route.startswith("/page"):
+    headers: list[tuple[bytes, bytes]] = []
+    if way == "bearer":
+        headers = [(k.encode(), v.encode()) for k, v in running.headers().items()]
+    else:
         _page_session(running)
-    headers = [(k.encode(), v.encode()) for k, v in running.headers().items()]
     headers.append((b"Last-Event-ID", value.encode()))  # the raw UTF-8 bytes, as sent
-    answer = running.http.get(route, headers=headers)
+    answer = running.http.get("/v1/events", headers=headers)
     assert answer.status_code == 400, answer.text
     error = answer.json()["error"]
     assert error["path"] == "header:Last-Event-ID"
@@ -47,22 +49,40 @@ def test_a_call_stream_checks_its_last_event_id_too(running: Running) -> None:
 
 def test_the_pages_after_cursor_is_bounded(running: Running) -> None:
     _page_session(running)
-    answer = running.http.get("/page/events", params={"after": HUGE})
+    answer = running.http.get("/v1/events", params={"after": HUGE})
     assert answer.status_code == 422, answer.text
     assert answer.json()["error"]["path"] == "query:after"
 
 
-@pytest.mark.parametrize("value", ["999999999999h", "9" * 400, "367d", "8785h"])
-def test_a_retry_delay_past_the_bounds_is_422_naming_it(running: Running, value: str) -> None:
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("retryNoAnswer", "999999999999h"),
+        ("retryNoAnswer", "9" * 400),
+        ("retryNoAnswer", "367d"),
+        ("retryBusy", "8785h"),
+        ("end", "9999-12-31T23:59:59-14:00"),
+        ("end", "0001-01-01T00:00+14:00"),
+        ("maxAttempts", "99999999999999999999999"),
+        ("concurrency", "-1"),
+        ("window", "99999999999:00-1:00"),
+    ],
+)
+def test_a_campaign_setting_past_the_bounds_is_422(
+    running: Running, field: str, value: str
+) -> None:
     admin = running.make_key("campaigns", scopes=("campaigns", "dial", "watch"))
-    answer = running.http.post(
-        "/v1/campaigns/preview",
-        files={"file": ("list.csv", CSV, "text/csv")},
-        data={"agents": ALICE, "retryNoAnswer": value},
-        headers=running.headers(admin),
-    )
-    assert answer.status_code == 422, answer.text
-    assert answer.json()["error"]["path"].endswith("retryNoAnswer")
+    for route in ("/v1/campaigns/preview", "/v1/campaigns"):
+        answer = running.http.post(
+            route,
+            files={"file": ("list.csv", CSV, "text/csv")},
+            data={"agents": ALICE, field: value},
+            headers=running.headers(admin),
+        )
+        assert answer.status_code == 422, answer.text
+        error = answer.json()["error"]
+        if field.startswith("retry"):
+            assert error["path"].endswith(field)
 
 
 @pytest.mark.parametrize(

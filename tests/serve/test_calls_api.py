@@ -44,12 +44,23 @@ def test_call_is_followed_to_its_outcome(running: Running) -> None:
 
 
 def test_agent_not_ready_is_refused_without_dialing(running: Running) -> None:
-    answer = running.dial({"agent": "dave@example.com", "to": ANSWERS}, "k-dave")
-    assert answer.status_code == 202
-    call = answer.json()
+    """A refusal is a 409 problem naming the reason, with the call inside (a CRM that checks
+    only for 2xx must not believe the phone rang); a replay of its key gets the same 409."""
+    body = {"agent": "dave@example.com", "to": ANSWERS}
+    answer = running.dial(body, "k-dave")
+    assert answer.status_code == 409, answer.text
+    error = answer.json()["error"]
+    assert (error["type"], error["path"]) == ("agent_not_ready", "$.agent")
+    assert "station" in error["message"].lower()
+    call = answer.json()["call"]
     assert call["status"] == "refused"
     assert call["ended"] is True
     assert "station" in call["detail"].lower()
+    assert answer.headers["location"] == f"/v1/calls/{call['id']}"
+    replay = running.dial(body, "k-dave")
+    assert replay.status_code == 409
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert replay.json() == answer.json()
     assert running.emulator.calls_created() == []
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from .conftest import Running
@@ -118,3 +122,33 @@ def test_two_supervisors_acting_at_the_same_moment(running: Running) -> None:
     assert _wait_state(running, key, cid, {"paused"})["state"] == "paused"
     numbers = [c.get("phoneNumber") for c in running.emulator.calls_created()]
     assert len(numbers) == len(set(numbers))
+
+
+def test_a_list_not_in_utf8_gets_the_command_lines_message(
+    running: Running, tmp_path: Path
+) -> None:
+    """The HTTP preview and `gcdial campaign run --dry-run` read a Windows-1252 list through one
+    decoder: both name the line and column of the bad byte and suggest iconv."""
+    key = running.make_key("ops", scopes=("campaigns",))
+    data = "phone,name\n+14155550100,Ann\n+14155550101,Ren\u00e9e\n".encode("cp1252")
+    preview = running.http.post(
+        "/v1/campaigns/preview",
+        files={"file": ("contacts.csv", data, "text/csv")},
+        data={"agents": "alice@example.com"},
+        headers=running.headers(key),
+    )
+    assert preview.status_code == 422, preview.text
+    error = preview.json()["error"]
+    reason = "byte 0xE9 (file offset 44, column 17) is not valid UTF-8"
+    assert f"line 3: {reason}" in error["message"]
+    assert "iconv -f WINDOWS-1252 -t UTF-8" in error["hint"]
+    (tmp_path / "contacts.csv").write_bytes(data)
+    cli = subprocess.run(
+        [str(Path(sys.executable).parent / "gcdial"), "campaign", "run", "contacts.csv",
+         "--agents", "alice@example.com", "--dry-run"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=30, check=False,
+        env={"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)},
+    )  # fmt: skip
+    assert cli.returncode == 2, cli.stderr
+    assert f"contacts.csv:3: {reason}" in cli.stderr
+    assert "iconv -f WINDOWS-1252 -t UTF-8" in cli.stderr

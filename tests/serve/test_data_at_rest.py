@@ -233,3 +233,23 @@ def test_an_uploaded_campaign_is_0600(running: Running) -> None:
     files = [p for p in folder.iterdir() if p.is_file()]
     assert {p.name for p in files} >= {"contacts.csv", "meta.json"}
     assert {p.name: _mode(p) for p in files} == {p.name: 0o600 for p in files}
+
+
+def test_a_bad_key_setting_is_a_clear_cli_error(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        SECRET_KEY_ENV: "not-a-fernet-key",
+    }
+    done = subprocess.run(
+        [str(GCDIAL), "serve", "keys", "list", "--store", str(tmp_path / "s.sqlite3")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "not a Fernet key" in done.stderr
+    assert "not-a-fernet-key" not in done.stderr  # a key is never echoed
+    assert "Traceback" not in done.stderr

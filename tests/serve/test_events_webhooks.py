@@ -66,6 +66,24 @@ def test_call_events_stream_ends_with_the_outcome_and_resumes(running: Running) 
     assert [e["id"] for e in rest] == [e["id"] for e in events[2:]]
 
 
+def test_revoking_a_key_ends_its_open_stream(running: Running) -> None:
+    """The stream asks again on a timer, whether events flow or not: after a revocation, the
+    stream ends with a stream.ended event saying why (the read timeout only stops a hang)."""
+    key = running.make_key("doomed", scopes=("dial", "watch"), rate_per_minute=100_000)
+    timeout = httpx.Timeout(30, read=8)
+    with running.http.stream(
+        "GET", "/v1/events", headers=running.headers(key), timeout=timeout
+    ) as response:
+        assert response.status_code == 200
+        call = running.dial({"agent": ALICE, "to": "+14155550100"}, "doomed-1", key=key).json()
+        assert running.store.revoke_api_key("doomed", now=time.time())
+        events = sse_events(response, 10_000)  # until the service ends it (or the read times out)
+    assert events[-1]["event"] == "stream.ended"
+    assert json.loads(events[-1]["data"])["type"] == "key_revoked"
+    assert call["id"]
+    assert running.http.get("/v1/events", headers=running.headers(key)).status_code == 401
+
+
 def test_bad_last_event_id_is_400(running: Running) -> None:
     answer = running.http.get("/v1/events", headers=running.headers(**{"Last-Event-ID": "x"}))
     assert answer.status_code == 400
@@ -139,6 +157,10 @@ def test_webhooks_are_signed_and_retried_until_accepted(
     ids = [g["headers"]["webhook-id"] for g in state.got]
     assert len(ids) == len(set(ids))
     assert state.attempts == len(state.got) + 2
+    # One event shape for webhooks and SSE: no internal id of the key that placed the call.
+    for got in state.got:
+        assert "apiKeyId" not in json.loads(got["body"])["data"]
+    assert "apiKeyId" not in str(state.got)
     # Non-admin keys may not manage webhooks.
     denied = running.http.get("/v1/webhooks", headers=running.headers())
     assert denied.status_code == 403
@@ -183,9 +205,22 @@ def test_receiver_failing_for_long_ends_in_dead_letters_not_loss(
 def test_metrics_and_readiness(running: Running) -> None:
     call = running.dial({"agent": ALICE, "to": "+14155550100"}, "m-1").json()
     running.wait_call(call["id"], lambda c: c["ended"])
-    text = running.http.get("/metrics").text
+    # /metrics is for an operator's key (metrics or admin scope), not for anyone.
+    assert running.http.get("/metrics").status_code == 401
+    assert running.http.get("/metrics", headers=running.headers()).status_code == 403
+    operator = running.make_key("prometheus", scopes=("metrics",))
+    for key in (operator, running.admin_key):
+        answer = running.http.get("/metrics", headers=running.headers(key))
+        assert answer.status_code == 200, answer.text
+    text = answer.text
     assert 'gcdial_serve_dials_total{status="placed"} 1.0' in text
-    assert 'gcdial_serve_verdicts_total{outcome="answered"} 1.0' in text
+    # Named for what they count: calls over by outcome are not review verdicts.
+    assert 'gcdial_serve_calls_ended_total{outcome="answered"} 1.0' in text
+    assert "gcdial_serve_verdicts" not in text
+    for name in ("gcdial_serve_genesys_rate_limited_responses_total",
+                 "gcdial_serve_api_requests_rate_limited_total"):  # fmt: skip
+        assert f"# TYPE {name} counter" in text, name
+    assert "gcdial_serve_genesys_rate_budget_remaining " in text
     assert "gcdial_serve_webhook_backlog 0.0" in text
     assert running.http.get("/readyz").json() == {"status": "ready"}
     assert running.http.get("/healthz").json() == {"status": "ok"}
@@ -194,7 +229,16 @@ def test_metrics_and_readiness(running: Running) -> None:
 def test_readyz_fails_when_genesys_refuses_the_token(running: Running) -> None:
     running.emulator.revoke_tokens()
     running.emulator.add_fault(route="token", mode="status", status=401)
-    answer = running.http.get("/readyz")
+    # Anonymous: a bare status, nothing about the upstream (no URL, no error text).
+    anonymous = running.http.get("/readyz")
+    assert anonymous.status_code == 503
+    assert anonymous.json()["error"]["type"] == "not_ready"
+    assert anonymous.json()["error"]["errors"] == []
+    assert anonymous.json()["error"]["message"] == "Not ready."
+    assert running.emulator.base_url not in anonymous.text
+    assert running.http.get("/readyz", headers=running.headers()).json()["error"]["errors"] == []
+    # An operator's key sees which check failed and why.
+    answer = running.http.get("/readyz", headers=running.headers(running.admin_key))
     assert answer.status_code == 503
     error = answer.json()["error"]
     assert error["type"] == "not_ready"

@@ -251,8 +251,13 @@ def _crm_dial(fleet: Fleet, key: str, index: int, rng: random.Random) -> Outcome
             time.sleep(0.05)
             continue
         outcome.answers[str(answer.status_code)] += 1
-        if answer.status_code == 202:
-            call = answer.json()
+        body_json = (
+            answer.json() if answer.headers.get("content-type") == "application/json" else {}
+        )
+        # A refusal (nothing was sent) is a 4xx with the call inside: an answer, not a retry.
+        call = body_json.get("call") if answer.status_code >= 400 else body_json
+        if answer.status_code == 202 or isinstance(call, dict):
+            assert isinstance(call, dict)
             outcome.status, outcome.call_id = call["status"], call["id"]
             return outcome
         if answer.status_code in (409, 429, 503) or answer.status_code >= 500:

@@ -77,6 +77,9 @@ def test_call_verdict_once_idempotent_audited_and_published(running: Running) ->
     assert "not placed by crm at " in error["message"]
     assert "UTC" in error["message"]
 
+    # One verdict recorded (the replay, the refused and the late ones are not verdicts).
+    metrics = running.http.get("/metrics").text
+    assert 'gcdial_serve_review_verdicts_total{subject="call",verdict="not_placed"} 1.0' in metrics
     shown = running.http.get(f"/v1/calls/{call['id']}", headers=running.headers()).json()
     assert shown["status"] == "not_placed"
     assert "verdict by crm: not_placed (not in the interaction view)" in shown["detail"]

@@ -54,9 +54,20 @@ def test_idempotency_expiry_and_stale_claims(store: Store) -> None:
     assert [r.key for r in store.stale_claims(older_than=20.0)] == ["old"]
     again = store.claim_idempotency("k", "old", "other", "c3", now=11.0, ttl_s=10.0)
     assert (again.kind, again.record.call_id) == ("claimed", "c3")
-    assert store.purge_expired_idempotency(now=30.0) == 1
+    assert store.purge_expired(now=30.0) == 1
     assert store.get_idempotency("k", "old") is None
     assert store.get_idempotency("k", "new") is not None
+
+
+def test_expired_leases_are_purged_and_live_ones_kept(store: Store) -> None:
+    # Page sessions are leases ("session:<nonce>"): an expired one must not stay forever.
+    assert store.acquire_lease("session:gone", "key-1", now=0.0, ttl_s=10.0)
+    assert store.acquire_lease("session:live", "key-1", now=0.0, ttl_s=100.0)
+    assert store.purge_expired(now=50.0) == 1
+    assert store.lease_holder("session:live", now=50.0) == "key-1"
+    # The purged name is free, and a renewal after a purge takes it again.
+    assert store.acquire_lease("session:gone", "key-2", now=51.0, ttl_s=10.0)
+    assert store.lease_holder("session:gone", now=51.0) == "key-2"
 
 
 def test_concurrent_claims_let_exactly_one_dial(store: Store) -> None:

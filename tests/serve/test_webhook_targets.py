@@ -8,10 +8,19 @@ which is exactly what must be refused.
 from __future__ import annotations
 
 import asyncio
+import ssl
+import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -20,7 +29,12 @@ from starlette.routing import Route
 from gcdial.serve.config import ServeConfig
 from gcdial.serve.server import ServeServer
 from gcdial.serve.store import WebhookEndpoint
-from gcdial.serve.webhook_targets import GENERIC_REFUSAL, TargetRefused, WebhookGuard
+from gcdial.serve.webhook_targets import (
+    GENERIC_REFUSAL,
+    GuardedTransport,
+    TargetRefused,
+    WebhookGuard,
+)
 
 from .conftest import Running
 from .test_events_webhooks import Receiver, _wait
@@ -210,3 +224,84 @@ def test_one_internal_address_among_public_ones_is_refused() -> None:
 
     with pytest.raises(TargetRefused, match="private"):
         asyncio.run(WebhookGuard(resolve=resolve).pin("https://crm.example.com/hook"))
+
+
+def _self_signed(name: str, folder: Path) -> tuple[Path, Path]:
+    """A certificate for ``name`` (its own issuer) and its key, as PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+def test_tls_goes_to_the_checked_address_with_the_name_as_sni_and_certificate(
+    tmp_path: Path,
+) -> None:
+    """Over https the name is the TLS server name: the receiver sees it as SNI, and its
+    certificate is checked against it (not against the address connected to)."""
+    name = "crm.example.test"
+    cert_file, key_file = _self_signed(name, tmp_path)
+    seen: dict[str, str] = {}
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            seen["host"] = self.headers["Host"]
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_tls.load_cert_chain(cert_file, key_file)
+
+    def note_sni(_sock: ssl.SSLObject, sni: str | None, _ctx: ssl.SSLContext) -> None:
+        seen["sni"] = str(sni)
+
+    server_tls.sni_callback = note_sni
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    httpd.socket = server_tls.wrap_socket(httpd.socket, server_side=True)
+    port = httpd.server_address[1]
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+
+    async def resolve(host: str, port: int) -> list[str]:
+        return ["127.0.0.1"]
+
+    guard = WebhookGuard(allow_insecure=True, resolve=resolve)  # loopback allowed for the test
+    client_tls = ssl.create_default_context(cafile=str(cert_file))
+
+    async def scenario() -> int:
+        transport = GuardedTransport(guard, httpx.AsyncHTTPTransport(verify=client_tls))
+        async with httpx.AsyncClient(transport=transport, timeout=5.0) as client:
+            answer = await client.post(f"https://{name}:{port}/hook", content=b"{}")
+            return answer.status_code
+
+    try:
+        assert asyncio.run(scenario()) == 204
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert seen == {"sni": name, "host": f"{name}:{port}"}

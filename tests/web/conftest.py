@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +63,11 @@ class Web:
                 client_id=emulator.client_id,
                 client_secret=emulator.client_secret,
             ),
-            self.config,
+            # Campaigns of this test only, never the user's default folder.
+            replace(
+                self.config,
+                campaigns_dir=self.config.campaigns_dir or str(self.path.parent / "campaigns"),
+            ),
             single_process=True,
         )
         self.server = ServeServer(app, port=self.port).start()

@@ -12,7 +12,7 @@ import httpx
 from playwright.sync_api import Locator, Page, expect
 
 from gcdial.emulator import EmulatorServer
-from gcdial.serve.web.campaign_routes import report_filename
+from gcdial.serve.routes.campaigns import report_filename
 
 from .browser import DESKTOP, PHONE
 from .conftest import ALICE, Web
@@ -80,6 +80,8 @@ def test_preview_upload_run_chart_and_report_download(
     expect(page.locator("#notice")).to_contain_text("Campaign contacts created")
     card = the_card(page)
     expect(card.locator("summary .step")).to_have_text("created")
+    # Before its first run (no journal yet) the card counts what the preview said will be dialed.
+    expect(card.locator("summary .settled")).to_have_text("0 / 3")
     expect(card.locator("svg.chart rect")).to_have_count(0)
     card.get_by_role("button", name="start").click()
     expect(card.locator("summary .step")).to_have_text("finished", timeout=30_000)

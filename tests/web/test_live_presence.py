@@ -35,7 +35,7 @@ def test_presence_and_routing_changes_show_within_seconds(
     expect(page.locator("#presence-mode")).to_have_text("Presence: live")
     row = page.locator(f"#agents tr[data-agent='{ALICE}']")
     expect(row).to_contain_text("available")
-    agents: dict[str, Any] = page.evaluate("fetch('/page/api/agents').then((r) => r.json())")
+    agents: dict[str, Any] = page.evaluate("fetch('/v1/agents').then((r) => r.json())")
     alice = next(a for a in agents["agents"] if a["agent"] == ALICE)
     with _genesys(emulator) as genesys:
         changed = genesys.patch(

@@ -56,7 +56,7 @@ def test_sign_in_wrong_key_session_cookie_and_revocation(
     assert page.evaluate("document.cookie") == ""  # HttpOnly: invisible to scripts
     # An action without the CSRF token is refused, even with the session cookie.
     refused = page.evaluate(
-        """async () => (await fetch('/page/api/calls', {method: 'POST',
+        """async () => (await fetch('/v1/calls', {method: 'POST',
             headers: {'Content-Type': 'application/json', 'Idempotency-Key': 'x'},
             body: JSON.stringify({agent: 'alice@example.com', to: '+14155550100'})})).status"""
     )
@@ -154,6 +154,23 @@ def test_place_a_call_from_the_form(web: Web, page: Page, emulator: EmulatorServ
     shot(page, tmp_path, "dial-done")
 
 
+def test_a_failed_call_shows_what_the_code_means_not_the_code(
+    web: Web, page: Page, emulator: EmulatorServer
+) -> None:
+    """Supervisors read "the line was busy", not Genesys' error.ininedgecontrol.remote.busy (the
+    code stays in the call's events, for the details)."""
+    sign_in(page, web)
+    page.fill("#dial-agent", ALICE)
+    page.fill("#dial-to", "+14155550165")  # the sandbox: 60-69 busy
+    expect(page.locator("#preview-e164")).to_have_text("+14155550165")
+    page.keyboard.press("Enter")
+    progress = page.locator("#dial-progress")
+    expect(progress).to_contain_text("over: busy", timeout=20_000)
+    expect(progress).to_contain_text("the line was busy")
+    assert "ininedgecontrol" not in progress.inner_text()
+    assert "ininedgecontrol" not in page.locator("body").inner_text()
+
+
 def crash_mid_dial(web: Web, to: str) -> str:
     """A call the service was placing when it died (claimed, never answered), then a restart.
 
@@ -201,7 +218,7 @@ def test_record_a_verdict_for_an_unknown(
         csrf = re.search(r'name="csrf-token" content="([^"]+)"', other.get("/").text)
         assert csrf is not None
         late = other.post(
-            f"/page/api/calls/{call['id']}/verdict",
+            f"/v1/calls/{call['id']}/verdict",
             json={"verdict": "not_placed"},
             headers={"X-CSRF-Token": csrf.group(1)},
         )

@@ -113,10 +113,17 @@ def test_page_on_one_replica_sees_a_call_placed_through_the_other(
     shot(page, tmp_path, "replica-a-sees-b")
     # A's session cookie is good on B: the same browser opens B's page signed in.
     cookie = next(c for c in page.context.cookies() if c["name"] == "gcdial_page")
-    session = httpx.get(f"{b}/page/api/session", cookies={"gcdial_page": cookie["value"]})
+    session = httpx.get(f"{b}/page/session", cookies={"gcdial_page": cookie["value"]})
     assert session.status_code == 200, session.text
     assert session.json()["key"]["name"] == "supervisor"
     page.goto(b + "/")
     expect(page.locator("#key-name")).to_have_text("supervisor")
     expect(page.locator("#live")).to_have_text("live")
     expect(page.locator(f"#active tr[data-call='{answer.json()['id']}']")).to_be_visible()
+    # Signing out on B ends the session in the shared store: a copy of the cookie made before
+    # fails on A too.
+    page.click("#signout")
+    expect(page.locator("#key")).to_be_visible()
+    copied = httpx.get(f"{a}/page/session", cookies={"gcdial_page": cookie["value"]})
+    assert copied.status_code == 401, copied.text
+    assert copied.json()["error"]["type"] == "signed_out"

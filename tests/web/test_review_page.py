@@ -99,7 +99,12 @@ def test_verdict_on_a_campaign_attempt_and_reassign_from_the_page(
     pinned = page.locator(f"#pinned .pinned[data-agent='{GONE}']")
     expect(pinned).to_contain_text("1 contact(s) pinned to gone@example.com")
     shot(page, tmp_path, "review-campaign")
+    # One time format in the panel: the page's clock, never a raw ISO timestamp.
+    assert not re.search(r"\d{4}-\d\d-\d\dT\d\d:", page.locator("#review-panel").inner_text())
 
+    # A note written on the second item survives the refresh that the first verdict causes.
+    other = page.locator(f"#review .review-item[data-attempt='{second['attemptId']}']")
+    other.get_by_role("textbox").fill("seen in Genesys")
     # Keyboard only: the verdict button, its confirm step, Confirm.
     item.get_by_role("button", name="It never rang (not placed)").focus()
     page.keyboard.press("Enter")
@@ -109,8 +114,12 @@ def test_verdict_on_a_campaign_attempt_and_reassign_from_the_page(
     page.keyboard.press("Enter")
     expect(page.locator("#notice")).to_contain_text("never rang")
     expect(item).to_have_count(0)
-    other = page.locator(f"#review .review-item[data-attempt='{second['attemptId']}']")
-    other.get_by_role("textbox").fill("seen in Genesys")
+    # Said where the item was, and focused: not only in a notice scrolled out of sight.
+    done = page.locator("#review-panel #review-done")
+    expect(done).to_be_visible()
+    expect(done).to_be_focused()
+    expect(done).to_contain_text("never rang (not placed)")
+    expect(done).to_contain_text("Line 2 of campaign night is back in the queue")
     other.get_by_role("button", name="It rang (placed)").click()
     other.get_by_role("button", name="Cancel").click()  # changed my mind: nothing recorded
     other.get_by_role("button", name="It rang (placed)").click()

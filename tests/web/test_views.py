@@ -7,7 +7,8 @@ import datetime as dt
 import pytest
 
 from gcdial.errors import InvalidPhoneNumberError
-from gcdial.serve.web.views import call_view, number_preview, step_of
+from gcdial.serve.steps import call_view, step_of
+from gcdial.serve.web.views import number_preview
 
 CALL = {"id": "c1", "status": "placed", "ended": False, "to": "+14155550100"}
 

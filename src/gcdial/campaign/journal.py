@@ -11,7 +11,9 @@ Crash-safety rules, in order of importance:
    ring a customer twice on resume. A campaign commits a handful of changes per second, so one
    fsync per commit costs nothing that matters.
 4. One process at a time: an exclusive ``flock`` on ``<journal>.lock``. The kernel drops it when
-   the process dies, even by ``kill -9``, so a crash never leaves a stale lock behind.
+   the process dies, even by ``kill -9``, so a crash never leaves a stale lock behind. A clean
+   exit removes the lock file and SQLite's ``-wal`` and ``-shm`` (after a checkpoint): between
+   runs a campaign is its one journal file.
 5. Creation is atomic: the schema and the campaign's identity are written to a temporary file
    which is then renamed into place, so a journal either does not exist or is complete (a kill
    in the first milliseconds leaves nothing to trip over on the next run).
@@ -48,6 +50,7 @@ from gcdial.errors import (
     JournalSchemaError,
     ReviewConflictError,
 )
+from gcdial.monitor.wrapup import Wrapup
 from gcdial.private_files import PRIVATE_MODE, create_private, ensure_private, secure_sqlite
 
 __all__ = [
@@ -63,13 +66,18 @@ __all__ = [
     "JournalMismatchError",
     "JournalSchemaError",
     "page_key",
+    "redecided_due",
 ]
 
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 """1: the first journal. 2: attempts gain ``talk_s`` (seconds the customer could talk) and
 ``tag`` (the attempt id sent with the call). 3: attempts gain ``sent_after`` and ``match_after``
-(the server-time bounds known before the POST left, see :class:`gcdial.resolve.Attempt`). An older
-journal is migrated when opened for writing, and read as it is when opened read-only."""
+(the server-time bounds known before the POST left, see :class:`gcdial.resolve.Attempt`).
+4: attempts gain the agent's wrap-up (``wrapup_code``, ``wrapup_name``, ``wrapup_notes``,
+``wrapup_at``) and what the campaign's rules made of it (``wrapup_action``: done, retry,
+callback, dnc, wrong_number, or missing when it never came); the ``dnc_numbers`` table holds the
+numbers wrap-ups put on the do-not-call list. An older journal is migrated when opened for
+writing, and read as it is when opened read-only."""
 # PRAGMA application_id marks the file as a gcdial journal ("gcdj").
 APPLICATION_ID: Final = 0x6763646A
 _BATCH: Final = 5000
@@ -123,10 +131,20 @@ CREATE TABLE attempts (
     talk_s          REAL,
     tag             TEXT,
     sent_after      TEXT,
-    match_after     TEXT
+    match_after     TEXT,
+    wrapup_code     TEXT,
+    wrapup_name     TEXT,
+    wrapup_notes    TEXT,
+    wrapup_at       TEXT,
+    wrapup_action   TEXT
 );
 CREATE INDEX attempts_contact ON attempts (contact_id, id);
 CREATE INDEX attempts_state ON attempts (state);
+CREATE TABLE dnc_numbers (
+    phone      TEXT PRIMARY KEY,
+    added_at   TEXT NOT NULL,
+    attempt_id INTEGER
+);
 CREATE TABLE events (
     id         INTEGER PRIMARY KEY,
     at         TEXT NOT NULL,
@@ -148,6 +166,15 @@ _MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
     2: (
         "ALTER TABLE attempts ADD COLUMN sent_after TEXT",
         "ALTER TABLE attempts ADD COLUMN match_after TEXT",
+    ),
+    3: (
+        "ALTER TABLE attempts ADD COLUMN wrapup_code TEXT",
+        "ALTER TABLE attempts ADD COLUMN wrapup_name TEXT",
+        "ALTER TABLE attempts ADD COLUMN wrapup_notes TEXT",
+        "ALTER TABLE attempts ADD COLUMN wrapup_at TEXT",
+        "ALTER TABLE attempts ADD COLUMN wrapup_action TEXT",
+        "CREATE TABLE dnc_numbers (phone TEXT PRIMARY KEY, added_at TEXT NOT NULL, "
+        "attempt_id INTEGER)",
     ),
 }
 
@@ -242,6 +269,10 @@ class Attempt:
     match_after: datetime | None = None
     """A server time surely passed before the POST left: an untagged call that started earlier
     is not this attempt's (None: unknown, or an older row)."""
+    wrapup: Wrapup | None = None
+    """The agent's wrap-up of the call, when one came."""
+    wrapup_action: str | None = None
+    """What the campaign's rules made of it (a WrapupAction value), or ``missing``."""
 
 
 def _utc_now() -> datetime:
@@ -256,6 +287,12 @@ def _iso(moment: datetime) -> str:
 
 def _time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
+
+
+def redecided_due(record: ContactRecord) -> datetime | None:
+    """When a pending contact is due for a run that decides its rules anew: its retry time,
+    or None (now) for a contact never dialed (see :meth:`Journal.redecide_deferrals`)."""
+    return record.next_at if record.attempts else None
 
 
 def _lock_path(path: Path) -> Path:
@@ -345,25 +382,41 @@ class _FileLock:
         return None
 
     def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, PRIVATE_MODE)
-        ensure_private(self.path)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 64).decode("ascii", "replace").strip() or "unknown"
+        # The file is removed at a clean exit (see :meth:`release`), so the file locked may be one
+        # its holder unlinked just before it let go: lock again until the locked file is the one
+        # at the path.
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, PRIVATE_MODE)
+            ensure_private(self.path)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 64).decode("ascii", "replace").strip() or "unknown"
+                os.close(fd)
+                raise JournalLockedError(
+                    f"The journal {self.path.with_suffix('')} is in use by another gcdial "
+                    f"process (pid {holder}).",
+                    hint="Wait for that campaign to finish or stop it (Ctrl-C), then resume. "
+                    "`gcdial campaign status` can read the journal meanwhile.",
+                ) from None
+            try:
+                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
             os.close(fd)
-            raise JournalLockedError(
-                f"The journal {self.path.with_suffix('')} is in use by another gcdial process "
-                f"(pid {holder}).",
-                hint="Wait for that campaign to finish or stop it (Ctrl-C), then resume. "
-                "`gcdial campaign status` can read the journal meanwhile.",
-            ) from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._fd = fd
 
-    def release(self) -> None:
+    def release(self, *, remove: bool = False) -> None:
+        """Let go of the lock; ``remove`` deletes the lock file first (a clean exit), while it is
+        still held, so that nobody can lock it in between (see :meth:`acquire`)."""
         if self._fd is not None:
+            if remove:
+                with contextlib.suppress(OSError):
+                    self.path.unlink()
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
@@ -649,11 +702,33 @@ class Journal:
             )
 
     def close(self) -> None:
-        """Close the database and release the lock."""
+        """Close the database and release the lock, leaving only the journal file behind.
+
+        A campaign's clean exit removes its lock file; SQLite removes ``-wal`` and ``-shm`` when
+        the last connection that may write closes. A read-only connection (status, report)
+        cannot, so it leaves them: closing one checkpoints with a writable connection when no
+        campaign holds the journal. Between runs a campaign is one file, as documented.
+        """
         self._conn.close()
         if self._lock is not None:
-            self._lock.release()
+            self._lock.release(remove=True)
             self._lock = None
+        elif _FileLock.holder(self.path) is None:
+            self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        """Fold the write-ahead log into the journal; SQLite deletes ``-wal`` and ``-shm`` when
+        this connection closes if it is the last one (its own locks decide: a reader or a
+        campaign that opened it meanwhile keeps them), so no lock of ours is needed."""
+        if not any(self.path.with_name(self.path.name + s).exists() for s in ("-wal", "-shm")):
+            return
+        with contextlib.suppress(sqlite3.Error, OSError):
+            conn = sqlite3.connect(self.path, isolation_level=None)
+            try:
+                conn.execute("PRAGMA busy_timeout = 1000")
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                conn.close()
 
     def __enter__(self) -> Self:
         return self
@@ -986,16 +1061,22 @@ class Journal:
         detail: str | None = None,
         retry_at: datetime | None = None,
         talk_s: float | None = None,
+        wrapup: Wrapup | None = None,
+        wrapup_action: str | None = None,
+        dnc: bool = False,
     ) -> None:
         """The call ended with ``outcome`` (``talk_s`` seconds of conversation, when known); the
-        contact is done, or waits until ``retry_at``."""
+        contact is done, or waits until ``retry_at``. Its wrap-up and what the rules made of it
+        are kept with the attempt; ``dnc`` puts the contact's number on the do-not-call list in
+        the same transaction (a resume never dials it again)."""
         with self._tx() as conn:
             row = self._attempt_row(conn, attempt_id)
             self._require(row, AttemptState.ACCEPTED, AttemptState.UNKNOWN)
             now = self._now()
             conn.execute(
                 "UPDATE attempts SET state = ?, ended_at = ?, outcome = ?, error_code = ?, "
-                "detail = COALESCE(?, detail), talk_s = ? WHERE id = ?",
+                "detail = COALESCE(?, detail), talk_s = ?, wrapup_code = ?, wrapup_name = ?, "
+                "wrapup_notes = ?, wrapup_at = ?, wrapup_action = ? WHERE id = ?",
                 (
                     AttemptState.ENDED,
                     _iso(ended_at) if ended_at else now,
@@ -1003,9 +1084,23 @@ class Journal:
                     error_code,
                     detail,
                     talk_s,
+                    wrapup.code if wrapup else None,
+                    wrapup.name if wrapup else None,
+                    wrapup.notes if wrapup else None,
+                    _iso(wrapup.at) if wrapup and wrapup.at else None,
+                    wrapup_action,
                     attempt_id,
                 ),
             )
+            if dnc:
+                phone = conn.execute(
+                    "SELECT phone FROM contacts WHERE id = ?", (row["contact_id"],)
+                ).fetchone()[0]
+                conn.execute(
+                    "INSERT OR IGNORE INTO dnc_numbers (phone, added_at, attempt_id) "
+                    "VALUES (?, ?, ?)",
+                    (phone, now, attempt_id),
+                )
             self._settle_contact(conn, row["contact_id"], outcome, detail, retry_at, now)
             self._event(
                 "attempt.ended", contact_id=row["contact_id"], attempt_id=attempt_id, detail=outcome
@@ -1045,6 +1140,22 @@ class Journal:
     def skip(self, contact_id: int, outcome: str, reason: str) -> None:
         """Never dial this pending contact (do-not-call, no legal hour, campaign over...)."""
         self.skip_many([(contact_id, outcome, reason)])
+
+    @_guarded
+    def redecide_deferrals(self) -> int:
+        """Make the pending contacts never dialed due now, for this run's rules to decide again.
+
+        Their only wait is the one the rules gave them (the calling window, the end time): a run
+        with other rules (``--window 00:00-24:00`` after a night run with the default) must not
+        keep the last run's wait. A retry delay (a contact with attempts) is kept as it was.
+        The same reading is :func:`redecided_due`, for the dry run's plan.
+        """
+        with self._tx() as conn:
+            changed = conn.execute(
+                "UPDATE contacts SET next_at = '' "
+                "WHERE status = 'pending' AND attempts = 0 AND next_at > ''"
+            ).rowcount
+        return int(changed)
 
     @_guarded
     def defer_many(self, items: Iterable[tuple[int, datetime, str]]) -> None:
@@ -1114,13 +1225,15 @@ class Journal:
         """
         with self._tx() as conn:
             contact = conn.execute(
-                "SELECT status FROM contacts WHERE id = ?", (contact_id,)
+                "SELECT status, line FROM contacts WHERE id = ?", (contact_id,)
             ).fetchone()
             if contact is None:
                 raise KeyError(f"no contact {contact_id} in the journal")
+            # People know a contact by its line in their list, never by the journal's row id.
+            where = f"Line {contact['line']} of the list"
             if contact["status"] != ContactStatus.UNKNOWN:
                 raise ReviewConflictError(
-                    f"Contact {contact_id} is {contact['status']}, not waiting for review.",
+                    f"{where} is {contact['status']}, not waiting for review.",
                     hint="`gcdial campaign review JOURNAL` lists the contacts that need one.",
                 )
             row = conn.execute(
@@ -1143,7 +1256,7 @@ class Journal:
             else:
                 if row is None or row["state"] != AttemptState.UNKNOWN or row["conversation_id"]:
                     raise ReviewConflictError(
-                        f"Contact {contact_id}'s call was accepted by Genesys Cloud (conversation "
+                        f"{where}: its call was accepted by Genesys Cloud (conversation "
                         f"{row['conversation_id'] if row is not None else '?'}): it was placed.",
                         hint="Record it as placed; only a call whose create request got no clear "
                         "answer can be found not placed.",
@@ -1297,6 +1410,37 @@ class Journal:
             (AttemptState.UNKNOWN, ContactStatus.UNKNOWN),
         ).fetchall()
         return [_attempt(r) for r in rows]
+
+    @_guarded
+    def wrapup_counts(self) -> tuple[dict[str, int], int]:
+        """Calls by wrap-up (name, else code id), and how many never got the one waited for."""
+        if self._version < 4:
+            return {}, 0
+        rows = self._conn.execute(
+            "SELECT COALESCE(wrapup_name, wrapup_code), COUNT(*) FROM attempts "
+            "WHERE wrapup_code IS NOT NULL OR wrapup_name IS NOT NULL GROUP BY 1"
+        ).fetchall()
+        (missing,) = self._conn.execute(
+            "SELECT COUNT(*) FROM attempts WHERE wrapup_action = 'missing'"
+        ).fetchone()
+        return {str(key): int(n) for key, n in rows}, int(missing)
+
+    @_guarded
+    def missing_wrapups(self) -> list[Attempt]:
+        """Ended calls whose wrap-up was waited for and never came, oldest first (for review)."""
+        if self._version < 4:
+            return []
+        rows = self._conn.execute(
+            "SELECT * FROM attempts WHERE wrapup_action = 'missing' ORDER BY id"
+        ).fetchall()
+        return [_attempt(r) for r in rows]
+
+    @_guarded
+    def dnc_numbers(self) -> set[str]:
+        """The numbers wrap-ups put on the do-not-call list (none in a journal before schema 4)."""
+        if self._version < 4:
+            return set()
+        return {phone for (phone,) in self._conn.execute("SELECT phone FROM dnc_numbers")}
 
     @_guarded
     def in_flight(self) -> list[Attempt]:
@@ -1543,4 +1687,19 @@ def _attempt(row: sqlite3.Row) -> Attempt:
         tag=row["tag"] if "tag" in row.keys() else None,  # noqa: SIM118 - sqlite3.Row
         sent_after=_time(row["sent_after"]) if "sent_after" in row.keys() else None,  # noqa: SIM118
         match_after=_time(row["match_after"]) if "match_after" in row.keys() else None,  # noqa: SIM118
+        wrapup=_wrapup(row),
+        wrapup_action=row["wrapup_action"] if "wrapup_action" in row.keys() else None,  # noqa: SIM118
+    )
+
+
+def _wrapup(row: sqlite3.Row) -> Wrapup | None:
+    if "wrapup_code" not in row.keys() or (  # noqa: SIM118 - sqlite3.Row
+        row["wrapup_code"] is None and row["wrapup_name"] is None
+    ):
+        return None
+    return Wrapup(
+        code=row["wrapup_code"],
+        name=row["wrapup_name"],
+        notes=row["wrapup_notes"],
+        at=_time(row["wrapup_at"]),
     )

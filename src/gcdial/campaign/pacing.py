@@ -123,6 +123,7 @@ class _Entry(Generic[T]):
     seq: int
     agent_id: str | None = field(compare=False)
     item: T = field(compare=False)
+    first: bool = field(default=False, compare=False)
 
 
 def _utc_now() -> datetime:
@@ -177,8 +178,17 @@ class Dispatcher(Generic[T]):
         """When the earliest waiting contact becomes due (None if none is waiting)."""
         return self._waiting[0].due if self._waiting else None
 
-    def add(self, item: T, *, due: datetime | None = None, agent: str | None = None) -> None:
-        """Queue a contact, due now or at ``due``, for any agent or for agent id ``agent``."""
+    def add(
+        self,
+        item: T,
+        *,
+        due: datetime | None = None,
+        agent: str | None = None,
+        first: bool = False,
+    ) -> None:
+        """Queue a contact, due now or at ``due``, for any agent or for agent id ``agent``;
+        ``first``: once due, ahead of those queued earlier (a callback at the time a customer
+        asked for is not left behind the rest of the list)."""
         agent_id = None
         if agent is not None:
             found = self.pool.find(agent)
@@ -186,7 +196,7 @@ class Dispatcher(Generic[T]):
                 raise ValueError(f"agent {agent} is not in the pool")
             agent_id = found.id
         when = due if due is not None else self._clock()
-        heapq.heappush(self._waiting, _Entry(when, next(self._seq), agent_id, item))
+        heapq.heappush(self._waiting, _Entry(when, next(self._seq), agent_id, item, first))
         self._changed.set()
 
     def retire(self, agent_id: str) -> list[T]:
@@ -201,12 +211,22 @@ class Dispatcher(Generic[T]):
         return orphans
 
     def _promote(self, now: datetime) -> None:
+        first: dict[str | None, list[_Entry[T]]] = {}
         while self._waiting and self._waiting[0].due <= now:
             entry = heapq.heappop(self._waiting)
-            if entry.agent_id is None:
+            if entry.first:
+                first.setdefault(entry.agent_id, []).append(entry)
+            elif entry.agent_id is None:
                 self._ready_any.append(entry)
             else:
                 self._ready_for.setdefault(entry.agent_id, deque()).append(entry)
+        for agent_id, entries in first.items():
+            ready = (
+                self._ready_any
+                if agent_id is None
+                else self._ready_for.setdefault(agent_id, deque())
+            )
+            ready.extendleft(reversed(entries))
 
     def poll(self) -> Assignment[T] | None:
         """Hand out the next assignment possible right now, without waiting (None if none)."""

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from gcdial.campaign.csvinput import Contact, ContactReader, RowProblem
-from gcdial.campaign.journal import ContactStatus, Journal
+from gcdial.campaign.journal import ContactStatus, Journal, redecided_due
 from gcdial.campaign.rules import Action, Rules
 from gcdial.campaign.settings import CampaignSettings
 
@@ -147,7 +147,7 @@ def plan(
             summary.other_statuses = {k: v for k, v in counts.items() if k != ContactStatus.PENDING}
             for record in journal.contacts(status=ContactStatus.PENDING):
                 contact = record.as_contact()
-                due = record.next_at
+                due = redecided_due(record)  # as the run will: today's rules, not the last run's
                 verdict = _verdict(contact, rules, max(now, due) if due else now, known)
                 if due is not None and due > now and verdict.action == "dial":
                     verdict = PlanLine(

@@ -107,6 +107,8 @@ class AttemptUpdate:
     progress: dict[str, Any] | None = None
     outcome: str | None = None
     detail: str | None = None
+    wrapup: dict[str, Any] | None = None
+    """With ``outcome``: the agent's wrap-up (``{code, name, notes, at, source}``), if one came."""
 
 
 AttemptHook = Callable[[AttemptUpdate], None]
@@ -120,6 +122,8 @@ class Progress:
     total: int = 0
     by_status: Counter[str] = field(default_factory=Counter)
     by_outcome: Counter[str] = field(default_factory=Counter)
+    by_disposition: Counter[str] = field(default_factory=Counter)  # wrap-up name -> calls
+    wrapups_missing: int = 0
     placed: int = 0
     refused: int = 0
     unknown: int = 0
@@ -152,4 +156,6 @@ class Progress:
             "calls_placed": self.placed,
             "refused": self.refused,
             "unknown": self.unknown,
+            "by_disposition": dict(sorted(self.by_disposition.items())),
+            "wrapups_missing": self.wrapups_missing,
         }

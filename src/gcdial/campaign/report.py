@@ -50,6 +50,10 @@ REPORT_COLUMNS: Final = (
     "error_code",
     "context_id",
     "talk_time_s",
+    "wrapup_code",
+    "wrapup_name",
+    "wrapup_notes",
+    "wrapup_action",
 )
 """The report's own columns; the list's own follow them (see :func:`report_columns`)."""
 
@@ -75,6 +79,10 @@ class CampaignStatus:
     due_now: int = 0
     next_due: datetime | None = None
     running_pid: int | None = None
+    dispositions: dict[str, int] = field(default_factory=dict)
+    """Calls by the agent's wrap-up (its name, else its code id)."""
+    wrapups_missing: int = 0
+    """Calls whose wrap-up was waited for and never came (listed for review)."""
 
     @property
     def total(self) -> int:
@@ -125,6 +133,8 @@ class CampaignStatus:
             "running_pid": self.running_pid or None,
             "due_now": self.due_now,
             "next_due": _iso(self.next_due),
+            "by_disposition": dict(sorted(self.dispositions.items())),
+            "wrapups_missing": self.wrapups_missing,
         }
 
     def lines(self, *, now: datetime | None = None) -> list[str]:
@@ -139,6 +149,12 @@ class CampaignStatus:
         if self.outcomes:
             out.append("By outcome: " + _counts(self.outcomes))
         out.append("Attempts: " + (_counts(self.attempts) or "none"))
+        if self.dispositions:
+            out.append("Calls by wrap-up: " + _counts(self.dispositions))
+        if self.wrapups_missing:
+            out.append(
+                f"Wrap-up never arrived: {self.wrapups_missing} call(s) (see campaign review)"
+            )
         if self.in_flight:
             out.append(f"In flight: {self.in_flight} (reconciled on resume)")
         if self.needs_review:
@@ -179,6 +195,7 @@ def campaign_status(journal: Journal, *, now: datetime | None = None) -> Campaig
     outcomes = journal.count_by("contacts", "outcome")
     outcomes.pop("", None)
     due_now, next_due = journal.due_summary(now or datetime.now(UTC))
+    dispositions, missing = journal.wrapup_counts()
     return CampaignStatus(
         name=info.name,
         csv_path=info.csv_path,
@@ -191,6 +208,8 @@ def campaign_status(journal: Journal, *, now: datetime | None = None) -> Campaig
         due_now=due_now,
         next_due=next_due,
         running_pid=Journal.holder(journal.path) if journal.read_only else None,
+        dispositions=dispositions,
+        wrapups_missing=missing,
     )
 
 
@@ -244,6 +263,10 @@ def _contact_row(
         "error_code": last.error_code if last else None,
         "context_id": last.context_id if last else None,
         "talk_time_s": _seconds(last.talk_s) if last else None,
+        "wrapup_code": last.wrapup.code if last and last.wrapup else None,
+        "wrapup_name": last.wrapup.name if last and last.wrapup else None,
+        "wrapup_notes": last.wrapup.notes if last and last.wrapup else None,
+        "wrapup_action": last.wrapup_action if last else None,
     }
     for key, value in contact.attributes.items():
         row[_list_column(key)] = value

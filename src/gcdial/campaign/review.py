@@ -24,6 +24,7 @@ __all__ = [
     "ReviewItem",
     "ReviewNotFoundError",
     "evidence_lines",
+    "missing_wrapups",
     "needs_review",
     "pinned_agents",
     "reassign",
@@ -125,6 +126,27 @@ def reassign(journal: Journal, agent: str, to: str) -> int:
     """Give the pending contacts pinned to ``agent`` to ``to`` (``any``: whoever is free)."""
     target = None if to.strip().lower() == ANY_AGENT else to.strip()
     return journal.reassign(agent.strip(), target)
+
+
+def missing_wrapups(journal: Journal) -> list[dict[str, Any]]:
+    """Calls whose wrap-up was waited for and never came (the retry policy decided for them):
+    what a person checks in Genesys, one JSON-ready ``wrapup_missing`` item each."""
+    items = []
+    for attempt in journal.missing_wrapups():
+        contact = journal.contact(attempt.contact_id)
+        items.append(
+            {
+                "event": "wrapup_missing",
+                "line": contact.line,
+                "phone": contact.phone,
+                "attempt": attempt.id,
+                "agent": attempt.agent or attempt.agent_id,
+                "conversation_id": attempt.conversation_id,
+                "outcome": attempt.outcome,
+                "at": attempt.created_at.isoformat(timespec="seconds"),
+            }
+        )
+    return items
 
 
 def evidence_lines(items: Sequence[ReviewItem]) -> list[dict[str, Any]]:

@@ -27,10 +27,11 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -51,6 +52,7 @@ from gcdial.campaign.decide import (
     AttemptResult,
     Change,
     ResultKind,
+    WrapupContext,
     journal_change,
     retry_decision,
 )
@@ -68,7 +70,7 @@ from gcdial.campaign.progress import (
     Progress,
 )
 from gcdial.campaign.report import CampaignStatus, campaign_status
-from gcdial.campaign.rules import Action, Rules
+from gcdial.campaign.rules import Action, DoNotCallList, Rules
 from gcdial.campaign.settings import CampaignSettings
 from gcdial.errors import (
     AgentNotReadyError,
@@ -84,6 +86,8 @@ from gcdial.errors import (
     RateLimitedError,
 )
 from gcdial.monitor import CallEvent, CallMonitor, Outcome
+from gcdial.monitor.wrapup import WrapupWait
+from gcdial.private_files import open_private
 from gcdial.resolve import LONG_PAST_S, UNTAGGED_SKEW_S, LadderSettings, Verdict, new_attempt_id
 from gcdial.resolve import Attempt as ResolveAttempt
 
@@ -245,7 +249,11 @@ class CampaignRunner:
         try:
             journal, resumed = await db.call(self._open_journal)
             to_close = journal
+            if resumed:
+                # The rules given now (a wider --window...) decide when they may be dialed.
+                await db.call(journal.redecide_deferrals)
             await self._mark_intents_unknown(db, journal)
+            rules = await db.call(self._with_journal_dnc, journal, rules)
             self.progress.phase = "loading contacts"
             try:
                 validation = await db.call(self._load_contacts, journal, resumed)
@@ -306,6 +314,18 @@ class CampaignRunner:
             db.close()
 
     # Journal and list
+
+    def _with_journal_dnc(self, journal: Journal, rules: Rules) -> Rules:
+        """The rules with the numbers earlier wrap-ups put on the do-not-call list (kept in the
+        journal, so a resume never dials them, whether or not a DNC file is configured); the
+        DNC file gains any a crash kept from reaching it."""
+        numbers = journal.dnc_numbers()
+        if not numbers:
+            return rules
+        if self.settings.dnc_path:
+            append_dnc(self.settings.dnc_path, numbers - set(rules.dnc.numbers))
+        dnc = rules.dnc
+        return replace(rules, dnc=DoNotCallList(dnc.numbers | numbers, dnc.problems, dnc.file))
 
     def _open_journal(self) -> tuple[Journal, bool]:
         """The campaign's journal, and whether it already existed (a resume)."""
@@ -536,6 +556,17 @@ class _Run:
         self.waiting_for: Counter[str] = Counter()
         self._ended = False
         self._deferred = False
+        self._wrapup_rules = runner.settings.wrapups()
+        wait = runner.settings.queue_id is not None or runner.client.settings.wrapup_non_acd
+        self._wrapup = (
+            WrapupWait(
+                timeout_s=runner.settings.wrapup_timeout_s,
+                acd=runner.settings.queue_id is not None,
+                non_acd=runner.client.settings.wrapup_non_acd,
+            )
+            if wait and runner.settings.wrapup_timeout_s > 0
+            else None
+        )
 
     async def go(self) -> None:
         """Follow what was left in flight, resolve what was left unknown, dial until done."""
@@ -877,12 +908,14 @@ class _Run:
         """A retry scheduled under earlier limits that today's limits no longer allow (a lower
         ``--max-attempts`` given at resume): finish the contact with its last outcome."""
         journal = self.journal
-        outcomes = [
-            a.outcome or ""
+        ended = [
+            a
             for a in await self.db.call(journal.attempts, contact.id)
             if a.state is AttemptState.ENDED and a.outcome
         ]
-        decision = retry_decision(self.rules.retry, outcomes, now)
+        outcomes = [a.outcome or "" for a in ended]
+        last_action = ended[-1].wrapup_action if ended else None
+        decision = retry_decision(self.rules.retry, outcomes, now, wrapup_action=last_action)
         if decision.retry:
             return False
         reason = f"{decision.reason} (limits given at resume)"
@@ -899,8 +932,10 @@ class _Run:
 
     def _queue(self, contact: ContactRecord) -> None:
         dispatcher = self.dispatcher
+        # A contact due at a set time (a callback, a retry) goes ahead of those never tried.
+        first = contact.next_at is not None and contact.attempts > 0
         if contact.agent is None:
-            dispatcher.add(_Job(contact))
+            dispatcher.add(_Job(contact), first=first)
             return
         agent = dispatcher.pool.find(contact.agent)
         if agent is None or dispatcher.pool.is_retired(agent.id):
@@ -913,7 +948,7 @@ class _Run:
                 )
             self.waiting_for[key] += 1
             return
-        dispatcher.add(_Job(contact), agent=agent.id)
+        dispatcher.add(_Job(contact), agent=agent.id, first=first)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
@@ -1015,6 +1050,7 @@ class _Run:
             to=contact.phone,
             caller_id=self.settings.caller_id,
             caller_id_name=self.settings.caller_id_name,
+            queue=self.settings.queue_id,
             attributes=dict(contact.attributes) or None,
         )
         try:
@@ -1028,6 +1064,8 @@ class _Run:
                 follow=True,
                 monitor=self.monitor,
                 timeout_s=self._call_timeout_s,
+                wrapup=self._wrapup is not None,
+                wrapup_timeout_s=self._wrapup.timeout_s if self._wrapup is not None else 0.0,
                 resolve_timeout_s=self._resolve_timeout_s,
                 attempt_id=tag,
                 on_placed=on_placed,
@@ -1090,7 +1128,17 @@ class _Run:
             for a in await self.db.call(journal.attempts, contact.id)
             if a.id != attempt_id and a.state is AttemptState.ENDED and a.outcome
         ]
-        change = journal_change(result, earlier, self.rules.retry, self._clock())
+        context = (
+            WrapupContext(
+                self._wrapup_rules,
+                self.rules.window,
+                self.rules.zones_for(contact.as_contact()),
+                contact.attributes,
+            )
+            if self._wrapup_rules is not None
+            else None
+        )
+        change = journal_change(result, earlier, self.rules.retry, self._clock(), context)
         where = f"{contact.phone} (line {contact.line})"
         if change.action == "outcome":
             await self.db.call(
@@ -1101,10 +1149,23 @@ class _Run:
                 detail=change.detail,
                 retry_at=change.retry_at,
                 talk_s=change.talk_s,
+                wrapup=change.wrapup,
+                wrapup_action=change.wrapup_action,
+                dnc=change.dnc,
             )
+            if change.dnc:
+                self._add_dnc(contact.phone)
+            if change.wrapup is not None or change.wrapup_action == "missing":
+                self._emit_wrapup(where, contact, attempt_id, change)
             self.progress.by_outcome[change.outcome] += 1
             self.tell(
-                attempt_id, "outcome", contact, agent, outcome=change.outcome, detail=change.detail
+                attempt_id,
+                "outcome",
+                contact,
+                agent,
+                outcome=change.outcome,
+                detail=change.detail,
+                wrapup=change.wrapup.to_dict() if change.wrapup is not None else None,
             )
             then = (
                 f"; retry at {change.retry_at:%H:%M:%S} UTC" if change.retry_at is not None else ""
@@ -1155,6 +1216,46 @@ class _Run:
             self._set_fatal(result.error or ConfigError(result.detail))
         elif change.trouble:
             self._trouble_seen(result)
+
+    def _add_dnc(self, phone: str) -> None:
+        """A wrap-up put the number on the do-not-call list: this run's rules, and the DNC file
+        the campaign uses (the journal already holds it, for a resume)."""
+        dnc = self.rules.dnc
+        self.rules = replace(
+            self.rules, dnc=DoNotCallList(dnc.numbers | {phone}, dnc.problems, dnc.file)
+        )
+        if self.settings.dnc_path:
+            try:
+                append_dnc(self.settings.dnc_path, {phone})
+            except OSError as exc:  # the journal holds it: the next run adds it to the file
+                self.emit("dnc_problem", f"could not add {phone} to the do-not-call file: {exc}")
+
+    def _emit_wrapup(
+        self, where: str, contact: ContactRecord, attempt_id: int, change: Change
+    ) -> None:
+        wrapup = change.wrapup
+        if wrapup is None:
+            self.progress.wrapups_missing += 1
+            self.emit(
+                "wrapup_missing",
+                f"{where}: no wrap-up arrived; listed for review",
+                line=contact.line,
+                phone=contact.phone,
+                attempt=attempt_id,
+            )
+            return
+        self.progress.by_disposition[wrapup.label] += 1
+        self.emit(
+            "wrapup",
+            f"{where}: wrap-up {wrapup.label}" + (f" ({wrapup.notes})" if wrapup.notes else ""),
+            line=contact.line,
+            phone=contact.phone,
+            attempt=attempt_id,
+            code=wrapup.code,
+            name=wrapup.name,
+            notes=wrapup.notes,
+            action=change.wrapup_action,
+        )
 
     def _emit_not_sent(
         self, where: str, contact: ContactRecord, result: AttemptResult, change: Change
@@ -1229,6 +1330,7 @@ class _Run:
                 agent_id=agent.id if agent is not None else None,
                 timeout_s=self._call_timeout_s,
                 on_event=on_event,
+                wrapup=self._wrapup,
             )
             result = _result_of_outcome(outcome, conversation_id)
         except asyncio.CancelledError:
@@ -1282,6 +1384,8 @@ def _result_of_outcome(outcome: Outcome, conversation_id: str) -> AttemptResult:
         error_code=outcome.error.code if outcome.error is not None else None,
         talk_s=outcome.talk_seconds,
         conversation_id=conversation_id,
+        wrapup=outcome.wrapup,
+        wrapup_missing=outcome.wrapup_missing,
     )
 
 
@@ -1338,6 +1442,20 @@ def _not_placed(exc: GcdialError, detail: str) -> AttemptResult:
     if isinstance(exc, AuthError):  # credentials: the run stops
         return AttemptResult(ResultKind.FATAL, detail, error=exc)
     return AttemptResult(ResultKind.NOT_SENT, detail, error=exc)
+
+
+def append_dnc(path: str, numbers: set[str]) -> None:
+    """Add numbers to a do-not-call file (one per line), kept 0600: it is customer data."""
+    if not numbers:
+        return
+    with open_private(Path(path), "a") as file:
+        if file.tell() > 0:
+            with open(path, "rb") as check:
+                check.seek(-1, os.SEEK_END)
+                if check.read(1) != b"\n":
+                    file.write("\n")
+        for number in sorted(numbers):
+            file.write(f"{number}  # do not call (wrap-up)\n")
 
 
 def _clip(text: str) -> str:

@@ -10,12 +10,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
+from gcdial._shared import DEFAULT_WRAPUP_TIMEOUT_S
 from gcdial.campaign.csvinput import InputFileError, decoded_lines
 from gcdial.campaign.rules import CallingWindow, DoNotCallList, RetryPolicy, Rules, UnknownZone
+from gcdial.campaign.wrapup_rules import WrapupRules, rules_summary
 from gcdial.errors import InputError
 
 __all__ = [
@@ -83,6 +85,10 @@ def parse_end_time(text: str) -> datetime:
         raise InputError(f"Cannot read the end time {text!r}.", hint=hint) from None
     if moment.tzinfo is None:
         raise InputError(f"The end time {text!r} has no time zone or offset.", hint=hint)
+    try:
+        moment.astimezone(UTC)  # an edge of the calendar in a far zone overflows here, not later
+    except OverflowError:
+        raise InputError(f"The end time {text!r} is out of range.", hint=hint) from None
     return moment
 
 
@@ -149,6 +155,13 @@ class CampaignSettings:
     caller_id: str | None = None
     caller_id_name: str | None = None
     max_refusals: int = 10
+    queue_id: str | None = None
+    """The queue the calls are placed for (``callFromQueueId``): only such ACD calls carry the
+    agent's wrap-up code (the disposition)."""
+    wrapup_rules: Mapping[str, Any] | None = None
+    """The wrap-up rules in their JSON form (:class:`WrapupRules`); None: wrap-ups are recorded
+    and the retry policy decides."""
+    wrapup_timeout_s: float = DEFAULT_WRAPUP_TIMEOUT_S
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -171,6 +184,17 @@ class CampaignSettings:
         CallingWindow.parse(self.window)
         if self.end is not None:
             parse_end_time(self.end)
+        if self.wrapup_rules is not None:
+            WrapupRules.from_json(self.wrapup_rules)
+        if not self.wrapup_timeout_s >= 0:
+            raise InputError(
+                f"--wrapup-timeout must be 0 or more, not {self.wrapup_timeout_s!r}.",
+                hint="Write it like 5m; 0 does not wait for wrap-ups.",
+            )
+
+    def wrapups(self) -> WrapupRules | None:
+        """The wrap-up rules in force, if any were given."""
+        return WrapupRules.from_json(self.wrapup_rules) if self.wrapup_rules is not None else None
 
     @property
     def end_at(self) -> datetime | None:
@@ -207,6 +231,7 @@ class CampaignSettings:
         data = asdict(self)
         data["agents"] = list(self.agents)
         data["extra"] = dict(self.extra)
+        data["wrapup_rules"] = dict(self.wrapup_rules) if self.wrapup_rules is not None else None
         return data
 
     @classmethod
@@ -241,3 +266,20 @@ class CampaignSettings:
         )
         if self.end:
             yield f"ends at {self.end}"
+        yield from self.describe_wrapups(None)
+
+    def describe_wrapups(self, org_codes: Mapping[str, str] | None) -> Iterable[str]:
+        """The queue and the wrap-up rules, and (given the org's codes) the codes left unmapped."""
+        if self.queue_id is None:
+            yield (
+                "no queue set: calls are not ACD calls and carry no wrap-up code (disposition); "
+                "give --queue QUEUE_ID to get them"
+            )
+        else:
+            yield f"calls placed for queue {self.queue_id}; their wrap-up codes are recorded"
+        rules = self.wrapups()
+        if rules is None:
+            if self.queue_id is not None:
+                yield "no wrap-up rules: the retry policy decides, whatever the wrap-up code"
+            return
+        yield from rules_summary(rules, org_codes)

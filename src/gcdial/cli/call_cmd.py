@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from gcdial._shared import DEFAULT_RESOLVE_TIMEOUT_S
+from gcdial._shared import DEFAULT_RESOLVE_TIMEOUT_S, DEFAULT_WRAPUP_TIMEOUT_S
 from gcdial.cli.options import JsonOpt, SandboxOpt, VerboseOpt, option_value
 from gcdial.cli.session import Session, session
 
@@ -179,6 +179,15 @@ def call(
             "--timeout", help="With --wait: stop waiting after S seconds.", show_default=False
         ),
     ] = None,
+    wrapup_timeout: Annotated[
+        float,
+        typer.Option(
+            "--wrapup-timeout",
+            help="With --wait: how long to wait for the agent's wrap-up code after the call "
+            "(seconds; 0: do not wait). Only queue calls (--queue, or setting queue_id) are "
+            "waited for, unless the setting wrapup_non_acd is on.",
+        ),
+    ] = DEFAULT_WRAPUP_TIMEOUT_S,
     hangup_after: Annotated[
         float | None,
         typer.Option(
@@ -208,6 +217,13 @@ def call(
     with session(ctx, json=json, sandbox=sandbox, verbose=verbose) as run:
         _check_wait_options(wait=wait, timeout=timeout, hangup_after=hangup_after)
         _check_positive("--resolve-timeout", resolve_timeout)
+        if not wrapup_timeout >= 0:
+            from gcdial.errors import InputError
+
+            raise InputError(
+                f"--wrapup-timeout must be 0 or more seconds, not {wrapup_timeout:g}.",
+                hint="Use 0 to end as soon as the call does.",
+            )
         from gcdial.calls import CallParams  # deferred for start-up speed, like every command
 
         params = CallParams(
@@ -238,18 +254,23 @@ def call(
             timeout_s=timeout,
             hangup_after=hangup_after,
             resolve_timeout_s=resolve_timeout,
+            wrapup_timeout_s=wrapup_timeout if wait else 0.0,
         )
         raise typer.Exit(int(dial_and_report(run, request)))
 
 
 def _check_numbers(params: CallParams, default_country: str) -> None:
+    from gcdial.errors import InvalidPhoneNumberError
     from gcdial.phone import to_e164
 
     country = params.default_country or default_country
     for name, number in (("TO", params.to), ("--from", params.caller_id)):
         if number:
             with option_value(name):
-                to_e164(number, default_country=country)
+                try:
+                    to_e164(number, default_country=country)
+                except InvalidPhoneNumberError as exc:
+                    raise exc.country_from(f"--country, now {country}; e.g. --country GB") from None
 
 
 def _check_positive(name: str, value: float) -> None:

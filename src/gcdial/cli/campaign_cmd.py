@@ -16,13 +16,13 @@ import contextlib
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
 from rich.text import Text
@@ -183,6 +183,32 @@ UntilDeferredOpt = Annotated[
         show_default=False,
     ),
 ]
+QueueOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--queue",
+        help="Queue id to place the calls for: only such (ACD) calls carry the agent's wrap-up "
+        "code, the disposition.",
+        show_default=False,
+    ),
+]
+WrapupRulesOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--wrapup-rules",
+        help="TOML file mapping wrap-up codes to done, retry after D, callback, dnc, wrong "
+        "number (see docs/campaign.md).",
+        show_default=False,
+    ),
+]
+WrapupTimeoutOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--wrapup-timeout",
+        help="How long to wait for a call's wrap-up after it ends (0: do not wait). Default 5m.",
+        show_default=False,
+    ),
+]
 ResolveTimeoutOpt = Annotated[
     str,
     typer.Option(
@@ -200,14 +226,43 @@ ProgressEveryOpt = Annotated[
 ]
 
 
+SIGNAL_ECHO_S: Final = 0.5
+"""Signals closer together than this are one request. ``timeout -s INT`` (and a terminal's
+Ctrl-C) signal the process and its whole group, so one event arrives twice within microseconds;
+a person pressing Ctrl-C again takes far longer."""
+
+
+class StopRequests:
+    """Counts stop requests from SIGINT/SIGTERM, folding the signals that follow a request's
+    first one within :data:`SIGNAL_ECHO_S` (on ``monotonic``) into that request."""
+
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._monotonic = monotonic
+        self._last: float | None = None
+        self.count = 0
+
+    def signal(self) -> int:
+        """Record one signal; the number of distinct requests so far (1: stop, 2: leave now)."""
+        now = self._monotonic()
+        if self._last is None or now - self._last >= SIGNAL_ECHO_S:
+            self._last = now  # measured from a request's first signal: repeats cannot chain
+            self.count += 1
+        return self.count
+
+
 class _StopSignals:
     """SIGINT/SIGTERM from the first instant of the command: before the runner exists a signal
     only asks for a stop (the campaign then never starts); once the event loop runs, the loop's
-    handlers take over (first signal: graceful stop; second: leave at once)."""
+    handlers take over (first request: graceful stop; a second one: leave at once)."""
 
-    def __init__(self) -> None:
-        self.requested = False
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.requests = StopRequests(monotonic)
         self._previous: dict[int, Any] = {}
+
+    @property
+    def requested(self) -> bool:
+        """A stop was asked for."""
+        return self.requests.count > 0
 
     def install(self) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -215,9 +270,8 @@ class _StopSignals:
                 self._previous[sig] = signal.signal(sig, self._early)
 
     def _early(self, signum: int, frame: FrameType | None) -> None:
-        if self.requested:
-            raise KeyboardInterrupt  # a second signal before the start: leave now
-        self.requested = True
+        if self.requests.signal() > 1:
+            raise KeyboardInterrupt  # a second request before the start: leave now
 
     def restore(self) -> None:
         for sig, handler in self._previous.items():
@@ -286,6 +340,14 @@ def _settings(base: CampaignSettings | None, csv: Path | None, **given: Any) -> 
     for key in ("dnc_path",):
         if changes.get(key) is not None:
             changes[key] = str(Path(changes[key]).resolve())
+    if changes.get("wrapup_timeout_s") is not None:
+        changes["wrapup_timeout_s"] = parse_duration(
+            changes["wrapup_timeout_s"], option="--wrapup-timeout"
+        ).total_seconds()
+    if changes.get("wrapup_rules") is not None:
+        from gcdial.campaign.wrapup_rules import load_wrapup_rules
+
+        changes["wrapup_rules"] = load_wrapup_rules(changes["wrapup_rules"]).to_json()
     if base is None:
         if csv is None:
             raise InputError("No contact list.", hint="Give the CSV file.")
@@ -315,6 +377,9 @@ def run_cmd(
     end: EndOpt = None,
     concurrency: ConcurrencyOpt = None,
     from_number: FromOpt = None,
+    queue: QueueOpt = None,
+    wrapup_rules: WrapupRulesOpt = None,
+    wrapup_timeout: WrapupTimeoutOpt = None,
     dry_run: DryRunOpt = False,
     until_deferred: UntilDeferredOpt = False,
     resolve_timeout: ResolveTimeoutOpt = "3m",
@@ -353,6 +418,9 @@ def run_cmd(
             end=end,
             concurrency=concurrency,
             caller_id=from_number,
+            queue_id=queue,
+            wrapup_rules=wrapup_rules,
+            wrapup_timeout_s=wrapup_timeout,
         )
         if dry_run:
             _dry_run(run, settings, journal_path)
@@ -379,6 +447,9 @@ def resume_cmd(
     retry_busy: RetryBusyOpt = None,
     end: EndOpt = None,
     concurrency: ConcurrencyOpt = None,
+    queue: QueueOpt = None,
+    wrapup_rules: WrapupRulesOpt = None,
+    wrapup_timeout: WrapupTimeoutOpt = None,
     dry_run: DryRunOpt = False,
     until_deferred: UntilDeferredOpt = False,
     resolve_timeout: ResolveTimeoutOpt = "3m",
@@ -413,6 +484,9 @@ def resume_cmd(
             retry_busy_s=retry_busy,
             end=end,
             concurrency=concurrency,
+            queue_id=queue,
+            wrapup_rules=wrapup_rules,
+            wrapup_timeout_s=wrapup_timeout,
         )
         if dry_run:
             _dry_run(run, settings, journal)
@@ -562,8 +636,9 @@ def _show_review(run: Session, journal: Any) -> None:
 
     items = review.evidence_lines(review.needs_review(journal))
     pinned = review.pinned_agents(journal)
+    unwrapped = review.missing_wrapups(journal)
     if run.output.json_mode:
-        for item in items:
+        for item in [*items, *unwrapped]:
             run.output.data(item)
         missing = json_module.loads(journal.get_meta("waiting_for_agents") or "{}")
         run.output.data(
@@ -572,6 +647,7 @@ def _show_review(run: Session, journal: Any) -> None:
                 "needs_review": len(items),
                 "pinned": {p.agent: p.contacts for p in pinned},
                 "missing": missing,
+                "wrapups_missing": len(unwrapped),
             }
         )
         return
@@ -589,6 +665,15 @@ def _show_review(run: Session, journal: Any) -> None:
             f"{len(items)} contact(s) need a verdict. Check each call in Genesys Cloud "
             "(Performance > Interactions, by number and time), then record it: "
             "--verdict placed|not-placed --line N."
+        )
+    for w in unwrapped:
+        out.append(
+            f"line {w['line']} {w['phone']}: no wrap-up arrived for call {w['conversation_id']} "
+            f"({w['outcome']}, {w['agent']}, {w['at']}); the retry policy decided"
+        )
+    if unwrapped:
+        out.append(
+            f"{len(unwrapped)} call(s) without a wrap-up: check their disposition in Genesys Cloud."
         )
     for p in pinned:
         gone = " (not in the last run's pool)" if p.gone else ""
@@ -649,9 +734,13 @@ def _dry_run(run: Session, settings: CampaignSettings, journal_path: Path) -> No
     )
     for line in lines:
         _row(run, line.to_dict(), str(line))
+    org_codes = _org_wrapup_codes(run) if settings.queue_id or settings.wrapup_rules else None
+    for text in settings.describe_wrapups(org_codes):
+        _row(run, {"event": "wrapup_rules", "line": text}, text)
     _row(run, summary.as_dict(), _plan_summary(summary, settings))
     if not run.output.json_mode:
-        run.output.say("dry run: nothing was sent and nothing was written.", style="dim")
+        sent = "nothing was dialed" if org_codes is not None else "nothing was sent"
+        run.output.say(f"dry run: {sent} and nothing was written.", style="dim")
     refused = summary.counts.get("refused", 0)
     if settings.strict and refused and not summary.from_journal:
         raise InputError(
@@ -660,6 +749,23 @@ def _dry_run(run: Session, settings: CampaignSettings, journal_path: Path) -> No
             hint="Fix the rows listed above, or run without --strict to skip them (they are "
             "recorded in the report).",
         )
+
+
+def _org_wrapup_codes(run: Session) -> dict[str, str] | None:
+    """The org's wrap-up codes (id -> name) for the preview: one read-only GET, or None when it
+    cannot be made (no credentials, no permission): the preview then says less, and goes on."""
+    from gcdial.errors import GcdialError
+    from gcdial.monitor.wrapup import list_wrapup_codes
+
+    async def codes() -> dict[str, str]:
+        async with run.async_client() as client:
+            return await list_wrapup_codes(client.transport)
+
+    try:
+        return asyncio.run(codes())
+    except GcdialError as exc:
+        run.output.say(f"could not list the org's wrap-up codes: {exc.message}", style="dim")
+        return None
 
 
 def _row(run: Session, data: dict[str, Any], text: str) -> None:
@@ -767,7 +873,7 @@ def _execute(
                 resolve_timeout_s=options.resolve_timeout_s,
                 **timing,
             )
-            with _signals(runner, run):
+            with _signals(runner, run, options.stops.requests, journal_path):
                 if options.stops.requested:
                     return None
                 with view.live(runner):
@@ -805,21 +911,31 @@ def _stopped_before_start(run: Session) -> ExitCode:
 
 
 @contextlib.contextmanager
-def _signals(runner: CampaignRunner, run: Session) -> Iterator[None]:
-    """Ctrl-C / SIGTERM: first a graceful stop, then (again) leave at once."""
+def _signals(
+    runner: CampaignRunner, run: Session, requests: StopRequests, journal_path: Path
+) -> Iterator[None]:
+    """Ctrl-C / SIGTERM: first a graceful stop, then (a second request) leave at once."""
     loop = asyncio.get_running_loop()
-    hits = 0
+    handled = requests.count
 
     def on_signal() -> None:
-        nonlocal hits
-        hits += 1
-        if hits == 1:
+        nonlocal handled
+        count = requests.signal()
+        if count == handled:
+            return  # the same event again (the process and its group were both signalled)
+        handled = count
+        if count == 1:
             run.output.warn(
                 "stopping: no new calls; following the calls in progress to their end "
                 "(Ctrl-C again to leave now; resume reconciles them)"
             )
             runner.request_stop()
         else:
+            live = runner.progress.live_calls
+            run.output.warn(
+                f"leaving now (second stop request): {live} call(s) in progress are no longer "
+                f"followed; `gcdial campaign resume {journal_path}` reconciles them"
+            )
             runner.abort()
 
     installed: list[signal.Signals] = []
@@ -910,15 +1026,21 @@ class CampaignView:
                 self._live = None
 
     async def _tick(self, progress: Progress) -> None:
-        """Away from a terminal: one line of progress every so often, for logs and systemd."""
+        """Away from a terminal: one line of progress every so often, for logs and systemd.
+
+        On the run's one clock (the sandbox's, in the sandbox): --progress-every and the time
+        running count the same seconds as the journal's times."""
+        clock, sleep = self.run.core_clock()
+        started = clock()
         with contextlib.suppress(asyncio.CancelledError):
             while True:
-                await asyncio.sleep(self._progress_every_s)
+                await sleep(self._progress_every_s)
                 output = self.run.output
                 if output.json_mode:
                     output.data({"event": "progress", **progress.as_dict()})
                 else:
-                    output.err.print(Text(progress_line(progress)), soft_wrap=True)
+                    line = progress_line(progress, running_s=clock() - started)
+                    output.err.print(Text(line), soft_wrap=True)
 
     def finish(self, result: RunResult, journal_path: Path | None = None) -> None:
         """The final summary: the journal's counts, and what to do next."""
@@ -963,9 +1085,12 @@ class CampaignView:
         output.result(data, Text("\n".join(lines)))
 
 
-def progress_line(progress: Progress) -> str:
-    """One line for logs: settled of total, outcomes, live calls, what is next."""
-    elapsed = timedelta(seconds=int(time.monotonic() - progress.started))
+def progress_line(progress: Progress, *, running_s: float | None = None) -> str:
+    """One line for logs: settled of total, outcomes, live calls, what is next, and how long it
+    has been running (``running_s`` on the run's clock; default: real time since the start)."""
+    if running_s is None:
+        running_s = time.monotonic() - progress.started
+    elapsed = timedelta(seconds=int(running_s))
     outcomes = ", ".join(f"{k} {v}" for k, v in sorted(progress.by_outcome.items()))
     waiting = progress.by_status.get("pending", 0)
     text = (

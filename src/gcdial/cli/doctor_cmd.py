@@ -245,6 +245,28 @@ def _ladder_check(transport: ApiTransport, checks: Checklist) -> None:
     )
 
 
+def _wrapup_check(settings: Settings, transport: ApiTransport, checks: Checklist) -> None:
+    """Whether calls carry the agent's wrap-up code: only those placed for a queue do."""
+    from gcdial._shared import WRAPUP_CODES_PATH
+    from gcdial.errors import ApiError
+
+    if settings.queue_id is None:
+        checks.info(
+            "wrap-up",
+            "no queue set: calls are not ACD calls and carry no wrap-up code (disposition). "
+            "Set queue_id (GCDIAL_QUEUE_ID) or give --queue to get them",
+        )
+        return
+    try:
+        transport.request("GET", WRAPUP_CODES_PATH, params={"pageSize": "1"}, idempotent=True)
+    except ApiError as exc:
+        checks.info(
+            "wrap-up", f"queue {settings.queue_id}; listing the wrap-up codes failed: {exc}"
+        )
+        return
+    checks.ok("wrap-up", f"calls are placed for queue {settings.queue_id}: wrap-up codes come back")
+
+
 def _agent_check(transport: ApiTransport, agent: str, checks: Checklist) -> None:
     from gcdial.agents import Agents
 
@@ -277,6 +299,7 @@ def run_checks(run: Session, *, agent: str | None) -> Checklist:
             return checks
         _permission_check(transport, checks)
         _ladder_check(transport, checks)
+        _wrapup_check(settings, transport, checks)
         if agent:
             _agent_check(transport, agent, checks)
         else:

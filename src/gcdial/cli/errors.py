@@ -53,6 +53,8 @@ def _exit_code_for(exc: BaseException) -> ExitCode:
         # Raised to the CLI only where notifications are required (watch --agent).
         (e.ChannelUnavailableError, ExitCode.REFUSED),
         (e.CallOutcomeUnknownError, ExitCode.OUTCOME_UNKNOWN),
+        # Any other request not safe to repeat that got no usable answer: Genesys failed.
+        (e.RequestOutcomeUnknownError, ExitCode.SERVER),
         (e.InputError, ExitCode.USAGE),
         (e.ConfigError, ExitCode.CONFIG),
         (e.AuthError, ExitCode.CONFIG),

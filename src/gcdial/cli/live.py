@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from gcdial.monitor.events import CallEvent
     from gcdial.monitor.follow import CallMonitor
     from gcdial.monitor.outcome import Outcome
+    from gcdial.monitor.wrapup import Wrapup
 
 _ROLE_NAMES = {"agent": "agent", "customer": "customer"}
 _OUTCOME_STYLES = {"answered": "bold green", "unknown": "bold yellow"}
@@ -54,23 +55,38 @@ def describe_event(event: CallEvent) -> str:
     }
     if event.kind in words:
         return words[event.kind]
+    if event.kind is EventKind.WRAPUP and event.wrapup is not None:
+        return f"wrap-up: {describe_wrapup(event.wrapup)}"
     if event.kind is EventKind.PARTICIPANT_DISCONNECTED:
         how = event.disconnect_type or "unknown"
         by = f", ended by {event.ended_by}" if event.ended_by else ""
         text = f"{role} disconnected ({how}{by})"
-        if event.error is not None and event.error.code:
-            text += f" [{event.error.code}]"
+        if event.error is not None:
+            from gcdial.monitor.outcome import error_meaning  # start-up time, as EventKind
+
+            text += f": {error_meaning(event.error)}"  # the code: --json, -v
         return text
     return f"{role} {event.state or 'changed'}"
 
 
+def describe_wrapup(wrapup: Wrapup) -> str:
+    """A wrap-up as a person reads it: its name (or code), then the notes."""
+    notes = f" ({wrapup.notes})" if wrapup.notes else ""
+    via = " [from conversation details]" if wrapup.source == "details" else ""
+    return f"{wrapup.label}{notes}{via}"
+
+
 def describe_outcome(outcome: Outcome) -> str:
-    """The outcome in one line: what happened, talk time, why."""
+    """The outcome in one line: what happened, talk time, why; then the wrap-up, if any."""
     text = f"outcome: {outcome.kind.value}"
     if outcome.reason:
-        return f"{text}: {outcome.reason}"
-    if outcome.talk_seconds is not None:
-        return f"{text}, talked {outcome.talk_seconds:.1f} s"
+        text = f"{text}: {outcome.reason}"
+    elif outcome.talk_seconds is not None:
+        text = f"{text}, talked {outcome.talk_seconds:.1f} s"
+    if outcome.wrapup is not None:
+        text += f"; wrap-up {describe_wrapup(outcome.wrapup)}"
+    elif outcome.wrapup_missing:
+        text += "; no wrap-up arrived"
     return text
 
 
@@ -84,6 +100,7 @@ def _waiting_for(event: CallEvent) -> str | None:
         EventKind.CUSTOMER_RINGING: "ringing the customer",
         EventKind.CUSTOMER_CONNECTED: "talking",
         EventKind.AGENT_CONNECTED: "connecting",
+        EventKind.CALL_ENDED: "waiting for the wrap-up",
     }.get(event.kind)
 
 
@@ -195,13 +212,19 @@ async def _follow(
 
 
 @contextlib.asynccontextmanager
-async def _monitor(client: AsyncClient) -> AsyncIterator[CallMonitor]:
+async def _monitor(run: Session, client: AsyncClient) -> AsyncIterator[CallMonitor]:
     # start-up: `gcdial call` without --wait never loads the monitor and the WebSocket client
     from gcdial.monitor.channel import ChannelSettings
     from gcdial.monitor.follow import CallMonitor
 
+    # The run's one clock: in the sandbox, its simulated time, so that --timeout counts the same
+    # seconds as the events' offsets and the talk time printed.
+    clock, sleep = run.core_clock()
     async with CallMonitor(
-        client.transport, channel_settings=ChannelSettings(verify_tls=client.settings.verify_tls)
+        client.transport,
+        channel_settings=ChannelSettings(verify_tls=client.settings.verify_tls),
+        clock=clock,
+        sleep=sleep,
     ) as monitor:
         yield monitor
 
@@ -254,13 +277,15 @@ class DialRequest:
     timeout_s: float | None
     hangup_after: float | None
     resolve_timeout_s: float
+    wrapup_timeout_s: float = 0.0
+    """With ``follow``: how long to wait for the wrap-up once the call is over (0: not at all)."""
 
 
 async def _dial(view: LiveView, request: DialRequest) -> ExitCode:
     run = view.run
     clock, sleep = run.core_clock()
     async with run.async_client() as client, contextlib.AsyncExitStack() as stack:
-        monitor = await stack.enter_async_context(_monitor(client)) if request.follow else None
+        monitor = await stack.enter_async_context(_monitor(run, client)) if request.follow else None
         import asyncio  # on an event loop, so already imported (see gcdial.http.async_sleep)
 
         hang_task: list[asyncio.Task[None]] = []
@@ -280,7 +305,7 @@ async def _dial(view: LiveView, request: DialRequest) -> ExitCode:
 
         async def hang_later(conversation_id: str) -> None:
             assert request.hangup_after is not None
-            await asyncio.sleep(request.hangup_after)
+            await sleep(request.hangup_after)  # the run's clock: sandbox seconds in the sandbox
             await client.calls.hang_up(conversation_id)
             view.note(
                 {"event": "hangup_requested", "conversationId": conversation_id},
@@ -311,6 +336,8 @@ async def _dial(view: LiveView, request: DialRequest) -> ExitCode:
                     follow=request.follow,
                     monitor=monitor,
                     timeout_s=request.timeout_s,
+                    wrapup=request.wrapup_timeout_s > 0,
+                    wrapup_timeout_s=request.wrapup_timeout_s,
                     resolve_timeout_s=request.resolve_timeout_s,
                     on_target=view.dialing,
                     on_placed=on_placed,
@@ -320,6 +347,11 @@ async def _dial(view: LiveView, request: DialRequest) -> ExitCode:
                 )
         except CallWaitTimeoutError as exc:
             view.outcome(exc.outcome)
+            if run.emulator is not None:
+                exc.hint = (  # no later command can follow it: the sandbox ends with this one
+                    "The sandbox, and the call with it, ends with this command; give a longer "
+                    "--timeout (in sandbox seconds) to follow a sandbox call to its end."
+                )
             raise
         finally:
             for task in hang_task:
@@ -353,7 +385,14 @@ def _report(view: LiveView, handle: Dial) -> ExitCode:
         from rich.text import Text
 
         run.output.result(None, Text(handle.conversation_id))
-        if handle.outcome is None:
+        if handle.outcome is None and run.emulator is not None:
+            # The sandbox ends with this command: no later command can find the call.
+            run.output.say(
+                "the sandbox ended with this command, so the call cannot be followed later: "
+                "add --wait to follow a sandbox call to its end",
+                style="dim",
+            )
+        elif handle.outcome is None:
             run.output.say(
                 f"follow it with: gcdial watch {handle.conversation_id}   "
                 f"(or gcdial status {handle.conversation_id})",
@@ -364,7 +403,7 @@ def _report(view: LiveView, handle: Dial) -> ExitCode:
 
 async def _follow_existing(view: LiveView, *, timeout_s: float | None) -> ExitCode:
     assert view.conversation_id is not None
-    async with view.run.async_client() as client, _monitor(client) as monitor:
+    async with view.run.async_client() as client, _monitor(view.run, client) as monitor:
         return await _follow(
             view, monitor, view.conversation_id, agent_id=None, timeout_s=timeout_s
         )

@@ -192,7 +192,7 @@ def keys_create(
     ] = None,
     scopes: Annotated[
         list[str] | None,
-        typer.Option("--scopes", help="Comma-separated: dial,watch,campaigns,admin."),
+        typer.Option("--scopes", help="Comma-separated: dial,watch,campaigns,metrics,admin."),
     ] = None,
     rate: Annotated[str, typer.Option("--rate", help="Requests allowed, e.g. 60/min.")] = "60/min",
     store: StoreOpt = None,

@@ -136,7 +136,9 @@ class Session:
             self.emulator = self._stack.enter_context(EmulatorServer(config))
             logs.add_secrets([self.emulator.client_secret])  # before any settings exist
             self.output.say(
-                f"sandbox: built-in emulator at {self.emulator.base_url} (clock {speed:g}x)",
+                f"sandbox: built-in emulator at {self.emulator.base_url}; its clock runs "
+                f"{speed:g}x real time, and every time shown (and --timeout, --hangup-after) is "
+                "sandbox time",
                 style="dim",
             )
         return self.emulator

@@ -28,6 +28,7 @@ SANDBOX_WATCH_WHY = (
     "--sandbox starts a new, empty emulator for this one command, so a call placed by another "
     "command is not in it"
 )
+"""Why a command given the id of an earlier command's call cannot work under --sandbox."""
 SANDBOX_WATCH_HINT = (
     "Place and follow a call in one command: `gcdial --sandbox call +14155550100 --agent "
     "alice@example.com --wait`; or keep an emulator running with `gcdial emulator serve` and "
@@ -46,6 +47,7 @@ def status(
     from gcdial.cli.render import conversation_summary, conversation_table
 
     with session(ctx, json=json, sandbox=sandbox, verbose=verbose) as run:
+        refuse_sandbox(ctx, sandbox, "status", SANDBOX_WATCH_WHY, SANDBOX_WATCH_HINT)
         conversation = run.client().calls.get(conversation_id)
         run.output.result(conversation.to_wire(), conversation_table(conversation))
         if not run.output.json_mode:
@@ -61,6 +63,7 @@ def hangup(
 ) -> None:
     """Hang up a call for every participant; says so when the call had already ended."""
     with session(ctx, json=json, sandbox=sandbox, verbose=verbose) as run:
+        refuse_sandbox(ctx, sandbox, "hangup", SANDBOX_WATCH_WHY, SANDBOX_WATCH_HINT)
         calls = run.client().calls
         if calls.get(conversation_id).is_over:
             run.output.say(f"conversation {conversation_id} had already ended; nothing to hang up")

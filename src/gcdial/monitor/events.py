@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from gcdial.monitor.wrapup import Wrapup
+
 Snapshot = Mapping[str, Any]
 """A CallConversation as a JSON-shaped mapping (wire names)."""
 
@@ -31,6 +33,7 @@ class EventKind(StrEnum):
     STATE_CHANGED = "state_changed"
     PARTICIPANT_DISCONNECTED = "participant_disconnected"
     CALL_ENDED = "call_ended"
+    WRAPUP = "wrapup"  # the agent's wrap-up code (after the call ended, usually)
 
 
 class Role(StrEnum):
@@ -209,6 +212,7 @@ class CallEvent:
     ended_by: str | None = None
     error: ErrorInfo | None = None
     participant: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    wrapup: Wrapup | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (one line of ``--json`` output)."""
@@ -226,6 +230,8 @@ class CallEvent:
             out["endedBy"] = self.ended_by
         if self.error is not None:
             out["errorInfo"] = {"code": self.error.code, "message": self.error.message}
+        if self.wrapup is not None:
+            out["wrapup"] = self.wrapup.to_dict()
         return out
 
 
@@ -357,6 +363,11 @@ def events_between(previous: Snapshot | None, snapshot: Snapshot) -> list[CallEv
     for key, participant in after.items():
         events.extend(_participant_events(conversation_id, key, before.get(key), participant))
     events = _in_time_order([_ended_with_peer(event, after) for event in events])
+    wrapups = [
+        _wrapup_event(conversation_id, key, participant)
+        for key, participant in after.items()
+        if _final_wrapup(participant) is not None and _final_wrapup(before.get(key) or {}) is None
+    ]
     if is_over(merged) and not is_over(previous):
         ends = [e.at for e in events if e.at is not None] + [
             t for p in after.values() if (t := parse_time(p.get("endTime"))) is not None
@@ -368,7 +379,73 @@ def events_between(previous: Snapshot | None, snapshot: Snapshot) -> list[CallEv
                 at=max(ends) if ends else None,
             )
         )
-    return events
+    return events + wrapups
+
+
+def _final_wrapup(participant: Mapping[str, Any]) -> Wrapup | None:
+    """The agent's wrap-up once final (a provisional code given during the call is not)."""
+    if role_of(participant) is not Role.AGENT:
+        return None
+    wrapup = Wrapup.from_participant(participant)
+    return wrapup if wrapup is not None and not wrapup.provisional else None
+
+
+def _wrapup_event(
+    conversation_id: str | None, key: str, participant: Mapping[str, Any]
+) -> CallEvent:
+    wrapup = _final_wrapup(participant)
+    pid = participant.get("id")
+    return CallEvent(
+        kind=EventKind.WRAPUP,
+        conversation_id=conversation_id,
+        at=wrapup.at if wrapup is not None else None,
+        role=Role.AGENT,
+        participant_id=pid if isinstance(pid, str) else key,
+        state=state_of(participant) or None,
+        participant=participant,
+        wrapup=wrapup,
+    )
+
+
+def conversation_of(events: Iterable[CallEvent]) -> dict[str, Any] | None:
+    """The conversation as a call's events left it (each participant at its last view)."""
+    state: dict[str, Any] | None = None
+    for event in events:
+        if event.participant:
+            state = merge(state, {"id": event.conversation_id, "participants": [event.participant]})
+    return state
+
+
+def agent_wrapup(snapshot: Snapshot | None) -> Wrapup | None:
+    """The call's final wrap-up (the agent participant's), if it has arrived."""
+    for participant in participants_of(snapshot).values():
+        wrapup = _final_wrapup(participant)
+        if wrapup is not None:
+            return wrapup
+    return None
+
+
+def wrapup_expected(snapshot: Snapshot | None, *, acd: bool, non_acd: bool = False) -> bool:
+    """Whether a wrap-up is worth waiting for once the call is over.
+
+    Only an agent who was connected does after-call work. ``acd``: the call was placed for a
+    queue (the caller knows; an agent participant with a ``queue`` or ``queueId`` says so too);
+    ``non_acd``: the setting for the UNCONFIRMED case of wrap-ups on calls without a queue.
+    ``wrapupRequired`` on the agent's participant settles it either way.
+    """
+    for participant in participants_of(snapshot).values():
+        if role_of(participant) is not Role.AGENT:
+            continue
+        if _final_wrapup(participant) is not None:
+            return True
+        if not participant.get("connectedTime") and state_of(participant) != "connected":
+            continue
+        required = participant.get("wrapupRequired")
+        if isinstance(required, bool) and required:
+            return True
+        if acd or non_acd or participant.get("queueId") or participant.get("queue"):
+            return True
+    return False
 
 
 def _ended_with_peer(event: CallEvent, participants: Mapping[str, Any]) -> CallEvent:

@@ -14,6 +14,8 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Final
 
@@ -32,12 +34,17 @@ from gcdial.monitor.channel import (
 )
 from gcdial.monitor.events import (
     CallEvent,
+    EventKind,
     Role,
+    agent_wrapup,
+    conversation_of,
     events_between,
     is_over,
     merge,
+    parse_time,
     participants_of,
     role_of,
+    wrapup_expected,
 )
 from gcdial.monitor.outcome import DEFAULT_RULES, Outcome, OutcomeRules, classify
 from gcdial.monitor.polling import (
@@ -45,6 +52,12 @@ from gcdial.monitor.polling import (
     conversation_path,
     get_conversation,
     poll_conversation,
+)
+from gcdial.monitor.wrapup import (
+    WrapupWait,
+    fetch_details_wrapup,
+    is_agent,
+    list_wrapup_codes,
 )
 
 logger = logging.getLogger("gcdial.monitor")
@@ -73,6 +86,8 @@ class _Watch:
         self.poller: asyncio.Task[None] | None = None
         # True once frames are known to arrive through a watched agent's topic.
         self.covered = False
+        # When a poller stops: at the call's end, or (waiting for the wrap-up) at the wrap-up.
+        self.done: Callable[[Mapping[str, Any]], bool] = is_over
 
 
 class CallMonitor:
@@ -107,6 +122,7 @@ class CallMonitor:
         self._agents: set[str] = set()
         self._listeners: list[Callable[[Mapping[str, Any]], None]] = []
         self._start_lock = asyncio.Lock()
+        self._wrapup_codes: dict[str, str] | None = None
 
     @property
     def mode(self) -> MonitorMode | None:
@@ -205,6 +221,7 @@ class CallMonitor:
         agent_id: str | None = None,
         timeout_s: float | None = None,
         catch_up: bool = True,
+        wrapup: WrapupWait | None = None,
     ) -> AsyncGenerator[CallEvent, None]:
         """Yield the call's events until it is over; CallWaitTimeoutError after ``timeout_s``.
 
@@ -212,6 +229,12 @@ class CallMonitor:
         ``contextlib.aclosing`` if you may stop early. ``catch_up=False`` skips the first GET
         when ``agent_id`` is watched on a connected channel: pass it only when the channel has
         been healthy since before the call was placed (every frame of the call then arrives).
+
+        ``wrapup``: once the call is over, go on until the agent's wrap-up arrives (a ``wrapup``
+        event), for at most ``wrapup.timeout_s``, and only when one is expected
+        (:func:`gcdial.monitor.events.wrapup_expected`). A wrap-up whose frame was missed is
+        looked up once, by GET and then in conversation details; if neither has it, the stream
+        simply ends (the outcome then says ``wrapup_missing``).
         """
         conversation_path(conversation_id)
         deadline = self.clock() + timeout_s if timeout_s is not None else None
@@ -236,17 +259,36 @@ class CallMonitor:
             while True:
                 item = await self._next(watch, deadline)
                 if item is None:
+                    if is_over(state):  # the wrap-up's time ran out
+                        for event in await self._wrapup_fallback(conversation_id, state):
+                            yield event
+                        return
                     assert timeout_s is not None
                     outcome = classify(state or {}, rules=self.rules)
                     raise CallWaitTimeoutError(conversation_id, timeout_s, outcome)
                 if isinstance(item, BaseException):
                     raise item
                 events = events_between(state, item)
+                was_over = is_over(state)
                 state = merge(state, item)
                 for event in events:
-                    yield event
-                if is_over(state):
+                    yield await self._named(event)
+                if not is_over(state):
+                    continue
+                if (
+                    wrapup is None
+                    or agent_wrapup(state) is not None
+                    or not wrapup_expected(state, acd=wrapup.acd, non_acd=wrapup.non_acd)
+                ):
                     return
+                if not was_over:
+                    # After-call work: wait for the frame that brings the wrap-up.
+                    deadline = self.clock() + wrapup.timeout_s
+                    watch.done = _has_wrapup
+                    if watch.poller is not None:
+                        await _cancel(watch.poller)
+                        watch.poller = None
+                        self._start_poller(watch)
         finally:
             await self._unregister(watch)
 
@@ -258,30 +300,103 @@ class CallMonitor:
         timeout_s: float | None = None,
         on_event: Callable[[CallEvent], None] | None = None,
         catch_up: bool = True,
+        wrapup: WrapupWait | None = None,
     ) -> Outcome:
-        """Follow the call to its end and return its outcome (``on_event`` sees each event)."""
+        """Follow the call to its end (and its wrap-up, if asked) and return its outcome
+        (``on_event`` sees each event)."""
         events: list[CallEvent] = []
         stream = self.follow(
-            conversation_id, agent_id=agent_id, timeout_s=timeout_s, catch_up=catch_up
+            conversation_id,
+            agent_id=agent_id,
+            timeout_s=timeout_s,
+            catch_up=catch_up,
+            wrapup=wrapup,
         )
         async with contextlib.aclosing(stream):
             async for event in stream:
                 events.append(event)
                 if on_event is not None:
                     on_event(event)
-        return classify(events, rules=self.rules)
+        outcome = classify(events, rules=self.rules)
+        if wrapup is not None and outcome.wrapup is None:
+            final = conversation_of(events)
+            if wrapup_expected(final, acd=wrapup.acd, non_acd=wrapup.non_acd):
+                outcome = replace(outcome, wrapup_missing=True)
+        return outcome
+
+    async def _wrapup_fallback(
+        self, conversation_id: str, state: Mapping[str, Any] | None
+    ) -> list[CallEvent]:
+        """The wrap-up's frame never came: one GET, then one conversation-details query."""
+        try:
+            snapshot = await get_conversation(self.transport, conversation_id)
+        except GcdialError as exc:
+            logger.info("looking up the wrap-up of %s: %s", conversation_id, exc)
+            snapshot = None
+        if snapshot is not None and agent_wrapup(snapshot) is not None:
+            return [
+                await self._named(e)
+                for e in events_between(state, snapshot)
+                if e.kind is EventKind.WRAPUP
+            ]
+        ended = [t for p in participants_of(state).values() if (t := parse_time(p.get("endTime")))]
+        around = max(ended) if ended else datetime.now(UTC)
+        found = await fetch_details_wrapup(self.transport, conversation_id, around)
+        if found is None:
+            return []
+        agent = next((p for p in participants_of(state).values() if is_agent(p)), {})
+        pid = agent.get("id")
+        return [
+            await self._named(
+                CallEvent(
+                    kind=EventKind.WRAPUP,
+                    conversation_id=conversation_id,
+                    at=found.at,
+                    role=Role.AGENT,
+                    participant_id=pid if isinstance(pid, str) else None,
+                    participant=agent,
+                    wrapup=found,
+                )
+            )
+        ]
+
+    async def _named(self, event: CallEvent) -> CallEvent:
+        """A wrap-up event with its code's name: the topic's and the details' wrap-ups carry the
+        code's id only, so the org's codes are listed once per monitor to name them."""
+        wrapup = event.wrapup
+        if wrapup is None or wrapup.name is not None or wrapup.code is None:
+            return event
+        return replace(event, wrapup=wrapup.named(await self._wrapup_names()))
+
+    async def _wrapup_names(self) -> Mapping[str, str]:
+        """The org's wrap-up codes (id -> name), asked once per monitor, for details' ids."""
+        if self._wrapup_codes is None:
+            try:
+                self._wrapup_codes = await list_wrapup_codes(self.transport)
+            except GcdialError as exc:
+                logger.info("listing the wrap-up codes failed: %s", exc)
+                return {}
+        return self._wrapup_codes
 
     async def _next(self, watch: _Watch, deadline: float | None) -> _Item | None:
         if deadline is None:
             return await watch.inbox.get()
         left = deadline - self.clock()
-        if left <= 0 and watch.inbox.empty():
+        if not watch.inbox.empty():
+            return watch.inbox.get_nowait()
+        if left <= 0:
             return None
+        # The deadline is on the injected clock, so the wait is the injected sleep (a sandbox's
+        # accelerated clock, a test's fake one), not asyncio's real-time timeout.
+        getter = asyncio.ensure_future(watch.inbox.get())
+        timer = asyncio.ensure_future(self.sleep(left))
         try:
-            async with asyncio.timeout(max(left, 0.0)):
-                return await watch.inbox.get()
-        except TimeoutError:
-            return None
+            await asyncio.wait({getter, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            timer.cancel()
+            if not getter.done():
+                getter.cancel()
+        return getter.result() if getter.done() and not getter.cancelled() else None
 
     def _register(self, conversation_id: str) -> _Watch:
         watch = _Watch(conversation_id)
@@ -343,6 +458,7 @@ class CallMonitor:
                 settings=self.poll_settings,
                 sleep=self.sleep,
                 first_delay_s=first_delay_s,
+                done=watch.done,
             ),
             name=f"gcdial-poll-{watch.conversation_id}",
         )
@@ -388,6 +504,10 @@ class CallMonitor:
                 self._start_poller(watch, first_delay_s=0.0)
 
 
+def _has_wrapup(snapshot: Mapping[str, Any]) -> bool:
+    return agent_wrapup(snapshot) is not None
+
+
 def _agent_ids(snapshot: Mapping[str, Any]) -> set[str]:
     ids = set()
     for participant in participants_of(snapshot).values():
@@ -417,13 +537,17 @@ async def follow(
     mode: MonitorMode | str = MonitorMode.AUTO,
     clock: Callable[[], float] = time.monotonic,
     sleep: Sleep = asyncio.sleep,
+    wrapup: WrapupWait | None = None,
 ) -> AsyncGenerator[CallEvent, None]:
-    """Yield one call's events until it ends, on ``monitor`` or on a monitor of its own."""
+    """Yield one call's events until it ends (and its wrap-up, with ``wrapup``), on ``monitor``
+    or on a monitor of its own."""
     async with contextlib.AsyncExitStack() as stack:
         if monitor is None:
             own = CallMonitor(transport, mode=mode, clock=clock, sleep=sleep)
             monitor = await stack.enter_async_context(own)
-        stream = monitor.follow(conversation_id, agent_id=agent_id, timeout_s=timeout_s)
+        stream = monitor.follow(
+            conversation_id, agent_id=agent_id, timeout_s=timeout_s, wrapup=wrapup
+        )
         async with contextlib.aclosing(stream):
             async for event in stream:
                 yield event
@@ -441,12 +565,17 @@ async def wait(
     on_event: Callable[[CallEvent], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Sleep = asyncio.sleep,
+    wrapup: WrapupWait | None = None,
 ) -> Outcome:
-    """Follow one call to its end and return its outcome."""
+    """Follow one call to its end (and its wrap-up, with ``wrapup``) and return its outcome."""
     async with contextlib.AsyncExitStack() as stack:
         if monitor is None:
             own = CallMonitor(transport, mode=mode, rules=rules, clock=clock, sleep=sleep)
             monitor = await stack.enter_async_context(own)
         return await monitor.wait(
-            conversation_id, agent_id=agent_id, timeout_s=timeout_s, on_event=on_event
+            conversation_id,
+            agent_id=agent_id,
+            timeout_s=timeout_s,
+            on_event=on_event,
+            wrapup=wrapup,
         )

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Final
 
 from gcdial.monitor.events import (
     CallEvent,
@@ -20,6 +20,7 @@ from gcdial.monitor.events import (
     EventKind,
     Role,
     Snapshot,
+    agent_wrapup,
     as_snapshot,
     ended_by,
     is_over,
@@ -29,6 +30,7 @@ from gcdial.monitor.events import (
     replay,
     role_of,
 )
+from gcdial.monitor.wrapup import Wrapup
 
 
 class OutcomeKind(StrEnum):
@@ -147,6 +149,29 @@ DEFAULT_RULES = OutcomeRules(
 )
 """The built-in rules: the emulator's signals, and best guesses for real orgs (UNCONFIRMED)."""
 
+ERROR_MEANINGS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "error.ininedgecontrol.remote.busy": "the line was busy",
+        "error.ininedgecontrol.remote.address.invalid": "the number does not exist",
+        "error.ininedgecontrol.network.failure": "the network could not reach the number",
+    }
+)
+"""What the ``errorInfo.code`` values the rules know mean, in words for the people reading a
+call's result (the one table: the CLI, the service and the page all read it); the code itself
+stays in the outcome's ``error`` (JSON, the call's events, the review details). A code not listed
+here is shown by Genesys' own ``errorInfo.message``."""
+
+
+def error_meaning(error: ErrorInfo) -> str:
+    """``error`` in words: the table's meaning, else Genesys' own message, else a plain phrase."""
+    code = (error.code or "").lower()
+    for key in sorted(ERROR_MEANINGS, key=len, reverse=True):
+        if code == key or code.startswith(key + "."):
+            return ERROR_MEANINGS[key]
+    if error.message:
+        return error.message.rstrip(".")
+    return "the telephone network reported an error"
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -164,6 +189,10 @@ class Outcome:
     disconnect_type: str | None = None
     ended_by: str | None = None
     error: ErrorInfo | None = None
+    wrapup: Wrapup | None = None
+    """The agent's wrap-up, when it was waited for (or came with the call's last frame)."""
+    wrapup_missing: bool = False
+    """A wrap-up was waited for and never came (neither live nor in conversation details)."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (the last line of ``--json`` output)."""
@@ -183,6 +212,8 @@ class Outcome:
             "errorInfo": (
                 {"code": self.error.code, "message": self.error.message} if self.error else None
             ),
+            "wrapup": self.wrapup.to_dict() if self.wrapup is not None else None,
+            "wrapupMissing": self.wrapup_missing,
         }
 
 
@@ -197,6 +228,7 @@ class _Facts:
     conversation: dict[str, Any] | None = None
     agent_connected: bool = False
     customer_connected: bool = False
+    wrapup: Wrapup | None = None
 
 
 def _facts_from_events(events: Iterable[CallEvent]) -> _Facts:
@@ -211,6 +243,8 @@ def _facts_from_events(events: Iterable[CallEvent]) -> _Facts:
             facts.conversation = {"id": event.conversation_id, "participants": []}
         facts.agent_connected |= event.kind is EventKind.AGENT_CONNECTED
         facts.customer_connected |= event.kind is EventKind.CUSTOMER_CONNECTED
+        if event.wrapup is not None:
+            facts.wrapup = event.wrapup
     return facts
 
 
@@ -248,6 +282,7 @@ def classify(
         agent_connected_at=_connected_at(agent),
         customer_connected_at=_connected_at(customer),
         ended_at=_ended_at(parts),
+        wrapup=facts.wrapup or agent_wrapup(conversation),
     )
     if not parts:
         return replace(base, reason="no participants seen")
@@ -298,9 +333,12 @@ def _decide(base: Outcome, kind: OutcomeKind, leg: Mapping[str, Any] | None, why
     role = role_of(leg)
     disconnect = _disconnect_type(leg)
     error = ErrorInfo.from_participant(leg)
-    detail = f" (disconnectType {disconnect})" if disconnect and kind is not _O.ANSWERED else ""
-    if error and error.code and kind is not _O.ANSWERED:
-        detail += f" [{error.code}]"
+    if error is not None and kind is not _O.ANSWERED:
+        detail = f": {error_meaning(error)}"  # the code stays in ``error``, for the details
+    elif disconnect and kind is not _O.ANSWERED:
+        detail = f" (disconnectType {disconnect})"
+    else:
+        detail = ""
     return replace(
         base,
         kind=kind,

@@ -81,8 +81,10 @@ async def poll_conversation(
     settings: PollSettings | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     first_delay_s: float | None = None,
+    done: Callable[[Mapping[str, Any]], bool] = is_over,
 ) -> None:
-    """GET the conversation until it is over, handing each snapshot to ``deliver``.
+    """GET the conversation until ``done`` (by default: it is over), handing each snapshot to
+    ``deliver`` (a follower waiting for the wrap-up polls on past the call's end).
 
     Passing failures (5xx, network, 429 beyond the transport's retries) lengthen the wait; a
     final error (404, 403, ...) is handed to ``deliver`` and ends the loop.
@@ -109,6 +111,6 @@ async def poll_conversation(
         changed = bool(events_between(state, snapshot))
         state = merge(state, snapshot)
         deliver(snapshot)
-        if is_over(state):
+        if done(state):
             return
         delay = next_poll_delay(delay, changed=changed, settings=settings)

@@ -37,7 +37,7 @@ __all__ = [
     "webhook_record",
 ]
 
-CALL_FIELDS = ("status", "conversation_id", "outcome", "detail", "agent_id")
+CALL_FIELDS = ("status", "conversation_id", "outcome", "detail", "agent_id", "wrapup")
 CALL_COLUMNS = (
     'id, api_key_id, agent, agent_id, "to", status, idempotency_key, conversation_id, outcome, '
     "detail, request, created_at, updated_at, source, campaign_id, attempt_id, origin"
@@ -287,6 +287,11 @@ class SharedReads:
         rows = self._select(
             "SELECT * FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL", (key_hash,)
         )
+        return api_key_record(rows[0]) if rows else None
+
+    def get_api_key(self, key_id: str) -> store.ApiKeyRecord | None:
+        """The unrevoked key with this id (a page session names its key by id)."""
+        rows = self._select("SELECT * FROM api_keys WHERE id = ? AND revoked_at IS NULL", (key_id,))
         return api_key_record(rows[0]) if rows else None
 
     def list_api_keys(self) -> list[store.ApiKeyRecord]:

@@ -55,7 +55,9 @@ def call_change(update: AttemptUpdate) -> dict[str, Any]:
     if update.step == "placed":
         return {"status": "placed", "conversation_id": update.conversation_id}
     if update.step == "outcome":
-        return {"status": "placed", "outcome": update.outcome, "detail": update.detail}
+        change = {"status": "placed", "outcome": update.outcome, "detail": update.detail}
+        shown = {k: v for k, v in (update.wrapup or {}).items() if k != "source"}
+        return {**change, "wrapup": json.dumps(shown)} if shown else change
     if update.step in ("unknown", "not_placed", "refused"):
         return {"status": update.step, "detail": update.detail}
     return {}
@@ -111,8 +113,14 @@ class CampaignCalls:
                 service.store.update_call, call.id, now=service.clock(), **change
             )
         self._calls[update.attempt] = call
-        extra = {"progress": update.progress} if update.progress is not None else {}
+        extra: dict[str, Any] = {"progress": update.progress} if update.progress is not None else {}
+        if update.step == "outcome":
+            # The runner records a call's outcome once its wrap-up came: both are known now.
+            extra["wrapupExpected"] = bool(call.wrapup)
         await service.publish(_EVENT_OF_STEP[update.step], call, **extra)
+        if update.step == "outcome" and call.wrapup:
+            wrapup = json.loads(call.wrapup)
+            await service.publish("call.wrapup", call, wrapup=wrapup, missing=False)
         if update.step in ("placed", "unknown", "not_placed", "refused"):
             await service.audit(call.api_key_id, "campaign.dial", call.status, call, call.detail)
         elif update.step == "outcome":

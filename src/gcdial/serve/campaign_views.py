@@ -19,7 +19,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from gcdial.campaign.csvinput import CsvFileError
 from gcdial.campaign.journal import ContactRecord, Journal, JournalError
@@ -29,7 +29,11 @@ from gcdial.campaign.runner import AGENT_STATES_META
 from gcdial.campaign.settings import CampaignSettings
 from gcdial.errors import GcdialError
 from gcdial.http import RateBudget
+from gcdial.monitor.wrapup import list_wrapup_codes
 from gcdial.serve.problems import ApiProblem
+
+if TYPE_CHECKING:
+    from gcdial.client import AsyncClient
 
 __all__ = [
     "CHART_MINUTES",
@@ -58,6 +62,20 @@ _SKIP_WORDS: Final = {
         "Give its zone in a timezone column, or widen the calling window.",
     ),
 }
+
+
+async def wrapup_preview(client: AsyncClient, settings: dict[str, Any]) -> list[str]:
+    """What the preview says about wrap-ups: the queue (or its absence), the rules, and the
+    org's codes they leave unmapped (one read-only request, only when there are rules)."""
+    queue, rules = settings.get("queue_id"), settings.get("wrapup_rules")
+    campaign = CampaignSettings(csv_path="-", queue_id=queue, wrapup_rules=rules)
+    org_codes: dict[str, str] | None = None
+    if rules is not None:
+        try:
+            org_codes = await list_wrapup_codes(client.transport)
+        except GcdialError:
+            org_codes = None
+    return list(campaign.describe_wrapups(org_codes))
 
 
 def preview_upload(
@@ -102,6 +120,7 @@ def preview_upload(
             "deferred": counts["defer"],
             "waitingForAgent": counts["wait_agent"],
             "afterEnd": counts["ended"],
+            "skipped": counts["skip"],
         },
         "refusedByKind": dict(sorted(by_kind.items())),
         "refused": refused,
@@ -174,11 +193,13 @@ def campaign_detail(
     budget: RateBudget | None,
     monotonic_now: float,
     deferred_limit: int = MAX_DEFERRED_SHOWN,
+    planned_total: int | None = None,
 ) -> dict[str, Any]:
     """Progress, agents, rate budget, calls per minute and deferred contacts of one campaign.
 
     Reads the journal read-only (call it in a thread); a campaign that never ran has no journal:
-    its agents are as listed, everything else empty.
+    its agents are as listed, its total the ``planned_total`` its upload counted, everything
+    else empty.
     """
     listed = [str(a) for a in settings.get("agents", [])]
     journal: Journal | None = None
@@ -189,6 +210,8 @@ def campaign_detail(
         if journal is None:
             by_status: dict[str, int] = {}
             by_outcome: dict[str, int] = {}
+            by_disposition: dict[str, int] = {}
+            wrapups_missing = 0
             in_flight = 0
             times: list[datetime] = []
             deferred_total, deferred = 0, list[ContactRecord]()
@@ -197,6 +220,7 @@ def campaign_detail(
         else:
             by_status = journal.count_by("contacts", "status")
             by_outcome = journal.settled_outcomes()
+            by_disposition, wrapups_missing = journal.wrapup_counts()
             attempts = journal.count_by("attempts", "state")
             in_flight = attempts.get("intent", 0) + attempts.get("accepted", 0)
             since = now - timedelta(minutes=CHART_MINUTES)
@@ -209,7 +233,7 @@ def campaign_detail(
     finally:
         if journal is not None:
             journal.close()
-    total = sum(by_status.values())
+    total = sum(by_status.values()) if journal is not None else (planned_total or 0)
     settled = sum(by_status.get(s, 0) for s in ("done", "skipped", "unknown"))
     if run is not None and run.agents:
         agents = run.agents
@@ -229,6 +253,8 @@ def campaign_detail(
             "settled": settled,
             "byStatus": dict(sorted(by_status.items())),
             "byOutcome": dict(sorted(by_outcome.items())),
+            "byDisposition": dict(sorted(by_disposition.items())),
+            "wrapupsMissing": wrapups_missing,
         },
         "agents": agents,
         "rate": _rate(in_flight, max_concurrent, times, now, budget, monotonic_now),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import functools
 import io
 import json
 import logging
@@ -23,15 +24,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from gcdial.campaign.csvinput import decoded_lines
 from gcdial.campaign.journal import Journal, JournalError
 from gcdial.campaign.report import campaign_status, write_report
 from gcdial.campaign.runner import CampaignRunner, StopReason
 from gcdial.campaign.settings import CampaignSettings
-from gcdial.errors import GcdialError
+from gcdial.errors import GcdialError, InputFileError
 from gcdial.private_files import write_private_text
 from gcdial.serve.campaign_calls import CampaignCalls
 from gcdial.serve.campaign_form import CampaignForm
 from gcdial.serve.campaign_views import RunView, campaign_detail, preview_upload, run_view
+from gcdial.serve.principal import owns
 from gcdial.serve.problems import ApiProblem
 
 __all__ = ["CampaignManager", "CampaignMeta", "check_csv", "read_upload"]
@@ -56,6 +59,9 @@ class CampaignMeta:
     created_at: float
     settings: dict[str, Any]
     state: str = "created"  # created, running, pausing, paused, stopping, stopped, finished, failed
+    # The list's contacts as the upload's check counted them: the total shown before the first
+    # run creates the journal (which counts them from then on).
+    contacts: int | None = None
     error: str | None = None
     stop_reason: str | None = None
     history: list[str] = field(default_factory=list)
@@ -64,9 +70,11 @@ class CampaignMeta:
 def check_csv(data: bytes, phone_column: str | None) -> str:
     """The upload as text when it is a CSV with a header and the phone column; else ApiProblem."""
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise _bad_csv(f"the file is not UTF-8 text (byte {exc.start})") from None
+        # The CLI's decoder, so both name the line and column of a bad byte and suggest iconv.
+        text = "".join(decoded_lines(io.BytesIO(data), "upload"))
+    except InputFileError as exc:
+        where = f"line {exc.line}: " if exc.line is not None else ""
+        raise _bad_csv(f"{where}{exc.reason}", hint=exc.hint) from None
     if "\x00" in text:
         raise _bad_csv("the file is binary, not CSV text")
     rows = csv.reader(io.StringIO(text))
@@ -141,11 +149,19 @@ class CampaignManager:
         if not path.is_file():
             raise ApiProblem(404, "not_found", f"No campaign {campaign_id!r}.")
         meta = CampaignMeta(**json.loads(path.read_text()))
-        if meta.api_key_id != key.id and "admin" not in key.scopes:
+        if not owns(key, meta.api_key_id):
             raise ApiProblem(404, "not_found", f"No campaign {campaign_id!r}.")
         return meta
 
-    def create(self, key: Any, name: str, text: str, settings: dict[str, Any]) -> CampaignMeta:
+    def create(
+        self,
+        key: Any,
+        name: str,
+        text: str,
+        settings: dict[str, Any],
+        *,
+        contacts: int | None = None,
+    ) -> CampaignMeta:
         """Store the CSV and the settings; nothing is dialed until ``start``."""
         campaign_id = "cmp_" + uuid.uuid4().hex[:16]
         folder = self.root / campaign_id
@@ -157,6 +173,7 @@ class CampaignManager:
             api_key_id=key.id,
             created_at=time.time(),
             settings=settings,
+            contacts=contacts,
         )
         self._settings(meta)  # refuse bad settings before anything is kept
         self._save(meta)
@@ -182,7 +199,14 @@ class CampaignManager:
                 path="form:file",
             )
         label = form.name or Path(filename or "campaign").stem or "campaign"
-        return await asyncio.to_thread(self.create, key, label[:100], text, form.settings)
+        contacts = rows["accepted"] + rows["skipped"]  # what the journal will hold
+        return await asyncio.to_thread(
+            functools.partial(self.create, contacts=contacts),
+            key,
+            label[:100],
+            text,
+            form.settings,
+        )
 
     def _settings(self, meta: CampaignMeta) -> CampaignSettings:
         folder = self._dir(meta.id)
@@ -403,6 +427,11 @@ class CampaignManager:
                 found.append(self.load(folder.name, key))
             except ApiProblem:
                 continue  # another key's campaign
+            except (OSError, TypeError, ValueError) as exc:
+                # One folder that cannot be read (half written, another gcdial's) must not
+                # take the whole list down.
+                logger.warning("campaign %s skipped: %s", folder.name, type(exc).__name__)
+                continue
             if len(found) >= limit:
                 break
         return found
@@ -435,6 +464,7 @@ class CampaignManager:
             run=live,
             budget=getattr(self.service.client, "budget", None),
             monotonic_now=time.monotonic(),
+            planned_total=meta.contacts,
         )
         return body
 

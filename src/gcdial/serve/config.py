@@ -86,6 +86,9 @@ class ServeConfig:
     # An agent's readiness (station, presence, routing status) as read for pages and
     # GET /v1/agents is shared by every reader for this long; a presence change renews it at once.
     agent_cache_s: float = 10.0
+    # How often an open event stream asks again whether its key (or page session) is still
+    # valid, events or not: a revocation or a sign-out ends the stream within this.
+    credential_check_s: float = 1.0
 
     def __post_init__(self) -> None:
         if not MIN_IDEMPOTENCY_TTL_S <= self.idempotency_ttl_s <= MAX_IDEMPOTENCY_TTL_S:

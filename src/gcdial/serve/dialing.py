@@ -12,12 +12,19 @@ from dataclasses import dataclass
 from gcdial.calls import CallParams
 from gcdial.client import AsyncClient
 from gcdial.dialing import Dial
-from gcdial.errors import CallEffect, GcdialError
+from gcdial.errors import (
+    AgentNotReadyError,
+    CallEffect,
+    GcdialError,
+    InputError,
+    InvalidPhoneNumberError,
+)
 from gcdial.monitor import CallMonitor
 from gcdial.resolve import Verdict
 from gcdial.serve.models import CallRequest
+from gcdial.serve.problems import ApiProblem
 
-__all__ = ["DialResult", "dial_status", "failed_dial_status", "place_call"]
+__all__ = ["DialResult", "dial_status", "failed_dial_status", "place_call", "refusal"]
 
 
 @dataclass(frozen=True)
@@ -75,3 +82,34 @@ def failed_dial_status(exc: BaseException) -> str:
     if isinstance(exc, GcdialError):
         return exc.call_effect.value
     return CallEffect.UNKNOWN.value
+
+
+def refusal(exc: BaseException) -> ApiProblem | None:
+    """The 4xx answer for a dial refused before anything was sent, or None if it was not one.
+
+    A refusal is no call: answering it 2xx would let a client that checks only the status
+    believe the phone rang. 409 when the state of things refused it (the agent, the service's
+    settings), 422 when the request did (the number).
+    """
+    if failed_dial_status(exc) != "refused" or not isinstance(exc, GcdialError):
+        return None
+    if isinstance(exc, AgentNotReadyError):
+        return ApiProblem(
+            409,
+            "agent_not_ready",
+            f"Refused, nothing was dialed: {exc.message}",
+            hint=exc.hint or "Fix the agent's state, then dial again with a new Idempotency-Key.",
+            path="$.agent",
+        )
+    if isinstance(exc, InvalidPhoneNumberError):
+        return ApiProblem(
+            422, "invalid_number", f"Refused, nothing was dialed: {exc.message}", hint=exc.hint,
+            path="$.to",
+        )  # fmt: skip
+    if isinstance(exc, InputError):
+        return ApiProblem(
+            422, "invalid_request", f"Refused, nothing was dialed: {exc.message}", hint=exc.hint
+        )
+    return ApiProblem(
+        409, "dial_not_configured", f"Refused, nothing was dialed: {exc.message}", hint=exc.hint
+    )

@@ -14,7 +14,7 @@ from gcdial.serve.store import ApiKeyRecord, hash_api_key
 __all__ = ["KEY_PREFIX", "SCOPES", "NewKey", "new_api_key", "parse_rate", "parse_scopes"]
 
 KEY_PREFIX = "gcd_"
-SCOPES = ("dial", "watch", "campaigns", "admin")
+SCOPES = ("dial", "watch", "campaigns", "metrics", "admin")
 DEFAULT_SCOPES = ("dial", "watch")
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(s|sec|second|m|min|minute|h|hour)\s*$")
 _UNIT_S = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60}

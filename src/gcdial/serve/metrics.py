@@ -8,7 +8,16 @@ __all__ = ["Metrics"]
 
 
 class Metrics:
-    """Dials by result, verdicts, webhook deliveries, SSE streams, backlog, Genesys budget."""
+    """What one instance counts; each metric named for what it counts, the Prometheus way.
+
+    Counters end in ``_total``, a duration in ``_seconds``; a gauge is a level that goes up and
+    down (streams open, deliveries waiting). Renamed in 0.x: ``gcdial_serve_verdicts_total``
+    counted calls over by outcome (now ``gcdial_serve_calls_ended_total``; the review verdicts
+    people record are ``gcdial_serve_review_verdicts_total``), ``gcdial_serve_genesys_429`` was a
+    gauge of a count (now the counter ``gcdial_serve_genesys_rate_limited_responses_total``),
+    ``gcdial_serve_genesys_rate_budget_left`` is ``gcdial_serve_genesys_rate_budget_remaining``
+    and ``gcdial_serve_api_rate_limited_total`` is ``gcdial_serve_api_requests_rate_limited_total``.
+    """
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -16,8 +25,17 @@ class Metrics:
         self.dials = Counter(
             "gcdial_serve_dials", "Dials by result (status).", ["status"], registry=r
         )
-        self.verdicts = Counter(
-            "gcdial_serve_verdicts", "Calls over, by outcome.", ["outcome"], registry=r
+        self.calls_ended = Counter(
+            "gcdial_serve_calls_ended",
+            "Calls followed to their end, by outcome (answered, busy, ...).",
+            ["outcome"],
+            registry=r,
+        )
+        self.review_verdicts = Counter(
+            "gcdial_serve_review_verdicts",
+            "Verdicts people recorded on calls or campaign attempts of unknown outcome.",
+            ["subject", "verdict"],
+            registry=r,
         )
         self.dial_seconds = Histogram(
             "gcdial_serve_dial_seconds", "Time to place a call (create-call answered).", registry=r
@@ -29,14 +47,25 @@ class Metrics:
         self.webhook_backlog = Gauge(
             "gcdial_serve_webhook_backlog", "Webhook deliveries pending.", registry=r
         )
-        self.rate_limited = Gauge(
-            "gcdial_serve_genesys_429", "429 answers from Genesys so far.", registry=r
+        self._rate_limited = Counter(
+            "gcdial_serve_genesys_rate_limited_responses",
+            "429 answers from Genesys Cloud.",
+            registry=r,
         )
-        self.budget_left = Gauge(
-            "gcdial_serve_genesys_rate_budget_left",
+        self._rate_limited_seen = 0
+        self.budget_remaining = Gauge(
+            "gcdial_serve_genesys_rate_budget_remaining",
             "Requests left in Genesys' rate window (-1 before the first answer).",
             registry=r,
         )
         self.api_rejected = Counter(
-            "gcdial_serve_api_rate_limited", "Requests refused by a key's rate limit.", registry=r
+            "gcdial_serve_api_requests_rate_limited",
+            "Requests refused by a key's rate limit.",
+            registry=r,
         )
+
+    def observe_rate_limited(self, count: int) -> None:
+        """Follow the client's running count of 429s (a counter only ever goes up)."""
+        if count > self._rate_limited_seen:
+            self._rate_limited.inc(count - self._rate_limited_seen)
+            self._rate_limited_seen = count

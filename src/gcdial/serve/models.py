@@ -20,6 +20,7 @@ from pydantic import (
 
 from gcdial.errors import InvalidPhoneNumberError
 from gcdial.phone import to_e164
+from gcdial.serve.problems import ErrorDetail
 
 __all__ = [
     "AgentState",
@@ -32,8 +33,12 @@ __all__ = [
     "CallsPage",
     "CampaignDetail",
     "CampaignDetailResource",
+    "CampaignList",
     "CampaignPreview",
     "CampaignResource",
+    "PresenceMode",
+    "RefusedCall",
+    "ReviewList",
     "WebhookCreate",
     "WebhookCreated",
     "WebhookResource",
@@ -122,6 +127,15 @@ class CallContact(BaseModel):
     key: str | None = None
 
 
+class CallWrapup(BaseModel):
+    """The agent's wrap-up of the call: the code's id, its name, the notes, and when."""
+
+    code: str | None = None
+    name: str | None = None
+    notes: str | None = None
+    at: str | None = None
+
+
 class CallResource(BaseModel):
     """A call placed through the service: by ``POST /v1/calls`` or the page (``source`` api),
     or by a campaign the service runs (``source`` campaign, with ``campaign`` and ``attemptId``,
@@ -147,13 +161,30 @@ class CallResource(BaseModel):
     campaign: CallCampaign | None = None
     attemptId: int | None = None
     contact: CallContact | None = None
+    wrapup: CallWrapup | None = None
     links: CallLinks
+    # With ``GET /v1/calls?expand=progress`` only: where the call is, how long the customer
+    # talked, and the name of the key that placed it.
+    step: str | None = None
+    talkSeconds: float | None = None
+    talkStartedAt: str | None = None
+    keyName: str | None = None
 
 
 class CallsPage(BaseModel):
     """A list of calls, newest first."""
 
     calls: list[CallResource]
+    lastEventId: int = Field(
+        0, description="The newest event id now: open the stream after it to miss nothing"
+    )
+
+
+class RefusedCall(BaseModel):
+    """A dial refused before anything was sent (or another 4xx): the error, and the call."""
+
+    error: ErrorDetail
+    call: CallResource | None = None
 
 
 class AgentState(BaseModel):
@@ -170,10 +201,18 @@ class AgentState(BaseModel):
     problem: str | None = None
 
 
+class PresenceMode(BaseModel):
+    """Whether presence changes arrive live (agent.updated events) or must be polled."""
+
+    live: bool
+    pollSeconds: float
+
+
 class AgentsPage(BaseModel):
     """The agents this API key may dial for (or has dialed for)."""
 
     agents: list[AgentState]
+    presence: PresenceMode | None = None
 
 
 class CampaignCounts(BaseModel):
@@ -210,6 +249,12 @@ class CampaignResource(BaseModel):
     links: CampaignLinks
 
 
+class CampaignList(BaseModel):
+    """The newest campaigns a key may see, newest first."""
+
+    campaigns: list[CampaignResource]
+
+
 class PreviewRows(BaseModel):
     """How the rows of an upload would be treated."""
 
@@ -219,6 +264,11 @@ class PreviewRows(BaseModel):
     deferred: int = Field(description="Accepted rows outside the calling window right now")
     waitingForAgent: int = Field(description="Accepted rows whose agent column is not listed")
     afterEnd: int = Field(description="Accepted rows whose calling hours fall after the end")
+    skipped: int = Field(
+        description="Refused rows that still become contacts, settled at once as skipped by the "
+        "rules (the do-not-call list, no calling hours); a campaign's contacts are "
+        "accepted + skipped"
+    )
 
 
 class RefusedRow(BaseModel):
@@ -241,6 +291,11 @@ class CampaignPreview(BaseModel):
     refused: list[RefusedRow] = Field(description="The first 200 refused rows, in file order")
     moreRefused: int = Field(description="Refused rows not listed")
     canUpload: bool = Field(description="At least one row would be dialed")
+    wrapup: list[str] = Field(
+        default_factory=list,
+        description="The queue and the wrap-up rules, the org's codes they leave unmapped, or "
+        "that calls carry no wrap-up code without a queue",
+    )
 
 
 class DetailProgress(BaseModel):
@@ -250,6 +305,10 @@ class DetailProgress(BaseModel):
     settled: int
     byStatus: dict[str, int]
     byOutcome: dict[str, int]
+    byDisposition: dict[str, int] = Field(
+        default_factory=dict, description="Calls by the agent's wrap-up (its name, else its code)"
+    )
+    wrapupsMissing: int = Field(0, description="Calls whose wrap-up never arrived (to review)")
 
 
 class CampaignAgent(BaseModel):
@@ -323,6 +382,16 @@ class CampaignDetailResource(CampaignResource):
     """``GET /v1/campaigns/{id}/detail``: the campaign and its live detail."""
 
     detail: CampaignDetail
+
+
+class ReviewList(BaseModel):
+    """What needs a person: calls of unknown outcome with their evidence, and campaigns with
+    attempts of unknown outcome or pinned contacts."""
+
+    unknown: list[dict[str, Any]]
+    campaigns: list[dict[str, Any]]
+    canDial: bool
+    canCampaigns: bool
 
 
 class WebhookCreate(BaseModel):

@@ -148,6 +148,9 @@ _MIGRATIONS: dict[int, str] = {
     ALTER TABLE calls ADD COLUMN origin text NOT NULL DEFAULT '{}';
     CREATE INDEX calls_campaign ON calls (campaign_id, attempt_id);
     """,
+    3: """
+    ALTER TABLE calls ADD COLUMN wrapup text;
+    """,
 }
 
 
@@ -455,13 +458,14 @@ class PostgresStore(SharedReads):
             )
         )
 
-    def purge_expired_idempotency(self, now: float) -> int:
-        """Delete expired keys."""
-        return self._tx(
-            lambda conn: (
-                conn.execute("DELETE FROM idempotency WHERE expires_at <= %s", (now,)).rowcount
-            )
-        )
+    def purge_expired(self, now: float) -> int:
+        """Delete expired keys and leases."""
+
+        def purge(conn: psycopg.Connection[DictRow]) -> int:
+            keys = conn.execute("DELETE FROM idempotency WHERE expires_at <= %s", (now,)).rowcount
+            return keys + conn.execute("DELETE FROM leases WHERE expires_at <= %s", (now,)).rowcount
+
+        return self._tx(purge)
 
     def insert_call(self, call: CallRecord) -> None:
         """Store a new call (a retry of our own committed insert is recognised, not doubled)."""

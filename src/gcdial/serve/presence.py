@@ -23,9 +23,8 @@ from gcdial.monitor.channel import Frame, NotificationChannel
 
 if TYPE_CHECKING:
     from gcdial.serve.service import DialService
-    from gcdial.serve.store import ApiKeyRecord
 
-__all__ = ["RETRY_S", "PresenceWatcher", "agent_change", "agent_event_visible"]
+__all__ = ["RETRY_S", "PresenceWatcher", "agent_change"]
 
 logger = logging.getLogger("gcdial.serve")
 
@@ -43,18 +42,6 @@ def agent_change(body: Mapping[str, Any]) -> dict[str, str]:
     if isinstance(routing, Mapping) and isinstance(routing.get("status"), str):
         change["routingStatus"] = routing["status"].upper()
     return change
-
-
-def agent_event_visible(data: Mapping[str, Any], key: ApiKeyRecord) -> bool:
-    """May ``key`` see this ``agent.updated`` event? Admins and keys for every agent see all;
-    a key limited to agents sees theirs (and the resync, which names none)."""
-    if "admin" in key.scopes or not key.agents:
-        return True
-    agent = data.get("agent")
-    if not isinstance(agent, Mapping):
-        return bool(data.get("resync"))
-    names = {str(agent.get("agent") or "").lower(), str(agent.get("id") or "").lower()}
-    return bool(names & set(key.agents))
 
 
 class PresenceWatcher:

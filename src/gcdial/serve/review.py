@@ -35,6 +35,7 @@ from gcdial.campaign import review as journal_review
 from gcdial.campaign.journal import Attempt, ContactRecord, Journal
 from gcdial.errors import JournalError, JournalLockedError, ReviewConflictError
 from gcdial.serve.campaign_calls import mirror_verdict
+from gcdial.serve.principal import sees_all
 from gcdial.serve.problems import ApiProblem, problem_body
 from gcdial.serve.service import call_json
 from gcdial.serve.store import ApiKeyRecord, CallRecord, body_fingerprint
@@ -151,6 +152,15 @@ class PinnedContacts(BaseModel):
     gone: bool
 
 
+class MissingWrapup(BaseModel):
+    """A call whose wrap-up was waited for and never came: the retry policy decided for it;
+    check its disposition in Genesys Cloud."""
+
+    attemptId: int
+    contact: ReviewContact
+    attempt: AttemptEvidence
+
+
 class CampaignReview(BaseModel):
     """What a campaign needs a person for."""
 
@@ -158,6 +168,7 @@ class CampaignReview(BaseModel):
     reviewable: bool = Field(description="False while the campaign runs: pause it first.")
     unknown: list[ReviewAttempt]
     pinned: list[PinnedContacts]
+    wrapupsMissing: list[MissingWrapup] = Field(default_factory=list)
 
 
 class CampaignVerdictResult(BaseModel):
@@ -254,16 +265,10 @@ class Reviews:
         found = await self.service.db(
             self.service.store.list_calls,
             status="unknown",
-            api_key_id=None if "admin" in key.scopes else key.id,
+            api_key_id=None if sees_all(key) else key.id,
             limit=limit,
         )
         return [call for call in found if _campaign_of(call) is None]
-
-    async def _own_call(self, key: ApiKeyRecord, call_id: str) -> CallRecord:
-        call = await self.service.db(self.service.store.get_call, call_id)
-        if call is None or not self.service.owns(key, call):
-            raise ApiProblem(404, "not_found", f"No call {call_id!r}.")
-        return call
 
     async def _decided(self, call: CallRecord) -> str:
         """Who recorded the verdict on ``call``, and when, from its events."""
@@ -282,7 +287,7 @@ class Reviews:
     ) -> CallRecord:
         """Record the one verdict on an unknown call; a second one is a 409 saying who was first."""
         service = self.service
-        call = await self._own_call(key, call_id)
+        call = await self.service.own_call(key, call_id)
 
         def busy(_: str) -> ApiProblem:
             return ApiProblem(
@@ -303,7 +308,7 @@ class Reviews:
                 hint=f"POST /v1/campaigns/{campaign[0]}/attempts/{campaign[1]}/verdict",
             )
         async with self._exclusive(f"verdict:{call_id}", busy, service.clock):
-            call = await self._own_call(key, call_id)
+            call = await self.service.own_call(key, call_id)
             if call.status != "unknown":
                 raise ApiProblem(
                     409,
@@ -324,6 +329,7 @@ class Reviews:
                 outcome="unknown" if body.verdict == "placed" else None,
                 detail=f"{why}; was: {call.detail or 'outcome unknown'}",
             )
+        service.metrics.review_verdicts.labels("call", body.verdict).inc()
         await service.audit(key.id, "verdict", body.verdict, call, body.note or None)
         await service.publish("call.verdict", call, verdict=body.verdict, by=key.name)
         return call
@@ -335,7 +341,7 @@ class Reviews:
         first answer (a 409 included); another body is a 422; one still running, a 409."""
         if idem is None:
             return VerdictAnswer(200, call_json(await self.call_verdict(key, call_id, body)))
-        await self._own_call(key, call_id)
+        await self.service.own_call(key, call_id)
         service = self.service
         scoped = "verdict:" + idem
         fingerprint = body_fingerprint({"call": call_id, **body.model_dump()})
@@ -403,15 +409,27 @@ class Reviews:
         """The campaign's attempts needing a verdict (with their evidence) and pinned contacts."""
         path = self._journal_path(meta)
 
-        def read() -> tuple[list[journal_review.ReviewItem], list[journal_review.PinnedAgent]]:
+        def read() -> tuple[
+            list[journal_review.ReviewItem],
+            list[journal_review.PinnedAgent],
+            list[dict[str, Any]],
+        ]:
             if not path.is_file():
-                return [], []
+                return [], [], []
             with Journal.open(path, read_only=True) as journal:
                 items = journal_review.needs_review(journal, limit=MAX_ITEMS)
-                return items, journal_review.pinned_agents(journal)
+                missing = [
+                    {
+                        "attemptId": a.id,
+                        "contact": _contact_json(journal.contact(a.contact_id)),
+                        "attempt": _attempt_json(a),
+                    }
+                    for a in journal.missing_wrapups()[:MAX_ITEMS]
+                ]
+                return items, journal_review.pinned_agents(journal), missing
 
         try:
-            items, pinned = await asyncio.to_thread(read)
+            items, pinned, missing = await asyncio.to_thread(read)
         except JournalError as exc:
             raise ApiProblem(409, "journal_unusable", exc.message, hint=exc.hint) from None
         return {
@@ -419,6 +437,7 @@ class Reviews:
             "reviewable": meta.state not in _BUSY_STATES,
             "unknown": [_review_item(meta, item) for item in items if item.attempt is not None],
             "pinned": [{"agent": p.agent, "contacts": p.contacts, "gone": p.gone} for p in pinned],
+            "wrapupsMissing": missing,
         }
 
     async def campaigns_to_review(self, key: ApiKeyRecord) -> list[dict[str, Any]]:
@@ -427,7 +446,7 @@ class Reviews:
         found = []
         for meta in await asyncio.to_thread(manager.recent, key):
             review = await self.campaign_review(meta)
-            if review["unknown"] or review["pinned"]:
+            if review["unknown"] or review["pinned"] or review["wrapupsMissing"]:
                 found.append(review)
         return found
 
@@ -505,6 +524,7 @@ class Reviews:
         detail = f"{meta.id} attempt {attempt_id} line {contact.line}" + (
             f": {body.note}" if body.note else ""
         )
+        self.service.metrics.review_verdicts.labels("campaign_attempt", body.verdict).inc()
         await self.service.audit(key.id, "campaign.verdict", body.verdict, None, detail)
         await self._publish("campaign.verdict", meta, result)
         return result

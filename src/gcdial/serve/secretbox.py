@@ -93,12 +93,17 @@ def load_box(key_file: Path, environ: Mapping[str, str] | None = None) -> Secret
     given = env.get(SECRET_KEY_ENV, "").strip()
     if given:
         return SecretBox(given)
-    key_file.parent.mkdir(parents=True, exist_ok=True)
+    key = Fernet.generate_key()
     try:
+        key_file.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_MODE)
     except FileExistsError:
         return SecretBox(_read_key(key_file))
-    key = Fernet.generate_key()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot create the webhook secrets key {key_file}: {exc.strerror}",
+            hint=f"Make its folder writable, or set {SECRET_KEY_ENV}.",
+        ) from None
     with os.fdopen(fd, "wb") as out:
         out.write(key + b"\n")
         out.flush()

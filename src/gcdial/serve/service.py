@@ -24,16 +24,21 @@ from gcdial.agents import AgentReadiness
 from gcdial.client import AsyncClient
 from gcdial.dialing import Dial, keep_resolving
 from gcdial.errors import BadRequestError, GcdialError
-from gcdial.monitor import CallMonitor
+from gcdial.monitor import CallEvent, CallMonitor, EventKind, classify
+from gcdial.monitor.events import conversation_of, wrapup_expected
+from gcdial.monitor.wrapup import Wrapup, WrapupWait
 from gcdial.resolve import Verdict
 from gcdial.serve import dialing
 from gcdial.serve.config import ServeConfig
 from gcdial.serve.hub import EventHub
 from gcdial.serve.metrics import Metrics
 from gcdial.serve.models import AgentState, CallRequest
-from gcdial.serve.presence import PresenceWatcher, agent_event_visible
+from gcdial.serve.presence import PresenceWatcher
+from gcdial.serve.principal import owns
+from gcdial.serve.problems import ApiProblem, problem_body
 from gcdial.serve.readiness import SharedChecks
 from gcdial.serve.signing import sign
+from gcdial.serve.steps import step_of
 from gcdial.serve.store import (
     ApiKeyRecord,
     AuditEntry,
@@ -45,7 +50,7 @@ from gcdial.serve.store import (
 )
 from gcdial.serve.webhook_targets import GENERIC_REFUSAL, TargetRefused, WebhookGuard
 
-__all__ = ["DialAnswer", "DialService", "call_json", "event_visible", "iso"]
+__all__ = ["DialAnswer", "DialService", "call_json", "ends_call_stream", "iso", "public_event"]
 
 logger = logging.getLogger("gcdial.serve")
 
@@ -54,6 +59,17 @@ T = TypeVar("T")
 
 TERMINAL_EVENTS = frozenset({"call.ended", "call.unknown", "call.not_placed", "call.refused"})
 _RECOVERY_EVERY_S = 30.0
+_FINISH_S = 5.0  # how long ``stop`` waits for answered dials' events and audit lines
+# The webhook worker looks at the outbox once per burst of events, not once per event.
+_WEBHOOK_COALESCE_S = 0.05
+
+
+def ends_call_stream(type: str, data: dict[str, Any]) -> bool:
+    """Whether a call's event stream ends with this event: its last verdict, or its end when no
+    wrap-up is to come (else ``call.wrapup``, which comes even when the wrap-up never did)."""
+    if type == "call.ended":
+        return not data.get("wrapupExpected")
+    return type in TERMINAL_EVENTS or type == "call.wrapup"
 
 
 def iso(epoch: float) -> str:
@@ -88,18 +104,15 @@ def call_json(call: CallRecord) -> dict[str, Any]:
         ),
         "attemptId": call.attempt_id,
         "contact": origin.get("contact"),
+        "wrapup": json.loads(call.wrapup) if call.wrapup else None,
         "links": {"self": f"/v1/calls/{call.id}", "events": f"/v1/calls/{call.id}/events"},
     }
 
 
-def event_visible(data: dict[str, Any], key: ApiKeyRecord) -> bool:
-    """May ``key`` see this event (its JSON ``data``)? A call's or a campaign's: its key's, or
-    any with the admin scope; an agent's: see ``agent_event_visible``."""
-    if "apiKeyId" in data:
-        return "admin" in key.scopes or data["apiKeyId"] == key.id
-    if data.get("type") == "agent.updated":
-        return agent_event_visible(data, key)
-    return "admin" in key.scopes
+def public_event(data: dict[str, Any]) -> dict[str, Any]:
+    """An event as every reader gets it, SSE and webhooks alike: without the internal id of
+    the key that placed the call (kept in the log only to decide who may see it)."""
+    return {name: value for name, value in data.items() if name != "apiKeyId"}
 
 
 @dataclass(frozen=True)
@@ -107,7 +120,7 @@ class DialAnswer:
     """What ``POST /v1/calls`` answers: a claim result and the body to send."""
 
     kind: str  # claimed (a fresh answer), replay, mismatch, in_progress
-    status_code: int
+    status_code: int  # 202, or a refusal's 4xx (its body the error shape with the call in it)
     body: dict[str, Any]
     call_id: str
 
@@ -135,6 +148,7 @@ class DialService:
         self._client: AsyncClient | None = None
         self._monitor: CallMonitor | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._finishing: set[asyncio.Task[None]] = set()
         self._workers: list[asyncio.Task[None]] = []
         self._webhook_http: httpx.AsyncClient | None = None
         self.webhook_guard = WebhookGuard(allow_insecure=config.allow_insecure_webhooks)
@@ -218,6 +232,8 @@ class DialService:
         if self._unlisten is not None:
             self._unlisten()
             self._unlisten = None
+        if self._finishing:
+            await asyncio.wait(list(self._finishing), timeout=_FINISH_S)
         for task in [*self._workers, *self._tasks]:
             task.cancel()
         for task in [*self._workers, *self._tasks]:
@@ -241,12 +257,40 @@ class DialService:
 
     async def publish(self, type: str, call: CallRecord, **extra: Any) -> Event:
         """Append a call event (and its webhook outbox rows) and wake the streams."""
-        data = {"type": type, "call": call_json(call), "apiKeyId": call.api_key_id, **extra}
-        event = await self.db(
-            self.store.append_event, type, call.id, json.dumps(data), now=self.clock()
-        )
+        event = await self.db(self._append_call_event, type, call, **extra)
         await self.hub.notify(event.id)
         return event
+
+    def _append_call_event(self, type: str, call: CallRecord, **extra: Any) -> Event:
+        data = {"type": type, "call": call_json(call), "apiKeyId": call.api_key_id, **extra}
+        progress = extra.get("progress")
+        if isinstance(progress, dict):
+            data["step"] = step_of(progress)  # a campaign's calls' progress too
+        return self.store.append_event(type, call.id, json.dumps(data), now=self.clock())
+
+    def _record_placing(self, call: CallRecord) -> Event:
+        """The call's row, then its ``call.placing`` event: one hop to the worker thread for
+        both (the row is written before the create-call leaves, as recovery needs)."""
+        self.store.insert_call(call)
+        return self._append_call_event("call.placing", call)
+
+    def _settle(
+        self,
+        key_id: str,
+        idem_key: str,
+        call_id: str,
+        refused: ApiProblem | None,
+        changes: dict[str, Any],
+    ) -> tuple[CallRecord, int, dict[str, Any]]:
+        """Record a dial's result, then its answer under the key: one hop for both. A refusal
+        answers its 4xx with the call inside."""
+        call = self.store.update_call(call_id, now=self.clock(), **changes)
+        body = call_json(call)
+        status_code, answer = 202, body
+        if refused is not None:
+            status_code, answer = refused.status, {**problem_body(refused.detail), "call": body}
+        self.store.complete_idempotency(key_id, idem_key, status_code, json.dumps(answer))
+        return call, status_code, answer
 
     async def audit(self, key_id: str, action: str, result: str, call: CallRecord | None = None,
                     detail: str | None = None) -> None:  # fmt: skip
@@ -297,22 +341,23 @@ class DialService:
             created_at=now,
             updated_at=now,
         )
-        await self.db(self.store.insert_call, call)
         # The dial runs in its own task: a client hanging up mid-request must not cancel it
         # half-way, or the key would stay claimed with nobody to record what happened.
         task = self._spawn(self._dial(key, idem_key, call, request))
         self._dialing.add(call_id)
         task.add_done_callback(lambda _: self._dialing.discard(call_id))
-        done = await asyncio.shield(task)
-        return DialAnswer("claimed", 202, done, call_id)
+        status_code, done = await asyncio.shield(task)
+        return DialAnswer("claimed", status_code, done, call_id)
 
     async def _dial(
         self, key: ApiKeyRecord, idem_key: str, call: CallRecord, request: CallRequest
-    ) -> dict[str, Any]:
-        await self.publish("call.placing", call)
+    ) -> tuple[int, dict[str, Any]]:
+        placing = await self.db(self._record_placing, call)
+        await self.hub.notify(placing.id)
         started = time.perf_counter()
         assert self._monitor is not None
         handle: Dial | None = None
+        refused = None
         try:
             handle = await dialing.place_call(
                 self.client,
@@ -323,40 +368,47 @@ class DialService:
             result = dialing.dial_status(handle)
         except BaseException as exc:
             status = dialing.failed_dial_status(exc)
+            refused = dialing.refusal(exc)
             detail = str(exc) if isinstance(exc, GcdialError) else "internal error while dialing"
             if not isinstance(exc, GcdialError):
                 logger.error("dial %s failed with %s", call.id, type(exc).__name__)
             call = await self.db(
                 self.store.update_call, call.id, now=self.clock(), status=status, detail=detail
             )
+            changes: dict[str, Any] = {"status": status, "detail": detail}
             if not isinstance(exc, Exception):  # cancelled: record what is known, then stop
-                body = call_json(call)
-                await self.db(
-                    self.store.complete_idempotency, key.id, idem_key, 202, json.dumps(body)
-                )
+                await self.db(self._settle, key.id, idem_key, call.id, None, changes)
                 raise
         else:
             status = result.status
-            call = await self.db(
-                self.store.update_call,
-                call.id,
-                now=self.clock(),
-                status=status,
-                conversation_id=result.conversation_id,
-                detail=result.detail,
-                agent_id=result.agent_id,
-            )
+            changes = {
+                "status": status,
+                "conversation_id": result.conversation_id,
+                "detail": result.detail,
+                "agent_id": result.agent_id,
+            }
+        call, status_code, answer = await self.db(
+            self._settle, key.id, idem_key, call.id, refused, changes
+        )
         self.metrics.dial_seconds.observe(time.perf_counter() - started)
         self.metrics.dials.labels(status).inc()
-        body = call_json(call)
-        await self.db(self.store.complete_idempotency, key.id, idem_key, 202, json.dumps(body))
+        # The event, the audit line and following the call do not hold the answer up: the claim
+        # and the call row already hold everything a retry or a reader needs. ``stop`` lets
+        # these finish before it cancels anything.
+        task = asyncio.create_task(self._after_dial(key, call, status, handle))
+        self._finishing.add(task)
+        task.add_done_callback(self._finishing.discard)
+        return status_code, answer
+
+    async def _after_dial(
+        self, key: ApiKeyRecord, call: CallRecord, status: str, handle: Dial | None
+    ) -> None:
         await self.publish(f"call.{status}", call)
         await self.audit(key.id, "dial", status, call, call.detail)
         if status == "placed":
             self._spawn(self._follow(call))
         elif status == "unknown" and handle is not None and self.config.resolve_later_s > 0:
             self._spawn(self._resolve_later(call, handle))
-        return body
 
     async def _resolve_later(self, call: CallRecord, handle: Dial) -> None:
         """Go on with the ladder of a call answered ``unknown``, in the background; record its
@@ -402,37 +454,75 @@ class DialService:
             self._spawn(self._follow(call))
 
     async def _follow(self, call: CallRecord) -> None:
-        """Follow a placed call to its end: progress events, then the outcome (the verdict)."""
+        """Follow a placed call to its end: progress events, then the outcome (the verdict);
+        then, for a call that has one, the agent's wrap-up (``call.wrapup``)."""
         assert self._monitor is not None
         assert call.conversation_id is not None
-        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
-
-        async def drain() -> None:
-            while (item := await queue.get()) is not None:
-                await self.publish("call.progress", call, progress=item)
-
-        drainer = asyncio.create_task(drain())
+        events: list[CallEvent] = []
+        ended = False
+        wait = self._wrapup_wait(call)
+        stream = self._monitor.follow(
+            call.conversation_id, timeout_s=self.config.call_wait_timeout_s, wrapup=wait
+        )
         try:
-            outcome = await self._monitor.wait(
-                call.conversation_id,
-                timeout_s=self.config.call_wait_timeout_s,
-                on_event=lambda event: queue.put_nowait(event.to_dict()),
-            )
-            kind, reason = outcome.kind.value, outcome.reason
-        except asyncio.CancelledError:
-            queue.put_nowait(None)
-            drainer.cancel()
-            raise
+            async with contextlib.aclosing(stream):
+                async for event in stream:
+                    events.append(event)
+                    if event.kind is EventKind.WRAPUP and event.wrapup is not None:
+                        if not ended:
+                            call, ended = await self._ended(call, events, wait), True
+                        call = await self._wrapped_up(call, event.wrapup)
+                        return
+                    await self.publish("call.progress", call, progress=event.to_dict())
+                    if event.kind is EventKind.CALL_ENDED:
+                        call, ended = await self._ended(call, events, wait), True
         except GcdialError as exc:
-            kind, reason = "unknown", f"the call could not be followed to its end: {exc.message}"
-        queue.put_nowait(None)
-        await drainer
+            if not ended:
+                reason = f"the call could not be followed to its end: {exc.message}"
+                await self._ended(call, events, None, unknown=reason)
+                return
+            logger.info("waiting for the wrap-up of %s: %s", call.id, exc)
+        if not ended:  # the stream ended without a CALL_ENDED event (seen ended at once)
+            call = await self._ended(call, events, wait)
+        if wrapup_expected(conversation_of(events), acd=wait.acd, non_acd=wait.non_acd):
+            await self.publish("call.wrapup", call, wrapup=None, missing=True)
+
+    def _wrapup_wait(self, call: CallRecord) -> WrapupWait:
+        """Wait for the wrap-up of calls placed for a queue (or any, with wrapup_non_acd)."""
+        settings = self.client.settings
+        queue = json.loads(call.request or "{}").get("queueId") or settings.queue_id
+        return WrapupWait(acd=bool(queue), non_acd=settings.wrapup_non_acd)
+
+    async def _ended(
+        self,
+        call: CallRecord,
+        events: list[CallEvent],
+        wait: WrapupWait | None,
+        *,
+        unknown: str | None = None,
+    ) -> CallRecord:
+        outcome = classify(events)
+        expected = wait is not None and wrapup_expected(
+            conversation_of(events), acd=wait.acd, non_acd=wait.non_acd
+        )
+        kind, reason = ("unknown", unknown) if unknown else (outcome.kind.value, outcome.reason)
         call = await self.db(
             self.store.update_call, call.id, now=self.clock(), outcome=kind, detail=reason
         )
-        self.metrics.verdicts.labels(kind).inc()
-        await self.publish("call.ended", call)
+        self.metrics.calls_ended.labels(kind).inc()
+        await self.publish("call.ended", call, wrapupExpected=expected)
         await self.audit(call.api_key_id, "verdict", kind, call, reason)
+        return call
+
+    async def _wrapped_up(self, call: CallRecord, wrapup: Wrapup) -> CallRecord:
+        """Keep the wrap-up with the call and publish ``call.wrapup``."""
+        shown = wrapup.to_dict()
+        shown.pop("source", None)
+        call = await self.db(
+            self.store.update_call, call.id, now=self.clock(), wrapup=json.dumps(shown)
+        )
+        await self.publish("call.wrapup", call, wrapup=shown, missing=False)
+        return call
 
     async def hang_up(self, key: ApiKeyRecord, call: CallRecord) -> CallRecord:
         """End a placed call for everyone."""
@@ -514,7 +604,7 @@ class DialService:
             await asyncio.sleep(every)
             with contextlib.suppress(Exception):
                 await self.recover()
-                await self.db(self.store.purge_expired_idempotency, self.clock())
+                await self.db(self.store.purge_expired, self.clock())
 
     async def _poll_events(self) -> None:
         """Notice events appended by other replicas (the local ones notify at once)."""
@@ -538,7 +628,8 @@ class DialService:
                     continue
             except Exception as exc:
                 logger.warning("webhook delivery pass failed: %s", type(exc).__name__)
-            await self.hub.wait_beyond(seen, self.config.webhook_poll_s)
+            if await self.hub.wait_beyond(seen, self.config.webhook_poll_s):
+                await asyncio.sleep(min(_WEBHOOK_COALESCE_S, self.config.webhook_poll_s))
             seen = self.hub.last_id
 
     async def _deliver(self, delivery: Delivery) -> None:
@@ -555,7 +646,7 @@ class DialService:
                 "id": msg_id,
                 "type": event.type,
                 "timestamp": iso(event.at),
-                "data": json.loads(event.data),
+                "data": public_event(json.loads(event.data)),
             }
         ).encode()
         headers = {
@@ -609,6 +700,9 @@ class DialService:
         self._ready_cache = (now, problems)
         return problems
 
-    def owns(self, key: ApiKeyRecord, call: CallRecord) -> bool:
-        """May ``key`` see ``call``? Its own calls, or any with the admin scope."""
-        return "admin" in key.scopes or call.api_key_id == key.id
+    async def own_call(self, key: ApiKeyRecord, call_id: str) -> CallRecord:
+        """The call ``call_id`` if ``key`` may see it; else a 404 (never a 403: no probing)."""
+        call = await self.db(self.store.get_call, call_id)
+        if call is None or not owns(key, call.api_key_id):
+            raise ApiProblem(404, "not_found", f"No call {call_id!r}.")
+        return call

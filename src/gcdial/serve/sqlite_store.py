@@ -114,6 +114,9 @@ _MIGRATIONS: dict[int, str] = {
     ALTER TABLE calls ADD COLUMN origin TEXT NOT NULL DEFAULT '{}';
     CREATE INDEX calls_campaign ON calls (campaign_id, attempt_id);
     """,
+    3: """
+    ALTER TABLE calls ADD COLUMN wrapup TEXT;
+    """,
 }
 
 
@@ -256,10 +259,11 @@ class SqliteStore(SharedReads):
                 (status_code, body, scope, key),
             )
 
-    def purge_expired_idempotency(self, now: float) -> int:
-        """Delete expired keys."""
+    def purge_expired(self, now: float) -> int:
+        """Delete expired keys and leases."""
         with self._tx() as db:
-            return db.execute("DELETE FROM idempotency WHERE expires_at <= ?", (now,)).rowcount
+            keys = db.execute("DELETE FROM idempotency WHERE expires_at <= ?", (now,)).rowcount
+            return keys + db.execute("DELETE FROM leases WHERE expires_at <= ?", (now,)).rowcount
 
     def insert_call(self, call: CallRecord) -> None:
         """Store a new call."""

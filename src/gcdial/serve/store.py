@@ -37,7 +37,8 @@ __all__ = [
     "hash_api_key",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+"""2: calls gain their source (api or campaign) and origin. 3: calls gain ``wrapup``."""
 
 CallStatus = Literal["placing", "placed", "unknown", "not_placed", "refused"]
 CALL_STATUSES: tuple[str, ...] = ("placing", "placed", "unknown", "not_placed", "refused")
@@ -107,6 +108,8 @@ class CallRecord:
     campaign_id: str | None = None
     attempt_id: int | None = None
     origin: str = "{}"
+    # The agent's wrap-up once it came (JSON ``{code, name, notes, at}``), else None.
+    wrapup: str | None = None
 
 
 @dataclass(frozen=True)
@@ -225,8 +228,9 @@ class Store(Protocol):
         """Claims still ``in_progress`` that were created before ``older_than`` (crash recovery)."""
         ...
 
-    def purge_expired_idempotency(self, now: float) -> int:
-        """Delete expired keys; return how many."""
+    def purge_expired(self, now: float) -> int:
+        """Delete expired idempotency keys and expired leases (page sessions among them, which
+        otherwise pile up: a session row outlives its cookie); return how many rows."""
         ...
 
     # calls
@@ -332,6 +336,10 @@ class Store(Protocol):
 
     def find_api_key(self, key_hash: str) -> ApiKeyRecord | None:
         """The unrevoked key with this hash, or None."""
+        ...
+
+    def get_api_key(self, key_id: str) -> ApiKeyRecord | None:
+        """The unrevoked key with this id, or None."""
         ...
 
     def list_api_keys(self) -> list[ApiKeyRecord]:

@@ -9,7 +9,6 @@ Multipart uploads and other media types pass untouched.
 from __future__ import annotations
 
 import json
-from email.message import Message as MimeHeader
 from typing import Any
 
 from starlette.responses import JSONResponse
@@ -46,14 +45,11 @@ def _no_constant(name: str) -> Any:
 def check_json_body(body: bytes, content_type: str | None) -> None:
     """Raise ``BodyProblem`` unless ``body`` is UTF-8 JSON with no duplicate key, no NaN or
     Infinity, and any declared charset is UTF-8."""
-    if content_type:
-        header = MimeHeader()
-        header["content-type"] = content_type
-        charset = header.get_param("charset")
-        if isinstance(charset, str) and charset.lower().replace("_", "-") not in ("utf-8", "utf8"):
-            raise BodyProblem(
-                "unsupported_charset", f"The body is declared {charset}; send it as UTF-8."
-            )
+    charset = _media_type(content_type)[1].get("charset")
+    if charset is not None and charset.replace("_", "-") not in ("utf-8", "utf8"):
+        raise BodyProblem(
+            "unsupported_charset", f"The body is declared {charset}; send it as UTF-8."
+        )
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -70,15 +66,20 @@ def check_json_body(body: bytes, content_type: str | None) -> None:
         raise BodyProblem("malformed_json", "The body nests too deeply.") from None
 
 
+def _media_type(content_type: str | None) -> tuple[str, dict[str, str]]:
+    """``("application/json", {"charset": "utf-8"})`` from a Content-Type value, lower-cased."""
+    kind, *params = (content_type or "").lower().split(";")
+    pairs = (param.partition("=") for param in params)
+    return kind.strip(), {name.strip(): value.strip().strip('"') for name, _, value in pairs}
+
+
 def _is_json(content_type: str | None) -> bool:
     """What FastAPI would parse as JSON: no content type, ``application/json`` or ``+json``."""
-    if not content_type:
-        return True
-    header = MimeHeader()
-    header["content-type"] = content_type
-    subtype = header.get_content_subtype()
-    return header.get_content_maintype() == "application" and (
-        subtype == "json" or subtype.endswith("+json")
+    kind = _media_type(content_type)[0]
+    return (
+        not kind
+        or kind == "application/json"
+        or (kind.startswith("application/") and kind.endswith("+json"))
     )
 
 

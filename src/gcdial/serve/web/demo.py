@@ -12,6 +12,7 @@ would, until Ctrl-C.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import os
@@ -23,11 +24,6 @@ import time
 import uuid
 from pathlib import Path
 
-import httpx
-
-from gcdial.serve.sqlite_store import SqliteStore
-from gcdial.serve.store import CallRecord, body_fingerprint, hash_api_key
-
 AGENTS = ("alice@example.com", "bob@example.com", "carol@example.com", "dave@example.com")
 # The sandbox decides by the last two digits: 00-49 answered, 55 no answer, 62 busy, 91 agent
 # does not answer (see docs/emulator.md).
@@ -37,6 +33,9 @@ GCDIAL = str(Path(sys.executable).parent / "gcdial")
 
 def _leave_an_unknown(store_path: Path, key: str) -> None:
     """A call claimed and never answered, as if the service died mid-dial."""
+    from gcdial.serve.sqlite_store import SqliteStore
+    from gcdial.serve.store import CallRecord, body_fingerprint, hash_api_key
+
     store = SqliteStore(store_path)
     try:
         record = store.find_api_key(hash_api_key(key))
@@ -64,8 +63,43 @@ def _leave_an_unknown(store_path: Path, key: str) -> None:
         store.close()
 
 
+class _Stopped(Exception):
+    """Ctrl-C (SIGINT) or SIGTERM reached the demo: stop the service, clean up, exit 128+N."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stop_on_signals() -> None:
+    """Turn the first SIGINT or SIGTERM into ``_Stopped``; ignore the ones after it, so the
+    clean-up (stopping the service, removing the temporary directory) runs to its end."""
+
+    def stop(signum: int, _frame: object) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise _Stopped(signum)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+
+
+def _stop_server(server: subprocess.Popen[str]) -> None:
+    """Stop ``gcdial serve`` and anything it started: its process group, gracefully, then by
+    force; the port is free when this returns. SIGTERM, not SIGINT: uvicorn shuts down as
+    gracefully on it, and a process still importing ends without a KeyboardInterrupt trace."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the demo until Ctrl-C; returns the exit status."""
+    """Run the demo until Ctrl-C (exit 130) or SIGTERM (143); returns the exit status."""
     parser = argparse.ArgumentParser(prog="make demo-serve", description=__doc__)
     parser.add_argument("--port", type=int, default=8080, help="port of the page (default 8080)")
     parser.add_argument("--every", type=float, default=6.0, help="seconds between demo calls")
@@ -78,6 +112,15 @@ def main(argv: list[str] | None = None) -> int:
         "headless Chromium, then stop (needs the dev extra's playwright and /usr/bin/chromium)",
     )
     args = parser.parse_args(argv)
+    _stop_on_signals()
+    try:
+        return _demo(args)
+    except _Stopped as stopped:
+        print("demo-serve: stopped.", file=sys.stderr, flush=True)
+        return 128 + stopped.signum
+
+
+def _demo(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="gcdial-demo-") as tmp:
         store = Path(tmp) / "serve.sqlite3"
         env = {**os.environ, "XDG_CONFIG_HOME": str(Path(tmp) / "config"), "NO_COLOR": "1"}
@@ -92,9 +135,11 @@ def main(argv: list[str] | None = None) -> int:
             return made.returncode
         key = json.loads(made.stdout)["key"]
         _leave_an_unknown(store, key)
+        # Its own process group: a terminal's Ctrl-C reaches only this wrapper, which stops the
+        # service exactly once (a second SIGINT would make uvicorn abort mid-shutdown).
         server = subprocess.Popen(
             [GCDIAL, "serve", "--sandbox", "--store", str(store), "--port", str(args.port)],
-            stdout=subprocess.PIPE, text=True, env=env,
+            stdout=subprocess.PIPE, text=True, env=env, start_new_session=True,
         )  # fmt: skip
         try:
             assert server.stdout is not None
@@ -109,20 +154,15 @@ def main(argv: list[str] | None = None) -> int:
                 _traffic(url, key, 0.5, 3)
                 return _screenshots(url, key, campaign, args.screenshots)
             _traffic(url, key, args.every, args.calls)
-        except KeyboardInterrupt:
-            pass
         finally:
-            server.send_signal(signal.SIGINT)
-            try:
-                server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+            _stop_server(server)
     return 0
 
 
 def _small_campaign(url: str, key: str) -> str | None:
     """A five-contact campaign (one row refused), created but not started; returns its id."""
+    import httpx
+
     rows = "".join(f"+1415555011{n},Contact {n}\n" for n in range(5))
     answer = httpx.post(
         f"{url}/v1/campaigns",
@@ -140,6 +180,7 @@ def _small_campaign(url: str, key: str) -> str | None:
 def _screenshots(url: str, key: str, campaign: str | None, folder: Path) -> int:
     """Sign in with headless Chromium, start the demo campaign, and shoot the page at 1280x800
     and at a phone's 390x844 (the whole page)."""
+    import httpx
     from playwright.sync_api import expect, sync_playwright
 
     chromium = Path(os.environ.get("GCDIAL_CHROMIUM", "/usr/bin/chromium"))
@@ -182,6 +223,8 @@ def _screenshots(url: str, key: str, campaign: str | None, folder: Path) -> int:
 
 def _traffic(url: str, key: str, every: float, calls: int) -> None:
     """Place a call every ``every`` seconds through the API, as a CRM would."""
+    import httpx
+
     pairs = zip(itertools.cycle(AGENTS[:2]), itertools.cycle(NUMBERS), strict=False)
     with httpx.Client(base_url=url, timeout=60) as http:
         for count, (agent, number) in enumerate(pairs, start=1):

@@ -92,7 +92,7 @@
     box.className = "preview";
     box.textContent = "Checking " + file.name + "…";
     try {
-      const p = await postForm("/page/api/campaigns/preview");
+      const p = await postForm("/v1/campaigns/preview");
       if (seq !== previewSeq) return;
       renderPreview(p, file.name);
       notice("");
@@ -142,8 +142,9 @@
     const form = $("#campaign-form");
     const button = $("#campaign-upload");
     button.disabled = true;
+    previewSeq++; // a preview still in flight must not clear what the upload says
     try {
-      const data = await postForm("/page/api/campaigns");
+      const data = await postForm("/v1/campaigns");
       notice("Campaign " + data.name + " created: review it, then press start.", "info");
       open.add(data.id);
       form.reset();
@@ -184,14 +185,38 @@
       el("span", { class: "swatch " + outcomeClass(k), "aria-hidden": "true" }),
       words(k) + " " + v)));
     const counts = m.counts || {};
+    const dispositions = dispositionPart(d);
     return el("div", { class: "card-part" },
       el("div", {}, "Settled ", el("strong", { class: "settled" }, settledText(m)),
         counts.inFlight ? " · in flight " + counts.inFlight : "",
         counts.needsReview ? " · " + counts.needsReview + " to review" : ""),
       meter, entries.length ? legend : el("p", { class: "muted small" }, "No outcome yet."),
+      dispositions,
       counts.rowsRefused ? el("div", { class: "warn small" },
         counts.rowsRefused + (counts.rowsRefused === 1 ? " row" : " rows")
           + " refused (see the campaign report)") : null);
+  }
+
+  // The outcome bar by disposition: calls by the agent's wrap-up code (queue campaigns only).
+  function dispositionPart(d) {
+    const entries = Object.entries(d.byDisposition || {});
+    const missing = d.wrapupsMissing || 0;
+    if (!entries.length && !missing) return null;
+    const calls = entries.reduce((sum, [, n]) => sum + n, 0) + missing;
+    const meter = el("div", { class: "meter dispositions", role: "img", "aria-label":
+      "Calls by wrap-up: " + entries.map(([k, v]) => k + " " + v).join(", ")
+      + (missing ? ", no wrap-up " + missing : "") });
+    const shown = entries.map(([k, v], i) => [k, v, "d-" + (i % 6)]);
+    if (missing) shown.push(["no wrap-up (to review)", missing, "o-unknown"]);
+    for (const [name, n, cls] of shown) {
+      meter.append(el("span", { class: "seg " + cls, title: name + ": " + n,
+        "data-width": (100 * n / calls) }));
+    }
+    for (const seg of meter.children) seg.style.width = seg.dataset.width + "%";
+    const legend = el("ul", { class: "legend" }, ...shown.map(([k, v, cls]) => el("li", {},
+      el("span", { class: "swatch " + cls, "aria-hidden": "true" }), k + " " + v)));
+    return el("div", { class: "disposition" }, el("div", { class: "small" }, "By wrap-up"),
+      meter, legend);
   }
 
   function agentsPart(m) {
@@ -300,10 +325,10 @@
         settledText(m)));
     const body = [el("div", { class: "row actions" }, el("span", { class: "muted small" }, m.id),
       ...actionButtons(m),
-      m.counts ? el("a", { href: "/page/campaigns/" + encodeURIComponent(m.id) + "/report.csv",
+      m.counts ? el("a", { href: "/v1/campaigns/" + encodeURIComponent(m.id) + "/report?format=csv",
         download: "", class: "download" }, "Report (CSV)") : null,
-      m.counts ? el("a", { href: "/page/campaigns/" + encodeURIComponent(m.id)
-        + "/report.json", download: "", class: "download" }, "Report (JSON)") : null)];
+      m.counts ? el("a", { href: "/v1/campaigns/" + encodeURIComponent(m.id)
+        + "/report?format=json", download: "", class: "download" }, "Report (JSON)") : null)];
     if (m.error) body.push(el("p", { class: "bad small" }, m.error));
     if (m.detail) {
       body.push(el("div", { class: "card-grid" }, progressPart(m), ratePart(m), agentsPart(m),
@@ -331,11 +356,11 @@
   }
 
   async function fetchAll() {
-    const list = (await api("GET", "/page/api/campaigns")).campaigns;
+    const list = (await api("GET", "/v1/campaigns")).campaigns;
     const wanted = list.filter((m) => open.has(m.id)
       || (!closed.has(m.id) && BUSY.has(m.state)));
     const details = await Promise.all(wanted.map((m) =>
-      api("GET", "/page/api/campaigns/" + encodeURIComponent(m.id)).catch(() => null)));
+      api("GET", "/v1/campaigns/" + encodeURIComponent(m.id) + "/detail").catch(() => null)));
     const byId = new Map(details.filter(Boolean).map((d) => [d.id, d]));
     return list.map((m) => byId.get(m.id) || m);
   }
@@ -374,7 +399,7 @@
   async function act(m, action, button) {
     button.disabled = true;
     try {
-      await api("POST", "/page/api/campaigns/" + encodeURIComponent(m.id) + "/" + action, {});
+      await api("POST", "/v1/campaigns/" + encodeURIComponent(m.id) + "/" + action);
       notice("");
       open.add(m.id);
       closed.delete(m.id);

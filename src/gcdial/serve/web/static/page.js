@@ -1,5 +1,6 @@
-// gcdial live page: plain JavaScript, no build step, no library. Live updates come from the
-// service's event log over Server-Sent Events; the browser resumes with Last-Event-ID.
+// gcdial live page: plain JavaScript, no build step, no library. It uses the service's own API
+// (/v1), signed in by its session cookie, with the CSRF token on every action. Live updates come
+// from /v1/events (Server-Sent Events); the browser resumes with Last-Event-ID.
 "use strict";
 (function () {
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
@@ -70,6 +71,7 @@
       const problem = new Error(err.message + (err.hint ? " " + err.hint : ""));
       problem.status = answer.status;
       problem.type = err.type;
+      problem.data = data;
       throw problem;
     }
     return data;
@@ -87,9 +89,16 @@
     const s = Math.max(0, Math.round(seconds));
     return Math.floor(s / 60) + ":" + pad(s % 60);
   }
+  // The page's one way to show a moment: HH:MM:SS local time, with the date before it when it
+  // is not today (review items can be days old).
   function clock(iso) {
+    if (!iso) return "?";
     const d = new Date(iso);
-    return pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
+    if (isNaN(d.getTime())) return String(iso);
+    const time = pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
+    const now = new Date();
+    if (d.toDateString() === now.toDateString()) return time;
+    return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " + time;
   }
   function resultOf(call) {
     if (call.outcome) return call.outcome;
@@ -182,14 +191,19 @@
   function filterQuery() {
     const form = new FormData($("#filters"));
     const q = new URLSearchParams();
-    for (const [k, v] of form.entries()) if (v) q.set(k, v);
+    for (const [k, v] of form.entries()) {
+      if (!v) continue;
+      if (k === "sinceMinutes") q.set("since", new Date(Date.now() - Number(v) * 60000).toISOString());
+      else q.set(k, v);
+    }
     return q.toString();
   }
+  const CALLS = "/v1/calls?expand=progress&limit=50";
 
   async function loadCalls() {
-    const all = await api("GET", "/page/api/calls");
+    const all = await api("GET", CALLS);
     for (const c of all.calls) upsert(c, c.step);
-    const filtered = filterQuery() ? (await api("GET", "/page/api/calls?" + filterQuery())).calls
+    const filtered = filterQuery() ? (await api("GET", CALLS + "&" + filterQuery())).calls
       : all.calls;
     renderRecent(filtered);
     renderActive();
@@ -201,7 +215,7 @@
   // polled (slowly) only while it is down, and the page says which.
   let agentPoll = null;
   async function loadAgents() {
-    const answer = await api("GET", "/page/api/agents");
+    const answer = await api("GET", "/v1/agents");
     agents = answer.agents;
     renderAgents();
     const presence = answer.presence || { live: false, pollSeconds: 15 };
@@ -240,7 +254,10 @@
   function refreshRecentSoon() {
     clearTimeout(recentTimer);
     recentTimer = setTimeout(() => {
-      api("GET", "/page/api/calls?" + filterQuery()).then((d) => renderRecent(d.calls))
+      api("GET", CALLS + "&" + filterQuery()).then((d) => {
+        for (const c of d.calls) if (c.keyName && calls.has(c.id)) calls.get(c.id).keyName = c.keyName;
+        renderRecent(d.calls);
+      })
         .catch(() => {});
     }, 300);
   }
@@ -286,8 +303,8 @@
   function openStream(after) {
     if (signedOut) return;
     if (stream) stream.close();
-    stream = new EventSource("/page/events?after=" + after);
-    stream.addEventListener("hello", () => {
+    stream = new EventSource("/v1/events?after=" + after);
+    stream.addEventListener("open", () => {
       setLive("live", "live");
       if (wasDown) {
         wasDown = false;
@@ -302,7 +319,8 @@
       if (!CALL_EVENTS.includes(type) && !type.startsWith("page.")) listen(stream, type);
     }
     stream.addEventListener("agent.updated", onAgentEvent);
-    stream.addEventListener("session", (e) => showSignedOut(JSON.parse(e.data).message));
+    // The service ends the stream when the key is revoked or the session signed out.
+    stream.addEventListener("stream.ended", (e) => showSignedOut(JSON.parse(e.data).message));
     stream.onerror = () => {
       wasDown = true;
       setLive("reconnecting…", "down");
@@ -310,7 +328,7 @@
         + "updates will resume where they stopped.");
       if (stream.readyState === EventSource.CLOSED) {
         setTimeout(() => {
-          api("GET", "/page/api/session").then(() => openStream(lastEventId))
+          api("GET", "/page/session").then(() => openStream(lastEventId))
             .catch((err) => { if (err.status !== 401) setTimeout(() => openStream(lastEventId), 2000); });
         }, 1000);
       }
@@ -319,7 +337,7 @@
 
   async function hangUp(call) {
     try {
-      await api("POST", "/page/api/calls/" + encodeURIComponent(call.id) + "/hangup", {});
+      await api("DELETE", "/v1/calls/" + encodeURIComponent(call.id));
       notice("Hang-up sent for the call to " + call.to + ".", "info");
     } catch (err) { notice("Could not hang up: " + err.message); }
   }
@@ -337,7 +355,7 @@
     if (!to) { box.className = "preview"; box.textContent = "Type a number to see how it will be dialed."; return; }
     const country = $("#dial-country").value.trim() || "US";
     try {
-      const p = await api("GET", "/page/api/number?" + new URLSearchParams({ to, country }));
+      const p = await api("GET", "/page/number?" + new URLSearchParams({ to, country }));
       const zones = p.zones.map((z) => z.zone + " (" + z.weekday + " " + z.localTime + ")");
       box.className = "preview";
       box.replaceChildren(
@@ -389,7 +407,7 @@
     button.disabled = true;
     button.textContent = "Calling…";
     try {
-      const call = await api("POST", "/page/api/calls", body, { "Idempotency-Key": pendingIdem });
+      const call = await api("POST", "/v1/calls", body, { "Idempotency-Key": pendingIdem });
       pendingIdem = null;
       myCallId = call.id;
       const merged = upsert(call, null);
@@ -399,6 +417,16 @@
       refreshRecentSoon();
       notice("");
     } catch (err) {
+      const refused = err.data && err.data.call;
+      if (refused) {
+        // Refused before anything was sent (the agent not ready, ...): a 4xx with the call in it.
+        pendingIdem = null;
+        myCallId = refused.id;
+        showMyCall(upsert(refused, null), "answer");
+        refreshRecentSoon();
+        notice("The call was refused, nothing was dialed: " + err.message);
+        return;
+      }
       if (err.status && err.status < 500 && err.status !== 409) pendingIdem = null;
       notice("The call was not sent: " + err.message
         + (pendingIdem ? " Sending again is safe: it cannot ring twice." : ""));

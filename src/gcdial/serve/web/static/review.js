@@ -23,25 +23,68 @@
     return loading;
   }
 
+  // A refresh must not take a verdict out of a supervisor's hands: an item whose note is being
+  // written, whose confirm step is open, or that holds the focus stays as it is (an event on
+  // another item used to rebuild it, and a typed note was lost).
+  function itemKey(node) {
+    return node.dataset.call ? "call " + node.dataset.call
+      : "attempt " + node.dataset.campaign + " " + node.dataset.attempt;
+  }
+  function inUse(node) {
+    const note = node.querySelector("input[type=text]");
+    const confirmBox = node.querySelector(".confirm");
+    return Boolean((note && note.value.trim()) || (confirmBox && !confirmBox.hidden)
+      || node.contains(document.activeElement));
+  }
+  function keepInUse(items) {
+    const kept = new Map([...document.querySelectorAll("#review .review-item")]
+      .filter(inUse).map((node) => [itemKey(node), node]));
+    return items.map((item) => kept.get(itemKey(item)) || item);
+  }
+
   async function refresh() {
-    const data = await api("GET", "/page/api/review");
+    const data = await api("GET", "/v1/review");
     const items = [
       ...data.unknown.map((item) => callItem(item, data.canDial)),
       ...data.campaigns.flatMap((review) => review.unknown.map((item) =>
         attemptItem(review, item))),
     ];
-    $("#review").replaceChildren(...(items.length ? items
+    $("#review").replaceChildren(...(items.length ? keepInUse(items)
       : [el("p", { class: "muted" }, "Nothing to review.")]));
     const pinned = data.campaigns.flatMap((review) => review.pinned.filter((p) => p.gone)
       .map((p) => pinnedItem(review, p)));
     $("#pinned").replaceChildren(...(pinned.length ? pinned
       : [el("p", { class: "muted" }, "No contact waits for an agent who is gone.")]));
+    const unwrapped = data.campaigns.flatMap((review) => (review.wrapupsMissing || [])
+      .map((item) => el("article", { class: "item", "data-attempt": item.attemptId },
+        el("strong", {}, review.campaign.name + ", line " + item.contact.line),
+        " " + item.contact.phone + ": no wrap-up arrived for call "
+          + (item.attempt.conversationId || "?") + " (" + (item.attempt.outcome || "?") + ", "
+          + item.attempt.agent + ", " + item.attempt.at + ")")));
+    const wrapups = $("#wrapups-missing");
+    if (wrapups) {
+      wrapups.replaceChildren(...(unwrapped.length ? unwrapped
+        : [el("p", { class: "muted" }, "Every call waited for got its wrap-up.")]));
+    }
     const counts = $("#review-counts");
-    if (counts) counts.textContent = "(" + items.length + " unknown, " + pinned.length + " pinned)";
+    if (counts) {
+      counts.textContent = "(" + items.length + " unknown, " + pinned.length + " pinned, "
+        + unwrapped.length + " without wrap-up)";
+    }
   }
 
-  // The verdict buttons; a choice asks for confirmation before anything is recorded.
-  function verdictControls(label, send, enabled, why) {
+  // What was recorded, said where the item was (it leaves the list), and focused, so that
+  // whoever recorded it, by mouse or keyboard, sees it without looking elsewhere.
+  function recorded(text) {
+    const box = $("#review-done");
+    box.textContent = text;
+    box.hidden = false;
+    box.focus();
+  }
+
+  // The verdict buttons; a choice asks for confirmation before anything is recorded. ``after``
+  // says, per verdict, what recording it does to the call or contact.
+  function verdictControls(label, send, enabled, why, after) {
     const out = el("div", { class: "small verdict-result", role: "status", "aria-live": "polite" });
     const note = el("input", { type: "text", maxlength: 500, placeholder: "what you checked",
       "aria-label": "Note for " + label });
@@ -65,8 +108,11 @@
       button.disabled = true;
       try {
         await send({ verdict, note: note.value.trim() });
-        notice("Verdict recorded: the call to " + label + " "
-          + (verdict === "placed" ? "did ring." : "never rang."), "info");
+        const text = "Verdict recorded: the call to " + label + " "
+          + (verdict === "placed" ? "did ring (placed). " : "never rang (not placed). ")
+          + after[verdict];
+        notice(text, "info");
+        recorded(text);
         load();
       } catch (err) {
         out.textContent = err.message;
@@ -90,19 +136,23 @@
       el("li", {}, "What the service knows: " + (c.detail || "nothing more")),
       el("li", {}, "Requested: agent " + item.request.agent + ", number " + item.request.to
         + (item.request.callerId ? ", caller id " + item.request.callerId : "")),
-      ...item.events.map((e) => el("li", {}, e.at + " " + e.type
+      ...item.events.map((e) => el("li", {}, clock(e.at) + " " + e.type
         + (e.progress ? " (" + e.progress.event + ")" : ""))),
-      ...item.audit.map((a) => el("li", {}, a.at + " audit: " + a.action + " " + a.result
+      ...item.audit.map((a) => el("li", {}, clock(a.at) + " audit: " + a.action + " " + a.result
         + " by key " + a.key + (a.detail ? " (" + a.detail + ")" : ""))),
     ];
-    const send = (body) => api("POST", "/page/api/calls/" + encodeURIComponent(c.id)
+    const send = (body) => api("POST", "/v1/calls/" + encodeURIComponent(c.id)
       + "/verdict", body);
     return el("article", { class: "review-item", "data-call": c.id, "aria-label": "Call to " + c.to },
       el("div", {}, el("strong", {}, c.to), " for ", c.agent, " · started ", clock(c.createdAt),
         " · key ", c.keyName || ""),
       el("ul", {}, ...evidence),
       verdictControls(c.to, send, canDial,
-        "Your key has no dial scope: it can see, not record, verdicts."));
+        "Your key has no dial scope: it can see, not record, verdicts.", {
+          placed: "It is marked placed and will not be dialed again.",
+          not_placed: "It is marked not placed; nothing is dialed for it: place it again if "
+            + "the customer still needs the call.",
+        }));
   }
 
   function attemptItem(review, item) {
@@ -110,14 +160,14 @@
     const who = item.contact;
     const evidence = [
       el("li", {}, "What the campaign knows: " + (who.detail || "nothing more")),
-      ...item.attempts.map((a) => el("li", {}, "attempt " + a.number + " at " + a.at + " by "
+      ...item.attempts.map((a) => el("li", {}, "attempt " + a.number + " at " + clock(a.at) + " by "
         + (a.agent || "?") + ": " + words(a.state)
         + (a.conversationId ? ", conversation " + a.conversationId : "")
         + (a.errorCode ? ", " + a.errorCode : "") + (a.detail ? " (" + a.detail + ")" : ""))),
-      ...item.events.map((e) => el("li", {}, e.at + " " + e.kind
+      ...item.events.map((e) => el("li", {}, clock(e.at) + " " + e.kind
         + (e.detail ? ": " + e.detail : ""))),
     ];
-    const path = "/page/api/review/campaigns/" + encodeURIComponent(m.id) + "/attempts/"
+    const path = "/v1/campaigns/" + encodeURIComponent(m.id) + "/attempts/"
       + item.attemptId + "/verdict";
     return el("article", { class: "review-item", "data-campaign": m.id,
       "data-attempt": String(item.attemptId), "aria-label": "Campaign " + m.name + " line "
@@ -127,7 +177,11 @@
         " · ", el("span", { class: "step" }, m.state)),
       el("ul", {}, ...evidence),
       verdictControls(who.phone, (body) => api("POST", path, body), review.reviewable,
-        "The campaign is " + m.state + ": pause it to record a verdict."));
+        "The campaign is " + m.state + ": pause it to record a verdict.", {
+          placed: "Line " + who.line + " of campaign " + m.name + " is settled as placed.",
+          not_placed: "Line " + who.line + " of campaign " + m.name + " is back in the queue, "
+            + "without using up an attempt: it is dialed again when the campaign resumes.",
+        }));
   }
 
   function pinnedItem(review, pinned) {
@@ -141,7 +195,7 @@
     async function apply(button) {
       button.disabled = true;
       try {
-        const done = await api("POST", "/page/api/review/campaigns/" + encodeURIComponent(m.id)
+        const done = await api("POST", "/v1/campaigns/" + encodeURIComponent(m.id)
           + "/reassign", { from: pinned.agent, to: select.value });
         notice(done.moved + " contact(s) of " + pinned.agent + " in campaign " + m.name
           + " now go to " + (done.to === "any" ? "any agent" : done.to)

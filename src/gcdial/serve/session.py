@@ -1,4 +1,4 @@
-"""The page's sign-in session: a signed cookie naming the API key, and its CSRF token.
+"""A page session: a signed cookie naming the API key, and its CSRF token (pure).
 
 The cookie holds ``key id . expiry . nonce`` and an HMAC-SHA256 over them with the page's secret;
 never the API key. Each request checks the key again in the store, so revoking it ends every

@@ -1,0 +1,228 @@
+"""``/v1/calls``: place a call (once, under an Idempotency-Key), read, list and hang up.
+
+The page's dial form, its call lists and its hang-up button are these handlers too, reached with
+the session cookie and CSRF token instead of a Bearer key.
+
+(No ``from __future__ import annotations``: FastAPI reads the route signatures.)
+"""
+
+import json
+import re
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query
+from fastapi.responses import JSONResponse, Response
+
+from gcdial.errors import GcdialError, NotFoundError
+from gcdial.serve.models import CallRequest, CallResource, CallsPage, RefusedCall
+from gcdial.serve.params import CallId
+from gcdial.serve.problems import ApiProblem, ErrorBody
+from gcdial.serve.routes.deps import ERRORS, Caller, Service
+from gcdial.serve.service import DialService, call_json
+from gcdial.serve.steps import call_view
+from gcdial.serve.store import CallRecord
+
+__all__ = ["MAX_IDEMPOTENCY_KEY", "key_names", "router", "with_progress"]
+
+MAX_IDEMPOTENCY_KEY = 255
+_KEY_CHARS = re.compile(r"^[\x21-\x7e]+$")
+_OUTCOME_SCAN = 500
+
+router = APIRouter(tags=["calls"])
+
+
+def _idempotency_key(value: str | None) -> str:
+    if value is None or not value.strip():
+        raise ApiProblem(
+            400,
+            "idempotency_key_missing",
+            "The Idempotency-Key header is required on POST /v1/calls.",
+            hint="Send a new unique value (e.g. a UUID) per call, and the same one on retries.",
+            path="header:Idempotency-Key",
+        )
+    if len(value) > MAX_IDEMPOTENCY_KEY or not _KEY_CHARS.match(value):
+        raise ApiProblem(
+            400,
+            "idempotency_key_invalid",
+            f"The Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} printable ASCII characters.",
+            path="header:Idempotency-Key",
+        )
+    return value
+
+
+@router.post(
+    "/v1/calls",
+    status_code=202,
+    response_model=CallResource,
+    responses={
+        **ERRORS,
+        409: {
+            "model": RefusedCall,
+            "description": "Refused before anything was sent (the agent is not ready, ...), "
+            "with the call inside; or the Idempotency-Key is still in use",
+        },
+        422: {
+            "model": RefusedCall,
+            "description": "Invalid body, or a number refused before anything was sent",
+        },
+    },
+    summary="Place a call (the Idempotency-Key header is required)",
+)
+async def create_call(
+    request: CallRequest,
+    caller: Caller,
+    service: Service,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="Required; 1-255 printable ASCII characters, unique per intended call.",
+        ),
+    ] = None,
+) -> Response:
+    """Claim the key, dial once; a replay of the key answers as the first time (a refusal's
+    4xx included)."""
+    caller.need("dial")
+    key = _idempotency_key(idempotency_key)
+    caller.need_agent(request.agent)
+    answer = await service.create_call(caller.key, key, request)
+    if answer.kind == "mismatch":
+        raise ApiProblem(
+            422,
+            "idempotency_key_reused",
+            "This Idempotency-Key was used with a different request body.",
+            hint="Use a new key for a different call; retries must send the same body.",
+            path="header:Idempotency-Key",
+        )
+    if answer.kind == "in_progress":
+        raise ApiProblem(
+            409,
+            "idempotency_key_in_progress",
+            "A request with this Idempotency-Key is still placing the call.",
+            hint="Retry in a moment with the same key and body to get its answer.",
+            path="header:Idempotency-Key",
+            headers={"Retry-After": "1"},
+        )
+    headers = {"Location": f"/v1/calls/{answer.call_id}"}
+    if answer.kind == "replay":
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(answer.body, answer.status_code, headers=headers)
+
+
+@router.get("/v1/calls/{call_id}", response_model=CallResource, responses=ERRORS)
+async def get_call(call_id: CallId, caller: Caller, service: Service) -> dict[str, Any]:
+    """One call the caller may see."""
+    caller.need("watch")
+    return call_json(await service.own_call(caller.key, call_id))
+
+
+@router.get("/v1/calls", response_model=CallsPage, responses=ERRORS)
+async def list_calls(
+    caller: Caller,
+    service: Service,
+    agent: Annotated[str | None, Query(max_length=200)] = None,
+    since: Annotated[datetime | None, Query(description="ISO 8601 time")] = None,
+    status: Annotated[
+        str | None, Query(pattern="^(placing|placed|unknown|not_placed|refused)$")
+    ] = None,
+    outcome: Annotated[
+        str | None,
+        Query(
+            pattern="^[a-z_]{1,40}$",
+            description="The call's outcome, or its status while it has none (answered, unknown)",
+        ),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    source: Annotated[
+        str | None, Query(pattern="^(api|campaign)$", description="Who placed the calls")
+    ] = None,
+    campaign: Annotated[
+        str | None, Query(max_length=40, description="One campaign's calls (its id)")
+    ] = None,
+    expand: Annotated[
+        str | None,
+        Query(
+            pattern="^progress$",
+            description="progress: add each call's step, talk time and the placing key's name",
+        ),
+    ] = None,
+) -> dict[str, Any]:
+    """The calls the caller may see, newest first; ``lastEventId`` is where an event stream
+    opened now would resume from, so the list and the stream miss nothing between them."""
+    caller.need("watch")
+    last = await service.db(service.store.last_event_id)
+    calls = await service.db(
+        service.store.list_calls,
+        agent=agent,
+        since=_epoch(since) if since is not None else None,
+        status=status,
+        api_key_id=caller.owner_filter,
+        limit=_OUTCOME_SCAN if outcome else limit,
+        source=source,
+        campaign_id=campaign,
+    )
+    if outcome:
+        calls = [call for call in calls if (call.outcome or call.status) == outcome][:limit]
+    if expand == "progress":
+        listed = await with_progress(service, calls)
+    else:
+        listed = [call_json(call) for call in calls]
+    return {"calls": listed, "lastEventId": last}
+
+
+async def key_names(service: DialService, key_ids: set[str]) -> dict[str, str | None]:
+    """The names of these keys (None once revoked), each looked up by id: never every key."""
+    names: dict[str, str | None] = {}
+    for key_id in key_ids:
+        record = await service.db(service.store.get_api_key, key_id)
+        names[key_id] = record.name if record is not None else None
+    return names
+
+
+async def with_progress(service: DialService, calls: list[CallRecord]) -> list[dict[str, Any]]:
+    """The calls with their step, talk time and placing key's name (``expand=progress``)."""
+    names = await key_names(service, {call.api_key_id for call in calls})
+    found = []
+    for call in calls:
+        events = await service.db(service.store.events_after, 0, call_id=call.id, limit=500)
+        progress = [
+            json.loads(e.data).get("progress", {}) for e in events if e.type == "call.progress"
+        ]
+        found.append(call_view(call_json(call), progress, names.get(call.api_key_id)))
+    return found
+
+
+@router.delete(
+    "/v1/calls/{call_id}",
+    status_code=202,
+    response_model=CallResource,
+    responses={**ERRORS, 409: {"model": ErrorBody, "description": "Nothing to hang up"}},
+    summary="Hang up a call",
+)
+async def hang_up(call_id: CallId, caller: Caller, service: Service) -> dict[str, Any]:
+    """End a live call for everyone."""
+    caller.need("dial")
+    call = await service.own_call(caller.key, call_id)
+    if call.conversation_id is None or call.outcome is not None:
+        raise ApiProblem(
+            409,
+            "not_connected",
+            f"Call {call_id} has no live conversation to hang up (status {call.status}).",
+        )
+    try:
+        await service.hang_up(caller.key, call)
+    except NotFoundError:
+        raise ApiProblem(409, "not_connected", "The conversation is already over.") from None
+    except GcdialError as exc:
+        raise ApiProblem(502, "genesys_error", exc.message, hint=exc.hint) from None
+    return call_json(call)
+
+
+def _epoch(moment: datetime) -> float:
+    if moment.tzinfo is None:
+        raise ApiProblem(
+            422, "invalid_request", "since: give a time zone (e.g. 2026-01-01T00:00:00Z).",
+            path="query:since",
+        )  # fmt: skip
+    return moment.timestamp()
