@@ -95,11 +95,16 @@ class Section:
     notes: list[str] = field(default_factory=list)
     ok: bool = True
 
-    def markdown(self, measured: str = "") -> str:
-        """Render as a Markdown section; ``measured`` says when (kept with the section, since a
-        run of one benchmark rewrites only its own sections)."""
+    def markdown(self, measured: str = "", load: str = "") -> str:
+        """Render as a Markdown section; ``measured`` says when and ``load`` how busy the machine
+        was (kept with the section, since a run of one benchmark rewrites only its own
+        sections). A goal this run missed is said first."""
         when = f" (measured {measured})" if measured else ""
         lines = [f"## {self.title}", "", f"Re-run: `{self.command}`{when}", ""]
+        if load:
+            lines[-1:-1] = [f"Machine load: {load}."]
+        if not self.ok:
+            lines.extend(["**Goal not met in this run** (see the notes).", ""])
         lines.append("| " + " | ".join(self.headers) + " |")
         lines.append("|" + "---|" * len(self.headers))
         lines.extend("| " + " | ".join(row) + " |" for row in self.table)
@@ -108,6 +113,13 @@ class Section:
             lines.extend(f"- {n}" for n in self.notes)
         lines.append("")
         return "\n".join(lines)
+
+
+def load_average() -> str:
+    """The machine's load average (1, 5 and 15 minutes) now, against its core count: figures
+    taken on a shared machine are read with it."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.1f} / {five:.1f} / {fifteen:.1f} on {os.cpu_count()} cores"
 
 
 def machine_summary() -> str:

@@ -1,18 +1,33 @@
 """One call, end to end: `gcdial call` vs a tutorial `requests` script vs the official SDK.
 
 All three place the same call on behalf of the same agent against the same in-process emulator,
-each in a fresh process, in the same run. Reported: wall time, the process's peak memory, and the
-HTTP requests it made (counted by the emulator).
+each in a fresh process, in the same run. Reported: CPU and wall time, the process's peak memory,
+and the HTTP requests it made (counted by the emulator).
+
+gcdial runs as a user has it: this checkout's wheel, built and installed (not editable) into a
+fresh virtual environment, byte-compiled; its dependencies are this environment's, installed and
+compiled as the baselines' are. An editable checkout would measure something no user runs.
 """
 
 from __future__ import annotations
 
+import compileall
 import os
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import venv
+from pathlib import Path
 
 from bench._harness import BENCH_DIR, VENV_BIN, Run, Section, median, run_command
 
-REPEATS = 5
-GOAL_RATIO = 3.0
+REPEATS = 7
+# Goals (issue 21): one `gcdial call` within these multiples of the tutorial script's CPU, and of
+# the official SDK's. CPU, not wall time: on a shared machine the wall clock measures the others.
+GOAL_VS_SCRIPT = 2.0
+GOAL_VS_SDK = 0.12
+ROOT = BENCH_DIR.parent
 AGENT_EMAIL = "alice@example.com"
 AGENT_ID = "11111111-1111-4111-8111-111111111111"
 NUMBER = "+14155550100"
@@ -42,20 +57,43 @@ def _measure(
     return [(case_runs, median(made)) for case_runs, made in zip(runs, requests_made, strict=True)]
 
 
+def user_install(workdir: Path) -> Path:
+    """gcdial as a user has it, in ``workdir``; the ``bin`` directory of its environment.
+
+    The wheel of this checkout, installed without its dependencies into a fresh virtual
+    environment whose ``.pth`` file adds this environment's packages after its own (so the
+    wheel's gcdial, not this checkout, is imported), then byte-compiled as pip does.
+    """
+    dist = workdir / "dist"
+    pip = [sys.executable, "-m", "pip", "--quiet", "--disable-pip-version-check"]
+    subprocess.run([*pip, "wheel", "--no-deps", "--wheel-dir", str(dist), str(ROOT)], check=True)
+    env_dir = workdir / "venv"
+    venv.EnvBuilder(with_pip=False).create(env_dir)
+    python = env_dir / "bin" / "python"
+    wheel = str(next(dist.glob("gcdial-*.whl")))
+    subprocess.run([*pip, "--python", str(python), "install", "--no-deps", wheel], check=True)
+    where = [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]
+    site = Path(subprocess.run(where, check=True, capture_output=True, text=True).stdout.strip())
+    (site / "gcdial_bench_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    compileall.compile_dir(site / "gcdial", quiet=1)
+    which = [str(python), "-c", "import gcdial; print(gcdial.__file__)"]
+    imported = subprocess.run(which, check=True, capture_output=True, text=True).stdout
+    if not imported.startswith(str(site)):
+        raise RuntimeError(f"the installed gcdial is not the one imported: {imported}")
+    return env_dir / "bin"
+
+
 def run() -> list[Section]:
     """Measure the three ways of placing one call."""
-    import compileall
+    with tempfile.TemporaryDirectory(prefix="gcdial-bench-") as tmp:
+        return _run(user_install(Path(tmp)))
 
-    import gcdial as package
+
+def _run(user_bin: Path) -> list[Section]:
     from gcdial.emulator import EmulatorConfig, EmulatorServer
 
-    # Byte-compile gcdial first, as installing a wheel does. The libraries it is compared with
-    # were installed compiled; an editable checkout run with PYTHONDONTWRITEBYTECODE=1 (CI, this
-    # machine) would otherwise compile every gcdial module from source in every run (~50 ms).
-    compileall.compile_dir(os.path.dirname(package.__file__), quiet=1)
-
     python = str(VENV_BIN / "python")
-    gcdial = str(VENV_BIN / "gcdial")
+    gcdial = str(user_bin / "gcdial")
     scripts = BENCH_DIR / "scripts"
     with EmulatorServer(EmulatorConfig(admin=True, speed=1000.0)) as emu:
         env = {
@@ -81,7 +119,11 @@ def run() -> list[Section]:
                 [python, str(scripts / "sdk_call.py"), AGENT_ID, NUMBER],
             ),
             (
-                "gcdial call --agent EMAIL (checks the agent)",
+                "gcdial call --agent ID (checks the agent)",
+                [gcdial, "call", NUMBER, "--agent", AGENT_ID, "--json"],
+            ),
+            (
+                "gcdial call --agent EMAIL (looks the agent up, checks it)",
                 [gcdial, "call", NUMBER, "--agent", AGENT_EMAIL, "--json"],
             ),
             (
@@ -100,6 +142,7 @@ def run() -> list[Section]:
             for (label, _), (runs, reqs) in zip(cases, _measure(emu, cases, env), strict=True)
         ]
     base_s, base_cpu, base_mb = results[0][1], results[0][2], results[0][3]
+    sdk_cpu = results[1][2]
     rows = [
         [
             label,
@@ -113,8 +156,8 @@ def run() -> list[Section]:
         ]
         for label, seconds, cpu, mb, reqs in results
     ]
-    # The goal (issue 9): one `gcdial call` within 3x the bare script, in wall and CPU time.
-    worst = max(max(s / base_s, c / base_cpu) for label, s, c, _, _ in results if "gcdial" in label)
+    gcdial_cpu = [cpu for label, _, cpu, _, _ in results if "gcdial" in label]
+    worst, worst_sdk = max(gcdial_cpu) / base_cpu, max(gcdial_cpu) / sdk_cpu
     return [
         Section(
             title="One call: gcdial vs tutorial script vs official SDK",
@@ -130,13 +173,16 @@ def run() -> list[Section]:
                 "HTTP requests",
             ],
             table=rows,
-            ok=worst <= GOAL_RATIO,
+            ok=worst <= GOAL_VS_SCRIPT and worst_sdk <= GOAL_VS_SDK,
             notes=[
-                f"Goal: gcdial within {GOAL_RATIO:g}x the baseline in wall and CPU time "
-                f"(worst here {worst:.2f}x). CPU time is the steadier figure on a busy machine.",
+                f"Goal: every gcdial way within {GOAL_VS_SCRIPT:g}x the baseline's CPU time and "
+                f"{GOAL_VS_SDK:g}x the official SDK's (worst here {worst:.2f}x and "
+                f"{worst_sdk:.3f}x). The limit that binds is CPU time: wall time on a shared "
+                "machine also measures the other processes.",
                 "Same in-process emulator, same agent and number, each run a fresh process; the "
-                f"ways take turns ({REPEATS} rounds of one run each); gcdial byte-compiled "
-                "first, as an installed wheel is.",
+                f"ways take turns ({REPEATS} rounds of one run each). gcdial is this checkout's "
+                "wheel installed (not editable) in a fresh virtual environment and byte-compiled, "
+                "as a user runs it.",
                 "gcdial's extra requests with --agent EMAIL are the e-mail lookup and the station "
                 "check that turn a silent non-dial into a clear error before anything rings.",
             ],

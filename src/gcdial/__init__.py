@@ -10,8 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
-
+from gcdial._version import __version__
 from gcdial.errors import (
     AgentNotReadyError,
     ApiConnectionError,

@@ -18,7 +18,6 @@ API request itself was never sent.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import collections
 import itertools
@@ -30,7 +29,7 @@ import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import httpx
 from pydantic import SecretStr
@@ -50,6 +49,7 @@ from gcdial.http import (
     MAX_RETRY_AFTER_S,
     Rng,
     api_error_from_response,
+    async_sleep,
     backoff_delay,
     parse_retry_after,
     should_retry,
@@ -57,6 +57,9 @@ from gcdial.http import (
 )
 from gcdial.regions import Endpoints
 from gcdial.scrub import scrub
+
+if TYPE_CHECKING:
+    from asyncio import AbstractEventLoop, Lock
 
 __all__ = [
     "DEFAULT_TOKEN_TIMEOUT",
@@ -275,7 +278,7 @@ class ClientCredentialsAuth(GcdialAuth):
         async_transport: httpx.AsyncBaseTransport | None = None,
         max_retries: int = MAX_RETRIES,
         sleep: Callable[[float], None] = time.sleep,
-        async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        async_sleep: Callable[[float], Awaitable[None]] = async_sleep,
         rng: Rng | None = None,
     ) -> None:
         self.client_id = client_id
@@ -298,7 +301,7 @@ class ClientCredentialsAuth(GcdialAuth):
         self._generation = 0
         self._issued: collections.deque[str] = collections.deque(maxlen=_REMEMBERED_TOKENS)
         self._thread_lock = threading.Lock()
-        self._async_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+        self._async_locks: weakref.WeakKeyDictionary[AbstractEventLoop, Lock] = (
             weakref.WeakKeyDictionary()
         )
         self.token_requests = 0
@@ -449,6 +452,8 @@ class ClientCredentialsAuth(GcdialAuth):
             return self._usable(newer_than) or self._fetch_sync()
 
     async def _aheld(self, *, newer_than: int) -> _CachedToken:
+        import asyncio  # runs on an event loop, so already imported (see http.async_sleep)
+
         loop = asyncio.get_running_loop()
         lock = self._async_locks.get(loop)
         if lock is None:
@@ -569,7 +574,7 @@ def auth_from_settings(
     clock: Clock = time.monotonic,
     wall_clock: WallClock = lambda: datetime.now(UTC),
     sleep: Callable[[float], None] = time.sleep,
-    async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    async_sleep: Callable[[float], Awaitable[None]] = async_sleep,
     rng: Rng | None = None,
 ) -> GcdialAuth:
     """The auth the settings call for, in this order (``sleep``, ``async_sleep`` and ``rng``
@@ -581,8 +586,6 @@ def auth_from_settings(
 
     Raises ConfigError saying how to provide credentials when there are none.
     """
-    from gcdial import tokenstore
-
     if settings.access_token is not None:
         return BearerTokenAuth(
             settings.access_token, source=settings.source_of("access_token"), wall_clock=wall_clock
@@ -613,6 +616,9 @@ def auth_from_settings(
             setting="client_secret" if settings.client_id else "client_id",
             hint="Set both, from the OAuth client's page (Admin > Integrations > OAuth).",
         )
+    # Imported here for start-up time: only credentials from `gcdial login` need the store.
+    from gcdial import tokenstore
+
     stored = tokenstore.load_for(settings)
     if stored is not None:
         return BearerTokenAuth(

@@ -8,8 +8,8 @@ provably did not act on it (see :mod:`gcdial.http`).
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import sys
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -35,13 +35,13 @@ from gcdial.http import (
     prepare_request,
 )
 from gcdial.models import CallConversation, CallCreated, CreateCallRequest, User
-from gcdial.monitor.wrapup import WrapupWait
 from gcdial.phone import to_e164
 
 if TYPE_CHECKING:
     from gcdial.monitor.events import CallEvent
     from gcdial.monitor.follow import CallMonitor
     from gcdial.monitor.outcome import Outcome
+    from gcdial.monitor.wrapup import WrapupWait
 
 __all__ = [
     "ON_BEHALF_PATH",
@@ -370,6 +370,15 @@ class _CallsBase(Generic[TransportT, AgentsT]):
         """The validated CreateCallRequest body, in Genesys' JSON names; raises before sending."""
         return params.body(default_country=self._settings.default_country).to_wire()
 
+    def validate(self, params: CallParams) -> None:
+        """Raise InputError / InvalidPhoneNumberError when ``params`` could not be sent."""
+        self._body(params)
+
+
+def _check_target(target: CallTarget) -> None:
+    if target.agent_id is None and "{userId}" in target.path:
+        raise InputError("The agent's user id is not known yet: look the agent up first.")
+
 
 def _ready(readiness: AgentReadiness) -> AgentReadiness:
     """``readiness`` if the policy lets a call go now; else its refusal (nothing is sent)."""
@@ -416,7 +425,18 @@ class Calls(_CallsBase[ApiTransport, Agents]):
         calls, and CallOutcomeUnknownError when the request went out but its outcome is unknown.
         """
         body = self._body(CallParams.of(params, options))
-        target = self._target(agent, check_agent=check_agent)
+        return self._post(self._target(agent, check_agent=check_agent), body)
+
+    def target(self, agent: str, *, check_agent: bool = True) -> CallTarget:
+        """Find (and unless ``check_agent=False``, check) the agent: where the POST will go."""
+        return self._target(agent, check_agent=check_agent)
+
+    def send(self, target: CallTarget, params: CallParams) -> CallCreated:
+        """Send the create-call POST for ``params`` to ``target`` (from :meth:`target`), once."""
+        return self._post(target, self._body(params))
+
+    def _post(self, target: CallTarget, body: dict[str, Any]) -> CallCreated:
+        _check_target(target)
         try:
             response = self._transport.request("POST", target.path, json=body, idempotent=False)
         except RequestOutcomeUnknownError as exc:
@@ -485,11 +505,16 @@ class Calls(_CallsBase[ApiTransport, Agents]):
                     wrapup=wrapup_wait(wrapup, self._settings),
                 )
 
+        import asyncio  # see gcdial.http.async_sleep
+
         return asyncio.run(_wait())
 
 
 def refuse_running_loop(blocking: str, instead: str) -> None:
     """RuntimeError when called inside an event loop: a blocking call there would deadlock it."""
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None:
+        return  # no event loop runs in a program that never imported asyncio
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -561,8 +586,7 @@ class AsyncCalls(_CallsBase[AsyncApiTransport, AsyncAgents]):
         return await self._post(target, self._body(params))
 
     async def _post(self, target: CallTarget, body: dict[str, Any]) -> CallCreated:
-        if target.agent_id is None and "{userId}" in target.path:
-            raise InputError("The agent's user id is not known yet: look the agent up first.")
+        _check_target(target)
         try:
             response = await self._transport.request(
                 "POST", target.path, json=body, idempotent=False
@@ -570,10 +594,6 @@ class AsyncCalls(_CallsBase[AsyncApiTransport, AsyncAgents]):
         except RequestOutcomeUnknownError as exc:
             raise _call_outcome_unknown(exc) from exc.cause
         return _created(response, body, self._transport)
-
-    def validate(self, params: CallParams) -> None:
-        """Raise InputError / InvalidPhoneNumberError when ``params`` could not be sent."""
-        self._body(params)
 
     async def build_create_request(
         self,
@@ -660,6 +680,9 @@ class AsyncCalls(_CallsBase[AsyncApiTransport, AsyncAgents]):
 
 def wrapup_wait(wrapup: bool | WrapupWait, settings: Settings) -> WrapupWait | None:
     """The wrap-up wait a ``wrapup=`` option asks for (``True``: the default time)."""
+    # Imported here for start-up time: only following a call waits for its wrap-up.
+    from gcdial.monitor.wrapup import WrapupWait
+
     if isinstance(wrapup, WrapupWait):
         return wrapup
     return WrapupWait(non_acd=settings.wrapup_non_acd) if wrapup else None

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -31,6 +30,7 @@ from gcdial.http import (
     RateBudget,
     Rng,
     Sleep,
+    async_sleep,
     tls_for,
 )
 
@@ -175,9 +175,20 @@ class Client(_ClientBase):
     def dial(self, agent: str, params: CallParams, **options: Unpack[DialOptions]) -> Dial:
         """Check the agent, place the call tagged with an attempt id, follow it if asked, and
         resolve an ambiguous create; see :func:`gcdial.dialing.dial` for the options. Blocks;
-        not for async code. The async part runs over this client's own ``httpx.Client``.
+        not for async code. A call that is not followed is placed with plain requests
+        (:func:`gcdial.dialing.dial_sync`); following it, or resolving a lost answer, runs on an
+        event loop over this client's own ``httpx.Client``.
         """
         refuse_running_loop("Client.dial", "AsyncClient.dial")
+        if not options.get("follow", False):
+            return dialing.dial_sync(
+                self.calls,
+                self.transport,
+                self.settings,
+                agent,
+                params,
+                **_unfollowed(options),
+            )
         twin = async_twin(self.transport)
 
         async def run() -> Dial:
@@ -189,6 +200,8 @@ class Client(_ClientBase):
                     user_token=self.user_token,
                 )
                 return await dialing.dial(calls, twin, self.settings, agent, params, **options)
+
+        import asyncio  # see gcdial.http.async_sleep
 
         return asyncio.run(run())
 
@@ -230,7 +243,7 @@ class AsyncClient(_ClientBase):
         budget: RateBudget | None = None,
         max_retries: int = MAX_RETRIES,
         clock: Clock = time.monotonic,
-        sleep: AsyncSleep = asyncio.sleep,
+        sleep: AsyncSleep = async_sleep,
         rng: Rng | None = None,
     ) -> None:
         overrides = {
@@ -297,3 +310,9 @@ class AsyncClient(_ClientBase):
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def _unfollowed(options: DialOptions) -> dict[str, Any]:
+    """The options of a dial that is not followed, for :func:`gcdial.dialing.dial_sync`: those
+    about following (``timeout_s``, ``on_event``) have nothing to act on."""
+    return {k: v for k, v in options.items() if k not in ("follow", "timeout_s", "on_event")}

@@ -14,7 +14,6 @@ import math
 import os
 import re
 import stat
-import tomllib
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -354,6 +353,8 @@ def _overrides_layer(overrides: Mapping[str, object] | None) -> _Layer:
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:
+    import tomllib  # here for start-up time: most runs have no config file to read
+
     text = _read_text(path, "config file")
     try:
         data = tomllib.loads(text)

@@ -7,11 +7,15 @@ Cost: a plain dial that goes well sends the token request, the agent check and t
 more. A notifications channel is opened only after an ambiguous answer, unless the caller asked
 to follow the call (then the agent's topic is subscribed *before* the POST, and with a channel
 healthy since then, following needs no catch-up GET).
+
+:func:`dial_sync` is the same dial, not followed, over a synchronous transport (``Client.dial``,
+``gcdial call`` without ``--wait``): it runs no event loop unless the create's answer is lost, and
+then the same ladder runs on one. Both are built from the steps below (tag, attempt, placed,
+lost answer), so the two cannot drift apart.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -19,14 +23,11 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, TypedDict
 
-from gcdial._shared import DEFAULT_RESOLVE_TIMEOUT_S
-from gcdial.calls import AsyncCalls, CallParams, CallTarget
+from gcdial._shared import DEFAULT_RESOLVE_TIMEOUT_S, DEFAULT_WRAPUP_TIMEOUT_S
+from gcdial.calls import AsyncCalls, CallParams, Calls, CallTarget, async_twin
 from gcdial.config import Settings
 from gcdial.errors import CallOutcomeUnknownError
-from gcdial.http import AsyncApiTransport
-from gcdial.monitor.events import CallEvent
-from gcdial.monitor.outcome import Outcome
-from gcdial.monitor.wrapup import DEFAULT_WRAPUP_TIMEOUT_S, WrapupWait
+from gcdial.http import ApiTransport, AsyncApiTransport, ServerClock, async_sleep
 from gcdial.resolve import (
     UNTAGGED_SKEW_S,
     AnalyticsAnswer,
@@ -44,13 +45,21 @@ from gcdial.resolve import (
 )
 
 if TYPE_CHECKING:
+    import asyncio
+
+    # Types only: a dial that is not followed never loads the monitor (start-up time).
+    from gcdial.models import CallCreated
+    from gcdial.monitor.events import CallEvent
     from gcdial.monitor.follow import CallMonitor
+    from gcdial.monitor.outcome import Outcome
+    from gcdial.monitor.wrapup import WrapupWait
 
 __all__ = [
     "DEFAULT_RESOLVE_TIMEOUT_S",
     "Dial",
     "DialOptions",
     "dial",
+    "dial_sync",
     "keep_resolving",
     "resolve_attempt",
 ]
@@ -126,6 +135,8 @@ class Dial:
 
 async def _sleep_or_event(event: asyncio.Event, seconds: float, sleep: AsyncSleep) -> None:
     """Return when ``event`` is set or after ``seconds`` (on the injected sleep)."""
+    import asyncio  # on an event loop, so already imported (see gcdial.http.async_sleep)
+
     if event.is_set() or seconds <= 0:
         return
     waiter = asyncio.ensure_future(event.wait())
@@ -149,7 +160,7 @@ async def resolve_attempt(
     timeout_s: float,
     analytics: bool = True,
     clock: Clock = time.monotonic,
-    sleep: AsyncSleep = asyncio.sleep,
+    sleep: AsyncSleep = async_sleep,
     started: float | None = None,
     notes: tuple[Evidence, ...] = (),
     long_past: bool = False,
@@ -162,6 +173,8 @@ async def resolve_attempt(
     ``long_past``: the attempt is long over (see :class:`gcdial.resolve.LadderFacts`), as when
     ``gcdial resolve`` looks at it later; pass ``started`` far enough back that it is settled.
     """
+    import asyncio  # on an event loop, so already imported (see gcdial.http.async_sleep)
+
     t0 = clock() if started is None else started
     found = asyncio.Event()
     live: list[Evidence] = []
@@ -228,7 +241,7 @@ async def keep_resolving(
     settings: Settings,
     timeout_s: float,
     clock: Clock = time.monotonic,
-    sleep: AsyncSleep = asyncio.sleep,
+    sleep: AsyncSleep = async_sleep,
 ) -> Resolution:
     """Go on with the ladder of a dial whose ``resolve_timeout_s`` ran out on ``unknown``.
 
@@ -302,7 +315,7 @@ async def dial(
     on_placed: Callable[[str], None] | None = None,
     on_event: Callable[[CallEvent], None] | None = None,
     clock: Clock = time.monotonic,
-    sleep: AsyncSleep = asyncio.sleep,
+    sleep: AsyncSleep = async_sleep,
 ) -> Dial:
     """Check the agent, place ``params`` tagged with a fresh attempt id, follow, resolve.
 
@@ -317,24 +330,18 @@ async def dial(
     waited for: those placed for a queue (``params.queue``, else the setting ``queue_id``), or any
     call with the setting ``wrapup_non_acd``.
     """
-    attempt_id = attempt_id or new_attempt_id()
-    if params.queue is None and settings.queue_id is not None:
-        params = replace(params, queue=settings.queue_id)
-    wait_wrapup = (
-        WrapupWait(
+    attempt_id, params, tagged = _tag(calls, settings, params, attempt_id)
+    wait_wrapup: WrapupWait | None = None
+    if wrapup:
+        # Imported here: only a followed call waits for a wrap-up (start-up time of one call).
+        from gcdial.monitor.wrapup import WrapupWait
+
+        wait_wrapup = WrapupWait(
             timeout_s=wrapup_timeout_s,
             acd=params.queue is not None,
             non_acd=settings.wrapup_non_acd,
         )
-        if wrapup
-        else None
-    )
-    key = settings.attempt_attribute
-    tagged = params.with_attribute(key, attempt_id)
-    calls.validate(tagged)
     target = await calls.target(agent, check_agent=check_agent)
-    assert target.agent_id is not None  # target() always looks the agent up
-    number = tagged.body(default_country=settings.default_country).phone_number or params.to
     async with contextlib.AsyncExitStack() as stack:
         live_monitor: CallMonitor | None = None
         mark: tuple[int, int] | None = None
@@ -342,66 +349,43 @@ async def dial(
             live_monitor = await stack.enter_async_context(
                 _monitor_for(transport, monitor, settings, clock, sleep)
             )
+            assert target.agent_id is not None  # target() always looks the agent up
             await live_monitor.watch_agent(target.agent_id)
             mark = live_monitor.health_mark()
-        attempt = Attempt(
-            attempt_id=attempt_id,
-            agent_id=target.agent_id,
-            number=number,
-            sent_at=datetime.now(UTC),
-            sent_after=transport.server_clock.last,
-            attempt_key=key,
-            match_after=transport.server_clock.passed(UNTAGGED_SKEW_S),
-        )
+        handle = _handle(attempt_id, params, tagged, target, settings, transport.server_clock)
         if on_target is not None:
-            on_target(target, attempt)
-        handle = Dial(
-            attempt=attempt,
-            params=tagged,
-            target=target,
-            resolution=Resolution(Verdict.UNKNOWN),
-        )
+            on_target(target, handle.attempt)
         try:
             created = await calls.send(target, tagged)
         except CallOutcomeUnknownError as exc:
             started = clock()
-            handle.ambiguity = exc
-            note = Evidence("create", f"the create-call answer was lost: {exc.message}")
             if not resolve:
-                handle.resolution = Resolution(Verdict.UNKNOWN, (note,))
+                _lost(handle, exc, resolved=False)
                 return handle
             if live_monitor is None:
                 live_monitor = await stack.enter_async_context(
                     _monitor_for(transport, monitor, settings, clock, sleep)
                 )
-                await live_monitor.watch_agent(target.agent_id)
+                await live_monitor.watch_agent(handle.attempt.agent_id)
                 mark = live_monitor.health_mark()
             elif not live_monitor.healthy_since(mark):
                 mark = None
-            handle.resolution = await resolve_attempt(
+            await _settle_lost_answer(
                 transport,
-                attempt,
+                handle,
+                _lost(handle, exc, resolved=True),
                 monitor=live_monitor,
-                health_mark=mark,
-                ladder=LadderSettings(settle_s=settings.analytics_settle_s),
+                mark=mark,
+                settings=settings,
                 timeout_s=resolve_timeout_s,
                 analytics=analytics,
                 clock=clock,
                 sleep=sleep,
                 started=started,
-                notes=(note,),
             )
-            handle.conversation_id = handle.resolution.conversation_id
-            handle.resolved_in_s = clock() - started
-            handle.ambiguous_at, handle.health_mark = started, mark
             catch_up = True
         else:
-            handle.conversation_id = created.id
-            handle.resolution = Resolution(
-                Verdict.PLACED,
-                (Evidence("create", f"Genesys accepted the call: conversation {created.id}"),),
-                created.id,
-            )
+            _placed(handle, created)
             catch_up = live_monitor is None or not live_monitor.healthy_since(mark)
         if handle.conversation_id is None:
             return handle
@@ -416,10 +400,169 @@ async def dial(
 
             handle.outcome = await live_monitor.wait(
                 handle.conversation_id,
-                agent_id=target.agent_id,
+                agent_id=handle.attempt.agent_id,
                 timeout_s=timeout_s,
                 on_event=record,
                 catch_up=catch_up,
                 wrapup=wait_wrapup,
             )
         return handle
+
+
+def dial_sync(
+    calls: Calls,
+    transport: ApiTransport,
+    settings: Settings,
+    agent: str,
+    params: CallParams,
+    *,
+    check_agent: bool = True,
+    resolve: bool = True,
+    resolve_timeout_s: float = DEFAULT_RESOLVE_TIMEOUT_S,
+    analytics: bool = True,
+    attempt_id: str | None = None,
+    on_target: Callable[[CallTarget, Attempt], None] | None = None,
+    on_placed: Callable[[str], None] | None = None,
+    clock: Clock = time.monotonic,
+    sleep: AsyncSleep = async_sleep,
+) -> Dial:
+    """:func:`dial` without following the call, over a synchronous transport (blocks).
+
+    For one call (``Client.dial``, ``gcdial call`` without ``--wait``) an event loop, anyio and
+    the async HTTP stack cost more CPU than the call itself; here the agent check and the POST
+    are plain requests. When the create's answer is lost, the ladder runs on an event loop over
+    the same HTTP client, token and rate budget (:func:`gcdial.calls.async_twin`), as in
+    :func:`dial`; ``clock`` and ``sleep`` time it.
+    """
+    attempt_id, params, tagged = _tag(calls, settings, params, attempt_id)
+    target = calls.target(agent, check_agent=check_agent)
+    handle = _handle(attempt_id, params, tagged, target, settings, transport.server_clock)
+    if on_target is not None:
+        on_target(target, handle.attempt)
+    try:
+        created = calls.send(target, tagged)
+    except CallOutcomeUnknownError as exc:
+        started = clock()
+        if not resolve:
+            _lost(handle, exc, resolved=False)
+            return handle
+        note = _lost(handle, exc, resolved=True)
+
+        async def ladder() -> None:
+            twin = async_twin(transport)
+            async with twin.http, _monitor_for(twin, None, settings, clock, sleep) as monitor:
+                await monitor.watch_agent(handle.attempt.agent_id)
+                await _settle_lost_answer(
+                    twin,
+                    handle,
+                    note,
+                    monitor=monitor,
+                    mark=monitor.health_mark(),
+                    settings=settings,
+                    timeout_s=resolve_timeout_s,
+                    analytics=analytics,
+                    clock=clock,
+                    sleep=sleep,
+                    started=started,
+                )
+
+        import asyncio  # only a lost answer needs an event loop (see gcdial.http.async_sleep)
+
+        asyncio.run(ladder())
+    else:
+        _placed(handle, created)
+    if handle.conversation_id is not None and on_placed is not None:
+        on_placed(handle.conversation_id)
+    return handle
+
+
+def _tag(
+    calls: Calls | AsyncCalls, settings: Settings, params: CallParams, attempt_id: str | None
+) -> tuple[str, CallParams, CallParams]:
+    """The attempt id, the call (for the setting ``queue_id`` when it names no queue) and that
+    call tagged with the attempt id; raises before anything is sent when the call could not be
+    sent (a bad number, a bad body)."""
+    attempt_id = attempt_id or new_attempt_id()
+    if params.queue is None and settings.queue_id is not None:
+        params = replace(params, queue=settings.queue_id)
+    tagged = params.with_attribute(settings.attempt_attribute, attempt_id)
+    calls.validate(tagged)
+    return attempt_id, params, tagged
+
+
+def _handle(
+    attempt_id: str,
+    params: CallParams,
+    tagged: CallParams,
+    target: CallTarget,
+    settings: Settings,
+    server_clock: ServerClock,
+) -> Dial:
+    """The handle of a dial about to send its POST: the attempt as it will be looked for."""
+    assert target.agent_id is not None  # target() always looks the agent up
+    number = tagged.body(default_country=settings.default_country).phone_number or params.to
+    attempt = Attempt(
+        attempt_id=attempt_id,
+        agent_id=target.agent_id,
+        number=number,
+        sent_at=datetime.now(UTC),
+        sent_after=server_clock.last,
+        attempt_key=settings.attempt_attribute,
+        match_after=server_clock.passed(UNTAGGED_SKEW_S),
+    )
+    return Dial(
+        attempt=attempt, params=tagged, target=target, resolution=Resolution(Verdict.UNKNOWN)
+    )
+
+
+def _placed(handle: Dial, created: CallCreated) -> None:
+    """Genesys accepted the call: placed, with its conversation id."""
+    handle.conversation_id = created.id
+    handle.resolution = Resolution(
+        Verdict.PLACED,
+        (Evidence("create", f"Genesys accepted the call: conversation {created.id}"),),
+        created.id,
+    )
+
+
+def _lost(handle: Dial, exc: CallOutcomeUnknownError, *, resolved: bool) -> Evidence:
+    """The create's answer was lost: note it on the handle (unknown unless the ladder runs)."""
+    handle.ambiguity = exc
+    note = Evidence("create", f"the create-call answer was lost: {exc.message}")
+    if not resolved:
+        handle.resolution = Resolution(Verdict.UNKNOWN, (note,))
+    return note
+
+
+async def _settle_lost_answer(
+    transport: AsyncApiTransport,
+    handle: Dial,
+    note: Evidence,
+    *,
+    monitor: CallMonitor,
+    mark: tuple[int, int] | None,
+    settings: Settings,
+    timeout_s: float,
+    analytics: bool,
+    clock: Clock,
+    sleep: AsyncSleep,
+    started: float,
+) -> None:
+    """Run the ladder on a lost answer; record its verdict and what :func:`keep_resolving`
+    needs to go on (when the answer was lost, the channel's health mark)."""
+    handle.resolution = await resolve_attempt(
+        transport,
+        handle.attempt,
+        monitor=monitor,
+        health_mark=mark,
+        ladder=LadderSettings(settle_s=settings.analytics_settle_s),
+        timeout_s=timeout_s,
+        analytics=analytics,
+        clock=clock,
+        sleep=sleep,
+        started=started,
+        notes=(note,),
+    )
+    handle.conversation_id = handle.resolution.conversation_id
+    handle.resolved_in_s = clock() - started
+    handle.ambiguous_at, handle.health_mark = started, mark

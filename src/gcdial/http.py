@@ -19,7 +19,6 @@ tasks alike): it follows the ``inin-ratelimit-*`` headers and, after a 429, paus
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import functools
 import json as jsonlib
@@ -37,7 +36,6 @@ from typing import Any, Final, Protocol
 
 import httpx
 
-from gcdial import __version__
 from gcdial._shared import (
     CORRELATION_HEADER,
     RATELIMIT_ALLOWED_HEADER,
@@ -45,6 +43,7 @@ from gcdial._shared import (
     RATELIMIT_RESET_HEADER,
     RETRY_AFTER_HEADER,
 )
+from gcdial._version import __version__
 from gcdial.errors import (
     ApiConnectionError,
     ApiError,
@@ -81,6 +80,7 @@ __all__ = [
     "RateBudget",
     "ServerClock",
     "SyncBridge",
+    "async_sleep",
     "backoff_delay",
     "parse_json",
     "parse_retry_after",
@@ -139,6 +139,17 @@ class Rng(Protocol):
 Sleep = Callable[[float], None]
 AsyncSleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
+
+
+async def async_sleep(seconds: float) -> None:
+    """``asyncio.sleep``, the default async sleep of gcdial's clients and loops.
+
+    asyncio is imported here, on first use, for start-up time: a program that runs no event loop
+    (one ``gcdial call``, a script using :class:`gcdial.Client`) never imports it.
+    """
+    import asyncio
+
+    await asyncio.sleep(seconds)
 
 
 # Reading Genesys' ErrorBody answers into the exception tree of gcdial.errors.
@@ -395,7 +406,7 @@ class RateBudget:
         *,
         clock: Clock = time.monotonic,
         sleep: Sleep = time.sleep,
-        async_sleep: AsyncSleep = asyncio.sleep,
+        async_sleep: AsyncSleep = async_sleep,
         max_pause_s: float = MAX_RETRY_AFTER_S,
     ) -> None:
         self._clock = clock
@@ -605,6 +616,8 @@ class SyncBridge(httpx.AsyncBaseTransport):
             finally:
                 response.close()
             return response
+
+        import asyncio  # see async_sleep
 
         response = await asyncio.to_thread(send)
         # The body is already decoded: its encoding headers no longer describe it.
@@ -1057,7 +1070,7 @@ class AsyncApiTransport(_TransportCore):
         budget: RateBudget | None = None,
         timeout: httpx.Timeout | float | None = None,
         max_retries: int = MAX_RETRIES,
-        sleep: AsyncSleep = asyncio.sleep,
+        sleep: AsyncSleep = async_sleep,
         rng: Rng | None = None,
         user_agent: str | None = None,
         clock: Callable[[], float] = time.monotonic,

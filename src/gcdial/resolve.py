@@ -28,7 +28,6 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from gcdial.errors import ApiError, GcdialError, RateLimitedError
-from gcdial.monitor.events import Role, parse_time, participants_of, role_of
 
 if TYPE_CHECKING:
     from gcdial.monitor.channel import Transport
@@ -199,6 +198,8 @@ def same_number(dialed: str, seen: object) -> bool:
 
 
 def _started(snapshot: Mapping[str, Any]) -> datetime | None:
+    from gcdial.monitor.events import parse_time, participants_of  # see match_snapshot
+
     times = [
         parse_time(p.get("startTime") or p.get("connectedTime"))
         for p in participants_of(snapshot).values()
@@ -214,6 +215,10 @@ def match_snapshot(attempt: Attempt, snapshot: Mapping[str, Any]) -> Evidence | 
     attributes in frames) that is a call of this agent to the dialed number, started after the
     intent, is taken as the call.
     """
+    # Imported here for start-up time: snapshots are matched only after a lost answer, so a call
+    # that goes well never loads the monitor's event model.
+    from gcdial.monitor.events import Role, participants_of, role_of
+
     conversation_id = snapshot.get("id")
     if not isinstance(conversation_id, str):
         return None
@@ -350,6 +355,8 @@ def match_details(
     one is ``incomplete``, and so is one whose numbers cannot be read, so that a "not found" is
     never drawn from conversations that could be the attempt.
     """
+    from gcdial.monitor.events import parse_time  # see match_snapshot
+
     by_number: list[str] = []
     unreadable = 0
     for conversation in conversations:

@@ -1,8 +1,9 @@
-"""What one ``gcdial call`` loads and does besides placing the call (issue 9: start-up cost).
+"""What one ``gcdial call`` loads and does besides placing the call (issues 9 and 21: CPU cost).
 
 Structural guards, not timings: the bench (``make bench ARGS=one_call``) measures the time; these
-tests fail when a change brings back a library the plain call path had shed, or the exit-time
-garbage collection, so the gain cannot slip away unnoticed.
+tests fail when a change brings back a library the plain call path had shed (the event loop and
+anyio's asyncio backend, the monitor, rich, ...), or the garbage collections it skips at start-up
+and at exit, so the gain cannot slip away unnoticed.
 """
 
 from __future__ import annotations
@@ -33,21 +34,33 @@ _PROBE = textwrap.dedent(
     def record():
         with open(os.environ["PROBE_REPORT"], "w") as out:
             loaded = sorted(name for name, module in sys.modules.items() if module is not None)
-            json.dump({"modules": loaded, "frozen": gc.get_freeze_count()}, out)
+            json.dump(
+                {"modules": loaded, "frozen": gc.get_freeze_count(), "collecting": gc.isenabled()},
+                out,
+            )
 
     atexit.register(record)
     sys.argv[0] = "gcdial"
-    from gcdial.cli.main import run
-    run()
+    from gcdial.cli import main
+    main.START_UP_S = 3600.0  # so "collecting" at exit does not depend on how long the run took
+    main.run()
     """
 )
 
-# Loaded by no plain call: the human views (rich), what only other commands need, and what
-# pydantic's plugin loader and httpx's command line would pull in for nothing.
+# Loaded by no plain call: the human views (rich), what only other commands need, httpx's command
+# line, what only an event loop needs (a call that is not followed is placed with plain requests,
+# dialing.dial_sync: asyncio, anyio's asyncio backend and the monitor never load), and the config
+# file's parser when there is no config file.
 _NOT_ON_THE_CALL_PATH = (
     "rich",
-    "importlib.metadata",
     "httpx._main",
+    "asyncio",
+    "tomllib",
+    "anyio._backends",
+    "anyio._core",
+    "sniffio",
+    "gcdial.monitor",
+    "gcdial.tokenstore",
     "click",
     "pygments",
     "websockets",
@@ -102,6 +115,41 @@ def test_a_json_call_loads_only_what_it_needs(
     )
     assert loaded == []
     assert seen["frozen"], "the exit-time garbage collection is back (gc.freeze at exit)"
+    assert not seen["collecting"], "start-up garbage collection is back (main.START_UP_S)"
+
+
+def test_collection_resumes_after_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A long run (a campaign, the service) collects as always once start-up is over.
+    import gc
+    import time
+
+    monkeypatch.setattr(main, "START_UP_S", 0.05)
+    assert gc.isenabled()
+    try:
+        main._pause_collection_during_start_up()
+        assert not gc.isenabled()
+        deadline = time.monotonic() + 30
+        while not gc.isenabled() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_a_collector_disabled_by_the_caller_stays_disabled(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+    import threading
+
+    monkeypatch.setattr(main, "START_UP_S", 0.0)
+    gc.disable()
+    try:
+        main._pause_collection_during_start_up()
+        for thread in threading.enumerate():
+            if isinstance(thread, threading.Timer):
+                thread.join(5)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_a_human_call_still_says_it_through_rich(tmp_path: Path, emulator: EmulatorServer) -> None:
@@ -109,33 +157,6 @@ def test_a_human_call_still_says_it_through_rich(tmp_path: Path, emulator: Emula
     seen, out = _probe(tmp_path, emulator_env(emulator), "call", ANSWERS, "--agent", ALICE)
     assert "rich.console" in seen["modules"]  # type: ignore[operator]
     assert out.strip()  # the conversation id
-
-
-def test_pydantic_plugin_loader_stand_in_answers_as_pydantic_would(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    import importlib
-
-    name = "pydantic.plugin._loader"
-    monkeypatch.delitem(sys.modules, name, raising=False)
-    stand_in = main._NoPydanticPlugins(name)
-    monkeypatch.setitem(sys.modules, name, stand_in)
-
-    monkeypatch.setenv("PYDANTIC_DISABLE_PLUGINS", "__all__")
-    assert tuple(stand_in.get_plugins()) == ()
-    assert sys.modules[name] is stand_in  # nothing else was needed
-    with pytest.raises(AttributeError):
-        stand_in.__path__  # noqa: B018 - what the import system asks: not a package
-
-    # The setting changed: the real loader is imported in its place and gives its own answer.
-    monkeypatch.setenv("PYDANTIC_DISABLE_PLUGINS", "some-plugin")
-    real_answer = list(stand_in.get_plugins())
-    real = sys.modules[name]
-    assert real is not stand_in
-    assert real is importlib.import_module(name)
-    assert real_answer == list(real.get_plugins())
-    # Anything else pydantic asks of its loader comes from the real one too.
-    assert stand_in.PYDANTIC_ENTRY_POINT_GROUP == real.PYDANTIC_ENTRY_POINT_GROUP == "pydantic"
 
 
 # Letters, spaces, every control character rich treats specially, markup and emoji look-alikes,

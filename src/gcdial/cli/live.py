@@ -8,7 +8,6 @@ while something rings; ``--json`` gets one JSON object per line, the outcome las
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
@@ -24,7 +23,6 @@ from gcdial.cli.session import Session
 from gcdial.client import AsyncClient
 from gcdial.dialing import Dial
 from gcdial.errors import CallOutcomeUnknownError, CallWaitTimeoutError
-from gcdial.monitor.outcome import error_meaning
 from gcdial.resolve import LONG_PAST_S, Attempt, LadderSettings, Resolution, Verdict
 
 if TYPE_CHECKING:
@@ -64,6 +62,8 @@ def describe_event(event: CallEvent) -> str:
         by = f", ended by {event.ended_by}" if event.ended_by else ""
         text = f"{role} disconnected ({how}{by})"
         if event.error is not None:
+            from gcdial.monitor.outcome import error_meaning  # start-up time, as EventKind
+
             text += f": {error_meaning(event.error)}"  # the code: --json, -v
         return text
     return f"{role} {event.state or 'changed'}"
@@ -120,6 +120,16 @@ class LiveView:
         # While the spinner runs on stderr, lines must go through its console to print cleanly
         # above it; without a spinner (no terminal, or a pipe) they are stdout's result lines.
         return self.run.output.err if self.status is not None else self.run.output.out
+
+    def dialing(self, target: CallTarget, attempt: Attempt) -> None:
+        """The agent checked out and the POST is about to leave: say so, remember the attempt."""
+        if target.readiness is not None:
+            show_readiness(self.run, target.readiness)
+        self.attempt = attempt
+        if not self.run.output.json_mode:
+            self.run.output.say(
+                f"attempt {attempt.attempt_id}: dialing {attempt.number}", style="dim"
+            )
 
     def note(self, data: dict[str, Any], text: str) -> None:
         """A line that is not a call event (placed, hung up by --hangup-after, ...)."""
@@ -276,16 +286,9 @@ async def _dial(view: LiveView, request: DialRequest) -> ExitCode:
     clock, sleep = run.core_clock()
     async with run.async_client() as client, contextlib.AsyncExitStack() as stack:
         monitor = await stack.enter_async_context(_monitor(run, client)) if request.follow else None
-        hang_task: list[asyncio.Task[None]] = []
+        import asyncio  # on an event loop, so already imported (see gcdial.http.async_sleep)
 
-        def on_target(target: CallTarget, attempt: Attempt) -> None:
-            if target.readiness is not None:
-                show_readiness(run, target.readiness)
-            view.attempt = attempt
-            if not run.output.json_mode:
-                run.output.say(
-                    f"attempt {attempt.attempt_id}: dialing {attempt.number}", style="dim"
-                )
+        hang_task: list[asyncio.Task[None]] = []
 
         def on_placed(conversation_id: str) -> None:
             view.conversation_id = conversation_id
@@ -336,7 +339,7 @@ async def _dial(view: LiveView, request: DialRequest) -> ExitCode:
                     wrapup=request.wrapup_timeout_s > 0,
                     wrapup_timeout_s=request.wrapup_timeout_s,
                     resolve_timeout_s=request.resolve_timeout_s,
-                    on_target=on_target,
+                    on_target=view.dialing,
                     on_placed=on_placed,
                     on_event=on_event,
                     clock=clock,
@@ -419,10 +422,39 @@ def interrupted_while_placing(attempt: Attempt) -> CallOutcomeUnknownError:
     )
 
 
-def _run(view: LiveView, work: Coroutine[Any, Any, ExitCode]) -> ExitCode:
-    """Run the async part; on Ctrl-C, say what became of the call."""
+def _place(view: LiveView, request: DialRequest) -> ExitCode:
+    """One call, not followed: plain requests, no event loop (see :func:`dialing.dial_sync`)."""
+    run = view.run
+    clock, sleep = run.core_clock()
+    client = run.client()
+    handle = dialing.dial_sync(
+        client.calls,
+        client.transport,
+        client.settings,
+        request.agent,
+        request.params,
+        check_agent=request.check_agent,
+        resolve_timeout_s=request.resolve_timeout_s,
+        on_target=view.dialing,
+        on_placed=lambda conversation_id: setattr(view, "conversation_id", conversation_id),
+        clock=clock,
+        sleep=sleep,
+    )
+    return _report(view, handle)
+
+
+def _loop(work: Coroutine[Any, Any, ExitCode]) -> ExitCode:
+    """Run ``work`` on an event loop; asyncio is imported here, for start-up time: a call that is
+    not followed runs none (see :func:`_place`)."""
+    import asyncio
+
+    return asyncio.run(work)
+
+
+def _run(view: LiveView, work: Callable[[], ExitCode]) -> ExitCode:
+    """Run the dial or the follow; on Ctrl-C, say what became of the call."""
     try:
-        return asyncio.run(work)
+        return work()
     except KeyboardInterrupt:
         if view.conversation_id is None and view.attempt is not None:
             raise interrupted_while_placing(view.attempt) from None
@@ -441,13 +473,15 @@ def _run(view: LiveView, work: Coroutine[Any, Any, ExitCode]) -> ExitCode:
 def dial_and_report(run: Session, request: DialRequest) -> ExitCode:
     """Dial through the core (following the call with ``request.follow``); the exit code."""
     view = LiveView(run)
-    return _run(view, _dial(view, request))
+    if not request.follow:
+        return _run(view, lambda: _place(view, request))
+    return _run(view, lambda: _loop(_dial(view, request)))
 
 
 def follow_existing(run: Session, conversation_id: str, *, timeout_s: float | None) -> ExitCode:
     """Follow a call placed elsewhere to its outcome."""
     view = LiveView(run, conversation_id=conversation_id)
-    return _run(view, _follow_existing(view, timeout_s=timeout_s))
+    return _run(view, lambda: _loop(_follow_existing(view, timeout_s=timeout_s)))
 
 
 @dataclass(frozen=True)
@@ -502,4 +536,4 @@ async def _resolve_later(run: Session, request: ResolveRequest) -> ExitCode:
 
 def resolve_later(run: Session, request: ResolveRequest) -> ExitCode:
     """``gcdial resolve``: the ladder's details step for an earlier attempt; the exit code."""
-    return asyncio.run(_resolve_later(run, request))
+    return _loop(_resolve_later(run, request))

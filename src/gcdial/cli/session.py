@@ -7,7 +7,6 @@ Heavy modules (httpx, pydantic, the emulator) are imported here lazily, on first
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import sys
 import time
@@ -116,12 +115,14 @@ class Session:
     def core_clock(self) -> tuple[Callable[[], float], Callable[[float], Awaitable[None]]]:
         """The clock and sleep the dialing core times its waits with: the sandbox's simulated
         clock (its settle time passes as fast as its calls ring), else real time."""
+        from gcdial.http import async_sleep
+
         if self.emulator is None:
-            return time.monotonic, asyncio.sleep
+            return time.monotonic, async_sleep
         sim = self.emulator.state.clock
 
         async def sleep(seconds: float) -> None:
-            await asyncio.sleep(seconds / sim.speed)
+            await async_sleep(seconds / sim.speed)
 
         return sim.now, sleep
 
