@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 
 from gcdial.serve.pg_store import PostgresStore
-from gcdial.serve.store import Store
+from gcdial.serve.store import CallRecord, Store
 
 T0 = 1_000_000.0
 
@@ -42,6 +42,38 @@ def test_rows_expire_unless_their_owner_renews_them(store: Store) -> None:
     store.rebind_agent("call_b", "call_final")
     assert store.live_agents(now=T0 + 70) == {"u-bob": "call_final"}
     assert store.claim_agent("u-bob", "call_final", owner="live", now=T0 + 70, ttl_s=30) is None
+
+
+def _call(call_id: str, status: str, outcome: str | None = None) -> CallRecord:
+    return CallRecord(
+        id=call_id, api_key_id="k1", agent="a@example.com", to="+14155550100",
+        status=status, outcome=outcome, created_at=T0, updated_at=T0,
+    )  # fmt: skip
+
+
+def test_the_heartbeat_drops_rows_of_settled_calls_and_lets_unknown_ones_lapse(
+    store: Store,
+) -> None:
+    # Rows whose release never reached the store (a store fault at the call's end): the call is
+    # over, so the owner's heartbeat must not keep its agent busy for good.
+    store.insert_call(_call("ended", "placed", outcome="answered"))
+    store.insert_call(_call("refused", "refused"))
+    store.insert_call(_call("gone", "not_placed"))
+    store.insert_call(_call("live", "placed"))
+    store.insert_call(_call("unknown", "unknown"))
+    for agent, call_id in [
+        ("u-1", "ended"), ("u-2", "refused"), ("u-3", "gone"), ("u-4", "live"),
+        ("u-5", "unknown"), ("u-6", "not-yet-written"),
+    ]:  # fmt: skip
+        assert store.claim_agent(agent, call_id, owner="r1", now=T0, ttl_s=30) is None
+    # The live call and the claim whose call row is not written yet are renewed; the unknown
+    # call keeps its row until it lapses; the settled ones are freed at once.
+    assert store.renew_agents("r1", now=T0 + 20, ttl_s=30) == 2
+    assert store.live_agents(now=T0 + 20) == {
+        "u-4": "live", "u-5": "unknown", "u-6": "not-yet-written",
+    }  # fmt: skip
+    assert store.live_agents(now=T0 + 40) == {"u-4": "live", "u-6": "not-yet-written"}
+    assert store.claim_agent("u-1", "next", owner="r2", now=T0 + 20, ttl_s=30) is None
 
 
 def _race(

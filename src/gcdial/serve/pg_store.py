@@ -836,15 +836,21 @@ class PostgresStore(SharedReads):
         )
 
     def renew_agents(self, owner: str, *, now: float, ttl_s: float) -> int:
-        """Extend ``owner``'s unexpired claims."""
-        return self._tx(
-            lambda conn: (
-                conn.execute(
-                    "UPDATE live_agents SET expires_at = %s WHERE owner = %s AND expires_at > %s",
-                    (now + ttl_s, owner, now),
-                ).rowcount
+        """Drop ``owner``'s rows of settled calls; extend its others (but unknown calls')."""
+
+        def renew(conn: psycopg.Connection[DictRow]) -> int:
+            conn.execute(
+                "DELETE FROM live_agents WHERE owner = %s AND call_id IN (SELECT id FROM calls "
+                "WHERE status IN ('not_placed', 'refused') OR outcome IS NOT NULL)",
+                (owner,),
             )
-        )
+            return conn.execute(
+                "UPDATE live_agents SET expires_at = %s WHERE owner = %s AND expires_at > %s "
+                "AND call_id NOT IN (SELECT id FROM calls WHERE status = 'unknown')",
+                (now + ttl_s, owner, now),
+            ).rowcount
+
+        return self._tx(renew)
 
     def live_agents(self, *, now: float) -> dict[str, str]:
         """Unexpired claims: agent -> call id."""

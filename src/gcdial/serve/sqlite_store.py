@@ -560,10 +560,16 @@ class SqliteStore(SharedReads):
             db.execute("DELETE FROM live_agents WHERE call_id = ?", (call_id,))
 
     def renew_agents(self, owner: str, *, now: float, ttl_s: float) -> int:
-        """Extend ``owner``'s unexpired claims."""
+        """Drop ``owner``'s rows of settled calls; extend its others (but unknown calls')."""
         with self._tx() as db:
+            db.execute(
+                "DELETE FROM live_agents WHERE owner = ? AND call_id IN (SELECT id FROM calls "
+                "WHERE status IN ('not_placed', 'refused') OR outcome IS NOT NULL)",
+                (owner,),
+            )
             return db.execute(
-                "UPDATE live_agents SET expires_at = ? WHERE owner = ? AND expires_at > ?",
+                "UPDATE live_agents SET expires_at = ? WHERE owner = ? AND expires_at > ? "
+                "AND call_id NOT IN (SELECT id FROM calls WHERE status = 'unknown')",
                 (now + ttl_s, owner, now),
             ).rowcount
 

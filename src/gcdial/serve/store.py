@@ -405,7 +405,10 @@ class Store(Protocol):
         ...
 
     def renew_agents(self, owner: str, *, now: float, ttl_s: float) -> int:
-        """Extend the claims ``owner`` holds (its heartbeat); a dead owner's expire."""
+        """``owner``'s heartbeat: drop its rows whose call is settled (a release that failed, say,
+        under a store fault: renewed, such a row held its agent for good), then extend the rest
+        but those of calls of unknown outcome (they hold their agent ``ttl_s`` at most); a dead
+        owner's rows expire. Returns how many were extended."""
         ...
 
     def live_agents(self, *, now: float) -> dict[str, str]:
