@@ -12,6 +12,7 @@ SSE streams open on ``/v1/events``.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import statistics
@@ -43,7 +44,14 @@ STREAMS = 1000
 # Goals (issue 21): an idle service, and one holding STREAMS open SSE streams, within these.
 IDLE_GOAL_MB = 80.0
 STREAMS_GOAL_MB = 140.0
-AGENT = "alice@example.com"
+# Dials take turns over this many agents: an agent has one live call at a time (a second dial
+# for it is a 409 agent_busy), and each call ends before its agent's turn comes again.
+AGENTS = 100
+DOMAIN = "bench.example.com"
+
+
+def _agent(i: int) -> str:
+    return f"agent{i % AGENTS + 1:03d}@{DOMAIN}"
 
 
 def _number(i: int) -> str:
@@ -113,7 +121,7 @@ def _measure(emu: EmulatorServer, workdir: Path) -> Measured:
     def bare(i: int) -> float:
         started = time.perf_counter()
         asyncio.run_coroutine_threadsafe(
-            client.dial(AGENT, CallParams(to=_number(i))), loop
+            client.dial(_agent(i), CallParams(to=_number(i))), loop
         ).result()
         return time.perf_counter() - started
 
@@ -147,7 +155,7 @@ def _measure(emu: EmulatorServer, workdir: Path) -> Measured:
                 started = time.perf_counter()
                 answer = http.post(
                     "/v1/calls",
-                    json={"agent": AGENT, "to": _number(i)},
+                    json={"agent": _agent(i), "to": _number(i)},
                     headers={**headers, "Idempotency-Key": str(uuid.uuid4())},
                 )
                 elapsed = time.perf_counter() - started
@@ -249,9 +257,21 @@ def _sse_memory(workdir: Path) -> tuple[float, float, float]:
 
 def run() -> list[Section]:
     """Both measurements, as two sections of RESULTS.md."""
-    config = EmulatorConfig(speed=50, rate_limit_per_minute=1_000_000)
-    with tempfile.TemporaryDirectory() as tmp, EmulatorServer(config) as emu:
-        measured = _measure(emu, Path(tmp))
+    with tempfile.TemporaryDirectory() as tmp:
+        fixture = Path(tmp) / "org.json"
+        fixture.write_text(
+            json.dumps(
+                {
+                    "clients": [
+                        {"id": "bench", "secret": "bench-secret", "grant": "client_credentials"}
+                    ],
+                    "generate_agents": {"count": AGENTS, "email_domain": DOMAIN},
+                }
+            )
+        )
+        config = EmulatorConfig(speed=50, rate_limit_per_minute=1_000_000, fixture=fixture)
+        with EmulatorServer(config) as emu:
+            measured = _measure(emu, Path(tmp))
     bare, served = measured.bare, measured.served
     b50, b99 = statistics.median(bare), _pct(bare, 0.99)
     s50, s99 = statistics.median(served), _pct(served, 0.99)
