@@ -77,6 +77,7 @@ __all__ = [
     "WRITE_TIMEOUT_S",
     "ApiTransport",
     "AsyncApiTransport",
+    "Budget",
     "BudgetWindow",
     "PreparedRequest",
     "RateBudget",
@@ -391,6 +392,31 @@ def _int_header(headers: Mapping[str, str], name: str) -> int | None:
     except ValueError:
         return None
     return int(value) if math.isfinite(value) else None
+
+
+class Budget(Protocol):
+    """What the transport and the progress views ask of a request budget: :class:`RateBudget`
+    in one process, ``gcdial.serve.budget.SharedBudget`` across a service's replicas."""
+
+    @property
+    def window(self) -> int: ...
+
+    @property
+    def remaining(self) -> int | None: ...
+
+    @property
+    def limit(self) -> int | None: ...
+
+    @property
+    def paused_until(self) -> float | None: ...
+
+    rate_limited_count: int
+
+    def observe(self, response: httpx.Response, *, window: int | None = None) -> None: ...
+
+    def acquire(self) -> float: ...
+
+    async def acquire_async(self) -> float: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -798,7 +824,7 @@ class _TransportCore:
         *,
         base_url: str,
         auth: httpx.Auth | None,
-        budget: RateBudget,
+        budget: Budget,
         timeout: httpx.Timeout | float | None,
         max_retries: int,
         rng: Rng | None,
@@ -995,7 +1021,7 @@ class ApiTransport(_TransportCore):
         *,
         base_url: str,
         auth: httpx.Auth | None = None,
-        budget: RateBudget | None = None,
+        budget: Budget | None = None,
         timeout: httpx.Timeout | float | None = None,
         max_retries: int = MAX_RETRIES,
         sleep: Sleep = time.sleep,
@@ -1111,7 +1137,7 @@ class AsyncApiTransport(_TransportCore):
         *,
         base_url: str,
         auth: httpx.Auth | None = None,
-        budget: RateBudget | None = None,
+        budget: Budget | None = None,
         timeout: httpx.Timeout | float | None = None,
         max_retries: int = MAX_RETRIES,
         sleep: AsyncSleep = async_sleep,

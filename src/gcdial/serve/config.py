@@ -89,6 +89,9 @@ class ServeConfig:
     # How often an open event stream asks again whether its key (or page session) is still
     # valid, events or not: a revocation or a sign-out ends the stream within this.
     credential_check_s: float = 1.0
+    # The Genesys request budget is kept in the store, one per OAuth client, for every replica
+    # (gcdial.serve.budget); a replica takes up to this many tokens per store round trip.
+    budget_batch: int = 8
 
     def __post_init__(self) -> None:
         if not MIN_IDEMPOTENCY_TTL_S <= self.idempotency_ttl_s <= MAX_IDEMPOTENCY_TTL_S:
@@ -98,3 +101,8 @@ class ServeConfig:
             )
         if self.max_body_bytes < 1024:
             raise ConfigError("the request size limit must be at least 1024 bytes")
+        if not 1 <= self.budget_batch <= 100:
+            raise ConfigError(
+                f"the budget batch {self.budget_batch} is out of range",
+                hint="Take between 1 and 100 tokens per store round trip.",
+            )

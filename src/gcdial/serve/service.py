@@ -30,6 +30,7 @@ from gcdial.monitor.wrapup import Wrapup, WrapupWait
 from gcdial.phone import to_e164
 from gcdial.resolve import Verdict
 from gcdial.serve import dialing
+from gcdial.serve.budget import share_budget
 from gcdial.serve.config import ServeConfig
 from gcdial.serve.hub import EventHub
 from gcdial.serve.metrics import Metrics
@@ -238,6 +239,8 @@ class DialService:
     async def start(self) -> None:
         """Open the client and the monitor, resume following placed calls, start the workers."""
         self._client = self._client_factory()
+        # One Genesys budget per OAuth client for every replica on this store (issue 17).
+        share_budget(self._client, self.store, batch_max=self.config.budget_batch)
         self._monitor = CallMonitor(self._client.transport)
         self._webhook_http = self.webhook_guard.client(self.config.webhook_timeout_s)
         self.hub.last_id = await self.db(self.store.last_event_id)
