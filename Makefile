@@ -85,7 +85,7 @@ js-client: $(STAMP) js-deps
 	cd $(JS) && npx --no-install tsc --project tsconfig.json
 
 # The examples of README.md and docs/ (part of `unit` too: `make test` runs them).
-doctest: $(STAMP)
+doctest: $(STAMP) js-deps
 	$(BIN)/pytest -q tests/docs
 
 test: check browser unit

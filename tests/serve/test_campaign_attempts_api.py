@@ -3,6 +3,7 @@ as /v1/calls is (agent, status, outcome); a tampered or foreign cursor is a 400 
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from .conftest import Running
@@ -76,6 +77,19 @@ def test_attempts_are_paged_filtered_and_their_cursor_is_checked(running: Runnin
         answer = running.http.get(url, headers=headers)
         assert answer.status_code == 400, (url, answer.text)
         assert answer.json()["error"]["path"] == "query:cursor"
+    # A cursor older than 7 days is stale; the same one made now is accepted.
+    from gcdial.serve.cursor import MAX_AGE_S, encode_cursor, filters_fingerprint
+
+    fingerprint = filters_fingerprint({"list": "attempts", "campaign": cid})
+    key_bytes = running.store.cursor_key()
+    now = time.time()
+    fresh = encode_cursor(key_bytes, (3.0, "3"), fingerprint, now=now)
+    stale = encode_cursor(key_bytes, (3.0, "3"), fingerprint, now=now - MAX_AGE_S - 60)
+    after_3 = running.http.get(f"/v1/campaigns/{cid}/attempts?cursor={fresh}", headers=headers)
+    assert [a["attemptId"] for a in after_3.json()["attempts"]] == [2, 1]
+    old = running.http.get(f"/v1/campaigns/{cid}/attempts?cursor={stale}", headers=headers)
+    assert old.status_code == 400
+    assert "stale" in old.json()["error"]["message"]
     bad = running.http.get(f"/v1/campaigns/{cid}/attempts?status=ringing", headers=headers)
     assert bad.status_code == 422
     assert (
