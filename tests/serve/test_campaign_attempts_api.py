@@ -98,3 +98,31 @@ def test_attempts_are_paged_filtered_and_their_cursor_is_checked(running: Runnin
         ).status_code
         == 403
     )  # dial,watch only
+
+
+def test_attempts_made_while_paging_never_shift_a_page(running: Running) -> None:
+    """A supervisor pages through a running campaign's attempts: the pages after the first hold
+    exactly the attempts older than it, each once, however many are made meanwhile."""
+    key = running.make_key("ops", scopes=("campaigns",), rate_per_minute=100_000)
+    rows = "phone\n" + "".join(f"+141555501{n:02d}\n" for n in range(10, 18))
+    cid = _create(running, key, rows.encode(), window="00:00-23:59", maxAttempts="1").json()["id"]
+    running.http.post(f"/v1/campaigns/{cid}/start", headers=running.headers(key))
+    url = f"/v1/campaigns/{cid}/attempts?limit=1"
+    deadline = time.monotonic() + 30
+    while True:  # the first page once at least two attempts exist
+        first = running.http.get(url, headers=running.headers(key)).json()
+        if first["attempts"] and first["attempts"][0]["attemptId"] >= 2:
+            break
+        assert time.monotonic() < deadline, first
+        time.sleep(0.05)
+    newest = first["attempts"][0]["attemptId"]
+    assert newest < 8, "the campaign was over before the first page: nothing to shift"
+    walked, nxt = [], first["next"]
+    while nxt:
+        page = running.http.get(f"{url}&cursor={nxt}", headers=running.headers(key)).json()
+        walked += [a["attemptId"] for a in page["attempts"]]
+        nxt = page["next"]
+    assert walked == list(range(newest - 1, 0, -1))
+    assert _wait_state(running, key, cid, {"finished", "failed"})["state"] == "finished"
+    every = running.http.get(url.replace("limit=1", "limit=50"), headers=running.headers(key))
+    assert len(every.json()["attempts"]) == 8  # the attempts made meanwhile: on a new first page
