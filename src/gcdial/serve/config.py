@@ -90,7 +90,10 @@ class ServeConfig:
     # valid, events or not: a revocation or a sign-out ends the stream within this.
     credential_check_s: float = 1.0
     # The Genesys request budget is kept in the store, one per OAuth client, for every replica
-    # (gcdial.serve.budget); a replica takes up to this many tokens per store round trip.
+    # (gcdial.serve.budget); a replica takes up to this many tokens per store round trip. Off
+    # (shared_budget=False), each process keeps its own budget, as the library does: only for a
+    # single process that is the OAuth client's only user.
+    shared_budget: bool = True
     budget_batch: int = 8
 
     def __post_init__(self) -> None:

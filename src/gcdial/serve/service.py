@@ -241,7 +241,8 @@ class DialService:
         """Open the client and the monitor, resume following placed calls, start the workers."""
         self._client = self._client_factory()
         # One Genesys budget per OAuth client for every replica on this store (issue 17).
-        share_budget(self._client, self.store, batch_max=self.config.budget_batch)
+        if self.config.shared_budget:
+            share_budget(self._client, self.store, batch_max=self.config.budget_batch)
         self._monitor = CallMonitor(self._client.transport)
         self._webhook_http = self.webhook_guard.client(self.config.webhook_timeout_s)
         self.hub.last_id = await self.db(self.store.last_event_id)
