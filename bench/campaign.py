@@ -271,7 +271,8 @@ def throughput(work: Path, unthrottled_rps: float) -> Section:
             "the first window's start to the start of the last (so each gap a window's end left "
             "before the next began counts against the budget). Start-up (imports, agent checks "
             "before the first request) and the last window, which the list ran out in, are not "
-            "the budget's to fill; the whole-run figure beside it includes them.",
+            "the budget's to fill; the whole-run figure beside it includes them (and can pass "
+            "1.00: a fixed window lets the last one's requests out at once).",
             f"The window is {WINDOW_S:g} s instead of Genesys' 60 s to keep the run under three "
             "minutes; the rate is what matters. Each call costs one create-call; the agent "
             "reads are the gate's readiness checks (one per agent at most every 3 s, "
