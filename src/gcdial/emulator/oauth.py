@@ -179,13 +179,14 @@ def _page(title: str, body: str, *, status: int = 200, form_target: str = "") ->
     """A page of the login host: no script at all, and its own content security policy."""
     html = (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>{escape(title)}</title><style>{_PAGE_STYLE}</style></head>"
+        f'<title>{escape(title)}</title><link rel="icon" href="data:,">'
+        f"<style>{_PAGE_STYLE}</style></head>"
         f"<body><h1>{escape(title)}</h1>{body}</body></html>"
     )
     # The form posts here, and its answer redirects to the client: form-action names both.
     actions = " ".join(filter(None, ["'self'", form_target]))
     policy = (
-        "default-src 'none'; style-src 'unsafe-inline'; "
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
         f"form-action {actions}; frame-ancestors 'none'; base-uri 'none'"
     )
     return HTMLResponse(

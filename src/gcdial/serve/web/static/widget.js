@@ -23,6 +23,7 @@
   var POLL_MS = 800;
   var STEPS = {
     placing: "Placing the call…",
+    placed: "Ringing…",
     "agent ringing": "Your phone is ringing…",
     dialing: "Dialing…",
     "customer ringing": "Ringing…",
