@@ -159,6 +159,12 @@ def test_click_sign_in_call_outcome_and_double_click(
     # The host page's red, 40px buttons stop at the shadow root.
     assert customer.evaluate("b => getComputedStyle(b).backgroundColor") != "rgb(255, 0, 0)"
 
+    with page.expect_popup() as abandoned:
+        customer.click()
+    abandoned.value.close()  # the agent gives up: the button says so, nothing is dialed
+    expect(page.locator("#customer + [data-gcdial-widget] .status")).to_have_text(
+        "The sign-in window was closed before you signed in."
+    )
     with page.expect_popup() as opened:
         page.locator("#customer").click()  # the tel: link itself
     popup = opened.value
@@ -172,7 +178,7 @@ def test_click_sign_in_call_outcome_and_double_click(
     expect(status).to_have_text("Talking", timeout=20_000)
     expect(status).to_contain_text("Ended: answered (the customer answered", timeout=30_000)
     emulator.set_speed(TEST_SPEED)  # the rest need no time to watch
-    assert len(posts) == 1
+    assert len(posts) == 1  # the abandoned sign-in placed nothing
     [first] = emulator.calls_created()
     assert first["userId"] == ALICE_ID
 

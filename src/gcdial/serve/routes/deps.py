@@ -82,9 +82,10 @@ async def _identify(
             return None
         unsafe = request.method not in SAFE_METHODS
         principal = await auth.from_cookie(cookie, csrf, unsafe=unsafe)
-    if principal.session is None or principal.session.origin or request.method not in SAFE_METHODS:
-        # Every API request (a widget's too) and every page action; not the live page's own
-        # reads, which follow each event (a wallboard's key would otherwise run dry on a busy day).
+    if principal.session is None or request.method not in SAFE_METHODS:
+        # Every API request and every page or widget action; not the page's and the widget's
+        # own reads, which follow each event or poll a call (a wallboard's key, or an agent's
+        # on a long call, would otherwise run dry).
         auth.admit(principal)
     return principal
 
