@@ -216,3 +216,20 @@ def test_a_disallowed_origin_is_refused(
     assert len(browser_context.pages) == 1  # no pop-up, no session
     assert emulator.calls_created() == []
     assert errors == []
+
+
+def test_the_page_signs_an_agent_in_with_genesys(
+    context: tuple[BrowserContext, list[str]], widget_web: Web
+) -> None:
+    browser_context, errors = context
+    page = browser_context.new_page()
+    page.goto(widget_web.url + "/")
+    page.locator("#signin-genesys").click()
+    page.locator("#user-alice").check()
+    page.locator("#allow").click()
+    expect(page.locator("#key-name")).to_have_text("Alice Anders")
+    expect(page.locator(".who")).to_contain_text("agent: alice@example.com")
+    agents = page.locator("#agents tr")
+    expect(agents).to_have_count(1)
+    expect(agents).to_contain_text("alice@example.com")
+    assert errors == []

@@ -114,14 +114,15 @@ def agent_key_record(user: GenesysUser, *, now: float) -> ApiKeyRecord:
     """The key an agent's sessions stand on: one per Genesys user (its id is derived from the
     user's), dial and watch, limited to that agent. Its secret is thrown away at once: no
     request can present it; only sessions name it. Revoking it ends the agent's sign-in."""
-    key_id = AGENT_KEY_PREFIX + uuid.UUID(user.id).hex[:24]
+    key_id = AGENT_KEY_PREFIX + uuid.UUID(user.id).hex
     return ApiKeyRecord(
         id=key_id,
         name=f"agent:{user.email.lower()}",
         key_hash=hash_api_key("unusable:" + secrets.token_urlsafe(32)),
         created_at=now,
         scopes=("dial", "watch"),
-        agents=(user.email.lower(), user.id.lower()),
+        # By email, as the page and the widget name agents (and as --agents keys hold them).
+        agents=(user.email.lower(),),
         prefix="",
         extra={"kind": "agent", "genesysUserId": user.id, "displayName": user.name},
     )

@@ -123,8 +123,8 @@ async def page(request: Request, auth: Auth) -> Response:
         csrf=auth.csrf(caller.session),
         can_dial=caller.may("dial"),
         can_campaigns=caller.may("campaigns"),
-        # An agent's key names them twice (email, user id): the page offers the email.
-        agents=list(caller.key.agents[:1] if caller.kind == "agent" else caller.key.agents),
+        agents=list(caller.key.agents),
+        agent_name=caller.key.extra.get("displayName") if caller.kind == "agent" else None,
     )
 
 
