@@ -9,7 +9,8 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -45,10 +46,10 @@ class Service:
         return httpx.Client(base_url=self.url, timeout=30)
 
 
-@pytest.fixture
-def service(emulator: EmulatorServer, tmp_path: Path) -> Iterator[Service]:
-    """The service with agent sign-in (client sandbox-signin) and one allowed widget origin, on
-    a clock the test moves; a CRM key that may dial for anyone."""
+@contextmanager
+def _serve(emulator: EmulatorServer, tmp_path: Path, **settings: Any) -> Iterator[Service]:
+    """The service with agent sign-in (client sandbox-signin unless told) and one allowed widget
+    origin, on a clock the test moves; a CRM key that may dial for anyone."""
     now = [time.time()]
     store = SqliteStore(tmp_path / "serve.sqlite3")
     config = ServeConfig(
@@ -66,7 +67,7 @@ def service(emulator: EmulatorServer, tmp_path: Path) -> Iterator[Service]:
             client_id=emulator.client_id,
             client_secret=emulator.client_secret,
         ),
-        config,
+        replace(config, **settings),
         clock=lambda: now[0],
         single_process=True,
     )
@@ -80,8 +81,20 @@ def service(emulator: EmulatorServer, tmp_path: Path) -> Iterator[Service]:
         store.close()
 
 
+@pytest.fixture
+def service(emulator: EmulatorServer, tmp_path: Path) -> Iterator[Service]:
+    """The service against the session emulator."""
+    with _serve(emulator, tmp_path) as running:
+        yield running
+
+
 def _sign_in(
-    http: httpx.Client, svc: Service, start: str, user: str = "alice", decision: str = "allow"
+    http: httpx.Client,
+    svc: Service,
+    start: str,
+    user: str = "alice",
+    decision: str = "allow",
+    client: str = "sandbox-signin",
 ) -> httpx.Response:
     """Start at ``start`` on the service, answer the emulator's form, come back: the answer of
     the service's callback."""
@@ -91,7 +104,7 @@ def _sign_in(
     assert f"{target.scheme}://{target.netloc}" == svc.emulator.base_url
     query = {k: v[0] for k, v in parse_qs(target.query).items()}
     assert query["code_challenge_method"] == "S256"
-    assert query["client_id"] == "sandbox-signin"
+    assert query["client_id"] == client
     assert query["redirect_uri"] == svc.url + "/auth/genesys/callback"
     with httpx.Client(timeout=30) as browser_at_login_host:
         form = browser_at_login_host.get(
@@ -272,3 +285,35 @@ def test_sign_in_is_off_without_a_client(running: Any) -> None:
     assert "Sign in with Genesys Cloud" not in running.http.get("/").text
     unused = uuid.uuid4().hex
     assert running.http.get(f"/widget/signin?origin=http://x{unused}.example").status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("secret", "status", "why"),
+    [
+        ("right-secret", 303, None),
+        ("wrong-secret", 400, "Genesys Cloud does not know this service"),
+    ],
+)
+def test_a_client_with_a_secret_sends_it_and_a_wrong_one_is_refused(
+    make_emulator: Any, tmp_path: Path, secret: str, status: int, why: str | None
+) -> None:
+    fixture = json.loads(
+        (Path(__file__).parents[2] / "src/gcdial/emulator/default_fixture.json").read_text()
+    )
+    fixture["clients"].append(
+        {"id": "confidential-signin", "grant": "authorization_code", "secret": "right-secret"}
+    )
+    path = tmp_path / "org.json"
+    path.write_text(json.dumps(fixture))
+    emulator = make_emulator(fixture=path)
+    settings = {"signin_client_id": "confidential-signin", "signin_client_secret": secret}
+    assert secret not in repr(ServeConfig(**settings))
+    with _serve(emulator, tmp_path, **settings) as running, running.client() as http:
+        done = _sign_in(http, running, "/auth/genesys/start", client="confidential-signin")
+        assert done.status_code == status, done.text
+        assert secret not in done.text
+        if why is not None:
+            assert why in done.text
+            assert "gcdial_page" not in http.cookies
+        else:
+            assert "gcdial_page" in http.cookies
