@@ -306,8 +306,12 @@ def test_a_client_with_a_secret_sends_it_and_a_wrong_one_is_refused(
     path = tmp_path / "org.json"
     path.write_text(json.dumps(fixture))
     emulator = make_emulator(fixture=path)
-    settings = {"signin_client_id": "confidential-signin", "signin_client_secret": secret}
-    assert secret not in repr(ServeConfig(**settings))
+    settings: dict[str, Any] = {
+        "signin_client_id": "confidential-signin",
+        "signin_client_secret": secret,
+    }
+    shown = ServeConfig(signin_client_id="confidential-signin", signin_client_secret=secret)
+    assert secret not in repr(shown)
     with _serve(emulator, tmp_path, **settings) as running, running.client() as http:
         done = _sign_in(http, running, "/auth/genesys/start", client="confidential-signin")
         assert done.status_code == status, done.text
