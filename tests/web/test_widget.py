@@ -34,6 +34,7 @@ def _crm_page(service: str) -> bytes:
 <body><h1>Ticket 4711</h1>
 <p>Customer: <a id="customer" href="tel:+14155550123">+1 415 555 0123</a></p>
 <p>Office: <span id="office" data-gcdial-dial="+14155550124">+1 415 555 0124</span></p>
+<p>Typo: <span id="typo" data-gcdial-dial="555 01">555 01</span></p>
 <button id="host-button">The CRM's own button</button>
 <script src="{service}/widget.js" data-gcdial="country=US"></script>
 </body></html>""".encode()
@@ -198,6 +199,14 @@ def test_click_sign_in_call_outcome_and_double_click(
     assert len(posts) == 3
     assert len(browser_context.pages) == 1  # the pop-up closed itself
     assert errors == []
+    # A number the service refuses: its reason shows in place. (Chromium logs the 422 answer
+    # itself as a console error: that one, and nothing else, is expected.)
+    page.locator("#typo + [data-gcdial-widget] button").click()
+    typo = page.locator("#typo + [data-gcdial-widget] .status")
+    expect(typo).to_have_class("status error")
+    expect(typo).to_contain_text("555 01")
+    assert len(emulator.calls_created()) == 3
+    assert [e for e in errors if "status of 422" not in e] == []
 
 
 def test_a_disallowed_origin_is_refused(

@@ -166,6 +166,12 @@
     });
   }
 
+  // The service's error shape: {"error": {"type", "message", "hint", "path"}}.
+  function problem(answer, fallback) {
+    var error = (answer.body && answer.body.error) || {};
+    return error.message || fallback;
+  }
+
   function ended(call) {
     var how = call.outcome ? call.outcome.replace(/_/g, " ") : call.status.replace(/_/g, " ");
     var text = "Ended: " + how + (call.detail ? " (" + call.detail + ")" : "");
@@ -191,7 +197,7 @@
               return;
             }
             if (answer.status === 401) session = null;
-            show(entry, (answer.body.message || "The call can no longer be followed.") +
+            show(entry, problem(answer, "The call can no longer be followed.") +
               " Sign in again for the next call.", "error");
             setBusy(entry, false);
           },
@@ -214,7 +220,7 @@
         return;
       }
       if (answer.status === 401) session = null;
-      var message = answer.body.message || "The call was refused (HTTP " + answer.status + ").";
+      var message = problem(answer, "The call was refused (HTTP " + answer.status + ").");
       show(entry, message + (answer.status === 401 ? " Click Call to sign in again." : ""), "error");
       setBusy(entry, false);
     });
