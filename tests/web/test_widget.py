@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, expect
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Route, expect
 
 from gcdial.emulator import EmulatorServer
 from gcdial.serve.config import ServeConfig
@@ -190,13 +190,33 @@ def test_click_sign_in_call_outcome_and_double_click(
     )
     assert len(posts) == 2
     assert len(emulator.calls_created()) == 2
-    # Keyboard: Tab to the button, Enter calls.
+    # Keyboard: Tab to the button, Enter calls. Its first request is lost on the way (before
+    # the service saw it): the widget sends it again with the same Idempotency-Key.
+    keys: list[str | None] = []
+    lost: list[str] = []
+
+    def lose_once(route: Route) -> None:
+        keys.append(route.request.headers.get("idempotency-key"))
+        if route.request.method == "POST" and not lost:
+            lost.append(route.request.url)
+            route.abort()
+        else:
+            route.continue_()
+
+    page.route("**/v1/calls", lose_once)
     customer.focus()
     page.keyboard.press("Enter")
     expect(page.locator("#customer + [data-gcdial-widget] .status")).to_contain_text(
         "Ended: answered", timeout=30_000
     )
-    assert len(posts) == 3
+    assert len(posts) == 4  # the lost one and its retry
+    assert len(emulator.calls_created()) == 3
+    assert len(keys) == 2
+    assert keys[0] == keys[1]
+    assert keys[0]
+    assert lost
+    page.unroute("**/v1/calls")
+    errors[:] = [e for e in errors if "ERR_FAILED" not in e]  # Chromium logs the lost one
     assert len(browser_context.pages) == 1  # the pop-up closed itself
     assert errors == []
     # A number the service refuses: its reason shows in place. (Chromium logs the 422 answer

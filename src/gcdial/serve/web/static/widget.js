@@ -210,11 +210,45 @@
     step();
   }
 
+  function wait(ms) {
+    return new Promise(function (resolve) {
+      setTimeout(resolve, ms);
+    });
+  }
+
+  // The same click's request again, with its key, after a network failure or while the first
+  // is still being placed: the service answers a retry of a key as it answered the first time,
+  // so a retry never rings twice.
+  function post(body, key, tries) {
+    return api("POST", "/v1/calls", body, key).then(
+      function (answer) {
+        var type = answer.body && answer.body.error && answer.body.error.type;
+        if (answer.status === 409 && type === "idempotency_key_in_progress" && tries < 10) {
+          return wait(1000).then(function () {
+            return post(body, key, tries + 1);
+          });
+        }
+        return answer;
+      },
+      function () {
+        if (tries >= 3) {
+          throw new Error(
+            "The click-to-dial service could not be reached; the call may have been placed:" +
+              " check before calling again."
+          );
+        }
+        return wait(500 * (tries + 1)).then(function () {
+          return post(body, key, tries + 1);
+        });
+      }
+    );
+  }
+
   function place(entry, key) {
     var body = { agent: session.agent.email, to: entry.number };
     if (OPTIONS.country) body.defaultCountry = OPTIONS.country.toUpperCase();
     show(entry, "Placing the call…");
-    return api("POST", "/v1/calls", body, key).then(function (answer) {
+    return post(body, key, 0).then(function (answer) {
       if (answer.status === 202 || answer.status === 200) {
         follow(entry, answer.body.id, answer.body);
         return;
