@@ -23,8 +23,10 @@ from gcdial.emulator import EmulatorServer
 from gcdial.serve.app import create_app
 from gcdial.serve.config import ServeConfig
 from gcdial.serve.keys import new_api_key
+from gcdial.serve.pg_store import PostgresStore
 from gcdial.serve.server import ServeServer
 from gcdial.serve.sqlite_store import SqliteStore
+from gcdial.serve.store import Store
 
 ALICE = "alice@example.com"
 BOB = "bob@example.com"
@@ -37,7 +39,7 @@ WATCH_S = 1200.0
 @dataclass
 class Service:
     url: str
-    store: SqliteStore
+    store: Store
     emulator: EmulatorServer
     clock: list[float]
     crm_key: str
@@ -47,11 +49,14 @@ class Service:
 
 
 @contextmanager
-def _serve(emulator: EmulatorServer, tmp_path: Path, **settings: Any) -> Iterator[Service]:
+def _serve(
+    emulator: EmulatorServer, tmp_path: Path, store: Store | None = None, **settings: Any
+) -> Iterator[Service]:
     """The service with agent sign-in (client sandbox-signin unless told) and one allowed widget
-    origin, on a clock the test moves; a CRM key that may dial for anyone."""
+    origin, on a clock the test moves (on a SQLite file unless given a store); a CRM key that
+    may dial for anyone."""
     now = [time.time()]
-    store = SqliteStore(tmp_path / "serve.sqlite3")
+    store = store or SqliteStore(tmp_path / "serve.sqlite3")
     config = ServeConfig(
         sse_poll_s=0.2,
         campaigns_dir=str(tmp_path / "campaigns"),
@@ -262,7 +267,22 @@ def test_a_refused_sign_in_says_why_and_gives_no_session(
     assert not [k for k in service.store.list_api_keys() if k.name.startswith("agent:")]
 
 
-def test_a_callback_not_started_here_or_a_revoked_agent_is_refused(service: Service) -> None:
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_store_service(
+    request: pytest.FixtureRequest, emulator: EmulatorServer, tmp_path: Path
+) -> Iterator[Service]:
+    """The service on each store: an agent key made, then revoked, behaves the same on both."""
+    store: Store | None = None
+    if request.param == "postgres":
+        store = PostgresStore(request.getfixturevalue("pg_url"))
+    with _serve(emulator, tmp_path, store) as running:
+        yield running
+
+
+def test_a_callback_not_started_here_or_a_revoked_agent_is_refused(
+    any_store_service: Service,
+) -> None:
+    service = any_store_service
     with service.client() as http:
         forged = http.get("/auth/genesys/callback", params={"code": "x", "state": "y"})
         assert forged.status_code == 400
