@@ -185,6 +185,19 @@ def _spanned(ledger: dict[str, Any], key_prefix: str) -> dict[str, Any]:
     }
 
 
+def _held(summary: dict[str, Any]) -> str:
+    """The campaign's own account of its windows: requests and time held at each one's end."""
+    lived = summary.get("rate_windows") or []
+    if not lived:
+        return "(not reported)"
+    held = [float(w["held_s"]) for w in lived]
+    sent = [int(w["sent"]) for w in lived]
+    return (
+        f"{len(lived)} windows: held {sum(held) / len(held):.1f} s on average "
+        f"(max {max(held):.1f} s), {min(sent)}-{max(sent)} requests each"
+    )
+
+
 def throughput(work: Path, unthrottled_rps: float) -> Section:
     """A 6,000-contact campaign with 50 agents held to LIMIT requests per WINDOW_S.
 
@@ -241,6 +254,12 @@ def throughput(work: Path, unthrottled_rps: float) -> Section:
             [
                 "gap between a window's end and the next one's start",
                 f"mean {spanned['gap_mean_s']:.3f} s, max {spanned['gap_max_s']:.3f} s",
+                "-",
+            ],
+            [
+                "client: time held at a window's end, waiting for its reset "
+                "(summary's rate_windows)",
+                _held(summary),
                 "-",
             ],
             [
