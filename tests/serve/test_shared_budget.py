@@ -123,3 +123,24 @@ def test_a_store_that_cannot_grant_stops_the_request() -> None:
     budget = SharedBudget(BrokenStore(), KEY)  # type: ignore[arg-type]
     with pytest.raises(StoreError):
         budget.acquire()
+
+
+def test_a_late_429_from_an_earlier_window_still_holds_everyone(tmp_path: Path) -> None:
+    wall = Wall()
+    a, b, stores = _pair(tmp_path, wall)
+    try:
+        a.acquire()
+        old = a.window
+        a.observe(_headers(count=1, allowed=100, reset=1), window=old)
+        wall.now += 1.5
+        a.acquire()  # the window has turned
+        assert a.window == old + 1
+        a.observe(_response(429, retry_after="2"), window=old)
+        a.acquire()
+        assert wall.slept[-1] == pytest.approx(2.0)
+        wall.now -= 1.0
+        b.acquire()
+        assert wall.slept[-1] == pytest.approx(1.0)
+    finally:
+        for store in stores:
+            store.close()

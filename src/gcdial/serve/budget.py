@@ -292,12 +292,17 @@ class SharedBudget:
                 self.rate_limited_count += 1
                 self._paused_until = max(self._paused_until or 0.0, paused)
                 self._tokens = 0  # the next take tells the store, which holds every replica
+            pause = self._paused_until if (self._paused_until or 0.0) > now else None
             tagged = self._window if window is None else window
             old = self._evidence
-            if old is None or old.window != tagged:
-                if tagged != self._window and paused is None:
-                    return  # a late answer from an earlier window says nothing about this one
-                old = BudgetEvidence(tagged)
+            if old is None or old.window != self._window:
+                old = BudgetEvidence(self._window)
+            if tagged != self._window:
+                # A late answer from an earlier window says nothing about this one; its 429
+                # still holds everyone.
+                if paused is not None:
+                    self._evidence = replace(old, paused_until=pause)
+                return
             bound = None
             if reset is not None:
                 bound = now + min(max(0, reset), MAX_RATELIMIT_RESET_S) + RATELIMIT_RESET_MARGIN_S
@@ -306,9 +311,9 @@ class SharedBudget:
                 allowed=allowed if allowed is not None else old.allowed,
                 count=max(count or 0, old.count or 0) or None,
                 reset_at=_earliest(old.reset_at, bound),
-                paused_until=self._paused_until,
+                paused_until=pause,
             )
-            if tagged == self._window and bound is not None:
+            if bound is not None:
                 # The window ends by then: a token held past it would count in the next one.
                 self._tokens_until = min(self._tokens_until, bound)
 
