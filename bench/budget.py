@@ -37,6 +37,7 @@ from gcdial.serve.config import ServeConfig
 from gcdial.serve.keys import new_api_key
 from gcdial.serve.server import ServeServer
 from gcdial.serve.sqlite_store import SqliteStore
+from gcdial.serve.store import Store
 
 REPLICAS = 3
 AGENTS = 150
@@ -146,16 +147,22 @@ def _spanned(windows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def sharing(work: Path) -> Section:
-    """Three replicas on one PostgreSQL, one client's budget."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-    from gcdial.serve.pg_store import PostgresStore
-    from pgcluster import PgCluster
+def _database(cluster: Any, name: str) -> str:
+    import psycopg
 
-    cluster = PgCluster().start()
+    with psycopg.connect(cluster.url("postgres"), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}".encode())
+    url: str = cluster.url(name)
+    return url
+
+
+def sharing(work: Path, cluster: Any) -> Section:
+    """Three replicas on one PostgreSQL, one client's budget."""
+    from gcdial.serve.pg_store import PostgresStore
+
     processes: list[subprocess.Popen[str]] = []
     try:
-        url = cluster.url("postgres")
+        url = _database(cluster, "sharing")
         store = PostgresStore(url)
         made = new_api_key("bench", now=time.time(), rate_per_minute=1_000_000)
         store.add_api_key(made.record)
@@ -188,7 +195,6 @@ def sharing(work: Path) -> Section:
                 process.wait(15)
             except subprocess.TimeoutExpired:
                 process.kill()
-        cluster.stop()
     windows = [w for w in ledger["windows"] if w["key"] == "bench"]
     spanned = _spanned(windows)
     rate = LIMIT / WINDOW_S
@@ -239,8 +245,16 @@ def sharing(work: Path) -> Section:
     )
 
 
-def _replica(emu: EmulatorServer, work: Path, shared: bool) -> tuple[ServeServer, str]:
-    store = SqliteStore(work / f"cost-{shared}.sqlite3")
+def _replica(
+    emu: EmulatorServer, work: Path, shared: bool, pg_url: str | None = None
+) -> tuple[ServeServer, str]:
+    store: Store
+    if pg_url is not None:
+        from gcdial.serve.pg_store import PostgresStore
+
+        store = PostgresStore(pg_url)
+    else:
+        store = SqliteStore(work / f"cost-{shared}.sqlite3")
     made = new_api_key("bench", now=time.time(), rate_per_minute=1_000_000)
     store.add_api_key(made.record)
     app = create_app(
@@ -266,61 +280,85 @@ def _dial(http: httpx.Client, key: str, agent: str) -> float:
     return time.perf_counter() - started
 
 
-def cost(work: Path) -> Section:
+def cost(work: Path, cluster: Any) -> Section:
     """Store round trips and time per dial of the shared budget, and the dial's latency ratio:
-    two replicas on their own SQLite files, one with each budget, dialing in turn."""
+    three replicas (an in-process budget on SQLite, the shared one on SQLite, the shared one on
+    PostgreSQL), each on its own store, dialing in turn."""
     config = EmulatorConfig(
         speed=50, admin=True, rate_limit_per_minute=1_000_000, fixture=_fixture(work / "org.json")
     )
-    local: list[float] = []
-    shared: list[float] = []
-    half = AGENTS // 2
+    third = AGENTS // 3
+    pg_url = _database(cluster, "cost")
+    kinds = ("in-process budget, SQLite store (baseline)", "budget in the store: SQLite",
+             "budget in the store: PostgreSQL")  # fmt: skip
+    times: dict[str, list[float]] = {kind: [] for kind in kinds}
+    takes: dict[str, dict[str, float]] = {}
     with EmulatorServer(config) as emu:
-        plain, plain_key = _replica(emu, work, shared=False)
-        gated, gated_key = _replica(emu, work, shared=True)
-        with (
-            plain,
-            gated,
-            httpx.Client(base_url=plain.base_url, timeout=60) as one,
-            httpx.Client(base_url=gated.base_url, timeout=60) as two,
-        ):
-            # The first of each warms the token, the channel and the connections.
-            _dial(one, plain_key, _agent(0))
-            _dial(two, gated_key, _agent(half))
-            budget = gated.app.state.service.client.budget
-            assert isinstance(budget, SharedBudget)
-            before = budget.stats()
+        made = [
+            _replica(emu, work, shared=False),
+            _replica(emu, work, shared=True),
+            _replica(emu, work, shared=True, pg_url=pg_url),
+        ]
+        servers = [server.start() for server, _ in made]
+        https = [httpx.Client(base_url=server.base_url, timeout=60) for server in servers]
+        try:
+            # The first dial of each warms the token, the channel and the connections.
+            for n, ((_, key), http) in enumerate(zip(made, https, strict=True)):
+                _dial(http, key, _agent(n * third))
+            before = {}
+            for kind, server in zip(kinds[1:], servers[1:], strict=True):
+                budget = server.app.state.service.client.budget
+                assert isinstance(budget, SharedBudget)
+                before[kind] = budget.stats()
             requests_before = int(emu.request_counts()["total"])
             for i in range(1, COST_DIALS + 1):
-                local.append(_dial(one, plain_key, _agent(i % half)))
-                shared.append(_dial(two, gated_key, _agent(half + i % half)))
-            after = budget.stats()
+                for n, kind in enumerate(kinds):
+                    agent = _agent(n * third + i % third)
+                    times[kind].append(_dial(https[n], made[n][1], agent))
+            for kind, server in zip(kinds[1:], servers[1:], strict=True):
+                after = server.app.state.service.client.budget.stats()
+                takes[kind] = {k: after[k] - before[kind][k] for k in after}
             requests = int(emu.request_counts()["total"]) - requests_before
-    takes = {k: after[k] - before[k] for k in after}
-    l50, s50 = statistics.median(local), statistics.median(shared)
-    per_dial = takes["takes"] / COST_DIALS
-    take_ms = takes["take_seconds"] / max(1, takes["takes"]) * 1000
+        finally:
+            for http in https:
+                http.close()
+            for server in servers:
+                server.stop()
+    base = statistics.median(times[kinds[0]])
+    table = [[kinds[0], f"{base * 1000:.1f} ms", "1.00x", "0", "-"]]
+    for kind in kinds[1:]:
+        p50 = statistics.median(times[kind])
+        count = takes[kind]["takes"]
+        table.append(
+            [
+                kind,
+                f"{p50 * 1000:.1f} ms",
+                f"{p50 / base:.2f}x",
+                f"{count / COST_DIALS:.2f}",
+                f"{takes[kind]['take_seconds'] / COST_DIALS * 1000:.2f} ms "
+                f"({takes[kind]['take_seconds'] / max(1, count) * 1000:.2f} ms each)",
+            ]
+        )
     return Section(
         title="gcdial serve: the shared budget's cost per dial",
         command="make bench ARGS=budget",
-        headers=["dial through the service", "p50", "vs baseline", "store round trips / dial"],
-        table=[
-            ["in-process budget (baseline)", f"{l50 * 1000:.1f} ms", "1.00x", "0"],
-            [
-                "budget in the store (SQLite)",
-                f"{s50 * 1000:.1f} ms",
-                f"{s50 / l50:.2f}x",
-                f"{per_dial:.2f} ({take_ms:.2f} ms each)",
-            ],
+        headers=[
+            "dial through the service",
+            "p50",
+            "vs baseline",
+            "store round trips / dial",
+            "store time / dial",
         ],
+        table=table,
         notes=[
-            f"{COST_DIALS} dials each, one at a time, alternating between two replicas (one per "
-            "budget, each on its own SQLite file), same emulator (rate limit lifted); about "
-            f"{requests / (2 * COST_DIALS):.1f} Genesys requests per dial. A take reserves up "
-            "to ServeConfig.budget_batch (8) tokens, as many as the replica spent in the last "
+            f"{COST_DIALS} dials each, one at a time, taking turns between three replicas (each "
+            "on its own store), same emulator (rate limit lifted); about "
+            f"{requests / (3 * COST_DIALS):.1f} Genesys requests per dial, each taking a token. "
+            "A take (one transaction: the evidence in, a batch of tokens out) reserves up to "
+            "ServeConfig.budget_batch (8) tokens, as many as the replica spent in the last "
             "0.25 s, so a busy replica makes one store round trip per several requests.",
-            f"Time in the store per dial: {takes['take_seconds'] / COST_DIALS * 1000:.2f} ms "
-            "(in a worker thread, one take at a time per replica).",
+            "The store time is spent in a worker thread, one take at a time per replica; the "
+            "latency ratio is the whole served dial's.",
         ],
     )
 
@@ -330,10 +368,17 @@ def run() -> list[Section]:
     with tempfile.TemporaryDirectory(prefix="gcdial-bench-budget-") as tmp:
         work = Path(tmp)
         sections = []
-        for name, measure in (("cost", cost), ("sharing", sharing)):
-            folder = work / name
-            folder.mkdir()
-            started = time.perf_counter()
-            sections.append(measure(folder))
-            print(f"   budget {name}: {time.perf_counter() - started:.1f} s", file=sys.stderr)
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+        from pgcluster import PgCluster
+
+        cluster = PgCluster().start()
+        try:
+            for name, measure in (("cost", cost), ("sharing", sharing)):
+                folder = work / name
+                folder.mkdir()
+                started = time.perf_counter()
+                sections.append(measure(folder, cluster))
+                print(f"   budget {name}: {time.perf_counter() - started:.1f} s", file=sys.stderr)
+        finally:
+            cluster.stop()
         return sections
