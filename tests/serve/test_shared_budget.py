@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from gcdial.errors import BudgetUnavailableError, CallEffect
 from gcdial.serve.budget import SharedBudget
 from gcdial.serve.sqlite_store import SqliteStore
 from gcdial.serve.store import StoreError
@@ -121,8 +122,10 @@ class BrokenStore:
 
 def test_a_store_that_cannot_grant_stops_the_request() -> None:
     budget = SharedBudget(BrokenStore(), KEY)  # type: ignore[arg-type]
-    with pytest.raises(StoreError):
+    with pytest.raises(BudgetUnavailableError) as raised:
         budget.acquire()
+    assert raised.value.call_effect is CallEffect.NOT_PLACED
+    assert "the store is down" in str(raised.value)
 
 
 def test_a_late_429_from_an_earlier_window_still_holds_everyone(tmp_path: Path) -> None:

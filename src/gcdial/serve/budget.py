@@ -13,7 +13,8 @@ allowance and the window's end as the ``inin-ratelimit-*`` headers told them, an
   the window has ended, and after :data:`TOKEN_TTL_S` in any case, so a token granted in one
   window is never spent in the next.
 - If the store cannot grant tokens, the request waits (the store is retried), and a store that
-  fails raises: a request never goes out without its token.
+  fails raises :class:`~gcdial.errors.BudgetUnavailableError` (the call was not placed): a
+  request never goes out without its token.
 
 :func:`decide` is the whole policy, pure; both stores run it inside one transaction on the row
 they locked (SQLite ``BEGIN IMMEDIATE``, PostgreSQL ``SELECT ... FOR UPDATE``).
@@ -38,6 +39,7 @@ from gcdial._shared import (
     RATELIMIT_COUNT_HEADER,
     RATELIMIT_RESET_HEADER,
 )
+from gcdial.errors import BudgetUnavailableError
 from gcdial.http import (
     INITIAL_BACKOFF_S,
     MAX_RATELIMIT_RESET_S,
@@ -46,6 +48,7 @@ from gcdial.http import (
     header_value,
     parse_retry_after,
 )
+from gcdial.serve.store import StoreError
 
 if TYPE_CHECKING:
     from gcdial.client import AsyncClient
@@ -342,7 +345,15 @@ class SharedBudget:
         with self._lock:
             evidence = self._evidence
         started = time.perf_counter()
-        grant = self._store.take_budget(self.key, want, now=now, evidence=evidence)
+        try:
+            grant = self._store.take_budget(self.key, want, now=now, evidence=evidence)
+        except StoreError as exc:
+            raise BudgetUnavailableError(
+                f"The Genesys request budget in the store could not be read, so nothing was "
+                f"sent: {exc}",
+                hint="Check the service's store (gcdial serve's /readyz); dial again once it "
+                "answers.",
+            ) from None
         took = time.perf_counter() - started
         with self._lock:
             self.takes += 1
