@@ -299,7 +299,9 @@ def test_two_replicas_under_faults_never_ring_twice_and_lose_no_webhook(
     pg_url: str, two_replica_emulator: EmulatorServer, tmp_path: Path
 ) -> None:
     emulator = two_replica_emulator
-    env = replica_env(emulator, pg_url, tmp_path)
+    # A short settle time: the killed replica's dials are settled by the other's ladder (a
+    # retry meanwhile is a 409) within the CRM's deadline.
+    env = replica_env(emulator, pg_url, tmp_path, GCDIAL_ANALYTICS_SETTLE_S="3")
     crm_key = _keys_create(env, "crm", "dial,watch")
     admin_key = _keys_create(env, "ops", "admin")
     fleet = Fleet(env, tmp_path)

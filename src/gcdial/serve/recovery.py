@@ -301,6 +301,12 @@ async def resolve_stale(
             if details.status == "found":
                 return decide(LadderFacts(details=details, notes=notes))
             if details.status == "not_found" and due and window is not None:
+                watched = Evidence(
+                    "channel",
+                    f"this replica's notifications channel watched agent {attempt.agent_id} "
+                    f"without a drop from {ask - window.since:.0f} s before the conversation "
+                    "details were asked until the verdict: it is the witness",
+                )
                 facts = recovery_facts(
                     live=book.seen(attempt),
                     details=details,
@@ -308,7 +314,7 @@ async def resolve_stale(
                     asked_at=asked_at,
                     intact=book.intact(window),
                     settle_s=ladder.settle_s,
-                    notes=notes,
+                    notes=(*notes, watched),
                 )
                 resolution = decide(facts)
                 if resolution.verdict is not Verdict.UNKNOWN:

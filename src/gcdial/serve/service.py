@@ -821,7 +821,9 @@ class DialService:
             self._witness,
             attempt,
             ladder=LadderSettings(settle_s=settle, retry_s=min(5.0, max(settle / 4, 0.2))),
-            timeout_s=settle + max(self.config.resolve_later_s, settle),
+            # Bounded: the key answers 409 (in progress) meanwhile. A window is usually open
+            # long before the claim goes stale, so most are decided at once.
+            timeout_s=2 * settle + 60,
             notes=(died,),
             heartbeat=heartbeat,
         )
@@ -833,7 +835,8 @@ class DialService:
         elif resolution.verdict is Verdict.NOT_PLACED:
             detail = (
                 "The service stopped while placing this call; the evidence shows it was not "
-                f"placed ({resolution.evidence[-1].detail}). Dial again with a new Idempotency-Key."
+                f"placed ({'; '.join(e.detail for e in resolution.evidence[1:])}). Dial again "
+                "with a new Idempotency-Key."
             )
         else:
             looked = "; ".join(item.detail for item in resolution.evidence)
