@@ -925,8 +925,8 @@ class DialService:
             if agent:
                 wanted.append(agent)
         # An agent key that is not a Genesys id (an agent that could not be looked up) has no
-        # topic to watch; ids have no '@'.
-        wanted = [a for a in wanted if "@" not in a and a not in self._witness.watched]
+        # topic to watch; ids have no '@'. A window that a drop ended is opened again.
+        wanted = [a for a in wanted if "@" not in a and self._witness.window(a) is None]
         if wanted:
             await self._witness.watch(wanted)
 
