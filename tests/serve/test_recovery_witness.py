@@ -5,7 +5,8 @@ The rule itself (:func:`recovery_facts` into :func:`gcdial.resolve.decide`), the
 that watched the agent for the settle time, an attempt that never reached Genesys is
 ``not_placed``; with no channel at all (the emulator refuses notifications), or one that dropped,
 the same attempt stays ``unknown``, with evidence saying what would settle it; an attempt that did
-create its call is ``placed`` either way.
+create its call is ``placed`` either way; a call of the agent without any attempt id seen in the
+window leaves it ``unknown`` (it could be the attempt's own).
 """
 
 from __future__ import annotations
@@ -128,6 +129,16 @@ def test_a_witness_settles_not_placed_and_no_witness_leaves_it_unknown(
             dropped = await _ladder(client, _attempt(str(uuid.uuid4())), drop_with=emulator)
             assert dropped.verdict is Verdict.UNKNOWN, dropped.evidence
 
+            # A call of the agent that carries no attempt id shows up in the window: it could be
+            # the attempt's own call (should the route not attach attributes), so no verdict.
+            target = await client.calls.target("alice@example.com", check_agent=False)
+            doubting = asyncio.create_task(_ladder(client, _attempt(str(uuid.uuid4()))))
+            await asyncio.sleep(SETTLE_S / 3)
+            await client.calls.send(target, CallParams(to="+14155550101"))
+            doubted = await doubting
+            assert doubted.verdict is Verdict.UNKNOWN, doubted.evidence
+            assert any("no attempt id" in item.detail for item in doubted.evidence)
+
             # The same attempt with no channel at all: the details alone are not enough.
             emulator.add_fault(route="notifications", mode="status", status=403)
             blind = await _ladder(client, _attempt(str(uuid.uuid4())))
@@ -141,12 +152,11 @@ def test_a_witness_settles_not_placed_and_no_witness_leaves_it_unknown(
             params = CallParams(to=ANSWERS).with_attribute(
                 client.settings.attempt_attribute, attempt_id
             )
-            target = await client.calls.target("alice@example.com", check_agent=False)
             created = await client.calls.send(target, params)
             placed = await _ladder(client, _attempt(attempt_id))
             assert placed.verdict is Verdict.PLACED, placed.evidence
             assert placed.conversation_id == created.id
 
     asyncio.run(run())
-    # The ladder never dials: the one call above is the only one.
-    assert len(emulator.calls_created()) == 1
+    # The ladder never dials: the two calls above are the only ones.
+    assert len(emulator.calls_created()) == 2

@@ -48,6 +48,7 @@ from gcdial.resolve import (
     decide,
     match_snapshot,
     query_details,
+    same_number,
     search_interval,
 )
 
@@ -150,6 +151,34 @@ class WitnessBook:
             found = match_snapshot(attempt, snapshot)
             if found is not None:
                 return found
+        return None
+
+    def doubt(self, attempt: Attempt, since: float) -> Evidence | None:
+        """A frame that arrived since ``since`` of a call of the attempt's agent or to its
+        number that carries no attempt id at all (and was not matched as this attempt's): it
+        could be this attempt's call, so the window proves nothing."""
+        from gcdial.monitor.events import participants_of  # see gcdial.resolve.match_snapshot
+
+        for at, snapshot in self._recent:
+            if at < since:
+                continue
+            participants = list(participants_of(snapshot).values())
+            if any(
+                isinstance(p.get("attributes"), Mapping) and attempt.attempt_key in p["attributes"]
+                for p in participants
+            ):
+                continue  # tagged: some attempt's call, matched (or not) by its id
+            ours = any(
+                (isinstance(p.get("user"), Mapping) and p["user"].get("id") == attempt.agent_id)
+                or same_number(attempt.number, p.get("address"))
+                for p in participants
+            )
+            if ours:
+                return Evidence(
+                    "channel",
+                    f"conversation {snapshot.get('id')} of the agent (or to {attempt.number}) "
+                    "came with no attempt id in the window: it could be this attempt's call",
+                )
         return None
 
 
@@ -271,8 +300,8 @@ async def resolve_stale(
     analytics = True
     while True:
         if heartbeat is not None and not await heartbeat():
-            notes = (*notes, Evidence("resolver", "another replica took this attempt over"))
-            break
+            lost = Evidence("resolver", "another replica took this attempt over")
+            return Resolution(Verdict.UNKNOWN, (*notes, lost))
         window = book.window(attempt.agent_id)
         if window is None:
             try:
@@ -307,14 +336,17 @@ async def resolve_stale(
                     f"without a drop from {ask - window.since:.0f} s before the conversation "
                     "details were asked until the verdict: it is the witness",
                 )
+                doubt = book.doubt(attempt, window.since)
+                if doubt is not None and doubt not in notes:
+                    notes = (*notes, doubt)
                 facts = recovery_facts(
                     live=book.seen(attempt),
                     details=details,
                     window=window,
                     asked_at=asked_at,
-                    intact=book.intact(window),
+                    intact=book.intact(window) and doubt is None,
                     settle_s=ladder.settle_s,
-                    notes=(*notes, watched),
+                    notes=notes if doubt is not None else (*notes, watched),
                 )
                 resolution = decide(facts)
                 if resolution.verdict is not Verdict.UNKNOWN:
@@ -332,7 +364,9 @@ async def resolve_stale(
         details=details,
         window=window,
         asked_at=asked_at,
-        intact=window is not None and book.intact(window),
+        intact=window is not None
+        and book.intact(window)
+        and book.doubt(attempt, window.since) is None,
         settle_s=ladder.settle_s,
         notes=notes,
     )

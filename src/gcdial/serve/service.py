@@ -803,6 +803,10 @@ class DialService:
             return
         try:
             resolution = await self._ladder_of(call, lease, owner, ttl)
+            if not await self.db(
+                self.store.acquire_lease, lease, owner, now=self.clock(), ttl_s=ttl
+            ):
+                return  # another replica took it over (this one stalled): its verdict stands
             await self._record_recovered(call, resolution)
         except Exception as exc:
             # The store or Genesys failed: the lease lapses, and the next round starts over.
