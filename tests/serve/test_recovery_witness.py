@@ -5,8 +5,8 @@ The rule itself (:func:`recovery_facts` into :func:`gcdial.resolve.decide`), the
 that watched the agent for the settle time, an attempt that never reached Genesys is
 ``not_placed``; with no channel at all (the emulator refuses notifications), or one that dropped,
 the same attempt stays ``unknown``, with evidence saying what would settle it; an attempt that did
-create its call is ``placed`` either way; a call of the agent without any attempt id seen in the
-window leaves it ``unknown`` (it could be the attempt's own).
+create its call is ``placed`` either way. A call to the attempt's number whose frames never carry an
+attempt id is a doubt that keeps the window from proving anything.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gcdial.calls import CallParams
+from gcdial.calls import CallParams, CallTarget
 from gcdial.client import AsyncClient
 from gcdial.config import Settings
 from gcdial.emulator import EmulatorServer
@@ -129,15 +129,8 @@ def test_a_witness_settles_not_placed_and_no_witness_leaves_it_unknown(
             dropped = await _ladder(client, _attempt(str(uuid.uuid4())), drop_with=emulator)
             assert dropped.verdict is Verdict.UNKNOWN, dropped.evidence
 
-            # A call of the agent that carries no attempt id shows up in the window: it could be
-            # the attempt's own call (should the route not attach attributes), so no verdict.
             target = await client.calls.target("alice@example.com", check_agent=False)
-            doubting = asyncio.create_task(_ladder(client, _attempt(str(uuid.uuid4()))))
-            await asyncio.sleep(SETTLE_S / 3)
-            await client.calls.send(target, CallParams(to="+14155550101"))
-            doubted = await doubting
-            assert doubted.verdict is Verdict.UNKNOWN, doubted.evidence
-            assert any("no attempt id" in item.detail for item in doubted.evidence)
+            await _doubts(client, emulator, target)
 
             # The same attempt with no channel at all: the details alone are not enough.
             emulator.add_fault(route="notifications", mode="status", status=403)
@@ -158,5 +151,48 @@ def test_a_witness_settles_not_placed_and_no_witness_leaves_it_unknown(
             assert placed.conversation_id == created.id
 
     asyncio.run(run())
-    # The ladder never dials: the two calls above are the only ones.
-    assert len(emulator.calls_created()) == 2
+    # The ladder never dials: the calls made above are the only ones.
+    assert len(emulator.calls_created()) == 4
+
+
+async def _doubts(client: AsyncClient, emulator: EmulatorServer, target: CallTarget) -> None:
+    """Real frames in a window: an untagged call to the attempt's number is a doubt; a call
+    tagged with another attempt's id, or to another number, is not."""
+    monitor = CallMonitor(client.transport)
+    book = WitnessBook(monitor)
+    attempt = _attempt(str(uuid.uuid4()), number="+14155550102")
+    try:
+        await book.watch([ALICE_ID])
+        window = book.window(ALICE_ID)
+        assert window is not None
+        other = CallParams(to="+14155550102").with_attribute(
+            client.settings.attempt_attribute, str(uuid.uuid4())
+        )
+        await client.calls.send(target, other)
+        await client.calls.send(target, CallParams(to="+14155550103"))
+        await _frames_of(book, 2)
+        assert book.doubt(attempt, window.since) is None
+        untagged = await client.calls.send(target, CallParams(to="+14155550102"))
+        await _frames_of(book, 3)
+        doubt = book.doubt(attempt, window.since)
+        assert doubt is not None
+        assert untagged.id in doubt.detail, doubt
+        # Not in a window that began after that call's frames.
+        assert book.doubt(attempt, book.clock() + 1) is None
+    finally:
+        book.close()
+        await monitor.close()
+
+
+async def _frames_of(book: WitnessBook, conversations: int) -> None:
+    """Wait until the book holds frames naming a customer for this many conversations."""
+    for _ in range(200):
+        named = {
+            s.get("id")
+            for _, s in book._recent
+            if any(p.get("address") for p in (s.get("participants") or []))
+        }
+        if len(named) >= conversations:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the channel brought no frames with a customer")

@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from gcdial.http import AsyncApiTransport
-from gcdial.monitor import CallMonitor
+from gcdial.monitor import CallMonitor, MonitorMode
 from gcdial.resolve import (
     AnalyticsAnswer,
     Attempt,
@@ -63,8 +63,9 @@ __all__ = [
     "settles_it",
 ]
 
-RECENT_SNAPSHOTS: Final = 2000
-"""Call frames kept for the ladder; a window from which one was dropped is no witness."""
+RECENT_SNAPSHOTS: Final = 20_000
+"""Call frames kept for the ladder, trimmed to what it matches on (a few hundred bytes each); a
+window from which a frame it needs was dropped is no witness."""
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -87,9 +88,16 @@ class WitnessBook:
     book keeps the latest :data:`RECENT_SNAPSHOTS` with their arrival times.
     """
 
-    def __init__(self, monitor: CallMonitor, *, clock: Clock = time.monotonic) -> None:
+    def __init__(
+        self,
+        monitor: CallMonitor,
+        *,
+        clock: Clock = time.monotonic,
+        attempt_key: str = "gcdialAttemptId",
+    ) -> None:
         self.monitor = monitor
         self.clock = clock
+        self.attempt_key = attempt_key
         self._windows: dict[str, Window] = {}
         self._recent: deque[tuple[float, Mapping[str, Any]]] = deque()
         self._dropped_until = float("-inf")
@@ -109,7 +117,7 @@ class WitnessBook:
 
     def on_snapshot(self, snapshot: Mapping[str, Any]) -> None:
         """Keep one frame (the monitor calls this for every frame)."""
-        self._recent.append((self.clock(), snapshot))
+        self._recent.append((self.clock(), _trim(snapshot, self.attempt_key)))
         while len(self._recent) > RECENT_SNAPSHOTS:
             at, _ = self._recent.popleft()
             self._dropped_until = max(self._dropped_until, at)
@@ -134,16 +142,19 @@ class WitnessBook:
                 self._windows[agent_id] = Window(agent_id, since, mark)
 
     def window(self, agent_id: str) -> Window | None:
-        """The agent's window while it is intact (channel healthy since, no frame dropped)."""
+        """The agent's window while its channel has stayed healthy since it opened."""
         found = self._windows.get(agent_id)
-        if found is None or not self.intact(found):
+        if found is None or not self.monitor.healthy_since(found.mark):
             return None
         return found
 
-    def intact(self, window: Window) -> bool:
+    def intact(self, window: Window, *, needed_from: float | None = None) -> bool:
         """Whether ``window`` still witnesses: the channel has not dropped since its start and
-        no frame that arrived within it was dropped from the book."""
-        return self.monitor.healthy_since(window.mark) and self._dropped_until < window.since
+        no frame it needs was dropped from the book: those that arrived since its start, or
+        since ``needed_from`` if later (details asked at T show every call created before T
+        less the settle time, so frames from before then are not needed)."""
+        start = window.since if needed_from is None else max(window.since, needed_from)
+        return self.monitor.healthy_since(window.mark) and self._dropped_until < start
 
     def seen(self, attempt: Attempt) -> Evidence | None:
         """Live evidence of ``attempt`` among the frames kept."""
@@ -154,32 +165,56 @@ class WitnessBook:
         return None
 
     def doubt(self, attempt: Attempt, since: float) -> Evidence | None:
-        """A frame that arrived since ``since`` of a call of the attempt's agent or to its
-        number that carries no attempt id at all (and was not matched as this attempt's): it
-        could be this attempt's call, so the window proves nothing."""
+        """A call to the attempt's number seen since ``since`` that no frame ever tagged with an
+        attempt id and that :meth:`seen` could not match (its start unknown, or the attempt's
+        times unknown): it could be this attempt's own call, so the window proves nothing.
+
+        A frame with no customer yet (the agent's leg, before the customer is dialed) names no
+        number and raises no doubt: the call's later frames, or its details, decide it.
+        """
         from gcdial.monitor.events import participants_of  # see gcdial.resolve.match_snapshot
 
+        tagged: set[object] = set()
+        for _, snapshot in self._recent:
+            for participant in participants_of(snapshot).values():
+                attributes = participant.get("attributes")
+                if isinstance(attributes, Mapping) and attempt.attempt_key in attributes:
+                    tagged.add(snapshot.get("id"))
         for at, snapshot in self._recent:
-            if at < since:
+            if at < since or snapshot.get("id") in tagged:
                 continue
-            participants = list(participants_of(snapshot).values())
             if any(
-                isinstance(p.get("attributes"), Mapping) and attempt.attempt_key in p["attributes"]
-                for p in participants
+                same_number(attempt.number, p.get("address"))
+                for p in participants_of(snapshot).values()
             ):
-                continue  # tagged: some attempt's call, matched (or not) by its id
-            ours = any(
-                (isinstance(p.get("user"), Mapping) and p["user"].get("id") == attempt.agent_id)
-                or same_number(attempt.number, p.get("address"))
-                for p in participants
-            )
-            if ours:
                 return Evidence(
                     "channel",
-                    f"conversation {snapshot.get('id')} of the agent (or to {attempt.number}) "
-                    "came with no attempt id in the window: it could be this attempt's call",
+                    f"conversation {snapshot.get('id')} to {attempt.number} came with no attempt "
+                    "id in the window: it could be this attempt's call",
                 )
         return None
+
+
+def _trim(snapshot: Mapping[str, Any], attempt_key: str) -> dict[str, Any]:
+    """What the ladder matches a frame on: its id and, per participant, the id, purpose,
+    address, user id, start and connect times, and the attempt id attribute alone."""
+    from gcdial.monitor.events import participants_of  # see gcdial.resolve.match_snapshot
+
+    participants = []
+    for participant in participants_of(snapshot).values():
+        kept: dict[str, Any] = {
+            name: participant[name]
+            for name in ("id", "purpose", "address", "startTime", "connectedTime")
+            if name in participant
+        }
+        user = participant.get("user")
+        if isinstance(user, Mapping) and isinstance(user.get("id"), str):
+            kept["user"] = {"id": user["id"]}
+        attributes = participant.get("attributes")
+        if isinstance(attributes, Mapping) and attempt_key in attributes:
+            kept["attributes"] = {attempt_key: attributes[attempt_key]}
+        participants.append(kept)
+    return {"id": snapshot.get("id"), "participants": participants}
 
 
 def recovery_facts(
@@ -344,7 +379,7 @@ async def resolve_stale(
                     details=details,
                     window=window,
                     asked_at=asked_at,
-                    intact=book.intact(window) and doubt is None,
+                    intact=book.intact(window, needed_from=ask - ladder.settle_s) and doubt is None,
                     settle_s=ladder.settle_s,
                     notes=notes if doubt is not None else (*notes, watched),
                 )
@@ -354,6 +389,9 @@ async def resolve_stale(
         left = timeout_s - (clock() - started)
         if left <= 0 or not analytics:
             break
+        blind = window is None and book.monitor.mode is MonitorMode.POLLING
+        if blind and asked_at is not None and asked_at - started >= ladder.settle_s:
+            break  # no channel will come back to witness; the details had their settle time
         if window is not None and not due:
             pause = window.since + ladder.settle_s - clock()
         else:
@@ -365,7 +403,8 @@ async def resolve_stale(
         window=window,
         asked_at=asked_at,
         intact=window is not None
-        and book.intact(window)
+        and asked_at is not None
+        and book.intact(window, needed_from=asked_at - ladder.settle_s)
         and book.doubt(attempt, window.since) is None,
         settle_s=ladder.settle_s,
         notes=notes,

@@ -266,7 +266,9 @@ class DialService:
         """Open the client and the monitor, resume following placed calls, start the workers."""
         self._client = self._client_factory()
         self._monitor = CallMonitor(self._client.transport)
-        self._witness = WitnessBook(self._monitor)
+        self._witness = WitnessBook(
+            self._monitor, attempt_key=self._client.settings.attempt_attribute
+        )
         self._webhook_http = self.webhook_guard.client(self.config.webhook_timeout_s)
         self.hub.last_id = await self.db(self.store.last_event_id)
         self._unlisten = await self._listen_to_replicas()
