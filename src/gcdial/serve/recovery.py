@@ -10,9 +10,19 @@ A replica killed between sending a create-call and recording its answer leaves t
    at least the settle time after the start of a window over which this replica's notifications
    channel was subscribed to the agent and connected without a single drop, with no frame of the
    attempt seen in the window. The details show every call created up to the settle time before
-   they were asked, so together they cover every moment a call could have been created. Without
-   such a window (no channel, a drop, no analytics permission, too many conversations) the call
-   stays ``unknown``, with what was looked at and what would settle it.
+   they were asked, so together they cover every moment a call could have been created (and
+   only the frames since then must still be in the book). A call to the attempt's number that no
+   frame ever tagged with an attempt id, seen in the window, is a doubt: it could be this
+   attempt's own call. Without such a window (no channel, a drop, a doubt, no analytics
+   permission, too many conversations) the call stays ``unknown``, with what was looked at and
+   what would settle it.
+
+The other side of the race is the dialing process that only stalled past its claim: just before
+its POST it checks that no replica holds the call's ladder lease (``DialService._fence``). The
+ladder takes that lease before anything else and concludes "not placed" no sooner than
+``grace_s`` after it, so a POST that passed the check just before the lease was taken has that
+long to reach Genesys and show on the witness's channel. This narrows the race to a POST slower
+than the grace; it is not a fence Genesys enforces.
 
 Why the witness is kept in this replica's memory and not in the store: a witness is worth
 something only together with the frames it saw. A "healthy from S to T" row written by replica B
@@ -319,6 +329,7 @@ async def resolve_stale(
     notes: tuple[Evidence, ...] = (),
     heartbeat: Callable[[], Awaitable[bool]] | None = None,
     sleep: Sleep = asyncio.sleep,
+    grace_s: float = 0.0,
 ) -> Resolution:
     """The ladder for a dead replica's attempt, with this replica's channel as the witness.
 
@@ -326,6 +337,7 @@ async def resolve_stale(
     been open for the settle time. Returns ``placed`` on any evidence of the call, ``not_placed``
     only per :func:`recovery_facts`, else ``unknown`` after ``timeout_s``. ``heartbeat`` is
     awaited between steps (renew the ladder's lease); False stops the ladder (unknown).
+    ``grace_s``: no ``not_placed`` sooner than this after the start (see the module doc).
     """
     clock = book.clock
     started = clock()
@@ -350,7 +362,11 @@ async def resolve_stale(
         if live is not None:
             return decide(LadderFacts(live=live, notes=notes))
         now = clock()
-        due = window is not None and now - window.since >= ladder.settle_s
+        due = (
+            window is not None
+            and now - window.since >= ladder.settle_s
+            and now - started >= grace_s
+        )
         again = asked_at is None or now - asked_at >= max(ladder.retry_s, ladder.settle_s / 2)
         retry = details is not None and details.status in ("rate_limited", "error", "incomplete")
         if analytics and (details is None or due or (again and (retry or window is None))):
@@ -393,7 +409,7 @@ async def resolve_stale(
         if blind and asked_at is not None and asked_at - started >= ladder.settle_s:
             break  # no channel will come back to witness; the details had their settle time
         if window is not None and not due:
-            pause = window.since + ladder.settle_s - clock()
+            pause = max(window.since + ladder.settle_s, started + grace_s) - clock()
         else:
             pause = ladder.retry_s
         await sleep(max(0.05, min(pause, left, ladder.retry_s)))

@@ -78,6 +78,7 @@ T = TypeVar("T")
 TERMINAL_EVENTS = frozenset({"call.ended", "call.unknown", "call.not_placed", "call.refused"})
 _RECOVERY_EVERY_S = 30.0
 _WATCH_EVERY_S = 2.0  # how often a replica reads which agents have a dial in flight anywhere
+_LADDER_GRACE_S = 10.0  # no "not placed" from a recovery ladder sooner than this after its lease
 _FINISH_S = 5.0  # how long ``stop`` waits for answered dials' events and audit lines
 # The webhook worker looks at the outbox once per burst of events, not once per event.
 _WEBHOOK_COALESCE_S = 0.05
@@ -862,6 +863,9 @@ class DialService:
             timeout_s=2 * settle + 60,
             notes=(died,),
             heartbeat=heartbeat,
+            # A stalled dialer's POST that passed its fence just before the lease was taken
+            # has this long to show (see gcdial.serve.recovery).
+            grace_s=min(settle, _LADDER_GRACE_S),
         )
 
     async def _record_recovered(self, call: CallRecord, resolution: Resolution) -> None:
