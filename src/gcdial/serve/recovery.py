@@ -367,9 +367,10 @@ async def resolve_stale(
             and now - window.since >= ladder.settle_s
             and now - started >= grace_s
         )
-        again = asked_at is None or now - asked_at >= max(ladder.retry_s, ladder.settle_s / 2)
-        retry = details is not None and details.status in ("rate_limited", "error", "incomplete")
-        if analytics and (details is None or due or (again and (retry or window is None))):
+        # Asked again now and then while the window opens: a call created just before the
+        # dialer died shows in the details once they have ingested it.
+        again = asked_at is None or now - asked_at >= max(ladder.retry_s, ladder.settle_s / 8)
+        if analytics and (details is None or due or again):
             ask = clock()
             interval = search_interval(attempt, transport.server_clock.now())
             details = await query_details(
