@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
 __all__ = [
+    "RULES_POLICIES",
     "SCHEMA_VERSION",
     "ApiKeyRecord",
     "AuditEntry",
@@ -28,6 +30,7 @@ __all__ = [
     "Claim",
     "ClaimKind",
     "Delivery",
+    "DncEntry",
     "Event",
     "IdempotencyRecord",
     "Store",
@@ -37,10 +40,15 @@ __all__ = [
     "hash_api_key",
 ]
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """2: calls gain their source (api or campaign) and origin. 3: calls gain ``wrapup``.
 4: webhooks gain ``events``, the event types an endpoint subscribed to (NULL: every type).
-5: ``live_agents``, the agents with a live call (one row per agent: exclusivity)."""
+5: ``live_agents``, the agents with a live call (one row per agent: exclusivity).
+6: ``dnc``, the service's do-not-call list; API keys gain ``rules`` (enforce or warn)."""
+
+RULES_POLICIES: tuple[str, ...] = ("enforce", "warn")
+"""What a key's dials do when a calling rule (window, do-not-call) forbids them: refused, or
+placed with the warnings on the call."""
 
 CallStatus = Literal["placing", "placed", "unknown", "not_placed", "refused"]
 CALL_STATUSES: tuple[str, ...] = ("placing", "placed", "unknown", "not_placed", "refused")
@@ -186,6 +194,17 @@ class ApiKeyRecord:
     prefix: str = ""
     revoked_at: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    rules: str = "enforce"  # one of RULES_POLICIES
+
+
+@dataclass(frozen=True)
+class DncEntry:
+    """One number of the do-not-call list (E.164), who added it, when, and why."""
+
+    number: str
+    added_at: float
+    added_by: str
+    reason: str | None = None
 
 
 @runtime_checkable
@@ -413,6 +432,27 @@ class Store(Protocol):
 
     def live_agents(self, *, now: float) -> dict[str, str]:
         """Unexpired claims: agent -> call id."""
+        ...
+
+    # the do-not-call list
+    def add_dnc(self, entries: Sequence[DncEntry]) -> int:
+        """Add numbers in one transaction (all or none); a number already listed keeps its
+        entry. Returns how many were new."""
+        ...
+
+    def remove_dnc(self, number: str) -> bool:
+        """Take a number off the list; False when it was not on it."""
+        ...
+
+    def dnc_listed(self, numbers: Sequence[str]) -> dict[str, DncEntry]:
+        """The entries of those of ``numbers`` on the list (raises ``StoreError`` when the store
+        cannot answer: a dial is then refused, never sent unchecked)."""
+        ...
+
+    def list_dnc(
+        self, *, limit: int = 100, before: tuple[float, str] | None = None
+    ) -> list[DncEntry]:
+        """The list, newest first by (added_at, number); ``before`` a page's last entry."""
         ...
 
     # campaign leases
