@@ -29,6 +29,8 @@ from gcdial.serve.keys import new_api_key
 from gcdial.serve.server import ServeServer
 from gcdial.serve.sqlite_store import SqliteStore
 
+from .conftest import Running
+
 ALICE = "alice@example.com"
 BOB = "bob@example.com"
 NIGHT = "+12125550100"  # New York: 04:30 on the service's clock
@@ -240,3 +242,34 @@ def test_dnc_routes_page_by_cursor_remove_and_name_bad_numbers(
     junk = service.http.delete("/v1/dnc/abc", headers=service.admin())
     assert junk.status_code == 422
     assert junk.json()["error"]["path"] == "path:number"
+
+
+def test_a_service_campaign_skips_numbers_on_the_stores_list(running: Running) -> None:
+    running.emulator.set_speed(50)
+    ops = running.make_key("ops", scopes=("campaigns",), rate_per_minute=100_000)
+    listed = running.http.post(
+        "/v1/dnc", json={"number": "+14155550111"}, headers=running.headers(running.admin_key)
+    )
+    assert listed.status_code == 201, listed.text
+    rows = "".join(f"+141555501{n:02d},c{n}\n" for n in range(10, 13))
+    created = running.http.post(
+        "/v1/campaigns",
+        files={"file": ("contacts.csv", f"phone,name\n{rows}".encode(), "text/csv")},
+        data={"agents": ALICE, "window": "00:00-24:00"},
+        headers=running.headers(ops),
+    )
+    assert created.status_code == 201, created.text
+    cid = created.json()["id"]
+    started = running.http.post(f"/v1/campaigns/{cid}/start", headers=running.headers(ops))
+    assert started.status_code == 200, started.text
+    deadline = time.monotonic() + 60
+    campaign: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        campaign = running.http.get(f"/v1/campaigns/{cid}", headers=running.headers(ops)).json()
+        if campaign["state"] in ("finished", "failed"):
+            break
+        time.sleep(0.2)
+    assert campaign["state"] == "finished", campaign
+    assert campaign["counts"]["outcomes"].get("do_not_call") == 1, campaign["counts"]
+    dialed = sorted(c["phoneNumber"] for c in running.emulator.calls_created())
+    assert dialed == ["+14155550110", "+14155550112"]

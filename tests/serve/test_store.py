@@ -12,6 +12,7 @@ from gcdial.serve.store import (
     ApiKeyRecord,
     AuditEntry,
     CallRecord,
+    DncEntry,
     Store,
     WebhookEndpoint,
     body_fingerprint,
@@ -204,6 +205,37 @@ def test_api_keys_by_hash_and_revoke(store: Store) -> None:
     assert store.revoke_api_key("crm", now=3.0) is False
     assert store.find_api_key(hash_api_key("gcd_secret")) is None
     assert [k.revoked_at for k in store.list_api_keys()] == [3.0]
+
+
+def test_a_keys_rules_policy_is_kept(store: Store) -> None:
+    store.add_api_key(
+        ApiKeyRecord(id="k1", name="desk", key_hash="h1", created_at=1.0, rules="warn")
+    )
+    store.add_api_key(ApiKeyRecord(id="k2", name="crm", key_hash="h2", created_at=2.0))
+    assert [(k.name, k.rules) for k in store.list_api_keys()] == [
+        ("desk", "warn"),
+        ("crm", "enforce"),
+    ]
+
+
+def test_dnc_list_all_or_none_pages_and_removal(store: Store) -> None:
+    entries = [DncEntry(f"+1415555010{n}", float(n), "cli:ops", f"r{n}" if n % 2 else None)
+               for n in range(5)]  # fmt: skip
+    assert store.add_dnc(entries) == 5
+    # A listed number keeps its first entry; only the new one counts.
+    again = [DncEntry("+14155550100", 9.0, "key:crm", "later"), DncEntry("+14155550199", 9.0, "x")]
+    assert store.add_dnc(again) == 1
+    found = store.dnc_listed(["+14155550100", "+14155550101", "+19999999999"])
+    assert set(found) == {"+14155550100", "+14155550101"}
+    assert found["+14155550100"] == entries[0]
+    assert found["+14155550101"].reason == "r1"
+    first = store.list_dnc(limit=4)
+    assert [e.number for e in first] == ["+14155550199", *(f"+1415555010{n}" for n in (4, 3, 2))]
+    rest = store.list_dnc(limit=4, before=(first[-1].added_at, first[-1].number))
+    assert [e.number for e in rest] == ["+14155550101", "+14155550100"]
+    assert store.remove_dnc("+14155550100") is True
+    assert store.remove_dnc("+14155550100") is False
+    assert store.dnc_listed(["+14155550100"]) == {}
 
 
 def test_lease_one_owner_until_expiry(store: Store) -> None:
