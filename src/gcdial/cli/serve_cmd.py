@@ -130,7 +130,7 @@ def serve(
             envvar="GCDIAL_SERVE_CALLING_WINDOW",
             help="Hours in which single calls may ring a customer, in the customer's local time"
             " (the time zones of the number): HH:MM-HH:MM, 00:00-24:00 for any hour."
-            " [default: 08:00-21:00]",
+            " [default: 08:00-21:00; 00:00-24:00 with --sandbox]",
             show_default=False,
         ),
     ] = None,
@@ -156,7 +156,8 @@ def serve(
         )
     try:
         config = ServeConfig(
-            calling_window=calling_window or DEFAULT_CALLING_WINDOW,
+            # The sandbox's customers may be called at any hour (a tryout at night).
+            calling_window=calling_window or ("00:00-24:00" if sandbox else DEFAULT_CALLING_WINDOW),
             idempotency_ttl_s=_parse_ttl(idempotency_ttl),
             max_body_bytes=max_body,
             cors_origins=tuple(cors_origin or ()),
