@@ -242,6 +242,12 @@ def test_dnc_routes_page_by_cursor_remove_and_name_bad_numbers(
     junk = service.http.delete("/v1/dnc/abc", headers=service.admin())
     assert junk.status_code == 422
     assert junk.json()["error"]["path"] == "path:number"
+    # The OpenAPI document describes the routes, the override and the refusal's shape.
+    spec = service.http.get("/openapi.json").json()
+    assert {"/v1/dnc", "/v1/dnc/import", "/v1/dnc/{number}"} <= set(spec["paths"])
+    assert "override" in spec["components"]["schemas"]["CallRequest"]["properties"]
+    refusal = spec["paths"]["/v1/calls"]["post"]["responses"]["403"]
+    assert refusal["content"]["application/json"]["schema"]["$ref"].endswith("/RuleRefusal")
 
 
 def test_a_service_campaign_skips_numbers_on_the_stores_list(running: Running) -> None:

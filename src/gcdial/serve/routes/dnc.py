@@ -68,7 +68,10 @@ async def list_dnc(
     "/v1/dnc",
     status_code=201,
     response_model=DncEntryResource,
-    responses=ERRORS,
+    responses={
+        **ERRORS,
+        200: {"model": DncEntryResource, "description": "It was on the list already"},
+    },
     summary="Put a number on the do-not-call list (admin); 200 if it was on it already",
 )
 async def add_dnc(body: DncAdd, caller: Caller, service: Service, response: Response) -> Any:
