@@ -125,6 +125,12 @@ def _damage(journal: Path, table: str, column: str, key: str) -> None:
     assert changed == 1, f"no {table} row to damage"
 
 
+COMMANDS = (["status"], ["report"], ["resume"], ["review"])
+# The values the issue found giving "internal error": every command is tried on these.
+REPORTED = {("contacts", "next_at"), ("contacts", "status"), ("attempts", "created_at"),
+            ("meta", "value")}  # fmt: skip
+
+
 @pytest.mark.parametrize(("table", "column", "key"), TYPED_COLUMNS)
 def test_a_bad_value_in_any_typed_column_is_exit_2_naming_file_table_row_and_column(
     gc: Callable[..., Result], work_dir: Path, finished: Path, table: str, column: str, key: str
@@ -133,7 +139,10 @@ def test_a_bad_value_in_any_typed_column_is_exit_2_naming_file_table_row_and_col
     shutil.copy(finished / "c.db", work_dir / "c.db")
     _damage(work_dir / "c.db", table, column, key)
 
-    for command in (["status"], ["report"], ["resume"], ["review"]):
+    # Every value is read through one boundary, whichever command reads it: each column is
+    # tried with one command in turn (all four for the ones reported), a CLI process each.
+    turn = TYPED_COLUMNS.index((table, column, key)) % len(COMMANDS)
+    for command in COMMANDS if (table, column) in REPORTED else (COMMANDS[turn],):
         result = gc("campaign", *command, "c.db")
 
         assert result.code == 2, (command, result)

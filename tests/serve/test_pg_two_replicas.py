@@ -1,6 +1,6 @@
 """Two ``gcdial serve`` replicas on one PostgreSQL, one emulator, a CRM that retries everything.
 
-A CRM-like client sends 500 dials, each with its own Idempotency-Key, and retries each one with
+A CRM-like client sends 300 dials, each with its own Idempotency-Key, and retries each one with
 the same key against either replica until it has an answer: after a timeout it gave itself (the
 answer dropped), after a 503 or a refused connection, while the first attempt is still placing
 (409). Meanwhile the emulator drops some create-call answers and answers some with 503, the
@@ -40,7 +40,7 @@ from gcdial.serve.signing import verify
 from pgcluster import replica_env
 
 GCDIAL = Path(sys.executable).parent / "gcdial"
-DIALS = 500
+DIALS = 300
 WORKERS = 12
 AGENTS = 40
 STALE_CLAIM_S = 4

@@ -45,6 +45,7 @@ from gcdial.serve.store import (
     ApiKeyRecord,
     AuditEntry,
     CallRecord,
+    Claim,
     Delivery,
     DncEntry,
     Event,
@@ -455,7 +456,11 @@ class DialService:
         self, key: ApiKeyRecord, idem_key: str, request: CallRequest
     ) -> DialAnswer:
         """The calling rules, then claim the idempotency key durably and dial once; or answer
-        from the earlier claim."""
+        from the earlier claim.
+
+        The claim and the dial run in their own task: a client hanging up mid-request must not
+        cancel them half-way, or the key would stay claimed with nobody to dial or to record
+        what happened."""
         refused, warnings = await self.check_rules(key, idem_key, request)
         if refused is not None:
             return refused
@@ -463,17 +468,55 @@ class DialService:
         call_id = "call_" + uuid.uuid4().hex
         agent_key = await self.agent_key(request.agent)
         now = self.clock()
-        claim = await self.db(
-            self.store.claim_idempotency,
-            key.id,
+        call = CallRecord(
+            id=call_id,
+            api_key_id=key.id,
+            agent=request.agent,
+            to=request.to_e164,
+            status="placing",
+            idempotency_key=idem_key,
+            request=json.dumps(body),
+            created_at=now,
+            updated_at=now,
+            origin=json.dumps({"warnings": warnings}) if warnings else "{}",
+        )
+        self._dialing.add(call_id)
+        task = self._spawn(self._claim_and_dial(key, idem_key, call, request, body, agent_key))
+        task.add_done_callback(lambda _: self._dialing.discard(call_id))
+        return await asyncio.shield(task)
+
+    def _claim_and_record(
+        self, key_id: str, idem_key: str, body: dict[str, Any], call: CallRecord, agent_key: str
+    ) -> tuple[Claim, Event | None]:
+        """Claim the key (and the agent) durably; when claimed, write the call's row and its
+        ``call.placing`` event. One hop to the worker thread for all three; the claim commits
+        first, so the row never exists without it (as recovery needs)."""
+        claim = self.store.claim_idempotency(
+            key_id,
             idem_key,
             body_fingerprint(body),
-            call_id,
-            now=now,
+            call.id,
+            now=call.created_at,
             ttl_s=self.config.idempotency_ttl_s,
             owner=self.config.instance_id,
             agent=agent_key,
             agent_ttl_s=self.config.stale_claim_s,
+        )
+        if claim.kind != "claimed":
+            return claim, None
+        return claim, self._record_placing(call)
+
+    async def _claim_and_dial(
+        self,
+        key: ApiKeyRecord,
+        idem_key: str,
+        call: CallRecord,
+        request: CallRequest,
+        body: dict[str, Any],
+        agent_key: str,
+    ) -> DialAnswer:
+        claim, placing = await self.db(
+            self._claim_and_record, key.id, idem_key, body, call, agent_key
         )
         if claim.kind == "agent_busy":
             live = claim.live_call or "unknown"
@@ -490,32 +533,19 @@ class DialService:
             record = claim.record
             stored = json.loads(record.response_body or "{}")
             return DialAnswer("replay", record.status_code or 202, stored, record.call_id)
-        if claim.kind != "claimed":
+        if claim.kind != "claimed" or placing is None:
             return DialAnswer(claim.kind, 0, {}, claim.record.call_id)
-        call = CallRecord(
-            id=call_id,
-            api_key_id=key.id,
-            agent=request.agent,
-            to=request.to_e164,
-            status="placing",
-            idempotency_key=idem_key,
-            request=json.dumps(body),
-            created_at=now,
-            updated_at=now,
-            origin=json.dumps({"warnings": warnings}) if warnings else "{}",
-        )
-        # The dial runs in its own task: a client hanging up mid-request must not cancel it
-        # half-way, or the key would stay claimed with nobody to record what happened.
-        task = self._spawn(self._dial(key, idem_key, call, request))
-        self._dialing.add(call_id)
-        task.add_done_callback(lambda _: self._dialing.discard(call_id))
-        status_code, done = await asyncio.shield(task)
-        return DialAnswer("claimed", status_code, done, call_id)
+        status_code, done = await self._dial(key, idem_key, call, request, placing)
+        return DialAnswer("claimed", status_code, done, call.id)
 
     async def _dial(
-        self, key: ApiKeyRecord, idem_key: str, call: CallRecord, request: CallRequest
+        self,
+        key: ApiKeyRecord,
+        idem_key: str,
+        call: CallRecord,
+        request: CallRequest,
+        placing: Event,
     ) -> tuple[int, dict[str, Any]]:
-        placing = await self.db(self._record_placing, call)
         await self.hub.notify(placing.id)
         started = time.perf_counter()
         assert self._monitor is not None
