@@ -30,13 +30,13 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Final, Protocol
 from zoneinfo import ZoneInfo
 
 from gcdial.campaign.csvinput import Contact
-from gcdial.campaign.rules import Action, Rules
+from gcdial.campaign.rules import Action, DoNotCallList, Rules
 from gcdial.errors import AgentNotReadyError, GcdialError
 
 if TYPE_CHECKING:
@@ -111,10 +111,12 @@ def rule_breaches(
         found.append(
             RuleBreach("do_not_call", f"{phone_e164} is on the do-not-call list{why}", local)
         )
-    decision = rules.check(contact, now)
+    # The window is asked apart from the rules' own list, which would answer first and alone.
+    window_rules = replace(rules, dnc=DoNotCallList()) if len(rules.dnc) else rules
+    decision = window_rules.check(contact, now)
     if decision.action is Action.DEFER:
         found.append(RuleBreach("calling_window", f"{phone_e164}: {decision.reason}", local))
-    elif decision.action is Action.SKIP and decision.outcome != "do_not_call":
+    elif decision.action is Action.SKIP:
         rule = decision.outcome or "calling_window"
         found.append(RuleBreach(rule, f"{phone_e164}: {decision.reason}", local))
     return tuple(found)
