@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
+from gcdial.serve import sqlite_store
 from gcdial.serve.store import (
     SCHEMA_VERSION,
     ApiKeyRecord,
@@ -248,3 +251,24 @@ def test_lease_one_owner_until_expiry(store: Store) -> None:
     assert store.lease_holder("camp", now=19.0) == "r2"
     store.release_lease("camp", "r2")
     assert store.lease_holder("camp", now=19.0) is None
+
+
+def test_a_sqlite_store_of_schema_5_gains_the_list_and_keeps_its_keys(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        for version in range(1, 6):
+            db.executescript(sqlite_store._MIGRATIONS[version])
+            db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+        db.execute(
+            "INSERT INTO api_keys (id, name, key_hash, scopes, agents, rate_per_minute, "
+            "created_at) VALUES ('k1', 'crm', 'h1', '[\"dial\"]', '[]', 60, 1)"
+        )
+    store = sqlite_store.SqliteStore(path)
+    try:
+        assert store.schema_version() == SCHEMA_VERSION
+        assert [(k.name, k.rules) for k in store.list_api_keys()] == [("crm", "enforce")]
+        assert store.add_dnc([DncEntry("+14155550100", 2.0, "cli:ops")]) == 1
+        assert list(store.dnc_listed(["+14155550100"])) == ["+14155550100"]
+    finally:
+        store.close()
