@@ -239,6 +239,10 @@ def test_dnc_routes_page_by_cursor_remove_and_name_bad_numbers(
     assert service.http.delete("/v1/dnc/+14155550003", headers=service.admin()).status_code == 204
     gone = service.http.delete("/v1/dnc/+14155550003", headers=service.admin())
     assert gone.status_code == 404
+    changes = [(a.action, a.result, a.number) for a in service.store.list_audit()]
+    assert changes == [
+        ("dnc_import", "imported", None), ("dnc_remove", "removed", "+14155550003"),
+    ]  # fmt: skip
     junk = service.http.delete("/v1/dnc/abc", headers=service.admin())
     assert junk.status_code == 422
     assert junk.json()["error"]["path"] == "path:number"

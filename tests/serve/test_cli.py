@@ -229,3 +229,13 @@ def test_dnc_import_is_all_or_none_and_names_each_bad_row(tmp_path: Path) -> Non
     again = _run(tmp_path, "dnc", "remove", "+14155550100")
     assert again.returncode == 2
     assert "is not on the do-not-call list" in again.stderr
+    store = SqliteStore(tmp_path / "store.sqlite3")
+    try:
+        lines = [(a.action, a.result, a.number) for a in store.list_audit()]
+    finally:
+        store.close()
+    assert lines == [
+        ("dnc_import", "imported", None),
+        ("dnc_add", "added", "+442079460142"),
+        ("dnc_remove", "removed", "+14155550100"),
+    ]

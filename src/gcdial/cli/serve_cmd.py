@@ -330,6 +330,25 @@ def _who() -> str:
         return "cli:unknown"
 
 
+def _audit(
+    opened: Store,
+    who: str,
+    action: str,
+    result: str,
+    number: str | None,
+    detail: str | None = None,
+) -> None:
+    """A change of the do-not-call list is an audit line, as over the API (``who`` for key)."""
+    from gcdial.serve.store import AuditEntry
+
+    opened.append_audit(
+        AuditEntry(
+            at=time.time(), api_key_id=who, action=action, result=result, number=number,
+            detail=detail,
+        )
+    )  # fmt: skip
+
+
 def _e164(number: str, country: str) -> str:
     from gcdial.errors import InvalidPhoneNumberError
     from gcdial.phone import to_e164
@@ -356,9 +375,11 @@ def dnc_add(
     from gcdial.serve.store import DncEntry
 
     e164 = _e164(number, country)
+    who = _who()
     opened = _open_store(store)
     try:
-        added = opened.add_dnc([DncEntry(e164, time.time(), _who(), reason or None)])
+        added = opened.add_dnc([DncEntry(e164, time.time(), who, reason or None)])
+        _audit(opened, who, "dnc_add", "added" if added else "already_listed", e164)
     finally:
         opened.close()
     typer.echo(f"Added {e164}." if added else f"{e164} was on the list already.")
@@ -375,6 +396,8 @@ def dnc_remove(
     opened = _open_store(store)
     try:
         removed = opened.remove_dnc(e164)
+        if removed:
+            _audit(opened, _who(), "dnc_remove", "removed", e164)
     finally:
         opened.close()
     if not removed:
@@ -439,6 +462,9 @@ def dnc_import(
     opened = _open_store(store)
     try:
         added = opened.add_dnc(list(unique.values()))
+        _audit(
+            opened, who, "dnc_import", "imported", None, f"added {added} of {len(unique)} ({file})"
+        )
     finally:
         opened.close()
     typer.echo(

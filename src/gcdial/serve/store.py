@@ -6,7 +6,10 @@ Everything the service must not forget across a restart, or share between replic
 - call records and an append-only audit log;
 - the event log, with monotonically increasing ids (SSE ``Last-Event-ID`` resume), and in the same
   transaction one outbox row per active webhook endpoint (durable delivery, never lost);
-- webhook endpoints, API keys (only their SHA-256 hashes), campaign leases with a heartbeat.
+- webhook endpoints, API keys (only their SHA-256 hashes, and each key's rules policy), campaign
+  leases with a heartbeat;
+- the do-not-call list (E.164 numbers, who added them, when, why) that every dial is checked
+  against.
 
 Times are epoch seconds (float) passed in by the caller, so tests control the clock. Methods are
 synchronous; the service calls them from a worker thread. Every implementation passes the same

@@ -16,8 +16,8 @@ from gcdial.serve.models import DncAdd, DncEntryResource, DncImport, DncImported
 from gcdial.serve.principal import Principal
 from gcdial.serve.problems import ApiProblem
 from gcdial.serve.routes.deps import ERRORS, Caller, Service
-from gcdial.serve.service import iso
-from gcdial.serve.store import DncEntry
+from gcdial.serve.service import DialService, iso
+from gcdial.serve.store import AuditEntry, DncEntry
 
 __all__ = ["dnc_json", "router"]
 
@@ -38,6 +38,26 @@ def dnc_json(entry: DncEntry) -> dict[str, Any]:
 
 def _by(caller: Principal) -> str:
     return f"key:{caller.key.name}"
+
+
+async def _audit(
+    service: DialService,
+    caller: Principal,
+    action: str,
+    result: str,
+    number: str | None,
+    detail: str | None = None,
+) -> None:
+    """A change of the list is an audit line: who (key), what, which number."""
+    entry = AuditEntry(
+        at=service.clock(),
+        api_key_id=caller.key.id,
+        action=action,
+        result=result,
+        number=number,
+        detail=detail,
+    )
+    await service.db(service.store.append_audit, entry)
 
 
 @router.get("/v1/dnc", response_model=DncPage, responses=ERRORS)
@@ -79,6 +99,7 @@ async def add_dnc(body: DncAdd, caller: Caller, service: Service, response: Resp
     caller.need("admin")
     entry = DncEntry(body.number, service.clock(), _by(caller), body.reason or None)
     added = await service.db(service.store.add_dnc, [entry])
+    await _audit(service, caller, "dnc_add", "added" if added else "already_listed", body.number)
     if not added:
         response.status_code = 200
         entry = (await service.db(service.store.dnc_listed, [body.number]))[body.number]
@@ -99,6 +120,7 @@ async def import_dnc(body: DncImport, caller: Caller, service: Service) -> dict[
     by = _by(caller)
     unique = {e.number: DncEntry(e.number, now, by, e.reason or None) for e in body.entries}
     added = await service.db(service.store.add_dnc, list(unique.values()))
+    await _audit(service, caller, "dnc_import", "imported", None, f"added {added} of {len(unique)}")
     return {"added": added, "alreadyListed": len(unique) - added}
 
 
@@ -125,4 +147,5 @@ async def remove_dnc(
         ) from None
     if not await service.db(service.store.remove_dnc, e164):
         raise ApiProblem(404, "not_found", f"{e164} is not on the do-not-call list.")
+    await _audit(service, caller, "dnc_remove", "removed", e164)
     return Response(status_code=204)
