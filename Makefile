@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo demo-serve screenshots test check lint typecheck unit doctest browser bench soak clean postgres-binaries official-models
+.PHONY: demo demo-serve screenshots test check lint typecheck unit doctest browser bench soak clean postgres-binaries official-models node js-deps js-client
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +35,7 @@ typecheck: $(STAMP)
 
 check: lint typecheck
 
-unit: $(STAMP) postgres-binaries
+unit: $(STAMP) postgres-binaries js-deps
 	$(BIN)/pytest -q
 
 # The page's browser tests drive Debian's Chromium (Playwright's own browser download is not used).
@@ -57,8 +57,35 @@ postgres-binaries:
 	    exit 1; \
 	fi
 
+# The JavaScript client (clients/js) and its Node example run in `make test`: Node from the machine,
+# else Debian's nodejs and npm (CI runs as root).
+node:
+	@if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	    echo "no Node.js: installing Debian's nodejs and npm packages"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; \
+	else \
+	    echo "no Node.js: run 'sudo apt-get install -y nodejs npm' (Node 18 or later)" >&2; \
+	    exit 1; \
+	fi
+
+# The client's npm packages, at the versions package.json allows (no lock file is kept).
+JS := clients/js
+$(JS)/node_modules/.installed: $(JS)/package.json | node
+	cd $(JS) && npm install --no-package-lock --no-audit --no-fund --loglevel=error
+	touch $@
+
+js-deps: $(JS)/node_modules/.installed
+
+# Regenerate the typed client: the OpenAPI document from the app (no server), then its types.
+js-client: $(STAMP) js-deps
+	$(BIN)/python -m gcdial.serve.openapi_doc > $(JS)/openapi.json.tmp
+	mv $(JS)/openapi.json.tmp $(JS)/openapi.json
+	cd $(JS) && npx --no-install openapi-typescript openapi.json --output schema.d.ts
+	cd $(JS) && npx --no-install tsc --project tsconfig.json
+
 # The examples of README.md and docs/ (part of `unit` too: `make test` runs them).
-doctest: $(STAMP)
+doctest: $(STAMP) js-deps
 	$(BIN)/pytest -q tests/docs
 
 test: check browser unit

@@ -9,6 +9,8 @@ The convention (also in docs/design.md, "Writing docs"): every fenced block name
   whitespace and line wrapping, with ids, clock times and decimals matching any value and ``...``
   standing for anything.
 - ``sh``/``bash``: the whole block runs as one bash script, exit status 0.
+- ``javascript``: run by ``node`` as an ES module from the examples' folder (the clone's top
+  folder: ``./clients/js/index.js`` imports the JS client), exit status 0.
 - ``text``, ``json``, ``toml``, ``csv``, ``jsonl``, ``ini``: shown, not run. With ``file=NAME``
   in the info string the block is written to NAME in the directory where the later examples of
   the same document run (``~/`` is the examples' home directory).
@@ -22,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-RUNNABLE = frozenset({"python", "console", "sh", "bash"})
+RUNNABLE = frozenset({"python", "console", "sh", "bash", "javascript"})
 SHOWN = frozenset({"text", "json", "jsonl", "toml", "csv", "ini"})
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>```+|~~~+)(?P<info>.*)$")
 _EXIT = re.compile(r"\s#[^\n]*\bexit (?P<code>\d+)\b")

@@ -2,7 +2,8 @@
 
 How a block runs is said by its fence (see ``examples.py`` and docs/design.md, "Writing docs").
 Each document is one walkthrough: its runnable blocks run in order in one fresh ``bash`` session
-(``shell.py``), in a folder that holds only the clone's ``.venv``, with a fresh HOME and the
+(``shell.py``), in a folder that holds only the clone's ``.venv`` and ``clients/`` (the JS client,
+its packages installed by ``make js-deps``), with a fresh HOME and the
 system's PATH, and nothing else prepared: a walkthrough activates the venv and starts what it
 needs (``--sandbox``, its own emulator) where the reader can see it.
 The reference pages listed in ``REFERENCE_PAGES`` run the same way, after the setup each states
@@ -111,6 +112,10 @@ def _run_block(block: Block, shell: Shell, n: int) -> None:
     if block.lang == "python":
         script = shell.scratch_file(f"example{n}.py", block.body)
         ran = shell.run(f"python '{script}'")
+    elif block.lang == "javascript":
+        # From standard input, so that its imports resolve from the reader's folder.
+        script = shell.scratch_file(f"example{n}.mjs", block.body)
+        ran = shell.run(f"node --input-type=module < '{script}'")
     else:
         script = shell.scratch_file(f"example{n}.sh", block.body)
         ran = shell.run(f"bash '{script}'")
@@ -127,6 +132,7 @@ def test_walkthrough_runs_as_pasted(
     work.mkdir()
     home.mkdir()
     (work / ".venv").symlink_to(VENV)
+    (work / "clients").symlink_to(ROOT / "clients")
     env = _fresh_shell_env(home)
     if doc in REFERENCE_PAGES:
         env.update(_reference_env(request.getfixturevalue("emulator"), env["PATH"]))

@@ -37,7 +37,7 @@ import inspect
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -1661,6 +1661,43 @@ class Journal:
             rows = self._conn.execute(
                 "SELECT * FROM attempts WHERE contact_id = ? ORDER BY id", (contact_id,)
             ).fetchall()
+        return [_attempt(self.path, r) for r in rows]
+
+    @_guarded
+    def attempts_page(
+        self,
+        *,
+        limit: int,
+        before: int | None = None,
+        agent: str | None = None,
+        states: Sequence[AttemptState] | None = None,
+        outcome: str | None = None,
+        outcome_states: Sequence[AttemptState] = (),
+    ) -> list[Attempt]:
+        """Attempts newest first (by id, which only grows), those with an id below ``before``.
+
+        ``agent`` matches the attempt's agent as given or its user id, case-insensitively;
+        ``outcome`` matches the attempt's outcome, or (for one without any) ``outcome_states``.
+        """
+        where: list[str] = ["1 = 1"]
+        args: list[object] = []
+        if before is not None:
+            where.append("id < ?")
+            args.append(before)
+        if agent is not None:
+            where.append("(lower(agent) = lower(?) OR lower(agent_id) = lower(?))")
+            args += [agent, agent]
+        if states is not None:
+            where.append(f"state IN ({', '.join('?' for _ in states) or 'NULL'})")
+            args += [str(state) for state in states]
+        if outcome is not None:
+            marks = ", ".join("?" for _ in outcome_states) or "NULL"
+            where.append(f"(outcome = ? OR (outcome IS NULL AND state IN ({marks})))")
+            args += [outcome, *(str(state) for state in outcome_states)]
+        rows = self._conn.execute(
+            f"SELECT * FROM attempts WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?",  # noqa: S608 - placeholders only
+            (*args, limit),
+        ).fetchall()
         return [_attempt(self.path, r) for r in rows]
 
     @_guarded

@@ -38,7 +38,9 @@ if TYPE_CHECKING:
     from gcdial.campaign.progress import CampaignEvent, Progress
     from gcdial.campaign.runner import CampaignRunner, RunResult
     from gcdial.campaign.settings import CampaignSettings
+    from gcdial.client import AsyncClient
     from gcdial.emulator import EmulatorServer
+    from gcdial.local_leases import LocalAgentLeases
 
 app = typer.Typer(
     name="campaign",
@@ -851,6 +853,8 @@ def _execute(
     from gcdial.campaign.csvinput import CsvValidationError
     from gcdial.campaign.runner import CampaignRunner, StopReason
     from gcdial.errors import InputError
+    from gcdial.gate import ExclusiveGate, ReadinessGate
+    from gcdial.local_leases import holding
 
     if not settings.agents:
         raise InputError(
@@ -868,6 +872,8 @@ def _execute(
                 _sandbox_note(run, journal_path)
                 sandbox = _SandboxClock(run.emulator)
                 timing = {"clock": sandbox, "sleep": sandbox.sleep}
+            # One live call per agent across every run of this user on the machine.
+            leases = _agent_leases(client, journal_path)
             runner = CampaignRunner(
                 settings,
                 client,
@@ -875,13 +881,19 @@ def _execute(
                 observer=view.event,
                 until_deferred=options.until_deferred,
                 resolve_timeout_s=options.resolve_timeout_s,
+                gate=ExclusiveGate(
+                    ReadinessGate(client.agents.check),
+                    leases,
+                    lambda attempt_id: f"{journal_path.name}#{attempt_id}",
+                ),
                 **timing,
             )
-            with _signals(runner, run, options.stops.requests, journal_path):
-                if options.stops.requested:
-                    return None
-                with view.live(runner):
-                    return await runner.run()
+            async with holding(leases):
+                with _signals(runner, run, options.stops.requests, journal_path):
+                    if options.stops.requested:
+                        return None
+                    with view.live(runner):
+                        return await runner.run()
 
     try:
         result = asyncio.run(main())
@@ -905,6 +917,27 @@ def _execute(
     if result.reason is StopReason.WAITING_FOR_AGENTS:
         return ExitCode.AGENT_NOT_READY
     return ExitCode.OK
+
+
+def _agent_leases(client: AsyncClient, journal_path: Path) -> LocalAgentLeases:
+    """The rows of agents with a live call, shared by this user's runs on the machine."""
+    import sqlite3
+
+    from gcdial.errors import ConfigError
+    from gcdial.local_leases import LocalAgentLeases, default_path
+
+    path = default_path()
+    try:
+        return LocalAgentLeases(
+            path,
+            scope=client.settings.endpoints().api_base_url,
+            run=str(journal_path.resolve()),
+        )
+    except (OSError, sqlite3.Error) as exc:
+        raise ConfigError(
+            f"Cannot open {path}, where runs record which agents have a live call: {exc}",
+            hint="Check that you may write there, or set GCDIAL_AGENT_LOCKS to a writable file.",
+        ) from None
 
 
 def _stopped_before_start(run: Session) -> ExitCode:

@@ -33,6 +33,8 @@ __all__ = [
     "CallRequest",
     "CallResource",
     "CallsPage",
+    "CampaignAttempt",
+    "CampaignAttemptsPage",
     "CampaignDetail",
     "CampaignDetailResource",
     "CampaignList",
@@ -382,6 +384,40 @@ class CampaignList(BaseModel):
     """The campaigns a key may see, newest created first, a page at a time."""
 
     campaigns: list[CampaignResource]
+    next: str | None = Field(
+        None, description="Pass as `cursor` for the next, older page; null on the last page"
+    )
+
+
+class AttemptContact(BaseModel):
+    """The contact an attempt dialed: its line in the CSV and its ``external_id``."""
+
+    line: int
+    externalId: str | None = None
+
+
+class CampaignAttempt(BaseModel):
+    """One dial attempt of a campaign, as its journal recorded it."""
+
+    attemptId: int
+    number: int = Field(description="The contact's attempt number: 1 for the first try")
+    status: Literal["placing", "placed", "unknown", "not_placed"] = Field(
+        description="As the attempt's call shows it (GET /v1/calls/{id})"
+    )
+    agent: str
+    contact: AttemptContact
+    createdAt: str
+    endedAt: str | None = None
+    conversationId: str | None = None
+    outcome: str | None = None
+    detail: str | None = None
+    call: str = Field(description="The attempt's call: GET it, or follow its events")
+
+
+class CampaignAttemptsPage(BaseModel):
+    """A campaign's attempts, newest first, a page at a time."""
+
+    attempts: list[CampaignAttempt]
     next: str | None = Field(
         None, description="Pass as `cursor` for the next, older page; null on the last page"
     )

@@ -15,11 +15,15 @@ from fastapi import APIRouter, Depends, File, Query, UploadFile
 from fastapi import Path as FastApiPath
 from fastapi.responses import Response
 
+from gcdial.campaign.journal import Attempt, AttemptState, Journal
+from gcdial.errors import JournalError
+from gcdial.serve.campaign_calls import campaign_call_id
 from gcdial.serve.campaign_form import CampaignForm, campaign_form
 from gcdial.serve.campaign_views import wrapup_preview
 from gcdial.serve.campaigns import read_upload
 from gcdial.serve.cursor import decode_cursor, encode_cursor, filters_fingerprint, page_of
 from gcdial.serve.models import (
+    CampaignAttemptsPage,
     CampaignDetailResource,
     CampaignList,
     CampaignPreview,
@@ -27,6 +31,7 @@ from gcdial.serve.models import (
 )
 from gcdial.serve.params import CampaignId
 from gcdial.serve.principal import Principal
+from gcdial.serve.problems import ApiProblem
 from gcdial.serve.routes.deps import Caller, Campaigns, Service, errors_with
 
 __all__ = ["MAX_LISTED", "report_filename", "router"]
@@ -145,6 +150,112 @@ async def campaign_detail(
     caller.need("campaigns")
     meta = campaigns.load(campaign_id, caller.key)
     return await campaigns.view(meta)
+
+
+# An attempt's journal state as its call's status shows it (the filter speaks as /v1/calls does).
+_STATUS_OF = {
+    AttemptState.INTENT: "placing",
+    AttemptState.ACCEPTED: "placed",
+    AttemptState.ENDED: "placed",
+    AttemptState.UNKNOWN: "unknown",
+    AttemptState.NOT_SENT: "not_placed",
+}
+
+
+def _states(status: str) -> list[AttemptState]:
+    return [state for state, shown in _STATUS_OF.items() if shown == status]
+
+
+def _attempt_json(
+    campaign_id: str, attempt: Attempt, line: int, external_id: str | None
+) -> dict[str, Any]:
+    return {
+        "attemptId": attempt.id,
+        "number": attempt.number,
+        "status": _STATUS_OF[attempt.state],
+        "agent": attempt.agent or attempt.agent_id,
+        "contact": {"line": line, "externalId": external_id},
+        "createdAt": attempt.created_at.isoformat(),
+        "endedAt": attempt.ended_at.isoformat() if attempt.ended_at else None,
+        "conversationId": attempt.conversation_id,
+        "outcome": attempt.outcome,
+        "detail": attempt.detail,
+        "call": f"/v1/calls/{campaign_call_id(campaign_id, attempt.id)}",
+    }
+
+
+@router.get(
+    "/v1/campaigns/{campaign_id}/attempts",
+    response_model=CampaignAttemptsPage,
+    responses=_ERRORS,
+    summary="A campaign's dial attempts, newest first, a page at a time",
+    description="Pass the answer's `next` as `cursor` for the next page (with the same "
+    "filters). `status` and `outcome` read as for `GET /v1/calls`: `outcome` is the attempt's "
+    "outcome, or its status while it has none.",
+)
+async def list_attempts(
+    campaign_id: CampaignId,
+    caller: Caller,
+    campaigns: Campaigns,
+    service: Service,
+    agent: Annotated[
+        str | None, Query(max_length=200, description="The agent (email or id) who was rung")
+    ] = None,
+    status: Annotated[str | None, Query(pattern="^(placing|placed|unknown|not_placed)$")] = None,
+    outcome: Annotated[
+        str | None,
+        Query(
+            pattern="^[a-z_]{1,40}$",
+            description="The attempt's outcome, or its status while it has none",
+        ),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500, description="The page size")] = 100,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=500, description="The previous page's `next`, as given"),
+    ] = None,
+) -> dict[str, Any]:
+    """A page of the campaign's attempts; ``next`` continues after it."""
+    caller.need("campaigns")
+    meta = campaigns.load(campaign_id, caller.key)
+    filters = {"list": "attempts", "campaign": meta.id, "agent": agent and agent.lower(),
+               "status": status, "outcome": outcome}  # fmt: skip
+    fingerprint = filters_fingerprint(filters)
+    key = await service.db(service.store.cursor_key)
+    now = service.clock()
+    before = decode_cursor(key, cursor, fingerprint, now=now) if cursor is not None else None
+    path = campaigns.root / meta.id / "journal.db"
+
+    def read() -> list[dict[str, Any]]:
+        if not path.is_file():
+            return []  # not started yet: no attempt
+        with Journal.open(path, read_only=True) as journal:
+            found = journal.attempts_page(
+                limit=limit + 1,
+                before=int(before[0]) if before is not None else None,
+                agent=agent,
+                states=_states(status) if status is not None else None,
+                outcome=outcome,
+                outcome_states=_states(outcome) if outcome is not None else (),
+            )
+            contacts = {a.contact_id: journal.contact(a.contact_id) for a in found}
+        return [
+            _attempt_json(
+                meta.id, a, contacts[a.contact_id].line, contacts[a.contact_id].external_id
+            )
+            for a in found
+        ]
+
+    try:
+        listed = await asyncio.to_thread(read)
+    except JournalError as exc:
+        raise ApiProblem(409, "journal_unusable", exc.message, hint=exc.hint) from None
+    more = len(listed) > limit
+    listed = listed[:limit]
+    last = listed[-1]["attemptId"] if listed else 0
+    # The position is the attempt's id (ids only grow, so new attempts never shift a page).
+    nxt = encode_cursor(key, (float(last), str(last)), fingerprint, now=now) if more else None
+    return {"attempts": listed, "next": nxt}
 
 
 @router.post(
