@@ -1,6 +1,6 @@
-"""May this dial go now? The one question every campaign dial asks before a create-call leaves.
+"""May this dial go now? The one question every dial asks before a create-call leaves.
 
-Today the gate decides two things, in this order:
+The gate decides three things:
 
 1. **Readiness** (:mod:`gcdial.readiness`): the agent is active, has a station, and a presence
    and routing status the policy accepts. Asked fresh at dispatch (a short shared cache spares
@@ -11,9 +11,6 @@ Today the gate decides two things, in this order:
    one transaction and released when the call ends. If the store cannot grant it, the dial is
    refused, never sent without it.
 
-A refused dial is not a failed contact: the contact goes back to the queue, the agent rests a
-while (``retry_after_s``) and is asked again.
-
 3. **Compliance** (:func:`rule_breaches`): the calling window in the contact's time zone(s) and
    the do-not-call list, decided by the campaign's own rules (:mod:`gcdial.campaign.rules`, the
    same code for a campaign and a single call). A single call of the service asks it before
@@ -21,6 +18,9 @@ while (``retry_after_s``) and is asked again.
    each dial (``DoNotCall``), its own window and file being applied when contacts are queued.
    A number on the list refuses the contact for good (``do_not_call``), not the agent; a list
    that cannot be read refuses the dial (``store_unavailable``), never sends it unchecked.
+
+A campaign's refused dial (but a listed number) is not a failed contact: the contact goes back
+to the queue, the agent rests a while (``retry_after_s``) and is asked again.
 
 The campaign runner, the service and the CLI are callers of the gate, not owners of these rules.
 """
@@ -219,8 +219,8 @@ class AgentLeases(Protocol):
 
 
 class ExclusiveGate:
-    """The store's do-not-call list, readiness, then the agent's row in the store: the gate of
-    a campaign run by the service.
+    """The store's do-not-call list (``dnc``, for a campaign run by the service), readiness,
+    then the agent's row in the store (the service's, or the CLI runs' shared file).
 
     ``call_id(attempt_id)`` names a journaled attempt's call (so that a second dial for the
     agent is told which call holds it); before that the holder's tag stands in.
