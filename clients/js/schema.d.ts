@@ -935,6 +935,11 @@ export interface components {
             /** Queueid */
             queueId?: string | null;
             /**
+             * Timezone
+             * @description The customer's IANA time zone (America/Chicago), when the client knows it: the calling window is applied in it instead of the zones of the number.
+             */
+            timeZone?: string | null;
+            /**
              * To
              * @description The customer's number, E.164 (+14155550100) or national with defaultCountry.
              */

@@ -95,14 +95,19 @@ def local_times(zones: tuple[str, ...], now: datetime) -> str | None:
 
 
 def rule_breaches(
-    rules: Rules, phone_e164: str, now: datetime, *, listed: str | None = None
+    rules: Rules,
+    phone_e164: str,
+    now: datetime,
+    *,
+    listed: str | None = None,
+    time_zone: str | None = None,
 ) -> tuple[RuleBreach, ...]:
     """Every calling rule a dial to ``phone_e164`` breaks at ``now`` (empty: it may go).
 
     ``listed`` is why the number is on the do-not-call list (any text; None when it is not):
     the list lives in the caller's store. The window is the campaign rules' own check, in the
-    number's time zone(s)."""
-    contact = Contact(line=0, phone_e164=phone_e164)
+    contact's ``time_zone`` when known, else in the number's zone(s)."""
+    contact = Contact(line=0, phone_e164=phone_e164, tz=time_zone)
     zones = rules.zones_for(contact)
     local = local_times(zones, now)
     found: list[RuleBreach] = []

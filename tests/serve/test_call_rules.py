@@ -130,6 +130,13 @@ def test_dnc_and_night_numbers_are_refused_by_api_and_page(rules_service: RulesS
     assert body["localTime"] == "Mon 04:30 America/New_York"
     assert "04:30 in America/New_York" in body["error"]["message"]
     assert [rule["rule"] for rule in body["rules"]] == ["calling_window"]
+    # The client knows better: this New York number's customer lives in London (09:30 there).
+    moved = service.dial("crm", {"agent": BOB, "to": NIGHT, "timeZone": "Europe/London"}, "tz-1")
+    assert moved.status_code == 202, moved.text
+    assert len(service.emulator.calls_created()) == 1
+    bad_zone = service.dial("crm", {"agent": BOB, "to": NIGHT, "timeZone": "Mars/Olympus"}, "tz-2")
+    assert bad_zone.status_code == 422
+    assert bad_zone.json()["error"]["path"] == "$.timeZone"
 
     # The page's dial is the same handler, reached by the session cookie and its CSRF token.
     with httpx.Client(base_url=str(service.http.base_url)) as page:
@@ -146,16 +153,16 @@ def test_dnc_and_night_numbers_are_refused_by_api_and_page(rules_service: RulesS
             assert dialed.status_code == 403, dialed.text
             assert dialed.json()["error"]["type"] == rule
 
-    assert service.emulator.calls_created() == []
+    assert len(service.emulator.calls_created()) == 1  # bob's call in London's time only
     listed_calls = service.http.get("/v1/calls", headers=service.admin()).json()["calls"]
-    assert listed_calls == []
+    assert [c["agent"] for c in listed_calls] == [BOB]
     refused = [a for a in service.store.list_audit() if a.result == "refused_rules"]
     assert [a.number for a in refused] == [LISTED_DAY, NIGHT, NIGHT, LISTED_DAY]
 
     # Inside the window and off the list, the same key dials: the rules, not the key, refused.
     call = _placed(service, service.dial("crm", {"agent": ALICE, "to": DAY}, "day-1"))
     assert call["warnings"] == []
-    assert len(service.emulator.calls_created()) == 1
+    assert len(service.emulator.calls_created()) == 2
 
 
 def test_warn_policy_dials_and_the_call_carries_the_warnings(rules_service: RulesService) -> None:

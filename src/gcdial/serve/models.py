@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from gcdial.campaign.csvinput import is_valid_time_zone
 from gcdial.errors import InvalidPhoneNumberError
 from gcdial.phone import to_e164
 from gcdial.serve.problems import ErrorDetail
@@ -96,6 +97,11 @@ class CallRequest(BaseModel):
         | None
     ) = Field(default=None, max_length=50)
     label: ShortText | None = None
+    timeZone: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+        default=None,
+        description="The customer's IANA time zone (America/Chicago), when the client knows "
+        "it: the calling window is applied in it instead of the zones of the number.",
+    )
     override: CallOverride | None = Field(
         default=None,
         description="Dial even if a calling rule forbids it now (the key needs the override "
@@ -114,6 +120,14 @@ class CallRequest(BaseModel):
             to_e164(value, default_country=info.data.get("defaultCountry") or "US")
         except InvalidPhoneNumberError as exc:
             raise ValueError(exc.message) from None
+        return value
+
+    @field_validator("timeZone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None and not is_valid_time_zone(value):
+            raise ValueError(f"unknown time zone {value[:64]!r}; use an IANA name such as "
+                             "America/New_York")  # fmt: skip
         return value
 
     @model_validator(mode="after")

@@ -409,6 +409,7 @@ class DialService:
             number,
             now,
             listed=None if entry is None else entry.reason or "",
+            time_zone=request.timeZone,
         )
         if request.override is not None:
             await self._audit_line(
