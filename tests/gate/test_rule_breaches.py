@@ -8,7 +8,9 @@ from datetime import UTC, datetime
 import pytest
 
 from gcdial.campaign.rules import CallingWindow, DoNotCallList, Rules, UnknownZone
+from gcdial.errors import ConfigError
 from gcdial.gate import rule_breaches
+from gcdial.serve.config import CALLING_WINDOW_ENV, ServeConfig
 
 # Monday 2026-12-07 09:30 UTC: 04:30 in New York, 01:30 in Los Angeles, 09:30 in London.
 NOW = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)
@@ -68,3 +70,18 @@ def test_a_refusal_says_why_and_when() -> None:
     assert "outside the calling window 08:00-21:00 (04:30 in America/New_York)" in window.message
     (listed,) = rule_breaches(DAYTIME, "+442079460100", NOW, listed="complaint 2026-11")
     assert listed.message == "+442079460100 is on the do-not-call list (complaint 2026-11)"
+
+
+def test_the_services_window_is_a_setting_with_a_daytime_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(CALLING_WINDOW_ENV, raising=False)
+    assert ServeConfig().calling_window == "08:00-21:00"
+    assert rule_breaches(ServeConfig().call_rules, "+12125550100", NOW)[0].rule == "calling_window"
+    monkeypatch.setenv(CALLING_WINDOW_ENV, "00:00-24:00")
+    assert rule_breaches(ServeConfig().call_rules, "+12125550100", NOW) == ()
+    monkeypatch.setenv(CALLING_WINDOW_ENV, "9-5")
+    with pytest.raises(ConfigError, match="calling window"):
+        ServeConfig()
+    with pytest.raises(ConfigError, match="unknown-zone policy 'never'"):
+        ServeConfig(calling_window="08:00-21:00", unknown_zone="never")
