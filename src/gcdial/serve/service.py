@@ -24,20 +24,20 @@ from gcdial.agents import AgentReadiness
 from gcdial.client import AsyncClient
 from gcdial.dialing import Dial, keep_resolving
 from gcdial.errors import AgentNotReadyError, BadRequestError, GcdialError, InvalidPhoneNumberError
-from gcdial.gate import rule_breaches
 from gcdial.monitor import CallEvent, CallMonitor, EventKind, classify
 from gcdial.monitor.events import conversation_of, wrapup_expected
 from gcdial.monitor.wrapup import Wrapup, WrapupWait
 from gcdial.phone import to_e164
 from gcdial.resolve import Verdict
 from gcdial.serve import dialing
+from gcdial.serve.call_rules import check_call_rules
 from gcdial.serve.config import ServeConfig
 from gcdial.serve.hub import EventHub
 from gcdial.serve.metrics import Metrics
 from gcdial.serve.models import AgentState, CallRequest
 from gcdial.serve.presence import PresenceWatcher
 from gcdial.serve.principal import owns
-from gcdial.serve.problems import ApiProblem, ErrorDetail, ErrorItem, problem_body
+from gcdial.serve.problems import ApiProblem, ErrorDetail, problem_body
 from gcdial.serve.readiness import SharedChecks
 from gcdial.serve.signing import sign
 from gcdial.serve.steps import step_of
@@ -47,7 +47,6 @@ from gcdial.serve.store import (
     CallRecord,
     Claim,
     Delivery,
-    DncEntry,
     Event,
     Store,
     WebhookEndpoint,
@@ -67,17 +66,6 @@ _RECOVERY_EVERY_S = 30.0
 _FINISH_S = 5.0  # how long ``stop`` waits for answered dials' events and audit lines
 # The webhook worker looks at the outbox once per burst of events, not once per event.
 _WEBHOOK_COALESCE_S = 0.05
-
-
-_RULE_HINTS = {
-    "do_not_call": "The number is on the do-not-call list (gcdial serve dnc list); a key with "
-    'the override scope may dial it with {"override": {"reason": "..."}}.',
-    "calling_window": "Dial again inside the calling window, in the contact's local time "
-    "(the service's setting --calling-window / GCDIAL_SERVE_CALLING_WINDOW).",
-    "unknown_time_zone": "No time zone is known for this number, so its local time cannot be "
-    "checked; set the service's fallback zone or dial with an override.",
-    "no_calling_hours": "The number's time zones share no hour of the calling window.",
-}
 
 
 def ends_call_stream(type: str, data: dict[str, Any]) -> bool:
@@ -382,77 +370,6 @@ class DialService:
         )
         await self.db(self.store.append_audit, entry)
 
-    def _rules_facts(
-        self, key_id: str, idem_key: str, number: str
-    ) -> tuple[bool, dict[str, DncEntry]]:
-        """Whether the key was claimed before (its answer then stands, whatever the time), and
-        the number's do-not-call entry: one hop to the worker thread for both."""
-        claimed = self.store.get_idempotency(key_id, idem_key)
-        before = claimed is not None and claimed.expires_at > self.clock()
-        return before, ({} if before else self.store.dnc_listed([number]))
-
-    async def check_rules(
-        self, key: ApiKeyRecord, idem_key: str, request: CallRequest
-    ) -> tuple[DialAnswer | None, list[dict[str, Any]]]:
-        """The calling rules (:func:`gcdial.gate.rule_breaches`) for a single call: a refusal
-        to answer, or the warnings the call carries (its key's policy is ``warn``, or it came
-        with an override). A store that cannot answer raises ``StoreError``: the dial is then
-        refused (503), never sent unchecked."""
-        number = request.to_e164
-        seen, listed = await self.db(self._rules_facts, key.id, idem_key, number)
-        if seen:
-            return None, []
-        entry = listed.get(number)
-        now = datetime.fromtimestamp(self.clock(), UTC)
-        breaches = rule_breaches(
-            self.config.call_rules,
-            number,
-            now,
-            listed=None if entry is None else entry.reason or "",
-            time_zone=request.timeZone,
-        )
-        if request.override is not None:
-            await self._audit_line(
-                key.id, "override", "applied" if breaches else "not_needed", request,
-                f"{request.override.reason} | rules: "
-                + (", ".join(b.rule for b in breaches) or "none"),
-            )  # fmt: skip
-        shown = [
-            {"rule": b.rule, "message": b.message, "localTime": b.local_time} for b in breaches
-        ]
-        if not breaches or request.override is not None or key.rules == "warn":
-            return None, shown
-        first = breaches[0]
-        local = first.local_time or "unknown (no time zone is known for the number)"
-        error = ErrorDetail(
-            type=first.rule,
-            message=f"Refused, nothing was dialed: {first.message}. The contact's local time: "
-            f"{local}.",
-            hint=_RULE_HINTS.get(first.rule),
-            path="$.to",
-            errors=[ErrorItem(path="$.to", message=b.message) for b in breaches],
-        )
-        self.metrics.dials.labels("refused_rules").inc()
-        await self._audit_line(
-            key.id, "dial", "refused_rules", request, "; ".join(b.message for b in breaches)
-        )
-        answer = {**problem_body(error), "rules": shown, "localTime": first.local_time}
-        return DialAnswer("refused_rules", 403, answer, ""), shown
-
-    async def _audit_line(
-        self, key_id: str, action: str, result: str, request: CallRequest, detail: str
-    ) -> None:
-        entry = AuditEntry(
-            at=self.clock(),
-            api_key_id=key_id,
-            action=action,
-            result=result,
-            agent=request.agent,
-            number=request.to_e164,
-            detail=detail,
-        )
-        await self.db(self.store.append_audit, entry)
-
     async def create_call(
         self, key: ApiKeyRecord, idem_key: str, request: CallRequest
     ) -> DialAnswer:
@@ -462,9 +379,10 @@ class DialService:
         The claim and the dial run in their own task: a client hanging up mid-request must not
         cancel them half-way, or the key would stay claimed with nobody to dial or to record
         what happened."""
-        refused, warnings = await self.check_rules(key, idem_key, request)
-        if refused is not None:
-            return refused
+        rules = await check_call_rules(self, key, idem_key, request)
+        if rules.refusal is not None:
+            return DialAnswer("refused_rules", 403, rules.refusal, "")
+        warnings = rules.warnings
         body = request.model_dump(mode="json", exclude_none=True)
         call_id = "call_" + uuid.uuid4().hex
         agent_key = await self.agent_key(request.agent)
