@@ -77,7 +77,9 @@ def test_cli_help_runs_as_a_user_would() -> None:
 # Declared because another dependency needs it at run time without importing it for us:
 # starlette parses the emulator's OAuth form bodies with python-multipart.
 INDIRECT_DEPENDENCIES = {
-    "python-multipart": "starlette's form parsing (the emulator's /oauth/token)"
+    "python-multipart": "starlette's form parsing (the emulator's /oauth/token)",
+    "sniffio": "httpcore asks for it on every request; without it each request pays a failed "
+    "import (bench one_call)",
 }
 
 

@@ -2786,7 +2786,10 @@ export interface operations {
     };
     get_call_v1_calls__call_id__get: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description progress: add the call's step, talk time and the placing key's name */
+                expand?: string | null;
+            };
             header?: never;
             path: {
                 call_id: string;

@@ -131,6 +131,7 @@ def _report(name: str, dials: list[Dial], truth: dict[str, str]) -> Counter[str]
     return verdicts
 
 
+@pytest.mark.timeout(180)  # a thousand dials: about 40 s alone, 70 s on a loaded machine
 def test_library_resolves_a_thousand_ambiguous_creates_without_a_wrong_verdict(
     suite_emulator: EmulatorServer,
 ) -> None:

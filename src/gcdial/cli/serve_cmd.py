@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -134,6 +135,31 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    signin_client_id: Annotated[
+        str | None,
+        typer.Option(
+            "--signin-client-id",
+            envvar="GCDIAL_SIGNIN_CLIENT_ID",
+            help="Agents sign in with Genesys Cloud through this OAuth client (authorization"
+            " code + PKCE; its redirect URI: the public URL + /auth/genesys/callback). A client"
+            " secret, if it has one: $GCDIAL_SIGNIN_CLIENT_SECRET.",
+        ),
+    ] = None,
+    public_url: Annotated[
+        str | None,
+        typer.Option(
+            "--public-url",
+            help="The service's URL as browsers reach it (behind a TLS proxy: its https URL).",
+        ),
+    ] = None,
+    widget_origin: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--widget-origin",
+            help="A CRM page origin allowed to use /widget.js (e.g. https://crm.example.com);"
+            " repeat for several.",
+        ),
+    ] = None,
     sandbox: SandboxOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -166,6 +192,10 @@ def serve(
             webhook_lease_s=webhook_lease,
             allow_insecure_webhooks=allow_insecure_webhooks or sandbox,
             campaigns_dir=str(store.parent / "serve-campaigns") if store else None,
+            signin_client_id=signin_client_id or None,
+            signin_client_secret=os.environ.get("GCDIAL_SIGNIN_CLIENT_SECRET") or None,
+            public_url=public_url,
+            widget_origins=tuple(widget_origin or ()),
         )
     except ConfigError as exc:
         raise _fail(str(exc)) from None

@@ -61,7 +61,7 @@ def api_routes(notifications: NotificationService) -> list[BaseRoute]:
     calls_base = "/api/v2/conversations/calls"
     return [
         Route("/oauth/token", oauth.token, methods=["POST"], name="token"),
-        Route("/oauth/authorize", oauth.authorize, methods=["GET"], name="authorize"),
+        Route("/oauth/authorize", oauth.authorize, methods=["GET", "POST"], name="authorize"),
         Route("/api/v2/users/me", users.get_me, methods=["GET"], name="users"),
         Route("/api/v2/users/search", users.search, methods=["POST"], name="users"),
         Route("/api/v2/users/{userId}", users.get_user, methods=["GET"], name="users"),

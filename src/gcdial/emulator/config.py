@@ -50,6 +50,10 @@ class EmulatorConfig(BaseModel):
     # UNCONFIRMED: "allow" creates it (the agent's phone rings again), "reject" answers 400.
     # Either way the overlap ledger (GET /_emulator/overlaps) records every such create.
     busy_agent_calls: Literal["allow", "reject"] = "allow"
+    # How the login host refuses an inactive user on its sign-in form is UNCONFIRMED:
+    # "redirect" sends the browser back to the client with error=access_denied and a
+    # description; "page" keeps the user on the sign-in form, saying why.
+    signin_inactive_user: Literal["redirect", "page"] = "redirect"
     faults: tuple[FaultSpec, ...] = ()
     seed: int = 0
 

@@ -55,7 +55,12 @@ class ClientSpec(BaseModel):
     id: str = Field(min_length=1)
     grant: Literal["client_credentials", "authorization_code"]
     secret: str | None = Field(default=None, min_length=1)
+    # An authorization_code client with ``user`` approves that user at once (the CLI's loopback
+    # login); without one, /oauth/authorize shows a sign-in form to choose a sandbox user.
     user: str | None = None
+    # Registered redirect URIs; a loopback one matches on any port (RFC 8252). None: any
+    # loopback URI.
+    redirect_uris: tuple[str, ...] | None = None
     token_lifetime_s: float | None = Field(default=None, gt=0)
     permissions: tuple[str, ...] | None = None
 
@@ -67,8 +72,8 @@ class ClientSpec(BaseModel):
     def _grant_fields(self) -> Self:
         if self.grant == "client_credentials" and self.secret is None:
             raise ValueError("a client_credentials client needs a 'secret'")
-        if self.grant == "authorization_code" and self.user is None:
-            raise ValueError("an authorization_code client needs 'user' (the user it approves)")
+        if self.grant == "client_credentials" and (self.user or self.redirect_uris):
+            raise ValueError("'user' and 'redirect_uris' are for authorization_code clients")
         return self
 
 

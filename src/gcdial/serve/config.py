@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from gcdial._shared import DEFAULT_RESOLVE_TIMEOUT_S
 from gcdial.campaign.csvinput import is_valid_time_zone
@@ -25,6 +27,7 @@ __all__ = [
     "ServeConfig",
     "default_campaigns_dir",
     "default_store_path",
+    "origin_of",
 ]
 
 STORE_ENV = "GCDIAL_SERVE_STORE"
@@ -37,6 +40,20 @@ MAX_IDEMPOTENCY_TTL_S = 7 * DAY_S
 DEFAULT_WEBHOOK_SCHEDULE: tuple[float, ...] = (
     5, 30, 120, 600, 1800, 3600, 7200, 14400, 28800, 36000,
 )  # fmt: skip
+
+
+def origin_of(url: str) -> str | None:
+    """``scheme://host[:port]`` of an http(s) URL (lower case, default port dropped), or None."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    default = {"http": 80, "https": 443}[parts.scheme]
+    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    return f"{parts.scheme}://{host}" + (f":{port}" if port not in (None, default) else "")
 
 
 def default_store_path(environ: Mapping[str, str] | None = None) -> Path:
@@ -100,6 +117,24 @@ class ServeConfig:
     # How often an open event stream asks again whether its key (or page session) is still
     # valid, events or not: a revocation or a sign-out ends the stream within this.
     credential_check_s: float = 1.0
+    # Agents sign in with Genesys Cloud (authorization code + PKCE) through this OAuth client of
+    # the org (a "Code Authorization" client whose redirect URI is public_url +
+    # /auth/genesys/callback). None: agent sign-in is off, only API keys work.
+    signin_client_id: str | None = None
+    # Only for a client registered with a secret; never logged, never shown.
+    signin_client_secret: str | None = field(default=None, repr=False)
+    # The service's URL as browsers reach it (behind a TLS proxy: the proxy's https URL); the
+    # redirect URI is built from it. None: the URL each request came to.
+    public_url: str | None = None
+    # How long an agent's page session lasts.
+    agent_session_s: float = 8 * 3600.0
+    # The CRM pages (origins, e.g. https://crm.example.com) allowed to use widget.js: CORS,
+    # frame-ancestors and the widget token's origin check all read this list.
+    widget_origins: tuple[str, ...] = ()
+    # A widget token may dial for this long after the sign-in...
+    widget_session_s: float = 15 * 60.0
+    # ...and, read-only, follow the calls it placed for this much longer (a call outlives it).
+    widget_watch_s: float = 3600.0
     # The calling window of single calls (POST /v1/calls, the page), in the contact's local
     # time (the zones of the number): HH:MM-HH:MM, 00:00-24:00 for any hour. From
     # $GCDIAL_SERVE_CALLING_WINDOW or --calling-window; a campaign keeps its own window.
@@ -108,6 +143,11 @@ class ServeConfig:
     # or give a fallback zone whose local time counts for such numbers.
     unknown_zone: str = "skip"
     fallback_zone: str | None = None
+
+    @property
+    def signin_enabled(self) -> bool:
+        """Whether agents may sign in with Genesys Cloud."""
+        return bool(self.signin_client_id)
 
     @cached_property
     def call_rules(self) -> Rules:
@@ -119,6 +159,20 @@ class ServeConfig:
         )
 
     def __post_init__(self) -> None:
+        for origin in self.widget_origins:
+            if origin_of(origin) != origin:
+                raise ConfigError(
+                    f"widget origin {origin!r} is not an origin",
+                    hint="Write scheme://host[:port] with nothing after it, e.g. "
+                    "https://crm.example.com.",
+                )
+        if self.public_url is not None and not re.fullmatch(r"https?://[^/?#\s]+", self.public_url):
+            raise ConfigError(
+                f"public URL {self.public_url!r} is not a base URL",
+                hint="Write scheme://host[:port] with no path, e.g. https://gcdial.example.com.",
+            )
+        if min(self.widget_session_s, self.widget_watch_s, self.agent_session_s) <= 0:
+            raise ConfigError("session lifetimes must be positive")
         try:
             CallingWindow.parse(self.calling_window)
         except InputError as exc:

@@ -124,10 +124,25 @@ async def create_call(
 
 
 @router.get("/v1/calls/{call_id}", response_model=CallResource, responses=ERRORS)
-async def get_call(call_id: CallId, caller: Caller, service: Service) -> dict[str, Any]:
+async def get_call(
+    call_id: CallId,
+    caller: Caller,
+    service: Service,
+    expand: Annotated[
+        str | None,
+        Query(
+            pattern="^progress$",
+            description="progress: add the call's step, talk time and the placing key's name",
+        ),
+    ] = None,
+) -> dict[str, Any]:
     """One call the caller may see."""
     caller.need("watch")
-    return call_json(await service.own_call(caller.key, call_id))
+    call = await service.own_call(caller.key, call_id)
+    if expand == "progress":
+        [shown] = await with_progress(service, [call])
+        return shown
+    return call_json(call)
 
 
 @router.get(
