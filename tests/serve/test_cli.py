@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -194,3 +195,58 @@ def test_killed_mid_dial_the_call_is_settled_by_evidence_and_never_redialed(
         process.send_signal(signal.SIGINT)
         process.communicate(timeout=20)
     assert len(emulator.calls_created()) == 1
+
+
+def test_keys_create_refuses_a_rules_policy_that_does_not_exist(tmp_path: Path) -> None:
+    bad = _run(tmp_path, "keys", "create", "--name", "desk", "--rules", "lenient")
+    assert bad.returncode == 2, bad.stderr
+    assert "rules policy 'lenient' does not exist" in bad.stderr
+    assert "enforce or warn" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    made = _run(tmp_path, "keys", "create", "--name", "desk", "--rules", "warn")
+    assert made.returncode == 0, made.stderr
+    listed = json.loads(_run(tmp_path, "keys", "list", "--json").stdout)
+    assert [(k["name"], k["rules"]) for k in listed] == [("desk", "warn")]
+
+
+def test_dnc_import_is_all_or_none_and_names_each_bad_row(tmp_path: Path) -> None:
+    bad = tmp_path / "dnc.csv"
+    bad.write_text(
+        "phone,reason\n+14155550100,asked\nnot a number,x\n(415) 555-0101,\n12,\n",
+        encoding="utf-8",
+    )
+    refused = _run(tmp_path, "dnc", "import", str(bad))
+    assert refused.returncode == 2, refused.stderr
+    assert "2 bad row(s); nothing was imported" in refused.stderr
+    assert f"{bad}:3: column 'phone': not a phone number" in refused.stderr
+    assert f"{bad}:5: column 'phone': not a phone number" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert json.loads(_run(tmp_path, "dnc", "list", "--json").stdout) == []
+
+    bad.write_text("phone,reason\n+14155550100,asked\n(415) 555-0101,\n", encoding="utf-8")
+    done = _run(tmp_path, "dnc", "import", str(bad))
+    assert done.returncode == 0, done.stderr
+    assert "2 number(s) added, 0 already on the list" in done.stdout
+    added = _run(tmp_path, "dnc", "add", "020 7946 0142", "--country", "GB", "--reason", "web")
+    assert added.returncode == 0, added.stderr
+    assert "Added +442079460142." in added.stdout
+    listed = json.loads(_run(tmp_path, "dnc", "list", "--json").stdout)
+    assert {(e["number"], e["reason"]) for e in listed} == {
+        ("+14155550100", "asked"), ("+14155550101", None), ("+442079460142", "web"),
+    }  # fmt: skip
+    assert all(e["addedBy"].startswith("cli:") for e in listed)
+    removed = _run(tmp_path, "dnc", "remove", "+14155550100")
+    assert removed.returncode == 0, removed.stderr
+    again = _run(tmp_path, "dnc", "remove", "+14155550100")
+    assert again.returncode == 2
+    assert "is not on the do-not-call list" in again.stderr
+    store = SqliteStore(tmp_path / "store.sqlite3")
+    try:
+        lines = [(a.action, a.result, a.number) for a in store.list_audit()]
+    finally:
+        store.close()
+    assert lines == [
+        ("dnc_import", "imported", None),
+        ("dnc_add", "added", "+442079460142"),
+        ("dnc_remove", "removed", "+14155550100"),
+    ]

@@ -7,14 +7,19 @@ import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from gcdial._shared import DEFAULT_RESOLVE_TIMEOUT_S
+from gcdial.campaign.csvinput import is_valid_time_zone
+from gcdial.campaign.rules import CallingWindow, Rules, UnknownZone
 from gcdial.config import default_config_dir
-from gcdial.errors import ConfigError
+from gcdial.errors import ConfigError, InputError
 
 __all__ = [
+    "CALLING_WINDOW_ENV",
+    "DEFAULT_CALLING_WINDOW",
     "DEFAULT_WEBHOOK_SCHEDULE",
     "MAX_IDEMPOTENCY_TTL_S",
     "MIN_IDEMPOTENCY_TTL_S",
@@ -26,6 +31,8 @@ __all__ = [
 ]
 
 STORE_ENV = "GCDIAL_SERVE_STORE"
+CALLING_WINDOW_ENV = "GCDIAL_SERVE_CALLING_WINDOW"
+DEFAULT_CALLING_WINDOW = "08:00-21:00"
 DAY_S = 86_400.0
 MIN_IDEMPOTENCY_TTL_S = DAY_S
 MAX_IDEMPOTENCY_TTL_S = 7 * DAY_S
@@ -56,6 +63,10 @@ def default_store_path(environ: Mapping[str, str] | None = None) -> Path:
     if raw:
         return Path(raw).expanduser()
     return default_config_dir(env) / "serve.sqlite3"
+
+
+def _calling_window_setting() -> str:
+    return os.environ.get(CALLING_WINDOW_ENV, "").strip() or DEFAULT_CALLING_WINDOW
 
 
 def default_campaigns_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -130,11 +141,28 @@ class ServeConfig:
     widget_session_s: float = 15 * 60.0
     # ...and, read-only, follow the calls it placed for this much longer (a call outlives it).
     widget_watch_s: float = 3600.0
+    # The calling window of single calls (POST /v1/calls, the page), in the contact's local
+    # time (the zones of the number): HH:MM-HH:MM, 00:00-24:00 for any hour. From
+    # $GCDIAL_SERVE_CALLING_WINDOW or --calling-window; a campaign keeps its own window.
+    calling_window: str = field(default_factory=_calling_window_setting)
+    # A number with no known time zone (+800...): "skip" refuses it, "any" dials it at any hour;
+    # or give a fallback zone whose local time counts for such numbers.
+    unknown_zone: str = "skip"
+    fallback_zone: str | None = None
 
     @property
     def signin_enabled(self) -> bool:
         """Whether agents may sign in with Genesys Cloud."""
         return bool(self.signin_client_id)
+
+    @cached_property
+    def call_rules(self) -> Rules:
+        """The calling rules of single calls (the do-not-call list is the store's)."""
+        return Rules(
+            window=CallingWindow.parse(self.calling_window),
+            unknown_zone=UnknownZone(self.unknown_zone),
+            fallback_zone=self.fallback_zone,
+        )
 
     def __post_init__(self) -> None:
         for origin in self.widget_origins:
@@ -151,6 +179,20 @@ class ServeConfig:
             )
         if min(self.widget_session_s, self.widget_watch_s, self.agent_session_s) <= 0:
             raise ConfigError("session lifetimes must be positive")
+        try:
+            CallingWindow.parse(self.calling_window)
+        except InputError as exc:
+            raise ConfigError(f"calling window: {exc.message}", hint=exc.hint) from None
+        if self.unknown_zone not in ("skip", "any"):
+            raise ConfigError(
+                f"unknown-zone policy {self.unknown_zone!r} does not exist",
+                hint="Use skip (refuse numbers with no known time zone) or any.",
+            )
+        if self.fallback_zone is not None and not is_valid_time_zone(self.fallback_zone):
+            raise ConfigError(
+                f"unknown fallback time zone {self.fallback_zone!r}",
+                hint="Use an IANA zone name such as America/New_York.",
+            )
         if not MIN_IDEMPOTENCY_TTL_S <= self.idempotency_ttl_s <= MAX_IDEMPOTENCY_TTL_S:
             raise ConfigError(
                 f"idempotency key lifetime {self.idempotency_ttl_s:g} s is out of range",

@@ -27,7 +27,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import psycopg
@@ -41,6 +41,7 @@ from gcdial.serve._rows import (
     AUDIT_COLUMNS,
     CALL_COLUMNS,
     DELIVERY_COLUMNS,
+    DNC_COLUMNS,
     SharedReads,
     agent_busy,
     api_key_args,
@@ -50,6 +51,7 @@ from gcdial.serve._rows import (
     check_call_changes,
     clear_secrets,
     delivery_record,
+    dnc_args,
     existing_claim,
     idempotency_record,
     name_taken,
@@ -71,6 +73,7 @@ from gcdial.serve.store import (
     CallRecord,
     Claim,
     Delivery,
+    DncEntry,
     Event,
     StoreError,
     WebhookEndpoint,
@@ -177,6 +180,14 @@ _MIGRATIONS: dict[int, str] = {
         lim integer, reset_at double precision, started_at double precision NOT NULL,
         paused_until double precision
     );
+    """,
+    7: """
+    CREATE TABLE dnc (
+        number text PRIMARY KEY, added_at double precision NOT NULL, added_by text NOT NULL,
+        reason text
+    );
+    CREATE INDEX dnc_added ON dnc (added_at, number);
+    ALTER TABLE api_keys ADD COLUMN rules text NOT NULL DEFAULT 'enforce';
     """,
 }
 
@@ -806,7 +817,7 @@ class PostgresStore(SharedReads):
                 raise name_taken(record.name)
             conn.execute(
                 f"INSERT INTO api_keys ({API_KEY_COLUMNS}) "  # noqa: S608 (a constant)
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 api_key_args(record),
             )
 
@@ -897,6 +908,29 @@ class PostgresStore(SharedReads):
         """Unexpired claims: agent -> call id."""
         rows = self._read("SELECT agent, call_id FROM live_agents WHERE expires_at > %s", (now,))
         return {str(r["agent"]): str(r["call_id"]) for r in rows}
+
+    def add_dnc(self, entries: Sequence[DncEntry]) -> int:
+        """Add numbers in one transaction; listed ones keep their entry (safe to run again)."""
+        rows = [dnc_args(entry) for entry in entries]
+
+        def add(conn: psycopg.Connection[DictRow]) -> int:
+            added = 0
+            for row in rows:
+                added += conn.execute(
+                    f"INSERT INTO dnc ({DNC_COLUMNS}) VALUES (%s, %s, %s, %s) "  # noqa: S608 (a constant)
+                    "ON CONFLICT (number) DO NOTHING",
+                    row,
+                ).rowcount
+            return added
+
+        return self._tx(add)
+
+    def remove_dnc(self, number: str) -> bool:
+        """Take a number off the list."""
+        changed = self._tx(
+            lambda conn: conn.execute("DELETE FROM dnc WHERE number = %s", (number,)).rowcount
+        )
+        return changed > 0
 
     def acquire_lease(self, name: str, owner: str, *, now: float, ttl_s: float) -> bool:
         """Take, renew (heartbeat) or take over an expired lease, in one statement."""

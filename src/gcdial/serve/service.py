@@ -39,6 +39,7 @@ from gcdial.resolve import (
 )
 from gcdial.serve import dialing
 from gcdial.serve.budget import share_budget
+from gcdial.serve.call_rules import check_call_rules
 from gcdial.serve.config import ServeConfig
 from gcdial.serve.hub import EventHub
 from gcdial.serve.metrics import Metrics
@@ -138,8 +139,16 @@ def call_json(call: CallRecord) -> dict[str, Any]:
         "attemptId": call.attempt_id,
         "contact": origin.get("contact"),
         "wrapup": json.loads(call.wrapup) if call.wrapup else None,
+        "warnings": origin.get("warnings") or [],
+        "overrideReason": _override_reason(request),
         "links": {"self": f"/v1/calls/{call.id}", "events": f"/v1/calls/{call.id}/events"},
     }
+
+
+def _override_reason(request: dict[str, Any]) -> str | None:
+    override = request.get("override")
+    reason = override.get("reason") if isinstance(override, dict) else None
+    return reason if isinstance(reason, str) else None
 
 
 def _caller_id(request: dict[str, Any]) -> str | None:
@@ -405,11 +414,16 @@ class DialService:
     async def create_call(
         self, key: ApiKeyRecord, idem_key: str, request: CallRequest
     ) -> DialAnswer:
-        """Claim the idempotency key durably, then dial once; or answer from the earlier claim.
+        """The calling rules, then claim the idempotency key durably and dial once; or answer
+        from the earlier claim.
 
         The claim and the dial run in their own task: a client hanging up mid-request must not
         cancel them half-way, or the key would stay claimed with nobody to dial or to record
         what happened."""
+        rules = await check_call_rules(self, key, idem_key, request)
+        if rules.refusal is not None:
+            return DialAnswer("refused_rules", 403, rules.refusal, "")
+        warnings = rules.warnings
         body = request.model_dump(mode="json", exclude_none=True)
         call_id = "call_" + uuid.uuid4().hex
         agent_key = await self.agent_key(request.agent)
@@ -424,7 +438,12 @@ class DialService:
             request=json.dumps(body),
             created_at=now,
             updated_at=now,
-            origin=json.dumps({"attempt": attempt_to_origin(await self._attempt_for(request))}),
+            origin=json.dumps(
+                {
+                    "attempt": attempt_to_origin(await self._attempt_for(request)),
+                    **({"warnings": warnings} if warnings else {}),
+                }
+            ),
         )
         self._dialing.add(call_id)
         task = self._spawn(self._claim_and_dial(key, idem_key, call, request, body, agent_key))
