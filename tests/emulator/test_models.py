@@ -137,6 +137,15 @@ def _drive_routing(http: httpx.Client) -> None:
     _expect(http.get("/api/v2/routing/queues/nope"), 404)
     _expect(http.get(f"/api/v2/routing/queues/{SALES}/wrapupcodes"), 200)
     _expect(http.get("/api/v2/routing/queues/nope/wrapupcodes"), 404)
+    _expect(http.get(f"/api/v2/routing/queues/{SALES}/members", params={"pageSize": 3}), 200)
+    _expect(
+        http.get(
+            f"/api/v2/routing/queues/{SALES}/members", params={"pageSize": 3, "pageNumber": 2}
+        ),
+        200,
+    )
+    _expect(http.get(f"/api/v2/routing/queues/{SALES}/members", params={"pageSize": 101}), 400)
+    _expect(http.get("/api/v2/routing/queues/nope/members"), 404)
     _expect(http.get("/api/v2/routing/wrapupcodes", params={"pageSize": 2}), 200)
     _expect(http.get("/api/v2/routing/wrapupcodes", params={"pageNumber": "x"}), 400)
     _expect(http.get(f"/api/v2/routing/wrapupcodes/{SALE}"), 200)

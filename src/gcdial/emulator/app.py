@@ -132,6 +132,12 @@ def api_routes(notifications: NotificationService) -> list[BaseRoute]:
             methods=["GET"],
             name="routing",
         ),
+        Route(
+            "/api/v2/routing/queues/{queueId}/members",
+            routing.queue_members,
+            methods=["GET"],
+            name="routing",
+        ),
         Route("/api/v2/routing/wrapupcodes", routing.list_codes, methods=["GET"], name="routing"),
         Route(
             "/api/v2/routing/wrapupcodes/{codeId}",

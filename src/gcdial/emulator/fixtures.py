@@ -97,13 +97,15 @@ class WrapupCodeSpec(BaseModel):
 
 
 class QueueSpec(BaseModel):
-    """An ACD queue and the wrap-up codes assigned to it (names or ids of ``wrapup_codes``)."""
+    """An ACD queue, the wrap-up codes assigned to it (names or ids of ``wrapup_codes``) and its
+    members (keys, ids or emails of ``users``; none given: every user of the organisation)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: uuid.UUID
     name: str = Field(min_length=1)
     wrapup_codes: tuple[str, ...] = ()
+    members: tuple[str, ...] | None = None
 
 
 class WrapupRule(BaseModel):
@@ -170,6 +172,11 @@ class Fixture(BaseModel):
                         f"queues[{index}].wrapup_codes[{c_index}]: no wrap-up code has name "
                         f"or id {ref!r}"
                     )
+            for m_index, ref in enumerate(queue.members or ()):
+                if self.find_user(ref) is None:
+                    raise ValueError(
+                        f"queues[{index}].members[{m_index}]: no user has key, id or email {ref!r}"
+                    )
         for index, rule in enumerate(self.wrapups):
             if rule.code is not None and self.find_wrapup_code(rule.code) is None:
                 raise ValueError(
@@ -188,6 +195,13 @@ class Fixture(BaseModel):
         """The wrap-up codes assigned to ``queue``, in the fixture's order."""
         codes = (self.find_wrapup_code(ref) for ref in queue.wrapup_codes)
         return [code for code in codes if code is not None]
+
+    def queue_members(self, queue: QueueSpec) -> list[UserSpec]:
+        """The members of ``queue``, in the order given (every user when it names none)."""
+        if queue.members is None:
+            return self.all_users()
+        found = (self.find_user(ref) for ref in queue.members)
+        return [user for user in found if user is not None]
 
     def find_user(self, ref: str) -> UserSpec | None:
         """The user whose key, id or email is ``ref``."""
