@@ -225,6 +225,13 @@ def keys_create(
         typer.Option("--scopes", help="Comma-separated: dial,watch,campaigns,metrics,admin."),
     ] = None,
     rate: Annotated[str, typer.Option("--rate", help="Requests allowed, e.g. 60/min.")] = "60/min",
+    watch_queue: Annotated[
+        str | None,
+        typer.Option(
+            "--watch-queue",
+            help="A Genesys queue (name or id) whose members the key's page shows by default.",
+        ),
+    ] = None,
     store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -240,6 +247,7 @@ def keys_create(
             scopes=parse_scopes(scopes or ()),
             agents=tuple(agent_list),
             rate_per_minute=parse_rate(rate),
+            watch_queue=watch_queue,
         )
     except InputError as exc:
         raise _fail(str(exc)) from None
@@ -258,7 +266,9 @@ def keys_create(
     typer.echo(made.key)
     typer.echo(
         f"Created key {made.record.id} ({name}; scopes {','.join(made.record.scopes)}; "
-        f"agents {','.join(made.record.agents) or 'all'}; {made.record.rate_per_minute}/min). "
+        f"agents {','.join(made.record.agents) or 'all'}; {made.record.rate_per_minute}/min"
+        + (f"; watches queue {watch_queue.strip()}" if watch_queue else "")
+        + "). "
         "It is shown only this once: store it in your CRM's secret settings.",
         err=True,
     )
@@ -280,6 +290,7 @@ def keys_list(store: StoreOpt = None, json: JsonOpt = False) -> None:
             "scopes": list(r.scopes),
             "agents": list(r.agents),
             "ratePerMinute": r.rate_per_minute,
+            "watchQueue": r.extra.get("watchQueue"),
             "created": _iso(r.created_at),
             "revoked": _iso(r.revoked_at) if r.revoked_at is not None else None,
         }
@@ -297,6 +308,7 @@ def keys_list(store: StoreOpt = None, json: JsonOpt = False) -> None:
         typer.echo(
             f"{row['id']}  {row['name']}  {row['prefix']}…  scopes={','.join(row['scopes'])}  "
             f"agents={','.join(row['agents']) or 'all'}  {row['ratePerMinute']}/min  {state}"
+            + (f"  watch-queue={row['watchQueue']}" if row["watchQueue"] else "")
         )
 
 
