@@ -153,7 +153,8 @@ export interface paths {
         };
         /**
          * Agents
-         * @description Readiness of the given agents, else the key's agents, else those of recent calls;
+         * @description Readiness of the given agents, else of the queue's members (``queue``, else the queue
+         *     the key was made to watch), else of the key's agents, else of those of recent calls;
          *     ``presence`` says whether their changes arrive live on the event stream or must be polled.
          */
         get: operations["agents_v1_agents_get"];
@@ -478,6 +479,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/queues": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Queues
+         * @description The organisation's queues, by name, for a supervisor to choose whose members to watch
+         *     (``GET /v1/agents?queue=ID``). Read from Genesys at most once a minute per replica.
+         */
+        get: operations["queues_v1_queues_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/review": {
         parameters: {
             query?: never;
@@ -638,12 +660,20 @@ export interface components {
         };
         /**
          * AgentsPage
-         * @description The agents this API key may dial for (or has dialed for).
+         * @description The agents this API key may dial for (or has dialed for), or a queue's members.
          */
         AgentsPage: {
             /** Agents */
             agents: components["schemas"]["AgentState"][];
+            /**
+             * Membersnotshown
+             * @description Members of the queue beyond the first 50 the key may see, not listed
+             * @default 0
+             */
+            membersNotShown: number;
             presence?: components["schemas"]["PresenceMode"] | null;
+            /** @description The queue whose members these are (?queue=, or the key's watch queue) */
+            queue?: components["schemas"]["QueueRef"] | null;
         };
         /**
          * AttemptContact
@@ -1503,6 +1533,24 @@ export interface components {
             waitingForAgent: number;
         };
         /**
+         * QueueRef
+         * @description A Genesys ACD queue.
+         */
+        QueueRef: {
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+        };
+        /**
+         * QueuesPage
+         * @description The organisation's queues, by name: the ones a supervisor may choose to watch.
+         */
+        QueuesPage: {
+            /** Queues */
+            queues: components["schemas"]["QueueRef"][];
+        };
+        /**
          * RateBudget
          * @description The campaign's pacing limits against what it uses now.
          */
@@ -2304,6 +2352,8 @@ export interface operations {
         parameters: {
             query?: {
                 agent?: string[] | null;
+                /** @description A queue's id or name (GET /v1/queues): list its members. A key limited to agents sees only those of them. */
+                queue?: string | null;
             };
             header?: never;
             path?: never;
@@ -2376,6 +2426,15 @@ export interface operations {
             };
             /** @description Rate limit of the key exceeded */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Genesys failed */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4114,6 +4173,98 @@ export interface operations {
             };
             /** @description Rate limit of the key exceeded */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    queues_v1_queues_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueuesPage"];
+                };
+            };
+            /** @description Bad request (malformed JSON, missing or bad header) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or unknown API key, or no page session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The key may not do this (scope, agent, or the page's CSRF token) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Request too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid body or parameters */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limit of the key exceeded */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Genesys failed */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };
