@@ -184,9 +184,37 @@
         td("Now", now ? el("span", { class: "step" }, now.step + " · " + now.to)
           : el("span", { class: "muted" }, "idle")));
     });
+    const empty = shownQueue
+      ? "No members of " + shownQueue.name + " that you may watch."
+      : "No agents yet: they appear with your key's agents or your first call; or choose a queue.";
     $("#agents").replaceChildren(...(rows.length ? rows
-      : [el("tr", {}, el("td", { colspan: 5, class: "muted" },
-          "No agents yet: they appear with your key's agents or your first call."))]));
+      : [el("tr", {}, el("td", { colspan: 5, class: "muted" }, empty))]));
+  }
+
+  // The queue chooser: the org's queues (GET /v1/queues); hidden when they cannot be read.
+  async function loadQueues() {
+    const chooser = $("#agents-queue");
+    let answer;
+    try { answer = await api("GET", "/v1/queues"); } catch (err) { return; }
+    for (const q of answer.queues) chooser.append(el("option", { value: q.id }, q.name));
+    syncQueueChooser();
+    $("#queue-chooser").hidden = false;
+    chooser.addEventListener("change", () => {
+      watchedQueue = chooser.value;
+      const url = new URL(location.href);
+      if (watchedQueue) url.searchParams.set("queue", watchedQueue);
+      else url.searchParams.delete("queue");
+      history.replaceState(null, "", url);
+      $("#agents").replaceChildren(el("tr", {}, el("td", { colspan: 5, class: "muted" },
+        "Loading…")));
+      loadAgents().catch((err) => notice("Could not load the agents: " + err.message));
+    });
+  }
+
+  function syncQueueChooser() {
+    const chooser = $("#agents-queue");
+    const id = shownQueue ? shownQueue.id : "";
+    if ([...chooser.options].some((o) => o.value === id)) chooser.value = id;
   }
 
   function filterQuery() {
@@ -214,10 +242,27 @@
 
   // Presence: pushed as agent.updated events while the service's notifications channel is up;
   // polled (slowly) only while it is down, and the page says which.
+  // The queue whose members the panel shows: chosen in the <select> (kept in the URL as
+  // ?queue=ID), else the queue the key was made to watch (the service applies it), else none.
   let agentPoll = null;
+  let watchedQueue = new URLSearchParams(location.search).get("queue") || "";
+  let shownQueue = null;
   async function loadAgents() {
-    const answer = await api("GET", "/v1/agents");
+    const path = "/v1/agents" + (watchedQueue ? "?queue=" + encodeURIComponent(watchedQueue) : "");
+    let answer;
+    try {
+      answer = await api("GET", path);
+    } catch (err) {
+      if (err.type !== "queue_not_found") throw err;
+      agents = [];
+      shownQueue = null;
+      $("#agents").replaceChildren(el("tr", {}, el("td", { colspan: 5, class: "bad" },
+        err.message)));
+      return;
+    }
     agents = answer.agents;
+    shownQueue = answer.queue || null;
+    syncQueueChooser();
     renderAgents();
     const presence = answer.presence || { live: false, pollSeconds: 15 };
     const note = $("#presence-mode");
@@ -459,7 +504,7 @@
       lastEventId = await loadCalls();
       openStream(lastEventId);
       emit("page.ready", {});
-      await loadAgents();
+      await Promise.all([loadQueues(), loadAgents()]);
     } catch (err) {
       if (!signedOut) notice("Could not load the page's data: " + err.message);
     }
