@@ -78,3 +78,24 @@ def test_fixture_members_default_to_everyone_and_are_checked() -> None:
     assert len(fixture.queue_members(fixture.queues[0])) == 3
     with pytest.raises(FixtureError, match=r"queues\[0\]\.members\[0\]: no user"):
         parse_fixture({**base, "queues": [{**queue, "members": ["zed"]}]}, source="f")
+
+
+def test_a_groups_members_are_users_paged_like_other_listings(emulator: EmulatorServer) -> None:
+    team = "6a0e0001-0000-4000-8000-000000000001"
+    with api(emulator) as http:
+        groups = http.get("/api/v2/groups").json()
+        assert [(g["name"], g["memberCount"]) for g in groups["entities"]] == [("Outbound team", 3)]
+        first = http.get(f"/api/v2/groups/{team}/members", params={"pageSize": 2}).json()
+        assert [u["email"] for u in first["entities"]] == ["alice@example.com", "bob@example.com"]
+        assert first["pageCount"] == 2
+        second = http.get(first["nextUri"]).json()
+        assert [u["email"] for u in second["entities"]] == ["dave@example.com"]
+        assert_error(http.get("/api/v2/groups/nope/members"), 404, "not.found")
+    with pytest.raises(FixtureError, match=r"groups\[0\]\.members\[0\]: no user"):
+        parse_fixture(
+            {
+                "clients": [{"id": "c", "secret": "s", "grant": "client_credentials"}],
+                "groups": [{"id": team, "name": "G", "members": ["zed"]}],
+            },
+            source="f",
+        )

@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gcdial._shared import CORRELATION_HEADER
-from gcdial.emulator import analytics, calls, oauth, routing, users
+from gcdial.emulator import analytics, calls, groups, oauth, routing, users
 from gcdial.emulator.admin import admin_routes
 from gcdial.emulator.calls import FAULT_SCOPE_KEY
 from gcdial.emulator.config import EmulatorConfig
@@ -145,6 +145,7 @@ def api_routes(notifications: NotificationService) -> list[BaseRoute]:
             methods=["GET"],
             name="routing",
         ),
+        *groups.routes(),
         *notifications.routes(),
     ]
 

@@ -108,6 +108,17 @@ class QueueSpec(BaseModel):
     members: tuple[str, ...] | None = None
 
 
+class GroupSpec(BaseModel):
+    """A group of users (``GET /api/v2/groups``) and its members (keys, ids or emails of
+    ``users``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: uuid.UUID
+    name: str = Field(min_length=1)
+    members: tuple[str, ...] = ()
+
+
 class WrapupRule(BaseModel):
     """What the agent records after a queue call to a matching number.
 
@@ -147,6 +158,7 @@ class Fixture(BaseModel):
     generate_agents: GenerateAgents | None = None
     wrapup_codes: list[WrapupCodeSpec] = Field(default_factory=list)
     queues: list[QueueSpec] = Field(default_factory=list)
+    groups: list[GroupSpec] = Field(default_factory=list)
     wrapups: list[WrapupRule] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -177,6 +189,14 @@ class Fixture(BaseModel):
                     raise ValueError(
                         f"queues[{index}].members[{m_index}]: no user has key, id or email {ref!r}"
                     )
+        _unique("groups", (str(g.id) for g in self.groups), "id")
+        for index, group in enumerate(self.groups):
+            for m_index, ref in enumerate(group.members):
+                if self.find_user(ref) is None:
+                    raise ValueError(
+                        f"groups[{index}].members[{m_index}]: no user has key, id or email "
+                        f"{ref!r}"
+                    )
         for index, rule in enumerate(self.wrapups):
             if rule.code is not None and self.find_wrapup_code(rule.code) is None:
                 raise ValueError(
@@ -200,7 +220,14 @@ class Fixture(BaseModel):
         """The members of ``queue``, in the order given (every user when it names none)."""
         if queue.members is None:
             return self.all_users()
-        found = (self.find_user(ref) for ref in queue.members)
+        return self._users(queue.members)
+
+    def group_members(self, group: GroupSpec) -> list[UserSpec]:
+        """The members of ``group``, in the order given."""
+        return self._users(group.members)
+
+    def _users(self, refs: Iterable[str]) -> list[UserSpec]:
+        found = (self.find_user(ref) for ref in refs)
         return [user for user in found if user is not None]
 
     def find_user(self, ref: str) -> UserSpec | None:
