@@ -9,7 +9,17 @@ import pytest
 from gcdial.client import AsyncClient
 from gcdial.emulator import EmulatorServer
 from gcdial.errors import NotFoundError
-from gcdial.queues import Queue, QueueMember, find_queue, list_queue_members, list_queues
+from gcdial.queues import (
+    Group,
+    Queue,
+    QueueMember,
+    find_group,
+    find_queue,
+    list_group_members,
+    list_groups,
+    list_queue_members,
+    list_queues,
+)
 
 from .support import emu_settings, route_count
 from .timefake import FakeTime
@@ -59,3 +69,20 @@ async def test_members_are_read_page_after_page_to_the_end(
         with pytest.raises(NotFoundError):
             await list_queue_members(client.transport, "../users")
     assert route_count(emulator, MEMBERS_ROUTE) == 3
+
+
+async def test_groups_and_their_members(emulator: EmulatorServer, fake_time: FakeTime) -> None:
+    team = Group("6a0e0001-0000-4000-8000-000000000001", "Outbound team")
+    async with _client(emulator, fake_time) as client:
+        assert await list_groups(client.transport) == [team]
+        assert await find_group(client.transport, "outbound TEAM") == team
+        assert await find_group(client.transport, team.id) == team
+        assert await find_group(client.transport, "Nobody") is None
+        members = await list_group_members(client.transport, team.id, page_size=2)
+        assert [m.email for m in members] == [
+            "alice@example.com",
+            "bob@example.com",
+            "dave@example.com",
+        ]
+        with pytest.raises(NotFoundError):
+            await list_group_members(client.transport, "9ee00001-0000-4000-8000-000000000001")

@@ -194,8 +194,7 @@ class Fixture(BaseModel):
             for m_index, ref in enumerate(group.members):
                 if self.find_user(ref) is None:
                     raise ValueError(
-                        f"groups[{index}].members[{m_index}]: no user has key, id or email "
-                        f"{ref!r}"
+                        f"groups[{index}].members[{m_index}]: no user has key, id or email {ref!r}"
                     )
         for index, rule in enumerate(self.wrapups):
             if rule.code is not None and self.find_wrapup_code(rule.code) is None:
