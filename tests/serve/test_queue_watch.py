@@ -119,3 +119,26 @@ def test_unknown_queue_and_bad_requests_are_refused_in_the_error_shape(running: 
     metrics_only = running.make_key("metrics", scopes=("metrics",))
     _error(running.http.get("/v1/queues", headers=running.headers(metrics_only)), 403, "forbidden")
     _error(running.http.get("/v1/queues"), 401, "unauthorized")
+
+
+def test_a_groups_members_are_watched_as_a_queues_are(running: Running) -> None:
+    team = "6a0e0001-0000-4000-8000-000000000001"
+    admin = running.headers(running.admin_key)
+    groups = _ok(running.http.get("/v1/groups", headers=admin))
+    assert groups == {"groups": [{"id": team, "name": "Outbound team"}]}
+    page = _agents(running, running.admin_key, group="outbound team")
+    assert page["group"] == {"id": team, "name": "Outbound team"}
+    assert page["queue"] is None
+    assert [a["agent"] for a in page["agents"]] == [
+        "alice@example.com",
+        "bob@example.com",
+        "dave@example.com",
+    ]
+    dave = running.make_key("dave-desk", scopes=("watch",), agents=("dave@example.com",))
+    assert [a["agent"] for a in _agents(running, dave, group=team)["agents"]] == [
+        "dave@example.com"
+    ]
+    missing = running.http.get("/v1/agents", params={"group": "Nobody"}, headers=admin)
+    assert _error(missing, 404, "group_not_found")["path"] == "query:group"
+    both = running.http.get("/v1/agents", params={"group": team, "queue": SALES}, headers=admin)
+    _error(both, 400, "agent_or_queue")

@@ -244,6 +244,12 @@ class QueuesPage(BaseModel):
     queues: list[QueueRef]
 
 
+class GroupsPage(BaseModel):
+    """The organisation's groups of users, by name: another way to choose whom to watch."""
+
+    groups: list[QueueRef]
+
+
 class AgentsPage(BaseModel):
     """The agents this API key may dial for (or has dialed for), or a queue's members."""
 
@@ -252,8 +258,10 @@ class AgentsPage(BaseModel):
     queue: QueueRef | None = Field(
         None, description="The queue whose members these are (?queue=, or the key's watch queue)"
     )
+    group: QueueRef | None = Field(None, description="The group whose members these are (?group=)")
     membersNotShown: int = Field(
-        0, description="Members of the queue beyond the first 50 the key may see, not listed"
+        0,
+        description="Members of the queue or group beyond the first 50 the key may see, not listed",
     )
 
 

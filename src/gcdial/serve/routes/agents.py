@@ -1,5 +1,6 @@
 """``/v1/agents``: are the agents ready to be dialed for (the page's agents panel too); and
-``/v1/queues``: the queues a supervisor may choose to watch, whose members ``?queue=`` lists.
+``/v1/queues``, ``/v1/groups``: the queues and groups a supervisor may choose to watch, whose
+members ``?queue=`` and ``?group=`` list.
 
 (No ``from __future__ import annotations``: FastAPI reads the route signatures.)
 """
@@ -10,8 +11,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from gcdial.errors import GcdialError, NotFoundError
-from gcdial.queues import Queue
-from gcdial.serve.models import AgentsPage, QueuesPage
+from gcdial.queues import Group, Queue, QueueMember
+from gcdial.serve.models import AgentsPage, GroupsPage, QueuesPage
 from gcdial.serve.principal import Principal
 from gcdial.serve.problems import ApiProblem
 from gcdial.serve.queues import member_allowed, watch_queue_of
@@ -21,6 +22,7 @@ from gcdial.serve.service import DialService
 __all__ = ["MAX_AGENTS", "router"]
 
 MAX_AGENTS = 50
+_GENESYS_FAILED = errors_with(e502="Genesys failed")
 
 router = APIRouter(tags=["agents"])
 
@@ -29,17 +31,17 @@ def _genesys_failed(exc: GcdialError) -> ApiProblem:
     return ApiProblem(502, "genesys_error", exc.message, hint=exc.hint)
 
 
-def _no_queue(ref: str, path: str) -> ApiProblem:
+def _not_found(kind: str, ref: str, path: str) -> ApiProblem:
     return ApiProblem(
         404,
-        "queue_not_found",
-        f"No Genesys queue has the id or name {ref!r}.",
-        hint="GET /v1/queues lists the queues you may watch.",
+        f"{kind}_not_found",
+        f"No Genesys {kind} has the id or name {ref!r}.",
+        hint=f"GET /v1/{kind}s lists the {kind}s you may watch.",
         path=path,
     )
 
 
-@router.get("/v1/queues", response_model=QueuesPage, responses=errors_with(e502="Genesys failed"))
+@router.get("/v1/queues", response_model=QueuesPage, responses=_GENESYS_FAILED)
 async def queues(caller: Caller, service: Service) -> dict[str, Any]:
     """The organisation's queues, by name, for a supervisor to choose whose members to watch
     (``GET /v1/agents?queue=ID``). Read from Genesys at most once a minute per replica."""
@@ -51,25 +53,44 @@ async def queues(caller: Caller, service: Service) -> dict[str, Any]:
     return {"queues": [service.queues.queue_json(q) for q in found]}
 
 
-async def _queue_members(
-    caller: Principal, service: DialService, ref: str, path: str
-) -> tuple[Queue, list[str], int]:
-    """The queue, the names of its members the caller may see (at most ``MAX_AGENTS``: the
-    email, else the user id) and how many more there are."""
+@router.get("/v1/groups", response_model=GroupsPage, responses=_GENESYS_FAILED)
+async def groups(caller: Caller, service: Service) -> dict[str, Any]:
+    """The organisation's groups of users, by name (``GET /v1/agents?group=ID``). Read from
+    Genesys at most once a minute per replica."""
+    caller.need("watch")
     try:
-        queue = await service.queues.find(ref)
-        if queue is None:
-            raise _no_queue(ref, path)
-        members = await service.queues.members(queue)
-    except NotFoundError:
-        raise _no_queue(ref, path) from None
+        found = await service.queues.groups()
     except GcdialError as exc:
         raise _genesys_failed(exc) from None
+    return {"groups": [service.queues.queue_json(g) for g in found]}
+
+
+async def _members_of(
+    caller: Principal, service: DialService, kind: str, ref: str, path: str
+) -> tuple[Queue | Group, list[str], int]:
+    """The queue or group, the names of its members the caller may see (at most
+    ``MAX_AGENTS``: the email, else the user id) and how many more there are."""
+    directory = service.queues
+    chosen: Queue | Group | None
+    members: list[QueueMember]
+    try:
+        if kind == "queue":
+            chosen = await directory.find(ref)
+            members = await directory.members(chosen) if chosen is not None else []
+        else:
+            chosen = await directory.find_group(ref)
+            members = await directory.group_members(chosen) if chosen is not None else []
+    except NotFoundError:
+        raise _not_found(kind, ref, path) from None
+    except GcdialError as exc:
+        raise _genesys_failed(exc) from None
+    if chosen is None:
+        raise _not_found(kind, ref, path)
     names = [m.email or m.id for m in members if member_allowed(caller.key, m)]
-    return queue, names[:MAX_AGENTS], max(0, len(names) - MAX_AGENTS)
+    return chosen, names[:MAX_AGENTS], max(0, len(names) - MAX_AGENTS)
 
 
-@router.get("/v1/agents", response_model=AgentsPage, responses=errors_with(e502="Genesys failed"))
+@router.get("/v1/agents", response_model=AgentsPage, responses=_GENESYS_FAILED)
 async def agents(
     caller: Caller,
     service: Service,
@@ -83,25 +104,37 @@ async def agents(
             "limited to agents sees only those of them.",
         ),
     ] = None,
+    group: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=200,
+            description="A group's id or name (GET /v1/groups): list its members, as for queue.",
+        ),
+    ] = None,
 ) -> dict[str, Any]:
-    """Readiness of the given agents, else of the queue's members (``queue``, else the queue
-    the key was made to watch), else of the key's agents, else of those of recent calls;
-    ``presence`` says whether their changes arrive live on the event stream or must be polled."""
+    """Readiness of the given agents, else of the members of the queue or group (``queue``,
+    ``group``, else the queue the key was made to watch), else of the key's agents, else of those
+    of recent calls; ``presence`` says whether their changes arrive live on the event stream or
+    must be polled."""
     caller.need("watch")
-    if agent and queue is not None:
+    if sum(bool(x) for x in (agent, queue is not None, group is not None)) > 1:
         raise ApiProblem(
             400,
             "agent_or_queue",
-            "Give agent or queue, not both.",
-            hint="GET /v1/agents?queue=ID lists a queue's members; ?agent= names agents.",
-            path="query:queue",
+            "Give only one of agent, queue and group.",
+            hint="GET /v1/agents?queue=ID (or ?group=ID) lists the members; ?agent= names agents.",
+            path="query:group" if group is not None else "query:queue",
         )
-    chosen: Queue | None = None
+    chosen: Queue | Group | None = None
+    kind = "group" if group is not None else "queue"
     more = 0
-    ref = queue if queue is not None else (None if agent else watch_queue_of(caller.key))
+    ref = group if group is not None else queue
+    path = f"query:{kind}"
+    if ref is None and not agent:
+        ref, path = watch_queue_of(caller.key), "key:watchQueue"
     if ref is not None:
-        path = "query:queue" if queue is not None else "key:watchQueue"
-        chosen, wanted, more = await _queue_members(caller, service, ref, path)
+        chosen, wanted, more = await _members_of(caller, service, kind, ref, path)
     else:
         wanted = list(agent or caller.key.agents)
         if not wanted:
@@ -114,9 +147,11 @@ async def agents(
     states = await asyncio.gather(*(service.agent_state(name) for name in wanted))
     # Their presence changes are agent.updated events on /v1/events from now on.
     await service.presence.watch({s.id: s.agent for s in states if s.id})
+    shown = service.queues.queue_json(chosen) if chosen is not None else None
     return {
         "agents": [state.model_dump() for state in states],
         "presence": {"live": service.presence.live, "pollSeconds": service.config.presence_poll_s},
-        "queue": service.queues.queue_json(chosen) if chosen is not None else None,
+        "queue": shown if kind == "queue" else None,
+        "group": shown if kind == "group" else None,
         "membersNotShown": more,
     }
