@@ -153,9 +153,10 @@ export interface paths {
         };
         /**
          * Agents
-         * @description Readiness of the given agents, else of the queue's members (``queue``, else the queue
-         *     the key was made to watch), else of the key's agents, else of those of recent calls;
-         *     ``presence`` says whether their changes arrive live on the event stream or must be polled.
+         * @description Readiness of the given agents, else of the members of the queue or group (``queue``,
+         *     ``group``, else the queue the key was made to watch), else of the key's agents, else of those
+         *     of recent calls; ``presence`` says whether their changes arrive live on the event stream or
+         *     must be polled.
          */
         get: operations["agents_v1_agents_get"];
         put?: never;
@@ -479,6 +480,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/groups": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Groups
+         * @description The organisation's groups of users, by name (``GET /v1/agents?group=ID``). Read from
+         *     Genesys at most once a minute per replica.
+         */
+        get: operations["groups_v1_groups_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/queues": {
         parameters: {
             query?: never;
@@ -665,9 +687,11 @@ export interface components {
         AgentsPage: {
             /** Agents */
             agents: components["schemas"]["AgentState"][];
+            /** @description The group whose members these are (?group=) */
+            group?: components["schemas"]["QueueRef"] | null;
             /**
              * Membersnotshown
-             * @description Members of the queue beyond the first 50 the key may see, not listed
+             * @description Members of the queue or group beyond the first 50 the key may see, not listed
              * @default 0
              */
             membersNotShown: number;
@@ -1399,6 +1423,14 @@ export interface components {
             rateLimited: number;
             /** Remaining */
             remaining?: number | null;
+        };
+        /**
+         * GroupsPage
+         * @description The organisation's groups of users, by name: another way to choose whom to watch.
+         */
+        GroupsPage: {
+            /** Groups */
+            groups: components["schemas"]["QueueRef"][];
         };
         /** HTTPValidationError */
         HTTPValidationError: {
@@ -2354,6 +2386,8 @@ export interface operations {
                 agent?: string[] | null;
                 /** @description A queue's id or name (GET /v1/queues): list its members. A key limited to agents sees only those of them. */
                 queue?: string | null;
+                /** @description A group's id or name (GET /v1/groups): list its members, as for queue. */
+                group?: string | null;
             };
             header?: never;
             path?: never;
@@ -4173,6 +4207,98 @@ export interface operations {
             };
             /** @description Rate limit of the key exceeded */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    groups_v1_groups_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GroupsPage"];
+                };
+            };
+            /** @description Bad request (malformed JSON, missing or bad header) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or unknown API key, or no page session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The key may not do this (scope, agent, or the page's CSRF token) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Request too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid body or parameters */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limit of the key exceeded */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Genesys failed */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };
