@@ -35,7 +35,7 @@ def test_an_admin_key_without_agents_picks_a_queue_and_sees_its_members(
     chooser = page.locator("#agents-queue")
     expect(chooser).to_be_visible()
     expect(chooser.locator("option")).to_have_text(
-        ["Your key's agents and recent calls", "Sales", "Support"]
+        ["Your key's agents and recent calls", "Sales", "Support", "Outbound team"]
     )
     chooser.select_option(label="Sales")
     for agent in MEMBERS:
@@ -54,6 +54,12 @@ def test_an_admin_key_without_agents_picks_a_queue_and_sees_its_members(
     shot(page, tmp_path, "queue-chooser")
 
     page.reload()  # the choice is kept in the URL
-    expect(page.locator("#agents-queue")).to_have_value(SALES)
+    expect(page.locator("#agents-queue")).to_have_value(f"queue:{SALES}")
     expect(page.locator("#agents tr")).to_have_count(len(MEMBERS))
+
+    chooser.select_option(label="Outbound team")  # a group's members, the same way
+    expect(page.locator("#agents tr")).to_have_count(3)
+    expect(page.locator("#agents tr[data-agent='carol@example.com']")).to_have_count(0)
+    assert "group=" in page.url
+    assert "queue=" not in page.url
     assert not [m for m in console if "Content Security Policy" in m], console

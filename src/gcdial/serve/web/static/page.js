@@ -191,19 +191,28 @@
       : [el("tr", {}, el("td", { colspan: 5, class: "muted" }, empty))]));
   }
 
-  // The queue chooser: the org's queues (GET /v1/queues); hidden when they cannot be read.
+  // The chooser: the org's queues (GET /v1/queues) and groups (GET /v1/groups); hidden when
+  // neither can be read.
   async function loadQueues() {
     const chooser = $("#agents-queue");
-    let answer;
-    try { answer = await api("GET", "/v1/queues"); } catch (err) { return; }
-    for (const q of answer.queues) chooser.append(el("option", { value: q.id }, q.name));
+    const [queues, groups] = await Promise.all([
+      api("GET", "/v1/queues").then((d) => d.queues, () => null),
+      api("GET", "/v1/groups").then((d) => d.groups, () => null)]);
+    for (const [kind, label, list] of [["queue", "Queues", queues], ["group", "Groups", groups]]) {
+      if (!list || !list.length) continue;
+      chooser.append(el("optgroup", { label },
+        ...list.map((q) => el("option", { value: kind + ":" + q.id }, q.name))));
+    }
+    if (!queues && !groups) return;
     syncQueueChooser();
     $("#queue-chooser").hidden = false;
     chooser.addEventListener("change", () => {
-      watchedQueue = chooser.value;
+      watched = chooser.value;
       const url = new URL(location.href);
-      if (watchedQueue) url.searchParams.set("queue", watchedQueue);
-      else url.searchParams.delete("queue");
+      url.searchParams.delete("queue");
+      url.searchParams.delete("group");
+      const at = watched.indexOf(":");
+      if (watched) url.searchParams.set(watched.slice(0, at), watched.slice(at + 1));
       history.replaceState(null, "", url);
       $("#agents").replaceChildren(el("tr", {}, el("td", { colspan: 5, class: "muted" },
         "Loading…")));
@@ -213,8 +222,8 @@
 
   function syncQueueChooser() {
     const chooser = $("#agents-queue");
-    const id = shownQueue ? shownQueue.id : "";
-    if ([...chooser.options].some((o) => o.value === id)) chooser.value = id;
+    const value = shownQueue ? shownQueue.kind + ":" + shownQueue.id : "";
+    if ([...chooser.options].some((o) => o.value === value)) chooser.value = value;
   }
 
   function filterQuery() {
@@ -242,18 +251,23 @@
 
   // Presence: pushed as agent.updated events while the service's notifications channel is up;
   // polled (slowly) only while it is down, and the page says which.
-  // The queue whose members the panel shows: chosen in the <select> (kept in the URL as
-  // ?queue=ID), else the queue the key was made to watch (the service applies it), else none.
+  // Whose members the panel shows: the queue or group chosen in the <select> (kept in the URL
+  // as ?queue=ID or ?group=ID), else the queue the key was made to watch (the service applies
+  // it), else none. `watched` is "queue:ID", "group:ID" or "".
   let agentPoll = null;
-  let watchedQueue = new URLSearchParams(location.search).get("queue") || "";
+  const startQuery = new URLSearchParams(location.search);
+  let watched = startQuery.get("group") ? "group:" + startQuery.get("group")
+    : startQuery.get("queue") ? "queue:" + startQuery.get("queue") : "";
   let shownQueue = null;
   async function loadAgents() {
-    const path = "/v1/agents" + (watchedQueue ? "?queue=" + encodeURIComponent(watchedQueue) : "");
+    const at = watched.indexOf(":");
+    const path = "/v1/agents" + (watched ? "?" + watched.slice(0, at) + "="
+      + encodeURIComponent(watched.slice(at + 1)) : "");
     let answer;
     try {
       answer = await api("GET", path);
     } catch (err) {
-      if (err.type !== "queue_not_found") throw err;
+      if (err.type !== "queue_not_found" && err.type !== "group_not_found") throw err;
       agents = [];
       shownQueue = null;
       $("#agents").replaceChildren(el("tr", {}, el("td", { colspan: 5, class: "bad" },
@@ -261,7 +275,8 @@
       return;
     }
     agents = answer.agents;
-    shownQueue = answer.queue || null;
+    shownQueue = answer.queue ? { kind: "queue", ...answer.queue }
+      : answer.group ? { kind: "group", ...answer.group } : null;
     syncQueueChooser();
     renderAgents();
     const presence = answer.presence || { live: false, pollSeconds: 15 };
