@@ -135,12 +135,15 @@ def test_serve_sandbox_dials_with_a_key(tmp_path: Path) -> None:
     assert process.returncode == 130
 
 
-def _serve(tmp_path: Path, emulator: EmulatorServer) -> tuple[subprocess.Popen[str], str]:
+def _serve(
+    tmp_path: Path, emulator: EmulatorServer, **extra: str
+) -> tuple[subprocess.Popen[str], str]:
     env = {
         **_env(tmp_path),
         "GCDIAL_BASE_URL": emulator.base_url,
         "GENESYSCLOUD_OAUTHCLIENT_ID": emulator.client_id,
         "GENESYSCLOUD_OAUTHCLIENT_SECRET": emulator.client_secret,
+        **extra,
     }
     process = subprocess.Popen(
         [GCDIAL, "serve", "--port", "0"],
@@ -157,7 +160,7 @@ def _serve(tmp_path: Path, emulator: EmulatorServer) -> tuple[subprocess.Popen[s
     return process, line.split()[4]
 
 
-def test_killed_mid_dial_the_call_is_unknown_and_never_redialed(
+def test_killed_mid_dial_the_call_is_settled_by_evidence_and_never_redialed(
     tmp_path: Path, emulator: EmulatorServer
 ) -> None:
     key = _run(tmp_path, "keys", "create", "--name", "crm").stdout.strip()
@@ -183,14 +186,22 @@ def test_killed_mid_dial_the_call_is_unknown_and_never_redialed(
             process.kill()
         process.communicate(timeout=10)
         pending.join(timeout=30)
-    process, base_url = _serve(tmp_path, emulator)
+    # The restarted service runs the resolution ladder on it: the key is in progress (409)
+    # until the evidence (the attempt id in the conversation details) says it was placed.
+    process, base_url = _serve(tmp_path, emulator, GCDIAL_ANALYTICS_SETTLE_S="2")
     try:
+        deadline = time.monotonic() + 30
         retry = httpx.post(f"{base_url}/v1/calls", json=body, headers=headers, timeout=30)
+        while retry.status_code == 409 and time.monotonic() < deadline:
+            assert retry.json()["error"]["type"] == "idempotency_key_in_progress", retry.text
+            time.sleep(0.2)
+            retry = httpx.post(f"{base_url}/v1/calls", json=body, headers=headers, timeout=30)
         assert retry.status_code == 202, retry.text
         assert retry.headers["idempotent-replayed"] == "true"
         call = retry.json()
-        assert call["status"] == "unknown"
-        assert "not re-sent" in call["detail"]
+        assert call["status"] == "placed", call
+        assert call["conversationId"] == emulator.calls_created()[0]["id"]
+        assert "resolved after its replica stopped" in call["detail"]
     finally:
         process.send_signal(signal.SIGINT)
         process.communicate(timeout=20)

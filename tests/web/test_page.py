@@ -174,7 +174,9 @@ def test_a_failed_call_shows_what_the_code_means_not_the_code(
 def crash_mid_dial(web: Web, to: str) -> str:
     """A call the service was placing when it died (claimed, never answered), then a restart.
 
-    The restarted service marks it unknown (it may or may not have rung) and never re-sends it.
+    The row keeps no attempt (as rows written before attempts were kept), so the ladder has
+    nothing to look for: the restarted service marks it unknown (it may or may not have rung),
+    saying so, and never re-sends it.
     """
     assert web.store is not None
     call_id = "call_" + uuid.uuid4().hex
