@@ -3,6 +3,7 @@ real HTTP to the service against the emulator (members read once and shared)."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -70,6 +71,9 @@ def test_an_admin_key_without_agents_lists_queues_and_watches_a_queues_members(
 
     again = _agents(running, running.admin_key, queue="sales")  # by name, any case
     assert [a["agent"] for a in again["agents"]] == list(by_agent)
+    with ThreadPoolExecutor(8) as pool:  # eight supervisors' pages at once
+        pages = list(pool.map(lambda _: _agents(running, running.admin_key, queue=SALES), range(8)))
+    assert all([a["agent"] for a in p["agents"]] == list(by_agent) for p in pages)
     assert _count(running, MEMBERS_ROUTE) - members_before == 1, "members read once, shared"
 
 
