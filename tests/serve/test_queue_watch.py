@@ -67,7 +67,14 @@ def test_an_admin_key_without_agents_lists_queues_and_watches_a_queues_members(
     assert by_agent["carol@example.com"]["reason"] == "presence"
     assert by_agent["dave@example.com"]["reason"] == "no_station"
     single = _agents(running, running.admin_key, agent="dave@example.com")["agents"][0]
-    assert single == by_agent["dave@example.com"]
+    readiness = ("ready", "reason", "problem", "station", "presence", "routingStatus")
+    assert {k: single[k] for k in readiness} == {
+        k: by_agent["dave@example.com"][k] for k in readiness
+    }
+    # Not ready before Genesys gave a name: the member listing's name and id fill them.
+    assert single["name"] is None
+    assert by_agent["dave@example.com"]["name"] == "Dave Diaz"
+    assert by_agent["dave@example.com"]["id"] == "44444444-4444-4444-8444-444444444444"
 
     again = _agents(running, running.admin_key, queue="sales")  # by name, any case
     assert [a["agent"] for a in again["agents"]] == list(by_agent)

@@ -67,9 +67,9 @@ async def groups(caller: Caller, service: Service) -> dict[str, Any]:
 
 async def _members_of(
     caller: Principal, service: DialService, kind: str, ref: str, path: str
-) -> tuple[Queue | Group, list[str], int]:
-    """The queue or group, the names of its members the caller may see (at most
-    ``MAX_AGENTS``: the email, else the user id) and how many more there are."""
+) -> tuple[Queue | Group, list[QueueMember], int]:
+    """The queue or group, its members the caller may see (at most ``MAX_AGENTS``) and how
+    many more there are."""
     directory = service.queues
     chosen: Queue | Group | None
     members: list[QueueMember]
@@ -86,8 +86,8 @@ async def _members_of(
         raise _genesys_failed(exc) from None
     if chosen is None:
         raise _not_found(kind, ref, path)
-    names = [m.email or m.id for m in members if member_allowed(caller.key, m)]
-    return chosen, names[:MAX_AGENTS], max(0, len(names) - MAX_AGENTS)
+    allowed = [m for m in members if member_allowed(caller.key, m)]
+    return chosen, allowed[:MAX_AGENTS], max(0, len(allowed) - MAX_AGENTS)
 
 
 @router.get("/v1/agents", response_model=AgentsPage, responses=_GENESYS_FAILED)
@@ -133,8 +133,12 @@ async def agents(
     path = f"query:{kind}"
     if ref is None and not agent:
         ref, path = watch_queue_of(caller.key), "key:watchQueue"
+    known: dict[str, QueueMember] = {}
     if ref is not None:
-        chosen, wanted, more = await _members_of(caller, service, kind, ref, path)
+        chosen, members, more = await _members_of(caller, service, kind, ref, path)
+        # An agent by email, else by user id; the member's name when the check finds none.
+        known = {m.email or m.id: m for m in members}
+        wanted = list(known)
     else:
         wanted = list(agent or caller.key.agents)
         if not wanted:
@@ -145,6 +149,11 @@ async def agents(
         for name in wanted:
             caller.need_agent(name, path="query:agent")
     states = await asyncio.gather(*(service.agent_state(name) for name in wanted))
+    for state in states:
+        member = known.get(state.agent)
+        if member is not None:
+            state.name = state.name or member.name
+            state.id = state.id or member.id
     # Their presence changes are agent.updated events on /v1/events from now on.
     await service.presence.watch({s.id: s.agent for s in states if s.id})
     shown = service.queues.queue_json(chosen) if chosen is not None else None
