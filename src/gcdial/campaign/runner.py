@@ -476,6 +476,9 @@ class CampaignRunner:
             limit=budget.limit,
             paused_s=max(0.0, paused - time.monotonic()) if paused is not None else 0.0,
             rate_limited=budget.rate_limited_count,
+            windows=tuple((w.window, w.sent, w.idle_s) for w in history())
+            if (history := getattr(budget, "history", None)) is not None
+            else (),
         )
 
     def _agent_states(self) -> dict[str, dict[str, Any]]:

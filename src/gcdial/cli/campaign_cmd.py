@@ -1101,6 +1101,12 @@ class CampaignView:
             **result.status.as_dict(),
             "calls_placed": result.progress.placed,
             "rate_limited": result.progress.budget.rate_limited if result.progress.budget else 0,
+            "rate_windows": [
+                {"window": window, "sent": sent, "held_s": round(held, 3)}
+                for window, sent, held in (
+                    result.progress.budget.windows if result.progress.budget else ()
+                )
+            ],
             "excluded_agents": [e.agent for e in result.excluded],
             "waiting_for_agents": result.waiting_for,
         }

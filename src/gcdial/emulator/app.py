@@ -222,7 +222,8 @@ class GenesysMiddleware:
         state = self.state
         template, route_name = self._match(scope)
         state.requests[f"{scope['method']} {template}"] += 1
-        decision = state.rate_limiter.hit(headers.get("authorization", "anonymous"), route_name)
+        key, label = state.rate_key(headers.get("authorization"))
+        decision = state.rate_limiter.hit(key, route_name, label=label)
         extra.update(decision.headers())
         if not decision.allowed:
             return ApiError(

@@ -109,6 +109,12 @@ class ServeConfig:
     # How often an open event stream asks again whether its key (or page session) is still
     # valid, events or not: a revocation or a sign-out ends the stream within this.
     credential_check_s: float = 1.0
+    # The Genesys request budget is kept in the store, one per OAuth client, for every replica
+    # (gcdial.serve.budget); a replica takes up to this many tokens per store round trip. Off
+    # (shared_budget=False), each process keeps its own budget, as the library does: only for a
+    # single process that is the OAuth client's only user.
+    shared_budget: bool = True
+    budget_batch: int = 8
     # Agents sign in with Genesys Cloud (authorization code + PKCE) through this OAuth client of
     # the org (a "Code Authorization" client whose redirect URI is public_url +
     # /auth/genesys/callback). None: agent sign-in is off, only API keys work.
@@ -155,3 +161,8 @@ class ServeConfig:
             )
         if self.max_body_bytes < 1024:
             raise ConfigError("the request size limit must be at least 1024 bytes")
+        if not 1 <= self.budget_batch <= 100:
+            raise ConfigError(
+                f"the budget batch {self.budget_batch} is out of range",
+                hint="Take between 1 and 100 tokens per store round trip.",
+            )

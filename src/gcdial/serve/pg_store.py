@@ -55,6 +55,14 @@ from gcdial.serve._rows import (
     name_taken,
     webhook_record,
 )
+from gcdial.serve.budget import (
+    BUDGET_COLUMNS,
+    BudgetEvidence,
+    BudgetGrant,
+    budget_args,
+    budget_row,
+    decide,
+)
 from gcdial.serve.secretbox import SecretBox, load_box
 from gcdial.serve.store import (
     SCHEMA_VERSION,
@@ -161,6 +169,13 @@ _MIGRATIONS: dict[int, str] = {
     CREATE TABLE live_agents (
         agent text PRIMARY KEY, call_id text NOT NULL, owner text NOT NULL,
         claimed_at double precision NOT NULL, expires_at double precision NOT NULL
+    );
+    """,
+    6: """
+    CREATE TABLE genesys_budget (
+        key text PRIMARY KEY, win integer NOT NULL, spent integer NOT NULL,
+        lim integer, reset_at double precision, started_at double precision NOT NULL,
+        paused_until double precision
     );
     """,
 }
@@ -820,6 +835,32 @@ class PostgresStore(SharedReads):
     ) -> str | None:
         """Give ``agent`` to ``call_id``, or name the live call that holds it (see ``Store``)."""
         return self._tx(lambda conn: _claim_agent(conn, agent, call_id, owner, now, ttl_s))
+
+    def take_budget(
+        self, key: str, want: int, *, now: float, evidence: BudgetEvidence | None
+    ) -> BudgetGrant:
+        """Apply the evidence and grant tokens on the row locked ``FOR UPDATE`` (see ``Store``);
+        replicas taking at once queue on the row, never both spend the same tokens."""
+
+        def take(conn: psycopg.Connection[DictRow]) -> BudgetGrant:
+            select = f"SELECT {BUDGET_COLUMNS} FROM genesys_budget WHERE key = %s FOR UPDATE"  # noqa: S608
+            found = conn.execute(select.encode(), (key,)).fetchone()
+            if found is None:
+                conn.execute(
+                    "INSERT INTO genesys_budget (key, win, spent, started_at) "
+                    "VALUES (%s, 0, 0, %s) ON CONFLICT (key) DO NOTHING",
+                    (key, now),
+                )
+                found = conn.execute(select.encode(), (key,)).fetchone()
+            row, grant = decide(budget_row(found), want, now=now, evidence=evidence)
+            conn.execute(
+                "UPDATE genesys_budget SET win = %s, spent = %s, lim = %s, reset_at = %s, "
+                "started_at = %s, paused_until = %s WHERE key = %s",
+                (*budget_args(row), key),
+            )
+            return grant
+
+        return self._tx(take)
 
     def rebind_agent(self, old_call_id: str, new_call_id: str) -> None:
         """The holder's call got its final id."""

@@ -38,6 +38,7 @@ from gcdial.resolve import (
     new_attempt_id,
 )
 from gcdial.serve import dialing
+from gcdial.serve.budget import share_budget
 from gcdial.serve.config import ServeConfig
 from gcdial.serve.hub import EventHub
 from gcdial.serve.metrics import Metrics
@@ -268,6 +269,9 @@ class DialService:
     async def start(self) -> None:
         """Open the client and the monitor, resume following placed calls, start the workers."""
         self._client = self._client_factory()
+        # One Genesys budget per OAuth client for every replica on this store (issue 17).
+        if self.config.shared_budget:
+            share_budget(self._client, self.store, batch_max=self.config.budget_batch)
         self._monitor = CallMonitor(self._client.transport)
         self._witness = WitnessBook(
             self._monitor, attempt_key=self._client.settings.attempt_attribute

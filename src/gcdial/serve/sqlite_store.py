@@ -38,6 +38,14 @@ from gcdial.serve._rows import (
     name_taken,
     webhook_record,
 )
+from gcdial.serve.budget import (
+    BUDGET_COLUMNS,
+    BudgetEvidence,
+    BudgetGrant,
+    budget_args,
+    budget_row,
+    decide,
+)
 from gcdial.serve.secretbox import SecretBox, load_box
 from gcdial.serve.store import (
     SCHEMA_VERSION,
@@ -127,6 +135,12 @@ _MIGRATIONS: dict[int, str] = {
     CREATE TABLE live_agents (
         agent TEXT PRIMARY KEY, call_id TEXT NOT NULL, owner TEXT NOT NULL,
         claimed_at REAL NOT NULL, expires_at REAL NOT NULL
+    );
+    """,
+    6: """
+    CREATE TABLE genesys_budget (
+        key TEXT PRIMARY KEY, win INTEGER NOT NULL, spent INTEGER NOT NULL,
+        lim INTEGER, reset_at REAL, started_at REAL NOT NULL, paused_until REAL
     );
     """,
 }
@@ -546,6 +560,23 @@ class SqliteStore(SharedReads):
         """Give ``agent`` to ``call_id``, or name the live call that holds it (see ``Store``)."""
         with self._tx() as db:
             return self._claim_agent(db, agent, call_id, owner, now, ttl_s)
+
+    def take_budget(
+        self, key: str, want: int, *, now: float, evidence: BudgetEvidence | None
+    ) -> BudgetGrant:
+        """Apply the evidence and grant tokens, under ``BEGIN IMMEDIATE`` (see ``Store``)."""
+        with self._tx() as db:
+            found = db.execute(
+                f"SELECT {BUDGET_COLUMNS} FROM genesys_budget WHERE key = ?",  # noqa: S608
+                (key,),
+            ).fetchone()
+            row, grant = decide(budget_row(found), want, now=now, evidence=evidence)
+            db.execute(
+                f"INSERT OR REPLACE INTO genesys_budget (key, {BUDGET_COLUMNS}) "  # noqa: S608
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (key, *budget_args(row)),
+            )
+        return grant
 
     def rebind_agent(self, old_call_id: str, new_call_id: str) -> None:
         """The holder's call got its final id."""

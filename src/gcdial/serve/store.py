@@ -18,7 +18,10 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from gcdial.serve.budget import BudgetEvidence, BudgetGrant
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -37,10 +40,11 @@ __all__ = [
     "hash_api_key",
 ]
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """2: calls gain their source (api or campaign) and origin. 3: calls gain ``wrapup``.
 4: webhooks gain ``events``, the event types an endpoint subscribed to (NULL: every type).
-5: ``live_agents``, the agents with a live call (one row per agent: exclusivity)."""
+5: ``live_agents``, the agents with a live call (one row per agent: exclusivity).
+6: ``genesys_budget``, one Genesys request budget per OAuth client (gcdial.serve.budget)."""
 
 CallStatus = Literal["placing", "placed", "unknown", "not_placed", "refused"]
 CALL_STATUSES: tuple[str, ...] = ("placing", "placed", "unknown", "not_placed", "refused")
@@ -413,6 +417,14 @@ class Store(Protocol):
 
     def live_agents(self, *, now: float) -> dict[str, str]:
         """Unexpired claims: agent -> call id."""
+        ...
+
+    # the Genesys request budget, one row per OAuth client, shared by every replica
+    def take_budget(
+        self, key: str, want: int, *, now: float, evidence: BudgetEvidence | None
+    ) -> BudgetGrant:
+        """In one transaction on ``key``'s row: apply ``evidence``, turn an ended window and
+        grant up to ``want`` tokens (:func:`gcdial.serve.budget.decide`)."""
         ...
 
     # campaign leases
