@@ -153,8 +153,10 @@ export interface paths {
         };
         /**
          * Agents
-         * @description Readiness of the given agents, else the key's agents, else those of recent calls;
-         *     ``presence`` says whether their changes arrive live on the event stream or must be polled.
+         * @description Readiness of the given agents, else of the members of the queue or group (``queue``,
+         *     ``group``, else the queue the key was made to watch), else of the key's agents, else of those
+         *     of recent calls; ``presence`` says whether their changes arrive live on the event stream or
+         *     must be polled.
          */
         get: operations["agents_v1_agents_get"];
         put?: never;
@@ -543,6 +545,48 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/groups": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Groups
+         * @description The organisation's groups of users, by name (``GET /v1/agents?group=ID``). Read from
+         *     Genesys at most once a minute per replica.
+         */
+        get: operations["groups_v1_groups_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/queues": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Queues
+         * @description The organisation's queues, by name, for a supervisor to choose whose members to watch
+         *     (``GET /v1/agents?queue=ID``). Read from Genesys at most once a minute per replica.
+         */
+        get: operations["queues_v1_queues_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/review": {
         parameters: {
             query?: never;
@@ -703,12 +747,22 @@ export interface components {
         };
         /**
          * AgentsPage
-         * @description The agents this API key may dial for (or has dialed for).
+         * @description The agents this API key may dial for (or has dialed for), or a queue's members.
          */
         AgentsPage: {
             /** Agents */
             agents: components["schemas"]["AgentState"][];
+            /** @description The group whose members these are (?group=) */
+            group?: components["schemas"]["QueueRef"] | null;
+            /**
+             * Membersnotshown
+             * @description Members of the queue or group beyond the first 50 the key may see, not listed
+             * @default 0
+             */
+            membersNotShown: number;
             presence?: components["schemas"]["PresenceMode"] | null;
+            /** @description The queue whose members these are (?queue=, or the key's watch queue) */
+            queue?: components["schemas"]["QueueRef"] | null;
         };
         /**
          * AttemptContact
@@ -1536,6 +1590,14 @@ export interface components {
             /** Remaining */
             remaining?: number | null;
         };
+        /**
+         * GroupsPage
+         * @description The organisation's groups of users, by name: another way to choose whom to watch.
+         */
+        GroupsPage: {
+            /** Groups */
+            groups: components["schemas"]["QueueRef"][];
+        };
         /** HTTPValidationError */
         HTTPValidationError: {
             /** Detail */
@@ -1667,6 +1729,24 @@ export interface components {
              * @description Accepted rows whose agent column is not listed
              */
             waitingForAgent: number;
+        };
+        /**
+         * QueueRef
+         * @description A Genesys ACD queue.
+         */
+        QueueRef: {
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+        };
+        /**
+         * QueuesPage
+         * @description The organisation's queues, by name: the ones a supervisor may choose to watch.
+         */
+        QueuesPage: {
+            /** Queues */
+            queues: components["schemas"]["QueueRef"][];
         };
         /**
          * RateBudget
@@ -2500,6 +2580,10 @@ export interface operations {
         parameters: {
             query?: {
                 agent?: string[] | null;
+                /** @description A queue's id or name (GET /v1/queues): list its members. A key limited to agents sees only those of them. */
+                queue?: string | null;
+                /** @description A group's id or name (GET /v1/groups): list its members, as for queue. */
+                group?: string | null;
             };
             header?: never;
             path?: never;
@@ -2572,6 +2656,15 @@ export interface operations {
             };
             /** @description Rate limit of the key exceeded */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Genesys failed */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4665,6 +4758,190 @@ export interface operations {
             };
             /** @description Rate limit of the key exceeded */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    groups_v1_groups_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GroupsPage"];
+                };
+            };
+            /** @description Bad request (malformed JSON, missing or bad header) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or unknown API key, or no page session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The key may not do this (scope, agent, or the page's CSRF token) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Request too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid body or parameters */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limit of the key exceeded */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Genesys failed */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    queues_v1_queues_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueuesPage"];
+                };
+            };
+            /** @description Bad request (malformed JSON, missing or bad header) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or unknown API key, or no page session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The key may not do this (scope, agent, or the page's CSRF token) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Request too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid body or parameters */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limit of the key exceeded */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Genesys failed */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -77,11 +77,22 @@ def test_keys_bad_input_is_a_clear_error(tmp_path: Path) -> None:
         (("--name", "crm", "--scopes", "dial,fly"), "unknown scope 'fly'"),
         (("--name", "crm", "--rate", "lots"), "rate 'lots' is not understood"),
         (("--name", "no spaces"), "not valid"),
+        (("--name", "board", "--watch-queue", " "), "is not a queue name or id"),
     ]:
         result = _run(tmp_path, "keys", "create", *args)
         assert result.returncode == 2
         assert words in result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_a_key_made_to_watch_a_queue_keeps_it(tmp_path: Path) -> None:
+    made = _run(tmp_path, "keys", "create", "--name", "board", "--scopes", "watch",
+                "--watch-queue", " Support ")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert "watches queue Support" in made.stderr
+    listed = json.loads(_run(tmp_path, "keys", "list", "--json").stdout)
+    assert [(k["name"], k["watchQueue"]) for k in listed] == [("board", "Support")]
+    assert "watch-queue=Support" in _run(tmp_path, "keys", "list").stdout
 
 
 def test_remote_host_needs_allow_remote(tmp_path: Path) -> None:

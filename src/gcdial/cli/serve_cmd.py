@@ -252,6 +252,13 @@ def keys_create(
             " returning a customer's call).",
         ),
     ] = "enforce",
+    watch_queue: Annotated[
+        str | None,
+        typer.Option(
+            "--watch-queue",
+            help="A Genesys queue (name or id) whose members the key's page shows by default.",
+        ),
+    ] = None,
     store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -268,6 +275,7 @@ def keys_create(
             agents=tuple(agent_list),
             rate_per_minute=parse_rate(rate),
             rules=rules,
+            watch_queue=watch_queue,
         )
     except InputError as exc:
         raise _fail(str(exc)) from None
@@ -287,7 +295,9 @@ def keys_create(
     typer.echo(
         f"Created key {made.record.id} ({name}; scopes {','.join(made.record.scopes)}; "
         f"agents {','.join(made.record.agents) or 'all'}; {made.record.rate_per_minute}/min; "
-        f"rules {made.record.rules}). "
+        f"rules {made.record.rules}"
+        + (f"; watches queue {watch_queue.strip()}" if watch_queue else "")
+        + "). "
         "It is shown only this once: store it in your CRM's secret settings.",
         err=True,
     )
@@ -310,6 +320,7 @@ def keys_list(store: StoreOpt = None, json: JsonOpt = False) -> None:
             "agents": list(r.agents),
             "ratePerMinute": r.rate_per_minute,
             "rules": r.rules,
+            "watchQueue": r.extra.get("watchQueue"),
             "created": _iso(r.created_at),
             "revoked": _iso(r.revoked_at) if r.revoked_at is not None else None,
         }
@@ -328,6 +339,7 @@ def keys_list(store: StoreOpt = None, json: JsonOpt = False) -> None:
             f"{row['id']}  {row['name']}  {row['prefix']}…  scopes={','.join(row['scopes'])}  "
             f"agents={','.join(row['agents']) or 'all'}  {row['ratePerMinute']}/min  "
             f"rules={row['rules']}  {state}"
+            + (f"  watch-queue={row['watchQueue']}" if row["watchQueue"] else "")
         )
 
 

@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gcdial._shared import CORRELATION_HEADER
-from gcdial.emulator import analytics, calls, oauth, routing, users
+from gcdial.emulator import analytics, calls, groups, oauth, routing, users
 from gcdial.emulator.admin import admin_routes
 from gcdial.emulator.calls import FAULT_SCOPE_KEY
 from gcdial.emulator.config import EmulatorConfig
@@ -132,6 +132,12 @@ def api_routes(notifications: NotificationService) -> list[BaseRoute]:
             methods=["GET"],
             name="routing",
         ),
+        Route(
+            "/api/v2/routing/queues/{queueId}/members",
+            routing.queue_members,
+            methods=["GET"],
+            name="routing",
+        ),
         Route("/api/v2/routing/wrapupcodes", routing.list_codes, methods=["GET"], name="routing"),
         Route(
             "/api/v2/routing/wrapupcodes/{codeId}",
@@ -139,6 +145,7 @@ def api_routes(notifications: NotificationService) -> list[BaseRoute]:
             methods=["GET"],
             name="routing",
         ),
+        *groups.routes(),
         *notifications.routes(),
     ]
 

@@ -114,6 +114,9 @@ class ServeConfig:
     # An agent's readiness (station, presence, routing status) as read for pages and
     # GET /v1/agents is shared by every reader for this long; a presence change renews it at once.
     agent_cache_s: float = 10.0
+    # The org's queues and each queue's members (GET /v1/queues, GET /v1/agents?queue=) are
+    # read from Genesys at most once per this long per replica, shared by every reader.
+    queue_cache_s: float = 60.0
     # How often an open event stream asks again whether its key (or page session) is still
     # valid, events or not: a revocation or a sign-out ends the stream within this.
     credential_check_s: float = 1.0

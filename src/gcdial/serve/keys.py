@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from gcdial.errors import InputError
+from gcdial.serve.queues import WATCH_QUEUE
 from gcdial.serve.store import RULES_POLICIES, ApiKeyRecord, hash_api_key
 
 __all__ = [
@@ -88,13 +89,24 @@ def new_api_key(
     agents: tuple[str, ...] = (),
     rate_per_minute: int = 60,
     rules: str = "enforce",
+    watch_queue: str | None = None,
 ) -> NewKey:
-    """A fresh random key and the record that stores only its hash."""
+    """A fresh random key and the record that stores only its hash; ``watch_queue`` (a Genesys
+    queue's name or id) is the queue whose members its page and ``GET /v1/agents`` show."""
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", name):
         raise InputError(
             f"key name {name!r} is not valid",
             hint="Use 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit.",
         )
+    extra: dict[str, str] = {}
+    if watch_queue is not None:
+        queue = watch_queue.strip()
+        if not 1 <= len(queue) <= 200 or not queue.isprintable():
+            raise InputError(
+                f"watch queue {watch_queue!r} is not a queue name or id",
+                hint="Give the Genesys queue's name or id (1-200 printable characters).",
+            )
+        extra[WATCH_QUEUE] = queue
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     record = ApiKeyRecord(
         id="key_" + uuid.uuid4().hex[:16],
@@ -106,5 +118,6 @@ def new_api_key(
         rate_per_minute=rate_per_minute,
         prefix=key[:8],
         rules=parse_rules_policy(rules),
+        extra=extra,
     )
     return NewKey(key=key, record=record)

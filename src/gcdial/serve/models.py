@@ -353,11 +353,38 @@ class PresenceMode(BaseModel):
     pollSeconds: float
 
 
+class QueueRef(BaseModel):
+    """A Genesys ACD queue."""
+
+    id: str
+    name: str
+
+
+class QueuesPage(BaseModel):
+    """The organisation's queues, by name: the ones a supervisor may choose to watch."""
+
+    queues: list[QueueRef]
+
+
+class GroupsPage(BaseModel):
+    """The organisation's groups of users, by name: another way to choose whom to watch."""
+
+    groups: list[QueueRef]
+
+
 class AgentsPage(BaseModel):
-    """The agents this API key may dial for (or has dialed for)."""
+    """The agents this API key may dial for (or has dialed for), or a queue's members."""
 
     agents: list[AgentState]
     presence: PresenceMode | None = None
+    queue: QueueRef | None = Field(
+        None, description="The queue whose members these are (?queue=, or the key's watch queue)"
+    )
+    group: QueueRef | None = Field(None, description="The group whose members these are (?group=)")
+    membersNotShown: int = Field(
+        0,
+        description="Members of the queue or group beyond the first 50 the key may see, not listed",
+    )
 
 
 class CampaignCounts(BaseModel):

@@ -47,6 +47,7 @@ from gcdial.serve.models import AgentState, CallRequest
 from gcdial.serve.presence import PresenceWatcher
 from gcdial.serve.principal import owns
 from gcdial.serve.problems import ApiProblem, ErrorDetail, problem_body
+from gcdial.serve.queues import QueueDirectory
 from gcdial.serve.readiness import SharedChecks
 from gcdial.serve.recovery import (
     WitnessBook,
@@ -214,6 +215,7 @@ class DialService:
         # Calls whose dial task runs in this process: their claims are not leftovers.
         self._dialing: set[str] = set()
         self.presence = PresenceWatcher(self)
+        self.queues = QueueDirectory(lambda: self.client, config.queue_cache_s)
         self.agent_checks: SharedChecks[AgentReadiness] = SharedChecks(
             lambda agent: self.client.agents.check(agent), config.agent_cache_s
         )
