@@ -23,6 +23,7 @@ The tree is split by "did a response come back?"::
     ├── AuthError                    the OAuth token endpoint refused or failed
     │   └── InvalidClientError       invalid_client: wrong region first, then id/secret
     ├── BudgetUnavailableError       the shared request budget (a service's store) gave no token
+    ├── TakenOverError               another replica took a dial's stale claim over: not sent
     ├── ApiError                     a response came back with an error status
     │   ├── BadRequestError          400
     │   ├── AuthenticationError      401
@@ -100,6 +101,7 @@ __all__ = [
     "ResponseFormatError",
     "ReviewConflictError",
     "ServerError",
+    "TakenOverError",
     "WrapupRulesFileError",
 ]
 
@@ -259,6 +261,13 @@ class BudgetUnavailableError(GcdialError):
     failed): the request was not sent, rather than sent around the budget."""
 
     call_effect = CallEffect.NOT_PLACED  # no token, so the create-call never left
+
+
+class TakenOverError(GcdialError):
+    """A service's dial waited so long to be sent that its claim went stale and another replica
+    took it over: it was not sent (that replica settles the call on evidence, and finds none)."""
+
+    call_effect = CallEffect.NOT_PLACED  # stopped before the create-call left
 
 
 class ApiError(GcdialError):

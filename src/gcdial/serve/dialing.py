@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, cast
+from typing import Any, cast
 
 from gcdial.calls import AsyncCalls, CallParams, CallTarget
 from gcdial.client import AsyncClient
@@ -20,6 +20,7 @@ from gcdial.errors import (
     GcdialError,
     InputError,
     InvalidPhoneNumberError,
+    TakenOverError,
 )
 from gcdial.monitor import CallMonitor
 from gcdial.resolve import Verdict
@@ -34,13 +35,6 @@ __all__ = [
     "place_call",
     "refusal",
 ]
-
-
-class TakenOverError(GcdialError):
-    """The call's claim went stale while it waited to be sent, and another replica took it
-    over: it was not sent (that replica's ladder decides on evidence, and finds nothing)."""
-
-    call_effect: ClassVar[CallEffect] = CallEffect.NOT_PLACED
 
 
 class _FencedCalls:
