@@ -23,6 +23,7 @@ MODULES = [
     "bench.cli_startup",
     "bench.resolution",
     "bench.serve",
+    "bench.budget",
 ]
 
 

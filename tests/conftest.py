@@ -9,6 +9,7 @@
 - ``pg_url``: a new empty database on it for one test.
 """
 
+import os
 import signal
 import uuid
 from collections.abc import Callable, Iterator
@@ -22,6 +23,12 @@ from gcdial.emulator import EmulatorConfig, EmulatorServer
 from pgcluster import PgCluster, PgClusterError, skip_allowed
 
 TEST_SPEED = 50.0
+
+# The suite dials at whatever hour the real clock shows; the service's calling window (single
+# calls) would refuse its numbers at night. Tests of the window set it themselves
+# (tests/serve/test_call_rules.py); every other service, in-process or a CLI child, allows any
+# hour. The docs' walkthroughs run in a fresh environment and say so on the page.
+os.environ.setdefault("GCDIAL_SERVE_CALLING_WINDOW", "00:00-24:00")
 
 # A shell without job control starts background jobs with SIGINT ignored, and an ignored signal
 # is inherited across exec: the CLI processes that tests interrupt with Ctrl-C would never see

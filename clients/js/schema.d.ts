@@ -153,8 +153,10 @@ export interface paths {
         };
         /**
          * Agents
-         * @description Readiness of the given agents, else the key's agents, else those of recent calls;
-         *     ``presence`` says whether their changes arrive live on the event stream or must be polled.
+         * @description Readiness of the given agents, else of the members of the queue or group (``queue``,
+         *     ``group``, else the queue the key was made to watch), else of the key's agents, else of those
+         *     of recent calls; ``presence`` says whether their changes arrive live on the event stream or
+         *     must be polled.
          */
         get: operations["agents_v1_agents_get"];
         put?: never;
@@ -458,6 +460,71 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/dnc": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Dnc
+         * @description The do-not-call list, newest first, a page at a time (admin).
+         */
+        get: operations["list_dnc_v1_dnc_get"];
+        put?: never;
+        /**
+         * Put a number on the do-not-call list (admin); 200 if it was on it already
+         * @description Add one number (kept in E.164); a number already listed keeps its first entry.
+         */
+        post: operations["add_dnc_v1_dnc_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/dnc/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Put many numbers on the list at once (admin): all or none
+         * @description Add every entry in one transaction; one bad number refuses the whole import (422 naming
+         *     ``$.entries[N].number``) and nothing is added.
+         */
+        post: operations["import_dnc_v1_dnc_import_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/dnc/{number}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Take a number off the do-not-call list (admin)
+         * @description Remove one number; 404 when it is not on the list.
+         */
+        delete: operations["remove_dnc_v1_dnc__number__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/events": {
         parameters: {
             query?: never;
@@ -470,6 +537,48 @@ export interface paths {
          * @description Every event the caller may see, from now (or after the resume point) on.
          */
         get: operations["all_events_v1_events_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/groups": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Groups
+         * @description The organisation's groups of users, by name (``GET /v1/agents?group=ID``). Read from
+         *     Genesys at most once a minute per replica.
+         */
+        get: operations["groups_v1_groups_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/queues": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Queues
+         * @description The organisation's queues, by name, for a supervisor to choose whose members to watch
+         *     (``GET /v1/agents?queue=ID``). Read from Genesys at most once a minute per replica.
+         */
+        get: operations["queues_v1_queues_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -638,12 +747,22 @@ export interface components {
         };
         /**
          * AgentsPage
-         * @description The agents this API key may dial for (or has dialed for).
+         * @description The agents this API key may dial for (or has dialed for), or a queue's members.
          */
         AgentsPage: {
             /** Agents */
             agents: components["schemas"]["AgentState"][];
+            /** @description The group whose members these are (?group=) */
+            group?: components["schemas"]["QueueRef"] | null;
+            /**
+             * Membersnotshown
+             * @description Members of the queue or group beyond the first 50 the key may see, not listed
+             * @default 0
+             */
+            membersNotShown: number;
             presence?: components["schemas"]["PresenceMode"] | null;
+            /** @description The queue whose members these are (?queue=, or the key's watch queue) */
+            queue?: components["schemas"]["QueueRef"] | null;
         };
         /**
          * AttemptContact
@@ -832,6 +951,18 @@ export interface components {
             self: string;
         };
         /**
+         * CallOverride
+         * @description Dial against a calling rule (window, do-not-call): needs a key with the ``override``
+         *     scope and a reason, which goes to the audit log.
+         */
+        CallOverride: {
+            /**
+             * Reason
+             * @description Why this call may go against the rules (e.g. the customer asked to be called back now); kept in the audit log.
+             */
+            reason: string;
+        };
+        /**
          * CallRequest
          * @description ``POST /v1/calls``: ring ``agent`` (id or email), then connect them to ``to``.
          */
@@ -853,8 +984,15 @@ export interface components {
             defaultCountry?: string | null;
             /** Label */
             label?: string | null;
+            /** @description Dial even if a calling rule forbids it now (the key needs the override scope); the call then carries the rules it broke in `warnings`. */
+            override?: components["schemas"]["CallOverride"] | null;
             /** Queueid */
             queueId?: string | null;
+            /**
+             * Timezone
+             * @description The customer's IANA time zone (America/Chicago), when the client knows it: the calling window is applied in it instead of the zones of the number.
+             */
+            timeZone?: string | null;
             /**
              * To
              * @description The customer's number, E.164 (+14155550100) or national with defaultCountry.
@@ -912,6 +1050,11 @@ export interface components {
             /** Outcome */
             outcome?: string | null;
             /**
+             * Overridereason
+             * @description The override's reason, when the dial carried one.
+             */
+            overrideReason?: string | null;
+            /**
              * Source
              * @default api
              * @enum {string}
@@ -940,6 +1083,11 @@ export interface components {
             toAsSent?: string | null;
             /** Updatedat */
             updatedAt: string;
+            /**
+             * Warnings
+             * @description The calling rules the call went against: placed by a key whose rules policy is `warn`, or with an `override`; empty otherwise.
+             */
+            warnings?: components["schemas"]["RuleWarning"][];
             wrapup?: components["schemas"]["CallWrapup"] | null;
         };
         /**
@@ -1321,6 +1469,78 @@ export interface components {
             wrapupsMissing: number;
         };
         /**
+         * DncAdd
+         * @description ``POST /v1/dnc``: put a number on the do-not-call list.
+         */
+        DncAdd: {
+            /** Defaultcountry */
+            defaultCountry?: string | null;
+            /**
+             * Number
+             * @description E.164 (+14155550100), or national with defaultCountry; kept in E.164.
+             */
+            number: string;
+            /** Reason */
+            reason?: string | null;
+        };
+        /**
+         * DncEntryResource
+         * @description One number of the do-not-call list.
+         */
+        DncEntryResource: {
+            /** Addedat */
+            addedAt: string;
+            /**
+             * Addedby
+             * @description key:NAME (the API) or cli:USER (gcdial serve dnc)
+             */
+            addedBy: string;
+            /**
+             * Number
+             * @description E.164
+             */
+            number: string;
+            /** Reason */
+            reason?: string | null;
+        };
+        /**
+         * DncImport
+         * @description ``POST /v1/dnc/import``: many numbers at once, all or none (a bad one refuses all).
+         */
+        DncImport: {
+            /** Entries */
+            entries: components["schemas"]["DncAdd"][];
+        };
+        /**
+         * DncImported
+         * @description What an import did.
+         */
+        DncImported: {
+            /**
+             * Added
+             * @description Numbers new to the list
+             */
+            added: number;
+            /**
+             * Alreadylisted
+             * @description Numbers that were on it already (kept as they were)
+             */
+            alreadyListed: number;
+        };
+        /**
+         * DncPage
+         * @description The do-not-call list, newest first, a page at a time.
+         */
+        DncPage: {
+            /** Entries */
+            entries: components["schemas"]["DncEntryResource"][];
+            /**
+             * Next
+             * @description Pass as `cursor` for the next page; null on the last page
+             */
+            next?: string | null;
+        };
+        /**
          * ErrorBody
          * @description The error shape of every non-2xx answer.
          */
@@ -1369,6 +1589,14 @@ export interface components {
             rateLimited: number;
             /** Remaining */
             remaining?: number | null;
+        };
+        /**
+         * GroupsPage
+         * @description The organisation's groups of users, by name: another way to choose whom to watch.
+         */
+        GroupsPage: {
+            /** Groups */
+            groups: components["schemas"]["QueueRef"][];
         };
         /** HTTPValidationError */
         HTTPValidationError: {
@@ -1503,6 +1731,24 @@ export interface components {
             waitingForAgent: number;
         };
         /**
+         * QueueRef
+         * @description A Genesys ACD queue.
+         */
+        QueueRef: {
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+        };
+        /**
+         * QueuesPage
+         * @description The organisation's queues, by name: the ones a supervisor may choose to watch.
+         */
+        QueuesPage: {
+            /** Queues */
+            queues: components["schemas"]["QueueRef"][];
+        };
+        /**
          * RateBudget
          * @description The campaign's pacing limits against what it uses now.
          */
@@ -1633,6 +1879,36 @@ export interface components {
             unknown: {
                 [key: string]: unknown;
             }[];
+        };
+        /**
+         * RuleRefusal
+         * @description A dial refused by a calling rule before anything was claimed or sent (403): the error
+         *     (its type is the first rule), every rule it broke, and the contact's local time.
+         */
+        RuleRefusal: {
+            error: components["schemas"]["ErrorDetail"];
+            /** Localtime */
+            localTime?: string | null;
+            /** Rules */
+            rules: components["schemas"]["RuleWarning"][];
+        };
+        /**
+         * RuleWarning
+         * @description A calling rule that forbade a call: which, why, and the contact's local time then.
+         */
+        RuleWarning: {
+            /**
+             * Localtime
+             * @description The contact's wall-clock time in each of its zones (e.g. `Mon 04:30 America/New_York`); null when no zone is known.
+             */
+            localTime?: string | null;
+            /** Message */
+            message: string;
+            /**
+             * Rule
+             * @enum {string}
+             */
+            rule: "do_not_call" | "calling_window" | "unknown_time_zone" | "no_calling_hours";
         };
         /**
          * SessionKey
@@ -2304,6 +2580,10 @@ export interface operations {
         parameters: {
             query?: {
                 agent?: string[] | null;
+                /** @description A queue's id or name (GET /v1/queues): list its members. A key limited to agents sees only those of them. */
+                queue?: string | null;
+                /** @description A group's id or name (GET /v1/groups): list its members, as for queue. */
+                group?: string | null;
             };
             header?: never;
             path?: never;
@@ -2376,6 +2656,15 @@ export interface operations {
             };
             /** @description Rate limit of the key exceeded */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Genesys failed */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2532,13 +2821,13 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The key may not do this (scope, agent, or the page's CSRF token) */
+            /** @description Refused by a calling rule before anything was claimed or sent (error.type do_not_call, calling_window, unknown_time_zone or no_calling_hours; the contact's local time in localTime); or the key lacks a scope or the agent */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorBody"];
+                    "application/json": components["schemas"]["RuleRefusal"];
                 };
             };
             /** @description Not found */
@@ -2590,7 +2879,10 @@ export interface operations {
     };
     get_call_v1_calls__call_id__get: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description progress: add the call's step, talk time and the placing key's name */
+                expand?: string | null;
+            };
             header?: never;
             path: {
                 call_id: string;
@@ -4031,6 +4323,361 @@ export interface operations {
             };
         };
     };
+    list_dnc_v1_dnc_get: {
+        parameters: {
+            query?: {
+                /** @description The page size */
+                limit?: number;
+                /** @description The previous page's `next`, as given */
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DncPage"];
+                };
+            };
+            /** @description Bad request (malformed JSON, missing or bad header) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or unknown API key, or no page session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The key may not do this (scope, agent, or the page's CSRF token) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Request too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid body or parameters */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limit of the key exceeded */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    add_dnc_v1_dnc_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DncAdd"];
+            };
+        };
+        responses: {
+            /** @description It was on the list already */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DncEntryResource"];
+                };
+            };
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DncEntryResource"];
+                };
+            };
+            /** @description Bad request (malformed JSON, missing or bad header) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or unknown API key, or no page session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The key may not do this (scope, agent, or the page's CSRF token) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Request too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid body or parameters */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limit of the key exceeded */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    import_dnc_v1_dnc_import_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DncImport"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DncImported"];
+                };
+            };
+            /** @description Bad request (malformed JSON, missing or bad header) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or unknown API key, or no page session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The key may not do this (scope, agent, or the page's CSRF token) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Request too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid body or parameters */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limit of the key exceeded */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    remove_dnc_v1_dnc__number__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description E.164, e.g. +14155550100 */
+                number: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad request (malformed JSON, missing or bad header) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or unknown API key, or no page session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The key may not do this (scope, agent, or the page's CSRF token) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Request too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid body or parameters */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limit of the key exceeded */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     all_events_v1_events_get: {
         parameters: {
             query?: {
@@ -4111,6 +4758,190 @@ export interface operations {
             };
             /** @description Rate limit of the key exceeded */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    groups_v1_groups_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GroupsPage"];
+                };
+            };
+            /** @description Bad request (malformed JSON, missing or bad header) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or unknown API key, or no page session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The key may not do this (scope, agent, or the page's CSRF token) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Request too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid body or parameters */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limit of the key exceeded */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Genesys failed */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    queues_v1_queues_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueuesPage"];
+                };
+            };
+            /** @description Bad request (malformed JSON, missing or bad header) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or unknown API key, or no page session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The key may not do this (scope, agent, or the page's CSRF token) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Request too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid body or parameters */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limit of the key exceeded */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Genesys failed */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -26,6 +26,7 @@ from gcdial.http import (
     ApiTransport,
     AsyncApiTransport,
     AsyncSleep,
+    Budget,
     Clock,
     RateBudget,
     Rng,
@@ -86,7 +87,7 @@ def _timeout(settings: Settings) -> httpx.Timeout:
 class _ClientBase:
     settings: Settings
     auth: GcdialAuth
-    budget: RateBudget
+    budget: Budget
 
     def _setup(
         self,
@@ -133,7 +134,7 @@ class Client(_ClientBase):
         access_token: str | SecretStr | None = None,
         http_client: httpx.Client | None = None,
         auth: GcdialAuth | None = None,
-        budget: RateBudget | None = None,
+        budget: Budget | None = None,
         max_retries: int = MAX_RETRIES,
         clock: Clock = time.monotonic,
         sleep: Sleep = time.sleep,
@@ -240,7 +241,7 @@ class AsyncClient(_ClientBase):
         access_token: str | SecretStr | None = None,
         http_client: httpx.AsyncClient | None = None,
         auth: GcdialAuth | None = None,
-        budget: RateBudget | None = None,
+        budget: Budget | None = None,
         max_retries: int = MAX_RETRIES,
         clock: Clock = time.monotonic,
         sleep: AsyncSleep = async_sleep,

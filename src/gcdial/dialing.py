@@ -81,6 +81,7 @@ class DialOptions(TypedDict, total=False):
     resolve: bool
     resolve_timeout_s: float
     analytics: bool
+    attempt_id: str | None
     on_event: Callable[[CallEvent], None] | None
     clock: Clock
     sleep: AsyncSleep

@@ -22,6 +22,7 @@ The tree is split by "did a response come back?"::
     │   └── NoUsableAgentError       every agent of a campaign was excluded
     ├── AuthError                    the OAuth token endpoint refused or failed
     │   └── InvalidClientError       invalid_client: wrong region first, then id/secret
+    ├── BudgetUnavailableError       the shared request budget (a service's store) gave no token
     ├── ApiError                     a response came back with an error status
     │   ├── BadRequestError          400
     │   ├── AuthenticationError      401
@@ -71,6 +72,7 @@ __all__ = [
     "AuthError",
     "AuthenticationError",
     "BadRequestError",
+    "BudgetUnavailableError",
     "CallEffect",
     "CallOutcomeUnknownError",
     "CallWaitTimeoutError",
@@ -250,6 +252,13 @@ class InvalidClientError(AuthError):
             ),
         )
         self.client_id = client_id
+
+
+class BudgetUnavailableError(GcdialError):
+    """The request budget shared through a service's store could not grant a token (the store
+    failed): the request was not sent, rather than sent around the budget."""
+
+    call_effect = CallEffect.NOT_PLACED  # no token, so the create-call never left
 
 
 class ApiError(GcdialError):

@@ -1,6 +1,6 @@
-"""May this dial go now? The one question every campaign dial asks before a create-call leaves.
+"""May this dial go now? The one question every dial asks before a create-call leaves.
 
-Today the gate decides two things, in this order:
+The gate decides three things:
 
 1. **Readiness** (:mod:`gcdial.readiness`): the agent is active, has a station, and a presence
    and routing status the policy accepts. Asked fresh at dispatch (a short shared cache spares
@@ -11,10 +11,18 @@ Today the gate decides two things, in this order:
    one transaction and released when the call ends. If the store cannot grant it, the dial is
    refused, never sent without it.
 
-A refused dial is not a failed contact: the contact goes back to the queue, the agent rests a
-while (``retry_after_s``) and is asked again. The compliance rules (calling window, DNC) and the
-shared request budget will join here when the store holds them (the one-store redesign); the
-campaign runner, the service and the CLI are callers of the gate, not owners of these rules.
+3. **Compliance** (:func:`rule_breaches`): the calling window in the contact's time zone(s) and
+   the do-not-call list, decided by the campaign's own rules (:mod:`gcdial.campaign.rules`, the
+   same code for a campaign and a single call). A single call of the service asks it before
+   its idempotency key is claimed; a campaign the service runs asks the service's list before
+   each dial (``DoNotCall``), its own window and file being applied when contacts are queued.
+   A number on the list refuses the contact for good (``do_not_call``), not the agent; a list
+   that cannot be read refuses the dial (``store_unavailable``), never sends it unchecked.
+
+A campaign's refused dial (but a listed number) is not a failed contact: the contact goes back
+to the queue, the agent rests a while (``retry_after_s``) and is asked again.
+
+The campaign runner, the service and the CLI are callers of the gate, not owners of these rules.
 """
 
 from __future__ import annotations
@@ -22,9 +30,13 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import TYPE_CHECKING, Final, Protocol
+from zoneinfo import ZoneInfo
 
+from gcdial.campaign.csvinput import Contact
+from gcdial.campaign.rules import Action, DoNotCallList, Rules
 from gcdial.errors import AgentNotReadyError, GcdialError
 
 if TYPE_CHECKING:
@@ -35,10 +47,14 @@ __all__ = [
     "READINESS_TTL_S",
     "AgentGate",
     "AgentLeases",
+    "DoNotCall",
     "ExclusiveGate",
     "ReadinessGate",
     "Refusal",
+    "RuleBreach",
+    "local_times",
     "readiness_refusal",
+    "rule_breaches",
 ]
 
 DEFAULT_REST_S: Final = 5.0
@@ -60,11 +76,72 @@ class Refusal:
     retry_after_s: float = DEFAULT_REST_S
 
 
+@dataclass(frozen=True, slots=True)
+class RuleBreach:
+    """A calling rule that forbids a dial now: ``rule`` is ``do_not_call``, ``calling_window``,
+    ``unknown_time_zone`` or ``no_calling_hours``; ``local_time`` the contact's local time(s)
+    (``Mon 04:30 America/New_York``), None when no time zone is known."""
+
+    rule: str
+    message: str
+    local_time: str | None
+
+
+def local_times(zones: tuple[str, ...], now: datetime) -> str | None:
+    """The contact's wall-clock time in each of its zones, e.g. ``Mon 04:30 America/New_York``."""
+    if not zones:
+        return None
+    return ", ".join(f"{now.astimezone(ZoneInfo(zone)):%a %H:%M} {zone}" for zone in zones[:3])
+
+
+def rule_breaches(
+    rules: Rules,
+    phone_e164: str,
+    now: datetime,
+    *,
+    listed: str | None = None,
+    time_zone: str | None = None,
+) -> tuple[RuleBreach, ...]:
+    """Every calling rule a dial to ``phone_e164`` breaks at ``now`` (empty: it may go).
+
+    ``listed`` is why the number is on the do-not-call list (any text; None when it is not):
+    the list lives in the caller's store. The window is the campaign rules' own check, in the
+    contact's ``time_zone`` when known, else in the number's zone(s)."""
+    contact = Contact(line=0, phone_e164=phone_e164, tz=time_zone)
+    zones = rules.zones_for(contact)
+    local = local_times(zones, now)
+    found: list[RuleBreach] = []
+    if listed is not None or phone_e164 in rules.dnc:
+        why = f" ({listed})" if listed else ""
+        found.append(
+            RuleBreach("do_not_call", f"{phone_e164} is on the do-not-call list{why}", local)
+        )
+    # The window is asked apart from the rules' own list, which would answer first and alone.
+    window_rules = replace(rules, dnc=DoNotCallList()) if len(rules.dnc) else rules
+    decision = window_rules.check(contact, now)
+    if decision.action is Action.DEFER:
+        found.append(RuleBreach("calling_window", f"{phone_e164}: {decision.reason}", local))
+    elif decision.action is Action.SKIP:
+        rule = decision.outcome or "calling_window"
+        found.append(RuleBreach(rule, f"{phone_e164}: {decision.reason}", local))
+    return tuple(found)
+
+
+class DoNotCall(Protocol):
+    """The do-not-call list of the caller's store."""
+
+    async def reason(self, phone_e164: str) -> str | None:
+        """Why the number is listed (``""`` when no reason was given), None when it is not.
+        Raises when the store cannot answer."""
+        ...
+
+
 class AgentGate(Protocol):
     """What the campaign runner asks before each dial (``holder`` is the attempt's tag)."""
 
-    async def admit(self, agent_id: str, holder: str) -> Refusal | None:
-        """None: the dial may go, and the agent is held for ``holder`` until :meth:`release`."""
+    async def admit(self, agent_id: str, holder: str, phone: str = "") -> Refusal | None:
+        """None: the dial to ``phone`` (E.164) may go, and the agent is held for ``holder``
+        until :meth:`release`."""
         ...
 
     async def bind(self, holder: str, attempt_id: int) -> None:
@@ -118,8 +195,9 @@ class ReadinessGate:
             cached = (now, found)
         return readiness_refusal(cached[1])
 
-    async def admit(self, agent_id: str, holder: str) -> Refusal | None:
-        """Ready: go (nothing to hold beyond the dispatcher's own one-call-per-agent rule)."""
+    async def admit(self, agent_id: str, holder: str, phone: str = "") -> Refusal | None:
+        """Ready: go (nothing to hold beyond the dispatcher's own one-call-per-agent rule; the
+        campaign's own rules checked ``phone`` when it was queued)."""
         return await self.ready(agent_id)
 
     async def bind(self, holder: str, attempt_id: int) -> None:
@@ -146,7 +224,8 @@ class AgentLeases(Protocol):
 
 
 class ExclusiveGate:
-    """Readiness, then the agent's row in the store: the gate of a campaign run by the service.
+    """The store's do-not-call list (``dnc``, for a campaign run by the service), readiness,
+    then the agent's row in the store (the service's, or the CLI runs' shared file).
 
     ``call_id(attempt_id)`` names a journaled attempt's call (so that a second dial for the
     agent is told which call holds it); before that the holder's tag stands in.
@@ -157,14 +236,35 @@ class ExclusiveGate:
         readiness: ReadinessGate,
         leases: AgentLeases,
         call_id: Callable[[int], str],
+        dnc: DoNotCall | None = None,
     ) -> None:
         self._readiness = readiness
         self._leases = leases
         self._call_id = call_id
+        self._dnc = dnc
         self._held: dict[str, tuple[str, str]] = {}  # holder -> (agent id, call id)
 
-    async def admit(self, agent_id: str, holder: str) -> Refusal | None:
-        """Ready and free: the agent is held for ``holder``; else why not."""
+    async def _listed(self, phone: str) -> Refusal | None:
+        if self._dnc is None or not phone:
+            return None
+        try:
+            why = await self._dnc.reason(phone)
+        except Exception as exc:  # the list cannot be read: never dial unchecked
+            return Refusal(
+                "store_unavailable",
+                f"the do-not-call list could not be read ({type(exc).__name__})",
+            )
+        if why is None:
+            return None
+        return Refusal(
+            "do_not_call", f"{phone} is on the do-not-call list" + (f" ({why})" if why else "")
+        )
+
+    async def admit(self, agent_id: str, holder: str, phone: str = "") -> Refusal | None:
+        """Not listed, ready and free: the agent is held for ``holder``; else why not."""
+        listed = await self._listed(phone)
+        if listed is not None:
+            return listed
         refusal = await self._readiness.ready(agent_id)
         if refusal is not None:
             return refusal

@@ -28,6 +28,7 @@ import random
 import ssl
 import threading
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -76,6 +77,8 @@ __all__ = [
     "WRITE_TIMEOUT_S",
     "ApiTransport",
     "AsyncApiTransport",
+    "Budget",
+    "BudgetWindow",
     "PreparedRequest",
     "RateBudget",
     "ServerClock",
@@ -109,8 +112,13 @@ JITTER_FRACTION: Final = 0.25
 MAX_RETRY_AFTER_S: Final = 60.0
 # Genesys' rate-limit window is a minute; a reset further out than that is not believed.
 MAX_RATELIMIT_RESET_S: Final = 60.0
-# inin-ratelimit-reset is whole seconds; wait a little past it so the server's window has turned.
-RATELIMIT_RESET_MARGIN_S: Final = 0.25
+# inin-ratelimit-reset is whole seconds, rounded up: a response received at t saying "n" proves
+# the window ends by t + n, and the earliest such bound of a window is within a request's spacing
+# of the true end (RateBudget.observe). This margin covers the rest: two clocks that tick at
+# slightly different rates, and a server that rounds to nearest (UNCONFIRMED for Genesys).
+RATELIMIT_RESET_MARGIN_S: Final = 0.1
+# How many past windows a RateBudget keeps in its history (BudgetWindow).
+BUDGET_HISTORY: Final = 100
 RETRYABLE_STATUSES: Final = frozenset({429, 502, 503, 504})
 
 # Failures that happen before a single byte of the request leaves: connecting (TCP/TLS) failed,
@@ -386,6 +394,42 @@ def _int_header(headers: Mapping[str, str], name: str) -> int | None:
     return int(value) if math.isfinite(value) else None
 
 
+class Budget(Protocol):
+    """What the transport and the progress views ask of a request budget: :class:`RateBudget`
+    in one process, ``gcdial.serve.budget.SharedBudget`` across a service's replicas."""
+
+    @property
+    def window(self) -> int: ...
+
+    @property
+    def remaining(self) -> int | None: ...
+
+    @property
+    def limit(self) -> int | None: ...
+
+    @property
+    def paused_until(self) -> float | None: ...
+
+    rate_limited_count: int
+
+    def observe(self, response: httpx.Response, *, window: int | None = None) -> None: ...
+
+    def acquire(self) -> float: ...
+
+    async def acquire_async(self) -> float: ...
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetWindow:
+    """One rate-limit window as the budget lived it: requests let out, and how long callers were
+    held at its end waiting for the reset (``idle_s``: the time the window's allowance was used
+    up before it turned, the budget's measure of a window it could not fill faster)."""
+
+    window: int
+    sent: int
+    idle_s: float
+
+
 class RateBudget:
     """The request budget one client shares between all its workers (threads and asyncio tasks).
 
@@ -399,6 +443,11 @@ class RateBudget:
     ever lowers what it has left on a header's word (never hands back spent requests), starts each
     new window from the known allowance rather than from "unlimited", and ignores the headers of
     responses to requests sent in an earlier window (``window`` as read right after acquiring).
+
+    The window's end is the earliest of "received at + ``inin-ratelimit-reset``" over the
+    window's responses: the header is whole seconds rounded up, so each response bounds the end
+    from above, and the earliest bound is within a request's spacing of the truth. (Taking the
+    latest response's bound, rounded up and then padded, idled up to 1.25 s of every window.)
     """
 
     def __init__(
@@ -419,6 +468,9 @@ class RateBudget:
         self._limit: int | None = None
         self._reset_at: float | None = None
         self._window = 0
+        self._sent = 0
+        self._exhausted_at: float | None = None
+        self._history: deque[BudgetWindow] = deque(maxlen=BUDGET_HISTORY)
         self.rate_limited_count = 0
 
     @property
@@ -438,6 +490,11 @@ class RateBudget:
         """The window's allowance (``inin-ratelimit-allowed``), or None before any response."""
         with self._lock:
             return self._limit
+
+    def history(self) -> list[BudgetWindow]:
+        """The last windows that ended (at most :data:`BUDGET_HISTORY`), oldest first."""
+        with self._lock:
+            return list(self._history)
 
     @property
     def paused_until(self) -> float | None:
@@ -477,7 +534,9 @@ class RateBudget:
                     )
             if current and reset is not None:
                 wait = min(max(0, reset), MAX_RATELIMIT_RESET_S)
-                self._reset_at = now + wait + RATELIMIT_RESET_MARGIN_S
+                bound = now + wait + RATELIMIT_RESET_MARGIN_S
+                if self._reset_at is None or bound < self._reset_at:
+                    self._reset_at = bound
         if response.status_code == 429:
             with self._lock:
                 self.rate_limited_count += 1
@@ -490,13 +549,24 @@ class RateBudget:
             if self._paused_until is not None and self._paused_until > now:
                 return self._paused_until
             if self._reset_at is not None and self._reset_at <= now:
+                idle = 0.0 if self._exhausted_at is None else now - self._exhausted_at
+                self._history.append(BudgetWindow(self._window, self._sent, idle))
+                logger.debug(
+                    "rate window %d: %d requests, then %.2f s held for the reset",
+                    self._window, self._sent, idle,
+                )  # fmt: skip
                 self._reset_at = None
+                self._exhausted_at = None
+                self._sent = 0
                 self._remaining = self._limit
                 self._window += 1
             if self._remaining is not None and self._remaining <= 0 and self._reset_at is not None:
+                if self._exhausted_at is None:
+                    self._exhausted_at = now
                 return self._reset_at
             if self._remaining is not None:
                 self._remaining -= 1
+            self._sent += 1
             return None
 
     def acquire(self) -> float:
@@ -754,7 +824,7 @@ class _TransportCore:
         *,
         base_url: str,
         auth: httpx.Auth | None,
-        budget: RateBudget,
+        budget: Budget,
         timeout: httpx.Timeout | float | None,
         max_retries: int,
         rng: Rng | None,
@@ -951,7 +1021,7 @@ class ApiTransport(_TransportCore):
         *,
         base_url: str,
         auth: httpx.Auth | None = None,
-        budget: RateBudget | None = None,
+        budget: Budget | None = None,
         timeout: httpx.Timeout | float | None = None,
         max_retries: int = MAX_RETRIES,
         sleep: Sleep = time.sleep,
@@ -1067,7 +1137,7 @@ class AsyncApiTransport(_TransportCore):
         *,
         base_url: str,
         auth: httpx.Auth | None = None,
-        budget: RateBudget | None = None,
+        budget: Budget | None = None,
         timeout: httpx.Timeout | float | None = None,
         max_retries: int = MAX_RETRIES,
         sleep: AsyncSleep = async_sleep,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import sqlite3
 import subprocess
@@ -231,7 +232,22 @@ def test_review_lists_unknown_calls_and_records_verdicts(
     items = [item for item in listed.json_lines() if item["event"] == "review"]
     assert [i["line"] for i in items] == [2, 3]
     assert items[0]["attempts"][0]["state"] == "unknown"
-    assert "need a verdict" in gc("campaign", "review", "a.db").out
+    # Each says what evidence would have settled it: the attempt id to look for, when a search
+    # that finds nothing proves "not placed" (no live witness in a resumed CLI run), a command.
+    settle = items[0]["would_settle"]
+    assert settle["attempt_id"], settle
+    assert f"gcdialAttemptId={settle['attempt_id']}" in settle["placed_if"]
+    assert "live channel" in settle["not_placed_if"], settle
+    assert settle["provable_from"] > items[0]["attempts"][0]["at"][:19]
+    assert settle["command"].startswith(f"gcdial resolve {settle['attempt_id']} --agent ")
+    assert items[1]["would_settle"]["attempt_id"] != settle["attempt_id"]
+    text = gc("campaign", "review", "a.db").out
+    assert "need a verdict" in text
+    assert text.count("what would settle it: Placed if a conversation of") == 2, text
+    # The command it gives runs as printed (here too early to prove anything: still unknown).
+    looked = run_gcdial(*shlex.split(settle["command"])[1:], env=no_analytics)
+    assert looked.code not in (0, 2), looked
+    assert settle["attempt_id"] in looked.out + looked.err, looked
     # A person checked Genesys Cloud: line 2 never rang; say line 3 did.
     assert gc("campaign", "review", "a.db", "--verdict", "not-placed", "--line", "2").code == 0
     assert gc("campaign", "review", "a.db", "--verdict", "placed", "--line", "3").code == 0

@@ -6,6 +6,7 @@ import asyncio
 import threading
 
 import httpx
+import pytest
 
 from gcdial.http import MAX_RETRY_AFTER_S, RATELIMIT_RESET_MARGIN_S, RateBudget
 
@@ -62,7 +63,7 @@ def test_an_exhausted_window_waits_for_its_reset() -> None:
             inin_ratelimit_count="300", inin_ratelimit_allowed="300", inin_ratelimit_reset="5"
         )
     )
-    assert budget.acquire() == 5.0 + RATELIMIT_RESET_MARGIN_S
+    assert budget.acquire() == pytest.approx(5.0 + RATELIMIT_RESET_MARGIN_S)
     # The new window starts from the known allowance (one request of it just taken), not from
     # "unlimited": a crowd of workers waiting at the reset cannot overrun it before a header comes.
     assert budget.remaining == 299
@@ -157,3 +158,33 @@ async def test_tasks_share_one_pause() -> None:
     # One shared pause: the clock moved by the Retry-After once, not once per task.
     assert fake.now - start == 6.0
     assert budget.paused_until is None
+
+
+def test_the_window_ends_at_the_earliest_bound_its_responses_give() -> None:
+    # The server's window ends at 1005.3: "reset" is the seconds left, rounded up, at arrival.
+    fake = FakeTime(start=1000.0)
+    budget = RateBudget(clock=fake.clock, sleep=fake.sleep)
+    for at in (1000.0, 1000.2, 1000.35, 1000.9):
+        fake.now = at
+        left = 1005.3 - at
+        budget.observe(_headers(100, allowed=300, reset=-int(-left // 1)))
+    # 1000.0 + 6 and 1000.9 + 5 overshoot; 1000.35 + 5 is within 0.05 s of the true end.
+    fake.now = 1001.0
+    budget.observe(_headers(300, allowed=300, reset=5))
+    waited = budget.acquire()
+    assert fake.now == pytest.approx(1005.35 + RATELIMIT_RESET_MARGIN_S)
+    assert waited == pytest.approx(fake.now - 1001.0)
+    assert budget.remaining == 299
+
+
+def test_the_history_says_how_long_each_window_held_its_callers() -> None:
+    fake = FakeTime()
+    budget = RateBudget(clock=fake.clock, sleep=fake.sleep)
+    budget.observe(_headers(297, allowed=300, reset=4))
+    for _ in range(3):
+        assert budget.acquire() == 0.0
+    fake.now += 1.0
+    budget.acquire()  # used up one second into the wait: held until the reset
+    [window] = budget.history()
+    assert (window.window, window.sent) == (0, 3)
+    assert window.idle_s == pytest.approx(3.0 + RATELIMIT_RESET_MARGIN_S)

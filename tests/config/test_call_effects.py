@@ -37,6 +37,7 @@ TABLE: dict[type[e.GcdialError], CallEffect] = {
     e.NoUsableAgentError: R,
     e.AuthError: N,
     e.InvalidClientError: N,
+    e.BudgetUnavailableError: N,
     e.ApiError: N,
     e.BadRequestError: N,
     e.AuthenticationError: N,

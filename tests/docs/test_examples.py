@@ -72,8 +72,10 @@ def _fresh_shell_env(home: Path) -> dict[str, str]:
 
 def _reference_env(emulator: EmulatorServer, path: str) -> dict[str, str]:
     """The setup a reference page states at its top: gcdial on PATH (the venv activated), the
-    sandbox's URL and OAuth client."""
+    sandbox's URL and OAuth client; for the service's pages, a calling window of any hour (the
+    sandbox's customers in California may be asleep when the tests run)."""
     return {
+        "GCDIAL_SERVE_CALLING_WINDOW": "00:00-24:00",
         "PATH": f"{VENV / 'bin'}{os.pathsep}{path}",
         "VIRTUAL_ENV": str(VENV),
         "GCDIAL_BASE_URL": emulator.base_url,

@@ -22,11 +22,13 @@ def test_built_in_fixture_matches_the_design() -> None:
     assert [(c.id, c.grant) for c in fixture.clients] == [
         ("sandbox-client", "client_credentials"),
         ("sandbox-pkce", "authorization_code"),
+        ("sandbox-signin", "authorization_code"),
         ("sandbox-no-analytics", "client_credentials"),
     ]
+    assert fixture.clients[2].user is None  # the sign-in form chooses the user
     analytics = ["analytics:conversationDetail:view"]
     assert fixture.clients[0].has_any(analytics)
-    assert not fixture.clients[2].has_any(analytics)
+    assert not fixture.clients[3].has_any(analytics)
 
 
 def _write(tmp_path: Path, text: str, name: str = "org.json") -> Path:

@@ -33,6 +33,7 @@ from .model_facts import (
 )
 
 SALES = "9ee00001-0000-4000-8000-000000000001"
+TEAM = "6a0e0001-0000-4000-8000-000000000001"
 SALE = "c0de0001-0000-4000-8000-000000000001"
 STATION = "a1a1a1a1-0000-4000-8000-000000000001"
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -137,6 +138,21 @@ def _drive_routing(http: httpx.Client) -> None:
     _expect(http.get("/api/v2/routing/queues/nope"), 404)
     _expect(http.get(f"/api/v2/routing/queues/{SALES}/wrapupcodes"), 200)
     _expect(http.get("/api/v2/routing/queues/nope/wrapupcodes"), 404)
+    _expect(http.get(f"/api/v2/routing/queues/{SALES}/members", params={"pageSize": 3}), 200)
+    _expect(
+        http.get(
+            f"/api/v2/routing/queues/{SALES}/members", params={"pageSize": 3, "pageNumber": 2}
+        ),
+        200,
+    )
+    _expect(http.get(f"/api/v2/routing/queues/{SALES}/members", params={"pageSize": 101}), 400)
+    _expect(http.get("/api/v2/routing/queues/nope/members"), 404)
+    _expect(http.get("/api/v2/groups", params={"pageSize": 1}), 200)
+    _expect(http.get("/api/v2/groups", params={"pageSize": 0}), 400)
+    _expect(http.get(f"/api/v2/groups/{TEAM}"), 200)
+    _expect(http.get("/api/v2/groups/nope"), 404)
+    _expect(http.get(f"/api/v2/groups/{TEAM}/members", params={"pageSize": 2}), 200)
+    _expect(http.get("/api/v2/groups/nope/members"), 404)
     _expect(http.get("/api/v2/routing/wrapupcodes", params={"pageSize": 2}), 200)
     _expect(http.get("/api/v2/routing/wrapupcodes", params={"pageNumber": "x"}), 400)
     _expect(http.get(f"/api/v2/routing/wrapupcodes/{SALE}"), 200)

@@ -74,3 +74,35 @@ def test_reset_forgets_rate_windows(make_emulator: Any) -> None:
         assert http.get("/api/v2/users/me").status_code == 429
         emu.reset()
         assert http.get("/api/v2/users/me").status_code == 401
+
+
+def test_client_scope_counts_every_token_of_a_client_in_one_window(make_emulator: Any) -> None:
+    emu = make_emulator(rate_limit_per_minute=3, rate_limit_window_s=30, rate_limit_scope="client")
+    first, second = client_token(emu), client_token(emu)
+    assert first != second
+    with api(emu, first) as one, api(emu, second) as two:
+        codes = [http.get(f"/api/v2/users/{ALICE}").status_code for http in (one, two, one, two)]
+    assert codes == [200, 200, 200, 429]
+    ledger = emu.rate_windows()
+    # The token requests (Basic credentials) have windows of their own.
+    [window] = [w for w in ledger["windows"] if w["key"] == emu.client_id]
+    assert (window["allowed"], window["refused"], window["limit"]) == (3, 1, 3)
+    assert window["end"] - window["start"] == 30
+    assert ledger["refused"] == 1
+    assert first not in str(ledger)
+    assert second not in str(ledger)
+
+
+def test_the_ledger_keeps_closed_windows_per_token(make_emulator: Any) -> None:
+    emu = make_emulator(rate_limit_per_minute=5, rate_limit_window_s=0.2)
+    first, second = client_token(emu), client_token(emu)
+    with api(emu, first) as one, api(emu, second) as two:
+        one.get(f"/api/v2/users/{ALICE}")
+        one.get(f"/api/v2/users/{ALICE}")
+        two.get(f"/api/v2/users/{ALICE}")
+        time.sleep(0.25)
+        one.get(f"/api/v2/users/{ALICE}")
+    windows = [w for w in emu.rate_windows()["windows"] if "token" in w["key"]]
+    assert [(w["allowed"], w["closed"]) for w in windows] == [(2, True), (1, True), (1, False)]
+    assert windows[0]["key"] == windows[2]["key"] != windows[1]["key"]
+    assert windows[0]["key"].startswith(emu.client_id + " token ")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -76,11 +77,22 @@ def test_keys_bad_input_is_a_clear_error(tmp_path: Path) -> None:
         (("--name", "crm", "--scopes", "dial,fly"), "unknown scope 'fly'"),
         (("--name", "crm", "--rate", "lots"), "rate 'lots' is not understood"),
         (("--name", "no spaces"), "not valid"),
+        (("--name", "board", "--watch-queue", " "), "is not a queue name or id"),
     ]:
         result = _run(tmp_path, "keys", "create", *args)
         assert result.returncode == 2
         assert words in result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_a_key_made_to_watch_a_queue_keeps_it(tmp_path: Path) -> None:
+    made = _run(tmp_path, "keys", "create", "--name", "board", "--scopes", "watch",
+                "--watch-queue", " Support ")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert "watches queue Support" in made.stderr
+    listed = json.loads(_run(tmp_path, "keys", "list", "--json").stdout)
+    assert [(k["name"], k["watchQueue"]) for k in listed] == [("board", "Support")]
+    assert "watch-queue=Support" in _run(tmp_path, "keys", "list").stdout
 
 
 def test_remote_host_needs_allow_remote(tmp_path: Path) -> None:
@@ -123,12 +135,15 @@ def test_serve_sandbox_dials_with_a_key(tmp_path: Path) -> None:
     assert process.returncode == 130
 
 
-def _serve(tmp_path: Path, emulator: EmulatorServer) -> tuple[subprocess.Popen[str], str]:
+def _serve(
+    tmp_path: Path, emulator: EmulatorServer, **extra: str
+) -> tuple[subprocess.Popen[str], str]:
     env = {
         **_env(tmp_path),
         "GCDIAL_BASE_URL": emulator.base_url,
         "GENESYSCLOUD_OAUTHCLIENT_ID": emulator.client_id,
         "GENESYSCLOUD_OAUTHCLIENT_SECRET": emulator.client_secret,
+        **extra,
     }
     process = subprocess.Popen(
         [GCDIAL, "serve", "--port", "0"],
@@ -145,7 +160,7 @@ def _serve(tmp_path: Path, emulator: EmulatorServer) -> tuple[subprocess.Popen[s
     return process, line.split()[4]
 
 
-def test_killed_mid_dial_the_call_is_unknown_and_never_redialed(
+def test_killed_mid_dial_the_call_is_settled_by_evidence_and_never_redialed(
     tmp_path: Path, emulator: EmulatorServer
 ) -> None:
     key = _run(tmp_path, "keys", "create", "--name", "crm").stdout.strip()
@@ -171,15 +186,78 @@ def test_killed_mid_dial_the_call_is_unknown_and_never_redialed(
             process.kill()
         process.communicate(timeout=10)
         pending.join(timeout=30)
-    process, base_url = _serve(tmp_path, emulator)
+    # The restarted service runs the resolution ladder on it: the key is in progress (409)
+    # until the evidence (the attempt id in the conversation details) says it was placed.
+    process, base_url = _serve(tmp_path, emulator, GCDIAL_ANALYTICS_SETTLE_S="2")
     try:
+        deadline = time.monotonic() + 30
         retry = httpx.post(f"{base_url}/v1/calls", json=body, headers=headers, timeout=30)
+        while retry.status_code == 409 and time.monotonic() < deadline:
+            assert retry.json()["error"]["type"] == "idempotency_key_in_progress", retry.text
+            time.sleep(0.2)
+            retry = httpx.post(f"{base_url}/v1/calls", json=body, headers=headers, timeout=30)
         assert retry.status_code == 202, retry.text
         assert retry.headers["idempotent-replayed"] == "true"
         call = retry.json()
-        assert call["status"] == "unknown"
-        assert "not re-sent" in call["detail"]
+        assert call["status"] == "placed", call
+        assert call["conversationId"] == emulator.calls_created()[0]["id"]
+        assert "resolved after its replica stopped" in call["detail"]
     finally:
         process.send_signal(signal.SIGINT)
         process.communicate(timeout=20)
     assert len(emulator.calls_created()) == 1
+
+
+def test_keys_create_refuses_a_rules_policy_that_does_not_exist(tmp_path: Path) -> None:
+    bad = _run(tmp_path, "keys", "create", "--name", "desk", "--rules", "lenient")
+    assert bad.returncode == 2, bad.stderr
+    assert "rules policy 'lenient' does not exist" in bad.stderr
+    assert "enforce or warn" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    made = _run(tmp_path, "keys", "create", "--name", "desk", "--rules", "warn")
+    assert made.returncode == 0, made.stderr
+    listed = json.loads(_run(tmp_path, "keys", "list", "--json").stdout)
+    assert [(k["name"], k["rules"]) for k in listed] == [("desk", "warn")]
+
+
+def test_dnc_import_is_all_or_none_and_names_each_bad_row(tmp_path: Path) -> None:
+    bad = tmp_path / "dnc.csv"
+    bad.write_text(
+        "phone,reason\n+14155550100,asked\nnot a number,x\n(415) 555-0101,\n12,\n",
+        encoding="utf-8",
+    )
+    refused = _run(tmp_path, "dnc", "import", str(bad))
+    assert refused.returncode == 2, refused.stderr
+    assert "2 bad row(s); nothing was imported" in refused.stderr
+    assert f"{bad}:3: column 'phone': not a phone number" in refused.stderr
+    assert f"{bad}:5: column 'phone': not a phone number" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert json.loads(_run(tmp_path, "dnc", "list", "--json").stdout) == []
+
+    bad.write_text("phone,reason\n+14155550100,asked\n(415) 555-0101,\n", encoding="utf-8")
+    done = _run(tmp_path, "dnc", "import", str(bad))
+    assert done.returncode == 0, done.stderr
+    assert "2 number(s) added, 0 already on the list" in done.stdout
+    added = _run(tmp_path, "dnc", "add", "020 7946 0142", "--country", "GB", "--reason", "web")
+    assert added.returncode == 0, added.stderr
+    assert "Added +442079460142." in added.stdout
+    listed = json.loads(_run(tmp_path, "dnc", "list", "--json").stdout)
+    assert {(e["number"], e["reason"]) for e in listed} == {
+        ("+14155550100", "asked"), ("+14155550101", None), ("+442079460142", "web"),
+    }  # fmt: skip
+    assert all(e["addedBy"].startswith("cli:") for e in listed)
+    removed = _run(tmp_path, "dnc", "remove", "+14155550100")
+    assert removed.returncode == 0, removed.stderr
+    again = _run(tmp_path, "dnc", "remove", "+14155550100")
+    assert again.returncode == 2
+    assert "is not on the do-not-call list" in again.stderr
+    store = SqliteStore(tmp_path / "store.sqlite3")
+    try:
+        lines = [(a.action, a.result, a.number) for a in store.list_audit()]
+    finally:
+        store.close()
+    assert lines == [
+        ("dnc_import", "imported", None),
+        ("dnc_add", "added", "+442079460142"),
+        ("dnc_remove", "removed", "+14155550100"),
+    ]

@@ -169,3 +169,46 @@ def test_postgres_restarting_while_the_create_call_is_out_places_one_call(
     assert again.headers["idempotent-replayed"] == "true"
     assert again.json()["id"] == answers[0].json()["id"]
     assert len(emulator.calls_created()) == 1
+
+
+def test_a_dial_stalled_past_its_takeover_is_never_sent(
+    pair: Pair, pg_url: str, emulator: EmulatorServer
+) -> None:
+    """A replica whose dial stalls (here on the agent check) after its call's row was written,
+    while another replica takes the call over (its ladder lease, as recovery takes it once the
+    claim is stale), checks just before the POST and does not send it."""
+    emulator.add_fault(route="users", mode="latency", seconds=1.5)
+    answers: list[httpx.Response] = []
+    dial = threading.Thread(
+        target=lambda: answers.append(
+            httpx.post(
+                f"{pair.urls[0]}/v1/calls",
+                json={"agent": ALICE, "to": ANSWERS},
+                headers=pair.headers(**{"Idempotency-Key": "crm-stalled"}),
+                timeout=60,
+            )
+        )
+    )
+    dial.start()
+    store = PostgresStore(pg_url)
+    try:
+        deadline = time.monotonic() + 30
+        placing = store.calls_with_status("placing")
+        while not placing and time.monotonic() < deadline:
+            time.sleep(0.02)
+            placing = store.calls_with_status("placing")
+        assert placing, "the call's row never appeared"
+        taken = store.acquire_lease(
+            f"ladder:{placing[0].id}", "other-replica:ladder", now=time.time(), ttl_s=60
+        )
+        assert taken
+        dial.join(timeout=45)
+    finally:
+        store.close()
+        emulator.clear_faults()
+    assert emulator.calls_created() == []
+    assert answers, "the dial never answered"
+    call = answers[0].json()
+    assert answers[0].status_code == 202, answers[0].text
+    assert call["status"] == "not_placed", call
+    assert "another replica took it over" in call["detail"]

@@ -299,7 +299,9 @@ def test_two_replicas_under_faults_never_ring_twice_and_lose_no_webhook(
     pg_url: str, two_replica_emulator: EmulatorServer, tmp_path: Path
 ) -> None:
     emulator = two_replica_emulator
-    env = replica_env(emulator, pg_url, tmp_path)
+    # A short settle time: the killed replica's dials are settled by the other's ladder (a
+    # retry meanwhile is a 409) within the CRM's deadline.
+    env = replica_env(emulator, pg_url, tmp_path, GCDIAL_ANALYTICS_SETTLE_S="3")
     crm_key = _keys_create(env, "crm", "dial,watch")
     admin_key = _keys_create(env, "ops", "admin")
     fleet = Fleet(env, tmp_path)
@@ -339,6 +341,7 @@ def test_two_replicas_under_faults_never_ring_twice_and_lose_no_webhook(
             _assert_no_duplicate_calls(emulator, outcomes)
             assert emulator.overlaps()["total"] == 0, emulator.overlaps()
             _assert_every_event_delivered(pg_url, receiver)
+            _assert_killed_dials_settled_by_evidence(pg_url)
             print(f"all delivered at {time.monotonic() - started:.1f}s")
         finally:
             fleet.stop_all()
@@ -378,6 +381,16 @@ def _assert_no_duplicate_calls(emulator: EmulatorServer, outcomes: list[Outcome]
     assert statuses["unknown"] + statuses["not_placed"] > 0, statuses
     retried = sum(1 for o in outcomes if o.attempts > 1)
     assert retried > 0
+
+
+def _assert_killed_dials_settled_by_evidence(pg_url: str) -> None:
+    """The killed replica's dials that were out were settled by the other replica's ladder,
+    each ``placed`` or ``not_placed`` (the ledger check above judged them): none left unknown."""
+    with psycopg.connect(pg_url) as conn:
+        rows = conn.execute("SELECT type, data FROM events WHERE type LIKE 'call.%'").fetchall()
+    recovered = Counter(t for t, data in rows if json.loads(data).get("recovered"))
+    print(f"the killed replica's dials settled by the ladder: {dict(recovered)}")
+    assert recovered["call.unknown"] == 0, recovered
 
 
 def _assert_every_event_delivered(pg_url: str, receiver: Receiver) -> None:

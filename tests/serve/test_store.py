@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
+from gcdial.serve import sqlite_store
 from gcdial.serve.store import (
     SCHEMA_VERSION,
     ApiKeyRecord,
     AuditEntry,
     CallRecord,
+    DncEntry,
     Store,
     WebhookEndpoint,
     body_fingerprint,
@@ -206,6 +210,37 @@ def test_api_keys_by_hash_and_revoke(store: Store) -> None:
     assert [k.revoked_at for k in store.list_api_keys()] == [3.0]
 
 
+def test_a_keys_rules_policy_is_kept(store: Store) -> None:
+    store.add_api_key(
+        ApiKeyRecord(id="k1", name="desk", key_hash="h1", created_at=1.0, rules="warn")
+    )
+    store.add_api_key(ApiKeyRecord(id="k2", name="crm", key_hash="h2", created_at=2.0))
+    assert [(k.name, k.rules) for k in store.list_api_keys()] == [
+        ("desk", "warn"),
+        ("crm", "enforce"),
+    ]
+
+
+def test_dnc_list_all_or_none_pages_and_removal(store: Store) -> None:
+    entries = [DncEntry(f"+1415555010{n}", float(n), "cli:ops", f"r{n}" if n % 2 else None)
+               for n in range(5)]  # fmt: skip
+    assert store.add_dnc(entries) == 5
+    # A listed number keeps its first entry; only the new one counts.
+    again = [DncEntry("+14155550100", 9.0, "key:crm", "later"), DncEntry("+14155550199", 9.0, "x")]
+    assert store.add_dnc(again) == 1
+    found = store.dnc_listed(["+14155550100", "+14155550101", "+19999999999"])
+    assert set(found) == {"+14155550100", "+14155550101"}
+    assert found["+14155550100"] == entries[0]
+    assert found["+14155550101"].reason == "r1"
+    first = store.list_dnc(limit=4)
+    assert [e.number for e in first] == ["+14155550199", *(f"+1415555010{n}" for n in (4, 3, 2))]
+    rest = store.list_dnc(limit=4, before=(first[-1].added_at, first[-1].number))
+    assert [e.number for e in rest] == ["+14155550101", "+14155550100"]
+    assert store.remove_dnc("+14155550100") is True
+    assert store.remove_dnc("+14155550100") is False
+    assert store.dnc_listed(["+14155550100"]) == {}
+
+
 def test_lease_one_owner_until_expiry(store: Store) -> None:
     assert store.acquire_lease("camp", "r1", now=0.0, ttl_s=10) is True
     assert store.acquire_lease("camp", "r2", now=5.0, ttl_s=10) is False
@@ -216,3 +251,24 @@ def test_lease_one_owner_until_expiry(store: Store) -> None:
     assert store.lease_holder("camp", now=19.0) == "r2"
     store.release_lease("camp", "r2")
     assert store.lease_holder("camp", now=19.0) is None
+
+
+def test_a_sqlite_store_of_schema_5_gains_the_list_and_keeps_its_keys(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        for version in range(1, 6):
+            db.executescript(sqlite_store._MIGRATIONS[version])
+            db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+        db.execute(
+            "INSERT INTO api_keys (id, name, key_hash, scopes, agents, rate_per_minute, "
+            "created_at) VALUES ('k1', 'crm', 'h1', '[\"dial\"]', '[]', 60, 1)"
+        )
+    store = sqlite_store.SqliteStore(path)
+    try:
+        assert store.schema_version() == SCHEMA_VERSION
+        assert [(k.name, k.rules) for k in store.list_api_keys()] == [("crm", "enforce")]
+        assert store.add_dnc([DncEntry("+14155550100", 2.0, "cli:ops")]) == 1
+        assert list(store.dnc_listed(["+14155550100"])) == ["+14155550100"]
+    finally:
+        store.close()

@@ -15,7 +15,7 @@ import httpx
 from playwright.sync_api import Page, expect
 
 from gcdial.emulator import EmulatorServer
-from gcdial.serve.store import CallRecord, body_fingerprint
+from gcdial.serve.store import CallRecord, DncEntry, body_fingerprint
 
 from .browser import DESKTOP, PHONE
 from .conftest import ALICE, Web
@@ -174,7 +174,9 @@ def test_a_failed_call_shows_what_the_code_means_not_the_code(
 def crash_mid_dial(web: Web, to: str) -> str:
     """A call the service was placing when it died (claimed, never answered), then a restart.
 
-    The restarted service marks it unknown (it may or may not have rung) and never re-sends it.
+    The row keeps no attempt (as rows written before attempts were kept), so the ladder has
+    nothing to look for: the restarted service marks it unknown (it may or may not have rung),
+    saying so, and never re-sends it.
     """
     assert web.store is not None
     call_id = "call_" + uuid.uuid4().hex
@@ -283,3 +285,20 @@ def test_layout_at_desktop_and_phone_sizes(web: Web, page: Page, tmp_path: Path)
         if page.evaluate("document.activeElement.id") == "dial-button":
             break
     assert page.evaluate("document.activeElement.id") == "dial-button"
+
+
+def test_a_number_on_the_do_not_call_list_is_refused_from_the_form(
+    web: Web, page: Page, emulator: EmulatorServer
+) -> None:
+    assert web.store is not None
+    web.store.add_dnc([DncEntry("+14155550103", time.time(), "cli:test", "asked by phone")])
+    sign_in(page, web)
+    page.fill("#dial-agent", ALICE)
+    page.fill("#dial-to", "(415) 555-0103")
+    expect(page.locator("#preview-e164")).to_have_text("+14155550103")
+    page.click("#dial-button")
+    notice = page.locator("#notice")
+    expect(notice).to_contain_text("on the do-not-call list (asked by phone)")
+    expect(notice).to_contain_text("The contact's local time:")
+    expect(notice).to_contain_text("America/Los_Angeles")
+    assert emulator.calls_created() == []

@@ -67,6 +67,9 @@ class BudgetView:
     limit: int | None
     paused_s: float
     rate_limited: int
+    # The windows that ended, as the budget lived them: (window, requests sent, seconds callers
+    # were held at its end waiting for the reset). Empty for a budget that keeps no history.
+    windows: tuple[tuple[int, int, float], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from gcdial.campaign.journal import Attempt, ContactRecord, ContactStatus, Journal
+from gcdial.config import DEFAULT_ANALYTICS_SETTLE_S
 from gcdial.errors import ReviewConflictError
+from gcdial.resolve import LONG_PAST_S
 
 __all__ = [
     "PinnedAgent",
@@ -28,6 +31,7 @@ __all__ = [
     "pinned_agents",
     "reassign",
     "verdict_on_attempt",
+    "would_settle",
 ]
 
 ANY_AGENT = "any"
@@ -148,8 +152,80 @@ def missing_wrapups(journal: Journal) -> list[dict[str, Any]]:
     return items
 
 
-def evidence_lines(items: Sequence[ReviewItem]) -> list[dict[str, Any]]:
-    """The CLI's JSON lines for ``items`` (one ``review`` event per contact)."""
+def would_settle(
+    item: ReviewItem,
+    *,
+    settle_s: float = DEFAULT_ANALYTICS_SETTLE_S,
+    attempt_attribute: str = "gcdialAttemptId",
+) -> dict[str, Any]:
+    """What evidence would settle a contact of unknown outcome, in plain words.
+
+    The CLI resuming after a crash has no live channel that watched the agent while the lost
+    call could have been created (a witness, as a surviving ``gcdial serve`` replica has), so
+    a search that finds nothing proves "not placed" only once the attempt is so old that any call
+    it created shows in the conversation details (the settle time plus ten minutes): until then,
+    and whenever the details cannot be searched in full, it waits for a person.
+    """
+    attempt = item.attempt
+    tried = [e["detail"] for e in item.events if e.get("kind") == "attempt.unresolved"]
+    last_try = tried[-1] if tried else None
+    if attempt is None or not attempt.tag:
+        return {
+            "attempt_id": None,
+            "placed_if": "the agent's conversations around the attempt show a call to "
+            f"{item.contact.phone}",
+            "not_placed_if": "a person checks the agent's conversations and finds none: this "
+            "attempt kept no attempt id, so no search can prove it",
+            "command": None,
+            "last_try": last_try,
+            "text": "No attempt id was kept for this attempt: only a person can tell, from the "
+            f"agent's conversations around {_at(attempt)} (a call to {item.contact.phone} or not).",
+        }
+    agent = attempt.agent or attempt.agent_id
+    proof_at = attempt.created_at + timedelta(seconds=settle_s + LONG_PAST_S)
+    command = (
+        f"gcdial resolve {attempt.tag} --agent {agent} --to {item.contact.phone} "
+        f"--at {attempt.created_at.isoformat()}"
+    )
+    placed_if = (
+        f"a conversation of {agent} carries {attempt_attribute}={attempt.tag} (conversation "
+        "details, or a live frame)"
+    )
+    not_placed_if = (
+        "the conversation details of the agent, searched in full, show no such conversation "
+        f"at {proof_at.isoformat(timespec='seconds')} or later (settle time {settle_s:g} s + "
+        f"{LONG_PAST_S:g} s after the attempt); sooner only with a live channel that watched "
+        "the agent throughout, which a resumed CLI run does not have"
+    )
+    text = (
+        f"Placed if {placed_if}; not placed if {not_placed_if}. "
+        f"`campaign resume` looks again by itself; or run: {command}"
+    )
+    if last_try:
+        text += f". Last look: {last_try}"
+    return {
+        "attempt_id": attempt.tag,
+        "placed_if": placed_if,
+        "not_placed_if": not_placed_if,
+        "provable_from": proof_at.isoformat(timespec="seconds"),
+        "command": command,
+        "last_try": last_try,
+        "text": text,
+    }
+
+
+def _at(attempt: Attempt | None) -> str:
+    return attempt.created_at.isoformat(timespec="seconds") if attempt else "the attempt"
+
+
+def evidence_lines(
+    items: Sequence[ReviewItem],
+    *,
+    settle_s: float = DEFAULT_ANALYTICS_SETTLE_S,
+    attempt_attribute: str = "gcdialAttemptId",
+) -> list[dict[str, Any]]:
+    """The CLI's JSON lines for ``items`` (one ``review`` event per contact), each with what
+    evidence would settle it (``would_settle``)."""
     return [
         {
             "event": "review",
@@ -169,6 +245,9 @@ def evidence_lines(items: Sequence[ReviewItem]) -> list[dict[str, Any]]:
                 }
                 for a in item.attempts
             ],
+            "would_settle": would_settle(
+                item, settle_s=settle_s, attempt_attribute=attempt_attribute
+            ),
         }
         for item in items
     ]

@@ -476,6 +476,9 @@ class CampaignRunner:
             limit=budget.limit,
             paused_s=max(0.0, paused - time.monotonic()) if paused is not None else 0.0,
             rate_limited=budget.rate_limited_count,
+            windows=tuple((w.window, w.sent, w.idle_s) for w in history())
+            if (history := getattr(budget, "history", None)) is not None
+            else (),
         )
 
     def _agent_states(self) -> dict[str, dict[str, Any]]:
@@ -983,7 +986,9 @@ class _Run:
                 await self._follow_and_settle(job.attempt_id, job.conversation_id, agent, job, view)
             else:
                 refusal = await self._place(job, agent, view)
-                if refusal is not None:
+                if refusal is not None and refusal.reason == "do_not_call":
+                    await self._skip_listed(job, refusal)
+                elif refusal is not None:
                     requeued = True
                     if refusal.reason in _GONE_FOR_GOOD:
                         self._retire(agent, refusal.message)
@@ -1005,6 +1010,19 @@ class _Run:
             if not requeued:
                 self._to_release.append(job.contact.id)
             self._wake.set()
+
+    async def _skip_listed(self, job: _Job, refusal: Refusal) -> None:
+        """The gate found the number on the store's do-not-call list: the contact is skipped
+        for good, as a number of the campaign's own list is (the agent was never held)."""
+        contact = job.contact
+        await self.db.call(self.journal.skip_many, [(contact.id, "do_not_call", refusal.message)])
+        self.emit(
+            "skipped",
+            f"{contact.phone} (line {contact.line}): skipped, {refusal.message}",
+            line=contact.line,
+            phone=contact.phone,
+            outcome="do_not_call",
+        )
 
     def _skip_agent(
         self, job: _Job, agent: PoolAgent, view: AgentView | None, refusal: Refusal
@@ -1043,7 +1061,7 @@ class _Run:
         means; the gate's refusal when it said no (nothing was journaled or sent)."""
         tag = new_attempt_id()
         gate = self.runner.gate
-        refusal = await gate.admit(agent.id, tag)
+        refusal = await gate.admit(agent.id, tag, job.contact.phone)
         if refusal is not None:
             return refusal
         self._skipped.pop(agent.id, None)

@@ -639,8 +639,16 @@ def _show_review(run: Session, journal: Any) -> None:
     import json as json_module
 
     from gcdial.campaign import review
+    from gcdial.config import DEFAULT_ANALYTICS_SETTLE_S, DEFAULT_ATTEMPT_ATTRIBUTE
+    from gcdial.errors import GcdialError
 
-    items = review.evidence_lines(review.needs_review(journal))
+    settle_s, attribute = DEFAULT_ANALYTICS_SETTLE_S, DEFAULT_ATTEMPT_ATTRIBUTE
+    with contextlib.suppress(GcdialError):  # review needs no credentials: defaults then
+        settings = run.settings()
+        settle_s, attribute = settings.analytics_settle_s, settings.attempt_attribute
+    items = review.evidence_lines(
+        review.needs_review(journal), settle_s=settle_s, attempt_attribute=attribute
+    )
     pinned = review.pinned_agents(journal)
     unwrapped = review.missing_wrapups(journal)
     if run.output.json_mode:
@@ -666,6 +674,7 @@ def _show_review(run: Session, journal: Any) -> None:
                 f"  attempt {a['attempt']} at {a['at']} by {a['agent']}: {a['state']}{conv}"
                 + (f" ({a['detail']})" if a["detail"] else "")
             )
+        out.append(f"  what would settle it: {item['would_settle']['text']}")
     if items:
         out.append(
             f"{len(items)} contact(s) need a verdict. Check each call in Genesys Cloud "
@@ -1092,6 +1101,12 @@ class CampaignView:
             **result.status.as_dict(),
             "calls_placed": result.progress.placed,
             "rate_limited": result.progress.budget.rate_limited if result.progress.budget else 0,
+            "rate_windows": [
+                {"window": window, "sent": sent, "held_s": round(held, 3)}
+                for window, sent, held in (
+                    result.progress.budget.windows if result.progress.budget else ()
+                )
+            ],
             "excluded_agents": [e.agent for e in result.excluded],
             "waiting_for_agents": result.waiting_for,
         }

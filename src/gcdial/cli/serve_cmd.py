@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +22,11 @@ app = typer.Typer(
 )
 keys_app = typer.Typer(help="Create, list and revoke the API's keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+dnc_app = typer.Typer(
+    help="The service's do-not-call list: every single call and campaign of the service checks it.",
+    no_args_is_help=True,
+)
+app.add_typer(dnc_app, name="dnc")
 
 EXIT_BAD_INPUT = 2
 
@@ -118,6 +124,42 @@ def serve(
             " for receivers on this machine only. --sandbox implies it.",
         ),
     ] = False,
+    calling_window: Annotated[
+        str | None,
+        typer.Option(
+            "--calling-window",
+            envvar="GCDIAL_SERVE_CALLING_WINDOW",
+            help="Hours in which single calls may ring a customer, in the customer's local time"
+            " (the time zones of the number): HH:MM-HH:MM, 00:00-24:00 for any hour."
+            " [default: 08:00-21:00; 00:00-24:00 with --sandbox]",
+            show_default=False,
+        ),
+    ] = None,
+    signin_client_id: Annotated[
+        str | None,
+        typer.Option(
+            "--signin-client-id",
+            envvar="GCDIAL_SIGNIN_CLIENT_ID",
+            help="Agents sign in with Genesys Cloud through this OAuth client (authorization"
+            " code + PKCE; its redirect URI: the public URL + /auth/genesys/callback). A client"
+            " secret, if it has one: $GCDIAL_SIGNIN_CLIENT_SECRET.",
+        ),
+    ] = None,
+    public_url: Annotated[
+        str | None,
+        typer.Option(
+            "--public-url",
+            help="The service's URL as browsers reach it (behind a TLS proxy: its https URL).",
+        ),
+    ] = None,
+    widget_origin: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--widget-origin",
+            help="A CRM page origin allowed to use /widget.js (e.g. https://crm.example.com);"
+            " repeat for several.",
+        ),
+    ] = None,
     sandbox: SandboxOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -127,7 +169,7 @@ def serve(
     from gcdial.client import AsyncClient
     from gcdial.errors import ConfigError
     from gcdial.serve.app import create_app
-    from gcdial.serve.config import ServeConfig
+    from gcdial.serve.config import DEFAULT_CALLING_WINDOW, ServeConfig
     from gcdial.serve.server import bind, is_loopback, uvicorn_config
     from gcdial.serve.stores import describe_store, is_shared
 
@@ -140,6 +182,8 @@ def serve(
         )
     try:
         config = ServeConfig(
+            # The sandbox's customers may be called at any hour (a tryout at night).
+            calling_window=calling_window or ("00:00-24:00" if sandbox else DEFAULT_CALLING_WINDOW),
             idempotency_ttl_s=_parse_ttl(idempotency_ttl),
             max_body_bytes=max_body,
             cors_origins=tuple(cors_origin or ()),
@@ -148,6 +192,10 @@ def serve(
             webhook_lease_s=webhook_lease,
             allow_insecure_webhooks=allow_insecure_webhooks or sandbox,
             campaigns_dir=str(store.parent / "serve-campaigns") if store else None,
+            signin_client_id=signin_client_id or None,
+            signin_client_secret=os.environ.get("GCDIAL_SIGNIN_CLIENT_SECRET") or None,
+            public_url=public_url,
+            widget_origins=tuple(widget_origin or ()),
         )
     except ConfigError as exc:
         raise _fail(str(exc)) from None
@@ -195,6 +243,22 @@ def keys_create(
         typer.Option("--scopes", help="Comma-separated: dial,watch,campaigns,metrics,admin."),
     ] = None,
     rate: Annotated[str, typer.Option("--rate", help="Requests allowed, e.g. 60/min.")] = "60/min",
+    rules: Annotated[
+        str,
+        typer.Option(
+            "--rules",
+            help="What a dial against a calling rule (window, do-not-call) does: enforce"
+            " (refused) or warn (placed, the call carries the warnings: a service desk"
+            " returning a customer's call).",
+        ),
+    ] = "enforce",
+    watch_queue: Annotated[
+        str | None,
+        typer.Option(
+            "--watch-queue",
+            help="A Genesys queue (name or id) whose members the key's page shows by default.",
+        ),
+    ] = None,
     store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -210,6 +274,8 @@ def keys_create(
             scopes=parse_scopes(scopes or ()),
             agents=tuple(agent_list),
             rate_per_minute=parse_rate(rate),
+            rules=rules,
+            watch_queue=watch_queue,
         )
     except InputError as exc:
         raise _fail(str(exc)) from None
@@ -228,7 +294,10 @@ def keys_create(
     typer.echo(made.key)
     typer.echo(
         f"Created key {made.record.id} ({name}; scopes {','.join(made.record.scopes)}; "
-        f"agents {','.join(made.record.agents) or 'all'}; {made.record.rate_per_minute}/min). "
+        f"agents {','.join(made.record.agents) or 'all'}; {made.record.rate_per_minute}/min; "
+        f"rules {made.record.rules}"
+        + (f"; watches queue {watch_queue.strip()}" if watch_queue else "")
+        + "). "
         "It is shown only this once: store it in your CRM's secret settings.",
         err=True,
     )
@@ -250,6 +319,8 @@ def keys_list(store: StoreOpt = None, json: JsonOpt = False) -> None:
             "scopes": list(r.scopes),
             "agents": list(r.agents),
             "ratePerMinute": r.rate_per_minute,
+            "rules": r.rules,
+            "watchQueue": r.extra.get("watchQueue"),
             "created": _iso(r.created_at),
             "revoked": _iso(r.revoked_at) if r.revoked_at is not None else None,
         }
@@ -266,7 +337,9 @@ def keys_list(store: StoreOpt = None, json: JsonOpt = False) -> None:
         state = f"revoked {row['revoked']}" if row["revoked"] else "active"
         typer.echo(
             f"{row['id']}  {row['name']}  {row['prefix']}…  scopes={','.join(row['scopes'])}  "
-            f"agents={','.join(row['agents']) or 'all'}  {row['ratePerMinute']}/min  {state}"
+            f"agents={','.join(row['agents']) or 'all'}  {row['ratePerMinute']}/min  "
+            f"rules={row['rules']}  {state}"
+            + (f"  watch-queue={row['watchQueue']}" if row["watchQueue"] else "")
         )
 
 
@@ -288,3 +361,154 @@ def keys_revoke(
 
 def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
+
+
+def _who() -> str:
+    import getpass
+
+    try:
+        return "cli:" + getpass.getuser()
+    except (KeyError, OSError):  # no user name (a container without a passwd entry)
+        return "cli:unknown"
+
+
+def _audit(
+    opened: Store,
+    who: str,
+    action: str,
+    result: str,
+    number: str | None,
+    detail: str | None = None,
+) -> None:
+    """A change of the do-not-call list is an audit line, as over the API (``who`` for key)."""
+    from gcdial.serve.store import AuditEntry
+
+    opened.append_audit(
+        AuditEntry(
+            at=time.time(), api_key_id=who, action=action, result=result, number=number,
+            detail=detail,
+        )
+    )  # fmt: skip
+
+
+def _e164(number: str, country: str) -> str:
+    from gcdial.errors import InvalidPhoneNumberError
+    from gcdial.phone import to_e164
+
+    try:
+        return to_e164(number, default_country=country)
+    except InvalidPhoneNumberError as exc:
+        raise _fail(f"{exc.message} {exc.hint or ''}".strip()) from None
+
+
+CountryOpt = Annotated[
+    str, typer.Option("--country", help="The country of national numbers (ISO code).")
+]
+
+
+@dnc_app.command("add")
+def dnc_add(
+    number: Annotated[str, typer.Argument(help="The number, E.164 or national (--country).")],
+    reason: Annotated[str | None, typer.Option("--reason", help="Why (kept with it).")] = None,
+    country: CountryOpt = "US",
+    store: StoreOpt = None,
+) -> None:
+    """Put a number on the do-not-call list."""
+    from gcdial.serve.store import DncEntry
+
+    e164 = _e164(number, country)
+    who = _who()
+    opened = _open_store(store)
+    try:
+        added = opened.add_dnc([DncEntry(e164, time.time(), who, reason or None)])
+        _audit(opened, who, "dnc_add", "added" if added else "already_listed", e164)
+    finally:
+        opened.close()
+    typer.echo(f"Added {e164}." if added else f"{e164} was on the list already.")
+
+
+@dnc_app.command("remove")
+def dnc_remove(
+    number: Annotated[str, typer.Argument(help="The number, E.164 or national (--country).")],
+    country: CountryOpt = "US",
+    store: StoreOpt = None,
+) -> None:
+    """Take a number off the do-not-call list."""
+    e164 = _e164(number, country)
+    opened = _open_store(store)
+    try:
+        removed = opened.remove_dnc(e164)
+        if removed:
+            _audit(opened, _who(), "dnc_remove", "removed", e164)
+    finally:
+        opened.close()
+    if not removed:
+        raise _fail(f"{e164} is not on the do-not-call list; see gcdial serve dnc list.")
+    typer.echo(f"Removed {e164}.")
+
+
+@dnc_app.command("list")
+def dnc_list(store: StoreOpt = None, json: JsonOpt = False) -> None:
+    """List the do-not-call list, newest first."""
+    opened = _open_store(store)
+    entries = []
+    try:
+        before: tuple[float, str] | None = None
+        while True:
+            page = opened.list_dnc(limit=1000, before=before)
+            entries.extend(page)
+            if len(page) < 1000:
+                break
+            before = (page[-1].added_at, page[-1].number)
+    finally:
+        opened.close()
+    rows = [
+        {"number": e.number, "addedAt": _iso(e.added_at), "addedBy": e.added_by, "reason": e.reason}
+        for e in entries
+    ]
+    if json:
+        import json as json_module
+
+        typer.echo(json_module.dumps(rows))
+        return
+    if not rows:
+        typer.echo("The do-not-call list is empty: gcdial serve dnc add +14155550100")
+    for row in rows:
+        why = f"  {row['reason']}" if row["reason"] else ""
+        typer.echo(f"{row['number']}  {row['addedAt']}  {row['addedBy']}{why}")
+
+
+@dnc_app.command("import")
+def dnc_import(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="A CSV file with a header: a phone column (phone, number...), optionally reason."
+        ),
+    ],
+    country: CountryOpt = "US",
+    store: StoreOpt = None,
+) -> None:
+    """Add every number of a CSV file, all or none: a bad row refuses the whole file."""
+    from gcdial.errors import InputFileError
+    from gcdial.serve.dnc_csv import read_dnc_csv
+    from gcdial.serve.store import DncEntry
+
+    try:
+        rows = read_dnc_csv(file, default_country=country)
+    except InputFileError as exc:
+        raise _fail(f"{exc.message}" + (f"\n{exc.hint}" if exc.hint else "")) from None
+    now = time.time()
+    who = _who()
+    unique = {row.number: DncEntry(row.number, now, who, row.reason) for row in rows}
+    opened = _open_store(store)
+    try:
+        added = opened.add_dnc(list(unique.values()))
+        _audit(
+            opened, who, "dnc_import", "imported", None, f"added {added} of {len(unique)} ({file})"
+        )
+    finally:
+        opened.close()
+    typer.echo(
+        f"Imported {file}: {added} number(s) added, {len(unique) - added} already on the list."
+    )

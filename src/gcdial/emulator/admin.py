@@ -102,6 +102,14 @@ async def request_counts(request: Request) -> JSONResponse:
     )
 
 
+async def rate_windows(request: Request) -> JSONResponse:
+    """The rate limiter's windows, oldest first: start and end (the emulator's monotonic clock,
+    real seconds), requests allowed and refused, whose key (``rate_limit_scope``) and bucket."""
+    windows = _state(request).rate_limiter.ledger()
+    refused = sum(w["refused"] for w in windows)
+    return JSONResponse({"windows": windows, "refused": refused})
+
+
 async def reset(request: Request) -> Response:
     """Forget calls, tokens, channels, faults, counters and rate windows."""
     _state(request).reset()
@@ -236,6 +244,7 @@ def admin_routes() -> list[Route]:
         Route("/_emulator/wrapups", list_wrapups, methods=["GET"]),
         Route("/_emulator/overlaps", overlaps, methods=["GET"]),
         Route("/_emulator/requests", request_counts, methods=["GET"]),
+        Route("/_emulator/ratelimit", rate_windows, methods=["GET"]),
         Route("/_emulator/reset", reset, methods=["POST"]),
         Route("/_emulator/faults", add_fault, methods=["POST"]),
         Route("/_emulator/faults", list_faults, methods=["GET"]),

@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gcdial._shared import CORRELATION_HEADER
-from gcdial.emulator import analytics, calls, oauth, routing, users
+from gcdial.emulator import analytics, calls, groups, oauth, routing, users
 from gcdial.emulator.admin import admin_routes
 from gcdial.emulator.calls import FAULT_SCOPE_KEY
 from gcdial.emulator.config import EmulatorConfig
@@ -61,7 +61,7 @@ def api_routes(notifications: NotificationService) -> list[BaseRoute]:
     calls_base = "/api/v2/conversations/calls"
     return [
         Route("/oauth/token", oauth.token, methods=["POST"], name="token"),
-        Route("/oauth/authorize", oauth.authorize, methods=["GET"], name="authorize"),
+        Route("/oauth/authorize", oauth.authorize, methods=["GET", "POST"], name="authorize"),
         Route("/api/v2/users/me", users.get_me, methods=["GET"], name="users"),
         Route("/api/v2/users/search", users.search, methods=["POST"], name="users"),
         Route("/api/v2/users/{userId}", users.get_user, methods=["GET"], name="users"),
@@ -132,6 +132,12 @@ def api_routes(notifications: NotificationService) -> list[BaseRoute]:
             methods=["GET"],
             name="routing",
         ),
+        Route(
+            "/api/v2/routing/queues/{queueId}/members",
+            routing.queue_members,
+            methods=["GET"],
+            name="routing",
+        ),
         Route("/api/v2/routing/wrapupcodes", routing.list_codes, methods=["GET"], name="routing"),
         Route(
             "/api/v2/routing/wrapupcodes/{codeId}",
@@ -139,6 +145,7 @@ def api_routes(notifications: NotificationService) -> list[BaseRoute]:
             methods=["GET"],
             name="routing",
         ),
+        *groups.routes(),
         *notifications.routes(),
     ]
 
@@ -215,7 +222,8 @@ class GenesysMiddleware:
         state = self.state
         template, route_name = self._match(scope)
         state.requests[f"{scope['method']} {template}"] += 1
-        decision = state.rate_limiter.hit(headers.get("authorization", "anonymous"), route_name)
+        key, label = state.rate_key(headers.get("authorization"))
+        decision = state.rate_limiter.hit(key, route_name, label=label)
         extra.update(decision.headers())
         if not decision.allowed:
             return ApiError(

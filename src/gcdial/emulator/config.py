@@ -25,6 +25,11 @@ class EmulatorConfig(BaseModel):
     rate_limit_per_minute: int = Field(default=DEFAULT_RATE_LIMIT_PER_MINUTE, ge=1)
     rate_limit_buckets: dict[str, int] = Field(default_factory=dict)
     rate_limit_window_s: float = Field(default=60.0, gt=0)
+    # Whose requests one window counts is UNCONFIRMED: the contract says "per client-credentials
+    # token"; issue 17 speaks of one budget per OAuth client. "token" counts each access token on
+    # its own; "client" counts every token of one OAuth client together (replicas of a service
+    # each hold their own token of the same client).
+    rate_limit_scope: Literal["token", "client"] = "token"
     customer_purpose: Literal["external", "customer"] = "external"
     on_behalf_accepts_client_credentials: bool = True
     heartbeat_interval_s: float = Field(default=30.0, gt=0)
@@ -50,6 +55,10 @@ class EmulatorConfig(BaseModel):
     # UNCONFIRMED: "allow" creates it (the agent's phone rings again), "reject" answers 400.
     # Either way the overlap ledger (GET /_emulator/overlaps) records every such create.
     busy_agent_calls: Literal["allow", "reject"] = "allow"
+    # How the login host refuses an inactive user on its sign-in form is UNCONFIRMED:
+    # "redirect" sends the browser back to the client with error=access_denied and a
+    # description; "page" keeps the user on the sign-in form, saying why.
+    signin_inactive_user: Literal["redirect", "page"] = "redirect"
     faults: tuple[FaultSpec, ...] = ()
     seed: int = 0
 

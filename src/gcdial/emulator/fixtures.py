@@ -55,7 +55,12 @@ class ClientSpec(BaseModel):
     id: str = Field(min_length=1)
     grant: Literal["client_credentials", "authorization_code"]
     secret: str | None = Field(default=None, min_length=1)
+    # An authorization_code client with ``user`` approves that user at once (the CLI's loopback
+    # login); without one, /oauth/authorize shows a sign-in form to choose a sandbox user.
     user: str | None = None
+    # Registered redirect URIs; a loopback one matches on any port (RFC 8252). None: any
+    # loopback URI.
+    redirect_uris: tuple[str, ...] | None = None
     token_lifetime_s: float | None = Field(default=None, gt=0)
     permissions: tuple[str, ...] | None = None
 
@@ -67,8 +72,8 @@ class ClientSpec(BaseModel):
     def _grant_fields(self) -> Self:
         if self.grant == "client_credentials" and self.secret is None:
             raise ValueError("a client_credentials client needs a 'secret'")
-        if self.grant == "authorization_code" and self.user is None:
-            raise ValueError("an authorization_code client needs 'user' (the user it approves)")
+        if self.grant == "client_credentials" and (self.user or self.redirect_uris):
+            raise ValueError("'user' and 'redirect_uris' are for authorization_code clients")
         return self
 
 
@@ -92,13 +97,26 @@ class WrapupCodeSpec(BaseModel):
 
 
 class QueueSpec(BaseModel):
-    """An ACD queue and the wrap-up codes assigned to it (names or ids of ``wrapup_codes``)."""
+    """An ACD queue, the wrap-up codes assigned to it (names or ids of ``wrapup_codes``) and its
+    members (keys, ids or emails of ``users``; none given: every user of the organisation)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: uuid.UUID
     name: str = Field(min_length=1)
     wrapup_codes: tuple[str, ...] = ()
+    members: tuple[str, ...] | None = None
+
+
+class GroupSpec(BaseModel):
+    """A group of users (``GET /api/v2/groups``) and its members (keys, ids or emails of
+    ``users``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: uuid.UUID
+    name: str = Field(min_length=1)
+    members: tuple[str, ...] = ()
 
 
 class WrapupRule(BaseModel):
@@ -140,6 +158,7 @@ class Fixture(BaseModel):
     generate_agents: GenerateAgents | None = None
     wrapup_codes: list[WrapupCodeSpec] = Field(default_factory=list)
     queues: list[QueueSpec] = Field(default_factory=list)
+    groups: list[GroupSpec] = Field(default_factory=list)
     wrapups: list[WrapupRule] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -165,6 +184,18 @@ class Fixture(BaseModel):
                         f"queues[{index}].wrapup_codes[{c_index}]: no wrap-up code has name "
                         f"or id {ref!r}"
                     )
+            for m_index, ref in enumerate(queue.members or ()):
+                if self.find_user(ref) is None:
+                    raise ValueError(
+                        f"queues[{index}].members[{m_index}]: no user has key, id or email {ref!r}"
+                    )
+        _unique("groups", (str(g.id) for g in self.groups), "id")
+        for index, group in enumerate(self.groups):
+            for m_index, ref in enumerate(group.members):
+                if self.find_user(ref) is None:
+                    raise ValueError(
+                        f"groups[{index}].members[{m_index}]: no user has key, id or email {ref!r}"
+                    )
         for index, rule in enumerate(self.wrapups):
             if rule.code is not None and self.find_wrapup_code(rule.code) is None:
                 raise ValueError(
@@ -183,6 +214,20 @@ class Fixture(BaseModel):
         """The wrap-up codes assigned to ``queue``, in the fixture's order."""
         codes = (self.find_wrapup_code(ref) for ref in queue.wrapup_codes)
         return [code for code in codes if code is not None]
+
+    def queue_members(self, queue: QueueSpec) -> list[UserSpec]:
+        """The members of ``queue``, in the order given (every user when it names none)."""
+        if queue.members is None:
+            return self.all_users()
+        return self._users(queue.members)
+
+    def group_members(self, group: GroupSpec) -> list[UserSpec]:
+        """The members of ``group``, in the order given."""
+        return self._users(group.members)
+
+    def _users(self, refs: Iterable[str]) -> list[UserSpec]:
+        found = (self.find_user(ref) for ref in refs)
+        return [user for user in found if user is not None]
 
     def find_user(self, ref: str) -> UserSpec | None:
         """The user whose key, id or email is ``ref``."""

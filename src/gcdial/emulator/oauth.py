@@ -6,11 +6,12 @@ import hashlib
 import hmac
 import re
 import secrets
+from html import escape
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from gcdial.emulator.fixtures import ClientSpec
 from gcdial.emulator.state import EmulatorState
@@ -139,20 +140,106 @@ def _token_response(state: EmulatorState, client: ClientSpec, *, user_id: str | 
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
 
+_FORM_FIELDS = (
+    "client_id",
+    "redirect_uri",
+    "response_type",
+    "code_challenge",
+    "code_challenge_method",
+    "state",
+)
+_PAGE_STYLE = (
+    "body{font:16px system-ui,sans-serif;max-width:28rem;margin:2rem auto;padding:0 1rem}"
+    "fieldset{border:1px solid #ccc;padding:.5rem 1rem}label{display:block;margin:.4rem 0}"
+    "button{font:inherit;padding:.4rem 1rem;margin:.8rem .5rem 0 0}"
+    ".error{color:#a00;border:1px solid #a00;padding:.5rem}"
+)
+
+
+def _redirect_matches(client: ClientSpec, uri: str) -> bool:
+    """Whether ``uri`` is one the client registered (a loopback one on any port)."""
+    if not is_loopback_redirect(uri):
+        return False
+    if client.redirect_uris is None:
+        return True
+    given = urlsplit(uri)
+    for registered in client.redirect_uris:
+        known = urlsplit(registered)
+        if (known.scheme, known.hostname, known.path, known.query) == (
+            given.scheme,
+            given.hostname,
+            given.path,
+            given.query,
+        ):
+            return True
+    return False
+
+
+def _page(title: str, body: str, *, status: int = 200, form_target: str = "") -> HTMLResponse:
+    """A page of the login host: no script at all, and its own content security policy."""
+    html = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f'<title>{escape(title)}</title><link rel="icon" href="data:,">'
+        f"<style>{_PAGE_STYLE}</style></head>"
+        f"<body><h1>{escape(title)}</h1>{body}</body></html>"
+    )
+    # The form posts here, and its answer redirects to the client: form-action names both.
+    actions = " ".join(filter(None, ["'self'", form_target]))
+    policy = (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+        f"form-action {actions}; frame-ancestors 'none'; base-uri 'none'"
+    )
+    return HTMLResponse(
+        html,
+        status,
+        headers={"Content-Security-Policy": policy, "Cache-Control": "no-store"},
+    )
+
+
+def _refusal(request: Request, error: str, description: str) -> Response:
+    """A request the login host cannot send back to the client (unknown client or redirect
+    URI: RFC 6749 4.1.2.1): a page for a browser, the JSON error for anything else."""
+    if "text/html" not in request.headers.get("accept", ""):
+        return oauth_error(error, description, status=400)
+    body = f'<p class="error" role="alert" id="error"><strong>{escape(error)}</strong>: '
+    body += f"{escape(description)}</p><p>Close this window and try again.</p>"
+    return _page("Sign-in refused", body, status=400)
+
+
+def _back_to_client(redirect_uri: str, query: dict[str, str]) -> Response:
+    separator = "&" if urlsplit(redirect_uri).query else "?"
+    return RedirectResponse(redirect_uri + separator + urlencode(query), status_code=302)
+
+
+def _origin(uri: str) -> str:
+    parts = urlsplit(uri)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 async def authorize(request: Request) -> Response:
-    """``GET /oauth/authorize``: auto-approves the client's configured user."""
+    """``GET /oauth/authorize``: a client with a ``user`` approves it at once; any other shows
+    the sign-in form. ``POST`` is that form's answer: a user chosen, or consent denied."""
     state: EmulatorState = request.app.state.emulator
-    params = request.query_params
+    if request.method == "POST":
+        try:
+            form = await request.form()
+        except Exception:
+            return oauth_error("invalid_request", "the body must be form-encoded", status=400)
+        params = {k: v for k, v in form.items() if isinstance(v, str)}
+    else:
+        params = dict(request.query_params)
     client = state.clients.get(params.get("client_id", ""))
-    if client is None or client.grant != "authorization_code" or client.user is None:
-        return oauth_error("invalid_client", "unknown authorization_code client_id", status=400)
+    if client is None or client.grant != "authorization_code":
+        return _refusal(request, "invalid_client", "unknown authorization_code client_id")
     redirect_uri = params.get("redirect_uri", "")
-    if not is_loopback_redirect(redirect_uri):
-        return oauth_error(
+    if not _redirect_matches(client, redirect_uri):
+        return _refusal(
+            request,
             "invalid_request",
-            "redirect_uri must be an http URL on a loopback address (127.0.0.1, localhost, [::1])",
-            status=400,
+            "redirect_uri is not registered for this client (an http URL on a loopback "
+            "address: 127.0.0.1, localhost, [::1])",
         )
+    back: dict[str, str] = {"state": params["state"]} if "state" in params else {}
     if params.get("response_type") != "code":
         return oauth_error("unsupported_response_type", "response_type must be code", status=400)
     challenge = params.get("code_challenge", "")
@@ -162,8 +249,28 @@ async def authorize(request: Request) -> Response:
             "code_challenge (43-128 characters) with code_challenge_method=S256 is required",
             status=400,
         )
-    user = state.fixture.find_user(client.user)
-    assert user is not None  # the fixture validator checked the reference
+    if client.user is not None:
+        user = state.fixture.find_user(client.user)
+        assert user is not None  # the fixture validator checked the reference
+    elif request.method == "GET":
+        return _signin_form(state, params, None)
+    elif params.get("decision") != "allow":
+        description = "The user denied the application access."
+        return _back_to_client(
+            redirect_uri, {"error": "access_denied", "error_description": description, **back}
+        )
+    else:
+        found = state.fixture.find_user(params.get("user", ""))
+        user = state.users.get(str(found.id)) if found is not None else None
+        if user is None:
+            return _signin_form(state, params, "Choose a user to sign in as.", status=400)
+        if user.state != "active":
+            reason = f"The user {user.email} is inactive and cannot sign in."
+            if state.config.signin_inactive_user == "page":
+                return _signin_form(state, params, reason, status=403)
+            return _back_to_client(
+                redirect_uri, {"error": "access_denied", "error_description": reason, **back}
+            )
     code = secrets.token_urlsafe(24)
     state.auth_codes[code] = {
         "client_id": client.id,
@@ -172,8 +279,36 @@ async def authorize(request: Request) -> Response:
         "challenge": challenge,
         "expires_at": state.clock.now() + AUTH_CODE_LIFETIME_S,
     }
-    query = {"code": code}
-    if "state" in params:
-        query["state"] = params["state"]
-    separator = "&" if urlsplit(redirect_uri).query else "?"
-    return RedirectResponse(redirect_uri + separator + urlencode(query), status_code=302)
+    return _back_to_client(redirect_uri, {"code": code, **back})
+
+
+def _signin_form(
+    state: EmulatorState, params: dict[str, str], error: str | None, *, status: int = 200
+) -> Response:
+    """The sandbox's sign-in form: choose one of the organisation's users, or deny."""
+    hidden = "".join(
+        f'<input type="hidden" name="{name}" value="{escape(params[name])}">'
+        for name in _FORM_FIELDS
+        if name in params
+    )
+    users = "".join(
+        f'<label><input type="radio" name="user" value="{escape(u.key or str(u.id))}"'
+        f' id="user-{escape(u.key or str(u.id))}"> {escape(u.name)} ({escape(u.email)})'
+        f"{'' if u.state == 'active' else ' · inactive'}</label>"
+        for u in state.fixture.users
+    )
+    alert = f'<p class="error" role="alert" id="error">{escape(error)}</p>' if error else ""
+    body = (
+        f"<p>The application <strong>{escape(params.get('client_id', ''))}</strong> asks to "
+        "act as you. This is the gcdial emulator: choose a sandbox user.</p>"
+        f'{alert}<form method="post" action="/oauth/authorize">{hidden}'
+        f"<fieldset><legend>Sign in as</legend>{users}</fieldset>"
+        '<button type="submit" name="decision" value="allow" id="allow">Sign in</button>'
+        '<button type="submit" name="decision" value="deny" id="deny">Deny</button></form>'
+    )
+    return _page(
+        "Sign in to Genesys Cloud (emulator)",
+        body,
+        status=status,
+        form_target=_origin(params.get("redirect_uri", "")),
+    )

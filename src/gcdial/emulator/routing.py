@@ -1,8 +1,10 @@
-"""Routing endpoints: the organisation's queues and wrap-up codes, and a queue's assigned codes.
+"""Routing endpoints: the organisation's queues and wrap-up codes, a queue's assigned codes and
+its members.
 
 Lists are the official paged entity listings (``QueueEntityListing``,
 ``WrapupCodeEntityListing``): ``entities``, ``pageSize``, ``pageNumber``, ``total``,
-``pageCount`` and the page URIs.
+``pageCount`` and the page URIs. A queue's members are a ``QueueMemberEntityListing``, which has
+no ``total``, ``pageCount`` or ``lastUri``: a reader follows ``nextUri`` to the end.
 """
 
 import math
@@ -15,12 +17,13 @@ from starlette.responses import JSONResponse
 
 from gcdial.emulator.auth import require_token
 from gcdial.emulator.errorbody import bad_request, not_found
-from gcdial.emulator.fixtures import QueueSpec, WrapupCodeSpec
+from gcdial.emulator.fixtures import QueueSpec, UserSpec, WrapupCodeSpec
 from gcdial.emulator.state import EmulatorState
-from gcdial.emulator.users import HOME_DIVISION
+from gcdial.emulator.users import HOME_DIVISION, routing_status_json, user_json
 
 DEFAULT_PAGE_SIZE = 25
 MAX_PAGE_SIZE = 500
+MAX_MEMBERS_PAGE_SIZE = 100
 QUEUES_PATH = "/api/v2/routing/queues"
 CODES_PATH = "/api/v2/routing/wrapupcodes"
 _ACW_PROMPTS = {
@@ -57,9 +60,14 @@ def _name_matches(request: Request, name: str) -> bool:
     return name.lower() == wanted.lower()
 
 
-def listing(request: Request, path: str, entities: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def listing(
+    request: Request,
+    path: str,
+    entities: Sequence[dict[str, Any]],
+    max_size: int = MAX_PAGE_SIZE,
+) -> dict[str, Any]:
     """One page of ``entities`` as an entity listing, paged by the request's query."""
-    size = _positive(request, "pageSize", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    size = _positive(request, "pageSize", DEFAULT_PAGE_SIZE, max_size)
     number = _positive(request, "pageNumber", 1, None)
     total = len(entities)
     pages = max(1, math.ceil(total / size))
@@ -139,6 +147,38 @@ async def queue_codes(request: Request) -> JSONResponse:
         code_json(c) for c in state.fixture.queue_codes(queue) if _name_matches(request, c.name)
     ]
     return JSONResponse(listing(request, f"{QUEUES_PATH}/{queue.id}/wrapupcodes", codes))
+
+
+def member_json(state: EmulatorState, user: UserSpec) -> dict[str, Any]:
+    """A ``QueueMember``: the user (as they are now), joined, with their routing status."""
+    current = state.users.get(str(user.id), user)
+    return {
+        "id": str(current.id),
+        "name": current.name,
+        "user": user_json(state, current, set()),
+        "ringNumber": 1,
+        "joined": True,
+        "memberBy": "user",
+        "routingStatus": routing_status_json(state, current),
+    }
+
+
+async def queue_members(request: Request) -> JSONResponse:
+    """``GET /api/v2/routing/queues/{queueId}/members`` (``pageSize`` up to 100, ``pageNumber``,
+    ``name``): the queue's members from the fixture (every user when it names none)."""
+    state = _state(request)
+    require_token(request, state)
+    queue = _queue(state, request.path_params["queueId"])
+    members = [
+        member_json(state, user)
+        for user in state.fixture.queue_members(queue)
+        if _name_matches(request, user.name)
+    ]
+    path = f"{QUEUES_PATH}/{queue.id}/members"
+    body = listing(request, path, members, MAX_MEMBERS_PAGE_SIZE)
+    for absent in ("total", "pageCount", "lastUri"):  # not in QueueMemberEntityListing
+        del body[absent]
+    return JSONResponse(body)
 
 
 async def list_codes(request: Request) -> JSONResponse:

@@ -139,6 +139,12 @@ class EmulatorServer(ThreadedServer):
         counts: dict[str, Any] = self._admin("GET", "requests")
         return counts
 
+    def rate_windows(self) -> dict[str, Any]:
+        """The rate limiter's windows ``{"windows", "refused"}``, oldest first
+        (``GET /_emulator/ratelimit``)."""
+        ledger: dict[str, Any] = self._admin("GET", "ratelimit")
+        return ledger
+
     def add_fault(self, **fault: Any) -> str:
         """Put a fault in force (see ``FaultSpec``); returns its id."""
         fault_id: str = self._admin("POST", "faults", json=fault)["id"]

@@ -30,6 +30,7 @@ class Token:
     user_id: str | None
     expires_at: float
     revoked: bool = False
+    serial: int = 0
 
 
 @dataclass
@@ -276,11 +277,25 @@ class EmulatorState:
             c for c in self.calls.values() if c.user_id == user_id and not c.participants[0].ended
         ]
 
+    def rate_key(self, authorization: str | None) -> tuple[str, str]:
+        """Whose window a request counts in (``rate_limit_scope``), and that key's name in the
+        ledger: the client id, or the client id and which of its tokens; never the token."""
+        if not authorization:
+            return "anonymous", "anonymous"
+        scheme, _, credential = authorization.partition(" ")
+        token = self.tokens.get(credential.strip()) if scheme.lower() == "bearer" else None
+        if token is None:
+            return authorization, "unknown credential"
+        if self.config.rate_limit_scope == "client":
+            return f"client:{token.client_id}", token.client_id
+        return authorization, f"{token.client_id} token {token.serial}"
+
     def issue_token(self, client: ClientSpec, *, user_id: str | None) -> tuple[str, float]:
         """A new access token for ``client`` (and ``user_id``), with its lifetime in seconds."""
         lifetime = client.token_lifetime_s or self.config.token_lifetime_s
         token = secrets.token_urlsafe(32)
-        self.tokens[token] = Token(client.id, user_id, self.clock.now() + lifetime)
+        serial = len(self.tokens) + 1
+        self.tokens[token] = Token(client.id, user_id, self.clock.now() + lifetime, serial=serial)
         return token, lifetime
 
     def expire_tokens(self) -> None:

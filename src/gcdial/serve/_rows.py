@@ -20,6 +20,7 @@ __all__ = [
     "AUDIT_COLUMNS",
     "CALL_COLUMNS",
     "DELIVERY_COLUMNS",
+    "DNC_COLUMNS",
     "Row",
     "SharedReads",
     "api_key_args",
@@ -30,6 +31,8 @@ __all__ = [
     "call_record",
     "check_call_changes",
     "delivery_record",
+    "dnc_args",
+    "dnc_entry",
     "event_record",
     "existing_claim",
     "idempotency_record",
@@ -50,8 +53,10 @@ DELIVERY_COLUMNS = (
 )
 AUDIT_COLUMNS = "at, api_key_id, action, result, call_id, agent, number, detail"
 API_KEY_COLUMNS = (
-    "id, name, key_hash, prefix, scopes, agents, rate_per_minute, created_at, revoked_at, extra"
+    "id, name, key_hash, prefix, scopes, agents, rate_per_minute, created_at, revoked_at, extra, "
+    "rules"
 )
+DNC_COLUMNS = "number, added_at, added_by, reason"
 
 
 class Row(Protocol):
@@ -212,6 +217,16 @@ def api_key_args(record: store.ApiKeyRecord) -> tuple[Any, ...]:
     )
 
 
+def dnc_entry(row: Row) -> store.DncEntry:
+    """A ``dnc`` row."""
+    return _from_row(store.DncEntry, _names(store.DncEntry), row)
+
+
+def dnc_args(entry: store.DncEntry) -> tuple[Any, ...]:
+    """The values of ``DNC_COLUMNS`` for a new entry."""
+    return _values(entry, DNC_COLUMNS)
+
+
 def name_taken(name: str) -> ValueError:
     """The error for a second unrevoked key under one name."""
     return ValueError(f"an API key named {name!r} exists; revoke it first")
@@ -323,6 +338,31 @@ class SharedReads:
         """Every key."""
         rows = self._select("SELECT * FROM api_keys ORDER BY created_at, id")
         return [api_key_record(row) for row in rows]
+
+    def dnc_listed(self, numbers: Sequence[str]) -> dict[str, store.DncEntry]:
+        """The entries of those of ``numbers`` on the do-not-call list."""
+        found: dict[str, store.DncEntry] = {}
+        for number in dict.fromkeys(numbers):
+            rows = self._select("SELECT * FROM dnc WHERE number = ?", (number,))
+            if rows:
+                found[number] = dnc_entry(rows[0])
+        return found
+
+    def list_dnc(
+        self, *, limit: int = 100, before: tuple[float, str] | None = None
+    ) -> list[store.DncEntry]:
+        """The list, newest first."""
+        if before is None:
+            rows = self._select(
+                "SELECT * FROM dnc ORDER BY added_at DESC, number DESC LIMIT ?", (limit,)
+            )
+        else:
+            rows = self._select(
+                "SELECT * FROM dnc WHERE added_at < ? OR (added_at = ? AND number < ?) "
+                "ORDER BY added_at DESC, number DESC LIMIT ?",
+                (before[0], before[0], before[1], limit),
+            )
+        return [dnc_entry(row) for row in rows]
 
     def lease_holder(self, name: str, *, now: float) -> str | None:
         """Who holds an unexpired lease."""

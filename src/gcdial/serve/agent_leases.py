@@ -16,7 +16,7 @@ from gcdial.gate import ExclusiveGate, ReadinessGate
 if TYPE_CHECKING:
     from gcdial.serve.service import DialService
 
-__all__ = ["StoreLeases", "campaign_gate"]
+__all__ = ["StoreDnc", "StoreLeases", "campaign_gate"]
 
 
 class StoreLeases:
@@ -46,13 +46,29 @@ class StoreLeases:
         await self._service.db(self._service.store.release_agent, call_id)
 
 
+class StoreDnc:
+    """:class:`gcdial.gate.DoNotCall` over the service's store."""
+
+    def __init__(self, service: DialService) -> None:
+        self._service = service
+
+    async def reason(self, phone_e164: str) -> str | None:
+        """Why the number is listed ("" without a reason), None when it is not (raises
+        StoreError when the store cannot answer)."""
+        found = await self._service.db(self._service.store.dnc_listed, [phone_e164])
+        entry = found.get(phone_e164)
+        return None if entry is None else entry.reason or ""
+
+
 def campaign_gate(service: DialService, campaign_id: str) -> ExclusiveGate:
-    """The gate of a campaign the service runs: readiness as ``GET /v1/agents`` reads it (the
-    shared check, forgotten at each presence change), then the agent's row in the store."""
+    """The gate of a campaign the service runs: the store's do-not-call list, readiness as
+    ``GET /v1/agents`` reads it (the shared check, forgotten at each presence change), then the
+    agent's row in the store."""
     from gcdial.serve.campaign_calls import campaign_call_id
 
     return ExclusiveGate(
         ReadinessGate(service.agent_checks.get, ttl_s=0.0),
         StoreLeases(service),
         lambda attempt_id: campaign_call_id(campaign_id, attempt_id),
+        StoreDnc(service),
     )

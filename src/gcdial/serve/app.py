@@ -153,10 +153,11 @@ def create_app(
     app.state.auth = Authenticator(service, secret)
     app.state.campaigns = campaigns
     app.state.reviews = Reviews(service, campaigns)
-    if cfg.cors_origins:
+    origins = list(dict.fromkeys((*cfg.cors_origins, *cfg.widget_origins)))
+    if origins:
         app.add_middleware(
             CORSMiddleware,
-            allow_origins=list(cfg.cors_origins),
+            allow_origins=origins,
             allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID"],
             expose_headers=["Idempotent-Replayed", "Location"],

@@ -27,7 +27,7 @@ from gcdial.campaign.progress import AgentActivity, Progress
 from gcdial.campaign.runner import AGENT_STATES_META
 from gcdial.campaign.settings import CampaignSettings
 from gcdial.errors import GcdialError
-from gcdial.http import RateBudget
+from gcdial.http import Budget
 from gcdial.monitor.wrapup import list_wrapup_codes
 from gcdial.serve.problems import ApiProblem
 
@@ -189,7 +189,7 @@ def campaign_detail(
     *,
     now: datetime,
     run: RunView | None,
-    budget: RateBudget | None,
+    budget: Budget | None,
     monotonic_now: float,
     deferred_limit: int = MAX_DEFERRED_SHOWN,
     planned_total: int | None = None,
@@ -327,7 +327,7 @@ def _rate(
     max_concurrent: int | None,
     times: list[datetime],
     now: datetime,
-    budget: RateBudget | None,
+    budget: Budget | None,
     monotonic_now: float,
 ) -> dict[str, Any]:
     last_minute = sum(1 for t in times if t > now - timedelta(minutes=1))

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from gcdial._shared import DEFAULT_RESOLVE_TIMEOUT_S
+from gcdial.campaign.csvinput import is_valid_time_zone
+from gcdial.campaign.rules import CallingWindow, Rules, UnknownZone
 from gcdial.config import default_config_dir
-from gcdial.errors import ConfigError
+from gcdial.errors import ConfigError, InputError
 
 __all__ = [
+    "CALLING_WINDOW_ENV",
+    "DEFAULT_CALLING_WINDOW",
     "DEFAULT_WEBHOOK_SCHEDULE",
     "MAX_IDEMPOTENCY_TTL_S",
     "MIN_IDEMPOTENCY_TTL_S",
@@ -20,9 +27,12 @@ __all__ = [
     "ServeConfig",
     "default_campaigns_dir",
     "default_store_path",
+    "origin_of",
 ]
 
 STORE_ENV = "GCDIAL_SERVE_STORE"
+CALLING_WINDOW_ENV = "GCDIAL_SERVE_CALLING_WINDOW"
+DEFAULT_CALLING_WINDOW = "08:00-21:00"
 DAY_S = 86_400.0
 MIN_IDEMPOTENCY_TTL_S = DAY_S
 MAX_IDEMPOTENCY_TTL_S = 7 * DAY_S
@@ -32,6 +42,20 @@ DEFAULT_WEBHOOK_SCHEDULE: tuple[float, ...] = (
 )  # fmt: skip
 
 
+def origin_of(url: str) -> str | None:
+    """``scheme://host[:port]`` of an http(s) URL (lower case, default port dropped), or None."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    default = {"http": 80, "https": 443}[parts.scheme]
+    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    return f"{parts.scheme}://{host}" + (f":{port}" if port not in (None, default) else "")
+
+
 def default_store_path(environ: Mapping[str, str] | None = None) -> Path:
     """``$GCDIAL_SERVE_STORE`` or ``serve.sqlite3`` in gcdial's config directory."""
     env = os.environ if environ is None else environ
@@ -39,6 +63,10 @@ def default_store_path(environ: Mapping[str, str] | None = None) -> Path:
     if raw:
         return Path(raw).expanduser()
     return default_config_dir(env) / "serve.sqlite3"
+
+
+def _calling_window_setting() -> str:
+    return os.environ.get(CALLING_WINDOW_ENV, "").strip() or DEFAULT_CALLING_WINDOW
 
 
 def default_campaigns_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -86,11 +114,88 @@ class ServeConfig:
     # An agent's readiness (station, presence, routing status) as read for pages and
     # GET /v1/agents is shared by every reader for this long; a presence change renews it at once.
     agent_cache_s: float = 10.0
+    # The org's queues and each queue's members (GET /v1/queues, GET /v1/agents?queue=) are
+    # read from Genesys at most once per this long per replica, shared by every reader.
+    queue_cache_s: float = 60.0
     # How often an open event stream asks again whether its key (or page session) is still
     # valid, events or not: a revocation or a sign-out ends the stream within this.
     credential_check_s: float = 1.0
+    # The Genesys request budget is kept in the store, one per OAuth client, for every replica
+    # (gcdial.serve.budget); a replica takes up to this many tokens per store round trip. Off
+    # (shared_budget=False), each process keeps its own budget, as the library does: only for a
+    # single process that is the OAuth client's only user.
+    shared_budget: bool = True
+    budget_batch: int = 8
+    # Agents sign in with Genesys Cloud (authorization code + PKCE) through this OAuth client of
+    # the org (a "Code Authorization" client whose redirect URI is public_url +
+    # /auth/genesys/callback). None: agent sign-in is off, only API keys work.
+    signin_client_id: str | None = None
+    # Only for a client registered with a secret; never logged, never shown.
+    signin_client_secret: str | None = field(default=None, repr=False)
+    # The service's URL as browsers reach it (behind a TLS proxy: the proxy's https URL); the
+    # redirect URI is built from it. None: the URL each request came to.
+    public_url: str | None = None
+    # How long an agent's page session lasts.
+    agent_session_s: float = 8 * 3600.0
+    # The CRM pages (origins, e.g. https://crm.example.com) allowed to use widget.js: CORS,
+    # frame-ancestors and the widget token's origin check all read this list.
+    widget_origins: tuple[str, ...] = ()
+    # A widget token may dial for this long after the sign-in...
+    widget_session_s: float = 15 * 60.0
+    # ...and, read-only, follow the calls it placed for this much longer (a call outlives it).
+    widget_watch_s: float = 3600.0
+    # The calling window of single calls (POST /v1/calls, the page), in the contact's local
+    # time (the zones of the number): HH:MM-HH:MM, 00:00-24:00 for any hour. From
+    # $GCDIAL_SERVE_CALLING_WINDOW or --calling-window; a campaign keeps its own window.
+    calling_window: str = field(default_factory=_calling_window_setting)
+    # A number with no known time zone (+800...): "skip" refuses it, "any" dials it at any hour;
+    # or give a fallback zone whose local time counts for such numbers.
+    unknown_zone: str = "skip"
+    fallback_zone: str | None = None
+
+    @property
+    def signin_enabled(self) -> bool:
+        """Whether agents may sign in with Genesys Cloud."""
+        return bool(self.signin_client_id)
+
+    @cached_property
+    def call_rules(self) -> Rules:
+        """The calling rules of single calls (the do-not-call list is the store's)."""
+        return Rules(
+            window=CallingWindow.parse(self.calling_window),
+            unknown_zone=UnknownZone(self.unknown_zone),
+            fallback_zone=self.fallback_zone,
+        )
 
     def __post_init__(self) -> None:
+        for origin in self.widget_origins:
+            if origin_of(origin) != origin:
+                raise ConfigError(
+                    f"widget origin {origin!r} is not an origin",
+                    hint="Write scheme://host[:port] with nothing after it, e.g. "
+                    "https://crm.example.com.",
+                )
+        if self.public_url is not None and not re.fullmatch(r"https?://[^/?#\s]+", self.public_url):
+            raise ConfigError(
+                f"public URL {self.public_url!r} is not a base URL",
+                hint="Write scheme://host[:port] with no path, e.g. https://gcdial.example.com.",
+            )
+        if min(self.widget_session_s, self.widget_watch_s, self.agent_session_s) <= 0:
+            raise ConfigError("session lifetimes must be positive")
+        try:
+            CallingWindow.parse(self.calling_window)
+        except InputError as exc:
+            raise ConfigError(f"calling window: {exc.message}", hint=exc.hint) from None
+        if self.unknown_zone not in ("skip", "any"):
+            raise ConfigError(
+                f"unknown-zone policy {self.unknown_zone!r} does not exist",
+                hint="Use skip (refuse numbers with no known time zone) or any.",
+            )
+        if self.fallback_zone is not None and not is_valid_time_zone(self.fallback_zone):
+            raise ConfigError(
+                f"unknown fallback time zone {self.fallback_zone!r}",
+                hint="Use an IANA zone name such as America/New_York.",
+            )
         if not MIN_IDEMPOTENCY_TTL_S <= self.idempotency_ttl_s <= MAX_IDEMPOTENCY_TTL_S:
             raise ConfigError(
                 f"idempotency key lifetime {self.idempotency_ttl_s:g} s is out of range",
@@ -98,3 +203,8 @@ class ServeConfig:
             )
         if self.max_body_bytes < 1024:
             raise ConfigError("the request size limit must be at least 1024 bytes")
+        if not 1 <= self.budget_batch <= 100:
+            raise ConfigError(
+                f"the budget batch {self.budget_batch} is out of range",
+                hint="Take between 1 and 100 tokens per store round trip.",
+            )

@@ -7,11 +7,13 @@ an ambiguous answer by its evidence ladder.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any, ClassVar, cast
 
-from gcdial.calls import CallParams
+from gcdial.calls import AsyncCalls, CallParams, CallTarget
 from gcdial.client import AsyncClient
-from gcdial.dialing import Dial
+from gcdial.dialing import Dial, dial
 from gcdial.errors import (
     AgentNotReadyError,
     CallEffect,
@@ -24,7 +26,36 @@ from gcdial.resolve import Verdict
 from gcdial.serve.models import CallRequest
 from gcdial.serve.problems import ApiProblem
 
-__all__ = ["DialResult", "dial_status", "failed_dial_status", "place_call", "refusal"]
+__all__ = [
+    "DialResult",
+    "TakenOverError",
+    "dial_status",
+    "failed_dial_status",
+    "place_call",
+    "refusal",
+]
+
+
+class TakenOverError(GcdialError):
+    """The call's claim went stale while it waited to be sent, and another replica took it
+    over: it was not sent (that replica's ladder decides on evidence, and finds nothing)."""
+
+    call_effect: ClassVar[CallEffect] = CallEffect.NOT_PLACED
+
+
+class _FencedCalls:
+    """``AsyncCalls`` whose ``send`` first awaits ``fence`` (which raises to stop the POST)."""
+
+    def __init__(self, calls: AsyncCalls, fence: Callable[[], Awaitable[None]]) -> None:
+        self._calls = calls
+        self._fence = fence
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._calls, name)
+
+    async def send(self, target: CallTarget, params: CallParams) -> Any:
+        await self._fence()
+        return await self._calls.send(target, params)
 
 
 @dataclass(frozen=True)
@@ -51,16 +82,31 @@ def params_for(request: CallRequest) -> CallParams:
 
 
 async def place_call(
-    client: AsyncClient, request: CallRequest, *, monitor: CallMonitor, resolve_timeout_s: float
+    client: AsyncClient,
+    request: CallRequest,
+    *,
+    monitor: CallMonitor,
+    resolve_timeout_s: float,
+    attempt_id: str | None = None,
+    fence: Callable[[], Awaitable[None]] | None = None,
 ) -> Dial:
     """Dial once through ``client.dial``; an ambiguous create is resolved before answering, for
-    at most ``resolve_timeout_s`` (then :func:`gcdial.dialing.keep_resolving` may go on)."""
-    return await client.dial(
+    at most ``resolve_timeout_s`` (then :func:`gcdial.dialing.keep_resolving` may go on).
+    ``attempt_id``: the id kept with the call's row before the POST (recovery looks for it).
+    ``fence``: awaited just before the POST leaves; it raises :class:`TakenOverError` when
+    another replica has taken the call over (a process that stalled past its claim never
+    sends what another one is already settling)."""
+    calls = client.calls if fence is None else cast(AsyncCalls, _FencedCalls(client.calls, fence))
+    return await dial(
+        calls,
+        client.transport,
+        client.settings,
         request.agent,
         params_for(request),
         monitor=monitor,
         resolve=True,
         resolve_timeout_s=resolve_timeout_s,
+        attempt_id=attempt_id,
     )
 
 

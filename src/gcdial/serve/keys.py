@@ -9,12 +9,22 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from gcdial.errors import InputError
-from gcdial.serve.store import ApiKeyRecord, hash_api_key
+from gcdial.serve.queues import WATCH_QUEUE
+from gcdial.serve.store import RULES_POLICIES, ApiKeyRecord, hash_api_key
 
-__all__ = ["KEY_PREFIX", "SCOPES", "NewKey", "new_api_key", "parse_rate", "parse_scopes"]
+__all__ = [
+    "KEY_PREFIX",
+    "SCOPES",
+    "NewKey",
+    "new_api_key",
+    "parse_rate",
+    "parse_rules_policy",
+    "parse_scopes",
+]
 
 KEY_PREFIX = "gcd_"
-SCOPES = ("dial", "watch", "campaigns", "metrics", "admin")
+# ``override``: a dial may carry {"override": {"reason": ...}} to go against a calling rule.
+SCOPES = ("dial", "watch", "campaigns", "metrics", "override", "admin")
 DEFAULT_SCOPES = ("dial", "watch")
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(s|sec|second|m|min|minute|h|hour)\s*$")
 _UNIT_S = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60}
@@ -59,6 +69,18 @@ def parse_scopes(values: Iterable[str]) -> tuple[str, ...]:
     return tuple(found) or DEFAULT_SCOPES
 
 
+def parse_rules_policy(text: str) -> str:
+    """A key's rules policy: ``enforce`` (a dial against a calling rule is refused) or ``warn``
+    (it is placed, with the warnings on the call); anything else is an error."""
+    policy = text.strip().lower()
+    if policy not in RULES_POLICIES:
+        raise InputError(
+            f"rules policy {text!r} does not exist",
+            hint=f"Choose {' or '.join(RULES_POLICIES)} (enforce is the default).",
+        )
+    return policy
+
+
 def new_api_key(
     name: str,
     *,
@@ -66,13 +88,25 @@ def new_api_key(
     scopes: tuple[str, ...] = DEFAULT_SCOPES,
     agents: tuple[str, ...] = (),
     rate_per_minute: int = 60,
+    rules: str = "enforce",
+    watch_queue: str | None = None,
 ) -> NewKey:
-    """A fresh random key and the record that stores only its hash."""
+    """A fresh random key and the record that stores only its hash; ``watch_queue`` (a Genesys
+    queue's name or id) is the queue whose members its page and ``GET /v1/agents`` show."""
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", name):
         raise InputError(
             f"key name {name!r} is not valid",
             hint="Use 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit.",
         )
+    extra: dict[str, str] = {}
+    if watch_queue is not None:
+        queue = watch_queue.strip()
+        if not 1 <= len(queue) <= 200 or not queue.isprintable():
+            raise InputError(
+                f"watch queue {watch_queue!r} is not a queue name or id",
+                hint="Give the Genesys queue's name or id (1-200 printable characters).",
+            )
+        extra[WATCH_QUEUE] = queue
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     record = ApiKeyRecord(
         id="key_" + uuid.uuid4().hex[:16],
@@ -83,5 +117,7 @@ def new_api_key(
         agents=tuple(agent.strip().lower() for agent in agents if agent.strip()),
         rate_per_minute=rate_per_minute,
         prefix=key[:8],
+        rules=parse_rules_policy(rules),
+        extra=extra,
     )
     return NewKey(key=key, record=record)

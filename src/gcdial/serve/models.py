@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from gcdial.campaign.csvinput import is_valid_time_zone
 from gcdial.errors import InvalidPhoneNumberError
 from gcdial.phone import to_e164
 from gcdial.serve.problems import ErrorDetail
@@ -29,6 +30,7 @@ __all__ = [
     "CallCampaign",
     "CallContact",
     "CallLinks",
+    "CallOverride",
     "CallRequest",
     "CallResource",
     "CallsPage",
@@ -39,9 +41,16 @@ __all__ = [
     "CampaignList",
     "CampaignPreview",
     "CampaignResource",
+    "DncAdd",
+    "DncEntryResource",
+    "DncImport",
+    "DncImported",
+    "DncPage",
     "PresenceMode",
     "RefusedCall",
     "ReviewList",
+    "RuleRefusal",
+    "RuleWarning",
     "WebhookCreate",
     "WebhookCreated",
     "WebhookDeliveries",
@@ -52,6 +61,18 @@ __all__ = [
 
 CallStatusName = Literal["placing", "placed", "unknown", "not_placed", "refused"]
 ShortText = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class CallOverride(BaseModel):
+    """Dial against a calling rule (window, do-not-call): needs a key with the ``override``
+    scope and a reason, which goes to the audit log."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    reason: Annotated[str, Field(min_length=1, max_length=500)] = Field(
+        description="Why this call may go against the rules (e.g. the customer asked to be "
+        "called back now); kept in the audit log."
+    )
 
 
 class CallRequest(BaseModel):
@@ -76,6 +97,16 @@ class CallRequest(BaseModel):
         | None
     ) = Field(default=None, max_length=50)
     label: ShortText | None = None
+    timeZone: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+        default=None,
+        description="The customer's IANA time zone (America/Chicago), when the client knows "
+        "it: the calling window is applied in it instead of the zones of the number.",
+    )
+    override: CallOverride | None = Field(
+        default=None,
+        description="Dial even if a calling rule forbids it now (the key needs the override "
+        "scope); the call then carries the rules it broke in `warnings`.",
+    )
 
     _to_e164: str = PrivateAttr(default="")
     _caller_id_e164: str | None = PrivateAttr(default=None)
@@ -89,6 +120,14 @@ class CallRequest(BaseModel):
             to_e164(value, default_country=info.data.get("defaultCountry") or "US")
         except InvalidPhoneNumberError as exc:
             raise ValueError(exc.message) from None
+        return value
+
+    @field_validator("timeZone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None and not is_valid_time_zone(value):
+            raise ValueError(f"unknown time zone {value[:64]!r}; use an IANA name such as "
+                             "America/New_York")  # fmt: skip
         return value
 
     @model_validator(mode="after")
@@ -142,6 +181,18 @@ class CallWrapup(BaseModel):
     at: str | None = None
 
 
+class RuleWarning(BaseModel):
+    """A calling rule that forbade a call: which, why, and the contact's local time then."""
+
+    rule: Literal["do_not_call", "calling_window", "unknown_time_zone", "no_calling_hours"]
+    message: str
+    localTime: str | None = Field(
+        default=None,
+        description="The contact's wall-clock time in each of its zones (e.g. `Mon 04:30 "
+        "America/New_York`); null when no zone is known.",
+    )
+
+
 class CallResource(BaseModel):
     """A call placed through the service: by ``POST /v1/calls`` or the page (``source`` api),
     or by a campaign the service runs (``source`` campaign, with ``campaign`` and ``attemptId``,
@@ -177,6 +228,14 @@ class CallResource(BaseModel):
     attemptId: int | None = None
     contact: CallContact | None = None
     wrapup: CallWrapup | None = None
+    warnings: list[RuleWarning] = Field(
+        default_factory=list,
+        description="The calling rules the call went against: placed by a key whose rules "
+        "policy is `warn`, or with an `override`; empty otherwise.",
+    )
+    overrideReason: str | None = Field(
+        default=None, description="The override's reason, when the dial carried one."
+    )
     links: CallLinks
     # With ``GET /v1/calls?expand=progress`` only: where the call is, how long the customer
     # talked, and the name of the key that placed it.
@@ -207,6 +266,69 @@ class RefusedCall(BaseModel):
     call: CallResource | None = None
 
 
+class RuleRefusal(BaseModel):
+    """A dial refused by a calling rule before anything was claimed or sent (403): the error
+    (its type is the first rule), every rule it broke, and the contact's local time."""
+
+    error: ErrorDetail
+    rules: list[RuleWarning]
+    localTime: str | None = None
+
+
+class DncAdd(BaseModel):
+    """``POST /v1/dnc``: put a number on the do-not-call list."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    # Before the number: it is read in this country.
+    defaultCountry: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = None
+    number: Annotated[str, Field(min_length=1, max_length=40)] = Field(
+        description="E.164 (+14155550100), or national with defaultCountry; kept in E.164."
+    )
+    reason: Annotated[str, Field(max_length=500)] | None = None
+
+    @field_validator("number")
+    @classmethod
+    def _number(cls, value: str, info: ValidationInfo) -> str:
+        try:
+            return to_e164(value, default_country=info.data.get("defaultCountry") or "US")
+        except InvalidPhoneNumberError as exc:
+            raise ValueError(exc.message) from None
+
+
+class DncImport(BaseModel):
+    """``POST /v1/dnc/import``: many numbers at once, all or none (a bad one refuses all)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    entries: Annotated[list[DncAdd], Field(min_length=1, max_length=10_000)]
+
+
+class DncEntryResource(BaseModel):
+    """One number of the do-not-call list."""
+
+    number: str = Field(description="E.164")
+    addedAt: str
+    addedBy: str = Field(description="key:NAME (the API) or cli:USER (gcdial serve dnc)")
+    reason: str | None = None
+
+
+class DncPage(BaseModel):
+    """The do-not-call list, newest first, a page at a time."""
+
+    entries: list[DncEntryResource]
+    next: str | None = Field(
+        None, description="Pass as `cursor` for the next page; null on the last page"
+    )
+
+
+class DncImported(BaseModel):
+    """What an import did."""
+
+    added: int = Field(description="Numbers new to the list")
+    alreadyListed: int = Field(description="Numbers that were on it already (kept as they were)")
+
+
 class AgentState(BaseModel):
     """An agent's readiness to be dialed for, and its live state."""
 
@@ -231,11 +353,38 @@ class PresenceMode(BaseModel):
     pollSeconds: float
 
 
+class QueueRef(BaseModel):
+    """A Genesys ACD queue."""
+
+    id: str
+    name: str
+
+
+class QueuesPage(BaseModel):
+    """The organisation's queues, by name: the ones a supervisor may choose to watch."""
+
+    queues: list[QueueRef]
+
+
+class GroupsPage(BaseModel):
+    """The organisation's groups of users, by name: another way to choose whom to watch."""
+
+    groups: list[QueueRef]
+
+
 class AgentsPage(BaseModel):
-    """The agents this API key may dial for (or has dialed for)."""
+    """The agents this API key may dial for (or has dialed for), or a queue's members."""
 
     agents: list[AgentState]
     presence: PresenceMode | None = None
+    queue: QueueRef | None = Field(
+        None, description="The queue whose members these are (?queue=, or the key's watch queue)"
+    )
+    group: QueueRef | None = Field(None, description="The group whose members these are (?group=)")
+    membersNotShown: int = Field(
+        0,
+        description="Members of the queue or group beyond the first 50 the key may see, not listed",
+    )
 
 
 class CampaignCounts(BaseModel):

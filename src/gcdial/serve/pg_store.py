@@ -27,7 +27,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import psycopg
@@ -41,6 +41,7 @@ from gcdial.serve._rows import (
     AUDIT_COLUMNS,
     CALL_COLUMNS,
     DELIVERY_COLUMNS,
+    DNC_COLUMNS,
     SharedReads,
     agent_busy,
     api_key_args,
@@ -50,10 +51,19 @@ from gcdial.serve._rows import (
     check_call_changes,
     clear_secrets,
     delivery_record,
+    dnc_args,
     existing_claim,
     idempotency_record,
     name_taken,
     webhook_record,
+)
+from gcdial.serve.budget import (
+    BUDGET_COLUMNS,
+    BudgetEvidence,
+    BudgetGrant,
+    budget_args,
+    budget_row,
+    decide,
 )
 from gcdial.serve.secretbox import SecretBox, load_box
 from gcdial.serve.store import (
@@ -63,6 +73,7 @@ from gcdial.serve.store import (
     CallRecord,
     Claim,
     Delivery,
+    DncEntry,
     Event,
     StoreError,
     WebhookEndpoint,
@@ -162,6 +173,21 @@ _MIGRATIONS: dict[int, str] = {
         agent text PRIMARY KEY, call_id text NOT NULL, owner text NOT NULL,
         claimed_at double precision NOT NULL, expires_at double precision NOT NULL
     );
+    """,
+    6: """
+    CREATE TABLE genesys_budget (
+        key text PRIMARY KEY, win integer NOT NULL, spent integer NOT NULL,
+        lim integer, reset_at double precision, started_at double precision NOT NULL,
+        paused_until double precision
+    );
+    """,
+    7: """
+    CREATE TABLE dnc (
+        number text PRIMARY KEY, added_at double precision NOT NULL, added_by text NOT NULL,
+        reason text
+    );
+    CREATE INDEX dnc_added ON dnc (added_at, number);
+    ALTER TABLE api_keys ADD COLUMN rules text NOT NULL DEFAULT 'enforce';
     """,
 }
 
@@ -791,7 +817,7 @@ class PostgresStore(SharedReads):
                 raise name_taken(record.name)
             conn.execute(
                 f"INSERT INTO api_keys ({API_KEY_COLUMNS}) "  # noqa: S608 (a constant)
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 api_key_args(record),
             )
 
@@ -820,6 +846,32 @@ class PostgresStore(SharedReads):
     ) -> str | None:
         """Give ``agent`` to ``call_id``, or name the live call that holds it (see ``Store``)."""
         return self._tx(lambda conn: _claim_agent(conn, agent, call_id, owner, now, ttl_s))
+
+    def take_budget(
+        self, key: str, want: int, *, now: float, evidence: BudgetEvidence | None
+    ) -> BudgetGrant:
+        """Apply the evidence and grant tokens on the row locked ``FOR UPDATE`` (see ``Store``);
+        replicas taking at once queue on the row, never both spend the same tokens."""
+
+        def take(conn: psycopg.Connection[DictRow]) -> BudgetGrant:
+            select = f"SELECT {BUDGET_COLUMNS} FROM genesys_budget WHERE key = %s FOR UPDATE"  # noqa: S608
+            found = conn.execute(select.encode(), (key,)).fetchone()
+            if found is None:
+                conn.execute(
+                    "INSERT INTO genesys_budget (key, win, spent, started_at) "
+                    "VALUES (%s, 0, 0, %s) ON CONFLICT (key) DO NOTHING",
+                    (key, now),
+                )
+                found = conn.execute(select.encode(), (key,)).fetchone()
+            row, grant = decide(budget_row(found), want, now=now, evidence=evidence)
+            conn.execute(
+                "UPDATE genesys_budget SET win = %s, spent = %s, lim = %s, reset_at = %s, "
+                "started_at = %s, paused_until = %s WHERE key = %s",
+                (*budget_args(row), key),
+            )
+            return grant
+
+        return self._tx(take)
 
     def rebind_agent(self, old_call_id: str, new_call_id: str) -> None:
         """The holder's call got its final id."""
@@ -856,6 +908,29 @@ class PostgresStore(SharedReads):
         """Unexpired claims: agent -> call id."""
         rows = self._read("SELECT agent, call_id FROM live_agents WHERE expires_at > %s", (now,))
         return {str(r["agent"]): str(r["call_id"]) for r in rows}
+
+    def add_dnc(self, entries: Sequence[DncEntry]) -> int:
+        """Add numbers in one transaction; listed ones keep their entry (safe to run again)."""
+        rows = [dnc_args(entry) for entry in entries]
+
+        def add(conn: psycopg.Connection[DictRow]) -> int:
+            added = 0
+            for row in rows:
+                added += conn.execute(
+                    f"INSERT INTO dnc ({DNC_COLUMNS}) VALUES (%s, %s, %s, %s) "  # noqa: S608 (a constant)
+                    "ON CONFLICT (number) DO NOTHING",
+                    row,
+                ).rowcount
+            return added
+
+        return self._tx(add)
+
+    def remove_dnc(self, number: str) -> bool:
+        """Take a number off the list."""
+        changed = self._tx(
+            lambda conn: conn.execute("DELETE FROM dnc WHERE number = %s", (number,)).rowcount
+        )
+        return changed > 0
 
     def acquire_lease(self, name: str, owner: str, *, now: float, ttl_s: float) -> bool:
         """Take, renew (heartbeat) or take over an expired lease, in one statement."""

@@ -1,13 +1,20 @@
 """Who is calling, and what they may do: decided here once, for the API and the page alike.
 
-A request is made by a :class:`Principal`: an API key, reached either by a Bearer header (a CRM,
-a script) or by the page's session cookie plus its CSRF token (a supervisor's browser). Both go
+A request is made by a :class:`Principal`: an API key, reached by a Bearer header (a CRM, a
+script), by the page's session cookie plus its CSRF token (a supervisor's browser), or by a
+widget token (``w1.``, the click-to-dial widget on an allowed CRM origin). An agent who signed in
+with Genesys Cloud stands on an *agent key* (:func:`gcdial.serve.genesys_signin.agent_key_record`:
+dial and watch, for that agent only, no usable secret), so "dial only as themselves, see only
+their calls" is the same ``may_dial_for`` / ``owns`` as any key limited to one agent. All go
 through :class:`Authenticator`, which also applies the key's rate limit, so every route of the
 service (``/v1`` and the page's actions, which are the same handlers) passes the same checks:
 
-    Bearer key ──┐
-                 ├── Authenticator ── rate limit ── Principal.may / owns / may_dial_for
-    cookie+CSRF ─┘
+    Bearer key ─────────┐
+    cookie+CSRF ────────┼── Authenticator ── rate limit ── Principal.may / owns / may_dial_for
+    widget token+Origin ┘
+
+A widget token may dial until it expires (``widget_session_s``); after that, for
+``widget_watch_s`` more, it may only read (a call placed just before keeps showing its outcome).
 
 A page session lives in the store (a lease named after the session's nonce, held by its key until
 it expires), not only in the browser: signing out releases it, so a copy of the cookie fails on
@@ -18,6 +25,7 @@ timer, so revoking a key or signing out ends them within seconds.
 from __future__ import annotations
 
 import hmac
+import logging
 import math
 import threading
 import time
@@ -25,6 +33,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from gcdial.serve.genesys_signin import GenesysUser, SignInRefused, agent_key_record, is_agent_key
 from gcdial.serve.problems import ApiProblem
 from gcdial.serve.session import (
     COOKIE_NAME,
@@ -32,7 +41,9 @@ from gcdial.serve.session import (
     csrf_token,
     new_session,
     read_session,
+    read_widget,
     seal,
+    seal_widget,
 )
 from gcdial.serve.store import ApiKeyRecord, CallRecord, hash_api_key
 
@@ -48,6 +59,8 @@ __all__ = [
     "owns",
     "sees_all",
 ]
+
+logger = logging.getLogger("gcdial.serve")
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 DEFAULT_SESSION_S = 8 * 3600.0
@@ -67,10 +80,22 @@ def owns(key: ApiKeyRecord, owner_key_id: str) -> bool:
 
 @dataclass(frozen=True)
 class Principal:
-    """The caller of one request: its API key, and the page session when it came by cookie."""
+    """The caller of one request: its API key, and the page session when it came by cookie (or
+    the widget's session, with its origin); ``read_only`` once a widget token expired."""
 
     key: ApiKeyRecord
     session: Session | None = None
+    read_only: bool = False
+
+    @property
+    def kind(self) -> str:
+        """``widget``, ``agent`` (signed in with Genesys), ``page`` (an API key's session) or
+        ``key`` (a Bearer API key)."""
+        if self.session is not None and self.session.origin:
+            return "widget"
+        if is_agent_key(self.key):
+            return "agent"
+        return "page" if self.session is not None else "key"
 
     @property
     def sees_all(self) -> bool:
@@ -83,11 +108,21 @@ class Principal:
         return None if self.sees_all else self.key.id
 
     def may(self, scope: str) -> bool:
-        """Has the key ``scope`` (admin has every scope)?"""
+        """Has the key ``scope`` (admin has every scope)? Read-only: only ``watch``."""
+        if self.read_only and scope != "watch":
+            return False
         return scope in self.key.scopes or "admin" in self.key.scopes
 
     def need(self, scope: str) -> None:
-        """Raise a 403 naming ``scope`` unless the key has it."""
+        """Raise a 403 naming ``scope`` unless the key has it (a 401 once a widget's sign-in
+        expired: signing in again gives it back)."""
+        if self.read_only and scope != "watch":
+            raise _signed_out(
+                "session_expired",
+                "Your sign-in expired: the calls you placed still show, new ones need you to "
+                "sign in again.",
+                "Sign in again (the Call button opens the sign-in window).",
+            )
         if not self.may(scope):
             raise ApiProblem(
                 403,
@@ -190,6 +225,7 @@ class Authenticator:
         self.session_s = session_s
         self.limiter = limiter or RateLimiter()
         self.recheck_s = service.config.credential_check_s
+        self.watch_s = service.config.widget_watch_s
         self._ended: dict[str, tuple[float, ApiProblem | None]] = {}
 
     async def from_bearer(self, token: str) -> Principal:
@@ -217,6 +253,41 @@ class Authenticator:
             )
         return principal
 
+    async def from_widget_token(self, token: str, origin: str | None, *, safe: bool) -> Principal:
+        """The principal of a widget token sent from ``origin`` (the request's Origin header):
+        refused from any origin but the one it was given to, or one no longer allowed; after
+        it expires, read-only for ``widget_watch_s`` (``safe`` requests only)."""
+        session = read_widget(token, self.secret)
+        if session is None:
+            raise _unauthorized("The widget token is not valid.", "Sign in again.")
+        allowed = self.service.config.widget_origins
+        if origin is None or origin != session.origin or origin not in allowed:
+            raise ApiProblem(
+                403,
+                "origin_not_allowed",
+                f"This widget token may not be used from {origin or 'a request without Origin'}.",
+                hint="Use the widget on the page it signed in from (an allowed origin).",
+            )
+        now = self.service.clock()
+        read_only = session.expires_at <= now
+        if read_only and (not safe or now >= session.expires_at + self.watch_s):
+            raise _signed_out(
+                "session_expired", "Your sign-in expired.", "Sign in again to place a call."
+            )
+        holder = await self.service.db(
+            self.store.lease_holder, _SESSION_LEASE + session.nonce, now=now
+        )
+        if holder is None or not _same(holder, session.key_id):
+            raise _signed_out("signed_out", "This session was signed out.", "Sign in again.")
+        key = await self.service.db(self.store.get_api_key, session.key_id)
+        if key is None:
+            raise _signed_out(
+                "key_revoked",
+                "Your sign-in was revoked by an administrator.",
+                "Ask them to allow it again.",
+            )
+        return Principal(key, session, read_only=read_only)
+
     async def _session_principal(self, session: Session) -> Principal:
         problem = await self._session_problem(session)
         if problem is not None:
@@ -232,7 +303,9 @@ class Authenticator:
 
     async def _session_problem(self, session: Session) -> ApiProblem | None:
         now = self.service.clock()
-        if session.expires_at <= now:
+        # A widget's stream may follow its calls through the read-only time after expiry.
+        ends = session.expires_at + (self.watch_s if session.origin else 0.0)
+        if ends <= now:
             return _signed_out("session_expired", "Your session expired.", "Sign in again.")
         holder = await self.service.db(
             self.store.lease_holder, _SESSION_LEASE + session.nonce, now=now
@@ -292,18 +365,47 @@ class Authenticator:
         """The cookie value of ``session``."""
         return seal(session, self.secret)
 
-    async def sign_in(self, key: ApiKeyRecord) -> Session:
-        """A new session of ``key``, recorded in the store until it expires."""
+    def seal_widget(self, session: Session) -> str:
+        """The widget token of ``session`` (a session with an origin)."""
+        return seal_widget(session, self.secret)
+
+    async def sign_in(
+        self, key: ApiKeyRecord, *, lifetime_s: float | None = None, origin: str = ""
+    ) -> Session:
+        """A new session of ``key``, recorded in the store until it expires (a widget's, bound
+        to ``origin``, until its read-only time ends too)."""
         now = self.service.clock()
-        session = new_session(key.id, now=now, lifetime_s=self.session_s)
+        lifetime = self.session_s if lifetime_s is None else lifetime_s
+        made = new_session(key.id, now=now, lifetime_s=lifetime)
+        session = Session(made.key_id, made.expires_at, made.nonce, origin=origin)
         await self.service.db(
             self.store.acquire_lease,
             _SESSION_LEASE + session.nonce,
             key.id,
             now=now,
-            ttl_s=self.session_s,
+            ttl_s=lifetime + (self.watch_s if origin else 0.0),
         )
         return session
+
+    async def agent_key(self, user: GenesysUser) -> ApiKeyRecord:
+        """The agent key of a person who signed in with Genesys: made at the first sign-in,
+        the same one ever after (so they see the calls of earlier sessions). A revoked one stays
+        revoked: that agent may no longer sign in."""
+        store = self.store
+        record = agent_key_record(user, now=self.service.clock())
+        found = await self.service.db(store.get_api_key, record.id)
+        if found is None:
+            try:
+                await self.service.db(store.add_api_key, record)
+            except Exception as exc:
+                logger.info("agent key %s not added: %s", record.id, type(exc).__name__)
+            found = await self.service.db(store.get_api_key, record.id)
+        if found is None or found.extra.get("genesysUserId") != user.id:
+            raise SignInRefused(
+                "agent_revoked",
+                f"Sign-in for {user.email} was revoked by an administrator of this service.",
+            )
+        return found
 
     async def sign_out(self, session: Session) -> None:
         """End ``session`` in the store: its cookie no longer works anywhere."""

@@ -28,8 +28,18 @@ from gcdial.monitor import CallEvent, CallMonitor, EventKind, classify
 from gcdial.monitor.events import conversation_of, wrapup_expected
 from gcdial.monitor.wrapup import Wrapup, WrapupWait
 from gcdial.phone import to_e164
-from gcdial.resolve import Verdict
+from gcdial.resolve import (
+    UNTAGGED_SKEW_S,
+    Attempt,
+    Evidence,
+    LadderSettings,
+    Resolution,
+    Verdict,
+    new_attempt_id,
+)
 from gcdial.serve import dialing
+from gcdial.serve.budget import share_budget
+from gcdial.serve.call_rules import check_call_rules
 from gcdial.serve.config import ServeConfig
 from gcdial.serve.hub import EventHub
 from gcdial.serve.metrics import Metrics
@@ -37,7 +47,15 @@ from gcdial.serve.models import AgentState, CallRequest
 from gcdial.serve.presence import PresenceWatcher
 from gcdial.serve.principal import owns
 from gcdial.serve.problems import ApiProblem, ErrorDetail, problem_body
+from gcdial.serve.queues import QueueDirectory
 from gcdial.serve.readiness import SharedChecks
+from gcdial.serve.recovery import (
+    WitnessBook,
+    attempt_from_origin,
+    attempt_to_origin,
+    resolve_stale,
+    settles_it,
+)
 from gcdial.serve.signing import sign
 from gcdial.serve.steps import step_of
 from gcdial.serve.store import (
@@ -62,9 +80,18 @@ T = TypeVar("T")
 
 TERMINAL_EVENTS = frozenset({"call.ended", "call.unknown", "call.not_placed", "call.refused"})
 _RECOVERY_EVERY_S = 30.0
+_WATCH_EVERY_S = 2.0  # how often a replica reads which agents have a dial in flight anywhere
+_LADDER_GRACE_S = 10.0  # no "not placed" from a recovery ladder sooner than this after its lease
 _FINISH_S = 5.0  # how long ``stop`` waits for answered dials' events and audit lines
 # The webhook worker looks at the outbox once per burst of events, not once per event.
 _WEBHOOK_COALESCE_S = 0.05
+
+
+def _kept_attempt_id(call: CallRecord) -> str | None:
+    """The attempt id kept with a call's row (``origin.attempt``), if any."""
+    kept = json.loads(call.origin or "{}").get("attempt")
+    found = kept.get("attemptId") if isinstance(kept, dict) else None
+    return found if isinstance(found, str) else None
 
 
 def ends_call_stream(type: str, data: dict[str, Any]) -> bool:
@@ -113,8 +140,16 @@ def call_json(call: CallRecord) -> dict[str, Any]:
         "attemptId": call.attempt_id,
         "contact": origin.get("contact"),
         "wrapup": json.loads(call.wrapup) if call.wrapup else None,
+        "warnings": origin.get("warnings") or [],
+        "overrideReason": _override_reason(request),
         "links": {"self": f"/v1/calls/{call.id}", "events": f"/v1/calls/{call.id}/events"},
     }
+
+
+def _override_reason(request: dict[str, Any]) -> str | None:
+    override = request.get("override")
+    reason = override.get("reason") if isinstance(override, dict) else None
+    return reason if isinstance(reason, str) else None
 
 
 def _caller_id(request: dict[str, Any]) -> str | None:
@@ -167,6 +202,9 @@ class DialService:
         self._client_factory = client_factory
         self._client: AsyncClient | None = None
         self._monitor: CallMonitor | None = None
+        self._witness: WitnessBook | None = None
+        # Dead replicas' calls whose ladder runs in this process.
+        self._laddering: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._finishing: set[asyncio.Task[None]] = set()
         self._workers: list[asyncio.Task[None]] = []
@@ -177,6 +215,7 @@ class DialService:
         # Calls whose dial task runs in this process: their claims are not leftovers.
         self._dialing: set[str] = set()
         self.presence = PresenceWatcher(self)
+        self.queues = QueueDirectory(lambda: self.client, config.queue_cache_s)
         self.agent_checks: SharedChecks[AgentReadiness] = SharedChecks(
             lambda agent: self.client.agents.check(agent), config.agent_cache_s
         )
@@ -239,7 +278,13 @@ class DialService:
     async def start(self) -> None:
         """Open the client and the monitor, resume following placed calls, start the workers."""
         self._client = self._client_factory()
+        # One Genesys budget per OAuth client for every replica on this store (issue 17).
+        if self.config.shared_budget:
+            share_budget(self._client, self.store, batch_max=self.config.budget_batch)
         self._monitor = CallMonitor(self._client.transport)
+        self._witness = WitnessBook(
+            self._monitor, attempt_key=self._client.settings.attempt_attribute
+        )
         self._webhook_http = self.webhook_guard.client(self.config.webhook_timeout_s)
         self.hub.last_id = await self.db(self.store.last_event_id)
         self._unlisten = await self._listen_to_replicas()
@@ -264,6 +309,11 @@ class DialService:
             asyncio.create_task(self._deliver_webhooks(), name="gcdial-serve-webhooks"),
             asyncio.create_task(self._recovery_loop(), name="gcdial-serve-recovery"),
         ]
+        if not self.single_process:
+            # Another replica may die mid-dial: be the witness its calls' ladder needs.
+            self._workers.append(
+                asyncio.create_task(self._watch_in_flight(), name="gcdial-serve-witness")
+            )
 
     async def _listen_to_replicas(self) -> Callable[[], None] | None:
         """Wake local streams at once when another replica appends an event, on a store that
@@ -294,6 +344,8 @@ class DialService:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._workers.clear()
+        if self._witness is not None:
+            self._witness.close()
         await self.presence.close()
         if self._monitor is not None:
             with contextlib.suppress(Exception):
@@ -364,11 +416,16 @@ class DialService:
     async def create_call(
         self, key: ApiKeyRecord, idem_key: str, request: CallRequest
     ) -> DialAnswer:
-        """Claim the idempotency key durably, then dial once; or answer from the earlier claim.
+        """The calling rules, then claim the idempotency key durably and dial once; or answer
+        from the earlier claim.
 
         The claim and the dial run in their own task: a client hanging up mid-request must not
         cancel them half-way, or the key would stay claimed with nobody to dial or to record
         what happened."""
+        rules = await check_call_rules(self, key, idem_key, request)
+        if rules.refusal is not None:
+            return DialAnswer("refused_rules", 403, rules.refusal, "")
+        warnings = rules.warnings
         body = request.model_dump(mode="json", exclude_none=True)
         call_id = "call_" + uuid.uuid4().hex
         agent_key = await self.agent_key(request.agent)
@@ -383,6 +440,12 @@ class DialService:
             request=json.dumps(body),
             created_at=now,
             updated_at=now,
+            origin=json.dumps(
+                {
+                    "attempt": attempt_to_origin(await self._attempt_for(request)),
+                    **({"warnings": warnings} if warnings else {}),
+                }
+            ),
         )
         self._dialing.add(call_id)
         task = self._spawn(self._claim_and_dial(key, idem_key, call, request, body, agent_key))
@@ -442,6 +505,52 @@ class DialService:
         status_code, done = await self._dial(key, idem_key, call, request, placing)
         return DialAnswer("claimed", status_code, done, call.id)
 
+    async def _attempt_for(self, request: CallRequest) -> Attempt:
+        """The attempt a dial is about to make, kept with its ``placing`` row before the POST
+        leaves, so that another replica can run the ladder on it should this one die. Its times
+        are taken before the POST (a wider search, never a narrower one)."""
+        try:
+            agent_id = (await self.agent_checks.get(request.agent)).agent.id
+        except GcdialError:
+            agent_id = ""  # looked up again by whoever recovers it
+        server_clock = self.client.transport.server_clock
+        return Attempt(
+            attempt_id=new_attempt_id(),
+            agent_id=agent_id,
+            number=request.to_e164,
+            sent_at=datetime.now(UTC),
+            sent_after=server_clock.last,
+            attempt_key=self.client.settings.attempt_attribute,
+            match_after=server_clock.passed(UNTAGGED_SKEW_S),
+        )
+
+    async def _fence(self, call_id: str) -> None:
+        """Just before the POST: refuse to send a call another replica has taken over (its
+        ladder lease is held, or its row is no longer ``placing``)."""
+
+        def taken() -> bool:
+            if self.store.lease_holder(f"ladder:{call_id}", now=self.clock()) is not None:
+                return True
+            current = self.store.get_call(call_id)
+            return current is None or current.status != "placing"
+
+        if self.single_process:
+            return  # one process: nobody else recovers its calls while it runs
+        try:
+            stop = await self.db(taken)
+        except Exception as exc:
+            raise dialing.TakenOverError(
+                f"This call was not sent: the store could not be read just before sending it "
+                f"({type(exc).__name__})",
+                hint="Dial again with a new Idempotency-Key once the store is reachable.",
+            ) from exc
+        if stop:
+            raise dialing.TakenOverError(
+                "This call was not sent: its claim went stale while it waited, and another "
+                "replica took it over",
+                hint="Dial again with a new Idempotency-Key once that call shows not_placed.",
+            )
+
     async def _dial(
         self,
         key: ApiKeyRecord,
@@ -461,6 +570,8 @@ class DialService:
                 request,
                 monitor=self._monitor,
                 resolve_timeout_s=self.config.resolve_timeout_s,
+                attempt_id=_kept_attempt_id(call),
+                fence=lambda: self._fence(call.id),
             )
             result = dialing.dial_status(handle)
         except BaseException as exc:
@@ -651,7 +762,10 @@ class DialService:
         - No call row: the process died between claim and dial (the row is written before the
           create-call leaves). A ``not_placed`` row under the claim's call id is written first,
           so that process, were it only stalled, fails to write its own row and never dials.
-        - Still ``placing``: it may or may not have been placed: ``unknown``, never re-sent.
+        - Still ``placing``: it may or may not have been placed. Never re-sent: its attempt goes
+          through the resolution ladder (:meth:`_recover_placing`), with this replica's channel
+          as the witness, to ``placed`` (then followed), ``not_placed``, or ``unknown`` with its
+          evidence. The key stays in progress meanwhile (a retry gets 409, then the verdict).
         - Already settled (the process died before answering the key): that answer is replayed.
         """
         now = self.clock()
@@ -687,17 +801,11 @@ class DialService:
                 with contextlib.suppress(Exception):  # its agent row, if the claim took one
                     await self.db(self.store.release_agent, claim.call_id)
             elif call.status == "placing":
-                call = await self.db(
-                    self.store.update_call,
-                    call.id,
-                    now=now,
-                    status="unknown",
-                    detail=(
-                        "The service stopped while placing this call: it may or may not have "
-                        "been placed. It was not re-sent; check the agent's recent conversations."
-                    ),
-                )
-                event = "call.unknown"
+                if call.id not in self._laddering:
+                    self._laddering.add(call.id)
+                    self._spawn(self._recover_placing(call))
+                fixed += 1
+                continue
             body = json.dumps(call_json(call))
             await self.db(self.store.complete_idempotency, claim.scope, claim.key, 202, body)
             if event is not None:
@@ -705,6 +813,157 @@ class DialService:
                 await self.audit(call.api_key_id, "recover", call.status, call)
             fixed += 1
         return fixed
+
+    async def _recover_placing(self, call: CallRecord) -> None:
+        """Run the ladder on a dead process's ``placing`` call under a lease (one replica at a
+        time; should this one die, the lease lapses and another starts over), then record the
+        verdict, answer the key, publish it, and follow a placed call."""
+        lease = f"ladder:{call.id}"
+        owner = f"{self.config.instance_id}:ladder"
+        ttl = max(self.config.stale_claim_s, 5.0)
+        try:
+            await self._recover_leased(call, lease, owner, ttl)
+        finally:
+            self._laddering.discard(call.id)
+
+    async def _recover_leased(self, call: CallRecord, lease: str, owner: str, ttl: float) -> None:
+        if not await self.db(self.store.acquire_lease, lease, owner, now=self.clock(), ttl_s=ttl):
+            return
+        try:
+            resolution = await self._ladder_of(call, lease, owner, ttl)
+            if not await self.db(
+                self.store.acquire_lease, lease, owner, now=self.clock(), ttl_s=ttl
+            ):
+                return  # another replica took it over (this one stalled): its verdict stands
+            await self._record_recovered(call, resolution)
+        except Exception as exc:
+            # The store or Genesys failed: the lease lapses, and the next round starts over.
+            logger.warning("recovery of %s failed: %s", call.id, type(exc).__name__)
+            return
+        with contextlib.suppress(Exception):
+            await self.db(self.store.release_lease, lease, owner)
+
+    async def _ladder_of(self, call: CallRecord, lease: str, owner: str, ttl: float) -> Resolution:
+        died = Evidence(
+            "create",
+            "the replica that sent this call stopped before recording Genesys's answer",
+        )
+        origin = json.loads(call.origin or "{}")
+        kept = origin.get("attempt") if isinstance(origin, dict) else None
+        agent_id = call.agent_id
+        if not agent_id and isinstance(kept, dict) and not kept.get("agentId"):
+            try:
+                agent_id = (await self.agent_checks.get(call.agent)).agent.id
+            except GcdialError as exc:
+                why = f"the agent {call.agent} could not be looked up: {exc.message}"
+                return Resolution(Verdict.UNKNOWN, (died, Evidence("resolver", why)))
+        attempt = attempt_from_origin(kept, agent_id=agent_id)
+        if attempt is None:
+            why = "the call's row keeps no attempt id (a dial from before gcdial kept one)"
+            return Resolution(Verdict.UNKNOWN, (died, Evidence("resolver", why)))
+        assert self._witness is not None
+        with contextlib.suppress(Exception):  # its agent stays held while the ladder runs
+            await self.db(
+                self.store.claim_agent,
+                attempt.agent_id,
+                call.id,
+                owner=self.config.instance_id,
+                now=self.clock(),
+                ttl_s=self.config.stale_claim_s,
+            )
+
+        async def heartbeat() -> bool:
+            return await self.db(
+                self.store.acquire_lease, lease, owner, now=self.clock(), ttl_s=ttl
+            )
+
+        settle = self.client.settings.analytics_settle_s
+        return await resolve_stale(
+            self.client.transport,
+            self._witness,
+            attempt,
+            ladder=LadderSettings(settle_s=settle, retry_s=min(5.0, max(settle / 4, 0.2))),
+            # Bounded: the key answers 409 (in progress) meanwhile. A window is usually open
+            # long before the claim goes stale, so most are decided at once.
+            timeout_s=2 * settle + 60,
+            notes=(died,),
+            heartbeat=heartbeat,
+            # A stalled dialer's POST that passed its fence just before the lease was taken
+            # has this long to show (see gcdial.serve.recovery).
+            grace_s=min(settle, _LADDER_GRACE_S),
+        )
+
+    async def _record_recovered(self, call: CallRecord, resolution: Resolution) -> None:
+        status = resolution.verdict.value
+        if resolution.verdict is Verdict.PLACED:
+            detail = f"resolved after its replica stopped: {resolution.summary}"
+        elif resolution.verdict is Verdict.NOT_PLACED:
+            detail = (
+                "The service stopped while placing this call; the evidence shows it was not "
+                f"placed ({'; '.join(e.detail for e in resolution.evidence[1:])}). Dial again "
+                "with a new Idempotency-Key."
+            )
+        else:
+            looked = "; ".join(item.detail for item in resolution.evidence)
+            detail = (
+                "The service stopped while placing this call: it may or may not have been "
+                f"placed, and was not re-sent. Looked at: {looked}. What would settle it: "
+                f"{settles_it(resolution)}."
+            )
+
+        def record() -> CallRecord | None:
+            current = self.store.get_call(call.id)
+            if current is None or current.status != "placing":
+                return None  # settled meanwhile (the dialing process was only stalled)
+            done = self.store.update_call(
+                call.id,
+                now=self.clock(),
+                status=status,
+                conversation_id=resolution.conversation_id,
+                detail=detail,
+            )
+            body = json.dumps(call_json(done))
+            self.store.complete_idempotency(done.api_key_id, done.idempotency_key, 202, body)
+            return done
+
+        recorded = await self.db(record)
+        if recorded is None:
+            return
+        if resolution.verdict is not Verdict.PLACED:
+            await self.free_agent(recorded)
+        self.metrics.dials.labels(f"recovered_{status}").inc()
+        await self.publish(f"call.{status}", recorded, recovered=True)
+        await self.audit(recorded.api_key_id, "recover", status, recorded, resolution.summary)
+        if resolution.verdict is Verdict.PLACED and recorded.conversation_id:
+            self._spawn(self._follow(recorded))
+
+    async def _watch_in_flight(self) -> None:
+        """Watch the agents of every dial in flight on any replica (the live calls' agents,
+        and ``placing`` calls'), so that this replica's channel is a witness for their ladder
+        should the replica that dials them die (see :mod:`gcdial.serve.recovery`)."""
+        every = min(_WATCH_EVERY_S, max(self.config.stale_claim_s / 4, 0.2))
+        while True:
+            with contextlib.suppress(Exception):
+                await self._watch_once()
+            await asyncio.sleep(every)
+
+    async def _watch_once(self) -> None:
+        assert self._witness is not None
+        live = await self.db(self.store.live_agents, now=self.clock())
+        placing = await self.db(self.store.calls_with_status, "placing")
+        wanted = [agent for agent, call_id in live.items() if call_id not in self._dialing]
+        for call in placing:
+            if call.id in self._dialing:
+                continue
+            kept = json.loads(call.origin or "{}").get("attempt") or {}
+            agent = call.agent_id or (kept.get("agentId") if isinstance(kept, dict) else None)
+            if agent:
+                wanted.append(agent)
+        # An agent key that is not a Genesys id (an agent that could not be looked up) has no
+        # topic to watch; ids have no '@'. A window that a drop ended is opened again.
+        wanted = [a for a in wanted if "@" not in a and self._witness.window(a) is None]
+        if wanted:
+            await self._witness.watch(wanted)
 
     async def _recovery_loop(self) -> None:
         # Check at least twice per stale period, so a dead replica's claim waits at most 1.5x it.

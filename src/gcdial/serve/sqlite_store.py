@@ -13,7 +13,7 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from gcdial.serve._rows import (
     AUDIT_COLUMNS,
     CALL_COLUMNS,
     DELIVERY_COLUMNS,
+    DNC_COLUMNS,
     SharedReads,
     agent_busy,
     api_key_args,
@@ -33,10 +34,19 @@ from gcdial.serve._rows import (
     check_call_changes,
     clear_secrets,
     delivery_record,
+    dnc_args,
     existing_claim,
     idempotency_record,
     name_taken,
     webhook_record,
+)
+from gcdial.serve.budget import (
+    BUDGET_COLUMNS,
+    BudgetEvidence,
+    BudgetGrant,
+    budget_args,
+    budget_row,
+    decide,
 )
 from gcdial.serve.secretbox import SecretBox, load_box
 from gcdial.serve.store import (
@@ -46,6 +56,7 @@ from gcdial.serve.store import (
     CallRecord,
     Claim,
     Delivery,
+    DncEntry,
     Event,
     StoreError,
     WebhookEndpoint,
@@ -128,6 +139,19 @@ _MIGRATIONS: dict[int, str] = {
         agent TEXT PRIMARY KEY, call_id TEXT NOT NULL, owner TEXT NOT NULL,
         claimed_at REAL NOT NULL, expires_at REAL NOT NULL
     );
+    """,
+    6: """
+    CREATE TABLE genesys_budget (
+        key TEXT PRIMARY KEY, win INTEGER NOT NULL, spent INTEGER NOT NULL,
+        lim INTEGER, reset_at REAL, started_at REAL NOT NULL, paused_until REAL
+    );
+    """,
+    7: """
+    CREATE TABLE dnc (
+        number TEXT PRIMARY KEY, added_at REAL NOT NULL, added_by TEXT NOT NULL, reason TEXT
+    );
+    CREATE INDEX dnc_added ON dnc (added_at, number);
+    ALTER TABLE api_keys ADD COLUMN rules TEXT NOT NULL DEFAULT 'enforce';
     """,
 }
 
@@ -510,7 +534,7 @@ class SqliteStore(SharedReads):
                 raise name_taken(record.name)
             db.execute(
                 f"INSERT INTO api_keys ({API_KEY_COLUMNS}) "  # noqa: S608 (a constant)
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 api_key_args(record),
             )
 
@@ -547,6 +571,23 @@ class SqliteStore(SharedReads):
         with self._tx() as db:
             return self._claim_agent(db, agent, call_id, owner, now, ttl_s)
 
+    def take_budget(
+        self, key: str, want: int, *, now: float, evidence: BudgetEvidence | None
+    ) -> BudgetGrant:
+        """Apply the evidence and grant tokens, under ``BEGIN IMMEDIATE`` (see ``Store``)."""
+        with self._tx() as db:
+            found = db.execute(
+                f"SELECT {BUDGET_COLUMNS} FROM genesys_budget WHERE key = ?",  # noqa: S608
+                (key,),
+            ).fetchone()
+            row, grant = decide(budget_row(found), want, now=now, evidence=evidence)
+            db.execute(
+                f"INSERT OR REPLACE INTO genesys_budget (key, {BUDGET_COLUMNS}) "  # noqa: S608
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (key, *budget_args(row)),
+            )
+        return grant
+
     def rebind_agent(self, old_call_id: str, new_call_id: str) -> None:
         """The holder's call got its final id."""
         with self._tx() as db:
@@ -577,6 +618,21 @@ class SqliteStore(SharedReads):
         """Unexpired claims: agent -> call id."""
         rows = self._read("SELECT agent, call_id FROM live_agents WHERE expires_at > ?", (now,))
         return {str(r["agent"]): str(r["call_id"]) for r in rows}
+
+    def add_dnc(self, entries: Sequence[DncEntry]) -> int:
+        """Add numbers in one transaction; listed ones keep their entry."""
+        with self._tx() as db:
+            before = db.total_changes
+            db.executemany(
+                f"INSERT OR IGNORE INTO dnc ({DNC_COLUMNS}) VALUES (?, ?, ?, ?)",  # noqa: S608 (a constant)
+                [dnc_args(entry) for entry in entries],
+            )
+            return db.total_changes - before
+
+    def remove_dnc(self, number: str) -> bool:
+        """Take a number off the list."""
+        with self._tx() as db:
+            return db.execute("DELETE FROM dnc WHERE number = ?", (number,)).rowcount > 0
 
     def acquire_lease(self, name: str, owner: str, *, now: float, ttl_s: float) -> bool:
         """Take or renew a lease."""

@@ -6,7 +6,10 @@ Everything the service must not forget across a restart, or share between replic
 - call records and an append-only audit log;
 - the event log, with monotonically increasing ids (SSE ``Last-Event-ID`` resume), and in the same
   transaction one outbox row per active webhook endpoint (durable delivery, never lost);
-- webhook endpoints, API keys (only their SHA-256 hashes), campaign leases with a heartbeat.
+- webhook endpoints, API keys (only their SHA-256 hashes, and each key's rules policy), campaign
+  leases with a heartbeat;
+- the do-not-call list (E.164 numbers, who added them, when, why) that every dial is checked
+  against.
 
 Times are epoch seconds (float) passed in by the caller, so tests control the clock. Methods are
 synchronous; the service calls them from a worker thread. Every implementation passes the same
@@ -17,10 +20,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from gcdial.serve.budget import BudgetEvidence, BudgetGrant
 
 __all__ = [
+    "RULES_POLICIES",
     "SCHEMA_VERSION",
     "ApiKeyRecord",
     "AuditEntry",
@@ -28,6 +36,7 @@ __all__ = [
     "Claim",
     "ClaimKind",
     "Delivery",
+    "DncEntry",
     "Event",
     "IdempotencyRecord",
     "Store",
@@ -37,10 +46,16 @@ __all__ = [
     "hash_api_key",
 ]
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 7
 """2: calls gain their source (api or campaign) and origin. 3: calls gain ``wrapup``.
 4: webhooks gain ``events``, the event types an endpoint subscribed to (NULL: every type).
-5: ``live_agents``, the agents with a live call (one row per agent: exclusivity)."""
+5: ``live_agents``, the agents with a live call (one row per agent: exclusivity).
+6: ``genesys_budget``, one Genesys request budget per OAuth client (gcdial.serve.budget).
+7: ``dnc``, the service's do-not-call list; API keys gain ``rules`` (enforce or warn)."""
+
+RULES_POLICIES: tuple[str, ...] = ("enforce", "warn")
+"""What a key's dials do when a calling rule (window, do-not-call) forbids them: refused, or
+placed with the warnings on the call."""
 
 CallStatus = Literal["placing", "placed", "unknown", "not_placed", "refused"]
 CALL_STATUSES: tuple[str, ...] = ("placing", "placed", "unknown", "not_placed", "refused")
@@ -186,6 +201,17 @@ class ApiKeyRecord:
     prefix: str = ""
     revoked_at: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    rules: str = "enforce"  # one of RULES_POLICIES
+
+
+@dataclass(frozen=True)
+class DncEntry:
+    """One number of the do-not-call list (E.164), who added it, when, and why."""
+
+    number: str
+    added_at: float
+    added_by: str
+    reason: str | None = None
 
 
 @runtime_checkable
@@ -413,6 +439,34 @@ class Store(Protocol):
 
     def live_agents(self, *, now: float) -> dict[str, str]:
         """Unexpired claims: agent -> call id."""
+        ...
+
+    # the Genesys request budget, one row per OAuth client, shared by every replica
+    def take_budget(
+        self, key: str, want: int, *, now: float, evidence: BudgetEvidence | None
+    ) -> BudgetGrant:
+        """In one transaction on ``key``'s row: apply ``evidence``, turn an ended window and
+        grant up to ``want`` tokens (:func:`gcdial.serve.budget.decide`)."""
+
+    # the do-not-call list
+    def add_dnc(self, entries: Sequence[DncEntry]) -> int:
+        """Add numbers in one transaction (all or none); a number already listed keeps its
+        entry. Returns how many were new."""
+        ...
+
+    def remove_dnc(self, number: str) -> bool:
+        """Take a number off the list; False when it was not on it."""
+        ...
+
+    def dnc_listed(self, numbers: Sequence[str]) -> dict[str, DncEntry]:
+        """The entries of those of ``numbers`` on the list (raises ``StoreError`` when the store
+        cannot answer: a dial is then refused, never sent unchecked)."""
+        ...
+
+    def list_dnc(
+        self, *, limit: int = 100, before: tuple[float, str] | None = None
+    ) -> list[DncEntry]:
+        """The list, newest first by (added_at, number); ``before`` a page's last entry."""
         ...
 
     # campaign leases

@@ -7,7 +7,7 @@ session cookie and CSRF token; what the caller may do is decided by
 
 from fastapi import APIRouter
 
-from gcdial.serve.routes import agents, calls, campaigns, events, health, review, webhooks
+from gcdial.serve.routes import agents, calls, campaigns, dnc, events, health, review, webhooks
 
 __all__ = ["ROUTERS"]
 
@@ -19,5 +19,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     agents.router,
     campaigns.router,
     webhooks.router,
+    dnc.router,
     health.router,
 )

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, Response
 
 from gcdial.errors import GcdialError, NotFoundError
 from gcdial.serve.cursor import decode_cursor, encode_cursor, filters_fingerprint
-from gcdial.serve.models import CallRequest, CallResource, CallsPage, RefusedCall
+from gcdial.serve.models import CallRequest, CallResource, CallsPage, RefusedCall, RuleRefusal
 from gcdial.serve.params import CallId
 from gcdial.serve.problems import ApiProblem, ErrorBody
 from gcdial.serve.routes.deps import ERRORS, Caller, Service
@@ -60,6 +60,12 @@ def _idempotency_key(value: str | None) -> str:
     response_model=CallResource,
     responses={
         **ERRORS,
+        403: {
+            "model": RuleRefusal,
+            "description": "Refused by a calling rule before anything was claimed or sent "
+            "(error.type do_not_call, calling_window, unknown_time_zone or no_calling_hours; "
+            "the contact's local time in localTime); or the key lacks a scope or the agent",
+        },
         409: {
             "model": RefusedCall,
             "description": "Refused before anything was sent (the agent is not ready, ...), "
@@ -89,7 +95,11 @@ async def create_call(
     caller.need("dial")
     key = _idempotency_key(idempotency_key)
     caller.need_agent(request.agent)
+    if request.override is not None:
+        caller.need("override")
     answer = await service.create_call(caller.key, key, request)
+    if answer.kind == "refused_rules":
+        return JSONResponse(answer.body, answer.status_code)
     if answer.kind == "mismatch":
         raise ApiProblem(
             422,
@@ -114,10 +124,25 @@ async def create_call(
 
 
 @router.get("/v1/calls/{call_id}", response_model=CallResource, responses=ERRORS)
-async def get_call(call_id: CallId, caller: Caller, service: Service) -> dict[str, Any]:
+async def get_call(
+    call_id: CallId,
+    caller: Caller,
+    service: Service,
+    expand: Annotated[
+        str | None,
+        Query(
+            pattern="^progress$",
+            description="progress: add the call's step, talk time and the placing key's name",
+        ),
+    ] = None,
+) -> dict[str, Any]:
     """One call the caller may see."""
     caller.need("watch")
-    return call_json(await service.own_call(caller.key, call_id))
+    call = await service.own_call(caller.key, call_id)
+    if expand == "progress":
+        [shown] = await with_progress(service, [call])
+        return shown
+    return call_json(call)
 
 
 @router.get(

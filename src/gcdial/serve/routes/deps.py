@@ -14,6 +14,7 @@ from gcdial.serve.principal import COOKIE_NAME, SAFE_METHODS, Authenticator, Pri
 from gcdial.serve.problems import ApiProblem, ErrorBody
 from gcdial.serve.review import Reviews
 from gcdial.serve.service import DialService
+from gcdial.serve.session import WIDGET_TOKEN_PREFIX
 
 __all__ = [
     "ERRORS",
@@ -67,7 +68,13 @@ async def _identify(
     request: Request, credentials: HTTPAuthorizationCredentials | None, csrf: str | None
 ) -> Principal | None:
     auth = _auth(request)
-    if credentials is not None:
+    if credentials is not None and credentials.credentials.startswith(WIDGET_TOKEN_PREFIX):
+        principal = await auth.from_widget_token(
+            credentials.credentials,
+            request.headers.get("origin"),
+            safe=request.method in SAFE_METHODS,
+        )
+    elif credentials is not None:
         principal = await auth.from_bearer(credentials.credentials)
     else:
         cookie = request.cookies.get(COOKIE_NAME)
@@ -76,8 +83,9 @@ async def _identify(
         unsafe = request.method not in SAFE_METHODS
         principal = await auth.from_cookie(cookie, csrf, unsafe=unsafe)
     if principal.session is None or request.method not in SAFE_METHODS:
-        # Every API request and every page action; not the live page's own reads, which follow
-        # each event (a wallboard's key would otherwise run dry on a busy day).
+        # Every API request and every page or widget action; not the page's and the widget's
+        # own reads, which follow each event or poll a call (a wallboard's key, or an agent's
+        # on a long call, would otherwise run dry).
         auth.admit(principal)
     return principal
 

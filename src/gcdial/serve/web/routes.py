@@ -13,7 +13,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from jinja2 import Environment, PackageLoader, select_autoescape
 from pydantic import BaseModel
 from starlette.staticfiles import StaticFiles
 
@@ -22,6 +21,8 @@ from gcdial.serve.principal import COOKIE_NAME, Principal
 from gcdial.serve.problems import ApiProblem
 from gcdial.serve.routes.deps import ERRORS, Auth, Caller, Service
 from gcdial.serve.store import hash_api_key
+from gcdial.serve.web.signin import router as signin_router
+from gcdial.serve.web.templating import TEMPLATES
 from gcdial.serve.web.views import number_preview
 
 __all__ = ["mount_page", "router"]
@@ -77,11 +78,6 @@ class NumberPreview(BaseModel):
     zones: list[LocalTime]
 
 
-_TEMPLATES = Environment(
-    loader=PackageLoader("gcdial.serve.web", "templates"),
-    autoescape=select_autoescape(["html"]),
-)
-
 # In the OpenAPI document (tag "page"), so the property test drives them too; the HTML is not.
 router = APIRouter(tags=["page"])
 _HTML: dict[int | str, dict[str, Any]] = {
@@ -95,7 +91,7 @@ _HTML: dict[int | str, dict[str, Any]] = {
 
 
 def _html(name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    body = _TEMPLATES.get_template(name).render(**context)
+    body = TEMPLATES.get_template(name).render(**context)
     return HTMLResponse(body, status, headers=_SECURITY_HEADERS)
 
 
@@ -112,13 +108,14 @@ async def favicon_ico() -> Response:
 async def page(request: Request, auth: Auth) -> Response:
     """The page when signed in, else the sign-in form (saying why when a session ended)."""
     cookie = request.cookies.get(COOKIE_NAME)
+    genesys = auth.service.config.signin_enabled
     if cookie is None:
-        return _html("signin.html", message=None)
+        return _html("signin.html", message=None, genesys=genesys)
     try:
         caller = await auth.from_cookie(cookie, None, unsafe=False)
     except ApiProblem as problem:
         message = None if problem.detail.type == "signed_out" else problem.detail.message
-        return _html("signin.html", message=message)
+        return _html("signin.html", message=message, genesys=genesys)
     assert caller.session is not None
     return _html(
         "page.html",
@@ -127,6 +124,7 @@ async def page(request: Request, auth: Auth) -> Response:
         can_dial=caller.may("dial"),
         can_campaigns=caller.may("campaigns"),
         agents=list(caller.key.agents),
+        agent_name=caller.key.extra.get("displayName") if caller.kind == "agent" else None,
     )
 
 
@@ -146,7 +144,12 @@ async def sign_in(
     origin = request.headers.get("origin")
     if origin and origin != f"{request.url.scheme}://{request.url.netloc}":
         # A sign-in form posted from another site (login CSRF).
-        return _html("signin.html", 403, message="Sign in from this page, not another site.")
+        return _html(
+            "signin.html",
+            403,
+            message="Sign in from this page, not another site.",
+            genesys=service.config.signin_enabled,
+        )
     record = (
         await service.db(service.store.find_api_key, hash_api_key(key.strip())) if key else None
     )
@@ -156,6 +159,7 @@ async def sign_in(
             401,
             message="That API key is not known or was revoked.",
             hint="Paste a key from `gcdial serve keys create`; it is never shown again.",
+            genesys=service.config.signin_enabled,
         )
     if not Principal(record).may("watch"):
         return _html(
@@ -163,6 +167,7 @@ async def sign_in(
             403,
             message="That API key lacks the 'watch' scope, which the page needs.",
             hint="Create one with --scopes watch (add dial to place calls from the page).",
+            genesys=service.config.signin_enabled,
         )
     session = await auth.sign_in(record)
     answer = RedirectResponse("/", status_code=303, headers={"Cache-Control": "no-store"})
@@ -231,4 +236,5 @@ async def number(
 def mount_page(app: FastAPI) -> None:
     """Serve the page at ``/``, its sign-in routes under ``/page`` and its static files."""
     app.include_router(router)
+    app.include_router(signin_router)
     app.mount("/page/static", StaticFiles(packages=[("gcdial.serve.web", "static")]), "static")

@@ -184,9 +184,46 @@
         td("Now", now ? el("span", { class: "step" }, now.step + " · " + now.to)
           : el("span", { class: "muted" }, "idle")));
     });
+    const empty = shownQueue
+      ? "No members of " + shownQueue.name + " that you may watch."
+      : "No agents yet: they appear with your key's agents or your first call; or choose a queue.";
     $("#agents").replaceChildren(...(rows.length ? rows
-      : [el("tr", {}, el("td", { colspan: 5, class: "muted" },
-          "No agents yet: they appear with your key's agents or your first call."))]));
+      : [el("tr", {}, el("td", { colspan: 5, class: "muted" }, empty))]));
+  }
+
+  // The chooser: the org's queues (GET /v1/queues) and groups (GET /v1/groups); hidden when
+  // neither can be read.
+  async function loadQueues() {
+    const chooser = $("#agents-queue");
+    const [queues, groups] = await Promise.all([
+      api("GET", "/v1/queues").then((d) => d.queues, () => null),
+      api("GET", "/v1/groups").then((d) => d.groups, () => null)]);
+    for (const [kind, label, list] of [["queue", "Queues", queues], ["group", "Groups", groups]]) {
+      if (!list || !list.length) continue;
+      chooser.append(el("optgroup", { label },
+        ...list.map((q) => el("option", { value: kind + ":" + q.id }, q.name))));
+    }
+    if (!queues && !groups) return;
+    syncQueueChooser();
+    $("#queue-chooser").hidden = false;
+    chooser.addEventListener("change", () => {
+      watched = chooser.value;
+      const url = new URL(location.href);
+      url.searchParams.delete("queue");
+      url.searchParams.delete("group");
+      const at = watched.indexOf(":");
+      if (watched) url.searchParams.set(watched.slice(0, at), watched.slice(at + 1));
+      history.replaceState(null, "", url);
+      $("#agents").replaceChildren(el("tr", {}, el("td", { colspan: 5, class: "muted" },
+        "Loading…")));
+      loadAgents().catch((err) => notice("Could not load the agents: " + err.message));
+    });
+  }
+
+  function syncQueueChooser() {
+    const chooser = $("#agents-queue");
+    const value = shownQueue ? shownQueue.kind + ":" + shownQueue.id : "";
+    if ([...chooser.options].some((o) => o.value === value)) chooser.value = value;
   }
 
   function filterQuery() {
@@ -214,10 +251,33 @@
 
   // Presence: pushed as agent.updated events while the service's notifications channel is up;
   // polled (slowly) only while it is down, and the page says which.
+  // Whose members the panel shows: the queue or group chosen in the <select> (kept in the URL
+  // as ?queue=ID or ?group=ID), else the queue the key was made to watch (the service applies
+  // it), else none. `watched` is "queue:ID", "group:ID" or "".
   let agentPoll = null;
+  const startQuery = new URLSearchParams(location.search);
+  let watched = startQuery.get("group") ? "group:" + startQuery.get("group")
+    : startQuery.get("queue") ? "queue:" + startQuery.get("queue") : "";
+  let shownQueue = null;
   async function loadAgents() {
-    const answer = await api("GET", "/v1/agents");
+    const at = watched.indexOf(":");
+    const path = "/v1/agents" + (watched ? "?" + watched.slice(0, at) + "="
+      + encodeURIComponent(watched.slice(at + 1)) : "");
+    let answer;
+    try {
+      answer = await api("GET", path);
+    } catch (err) {
+      if (err.type !== "queue_not_found" && err.type !== "group_not_found") throw err;
+      agents = [];
+      shownQueue = null;
+      $("#agents").replaceChildren(el("tr", {}, el("td", { colspan: 5, class: "bad" },
+        err.message)));
+      return;
+    }
     agents = answer.agents;
+    shownQueue = answer.queue ? { kind: "queue", ...answer.queue }
+      : answer.group ? { kind: "group", ...answer.group } : null;
+    syncQueueChooser();
     renderAgents();
     const presence = answer.presence || { live: false, pollSeconds: 15 };
     const note = $("#presence-mode");
@@ -459,7 +519,7 @@
       lastEventId = await loadCalls();
       openStream(lastEventId);
       emit("page.ready", {});
-      await loadAgents();
+      await Promise.all([loadQueues(), loadAgents()]);
     } catch (err) {
       if (!signedOut) notice("Could not load the page's data: " + err.message);
     }
