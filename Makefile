@@ -35,8 +35,10 @@ typecheck: $(STAMP)
 
 check: lint typecheck
 
+# Two workers, a test file each at a time: most tests wait on servers and subprocesses, so two
+# cores run them in about two thirds of the time. `pytest` alone runs them one at a time.
 unit: $(STAMP) postgres-binaries js-deps
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 # The page's browser tests drive Debian's Chromium (Playwright's own browser download is not used).
 browser:
