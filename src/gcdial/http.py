@@ -172,6 +172,11 @@ _PERMISSION_HINT = (
     "conversation:agentlessCall:add for calls placed on behalf of an agent (Admin > People & "
     "Permissions > Roles, then assign the role under Admin > Integrations > OAuth > Roles)."
 )
+_REQUEST_PERMISSION_HINT = (
+    "The OAuth client (or user) lacks a permission this request needs: give its role the one "
+    "Genesys names (Admin > People & Permissions > Roles, then assign the role under Admin > "
+    "Integrations > OAuth > Roles)."
+)
 _EXPIRED_HINT = (
     "The access token is missing, expired or revoked. A client-credentials token is renewed "
     "automatically; for a user token run `gcdial login` again."
@@ -304,6 +309,8 @@ def api_error_from_response(
         or f"HTTP {status} with no error message"
     )
     hint = hint_for(status, code)
+    if hint == _PERMISSION_HINT and url is not None and "/conversations/calls" not in url:
+        hint = _REQUEST_PERMISSION_HINT  # the create-call's permissions are not this request's
     if code in {"missing.permissions", "missing.any.permissions"}:
         missing = _permission_names(body)
         if missing:

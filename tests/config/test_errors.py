@@ -177,3 +177,19 @@ def test_the_whole_tree_lives_in_errors_py() -> None:
 def test_moved_helpers_still_import_from_errors() -> None:
     """Code that imported the response helpers from gcdial.errors keeps working."""
     assert errors.api_error_from_response is api_error_from_response
+
+
+def test_a_permission_refusal_names_the_create_calls_permissions_only_for_a_create_call() -> None:
+    body = {"code": "missing.permissions", "message": "Unable to perform the requested action."}
+    base = "https://api.mypurecloud.com/api/v2"
+    call = api_error_from_response(
+        403, body, {}, method="POST", url=f"{base}/conversations/calls/user/u1"
+    )
+    channel = api_error_from_response(
+        403, body, {}, method="POST", url=f"{base}/notifications/channels"
+    )
+    assert call.hint is not None
+    assert "conversation:call:add" in call.hint
+    assert channel.hint is not None
+    assert "conversation:call:add" not in channel.hint
+    assert "the one Genesys names" in channel.hint
