@@ -29,6 +29,7 @@ TEST_SPEED = 50.0
 # (tests/serve/test_call_rules.py); every other service, in-process or a CLI child, allows any
 # hour. The docs' walkthroughs run in a fresh environment and say so on the page.
 os.environ.setdefault("GCDIAL_SERVE_CALLING_WINDOW", "00:00-24:00")
+os.environ.setdefault("GCDIAL_CALLING_WINDOW", "00:00-24:00")  # gcdial call, likewise
 
 # A shell without job control starts background jobs with SIGINT ignored, and an ignored signal
 # is inherited across exec: the CLI processes that tests interrupt with Ctrl-C would never see

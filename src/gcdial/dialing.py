@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, TypedDict
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Final, TypedDict
 from gcdial._shared import DEFAULT_RESOLVE_TIMEOUT_S, DEFAULT_WRAPUP_TIMEOUT_S
 from gcdial.calls import AsyncCalls, CallParams, Calls, CallTarget, async_twin
 from gcdial.config import Settings
-from gcdial.errors import CallOutcomeUnknownError
+from gcdial.errors import AgentNotReadyError, CallEffect, CallOutcomeUnknownError, CallRulesError
 from gcdial.http import ApiTransport, AsyncApiTransport, ServerClock, async_sleep
 from gcdial.resolve import (
     UNTAGGED_SKEW_S,
@@ -46,6 +46,8 @@ from gcdial.resolve import (
 
 if TYPE_CHECKING:
     import asyncio
+
+    from gcdial.gate import CallGate
 
     # Types only: a dial that is not followed never loads the monitor (start-up time).
     from gcdial.models import CallCreated
@@ -85,6 +87,7 @@ class DialOptions(TypedDict, total=False):
     on_event: Callable[[CallEvent], None] | None
     clock: Clock
     sleep: AsyncSleep
+    gate: CallGate | None
 
 
 @dataclass
@@ -317,6 +320,7 @@ async def dial(
     on_event: Callable[[CallEvent], None] | None = None,
     clock: Clock = time.monotonic,
     sleep: AsyncSleep = async_sleep,
+    gate: CallGate | None = None,
 ) -> Dial:
     """Check the agent, place ``params`` tagged with a fresh attempt id, follow, resolve.
 
@@ -330,6 +334,13 @@ async def dial(
     agent's wrap-up and return it in ``outcome.wrapup``. Only calls expected to have one are
     waited for: those placed for a queue (``params.queue``, else the setting ``queue_id``), or any
     call with the setting ``wrapup_non_acd``.
+
+    ``gate`` (opt-in; None: no gate, as before): asked once the agent is known and before the
+    POST (:class:`gcdial.gate.SingleCallGate`: the calling rules, the agent's row of live
+    calls). A refusal raises (:class:`~gcdial.errors.CallRulesError`, or
+    :class:`~gcdial.errors.AgentNotReadyError` with reason ``agent_busy``) and sends nothing.
+    The agent is released when the call is not placed, or was followed to its end; a call that
+    is placed and not followed keeps its row (the gate's store bounds how long).
     """
     attempt_id, params, tagged = _tag(calls, settings, params, attempt_id)
     wait_wrapup: WrapupWait | None = None
@@ -354,6 +365,9 @@ async def dial(
             await live_monitor.watch_agent(target.agent_id)
             mark = live_monitor.health_mark()
         handle = _handle(attempt_id, params, tagged, target, settings, transport.server_clock)
+        if gate is not None:
+            _admit(gate, handle)
+            stack.enter_context(_gated(gate, handle, followed=follow))
         if on_target is not None:
             on_target(target, handle.attempt)
         try:
@@ -426,6 +440,7 @@ def dial_sync(
     on_placed: Callable[[str], None] | None = None,
     clock: Clock = time.monotonic,
     sleep: AsyncSleep = async_sleep,
+    gate: CallGate | None = None,
 ) -> Dial:
     """:func:`dial` without following the call, over a synchronous transport (blocks).
 
@@ -438,6 +453,35 @@ def dial_sync(
     attempt_id, params, tagged = _tag(calls, settings, params, attempt_id)
     target = calls.target(agent, check_agent=check_agent)
     handle = _handle(attempt_id, params, tagged, target, settings, transport.server_clock)
+
+    def place() -> Dial:
+        return _place_sync(
+            calls, transport, settings, handle, tagged, target, on_target, on_placed,
+            resolve, resolve_timeout_s, analytics, clock, sleep,
+        )  # fmt: skip
+
+    if gate is None:
+        return place()
+    _admit(gate, handle)
+    with _gated(gate, handle):
+        return place()
+
+
+def _place_sync(
+    calls: Calls,
+    transport: ApiTransport,
+    settings: Settings,
+    handle: Dial,
+    tagged: CallParams,
+    target: CallTarget,
+    on_target: Callable[[CallTarget, Attempt], None] | None,
+    on_placed: Callable[[str], None] | None,
+    resolve: bool,
+    resolve_timeout_s: float,
+    analytics: bool,
+    clock: Clock,
+    sleep: AsyncSleep,
+) -> Dial:
     if on_target is not None:
         on_target(target, handle.attempt)
     try:
@@ -475,6 +519,58 @@ def dial_sync(
     if handle.conversation_id is not None and on_placed is not None:
         on_placed(handle.conversation_id)
     return handle
+
+
+def _admit(gate: CallGate, handle: Dial) -> None:
+    """Ask the gate; its refusal raises (nothing was sent)."""
+    attempt = handle.attempt
+    refusal = gate.admit_call(attempt.agent_id, attempt.attempt_id, attempt.number)
+    if refusal is None:
+        return
+    if refusal.reason in ("agent_busy", "store_unavailable"):
+        raise AgentNotReadyError(
+            f"Refused, nothing was dialed: {refusal.message}.",
+            agent=attempt.agent_id,
+            reason=refusal.reason,
+            hint="Wait until that call ends, or dial through another agent."
+            if refusal.reason == "agent_busy"
+            else "Check that the gate's store can be written.",
+        )
+    local = refusal.local_time or "unknown (no time zone is known for the number)"
+    raise CallRulesError(
+        f"Refused, nothing was dialed: {refusal.message}. The customer's local time: {local}.",
+        rule=refusal.reason,
+        local_time=refusal.local_time,
+    )
+
+
+def _settle_gate(gate: CallGate, handle: Dial, followed: bool) -> None:
+    """After the dial: free the agent unless its call may still be live (placed and not
+    followed to its end, or its outcome unknown)."""
+    if handle.conversation_id is not None:
+        if followed and handle.outcome is not None:
+            gate.release_call(handle.attempt.attempt_id)
+        else:
+            gate.bind_call(handle.attempt.attempt_id, handle.conversation_id)
+        return
+    if handle.resolution.verdict is Verdict.NOT_PLACED or (
+        handle.ambiguity is None and handle.resolution.verdict is not Verdict.PLACED
+    ):
+        gate.release_call(handle.attempt.attempt_id)
+
+
+@contextlib.contextmanager
+def _gated(gate: CallGate, handle: Dial, *, followed: bool = False) -> Iterator[None]:
+    """Release the agent when the dial raises having provably placed nothing."""
+    try:
+        yield
+    except BaseException as exc:
+        effect = getattr(exc, "call_effect", CallEffect.UNKNOWN)
+        if effect is not CallEffect.UNKNOWN and handle.conversation_id is None:
+            gate.release_call(handle.attempt.attempt_id)
+        raise
+    else:
+        _settle_gate(gate, handle, followed)
 
 
 def _tag(

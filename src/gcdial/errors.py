@@ -76,6 +76,7 @@ __all__ = [
     "BudgetUnavailableError",
     "CallEffect",
     "CallOutcomeUnknownError",
+    "CallRulesError",
     "CallWaitTimeoutError",
     "CallsRefusedError",
     "ChannelUnavailableError",
@@ -548,6 +549,26 @@ class JournalDataError(JournalError):
 class ReviewConflictError(JournalError):
     """A verdict that cannot apply: the contact is no longer waiting for review (someone
     recorded one first), or its call was accepted by Genesys, so "not placed" is impossible."""
+
+
+class CallRulesError(GcdialError):
+    """A calling rule forbids this dial now (the calling window in the customer's local time,
+    the do-not-call list): nothing was sent. ``rule`` names it; ``local_time`` is the
+    customer's local time(s), None when no time zone is known."""
+
+    call_effect = CallEffect.REFUSED  # the rules are asked before the create-call is sent
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        rule: str,
+        local_time: str | None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.rule = rule
+        self.local_time = local_time
 
 
 class NoUsableAgentError(AgentNotReadyError):

@@ -31,7 +31,7 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final, Protocol
 from zoneinfo import ZoneInfo
 
@@ -47,11 +47,13 @@ __all__ = [
     "READINESS_TTL_S",
     "AgentGate",
     "AgentLeases",
+    "CallGate",
     "DoNotCall",
     "ExclusiveGate",
     "ReadinessGate",
     "Refusal",
     "RuleBreach",
+    "SingleCallGate",
     "local_times",
     "readiness_refusal",
     "rule_breaches",
@@ -74,6 +76,8 @@ class Refusal:
     message: str
     live_call: str | None = None
     retry_after_s: float = DEFAULT_REST_S
+    local_time: str | None = None
+    """For a calling rule: the contact's local time(s) (``Mon 04:30 America/New_York``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,3 +304,106 @@ class ExclusiveGate:
             return
         with contextlib.suppress(Exception):
             await self._leases.release(*held)
+
+
+class SyncAgentLeases(Protocol):
+    """Agent rows asked without an event loop (:class:`gcdial.local_leases.LocalAgentLeases`)."""
+
+    def claim_now(self, agent_id: str, call_id: str) -> str | None:
+        """None when granted; else the live call holding the agent. Raises when the store fails."""
+        ...
+
+    def rebind_now(self, agent_id: str, old_call_id: str, new_call_id: str) -> None:
+        """The holder got its final call id."""
+        ...
+
+    def release_now(self, agent_id: str, call_id: str) -> None:
+        """Free the agent if ``call_id`` holds it."""
+        ...
+
+
+class CallGate(Protocol):
+    """What one library dial (``dial(..., gate=...)``, ``Client.dial``) asks before its create-call
+    leaves. Plain (blocking) methods: a dial that is not followed runs no event loop."""
+
+    def admit_call(self, agent_id: str, holder: str, phone_e164: str) -> Refusal | None:
+        """None: the dial may go (the agent is held for ``holder`` until :meth:`release_call`)."""
+        ...
+
+    def bind_call(self, holder: str, conversation_id: str) -> None:
+        """The call was placed as ``conversation_id`` (a busy answer names it from now on)."""
+        ...
+
+    def release_call(self, holder: str) -> None:
+        """The call ended, or was never placed: the agent is free."""
+        ...
+
+
+class SingleCallGate:
+    """The gate of one call: the calling rules (``rules``: window in the contact's zone(s) and
+    the rules' own do-not-call list), then the agent's row in ``leases`` (the CLI's shared
+    file). Either may be None (not checked). ``time_zone`` is the customer's own zone, when the
+    number's is not theirs; ``now`` the wall clock the window is asked at."""
+
+    def __init__(
+        self,
+        rules: Rules | None = None,
+        leases: SyncAgentLeases | None = None,
+        *,
+        time_zone: str | None = None,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.rules = rules
+        self.leases = leases
+        self.time_zone = time_zone
+        self._now = now or _utc_now
+        self._held: dict[str, tuple[str, str]] = {}  # holder -> (agent id, call id)
+
+    def breaches(self, phone_e164: str) -> tuple[RuleBreach, ...]:
+        """The calling rules a dial to ``phone_e164`` breaks now (empty: none, or no rules)."""
+        if self.rules is None:
+            return ()
+        return rule_breaches(self.rules, phone_e164, self._now(), time_zone=self.time_zone)
+
+    def admit_call(self, agent_id: str, holder: str, phone_e164: str) -> Refusal | None:
+        """The rules first (nothing is held for a refused number), then the agent's row."""
+        found = self.breaches(phone_e164)
+        if found:
+            first = found[0]
+            return Refusal(first.rule, first.message, local_time=first.local_time)
+        if self.leases is None:
+            return None
+        try:
+            live = self.leases.claim_now(agent_id, holder)
+        except Exception as exc:  # the store cannot grant it: never dial without it
+            return Refusal(
+                "store_unavailable",
+                f"the file of agents with a live call could not be written ({type(exc).__name__})",
+            )
+        if live is not None:
+            return Refusal("agent_busy", f"the agent has a live call ({live})", live_call=live)
+        self._held[holder] = (agent_id, holder)
+        return None
+
+    def bind_call(self, holder: str, conversation_id: str) -> None:
+        """Name the row after the conversation (best effort: the holder's tag still holds it)."""
+        held = self._held.get(holder)
+        if held is None or self.leases is None:
+            return
+        try:
+            self.leases.rebind_now(held[0], held[1], conversation_id)
+        except Exception:
+            return
+        self._held[holder] = (held[0], conversation_id)
+
+    def release_call(self, holder: str) -> None:
+        """Free the agent (if the store fails, the row expires on its own)."""
+        held = self._held.pop(holder, None)
+        if held is None or self.leases is None:
+            return
+        with contextlib.suppress(Exception):
+            self.leases.release_now(*held)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)

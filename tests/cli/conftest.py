@@ -33,6 +33,7 @@ def base_env(tmp_path: Path) -> dict[str, str]:
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(home),
+        "GCDIAL_CALLING_WINDOW": "00:00-24:00",
         "XDG_CONFIG_HOME": str(home / ".config"),
         "COLUMNS": "200",
         "NO_COLOR": "1",

@@ -184,9 +184,14 @@ def test_wait_timeout_and_hangup_after(cli: Cli, emulator: EmulatorServer) -> No
     # At speed 5 this number talks for 12 real seconds, so the 0.2 s hang-up wins the race even
     # when a loaded machine is slow to start the command.
     emulator.set_speed(5)
+    # alice is still talking on the timed-out call (the gate holds her): bob takes this one.
+    busy = cli("call", "+14155550149", "--agent", ALICE)
+    assert busy.code == 7, busy.err
+    assert "the agent has a live call" in busy.err
     hung = cli(
-        "call", "+14155550149", "--agent", ALICE, "--wait", "--hangup-after", "0.2", "--json"
-    )
+        "call", "+14155550149", "--agent", "bob@example.com", "--wait", "--hangup-after", "0.2",
+        "--json",
+    )  # fmt: skip
     assert hung.code == 0, hung.err
     events = hung.json_lines()
     assert any(e["event"] == "hangup_requested" for e in events)

@@ -76,6 +76,7 @@ def _reference_env(emulator: EmulatorServer, path: str) -> dict[str, str]:
     sandbox's customers in California may be asleep when the tests run)."""
     return {
         "GCDIAL_SERVE_CALLING_WINDOW": "00:00-24:00",
+        "GCDIAL_CALLING_WINDOW": "00:00-24:00",
         "PATH": f"{VENV / 'bin'}{os.pathsep}{path}",
         "VIRTUAL_ENV": str(VENV),
         "GCDIAL_BASE_URL": emulator.base_url,

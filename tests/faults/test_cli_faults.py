@@ -95,6 +95,7 @@ def test_gcdial_call_under_a_fault(
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(tmp_path),
+        "GCDIAL_CALLING_WINDOW": "00:00-24:00",
         "XDG_CONFIG_HOME": str(tmp_path / ".config"),
         "NO_COLOR": "1",
         "GCDIAL_BASE_URL": emulator.base_url,
@@ -150,6 +151,7 @@ def test_outcome_unknown_names_the_number_that_was_sent(
         env={
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": str(tmp_path),
+            "GCDIAL_CALLING_WINDOW": "00:00-24:00",
             "GCDIAL_BASE_URL": emulator.base_url,
             **NO_ANALYTICS,
         },
@@ -176,6 +178,7 @@ def test_a_failed_channel_create_says_what_failed_and_that_it_polls(
         env={
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": str(tmp_path),
+            "GCDIAL_CALLING_WINDOW": "00:00-24:00",
             "NO_COLOR": "1",
             "GCDIAL_BASE_URL": emulator.base_url,
             "GENESYSCLOUD_OAUTHCLIENT_ID": emulator.client_id,

@@ -170,6 +170,7 @@ def _cli_call(emulator: EmulatorServer, agent: str, home: Path) -> tuple[int, di
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(home),
+        "GCDIAL_CALLING_WINDOW": "00:00-24:00",
         "XDG_CONFIG_HOME": str(home / ".config"),
         "NO_COLOR": "1",
         "GCDIAL_BASE_URL": emulator.base_url,

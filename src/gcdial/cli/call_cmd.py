@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from gcdial._shared import DEFAULT_RESOLVE_TIMEOUT_S, DEFAULT_WRAPUP_TIMEOUT_S
+from gcdial.cli.local_gate import CALLING_WINDOW_ENV, DEFAULT_CALLING_WINDOW
 from gcdial.cli.options import JsonOpt, SandboxOpt, VerboseOpt, option_value
 from gcdial.cli.session import Session, session
 
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from rich.text import Text
 
     from gcdial.calls import CallParams
+    from gcdial.campaign.rules import Rules
     from gcdial.config import Settings
     from gcdial.http import PreparedRequest
 
@@ -203,6 +205,40 @@ def call(
             help="When the create-call answer is lost: how long to look for the call (seconds).",
         ),
     ] = DEFAULT_RESOLVE_TIMEOUT_S,
+    window: Annotated[
+        str,
+        typer.Option(
+            "--window",
+            envvar=CALLING_WINDOW_ENV,
+            help="Calling window in the customer's local time (HH:MM-HH:MM; 00:00-24:00: any "
+            "hour). The zone is the number's, or --timezone.",
+        ),
+    ] = DEFAULT_CALLING_WINDOW,
+    any_hour: Annotated[
+        bool,
+        typer.Option(
+            "--any-hour",
+            help="Dial whatever the customer's local time (--sandbox implies it).",
+            show_default=False,
+        ),
+    ] = False,
+    timezone: Annotated[
+        str | None,
+        typer.Option(
+            "--timezone",
+            help="The customer's own time zone (IANA, e.g. America/New_York), when the "
+            "number's is not theirs or is unknown.",
+            show_default=False,
+        ),
+    ] = None,
+    dnc: Annotated[
+        str | None,
+        typer.Option(
+            "--dnc",
+            help="Do-not-call file (one number per line, as campaign --dnc): refuse its numbers.",
+            show_default=False,
+        ),
+    ] = None,
     json: JsonOpt = False,
     sandbox: SandboxOpt = False,
     verbose: VerboseOpt = False,
@@ -213,6 +249,10 @@ def call(
     its answer is lost, gcdial finds out by itself (up to --resolve-timeout): "placed" (exit 0, or
     the outcome with --wait), "not placed: safe to dial again" (exit 40), or "still unknown"
     (exit 5: do not dial again; check later with `gcdial resolve`).
+
+    Before the call the customer's local time must be inside --window and the number not in
+    --dnc (else exit 4), and the agent must have no live call from another `gcdial call` or a
+    campaign on this machine (else exit 7).
     """
     with session(ctx, json=json, sandbox=sandbox, verbose=verbose) as run:
         _check_wait_options(wait=wait, timeout=timeout, hangup_after=hangup_after)
@@ -243,6 +283,10 @@ def call(
             return
         # Refuse a bad number or body before any request (the agent check included) is sent.
         params.body(default_country=run.settings().default_country)
+        rules = _rules(
+            run, window=window, any_hour=any_hour or run.emulator is not None, timezone=timezone,
+            dnc=dnc, country=country,
+        )  # fmt: skip
         # Deferred for start-up speed: the live view pulls in the monitor and websockets.
         from gcdial.cli.live import DialRequest, dial_and_report
 
@@ -255,6 +299,9 @@ def call(
             hangup_after=hangup_after,
             resolve_timeout_s=resolve_timeout,
             wrapup_timeout_s=wrapup_timeout if wait else 0.0,
+            rules=rules,
+            time_zone=timezone,
+            window_shown=_window_shown(window, any_hour or run.emulator is not None),
         )
         raise typer.Exit(int(dial_and_report(run, request)))
 
@@ -290,3 +337,38 @@ def _check_wait_options(*, wait: bool, timeout: float | None, hangup_after: floa
             raise InputError(f"{name} only makes sense with --wait.", hint="Add --wait.")
         if not value > 0:
             raise InputError(f"{name} must be a positive number of seconds, not {value:g}.")
+
+
+def _window_shown(window: str, any_hour: bool) -> str:
+    return "any hour" if any_hour else window
+
+
+def _rules(
+    run: Session,
+    *,
+    window: str,
+    any_hour: bool,
+    timezone: str | None,
+    dnc: str | None,
+    country: str | None,
+) -> Rules:
+    """The calling rules of this call, as the options say (each bad value names its option)."""
+    from gcdial.campaign.csvinput import is_valid_time_zone
+    from gcdial.campaign.rules import CallingWindow, DoNotCallList, Rules, UnknownZone
+    from gcdial.errors import InputError
+
+    with option_value("--window"):
+        parsed = CallingWindow.parse("00:00-24:00" if any_hour else window)
+    if timezone is not None and not is_valid_time_zone(timezone):
+        raise InputError(
+            f"--timezone {timezone!r} is not a time zone.",
+            hint="Use an IANA zone name such as America/New_York or Europe/London.",
+        )
+    listed = DoNotCallList()
+    if dnc is not None:
+        listed = DoNotCallList.load(dnc, default_country=country or run.settings().default_country)
+    return Rules(
+        window=parsed,
+        dnc=listed,
+        unknown_zone=UnknownZone.ANY if parsed.all_day else UnknownZone.SKIP,
+    )

@@ -60,6 +60,7 @@ def _exit_code_for(exc: BaseException) -> ExitCode:
         (e.AuthError, ExitCode.CONFIG),
         (e.AuthenticationError, ExitCode.CONFIG),
         (e.AgentNotReadyError, ExitCode.AGENT_NOT_READY),
+        (e.CallRulesError, ExitCode.REFUSED),
         (e.RateLimitedError, ExitCode.RATE_LIMITED),
         (e.ServerError, ExitCode.SERVER),
         (e.ResponseFormatError, ExitCode.SERVER),

@@ -9,7 +9,7 @@ while something rings; ``--json`` gets one JSON object per line, the outcome las
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -19,16 +19,21 @@ from gcdial.agents import AgentReadiness
 from gcdial.calls import CallParams, CallTarget
 from gcdial.cli import render
 from gcdial.cli.exitcodes import ExitCode, for_outcome
+from gcdial.cli.local_gate import UNFOLLOWED_HOLD_S, open_leases, rules_hint
 from gcdial.cli.session import Session
 from gcdial.client import AsyncClient
 from gcdial.dialing import Dial
-from gcdial.errors import CallOutcomeUnknownError, CallWaitTimeoutError
+from gcdial.errors import CallOutcomeUnknownError, CallRulesError, CallWaitTimeoutError
 from gcdial.resolve import LONG_PAST_S, Attempt, LadderSettings, Resolution, Verdict
 
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.status import Status
 
+    from gcdial.campaign.rules import Rules
+    from gcdial.client import Client
+    from gcdial.gate import SingleCallGate
+    from gcdial.local_leases import LocalAgentLeases
     from gcdial.monitor.events import CallEvent
     from gcdial.monitor.follow import CallMonitor
     from gcdial.monitor.outcome import Outcome
@@ -279,12 +284,23 @@ class DialRequest:
     resolve_timeout_s: float
     wrapup_timeout_s: float = 0.0
     """With ``follow``: how long to wait for the wrap-up once the call is over (0: not at all)."""
+    rules: Rules | None = None
+    """The calling rules of the call (None: none asked)."""
+    time_zone: str | None = None
+    """The customer's own time zone (``--timezone``)."""
+    window_shown: str = ""
+    """The calling window as the user gave it, for a refusal's hint."""
 
 
 async def _dial(view: LiveView, request: DialRequest) -> ExitCode:
     run = view.run
     clock, sleep = run.core_clock()
     async with run.async_client() as client, contextlib.AsyncExitStack() as stack:
+        from gcdial.local_leases import DEFAULT_TTL_S, holding
+
+        leases = open_leases(run.settings(), ttl_s=DEFAULT_TTL_S)
+        await stack.enter_async_context(holding(leases))  # renewed while the call is followed
+        gate = _gate(request, leases)
         monitor = await stack.enter_async_context(_monitor(run, client)) if request.follow else None
         import asyncio  # on an event loop, so already imported (see gcdial.http.async_sleep)
 
@@ -344,7 +360,11 @@ async def _dial(view: LiveView, request: DialRequest) -> ExitCode:
                     on_event=on_event,
                     clock=clock,
                     sleep=sleep,
+                    gate=gate,
                 )
+        except CallRulesError as exc:
+            exc.hint = rules_hint(exc.rule, request.window_shown)
+            raise
         except CallWaitTimeoutError as exc:
             view.outcome(exc.outcome)
             if run.emulator is not None:
@@ -427,7 +447,32 @@ def _place(view: LiveView, request: DialRequest) -> ExitCode:
     run = view.run
     clock, sleep = run.core_clock()
     client = run.client()
-    handle = dialing.dial_sync(
+    leases = open_leases(run.settings(), ttl_s=UNFOLLOWED_HOLD_S)
+    try:
+        handle = _place_gated(view, request, client, _gate(request, leases), clock, sleep)
+    except CallRulesError as exc:
+        exc.hint = rules_hint(exc.rule, request.window_shown)
+        raise
+    finally:
+        leases.close()
+    return _report(view, handle)
+
+
+def _gate(request: DialRequest, leases: LocalAgentLeases) -> SingleCallGate:
+    from gcdial.gate import SingleCallGate
+
+    return SingleCallGate(request.rules, leases, time_zone=request.time_zone)
+
+
+def _place_gated(
+    view: LiveView,
+    request: DialRequest,
+    client: Client,
+    gate: SingleCallGate,
+    clock: Callable[[], float],
+    sleep: Callable[[float], Awaitable[None]],
+) -> Dial:
+    return dialing.dial_sync(
         client.calls,
         client.transport,
         client.settings,
@@ -439,8 +484,8 @@ def _place(view: LiveView, request: DialRequest) -> ExitCode:
         on_placed=lambda conversation_id: setattr(view, "conversation_id", conversation_id),
         clock=clock,
         sleep=sleep,
+        gate=gate,
     )
-    return _report(view, handle)
 
 
 def _loop(work: Coroutine[Any, Any, ExitCode]) -> ExitCode:
