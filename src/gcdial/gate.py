@@ -28,6 +28,7 @@ The campaign runner, the service and the CLI are callers of the gate, not owners
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -321,6 +322,13 @@ class SyncAgentLeases(Protocol):
         """Free the agent if ``call_id`` holds it."""
         ...
 
+    def replace_now(self, agent_id: str, old_call_id: str, call_id: str) -> bool:
+        """Take the row over from ``old_call_id`` (a call known to have ended)."""
+        ...
+
+
+_CONVERSATION_ID: Final = re.compile(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}")
+
 
 class CallGate(Protocol):
     """What one library dial (``dial(..., gate=...)``, ``Client.dial``) asks before its create-call
@@ -343,7 +351,11 @@ class SingleCallGate:
     """The gate of one call: the calling rules (``rules``: window in the contact's zone(s) and
     the rules' own do-not-call list), then the agent's row in ``leases`` (the CLI's shared
     file). Either may be None (not checked). ``time_zone`` is the customer's own zone, when the
-    number's is not theirs; ``now`` the wall clock the window is asked at."""
+    number's is not theirs; ``now`` the wall clock the window is asked at.
+
+    A row held by a single call placed without following it (named by its conversation id) is
+    kept until it expires, unless ``call_over(conversation_id)`` says that call has ended: then
+    the row is taken over (campaign rows, named ``journal#attempt``, are never asked about)."""
 
     def __init__(
         self,
@@ -352,8 +364,10 @@ class SingleCallGate:
         *,
         time_zone: str | None = None,
         now: Callable[[], datetime] | None = None,
+        call_over: Callable[[str], bool] | None = None,
     ) -> None:
         self.rules = rules
+        self.call_over = call_over
         self.leases = leases
         self.time_zone = time_zone
         self._now = now or _utc_now
@@ -380,10 +394,18 @@ class SingleCallGate:
                 "store_unavailable",
                 f"the file of agents with a live call could not be written ({type(exc).__name__})",
             )
-        if live is not None:
+        if live is not None and not self._took_over(agent_id, live, holder):
             return Refusal("agent_busy", f"the agent has a live call ({live})", live_call=live)
         self._held[holder] = (agent_id, holder)
         return None
+
+    def _took_over(self, agent_id: str, live: str, holder: str) -> bool:
+        if self.call_over is None or self.leases is None or not _CONVERSATION_ID.fullmatch(live):
+            return False
+        try:
+            return self.call_over(live) and self.leases.replace_now(agent_id, live, holder)
+        except Exception:  # cannot tell: the row stands
+            return False
 
     def bind_call(self, holder: str, conversation_id: str) -> None:
         """Name the row after the conversation (best effort: the holder's tag still holds it)."""

@@ -130,6 +130,18 @@ class LocalAgentLeases:
                 raise
         return None
 
+    def replace_now(self, agent_id: str, old_call_id: str, call_id: str) -> bool:
+        """Take the agent's row over from ``old_call_id``, a call known to have ended (whoever
+        held it): True when taken, False when the row changed meanwhile."""
+        with self._lock:
+            cursor = self._db.execute(
+                "UPDATE live_agents SET call_id = ?, owner = ?, run = ?, expires_at = ? "
+                "WHERE agent = ? AND call_id = ?",
+                (call_id, self.owner, self.run, self._clock() + self.ttl_s,
+                 self._key(agent_id), old_call_id),
+            )  # fmt: skip
+            return cursor.rowcount == 1
+
     def _write(self, sql: str, args: tuple[object, ...]) -> None:
         with self._lock:
             self._db.execute(sql, args)

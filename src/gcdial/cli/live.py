@@ -300,7 +300,7 @@ async def _dial(view: LiveView, request: DialRequest) -> ExitCode:
 
         leases = open_leases(run.settings(), ttl_s=DEFAULT_TTL_S)
         await stack.enter_async_context(holding(leases))  # renewed while the call is followed
-        gate = _gate(request, leases)
+        gate = _gate(request, leases, run)
         monitor = await stack.enter_async_context(_monitor(run, client)) if request.follow else None
         import asyncio  # on an event loop, so already imported (see gcdial.http.async_sleep)
 
@@ -449,7 +449,7 @@ def _place(view: LiveView, request: DialRequest) -> ExitCode:
     client = run.client()
     leases = open_leases(run.settings(), ttl_s=UNFOLLOWED_HOLD_S)
     try:
-        handle = _place_gated(view, request, client, _gate(request, leases), clock, sleep)
+        handle = _place_gated(view, request, client, _gate(request, leases, run), clock, sleep)
     except CallRulesError as exc:
         exc.hint = rules_hint(exc.rule, request.window_shown)
         raise
@@ -458,10 +458,19 @@ def _place(view: LiveView, request: DialRequest) -> ExitCode:
     return _report(view, handle)
 
 
-def _gate(request: DialRequest, leases: LocalAgentLeases) -> SingleCallGate:
+def _gate(request: DialRequest, leases: LocalAgentLeases, run: Session) -> SingleCallGate:
     from gcdial.gate import SingleCallGate
 
-    return SingleCallGate(request.rules, leases, time_zone=request.time_zone)
+    def call_over(conversation_id: str) -> bool:
+        """Whether an earlier unfollowed call holding the agent has ended (asked of Genesys)."""
+        from gcdial.errors import NotFoundError
+
+        try:
+            return run.client().calls.get(conversation_id).is_over
+        except NotFoundError:
+            return True
+
+    return SingleCallGate(request.rules, leases, time_zone=request.time_zone, call_over=call_over)
 
 
 def _place_gated(
