@@ -162,7 +162,8 @@ def test_an_agent_on_a_campaign_call_or_an_unfollowed_call_is_refused(
         campaign.close()
 
     # Free again: a call without --wait is placed and keeps the agent's row (bounded expiry)...
-    code, out, err = _gcdial(home, org, "call", NUMBER, "--agent", AGENT)
+    org.set_speed(1)  # this number talks for 59 s: still live when the next call is tried
+    code, out, err = _gcdial(home, org, "call", "+14155550149", "--agent", AGENT)
     assert code == 0, err
     conversation = out.strip()
     assert conversation
@@ -175,3 +176,13 @@ def test_an_agent_on_a_campaign_call_or_an_unfollowed_call_is_refused(
     assert code == 7, err
     assert conversation in err
     assert len(org.calls_created()) == 1
+    # Once that call has ended (hung up here), the next call takes its row over.
+    code, _, err = _gcdial(home, org, "hangup", conversation)
+    assert code == 0, err
+    org.set_speed(100)
+    code, out, err = _gcdial(home, org, "call", "+14155550101", "--agent", AGENT, "--wait")
+    assert code == 0, err
+    assert len(org.calls_created()) == 2
+    with sqlite3.connect(_locks(home)) as conn:
+        assert conn.execute("SELECT count(*) FROM live_agents").fetchone() == (0,)
+    conn.close()

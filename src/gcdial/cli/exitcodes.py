@@ -48,12 +48,17 @@ MEANINGS: dict[ExitCode, str] = {
     ExitCode.INTERNAL: "internal error in gcdial: a bug, please report it (run with -v for detail)",
     ExitCode.USAGE: "bad input: unknown option, invalid phone number, malformed argument",
     ExitCode.CONFIG: "configuration or authentication: missing/wrong credentials, unknown region",
-    ExitCode.REFUSED: "Genesys refused the request (4xx): permissions, not found, bad request",
+    ExitCode.REFUSED: (
+        "refused, nothing placed: Genesys refused the request (4xx: permissions, not found, bad "
+        "request), or a calling rule (calling window, do-not-call list)"
+    ),
     ExitCode.OUTCOME_UNKNOWN: (
         "the call may or may not have been placed (still unknown): gcdial resolve, do not re-send"
     ),
     ExitCode.NETWORK: "network: could not connect, or the connection failed before sending",
-    ExitCode.AGENT_NOT_READY: "the agent cannot take the call: unknown, inactive or no station",
+    ExitCode.AGENT_NOT_READY: (
+        "the agent cannot take the call: unknown, inactive, no station, or on a live call"
+    ),
     ExitCode.SERVER: "Genesys failed (5xx) or answered something that is not its API",
     ExitCode.RATE_LIMITED: "rate limited (429) after retrying: nothing was placed, try later",
     ExitCode.NO_ANSWER: "call outcome: the customer did not answer",
