@@ -36,12 +36,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final, Protocol
 from zoneinfo import ZoneInfo
 
-from gcdial.campaign.csvinput import Contact
-from gcdial.campaign.rules import Action, DoNotCallList, Rules
 from gcdial.errors import AgentNotReadyError, GcdialError
 
 if TYPE_CHECKING:
     from gcdial.agents import AgentReadiness
+    from gcdial.campaign.rules import Rules
 
 __all__ = [
     "DEFAULT_REST_S",
@@ -112,6 +111,10 @@ def rule_breaches(
     ``listed`` is why the number is on the do-not-call list (any text; None when it is not):
     the list lives in the caller's store. The window is the campaign rules' own check, in the
     contact's ``time_zone`` when known, else in the number's zone(s)."""
+    # Here, not at the top: a single call with nothing to check never loads the rules' modules.
+    from gcdial.campaign.csvinput import Contact
+    from gcdial.campaign.rules import Action, DoNotCallList
+
     contact = Contact(line=0, phone_e164=phone_e164, tz=time_zone)
     zones = rules.zones_for(contact)
     local = local_times(zones, now)

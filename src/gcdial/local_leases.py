@@ -26,7 +26,6 @@ The file is ``$GCDIAL_AGENT_LOCKS`` when set, else ``$XDG_STATE_HOME/gcdial/live
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import sqlite3
@@ -169,20 +168,27 @@ class LocalAgentLeases:
 
     async def claim(self, agent_id: str, call_id: str) -> str | None:
         """None when granted; else the live call holding the agent (raises when the file fails)."""
+        import asyncio  # here: a single call (gcdial call) asks the blocking methods only
+
         return await asyncio.to_thread(self.claim_now, agent_id, call_id)
 
     async def rebind(self, agent_id: str, old_call_id: str, new_call_id: str) -> None:
         """The holder got its final call id."""
+        import asyncio
+
         await asyncio.to_thread(self.rebind_now, agent_id, old_call_id, new_call_id)
 
     async def release(self, agent_id: str, call_id: str) -> None:
         """Free the agent if ``call_id`` holds it."""
+        import asyncio
+
         await asyncio.to_thread(self.release_now, agent_id, call_id)
 
 
 @contextlib.asynccontextmanager
 async def holding(leases: LocalAgentLeases) -> AsyncIterator[LocalAgentLeases]:
     """Keep ``leases``' rows alive while the block runs (the heartbeat), then close the file."""
+    import asyncio
 
     async def beat() -> None:
         while True:

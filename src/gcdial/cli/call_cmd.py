@@ -351,19 +351,19 @@ def _rules(
     timezone: str | None,
     dnc: str | None,
     country: str | None,
-) -> Rules:
-    """The calling rules of this call, as the options say (each bad value names its option)."""
-    from gcdial.campaign.csvinput import is_valid_time_zone
+) -> Rules | None:
+    """The calling rules of this call, as the options say (each bad value names its option);
+    None when there is nothing to check (any hour, no --dnc): the rules' modules stay unloaded."""
+    if dnc is None and (any_hour or window.strip() == "00:00-24:00"):
+        if timezone is not None:
+            _check_zone(timezone)
+        return None
     from gcdial.campaign.rules import CallingWindow, DoNotCallList, Rules, UnknownZone
-    from gcdial.errors import InputError
 
     with option_value("--window"):
         parsed = CallingWindow.parse("00:00-24:00" if any_hour else window)
-    if timezone is not None and not is_valid_time_zone(timezone):
-        raise InputError(
-            f"--timezone {timezone!r} is not a time zone.",
-            hint="Use an IANA zone name such as America/New_York or Europe/London.",
-        )
+    if timezone is not None:
+        _check_zone(timezone)
     listed = DoNotCallList()
     if dnc is not None:
         listed = DoNotCallList.load(dnc, default_country=country or run.settings().default_country)
@@ -372,3 +372,14 @@ def _rules(
         dnc=listed,
         unknown_zone=UnknownZone.ANY if parsed.all_day else UnknownZone.SKIP,
     )
+
+
+def _check_zone(timezone: str) -> None:
+    from gcdial.campaign.csvinput import is_valid_time_zone
+    from gcdial.errors import InputError
+
+    if not is_valid_time_zone(timezone):
+        raise InputError(
+            f"--timezone {timezone!r} is not a time zone.",
+            hint="Use an IANA zone name such as America/New_York or Europe/London.",
+        )
