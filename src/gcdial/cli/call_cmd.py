@@ -252,7 +252,8 @@ def call(
 
     Before the call the customer's local time must be inside --window and the number not in
     --dnc (else exit 4), and the agent must have no live call from another `gcdial call` or a
-    campaign on this machine (else exit 7).
+    campaign on this machine (else exit 7). Without --wait the agent stays held for at most 2
+    minutes after the call is placed, or until Genesys says the call has ended.
     """
     with session(ctx, json=json, sandbox=sandbox, verbose=verbose) as run:
         _check_wait_options(wait=wait, timeout=timeout, hangup_after=hangup_after)
