@@ -184,10 +184,8 @@ def test_wait_timeout_and_hangup_after(cli: Cli, emulator: EmulatorServer) -> No
     # At speed 5 this number talks for 12 real seconds, so the 0.2 s hang-up wins the race even
     # when a loaded machine is slow to start the command.
     emulator.set_speed(5)
-    # alice is still talking on the timed-out call (the gate holds her): bob takes this one.
-    busy = cli("call", "+14155550149", "--agent", ALICE)
-    assert busy.code == 7, busy.err
-    assert "the agent has a live call" in busy.err
+    # alice may still be talking on the timed-out call (the gate would hold her): bob takes this
+    # one (tests/cli/test_call_gate.py tests the hold).
     hung = cli(
         "call", "+14155550149", "--agent", "bob@example.com", "--wait", "--hangup-after", "0.2",
         "--json",
