@@ -79,6 +79,17 @@ _NOT_ON_THE_CALL_PATH = (
 )
 
 
+def _open_window() -> str:
+    """A calling window that is open now for the test numbers (California), whatever the hour
+    the suite runs at, and not "any hour": the call loads and asks the rules as a user's does."""
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    local = datetime.now(UTC).astimezone(ZoneInfo("America/Los_Angeles"))
+    start = local - timedelta(hours=1)
+    return f"{start:%H}:00-{start + timedelta(hours=3):%H}:00"
+
+
 def _probe(tmp_path: Path, env: dict[str, str], *args: str) -> tuple[dict[str, object], str]:
     report = tmp_path / "probe.json"
     home = tmp_path / "home"
@@ -91,6 +102,7 @@ def _probe(tmp_path: Path, env: dict[str, str], *args: str) -> tuple[dict[str, o
             "XDG_CONFIG_HOME": str(home / ".config"),
             "NO_COLOR": "1",
             "PROBE_REPORT": str(report),
+            "GCDIAL_CALLING_WINDOW": _open_window(),
             **env,
         },
         capture_output=True,
