@@ -61,7 +61,7 @@ def open_leases(settings: Settings, *, ttl_s: float) -> LocalAgentLeases:
 def rules_hint(rule: str, window: str) -> str:
     """How to get past a refused rule, in the CLI's own options."""
     if rule == "do_not_call":
-        return "The number is in the --dnc file: it must not be dialed. Nothing was sent."
+        return "The number is in the --dnc file: it must not be dialed."
     if rule == "unknown_time_zone":
         return (
             "No time zone is known for this number, so its local time cannot be checked: give "
