@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import functools
 import json
 import logging
 import time
@@ -69,6 +71,7 @@ from gcdial.serve.store import (
     WebhookEndpoint,
     body_fingerprint,
 )
+from gcdial.serve.store_thread import StoreThread
 from gcdial.serve.webhook_targets import GENERIC_REFUSAL, TargetRefused, WebhookGuard
 
 __all__ = ["DialAnswer", "DialService", "call_json", "ends_call_stream", "iso", "public_event"]
@@ -82,6 +85,9 @@ TERMINAL_EVENTS = frozenset({"call.ended", "call.unknown", "call.not_placed", "c
 _RECOVERY_EVERY_S = 30.0
 _WATCH_EVERY_S = 2.0  # how often a replica reads which agents have a dial in flight anywhere
 _LADDER_GRACE_S = 10.0  # no "not placed" from a recovery ladder sooner than this after its lease
+# Store calls a client is waiting for (a dial's rules, claim and settle): taken first by a
+# serialised store's thread, before the followers' events and the audit lines.
+_URGENT: contextvars.ContextVar[bool] = contextvars.ContextVar("gcdial_store_urgent", default=False)
 _FINISH_S = 5.0  # how long ``stop`` waits for answered dials' events and audit lines
 # The webhook worker looks at the outbox once per burst of events, not once per event.
 _WEBHOOK_COALESCE_S = 0.05
@@ -200,6 +206,10 @@ class DialService:
         self.hub = EventHub()
         self.single_process = single_process
         self._client_factory = client_factory
+        # A store on one connection (SQLite: one lock) runs every call on one thread of its
+        # own: the calls wait there in order, not in a pool's threads convoying on the lock.
+        self._serial = bool(getattr(store, "serialised", False))
+        self._store_thread: StoreThread | None = None
         self._client: AsyncClient | None = None
         self._monitor: CallMonitor | None = None
         self._witness: WitnessBook | None = None
@@ -272,8 +282,16 @@ class DialService:
             logger.warning("could not free the agent of %s: %s", call.id, type(exc).__name__)
 
     async def db(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run one store call in a worker thread."""
-        return await asyncio.to_thread(fn, *args, **kwargs)
+        """Run one store call in a worker thread: the store's own thread when its calls are
+        serialised anyway (SQLite), else the default pool (PostgreSQL: network round trips
+        that overlap)."""
+        if not self._serial:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        if self._store_thread is None:
+            self._store_thread = StoreThread()
+        call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
+        future = self._store_thread.submit(call, urgent=_URGENT.get())
+        return await asyncio.wrap_future(future)
 
     async def start(self) -> None:
         """Open the client and the monitor, resume following placed calls, start the workers."""
@@ -354,6 +372,9 @@ class DialService:
             await self._webhook_http.aclose()
         if self._client is not None:
             await self._client.aclose()
+        if self._store_thread is not None:
+            thread, self._store_thread = self._store_thread, None
+            thread.close()  # its queued calls still run; a later call makes another
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro)
@@ -422,6 +443,15 @@ class DialService:
         The claim and the dial run in their own task: a client hanging up mid-request must not
         cancel them half-way, or the key would stay claimed with nobody to dial or to record
         what happened."""
+        urgent = _URGENT.set(True)
+        try:
+            return await self._create_call(key, idem_key, request)
+        finally:
+            _URGENT.reset(urgent)
+
+    async def _create_call(
+        self, key: ApiKeyRecord, idem_key: str, request: CallRequest
+    ) -> DialAnswer:
         rules = await check_call_rules(self, key, idem_key, request)
         if rules.refusal is not None:
             return DialAnswer("refused_rules", 403, rules.refusal, "")
@@ -617,6 +647,7 @@ class DialService:
     async def _after_dial(
         self, key: ApiKeyRecord, call: CallRecord, status: str, handle: Dial | None
     ) -> None:
+        _URGENT.set(False)  # this task's own context: nobody waits for what follows
         await self.publish(f"call.{status}", call)
         await self.audit(key.id, "dial", status, call, call.detail)
         if status == "placed":
