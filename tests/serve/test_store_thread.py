@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 
 import pytest
@@ -14,8 +15,8 @@ def test_urgent_calls_overtake_queued_background_calls_and_errors_reach_the_call
     gate = threading.Event()
     ran: list[str] = []
     blocker = thread.submit(gate.wait)  # holds the thread while the others queue
-    background = [thread.submit(lambda n=n: ran.append(f"bg{n}")) for n in range(3)]
-    urgent = [thread.submit(lambda n=n: ran.append(f"u{n}"), urgent=True) for n in range(2)]
+    background = [thread.submit(functools.partial(ran.append, f"bg{n}")) for n in range(3)]
+    urgent = [thread.submit(functools.partial(ran.append, f"u{n}"), urgent=True) for n in range(2)]
     cancelled = thread.submit(lambda: ran.append("never"))
     assert cancelled.cancel()
     failing = thread.submit(lambda: 1 / 0, urgent=True)
