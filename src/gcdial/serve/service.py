@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import dataclasses
 import functools
 import json
 import logging
@@ -41,7 +42,7 @@ from gcdial.resolve import (
 )
 from gcdial.serve import dialing
 from gcdial.serve.budget import share_budget
-from gcdial.serve.call_rules import check_call_rules
+from gcdial.serve.call_rules import RulesAnswer, call_rules_in_store
 from gcdial.serve.config import ServeConfig
 from gcdial.serve.hub import EventHub
 from gcdial.serve.metrics import Metrics
@@ -437,8 +438,8 @@ class DialService:
     async def create_call(
         self, key: ApiKeyRecord, idem_key: str, request: CallRequest
     ) -> DialAnswer:
-        """The calling rules, then claim the idempotency key durably and dial once; or answer
-        from the earlier claim.
+        """The calling rules, then claim the idempotency key durably (both in one hop to the
+        store's thread) and dial once; or answer from the earlier claim.
 
         The claim and the dial run in their own task: a client hanging up mid-request must not
         cancel them half-way, or the key would stay claimed with nobody to dial or to record
@@ -452,10 +453,6 @@ class DialService:
     async def _create_call(
         self, key: ApiKeyRecord, idem_key: str, request: CallRequest
     ) -> DialAnswer:
-        rules = await check_call_rules(self, key, idem_key, request)
-        if rules.refusal is not None:
-            return DialAnswer("refused_rules", 403, rules.refusal, "")
-        warnings = rules.warnings
         body = request.model_dump(mode="json", exclude_none=True)
         call_id = "call_" + uuid.uuid4().hex
         agent_key = await self.agent_key(request.agent)
@@ -473,7 +470,6 @@ class DialService:
             origin=json.dumps(
                 {
                     "attempt": attempt_to_origin(await self._attempt_for(request)),
-                    **({"warnings": warnings} if warnings else {}),
                 }
             ),
         )
@@ -483,13 +479,27 @@ class DialService:
         return await asyncio.shield(task)
 
     def _claim_and_record(
-        self, key_id: str, idem_key: str, body: dict[str, Any], call: CallRecord, agent_key: str
-    ) -> tuple[Claim, Event | None]:
-        """Claim the key (and the agent) durably; when claimed, write the call's row and its
-        ``call.placing`` event. One hop to the worker thread for all three; the claim commits
-        first, so the row never exists without it (as recovery needs)."""
+        self,
+        key: ApiKeyRecord,
+        idem_key: str,
+        request: CallRequest,
+        body: dict[str, Any],
+        call: CallRecord,
+        agent_key: str,
+    ) -> tuple[RulesAnswer, CallRecord, Claim | None, Event | None]:
+        """The calling rules (a key claimed before answers as it did, whatever the rules say
+        now; a refusal claims nothing); then claim the key (and the agent) durably and, when
+        claimed, write the call's row (carrying the rules' warnings) and its ``call.placing``
+        event. One hop to the store's thread for all of it; the claim commits first, so the
+        row never exists without it (as recovery needs)."""
+        rules = call_rules_in_store(self, key, idem_key, request)
+        if rules.refusal is not None:
+            return rules, call, None, None
+        if rules.warnings:
+            origin = {**json.loads(call.origin or "{}"), "warnings": rules.warnings}
+            call = dataclasses.replace(call, origin=json.dumps(origin))
         claim = self.store.claim_idempotency(
-            key_id,
+            key.id,
             idem_key,
             body_fingerprint(body),
             call.id,
@@ -500,8 +510,8 @@ class DialService:
             agent_ttl_s=self.config.stale_claim_s,
         )
         if claim.kind != "claimed":
-            return claim, None
-        return claim, self._record_placing(call)
+            return rules, call, claim, None
+        return rules, call, claim, self._record_placing(call)
 
     async def _claim_and_dial(
         self,
@@ -512,9 +522,11 @@ class DialService:
         body: dict[str, Any],
         agent_key: str,
     ) -> DialAnswer:
-        claim, placing = await self.db(
-            self._claim_and_record, key.id, idem_key, body, call, agent_key
+        rules, call, claim, placing = await self.db(
+            self._claim_and_record, key, idem_key, request, body, call, agent_key
         )
+        if claim is None:
+            return DialAnswer("refused_rules", 403, rules.refusal or {}, "")
         if claim.kind == "agent_busy":
             live = claim.live_call or "unknown"
             self.metrics.dials.labels("agent_busy").inc()
