@@ -72,6 +72,7 @@ from gcdial.serve.store import (
     WebhookEndpoint,
     body_fingerprint,
 )
+from gcdial.serve.store_thread import URGENT as _URGENT
 from gcdial.serve.store_thread import StoreThread
 from gcdial.serve.webhook_targets import GENERIC_REFUSAL, TargetRefused, WebhookGuard
 
@@ -86,9 +87,6 @@ TERMINAL_EVENTS = frozenset({"call.ended", "call.unknown", "call.not_placed", "c
 _RECOVERY_EVERY_S = 30.0
 _WATCH_EVERY_S = 2.0  # how often a replica reads which agents have a dial in flight anywhere
 _LADDER_GRACE_S = 10.0  # no "not placed" from a recovery ladder sooner than this after its lease
-# Store calls a client is waiting for (a dial's rules, claim and settle): taken first by a
-# serialised store's thread, before the followers' events and the audit lines.
-_URGENT: contextvars.ContextVar[bool] = contextvars.ContextVar("gcdial_store_urgent", default=False)
 _FINISH_S = 5.0  # how long ``stop`` waits for answered dials' events and audit lines
 # The webhook worker looks at the outbox once per burst of events, not once per event.
 _WEBHOOK_COALESCE_S = 0.05

@@ -11,13 +11,29 @@ is never interrupted, so an urgent call waits for one store call at most.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from typing import Any
 
-__all__ = ["StoreThread"]
+__all__ = ["URGENT", "StoreThread", "urgent"]
+
+#: Whether the store calls made in this context are ones a client waits for.
+URGENT: contextvars.ContextVar[bool] = contextvars.ContextVar("gcdial_store_urgent", default=False)
+
+
+@contextlib.contextmanager
+def urgent() -> Iterator[None]:
+    """The store calls made inside are taken before the background ones."""
+    token = URGENT.set(True)
+    try:
+        yield
+    finally:
+        URGENT.reset(token)
+
 
 _Job = tuple[Future[Any], Callable[[], Any]]
 
