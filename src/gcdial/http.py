@@ -172,11 +172,38 @@ _PERMISSION_HINT = (
     "conversation:agentlessCall:add for calls placed on behalf of an agent (Admin > People & "
     "Permissions > Roles, then assign the role under Admin > Integrations > OAuth > Roles)."
 )
+_ROLE_PLACES = (
+    "(Admin > People & Permissions > Roles, then assign the role under Admin > Integrations > "
+    "OAuth > Roles)."
+)
 _REQUEST_PERMISSION_HINT = (
     "The OAuth client (or user) lacks a permission this request needs: give its role the one "
-    "Genesys names (Admin > People & Permissions > Roles, then assign the role under Admin > "
-    "Integrations > OAuth > Roles)."
+    f"Genesys names {_ROLE_PLACES}"
 )
+# The permission a refused request needs, by the path it asked for (the create-call's own are
+# _PERMISSION_HINT's): a hint naming another request's permission sends the user the wrong way.
+_PERMISSION_BY_PATH: tuple[tuple[str, str], ...] = (
+    ("/api/v2/users", "directory:user:view"),
+    (
+        "/api/v2/analytics/conversations",
+        "analytics:conversationDetail:view (or analytics:agentConversationDetail:view)",
+    ),
+)
+
+
+def _permission_hint_for(url: str) -> str:
+    path = httpx.URL(url).path
+    if "/conversations/calls" in path:
+        return _PERMISSION_HINT
+    for prefix, permission in _PERMISSION_BY_PATH:
+        if path.startswith(prefix):
+            return (
+                f"The OAuth client (or user) lacks a permission this request needs, likely "
+                f"{permission}: give it to the client's role {_ROLE_PLACES}"
+            )
+    return _REQUEST_PERMISSION_HINT
+
+
 _EXPIRED_HINT = (
     "The access token is missing, expired or revoked. A client-credentials token is renewed "
     "automatically; for a user token run `gcdial login` again."
@@ -309,8 +336,8 @@ def api_error_from_response(
         or f"HTTP {status} with no error message"
     )
     hint = hint_for(status, code)
-    if hint == _PERMISSION_HINT and url is not None and "/conversations/calls" not in url:
-        hint = _REQUEST_PERMISSION_HINT  # the create-call's permissions are not this request's
+    if hint == _PERMISSION_HINT and url is not None:
+        hint = _permission_hint_for(url)  # the create-call's permissions are not every request's
     if code in {"missing.permissions", "missing.any.permissions"}:
         missing = _permission_names(body)
         if missing:

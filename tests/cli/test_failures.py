@@ -129,7 +129,7 @@ def test_without_analytics_a_lost_answer_stays_unknown_when_nothing_shows(
             {"route": "users", "status": 403, "code": "missing.permissions"},
             ["agent", "show", ALICE],
             4,
-            "conversation:call:add",
+            "directory:user:view",
         ),
         (
             {"route": "users", "status": 429, "retry_after": 0},

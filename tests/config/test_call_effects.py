@@ -38,6 +38,7 @@ TABLE: dict[type[e.GcdialError], CallEffect] = {
     e.AuthError: N,
     e.InvalidClientError: N,
     e.BudgetUnavailableError: N,
+    e.TakenOverError: N,
     e.ApiError: N,
     e.BadRequestError: N,
     e.AuthenticationError: N,
