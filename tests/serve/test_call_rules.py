@@ -290,3 +290,22 @@ def test_a_service_campaign_skips_numbers_on_the_stores_list(running: Running) -
     assert campaign["counts"]["outcomes"].get("do_not_call") == 1, campaign["counts"]
     dialed = sorted(c["phoneNumber"] for c in running.emulator.calls_created())
     assert dialed == ["+14155550110", "+14155550112"]
+
+
+def test_a_claimed_key_replays_past_new_rules_and_a_refusal_claims_nothing(
+    rules_service: RulesService,
+) -> None:
+    """The rules and the claim share one store hop: the earlier claim still answers first."""
+    service = rules_service
+    call = _placed(service, service.dial("crm", {"agent": ALICE, "to": DAY}, "replay-1"))
+    listed = service.http.post("/v1/dnc", json={"number": DAY}, headers=service.admin())
+    assert listed.status_code == 201, listed.text
+    again = service.dial("crm", {"agent": ALICE, "to": DAY}, "replay-1")
+    assert again.status_code == 202, again.text
+    assert again.json()["id"] == call["id"]  # the stored answer, not a do-not-call refusal
+    refused = service.dial("crm", {"agent": BOB, "to": DAY}, "refused-1")
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["error"]["type"] == "do_not_call"
+    crm = next(k for k in service.store.list_api_keys() if k.name == "crm")
+    assert service.store.get_idempotency(crm.id, "refused-1") is None
+    assert len(service.emulator.calls_created()) == 1

@@ -28,7 +28,7 @@ from gcdial.serve.store import ApiKeyRecord, AuditEntry, DncEntry, Store
 if TYPE_CHECKING:
     from gcdial.serve.service import DialService
 
-__all__ = ["RulesAnswer", "check_call_rules"]
+__all__ = ["RulesAnswer", "call_rules_in_store"]
 
 _HINTS = {
     "do_not_call": "The number is on the do-not-call list (gcdial serve dnc list); a key with "
@@ -66,12 +66,14 @@ def _shown(breaches: tuple[RuleBreach, ...]) -> list[dict[str, Any]]:
     return [{"rule": b.rule, "message": b.message, "localTime": b.local_time} for b in breaches]
 
 
-async def check_call_rules(
+def call_rules_in_store(
     service: DialService, key: ApiKeyRecord, idem_key: str, request: CallRequest
 ) -> RulesAnswer:
-    """The calling rules for one dial of ``key`` (see the module docstring)."""
+    """The calling rules for one dial of ``key`` (see the module docstring), run in the store's
+    thread with their audit lines: the dial's claim calls it in the same hop, just before
+    claiming."""
     number = request.to_e164
-    seen, entry = await service.db(_facts, service.store, key.id, idem_key, number, service.clock())
+    seen, entry = _facts(service.store, key.id, idem_key, number, service.clock())
     if seen:
         return RulesAnswer(None, [])
     breaches = rule_breaches(
@@ -84,8 +86,8 @@ async def check_call_rules(
     broken = ", ".join(b.rule for b in breaches) or "none"
     if request.override is not None:
         result = "applied" if breaches else "not_needed"
-        await _audit(service, key, "override", result, request, f"{request.override.reason} "
-                     f"| rules: {broken}")  # fmt: skip
+        _audit(service, key, "override", result, request, f"{request.override.reason} "
+               f"| rules: {broken}")  # fmt: skip
     if not breaches or request.override is not None or key.rules == "warn":
         return RulesAnswer(None, _shown(breaches))
     first = breaches[0]
@@ -98,14 +100,12 @@ async def check_call_rules(
         errors=[ErrorItem(path="$.to", message=b.message) for b in breaches],
     )
     service.metrics.dials.labels("refused_rules").inc()
-    await _audit(
-        service, key, "dial", "refused_rules", request, "; ".join(b.message for b in breaches)
-    )
+    _audit(service, key, "dial", "refused_rules", request, "; ".join(b.message for b in breaches))
     body = {**problem_body(error), "rules": _shown(breaches), "localTime": first.local_time}
     return RulesAnswer(body, _shown(breaches))
 
 
-async def _audit(
+def _audit(
     service: DialService,
     key: ApiKeyRecord,
     action: str,
@@ -122,4 +122,4 @@ async def _audit(
         number=request.to_e164,
         detail=detail,
     )
-    await service.db(service.store.append_audit, entry)
+    service.store.append_audit(entry)

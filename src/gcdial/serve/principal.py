@@ -46,6 +46,7 @@ from gcdial.serve.session import (
     seal_widget,
 )
 from gcdial.serve.store import ApiKeyRecord, CallRecord, hash_api_key
+from gcdial.serve.store_thread import urgent
 
 if TYPE_CHECKING:
     from gcdial.serve.service import DialService
@@ -230,7 +231,8 @@ class Authenticator:
 
     async def from_bearer(self, token: str) -> Principal:
         """The principal of a Bearer API key, or a 401."""
-        key = await self.service.db(self.store.find_api_key, hash_api_key(token))
+        with urgent():  # a client waits: ahead of the followers' events on a SQLite store
+            key = await self.service.db(self.store.find_api_key, hash_api_key(token))
         if key is None:
             raise _unauthorized("The API key is not known or was revoked.")
         return Principal(key)

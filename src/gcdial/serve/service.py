@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import dataclasses
+import functools
 import json
 import logging
 import time
@@ -39,7 +42,7 @@ from gcdial.resolve import (
 )
 from gcdial.serve import dialing
 from gcdial.serve.budget import share_budget
-from gcdial.serve.call_rules import check_call_rules
+from gcdial.serve.call_rules import RulesAnswer, call_rules_in_store
 from gcdial.serve.config import ServeConfig
 from gcdial.serve.hub import EventHub
 from gcdial.serve.metrics import Metrics
@@ -69,6 +72,8 @@ from gcdial.serve.store import (
     WebhookEndpoint,
     body_fingerprint,
 )
+from gcdial.serve.store_thread import URGENT as _URGENT
+from gcdial.serve.store_thread import StoreThread
 from gcdial.serve.webhook_targets import GENERIC_REFUSAL, TargetRefused, WebhookGuard
 
 __all__ = ["DialAnswer", "DialService", "call_json", "ends_call_stream", "iso", "public_event"]
@@ -200,6 +205,10 @@ class DialService:
         self.hub = EventHub()
         self.single_process = single_process
         self._client_factory = client_factory
+        # A store on one connection (SQLite: one lock) runs every call on one thread of its
+        # own: the calls wait there in order, not in a pool's threads convoying on the lock.
+        self._serial = bool(getattr(store, "serialised", False))
+        self._store_thread: StoreThread | None = None
         self._client: AsyncClient | None = None
         self._monitor: CallMonitor | None = None
         self._witness: WitnessBook | None = None
@@ -272,8 +281,16 @@ class DialService:
             logger.warning("could not free the agent of %s: %s", call.id, type(exc).__name__)
 
     async def db(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run one store call in a worker thread."""
-        return await asyncio.to_thread(fn, *args, **kwargs)
+        """Run one store call in a worker thread: the store's own thread when its calls are
+        serialised anyway (SQLite), else the default pool (PostgreSQL: network round trips
+        that overlap)."""
+        if not self._serial:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        if self._store_thread is None:
+            self._store_thread = StoreThread()
+        call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
+        future = self._store_thread.submit(call, urgent=_URGENT.get())
+        return await asyncio.wrap_future(future)
 
     async def start(self) -> None:
         """Open the client and the monitor, resume following placed calls, start the workers."""
@@ -354,6 +371,9 @@ class DialService:
             await self._webhook_http.aclose()
         if self._client is not None:
             await self._client.aclose()
+        if self._store_thread is not None:
+            thread, self._store_thread = self._store_thread, None
+            thread.close()  # its queued calls still run; a later call makes another
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro)
@@ -416,16 +436,21 @@ class DialService:
     async def create_call(
         self, key: ApiKeyRecord, idem_key: str, request: CallRequest
     ) -> DialAnswer:
-        """The calling rules, then claim the idempotency key durably and dial once; or answer
-        from the earlier claim.
+        """The calling rules, then claim the idempotency key durably (both in one hop to the
+        store's thread) and dial once; or answer from the earlier claim.
 
         The claim and the dial run in their own task: a client hanging up mid-request must not
         cancel them half-way, or the key would stay claimed with nobody to dial or to record
         what happened."""
-        rules = await check_call_rules(self, key, idem_key, request)
-        if rules.refusal is not None:
-            return DialAnswer("refused_rules", 403, rules.refusal, "")
-        warnings = rules.warnings
+        urgent = _URGENT.set(True)
+        try:
+            return await self._create_call(key, idem_key, request)
+        finally:
+            _URGENT.reset(urgent)
+
+    async def _create_call(
+        self, key: ApiKeyRecord, idem_key: str, request: CallRequest
+    ) -> DialAnswer:
         body = request.model_dump(mode="json", exclude_none=True)
         call_id = "call_" + uuid.uuid4().hex
         agent_key = await self.agent_key(request.agent)
@@ -443,7 +468,6 @@ class DialService:
             origin=json.dumps(
                 {
                     "attempt": attempt_to_origin(await self._attempt_for(request)),
-                    **({"warnings": warnings} if warnings else {}),
                 }
             ),
         )
@@ -453,13 +477,27 @@ class DialService:
         return await asyncio.shield(task)
 
     def _claim_and_record(
-        self, key_id: str, idem_key: str, body: dict[str, Any], call: CallRecord, agent_key: str
-    ) -> tuple[Claim, Event | None]:
-        """Claim the key (and the agent) durably; when claimed, write the call's row and its
-        ``call.placing`` event. One hop to the worker thread for all three; the claim commits
-        first, so the row never exists without it (as recovery needs)."""
+        self,
+        key: ApiKeyRecord,
+        idem_key: str,
+        request: CallRequest,
+        body: dict[str, Any],
+        call: CallRecord,
+        agent_key: str,
+    ) -> tuple[RulesAnswer, CallRecord, Claim | None, Event | None]:
+        """The calling rules (a key claimed before answers as it did, whatever the rules say
+        now; a refusal claims nothing); then claim the key (and the agent) durably and, when
+        claimed, write the call's row (carrying the rules' warnings) and its ``call.placing``
+        event. One hop to the store's thread for all of it; the claim commits first, so the
+        row never exists without it (as recovery needs)."""
+        rules = call_rules_in_store(self, key, idem_key, request)
+        if rules.refusal is not None:
+            return rules, call, None, None
+        if rules.warnings:
+            origin = {**json.loads(call.origin or "{}"), "warnings": rules.warnings}
+            call = dataclasses.replace(call, origin=json.dumps(origin))
         claim = self.store.claim_idempotency(
-            key_id,
+            key.id,
             idem_key,
             body_fingerprint(body),
             call.id,
@@ -470,8 +508,8 @@ class DialService:
             agent_ttl_s=self.config.stale_claim_s,
         )
         if claim.kind != "claimed":
-            return claim, None
-        return claim, self._record_placing(call)
+            return rules, call, claim, None
+        return rules, call, claim, self._record_placing(call)
 
     async def _claim_and_dial(
         self,
@@ -482,9 +520,11 @@ class DialService:
         body: dict[str, Any],
         agent_key: str,
     ) -> DialAnswer:
-        claim, placing = await self.db(
-            self._claim_and_record, key.id, idem_key, body, call, agent_key
+        rules, call, claim, placing = await self.db(
+            self._claim_and_record, key, idem_key, request, body, call, agent_key
         )
+        if claim is None:
+            return DialAnswer("refused_rules", 403, rules.refusal or {}, "")
         if claim.kind == "agent_busy":
             live = claim.live_call or "unknown"
             self.metrics.dials.labels("agent_busy").inc()
@@ -617,6 +657,7 @@ class DialService:
     async def _after_dial(
         self, key: ApiKeyRecord, call: CallRecord, status: str, handle: Dial | None
     ) -> None:
+        _URGENT.set(False)  # this task's own context: nobody waits for what follows
         await self.publish(f"call.{status}", call)
         await self.audit(key.id, "dial", status, call, call.detail)
         if status == "placed":

@@ -159,6 +159,9 @@ _MIGRATIONS: dict[int, str] = {
 class SqliteStore(SharedReads):
     """``Store`` on one SQLite file; safe to share between the threads of one process."""
 
+    #: One connection behind one lock: its callers gain nothing from several threads.
+    serialised = True
+
     def __init__(self, path: str | Path, *, box: SecretBox | None = None) -> None:
         self.path = Path(path)
         self._lock = threading.RLock()
