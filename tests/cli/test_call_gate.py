@@ -142,6 +142,7 @@ def test_an_agent_on_a_campaign_call_or_an_unfollowed_call_is_refused(
     org: EmulatorServer, home: Path, tmp_path: Path
 ) -> None:
     org.reset()
+    # About the agent's row, not the rules: --any-hour, so the test means the same at any hour.
     # A campaign run holds the agent: its row, as `gcdial campaign run` writes it.
     code, out, err = _gcdial(home, org, "agent", "show", AGENT, "--json")
     assert code == 0, err
@@ -151,7 +152,7 @@ def test_an_agent_on_a_campaign_call_or_an_unfollowed_call_is_refused(
     )
     try:
         assert campaign.claim_now(agent_id, "east.csv.journal#7") is None
-        code, out, err = _gcdial(home, org, "call", NUMBER, "--agent", AGENT)
+        code, out, err = _gcdial(home, org, "call", NUMBER, "--agent", AGENT, "--any-hour")
         assert code == 7, err
         assert "the agent has a live call (east.csv.journal#7)" in err
         assert "Traceback" not in err
@@ -163,7 +164,7 @@ def test_an_agent_on_a_campaign_call_or_an_unfollowed_call_is_refused(
 
     # Free again: a call without --wait is placed and keeps the agent's row (bounded expiry)...
     org.set_speed(1)  # this number talks for 59 s: still live when the next call is tried
-    code, out, err = _gcdial(home, org, "call", "+14155550149", "--agent", AGENT)
+    code, out, err = _gcdial(home, org, "call", "+14155550149", "--agent", AGENT, "--any-hour")
     assert code == 0, err
     conversation = out.strip()
     assert conversation
@@ -172,7 +173,7 @@ def test_an_agent_on_a_campaign_call_or_an_unfollowed_call_is_refused(
     conn.close()
     assert [r[0] for r in rows] == [conversation]
     # ...so a second call for the same agent is refused, naming the first.
-    code, _, err = _gcdial(home, org, "call", "+14155550101", "--agent", AGENT)
+    code, _, err = _gcdial(home, org, "call", "+14155550101", "--agent", AGENT, "--any-hour")
     assert code == 7, err
     assert conversation in err
     assert len(org.calls_created()) == 1
@@ -180,7 +181,9 @@ def test_an_agent_on_a_campaign_call_or_an_unfollowed_call_is_refused(
     code, _, err = _gcdial(home, org, "hangup", conversation)
     assert code == 0, err
     org.set_speed(100)
-    code, out, err = _gcdial(home, org, "call", "+14155550101", "--agent", AGENT, "--wait")
+    code, out, err = _gcdial(
+        home, org, "call", "+14155550101", "--agent", AGENT, "--any-hour", "--wait"
+    )
     assert code == 0, err
     assert len(org.calls_created()) == 2
     with sqlite3.connect(_locks(home)) as conn:
