@@ -20,6 +20,7 @@ The tree is split by "did a response come back?"::
     │       └── ReviewConflictError  a verdict on a contact no longer waiting for one
     ├── AgentNotReadyError           agent missing / inactive / without station: what to fix
     │   └── NoUsableAgentError       every agent of a campaign was excluded
+    ├── CallRulesError               a calling rule (window, do-not-call) forbids the dial now
     ├── AuthError                    the OAuth token endpoint refused or failed
     │   └── InvalidClientError       invalid_client: wrong region first, then id/secret
     ├── BudgetUnavailableError       the shared request budget (a service's store) gave no token

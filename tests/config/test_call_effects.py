@@ -35,6 +35,7 @@ TABLE: dict[type[e.GcdialError], CallEffect] = {
     e.ReviewConflictError: R,
     e.AgentNotReadyError: R,
     e.NoUsableAgentError: R,
+    e.CallRulesError: R,
     e.AuthError: N,
     e.InvalidClientError: N,
     e.BudgetUnavailableError: N,
