@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -77,6 +77,9 @@ class Group:
     name: str
 
 
+_Named = TypeVar("_Named", Queue, Group)
+
+
 @dataclass(frozen=True)
 class QueueMember:
     """A queue's (or a group's) member: the user's id, name and email (None when the listing
@@ -115,14 +118,39 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+async def _listed(
+    transport: _Transport,
+    path: str,
+    make: Callable[[str, str], _Named],
+    max_pages: int,
+    params: Mapping[str, str] | None = None,
+) -> list[_Named]:
+    """Every entity of a listing, made from its id and name (the id when it has none)."""
+    found: list[_Named] = []
+    for entity in await _pages(transport, path, QUEUES_PAGE_SIZE, max_pages, params):
+        entity_id = _text(entity.get("id"))
+        if entity_id is not None:
+            found.append(make(entity_id, _text(entity.get("name")) or entity_id))
+    return found
+
+
+async def _by_id(
+    transport: _Transport, path: str, ref: str, make: Callable[[str, str], _Named]
+) -> _Named | None:
+    """The entity at ``path/ref`` (a UUID), or None when there is none."""
+    try:
+        response = await transport.request("GET", f"{path}/{ref.lower()}", idempotent=True)
+    except NotFoundError:
+        return None
+    data = response.json()
+    if isinstance(data, Mapping) and _text(data.get("id")):
+        return make(str(data["id"]), _text(data.get("name")) or str(data["id"]))
+    return None
+
+
 async def list_queues(transport: _Transport, *, max_pages: int = MAX_PAGES) -> list[Queue]:
     """The organisation's queues, every page (at most ``max_pages`` of 100)."""
-    queues: list[Queue] = []
-    for entity in await _pages(transport, QUEUES_PATH, QUEUES_PAGE_SIZE, max_pages):
-        queue_id = _text(entity.get("id"))
-        if queue_id is not None:
-            queues.append(Queue(queue_id, _text(entity.get("name")) or queue_id))
-    return queues
+    return await _listed(transport, QUEUES_PATH, Queue, max_pages)
 
 
 async def find_queue(transport: _Transport, ref: str) -> Queue | None:
@@ -131,21 +159,10 @@ async def find_queue(transport: _Transport, ref: str) -> Queue | None:
     if not ref:
         return None
     if _UUID.match(ref):
-        try:
-            response = await transport.request(
-                "GET", f"{QUEUES_PATH}/{ref.lower()}", idempotent=True
-            )
-        except NotFoundError:
-            return None
-        data = response.json()
-        if isinstance(data, Mapping) and _text(data.get("id")):
-            return Queue(str(data["id"]), _text(data.get("name")) or str(data["id"]))
-        return None
-    matches = await _pages(transport, QUEUES_PATH, QUEUES_PAGE_SIZE, 1, {"name": ref})
-    for entity in matches:
-        name, queue_id = _text(entity.get("name")), _text(entity.get("id"))
-        if queue_id is not None and name is not None and name.lower() == ref.lower():
-            return Queue(queue_id, name)
+        return await _by_id(transport, QUEUES_PATH, ref, Queue)
+    for queue in await _listed(transport, QUEUES_PATH, Queue, 1, {"name": ref}):
+        if queue.name.lower() == ref.lower():
+            return queue
     return None
 
 
@@ -184,28 +201,14 @@ async def list_queue_members(
 
 async def list_groups(transport: _Transport, *, max_pages: int = MAX_PAGES) -> list[Group]:
     """The organisation's groups, every page (at most ``max_pages`` of 100)."""
-    groups: list[Group] = []
-    for entity in await _pages(transport, GROUPS_PATH, QUEUES_PAGE_SIZE, max_pages):
-        group_id = _text(entity.get("id"))
-        if group_id is not None:
-            groups.append(Group(group_id, _text(entity.get("name")) or group_id))
-    return groups
+    return await _listed(transport, GROUPS_PATH, Group, max_pages)
 
 
 async def find_group(transport: _Transport, ref: str) -> Group | None:
     """The group whose id, or else exact name (case-insensitive), is ``ref``; None if none."""
     ref = ref.strip()
     if _UUID.match(ref):
-        try:
-            response = await transport.request(
-                "GET", f"{GROUPS_PATH}/{ref.lower()}", idempotent=True
-            )
-        except NotFoundError:
-            return None
-        data = response.json()
-        if isinstance(data, Mapping) and _text(data.get("id")):
-            return Group(str(data["id"]), _text(data.get("name")) or str(data["id"]))
-        return None
+        return await _by_id(transport, GROUPS_PATH, ref, Group)
     for group in await list_groups(transport) if ref else []:
         if group.name.lower() == ref.lower():
             return group

@@ -357,33 +357,22 @@ class SqliteStore(SharedReads):
         """Calls newest first, filtered."""
         where: list[str] = []
         args: list[Any] = []
-        if source is not None:
-            where.append("source = ?")
-            args.append(source)
-        if campaign_id is not None:
-            where.append("campaign_id = ?")
-            args.append(campaign_id)
-        if agent is not None:
-            where.append("(agent = ? OR agent_id = ?)")
-            args += [agent, agent]
-        if since is not None:
-            where.append("created_at >= ?")
-            args.append(since)
-        if status is not None:
-            where.append("status = ?")
-            args.append(status)
-        if api_key_id is not None:
-            where.append("api_key_id = ?")
-            args.append(api_key_id)
-        if until is not None:
-            where.append("created_at < ?")
-            args.append(until)
-        if outcome is not None:
-            where.append("COALESCE(outcome, status) = ?")
-            args.append(outcome)
-        if label is not None:
-            where.append("json_extract(request, '$.label') = ?")
-            args.append(label)
+        # (the filter's value, its condition; a condition's ? marks all take the value)
+        filters: tuple[tuple[object, str], ...] = (
+            (source, "source = ?"),
+            (campaign_id, "campaign_id = ?"),
+            (agent, "(agent = ? OR agent_id = ?)"),
+            (since, "created_at >= ?"),
+            (status, "status = ?"),
+            (api_key_id, "api_key_id = ?"),
+            (until, "created_at < ?"),
+            (outcome, "COALESCE(outcome, status) = ?"),
+            (label, "json_extract(request, '$.label') = ?"),
+        )
+        for value, condition in filters:
+            if value is not None:
+                where.append(condition)
+                args += [value] * condition.count("?")
         for name, value in (attributes or {}).items():
             # json_each, not a JSON path: any attribute name, with no quoting to get wrong.
             where.append(
