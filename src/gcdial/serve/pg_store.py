@@ -495,8 +495,10 @@ class PostgresStore(SharedReads):
         owner: str = "",
         agent: str | None = None,
         agent_ttl_s: float = 0.0,
+        durable: bool = True,
     ) -> Claim:
-        """Claim ``(scope, key)`` durably or report the existing claim (see ``Store``)."""
+        """Claim ``(scope, key)`` durably or report the existing claim (see ``Store``; every
+        commit here is durable, whatever ``durable`` says)."""
 
         def claim(conn: psycopg.Connection[DictRow]) -> Claim:
             row = conn.execute(
@@ -547,8 +549,9 @@ class PostgresStore(SharedReads):
 
         return self._tx(purge)
 
-    def insert_call(self, call: CallRecord) -> None:
-        """Store a new call (a retry of our own committed insert is recognised, not doubled)."""
+    def insert_call(self, call: CallRecord, *, durable: bool = False) -> None:
+        """Store a new call (a retry of our own committed insert is recognised, not doubled;
+        every commit is durable, whatever ``durable`` says)."""
 
         def insert(conn: psycopg.Connection[DictRow]) -> None:
             row = conn.execute(

@@ -24,6 +24,7 @@ from typing import Any, ParamSpec, TypeVar
 import httpx
 
 from gcdial.agents import AgentReadiness
+from gcdial.calls import CallTarget
 from gcdial.client import AsyncClient
 from gcdial.dialing import Dial, keep_resolving
 from gcdial.errors import AgentNotReadyError, BadRequestError, GcdialError, InvalidPhoneNumberError
@@ -87,9 +88,18 @@ TERMINAL_EVENTS = frozenset({"call.ended", "call.unknown", "call.not_placed", "c
 _RECOVERY_EVERY_S = 30.0
 _WATCH_EVERY_S = 2.0  # how often a replica reads which agents have a dial in flight anywhere
 _LADDER_GRACE_S = 10.0  # no "not placed" from a recovery ladder sooner than this after its lease
+# How long an agent's user id (the key of its row among live calls) is kept without a lookup.
+_AGENT_ID_TTL_S = 300.0
 _FINISH_S = 5.0  # how long ``stop`` waits for answered dials' events and audit lines
 # The webhook worker looks at the outbox once per burst of events, not once per event.
 _WEBHOOK_COALESCE_S = 0.05
+
+
+def _retrieved(task: asyncio.Future[T]) -> asyncio.Future[T]:
+    """``task``, whose error counts as seen even if nobody comes to await it (a dial that
+    stopped before it needed its agent's check)."""
+    task.add_done_callback(lambda done: done.cancelled() or done.exception())
+    return task
 
 
 def _kept_attempt_id(call: CallRecord) -> str | None:
@@ -220,6 +230,7 @@ class DialService:
         self._webhook_http: httpx.AsyncClient | None = None
         self.webhook_guard = WebhookGuard(allow_insecure=config.allow_insecure_webhooks)
         self._ready_cache: tuple[float, dict[str, str]] | None = None
+        self._agent_ids: dict[str, tuple[str, float]] = {}  # name -> (user id, kept until)
         self._unlisten: Callable[[], None] | None = None
         # Calls whose dial task runs in this process: their claims are not leftovers.
         self._dialing: set[str] = set()
@@ -259,14 +270,28 @@ class DialService:
             notes=list(found.notes),
         )
 
-    async def agent_key(self, agent: str) -> str:
-        """The key of the agent's row among live calls: the Genesys user id (so an email and an
-        id meet on one row), from the shared check; the name as given when it cannot be read
-        (the dial's own check then refuses it)."""
+    async def _agent_id(self, agent: str) -> str | None:
+        """The agent's Genesys user id, or None when it cannot be read (see ``_known_agent``)."""
+        known = self._known_agent(agent)
+        if known is not None:
+            return known
         try:
-            return (await self.agent_checks.get(agent)).agent.id
+            found = (await self.agent_checks.get(agent)).agent.id
         except GcdialError:
-            return agent.strip().lower()
+            return None
+        self._remember_agent(agent, found)
+        return found
+
+    def _known_agent(self, agent: str) -> str | None:
+        """The agent's user id if it was looked up lately. An identity does not change with
+        presence as readiness does: an id is kept for ``_AGENT_ID_TTL_S`` from its last lookup
+        (a dial's own fresh check, or the shared one), so a dial needs no lookup of its own
+        before its claim."""
+        known = self._agent_ids.get(agent.strip().lower())
+        return known[0] if known is not None and time.monotonic() < known[1] else None
+
+    def _remember_agent(self, agent: str, agent_id: str) -> None:
+        self._agent_ids[agent.strip().lower()] = (agent_id, time.monotonic() + _AGENT_ID_TTL_S)
 
     async def _free_agent_after(self, call: CallRecord, delay_s: float) -> None:
         await asyncio.sleep(delay_s)
@@ -395,9 +420,11 @@ class DialService:
         return self.store.append_event(type, call.id, json.dumps(data), now=self.clock())
 
     def _record_placing(self, call: CallRecord) -> Event:
-        """The call's row, then its ``call.placing`` event: one hop to the worker thread for
-        both (the row is written before the create-call leaves, as recovery needs)."""
-        self.store.insert_call(call)
+        """The call's row, durably (and the claim committed before it with it: one sync for
+        both), then its ``call.placing`` event: one hop to the worker thread. The create-call
+        waits for it (``_dial``'s fence): the row and the claim are on disk before it leaves, as
+        recovery needs even after a power cut."""
+        self.store.insert_call(call, durable=True)
         return self._append_call_event("call.placing", call)
 
     def _settle(
@@ -436,8 +463,9 @@ class DialService:
     async def create_call(
         self, key: ApiKeyRecord, idem_key: str, request: CallRequest
     ) -> DialAnswer:
-        """The calling rules, then claim the idempotency key durably (both in one hop to the
-        store's thread) and dial once; or answer from the earlier claim.
+        """The calling rules, then claim the idempotency key (both in one hop to the store's
+        thread), and dial once, the claim and the call's row on disk before the create-call
+        leaves; or answer from the earlier claim.
 
         The claim and the dial run in their own task: a client hanging up mid-request must not
         cancel them half-way, or the key would stay claimed with nobody to dial or to record
@@ -453,7 +481,22 @@ class DialService:
     ) -> DialAnswer:
         body = request.model_dump(mode="json", exclude_none=True)
         call_id = "call_" + uuid.uuid4().hex
-        agent_key = await self.agent_key(request.agent)
+        # The claim keys the agent's row among live calls by its user id (so an email and an
+        # id meet on one row; the name as given when it cannot be read: the dial's own check
+        # then refuses it). Not known yet: the dial's own check of the agent (fresh, as a bare
+        # dial makes it) runs now, and the dial uses it instead of checking again. Known: the
+        # check runs once the key is claimed, while the call's row goes to disk.
+        target: asyncio.Future[CallTarget] | None = None
+        agent_id = self._known_agent(request.agent)
+        if agent_id is None and self.client.calls.route != "user":
+            target = _retrieved(asyncio.ensure_future(self.client.calls.target(request.agent)))
+            with contextlib.suppress(GcdialError):  # the dial refuses it: the same error
+                agent_id = (await asyncio.shield(target)).agent_id
+                if agent_id:
+                    self._remember_agent(request.agent, agent_id)
+        elif agent_id is None:  # the agent is not the target (calls placed as the user)
+            agent_id = await self._agent_id(request.agent)
+        agent_key = agent_id or request.agent.strip().lower()
         now = self.clock()
         call = CallRecord(
             id=call_id,
@@ -467,16 +510,18 @@ class DialService:
             updated_at=now,
             origin=json.dumps(
                 {
-                    "attempt": attempt_to_origin(await self._attempt_for(request)),
+                    "attempt": attempt_to_origin(self._attempt_for(request, agent_id or "")),
                 }
             ),
         )
         self._dialing.add(call_id)
-        task = self._spawn(self._claim_and_dial(key, idem_key, call, request, body, agent_key))
+        task = self._spawn(
+            self._claim_and_dial(key, idem_key, call, request, body, agent_key, target)
+        )
         task.add_done_callback(lambda _: self._dialing.discard(call_id))
         return await asyncio.shield(task)
 
-    def _claim_and_record(
+    def _claim(
         self,
         key: ApiKeyRecord,
         idem_key: str,
@@ -484,12 +529,15 @@ class DialService:
         body: dict[str, Any],
         call: CallRecord,
         agent_key: str,
+        record: bool,
     ) -> tuple[RulesAnswer, CallRecord, Claim | None, Event | None]:
         """The calling rules (a key claimed before answers as it did, whatever the rules say
-        now; a refusal claims nothing); then claim the key (and the agent) durably and, when
-        claimed, write the call's row (carrying the rules' warnings) and its ``call.placing``
-        event. One hop to the store's thread for all of it; the claim commits first, so the
-        row never exists without it (as recovery needs)."""
+        now; a refusal claims nothing); then claim the key (and the agent), committed but not
+        yet synced: the sync comes with the call's row (``_record_placing``, which the POST
+        waits for). ``record``: write the row here, in the same hop to the store's thread
+        (the agent was checked already); else the caller writes it while the dial checks the
+        agent. The claim commits first, so the row never exists without it (as recovery
+        needs). The call returned carries the rules' warnings."""
         rules = call_rules_in_store(self, key, idem_key, request)
         if rules.refusal is not None:
             return rules, call, None, None
@@ -506,8 +554,9 @@ class DialService:
             owner=self.config.instance_id,
             agent=agent_key,
             agent_ttl_s=self.config.stale_claim_s,
+            durable=False,
         )
-        if claim.kind != "claimed":
+        if claim.kind != "claimed" or not record:
             return rules, call, claim, None
         return rules, call, claim, self._record_placing(call)
 
@@ -519,9 +568,11 @@ class DialService:
         request: CallRequest,
         body: dict[str, Any],
         agent_key: str,
+        target: asyncio.Future[CallTarget] | None,
     ) -> DialAnswer:
-        rules, call, claim, placing = await self.db(
-            self._claim_and_record, key, idem_key, request, body, call, agent_key
+        early = target is not None
+        rules, call, claim, placed = await self.db(
+            self._claim, key, idem_key, request, body, call, agent_key, early
         )
         if claim is None:
             return DialAnswer("refused_rules", 403, rules.refusal or {}, "")
@@ -540,19 +591,25 @@ class DialService:
             record = claim.record
             stored = json.loads(record.response_body or "{}")
             return DialAnswer("replay", record.status_code or 202, stored, record.call_id)
-        if claim.kind != "claimed" or placing is None:
+        if claim.kind != "claimed":
             return DialAnswer(claim.kind, 0, {}, claim.record.call_id)
-        status_code, done = await self._dial(key, idem_key, call, request, placing)
+        placing: asyncio.Future[Event]
+        if placed is not None:
+            placing = asyncio.get_running_loop().create_future()
+            placing.set_result(placed)
+        else:
+            # The row (and with it the claim) goes to disk while the dial checks the agent;
+            # the create-call itself waits for it.
+            placing = asyncio.ensure_future(self.db(self._record_placing, call))
+            target = _retrieved(asyncio.ensure_future(self.client.calls.target(request.agent)))
+        status_code, done = await self._dial(key, idem_key, call, request, placing, target)
         return DialAnswer("claimed", status_code, done, call.id)
 
-    async def _attempt_for(self, request: CallRequest) -> Attempt:
+    def _attempt_for(self, request: CallRequest, agent_id: str) -> Attempt:
         """The attempt a dial is about to make, kept with its ``placing`` row before the POST
         leaves, so that another replica can run the ladder on it should this one die. Its times
-        are taken before the POST (a wider search, never a narrower one)."""
-        try:
-            agent_id = (await self.agent_checks.get(request.agent)).agent.id
-        except GcdialError:
-            agent_id = ""  # looked up again by whoever recovers it
+        are taken before the POST (a wider search, never a narrower one). ``agent_id``: empty
+        when unknown (looked up again by whoever recovers it)."""
         server_clock = self.client.transport.server_clock
         return Attempt(
             attempt_id=new_attempt_id(),
@@ -597,13 +654,29 @@ class DialService:
         idem_key: str,
         call: CallRecord,
         request: CallRequest,
-        placing: Event,
+        placing: asyncio.Future[Event],
+        target: asyncio.Future[CallTarget] | None = None,
     ) -> tuple[int, dict[str, Any]]:
-        await self.hub.notify(placing.id)
         started = time.perf_counter()
         assert self._monitor is not None
         handle: Dial | None = None
         refused = None
+
+        notified = False
+
+        async def placed() -> None:
+            # The row's write, waited for (the store's error raised as it is); then the streams
+            # hear of its ``call.placing`` event.
+            nonlocal notified
+            event = await asyncio.shield(placing)
+            if not notified:
+                notified = True
+                await self.hub.notify(event.id)
+
+        async def fence() -> None:
+            await placed()  # only once the claim and the row are on disk may the POST leave
+            await self._fence(call.id)
+
         try:
             handle = await dialing.place_call(
                 self.client,
@@ -611,10 +684,17 @@ class DialService:
                 monitor=self._monitor,
                 resolve_timeout_s=self.config.resolve_timeout_s,
                 attempt_id=_kept_attempt_id(call),
-                fence=lambda: self._fence(call.id),
+                fence=fence,
+                target=target,
             )
             result = dialing.dial_status(handle)
         except BaseException as exc:
+            if target is not None:
+                target.cancel()  # when the dial stopped before it needed the agent's check
+            # Refused before the POST (the agent's check): the row first. Or the row's write
+            # failed: its error as it is; nothing was sent, and the key stays claimed until
+            # recovery answers it ``not_placed``.
+            await placed()
             status = dialing.failed_dial_status(exc)
             refused = dialing.refusal(exc)
             detail = str(exc) if isinstance(exc, GcdialError) else "internal error while dialing"
@@ -628,6 +708,8 @@ class DialService:
                 await self.db(self._settle, key.id, idem_key, call.id, None, changes)
                 raise
         else:
+            if result.agent_id:  # the dial's own lookup: the freshest id of its agent
+                self._remember_agent(request.agent, result.agent_id)
             status = result.status
             changes = {
                 "status": status,

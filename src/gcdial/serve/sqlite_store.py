@@ -1,9 +1,12 @@
 """The SQLite store: one file, no setup, one process (the default for ``gcdial serve``).
 
 WAL mode; every write is its own ``BEGIN IMMEDIATE`` transaction. Commits survive a crash of the
-process at once (``synchronous=NORMAL``); the idempotency claim is also fsynced before it returns
-(``synchronous=FULL`` for that one commit, which flushes every earlier one too), so even a power
-loss cannot forget a claim whose create-call may have left. One connection guarded by a lock: the
+process at once (``synchronous=NORMAL``); a durable write (the idempotency claim, or the call's
+row with ``insert_call(durable=True)``) is also fsynced before it returns (``synchronous=FULL``
+for that one commit, which flushes every earlier one too: the log is appended in order, and
+recovery replays it only up to its last intact commit), so even a power loss cannot forget a
+claim whose create-call may have left. A dial claims its key with ``durable=False`` and syncs
+once, with its call's row, before the POST. One connection guarded by a lock: the
 service's writes are tiny and SQLite serialises writers anyway.
 """
 
@@ -273,9 +276,11 @@ class SqliteStore(SharedReads):
         owner: str = "",
         agent: str | None = None,
         agent_ttl_s: float = 0.0,
+        durable: bool = True,
     ) -> Claim:
-        """Claim ``(scope, key)`` durably or report the existing claim (see ``Store``)."""
-        with self._tx(fsync=True) as db:
+        """Claim ``(scope, key)`` (durably unless ``durable=False``) or report the existing claim
+        (see ``Store``)."""
+        with self._tx(fsync=durable) as db:
             row = db.execute(
                 "SELECT * FROM idempotency WHERE scope = ? AND key = ?", (scope, key)
             ).fetchone()
@@ -310,9 +315,9 @@ class SqliteStore(SharedReads):
             keys = db.execute("DELETE FROM idempotency WHERE expires_at <= ?", (now,)).rowcount
             return keys + db.execute("DELETE FROM leases WHERE expires_at <= ?", (now,)).rowcount
 
-    def insert_call(self, call: CallRecord) -> None:
-        """Store a new call."""
-        with self._tx() as db:
+    def insert_call(self, call: CallRecord, *, durable: bool = False) -> None:
+        """Store a new call (``durable``: fsynced, with every earlier commit)."""
+        with self._tx(fsync=durable) as db:
             db.execute(
                 f"INSERT INTO calls ({CALL_COLUMNS}) "  # noqa: S608 (a constant)
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
