@@ -2,7 +2,8 @@
 
 ``DialService`` owns the Genesys client and one ``CallMonitor`` (one notifications channel per
 replica, whatever the number of calls), the event hub, the webhook worker and crash recovery.
-Store calls run in a worker thread, so a slow store never stalls the event loop.
+Store calls run in a worker thread, so a slow store never stalls the event loop (one exception:
+each request's key lookup on SQLite, a read that never waits: ``SqliteStore.find_api_key_inline``).
 """
 
 from __future__ import annotations

@@ -6,8 +6,10 @@ row with ``insert_call(durable=True)``) is also fsynced before it returns (``syn
 for that one commit, which flushes every earlier one too: the log is appended in order, and
 recovery replays it only up to its last intact commit), so even a power loss cannot forget a
 claim whose create-call may have left. A dial claims its key with ``durable=False`` and syncs
-once, with its call's row, before the POST. One connection guarded by a lock: the
-service's writes are tiny and SQLite serialises writers anyway.
+once, with its call's row, before the POST. One connection guarded by a lock: the service's
+writes are tiny and SQLite serialises writers anyway; each request's key lookup reads on a
+connection of its own, from the event loop's thread (``find_api_key_inline``): a WAL reader
+never waits for the writer.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from gcdial.serve._rows import (
     SharedReads,
     agent_busy,
     api_key_args,
+    api_key_record,
     audit_args,
     call_args,
     call_record,
@@ -168,6 +171,8 @@ class SqliteStore(SharedReads):
     def __init__(self, path: str | Path, *, box: SecretBox | None = None) -> None:
         self.path = Path(path)
         self._lock = threading.RLock()
+        self._reader: sqlite3.Connection | None = None  # find_api_key_inline's
+        self._reader_lock = threading.Lock()
         self._box = box or load_box(self.path.with_name(self.path.name + ".key"))
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -260,9 +265,35 @@ class SqliteStore(SharedReads):
             raise StoreError(f"the store {self.path} is not writable: {exc}") from None
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connection (and the key reader's)."""
         with self._lock:
             self._db.close()
+        with self._reader_lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
+
+    def find_api_key_inline(self, key_hash: str) -> ApiKeyRecord | None:
+        """``find_api_key`` on a read-only connection of its own, for the event loop's thread
+        (every request asks, and a hop to the store's thread costs more than the read): a
+        point read of a small table, which a WAL reader makes without waiting for the writer
+        (it shares no lock with it). ``StoreError`` when it cannot answer at once (then ask
+        ``find_api_key``, which may wait)."""
+        with self._reader_lock:
+            try:
+                if self._reader is None:
+                    reader = sqlite3.connect(
+                        str(self.path), isolation_level=None, check_same_thread=False, timeout=0
+                    )
+                    reader.row_factory = sqlite3.Row
+                    reader.execute("PRAGMA query_only=1")
+                    self._reader = reader
+                rows = self._reader.execute(
+                    "SELECT * FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL", (key_hash,)
+                ).fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(f"the store {self.path} failed a read: {exc}") from None
+        return api_key_record(rows[0]) if rows else None
 
     def claim_idempotency(
         self,
