@@ -540,6 +540,19 @@ class PostgresStore(SharedReads):
             )
         )
 
+    def drop_claim(self, scope: str, key: str, call_id: str) -> None:
+        """Undo a claim before anything was sent (see ``Store``)."""
+
+        def drop(conn: psycopg.Connection[DictRow]) -> None:
+            conn.execute(
+                "DELETE FROM idempotency WHERE scope = %s AND key = %s AND call_id = %s "
+                "AND state = 'in_progress'",
+                (scope, key, call_id),
+            )
+            conn.execute("DELETE FROM calls WHERE id = %s AND status = 'placing'", (call_id,))
+
+        self._tx(drop)
+
     def purge_expired(self, now: float) -> int:
         """Delete expired keys and leases."""
 

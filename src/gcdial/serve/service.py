@@ -89,8 +89,6 @@ TERMINAL_EVENTS = frozenset({"call.ended", "call.unknown", "call.not_placed", "c
 _RECOVERY_EVERY_S = 30.0
 _WATCH_EVERY_S = 2.0  # how often a replica reads which agents have a dial in flight anywhere
 _LADDER_GRACE_S = 10.0  # no "not placed" from a recovery ladder sooner than this after its lease
-# How long an agent's user id (the key of its row among live calls) is kept without a lookup.
-_AGENT_ID_TTL_S = 300.0
 _FINISH_S = 5.0  # how long ``stop`` waits for answered dials' events and audit lines
 # The webhook worker looks at the outbox once per burst of events, not once per event.
 _WEBHOOK_COALESCE_S = 0.05
@@ -231,7 +229,6 @@ class DialService:
         self._webhook_http: httpx.AsyncClient | None = None
         self.webhook_guard = WebhookGuard(allow_insecure=config.allow_insecure_webhooks)
         self._ready_cache: tuple[float, dict[str, str]] | None = None
-        self._agent_ids: dict[str, tuple[str, float]] = {}  # name -> (user id, kept until)
         self._unlisten: Callable[[], None] | None = None
         # Calls whose dial task runs in this process: their claims are not leftovers.
         self._dialing: set[str] = set()
@@ -272,27 +269,11 @@ class DialService:
         )
 
     async def _agent_id(self, agent: str) -> str | None:
-        """The agent's Genesys user id, or None when it cannot be read (see ``_known_agent``)."""
-        known = self._known_agent(agent)
-        if known is not None:
-            return known
+        """The agent's Genesys user id from the shared check, or None when it cannot be read."""
         try:
-            found = (await self.agent_checks.get(agent)).agent.id
+            return (await self.agent_checks.get(agent)).agent.id
         except GcdialError:
             return None
-        self._remember_agent(agent, found)
-        return found
-
-    def _known_agent(self, agent: str) -> str | None:
-        """The agent's user id if it was looked up lately. An identity does not change with
-        presence as readiness does: an id is kept for ``_AGENT_ID_TTL_S`` from its last lookup
-        (a dial's own fresh check, or the shared one), so a dial needs no lookup of its own
-        before its claim."""
-        known = self._agent_ids.get(agent.strip().lower())
-        return known[0] if known is not None and time.monotonic() < known[1] else None
-
-    def _remember_agent(self, agent: str, agent_id: str) -> None:
-        self._agent_ids[agent.strip().lower()] = (agent_id, time.monotonic() + _AGENT_ID_TTL_S)
 
     async def _free_agent_after(self, call: CallRecord, delay_s: float) -> None:
         await asyncio.sleep(delay_s)
@@ -420,14 +401,6 @@ class DialService:
             data["step"] = step_of(progress)  # a campaign's calls' progress too
         return self.store.append_event(type, call.id, json.dumps(data), now=self.clock())
 
-    def _record_placing(self, call: CallRecord) -> Event:
-        """The call's row, durably (and the claim committed before it with it: one sync for
-        both), then its ``call.placing`` event: one hop to the worker thread. The create-call
-        waits for it (``_dial``'s fence): the row and the claim are on disk before it leaves, as
-        recovery needs even after a power cut."""
-        self.store.insert_call(call, durable=True)
-        return self._append_call_event("call.placing", call)
-
     def _settle(
         self,
         key_id: str,
@@ -482,22 +455,9 @@ class DialService:
     ) -> DialAnswer:
         body = request.model_dump(mode="json", exclude_none=True)
         call_id = "call_" + uuid.uuid4().hex
-        # The claim keys the agent's row among live calls by its user id (so an email and an
-        # id meet on one row; the name as given when it cannot be read: the dial's own check
-        # then refuses it). Not known yet: the dial's own check of the agent (fresh, as a bare
-        # dial makes it) runs now, and the dial uses it instead of checking again. Known: the
-        # check runs once the key is claimed, while the call's row goes to disk.
-        target: asyncio.Future[CallTarget] | None = None
-        agent_id = self._known_agent(request.agent)
-        if agent_id is None and self.client.calls.route != "user":
-            target = _retrieved(asyncio.ensure_future(self.client.calls.target(request.agent)))
-            with contextlib.suppress(GcdialError):  # the dial refuses it: the same error
-                agent_id = (await asyncio.shield(target)).agent_id
-                if agent_id:
-                    self._remember_agent(request.agent, agent_id)
-        elif agent_id is None:  # the agent is not the target (calls placed as the user)
-            agent_id = await self._agent_id(request.agent)
-        agent_key = agent_id or request.agent.strip().lower()
+        # The dial's own check of the agent (fresh, as a bare dial makes it) starts now,
+        # alongside the claim and the call's row; the dial uses it instead of checking again.
+        target = _retrieved(asyncio.ensure_future(self.client.calls.target(request.agent)))
         now = self.clock()
         call = CallRecord(
             id=call_id,
@@ -511,14 +471,12 @@ class DialService:
             updated_at=now,
             origin=json.dumps(
                 {
-                    "attempt": attempt_to_origin(self._attempt_for(request, agent_id or "")),
+                    "attempt": attempt_to_origin(self._attempt_for(request)),
                 }
             ),
         )
         self._dialing.add(call_id)
-        task = self._spawn(
-            self._claim_and_dial(key, idem_key, call, request, body, agent_key, target)
-        )
+        task = self._spawn(self._claim_and_dial(key, idem_key, call, request, body, target))
         task.add_done_callback(lambda _: self._dialing.discard(call_id))
         return await asyncio.shield(task)
 
@@ -529,19 +487,16 @@ class DialService:
         request: CallRequest,
         body: dict[str, Any],
         call: CallRecord,
-        agent_key: str,
-        record: bool,
-    ) -> tuple[RulesAnswer, CallRecord, Claim | None, Event | None]:
+    ) -> tuple[RulesAnswer, CallRecord, Claim | None]:
         """The calling rules (a key claimed before answers as it did, whatever the rules say
-        now; a refusal claims nothing); then claim the key (and the agent), committed but not
-        yet synced: the sync comes with the call's row (``_record_placing``, which the POST
-        waits for). ``record``: write the row here, in the same hop to the store's thread
-        (the agent was checked already); else the caller writes it while the dial checks the
-        agent. The claim commits first, so the row never exists without it (as recovery
-        needs). The call returned carries the rules' warnings."""
+        now; a refusal claims nothing); then claim the key and, when claimed, write the call's
+        row durably (one sync for both: the claim commits first, so the row never exists
+        without it, as recovery needs). One hop to the store's thread, while the dial's check
+        of the agent runs; the agent's own row is claimed once that answers (``_hold_agent``).
+        The call returned carries the rules' warnings."""
         rules = call_rules_in_store(self, key, idem_key, request)
         if rules.refusal is not None:
-            return rules, call, None, None
+            return rules, call, None
         if rules.warnings:
             origin = {**json.loads(call.origin or "{}"), "warnings": rules.warnings}
             call = dataclasses.replace(call, origin=json.dumps(origin))
@@ -553,13 +508,57 @@ class DialService:
             now=call.created_at,
             ttl_s=self.config.idempotency_ttl_s,
             owner=self.config.instance_id,
-            agent=agent_key,
-            agent_ttl_s=self.config.stale_claim_s,
             durable=False,
         )
-        if claim.kind != "claimed" or not record:
-            return rules, call, claim, None
-        return rules, call, claim, self._record_placing(call)
+        if claim.kind == "claimed":
+            self.store.insert_call(call, durable=True)
+        return rules, call, claim
+
+    def _hold_agent(
+        self, key_id: str, idem_key: str, call: CallRecord, agent_id: str | None
+    ) -> tuple[str | None, Event | None]:
+        """Claim the agent's row among live calls for a call whose key and row are claimed
+        already, keyed by the agent's user id (so an email and an id meet on one row; the name
+        as given when it could not be read: the dial then refuses the call), then note the id
+        on the call's row (a witness or a recovery ladder reads it there) and append its
+        ``call.placing`` event. When another live call holds the agent: undo the claim (nothing
+        was sent or published: the key is free again, as if the claim had found the agent
+        busy) and name that call."""
+        holder = self.store.claim_agent(
+            agent_id or call.agent.strip().lower(),
+            call.id,
+            owner=self.config.instance_id,
+            now=self.clock(),
+            ttl_s=self.config.stale_claim_s,
+        )
+        if holder is not None:
+            self.store.drop_claim(key_id, idem_key, call.id)
+            return holder, None
+        if agent_id:
+            call = self.store.update_call(call.id, now=self.clock(), agent_id=agent_id)
+        return None, self._append_call_event("call.placing", call)
+
+    def _agent_busy(self, request: CallRequest, live: str) -> DialAnswer:
+        self.metrics.dials.labels("agent_busy").inc()
+        error = ErrorDetail(
+            type="agent_busy",
+            message=f"Agent {request.agent} has a live call ({live}): one call at a time.",
+            hint="Dial again once that call has ended (GET /v1/calls/" + live + " shows it).",
+            path="$.agent",
+        )
+        answer = {**problem_body(error), "liveCall": {"id": live, "href": f"/v1/calls/{live}"}}
+        return DialAnswer("agent_busy", 409, answer, live)
+
+    async def _checked_agent_id(self, agent: str, target: asyncio.Future[CallTarget]) -> str | None:
+        """The agent's Genesys user id, from the dial's own check (the shared check's when
+        calls are placed as the user: the dial's check is then the user's); None when it
+        cannot be read (the dial then refuses the call with the check's error)."""
+        if self.client.calls.route == "user":
+            return await self._agent_id(agent)
+        try:
+            return (await asyncio.shield(target)).agent_id
+        except GcdialError:
+            return None
 
     async def _claim_and_dial(
         self,
@@ -568,53 +567,35 @@ class DialService:
         call: CallRecord,
         request: CallRequest,
         body: dict[str, Any],
-        agent_key: str,
-        target: asyncio.Future[CallTarget] | None,
+        target: asyncio.Future[CallTarget],
     ) -> DialAnswer:
-        early = target is not None
-        rules, call, claim, placed = await self.db(
-            self._claim, key, idem_key, request, body, call, agent_key, early
-        )
+        rules, call, claim = await self.db(self._claim, key, idem_key, request, body, call)
         if claim is None:
             return DialAnswer("refused_rules", 403, rules.refusal or {}, "")
-        if claim.kind == "agent_busy":
-            live = claim.live_call or "unknown"
-            self.metrics.dials.labels("agent_busy").inc()
-            error = ErrorDetail(
-                type="agent_busy",
-                message=f"Agent {request.agent} has a live call ({live}): one call at a time.",
-                hint="Dial again once that call has ended (GET /v1/calls/" + live + " shows it).",
-                path="$.agent",
-            )
-            answer = {**problem_body(error), "liveCall": {"id": live, "href": f"/v1/calls/{live}"}}
-            return DialAnswer("agent_busy", 409, answer, live)
         if claim.kind == "replay":
             record = claim.record
             stored = json.loads(record.response_body or "{}")
             return DialAnswer("replay", record.status_code or 202, stored, record.call_id)
         if claim.kind != "claimed":
             return DialAnswer(claim.kind, 0, {}, claim.record.call_id)
-        placing: asyncio.Future[Event]
-        if placed is not None:
-            placing = asyncio.get_running_loop().create_future()
-            placing.set_result(placed)
-        else:
-            # The row (and with it the claim) goes to disk while the dial checks the agent;
-            # the create-call itself waits for it.
-            placing = asyncio.ensure_future(self.db(self._record_placing, call))
-            target = _retrieved(asyncio.ensure_future(self.client.calls.target(request.agent)))
-        status_code, done = await self._dial(key, idem_key, call, request, placing, target)
+        # The key and the row are on disk; now the agent's row, once its check answered.
+        agent_id = await self._checked_agent_id(request.agent, target)
+        holder, placed = await self.db(self._hold_agent, key.id, idem_key, call, agent_id)
+        if holder is not None or placed is None:
+            return self._agent_busy(request, holder or "unknown")
+        status_code, done = await self._dial(key, idem_key, call, request, placed, target)
         return DialAnswer("claimed", status_code, done, call.id)
 
-    def _attempt_for(self, request: CallRequest, agent_id: str) -> Attempt:
+    def _attempt_for(self, request: CallRequest) -> Attempt:
         """The attempt a dial is about to make, kept with its ``placing`` row before the POST
         leaves, so that another replica can run the ladder on it should this one die. Its times
-        are taken before the POST (a wider search, never a narrower one). ``agent_id``: empty
-        when unknown (looked up again by whoever recovers it)."""
+        are taken before the POST (a wider search, never a narrower one). Its agent id is left
+        empty (the row is written while the agent is checked): whoever recovers it looks the
+        agent up."""
         server_clock = self.client.transport.server_clock
         return Attempt(
             attempt_id=new_attempt_id(),
-            agent_id=agent_id,
+            agent_id="",
             number=request.to_e164,
             sent_at=datetime.now(UTC),
             sent_after=server_clock.last,
@@ -655,29 +636,14 @@ class DialService:
         idem_key: str,
         call: CallRecord,
         request: CallRequest,
-        placing: asyncio.Future[Event],
-        target: asyncio.Future[CallTarget] | None = None,
+        placing: Event,
+        target: asyncio.Future[CallTarget],
     ) -> tuple[int, dict[str, Any]]:
+        await self.hub.notify(placing.id)
         started = time.perf_counter()
         assert self._monitor is not None
         handle: Dial | None = None
         refused = None
-
-        notified = False
-
-        async def placed() -> None:
-            # The row's write, waited for (the store's error raised as it is); then the streams
-            # hear of its ``call.placing`` event.
-            nonlocal notified
-            event = await asyncio.shield(placing)
-            if not notified:
-                notified = True
-                await self.hub.notify(event.id)
-
-        async def fence() -> None:
-            await placed()  # only once the claim and the row are on disk may the POST leave
-            await self._fence(call.id)
-
         try:
             handle = await dialing.place_call(
                 self.client,
@@ -685,17 +651,12 @@ class DialService:
                 monitor=self._monitor,
                 resolve_timeout_s=self.config.resolve_timeout_s,
                 attempt_id=_kept_attempt_id(call),
-                fence=fence,
+                fence=lambda: self._fence(call.id),
                 target=target,
             )
             result = dialing.dial_status(handle)
         except BaseException as exc:
-            if target is not None:
-                target.cancel()  # when the dial stopped before it needed the agent's check
-            # Refused before the POST (the agent's check): the row first. Or the row's write
-            # failed: its error as it is; nothing was sent, and the key stays claimed until
-            # recovery answers it ``not_placed``.
-            await placed()
+            target.cancel()  # when the dial stopped before it needed the agent's check
             status = dialing.failed_dial_status(exc)
             refused = dialing.refusal(exc)
             detail = str(exc) if isinstance(exc, GcdialError) else "internal error while dialing"
@@ -709,8 +670,6 @@ class DialService:
                 await self.db(self._settle, key.id, idem_key, call.id, None, changes)
                 raise
         else:
-            if result.agent_id:  # the dial's own lookup: the freshest id of its agent
-                self._remember_agent(request.agent, result.agent_id)
             status = result.status
             changes = {
                 "status": status,

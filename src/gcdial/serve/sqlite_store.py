@@ -340,6 +340,16 @@ class SqliteStore(SharedReads):
                 (status_code, body, scope, key),
             )
 
+    def drop_claim(self, scope: str, key: str, call_id: str) -> None:
+        """Undo a claim before anything was sent (see ``Store``)."""
+        with self._tx() as db:
+            db.execute(
+                "DELETE FROM idempotency WHERE scope = ? AND key = ? AND call_id = ? "
+                "AND state = 'in_progress'",
+                (scope, key, call_id),
+            )
+            db.execute("DELETE FROM calls WHERE id = ? AND status = 'placing'", (call_id,))
+
     def purge_expired(self, now: float) -> int:
         """Delete expired keys and leases."""
         with self._tx() as db:

@@ -265,6 +265,12 @@ class Store(Protocol):
         """Record the answer for a claimed key (state becomes ``done``)."""
         ...
 
+    def drop_claim(self, scope: str, key: str, call_id: str) -> None:
+        """Undo a claim whose dial stopped before anything was sent or published (its agent
+        turned out busy): the key's ``in_progress`` row for ``call_id`` and that call's
+        ``placing`` row go, as if never claimed (a retry of the key dials afresh)."""
+        ...
+
     def get_idempotency(self, scope: str, key: str) -> IdempotencyRecord | None:
         """The record for a key, expired or not."""
         ...
