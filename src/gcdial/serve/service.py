@@ -570,12 +570,13 @@ class DialService:
     async def _checked_agent_id(self, agent: str, target: asyncio.Future[CallTarget]) -> str | None:
         """The agent's Genesys user id, from the dial's own check (the shared check's when
         calls are placed as the user: the dial's check is then the user's); None when it
-        cannot be read (the dial then refuses the call with the check's error)."""
+        cannot be read: the dial meets the check's error and answers it as it answers any
+        (a refusal for a gcdial error, ``unknown`` for anything else), the call recorded."""
         if self.client.calls.route == "user":
             return await self._agent_id(agent)
         try:
             return (await asyncio.shield(target)).agent_id
-        except GcdialError:
+        except Exception:
             return None
 
     async def _claim_and_dial(
