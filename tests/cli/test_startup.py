@@ -65,8 +65,10 @@ _NOT_ON_THE_CALL_PATH = (
     "pygments",
     "websockets",
     "gcdial.emulator",
-    # A call asks the campaigns' own calling rules (gcdial.campaign.rules and its csvinput: the
-    # window in the number's zone, the --dnc parser), and nothing else of campaigns.
+    # A call asks the campaigns' own calling rules (gcdial.campaign.rules and its contact: the
+    # window in the number's zone), and nothing else of campaigns: the CSV reader (csvinput) only
+    # with --dnc, whose parser it lends.
+    "gcdial.campaign.csvinput",
     "gcdial.campaign.runner",
     "gcdial.campaign.journal",
     "gcdial.campaign.pacing",

@@ -3,8 +3,6 @@
 ``status``, ``hangup`` and ``watch`` live in :mod:`gcdial.cli.watch_cmd`.
 """
 
-from __future__ import annotations
-
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -47,7 +45,7 @@ def parse_attributes(pairs: list[str]) -> dict[str, str]:
     return attributes
 
 
-def render_request(request: PreparedRequest) -> Text:
+def render_request(request: "PreparedRequest") -> "Text":
     """The request as an HTTP message: request line, headers, blank line, JSON body."""
     import json
 
@@ -61,7 +59,7 @@ def render_request(request: PreparedRequest) -> Text:
     return Text("\n".join(lines))
 
 
-def _dry_run(run: Session, agent: str, params: CallParams) -> None:
+def _dry_run(run: Session, agent: str, params: "CallParams") -> None:
     """Show the exact request, attempt tag included, without credentials or a single request."""
     from gcdial.agents import is_email
     from gcdial.calls import preview_create
@@ -91,7 +89,7 @@ def _dry_run(run: Session, agent: str, params: CallParams) -> None:
     run.output.say("dry run: nothing was sent.", style="dim")
 
 
-def _user_token(settings: Settings) -> bool | None:
+def _user_token(settings: "Settings") -> bool | None:
     """Whether the credentials are a user token (None when there are none: a dry run needs
     none). Nothing is sent: the token itself is fetched only on a first request."""
     from gcdial.auth import auth_from_settings, is_user_token
@@ -307,7 +305,7 @@ def call(
         raise typer.Exit(int(dial_and_report(run, request)))
 
 
-def _check_numbers(params: CallParams, default_country: str) -> None:
+def _check_numbers(params: "CallParams", default_country: str) -> None:
     from gcdial.errors import InvalidPhoneNumberError
     from gcdial.phone import to_e164
 
@@ -352,7 +350,7 @@ def _rules(
     timezone: str | None,
     dnc: str | None,
     country: str | None,
-) -> Rules | None:
+) -> "Rules | None":
     """The calling rules of this call, as the options say (each bad value names its option);
     None when there is nothing to check (any hour, no --dnc): the rules' modules stay unloaded."""
     if dnc is None and (any_hour or window.strip() == "00:00-24:00"):
@@ -376,7 +374,7 @@ def _rules(
 
 
 def _check_zone(timezone: str) -> None:
-    from gcdial.campaign.csvinput import is_valid_time_zone
+    from gcdial.campaign.contact import is_valid_time_zone
     from gcdial.errors import InputError
 
     if not is_valid_time_zone(timezone):

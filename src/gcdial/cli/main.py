@@ -4,8 +4,6 @@ Command modules import the heavy parts of gcdial inside their functions, so that
 starts fast.
 """
 
-from __future__ import annotations
-
 import atexit
 import gc
 import importlib
