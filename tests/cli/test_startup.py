@@ -20,6 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gcdial.cli import app as cli_app
 from gcdial.cli import main
 from gcdial.emulator import EmulatorServer
 
@@ -78,9 +79,10 @@ _NOT_ON_THE_CALL_PATH = (
     "gcdial.monitor.follow",
     "gcdial.cli.campaign_cmd",
     "gcdial.cli.watch_cmd",
-    # typer's conversion of values through pydantic TypeAdapters: gcdial reads plain values itself
-    # (main._SimpleValues).
-    "typer._adapters",
+    # typer itself: a plain call's command line is read without it (gcdial.cli.fastpath); and, for
+    # the command lines typer reads, its conversion of values through pydantic TypeAdapters
+    # (gcdial reads plain values itself: app._SimpleValues).
+    "typer",
     "pydantic.type_adapter",
 )
 
@@ -267,11 +269,11 @@ def _typers_own_and_ours(kind: str) -> tuple[object, object, object]:
     probe.__annotations__ = {"value": annotation, "return": None}  # the kind under test
     app.command()(probe)
     built = typer.main.get_command(app)
-    main._read_values_simply(built)
+    cli_app._read_values_simply(built)
     (param,) = [p for p in built.params if p.name == "value"]
     param._parent = built  # type: ignore[attr-defined]  # for a context in _outcome
     ours = param._runtime_param  # type: ignore[attr-defined]
-    assert isinstance(ours, main._SimpleValues)
+    assert isinstance(ours, cli_app._SimpleValues)
     return param, build_runtime_param(param.type_descriptor), ours  # type: ignore[attr-defined]
 
 
