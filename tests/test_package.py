@@ -19,6 +19,7 @@ EXPECTED_PUBLIC_NAMES = [
     "CallCreated",
     "CallOutcomeUnknownError",
     "CallParams",
+    "CallRulesError",
     "Client",
     "ConfigError",
     "Dial",

@@ -105,6 +105,24 @@ async def test_watching_first_keeps_events_that_happen_before_follow(
     assert unwatched[-1] is EventKind.CALL_ENDED
 
 
+async def test_a_follow_does_not_count_on_an_agent_topic_still_being_subscribed(
+    emulator: EmulatorServer,
+) -> None:
+    """Another task is subscribing to alice's topic (its PUT is slow) when a follow of her call
+    starts. That topic is not in force yet, so the follow cannot count on it: the call ends
+    while the PUT is out, and its end frame never comes on her topic. Before the fix the
+    follow waited for it until its timeout (a served call's agent stayed held for hours)."""
+    async with emulator_transport(emulator) as transport, monitor(transport) as mon:
+        await mon.watch_agent(BOB)  # the channel is open
+        emulator.add_fault(route="notifications", mode="latency", seconds=1.5, count=1)
+        subscribing = asyncio.create_task(mon.watch_agent(ALICE))
+        await asyncio.sleep(0.1)  # alice's PUT is out
+        conversation_id = await place_call(transport, 65)  # busy: over in about 0.1 s
+        events = [e.kind async for e in mon.follow(conversation_id, timeout_s=8)]
+        await subscribing
+    assert events[-1] is EventKind.CALL_ENDED
+
+
 async def test_one_channel_for_many_calls_and_agents(emulator: EmulatorServer) -> None:
     async with emulator_transport(emulator) as transport, monitor(transport) as mon:
         await mon.watch_agent(ALICE)

@@ -126,6 +126,34 @@ async def test_frames_lost_in_a_gap_are_recovered_by_the_catch_up_get(
     assert_complete_answered(events, outcome, 20)
 
 
+async def test_frames_lost_without_a_drop_are_recovered_by_reading_the_silent_call(
+    emulator: EmulatorServer,
+) -> None:
+    """The hang-up's frames are lost while the socket stays up and nothing reconnects (the
+    heartbeats after the gap arrive): no catch-up GET comes, so the follower reads the call
+    once it has been silent for ``silent_recheck_s``. Before, it waited until its timeout."""
+    settings = ChannelSettings(
+        heartbeat_timeout_s=30.0, reconnect_initial_s=0.05, silent_recheck_s=0.5
+    )
+    async with relayed(emulator) as (transport, relay), monitor(transport, settings) as mon:
+        await mon.watch_agent(ALICE)
+        conversation_id = await place_call(transport, 10)  # talks 20 simulated s
+
+        async def lose_the_end() -> None:
+            relay.swallow = True
+            await call_over(emulator, conversation_id)
+            relay.swallow = False
+
+        events, outcome = await follow_until(
+            mon, conversation_id, EventKind.CUSTOMER_CONNECTED, lose_the_end
+        )
+        assert mon.channel is not None
+        reconnects = mon.channel.stats.reconnects
+    assert relay.swallowed >= 1  # the hang-up frame really was lost on the wire
+    assert reconnects == 0
+    assert_complete_answered(events, outcome, 20)
+
+
 async def test_missed_heartbeats_mean_reconnect(emulator: EmulatorServer) -> None:
     settings = ChannelSettings(heartbeat_timeout_s=0.3, reconnect_initial_s=0.05)
     async with relayed(emulator) as (transport, relay), monitor(transport, settings) as mon:

@@ -359,6 +359,15 @@ def _explain(pg_url: str, unanswered: list[Outcome]) -> str:
                 "SELECT status, detail FROM calls WHERE idempotency_key = %s", (key,)
             ).fetchone()
             lines.append(f"  {key}: answers {dict(outcome.answers)}; claim {claim}; call {call}")
+            # A 409 without a claim is agent_busy: say which call holds the agent, and how.
+            holder = conn.execute(
+                "SELECT l.call_id, l.owner, l.expires_at, c.status, c.outcome, c.source, "
+                "c.conversation_id, c.detail FROM live_agents l LEFT JOIN calls c "
+                "ON c.id = l.call_id WHERE l.agent = ("
+                "SELECT agent_id FROM calls WHERE agent = %s AND agent_id IS NOT NULL LIMIT 1)",
+                (_agent(outcome.index),),
+            ).fetchone()
+            lines.append(f"    agent {_agent(outcome.index)} held by {holder}")
     return "\n".join(lines)
 
 

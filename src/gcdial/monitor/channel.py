@@ -48,6 +48,8 @@ RENEW_BEFORE_EXPIRY_S: Final = 600.0
 WEBSOCKET_OPEN_TIMEOUT_S: Final = 10.0
 MIN_SOCKET_LIFE_S: Final = 30.0
 """A ``socket_closing`` this soon after connecting says the channel itself is ending: replace it."""
+SILENT_RECHECK_S: Final = 60.0
+"""A followed call silent this long is read by GET (see ``ChannelSettings.silent_recheck_s``)."""
 
 
 class Transport(Protocol):
@@ -211,6 +213,9 @@ class ChannelSettings:
     renew_before_expiry_s: float = RENEW_BEFORE_EXPIRY_S
     open_timeout_s: float = WEBSOCKET_OPEN_TIMEOUT_S
     min_socket_life_s: float = MIN_SOCKET_LIFE_S
+    silent_recheck_s: float = SILENT_RECHECK_S
+    """A followed call that brings no frame for this long is read once by GET: a frame lost
+    without a drop must not leave its follower (and the agent it holds) waiting for hours."""
     verify_tls: bool = True
     """Check the WebSocket's TLS certificate (setting ``verify_tls``, like every API request)."""
 
@@ -288,6 +293,11 @@ class NotificationChannel:
     def connected(self) -> bool:
         """True while a socket is open and being read (not between a drop and a reconnect)."""
         return self.alive and self._socket is not None
+
+    def in_force(self, topic: str) -> bool:
+        """Whether the server confirmed ``topic`` on the socket open now: its frames arrive from
+        here on (a topic only asked for, or PUT before a reconnect, may not)."""
+        return self.connected and topic in self._subscribed
 
     @property
     def alive(self) -> bool:

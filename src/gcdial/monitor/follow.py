@@ -189,6 +189,15 @@ class CallMonitor:
         if self._mode is MonitorMode.WEBSOCKET and self.channel is not None:
             await self.channel.subscribe([user_topic(agent_id) for agent_id in ids])
 
+    def _watched_now(self, agent_id: str) -> bool:
+        """Whether the agent's calls' frames arrive from now on: its topic is in force."""
+        channel = self.channel
+        return (
+            self._mode is MonitorMode.WEBSOCKET
+            and channel is not None
+            and channel.in_force(user_topic(agent_id))
+        )
+
     def listen(self, listener: Callable[[Mapping[str, Any]], None]) -> Callable[[], None]:
         """Call ``listener`` with every call snapshot the channel brings (those already kept for
         watched agents first); returns the function that stops it."""
@@ -242,13 +251,7 @@ class CallMonitor:
         watch = self._register(conversation_id)
         state: dict[str, Any] | None = None
         try:
-            covered = (
-                not catch_up
-                and agent_id in self._agents
-                and self._mode is MonitorMode.WEBSOCKET
-                and self.channel is not None
-                and self.channel.connected
-            )
+            covered = not catch_up and agent_id is not None and self._watched_now(agent_id)
             first = await self._subscribe(watch, agent_id)
             if first is None and not covered:
                 first = await get_conversation(self.transport, conversation_id)
@@ -257,7 +260,16 @@ class CallMonitor:
             if self._mode is MonitorMode.POLLING:
                 self._start_poller(watch)
             while True:
-                item = await self._next(watch, deadline)
+                item = await self._next(watch, self._recheck_at(state, deadline))
+                if item is None and (deadline is None or self.clock() < deadline):
+                    # Silence on a live channel: read the call once (a lost frame, its end).
+                    try:
+                        item = await get_conversation(self.transport, conversation_id)
+                    except NotFoundError:
+                        raise
+                    except GcdialError as exc:
+                        logger.warning("re-reading silent call %s failed: %s", conversation_id, exc)
+                        continue
                 if item is None:
                     if is_over(state):  # the wrap-up's time ran out
                         for event in await self._wrapup_fallback(conversation_id, state):
@@ -378,6 +390,14 @@ class CallMonitor:
                 return {}
         return self._wrapup_codes
 
+    def _recheck_at(self, state: Mapping[str, Any] | None, deadline: float | None) -> float | None:
+        """When to stop waiting for the next frame: the deadline, or sooner, on a channel, when
+        a live call has been silent for ``silent_recheck_s`` (the poller reads it otherwise)."""
+        if self._mode is not MonitorMode.WEBSOCKET or is_over(state):
+            return deadline
+        silent = self.clock() + self.channel_settings.silent_recheck_s
+        return silent if deadline is None else min(deadline, silent)
+
     async def _next(self, watch: _Watch, deadline: float | None) -> _Item | None:
         if deadline is None:
             return await watch.inbox.get()
@@ -433,8 +453,12 @@ class CallMonitor:
             if watch.covered:
                 return None
             if self._agents:
+                # Only an agent whose topic was in force before the GET covers the call: frames
+                # after the GET then arrive. An agent still being subscribed (another task's
+                # watch in flight) does not: the call's end could fall in between and be lost.
+                watched = {a for a in self._agents if self._watched_now(a)}
                 first = await get_conversation(self.transport, watch.conversation_id)
-                if _agent_ids(first) & self._agents:
+                if _agent_ids(first) & watched:
                     return first
             await channel.subscribe([conversation_topic(watch.conversation_id)])
         except GcdialError as exc:

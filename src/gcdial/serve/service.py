@@ -185,6 +185,16 @@ class DialAnswer:
     call_id: str
 
 
+def _log_failure(task: asyncio.Task[Any]) -> None:
+    """A background task (a follow, a ladder) that died says so in the log, rather than at
+    garbage collection or never: its call may be left unsettled, holding its agent."""
+    if task.cancelled():
+        return
+    exc = task.exception()
+    if exc is not None:
+        logger.error("background task %s failed: %s", task.get_name(), type(exc).__name__)
+
+
 class DialService:
     """The service behind the API; ``start()`` in the app's lifespan, ``stop()`` at its end."""
 
@@ -320,7 +330,7 @@ class DialService:
                         now=self.clock(),
                         ttl_s=self.config.stale_claim_s,
                     )
-                self._spawn(self._follow(placed))
+                self._spawn(self._follow(placed), f"gcdial-follow-{placed.id}")
         self._workers = [
             asyncio.create_task(self._poll_events(), name="gcdial-serve-events"),
             asyncio.create_task(self._deliver_webhooks(), name="gcdial-serve-webhooks"),
@@ -375,10 +385,16 @@ class DialService:
             thread, self._store_thread = self._store_thread, None
             thread.close()  # its queued calls still run; a later call makes another
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        task = asyncio.create_task(coro)
+    def _spawn(
+        self, coro: Coroutine[Any, Any, Any], name: str | None = None, *, awaited: bool = False
+    ) -> asyncio.Task[Any]:
+        """Run ``coro`` in the background (``stop`` cancels it); its failure is logged unless
+        the caller ``awaited`` it and handles it."""
+        task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        if not awaited:
+            task.add_done_callback(_log_failure)
         return task
 
     async def publish(self, type: str, call: CallRecord, **extra: Any) -> Event:
@@ -472,7 +488,9 @@ class DialService:
             ),
         )
         self._dialing.add(call_id)
-        task = self._spawn(self._claim_and_dial(key, idem_key, call, request, body, agent_key))
+        task = self._spawn(
+            self._claim_and_dial(key, idem_key, call, request, body, agent_key), awaited=True
+        )
         task.add_done_callback(lambda _: self._dialing.discard(call_id))
         return await asyncio.shield(task)
 
@@ -661,7 +679,7 @@ class DialService:
         await self.publish(f"call.{status}", call)
         await self.audit(key.id, "dial", status, call, call.detail)
         if status == "placed":
-            self._spawn(self._follow(call))
+            self._spawn(self._follow(call), f"gcdial-follow-{call.id}")
         elif status == "unknown" and handle is not None and self.config.resolve_later_s > 0:
             self._spawn(self._resolve_later(call, handle))
 
@@ -709,7 +727,7 @@ class DialService:
         await self.publish(f"call.{status}", call, resolvedLater=True)
         await self.audit(call.api_key_id, "resolve", status, call, resolution.summary)
         if status == "placed":
-            self._spawn(self._follow(call))
+            self._spawn(self._follow(call), f"gcdial-follow-{call.id}")
 
     async def _follow(self, call: CallRecord) -> None:
         """Follow a placed call to its end: progress events, then the outcome (the verdict);
@@ -976,7 +994,7 @@ class DialService:
         await self.publish(f"call.{status}", recorded, recovered=True)
         await self.audit(recorded.api_key_id, "recover", status, recorded, resolution.summary)
         if resolution.verdict is Verdict.PLACED and recorded.conversation_id:
-            self._spawn(self._follow(recorded))
+            self._spawn(self._follow(recorded), f"gcdial-follow-{recorded.id}")
 
     async def _watch_in_flight(self) -> None:
         """Watch the agents of every dial in flight on any replica (the live calls' agents,
