@@ -115,12 +115,12 @@ def _leave_without_teardown(code: int) -> None:
 
     After the exit hooks, Python frees every module, class and function one by one (~12 ms of
     one ``gcdial call``'s CPU) for memory the operating system takes back anyway. This does
-    what a normal exit does first, in the same order: waits for no thread (it returns, and the
-    exit is the usual one, while any thread that is not a daemon still runs), runs every exit
-    hook (:mod:`atexit`: logging's flush and close, gcdial's and the caller's own), flushes
-    stdout and stderr, and then ends the process with ``code``. Files, journals, HTTP clients
-    and event loops are closed where gcdial uses them, never left to the teardown. Returns
-    (for the usual exit) when a stream cannot be flushed: that path already knows what to do.
+    what a normal exit does before that, in the same order, and then ends the process with
+    ``code``: it runs every exit hook (:mod:`atexit`: logging's flush and close, gcdial's and
+    the caller's own) and flushes stdout and stderr. Files, journals, HTTP clients and event
+    loops are closed where gcdial uses them, never left to the teardown. It returns, and the
+    exit is the usual one, when a thread that is not a daemon still runs (a normal exit waits
+    for it) or when a stream cannot be flushed (that path already knows what to do).
     """
     if threading.current_thread() is not threading.main_thread():
         return

@@ -5,6 +5,8 @@ plain forms of the same command line without it (typer, building and reading ~30
 tenth of one call's CPU). Both end here, in :func:`place`.
 """
 
+from __future__ import annotations
+
 import contextlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -55,7 +57,7 @@ def parse_attributes(pairs: list[str]) -> dict[str, str]:
     return attributes
 
 
-def render_request(request: "PreparedRequest") -> "Text":
+def render_request(request: PreparedRequest) -> Text:
     """The request as an HTTP message: request line, headers, blank line, JSON body."""
     import json
 
@@ -69,7 +71,7 @@ def render_request(request: "PreparedRequest") -> "Text":
     return Text("\n".join(lines))
 
 
-def _dry_run(run: Session, agent: str, params: "CallParams") -> None:
+def _dry_run(run: Session, agent: str, params: CallParams) -> None:
     """Show the exact request, attempt tag included, without credentials or a single request."""
     from gcdial.agents import is_email
     from gcdial.calls import preview_create
@@ -99,7 +101,7 @@ def _dry_run(run: Session, agent: str, params: "CallParams") -> None:
     run.output.say("dry run: nothing was sent.", style="dim")
 
 
-def _user_token(settings: "Settings") -> bool | None:
+def _user_token(settings: Settings) -> bool | None:
     """Whether the credentials are a user token (None when there are none: a dry run needs
     none). Nothing is sent: the token itself is fetched only on a first request."""
     from gcdial.auth import auth_from_settings, is_user_token
@@ -119,7 +121,7 @@ def place(
     from_number: str | None = None,
     from_name: str | None = None,
     queue: str | None = None,
-    attr: "list[str] | None" = None,
+    attr: list[str] | None = None,
     label: str | None = None,
     uui: str | None = None,
     no_check: bool = False,
@@ -194,7 +196,7 @@ def place(
         raise exit_with(int(dial_and_report(run, request)))
 
 
-def _check_numbers(params: "CallParams", default_country: str) -> None:
+def _check_numbers(params: CallParams, default_country: str) -> None:
     from gcdial.errors import InvalidPhoneNumberError
     from gcdial.phone import to_e164
 
@@ -239,7 +241,7 @@ def _rules(
     timezone: str | None,
     dnc: str | None,
     country: str | None,
-) -> "Rules | None":
+) -> Rules | None:
     """The calling rules of this call, as the options say (each bad value names its option);
     None when there is nothing to check (any hour, no --dnc): the rules' modules stay unloaded."""
     if dnc is None and (any_hour or window.strip() == "00:00-24:00"):
