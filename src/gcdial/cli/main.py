@@ -126,14 +126,23 @@ def _leave_without_teardown(code: int) -> None:
         return
     if any(not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
         return
-    atexit._run_exitfuncs()
+    run_exit_hooks = getattr(atexit, "_run_exitfuncs", None)  # CPython's, long-standing
+    if run_exit_hooks is None or not _flushed():
+        return
+    run_exit_hooks()  # after this the usual exit would run them again: no way back
+    _flushed()  # what the hooks wrote (logging's last lines); nothing more to do if it fails
+    os._exit(code)
+
+
+def _flushed() -> bool:
+    """Flush stdout and stderr; False when one cannot be (the usual exit knows what to do)."""
     for stream in (sys.stdout, sys.stderr):
         try:
             if stream is not None:
                 stream.flush()
         except (OSError, ValueError):
-            return
-    os._exit(code)
+            return False
+    return True
 
 
 def _flush_or_quit() -> None:
