@@ -37,37 +37,38 @@ logger = logging.getLogger("gcdial.serve")
 
 
 def _new_key() -> bytes:
-    """A fresh Fernet key (what ``Fernet.generate_key`` makes: 32 random bytes, base64url)."""
+    """A new Fernet key: 32 random bytes, url-safe base64 (what ``Fernet.generate_key`` makes)."""
     return base64.urlsafe_b64encode(os.urandom(32))
 
 
 class SecretBox:
     """Seals and opens stored secrets with one Fernet key.
 
-    The key is checked at once (as Fernet checks it: 32 bytes, base64url); ``cryptography``
-    itself is loaded on the first seal or open: a service with no webhook never needs it
-    (about 6 MB of an idle service's memory)."""
+    ``cryptography`` loads on the first secret sealed or opened, not with the store (~5 MB of an
+    idle service's memory); the key is checked at once, as Fernet checks it.
+    """
 
     def __init__(self, key: bytes | str) -> None:
         try:
-            self._key = key if isinstance(key, bytes) else key.encode("ascii")
-            if len(base64.urlsafe_b64decode(self._key)) != 32:
-                raise ValueError("not 32 bytes")
+            raw = key if isinstance(key, bytes) else key.encode("ascii")
+            if len(base64.urlsafe_b64decode(raw)) != 32:
+                raise ValueError("a Fernet key is 32 url-safe base64-encoded bytes")
+            self._key = raw
         except (ValueError, TypeError, binascii.Error):
             raise ConfigError(
                 "the key for the webhook secrets is not a Fernet key",
                 hint=f"Set {SECRET_KEY_ENV} to a key from Fernet.generate_key(), or remove it "
                 "to use the key file beside the store.",
             ) from None
-        self._opened: Fernet | None = None
+        self._sealer: Fernet | None = None
 
     @property
     def _fernet(self) -> Fernet:
-        if self._opened is None:
+        if self._sealer is None:
             from cryptography.fernet import Fernet
 
-            self._opened = Fernet(self._key)
-        return self._opened
+            self._sealer = Fernet(self._key)
+        return self._sealer
 
     def derive(self, purpose: bytes) -> bytes:
         """A key for ``purpose`` (e.g. signing list cursors) from the one key every replica
