@@ -119,3 +119,22 @@ def test_a_dial_looks_its_agent_up_once(running: Running) -> None:
     assert second.status_code == 202, second.text
     assert second.json()["agentId"] == first.json()["agentId"]
     assert searches() - before == 1
+
+
+def test_a_retry_of_an_answered_key_spends_no_genesys_request(running: Running) -> None:
+    """A CRM that sends the same key again gets its answer from the claim: the agent's check
+    that a new dial starts alongside its claim is not started for it (a retry storm must not
+    spend the org's Genesys budget on checks nobody uses)."""
+    key = str(uuid.uuid4())
+    first = running.dial({"agent": ALICE, "to": ANSWERS}, key)
+    assert first.status_code == 202, first.text
+    time.sleep(0.2)  # the first dial's own requests are done
+    for _ in range(5):
+        again = running.dial({"agent": ALICE, "to": ANSWERS}, key)
+        assert again.status_code == 202, again.text
+        assert again.json()["id"] == first.json()["id"]
+    # The first call is followed meanwhile (its progress may GET it); no user search or
+    # user GET is made for the retries.
+    counts: dict[str, int] = running.emulator.request_counts()["byRoute"]
+    lookups = {r: n for r, n in counts.items() if "/users" in r}
+    assert sum(lookups.values()) == 1, lookups  # the first dial's own check, nothing since

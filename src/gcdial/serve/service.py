@@ -17,6 +17,7 @@ import json
 import logging
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -89,6 +90,7 @@ TERMINAL_EVENTS = frozenset({"call.ended", "call.unknown", "call.not_placed", "c
 _RECOVERY_EVERY_S = 30.0
 _WATCH_EVERY_S = 2.0  # how often a replica reads which agents have a dial in flight anywhere
 _LADDER_GRACE_S = 10.0  # no "not placed" from a recovery ladder sooner than this after its lease
+_KEYS_REMEMBERED = 4096  # dials' keys a replica remembers, to tell a retry (see _seen_before)
 _FINISH_S = 5.0  # how long ``stop`` waits for answered dials' events and audit lines
 # The webhook worker looks at the outbox once per burst of events, not once per event.
 _WEBHOOK_COALESCE_S = 0.05
@@ -242,6 +244,8 @@ class DialService:
         self._unlisten: Callable[[], None] | None = None
         # Calls whose dial task runs in this process: their claims are not leftovers.
         self._dialing: set[str] = set()
+        # The (key, Idempotency-Key) pairs of dials seen lately: a retry's agent check waits.
+        self._keys_seen: OrderedDict[tuple[str, str], None] = OrderedDict()
         self.presence = PresenceWatcher(self)
         self.queues = QueueDirectory(lambda: self.client, config.queue_cache_s)
         self.agent_checks: SharedChecks[AgentReadiness] = SharedChecks(
@@ -473,7 +477,10 @@ class DialService:
         call_id = "call_" + uuid.uuid4().hex
         # The dial's own check of the agent (fresh, as a bare dial makes it) starts now,
         # alongside the claim and the call's row; the dial uses it instead of checking again.
-        target = _retrieved(asyncio.ensure_future(self.client.calls.target(request.agent)))
+        # Not for a key this replica has seen: a retry is mostly answered from its claim (a
+        # replay, in progress, the agent busy), and a CRM's retries must not spend the org's
+        # Genesys budget on checks nobody uses; it starts once the key is claimed.
+        target = None if self._seen_before(key.id, idem_key) else self._check(request.agent)
         now = self.clock()
         call = CallRecord(
             id=call_id,
@@ -497,6 +504,20 @@ class DialService:
         )
         task.add_done_callback(lambda _: self._dialing.discard(call_id))
         return await asyncio.shield(task)
+
+    def _check(self, agent: str) -> asyncio.Future[CallTarget]:
+        """Start the dial's own check of the agent."""
+        return _retrieved(asyncio.ensure_future(self.client.calls.target(agent)))
+
+    def _seen_before(self, key_id: str, idem_key: str) -> bool:
+        """Whether this replica saw a dial with this key lately (and remember this one)."""
+        seen = (key_id, idem_key)
+        before = seen in self._keys_seen
+        self._keys_seen[seen] = None
+        self._keys_seen.move_to_end(seen)
+        while len(self._keys_seen) > _KEYS_REMEMBERED:
+            self._keys_seen.popitem(last=False)
+        return before
 
     def _claim(
         self,
@@ -586,7 +607,7 @@ class DialService:
         call: CallRecord,
         request: CallRequest,
         body: dict[str, Any],
-        target: asyncio.Future[CallTarget],
+        target: asyncio.Future[CallTarget] | None,
     ) -> DialAnswer:
         rules, call, claim = await self.db(self._claim, key, idem_key, request, body, call)
         if claim is None:
@@ -598,6 +619,8 @@ class DialService:
         if claim.kind != "claimed":
             return DialAnswer(claim.kind, 0, {}, claim.record.call_id)
         # The key and the row are on disk; now the agent's row, once its check answered.
+        if target is None:
+            target = self._check(request.agent)
         agent_id = await self._checked_agent_id(request.agent, target)
         holder, placed = await self.db(self._hold_agent, key.id, idem_key, call, agent_id)
         if holder is not None or placed is None:
