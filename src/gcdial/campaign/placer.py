@@ -61,10 +61,38 @@ _NOTHING_SENT: Final = frozenset(
 """Results that prove the attempt never rang (the others of ``not_sent`` were refused)."""
 
 
+class RefusalStreak:
+    """The calls refused in a row (or whose outcome is unknown) since one was last placed:
+    ``limit`` of them stop the run. ``contacts`` are those the streak finished, to put back to
+    pending when it stopped the run (the API, not the contact, was at fault)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.count = 0
+        self.contacts: list[int] = []
+
+    def record(
+        self, change: Change, contact_id: int, result: AttemptResult
+    ) -> CallsRefusedError | None:
+        """Count one attempt's end; the error to stop the run with when the streak is too long."""
+        if change.placed:
+            self.count = 0
+            self.contacts.clear()
+        if change.in_streak:
+            self.contacts.append(contact_id)
+        if change.fatal or not change.trouble:
+            return None
+        self.count += 1
+        if self.count < self.limit:
+            return None
+        last = result.error if isinstance(result.error, GcdialError) else None
+        return CallsRefusedError(self.count, last or GcdialError(result.detail))
+
+
 class Placer:
     """Dials the contacts the dispatch loop hands it and records how each attempt ended.
 
-    It keeps the streak of refusals: ``max_refusals`` in a row (or answers that leave outcomes
+    It keeps the :class:`RefusalStreak`: ``max_refusals`` in a row (or answers that leave outcomes
     unknown) stop the run, and :meth:`reopen_streak` puts the contacts refused in that streak back
     to pending.
     """
@@ -73,8 +101,7 @@ class Placer:
         self._ctx = ctx
         self._state = state
         self._gate = gate
-        self._trouble = 0
-        self._streak_final: list[int] = []
+        self._streak = RefusalStreak(ctx.settings.max_refusals)
         settings = ctx.settings
         self._wrapup_rules = settings.wrapups()
         non_acd = ctx.client.settings.wrapup_non_acd
@@ -92,11 +119,11 @@ class Placer:
     async def reopen_streak(self) -> None:
         """Put the contacts refused while the API refused every call back to pending."""
         journal = self._ctx.journal
-        for contact_id in self._streak_final:
+        for contact_id in self._streak.contacts:
             await self._ctx.db.call(
                 journal.reopen, contact_id, "refused while the API refused every call; retry"
             )
-        self._streak_final.clear()
+        self._streak.contacts.clear()
 
     async def place(self, job: Job, agent: PoolAgent, view: AgentView | None) -> Refusal | None:
         """Ask the gate, dial one contact through the dialing core, then apply what its result
@@ -324,17 +351,13 @@ class Placer:
             step = "not_placed" if result.kind in _NOTHING_SENT else "refused"
             self._ctx.tell(attempt_id, step, contact, agent, detail=change.detail)
             self._emit_not_sent(where, contact, result, change)
-        if change.placed:
-            self._trouble = 0
-            self._streak_final.clear()
-        if change.in_streak:
-            self._streak_final.append(contact.id)
+        too_many = self._streak.record(change, contact.id, result)
         if change.retire_agent and agent is not None:
             self._state.retire(agent, result.detail)
         if change.fatal:
             self._state.fail(result.error or ConfigError(result.detail))
-        elif change.trouble:
-            self._trouble_seen(result)
+        elif too_many is not None and self._state.fatal is None:
+            self._state.fail(too_many)
 
     def _add_dnc(self, phone: str) -> None:
         """A wrap-up put the number on the do-not-call list: this run's rules, and the DNC file
@@ -411,12 +434,6 @@ class Placer:
             code=change.error_code,
             context_id=change.context_id,
         )
-
-    def _trouble_seen(self, result: AttemptResult) -> None:
-        self._trouble += 1
-        if self._trouble >= self._ctx.settings.max_refusals and self._state.fatal is None:
-            last = result.error if isinstance(result.error, GcdialError) else None
-            self._state.fail(CallsRefusedError(self._trouble, last or GcdialError(result.detail)))
 
     async def follow_and_settle(
         self,
