@@ -53,50 +53,52 @@ class DispatchLoop:
     def adopt(self, job: Job, agent_id: str) -> None:
         """Follow a call found in flight: its agent is kept busy meanwhile when it is in the pool
         and free, else the call is followed without one."""
-        dispatcher = self._state.dispatcher
+        state = self._state
+        dispatcher = state.dispatcher
         agent = dispatcher.pool.find(agent_id)
         if agent is not None and agent in dispatcher.pool.free():
-            self._state.spawn(self._run_assignment(dispatcher.claim(job, agent.id)))
+            state.spawn(self._run_assignment(dispatcher.claim(job, agent.id)))
         else:
-            self._state.spawn(self._follow_orphan(job))
+            state.spawn(self._follow_orphan(job))
 
     async def run(self) -> None:
         """Dispatch until nothing is left to dial, the end time, or a stop."""
-        journal = self._ctx.journal
-        dispatcher = self._state.dispatcher
-        rules = self._state.rules
-        while not self._state.stopping:
-            self._state.wake.clear()
+        ctx, state = self._ctx, self._state
+        journal = ctx.journal
+        dispatcher = state.dispatcher
+        rules = state.rules
+        while not state.stopping:
+            state.wake.clear()
             if self._to_release:
                 released, self._to_release = self._to_release, []
-                await self._ctx.db.call(journal.release, released)
-            now = self._ctx.clock()
+                await ctx.db.call(journal.release, released)
+            now = ctx.clock()
             if rules.end_at is not None and now >= rules.end_at:
-                self._state.ended = True
-                self._ctx.emit("ended", "the campaign end time has come: no new calls")
+                state.ended = True
+                ctx.emit("ended", "the campaign end time has come: no new calls")
                 break
             await self._top_up()
             while (assignment := dispatcher.poll()) is not None:
-                self._state.spawn(self._run_assignment(assignment))
-            if self._state.stopping:
+                state.spawn(self._run_assignment(assignment))
+            if state.stopping:
                 break
             delay: float | None = None
-            if dispatcher.queued == 0 and dispatcher.live == 0 and not self._state.tasks:
-                due = await self._ctx.db.call(journal.next_due_time)
-                self._ctx.progress.next_due = due if due is not None and due > now else None
+            if dispatcher.queued == 0 and dispatcher.live == 0 and not state.tasks:
+                due = await ctx.db.call(journal.next_due_time)
+                ctx.progress.next_due = due if due is not None and due > now else None
                 if due is None:
                     break
                 if rules.end_at is not None and due >= rules.end_at:
-                    self._state.ended = True
-                    self._ctx.emit(
+                    state.ended = True
+                    ctx.emit(
                         "ended",
                         "the remaining contacts are due after the campaign end time",
                     )
                     break
-                delay = max(0.0, (due - self._ctx.clock()).total_seconds())
+                delay = max(0.0, (due - ctx.clock()).total_seconds())
                 if delay > 0 and self._until_deferred:
-                    self._state.deferred = True
-                    self._ctx.emit(
+                    state.deferred = True
+                    ctx.emit(
                         "deferred_only",
                         f"every contact left waits for a later time (the first at "
                         f"{due:%Y-%m-%d %H:%M:%S} UTC): stopping as asked (--until-deferred)",
@@ -104,10 +106,10 @@ class DispatchLoop:
                     )
                     break
             elif dispatcher.pool.free() and dispatcher.live < dispatcher.max_concurrent:
-                due = await self._ctx.db.call(journal.next_due_time)
-                self._ctx.progress.next_due = due if due is not None and due > now else None
-                if due is not None and due > self._ctx.clock():
-                    delay = (due - self._ctx.clock()).total_seconds()
+                due = await ctx.db.call(journal.next_due_time)
+                ctx.progress.next_due = due if due is not None and due > now else None
+                if due is not None and due > ctx.clock():
+                    delay = (due - ctx.clock()).total_seconds()
             await self._wait(delay)
 
     async def _wait(self, delay: float | None) -> None:
@@ -124,17 +126,18 @@ class DispatchLoop:
 
     async def _top_up(self) -> None:
         """Read due contacts into the dispatcher until it holds enough, applying the rules."""
-        journal = self._ctx.journal
-        dispatcher = self._state.dispatcher
-        rules = self._state.rules
+        ctx, state = self._ctx, self._state
+        journal = ctx.journal
+        dispatcher = state.dispatcher
+        rules = state.rules
         window = max(2 * dispatcher.max_concurrent, 16)
         while True:
             queued = dispatcher.queued
             starved = bool(dispatcher.pool.free()) and queued > 0
             if queued >= window + HARD_CAP_EXTRA or (queued >= window and not starved):
                 return
-            now = self._ctx.clock()
-            rows = await self._ctx.db.call(journal.due_now, now, limit=PAGE)
+            now = ctx.clock()
+            rows = await ctx.db.call(journal.due_now, now, limit=PAGE)
             if not rows:
                 return
             held: list[int] = []
@@ -146,7 +149,7 @@ class DispatchLoop:
                 decision = rules.check(contact.as_contact(), now)
                 if decision.action is Action.SKIP:
                     skipped.append((contact.id, decision.outcome or "skipped", decision.reason))
-                    self._ctx.emit(
+                    ctx.emit(
                         "skipped",
                         f"{contact.phone} (line {contact.line}): skipped, {decision.reason}",
                         line=contact.line,
@@ -155,7 +158,7 @@ class DispatchLoop:
                     )
                 elif decision.action is Action.DEFER and decision.at is not None:
                     deferred.append((contact.id, decision.at, decision.reason))
-                    self._ctx.emit(
+                    ctx.emit(
                         "deferred",
                         f"{contact.phone} (line {contact.line}): waits until "
                         f"{decision.at:%Y-%m-%d %H:%M} UTC, {decision.reason}",
@@ -167,35 +170,36 @@ class DispatchLoop:
                     held.append(contact.id)
                     self._queue(contact)
                 else:  # ENDED for this contact: it stays pending for a later run
-                    self._state.ended = True
+                    state.ended = True
                     held.append(contact.id)
-                    self._ctx.emit(
+                    ctx.emit(
                         "after_end",
                         f"{contact.phone} (line {contact.line}): left pending, {decision.reason}",
                         line=contact.line,
                         phone=contact.phone,
                     )
-            await self._ctx.db.call(journal.hold, held)
-            await self._ctx.db.call(journal.skip_many, skipped)
-            await self._ctx.db.call(journal.defer_many, deferred)
+            await ctx.db.call(journal.hold, held)
+            await ctx.db.call(journal.skip_many, skipped)
+            await ctx.db.call(journal.defer_many, deferred)
 
     async def _retry_withdrawn(self, contact: ContactRecord, now: datetime) -> bool:
         """A retry scheduled under earlier limits that today's limits no longer allow (a lower
         ``--max-attempts`` given at resume): finish the contact with its last outcome."""
-        journal = self._ctx.journal
+        ctx, state = self._ctx, self._state
+        journal = ctx.journal
         ended = [
             a
-            for a in await self._ctx.db.call(journal.attempts, contact.id)
+            for a in await ctx.db.call(journal.attempts, contact.id)
             if a.state is AttemptState.ENDED and a.outcome
         ]
         outcomes = [a.outcome or "" for a in ended]
         last_action = ended[-1].wrapup_action if ended else None
-        decision = retry_decision(self._state.rules.retry, outcomes, now, wrapup_action=last_action)
+        decision = retry_decision(state.rules.retry, outcomes, now, wrapup_action=last_action)
         if decision.retry:
             return False
         reason = f"{decision.reason} (limits given at resume)"
-        await self._ctx.db.call(journal.finish_pending, contact.id, outcomes[-1], reason)
-        self._ctx.emit(
+        await ctx.db.call(journal.finish_pending, contact.id, outcomes[-1], reason)
+        ctx.emit(
             "outcome",
             f"{contact.phone} (line {contact.line}): {outcomes[-1]}; no retry, {reason}",
             line=contact.line,
@@ -208,7 +212,8 @@ class DispatchLoop:
     def _queue(self, contact: ContactRecord) -> None:
         """Give the contact to the dispatcher, or count it as waiting for an agent not in the
         pool."""
-        dispatcher = self._state.dispatcher
+        ctx, state = self._ctx, self._state
+        dispatcher = state.dispatcher
         # A contact due at a set time (a callback, a retry) goes ahead of those never tried.
         first = contact.next_at is not None and contact.attempts > 0
         if contact.agent is None:
@@ -217,21 +222,22 @@ class DispatchLoop:
         agent = dispatcher.pool.find(contact.agent)
         if agent is None or dispatcher.pool.is_retired(agent.id):
             key = contact.agent
-            if not self._state.waiting_for[key]:
-                self._ctx.emit(
+            if not state.waiting_for[key]:
+                ctx.emit(
                     "waiting_for_agent",
                     f"contacts for agent {key} wait: {key} is not in this run's pool",
                     agent=key,
                 )
-            self._state.waiting_for[key] += 1
+            state.waiting_for[key] += 1
             return
         dispatcher.add(Job(contact), agent=agent.id, first=first)
 
     async def _run_assignment(self, assignment: Assignment[Job]) -> None:
         """One worker: place the call (or follow one found in flight), then free the agent."""
+        ctx, state = self._ctx, self._state
         job = assignment.item
         agent = assignment.agent
-        view = self._ctx.progress.agents.get(agent.id)
+        view = ctx.progress.agents.get(agent.id)
         requeued = False
         try:
             if job.conversation_id is not None and job.attempt_id is not None:
@@ -247,28 +253,29 @@ class DispatchLoop:
                 else:
                     requeued = True
                     if refusal.reason in _GONE_FOR_GOOD:
-                        self._state.retire(agent, refusal.message)
+                        state.retire(agent, refusal.message)
                         self._queue(job.contact)
                     else:
                         self._skip_agent(job, agent, view, refusal)
                         # The agent stays taken while it rests, so the dispatcher gives the
                         # contact to another agent meanwhile.
-                        await self._ctx.sleep(refusal.retry_after_s)
+                        await ctx.sleep(refusal.retry_after_s)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug: stop dialing; the journal stays consistent
             logger.exception("campaign worker failed")
-            self._state.fail(exc)
+            state.fail(exc)
         finally:
-            self._state.dispatcher.finish(assignment)
+            state.dispatcher.finish(assignment)
             if view is not None and view.activity is not AgentActivity.RETIRED:
                 view.set(AgentActivity.IDLE)
             if not requeued:
                 self._to_release.append(job.contact.id)
-            self._state.wake.set()
+            state.wake.set()
 
     async def _follow_orphan(self, job: Job) -> None:
         """A call found in flight whose agent is not in this run's pool: follow it all the same."""
+        state = self._state
         assert job.attempt_id is not None
         assert job.conversation_id is not None
         try:
@@ -279,18 +286,17 @@ class DispatchLoop:
             raise
         except Exception as exc:
             logger.exception("following a call found in flight failed")
-            self._state.fail(exc)
+            state.fail(exc)
         finally:
-            self._state.wake.set()
+            state.wake.set()
 
     async def _skip_listed(self, job: Job, refusal: Refusal) -> None:
         """The gate found the number on the store's do-not-call list: the contact is skipped
         for good, as a number of the campaign's own list is (the agent was never held)."""
+        ctx = self._ctx
         contact = job.contact
-        await self._ctx.db.call(
-            self._ctx.journal.skip_many, [(contact.id, "do_not_call", refusal.message)]
-        )
-        self._ctx.emit(
+        await ctx.db.call(ctx.journal.skip_many, [(contact.id, "do_not_call", refusal.message)])
+        ctx.emit(
             "skipped",
             f"{contact.phone} (line {contact.line}): skipped, {refusal.message}",
             line=contact.line,
@@ -303,12 +309,13 @@ class DispatchLoop:
     ) -> None:
         """The gate refused the dial: the contact goes back to the queue (it stays held), the
         agent is tried again after a rest. Said once per agent and reason, not per refusal."""
+        ctx = self._ctx
         self._queue(job.contact)
         if view is not None:
             view.note = refusal.message
         if self._skipped.get(agent.id) != refusal.reason:
             self._skipped[agent.id] = refusal.reason
-            self._ctx.emit(
+            ctx.emit(
                 "agent_skipped",
                 f"agent {agent} skipped for now ({refusal.reason}): {refusal.message}",
                 agent=str(agent),

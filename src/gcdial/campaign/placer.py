@@ -118,9 +118,10 @@ class Placer:
 
     async def reopen_streak(self) -> None:
         """Put the contacts refused while the API refused every call back to pending."""
-        journal = self._ctx.journal
+        ctx = self._ctx
+        journal = ctx.journal
         for contact_id in self._streak.contacts:
-            await self._ctx.db.call(
+            await ctx.db.call(
                 journal.reopen, contact_id, "refused while the API refused every call; retry"
             )
         self._streak.contacts.clear()
@@ -142,14 +143,15 @@ class Placer:
     async def _place_admitted(
         self, job: Job, agent: PoolAgent, view: AgentView | None, tag: str
     ) -> None:
-        journal = self._ctx.journal
+        ctx = self._ctx
+        journal = ctx.journal
         contact = job.contact
         # The server-time bounds of the call, taken before the intent is committed and so never
         # later than the POST (the dialing core takes its own, tighter, just before it): a later
         # resolution (a resume) matches an untagged call only if it started after them.
-        server_clock = self._ctx.client.transport.server_clock
+        server_clock = ctx.client.transport.server_clock
         try:
-            attempt_id = await self._ctx.db.call(
+            attempt_id = await ctx.db.call(
                 journal.begin_attempt,
                 contact.id,
                 agent_id=agent.id,
@@ -162,7 +164,7 @@ class Placer:
             logger.warning("not dialing line %d: %s", contact.line, exc)
             return
         await self._gate.bind(tag, attempt_id)
-        self._ctx.tell(attempt_id, "dialing", contact, agent)
+        ctx.tell(attempt_id, "dialing", contact, agent)
         if view is not None:
             view.set(AgentActivity.DIALING, contact.phone)
         accepted: list[asyncio.Future[None]] = []
@@ -179,43 +181,43 @@ class Placer:
             # following the call, never by dialing it again (the journal thread keeps order).
             accepted.append(
                 asyncio.ensure_future(
-                    self._ctx.db.call(journal.mark_accepted, attempt_id, conversation_id)
+                    ctx.db.call(journal.mark_accepted, attempt_id, conversation_id)
                 )
             )
             self._placed(contact, agent, view, conversation_id, attempt_id)
-            self._ctx.tell(attempt_id, "placed", contact, agent, conversation_id=conversation_id)
+            ctx.tell(attempt_id, "placed", contact, agent, conversation_id=conversation_id)
 
         def on_event(event: CallEvent) -> None:
             if view is not None:
                 _show(view, event)
-            self._ctx.tell(attempt_id, "progress", contact, agent, progress=event.to_dict())
+            ctx.tell(attempt_id, "progress", contact, agent, progress=event.to_dict())
 
         params = CallParams(
             to=contact.phone,
-            caller_id=self._ctx.settings.caller_id,
-            caller_id_name=self._ctx.settings.caller_id_name,
-            queue=self._ctx.settings.queue_id,
+            caller_id=ctx.settings.caller_id,
+            caller_id_name=ctx.settings.caller_id_name,
+            queue=ctx.settings.queue_id,
             attributes=dict(contact.attributes) or None,
         )
         try:
             handle = await dialing.dial(
-                self._ctx.client.calls,
-                self._ctx.client.transport,
-                self._ctx.client.settings,
+                ctx.client.calls,
+                ctx.client.transport,
+                ctx.client.settings,
                 agent.id,
                 params,
                 check_agent=False,
                 follow=True,
-                monitor=self._ctx.monitor,
-                timeout_s=self._ctx.call_timeout_s,
+                monitor=ctx.monitor,
+                timeout_s=ctx.call_timeout_s,
                 wrapup=self._wrapup is not None,
                 wrapup_timeout_s=self._wrapup.timeout_s if self._wrapup is not None else 0.0,
-                resolve_timeout_s=self._ctx.resolve_timeout_s,
+                resolve_timeout_s=ctx.resolve_timeout_s,
                 attempt_id=tag,
                 on_placed=on_placed,
                 on_event=on_event,
-                clock=lambda: self._ctx.clock().timestamp(),
-                sleep=self._ctx.sleep,
+                clock=lambda: ctx.clock().timestamp(),
+                sleep=ctx.sleep,
             )
             result = _result_of_dial(handle)
         except asyncio.CancelledError:
@@ -230,9 +232,10 @@ class Placer:
 
     async def earlier_conversations(self, contact_id: int, attempt_id: int) -> set[str]:
         """Conversation ids of the contact's other attempts."""
+        ctx = self._ctx
         return {
             a.conversation_id
-            for a in await self._ctx.db.call(self._ctx.journal.attempts, contact_id)
+            for a in await ctx.db.call(ctx.journal.attempts, contact_id)
             if a.id != attempt_id and a.conversation_id is not None
         }
 
@@ -244,11 +247,12 @@ class Placer:
         conversation_id: str,
         attempt_id: int,
     ) -> None:
-        self._ctx.progress.placed += 1
+        ctx = self._ctx
+        ctx.progress.placed += 1
         if view is not None:
             view.calls += 1
             view.set(AgentActivity.RINGING_AGENT, contact.phone)
-        self._ctx.emit(
+        ctx.emit(
             "placed",
             f"{contact.phone} (line {contact.line}): call placed by {agent} ({conversation_id})",
             line=contact.line,
@@ -266,28 +270,27 @@ class Placer:
         result: AttemptResult,
     ) -> None:
         """Do what :func:`journal_change` says the result means: the journal, then the run."""
-        journal = self._ctx.journal
+        ctx, state = self._ctx, self._state
+        journal = ctx.journal
         earlier = [
             a.outcome or ""
-            for a in await self._ctx.db.call(journal.attempts, contact.id)
+            for a in await ctx.db.call(journal.attempts, contact.id)
             if a.id != attempt_id and a.state is AttemptState.ENDED and a.outcome
         ]
         context = (
             WrapupContext(
                 self._wrapup_rules,
-                self._state.rules.window,
-                self._state.rules.zones_for(contact.as_contact()),
+                state.rules.window,
+                state.rules.zones_for(contact.as_contact()),
                 contact.attributes,
             )
             if self._wrapup_rules is not None
             else None
         )
-        change = journal_change(
-            result, earlier, self._state.rules.retry, self._ctx.clock(), context
-        )
+        change = journal_change(result, earlier, state.rules.retry, ctx.clock(), context)
         where = f"{contact.phone} (line {contact.line})"
         if change.action == "outcome":
-            await self._ctx.db.call(
+            await ctx.db.call(
                 journal.record_outcome,
                 attempt_id,
                 change.outcome,
@@ -303,8 +306,8 @@ class Placer:
                 self._add_dnc(contact.phone)
             if change.wrapup is not None or change.wrapup_action == "missing":
                 self._emit_wrapup(where, contact, attempt_id, change)
-            self._ctx.progress.by_outcome[change.outcome] += 1
-            self._ctx.tell(
+            ctx.progress.by_outcome[change.outcome] += 1
+            ctx.tell(
                 attempt_id,
                 "outcome",
                 contact,
@@ -316,7 +319,7 @@ class Placer:
             then = (
                 f"; retry at {change.retry_at:%H:%M:%S} UTC" if change.retry_at is not None else ""
             )
-            self._ctx.emit(
+            ctx.emit(
                 "outcome",
                 f"{where}: {change.outcome}{then}" + (f" [{agent}]" if agent is not None else ""),
                 line=contact.line,
@@ -328,10 +331,10 @@ class Placer:
                 detail=result.detail,
             )
         elif change.action == "unknown":
-            await self._ctx.db.call(journal.mark_unknown, attempt_id, change.detail)
-            self._ctx.progress.unknown += 1
-            self._ctx.tell(attempt_id, "unknown", contact, agent, detail=change.detail)
-            self._ctx.emit(
+            await ctx.db.call(journal.mark_unknown, attempt_id, change.detail)
+            ctx.progress.unknown += 1
+            ctx.tell(attempt_id, "unknown", contact, agent, detail=change.detail)
+            ctx.emit(
                 "unknown",
                 f"{where}: outcome unknown ({change.detail}); needs review, not re-dialed",
                 line=contact.line,
@@ -340,7 +343,7 @@ class Placer:
                 attempt=attempt_id,
             )
         else:
-            await self._ctx.db.call(
+            await ctx.db.call(
                 journal.mark_not_sent,
                 attempt_id,
                 change.detail,
@@ -349,38 +352,38 @@ class Placer:
                 retry_at=change.retry_at,
             )
             step = "not_placed" if result.kind in _NOTHING_SENT else "refused"
-            self._ctx.tell(attempt_id, step, contact, agent, detail=change.detail)
+            ctx.tell(attempt_id, step, contact, agent, detail=change.detail)
             self._emit_not_sent(where, contact, result, change)
         too_many = self._streak.record(change, contact.id, result)
         if change.retire_agent and agent is not None:
-            self._state.retire(agent, result.detail)
+            state.retire(agent, result.detail)
         if change.fatal:
-            self._state.fail(result.error or ConfigError(result.detail))
-        elif too_many is not None and self._state.fatal is None:
-            self._state.fail(too_many)
+            state.fail(result.error or ConfigError(result.detail))
+        elif too_many is not None and state.fatal is None:
+            state.fail(too_many)
 
     def _add_dnc(self, phone: str) -> None:
         """A wrap-up put the number on the do-not-call list: this run's rules, and the DNC file
         the campaign uses (the journal already holds it, for a resume)."""
-        dnc = self._state.rules.dnc
-        self._state.rules = replace(
-            self._state.rules, dnc=DoNotCallList(dnc.numbers | {phone}, dnc.problems, dnc.file)
+        ctx, state = self._ctx, self._state
+        dnc = state.rules.dnc
+        state.rules = replace(
+            state.rules, dnc=DoNotCallList(dnc.numbers | {phone}, dnc.problems, dnc.file)
         )
-        if self._ctx.settings.dnc_path:
+        if ctx.settings.dnc_path:
             try:
-                append_dnc(self._ctx.settings.dnc_path, {phone})
+                append_dnc(ctx.settings.dnc_path, {phone})
             except OSError as exc:  # the journal holds it: the next run adds it to the file
-                self._ctx.emit(
-                    "dnc_problem", f"could not add {phone} to the do-not-call file: {exc}"
-                )
+                ctx.emit("dnc_problem", f"could not add {phone} to the do-not-call file: {exc}")
 
     def _emit_wrapup(
         self, where: str, contact: ContactRecord, attempt_id: int, change: Change
     ) -> None:
+        ctx = self._ctx
         wrapup = change.wrapup
         if wrapup is None:
-            self._ctx.progress.wrapups_missing += 1
-            self._ctx.emit(
+            ctx.progress.wrapups_missing += 1
+            ctx.emit(
                 "wrapup_missing",
                 f"{where}: no wrap-up arrived; listed for review",
                 line=contact.line,
@@ -388,8 +391,8 @@ class Placer:
                 attempt=attempt_id,
             )
             return
-        self._ctx.progress.by_disposition[wrapup.label] += 1
-        self._ctx.emit(
+        ctx.progress.by_disposition[wrapup.label] += 1
+        ctx.emit(
             "wrapup",
             f"{where}: wrap-up {wrapup.label}" + (f" ({wrapup.notes})" if wrapup.notes else ""),
             line=contact.line,
@@ -404,11 +407,12 @@ class Placer:
     def _emit_not_sent(
         self, where: str, contact: ContactRecord, result: AttemptResult, change: Change
     ) -> None:
+        ctx = self._ctx
         kind = result.kind
         if kind in (ResultKind.RATE_LIMITED, ResultKind.AGENT_REFUSED, ResultKind.FATAL):
             return
         if kind is ResultKind.NOT_PLACED:
-            self._ctx.emit(
+            ctx.emit(
                 "not_placed",
                 f"{where}: proven not placed ({result.detail}); back in the queue",
                 line=contact.line,
@@ -418,15 +422,15 @@ class Placer:
         if kind is ResultKind.NOT_SENT:
             message = f"{where}: not sent ({result.detail}); will try again"
         elif kind is ResultKind.INVALID:
-            self._ctx.progress.refused += 1
+            ctx.progress.refused += 1
             message = f"{where}: not sent, {result.detail}"
         else:
-            self._ctx.progress.refused += 1
+            ctx.progress.refused += 1
             message = (
                 f"{where}: refused by Genesys Cloud ({result.error_code or 'no code'}, contextId "
                 f"{result.context_id or 'none'}): {result.detail}"
             )
-        self._ctx.emit(
+        ctx.emit(
             "not_sent",
             message,
             line=contact.line,
@@ -444,21 +448,22 @@ class Placer:
         view: AgentView | None,
     ) -> None:
         """Follow a call found in flight at resume to its end, then apply its result."""
-        monitor = self._ctx.monitor
+        ctx = self._ctx
+        monitor = ctx.monitor
 
         def on_event(event: CallEvent) -> None:
             if view is not None:
                 _show(view, event)
-            self._ctx.tell(attempt_id, "progress", job.contact, agent, progress=event.to_dict())
+            ctx.tell(attempt_id, "progress", job.contact, agent, progress=event.to_dict())
 
-        self._ctx.tell(attempt_id, "placed", job.contact, agent, conversation_id=conversation_id)
+        ctx.tell(attempt_id, "placed", job.contact, agent, conversation_id=conversation_id)
         if view is not None:
             view.set(AgentActivity.RINGING_AGENT, job.contact.phone)
         try:
             outcome = await monitor.wait(
                 conversation_id,
                 agent_id=agent.id if agent is not None else None,
-                timeout_s=self._ctx.call_timeout_s,
+                timeout_s=ctx.call_timeout_s,
                 on_event=on_event,
                 wrapup=self._wrapup,
             )

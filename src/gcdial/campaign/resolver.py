@@ -64,13 +64,14 @@ class Resolver:
     async def in_flight(self) -> AsyncGenerator[tuple[Job, str]]:
         """The calls an earlier run left accepted (placed, end not seen), each with its agent's
         id, to follow to their end."""
-        journal = self._ctx.journal
-        for attempt in await self._ctx.db.call(journal.in_flight):
+        ctx = self._ctx
+        journal = ctx.journal
+        for attempt in await ctx.db.call(journal.in_flight):
             if attempt.state is not AttemptState.ACCEPTED or attempt.conversation_id is None:
                 continue
-            contact = await self._ctx.db.call(journal.contact, attempt.contact_id)
+            contact = await ctx.db.call(journal.contact, attempt.contact_id)
             job = Job(contact, attempt.id, attempt.conversation_id)
-            self._ctx.emit(
+            ctx.emit(
                 "reconciling",
                 f"{contact.phone} (line {contact.line}): following call "
                 f"{attempt.conversation_id} placed before the restart",
@@ -88,13 +89,14 @@ class Resolver:
         this machine's clock and the server's) that a call it created would show by now; then the
         contact goes back in the queue without using up an attempt. Anything else stays for a
         person (``campaign review``)."""
-        journal = self._ctx.journal
-        monitor = self._ctx.monitor
-        client = self._ctx.client
-        for attempt in await self._ctx.db.call(journal.unresolved):
-            if self._state.stopping or attempt.tag is None:
+        ctx, state = self._ctx, self._state
+        journal = ctx.journal
+        monitor = ctx.monitor
+        client = ctx.client
+        for attempt in await ctx.db.call(journal.unresolved):
+            if state.stopping or attempt.tag is None:
                 continue
-            contact = await self._ctx.db.call(journal.contact, attempt.contact_id)
+            contact = await ctx.db.call(journal.contact, attempt.contact_id)
             await monitor.watch_agent(attempt.agent_id)
             tagged = ResolveAttempt(
                 attempt_id=attempt.tag,
@@ -117,9 +119,9 @@ class Resolver:
                     # Only until the settle time has passed, then one details query: waiting
                     # longer cannot make a verdict more certain for an attempt nobody watched,
                     # and a run must not idle on an old attempt.
-                    timeout_s=min(self._ctx.resolve_timeout_s, max(0.0, settle - age)),
-                    clock=lambda: self._ctx.clock().timestamp(),
-                    sleep=self._ctx.sleep,
+                    timeout_s=min(ctx.resolve_timeout_s, max(0.0, settle - age)),
+                    clock=lambda: ctx.clock().timestamp(),
+                    sleep=ctx.sleep,
                     started=attempt.created_at.timestamp(),
                     long_past=age >= settle + LONG_PAST_S,
                 )
@@ -130,15 +132,15 @@ class Resolver:
             conversation_id = resolution.conversation_id
             if resolution.verdict is Verdict.NOT_PLACED:
                 note = clip(f"proven not placed: {resolution.summary}")
-                await self._ctx.db.call(journal.record_verdict, contact.id, placed=False, note=note)
-                self._ctx.progress.unknown = max(0, self._ctx.progress.unknown - 1)
-                self._ctx.tell(attempt.id, "not_placed", contact, None, detail=note)
+                await ctx.db.call(journal.record_verdict, contact.id, placed=False, note=note)
+                ctx.progress.unknown = max(0, ctx.progress.unknown - 1)
+                ctx.tell(attempt.id, "not_placed", contact, None, detail=note)
                 self._emit_resolved(where, contact, attempt.id, "not placed; back in the queue")
                 continue
             if conversation_id in await self._placer.earlier_conversations(contact.id, attempt.id):
                 conversation_id = None  # an earlier call of this contact: proves nothing here
             if resolution.verdict is not Verdict.PLACED or conversation_id is None:
-                await self._ctx.db.call(
+                await ctx.db.call(
                     journal.record_event,
                     "attempt.unresolved",
                     contact_id=contact.id,
@@ -146,9 +148,9 @@ class Resolver:
                     detail=clip(resolution.summary),
                 )
                 continue
-            await self._ctx.db.call(journal.mark_accepted, attempt.id, conversation_id)
-            self._ctx.progress.unknown = max(0, self._ctx.progress.unknown - 1)
-            self._ctx.emit(
+            await ctx.db.call(journal.mark_accepted, attempt.id, conversation_id)
+            ctx.progress.unknown = max(0, ctx.progress.unknown - 1)
+            ctx.emit(
                 "resolved",
                 f"{where}: the call of unknown outcome was placed ({conversation_id}); "
                 "following it to its outcome",
@@ -164,8 +166,9 @@ class Resolver:
     def _age_s(self, moment: datetime) -> float:
         """How long ago ``moment`` was, by the shorter of this machine's and the server's clock
         (a clock skew must never make an attempt look older than it is)."""
-        ages = [(self._ctx.clock() - moment).total_seconds()]
-        server_now = self._ctx.client.transport.server_clock.now()
+        ctx = self._ctx
+        ages = [(ctx.clock() - moment).total_seconds()]
+        server_now = ctx.client.transport.server_clock.now()
         if server_now is not None:
             ages.append((server_now - moment).total_seconds())
         return min(ages)
@@ -173,7 +176,8 @@ class Resolver:
     def _emit_resolved(
         self, where: str, contact: ContactRecord, attempt_id: int, verdict: str
     ) -> None:
-        self._ctx.emit(
+        ctx = self._ctx
+        ctx.emit(
             "resolved",
             f"{where}: the call of unknown outcome was {verdict}",
             line=contact.line,
