@@ -69,9 +69,7 @@ class DispatchLoop:
         rules = state.rules
         while not state.stopping:
             state.wake.clear()
-            if self._to_release:
-                released, self._to_release = self._to_release, []
-                await ctx.db.call(journal.release, released)
+            await self._release_done()
             now = ctx.clock()
             if rules.end_at is not None and now >= rules.end_at:
                 state.ended = True
@@ -84,6 +82,9 @@ class DispatchLoop:
                 break
             delay: float | None = None
             if dispatcher.queued == 0 and dispatcher.live == 0 and not state.tasks:
+                # A worker that ended while the loop read the journal holds its contact until
+                # released: released first, or the contact would not count as due.
+                await self._release_done()
                 due = await ctx.db.call(journal.next_due_time)
                 ctx.progress.next_due = due if due is not None and due > now else None
                 if due is None:
@@ -111,6 +112,12 @@ class DispatchLoop:
                 if due is not None and due > ctx.clock():
                     delay = (due - ctx.clock()).total_seconds()
             await self._wait(delay)
+
+    async def _release_done(self) -> None:
+        """Let the journal find again the contacts the workers are done with."""
+        if self._to_release:
+            released, self._to_release = self._to_release, []
+            await self._ctx.db.call(self._ctx.journal.release, released)
 
     async def _wait(self, delay: float | None) -> None:
         """Until something changes (a call ended, a stop) or ``delay`` seconds pass."""
