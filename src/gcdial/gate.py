@@ -112,7 +112,7 @@ def rule_breaches(
     the list lives in the caller's store. The window is the campaign rules' own check, in the
     contact's ``time_zone`` when known, else in the number's zone(s)."""
     # Here, not at the top: a single call with nothing to check never loads the rules' modules.
-    from gcdial.campaign.csvinput import Contact
+    from gcdial.campaign.contact import Contact
     from gcdial.campaign.rules import Action, DoNotCallList
 
     contact = Contact(line=0, phone_e164=phone_e164, tz=time_zone)

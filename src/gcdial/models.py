@@ -233,11 +233,17 @@ class Participant(WireModel):
         return self.purpose in ParticipantPurpose.CUSTOMER_SIDE
 
 
+def _no_participants() -> list[Participant]:
+    # A function, not ``list``: pydantic reads a default factory's signature when it builds the
+    # model, and reading a built-in type's takes ~1.5 ms (a text signature, parsed) on one call.
+    return []
+
+
 class CallConversation(WireModel):
     """A call conversation as ``GET /api/v2/conversations/calls/{id}`` returns it."""
 
     id: str
-    participants: list[Participant] = Field(default_factory=list)
+    participants: list[Participant] = Field(default_factory=_no_participants)
     recording_state: str | None = None
     self_uri: str | None = None
 
@@ -339,8 +345,12 @@ class User(WireModel):
         return self.name or self.email or self.id
 
 
+def _no_users() -> list[User]:
+    return []  # a function, not ``list``: see _no_participants
+
+
 class UserSearchResults(WireModel):
     """The answer to ``POST /api/v2/users/search``."""
 
     total: int | None = None
-    results: list[User] = Field(default_factory=list)
+    results: list[User] = Field(default_factory=_no_users)

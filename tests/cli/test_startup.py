@@ -20,6 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gcdial.cli import app as cli_app
 from gcdial.cli import main
 from gcdial.emulator import EmulatorServer
 
@@ -65,8 +66,10 @@ _NOT_ON_THE_CALL_PATH = (
     "pygments",
     "websockets",
     "gcdial.emulator",
-    # A call asks the campaigns' own calling rules (gcdial.campaign.rules and its csvinput: the
-    # window in the number's zone, the --dnc parser), and nothing else of campaigns.
+    # A call asks the campaigns' own calling rules (gcdial.campaign.rules and its contact: the
+    # window in the number's zone), and nothing else of campaigns: the CSV reader (csvinput) only
+    # with --dnc, whose parser it lends.
+    "gcdial.campaign.csvinput",
     "gcdial.campaign.runner",
     "gcdial.campaign.journal",
     "gcdial.campaign.pacing",
@@ -76,6 +79,11 @@ _NOT_ON_THE_CALL_PATH = (
     "gcdial.monitor.follow",
     "gcdial.cli.campaign_cmd",
     "gcdial.cli.watch_cmd",
+    # typer itself: a plain call's command line is read without it (gcdial.cli.fastpath); and, for
+    # the command lines typer reads, its conversion of values through pydantic TypeAdapters
+    # (gcdial reads plain values itself: app._SimpleValues).
+    "typer",
+    "pydantic.type_adapter",
 )
 
 
@@ -236,3 +244,114 @@ def test_stderr_lines_through_a_pipe_need_no_rich(tmp_path: Path) -> None:
     )
     assert proc.stdout.strip() == ""
     assert proc.stderr == "✓ placed\n! look\nnote\nerror: badnews\n"
+
+
+# Values typer reads for a str, float or list[str] parameter: plain ones, and every kind the plain
+# reading leaves to typer (signs, exponents, spaces, words, other digits, nothing at all).
+_VALUE = st.one_of(
+    st.text(alphabet="0123456789.+-eE_ infa\u0663\u00b2x", max_size=8),
+    st.from_regex(r"[0-9]{1,4}(\.[0-9]{0,3})?", fullmatch=True),
+    st.sampled_from(["", ".", ".5", "5.", "1e3", "inf", "nan", " 1", "1 ", "0x10", "1_0"]),
+)
+
+
+def _typers_own_and_ours(kind: str) -> tuple[object, object, object]:
+    """A parameter of ``kind`` in a built command, typer's own conversion of it, and ours."""
+    import typer
+    from typer._coercion import build_runtime_param
+
+    app = typer.Typer()
+    annotation = {"str": str, "float": float, "list[str]": list[str]}[kind]
+
+    def probe(value: object = typer.Option(None, "--value")) -> None:
+        del value
+
+    probe.__annotations__ = {"value": annotation, "return": None}  # the kind under test
+    app.command()(probe)
+    built = typer.main.get_command(app)
+    cli_app._read_values_simply(built)
+    (param,) = [p for p in built.params if p.name == "value"]
+    param._parent = built  # type: ignore[attr-defined]  # for a context in _outcome
+    ours = param._runtime_param  # type: ignore[attr-defined]
+    assert isinstance(ours, cli_app._SimpleValues)
+    return param, build_runtime_param(param.type_descriptor), ours  # type: ignore[attr-defined]
+
+
+def _outcome(runtime: object, value: object, param: object) -> tuple[str, object]:
+    import typer
+
+    ctx = typer.Context(param._parent)  # type: ignore[attr-defined]
+    try:
+        return "value", runtime.coerce(value, param=param, ctx=ctx)  # type: ignore[attr-defined]
+    except Exception as exc:  # the same error, with the same words
+        return type(exc).__name__, str(exc)
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=_VALUE, kind=st.sampled_from(["str", "float"]))
+def test_plain_values_read_as_typer_reads_them(text: str, kind: str) -> None:
+    param, typers, ours = _typers_own_and_ours(kind)
+    for value in (text, None, 2.5):
+        mine, theirs = _outcome(ours, value, param), _outcome(typers, value, param)
+        assert repr(mine) == repr(theirs)  # repr: nan is nan
+        assert type(mine[1]) is type(theirs[1])
+
+
+@settings(max_examples=50, deadline=None)
+@given(items=st.lists(_VALUE, max_size=3))
+def test_repeated_values_read_as_typer_reads_them(items: list[str]) -> None:
+    param, typers, ours = _typers_own_and_ours("list[str]")
+    for value in (tuple(items), items, None, "one"):
+        assert _outcome(ours, value, param) == _outcome(typers, value, param)
+
+
+def test_an_unplain_value_gets_typers_own_words(tmp_path: Path) -> None:
+    # A value the plain reading leaves to typer still gets typer's message and exit code.
+    proc = subprocess.run(
+        [sys.executable, "-c", "from gcdial.cli.main import run; run()", "call", ANSWERS,
+         "--agent", ALICE_ID, "--wait", "--timeout", "soon"],
+        capture_output=True, text=True, timeout=45, check=False,
+        env={**os.environ, "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "c")},
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "Invalid value for '--timeout'" in proc.stderr
+    assert "soon" in proc.stderr or "number" in proc.stderr
+
+
+_EXIT_PROBE = textwrap.dedent(
+    """
+    import atexit, logging, os, sys, threading
+
+    log = logging.getLogger("probe")
+    log.addHandler(logging.FileHandler(os.environ["PROBE_LOG"]))
+    log.warning("buffered until logging shuts down")
+    atexit.register(lambda: open(os.environ["PROBE_REPORT"], "w").write("exit hooks ran"))
+    if os.environ.get("PROBE_THREAD"):
+        stop = threading.Event()
+        threading.Thread(target=stop.wait, args=(2.0,)).start()  # not a daemon: waited for
+    sys.argv[0] = "gcdial"
+    sys.stdout.write("unflushed")
+    from gcdial.cli import main
+    main.run()
+    """
+)
+
+
+@pytest.mark.parametrize("thread", ["", "1"], ids=["alone", "with-a-thread"])
+@pytest.mark.parametrize(("args", "code"), [(["--version"], 0), (["call", "12"], 2)])
+def test_the_exit_keeps_what_a_normal_exit_does(
+    tmp_path: Path, args: list[str], code: int, thread: str
+) -> None:
+    # gcdial leaves without tearing the interpreter down; exit hooks, logging's flush, buffered
+    # output and the exit code are those of a normal exit, and a thread still running is waited for.
+    report, log = tmp_path / "report", tmp_path / "log"
+    proc = subprocess.run(
+        [sys.executable, "-c", _EXIT_PROBE, *args],
+        capture_output=True, text=True, timeout=45, check=False,
+        env={**os.environ, "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "c"),
+             "PROBE_REPORT": str(report), "PROBE_LOG": str(log), "PROBE_THREAD": thread},
+    )  # fmt: skip
+    assert proc.returncode == code, proc.stderr
+    assert proc.stdout.startswith("unflushed")
+    assert report.read_text() == "exit hooks ran"
+    assert log.read_text() == "buffered until logging shuts down\n"

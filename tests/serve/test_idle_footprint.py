@@ -61,6 +61,8 @@ def test_an_idle_service_has_not_loaded_the_place_names(tmp_path: Path) -> None:
     loaded = set(json.loads(report.read_text()))
     assert "gcdial.serve.web.views" in loaded  # the app and its preview code are really there
     assert _GEOCODER not in loaded
+    # Nor cryptography (~5 MB): the webhook secrets' Fernet loads on the first secret sealed.
+    assert not any(name == "cryptography" or name.startswith("cryptography.") for name in loaded)
 
 
 def test_the_first_preview_loads_the_place_names() -> None:

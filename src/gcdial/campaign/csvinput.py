@@ -15,13 +15,12 @@ import re
 import sqlite3
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import BinaryIO, Final
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from gcdial.campaign.contact import Contact, is_valid_time_zone
 from gcdial.errors import (
     CsvFileError,
     CsvValidationError,
@@ -67,19 +66,6 @@ MAX_KEPT_PROBLEMS: Final = 1000
 # SQLite file so memory stays flat for very large lists.
 SPILL_AT: Final = 200_000
 _NORMALISE: Final = re.compile(r"[\s\-]+")
-
-
-@dataclass(frozen=True, slots=True)
-class Contact:
-    """One validated row: who to call, optionally by which agent, with what call attributes."""
-
-    line: int
-    phone_e164: str
-    name: str | None = None
-    agent: str | None = None
-    external_id: str | None = None
-    tz: str | None = None
-    attributes: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,18 +127,6 @@ class ValidationReport:
 
 def _normalise(name: str) -> str:
     return _NORMALISE.sub("_", name.strip().lower())
-
-
-@lru_cache(maxsize=4096)
-def is_valid_time_zone(name: str) -> bool:
-    """Whether ``name`` is an IANA time zone this system knows (``Europe/London``, ``UTC``)."""
-    if not name or name != name.strip() or name.startswith(("/", ".")) or ".." in name:
-        return False
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        return False
-    return True
 
 
 def file_fingerprint(path: str | Path) -> str:

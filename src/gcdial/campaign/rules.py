@@ -18,18 +18,15 @@ from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 from zoneinfo import ZoneInfo
 
-from gcdial.campaign.csvinput import (
-    PHONE_ALIASES,
-    Contact,
-    RowProblem,
-    decoded_lines,
-    is_valid_time_zone,
-)
+from gcdial.campaign.contact import Contact, is_valid_time_zone
 from gcdial.errors import DncFileError, InputError, InvalidPhoneNumberError
 from gcdial.phone import time_zones, to_e164
+
+if TYPE_CHECKING:
+    from gcdial.campaign.csvinput import RowProblem
 
 __all__ = [
     "DEFAULT_WINDOW",
@@ -157,6 +154,9 @@ class DoNotCallList:
     ) -> DoNotCallList:
         """Read one number per line (``#`` comments and blank lines allowed; a ``phone`` header
         line is ignored). Junk lines are reported in ``problems``, or raise with ``strict``."""
+        # Here, not at the top: a single call without --dnc never loads the CSV reader.
+        from gcdial.campaign.csvinput import PHONE_ALIASES, RowProblem, decoded_lines
+
         file = str(path)
         numbers: set[str] = set()
         problems: list[RowProblem] = []

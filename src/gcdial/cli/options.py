@@ -6,8 +6,6 @@ after the verb, where people tend to type them; either place turns them on.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -63,20 +61,3 @@ ClientSecretFileOpt = Annotated[
         dir_okay=False,
     ),
 ]
-
-
-@contextlib.contextmanager
-def option_value(name: str) -> Iterator[None]:
-    """Checks of one option's value: an InputError raised inside names the option it came from.
-
-    The library knows values, not the flags they were given with; the CLI adds the flag, so that
-    ``--from 12`` says it was ``--from`` that was wrong.
-    """
-    from gcdial.errors import InputError
-
-    try:
-        yield
-    except InputError as exc:
-        if exc.message.startswith(name):
-            raise
-        raise InputError(f"{name}: {exc.message}", hint=exc.hint) from exc

@@ -15,13 +15,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import typer
-
 from gcdial.cli import logs
 from gcdial.cli.errors import report
 from gcdial.cli.output import Output, reader_gone, reader_went_away
 
 if TYPE_CHECKING:
+    import typer
+
     from gcdial.client import AsyncClient, Client
     from gcdial.config import Settings
     from gcdial.emulator import EmulatorServer
@@ -197,6 +197,22 @@ def session(
     Options given after the verb (``json``, ``sandbox``, ``verbose``) add to the global ones.
     """
     base = global_options(ctx)
+    with session_for(
+        base, json=json, sandbox=sandbox, verbose=verbose, sandbox_speed=sandbox_speed
+    ) as run:
+        yield run
+
+
+@contextlib.contextmanager
+def session_for(
+    base: GlobalOptions,
+    *,
+    json: bool = False,
+    sandbox: bool = False,
+    verbose: bool = False,
+    sandbox_speed: float | None = None,
+) -> Iterator[Session]:
+    """:func:`session`, given the root options themselves rather than typer's context."""
     options = replace(
         base,
         json=base.json or json,
@@ -218,19 +234,29 @@ def session(
             code = report(exc, run.output, verbose=options.verbose)
         except BrokenPipeError:
             reader_gone()
-        raise typer.Exit(int(code)) from None
+        raise exit_with(int(code)) from None
+
+
+def exit_with(code: int) -> BaseException:
+    """The exception that ends a command with ``code``: typer's Exit when typer runs the command,
+    else SystemExit (:mod:`gcdial.cli.fastpath`, which runs a plain call without typer)."""
+    typer = sys.modules.get("typer")
+    return SystemExit(code) if typer is None else typer.Exit(code)
 
 
 def _click_endings() -> tuple[type[BaseException], ...]:
-    """typer's Exit, and click's exit, abort and usage errors if click is loaded.
+    """typer's Exit, and click's exit, abort and usage errors, for those loaded.
 
-    click is not imported for this, for start-up time: recent typer versions bundle their own
-    copy, and an exception of click's can only exist once something has imported click.
+    Neither is imported for this, for start-up time: recent typer versions bundle their own copy
+    of click, an exception of click's can only exist once something has imported click, and a
+    plain call runs without typer (SystemExit, a BaseException, passes the guard by itself).
     """
+    typer = sys.modules.get("typer")
+    endings: tuple[type[BaseException], ...] = () if typer is None else (typer.Exit,)
     click = sys.modules.get("click")
     if click is None:
-        return (typer.Exit,)
-    return (typer.Exit, click.exceptions.Exit, click.ClickException, click.Abort)
+        return endings
+    return (*endings, click.exceptions.Exit, click.ClickException, click.Abort)
 
 
 def refuse_sandbox(ctx: typer.Context, sandbox: bool, command: str, why: str, hint: str) -> None:

@@ -11,6 +11,8 @@ value found in an older store is sealed when the store opens.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import logging
@@ -18,11 +20,13 @@ import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
-
-from cryptography.fernet import Fernet, InvalidToken
+from typing import TYPE_CHECKING
 
 from gcdial.errors import ConfigError
 from gcdial.private_files import PRIVATE_MODE, ensure_private
+
+if TYPE_CHECKING:
+    from cryptography.fernet import Fernet
 
 __all__ = ["SEALED_PREFIX", "SECRET_KEY_ENV", "SecretBox", "load_box"]
 
@@ -32,19 +36,39 @@ SEALED_PREFIX = "fernet:"
 logger = logging.getLogger("gcdial.serve")
 
 
+def _new_key() -> bytes:
+    """A new Fernet key: 32 random bytes, url-safe base64 (what ``Fernet.generate_key`` makes)."""
+    return base64.urlsafe_b64encode(os.urandom(32))
+
+
 class SecretBox:
-    """Seals and opens stored secrets with one Fernet key."""
+    """Seals and opens stored secrets with one Fernet key.
+
+    ``cryptography`` loads on the first secret sealed or opened, not with the store (~5 MB of an
+    idle service's memory); the key is checked at once, as Fernet checks it.
+    """
 
     def __init__(self, key: bytes | str) -> None:
         try:
-            self._fernet = Fernet(key)
-            self._key = key if isinstance(key, bytes) else key.encode("ascii")
-        except (ValueError, TypeError):
+            raw = key if isinstance(key, bytes) else key.encode("ascii")
+            if len(base64.urlsafe_b64decode(raw)) != 32:
+                raise ValueError("a Fernet key is 32 url-safe base64-encoded bytes")
+            self._key = raw
+        except (ValueError, TypeError, binascii.Error):
             raise ConfigError(
                 "the key for the webhook secrets is not a Fernet key",
                 hint=f"Set {SECRET_KEY_ENV} to a key from Fernet.generate_key(), or remove it "
                 "to use the key file beside the store.",
             ) from None
+        self._sealer: Fernet | None = None
+
+    @property
+    def _fernet(self) -> Fernet:
+        if self._sealer is None:
+            from cryptography.fernet import Fernet
+
+            self._sealer = Fernet(self._key)
+        return self._sealer
 
     def derive(self, purpose: bytes) -> bytes:
         """A key for ``purpose`` (e.g. signing list cursors) from the one key every replica
@@ -59,6 +83,8 @@ class SecretBox:
         """The secret of a stored value (a clear one, not migrated yet, as it is)."""
         if not self.is_sealed(stored):
             return stored
+        from cryptography.fernet import InvalidToken
+
         try:
             return self._fernet.decrypt(stored.removeprefix(SEALED_PREFIX)).decode()
         except InvalidToken:
@@ -101,7 +127,7 @@ def load_box(key_file: Path, environ: Mapping[str, str] | None = None) -> Secret
     given = env.get(SECRET_KEY_ENV, "").strip()
     if given:
         return SecretBox(given)
-    key = Fernet.generate_key()
+    key = _new_key()
     try:
         key_file.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_MODE)
