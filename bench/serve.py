@@ -63,16 +63,20 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-# The store calls a served dial makes, in order, in three hops to the store's thread: the key
-# (find_api_key); the rules and the claim (get_idempotency to append_event); the settle.
+# The store calls a served dial makes, in order: the key, read on the event loop's thread
+# (find_api_key_inline); one hop to the store's thread while the dial's agent check runs (the
+# rules, the claim, the call's row: get_idempotency to insert_call, whose commit is the one
+# fsync); one for the agent's row (claim_agent, update_call, append_event: call.placing); the
+# settle (update_call, complete_idempotency).
 ON_THE_WAY = (
-    "find_api_key",
+    "find_api_key_inline",
     "get_idempotency",
     "dnc_listed",
     "claim_idempotency",
     "insert_call",
-    "append_event",
+    "claim_agent",
     "update_call",
+    "append_event",
     "complete_idempotency",
 )
 AFTER_THE_ANSWER = ("append_event", "append_audit")
@@ -310,9 +314,12 @@ def run() -> list[Section]:
             f"p99 {(s99 - b99) * 1000:+.1f} ms.",
             "Where it goes (medians of this run, ms): the HTTP hop through uvicorn and FastAPI "
             f"(GET /healthz) {statistics.median(measured.hop) * 1000:.1f}; the store calls on "
-            "the way, in three thread hops (the key; the rules and the claim; the settle; a "
-            f"pool thread hop alone {statistics.median(measured.hops) * 1000:.2f}): "
-            f"{on_the_way} (the claim is the one fsync; the event is call.placing). "
+            "the way: the key read on the event loop's thread, then three hops to the store's "
+            "thread (a pool thread hop alone "
+            f"{statistics.median(measured.hops) * 1000:.2f}): the rules, the claim and the "
+            "call's row, while the dial's own agent check runs (insert_call's commit is the "
+            "one fsync, for the claim and the row); the agent's row and call.placing; the "
+            f"settle: {on_the_way} (update_call: the agent's id noted, then the settle). "
             f"After the answer, off its path: {after} (call.placed, the audit line), then the "
             "call's progress events while it is followed; they share the store and the CPU "
             "with the next dial.",

@@ -81,6 +81,7 @@ INDIRECT_DEPENDENCIES = {
     "python-multipart": "starlette's form parsing (the emulator's /oauth/token)",
     "sniffio": "httpcore asks for it on every request; without it each request pays a failed "
     "import (bench one_call)",
+    "httptools": "uvicorn's HTTP parser for gcdial serve (bench serve)",
 }
 
 

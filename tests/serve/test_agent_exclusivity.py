@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from gcdial.serve.store import hash_api_key
+
 from .conftest import Running
 
 ALICE = "alice@example.com"
@@ -45,6 +47,31 @@ def test_a_second_dial_for_a_busy_agent_is_409_naming_the_live_call(running: Run
     again = _placed(running, running.dial({"agent": ALICE_ID, "to": "+14155550121"}, "two"))
     assert again["status"] == "placed", again
     assert running.emulator.overlaps()["total"] == 0
+
+
+def test_an_agent_found_busy_after_its_check_leaves_the_key_free(running: Running) -> None:
+    """An agent this replica has not looked up yet: its check runs beside the key's claim, and
+    its row is claimed after. Found busy then (a live call holds it under its id), the claim
+    is undone: 409 naming that call, no call row, and the same key dials once it is free."""
+    assert running.store.claim_agent(ALICE_ID, "call_other", owner="x", now=time.time(),
+                                     ttl_s=60) is None  # fmt: skip
+    body = {"agent": ALICE, "to": "+14155550122"}
+    busy = running.dial(body, "later")
+    assert busy.status_code == 409, busy.text
+    assert busy.json()["liveCall"]["id"] == "call_other"
+    assert running.store.get_idempotency(_key_id(running), "later") is None
+    assert [c.id for c in running.store.list_calls()] == []
+    assert running.emulator.calls_created() == []
+    running.store.release_agent("call_other")
+    again = _placed(running, running.dial(body, "later"))
+    assert again["status"] == "placed", again
+    assert len(running.emulator.calls_created()) == 1
+
+
+def _key_id(running: Running) -> str:
+    found = running.store.find_api_key(hash_api_key(running.key))
+    assert found is not None
+    return found.id
 
 
 @pytest.mark.timeout(150)  # its own deadline is 90 s: a loaded machine runs it slower

@@ -3,6 +3,7 @@ when found wider), and webhook signing secrets are encrypted in the store."""
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import sqlite3
@@ -19,7 +20,7 @@ from cryptography.fernet import Fernet
 from gcdial.campaign.journal import Journal
 from gcdial.errors import ConfigError
 from gcdial.serve.pg_store import PostgresStore
-from gcdial.serve.secretbox import SECRET_KEY_ENV, SecretBox
+from gcdial.serve.secretbox import SECRET_KEY_ENV, SecretBox, load_box
 from gcdial.serve.sqlite_store import SqliteStore
 from gcdial.serve.store import WebhookEndpoint
 
@@ -164,6 +165,20 @@ def test_the_key_comes_from_the_setting_and_another_key_cannot_open(
     monkeypatch.setenv(SECRET_KEY_ENV, "not-a-key")
     with pytest.raises(ConfigError, match="not a Fernet key"):
         SqliteStore(path)
+
+
+def test_the_box_makes_and_checks_keys_as_fernet_does(tmp_path: Path) -> None:
+    """The box checks its key and makes new ones without loading cryptography (an idle service
+    does not need it): the keys it makes are Fernet's, and it refuses what Fernet refuses."""
+    made = load_box(tmp_path / "serve.key", environ={})
+    sealed = made.seal(SECRET)
+    key = (tmp_path / "serve.key").read_text().strip()
+    assert Fernet(key).decrypt(sealed.removeprefix("fernet:")).decode() == SECRET
+    for bad in ("not-a-key", base64.urlsafe_b64encode(b"x" * 31).decode(), "é" * 44, ""):
+        with pytest.raises(ValueError):  # Fernet refuses it too
+            Fernet(bad)
+        with pytest.raises(ConfigError, match="not a Fernet key"):
+            SecretBox(bad)
 
 
 def test_a_key_file_readable_by_others_is_fixed(tmp_path: Path) -> None:

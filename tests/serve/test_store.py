@@ -118,6 +118,23 @@ def test_calls_insert_update_list(store: Store) -> None:
         store.update_call("c1", now=7.0, to="+1")
 
 
+def test_a_dropped_claim_frees_its_key_and_removes_its_placing_row(store: Store) -> None:
+    assert store.claim_idempotency("k", "a", "fp", "c1", now=1.0, ttl_s=DAY).kind == "claimed"
+    store.insert_call(_call("c1", 1.0), durable=True)
+    store.drop_claim("k", "a", "c1")
+    assert store.get_idempotency("k", "a") is None
+    assert store.get_call("c1") is None
+    assert store.claim_idempotency("k", "a", "fp", "c2", now=2.0, ttl_s=DAY).kind == "claimed"
+    # Only an unanswered claim of that call, and only a row still placing.
+    store.drop_claim("k", "a", "c1")
+    assert store.get_idempotency("k", "a") is not None
+    store.insert_call(_call("c2", 2.0, status="placed"))
+    store.complete_idempotency("k", "a", 202, "{}")
+    store.drop_claim("k", "a", "c2")
+    assert store.get_idempotency("k", "a") is not None
+    assert store.get_call("c2") is not None
+
+
 def test_audit_is_append_only_and_ordered(store: Store) -> None:
     first = store.append_audit(AuditEntry(at=1.0, api_key_id="k", action="dial", result="placed"))
     second = store.append_audit(AuditEntry(at=2.0, api_key_id="k", action="hangup", result="ok"))

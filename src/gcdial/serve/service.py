@@ -2,7 +2,8 @@
 
 ``DialService`` owns the Genesys client and one ``CallMonitor`` (one notifications channel per
 replica, whatever the number of calls), the event hub, the webhook worker and crash recovery.
-Store calls run in a worker thread, so a slow store never stalls the event loop.
+Store calls run in a worker thread, so a slow store never stalls the event loop (one exception:
+each request's key lookup on SQLite, a read that never waits: ``SqliteStore.find_api_key_inline``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any, ParamSpec, TypeVar
 import httpx
 
 from gcdial.agents import AgentReadiness
+from gcdial.calls import CallTarget
 from gcdial.client import AsyncClient
 from gcdial.dialing import Dial, keep_resolving
 from gcdial.errors import AgentNotReadyError, BadRequestError, GcdialError, InvalidPhoneNumberError
@@ -90,6 +92,13 @@ _LADDER_GRACE_S = 10.0  # no "not placed" from a recovery ladder sooner than thi
 _FINISH_S = 5.0  # how long ``stop`` waits for answered dials' events and audit lines
 # The webhook worker looks at the outbox once per burst of events, not once per event.
 _WEBHOOK_COALESCE_S = 0.05
+
+
+def _retrieved(task: asyncio.Future[T]) -> asyncio.Future[T]:
+    """``task``, whose error counts as seen even if nobody comes to await it (a dial that
+    stopped before it needed its agent's check)."""
+    task.add_done_callback(lambda done: done.cancelled() or done.exception())
+    return task
 
 
 def _kept_attempt_id(call: CallRecord) -> str | None:
@@ -269,14 +278,12 @@ class DialService:
             notes=list(found.notes),
         )
 
-    async def agent_key(self, agent: str) -> str:
-        """The key of the agent's row among live calls: the Genesys user id (so an email and an
-        id meet on one row), from the shared check; the name as given when it cannot be read
-        (the dial's own check then refuses it)."""
+    async def _agent_id(self, agent: str) -> str | None:
+        """The agent's Genesys user id from the shared check, or None when it cannot be read."""
         try:
             return (await self.agent_checks.get(agent)).agent.id
         except GcdialError:
-            return agent.strip().lower()
+            return None
 
     async def _free_agent_after(self, call: CallRecord, delay_s: float) -> None:
         await asyncio.sleep(delay_s)
@@ -410,12 +417,6 @@ class DialService:
             data["step"] = step_of(progress)  # a campaign's calls' progress too
         return self.store.append_event(type, call.id, json.dumps(data), now=self.clock())
 
-    def _record_placing(self, call: CallRecord) -> Event:
-        """The call's row, then its ``call.placing`` event: one hop to the worker thread for
-        both (the row is written before the create-call leaves, as recovery needs)."""
-        self.store.insert_call(call)
-        return self._append_call_event("call.placing", call)
-
     def _settle(
         self,
         key_id: str,
@@ -452,8 +453,9 @@ class DialService:
     async def create_call(
         self, key: ApiKeyRecord, idem_key: str, request: CallRequest
     ) -> DialAnswer:
-        """The calling rules, then claim the idempotency key durably (both in one hop to the
-        store's thread) and dial once; or answer from the earlier claim.
+        """The calling rules, then claim the idempotency key (both in one hop to the store's
+        thread), and dial once, the claim and the call's row on disk before the create-call
+        leaves; or answer from the earlier claim.
 
         The claim and the dial run in their own task: a client hanging up mid-request must not
         cancel them half-way, or the key would stay claimed with nobody to dial or to record
@@ -469,7 +471,9 @@ class DialService:
     ) -> DialAnswer:
         body = request.model_dump(mode="json", exclude_none=True)
         call_id = "call_" + uuid.uuid4().hex
-        agent_key = await self.agent_key(request.agent)
+        # The dial's own check of the agent (fresh, as a bare dial makes it) starts now,
+        # alongside the claim and the call's row; the dial uses it instead of checking again.
+        target = _retrieved(asyncio.ensure_future(self.client.calls.target(request.agent)))
         now = self.clock()
         call = CallRecord(
             id=call_id,
@@ -483,34 +487,34 @@ class DialService:
             updated_at=now,
             origin=json.dumps(
                 {
-                    "attempt": attempt_to_origin(await self._attempt_for(request)),
+                    "attempt": attempt_to_origin(self._attempt_for(request)),
                 }
             ),
         )
         self._dialing.add(call_id)
         task = self._spawn(
-            self._claim_and_dial(key, idem_key, call, request, body, agent_key), awaited=True
+            self._claim_and_dial(key, idem_key, call, request, body, target), awaited=True
         )
         task.add_done_callback(lambda _: self._dialing.discard(call_id))
         return await asyncio.shield(task)
 
-    def _claim_and_record(
+    def _claim(
         self,
         key: ApiKeyRecord,
         idem_key: str,
         request: CallRequest,
         body: dict[str, Any],
         call: CallRecord,
-        agent_key: str,
-    ) -> tuple[RulesAnswer, CallRecord, Claim | None, Event | None]:
+    ) -> tuple[RulesAnswer, CallRecord, Claim | None]:
         """The calling rules (a key claimed before answers as it did, whatever the rules say
-        now; a refusal claims nothing); then claim the key (and the agent) durably and, when
-        claimed, write the call's row (carrying the rules' warnings) and its ``call.placing``
-        event. One hop to the store's thread for all of it; the claim commits first, so the
-        row never exists without it (as recovery needs)."""
+        now; a refusal claims nothing); then claim the key and, when claimed, write the call's
+        row durably (one sync for both: the claim commits first, so the row never exists
+        without it, as recovery needs). One hop to the store's thread, while the dial's check
+        of the agent runs; the agent's own row is claimed once that answers (``_hold_agent``).
+        The call returned carries the rules' warnings."""
         rules = call_rules_in_store(self, key, idem_key, request)
         if rules.refusal is not None:
-            return rules, call, None, None
+            return rules, call, None
         if rules.warnings:
             origin = {**json.loads(call.origin or "{}"), "warnings": rules.warnings}
             call = dataclasses.replace(call, origin=json.dumps(origin))
@@ -522,12 +526,58 @@ class DialService:
             now=call.created_at,
             ttl_s=self.config.idempotency_ttl_s,
             owner=self.config.instance_id,
-            agent=agent_key,
-            agent_ttl_s=self.config.stale_claim_s,
+            durable=False,
         )
-        if claim.kind != "claimed":
-            return rules, call, claim, None
-        return rules, call, claim, self._record_placing(call)
+        if claim.kind == "claimed":
+            self.store.insert_call(call, durable=True)
+        return rules, call, claim
+
+    def _hold_agent(
+        self, key_id: str, idem_key: str, call: CallRecord, agent_id: str | None
+    ) -> tuple[str | None, Event | None]:
+        """Claim the agent's row among live calls for a call whose key and row are claimed
+        already, keyed by the agent's user id (so an email and an id meet on one row; the name
+        as given when it could not be read: the dial then refuses the call), then note the id
+        on the call's row (a witness or a recovery ladder reads it there) and append its
+        ``call.placing`` event. When another live call holds the agent: undo the claim (nothing
+        was sent or published: the key is free again, as if the claim had found the agent
+        busy) and name that call."""
+        holder = self.store.claim_agent(
+            agent_id or call.agent.strip().lower(),
+            call.id,
+            owner=self.config.instance_id,
+            now=self.clock(),
+            ttl_s=self.config.stale_claim_s,
+        )
+        if holder is not None:
+            self.store.drop_claim(key_id, idem_key, call.id)
+            return holder, None
+        if agent_id:
+            call = self.store.update_call(call.id, now=self.clock(), agent_id=agent_id)
+        return None, self._append_call_event("call.placing", call)
+
+    def _agent_busy(self, request: CallRequest, live: str) -> DialAnswer:
+        self.metrics.dials.labels("agent_busy").inc()
+        error = ErrorDetail(
+            type="agent_busy",
+            message=f"Agent {request.agent} has a live call ({live}): one call at a time.",
+            hint="Dial again once that call has ended (GET /v1/calls/" + live + " shows it).",
+            path="$.agent",
+        )
+        answer = {**problem_body(error), "liveCall": {"id": live, "href": f"/v1/calls/{live}"}}
+        return DialAnswer("agent_busy", 409, answer, live)
+
+    async def _checked_agent_id(self, agent: str, target: asyncio.Future[CallTarget]) -> str | None:
+        """The agent's Genesys user id, from the dial's own check (the shared check's when
+        calls are placed as the user: the dial's check is then the user's); None when it
+        cannot be read: the dial meets the check's error and answers it as it answers any
+        (a refusal for a gcdial error, ``unknown`` for anything else), the call recorded."""
+        if self.client.calls.route == "user":
+            return await self._agent_id(agent)
+        try:
+            return (await asyncio.shield(target)).agent_id
+        except Exception:
+            return None
 
     async def _claim_and_dial(
         self,
@@ -536,45 +586,35 @@ class DialService:
         call: CallRecord,
         request: CallRequest,
         body: dict[str, Any],
-        agent_key: str,
+        target: asyncio.Future[CallTarget],
     ) -> DialAnswer:
-        rules, call, claim, placing = await self.db(
-            self._claim_and_record, key, idem_key, request, body, call, agent_key
-        )
+        rules, call, claim = await self.db(self._claim, key, idem_key, request, body, call)
         if claim is None:
             return DialAnswer("refused_rules", 403, rules.refusal or {}, "")
-        if claim.kind == "agent_busy":
-            live = claim.live_call or "unknown"
-            self.metrics.dials.labels("agent_busy").inc()
-            error = ErrorDetail(
-                type="agent_busy",
-                message=f"Agent {request.agent} has a live call ({live}): one call at a time.",
-                hint="Dial again once that call has ended (GET /v1/calls/" + live + " shows it).",
-                path="$.agent",
-            )
-            answer = {**problem_body(error), "liveCall": {"id": live, "href": f"/v1/calls/{live}"}}
-            return DialAnswer("agent_busy", 409, answer, live)
         if claim.kind == "replay":
             record = claim.record
             stored = json.loads(record.response_body or "{}")
             return DialAnswer("replay", record.status_code or 202, stored, record.call_id)
-        if claim.kind != "claimed" or placing is None:
+        if claim.kind != "claimed":
             return DialAnswer(claim.kind, 0, {}, claim.record.call_id)
-        status_code, done = await self._dial(key, idem_key, call, request, placing)
+        # The key and the row are on disk; now the agent's row, once its check answered.
+        agent_id = await self._checked_agent_id(request.agent, target)
+        holder, placed = await self.db(self._hold_agent, key.id, idem_key, call, agent_id)
+        if holder is not None or placed is None:
+            return self._agent_busy(request, holder or "unknown")
+        status_code, done = await self._dial(key, idem_key, call, request, placed, target)
         return DialAnswer("claimed", status_code, done, call.id)
 
-    async def _attempt_for(self, request: CallRequest) -> Attempt:
+    def _attempt_for(self, request: CallRequest) -> Attempt:
         """The attempt a dial is about to make, kept with its ``placing`` row before the POST
         leaves, so that another replica can run the ladder on it should this one die. Its times
-        are taken before the POST (a wider search, never a narrower one)."""
-        try:
-            agent_id = (await self.agent_checks.get(request.agent)).agent.id
-        except GcdialError:
-            agent_id = ""  # looked up again by whoever recovers it
+        are taken before the POST (a wider search, never a narrower one). Its agent id is left
+        empty (the row is written while the agent is checked): whoever recovers it looks the
+        agent up."""
         server_clock = self.client.transport.server_clock
         return Attempt(
             attempt_id=new_attempt_id(),
-            agent_id=agent_id,
+            agent_id="",
             number=request.to_e164,
             sent_at=datetime.now(UTC),
             sent_after=server_clock.last,
@@ -616,6 +656,7 @@ class DialService:
         call: CallRecord,
         request: CallRequest,
         placing: Event,
+        target: asyncio.Future[CallTarget],
     ) -> tuple[int, dict[str, Any]]:
         await self.hub.notify(placing.id)
         started = time.perf_counter()
@@ -630,9 +671,11 @@ class DialService:
                 resolve_timeout_s=self.config.resolve_timeout_s,
                 attempt_id=_kept_attempt_id(call),
                 fence=lambda: self._fence(call.id),
+                target=target,
             )
             result = dialing.dial_status(handle)
         except BaseException as exc:
+            target.cancel()  # when the dial stopped before it needed the agent's check
             status = dialing.failed_dial_status(exc)
             refused = dialing.refusal(exc)
             detail = str(exc) if isinstance(exc, GcdialError) else "internal error while dialing"

@@ -1,10 +1,15 @@
 """The SQLite store: one file, no setup, one process (the default for ``gcdial serve``).
 
 WAL mode; every write is its own ``BEGIN IMMEDIATE`` transaction. Commits survive a crash of the
-process at once (``synchronous=NORMAL``); the idempotency claim is also fsynced before it returns
-(``synchronous=FULL`` for that one commit, which flushes every earlier one too), so even a power
-loss cannot forget a claim whose create-call may have left. One connection guarded by a lock: the
-service's writes are tiny and SQLite serialises writers anyway.
+process at once (``synchronous=NORMAL``); a durable write (the idempotency claim, or the call's
+row with ``insert_call(durable=True)``) is also fsynced before it returns (``synchronous=FULL``
+for that one commit, which flushes every earlier one too: the log is appended in order, and
+recovery replays it only up to its last intact commit), so even a power loss cannot forget a
+claim whose create-call may have left. A dial claims its key with ``durable=False`` and syncs
+once, with its call's row, before the POST. One connection guarded by a lock: the service's
+writes are tiny and SQLite serialises writers anyway; each request's key lookup reads on a
+connection of its own, from the event loop's thread (``find_api_key_inline``): a WAL reader
+never waits for the writer.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from gcdial.serve._rows import (
     SharedReads,
     agent_busy,
     api_key_args,
+    api_key_record,
     audit_args,
     call_args,
     call_record,
@@ -165,6 +171,8 @@ class SqliteStore(SharedReads):
     def __init__(self, path: str | Path, *, box: SecretBox | None = None) -> None:
         self.path = Path(path)
         self._lock = threading.RLock()
+        self._reader: sqlite3.Connection | None = None  # find_api_key_inline's
+        self._reader_lock = threading.Lock()
         self._box = box or load_box(self.path.with_name(self.path.name + ".key"))
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -257,9 +265,35 @@ class SqliteStore(SharedReads):
             raise StoreError(f"the store {self.path} is not writable: {exc}") from None
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connection (and the key reader's)."""
         with self._lock:
             self._db.close()
+        with self._reader_lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
+
+    def find_api_key_inline(self, key_hash: str) -> ApiKeyRecord | None:
+        """``find_api_key`` on a read-only connection of its own, for the event loop's thread
+        (every request asks, and a hop to the store's thread costs more than the read): a
+        point read of a small table, which a WAL reader makes without waiting for the writer
+        (it shares no lock with it). ``StoreError`` when it cannot answer at once (then ask
+        ``find_api_key``, which may wait)."""
+        with self._reader_lock:
+            try:
+                if self._reader is None:
+                    reader = sqlite3.connect(
+                        str(self.path), isolation_level=None, check_same_thread=False, timeout=0
+                    )
+                    reader.row_factory = sqlite3.Row
+                    reader.execute("PRAGMA query_only=1")
+                    self._reader = reader
+                rows = self._reader.execute(
+                    "SELECT * FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL", (key_hash,)
+                ).fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(f"the store {self.path} failed a read: {exc}") from None
+        return api_key_record(rows[0]) if rows else None
 
     def claim_idempotency(
         self,
@@ -273,9 +307,11 @@ class SqliteStore(SharedReads):
         owner: str = "",
         agent: str | None = None,
         agent_ttl_s: float = 0.0,
+        durable: bool = True,
     ) -> Claim:
-        """Claim ``(scope, key)`` durably or report the existing claim (see ``Store``)."""
-        with self._tx(fsync=True) as db:
+        """Claim ``(scope, key)`` (durably unless ``durable=False``) or report the existing claim
+        (see ``Store``)."""
+        with self._tx(fsync=durable) as db:
             row = db.execute(
                 "SELECT * FROM idempotency WHERE scope = ? AND key = ?", (scope, key)
             ).fetchone()
@@ -304,15 +340,25 @@ class SqliteStore(SharedReads):
                 (status_code, body, scope, key),
             )
 
+    def drop_claim(self, scope: str, key: str, call_id: str) -> None:
+        """Undo a claim before anything was sent (see ``Store``)."""
+        with self._tx() as db:
+            db.execute(
+                "DELETE FROM idempotency WHERE scope = ? AND key = ? AND call_id = ? "
+                "AND state = 'in_progress'",
+                (scope, key, call_id),
+            )
+            db.execute("DELETE FROM calls WHERE id = ? AND status = 'placing'", (call_id,))
+
     def purge_expired(self, now: float) -> int:
         """Delete expired keys and leases."""
         with self._tx() as db:
             keys = db.execute("DELETE FROM idempotency WHERE expires_at <= ?", (now,)).rowcount
             return keys + db.execute("DELETE FROM leases WHERE expires_at <= ?", (now,)).rowcount
 
-    def insert_call(self, call: CallRecord) -> None:
-        """Store a new call."""
-        with self._tx() as db:
+    def insert_call(self, call: CallRecord, *, durable: bool = False) -> None:
+        """Store a new call (``durable``: fsynced, with every earlier commit)."""
+        with self._tx(fsync=durable) as db:
             db.execute(
                 f"INSERT INTO calls ({CALL_COLUMNS}) "  # noqa: S608 (a constant)
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

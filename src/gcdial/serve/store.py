@@ -243,6 +243,7 @@ class Store(Protocol):
         owner: str = "",
         agent: str | None = None,
         agent_ttl_s: float = 0.0,
+        durable: bool = True,
     ) -> Claim:
         """Atomically claim ``(scope, key)``, or report the existing claim.
 
@@ -252,11 +253,22 @@ class Store(Protocol):
         With ``agent`` (its canonical key: the user id) the agent is claimed for ``call_id`` in
         the same transaction (see :meth:`claim_agent`); when another live call holds it nothing
         is written and the answer is ``agent_busy`` naming that call.
+
+        ``durable=False``: committed (every reader sees it, a crash of the process keeps it)
+        but not yet forced to disk where that costs a sync of its own (SQLite): the caller must
+        not act on the claim (send its create-call) until a later durable write has returned
+        (``insert_call(durable=True)``), which makes this one durable too.
         """
         ...
 
     def complete_idempotency(self, scope: str, key: str, status_code: int, body: str) -> None:
         """Record the answer for a claimed key (state becomes ``done``)."""
+        ...
+
+    def drop_claim(self, scope: str, key: str, call_id: str) -> None:
+        """Undo a claim whose dial stopped before anything was sent or published (its agent
+        turned out busy): the key's ``in_progress`` row for ``call_id`` and that call's
+        ``placing`` row go, as if never claimed (a retry of the key dials afresh)."""
         ...
 
     def get_idempotency(self, scope: str, key: str) -> IdempotencyRecord | None:
@@ -273,8 +285,10 @@ class Store(Protocol):
         ...
 
     # calls
-    def insert_call(self, call: CallRecord) -> None:
-        """Store a new call (its id must be new)."""
+    def insert_call(self, call: CallRecord, *, durable: bool = False) -> None:
+        """Store a new call (its id must be new). ``durable``: on disk before this returns, and
+        every write committed before it too, so a power cut forgets none of them (SQLite syncs
+        the log; a PostgreSQL commit always is)."""
         ...
 
     def update_call(self, call_id: str, *, now: float, **changes: Any) -> CallRecord:

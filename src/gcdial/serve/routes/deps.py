@@ -56,9 +56,17 @@ _bearer = HTTPBearer(
 )
 
 
-def _auth(request: Request) -> Authenticator:
+# The dependencies that only fetch a part of the app are ``async def``: FastAPI runs a plain
+# ``def`` dependency in a worker thread, a thread hop on every request for nothing.
+
+
+def _auth_of(request: Request) -> Authenticator:
     auth: Authenticator = request.app.state.auth
     return auth
+
+
+async def _auth(request: Request) -> Authenticator:
+    return _auth_of(request)
 
 
 Auth = Annotated[Authenticator, Depends(_auth)]
@@ -67,7 +75,7 @@ Auth = Annotated[Authenticator, Depends(_auth)]
 async def _identify(
     request: Request, credentials: HTTPAuthorizationCredentials | None, csrf: str | None
 ) -> Principal | None:
-    auth = _auth(request)
+    auth = _auth_of(request)
     if credentials is not None and credentials.credentials.startswith(WIDGET_TOKEN_PREFIX):
         principal = await auth.from_widget_token(
             credentials.credentials,
@@ -122,17 +130,17 @@ Caller = Annotated[Principal, Depends(current_principal)]
 MaybeCaller = Annotated[Principal | None, Depends(optional_principal)]
 
 
-def _service(request: Request) -> DialService:
+async def _service(request: Request) -> DialService:
     service: DialService = request.app.state.service
     return service
 
 
-def _campaigns(request: Request) -> CampaignManager:
+async def _campaigns(request: Request) -> CampaignManager:
     campaigns: CampaignManager = request.app.state.campaigns
     return campaigns
 
 
-def _reviews(request: Request) -> Reviews:
+async def _reviews(request: Request) -> Reviews:
     reviews: Reviews = request.app.state.reviews
     return reviews
 
