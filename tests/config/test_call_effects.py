@@ -10,7 +10,7 @@ import pytest
 
 from gcdial import errors as e
 from gcdial.campaign.decide import ResultKind
-from gcdial.campaign.runner import _result_of_error
+from gcdial.campaign.placer import _result_of_error
 from gcdial.cli.errors import describe
 from gcdial.errors import CallEffect
 from gcdial.serve.dialing import failed_dial_status
