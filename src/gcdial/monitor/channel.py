@@ -48,7 +48,7 @@ RENEW_BEFORE_EXPIRY_S: Final = 600.0
 WEBSOCKET_OPEN_TIMEOUT_S: Final = 10.0
 MIN_SOCKET_LIFE_S: Final = 30.0
 """A ``socket_closing`` this soon after connecting says the channel itself is ending: replace it."""
-SILENT_RECHECK_S: Final = 60.0
+SILENT_RECHECK_S: Final = 600.0
 """A followed call silent this long is read by GET (see ``ChannelSettings.silent_recheck_s``)."""
 
 
