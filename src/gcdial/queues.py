@@ -19,12 +19,13 @@ import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import quote
 
-import httpx
-
 from gcdial.errors import NotFoundError
+
+if TYPE_CHECKING:
+    from gcdial.monitor.channel import Transport
 
 __all__ = [
     "GROUPS_PATH",
@@ -47,18 +48,6 @@ QUEUES_PAGE_SIZE: Final = 100
 MEMBERS_PAGE_SIZE: Final = 100
 MAX_PAGES: Final = 50
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-
-
-class _Transport(Protocol):
-    async def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        params: Mapping[str, str] | None = None,
-        idempotent: bool,
-    ) -> httpx.Response: ...
 
 
 @dataclass(frozen=True)
@@ -91,7 +80,7 @@ class QueueMember:
 
 
 async def _pages(
-    transport: _Transport,
+    transport: Transport,
     path: str,
     size: int,
     max_pages: int,
@@ -119,7 +108,7 @@ def _text(value: object) -> str | None:
 
 
 async def _listed(
-    transport: _Transport,
+    transport: Transport,
     path: str,
     make: Callable[[str, str], _Named],
     max_pages: int,
@@ -135,7 +124,7 @@ async def _listed(
 
 
 async def _by_id(
-    transport: _Transport, path: str, ref: str, make: Callable[[str, str], _Named]
+    transport: Transport, path: str, ref: str, make: Callable[[str, str], _Named]
 ) -> _Named | None:
     """The entity at ``path/ref`` (a UUID), or None when there is none."""
     try:
@@ -148,12 +137,12 @@ async def _by_id(
     return None
 
 
-async def list_queues(transport: _Transport, *, max_pages: int = MAX_PAGES) -> list[Queue]:
+async def list_queues(transport: Transport, *, max_pages: int = MAX_PAGES) -> list[Queue]:
     """The organisation's queues, every page (at most ``max_pages`` of 100)."""
     return await _listed(transport, QUEUES_PATH, Queue, max_pages)
 
 
-async def find_queue(transport: _Transport, ref: str) -> Queue | None:
+async def find_queue(transport: Transport, ref: str) -> Queue | None:
     """The queue whose id, or else exact name (case-insensitive), is ``ref``; None if none."""
     ref = ref.strip()
     if not ref:
@@ -167,7 +156,7 @@ async def find_queue(transport: _Transport, ref: str) -> Queue | None:
 
 
 async def list_queue_members(
-    transport: _Transport,
+    transport: Transport,
     queue_id: str,
     *,
     page_size: int = MEMBERS_PAGE_SIZE,
@@ -199,12 +188,12 @@ async def list_queue_members(
     return members
 
 
-async def list_groups(transport: _Transport, *, max_pages: int = MAX_PAGES) -> list[Group]:
+async def list_groups(transport: Transport, *, max_pages: int = MAX_PAGES) -> list[Group]:
     """The organisation's groups, every page (at most ``max_pages`` of 100)."""
     return await _listed(transport, GROUPS_PATH, Group, max_pages)
 
 
-async def find_group(transport: _Transport, ref: str) -> Group | None:
+async def find_group(transport: Transport, ref: str) -> Group | None:
     """The group whose id, or else exact name (case-insensitive), is ``ref``; None if none."""
     ref = ref.strip()
     if _UUID.match(ref):
@@ -216,7 +205,7 @@ async def find_group(transport: _Transport, ref: str) -> Group | None:
 
 
 async def list_group_members(
-    transport: _Transport,
+    transport: Transport,
     group_id: str,
     *,
     page_size: int = MEMBERS_PAGE_SIZE,

@@ -18,12 +18,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Final, Protocol
-
-import httpx
+from typing import TYPE_CHECKING, Any, Final
 
 from gcdial._shared import DEFAULT_WRAPUP_TIMEOUT_S, WRAPUP_CODES_PATH
 from gcdial.errors import GcdialError
+
+if TYPE_CHECKING:
+    from gcdial.monitor.channel import Transport
 
 __all__ = [
     "DEFAULT_WRAPUP_TIMEOUT_S",
@@ -53,18 +54,6 @@ class WrapupWait:
     def __post_init__(self) -> None:
         if not self.timeout_s >= 0:
             raise ValueError(f"wrap-up timeout must be 0 s or more, not {self.timeout_s!r}")
-
-
-class _Transport(Protocol):
-    async def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        params: Mapping[str, str] | None = None,
-        idempotent: bool,
-    ) -> httpx.Response: ...
 
 
 @dataclass(frozen=True)
@@ -183,7 +172,7 @@ def details_body(conversation_id: str, around: dt.datetime) -> dict[str, Any]:
 
 
 async def fetch_details_wrapup(
-    transport: _Transport, conversation_id: str, around: dt.datetime
+    transport: Transport, conversation_id: str, around: dt.datetime
 ) -> Wrapup | None:
     """One details query for the call's wrap-up; None when it has none (yet) or the query fails
     (a fallback never turns a known outcome into an error)."""
@@ -203,7 +192,7 @@ async def fetch_details_wrapup(
     return None
 
 
-async def list_wrapup_codes(transport: _Transport) -> dict[str, str]:
+async def list_wrapup_codes(transport: Transport) -> dict[str, str]:
     """The org's wrap-up codes, id -> name (``GET /api/v2/routing/wrapupcodes``, every page)."""
     codes: dict[str, str] = {}
     for page in range(1, CODES_MAX_PAGES + 1):
