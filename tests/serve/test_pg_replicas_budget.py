@@ -15,13 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
-from gcdial.client import AsyncClient
 from gcdial.emulator import EmulatorServer
-from gcdial.serve.app import create_app
 from gcdial.serve.config import ServeConfig
-from gcdial.serve.keys import new_api_key
-from gcdial.serve.pg_store import PostgresStore
-from gcdial.serve.server import ServeServer
+
+from .replicas import running_replicas
 
 REPLICAS = 3
 AGENTS = 24
@@ -58,29 +55,11 @@ def limited(make_emulator: Any, tmp_path: Path) -> EmulatorServer:
 
 @pytest.fixture
 def replicas(limited: EmulatorServer, pg_url: str) -> Iterator[tuple[list[str], str]]:
-    stores = [PostgresStore(pg_url, retry_s=5.0) for _ in range(REPLICAS)]
-    made = new_api_key("crm", now=time.time(), scopes=("dial", "watch"), rate_per_minute=100_000)
-    stores[0].add_api_key(made.record)
-    servers = []
-    for store in stores:
-        app = create_app(
-            store,
-            lambda: AsyncClient(
-                base_url=limited.base_url,
-                client_id=limited.client_id,
-                client_secret=limited.client_secret,
-            ),
-            ServeConfig(sse_poll_s=0.5),
-            single_process=False,
-        )
-        servers.append(ServeServer(app).start())
-    try:
-        yield [s.base_url for s in servers], made.key
-    finally:
-        for server in servers:
-            server.stop()
-        for store in stores:
-            store.close()
+    config = ServeConfig(sse_poll_s=0.5)
+    with running_replicas(
+        limited, pg_url, count=REPLICAS, config=config, rate_per_minute=100_000
+    ) as running:
+        yield running
 
 
 def _dial_for(url: str, key: str, agents: list[str], until: float, codes: list[int]) -> None:

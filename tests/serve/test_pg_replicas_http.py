@@ -15,14 +15,12 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from gcdial.client import AsyncClient
 from gcdial.emulator import EmulatorServer
-from gcdial.serve.app import create_app
 from gcdial.serve.config import ServeConfig
-from gcdial.serve.keys import new_api_key
 from gcdial.serve.pg_store import PostgresStore
-from gcdial.serve.server import ServeServer
 from pgcluster import PgCluster
+
+from .replicas import running_replicas
 
 ALICE = "alice@example.com"
 ANSWERS = "+14155550100"
@@ -43,29 +41,9 @@ class Pair:
 
 @pytest.fixture
 def pair(emulator: EmulatorServer, pg_url: str) -> Iterator[Pair]:
-    stores = [PostgresStore(pg_url, retry_s=5.0) for _ in range(2)]
-    made = new_api_key("crm", now=time.time(), scopes=("dial", "watch"), rate_per_minute=10_000)
-    stores[0].add_api_key(made.record)
-    servers = []
-    for store in stores:
-        app = create_app(
-            store,
-            lambda: AsyncClient(
-                base_url=emulator.base_url,
-                client_id=emulator.client_id,
-                client_secret=emulator.client_secret,
-            ),
-            ServeConfig(sse_poll_s=SLOW_POLL_S, sse_ping_s=SLOW_POLL_S, webhook_poll_s=SLOW_POLL_S),
-            single_process=False,
-        )
-        servers.append(ServeServer(app).start())
-    try:
-        yield Pair((servers[0].base_url, servers[1].base_url), made.key)
-    finally:
-        for server in servers:
-            server.stop()
-        for store in stores:
-            store.close()
+    config = ServeConfig(sse_poll_s=SLOW_POLL_S, sse_ping_s=SLOW_POLL_S, webhook_poll_s=SLOW_POLL_S)
+    with running_replicas(emulator, pg_url, count=2, config=config) as (urls, key):
+        yield Pair((urls[0], urls[1]), key)
 
 
 def test_a_retry_on_the_other_replica_replays(pair: Pair, emulator: EmulatorServer) -> None:

@@ -11,13 +11,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from gcdial.client import AsyncClient
 from gcdial.emulator import EmulatorServer
-from gcdial.serve.app import create_app
 from gcdial.serve.config import ServeConfig
-from gcdial.serve.keys import new_api_key
-from gcdial.serve.pg_store import PostgresStore
-from gcdial.serve.server import ServeServer
+
+from .replicas import running_replicas
 
 ALICE = "alice@example.com"
 ROUNDS = 6
@@ -25,29 +22,8 @@ ROUNDS = 6
 
 @pytest.fixture
 def replicas(emulator: EmulatorServer, pg_url: str) -> Iterator[tuple[list[str], str]]:
-    stores = [PostgresStore(pg_url, retry_s=5.0) for _ in range(2)]
-    made = new_api_key("crm", now=time.time(), scopes=("dial", "watch"), rate_per_minute=10_000)
-    stores[0].add_api_key(made.record)
-    servers = []
-    for store in stores:
-        app = create_app(
-            store,
-            lambda: AsyncClient(
-                base_url=emulator.base_url,
-                client_id=emulator.client_id,
-                client_secret=emulator.client_secret,
-            ),
-            ServeConfig(sse_poll_s=0.2),
-            single_process=False,
-        )
-        servers.append(ServeServer(app).start())
-    try:
-        yield [s.base_url for s in servers], made.key
-    finally:
-        for server in servers:
-            server.stop()
-        for store in stores:
-            store.close()
+    with running_replicas(emulator, pg_url, count=2, config=ServeConfig(sse_poll_s=0.2)) as running:
+        yield running
 
 
 def test_two_replicas_dialing_one_agent_at_once_place_exactly_one_call(
