@@ -98,6 +98,16 @@ def serve(
             metavar="SECONDS",
         ),
     ] = 300.0,
+    campaign_lease: Annotated[
+        float,
+        typer.Option(
+            help="A replica runs a campaign while it holds its lease, renewed every third of"
+            " this; when the replica dies another takes the campaign over once it expired.",
+            min=0.3,
+            max=3600,
+            metavar="SECONDS",
+        ),
+    ] = 30.0,
     resolve_later: Annotated[
         float,
         typer.Option(
@@ -188,6 +198,7 @@ def serve(
             max_body_bytes=max_body,
             cors_origins=tuple(cors_origin or ()),
             stale_claim_s=stale_claim,
+            campaign_lease_s=campaign_lease,
             resolve_later_s=resolve_later,
             webhook_lease_s=webhook_lease,
             allow_insecure_webhooks=allow_insecure_webhooks or sandbox,

@@ -6,8 +6,9 @@ list are a ``campaigns`` row (:class:`~gcdial.serve.store.CampaignRecord`), its 
 in flight and never re-dials an unknown outcome; :mod:`gcdial.serve.campaign_journals`).
 
 A replica runs a campaign only while it holds the store's lease ``campaign:<id>`` (its epoch is
-the run's fencing token), renewed by a heartbeat every ``HEARTBEAT_S``. Losing it aborts the run,
-which then writes nothing. Every replica's watcher looks, every ``HEARTBEAT_S``, for campaigns
+the run's fencing token; 30 s, ``ServeConfig.campaign_lease_s``), renewed by a heartbeat every
+third of that. Losing it aborts the run, which then writes nothing. Every replica's watcher
+looks, on the same beat, for campaigns
 left ``running`` with no live lease (their replica died), takes the lease with a new epoch and
 resumes them like a resume. Pause and stop sent to a replica that does not run the campaign are
 written to the store (``pausing``, ``stopping``): the running replica obeys on its next heartbeat.
@@ -54,8 +55,8 @@ _CAMPAIGN_ID = re.compile(r"cmp_[0-9a-f]{1,32}")
 
 logger = logging.getLogger("gcdial.serve")
 
-LEASE_TTL_S = 30.0
-HEARTBEAT_S = 10.0
+LEASE_TTL_S = 30.0  # the default of ServeConfig.campaign_lease_s
+HEARTBEAT_S = LEASE_TTL_S / 3
 HALT_WAIT_S = 5.0
 MAX_CSV_ERRORS = 5
 
@@ -159,6 +160,8 @@ class CampaignManager:
         # get one run (one pause) and a 409, never two.
         self._locks: dict[str, asyncio.Lock] = {}
         self._watcher: asyncio.Task[None] | None = None
+        self.lease_s: float = service.config.campaign_lease_s
+        self.heartbeat_s = self.lease_s / 3
 
     # the store ---------------------------------------------------------------------------
 
@@ -288,7 +291,7 @@ class CampaignManager:
         lease = f"campaign:{meta.id}"
         store = self.service.store
         epoch = await self.service.db(
-            store.acquire_lease, lease, owner, now=time.time(), ttl_s=LEASE_TTL_S
+            store.acquire_lease, lease, owner, now=time.time(), ttl_s=self.lease_s
         )
         if epoch is None:
             raise ApiProblem(409, "campaign_running", f"Another replica runs campaign {meta.id}.")
@@ -360,15 +363,15 @@ class CampaignManager:
             logger.warning("campaign %s: no campaign.updated event (%s)", meta.id, why)
 
     async def _heartbeat(self, meta: CampaignMeta, running: _Running) -> None:
-        """Renew the lease every ``HEARTBEAT_S``, and obey a pause or stop written to the store
+        """Renew the lease every heartbeat, and obey a pause or stop written to the store
         by another replica. A lease lost (another epoch, or another owner) aborts the run."""
         store = self.service.store
         lease, owner, epoch = running.fence
         while True:
-            await asyncio.sleep(HEARTBEAT_S)
+            await asyncio.sleep(self.heartbeat_s)
             try:
                 held = await self.service.db(
-                    store.acquire_lease, lease, owner, now=time.time(), ttl_s=LEASE_TTL_S
+                    store.acquire_lease, lease, owner, now=time.time(), ttl_s=self.lease_s
                 )
             except Exception as exc:  # the store is away: the lease may lapse, the fence holds
                 logger.warning("campaign %s: heartbeat failed (%s)", meta.id, type(exc).__name__)
@@ -504,7 +507,7 @@ class CampaignManager:
     # takeover ----------------------------------------------------------------------------
 
     def watch(self) -> None:
-        """Start looking, every ``HEARTBEAT_S``, for campaigns whose replica died."""
+        """Start looking, every heartbeat, for campaigns whose replica died."""
         if self._watcher is None:
             self._watcher = asyncio.create_task(self._watch(), name="gcdial-serve-campaigns")
 
@@ -514,7 +517,7 @@ class CampaignManager:
                 await self.take_over()
             except Exception as exc:  # the store is away: try again on the next beat
                 logger.warning("campaign takeover scan failed (%s)", type(exc).__name__)
-            await asyncio.sleep(HEARTBEAT_S)
+            await asyncio.sleep(self.heartbeat_s)
 
     async def take_over(self) -> list[str]:
         """Take over (and resume) every running campaign whose lease is absent or expired; end
@@ -543,7 +546,7 @@ class CampaignManager:
         lease = f"campaign:{meta.id}"
         store = self.service.store
         epoch = await self.service.db(
-            store.acquire_lease, lease, owner, now=time.time(), ttl_s=LEASE_TTL_S
+            store.acquire_lease, lease, owner, now=time.time(), ttl_s=self.lease_s
         )
         if epoch is None:
             return
