@@ -24,6 +24,7 @@ from gcdial.campaign.journal import (
 )
 from gcdial.errors import InputError
 from gcdial.monitor.wrapup import Wrapup
+from old_journals import back_to_schema
 
 T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 
@@ -158,7 +159,7 @@ def test_unresolved_attempt_blocks_dialing_even_if_contact_looks_pending(tmp_pat
         journal.mark_unknown(attempt, "connection dropped after sending")
         # Someone edits the contact back to pending by hand: the unknown attempt still blocks.
         conn = sqlite3.connect(tmp_path / "c.db")
-        conn.execute("UPDATE contacts SET status = 'pending' WHERE id = 1")
+        conn.execute("UPDATE campaign_contacts SET status = 'pending' WHERE id = 1")
         conn.commit()
         conn.close()
         with pytest.raises(JournalError, match=f"already has attempt {attempt} in state unknown"):
@@ -372,7 +373,7 @@ def _damage(path: Path, how: str) -> None:
         path.write_bytes(data[: len(data) // 3])
     elif how == "table-missing":
         conn = sqlite3.connect(path)
-        conn.execute("DROP TABLE attempts")
+        conn.execute("DROP TABLE campaign_attempts")
         conn.commit()
         conn.close()
     elif how == "newer-schema":
@@ -418,13 +419,7 @@ def test_a_version_1_journal_is_read_as_is_and_migrated_when_resumed(tmp_path: P
         attempt = journal.begin_attempt(1, agent_id="u-1")
         journal.mark_accepted(attempt, "conv-1")
     path = tmp_path / "c.db"
-    conn = sqlite3.connect(path)
-    _drop_schema_4(conn)
-    for column in ("talk_s", "tag", "sent_after", "match_after"):
-        conn.execute(f"ALTER TABLE attempts DROP COLUMN {column}")
-    conn.execute("PRAGMA user_version = 1")
-    conn.commit()
-    conn.close()
+    back_to_schema(path, 1)
     with Journal.open(path, read_only=True) as reader:
         assert reader.attempt(attempt).talk_s is None
     with Journal.open(path) as journal:
@@ -439,13 +434,7 @@ def test_a_version_2_journal_gains_the_attempt_bounds_when_resumed(tmp_path: Pat
     with new_journal(tmp_path) as journal:
         old = journal.begin_attempt(1, agent_id="u-1", tag="t-1")
     path = tmp_path / "c.db"
-    conn = sqlite3.connect(path)
-    _drop_schema_4(conn)
-    for column in ("sent_after", "match_after"):
-        conn.execute(f"ALTER TABLE attempts DROP COLUMN {column}")
-    conn.execute("PRAGMA user_version = 2")
-    conn.commit()
-    conn.close()
+    back_to_schema(path, 2)
     with Journal.open(path, read_only=True) as reader:
         before = reader.attempt(old)
         assert (before.tag, before.sent_after, before.match_after) == ("t-1", None, None)
@@ -466,15 +455,8 @@ def test_a_version_2_journal_gains_the_attempt_bounds_when_resumed(tmp_path: Pat
     assert kept.match_after == match_after.replace(microsecond=250_000)
     assert "journal.migrated" in kinds
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
     conn.close()
-
-
-def _drop_schema_4(conn: sqlite3.Connection) -> None:
-    """Turn a new journal back into a schema 3 one: no wrap-up columns, no DNC table."""
-    for column in ("wrapup_code", "wrapup_name", "wrapup_notes", "wrapup_at", "wrapup_action"):
-        conn.execute(f"ALTER TABLE attempts DROP COLUMN {column}")
-    conn.execute("DROP TABLE dnc_numbers")
 
 
 def test_a_version_3_journal_gains_the_wrapup_and_the_dnc_list_when_resumed(
@@ -485,11 +467,7 @@ def test_a_version_3_journal_gains_the_wrapup_and_the_dnc_list_when_resumed(
         journal.mark_accepted(attempt, "conv-1")
         phone = journal.contact(1).phone
     path = tmp_path / "c.db"
-    conn = sqlite3.connect(path)
-    _drop_schema_4(conn)
-    conn.execute("PRAGMA user_version = 3")
-    conn.commit()
-    conn.close()
+    back_to_schema(path, 3)
     with Journal.open(path, read_only=True) as reader:
         assert reader.attempt(attempt).wrapup is None
         assert reader.dnc_numbers() == set()

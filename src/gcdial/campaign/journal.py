@@ -47,9 +47,24 @@ from typing import Any, Final, ParamSpec, Self, TypeVar, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gcdial.campaign.csvinput import Contact, RowProblem
+from gcdial.campaign.journaldb import (
+    LOCAL_CAMPAIGN,
+    OLD_NAMES,
+    OLD_STEPS,
+    SCHEMA_VERSION,
+    TABLES,
+    Fence,
+    JournalDatabase,
+    create_tables,
+    delete_campaign,
+    move_to_campaign_tables,
+    old_views,
+)
+from gcdial.campaign.sqldialect import Connection, Row, connect_sqlite
 from gcdial.errors import (
     JournalDataError,
     JournalError,
+    JournalFencedError,
     JournalLockedError,
     JournalMismatchError,
     JournalSchemaError,
@@ -65,9 +80,12 @@ __all__ = [
     "CampaignInfo",
     "ContactRecord",
     "ContactStatus",
+    "Fence",
     "Journal",
     "JournalDataError",
+    "JournalDatabase",
     "JournalError",
+    "JournalFencedError",
     "JournalLockedError",
     "JournalMismatchError",
     "JournalSchemaError",
@@ -75,114 +93,11 @@ __all__ = [
     "redecided_due",
 ]
 
-SCHEMA_VERSION: Final = 4
-"""1: the first journal. 2: attempts gain ``talk_s`` (seconds the customer could talk) and
-``tag`` (the attempt id sent with the call). 3: attempts gain ``sent_after`` and ``match_after``
-(the server-time bounds known before the POST left, see :class:`gcdial.resolve.Attempt`).
-4: attempts gain the agent's wrap-up (``wrapup_code``, ``wrapup_name``, ``wrapup_notes``,
-``wrapup_at``) and what the campaign's rules made of it (``wrapup_action``: done, retry,
-callback, dnc, wrong_number, or missing when it never came); the ``dnc_numbers`` table holds the
-numbers wrap-ups put on the do-not-call list. An older journal is migrated when opened for
-writing, and read as it is when opened read-only."""
 # PRAGMA application_id marks the file as a gcdial journal ("gcdj").
 APPLICATION_ID: Final = 0x6763646A
 _BATCH: Final = 5000
 
 Clock = Callable[[], datetime]
-
-_SCHEMA: Final = """
-CREATE TABLE meta (
-    key   TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE contacts (
-    id          INTEGER PRIMARY KEY,
-    line        INTEGER NOT NULL UNIQUE,
-    phone       TEXT NOT NULL UNIQUE,
-    name        TEXT,
-    agent       TEXT,
-    external_id TEXT,
-    tz          TEXT,
-    attributes  TEXT NOT NULL DEFAULT '{}',
-    status      TEXT NOT NULL DEFAULT 'pending',
-    outcome     TEXT,
-    detail      TEXT,
-    attempts    INTEGER NOT NULL DEFAULT 0,
-    next_at     TEXT NOT NULL DEFAULT '',
-    updated_at  TEXT NOT NULL
-);
-CREATE INDEX contacts_due ON contacts (status, next_at, id);
-CREATE TABLE skipped_rows (
-    line   INTEGER PRIMARY KEY,
-    col    TEXT,
-    kind   TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    fix    TEXT NOT NULL
-);
-CREATE TABLE attempts (
-    id              INTEGER PRIMARY KEY,
-    contact_id      INTEGER NOT NULL REFERENCES contacts (id),
-    number          INTEGER NOT NULL,
-    agent_id        TEXT NOT NULL,
-    agent           TEXT,
-    state           TEXT NOT NULL,
-    conversation_id TEXT,
-    created_at      TEXT NOT NULL,
-    accepted_at     TEXT,
-    ended_at        TEXT,
-    outcome         TEXT,
-    error_code      TEXT,
-    context_id      TEXT,
-    detail          TEXT,
-    talk_s          REAL,
-    tag             TEXT,
-    sent_after      TEXT,
-    match_after     TEXT,
-    wrapup_code     TEXT,
-    wrapup_name     TEXT,
-    wrapup_notes    TEXT,
-    wrapup_at       TEXT,
-    wrapup_action   TEXT
-);
-CREATE INDEX attempts_contact ON attempts (contact_id, id);
-CREATE INDEX attempts_state ON attempts (state);
-CREATE TABLE dnc_numbers (
-    phone      TEXT PRIMARY KEY,
-    added_at   TEXT NOT NULL,
-    attempt_id INTEGER
-);
-CREATE TABLE events (
-    id         INTEGER PRIMARY KEY,
-    at         TEXT NOT NULL,
-    kind       TEXT NOT NULL,
-    contact_id INTEGER,
-    attempt_id INTEGER,
-    detail     TEXT
-);
-"""
-
-
-_TABLES: Final = ("meta", "contacts", "skipped_rows", "attempts", "events")
-_MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
-    # from version N to N + 1
-    1: (
-        "ALTER TABLE attempts ADD COLUMN talk_s REAL",
-        "ALTER TABLE attempts ADD COLUMN tag TEXT",
-    ),
-    2: (
-        "ALTER TABLE attempts ADD COLUMN sent_after TEXT",
-        "ALTER TABLE attempts ADD COLUMN match_after TEXT",
-    ),
-    3: (
-        "ALTER TABLE attempts ADD COLUMN wrapup_code TEXT",
-        "ALTER TABLE attempts ADD COLUMN wrapup_name TEXT",
-        "ALTER TABLE attempts ADD COLUMN wrapup_notes TEXT",
-        "ALTER TABLE attempts ADD COLUMN wrapup_at TEXT",
-        "ALTER TABLE attempts ADD COLUMN wrapup_action TEXT",
-        "CREATE TABLE dnc_numbers (phone TEXT PRIMARY KEY, added_at TEXT NOT NULL, "
-        "attempt_id INTEGER)",
-    ),
-}
 
 
 class AttemptState(StrEnum):
@@ -310,7 +225,7 @@ class _Cells:
     in a report or a run. A column an older schema lacks reads as None.
     """
 
-    def __init__(self, path: Path, table: str, row: sqlite3.Row, *, where: str | None = None):
+    def __init__(self, path: object, table: str, row: Row, *, where: str | None = None):
         self.path, self.table, self._row = path, table, row
         self._keys = set(row.keys())
         self._where = where
@@ -483,8 +398,8 @@ def _guarded(method: Callable[P, R]) -> Callable[P, R]:
             journal = cast("Journal", args[0])
             try:
                 yield from cast("Iterator[Any]", method(*args, **kwargs))
-            except sqlite3.Error as exc:
-                raise _unreadable(journal.path, exc) from None
+            except Exception as exc:
+                raise journal._failure(exc) from None
 
         return cast("Callable[P, R]", gen_wrapper)
 
@@ -493,8 +408,8 @@ def _guarded(method: Callable[P, R]) -> Callable[P, R]:
         journal = cast("Journal", args[0])
         try:
             return method(*args, **kwargs)
-        except sqlite3.Error as exc:
-            raise _unreadable(journal.path, exc) from None
+        except Exception as exc:
+            raise journal._failure(exc) from None
 
     return wrapper
 
@@ -567,16 +482,21 @@ class _FileLock:
 
 
 class Journal:
-    """The durable record of one campaign. Use :meth:`create` or :meth:`open`; close when done."""
+    """The durable record of one campaign: a one-file journal (:meth:`create`, :meth:`open`) or
+    a campaign's rows in a shared database (:meth:`create_in`, :meth:`open_in`). Close when
+    done."""
 
     def __init__(
         self,
         path: Path,
-        conn: sqlite3.Connection,
+        conn: Connection,
         *,
         lock: _FileLock | None,
         clock: Clock,
         read_only: bool,
+        campaign_id: str = LOCAL_CAMPAIGN,
+        shared: JournalDatabase | None = None,
+        fence: Fence | None = None,
     ) -> None:
         self.path = path
         self._conn = conn
@@ -585,6 +505,23 @@ class Journal:
         self.read_only = read_only
         self._held_ready = False
         self._version = SCHEMA_VERSION
+        self.campaign_id = campaign_id
+        self._shared = shared
+        self._fence = fence
+        # How messages name this journal: its file, or the campaign in its database.
+        self.where = str(path) if shared is None else f"{shared.label} (campaign {campaign_id})"
+
+    def _failure(self, exc: Exception) -> Exception:
+        """``exc`` as a :class:`JournalError` naming the journal when the database raised it."""
+        if not isinstance(exc, self._conn.errors):
+            return exc
+        if self._shared is not None:
+            return JournalError(
+                f"The journal of campaign {self.campaign_id} in {self._shared.label} failed: "
+                f"{exc}.",
+                hint="Check that the database is reachable and intact, then resume the campaign.",
+            )
+        return _unreadable(self.path, cast("sqlite3.Error", exc))
 
     @classmethod
     def create(
@@ -619,7 +556,7 @@ class Journal:
                     "settings": json.dumps(dict(settings or {}), sort_keys=True),
                 },
             )
-            conn = cls._connect(path, read_only=False)
+            conn = connect_sqlite(cls._connect(path, read_only=False))
             journal = cls(path, conn, lock=lock, clock=clock, read_only=False)
             journal.record_event("campaign.created", detail=name)
         except BaseException:
@@ -662,12 +599,13 @@ class Journal:
             conn = sqlite3.connect(temp, isolation_level=None)
             try:
                 conn.execute("BEGIN")
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
+                create_tables(connect_sqlite(conn))
                 conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", meta.items())
+                conn.executemany(
+                    "INSERT INTO campaign_meta (campaign_id, key, value) VALUES (?, ?, ?)",
+                    [(LOCAL_CAMPAIGN, key, value) for key, value in meta.items()],
+                )
                 conn.execute("COMMIT")
                 # WAL is a property of the file: set here, the first open of the journal has no
                 # mode to switch, so no rollback journal (which a kill could leave hot) is made.
@@ -692,7 +630,12 @@ class Journal:
         """Close and delete this journal and its side files (a new campaign whose list turned out
         unreadable before anything was dialed)."""
         if self.read_only:
-            raise JournalError(f"The journal {self.path} was opened read-only.")
+            raise JournalError(f"The journal {self.where} was opened read-only.")
+        if self._shared is not None:
+            with self._tx() as conn:
+                delete_campaign(conn, self.campaign_id)
+            self._conn.close()
+            return
         self._conn.close()
         for side in [self.path, *_side_files(self.path)]:
             with contextlib.suppress(OSError):
@@ -714,6 +657,145 @@ class Journal:
         """The pid of the gcdial process running the campaign of ``path`` (0 if unknown), or None
         when no process holds it."""
         return _FileLock.holder(Path(path))
+
+    # A campaign's rows in a shared database (the service's store)
+
+    @classmethod
+    def create_in(
+        cls,
+        db: JournalDatabase,
+        campaign_id: str,
+        *,
+        name: str,
+        csv_path: str = "",
+        csv_fingerprint: str = "",
+        settings: Mapping[str, Any] | None = None,
+        fence: Fence | None = None,
+        clock: Clock = _utc_now,
+    ) -> Journal:
+        """Start the journal of a new campaign ``campaign_id`` in ``db`` (whose schema
+        :meth:`JournalDatabase.ensure_schema` made); refuses an id already there."""
+        meta = {
+            "name": name,
+            "csv_path": csv_path,
+            "csv_fingerprint": csv_fingerprint,
+            "created_at": _iso(clock()),
+            "contacts_loaded": "0",
+            "settings": json.dumps(dict(settings or {}), sort_keys=True),
+        }
+        journal = cls._in(db, campaign_id, fence=fence, clock=clock, read_only=False)
+        try:
+            with journal._tx() as conn:
+                taken = conn.execute(
+                    "INSERT INTO campaign_meta (campaign_id, key, value) VALUES (?, 'name', ?) "
+                    "ON CONFLICT DO NOTHING RETURNING key",
+                    (campaign_id, name),
+                ).fetchone()
+                if taken is None:
+                    raise JournalError(
+                        f"A campaign {campaign_id} already exists in {db.label}.",
+                        hint="Resume it, or give the new campaign another id.",
+                    )
+                conn.executemany(
+                    "INSERT INTO campaign_meta (campaign_id, key, value) VALUES (?, ?, ?)",
+                    [(campaign_id, k, v) for k, v in meta.items() if k != "name"],
+                )
+                journal._event("campaign.created", detail=name)
+        except Exception as exc:
+            journal._conn.close()
+            raise journal._failure(exc) from None
+        return journal
+
+    @classmethod
+    def open_in(
+        cls,
+        db: JournalDatabase,
+        campaign_id: str,
+        *,
+        fence: Fence | None = None,
+        expect_name: str | None = None,
+        expect_fingerprint: str | None = None,
+        read_only: bool = False,
+        clock: Clock = _utc_now,
+    ) -> Journal:
+        """Open the journal of campaign ``campaign_id`` in ``db``. With ``fence``, every
+        :meth:`begin_attempt` first checks that this replica still holds the campaign's lease."""
+        journal = cls._in(db, campaign_id, fence=fence, clock=clock, read_only=read_only)
+        try:
+            if not journal._campaign_present():
+                raise JournalError(
+                    f"No campaign {campaign_id} in {db.label}.",
+                    hint="Check the campaign id, or create the campaign first.",
+                )
+            journal._check_identity(expect_name, expect_fingerprint)
+        except Exception as exc:
+            journal._conn.close()
+            raise journal._failure(exc) from None
+        return journal
+
+    @classmethod
+    def exists_in(cls, db: JournalDatabase, campaign_id: str) -> bool:
+        """Whether ``db`` holds a journal of campaign ``campaign_id``."""
+        journal = cls._in(db, campaign_id, fence=None, clock=_utc_now, read_only=True)
+        try:
+            return journal._campaign_present()
+        except Exception as exc:
+            raise journal._failure(exc) from None
+        finally:
+            journal._conn.close()
+
+    @classmethod
+    def drop_in(cls, db: JournalDatabase, campaign_id: str) -> None:
+        """Delete every row of campaign ``campaign_id`` from ``db`` (in one transaction)."""
+        journal = cls._in(db, campaign_id, fence=None, clock=_utc_now, read_only=False)
+        try:
+            with journal._tx() as conn:
+                delete_campaign(conn, campaign_id)
+        except Exception as exc:
+            raise journal._failure(exc) from None
+        finally:
+            journal._conn.close()
+
+    @classmethod
+    def _in(
+        cls,
+        db: JournalDatabase,
+        campaign_id: str,
+        *,
+        fence: Fence | None,
+        clock: Clock,
+        read_only: bool,
+    ) -> Journal:
+        if not campaign_id:
+            raise ValueError("a campaign id is needed")
+        try:
+            conn = db.connect()
+        except Exception as exc:
+            raise db.failed(exc) from None
+        try:
+            db.check_version(db.version(conn))
+        except Exception as exc:
+            conn.close()
+            if isinstance(exc, conn.errors):
+                raise db.failed(exc) from None
+            raise
+        return cls(
+            Path(db.label),
+            conn,
+            lock=None,
+            clock=clock,
+            read_only=read_only,
+            campaign_id=campaign_id,
+            shared=db,
+            fence=fence,
+        )
+
+    def _campaign_present(self) -> bool:
+        row = self._conn.execute(
+            "SELECT 1 FROM campaign_meta WHERE campaign_id = ? AND key = 'name'",
+            (self.campaign_id,),
+        ).fetchone()
+        return row is not None
 
     @classmethod
     def open(
@@ -740,7 +822,7 @@ class Journal:
         if lock is not None:
             lock.acquire()
         try:
-            conn = cls._connect(path, read_only=read_only)
+            conn = connect_sqlite(cls._connect(path, read_only=read_only))
             journal = cls(path, conn, lock=lock, clock=clock, read_only=read_only)
             try:
                 journal._check_schema()
@@ -781,13 +863,12 @@ class Journal:
                 f"{path} is not a gcdial journal ({exc}).",
                 hint="Give the path of the journal file the campaign created (a .db file).",
             ) from None
-        conn.row_factory = sqlite3.Row
         return conn
 
     def _check_schema(self) -> None:
         try:
-            app_id = self._conn.execute("PRAGMA application_id").fetchone()[0]
-            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+            app_id = self._conn.raw.execute("PRAGMA application_id").fetchone()[0]
+            version = self._conn.raw.execute("PRAGMA user_version").fetchone()[0]
         except sqlite3.DatabaseError as exc:
             raise JournalSchemaError(
                 f"{self.path} is not a gcdial journal ({exc}).",
@@ -810,11 +891,13 @@ class Journal:
                 hint="Start the campaign again with `gcdial campaign run` (it finishes a journal "
                 "that was never completed), or give a new journal path.",
             )
-        present = {
-            row[0]
-            for row in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-        }
-        missing = [table for table in _TABLES if table not in present]
+        present = self._conn.tables()
+        if version < SCHEMA_VERSION:
+            # dnc_numbers came with schema 4.
+            wanted = [OLD_NAMES[t] for t in TABLES if t != "campaign_dnc" or version >= 4]
+        else:
+            wanted = list(TABLES)
+        missing = [table for table in wanted if table not in present]
         if missing:
             raise JournalSchemaError(
                 f"The journal {self.path} is damaged: table {', '.join(missing)} is missing.",
@@ -822,6 +905,8 @@ class Journal:
                 "journal path (contacts dialed in it would be dialed again).",
             )
         self._version = int(version)
+        if self._version < SCHEMA_VERSION and self.read_only:
+            old_views(self._conn)  # read as it is, through the new tables' names
 
     def _migrate(self) -> None:
         """Bring an older journal to :data:`SCHEMA_VERSION` in one transaction: a step that
@@ -831,9 +916,11 @@ class Journal:
             return
         try:
             with self._tx() as conn:
-                for version in range(self._version, SCHEMA_VERSION):
-                    for statement in _MIGRATIONS[version]:
+                for version in range(self._version, SCHEMA_VERSION - 1):
+                    for statement in OLD_STEPS[version]:
                         conn.execute(statement)
+                move_to_campaign_tables(conn)
+                for version in range(self._version, SCHEMA_VERSION):
                     self._event("journal.migrated", detail=f"schema {version + 1}")
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except sqlite3.Error as exc:
@@ -849,7 +936,7 @@ class Journal:
         info = self.info()
         if name is not None and name != info.name:
             raise JournalMismatchError(
-                f"The journal {self.path} belongs to campaign {info.name!r} (list "
+                f"The journal {self.where} belongs to campaign {info.name!r} (list "
                 f"{info.csv_path}), not {name!r}.",
                 hint="Give a new journal path to start another campaign, or the original "
                 "campaign name to resume this one.",
@@ -872,6 +959,8 @@ class Journal:
         campaign holds the journal. Between runs a campaign is one file, as documented.
         """
         self._conn.close()
+        if self._shared is not None:
+            return
         if self._lock is not None:
             self._lock.release(remove=True)
             self._lock = None
@@ -904,16 +993,16 @@ class Journal:
         self.close()
 
     @contextlib.contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self) -> Iterator[Connection]:
         if self.read_only:
-            raise JournalError(f"The journal {self.path} was opened read-only.")
-        self._conn.execute("BEGIN IMMEDIATE")
+            raise JournalError(f"The journal {self.where} was opened read-only.")
+        self._conn.begin_write()
         try:
             yield self._conn
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            self._conn.rollback()
             raise
-        self._conn.execute("COMMIT")
+        self._conn.commit()
 
     def _now(self) -> str:
         return _iso(self._clock())
@@ -927,8 +1016,9 @@ class Journal:
         detail: str | None = None,
     ) -> None:
         self._conn.execute(
-            "INSERT INTO events (at, kind, contact_id, attempt_id, detail) VALUES (?, ?, ?, ?, ?)",
-            (self._now(), kind, contact_id, attempt_id, detail),
+            "INSERT INTO campaign_events (campaign_id, at, kind, contact_id, attempt_id, detail) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (self.campaign_id, self._now(), kind, contact_id, attempt_id, detail),
         )
 
     # Campaign meta
@@ -936,8 +1026,10 @@ class Journal:
     @_guarded
     def info(self) -> CampaignInfo:
         """Name, contact list and creation time of the campaign."""
-        rows = self._conn.execute("SELECT key, value FROM meta").fetchall()
-        meta = {str(row["key"]): _meta_value(self.path, row) for row in rows}
+        rows = self._conn.execute(
+            "SELECT key, value FROM campaign_meta WHERE campaign_id = ?", (self.campaign_id,)
+        ).fetchall()
+        meta = {str(row["key"]): _meta_value(self.where, row) for row in rows}
         return CampaignInfo(
             name=meta.get("name", ""),
             csv_path=meta.get("csv_path", ""),
@@ -963,19 +1055,27 @@ class Journal:
         not a Python conversion per row; a value the sieve lets through and the boundary refuses
         is still named when a command reads it.
         """
-        for row in self._conn.execute("SELECT key, value FROM meta"):
-            _meta_value(self.path, row)
+        cid = (self.campaign_id,)
+        for row in self._conn.execute(
+            "SELECT key, value FROM campaign_meta WHERE campaign_id = ?", cid
+        ):
+            _meta_value(self.where, row)
+        sieve = self._conn.dialect == "sqlite"
         for table, convert in _CONVERTERS.items():
-            present = {r[1] for r in self._conn.execute(f"PRAGMA table_info({table})")}
+            present = self._conn.columns(table)
             if not present:
                 continue
-            tests = [test for column, test in _SIEVES[table] if column in present]
-            select = "SELECT rowid AS id, *" if table == "dnc_numbers" else "SELECT *"
-            query = f"{select} FROM {table} WHERE " + " OR ".join(f"({t})" for t in tests)
-            for row in self._conn.execute(query):
-                convert(self.path, row)
+            query = f"SELECT * FROM {table} WHERE campaign_id = ?"  # noqa: S608 - own names
+            if sieve:
+                # PostgreSQL's columns hold only their type: every row goes through the boundary.
+                tests = [test for column, test in _SIEVES[table] if column in present]
+                query += " AND (" + " OR ".join(f"({t})" for t in tests) + ")"
+            for row in self._conn.execute(query, cid):
+                convert(self.where, row)
         zones = self._conn.execute(
-            "SELECT tz, MIN(id) FROM contacts WHERE tz IS NOT NULL AND tz != '' GROUP BY tz"
+            "SELECT tz, MIN(id) FROM campaign_contacts WHERE campaign_id = ? AND tz IS NOT NULL "
+            "AND tz != '' GROUP BY tz",
+            cid,
         ).fetchall()
         for zone, contact_id in zones:
             if not _known_zone(zone):
@@ -984,27 +1084,36 @@ class Journal:
     @_guarded
     def meta_json(self, key: str, kind: type[J]) -> J | None:
         """A campaign value stored as JSON (an object or an array), checked; None when unset."""
-        row = self._conn.execute("SELECT key, value FROM meta WHERE key = ?", (key,)).fetchone()
+        row = self._conn.execute(
+            "SELECT key, value FROM campaign_meta WHERE campaign_id = ? AND key = ?",
+            (self.campaign_id, key),
+        ).fetchone()
         if row is None:
             return None
-        _meta_value(self.path, row)
-        return _Cells(self.path, "meta", row).json("value", kind)
+        _meta_value(self.where, row)
+        return _Cells(self.where, "campaign_meta", row).json("value", kind)
 
     @_guarded
     def get_meta(self, key: str) -> str | None:
         """A free-form campaign value (None when unset)."""
-        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        row = self._conn.execute(
+            "SELECT value FROM campaign_meta WHERE campaign_id = ? AND key = ?",
+            (self.campaign_id, key),
+        ).fetchone()
         return None if row is None else str(row[0])
 
     @_guarded
     def set_meta(self, key: str, value: str) -> None:
         """Store a free-form campaign value."""
         with self._tx() as conn:
-            conn.execute(
-                "INSERT INTO meta (key, value) VALUES (?, ?) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (key, value),
-            )
+            self._put_meta(conn, key, value)
+
+    def _put_meta(self, conn: Connection, key: str, value: str) -> None:
+        conn.execute(
+            "INSERT INTO campaign_meta (campaign_id, key, value) VALUES (?, ?, ?) "
+            "ON CONFLICT (campaign_id, key) DO UPDATE SET value = excluded.value",
+            (self.campaign_id, key, value),
+        )
 
     # Loading contacts
 
@@ -1043,23 +1152,25 @@ class Journal:
 
     def _insert_contacts(self, batch: list[tuple[Any, ...]]) -> int:
         now = self._now()
+        count = "SELECT COUNT(*) FROM campaign_contacts WHERE campaign_id = ?"
         with self._tx() as conn:
-            before = conn.total_changes
+            before = int(conn.execute(count, (self.campaign_id,)).fetchone()[0])
             conn.executemany(
-                "INSERT OR IGNORE INTO contacts (line, phone, name, agent, external_id, tz, "
-                "attributes, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [(*row, now) for row in batch],
+                "INSERT INTO campaign_contacts (campaign_id, line, phone, name, agent, "
+                "external_id, tz, attributes, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
+                [(self.campaign_id, *row, now) for row in batch],
             )
-            return conn.total_changes - before
+            return int(conn.execute(count, (self.campaign_id,)).fetchone()[0]) - before
 
     @_guarded
     def add_skipped_rows(self, problems: Iterable[RowProblem]) -> None:
         """Record CSV rows refused by validation, so the report can list them."""
-        rows = [(p.line, p.column, p.kind, p.reason, p.fix) for p in problems]
+        rows = [(self.campaign_id, p.line, p.column, p.kind, p.reason, p.fix) for p in problems]
         with self._tx() as conn:
             conn.executemany(
-                "INSERT OR IGNORE INTO skipped_rows (line, col, kind, reason, fix) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO campaign_skipped_rows (campaign_id, line, col, kind, reason, fix) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 rows,
             )
 
@@ -1077,11 +1188,7 @@ class Journal:
                 "csv_refused": str(refused),
                 "attribute_columns": json.dumps(list(attribute_columns), ensure_ascii=False),
             }.items():
-                conn.execute(
-                    "INSERT INTO meta (key, value) VALUES (?, ?) "
-                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    (key, value),
-                )
+                self._put_meta(conn, key, value)
             self._event("contacts.loaded", detail=f"{valid} contacts, {refused} rows refused")
 
     # Attempts: the crash-safe state machine
@@ -1110,8 +1217,10 @@ class Journal:
         from being rung twice.
         """
         with self._tx() as conn:
+            self._check_fence(conn)
             row = conn.execute(
-                "SELECT status, attempts FROM contacts WHERE id = ?", (contact_id,)
+                "SELECT status, attempts FROM campaign_contacts WHERE id = ? AND campaign_id = ?",
+                (contact_id, self.campaign_id),
             ).fetchone()
             if row is None:
                 raise KeyError(f"no contact {contact_id} in the journal")
@@ -1120,7 +1229,8 @@ class Journal:
                     f"Contact {contact_id} is {row['status']}, not pending: not dialing it again."
                 )
             unresolved = conn.execute(
-                "SELECT id, state FROM attempts WHERE contact_id = ? AND state IN (?, ?, ?)",
+                "SELECT id, state FROM campaign_attempts WHERE contact_id = ? "
+                "AND state IN (?, ?, ?)",
                 (contact_id, *IN_FLIGHT, AttemptState.UNKNOWN),
             ).fetchone()
             if unresolved is not None:
@@ -1130,9 +1240,11 @@ class Journal:
                 )
             now = self._now()
             cursor = conn.execute(
-                "INSERT INTO attempts (contact_id, number, agent_id, agent, state, created_at, "
-                "tag, sent_after, match_after) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO campaign_attempts (campaign_id, contact_id, number, agent_id, agent, "
+                "state, created_at, tag, sent_after, match_after) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (
+                    self.campaign_id,
                     contact_id,
                     row["attempts"] + 1,
                     agent_id,
@@ -1144,9 +1256,9 @@ class Journal:
                     None if match_after is None else _iso(match_after),
                 ),
             )
-            attempt_id = int(cursor.lastrowid or 0)
+            attempt_id = int(cursor.fetchone()[0])
             conn.execute(
-                "UPDATE contacts SET status = ?, attempts = attempts + 1, updated_at = ? "
+                "UPDATE campaign_contacts SET status = ?, attempts = attempts + 1, updated_at = ? "
                 "WHERE id = ?",
                 (ContactStatus.ACTIVE, now, contact_id),
             )
@@ -1155,15 +1267,36 @@ class Journal:
             )
         return attempt_id
 
-    def _attempt_row(self, conn: sqlite3.Connection, attempt_id: int) -> sqlite3.Row:
-        row: sqlite3.Row | None = conn.execute(
-            "SELECT * FROM attempts WHERE id = ?", (attempt_id,)
+    def _check_fence(self, conn: Connection) -> None:
+        """In a write transaction: refuse (writing nothing) unless this replica still holds the
+        campaign's lease at the epoch it was opened with. PostgreSQL locks the lease row until
+        the commit, so a takeover's update waits for the attempt to be journaled; SQLite's write
+        transaction already keeps every other writer out."""
+        fence = self._fence
+        if fence is None:
+            return
+        held = conn.execute(
+            "SELECT 1 FROM leases WHERE name = ? AND owner = ? AND epoch = ? AND expires_at > ?"  # noqa: S608 - a fixed clause
+            + conn.for_share,
+            (fence.lease, fence.owner, fence.epoch, fence.now()),
+        ).fetchone()
+        if held is None:
+            raise JournalFencedError(
+                f"This replica no longer holds campaign {self.campaign_id} (lease {fence.lease} "
+                f"at epoch {fence.epoch}): nothing was dialed or written.",
+                hint="Another replica took the campaign over; it carries on from the journal.",
+            )
+
+    def _attempt_row(self, conn: Connection, attempt_id: int) -> Row:
+        row: Row | None = conn.execute(
+            "SELECT * FROM campaign_attempts WHERE id = ? AND campaign_id = ?",
+            (attempt_id, self.campaign_id),
         ).fetchone()
         if row is None:
             raise KeyError(f"no attempt {attempt_id} in the journal")
         return row
 
-    def _require(self, row: sqlite3.Row, *allowed: AttemptState) -> None:
+    def _require(self, row: Row, *allowed: AttemptState) -> None:
         if row["state"] not in allowed:
             raise JournalError(
                 f"Attempt {row['id']} is {row['state']}; expected "
@@ -1178,11 +1311,12 @@ class Journal:
             self._require(row, AttemptState.INTENT, AttemptState.UNKNOWN)
             now = self._now()
             conn.execute(
-                "UPDATE attempts SET state = ?, conversation_id = ?, accepted_at = ? WHERE id = ?",
+                "UPDATE campaign_attempts SET state = ?, conversation_id = ?, accepted_at = ? "
+                "WHERE id = ?",
                 (AttemptState.ACCEPTED, conversation_id, now, attempt_id),
             )
             conn.execute(
-                "UPDATE contacts SET status = ?, updated_at = ? WHERE id = ?",
+                "UPDATE campaign_contacts SET status = ?, updated_at = ? WHERE id = ?",
                 (ContactStatus.ACTIVE, now, row["contact_id"]),
             )
             self._event(
@@ -1200,12 +1334,12 @@ class Journal:
             self._require(row, *IN_FLIGHT)
             now = self._now()
             conn.execute(
-                "UPDATE attempts SET state = ?, detail = ? WHERE id = ?",
+                "UPDATE campaign_attempts SET state = ?, detail = ? WHERE id = ?",
                 (AttemptState.UNKNOWN, detail, attempt_id),
             )
             conn.execute(
-                "UPDATE contacts SET status = ?, outcome = 'unknown', detail = ?, updated_at = ? "
-                "WHERE id = ?",
+                "UPDATE campaign_contacts SET status = ?, outcome = 'unknown', detail = ?, "
+                "updated_at = ? WHERE id = ?",
                 (ContactStatus.UNKNOWN, detail, now, row["contact_id"]),
             )
             self._event(
@@ -1236,13 +1370,15 @@ class Journal:
             self._require(row, AttemptState.INTENT)
             now = self._now()
             conn.execute(
-                "UPDATE attempts SET state = ?, ended_at = ?, outcome = ?, error_code = ?, "
+                "UPDATE campaign_attempts SET state = ?, ended_at = ?, outcome = ?, "
+                "error_code = ?, "
                 "context_id = ?, detail = ? WHERE id = ?",
                 (AttemptState.NOT_SENT, now, outcome, error_code, context_id, reason, attempt_id),
             )
             self._settle_contact(conn, row["contact_id"], outcome, reason, retry_at, now)
             conn.execute(
-                "UPDATE contacts SET attempts = attempts - 1 WHERE id = ?", (row["contact_id"],)
+                "UPDATE campaign_contacts SET attempts = attempts - 1 WHERE id = ?",
+                (row["contact_id"],),
             )
             self._event(
                 "attempt.not_sent",
@@ -1275,7 +1411,8 @@ class Journal:
             self._require(row, AttemptState.ACCEPTED, AttemptState.UNKNOWN)
             now = self._now()
             conn.execute(
-                "UPDATE attempts SET state = ?, ended_at = ?, outcome = ?, error_code = ?, "
+                "UPDATE campaign_attempts SET state = ?, ended_at = ?, outcome = ?, "
+                "error_code = ?, "
                 "detail = COALESCE(?, detail), talk_s = ?, wrapup_code = ?, wrapup_name = ?, "
                 "wrapup_notes = ?, wrapup_at = ?, wrapup_action = ? WHERE id = ?",
                 (
@@ -1295,12 +1432,12 @@ class Journal:
             )
             if dnc:
                 phone = conn.execute(
-                    "SELECT phone FROM contacts WHERE id = ?", (row["contact_id"],)
+                    "SELECT phone FROM campaign_contacts WHERE id = ?", (row["contact_id"],)
                 ).fetchone()[0]
                 conn.execute(
-                    "INSERT OR IGNORE INTO dnc_numbers (phone, added_at, attempt_id) "
-                    "VALUES (?, ?, ?)",
-                    (phone, now, attempt_id),
+                    "INSERT INTO campaign_dnc (campaign_id, phone, added_at, attempt_id) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    (self.campaign_id, phone, now, attempt_id),
                 )
             self._settle_contact(conn, row["contact_id"], outcome, detail, retry_at, now)
             self._event(
@@ -1309,7 +1446,7 @@ class Journal:
 
     def _settle_contact(
         self,
-        conn: sqlite3.Connection,
+        conn: Connection,
         contact_id: int,
         outcome: str,
         detail: str | None,
@@ -1318,7 +1455,7 @@ class Journal:
     ) -> None:
         if retry_at is not None:
             conn.execute(
-                "UPDATE contacts SET status = ?, outcome = ?, detail = ?, next_at = ?, "
+                "UPDATE campaign_contacts SET status = ?, outcome = ?, detail = ?, next_at = ?, "
                 "updated_at = ? WHERE id = ?",
                 (ContactStatus.PENDING, outcome, detail, _iso(retry_at), now, contact_id),
             )
@@ -1327,7 +1464,7 @@ class Journal:
             # attempt whose POST may or may not have acted.
             status = ContactStatus.UNKNOWN if outcome == "unknown" else ContactStatus.DONE
             conn.execute(
-                "UPDATE contacts SET status = ?, outcome = ?, detail = ?, next_at = '', "
+                "UPDATE campaign_contacts SET status = ?, outcome = ?, detail = ?, next_at = '', "
                 "updated_at = ? WHERE id = ?",
                 (status, outcome, detail, now, contact_id),
             )
@@ -1353,8 +1490,9 @@ class Journal:
         """
         with self._tx() as conn:
             changed = conn.execute(
-                "UPDATE contacts SET next_at = '' "
-                "WHERE status = 'pending' AND attempts = 0 AND next_at > ''"
+                "UPDATE campaign_contacts SET next_at = '' WHERE campaign_id = ? "
+                "AND status = 'pending' AND attempts = 0 AND next_at > ''",
+                (self.campaign_id,),
             ).rowcount
         return int(changed)
 
@@ -1367,13 +1505,14 @@ class Journal:
         now = self._now()
         with self._tx() as conn:
             conn.executemany(
-                "UPDATE contacts SET next_at = ?, detail = ?, updated_at = ? "
-                "WHERE id = ? AND status = 'pending'",
-                [(at, reason, now, cid) for at, reason, cid in rows],
+                "UPDATE campaign_contacts SET next_at = ?, detail = ?, updated_at = ? "
+                "WHERE id = ? AND campaign_id = ? AND status = 'pending'",
+                [(at, reason, now, cid, self.campaign_id) for at, reason, cid in rows],
             )
             conn.executemany(
-                "INSERT INTO events (at, kind, contact_id, detail) VALUES (?, ?, ?, ?)",
-                [(now, "contact.deferred", cid, reason) for _, reason, cid in rows],
+                "INSERT INTO campaign_events (campaign_id, at, kind, contact_id, detail) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(self.campaign_id, now, "contact.deferred", cid, r) for _, r, cid in rows],
             )
 
     @_guarded
@@ -1385,13 +1524,18 @@ class Journal:
         now = self._now()
         with self._tx() as conn:
             conn.executemany(
-                "UPDATE contacts SET status = 'skipped', outcome = ?, detail = ?, next_at = '', "
-                "updated_at = ? WHERE id = ? AND status = 'pending'",
-                [(outcome, reason, now, cid) for cid, outcome, reason in rows],
+                "UPDATE campaign_contacts SET status = 'skipped', outcome = ?, detail = ?, "
+                "next_at = '', "
+                "updated_at = ? WHERE id = ? AND campaign_id = ? AND status = 'pending'",
+                [(outcome, reason, now, cid, self.campaign_id) for cid, outcome, reason in rows],
             )
             conn.executemany(
-                "INSERT INTO events (at, kind, contact_id, detail) VALUES (?, ?, ?, ?)",
-                [(now, "contact.skipped", cid, f"{o}: {r}") for cid, o, r in rows],
+                "INSERT INTO campaign_events (campaign_id, at, kind, contact_id, detail) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [
+                    (self.campaign_id, now, "contact.skipped", cid, f"{o}: {r}")
+                    for cid, o, r in rows
+                ],
             )
 
     @_guarded
@@ -1400,17 +1544,21 @@ class Journal:
         allowed)."""
         with self._tx() as conn:
             conn.execute(
-                "UPDATE contacts SET status = 'done', outcome = ?, detail = ?, next_at = '', "
-                "updated_at = ? WHERE id = ? AND status = 'pending'",
-                (outcome, reason, self._now(), contact_id),
+                "UPDATE campaign_contacts SET status = 'done', outcome = ?, detail = ?, "
+                "next_at = '', "
+                "updated_at = ? WHERE id = ? AND campaign_id = ? AND status = 'pending'",
+                (outcome, reason, self._now(), contact_id, self.campaign_id),
             )
             self._event("contact.finished", contact_id=contact_id, detail=f"{outcome}: {reason}")
 
     @_guarded
     def contact_at_line(self, line: int) -> ContactRecord | None:
         """The contact of CSV line ``line`` (None when that line holds no contact)."""
-        row = self._conn.execute("SELECT * FROM contacts WHERE line = ?", (line,)).fetchone()
-        return None if row is None else _contact(self.path, row)
+        row = self._conn.execute(
+            "SELECT * FROM campaign_contacts WHERE campaign_id = ? AND line = ?",
+            (self.campaign_id, line),
+        ).fetchone()
+        return None if row is None else _contact(self.where, row)
 
     @_guarded
     def record_verdict(
@@ -1426,7 +1574,8 @@ class Journal:
         """
         with self._tx() as conn:
             contact = conn.execute(
-                "SELECT status, line FROM contacts WHERE id = ?", (contact_id,)
+                "SELECT status, line FROM campaign_contacts WHERE id = ? AND campaign_id = ?",
+                (contact_id, self.campaign_id),
             ).fetchone()
             if contact is None:
                 raise KeyError(f"no contact {contact_id} in the journal")
@@ -1438,19 +1587,19 @@ class Journal:
                     hint="`gcdial campaign review JOURNAL` lists the contacts that need one.",
                 )
             row = conn.execute(
-                "SELECT * FROM attempts WHERE contact_id = ? ORDER BY id DESC LIMIT 1",
+                "SELECT * FROM campaign_attempts WHERE contact_id = ? ORDER BY id DESC LIMIT 1",
                 (contact_id,),
             ).fetchone()
             now = self._now()
             if placed:
                 if row is not None and row["state"] == AttemptState.UNKNOWN:
                     conn.execute(
-                        "UPDATE attempts SET state = ?, outcome = 'placed', ended_at = ?, "
+                        "UPDATE campaign_attempts SET state = ?, outcome = 'placed', ended_at = ?, "
                         "detail = ? WHERE id = ?",
                         (AttemptState.ENDED, now, note, row["id"]),
                     )
                 conn.execute(
-                    "UPDATE contacts SET status = 'done', outcome = 'placed', detail = ?, "
+                    "UPDATE campaign_contacts SET status = 'done', outcome = 'placed', detail = ?, "
                     "next_at = '', updated_at = ? WHERE id = ?",
                     (note, now, contact_id),
                 )
@@ -1463,13 +1612,14 @@ class Journal:
                         "answer can be found not placed.",
                     )
                 conn.execute(
-                    "UPDATE attempts SET state = ?, outcome = 'not_sent', ended_at = ?, "
+                    "UPDATE campaign_attempts SET state = ?, outcome = 'not_sent', ended_at = ?, "
                     "detail = ? WHERE id = ?",
                     (AttemptState.NOT_SENT, now, note, row["id"]),
                 )
                 conn.execute(
-                    "UPDATE contacts SET status = 'pending', outcome = NULL, detail = ?, "
-                    "next_at = '', attempts = MAX(attempts - 1, 0), updated_at = ? WHERE id = ?",
+                    "UPDATE campaign_contacts SET status = 'pending', outcome = NULL, detail = ?, "
+                    "next_at = '', attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, "
+                    "updated_at = ? WHERE id = ?",
                     (note, now, contact_id),
                 )
             self._event(
@@ -1485,13 +1635,13 @@ class Journal:
     def last_verdict(self, contact_id: int) -> tuple[datetime, str] | None:
         """When the last verdict on a contact was recorded, and what it said (who, which, why)."""
         row = self._conn.execute(
-            "SELECT id, at, detail FROM events WHERE kind = 'contact.verdict' AND contact_id = ? "
-            "ORDER BY id DESC LIMIT 1",
-            (contact_id,),
+            "SELECT id, at, detail FROM campaign_events WHERE campaign_id = ? "
+            "AND kind = 'contact.verdict' AND contact_id = ? ORDER BY id DESC LIMIT 1",
+            (self.campaign_id, contact_id),
         ).fetchone()
         if row is None:
             return None
-        cells = _Cells(self.path, "events", row)
+        cells = _Cells(self.where, "campaign_events", row)
         return cells.time("at"), cells.opt_text("detail") or ""
 
     @_guarded
@@ -1500,9 +1650,10 @@ class Journal:
         agent (None). Returns how many moved."""
         with self._tx() as conn:
             cursor = conn.execute(
-                "UPDATE contacts SET agent = ?, updated_at = ? "
-                "WHERE status = 'pending' AND lower(trim(agent)) = lower(trim(?))",
-                (to, self._now(), agent),
+                "UPDATE campaign_contacts SET agent = ?, updated_at = ? "
+                "WHERE campaign_id = ? AND status = 'pending' "
+                "AND lower(trim(agent)) = lower(trim(?))",
+                (to, self._now(), self.campaign_id, agent),
             )
             moved = cursor.rowcount
             self._event("contacts.reassigned", detail=f"{moved} from {agent} to {to or 'any'}")
@@ -1512,8 +1663,10 @@ class Journal:
     def pinned_pending(self) -> dict[str, int]:
         """Pending contacts that name their agent, counted by agent."""
         rows = self._conn.execute(
-            "SELECT agent, COUNT(*) FROM contacts WHERE status = 'pending' AND agent IS NOT NULL "
-            "AND agent != '' GROUP BY lower(trim(agent)) ORDER BY agent"
+            "SELECT MIN(agent), COUNT(*) FROM campaign_contacts WHERE campaign_id = ? "
+            "AND status = 'pending' AND agent IS NOT NULL AND agent != '' "
+            "GROUP BY lower(trim(agent)) ORDER BY 1",
+            (self.campaign_id,),
         ).fetchall()
         return {str(agent): int(n) for agent, n in rows}
 
@@ -1522,9 +1675,10 @@ class Journal:
         """Put a contact finished as ``not_sent`` (never placed) back to pending."""
         with self._tx() as conn:
             conn.execute(
-                "UPDATE contacts SET status = 'pending', next_at = '', detail = ?, updated_at = ? "
-                "WHERE id = ? AND status = 'done' AND outcome = 'not_sent'",
-                (reason, self._now(), contact_id),
+                "UPDATE campaign_contacts SET status = 'pending', next_at = '', detail = ?, "
+                "updated_at = ? "
+                "WHERE id = ? AND campaign_id = ? AND status = 'done' AND outcome = 'not_sent'",
+                (reason, self._now(), contact_id, self.campaign_id),
             )
             self._event("contact.reopened", contact_id=contact_id, detail=reason)
 
@@ -1534,7 +1688,7 @@ class Journal:
 
     def _held_table(self) -> None:
         if not self._held_ready:
-            self._conn.execute("CREATE TEMP TABLE IF NOT EXISTS held (id INTEGER PRIMARY KEY)")
+            self._conn.make_held()
             self._held_ready = True
 
     @_guarded
@@ -1542,7 +1696,8 @@ class Journal:
         """Leave these contacts out of :meth:`due_now` and :meth:`next_due_time` until released."""
         self._held_table()
         self._conn.executemany(
-            "INSERT OR IGNORE INTO temp.held (id) VALUES (?)", [(i,) for i in contact_ids]
+            "INSERT INTO temp.held (id) VALUES (?) ON CONFLICT DO NOTHING",
+            [(i,) for i in contact_ids],
         )
 
     @_guarded
@@ -1557,18 +1712,19 @@ class Journal:
         first), then those never tried, in list order."""
         self._held_table()
         timed = self._conn.execute(
-            "SELECT * FROM contacts WHERE status = 'pending' AND next_at > '' AND next_at <= ? "
+            "SELECT * FROM campaign_contacts WHERE campaign_id = ? AND status = 'pending' "
+            "AND next_at > '' AND next_at <= ? "
             "AND id NOT IN (SELECT id FROM temp.held) ORDER BY next_at, id LIMIT ?",
-            (_iso(now), limit),
+            (self.campaign_id, _iso(now), limit),
         ).fetchall()
         rows = list(timed)
         if len(rows) < limit:
             rows += self._conn.execute(
-                "SELECT * FROM contacts WHERE status = 'pending' AND next_at = '' "
-                "AND id NOT IN (SELECT id FROM temp.held) ORDER BY id LIMIT ?",
-                (limit - len(rows),),
+                "SELECT * FROM campaign_contacts WHERE campaign_id = ? AND status = 'pending' "
+                "AND next_at = '' AND id NOT IN (SELECT id FROM temp.held) ORDER BY id LIMIT ?",
+                (self.campaign_id, limit - len(rows)),
             ).fetchall()
-        return [_contact(self.path, r) for r in rows]
+        return [_contact(self.where, r) for r in rows]
 
     @_guarded
     def next_due_time(self) -> datetime | None:
@@ -1576,16 +1732,21 @@ class Journal:
         for one never tried); None when there is none."""
         self._held_table()
         fresh = self._conn.execute(
-            "SELECT 1 FROM contacts WHERE status = 'pending' AND next_at = '' "
-            "AND id NOT IN (SELECT id FROM temp.held) LIMIT 1"
+            "SELECT 1 FROM campaign_contacts WHERE campaign_id = ? AND status = 'pending' "
+            "AND next_at = '' AND id NOT IN (SELECT id FROM temp.held) LIMIT 1",
+            (self.campaign_id,),
         ).fetchone()
         if fresh is not None:
             return datetime.min.replace(tzinfo=UTC)
         row = self._conn.execute(
-            "SELECT id, line, next_at FROM contacts WHERE status = 'pending' AND next_at > '' "
-            "AND id NOT IN (SELECT id FROM temp.held) ORDER BY next_at, id LIMIT 1"
+            "SELECT id, line, next_at FROM campaign_contacts WHERE campaign_id = ? "
+            "AND status = 'pending' AND next_at > '' "
+            "AND id NOT IN (SELECT id FROM temp.held) ORDER BY next_at, id LIMIT 1",
+            (self.campaign_id,),
         ).fetchone()
-        return None if row is None else _Cells(self.path, "contacts", row).opt_time("next_at")
+        if row is None:
+            return None
+        return _Cells(self.where, "campaign_contacts", row).opt_time("next_at")
 
     @_guarded
     def record_event(
@@ -1607,11 +1768,11 @@ class Journal:
         """Attempts of unknown outcome still waiting for a verdict (their contact is
         ``unknown``), oldest first: what a resume tries to resolve again."""
         rows = self._conn.execute(
-            "SELECT a.* FROM attempts a JOIN contacts c ON c.id = a.contact_id "
-            "WHERE a.state = ? AND c.status = ? ORDER BY a.id",
-            (AttemptState.UNKNOWN, ContactStatus.UNKNOWN),
+            "SELECT a.* FROM campaign_attempts a JOIN campaign_contacts c ON c.id = a.contact_id "
+            "WHERE a.campaign_id = ? AND a.state = ? AND c.status = ? ORDER BY a.id",
+            (self.campaign_id, AttemptState.UNKNOWN, ContactStatus.UNKNOWN),
         ).fetchall()
-        return [_attempt(self.path, r) for r in rows]
+        return [_attempt(self.where, r) for r in rows]
 
     @_guarded
     def wrapup_counts(self) -> tuple[dict[str, int], int]:
@@ -1619,11 +1780,15 @@ class Journal:
         if self._version < 4:
             return {}, 0
         rows = self._conn.execute(
-            "SELECT COALESCE(wrapup_name, wrapup_code), COUNT(*) FROM attempts "
-            "WHERE wrapup_code IS NOT NULL OR wrapup_name IS NOT NULL GROUP BY 1"
+            "SELECT COALESCE(wrapup_name, wrapup_code), COUNT(*) FROM campaign_attempts "
+            "WHERE campaign_id = ? AND (wrapup_code IS NOT NULL OR wrapup_name IS NOT NULL) "
+            "GROUP BY 1",
+            (self.campaign_id,),
         ).fetchall()
         (missing,) = self._conn.execute(
-            "SELECT COUNT(*) FROM attempts WHERE wrapup_action = 'missing'"
+            "SELECT COUNT(*) FROM campaign_attempts WHERE campaign_id = ? "
+            "AND wrapup_action = 'missing'",
+            (self.campaign_id,),
         ).fetchone()
         return {str(key): int(n) for key, n in rows}, int(missing)
 
@@ -1633,35 +1798,46 @@ class Journal:
         if self._version < 4:
             return []
         rows = self._conn.execute(
-            "SELECT * FROM attempts WHERE wrapup_action = 'missing' ORDER BY id"
+            "SELECT * FROM campaign_attempts WHERE campaign_id = ? AND wrapup_action = 'missing' "
+            "ORDER BY id",
+            (self.campaign_id,),
         ).fetchall()
-        return [_attempt(self.path, r) for r in rows]
+        return [_attempt(self.where, r) for r in rows]
 
     @_guarded
     def dnc_numbers(self) -> set[str]:
         """The numbers wrap-ups put on the do-not-call list (none in a journal before schema 4)."""
         if self._version < 4:
             return set()
-        return {phone for (phone,) in self._conn.execute("SELECT phone FROM dnc_numbers")}
+        rows = self._conn.execute(
+            "SELECT phone FROM campaign_dnc WHERE campaign_id = ?", (self.campaign_id,)
+        )
+        return {row[0] for row in rows}
 
     @_guarded
     def in_flight(self) -> list[Attempt]:
         """Attempts begun but not settled (``intent``, ``accepted``): reconcile these on resume."""
         rows = self._conn.execute(
-            "SELECT * FROM attempts WHERE state IN (?, ?) ORDER BY id", IN_FLIGHT
+            "SELECT * FROM campaign_attempts WHERE campaign_id = ? AND state IN (?, ?) ORDER BY id",
+            (self.campaign_id, *IN_FLIGHT),
         ).fetchall()
-        return [_attempt(self.path, r) for r in rows]
+        return [_attempt(self.where, r) for r in rows]
 
     @_guarded
     def attempts(self, contact_id: int | None = None) -> list[Attempt]:
         """Every attempt (of one contact, or of all), oldest first."""
         if contact_id is None:
-            rows = self._conn.execute("SELECT * FROM attempts ORDER BY id").fetchall()
+            rows = self._conn.execute(
+                "SELECT * FROM campaign_attempts WHERE campaign_id = ? ORDER BY id",
+                (self.campaign_id,),
+            ).fetchall()
         else:
             rows = self._conn.execute(
-                "SELECT * FROM attempts WHERE contact_id = ? ORDER BY id", (contact_id,)
+                "SELECT * FROM campaign_attempts WHERE campaign_id = ? AND contact_id = ? "
+                "ORDER BY id",
+                (self.campaign_id, contact_id),
             ).fetchall()
-        return [_attempt(self.path, r) for r in rows]
+        return [_attempt(self.where, r) for r in rows]
 
     @_guarded
     def attempts_page(
@@ -1679,8 +1855,8 @@ class Journal:
         ``agent`` matches the attempt's agent as given or its user id, case-insensitively;
         ``outcome`` matches the attempt's outcome, or (for one without any) ``outcome_states``.
         """
-        where: list[str] = ["1 = 1"]
-        args: list[object] = []
+        where: list[str] = ["campaign_id = ?"]
+        args: list[object] = [self.campaign_id]
         if before is not None:
             where.append("id < ?")
             args.append(before)
@@ -1695,35 +1871,42 @@ class Journal:
             where.append(f"(outcome = ? OR (outcome IS NULL AND state IN ({marks})))")
             args += [outcome, *(str(state) for state in outcome_states)]
         rows = self._conn.execute(
-            f"SELECT * FROM attempts WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?",  # noqa: S608 - placeholders only
+            f"SELECT * FROM campaign_attempts WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?",  # noqa: S608 - placeholders only
             (*args, limit),
         ).fetchall()
-        return [_attempt(self.path, r) for r in rows]
+        return [_attempt(self.where, r) for r in rows]
 
     @_guarded
     def attempt(self, attempt_id: int) -> Attempt:
         """One attempt by id."""
-        return _attempt(self.path, self._attempt_row(self._conn, attempt_id))
+        return _attempt(self.where, self._attempt_row(self._conn, attempt_id))
 
     @_guarded
     def contact(self, contact_id: int) -> ContactRecord:
         """One contact by id."""
-        row = self._conn.execute("SELECT * FROM contacts WHERE id = ?", (contact_id,)).fetchone()
+        row = self._conn.execute(
+            "SELECT * FROM campaign_contacts WHERE id = ? AND campaign_id = ?",
+            (contact_id, self.campaign_id),
+        ).fetchone()
         if row is None:
             raise KeyError(f"no contact {contact_id} in the journal")
-        return _contact(self.path, row)
+        return _contact(self.where, row)
 
     @_guarded
     def contacts(self, *, status: ContactStatus | None = None) -> Iterator[ContactRecord]:
         """Every contact (or those in one status) in list order, streamed."""
         if status is None:
-            cursor = self._conn.execute("SELECT * FROM contacts ORDER BY id")
+            cursor = self._conn.execute(
+                "SELECT * FROM campaign_contacts WHERE campaign_id = ? ORDER BY id",
+                (self.campaign_id,),
+            )
         else:
             cursor = self._conn.execute(
-                "SELECT * FROM contacts WHERE status = ? ORDER BY id", (status,)
+                "SELECT * FROM campaign_contacts WHERE campaign_id = ? AND status = ? ORDER BY id",
+                (self.campaign_id, status),
             )
         for row in cursor:
-            yield _contact(self.path, row)
+            yield _contact(self.where, row)
 
     @_guarded
     def due_contacts(
@@ -1735,30 +1918,33 @@ class Journal:
         """
         if after is None:
             rows = self._conn.execute(
-                "SELECT * FROM contacts WHERE status = ? ORDER BY next_at, id LIMIT ?",
-                (ContactStatus.PENDING, limit),
+                "SELECT * FROM campaign_contacts WHERE campaign_id = ? AND status = ? "
+                "ORDER BY next_at, id LIMIT ?",
+                (self.campaign_id, ContactStatus.PENDING, limit),
             ).fetchall()
         else:
             rows = self._conn.execute(
-                "SELECT * FROM contacts WHERE status = ? AND (next_at, id) > (?, ?) "
-                "ORDER BY next_at, id LIMIT ?",
-                (ContactStatus.PENDING, after[0], after[1], limit),
+                "SELECT * FROM campaign_contacts WHERE campaign_id = ? AND status = ? "
+                "AND (next_at, id) > (?, ?) ORDER BY next_at, id LIMIT ?",
+                (self.campaign_id, ContactStatus.PENDING, after[0], after[1], limit),
             ).fetchall()
-        return [_contact(self.path, r) for r in rows]
+        return [_contact(self.where, r) for r in rows]
 
     @_guarded
     def contact_summaries(self) -> Iterator[tuple[ContactRecord, Attempt | None, datetime | None]]:
         """Every contact in list order with its latest attempt and first attempt time, streamed."""
         cursor = self._conn.execute(
             "SELECT c.*, a.id AS a_id, "
-            "(SELECT MIN(created_at) FROM attempts WHERE contact_id = c.id) AS created_at "
-            "FROM contacts c LEFT JOIN attempts a "
-            "ON a.id = (SELECT MAX(id) FROM attempts WHERE contact_id = c.id) ORDER BY c.id"
+            "(SELECT MIN(created_at) FROM campaign_attempts WHERE contact_id = c.id) "
+            "AS created_at FROM campaign_contacts c LEFT JOIN campaign_attempts a "
+            "ON a.id = (SELECT MAX(id) FROM campaign_attempts WHERE contact_id = c.id) "
+            "WHERE c.campaign_id = ? ORDER BY c.id",
+            (self.campaign_id,),
         )
         for row in cursor:
             last = None if row["a_id"] is None else self.attempt(row["a_id"])
-            first = _Cells(self.path, "attempts", row, where=f"of contact id {row['id']}")
-            yield _contact(self.path, row), last, first.opt_time("created_at")
+            first = _Cells(self.where, "campaign_attempts", row, where=f"of contact id {row['id']}")
+            yield _contact(self.where, row), last, first.opt_time("created_at")
 
     @_guarded
     def attribute_columns(self) -> list[str]:
@@ -1768,8 +1954,12 @@ class Journal:
             return [str(c) for c in stored]
         # A journal loaded before the columns were recorded: gather them from the contacts.
         seen: dict[str, None] = {}
-        for row in self._conn.execute("SELECT id, line, attributes FROM contacts"):
-            seen.update(dict.fromkeys(_Cells(self.path, "contacts", row).text_map("attributes")))
+        for row in self._conn.execute(
+            "SELECT id, line, attributes FROM campaign_contacts WHERE campaign_id = ?",
+            (self.campaign_id,),
+        ):
+            cells = _Cells(self.where, "campaign_contacts", row)
+            seen.update(dict.fromkeys(cells.text_map("attributes")))
         return list(seen)
 
     @_guarded
@@ -1778,33 +1968,39 @@ class Journal:
         earliest of the others is due (None when none waits)."""
         at = _iso(now)
         due = self._conn.execute(
-            "SELECT COUNT(*) FROM contacts WHERE status = ? AND next_at <= ?",
-            (ContactStatus.PENDING, at),
+            "SELECT COUNT(*) FROM campaign_contacts WHERE campaign_id = ? AND status = ? "
+            "AND next_at <= ?",
+            (self.campaign_id, ContactStatus.PENDING, at),
         ).fetchone()[0]
         row = self._conn.execute(
-            "SELECT id, line, next_at FROM contacts WHERE status = ? AND next_at > ? "
-            "ORDER BY next_at, id LIMIT 1",
-            (ContactStatus.PENDING, at),
+            "SELECT id, line, next_at FROM campaign_contacts WHERE campaign_id = ? "
+            "AND status = ? AND next_at > ? ORDER BY next_at, id LIMIT 1",
+            (self.campaign_id, ContactStatus.PENDING, at),
         ).fetchone()
-        later = None if row is None else _Cells(self.path, "contacts", row).opt_time("next_at")
+        later = (
+            None
+            if row is None
+            else _Cells(self.where, "campaign_contacts", row).opt_time("next_at")
+        )
         return int(due), later
 
     @_guarded
     def attempt_times(self, since: datetime) -> list[datetime]:
         """When each attempt since ``since`` was begun (its intent committed), oldest first."""
         rows = self._conn.execute(
-            "SELECT id, created_at FROM attempts WHERE created_at >= ? ORDER BY created_at",
-            (_iso(since),),
+            "SELECT id, created_at FROM campaign_attempts WHERE campaign_id = ? "
+            "AND created_at >= ? ORDER BY created_at",
+            (self.campaign_id, _iso(since)),
         ).fetchall()
-        return [_Cells(self.path, "attempts", r).time("created_at") for r in rows]
+        return [_Cells(self.where, "campaign_attempts", r).time("created_at") for r in rows]
 
     @_guarded
     def settled_outcomes(self) -> dict[str, int]:
         """Contacts finished one way or another (done, skipped, unknown), by outcome."""
         rows = self._conn.execute(
-            "SELECT COALESCE(outcome, status), COUNT(*) FROM contacts "
-            "WHERE status IN (?, ?, ?) GROUP BY 1",
-            (ContactStatus.DONE, ContactStatus.SKIPPED, ContactStatus.UNKNOWN),
+            "SELECT COALESCE(outcome, status), COUNT(*) FROM campaign_contacts "
+            "WHERE campaign_id = ? AND status IN (?, ?, ?) GROUP BY 1",
+            (self.campaign_id, ContactStatus.DONE, ContactStatus.SKIPPED, ContactStatus.UNKNOWN),
         ).fetchall()
         return {str(key): int(n) for key, n in rows}
 
@@ -1814,33 +2010,44 @@ class Journal:
         the ``limit`` soonest due."""
         at = _iso(now)
         total = self._conn.execute(
-            "SELECT COUNT(*) FROM contacts WHERE status = ? AND next_at > ?",
-            (ContactStatus.PENDING, at),
+            "SELECT COUNT(*) FROM campaign_contacts WHERE campaign_id = ? AND status = ? "
+            "AND next_at > ?",
+            (self.campaign_id, ContactStatus.PENDING, at),
         ).fetchone()[0]
         rows = self._conn.execute(
-            "SELECT * FROM contacts WHERE status = ? AND next_at > ? ORDER BY next_at, id LIMIT ?",
-            (ContactStatus.PENDING, at, limit),
+            "SELECT * FROM campaign_contacts WHERE campaign_id = ? AND status = ? "
+            "AND next_at > ? ORDER BY next_at, id LIMIT ?",
+            (self.campaign_id, ContactStatus.PENDING, at, limit),
         ).fetchall()
-        return int(total), [_contact(self.path, r) for r in rows]
+        return int(total), [_contact(self.where, r) for r in rows]
 
     @_guarded
     def skipped_rows(self) -> list[RowProblem]:
         """CSV rows refused by validation, in file order."""
         info = self.info()
-        rows = self._conn.execute("SELECT * FROM skipped_rows ORDER BY line").fetchall()
-        return [_skipped(info.csv_path, _Cells(self.path, "skipped_rows", r)) for r in rows]
+        rows = self._conn.execute(
+            "SELECT * FROM campaign_skipped_rows WHERE campaign_id = ? ORDER BY line",
+            (self.campaign_id,),
+        ).fetchall()
+        return [
+            _skipped(info.csv_path, _Cells(self.where, "campaign_skipped_rows", r)) for r in rows
+        ]
 
     @_guarded
     def events(self, *, limit: int | None = None) -> list[dict[str, Any]]:
         """The event log, oldest first (or the last ``limit`` events)."""
         if limit is None:
-            rows = self._conn.execute("SELECT * FROM events ORDER BY id").fetchall()
+            rows = self._conn.execute(
+                "SELECT * FROM campaign_events WHERE campaign_id = ? ORDER BY id",
+                (self.campaign_id,),
+            ).fetchall()
         else:
             rows = self._conn.execute(
-                "SELECT * FROM (SELECT * FROM events ORDER BY id DESC LIMIT ?) ORDER BY id",
-                (limit,),
+                "SELECT * FROM (SELECT * FROM campaign_events WHERE campaign_id = ? "
+                "ORDER BY id DESC LIMIT ?) AS last ORDER BY id",
+                (self.campaign_id, limit),
             ).fetchall()
-        return [_event(self.path, r) for r in rows]
+        return [_event(self.where, r) for r in rows]
 
     @_guarded
     def contact_events(self, contact_ids: Iterable[int]) -> dict[int, list[dict[str, Any]]]:
@@ -1852,11 +2059,12 @@ class Journal:
             chunk = wanted[start : start + 500]
             marks = ",".join("?" * len(chunk))
             rows = self._conn.execute(
-                f"SELECT * FROM events WHERE contact_id IN ({marks}) ORDER BY id",  # noqa: S608 - placeholders only
-                chunk,
+                f"SELECT * FROM campaign_events WHERE campaign_id = ? AND contact_id IN ({marks}) "  # noqa: S608 - placeholders only
+                "ORDER BY id",
+                (self.campaign_id, *chunk),
             ).fetchall()
             for row in rows:
-                found[row["contact_id"]].append(_event(self.path, row))
+                found[row["contact_id"]].append(_event(self.where, row))
         return found
 
     @_guarded
@@ -1871,18 +2079,21 @@ class Journal:
         }
         if (table, column) not in allowed:
             raise ValueError(f"cannot count {table} by {column}")
+        name = f"campaign_{table}"
         rows = self._conn.execute(
-            f"SELECT {column}, COUNT(*) FROM {table} GROUP BY {column}"  # noqa: S608 - allow-listed
+            f"SELECT {column}, COUNT(*) FROM {name} WHERE campaign_id = ? GROUP BY {column}",  # noqa: S608 - allow-listed
+            (self.campaign_id,),
         ).fetchall()
         kind = _CHOICES.get((table, column))
         if kind is not None:
             for key, _ in rows:
                 if key not in set(kind):
                     row = self._conn.execute(
-                        f"SELECT * FROM {table} WHERE {column} IS ? LIMIT 1",  # noqa: S608 - allow-listed
-                        (key,),
+                        f"SELECT * FROM {name} WHERE campaign_id = ? "  # noqa: S608 - allow-listed
+                        f"AND {column} IS NOT DISTINCT FROM ? LIMIT 1",
+                        (self.campaign_id, key),
                     ).fetchone()
-                    _Cells(self.path, table, row).choice(column, kind)
+                    _Cells(self.where, name, row).choice(column, kind)
         return {str(key) if key is not None else "": int(n) for key, n in rows}
 
 
@@ -1891,8 +2102,8 @@ def page_key(contact: ContactRecord) -> tuple[str, int]:
     return (_iso(contact.next_at) if contact.next_at else "", contact.id)
 
 
-def _contact(path: Path, row: sqlite3.Row) -> ContactRecord:
-    cells = _Cells(path, "contacts", row)
+def _contact(path: object, row: Row) -> ContactRecord:
+    cells = _Cells(path, "campaign_contacts", row)
     return ContactRecord(
         id=cells.integer("id"),
         line=cells.integer("line"),
@@ -1911,8 +2122,8 @@ def _contact(path: Path, row: sqlite3.Row) -> ContactRecord:
     )
 
 
-def _attempt(path: Path, row: sqlite3.Row) -> Attempt:
-    cells = _Cells(path, "attempts", row)
+def _attempt(path: object, row: Row) -> Attempt:
+    cells = _Cells(path, "campaign_attempts", row)
     action = cells.opt_text("wrapup_action")
     if action is not None and action not in _WRAPUP_ACTIONS:
         raise cells.bad("wrapup_action", action, f"one of {', '.join(sorted(_WRAPUP_ACTIONS))}")
@@ -1959,14 +2170,14 @@ def _skipped(csv_path: str, cells: _Cells) -> RowProblem:
     )
 
 
-_CHOICES: Final[dict[tuple[str, str], type[StrEnum]]] = {
+_CHOICES: Final[dict[tuple[str, str], type[StrEnum]]] = {  # by count_by's names
     ("contacts", "status"): ContactStatus,
     ("attempts", "state"): AttemptState,
 }
 
 
-def _event(path: Path, row: sqlite3.Row) -> dict[str, Any]:
-    cells = _Cells(path, "events", row)
+def _event(path: object, row: Row) -> dict[str, Any]:
+    cells = _Cells(path, "campaign_events", row)
     cells.integer("id")
     cells.time("at")
     cells.text("kind")
@@ -1974,7 +2185,7 @@ def _event(path: Path, row: sqlite3.Row) -> dict[str, Any]:
         if row[column] is not None:
             cells.integer(column)
     cells.opt_text("detail")
-    return dict(row)
+    return {key: row[key] for key in row.keys() if key != "campaign_id"}  # noqa: SIM118 - a Row
 
 
 _META_JSON: Final = {
@@ -1986,9 +2197,9 @@ _META_JSON: Final = {
 """The campaign values stored as JSON: True for an object, False for an array."""
 
 
-def _meta_value(path: Path, row: sqlite3.Row) -> str:
+def _meta_value(path: object, row: Row) -> str:
     """A ``meta`` value, checked for what its key holds (free-form keys are text)."""
-    cells = _Cells(path, "meta", row)
+    cells = _Cells(path, "campaign_meta", row)
     key = cells.text("key")
     if key in _META_JSON:
         if _META_JSON[key]:
@@ -2028,7 +2239,7 @@ def _among(column: str, values: Iterable[str]) -> str:
 
 
 _SIEVES: Final[dict[str, tuple[tuple[str, str], ...]]] = {
-    "contacts": (
+    "campaign_contacts": (
         ("line", _int_test("line")),
         ("phone", _text_test("phone", optional=False)),
         *((c, _text_test(c)) for c in ("name", "agent", "external_id", "tz", "outcome", "detail")),
@@ -2038,7 +2249,7 @@ _SIEVES: Final[dict[str, tuple[tuple[str, str], ...]]] = {
         ("next_at", _time_test("next_at", optional=True)),
         ("updated_at", _time_test("updated_at", optional=False)),
     ),
-    "attempts": (
+    "campaign_attempts": (
         ("contact_id", _int_test("contact_id")),
         ("number", _int_test("number")),
         ("agent_id", _text_test("agent_id", optional=False)),
@@ -2069,18 +2280,18 @@ _SIEVES: Final[dict[str, tuple[tuple[str, str], ...]]] = {
             f"wrapup_action IS NOT NULL AND ({_among('wrapup_action', _WRAPUP_ACTIONS)})",
         ),
     ),
-    "events": (
+    "campaign_events": (
         ("at", _time_test("at", optional=False)),
         ("kind", _text_test("kind", optional=False)),
         ("contact_id", _int_test("contact_id", optional=True)),
         ("attempt_id", _int_test("attempt_id", optional=True)),
         ("detail", _text_test("detail")),
     ),
-    "skipped_rows": (
+    "campaign_skipped_rows": (
         ("col", _text_test("col")),
         *((c, _text_test(c, optional=False)) for c in ("kind", "reason", "fix")),
     ),
-    "dnc_numbers": (
+    "campaign_dnc": (
         ("phone", _text_test("phone", optional=False)),
         ("added_at", _time_test("added_at", optional=False)),
         ("attempt_id", _int_test("attempt_id", optional=True)),
@@ -2090,20 +2301,22 @@ _SIEVES: Final[dict[str, tuple[tuple[str, str], ...]]] = {
 (see :meth:`Journal.verify`): only a sieve, the conversions decide."""
 
 
-def _dnc_row(path: Path, row: sqlite3.Row) -> None:
-    cells = _Cells(path, "dnc_numbers", row)
+def _dnc_row(path: object, row: Row) -> None:
+    cells = _Cells(path, "campaign_dnc", row, where=f"phone {row['phone']!r}")
     cells.text("phone")
     cells.time("added_at")
     if row["attempt_id"] is not None:
         cells.integer("attempt_id")
 
 
-_CONVERTERS: Final[dict[str, Callable[[Path, sqlite3.Row], object]]] = {
-    "contacts": _contact,
-    "attempts": _attempt,
-    "events": _event,
-    "skipped_rows": lambda path, row: _skipped("", _Cells(path, "skipped_rows", row)),
-    "dnc_numbers": _dnc_row,
+_CONVERTERS: Final[dict[str, Callable[[object, Row], object]]] = {
+    "campaign_contacts": _contact,
+    "campaign_attempts": _attempt,
+    "campaign_events": _event,
+    "campaign_skipped_rows": lambda path, row: _skipped(
+        "", _Cells(path, "campaign_skipped_rows", row)
+    ),
+    "campaign_dnc": _dnc_row,
 }
 
 
