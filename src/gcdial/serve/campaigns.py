@@ -38,7 +38,7 @@ from gcdial.campaign.journal import JournalError
 from gcdial.campaign.report import campaign_status, write_report
 from gcdial.campaign.runner import CampaignRunner, RunResult, StopReason
 from gcdial.campaign.settings import CampaignSettings
-from gcdial.errors import ConfigError, GcdialError, InputFileError
+from gcdial.errors import ConfigError, GcdialError, InputFileError, JournalFencedError
 from gcdial.private_files import write_private_text
 from gcdial.serve.agent_leases import campaign_gate
 from gcdial.serve.campaign_calls import CampaignCalls
@@ -402,10 +402,14 @@ class CampaignManager:
         changes: dict[str, Any] = {}
         try:
             result = await runner.run()
+            if isinstance(result.error, JournalFencedError):
+                running.lost = True  # its attempt wrote nothing and dialed nothing
             changes = self._ended(meta, result)
         except asyncio.CancelledError:
             changes = {"state": "paused"}
             raise
+        except JournalFencedError:
+            running.lost = True
         except Exception as exc:
             changes = {
                 "state": "failed",
@@ -421,6 +425,7 @@ class CampaignManager:
             if running.lost or running.leaving:
                 # Another replica runs it now (or will): this one writes nothing.
                 logger.warning("campaign %s: run ended here, left to another replica", meta.id)
+                self._wanted.pop(meta.id, None)
             else:
                 with contextlib.suppress(Exception):
                     await asyncio.to_thread(

@@ -406,6 +406,11 @@ class PostgresStore(SharedReads):
             raise
 
     @property
+    def dsn(self) -> str:
+        """The connection URL as given (it may carry a password: never show it)."""
+        return self._url
+
+    @property
     def where(self) -> str:
         """``host:port/dbname`` of the database (no user, no password)."""
         return self._where
