@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ import pytest
 from gcdial.client import AsyncClient
 from gcdial.emulator import EmulatorServer
 from gcdial.serve.app import create_app
+from gcdial.serve.campaign_journals import CampaignJournals
 from gcdial.serve.config import ServeConfig
 from gcdial.serve.keys import new_api_key
 from gcdial.serve.server import ServeServer
@@ -219,3 +220,66 @@ def test_a_pause_sent_to_the_other_replica_is_obeyed_and_a_paused_campaign_stays
     counted = _dialed(emulator)
     assert max(counted.values()) == 1, counted
     assert set(counted) == set(NUMBERS), counted
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_frozen_replica_whose_lease_was_taken_dials_nothing_more(
+    backend: str,
+    emulator: EmulatorServer,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    if backend == "sqlite":
+        stores: list[Store] = [SqliteStore(tmp_path / "serve.sqlite3") for _ in range(2)]
+    else:
+        from gcdial.serve.pg_store import PostgresStore
+
+        pg_url = request.getfixturevalue("pg_url")
+        stores = [PostgresStore(pg_url, retry_s=5.0) for _ in range(2)]
+    mine, other = stores
+    made = new_api_key("ops", now=time.time(), scopes=("campaigns",), rate_per_minute=100_000)
+    mine.add_api_key(made.record)
+    # A's lease lives a minute: its heartbeat (every 20 s) would notice the loss too late, so
+    # what stops it is the fence in its next attempt's own transaction.
+    app = create_app(
+        mine,
+        lambda: AsyncClient(
+            base_url=emulator.base_url,
+            client_id=emulator.client_id,
+            client_secret=emulator.client_secret,
+        ),
+        replace(_config("a"), campaign_lease_s=60.0),
+        single_process=False,
+    )
+    a = Replica("a", mine, ServeServer(app).start(), app)
+    try:
+        cid = _create(a.url, made.key, NUMBERS)
+        assert _act(a.url, made.key, cid, "start").status_code == 200
+        _until(lambda: len(emulator.calls_created()), lambda n: n >= 1, 30)
+        # A is "frozen" past its lease as far as B can tell: B takes it (the next epoch). An
+        # intent A committed under its lease is in the journal by now (the takeover waited).
+        epoch = other.acquire_lease(f"campaign:{cid}", "replica-b", now=time.time() + 61, ttl_s=600)
+        assert epoch == 2
+        journal = CampaignJournals.for_store(other).read(cid)
+        assert journal is not None
+        with journal:
+            attempts = len(journal.attempts())
+        stopped = _until(lambda: app.state.campaigns.runs(cid), lambda r: not r, 30)
+        assert stopped is False  # A's run ended at its next attempt, not at a heartbeat
+        assert any("fenced" in r.getMessage() for r in caplog.records), caplog.text
+        time.sleep(1.0)
+        journal = CampaignJournals.for_store(other).read(cid)
+        assert journal is not None
+        with journal:
+            assert len(journal.attempts()) == attempts  # the fenced attempt wrote nothing
+        assert len(emulator.calls_created()) <= attempts < CONTACTS  # and dialed nothing
+        kept = other.get_campaign(cid)
+        assert kept is not None
+        assert kept.state == "running"  # A wrote nothing: the campaign is B's to run
+        assert other.lease_holder(f"campaign:{cid}", now=time.time()) == "replica-b"
+    finally:
+        a.server.stop()
+        for store in stores:
+            store.close()

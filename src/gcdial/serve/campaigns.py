@@ -403,12 +403,15 @@ class CampaignManager:
         try:
             result = await runner.run()
             if isinstance(result.error, JournalFencedError):
-                running.lost = True  # its attempt wrote nothing and dialed nothing
+                # Its next attempt wrote nothing and dialed nothing: another replica holds it.
+                logger.warning("campaign %s: fenced (%s)", meta.id, result.error.message)
+                running.lost = True
             changes = self._ended(meta, result)
         except asyncio.CancelledError:
             changes = {"state": "paused"}
             raise
-        except JournalFencedError:
+        except JournalFencedError as exc:
+            logger.warning("campaign %s: fenced (%s)", meta.id, exc.message)
             running.lost = True
         except Exception as exc:
             changes = {
