@@ -196,6 +196,7 @@ _MIGRATIONS: dict[int, str] = {
     """,
     8: """
     ALTER TABLE leases ADD COLUMN epoch bigint NOT NULL DEFAULT 0;
+    UPDATE leases SET epoch = 1;
     CREATE TABLE campaigns (
         id text PRIMARY KEY, name text NOT NULL, api_key_id text NOT NULL,
         created_at double precision NOT NULL, settings text NOT NULL, state text NOT NULL,

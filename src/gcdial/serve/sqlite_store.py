@@ -166,6 +166,7 @@ _MIGRATIONS: dict[int, str] = {
     """,
     8: """
     ALTER TABLE leases ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
+    UPDATE leases SET epoch = 1;
     CREATE TABLE campaigns (
         id TEXT PRIMARY KEY, name TEXT NOT NULL, api_key_id TEXT NOT NULL,
         created_at REAL NOT NULL, settings TEXT NOT NULL, state TEXT NOT NULL,
