@@ -229,12 +229,21 @@ def test_the_widget_token_is_bound_to_its_origin_and_short_lived(service: Servic
         placed = http.post("/v1/calls", json=body, headers=headers(**{"Idempotency-Key": "w-2"}))
         assert placed.status_code == 202, placed.text
         assert placed.headers["access-control-allow-origin"] == CRM
+        # Each answer says how long the token may still dial, on the service's clock (the
+        # browser's may differ), and lets the widget read it.
+        left = int(service.clock[0] + WIDGET_S) - service.clock[0]  # the token keeps whole seconds
+        assert placed.headers["gcdial-session-expires-in"] == str(int(left))
+        assert message["expiresIn"] == int(left)
+        assert (
+            "gcdial-session-expires-in" in placed.headers["access-control-expose-headers"].lower()
+        )
         call_id = placed.json()["id"]
         # The sign-in expires mid-call: the call still shows, a new one needs a sign-in.
         service.clock[0] += WIDGET_S + 1
         seen = http.get(f"/v1/calls/{call_id}?expand=progress", headers=headers())
         assert seen.status_code == 200, seen.text
         assert seen.json()["step"]
+        assert seen.headers["gcdial-session-expires-in"] == "0"
         again = http.post("/v1/calls", json=body, headers=headers(**{"Idempotency-Key": "w-3"}))
         assert again.status_code == 401
         assert again.json()["error"]["type"] == "session_expired"

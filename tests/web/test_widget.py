@@ -7,6 +7,7 @@ console error (CSP violations are console errors) on the CRM page nor in the pop
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,6 +23,7 @@ from .browser import DESKTOP
 from .conftest import Web
 
 TEST_SPEED = 50.0  # tests/conftest.py's emulator speed
+WIDGET_S = 600.0  # how long a widget token may place calls
 ALICE_ID = "11111111-1111-4111-8111-111111111111"
 # The host page's styles are hostile on purpose: the widget's shadow root keeps them out.
 CRM_CSS = b"button { background: rgb(255, 0, 0) !important; font-size: 40px; }\n"
@@ -98,15 +100,30 @@ def crm() -> Iterator[Crm]:
 
 
 @pytest.fixture
-def widget_web(emulator: EmulatorServer, tmp_path: Path, crm: Crm) -> Iterator[Web]:
-    """The service with agent sign-in, allowing the CRM's 127.0.0.1 origin only."""
+def shift() -> list[float]:
+    """How far the service's clock is ahead of the real one, in seconds (a test moves it)."""
+    return [0.0]
+
+
+@pytest.fixture
+def widget_web(
+    emulator: EmulatorServer, tmp_path: Path, crm: Crm, shift: list[float]
+) -> Iterator[Web]:
+    """The service with agent sign-in, allowing the CRM's 127.0.0.1 origin only, on a clock
+    ``shift`` moves."""
     config = ServeConfig(
         sse_poll_s=0.2,
         campaigns_dir=str(tmp_path / "campaigns"),
         signin_client_id="sandbox-signin",
         widget_origins=(crm.url,),
+        widget_session_s=WIDGET_S,
     )
-    running = Web(emulator, tmp_path / "serve.sqlite3", config=config)
+    running = Web(
+        emulator,
+        tmp_path / "serve.sqlite3",
+        config=config,
+        clock=lambda: time.time() + shift[0],
+    )
     running.start()
     crm.service = running.url
     try:
@@ -227,6 +244,52 @@ def test_click_sign_in_call_outcome_and_double_click(
     expect(typo).to_contain_text("555 01")
     assert len(emulator.calls_created()) == 3
     assert [e for e in errors if "status of 422" not in e] == []
+
+
+def _sign_in_as_alice(page: Page, button: str) -> None:
+    with page.expect_popup() as opened:
+        page.locator(button).click()
+    popup = opened.value
+    popup.wait_for_load_state()
+    popup.locator("#user-alice").check()
+    with popup.expect_event("close"):
+        popup.locator("#allow").click()
+
+
+def test_a_sign_in_that_expires_mid_call_keeps_the_outcome_and_asks_again_for_the_next(
+    context: tuple[BrowserContext, list[str]],
+    crm: Crm,
+    widget_web: Web,
+    emulator: EmulatorServer,
+    shift: list[float],
+) -> None:
+    browser_context, errors = context
+    page = browser_context.new_page()
+    posts: list[str] = []
+    page.on(
+        "request",
+        lambda r: posts.append(r.url) if r.method == "POST" and "/v1/calls" in r.url else None,
+    )
+    emulator.set_speed(8)  # slow enough to expire the sign-in while the call goes on
+    page.goto(crm.url + "/")
+    _sign_in_as_alice(page, "#customer + [data-gcdial-widget] button")
+    status = page.locator("#customer + [data-gcdial-widget] .status")
+    expect(status).to_have_text("Talking", timeout=20_000)
+    shift[0] += WIDGET_S + 1  # the service's clock: the token may now only read
+    # The browser's clock did not move: the widget learns it from the service's answers.
+    expect(status).to_contain_text("Ended: answered (the customer answered", timeout=30_000)
+    expect(status).to_contain_text("Sign in again for the next call.")
+    expect(status).not_to_have_class("status error")
+    emulator.set_speed(TEST_SPEED)
+    assert len(posts) == 1
+    # The next call asks for the sign-in first (a pop-up in the click), not after a refused POST.
+    _sign_in_as_alice(page, "#office + [data-gcdial-widget] button")
+    office = page.locator("#office + [data-gcdial-widget] .status")
+    expect(office).to_contain_text("Ended: answered", timeout=30_000)
+    expect(office).not_to_contain_text("Sign in again")
+    assert len(posts) == 2
+    assert [c["userId"] for c in emulator.calls_created()] == [ALICE_ID, ALICE_ID]
+    assert errors == []  # a refused (401) request would be a console error
 
 
 def test_a_disallowed_origin_is_refused(
