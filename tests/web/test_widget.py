@@ -106,15 +106,21 @@ def shift() -> list[float]:
 
 
 @pytest.fixture
+def client_id() -> str:
+    """The service's sign-in client (a test names an unknown one by parametrizing this)."""
+    return "sandbox-signin"
+
+
+@pytest.fixture
 def widget_web(
-    emulator: EmulatorServer, tmp_path: Path, crm: Crm, shift: list[float]
+    emulator: EmulatorServer, tmp_path: Path, crm: Crm, shift: list[float], client_id: str
 ) -> Iterator[Web]:
     """The service with agent sign-in, allowing the CRM's 127.0.0.1 origin only, on a clock
     ``shift`` moves."""
     config = ServeConfig(
         sse_poll_s=0.2,
         campaigns_dir=str(tmp_path / "campaigns"),
-        signin_client_id="sandbox-signin",
+        signin_client_id=client_id,
         widget_origins=(crm.url,),
         widget_session_s=WIDGET_S,
     )
@@ -290,6 +296,62 @@ def test_a_sign_in_that_expires_mid_call_keeps_the_outcome_and_asks_again_for_th
     assert len(posts) == 2
     assert [c["userId"] for c in emulator.calls_created()] == [ALICE_ID, ALICE_ID]
     assert errors == []  # a refused (401) request would be a console error
+
+
+@pytest.mark.parametrize(
+    ("user", "decision", "why"),
+    [
+        ("alice", "#deny", "Genesys Cloud refused the sign-in: The user denied"),
+        ("erin", "#allow", "erin@example.com is inactive"),
+    ],
+)
+def test_a_sign_in_genesys_refuses_says_why_in_the_pop_up_and_on_the_button(
+    context: tuple[BrowserContext, list[str]],
+    crm: Crm,
+    widget_web: Web,
+    emulator: EmulatorServer,
+    user: str,
+    decision: str,
+    why: str,
+) -> None:
+    browser_context, errors = context
+    page = browser_context.new_page()
+    page.goto(crm.url + "/")
+    with page.expect_popup() as opened:
+        page.locator("#customer + [data-gcdial-widget] button").click()
+    popup = opened.value
+    popup.wait_for_load_state()
+    popup.locator(f"#user-{user}").check()
+    popup.locator(decision).click()
+    expect(popup.locator("#signin-error")).to_contain_text(why)
+    status = page.locator("#customer + [data-gcdial-widget] .status")
+    expect(status).to_contain_text(why)
+    expect(status).to_have_class("status error")
+    assert not popup.is_closed()  # it stays open to say why
+    assert emulator.calls_created() == []
+    # Chromium logs the refusal page's own 403 status; nothing else may be logged.
+    assert [e for e in errors if "status of 403" not in e] == []
+
+
+@pytest.mark.parametrize("client_id", ["no-such-client"])
+def test_a_client_genesys_does_not_know_is_refused_in_the_pop_up(
+    context: tuple[BrowserContext, list[str]], crm: Crm, widget_web: Web, emulator: EmulatorServer
+) -> None:
+    browser_context, errors = context
+    page = browser_context.new_page()
+    page.goto(crm.url + "/")
+    with page.expect_popup() as opened:
+        page.locator("#customer + [data-gcdial-widget] button").click()
+    popup = opened.value
+    # The login host never sends a browser back to a client it does not know: it says so.
+    expect(popup.locator("#error")).to_contain_text("invalid_client")
+    expect(popup.locator("#error")).to_contain_text("unknown authorization_code client_id")
+    popup.close()
+    expect(page.locator("#customer + [data-gcdial-widget] .status")).to_have_text(
+        "The sign-in window was closed before you signed in."
+    )
+    assert emulator.calls_created() == []
+    assert [e for e in errors if "status of 400" not in e] == []
 
 
 def test_a_disallowed_origin_is_refused(
