@@ -198,6 +198,17 @@ def test_the_widget_token_is_bound_to_its_origin_and_short_lived(service: Servic
         hello = http.get("/widget/hello", headers={"Origin": EVIL}).json()
         assert hello["allowed"] is False
         assert http.get("/widget/hello", headers={"Origin": CRM}).json()["allowed"] is True
+        # CORS: a browser on another origin may not send the widget's requests at all.
+        preflight = {
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type, idempotency-key",
+        }
+        allowed = http.options("/v1/calls", headers={**preflight, "Origin": CRM})
+        assert allowed.status_code == 200
+        assert allowed.headers["access-control-allow-origin"] == CRM
+        evil = http.options("/v1/calls", headers={**preflight, "Origin": EVIL})
+        assert evil.status_code == 400
+        assert "access-control-allow-origin" not in evil.headers
 
         done = _sign_in(http, service, f"/widget/signin?origin={CRM}")
         assert done.status_code == 200, done.text

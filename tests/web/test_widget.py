@@ -227,7 +227,14 @@ def test_click_sign_in_call_outcome_and_double_click(
             route.continue_()
 
     page.route("**/v1/calls", lose_once)
-    customer.focus()
+    page.locator("#customer").focus()
+    page.keyboard.press("Tab")  # from the tel: link to its Call button, inside the shadow root
+    focused = page.evaluate(
+        "() => { const a = document.activeElement; const s = a && a.shadowRoot;"
+        " return [a && a.hasAttribute('data-gcdial-widget'), s && s.activeElement"
+        " && s.activeElement.getAttribute('aria-label')]; }"
+    )
+    assert focused == [True, "Call +14155550123"]
     page.keyboard.press("Enter")
     expect(page.locator("#customer + [data-gcdial-widget] .status")).to_contain_text(
         "Ended: answered", timeout=30_000
