@@ -133,7 +133,7 @@ def test_postgres_store_of_schema_3_is_migrated(pg_url: str) -> None:
 
 
 def _leases_then_campaigns(store: Store) -> None:
-    """A store migrated from schema 7: its live leases are held at epoch 1 (a truthy epoch: a
+    """A store migrated from schema 8: its live leases are held at epoch 1 (a truthy epoch: a
     page session's renewal must still succeed), and campaigns can be kept."""
     assert store.schema_version() == SCHEMA_VERSION
     assert store.acquire_lease("session:s1", "key-1", now=10.0, ttl_s=100) == 1  # renewed
@@ -146,11 +146,11 @@ def _leases_then_campaigns(store: Store) -> None:
     assert [c.id for c in store.list_campaigns()] == ["cmp_1"]
 
 
-def test_sqlite_store_of_schema_7_gains_lease_epochs_and_campaigns(tmp_path: Path) -> None:
+def test_sqlite_store_of_schema_8_gains_lease_epochs_and_campaigns(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite3"
     with sqlite3.connect(path) as db:
         db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-        for version in range(1, 8):
+        for version in range(1, 9):
             db.executescript(sqlite_store._MIGRATIONS[version])
             db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
         db.execute("INSERT INTO leases VALUES ('session:s1', 'key-1', 100)")
@@ -162,11 +162,11 @@ def test_sqlite_store_of_schema_7_gains_lease_epochs_and_campaigns(tmp_path: Pat
         store.close()
 
 
-def test_postgres_store_of_schema_7_gains_lease_epochs_and_campaigns(pg_url: str) -> None:
+def test_postgres_store_of_schema_8_gains_lease_epochs_and_campaigns(pg_url: str) -> None:
     with psycopg.connect(pg_url) as conn:
         conn.execute("CREATE TABLE schema_version (version integer NOT NULL, "
                      "applied_at timestamptz NOT NULL DEFAULT now())")  # fmt: skip
-        for version in range(1, 8):
+        for version in range(1, 9):
             for statement in pg_store._statements(pg_store._MIGRATIONS[version]):
                 conn.execute(statement.encode())
             conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (version,))

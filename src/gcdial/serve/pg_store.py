@@ -195,6 +195,9 @@ _MIGRATIONS: dict[int, str] = {
     ALTER TABLE api_keys ADD COLUMN rules text NOT NULL DEFAULT 'enforce';
     """,
     8: """
+    ALTER TABLE genesys_budget ADD COLUMN carry integer NOT NULL DEFAULT 0;
+    """,
+    9: """
     ALTER TABLE leases ADD COLUMN epoch bigint NOT NULL DEFAULT 0;
     UPDATE leases SET epoch = 1;
     CREATE TABLE campaigns (
@@ -904,7 +907,7 @@ class PostgresStore(SharedReads):
             row, grant = decide(budget_row(found), want, now=now, evidence=evidence)
             conn.execute(
                 "UPDATE genesys_budget SET win = %s, spent = %s, lim = %s, reset_at = %s, "
-                "started_at = %s, paused_until = %s WHERE key = %s",
+                "started_at = %s, paused_until = %s, carry = %s WHERE key = %s",
                 (*budget_args(row), key),
             )
             return grant

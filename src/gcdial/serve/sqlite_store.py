@@ -165,6 +165,9 @@ _MIGRATIONS: dict[int, str] = {
     ALTER TABLE api_keys ADD COLUMN rules TEXT NOT NULL DEFAULT 'enforce';
     """,
     8: """
+    ALTER TABLE genesys_budget ADD COLUMN carry INTEGER NOT NULL DEFAULT 0;
+    """,
+    9: """
     ALTER TABLE leases ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
     UPDATE leases SET epoch = 1;
     CREATE TABLE campaigns (
@@ -638,7 +641,7 @@ class SqliteStore(SharedReads):
             row, grant = decide(budget_row(found), want, now=now, evidence=evidence)
             db.execute(
                 f"INSERT OR REPLACE INTO genesys_budget (key, {BUDGET_COLUMNS}) "  # noqa: S608
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (key, *budget_args(row)),
             )
         return grant

@@ -49,13 +49,14 @@ __all__ = [
     "hash_api_key",
 ]
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 """2: calls gain their source (api or campaign) and origin. 3: calls gain ``wrapup``.
 4: webhooks gain ``events``, the event types an endpoint subscribed to (NULL: every type).
 5: ``live_agents``, the agents with a live call (one row per agent: exclusivity).
 6: ``genesys_budget``, one Genesys request budget per OAuth client (gcdial.serve.budget).
 7: ``dnc``, the service's do-not-call list; API keys gain ``rules`` (enforce or warn).
-8: ``leases.epoch`` (the fencing token) and ``campaigns`` (a campaign's settings, state and
+8: ``genesys_budget`` gains ``carry``, tokens taken when the window may already have ended.
+9: ``leases.epoch`` (the fencing token) and ``campaigns`` (a campaign's settings, state and
 uploaded list, which lived in ``serve-campaigns/`` on one replica's disk)."""
 
 RULES_POLICIES: tuple[str, ...] = ("enforce", "warn")
