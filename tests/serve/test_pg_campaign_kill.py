@@ -9,12 +9,14 @@ every contact dialed, none twice.
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from gcdial.emulator import EmulatorServer
@@ -63,7 +65,7 @@ def test_a_campaign_of_a_replica_killed_with_9_is_finished_by_another(
             time.sleep(0.05)
         assert len(emulator.calls_created()) >= 3
         fleet.kill("a")
-        killed = time.monotonic()
+        killed, killed_at = time.monotonic(), time.time()
 
         body = _get(b.url, key, cid)
         while body["state"] != "finished" and time.monotonic() - killed < 90:
@@ -71,6 +73,14 @@ def test_a_campaign_of_a_replica_killed_with_9_is_finished_by_another(
             body = _get(b.url, key, cid)
         assert body["state"] == "finished", body
         print(f"finished by B {time.monotonic() - killed:.1f}s after A was killed")
+        with psycopg.connect(pg_url) as conn:
+            row = conn.execute("SELECT history FROM campaigns WHERE id = %s", (cid,)).fetchone()
+        assert row is not None
+        taken = [line for line in json.loads(row[0]) if "taken over" in line]
+        assert len(taken) == 1, row  # once, by B, with nobody pressing a button
+        took = float(taken[0].split()[0]) - killed_at
+        print(f"taken over {took:.0f}s after the kill (lease {LEASE_S:g}s)")
+        assert took <= LEASE_S + 30  # the bound: within 30 s of the lease expiring
 
         dialed = Counter(str(c["phoneNumber"]) for c in emulator.calls_created())
         assert max(dialed.values()) == 1, dialed  # 0 duplicate create-calls
