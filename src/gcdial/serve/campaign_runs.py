@@ -109,6 +109,8 @@ class CampaignRuns:
             csv_path = folder / "contacts.csv"
             write_private_text(csv_path, text or "")
             settings = self.manager.settings_for(meta, csv_path)
+            # Off the event loop: the first use makes the journal's tables (a round trip).
+            journals = await asyncio.to_thread(self.manager.journals.source, meta.id, fence)
             note = f"running (taken over by {owner})" if takeover else "running"
             states = ("running",) if takeover else ("created", "paused", "failed", "running")
             started = await asyncio.to_thread(
@@ -135,7 +137,7 @@ class CampaignRuns:
         runner = CampaignRunner(
             settings,
             self.service.client,
-            journals=self.manager.journals.source(meta.id, fence),
+            journals=journals,
             name=meta.name,
             on_attempt=calls.on_attempt,
             resolve_timeout_s=self.service.config.campaign_resolve_timeout_s,
