@@ -1,4 +1,8 @@
-"""The campaign journal: one SQLite file recording every contact, attempt, state change and outcome.
+"""The campaign journal: every contact, attempt, state change and outcome of a campaign, in a
+one-file SQLite journal beside the CLI's list, or as one campaign's rows in a shared database (the
+service's SQLite store or PostgreSQL, see :class:`JournalDatabase`), through the same code and the
+same schema (:mod:`gcdial.campaign.journaldb`). The rules below are the one-file journal's; in a
+shared database rules 1-3 hold alike, and a lease (:class:`Fence`) takes the place of the lock.
 
 Crash-safety rules, in order of importance:
 
