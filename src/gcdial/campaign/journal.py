@@ -228,7 +228,13 @@ class _SharedHome(JournalCore):
         except Exception as exc:
             raise db.failed(exc) from None
         try:
-            db.check_version(db.version(conn))
+            version = db.version(conn)
+            db.check_version(version)
+            if version == 0:
+                raise JournalError(
+                    f"{db.label} has no campaign tables yet.",
+                    hint="Call JournalDatabase.ensure_schema() once before using it.",
+                )
         except Exception as exc:
             conn.close()
             if isinstance(exc, conn.errors):
