@@ -28,6 +28,7 @@ The campaign runner, the service and the CLI are callers of the gate, not owners
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -58,6 +59,8 @@ __all__ = [
     "readiness_refusal",
     "rule_breaches",
 ]
+
+logger = logging.getLogger("gcdial.gate")
 
 DEFAULT_REST_S: Final = 5.0
 """How long a refused agent rests before being asked again."""
@@ -156,6 +159,13 @@ class AgentGate(Protocol):
         """The dial was journaled as ``attempt_id`` (so a busy answer can name its call)."""
         ...
 
+    async def hold(self, agent_id: str, holder: str, attempt_id: int) -> str | None:
+        """An attempt an earlier run left (a call found live, or one whose outcome is being
+        resolved): hold its agent for ``holder`` under the attempt's call until :meth:`release`,
+        without asking readiness or the rules (the call exists, or may). None when held; else
+        the other live call that holds the agent."""
+        ...
+
     async def release(self, holder: str) -> None:
         """The call ended, or was never sent: the agent is free."""
         ...
@@ -210,6 +220,10 @@ class ReadinessGate:
 
     async def bind(self, holder: str, attempt_id: int) -> None:
         """Nothing to record."""
+
+    async def hold(self, agent_id: str, holder: str, attempt_id: int) -> str | None:
+        """Nothing to hold (the dispatcher keeps the agent)."""
+        return None
 
     async def release(self, holder: str) -> None:
         """Nothing to free."""
@@ -300,6 +314,21 @@ class ExclusiveGate:
         except Exception:  # the row keeps the tag: it still holds the agent
             return
         self._held[holder] = (agent_id, new)
+
+    async def hold(self, agent_id: str, holder: str, attempt_id: int) -> str | None:
+        """Take the agent's row for the attempt's call (a dead replica's row for that same call
+        passes to this one). A store that fails is logged: the call exists whatever the row."""
+        call_id = self._call_id(attempt_id)
+        try:
+            live = await self._leases.claim(agent_id, call_id)
+        except Exception as exc:
+            logger.warning(
+                "the agent of %s could not be held in the store (%s)", call_id, type(exc).__name__
+            )
+            return None
+        if live is None:
+            self._held[holder] = (agent_id, call_id)
+        return live
 
     async def release(self, holder: str) -> None:
         """Free the agent (if the store fails, the row expires with this replica's heartbeat)."""

@@ -320,3 +320,42 @@ def test_a_replica_shutting_down_leaves_its_campaign_to_another_which_a_stop_rea
     assert len(dialed) < CONTACTS  # stopped before the end
     time.sleep(3 * LEASE_S)  # stopped is final: nobody takes it over
     assert len(emulator.calls_created()) == sum(dialed.values())
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(
+    ("mode", "rang"), [("hang_without_create", False), ("hang_after_create", True)]
+)
+def test_a_dial_a_dead_replica_left_unanswered_is_settled_by_the_new_holders_witness(
+    pair: tuple[Replica, Replica, str], emulator: EmulatorServer, mode: str, rang: bool
+) -> None:
+    """A dies while its create-call waits for Genesys' answer (the emulator holds it; it made
+    the call or not). B's ladder, its own channel the witness, settles that attempt: placed and
+    followed, or not placed and dialed again; never left unknown, never dialed twice, and the
+    agent never given a second call meanwhile."""
+    a, b, key = pair
+    fault = emulator.add_fault(route="create_call", mode=mode, seconds=60, count=1)
+    cid = _create(a.url, key, NUMBERS[:3])
+    assert _act(a.url, key, cid, "start").status_code == 200
+    assert _until(lambda: emulator.fired(fault), lambda n: n >= 1, 30) == 1
+    a.crash()
+
+    done = _until(lambda: _campaign(b.url, key, cid), lambda c: c["state"] == "finished", 60)
+    assert done["state"] == "finished", done
+    counts = done["counts"]
+    assert counts["contacts"].get("done") == 3, counts
+    assert not counts["contacts"].get("unknown"), counts
+    dialed = _dialed(emulator)
+    # Placed: the held call is the contact's one call. Not placed: dialed again by B, once.
+    assert sorted(dialed.values()) == [1, 1, 1], dialed
+    assert set(dialed) == set(NUMBERS[:3]), dialed
+    assert emulator.overlaps()["total"] == 0, emulator.overlaps()
+    attempts = httpx.get(
+        f"{b.url}/v1/campaigns/{cid}/attempts",
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=30,
+    ).json()["attempts"]
+    verdicts = [a.get("detail") or "" for a in attempts]
+    if not rang:
+        assert any("proven not placed after a restart" in v for v in verdicts), attempts
+    assert len(attempts) == (3 if rang else 4), attempts

@@ -468,6 +468,16 @@ class Placer:
         ctx.tell(attempt_id, "placed", job.contact, agent, conversation_id=conversation_id)
         if view is not None:
             view.set(AgentActivity.RINGING_AGENT, job.contact.phone)
+        holder = adopted_holder(attempt_id)
+        agent_id = agent.id if agent is not None else job.agent_id
+        if agent_id:
+            # A call an earlier run (perhaps another replica, now dead) left live: its agent is
+            # held for it, so that nothing else dials them meanwhile.
+            live = await self._gate.hold(agent_id, holder, attempt_id)
+            if live is not None:
+                logger.warning(
+                    "agent %s of attempt %s also has call %s", agent_id, attempt_id, live
+                )
         try:
             outcome = await monitor.wait(
                 conversation_id,
@@ -481,7 +491,14 @@ class Placer:
             raise
         except GcdialError as exc:
             result = _result_of_error(exc, placed=True)
+        finally:
+            await self._gate.release(holder)
         await self._apply(attempt_id, job.contact, agent, result)
+
+
+def adopted_holder(attempt_id: int) -> str:
+    """The gate's holder name for an attempt an earlier run left (its ladder, then its follow)."""
+    return f"attempt:{attempt_id}"
 
 
 def _result_of_dial(handle: dialing.Dial) -> AttemptResult:

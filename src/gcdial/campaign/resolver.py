@@ -1,26 +1,35 @@
 """The resolver: what an earlier run left in flight or of unknown outcome, taken up again.
 
 At the start of a run an *intent* without a conversation id is marked unknown for a human (its
-POST may have gone out, so it is never re-dialed) by :func:`mark_intents_unknown`; an accepted
+POST may have gone out, so it is never re-dialed) by :func:`mark_intents_unknown`; or, where a
+live witness exists (a service replica taking over a dead one's campaign), it goes through that
+ladder (:func:`settle_intents`) to placed, not placed, or unknown with its evidence; an accepted
 call is handed to the dispatch loop to follow (:meth:`Resolver.in_flight`); and attempts of
 unknown outcome go through the resolution ladder again (:meth:`Resolver.resolve_unknowns`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from datetime import datetime
 
 from gcdial import dialing
 from gcdial.campaign.dbthread import JournalThread
-from gcdial.campaign.journal import AttemptState, ContactRecord, Journal
-from gcdial.campaign.placer import Placer, clip
+from gcdial.campaign.journal import Attempt, AttemptState, ContactRecord, Journal
+from gcdial.campaign.placer import Placer, adopted_holder, clip
 from gcdial.campaign.progress import Progress
 from gcdial.campaign.run_state import Emit, Job, RunContext, RunState, Tell
 from gcdial.errors import GcdialError
-from gcdial.resolve import LONG_PAST_S, LadderSettings, Verdict
+from gcdial.gate import AgentGate
+from gcdial.resolve import LONG_PAST_S, Evidence, LadderSettings, Resolution, Verdict
 from gcdial.resolve import Attempt as ResolveAttempt
+
+IntentLadder = Callable[[ResolveAttempt], Awaitable[Resolution]]
+"""The ladder for an intent an earlier run left without Genesys' answer, with a live witness
+(the service: a replica's notifications channel that watched the agent): placed, not placed, or
+unknown with its evidence and what would settle it."""
 
 logger = logging.getLogger("gcdial.campaign")
 
@@ -52,6 +61,113 @@ async def mark_intents_unknown(
         )
 
 
+async def settle_intents(
+    db: JournalThread,
+    journal: Journal,
+    ladder: IntentLadder,
+    gate: AgentGate,
+    *,
+    attempt_key: str,
+    progress: Progress,
+    emit: Emit,
+    tell: Tell,
+) -> None:
+    """Take every intent an earlier run left without Genesys' answer through ``ladder``, all at
+    once, each agent held meanwhile: found placed, the call is followed by the run (accepted);
+    proven not placed, the contact goes back in the queue without using up an attempt; else
+    unknown, with the evidence looked at, for a person. Never re-dialed while in doubt."""
+    intents = [a for a in await db.call(journal.in_flight) if a.state is AttemptState.INTENT]
+
+    async def settle(attempt: Attempt) -> None:
+        contact = await db.call(journal.contact, attempt.contact_id)
+        where = f"{contact.phone} (line {contact.line})"
+        holder = adopted_holder(attempt.id)
+        if attempt.tag is None:
+            resolution = Resolution(
+                Verdict.UNKNOWN, (Evidence("resolver", "the attempt kept no attempt id"),)
+            )
+        else:
+            await gate.hold(attempt.agent_id, holder, attempt.id)
+            tagged = ResolveAttempt(
+                attempt_id=attempt.tag,
+                agent_id=attempt.agent_id,
+                number=contact.phone,
+                sent_at=attempt.created_at,
+                sent_after=attempt.sent_after,
+                attempt_key=attempt_key,
+                match_after=attempt.match_after,
+            )
+            try:
+                resolution = await ladder(tagged)
+            except GcdialError as exc:
+                why = Evidence("resolver", f"the resolution failed: {exc.message}")
+                resolution = Resolution(Verdict.UNKNOWN, (why,))
+        earlier = {
+            a.conversation_id
+            for a in await db.call(journal.attempts, contact.id)
+            if a.id != attempt.id and a.conversation_id
+        }
+        conversation_id = resolution.conversation_id
+        if (
+            resolution.verdict is Verdict.PLACED
+            and conversation_id
+            and conversation_id not in earlier
+        ):
+            # Followed by the run (its agent stays held, under the same holder, till it ends).
+            await db.call(journal.mark_accepted, attempt.id, conversation_id)
+            emit(
+                "resolved",
+                f"{where}: the call a stopped run left was placed ({conversation_id}); "
+                "following it to its outcome",
+                line=contact.line,
+                phone=contact.phone,
+                conversation_id=conversation_id,
+                attempt=attempt.id,
+                reconciled=True,
+            )
+            return
+        await gate.release(holder)
+        if resolution.verdict is Verdict.NOT_PLACED:
+            note = clip(f"proven not placed after a restart: {resolution.summary}")
+            await db.call(
+                journal.mark_not_sent,
+                attempt.id,
+                note,
+                retry_at=attempt.created_at,
+                outcome="not_placed",
+            )
+            tell(attempt.id, "not_placed", contact, None, detail=note)
+            emit(
+                "resolved",
+                f"{where}: the call a stopped run left was not placed; back in the queue",
+                line=contact.line,
+                phone=contact.phone,
+                attempt=attempt.id,
+                verdict="not placed",
+                reconciled=True,
+            )
+            return
+        detail = clip(
+            "the previous run stopped after deciding to dial and before Genesys Cloud's answer "
+            f"was recorded; the call may have been placed, so it is not re-dialed. Looked at: "
+            f"{resolution.summary}"
+        )
+        await db.call(journal.mark_unknown, attempt.id, detail)
+        progress.unknown += 1
+        tell(attempt.id, "unknown", contact, None, detail=detail)
+        emit(
+            "unknown",
+            f"{where}: outcome unknown after a restart; needs review, not re-dialed",
+            line=contact.line,
+            phone=contact.phone,
+            attempt=attempt.id,
+            reconciled=True,
+        )
+
+    if intents:
+        await asyncio.gather(*(settle(attempt) for attempt in intents))
+
+
 class Resolver:
     """Takes up the attempts an earlier run left unsettled; a call found placed is followed to
     its outcome by the placer."""
@@ -70,7 +186,7 @@ class Resolver:
             if attempt.state is not AttemptState.ACCEPTED or attempt.conversation_id is None:
                 continue
             contact = await ctx.db.call(journal.contact, attempt.contact_id)
-            job = Job(contact, attempt.id, attempt.conversation_id)
+            job = Job(contact, attempt.id, attempt.conversation_id, attempt.agent_id)
             ctx.emit(
                 "reconciling",
                 f"{contact.phone} (line {contact.line}): following call "
@@ -159,9 +275,8 @@ class Resolver:
                 conversation_id=conversation_id,
                 attempt=attempt.id,
             )
-            await self._placer.follow_and_settle(
-                attempt.id, conversation_id, None, Job(contact, attempt.id, conversation_id), None
-            )
+            job = Job(contact, attempt.id, conversation_id, attempt.agent_id)
+            await self._placer.follow_and_settle(attempt.id, conversation_id, None, job, None)
 
     def _age_s(self, moment: datetime) -> float:
         """How long ago ``moment`` was, by the shorter of this machine's and the server's clock

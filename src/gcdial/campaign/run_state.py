@@ -79,6 +79,8 @@ class Job:
     contact: ContactRecord
     attempt_id: int | None = None
     conversation_id: str | None = None
+    agent_id: str | None = None
+    """For a call found in flight: the agent who was dialed."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,7 +65,12 @@ from gcdial.campaign.progress import (
     Progress,
 )
 from gcdial.campaign.report import CampaignStatus, campaign_status
-from gcdial.campaign.resolver import Resolver, mark_intents_unknown
+from gcdial.campaign.resolver import (
+    IntentLadder,
+    Resolver,
+    mark_intents_unknown,
+    settle_intents,
+)
 from gcdial.campaign.rules import DoNotCallList, Rules
 from gcdial.campaign.run_state import Clock, Job, RunContext, RunState, Sleep, StopReason
 from gcdial.campaign.settings import CampaignSettings
@@ -145,6 +150,7 @@ class CampaignRunner:
         until_deferred: bool = False,
         resolve_timeout_s: float = DEFAULT_RESOLVE_TIMEOUT_S,
         gate: AgentGate | None = None,
+        intent_ladder: IntentLadder | None = None,
     ) -> None:
         self.settings = settings
         self.client = client
@@ -169,6 +175,9 @@ class CampaignRunner:
         # Every dial asks the gate first (gcdial.gate): readiness, and in the service the
         # agent's exclusivity across everything that dials.
         self.gate: AgentGate = gate or ReadinessGate(client.agents.check)
+        # Where a live witness exists (the service), intents an earlier run left go through
+        # its ladder; else they are marked unknown for a person.
+        self.intent_ladder = intent_ladder
         self._stop_requested = False
         self._run: _Run | None = None
 
@@ -212,9 +221,21 @@ class CampaignRunner:
             if resumed:
                 # The rules given now (a wider --window...) decide when they may be dialed.
                 await db.call(journal.redecide_deferrals)
-            await mark_intents_unknown(
-                db, journal, progress=self.progress, emit=self.emit, tell=self.tell
-            )
+            if self.intent_ladder is not None:
+                await settle_intents(
+                    db,
+                    journal,
+                    self.intent_ladder,
+                    self.gate,
+                    attempt_key=self.client.settings.attempt_attribute,
+                    progress=self.progress,
+                    emit=self.emit,
+                    tell=self.tell,
+                )
+            else:
+                await mark_intents_unknown(
+                    db, journal, progress=self.progress, emit=self.emit, tell=self.tell
+                )
             rules = await db.call(self._with_journal_dnc, journal, rules)
             self.progress.phase = "loading contacts"
             try:

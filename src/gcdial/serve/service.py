@@ -18,7 +18,7 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
@@ -1003,14 +1003,35 @@ class DialService:
             )
             return epoch is not None
 
+        return await self._witnessed_ladder(attempt, died, heartbeat)
+
+    async def settle_left_attempt(self, attempt: Attempt) -> Resolution:
+        """The ladder for a campaign attempt a stopped run (a dead replica's, say) left between
+        its intent and Genesys' answer, with this replica's channel as the witness; the
+        campaign's lease fences the run meanwhile (``gcdial.campaign.resolver.settle_intents``
+        holds its agent)."""
+        died = Evidence(
+            "create",
+            "the run that sent this call stopped before recording Genesys's answer",
+        )
+        return await self._witnessed_ladder(attempt, died, None)
+
+    async def _witnessed_ladder(
+        self,
+        attempt: Attempt,
+        died: Evidence,
+        heartbeat: Callable[[], Awaitable[bool]] | None,
+    ) -> Resolution:
+        assert self._witness is not None
         settle = self.client.settings.analytics_settle_s
         return await resolve_stale(
             self.client.transport,
             self._witness,
             attempt,
             ladder=LadderSettings(settle_s=settle, retry_s=min(5.0, max(settle / 4, 0.2))),
-            # Bounded: the key answers 409 (in progress) meanwhile. A window is usually open
-            # long before the claim goes stale, so most are decided at once.
+            # Bounded: whoever waits (a key answering 409 in progress, a campaign's contact)
+            # waits this long at most. A window is usually open long before, so most are
+            # decided at once.
             timeout_s=2 * settle + 60,
             notes=(died,),
             heartbeat=heartbeat,
