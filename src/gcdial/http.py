@@ -74,6 +74,7 @@ __all__ = [
     "RATELIMIT_RESET_MARGIN_S",
     "READ_TIMEOUT_S",
     "RETRYABLE_STATUSES",
+    "WINDOW_END_DOUBT_S",
     "WRITE_TIMEOUT_S",
     "ApiTransport",
     "AsyncApiTransport",
@@ -117,6 +118,10 @@ MAX_RATELIMIT_RESET_S: Final = 60.0
 # of the true end (RateBudget.observe). This margin covers the rest: two clocks that tick at
 # slightly different rates, and a server that rounds to nearest (UNCONFIRMED for Genesys).
 RATELIMIT_RESET_MARGIN_S: Final = 0.1
+# The reset is whole seconds rounded up, so a window may already have ended up to this long
+# before its bound (received at + reset + margin). A request sent in that stretch may count in
+# either window: it is counted in both.
+WINDOW_END_DOUBT_S: Final = 1.0 + RATELIMIT_RESET_MARGIN_S
 # How many past windows a RateBudget keeps in its history (BudgetWindow).
 BUDGET_HISTORY: Final = 100
 RETRYABLE_STATUSES: Final = frozenset({429, 502, 503, 504})
@@ -482,6 +487,10 @@ class RateBudget:
     window's responses: the header is whole seconds rounded up, so each response bounds the end
     from above, and the earliest bound is within a request's spacing of the truth. (Taking the
     latest response's bound, rounded up and then padded, idled up to 1.25 s of every window.)
+    The window may have ended up to :data:`WINDOW_END_DOUBT_S` before that bound, so a request
+    sent in that stretch may count in either window: it is counted in both (the next window
+    starts with them spent), or the budget would hand the next window out whole and overrun it.
+    A run that uses its window up before the end loses nothing to it.
     """
 
     def __init__(
@@ -503,6 +512,7 @@ class RateBudget:
         self._reset_at: float | None = None
         self._window = 0
         self._sent = 0
+        self._doubtful = 0
         self._exhausted_at: float | None = None
         self._history: deque[BudgetWindow] = deque(maxlen=BUDGET_HISTORY)
         self.rate_limited_count = 0
@@ -591,13 +601,19 @@ class RateBudget:
                 )  # fmt: skip
                 self._reset_at = None
                 self._exhausted_at = None
-                self._sent = 0
-                self._remaining = self._limit
+                # What was sent when the old window may already have ended counts in this one.
+                self._sent = self._doubtful
+                self._remaining = (
+                    None if self._limit is None else max(0, self._limit - self._doubtful)
+                )
+                self._doubtful = 0
                 self._window += 1
             if self._remaining is not None and self._remaining <= 0 and self._reset_at is not None:
                 if self._exhausted_at is None:
                     self._exhausted_at = now
                 return self._reset_at
+            if self._reset_at is not None and now >= self._reset_at - WINDOW_END_DOUBT_S:
+                self._doubtful += 1
             if self._remaining is not None:
                 self._remaining -= 1
             self._sent += 1

@@ -188,3 +188,21 @@ def test_the_history_says_how_long_each_window_held_its_callers() -> None:
     [window] = budget.history()
     assert (window.window, window.sent) == (0, 3)
     assert window.idle_s == pytest.approx(3.0 + RATELIMIT_RESET_MARGIN_S)
+
+
+def test_a_request_sent_when_the_window_may_have_ended_counts_in_the_next() -> None:
+    # "reset: 10" rounded up: the window ends somewhere in (now + 9, now + 10.1]. A request sent
+    # at now + 9.5 may count in the next window: the next window starts with it spent, or the
+    # budget would hand that window out whole and overrun it.
+    fake = FakeTime()
+    budget = RateBudget(clock=fake.clock, sleep=fake.sleep)
+    start = fake.now
+    budget.observe(_headers(1, allowed=300, reset=10))
+    window = budget.window
+    fake.now = start + 9.5
+    assert budget.acquire() == 0.0
+    assert budget.acquire() == 0.0
+    fake.now = start + 10 + RATELIMIT_RESET_MARGIN_S
+    budget.acquire()
+    assert budget.window == window + 1
+    assert budget.remaining == 300 - 2 - 1

@@ -198,6 +198,17 @@ def test_the_widget_token_is_bound_to_its_origin_and_short_lived(service: Servic
         hello = http.get("/widget/hello", headers={"Origin": EVIL}).json()
         assert hello["allowed"] is False
         assert http.get("/widget/hello", headers={"Origin": CRM}).json()["allowed"] is True
+        # CORS: a browser on another origin may not send the widget's requests at all.
+        preflight = {
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type, idempotency-key",
+        }
+        allowed = http.options("/v1/calls", headers={**preflight, "Origin": CRM})
+        assert allowed.status_code == 200
+        assert allowed.headers["access-control-allow-origin"] == CRM
+        evil = http.options("/v1/calls", headers={**preflight, "Origin": EVIL})
+        assert evil.status_code == 400
+        assert "access-control-allow-origin" not in evil.headers
 
         done = _sign_in(http, service, f"/widget/signin?origin={CRM}")
         assert done.status_code == 200, done.text
@@ -229,12 +240,21 @@ def test_the_widget_token_is_bound_to_its_origin_and_short_lived(service: Servic
         placed = http.post("/v1/calls", json=body, headers=headers(**{"Idempotency-Key": "w-2"}))
         assert placed.status_code == 202, placed.text
         assert placed.headers["access-control-allow-origin"] == CRM
+        # Each answer says how long the token may still dial, on the service's clock (the
+        # browser's may differ), and lets the widget read it.
+        left = int(service.clock[0] + WIDGET_S) - service.clock[0]  # the token keeps whole seconds
+        assert placed.headers["gcdial-session-expires-in"] == str(int(left))
+        assert message["expiresIn"] == int(left)
+        assert (
+            "gcdial-session-expires-in" in placed.headers["access-control-expose-headers"].lower()
+        )
         call_id = placed.json()["id"]
         # The sign-in expires mid-call: the call still shows, a new one needs a sign-in.
         service.clock[0] += WIDGET_S + 1
         seen = http.get(f"/v1/calls/{call_id}?expand=progress", headers=headers())
         assert seen.status_code == 200, seen.text
         assert seen.json()["step"]
+        assert seen.headers["gcdial-session-expires-in"] == "0"
         again = http.post("/v1/calls", json=body, headers=headers(**{"Idempotency-Key": "w-3"}))
         assert again.status_code == 401
         assert again.json()["error"]["type"] == "session_expired"

@@ -90,6 +90,7 @@ def test_attempts_are_paged_filtered_and_their_cursor_is_checked(running: Runnin
     old = running.http.get(f"/v1/campaigns/{cid}/attempts?cursor={stale}", headers=headers)
     assert old.status_code == 400
     assert "stale" in old.json()["error"]["message"]
+    assert old.json()["error"]["path"] == "query:cursor"
     bad = running.http.get(f"/v1/campaigns/{cid}/attempts?status=ringing", headers=headers)
     assert bad.status_code == 422
     assert (

@@ -154,6 +154,66 @@ def test_filters_hold_across_pages(running: Running) -> None:
     )
 
 
+def test_agent_status_outcome_and_source_filters_hold_across_pages(running: Running) -> None:
+    """Each filter of GET /v1/calls, paged two at a time: exactly the seeded calls it names."""
+    bob = "bob@example.com"
+    kinds = [  # (agent, status, outcome, source), several calls of each, ties on created_at
+        (ALICE, "placed", "answered", "api"),
+        (bob, "placed", "busy", "api"),
+        (ALICE, "not_placed", None, "campaign"),
+        (bob, "unknown", None, "campaign"),
+        (ALICE, "placed", "busy", "campaign"),
+    ]
+    seeded: list[tuple[str, tuple[str, str, str | None, str]]] = []
+    for n in range(15):
+        agent, status, outcome, source = kind = kinds[n % len(kinds)]
+        call_id = f"call_f{n:03d}"
+        running.store.insert_call(
+            CallRecord(
+                id=call_id, api_key_id="seed", agent=agent, to="+14155550100", status=status,
+                outcome=outcome, source=source, created_at=6_000_000.0 + n // 4,
+                updated_at=6_000_000.0 + n // 4,
+                request=json.dumps({"agent": agent, "to": "+14155550100"}),
+            )
+        )  # fmt: skip
+        seeded.append((call_id, kind))
+    admin = running.headers(running.admin_key)
+    window = "since=1970-03-11T10:40:00Z"  # 6_000_000 s: only these calls
+
+    def walk(query: str) -> list[str]:
+        ids: list[str] = []
+        url: str | None = f"/v1/calls?limit=2&{window}&{query}"
+        while url is not None:
+            answer = running.http.get(url, headers=admin)
+            assert answer.status_code == 200, (url, answer.text)
+            page = answer.json()
+            ids += [c["id"] for c in page["calls"]]
+            url = (
+                f"/v1/calls?limit=2&{window}&{query}&cursor={page['next']}"
+                if page["next"]
+                else None
+            )
+        return ids
+
+    def expected(keep: Any) -> list[str]:
+        return sorted((i for i, kind in seeded if keep(*kind)), reverse=True)
+
+    for query, keep in [
+        (f"agent={bob}", lambda a, s, o, src: a == bob),
+        ("status=not_placed", lambda a, s, o, src: s == "not_placed"),
+        ("outcome=busy", lambda a, s, o, src: o == "busy"),
+        ("outcome=unknown", lambda a, s, o, src: (o or s) == "unknown"),  # no outcome: its status
+        ("source=campaign", lambda a, s, o, src: src == "campaign"),
+        (f"agent={ALICE}&source=campaign&status=placed", lambda a, s, o, src: (a, src, s)
+         == (ALICE, "campaign", "placed")),
+    ]:  # fmt: skip
+        want = expected(keep)
+        assert want, query  # each filter names some calls and leaves others out
+        assert len(want) < len(seeded), query
+        assert walk(query) == want, query
+    assert len(walk("")) == len(seeded)
+
+
 def test_a_tampered_reused_or_foreign_cursor_is_a_400_naming_it(running: Running) -> None:
     _seed(running, 4, at=3_000_000.0, prefix="t")
     admin = running.headers(running.admin_key)
@@ -192,6 +252,7 @@ def test_a_stale_cursor_is_a_400(running: Running) -> None:
     answer = running.http.get(f"/v1/calls?cursor={stale}", headers=admin)
     assert answer.status_code == 400
     assert "stale" in answer.json()["error"]["message"]
+    assert answer.json()["error"]["path"] == "query:cursor"
 
 
 def test_campaigns_are_paged_by_cursor_while_campaigns_are_created(running: Running) -> None:

@@ -147,3 +147,53 @@ def test_a_late_429_from_an_earlier_window_still_holds_everyone(tmp_path: Path) 
     finally:
         for store in stores:
             store.close()
+
+
+def test_a_token_taken_when_the_window_may_have_ended_counts_in_the_next(tmp_path: Path) -> None:
+    # The server's window really ends at T+9.4; it says "reset: 10" (rounded up) at T, so the
+    # end is known only to lie in (T+9, T+10.1]. A request sent at T+9.5 counts in the next
+    # window at the server: the store must count it there too, or it hands that window out whole
+    # again (one request too many: a 429).
+    wall = Wall()
+    a, b, stores = _pair(tmp_path, wall)
+    try:
+        start = wall.now
+        a.acquire()
+        a.observe(_headers(count=1, allowed=5, reset=10), window=a.window)
+        a.acquire()  # its take tells the store the window's end
+        window = a.window
+        wall.now = start + 9.5
+        b.acquire()  # the window may have ended: counted in this one and the next
+        assert wall.slept == []
+        wall.now = start + 10.1
+        for _ in range(4):
+            a.acquire()
+        assert a.window == window + 1
+        assert wall.slept == []
+        a.observe(_headers(count=5, allowed=5, reset=30), window=a.window)
+        a.acquire()  # the next window's fifth request from a: b's took its place, so it waits
+        assert wall.slept == [pytest.approx(30.1, abs=0.001)]
+        assert a.window == window + 2
+    finally:
+        for store in stores:
+            store.close()
+
+
+def test_a_held_token_is_dropped_when_the_window_may_have_ended(tmp_path: Path) -> None:
+    wall = Wall()
+    a, _, stores = _pair(tmp_path, wall)
+    try:
+        start = wall.now
+        for _ in range(4):
+            a.acquire()  # the rate grows: the next take reserves a batch
+        a.acquire()
+        takes = a.stats()["takes"]
+        a.observe(_headers(count=5, allowed=100, reset=2), window=a.window)
+        wall.now = start + 1.5  # inside the second before the latest end (start + 2.1)
+        a.acquire()
+        # The tokens it held were dropped: the one spent now is taken afresh, counted in both.
+        assert a.stats()["takes"] == takes + 1
+        assert wall.slept == []
+    finally:
+        for store in stores:
+            store.close()

@@ -82,3 +82,14 @@ def test_replicas_racing_for_tokens_never_share_one(pg_url: str) -> None:
     finally:
         for store in stores:
             store.close()
+
+
+def test_tokens_taken_when_the_window_may_have_ended_count_in_the_next(store: Store) -> None:
+    told = BudgetEvidence(0, allowed=10, reset_at=T0 + 10)
+    store.take_budget(KEY, 1, now=T0, evidence=told)
+    assert store.take_budget(KEY, 2, now=T0 + 8.8, evidence=None).granted == 2
+    doubt = store.take_budget(KEY, 3, now=T0 + 9.0, evidence=None)
+    assert (doubt.granted, doubt.window, doubt.spent) == (3, 0, 6)
+    turned = store.take_budget(KEY, 10, now=T0 + 10, evidence=BudgetEvidence(1, allowed=10))
+    # The 3 taken in the doubt count in the new window: 7 left of its 10.
+    assert (turned.window, turned.granted, turned.spent) == (1, 7, 10)

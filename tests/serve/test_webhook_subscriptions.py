@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime
 from typing import Any
 
+import pytest
+
+from gcdial.serve.config import ServeConfig
 from gcdial.serve.signing import verify
 
 from .conftest import Running
@@ -52,6 +56,18 @@ def test_an_unknown_event_type_is_a_422_naming_it(running: Running) -> None:
     assert _register(running, {"url": "http://127.0.0.1:9/x", "events": []}).status_code == 422
 
 
+# Retries a second apart (the usual tests' are 0.2-0.8 s): long enough for the listing to be
+# read while a failed delivery waits for its next try.
+SLOW_RETRIES = ServeConfig(
+    webhook_schedule=(1.0, 1.0, 1.0),
+    sse_poll_s=0.2,
+    webhook_poll_s=0.1,
+    resolve_timeout_s=3,
+    allow_insecure_webhooks=True,
+)
+
+
+@pytest.mark.parametrize("serve_config", [SLOW_RETRIES])
 def test_deliveries_dead_letters_and_redelivery(
     running: Running, receiver: tuple[Receiver, str]
 ) -> None:
@@ -60,13 +76,14 @@ def test_deliveries_dead_letters_and_redelivery(
     hook = _register(running, {"url": url, "events": ["call.placed"]}).json()
     admin = running.headers(running.admin_key)
     running.dial({"agent": ALICE, "to": "+14155550100"}, "sub-dead")
-    pending_seen: list[dict[str, Any]] = []
+    pending_seen: list[tuple[float, dict[str, Any]]] = []
 
     def dead() -> list[dict[str, Any]]:
         answer = running.http.get(f"/v1/webhooks/{hook['id']}/deliveries", headers=admin)
         assert answer.status_code == 200, answer.text
         found: list[dict[str, Any]] = answer.json()["deliveries"]
-        pending_seen.extend(d for d in found if d["state"] == "pending")
+        read = time.time()
+        pending_seen.extend((read, d) for d in found if d["state"] == "pending")
         return [d for d in found if d["state"] == "dead"]
 
     _wait(lambda: bool(dead()))
@@ -78,7 +95,13 @@ def test_deliveries_dead_letters_and_redelivery(
     )
     assert letter["nextAttemptAt"] is None
     assert letter["doneAt"]
-    assert all(p["nextAttemptAt"] for p in pending_seen)
+    # While it waited, the listing showed its failed attempts and when the next would be.
+    retrying = [(read, p) for read, p in pending_seen if p["attempts"] >= 1]
+    assert retrying, pending_seen
+    for read, waiting in retrying:
+        assert waiting["lastError"] == "HTTP 500"
+        next_try = datetime.fromisoformat(waiting["nextAttemptAt"]).timestamp()
+        assert read - 1.5 < next_try < read + 1.5, (read, waiting)
     only_dead = running.http.get(
         f"/v1/webhooks/{hook['id']}/deliveries?state=dead", headers=admin
     ).json()["deliveries"]

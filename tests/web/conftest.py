@@ -9,7 +9,7 @@ fresh context (no cookies) per test, 1280x800.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,7 @@ class Web:
     port: int = 0
     keys: dict[str, str] = field(default_factory=dict)
     config: ServeConfig = field(default_factory=lambda: ServeConfig(sse_poll_s=0.2, sse_ping_s=5.0))
+    clock: Callable[[], float] = time.time  # the service's clock (a test may move it)
 
     @property
     def url(self) -> str:
@@ -68,6 +69,7 @@ class Web:
                 self.config,
                 campaigns_dir=self.config.campaigns_dir or str(self.path.parent / "campaigns"),
             ),
+            clock=self.clock,
             single_process=True,
         )
         self.server = ServeServer(app, port=self.port).start()

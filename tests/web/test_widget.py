@@ -7,6 +7,7 @@ console error (CSP violations are console errors) on the CRM page nor in the pop
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,6 +23,7 @@ from .browser import DESKTOP
 from .conftest import Web
 
 TEST_SPEED = 50.0  # tests/conftest.py's emulator speed
+WIDGET_S = 600.0  # how long a widget token may place calls
 ALICE_ID = "11111111-1111-4111-8111-111111111111"
 # The host page's styles are hostile on purpose: the widget's shadow root keeps them out.
 CRM_CSS = b"button { background: rgb(255, 0, 0) !important; font-size: 40px; }\n"
@@ -98,15 +100,36 @@ def crm() -> Iterator[Crm]:
 
 
 @pytest.fixture
-def widget_web(emulator: EmulatorServer, tmp_path: Path, crm: Crm) -> Iterator[Web]:
-    """The service with agent sign-in, allowing the CRM's 127.0.0.1 origin only."""
+def shift() -> list[float]:
+    """How far the service's clock is ahead of the real one, in seconds (a test moves it)."""
+    return [0.0]
+
+
+@pytest.fixture
+def client_id() -> str:
+    """The service's sign-in client (a test names an unknown one by parametrizing this)."""
+    return "sandbox-signin"
+
+
+@pytest.fixture
+def widget_web(
+    emulator: EmulatorServer, tmp_path: Path, crm: Crm, shift: list[float], client_id: str
+) -> Iterator[Web]:
+    """The service with agent sign-in, allowing the CRM's 127.0.0.1 origin only, on a clock
+    ``shift`` moves."""
     config = ServeConfig(
         sse_poll_s=0.2,
         campaigns_dir=str(tmp_path / "campaigns"),
-        signin_client_id="sandbox-signin",
+        signin_client_id=client_id,
         widget_origins=(crm.url,),
+        widget_session_s=WIDGET_S,
     )
-    running = Web(emulator, tmp_path / "serve.sqlite3", config=config)
+    running = Web(
+        emulator,
+        tmp_path / "serve.sqlite3",
+        config=config,
+        clock=lambda: time.time() + shift[0],
+    )
     running.start()
     crm.service = running.url
     try:
@@ -204,7 +227,14 @@ def test_click_sign_in_call_outcome_and_double_click(
             route.continue_()
 
     page.route("**/v1/calls", lose_once)
-    customer.focus()
+    page.locator("#customer").focus()
+    page.keyboard.press("Tab")  # from the tel: link to its Call button, inside the shadow root
+    focused = page.evaluate(
+        "() => { const a = document.activeElement; const s = a && a.shadowRoot;"
+        " return [a && a.hasAttribute('data-gcdial-widget'), s && s.activeElement"
+        " && s.activeElement.getAttribute('aria-label')]; }"
+    )
+    assert focused == [True, "Call +14155550123"]
     page.keyboard.press("Enter")
     expect(page.locator("#customer + [data-gcdial-widget] .status")).to_contain_text(
         "Ended: answered", timeout=30_000
@@ -227,6 +257,108 @@ def test_click_sign_in_call_outcome_and_double_click(
     expect(typo).to_contain_text("555 01")
     assert len(emulator.calls_created()) == 3
     assert [e for e in errors if "status of 422" not in e] == []
+
+
+def _sign_in_as_alice(page: Page, button: str) -> None:
+    with page.expect_popup() as opened:
+        page.locator(button).click()
+    popup = opened.value
+    popup.wait_for_load_state()
+    popup.locator("#user-alice").check()
+    with popup.expect_event("close"):
+        popup.locator("#allow").click()
+
+
+def test_a_sign_in_that_expires_mid_call_keeps_the_outcome_and_asks_again_for_the_next(
+    context: tuple[BrowserContext, list[str]],
+    crm: Crm,
+    widget_web: Web,
+    emulator: EmulatorServer,
+    shift: list[float],
+) -> None:
+    browser_context, errors = context
+    page = browser_context.new_page()
+    posts: list[str] = []
+    page.on(
+        "request",
+        lambda r: posts.append(r.url) if r.method == "POST" and "/v1/calls" in r.url else None,
+    )
+    emulator.set_speed(8)  # slow enough to expire the sign-in while the call goes on
+    page.goto(crm.url + "/")
+    _sign_in_as_alice(page, "#customer + [data-gcdial-widget] button")
+    status = page.locator("#customer + [data-gcdial-widget] .status")
+    expect(status).to_have_text("Talking", timeout=20_000)
+    shift[0] += WIDGET_S + 1  # the service's clock: the token may now only read
+    # The browser's clock did not move: the widget learns it from the service's answers.
+    expect(status).to_contain_text("Ended: answered (the customer answered", timeout=30_000)
+    expect(status).to_contain_text("Sign in again for the next call.")
+    expect(status).not_to_have_class("status error")
+    emulator.set_speed(TEST_SPEED)
+    assert len(posts) == 1
+    # The next call asks for the sign-in first (a pop-up in the click), not after a refused POST.
+    _sign_in_as_alice(page, "#office + [data-gcdial-widget] button")
+    office = page.locator("#office + [data-gcdial-widget] .status")
+    expect(office).to_contain_text("Ended: answered", timeout=30_000)
+    expect(office).not_to_contain_text("Sign in again")
+    assert len(posts) == 2
+    assert [c["userId"] for c in emulator.calls_created()] == [ALICE_ID, ALICE_ID]
+    assert errors == []  # a refused (401) request would be a console error
+
+
+@pytest.mark.parametrize(
+    ("user", "decision", "why"),
+    [
+        ("alice", "#deny", "Genesys Cloud refused the sign-in: The user denied"),
+        ("erin", "#allow", "erin@example.com is inactive"),
+    ],
+)
+def test_a_sign_in_genesys_refuses_says_why_in_the_pop_up_and_on_the_button(
+    context: tuple[BrowserContext, list[str]],
+    crm: Crm,
+    widget_web: Web,
+    emulator: EmulatorServer,
+    user: str,
+    decision: str,
+    why: str,
+) -> None:
+    browser_context, errors = context
+    page = browser_context.new_page()
+    page.goto(crm.url + "/")
+    with page.expect_popup() as opened:
+        page.locator("#customer + [data-gcdial-widget] button").click()
+    popup = opened.value
+    popup.wait_for_load_state()
+    popup.locator(f"#user-{user}").check()
+    popup.locator(decision).click()
+    expect(popup.locator("#signin-error")).to_contain_text(why)
+    status = page.locator("#customer + [data-gcdial-widget] .status")
+    expect(status).to_contain_text(why)
+    expect(status).to_have_class("status error")
+    assert not popup.is_closed()  # it stays open to say why
+    assert emulator.calls_created() == []
+    # Chromium logs the refusal page's own 403 status; nothing else may be logged.
+    assert [e for e in errors if "status of 403" not in e] == []
+
+
+@pytest.mark.parametrize("client_id", ["no-such-client"])
+def test_a_client_genesys_does_not_know_is_refused_in_the_pop_up(
+    context: tuple[BrowserContext, list[str]], crm: Crm, widget_web: Web, emulator: EmulatorServer
+) -> None:
+    browser_context, errors = context
+    page = browser_context.new_page()
+    page.goto(crm.url + "/")
+    with page.expect_popup() as opened:
+        page.locator("#customer + [data-gcdial-widget] button").click()
+    popup = opened.value
+    # The login host never sends a browser back to a client it does not know: it says so.
+    expect(popup.locator("#error")).to_contain_text("invalid_client")
+    expect(popup.locator("#error")).to_contain_text("unknown authorization_code client_id")
+    popup.close()
+    expect(page.locator("#customer + [data-gcdial-widget] .status")).to_have_text(
+        "The sign-in window was closed before you signed in."
+    )
+    assert emulator.calls_created() == []
+    assert [e for e in errors if "status of 400" not in e] == []
 
 
 def test_a_disallowed_origin_is_refused(

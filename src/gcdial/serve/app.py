@@ -33,7 +33,7 @@ from gcdial.serve.problems import ApiProblem, ErrorItem, json_path, problem_body
 from gcdial.serve.review import Reviews
 from gcdial.serve.routes import ROUTERS
 from gcdial.serve.service import DialService
-from gcdial.serve.session import load_secret
+from gcdial.serve.session import WIDGET_EXPIRES_HEADER, WIDGET_EXPIRES_STATE, load_secret
 from gcdial.serve.store import Store, StoreError
 from gcdial.serve.strict_json import StrictJson
 from gcdial.serve.web import mount_page
@@ -113,6 +113,32 @@ class _SizeLimit:
         await self.app(scope, limited_receive, guarded_send)
 
 
+class _WidgetExpiry:
+    """Add ``Gcdial-Session-Expires-In`` to the answers of requests made with a widget token (the
+    caller's dependency leaves the seconds in the request's state)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})  # the dict the request's State writes to
+
+        async def send_with_expiry(message: Message) -> None:
+            left = state.get(WIDGET_EXPIRES_STATE)
+            if message["type"] == "http.response.start" and left is not None:
+                headers = [*message.get("headers", ()), (_EXPIRES_HEADER, str(left).encode())]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_expiry)
+
+
+_EXPIRES_HEADER = WIDGET_EXPIRES_HEADER.lower().encode()
+
+
 def create_app(
     store: Store,
     client_factory: Callable[[], AsyncClient],
@@ -160,8 +186,9 @@ def create_app(
             allow_origins=origins,
             allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID"],
-            expose_headers=["Idempotent-Replayed", "Location"],
+            expose_headers=["Idempotent-Replayed", "Location", WIDGET_EXPIRES_HEADER],
         )
+        app.add_middleware(_WidgetExpiry)
     app.add_middleware(StrictJson)  # inside the size limit: never buffers more than it allows
     app.add_middleware(_SizeLimit, limit=cfg.max_body_bytes, upload_limit=cfg.max_upload_bytes)
     _add_error_handlers(app)

@@ -10,8 +10,14 @@ allowance and the window's end as the ``inin-ratelimit-*`` headers told them, an
   with its next take: the store keeps the highest count, the earliest window end, the longest
   pause. One round trip does both.
 - A token is good only in its window: a replica drops the ones it holds when its evidence says
-  the window has ended, and after :data:`TOKEN_TTL_S` in any case, so a token granted in one
+  the window may have ended, and after :data:`TOKEN_TTL_S` in any case, so a token granted in one
   window is never spent in the next.
+- ``inin-ratelimit-reset`` is whole seconds, so a window's end is known only to within a second
+  (:data:`gcdial.http.WINDOW_END_DOUBT_S`): the stored end is the latest it can be. A token taken
+  in the second before it may count in either window, so it is counted in both (``carry``: the
+  next window starts with it spent); a token taken earlier is good only until that second.
+  Otherwise the store would count it in the old window and grant the new one's whole allowance
+  again.
 - If the store cannot grant tokens, the request waits (the store is retried), and a store that
   fails raises :class:`~gcdial.errors.BudgetUnavailableError` (the call was not placed): a
   request never goes out without its token.
@@ -45,6 +51,7 @@ from gcdial.http import (
     MAX_RATELIMIT_RESET_S,
     MAX_RETRY_AFTER_S,
     RATELIMIT_RESET_MARGIN_S,
+    WINDOW_END_DOUBT_S,
     header_value,
     parse_retry_after,
 )
@@ -93,6 +100,9 @@ class BudgetRow:
     reset_at: float | None
     started_at: float
     paused_until: float | None
+    carry: int = 0
+    """Tokens granted in the second before ``reset_at``, when the window may already have ended:
+    they count in the next window too."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +131,7 @@ class BudgetGrant:
     wait_until: float | None
 
 
-BUDGET_COLUMNS: Final = "win, spent, lim, reset_at, started_at, paused_until"
+BUDGET_COLUMNS: Final = "win, spent, lim, reset_at, started_at, paused_until, carry"
 """The ``genesys_budget`` columns after ``key``, in :class:`BudgetRow`'s order."""
 
 
@@ -136,12 +146,21 @@ def budget_row(found: Mapping[str, Any] | None) -> BudgetRow | None:
         reset_at=None if found["reset_at"] is None else float(found["reset_at"]),
         started_at=float(found["started_at"]),
         paused_until=None if found["paused_until"] is None else float(found["paused_until"]),
+        carry=int(found["carry"]),
     )
 
 
 def budget_args(row: BudgetRow) -> tuple[Any, ...]:
     """A row's values in ``BUDGET_COLUMNS`` order."""
-    return (row.window, row.spent, row.limit, row.reset_at, row.started_at, row.paused_until)
+    return (
+        row.window,
+        row.spent,
+        row.limit,
+        row.reset_at,
+        row.started_at,
+        row.paused_until,
+        row.carry,
+    )
 
 
 def _earliest(a: float | None, b: float | None) -> float | None:
@@ -173,7 +192,10 @@ def decide(
     ended = row.reset_at is not None and row.reset_at <= now
     lost = row.reset_at is None and now - row.started_at >= LOST_WINDOW_S
     if ended or lost:
-        row = replace(row, window=row.window + 1, spent=0, reset_at=None, started_at=now)
+        # Tokens taken when the old window may already have ended count in this one too.
+        row = replace(
+            row, window=row.window + 1, spent=row.carry, carry=0, reset_at=None, started_at=now
+        )
     if row.paused_until is not None and row.paused_until > now:
         granted = 0
         wait_until: float | None = row.paused_until
@@ -183,7 +205,8 @@ def decide(
         wait_until = None
         if not granted:
             wait_until = row.reset_at if row.reset_at is not None else now + UNKNOWN_RESET_POLL_S
-    row = replace(row, spent=row.spent + granted)
+    doubt = row.reset_at is not None and now >= row.reset_at - WINDOW_END_DOUBT_S
+    row = replace(row, spent=row.spent + granted, carry=row.carry + (granted if doubt else 0))
     grant = BudgetGrant(
         row.window, granted, row.limit, row.spent, row.reset_at, row.paused_until, wait_until
     )
@@ -231,6 +254,7 @@ class SharedBudget:
         self._async_refill: asyncio.Lock | None = None
         self._tokens = 0
         self._tokens_until = 0.0
+        self._tokens_doubtful = False  # taken when the window may have ended: counted in both
         self._window = -1
         self._grant: BudgetGrant | None = None
         self._evidence: BudgetEvidence | None = None
@@ -316,9 +340,9 @@ class SharedBudget:
                 reset_at=_earliest(old.reset_at, bound),
                 paused_until=pause,
             )
-            if bound is not None:
-                # The window ends by then: a token held past it would count in the next one.
-                self._tokens_until = min(self._tokens_until, bound)
+            if bound is not None and not self._tokens_doubtful:
+                # The window may end from then on: a token spent later could count in the next.
+                self._tokens_until = min(self._tokens_until, bound - WINDOW_END_DOUBT_S)
 
     def _spend(self) -> bool:
         now = self._wall()
@@ -374,7 +398,13 @@ class SharedBudget:
             if grant.granted:
                 self._tokens = grant.granted
                 until = now + TOKEN_TTL_S
-                self._tokens_until = until if grant.reset_at is None else min(until, grant.reset_at)
+                # A token taken earlier is good only until the window may end; one taken after
+                # that counts in the next window too (the store's carry), so it keeps its TTL.
+                doubtful = grant.reset_at is not None and now >= grant.reset_at - WINDOW_END_DOUBT_S
+                if grant.reset_at is not None and not doubtful:
+                    until = min(until, grant.reset_at - WINDOW_END_DOUBT_S)
+                self._tokens_until = until
+                self._tokens_doubtful = doubtful
                 return None
         return grant.wait_until if grant.wait_until is not None else now + UNKNOWN_RESET_POLL_S
 

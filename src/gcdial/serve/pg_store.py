@@ -189,6 +189,9 @@ _MIGRATIONS: dict[int, str] = {
     CREATE INDEX dnc_added ON dnc (added_at, number);
     ALTER TABLE api_keys ADD COLUMN rules text NOT NULL DEFAULT 'enforce';
     """,
+    8: """
+    ALTER TABLE genesys_budget ADD COLUMN carry integer NOT NULL DEFAULT 0;
+    """,
 }
 
 
@@ -882,7 +885,7 @@ class PostgresStore(SharedReads):
             row, grant = decide(budget_row(found), want, now=now, evidence=evidence)
             conn.execute(
                 "UPDATE genesys_budget SET win = %s, spent = %s, lim = %s, reset_at = %s, "
-                "started_at = %s, paused_until = %s WHERE key = %s",
+                "started_at = %s, paused_until = %s, carry = %s WHERE key = %s",
                 (*budget_args(row), key),
             )
             return grant

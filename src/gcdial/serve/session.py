@@ -21,6 +21,8 @@ __all__ = [
     "COOKIE_NAME",
     "PENDING_COOKIE",
     "SECRET_ENV",
+    "WIDGET_EXPIRES_HEADER",
+    "WIDGET_EXPIRES_STATE",
     "WIDGET_TOKEN_PREFIX",
     "PendingSignIn",
     "Session",
@@ -38,6 +40,11 @@ __all__ = [
 COOKIE_NAME = "gcdial_page"
 PENDING_COOKIE = "gcdial_signin"
 WIDGET_TOKEN_PREFIX = "w1."  # noqa: S105 (a marker, not a secret)
+# Every answer to a widget token says, in whole seconds, how long it may still place calls (0
+# once it is read-only): the widget follows the service's clock, not the browser's, and so asks
+# for a sign-in before the next call rather than after a refused one.
+WIDGET_EXPIRES_HEADER = "Gcdial-Session-Expires-In"
+WIDGET_EXPIRES_STATE = "gcdial_widget_expires_in"  # where the request's scope state carries it
 SECRET_ENV = "GCDIAL_PAGE_SECRET"  # noqa: S105 (the name of a variable)
 MIN_SECRET_BYTES = 32
 

@@ -159,6 +159,9 @@ _MIGRATIONS: dict[int, str] = {
     CREATE INDEX dnc_added ON dnc (added_at, number);
     ALTER TABLE api_keys ADD COLUMN rules TEXT NOT NULL DEFAULT 'enforce';
     """,
+    8: """
+    ALTER TABLE genesys_budget ADD COLUMN carry INTEGER NOT NULL DEFAULT 0;
+    """,
 }
 
 
@@ -621,7 +624,7 @@ class SqliteStore(SharedReads):
             row, grant = decide(budget_row(found), want, now=now, evidence=evidence)
             db.execute(
                 f"INSERT OR REPLACE INTO genesys_budget (key, {BUDGET_COLUMNS}) "  # noqa: S608
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (key, *budget_args(row)),
             )
         return grant

@@ -46,12 +46,13 @@ __all__ = [
     "hash_api_key",
 ]
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 """2: calls gain their source (api or campaign) and origin. 3: calls gain ``wrapup``.
 4: webhooks gain ``events``, the event types an endpoint subscribed to (NULL: every type).
 5: ``live_agents``, the agents with a live call (one row per agent: exclusivity).
 6: ``genesys_budget``, one Genesys request budget per OAuth client (gcdial.serve.budget).
-7: ``dnc``, the service's do-not-call list; API keys gain ``rules`` (enforce or warn)."""
+7: ``dnc``, the service's do-not-call list; API keys gain ``rules`` (enforce or warn).
+8: ``genesys_budget`` gains ``carry``, tokens taken when the window may already have ended."""
 
 RULES_POLICIES: tuple[str, ...] = ("enforce", "warn")
 """What a key's dials do when a calling rule (window, do-not-call) forbids them: refused, or

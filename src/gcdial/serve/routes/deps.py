@@ -14,7 +14,7 @@ from gcdial.serve.principal import COOKIE_NAME, SAFE_METHODS, Authenticator, Pri
 from gcdial.serve.problems import ApiProblem, ErrorBody
 from gcdial.serve.review import Reviews
 from gcdial.serve.service import DialService
-from gcdial.serve.session import WIDGET_TOKEN_PREFIX
+from gcdial.serve.session import WIDGET_EXPIRES_STATE, WIDGET_TOKEN_PREFIX
 
 __all__ = [
     "ERRORS",
@@ -82,6 +82,9 @@ async def _identify(
             request.headers.get("origin"),
             safe=request.method in SAFE_METHODS,
         )
+        if principal.session is not None:
+            left = principal.session.expires_at - auth.service.clock()
+            setattr(request.state, WIDGET_EXPIRES_STATE, max(0, int(left)))
     elif credentials is not None:
         principal = await auth.from_bearer(credentials.credentials)
     else:

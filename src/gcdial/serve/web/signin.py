@@ -214,6 +214,8 @@ async def finish_signin(
             "ok": True,
             "token": auth.seal_widget(session),
             "expiresAt": session.expires_at,
+            # The browser's clock may differ from the service's: the widget counts from now.
+            "expiresIn": max(0, int(int(session.expires_at) - service.clock())),  # as sealed
             "agent": {"email": user.email.lower(), "name": user.name},
         }
         answer = _render(

@@ -40,7 +40,7 @@
     ".status:empty{display:none}.status{max-width:32em}" +
     ".error{color:#a61b1b}.ended{color:#52606d}";
 
-  var session = null; // {token, expiresAt, agent}
+  var session = null; // {token, until (this browser's clock, in ms), agent}
   var hello = null; // the service's answer for this origin (a promise)
   var refusal = null; // its message, once known, when this origin is not allowed
   var sheet = null;
@@ -64,7 +64,16 @@
   }
 
   function fresh() {
-    return session && Date.now() / 1000 < session.expiresAt - 5;
+    return !!session && Date.now() < session.until - 5000;
+  }
+
+  // How long the token may still place calls, as the service counts it (the browser's clock
+  // may differ from the service's): from the sign-in, then from every answer.
+  function expiresIn(seconds) {
+    var left = Number(seconds);
+    if (session && seconds !== null && seconds !== "" && isFinite(left)) {
+      session.until = Date.now() + left * 1000;
+    }
   }
 
   function numberOf(element) {
@@ -132,7 +141,9 @@
           finish(new Error(data.message || "The sign-in was refused."));
           return;
         }
-        finish(null, { token: data.token, expiresAt: data.expiresAt, agent: data.agent });
+        var left =
+          typeof data.expiresIn === "number" ? data.expiresIn : data.expiresAt - Date.now() / 1000;
+        finish(null, { token: data.token, until: Date.now() + left * 1000, agent: data.agent });
       }
       window.addEventListener("message", onMessage);
       var watch = setInterval(function () {
@@ -155,6 +166,7 @@
       body: body ? JSON.stringify(body) : undefined,
       credentials: "omit",
     }).then(function (answer) {
+      expiresIn(answer.headers.get("Gcdial-Session-Expires-In"));
       return answer.json().then(
         function (json) {
           return { status: answer.status, body: json };
