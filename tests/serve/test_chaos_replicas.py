@@ -281,6 +281,27 @@ def chaos_emulator(tmp_path: Path) -> Iterator[EmulatorServer]:
         yield server
 
 
+def _explain_overlaps(overlaps: dict[str, Any], ledger: list[dict[str, Any]]) -> str:
+    """Each overlap (the first ten): the agent, the call that was live and the one created over
+    it, each as the API dial it was."""
+
+    def what(call: dict[str, Any] | None) -> str:
+        if call is None:
+            return "(not in the ledger)"
+        attributes = call["body"].get("attributes") or {}
+        kind = f"API dial {attributes['chaosDial']}" if "chaosDial" in attributes else "a call"
+        return f"{kind} to {call['phoneNumber']} created {call['createdAt']} ({call['state']})"
+
+    by_id = {call["id"]: call for call in ledger}
+    by_start = {(call["phoneNumber"], call["createdAt"]): call for call in ledger}
+    lines = [f"{overlaps['total']} create-calls for an agent with a live call:"]
+    for entry in overlaps["overlaps"][:10]:
+        live = "; ".join(what(by_id.get(c)) for c in entry["liveCalls"])
+        new = what(by_start.get((entry["phoneNumber"], entry["at"])))
+        lines.append(f"  {entry['email']} at {entry['at']}: live {live}; created over it: {new}")
+    return "\n".join(lines)
+
+
 def _rows(pg_url: str) -> dict[str, dict[str, Any]]:
     with psycopg.connect(pg_url) as conn:
         rows = conn.execute(
@@ -389,17 +410,15 @@ def _judge(
     # an agent.
     created: dict[str, str] = {}
     duplicates: Counter[str] = Counter()
-    for call in emulator.calls_created():
+    ledger = emulator.calls_created()
+    for call in ledger:
         dial = str((call["body"].get("attributes") or {}).get("chaosDial"))
         if dial in created:
             duplicates[dial] += 1
         created[dial] = call["id"]
     assert not duplicates, f"dials created more than once: {dict(duplicates)}"
     overlaps = emulator.overlaps()
-    assert overlaps["total"] == 0, (
-        f"{overlaps['total']} create-calls for an agent with a live call: {overlaps['byAgent']}; "
-        f"the first: {overlaps['overlaps'][:3]}"
-    )
+    assert overlaps["total"] == 0, _explain_overlaps(overlaps, ledger)
 
     # Each call row agrees with the ledger; the unknown ones carry their evidence.
     assert len(rows) == len(outcomes), f"{len(rows)} call rows for {len(outcomes)} dials"
