@@ -17,6 +17,7 @@ The tree is split by "did a response come back?"::
     │       ├── JournalMismatchError it belongs to another campaign or list
     │       ├── JournalSchemaError   a newer gcdial's, or not a journal at all
     │       ├── JournalDataError     a value in it is not one gcdial wrote (table, row, column)
+    │       ├── JournalFencedError   this replica no longer holds the campaign: nothing written
     │       └── ReviewConflictError  a verdict on a contact no longer waiting for one
     ├── AgentNotReadyError           agent missing / inactive / without station: what to fix
     │   └── NoUsableAgentError       every agent of a campaign was excluded
@@ -92,6 +93,7 @@ __all__ = [
     "InvalidPhoneNumberError",
     "JournalDataError",
     "JournalError",
+    "JournalFencedError",
     "JournalLockedError",
     "JournalMismatchError",
     "JournalSchemaError",
@@ -545,6 +547,12 @@ class JournalSchemaError(JournalError):
 class JournalDataError(JournalError):
     """A value read back from an intact journal is not one gcdial writes (edited by hand, or
     damaged): names the file, table, row and column, so that it can be restored or corrected."""
+
+
+class JournalFencedError(JournalError):
+    """A campaign's journal in a shared store refused to begin an attempt: this replica no
+    longer holds the campaign's lease (another replica took it over). Nothing was written, and
+    nothing may be dialed."""
 
 
 class ReviewConflictError(JournalError):

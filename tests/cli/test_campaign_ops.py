@@ -282,7 +282,7 @@ def test_a_damaged_journal_is_exit_2_naming_the_file(
         path.write_bytes(good if data is None else data)
         if data is None:
             with sqlite3.connect(path) as conn:
-                conn.execute("DROP TABLE events")
+                conn.execute("DROP TABLE campaign_events")
             conn.close()
     checks = [(name, ["status"]) for name in damaged] + [
         ("table.db", ["resume"]),

@@ -23,6 +23,7 @@ import pytest
 
 from gcdial.campaign.journal import Journal
 from gcdial.emulator import EmulatorConfig, EmulatorServer
+from old_journals import back_to_schema
 
 from .helpers import Result, assert_clean, emulator_env, secret_forms
 
@@ -34,30 +35,30 @@ NUMBERS = ["+14155550301", "+14155550302", "+14155550303"]
 # Every column of every table that holds a typed value (a time, a number, a choice, JSON):
 # (table, column, which rows) -> each set to a value gcdial never writes.
 TYPED_COLUMNS = [
-    ("contacts", "line", ""),
-    ("contacts", "attributes", ""),
-    ("contacts", "status", ""),
-    ("contacts", "attempts", ""),
-    ("contacts", "next_at", ""),
-    ("contacts", "updated_at", ""),
-    ("contacts", "tz", ""),
-    ("attempts", "contact_id", ""),
-    ("attempts", "number", ""),
-    ("attempts", "state", ""),
-    ("attempts", "created_at", ""),
-    ("attempts", "accepted_at", ""),
-    ("attempts", "ended_at", ""),
-    ("attempts", "talk_s", ""),
-    ("attempts", "sent_after", ""),
-    ("attempts", "match_after", ""),
-    ("attempts", "wrapup_at", ""),
-    ("attempts", "wrapup_action", ""),
-    ("events", "at", ""),
-    ("events", "contact_id", ""),
-    ("meta", "value", "settings"),
-    ("meta", "value", "attribute_columns"),
-    ("meta", "value", "created_at"),
-    ("meta", "value", "contacts_loaded"),
+    ("campaign_contacts", "line", ""),
+    ("campaign_contacts", "attributes", ""),
+    ("campaign_contacts", "status", ""),
+    ("campaign_contacts", "attempts", ""),
+    ("campaign_contacts", "next_at", ""),
+    ("campaign_contacts", "updated_at", ""),
+    ("campaign_contacts", "tz", ""),
+    ("campaign_attempts", "contact_id", ""),
+    ("campaign_attempts", "number", ""),
+    ("campaign_attempts", "state", ""),
+    ("campaign_attempts", "created_at", ""),
+    ("campaign_attempts", "accepted_at", ""),
+    ("campaign_attempts", "ended_at", ""),
+    ("campaign_attempts", "talk_s", ""),
+    ("campaign_attempts", "sent_after", ""),
+    ("campaign_attempts", "match_after", ""),
+    ("campaign_attempts", "wrapup_at", ""),
+    ("campaign_attempts", "wrapup_action", ""),
+    ("campaign_events", "at", ""),
+    ("campaign_events", "contact_id", ""),
+    ("campaign_meta", "value", "settings"),
+    ("campaign_meta", "value", "attribute_columns"),
+    ("campaign_meta", "value", "created_at"),
+    ("campaign_meta", "value", "contacts_loaded"),
 ]
 
 
@@ -127,8 +128,8 @@ def _damage(journal: Path, table: str, column: str, key: str) -> None:
 
 COMMANDS = (["status"], ["report"], ["resume"], ["review"])
 # The values the issue found giving "internal error": every command is tried on these.
-REPORTED = {("contacts", "next_at"), ("contacts", "status"), ("attempts", "created_at"),
-            ("meta", "value")}  # fmt: skip
+REPORTED = {("campaign_contacts", "next_at"), ("campaign_contacts", "status"),
+            ("campaign_attempts", "created_at"), ("campaign_meta", "value")}  # fmt: skip
 
 
 @pytest.mark.parametrize(("table", "column", "key"), TYPED_COLUMNS)
@@ -166,8 +167,8 @@ _FileLock(path).acquire()
 conn = sqlite3.connect(path, isolation_level=None)
 conn.execute("PRAGMA cache_size = 1")
 conn.execute("BEGIN IMMEDIATE")
-conn.execute("UPDATE meta SET value = value || ''")
-conn.execute("UPDATE contacts SET detail = hex(randomblob(3000))")
+conn.execute("UPDATE campaign_meta SET value = value || ''")
+conn.execute("UPDATE campaign_contacts SET detail = hex(randomblob(3000))")
 os.kill(os.getpid(), signal.SIGKILL)
 """
     killed = subprocess.run([sys.executable, "-c", child, str(path)], check=False)
@@ -222,14 +223,11 @@ def test_a_damaged_journal_whose_migration_fails_is_left_as_it_was(
     shutil.copy(finished / "c.csv", work_dir / "c.csv")
     journal = work_dir / "c.db"
     shutil.copy(finished / "c.db", journal)
+    # Back to schema 2 (its first step, 2 -> 3, would succeed), damaged so that the step to
+    # schema 4 fails: a table of schema 4 is already there.
+    back_to_schema(journal, 2)
     with sqlite3.connect(journal) as conn:
-        # Back to schema 2 (its first step, 2 -> 3, would succeed), damaged so that the step to
-        # schema 4 fails: a table of schema 4 is already there.
-        for column in ("wrapup_code", "wrapup_name", "wrapup_notes", "wrapup_at", "wrapup_action"):
-            conn.execute(f"ALTER TABLE attempts DROP COLUMN {column}")
-        for column in ("sent_after", "match_after"):
-            conn.execute(f"ALTER TABLE attempts DROP COLUMN {column}")
-        conn.execute("PRAGMA user_version = 2")
+        conn.execute("CREATE TABLE dnc_numbers (phone TEXT)")
     conn.close()
     before = journal.read_bytes()
 

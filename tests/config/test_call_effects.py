@@ -32,6 +32,7 @@ TABLE: dict[type[e.GcdialError], CallEffect] = {
     e.JournalMismatchError: R,
     e.JournalSchemaError: R,
     e.JournalDataError: R,
+    e.JournalFencedError: R,
     e.ReviewConflictError: R,
     e.AgentNotReadyError: R,
     e.NoUsableAgentError: R,

@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from gcdial.campaign.journal import Journal
 from gcdial.campaign.progress import AttemptUpdate
 from gcdial.serve.campaign_calls import call_change, campaign_call_id
+from gcdial.serve.campaign_journals import CampaignJournals
 from gcdial.serve.config import ServeConfig
 
 from .conftest import Running
@@ -191,8 +191,8 @@ def test_hanging_up_a_campaign_call_records_its_outcome(running: Running) -> Non
     ended = running.http.get(f"/v1/calls/{call_id}", headers=running.headers(ops)).json()
     assert ended["ended"] is True
     assert ended["outcome"] == "answered"
-    journal = Journal.open(running.store.path.parent / "campaigns" / cid / "journal.db",
-                           read_only=True)  # fmt: skip
+    journal = CampaignJournals.for_store(running.store).read(cid)
+    assert journal is not None
     try:
         attempt = next(a for a in journal.attempts() if a.id == ended["attemptId"])
     finally:

@@ -261,3 +261,43 @@ def test_dnc_import_is_all_or_none_and_names_each_bad_row(tmp_path: Path) -> Non
         ("dnc_add", "added", "+442079460142"),
         ("dnc_remove", "removed", "+14155550100"),
     ]
+
+
+def test_campaigns_an_older_gcdial_kept_in_a_folder_are_refused_naming_it(tmp_path: Path) -> None:
+    old = tmp_path / "serve-campaigns" / "cmp_0123456789abcdef"
+    old.mkdir(parents=True)
+    (old / "meta.json").write_text('{"id": "cmp_0123456789abcdef", "state": "paused"}')
+    (old / "contacts.csv").write_text("phone\n+14155550100\n")
+    result = subprocess.run(
+        [GCDIAL, "serve", "--sandbox", "--port", "0"],
+        capture_output=True,
+        text=True,
+        env=_env(tmp_path),
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert f"{tmp_path / 'serve-campaigns'} holds 1 campaign(s) of an older gcdial" in (
+        result.stderr
+    )
+    assert "cmp_0123456789abcdef" in result.stderr
+    assert "move" in result.stderr  # what to do about it
+    # An empty folder (or none) is no campaign: the service starts.
+    (old / "meta.json").unlink()
+    (old / "contacts.csv").unlink()
+    old.rmdir()
+    process = subprocess.Popen(
+        [GCDIAL, "serve", "--sandbox", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(tmp_path),
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.startswith("gcdial serve: serving at"), line
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=20)

@@ -13,7 +13,13 @@ import psycopg
 from gcdial.serve import pg_store, sqlite_store
 from gcdial.serve.pg_store import PostgresStore
 from gcdial.serve.sqlite_store import SqliteStore
-from gcdial.serve.store import SCHEMA_VERSION, CallRecord, Store, WebhookEndpoint
+from gcdial.serve.store import (
+    SCHEMA_VERSION,
+    CallRecord,
+    CampaignRecord,
+    Store,
+    WebhookEndpoint,
+)
 
 SECRET = "whsec_" + "A" * 44
 
@@ -122,5 +128,52 @@ def test_postgres_store_of_schema_3_is_migrated(pg_url: str) -> None:
     store = PostgresStore(pg_url)
     try:
         _old_rows_then_new(store)
+    finally:
+        store.close()
+
+
+def _leases_then_campaigns(store: Store) -> None:
+    """A store migrated from schema 8: its live leases are held at epoch 1 (a truthy epoch: a
+    page session's renewal must still succeed), and campaigns can be kept."""
+    assert store.schema_version() == SCHEMA_VERSION
+    assert store.acquire_lease("session:s1", "key-1", now=10.0, ttl_s=100) == 1  # renewed
+    assert store.acquire_lease("campaign:cmp_1", "r2", now=10.0, ttl_s=10) is None  # r1's
+    assert store.acquire_lease("campaign:cmp_1", "r2", now=200.0, ttl_s=10) == 2  # expired
+    store.insert_campaign(
+        CampaignRecord(id="cmp_1", name="x", api_key_id="k", created_at=1.0, settings={}),
+        "phone\n",
+    )
+    assert [c.id for c in store.list_campaigns()] == ["cmp_1"]
+
+
+def test_sqlite_store_of_schema_8_gains_lease_epochs_and_campaigns(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        for version in range(1, 9):
+            db.executescript(sqlite_store._MIGRATIONS[version])
+            db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+        db.execute("INSERT INTO leases VALUES ('session:s1', 'key-1', 100)")
+        db.execute("INSERT INTO leases VALUES ('campaign:cmp_1', 'r1', 100)")
+    store = SqliteStore(path)
+    try:
+        _leases_then_campaigns(store)
+    finally:
+        store.close()
+
+
+def test_postgres_store_of_schema_8_gains_lease_epochs_and_campaigns(pg_url: str) -> None:
+    with psycopg.connect(pg_url) as conn:
+        conn.execute("CREATE TABLE schema_version (version integer NOT NULL, "
+                     "applied_at timestamptz NOT NULL DEFAULT now())")  # fmt: skip
+        for version in range(1, 9):
+            for statement in pg_store._statements(pg_store._MIGRATIONS[version]):
+                conn.execute(statement.encode())
+            conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (version,))
+        conn.execute("INSERT INTO leases VALUES ('session:s1', 'key-1', 100)")
+        conn.execute("INSERT INTO leases VALUES ('campaign:cmp_1', 'r1', 100)")
+    store = PostgresStore(pg_url)
+    try:
+        _leases_then_campaigns(store)
     finally:
         store.close()

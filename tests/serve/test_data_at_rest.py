@@ -235,7 +235,7 @@ def test_a_cli_report_file_is_0600(tmp_path: Path) -> None:
     assert _mode(out) == 0o600
 
 
-def test_an_uploaded_campaign_is_0600(running: Running) -> None:
+def test_an_uploaded_campaign_is_kept_in_the_0600_store_not_in_a_folder(running: Running) -> None:
     key = running.make_key("campaigns", scopes=("campaigns", "dial", "watch"))
     created = running.http.post(
         "/v1/campaigns",
@@ -244,10 +244,9 @@ def test_an_uploaded_campaign_is_0600(running: Running) -> None:
         headers=running.headers(key),
     )
     assert created.status_code == 201, created.text
-    folder = Path(running.store.path).parent / "campaigns" / created.json()["id"]
-    files = [p for p in folder.iterdir() if p.is_file()]
-    assert {p.name for p in files} >= {"contacts.csv", "meta.json"}
-    assert {p.name: _mode(p) for p in files} == {p.name: 0o600 for p in files}
+    assert running.store.campaign_csv(created.json()["id"]) == "phone\n+14155550100\n"
+    assert not (Path(running.store.path).parent / "campaigns").exists()
+    assert _mode(Path(running.store.path)) == 0o600
 
 
 def test_a_bad_key_setting_is_a_clear_cli_error(tmp_path: Path) -> None:

@@ -241,14 +241,14 @@ def test_a_dead_replicas_lease_is_taken_over(
     replicas: tuple[PostgresStore, PostgresStore],
 ) -> None:
     first, second = replicas
-    assert first.acquire_lease("campaign:x", "r1", now=0.0, ttl_s=10) is True
-    assert second.acquire_lease("campaign:x", "r2", now=5.0, ttl_s=10) is False
-    assert first.acquire_lease("campaign:x", "r1", now=9.0, ttl_s=10) is True
-    assert second.acquire_lease("campaign:x", "r2", now=18.0, ttl_s=10) is False
-    assert second.acquire_lease("campaign:x", "r2", now=19.5, ttl_s=10) is True
+    assert first.acquire_lease("campaign:x", "r1", now=0.0, ttl_s=10) == 1
+    assert second.acquire_lease("campaign:x", "r2", now=5.0, ttl_s=10) is None
+    assert first.acquire_lease("campaign:x", "r1", now=9.0, ttl_s=10) == 1
+    assert second.acquire_lease("campaign:x", "r2", now=18.0, ttl_s=10) is None
+    assert second.acquire_lease("campaign:x", "r2", now=19.5, ttl_s=10) == 2
     assert first.lease_holder("campaign:x", now=20.0) == "r2"
     # The old holder's heartbeat now fails: it must stop running the campaign.
-    assert first.acquire_lease("campaign:x", "r1", now=20.0, ttl_s=10) is False
+    assert first.acquire_lease("campaign:x", "r1", now=20.0, ttl_s=10) is None
 
 
 def test_the_audit_log_refuses_changes(pg_url: str) -> None:

@@ -15,6 +15,7 @@ from gcdial.serve.store import (
     ApiKeyRecord,
     AuditEntry,
     CallRecord,
+    CampaignRecord,
     DncEntry,
     Store,
     WebhookEndpoint,
@@ -259,15 +260,94 @@ def test_dnc_list_all_or_none_pages_and_removal(store: Store) -> None:
 
 
 def test_lease_one_owner_until_expiry(store: Store) -> None:
-    assert store.acquire_lease("camp", "r1", now=0.0, ttl_s=10) is True
-    assert store.acquire_lease("camp", "r2", now=5.0, ttl_s=10) is False
-    assert store.acquire_lease("camp", "r1", now=8.0, ttl_s=10) is True  # heartbeat
+    assert store.acquire_lease("camp", "r1", now=0.0, ttl_s=10) == 1
+    assert store.acquire_lease("camp", "r2", now=5.0, ttl_s=10) is None
+    assert store.acquire_lease("camp", "r1", now=8.0, ttl_s=10) == 1  # heartbeat: same epoch
     assert store.lease_holder("camp", now=17.0) == "r1"
-    assert store.acquire_lease("camp", "r2", now=18.5, ttl_s=10) is True  # r1 died
+    assert store.acquire_lease("camp", "r2", now=18.5, ttl_s=10) == 2  # r1 died: a new epoch
     store.release_lease("camp", "r1")
     assert store.lease_holder("camp", now=19.0) == "r2"
     store.release_lease("camp", "r2")
     assert store.lease_holder("camp", now=19.0) is None
+    # Taken again after a release, even by its last holder: the epoch still grows.
+    assert store.acquire_lease("camp", "r2", now=20.0, ttl_s=10) == 3
+
+
+def test_a_campaign_lease_keeps_its_epoch_through_the_purge(store: Store) -> None:
+    assert store.acquire_lease("campaign:cmp_1", "r1", now=0.0, ttl_s=10) == 1
+    assert store.acquire_lease("session:s", "k", now=0.0, ttl_s=10) == 1
+    store.purge_expired(now=100.0)
+    assert store.acquire_lease("session:s", "k", now=100.0, ttl_s=10) == 1  # purged: afresh
+    # The campaign's row stayed: a frozen holder of epoch 1 can never match the next holder.
+    assert store.acquire_lease("campaign:cmp_1", "r1", now=100.0, ttl_s=10) == 2
+
+
+def _campaign(campaign_id: str, key: str, at: float, state: str = "created") -> CampaignRecord:
+    return CampaignRecord(
+        id=campaign_id,
+        name=f"list {campaign_id}",
+        api_key_id=key,
+        created_at=at,
+        settings={"agents": ["alice"], "phone_column": "tel"},
+        state=state,
+        contacts=3,
+    )
+
+
+def test_campaigns_are_kept_listed_and_changed(store: Store) -> None:
+    store.insert_campaign(_campaign("cmp_a", "key-1", 1.0), "tel\n+14155550100\n")
+    store.insert_campaign(_campaign("cmp_b", "key-2", 2.0), "tel\n+14155550101\n")
+    store.insert_campaign(_campaign("cmp_c", "key-1", 3.0), "tel\n+14155550102\n")
+    got = store.get_campaign("cmp_a")
+    assert got == _campaign("cmp_a", "key-1", 1.0)
+    assert store.get_campaign("cmp_zzz") is None
+    assert store.campaign_csv("cmp_b") == "tel\n+14155550101\n"
+    assert store.campaign_csv("cmp_zzz") is None
+    assert [c.id for c in store.list_campaigns()] == ["cmp_c", "cmp_b", "cmp_a"]
+    assert [c.id for c in store.list_campaigns(api_key_id="key-1")] == ["cmp_c", "cmp_a"]
+    assert [c.id for c in store.list_campaigns(limit=1)] == ["cmp_c"]
+    changed = store.update_campaign(
+        "cmp_a", state="running", history=["1 running"], error=None, states=("created",)
+    )
+    assert changed is not None
+    assert changed.state == "running"
+    assert changed.history == ["1 running"]
+    # Guarded by the state it had: a second start finds it running and changes nothing.
+    assert store.update_campaign("cmp_a", state="paused", states=("created",)) is None
+    assert store.get_campaign("cmp_a").state == "running"  # type: ignore[union-attr]
+    assert store.update_campaign("cmp_zzz", state="paused") is None
+    with pytest.raises(ValueError, match="not campaign fields"):
+        store.update_campaign("cmp_a", csv="x")
+    with pytest.raises(ValueError, match="not a campaign state"):
+        store.update_campaign("cmp_a", state="bogus")
+
+
+def test_a_fenced_campaign_update_needs_the_lease_as_it_was(store: Store) -> None:
+    store.insert_campaign(_campaign("cmp_a", "key-1", 1.0, "running"), "tel\n")
+    epoch = store.acquire_lease("campaign:cmp_a", "r1", now=0.0, ttl_s=10)
+    assert epoch == 1
+    fence = ("campaign:cmp_a", "r1", epoch)
+    assert store.update_campaign("cmp_a", fence=fence, contacts=5) is not None
+    assert store.acquire_lease("campaign:cmp_a", "r2", now=11.0, ttl_s=10) == 2
+    # r1 was frozen past its lease and r2 took it: r1's write is refused, whatever it says.
+    assert store.update_campaign("cmp_a", fence=fence, state="paused") is None
+    assert store.get_campaign("cmp_a").state == "running"  # type: ignore[union-attr]
+
+
+def test_orphaned_campaigns_are_the_running_ones_without_a_live_lease(store: Store) -> None:
+    for i, state in enumerate(("running", "running", "paused", "stopping", "running", "finished")):
+        store.insert_campaign(_campaign(f"cmp_{i}", "key-1", float(i), state), "tel\n")
+    store.acquire_lease("campaign:cmp_0", "r1", now=0.0, ttl_s=10)  # live until 10
+    store.acquire_lease("campaign:cmp_1", "r1", now=0.0, ttl_s=5)  # expired at 5
+    store.acquire_lease("campaign:cmp_4", "r1", now=0.0, ttl_s=10)
+    store.release_lease("campaign:cmp_4", "r1")  # released (a run that ended badly)
+    found = store.orphaned_campaigns(now=6.0)
+    # cmp_3 is stopping with no lease (its replica died while stopping); cmp_2 and cmp_5 are
+    # paused and finished, never taken.
+    assert [c.id for c in found] == ["cmp_1", "cmp_3", "cmp_4"]
+    assert [c.id for c in store.orphaned_campaigns(now=11.0)] == [
+        "cmp_0", "cmp_1", "cmp_3", "cmp_4"
+    ]  # fmt: skip
 
 
 def test_a_sqlite_store_of_schema_5_gains_the_list_and_keeps_its_keys(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from gcdial.campaign.journal import Journal
 from gcdial.emulator import EmulatorServer
+from gcdial.serve.campaign_journals import CampaignJournals
 from gcdial.serve.config import ServeConfig
 
 from .browser import DESKTOP, PHONE
@@ -80,8 +81,10 @@ def campaign_needing_review(web: Web) -> dict[str, Any]:
 
 
 def journal_of(web: Web, campaign_id: str) -> Journal:
-    return Journal.open(Path(web.config.campaigns_dir or "") / campaign_id / "journal.db",
-                        read_only=True)  # fmt: skip
+    assert web.store is not None
+    journal = CampaignJournals.for_store(web.store).read(campaign_id)
+    assert journal is not None
+    return journal
 
 
 def test_verdict_on_a_campaign_attempt_and_reassign_from_the_page(

@@ -25,7 +25,12 @@ from gcdial.campaign.decide import (
     WrapupContext,
     journal_change,
 )
-from gcdial.campaign.journal import AttemptState, ContactRecord, JournalError
+from gcdial.campaign.journal import (
+    AttemptState,
+    ContactRecord,
+    JournalError,
+    JournalFencedError,
+)
 from gcdial.campaign.pacing import PoolAgent
 from gcdial.campaign.progress import AgentActivity, AgentView
 from gcdial.campaign.rules import DoNotCallList
@@ -160,6 +165,10 @@ class Placer:
                 sent_after=server_clock.last,
                 match_after=server_clock.passed(UNTAGGED_SKEW_S),
             )
+        except JournalFencedError as exc:
+            # Another replica took the campaign over: this run dials nothing more.
+            self._state.fail(exc)
+            return
         except JournalError as exc:
             logger.warning("not dialing line %d: %s", contact.line, exc)
             return

@@ -49,7 +49,8 @@ from gcdial.campaign.csvinput import (
 )
 from gcdial.campaign.dbthread import JournalThread
 from gcdial.campaign.dispatch import DispatchLoop
-from gcdial.campaign.journal import ContactRecord, Journal, JournalError
+from gcdial.campaign.journal import ContactRecord, Journal
+from gcdial.campaign.journal_source import FileJournal, JournalSource
 from gcdial.campaign.pacing import AgentPool, Dispatcher, PoolAgent
 from gcdial.campaign.placer import Placer, append_dnc
 from gcdial.campaign.pool import Exclusion, PoolCheck, check_pool
@@ -131,7 +132,8 @@ class CampaignRunner:
         settings: CampaignSettings,
         client: AsyncClient,
         *,
-        journal_path: str | Path,
+        journal_path: str | Path | None = None,
+        journals: JournalSource | None = None,
         name: str | None = None,
         observer: Observer | None = None,
         on_attempt: AttemptHook | None = None,
@@ -146,7 +148,13 @@ class CampaignRunner:
     ) -> None:
         self.settings = settings
         self.client = client
-        self.journal_path = Path(journal_path)
+        if journals is None:
+            if journal_path is None:
+                raise TypeError("CampaignRunner needs journal_path or journals")
+            journals = FileJournal(Path(journal_path))
+        # Where the journal is: a file beside the list (the CLI), or a campaign's rows in a
+        # shared database (the service).
+        self.journals: JournalSource = journals
         self.name = name or Path(settings.csv_path).stem
         self.progress = Progress(name=self.name)
         self.observer = observer
@@ -297,9 +305,9 @@ class CampaignRunner:
                 file=str(csv_path),
                 hint="Give the path of a readable CSV file.",
             ) from None
-        path = self.journal_path
-        if Journal.exists(path):
-            journal = Journal.open(path, expect_fingerprint=fingerprint, clock=self.clock)
+        journals = self.journals
+        if journals.exists():
+            journal = journals.open(expect_fingerprint=fingerprint, clock=self.clock)
             try:
                 journal.verify()
                 journal.set_meta("settings", json.dumps(self.settings.to_json(), sort_keys=True))
@@ -308,11 +316,7 @@ class CampaignRunner:
                 journal.close()
                 raise
             return journal, True
-        if not path.parent.is_dir():
-            raise JournalError(
-                f"Cannot create the journal {path}: the folder {path.parent} does not exist.",
-                hint="Create the folder, or give another --journal path.",
-            )
+        journals.check_creatable()
         if self.settings.strict:
             validate_csv(
                 csv_path,
@@ -320,8 +324,7 @@ class CampaignRunner:
                 default_country=self.settings.default_country,
                 strict=True,
             )
-        created = Journal.create(
-            path,
+        created = journals.create(
             name=self.name,
             csv_path=str(csv_path.resolve()),
             csv_fingerprint=fingerprint,

@@ -98,6 +98,17 @@ def serve(
             metavar="SECONDS",
         ),
     ] = 300.0,
+    campaign_lease: Annotated[
+        float,
+        typer.Option(
+            help="A replica runs a campaign while it holds its lease, renewed every third of"
+            " this; when the replica dies another takes the campaign over once it expired.",
+            envvar="GCDIAL_SERVE_CAMPAIGN_LEASE_S",
+            min=0.3,
+            max=3600,
+            metavar="SECONDS",
+        ),
+    ] = 30.0,
     resolve_later: Annotated[
         float,
         typer.Option(
@@ -169,7 +180,7 @@ def serve(
     from gcdial.client import AsyncClient
     from gcdial.errors import ConfigError
     from gcdial.serve.app import create_app
-    from gcdial.serve.config import DEFAULT_CALLING_WINDOW, ServeConfig
+    from gcdial.serve.config import DEFAULT_CALLING_WINDOW, ServeConfig, default_campaigns_dir
     from gcdial.serve.server import bind, is_loopback, uvicorn_config
     from gcdial.serve.stores import describe_store, is_shared
 
@@ -188,10 +199,14 @@ def serve(
             max_body_bytes=max_body,
             cors_origins=tuple(cors_origin or ()),
             stale_claim_s=stale_claim,
+            campaign_lease_s=campaign_lease,
             resolve_later_s=resolve_later,
             webhook_lease_s=webhook_lease,
             allow_insecure_webhooks=allow_insecure_webhooks or sandbox,
-            campaigns_dir=str(store.parent / "serve-campaigns") if store else None,
+            # Where an older gcdial kept the campaigns uploaded over HTTP: refused while in use.
+            campaigns_dir=str(
+                store.parent / "serve-campaigns" if store else default_campaigns_dir()
+            ),
             signin_client_id=signin_client_id or None,
             signin_client_secret=os.environ.get("GCDIAL_SIGNIN_CLIENT_SECRET") or None,
             public_url=public_url,
@@ -202,9 +217,13 @@ def serve(
     opened = _open_store(store)
     with session(ctx, sandbox=sandbox, verbose=verbose) as run:
         settings = run.settings()
-        application = create_app(
-            opened, lambda: AsyncClient(settings), config, single_process=not is_shared(opened)
-        )
+        try:
+            application = create_app(
+                opened, lambda: AsyncClient(settings), config, single_process=not is_shared(opened)
+            )
+        except ConfigError as exc:
+            opened.close()
+            raise _fail(str(exc)) from None
         try:
             sock, base_url = bind(host, port)
         except OSError as exc:

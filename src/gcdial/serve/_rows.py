@@ -19,8 +19,10 @@ __all__ = [
     "API_KEY_COLUMNS",
     "AUDIT_COLUMNS",
     "CALL_COLUMNS",
+    "CAMPAIGN_COLUMNS",
     "DELIVERY_COLUMNS",
     "DNC_COLUMNS",
+    "PURGE_LEASES",
     "Row",
     "SharedReads",
     "api_key_args",
@@ -29,6 +31,9 @@ __all__ = [
     "audit_entry",
     "call_args",
     "call_record",
+    "campaign_args",
+    "campaign_record",
+    "campaign_update",
     "check_call_changes",
     "delivery_record",
     "dnc_args",
@@ -57,6 +62,13 @@ API_KEY_COLUMNS = (
     "rules"
 )
 DNC_COLUMNS = "number, added_at, added_by, reason"
+CAMPAIGN_COLUMNS = (
+    "id, name, api_key_id, created_at, settings, state, contacts, error, stop_reason, history"
+)
+# Expired leases go, but a campaign's: its row keeps the epoch, so the next holder's is higher.
+PURGE_LEASES = "DELETE FROM leases WHERE expires_at <= ? AND substr(name, 1, 9) <> 'campaign:'"
+# The campaign states a replica runs (or is ending): with no live lease, their replica died.
+ORPHAN_STATES = ("running", "pausing", "stopping")
 
 
 class Row(Protocol):
@@ -232,6 +244,73 @@ def name_taken(name: str) -> ValueError:
     return ValueError(f"an API key named {name!r} exists; revoke it first")
 
 
+def campaign_record(row: Row) -> store.CampaignRecord:
+    """A campaign from its row (``settings`` and ``history`` are JSON)."""
+    return store.CampaignRecord(
+        id=row["id"],
+        name=row["name"],
+        api_key_id=row["api_key_id"],
+        created_at=float(row["created_at"]),
+        settings=dict(_json(row["settings"])),
+        state=row["state"],
+        contacts=None if row["contacts"] is None else int(row["contacts"]),
+        error=row["error"],
+        stop_reason=row["stop_reason"],
+        history=[str(item) for item in _json(row["history"])],
+    )
+
+
+def campaign_args(record: store.CampaignRecord) -> tuple[Any, ...]:
+    """The row values of ``CAMPAIGN_COLUMNS``."""
+    return (
+        record.id,
+        record.name,
+        record.api_key_id,
+        record.created_at,
+        json.dumps(record.settings),
+        record.state,
+        record.contacts,
+        record.error,
+        record.stop_reason,
+        json.dumps(record.history),
+    )
+
+
+def campaign_changes(changes: dict[str, Any]) -> dict[str, Any]:
+    """``update_campaign``'s changes as column values (JSON columns dumped); an unknown field is
+    a programming error."""
+    unknown = set(changes) - set(store.CAMPAIGN_FIELDS)
+    if unknown:
+        raise ValueError(f"not campaign fields: {sorted(unknown)}")
+    if "state" in changes and changes["state"] not in store.CAMPAIGN_STATES:
+        raise ValueError(f"not a campaign state: {changes['state']!r}")
+    return {
+        name: json.dumps(value) if name in ("settings", "history") else value
+        for name, value in changes.items()
+    }
+
+
+def campaign_update(
+    campaign_id: str,
+    states: Sequence[str] | None,
+    fence: tuple[str, str, int] | None,
+    changes: dict[str, Any],
+) -> tuple[str, tuple[Any, ...]]:
+    """``update_campaign``'s statement (``?`` markers) and its values."""
+    values = campaign_changes(changes)
+    if not values:
+        raise ValueError("update_campaign needs a change")
+    sql = f"UPDATE campaigns SET {', '.join(f'{name} = ?' for name in values)} WHERE id = ?"  # noqa: S608 (field names checked)
+    args: list[Any] = [*values.values(), campaign_id]
+    if states is not None:
+        sql += f" AND state IN ({', '.join('?' for _ in states)})"
+        args.extend(states)
+    if fence is not None:
+        sql += " AND EXISTS (SELECT 1 FROM leases WHERE name = ? AND owner = ? AND epoch = ?)"
+        args.extend(fence)
+    return sql, tuple(args)
+
+
 class SharedReads:
     """The ``Store`` reads written once: their SQL is the same in both dialects but for the
     parameter marker, written ``?`` here and swapped for the backend's ``PARAM``."""
@@ -363,6 +442,43 @@ class SharedReads:
                 (before[0], before[0], before[1], limit),
             )
         return [dnc_entry(row) for row in rows]
+
+    def get_campaign(self, campaign_id: str) -> store.CampaignRecord | None:
+        """One campaign."""
+        rows = self._select(
+            f"SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = ?",  # noqa: S608 (a constant)
+            (campaign_id,),
+        )
+        return campaign_record(rows[0]) if rows else None
+
+    def campaign_csv(self, campaign_id: str) -> str | None:
+        """The campaign's uploaded list."""
+        rows = self._select("SELECT csv FROM campaigns WHERE id = ?", (campaign_id,))
+        return str(rows[0]["csv"]) if rows else None
+
+    def list_campaigns(
+        self, *, api_key_id: str | None = None, limit: int | None = None
+    ) -> list[store.CampaignRecord]:
+        """Campaigns newest first."""
+        rows = self._select(
+            f"SELECT {CAMPAIGN_COLUMNS} FROM campaigns "  # noqa: S608 (a constant)
+            "WHERE (CAST(? AS TEXT) IS NULL OR api_key_id = ?) "
+            "ORDER BY created_at DESC, id DESC LIMIT ?",
+            (api_key_id, api_key_id, 2**31 - 1 if limit is None else limit),
+        )
+        return [campaign_record(row) for row in rows]
+
+    def orphaned_campaigns(self, *, now: float) -> list[store.CampaignRecord]:
+        """Running (or ending) campaigns whose lease is absent or expired."""
+        columns = ", ".join(f"c.{name.strip()}" for name in CAMPAIGN_COLUMNS.split(","))
+        rows = self._select(
+            f"SELECT {columns} FROM campaigns c "  # noqa: S608 (constants)
+            "LEFT JOIN leases l ON l.name = 'campaign:' || c.id "
+            f"WHERE c.state IN {ORPHAN_STATES!r} AND (l.name IS NULL OR l.expires_at <= ?) "
+            "ORDER BY c.created_at",
+            (now,),
+        )
+        return [campaign_record(row) for row in rows]
 
     def lease_holder(self, name: str, *, now: float) -> str | None:
         """Who holds an unexpired lease."""

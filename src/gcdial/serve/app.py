@@ -26,8 +26,8 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gcdial.client import AsyncClient
-from gcdial.serve.campaigns import CampaignManager
-from gcdial.serve.config import ServeConfig, default_campaigns_dir
+from gcdial.serve.campaigns import CampaignManager, refuse_old_campaigns
+from gcdial.serve.config import ServeConfig
 from gcdial.serve.principal import Authenticator
 from gcdial.serve.problems import ApiProblem, ErrorItem, json_path, problem_body
 from gcdial.serve.review import Reviews
@@ -151,13 +151,16 @@ def create_app(
     """The app: routers, error handlers, middleware; the service starts in its lifespan."""
     cfg = config or ServeConfig()
     service = DialService(store, client_factory, cfg, clock=clock, single_process=single_process)
-    campaigns = CampaignManager(Path(cfg.campaigns_dir or default_campaigns_dir()), service)
+    if cfg.campaigns_dir:
+        refuse_old_campaigns(Path(cfg.campaigns_dir))
+    campaigns = CampaignManager(service)
     store_path = getattr(store, "path", None)
     secret = page_secret or load_secret(store_path if isinstance(store_path, Path) else None)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await service.start()
+        campaigns.watch()
         try:
             yield
         finally:

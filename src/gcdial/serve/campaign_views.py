@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -184,7 +185,7 @@ def run_view(progress: Progress, max_concurrent: int | None, monotonic_now: floa
 
 
 def campaign_detail(
-    journal_path: Path,
+    read: Callable[[], Journal | None],
     settings: dict[str, Any],
     *,
     now: datetime,
@@ -196,15 +197,15 @@ def campaign_detail(
 ) -> dict[str, Any]:
     """Progress, agents, rate budget, calls per minute and deferred contacts of one campaign.
 
-    Reads the journal read-only (call it in a thread); a campaign that never ran has no journal:
+    Reads the journal read-only from ``read`` (call it in a thread); a campaign that never ran
+    has no journal (``read`` gives None):
     its agents are as listed, its total the ``planned_total`` its upload counted, everything
     else empty.
     """
     listed = [str(a) for a in settings.get("agents", [])]
     journal: Journal | None = None
-    if journal_path.is_file():
-        with contextlib.suppress(JournalError):
-            journal = Journal.open(journal_path, read_only=True)
+    with contextlib.suppress(JournalError):
+        journal = read()
     try:
         if journal is None:
             by_status: dict[str, int] = {}

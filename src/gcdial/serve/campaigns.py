@@ -1,10 +1,12 @@
 """Campaigns over HTTP: a CSV uploaded once, then start / pause / resume / stop, status, report.
 
-Each campaign is a directory holding the uploaded CSV, the campaign's journal (the same journal
-and guarantees as ``gcdial campaign run``: the intent is committed before each POST, a resume
-reconciles calls in flight and never re-dials an unknown outcome) and ``meta.json`` (state and
-settings). A replica runs a campaign only while it holds the store's lease ``campaign:<id>``,
-renewed by a heartbeat; losing it aborts the run, and the next start resumes from the journal.
+A campaign lives in the service's store, not on a replica's disk: its settings, state and uploaded
+list are a ``campaigns`` row (:class:`~gcdial.serve.store.CampaignRecord`), its journal is the one
+``gcdial campaign run`` keeps (the intent is committed before each POST, a resume reconciles calls
+in flight and never re-dials an unknown outcome; :mod:`gcdial.serve.campaign_journals`).
+
+A replica runs a campaign while it holds the campaign's lease, and any replica takes over a
+campaign whose replica died: :mod:`gcdial.serve.campaign_runs`.
 """
 
 from __future__ import annotations
@@ -19,53 +21,51 @@ import logging
 import re
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from gcdial.campaign.csvinput import decoded_lines
-from gcdial.campaign.journal import Journal, JournalError
+from gcdial.campaign.journal import JournalError
 from gcdial.campaign.report import campaign_status, write_report
-from gcdial.campaign.runner import CampaignRunner, StopReason
 from gcdial.campaign.settings import CampaignSettings
-from gcdial.errors import GcdialError, InputFileError
-from gcdial.private_files import write_private_text
-from gcdial.serve.agent_leases import campaign_gate
-from gcdial.serve.campaign_calls import CampaignCalls
+from gcdial.errors import ConfigError, GcdialError, InputFileError
 from gcdial.serve.campaign_form import CampaignForm
-from gcdial.serve.campaign_views import RunView, campaign_detail, preview_upload, run_view
+from gcdial.serve.campaign_journals import CampaignJournals, Fencing
+from gcdial.serve.campaign_runs import CampaignRuns
+from gcdial.serve.campaign_views import RunView, campaign_detail, preview_upload
 from gcdial.serve.principal import owns
 from gcdial.serve.problems import ApiProblem
+from gcdial.serve.store import CampaignRecord, Store
 
-__all__ = ["CampaignManager", "CampaignMeta", "check_csv", "read_upload"]
+__all__ = ["CampaignManager", "CampaignMeta", "check_csv", "read_upload", "refuse_old_campaigns"]
 
 _CAMPAIGN_ID = re.compile(r"cmp_[0-9a-f]{1,32}")
 
 logger = logging.getLogger("gcdial.serve")
 
-LEASE_TTL_S = 30.0
-HEARTBEAT_S = 10.0
-HALT_WAIT_S = 5.0
-MAX_CSV_ERRORS = 5
+
+CampaignMeta = CampaignRecord
+"""A campaign as the store keeps it (the name the service's modules know it by)."""
 
 
-@dataclass
-class CampaignMeta:
-    """What ``meta.json`` holds."""
-
-    id: str
-    name: str
-    api_key_id: str
-    created_at: float
-    settings: dict[str, Any]
-    state: str = "created"  # created, running, pausing, paused, stopping, stopped, finished, failed
-    # The list's contacts as the upload's check counted them: the total shown before the first
-    # run creates the journal (which counts them from then on).
-    contacts: int | None = None
-    error: str | None = None
-    stop_reason: str | None = None
-    history: list[str] = field(default_factory=list)
+def refuse_old_campaigns(folder: Path) -> None:
+    """Raise ``ConfigError`` when ``folder`` holds campaigns of an older gcdial (one directory
+    per campaign with its ``meta.json``): their journals would be lost to this one, which keeps
+    campaigns in the store."""
+    try:
+        found = sorted(p.parent.name for p in folder.glob("cmp_*/meta.json"))
+    except OSError:
+        return
+    if found:
+        raise ConfigError(
+            f"{folder} holds {len(found)} campaign(s) of an older gcdial ({', '.join(found[:3])}"
+            f"{', ...' if len(found) > 3 else ''}); this gcdial keeps campaigns in its store and "
+            "cannot carry their journals over",
+            hint="Finish or stop them with the older gcdial and keep their reports, then move "
+            f"{folder} away and start this gcdial again.",
+        )
 
 
 def check_csv(data: bytes, phone_column: str | None) -> str:
@@ -124,35 +124,52 @@ def _bad_csv(message: str, hint: str | None = None) -> ApiProblem:
 class CampaignManager:
     """Campaigns of one service process; ``client`` and ``store`` come from the service."""
 
-    def __init__(self, root: Path, service: Any) -> None:
-        self.root = root
+    def __init__(self, service: Any, journals: CampaignJournals | None = None) -> None:
         self.service = service
-        self._runs: dict[str, tuple[CampaignRunner, asyncio.Task[None]]] = {}
-        self._wanted: dict[str, str] = {}  # id -> "paused" / "stopped" when asked
-        # One action at a time per campaign: two supervisors pressing start (or pause) together
-        # get one run (one pause) and a 409, never two.
-        self._locks: dict[str, asyncio.Lock] = {}
+        self.journals = journals or CampaignJournals.for_store(service.store)
+        # The runs of this replica: start, pause/stop, heartbeat, takeover.
+        self.running = CampaignRuns(self)
 
-    def _dir(self, campaign_id: str) -> Path:
-        # ASCII and short: a long or non-ASCII id is simply not found (a path too long for the
-        # file system would otherwise fail in the OS, as a 500).
-        if not _CAMPAIGN_ID.fullmatch(campaign_id):
+    # the store ---------------------------------------------------------------------------
+
+    def get(self, campaign_id: str) -> CampaignMeta:
+        """The campaign (any key's), or a 404 (a store read: call it in a thread)."""
+        # ASCII and short: anything else is simply not found.
+        store: Store = self.service.store
+        found = store.get_campaign(campaign_id) if _CAMPAIGN_ID.fullmatch(campaign_id) else None
+        if found is None:
             raise ApiProblem(404, "not_found", f"No campaign {campaign_id!r}.")
-        return self.root / campaign_id
+        return found
 
-    def _save(self, meta: CampaignMeta) -> None:
-        path = self._dir(meta.id) / "meta.json"
-        write_private_text(path, json.dumps(asdict(meta)))
+    def update(
+        self,
+        meta: CampaignMeta,
+        *,
+        states: tuple[str, ...] | None = None,
+        fence: Fencing | None = None,
+        note: str | None = None,
+        **changes: Any,
+    ) -> CampaignMeta | None:
+        """Change the campaign in the store (and ``meta`` with it); None when refused."""
+        if note is not None:
+            changes["history"] = [*meta.history, f"{time.time():.0f} {note}"]
+        store: Store = self.service.store
+        changed = store.update_campaign(meta.id, states=states, fence=fence, **changes)
+        if changed is not None:
+            for name, value in changes.items():
+                setattr(meta, name, value)
+        return changed
 
     def load(self, campaign_id: str, key: Any) -> CampaignMeta:
-        """The campaign's meta, if ``key`` may see it."""
-        path = self._dir(campaign_id) / "meta.json"
-        if not path.is_file():
-            raise ApiProblem(404, "not_found", f"No campaign {campaign_id!r}.")
-        meta = CampaignMeta(**json.loads(path.read_text()))
+        """The campaign, if ``key`` may see it (a store read: call it in a thread)."""
+        meta = self.get(campaign_id)
         if not owns(key, meta.api_key_id):
             raise ApiProblem(404, "not_found", f"No campaign {campaign_id!r}.")
         return meta
+
+    async def find(self, campaign_id: str, key: Any) -> CampaignMeta:
+        """:meth:`load`, from the event loop."""
+        return await asyncio.to_thread(self.load, campaign_id, key)
 
     def create(
         self,
@@ -163,21 +180,17 @@ class CampaignManager:
         *,
         contacts: int | None = None,
     ) -> CampaignMeta:
-        """Store the CSV and the settings; nothing is dialed until ``start``."""
-        campaign_id = "cmp_" + uuid.uuid4().hex[:16]
-        folder = self.root / campaign_id
-        folder.mkdir(parents=True, mode=0o700)
-        write_private_text(folder / "contacts.csv", text)
+        """Keep the list and the settings in the store; nothing is dialed until ``start``."""
         meta = CampaignMeta(
-            id=campaign_id,
+            id="cmp_" + uuid.uuid4().hex[:16],
             name=name,
             api_key_id=key.id,
             created_at=time.time(),
             settings=settings,
             contacts=contacts,
         )
-        self._settings(meta)  # refuse bad settings before anything is kept
-        self._save(meta)
+        self.settings_for(meta, Path("contacts.csv"))  # refuse bad settings before anything is kept
+        self.service.store.insert_campaign(meta, text)
         return meta
 
     async def create_from_upload(
@@ -209,55 +222,39 @@ class CampaignManager:
             form.settings,
         )
 
-    def _settings(self, meta: CampaignMeta) -> CampaignSettings:
-        folder = self._dir(meta.id)
+    def settings_for(self, meta: CampaignMeta, csv_path: Path) -> CampaignSettings:
+        """The campaign's settings for a run reading its list at ``csv_path`` (or a 422)."""
         try:
-            return CampaignSettings(csv_path=str(folder / "contacts.csv"), **meta.settings)
+            return CampaignSettings(csv_path=str(csv_path), **meta.settings)
         except GcdialError as exc:
             raise ApiProblem(422, "invalid_settings", exc.message, hint=exc.hint) from None
 
-    def _lock(self, campaign_id: str) -> asyncio.Lock:
-        return self._locks.setdefault(campaign_id, asyncio.Lock())
+    # running (gcdial.serve.campaign_runs) -----------------------------------------------
 
     async def start(self, meta: CampaignMeta) -> CampaignMeta:
         """Start (or resume) the run: the journal resumes where the last run left off."""
-        async with self._lock(meta.id):
-            # As the campaign is now, not as the request found it before waiting its turn.
-            return await self._start(self.load(meta.id, _Owner(meta.api_key_id)))
+        return await self.running.start(meta)
 
-    async def _start(self, meta: CampaignMeta) -> CampaignMeta:
-        if meta.id in self._runs:
-            raise ApiProblem(409, "campaign_running", f"Campaign {meta.id} is already running.")
-        if meta.state in ("stopped", "finished"):
-            raise ApiProblem(
-                409, "campaign_over", f"Campaign {meta.id} is {meta.state}; it cannot run again."
-            )
-        owner = self.service.config.instance_id
-        lease = f"campaign:{meta.id}"
-        store = self.service.store
-        if not await self.service.db(
-            store.acquire_lease, lease, owner, now=time.time(), ttl_s=LEASE_TTL_S
-        ):
-            raise ApiProblem(409, "campaign_running", f"Another replica runs campaign {meta.id}.")
-        settings = self._settings(meta)
-        calls = CampaignCalls(self.service, meta, on_settled=lambda: self.publish(meta))
-        runner = CampaignRunner(
-            settings,
-            self.service.client,
-            journal_path=self._dir(meta.id) / "journal.db",
-            name=meta.name,
-            on_attempt=calls.on_attempt,
-            resolve_timeout_s=self.service.config.campaign_resolve_timeout_s,
-            gate=campaign_gate(self.service, meta.id),
-        )
-        meta.state, meta.error = "running", None
-        meta.history.append(f"{time.time():.0f} running")
-        self._save(meta)
-        self._wanted.pop(meta.id, None)
-        task = asyncio.create_task(self._run(meta, runner, calls, lease, owner))
-        self._runs[meta.id] = (runner, task)
-        await self.publish(meta)
-        return meta
+    async def halt(self, meta: CampaignMeta, state: str) -> CampaignMeta:
+        """Pause (resumable) or stop (final), here or through the store."""
+        return await self.running.halt(meta, state)
+
+    def runs(self, campaign_id: str) -> bool:
+        """Does this process run the campaign now?"""
+        return self.running.runs(campaign_id)
+
+    def live(self, campaign_id: str) -> RunView | None:
+        """The runner's live view of ``campaign_id`` when it runs here; None otherwise."""
+        return self.running.live(campaign_id)
+
+    def watch(self) -> None:
+        """Start taking over, every heartbeat, the campaigns whose replica died."""
+        self.running.watch()
+
+    async def stop_all(self) -> None:
+        """At shutdown: the runs end here and are left to another replica."""
+        await self.running.stop_all()
+        self.journals.close()
 
     async def publish(self, meta: CampaignMeta) -> None:
         """A ``campaign.updated`` event (SSE, webhooks): the campaign as ``status`` shows it.
@@ -279,93 +276,7 @@ class CampaignManager:
             why = type(exc).__name__
             logger.warning("campaign %s: no campaign.updated event (%s)", meta.id, why)
 
-    async def _run(
-        self,
-        meta: CampaignMeta,
-        runner: CampaignRunner,
-        calls: CampaignCalls,
-        lease: str,
-        owner: str,
-    ) -> None:
-        store = self.service.store
-
-        async def heartbeat() -> None:
-            while True:
-                await asyncio.sleep(HEARTBEAT_S)
-                held = await self.service.db(
-                    store.acquire_lease, lease, owner, now=time.time(), ttl_s=LEASE_TTL_S
-                )
-                if not held:
-                    runner.abort()
-                    return
-
-        beating = asyncio.create_task(heartbeat())
-        try:
-            result = await runner.run()
-            wanted = self._wanted.pop(meta.id, None)
-            meta.stop_reason = result.reason.value
-            if wanted is not None:
-                meta.state = wanted
-            elif result.reason is StopReason.FAILED:
-                meta.state = "failed"
-                meta.error = str(result.error) if result.error else "the run failed"
-            elif result.reason is StopReason.FINISHED:
-                meta.state = "finished"
-            else:
-                meta.state = "paused"
-        except asyncio.CancelledError:
-            meta.state = "paused"
-            raise
-        except Exception as exc:
-            meta.state = "failed"
-            meta.error = str(exc) if isinstance(exc, GcdialError) else type(exc).__name__
-        finally:
-            beating.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beating
-            await calls.close()
-            meta.history.append(f"{time.time():.0f} {meta.state}")
-            self._save(meta)
-            self._runs.pop(meta.id, None)
-            with contextlib.suppress(Exception):
-                await self.service.db(store.release_lease, lease, owner)
-            await self.publish(meta)
-
-    async def halt(self, meta: CampaignMeta, state: str) -> CampaignMeta:
-        """Pause (resumable) or stop (final): no new calls; calls in progress are followed."""
-        async with self._lock(meta.id):
-            meta = self.load(meta.id, _Owner(meta.api_key_id))
-            if meta.state in ("stopped", "finished"):
-                raise ApiProblem(409, "campaign_over", f"Campaign {meta.id} is {meta.state}.")
-            running = self._runs.get(meta.id)
-            if running is None:
-                if state == "paused" and meta.state != "running":
-                    raise ApiProblem(
-                        409, "campaign_not_running", f"Campaign {meta.id} is not running."
-                    )
-                meta.state = state
-                meta.history.append(f"{time.time():.0f} {state}")
-                self._save(meta)
-                await self.publish(meta)
-                return meta
-            asked = self._wanted.get(meta.id)
-            if asked in (state, "stopped"):
-                raise ApiProblem(
-                    409,
-                    "campaign_halting",
-                    f"Campaign {meta.id} is already {meta.state}: someone asked before you.",
-                    hint="Calls in progress are followed to their end; watch the campaign's state.",
-                )
-            self._wanted[meta.id] = state
-            runner, task = running
-            runner.request_stop()
-            meta.state = "pausing" if state == "paused" else "stopping"
-            self._save(meta)
-            await self.publish(meta)
-        # Calls in progress are followed to their end: answer at once if that takes a while.
-        with contextlib.suppress(asyncio.CancelledError, Exception, TimeoutError):
-            await asyncio.wait_for(asyncio.shield(task), HALT_WAIT_S)
-        return self.load(meta.id, _Owner(meta.api_key_id))
+    # reading -----------------------------------------------------------------------------
 
     def status(self, meta: CampaignMeta) -> dict[str, Any]:
         """The campaign as the API shows it: state, settings, counts from the journal."""
@@ -382,10 +293,9 @@ class CampaignManager:
                 "report": f"/v1/campaigns/{meta.id}/report",
             },
         }
-        journal_path = self._dir(meta.id) / "journal.db"
-        if journal_path.is_file():
-            with contextlib.suppress(JournalError):
-                journal = Journal.open(journal_path, read_only=True)
+        with contextlib.suppress(JournalError):
+            journal = self.journals.read(meta.id)
+            if journal is not None:
                 try:
                     status = campaign_status(journal)
                 finally:
@@ -402,11 +312,10 @@ class CampaignManager:
         return body
 
     def report(self, meta: CampaignMeta, fmt: str) -> str:
-        """The per-contact report (CSV or JSON text)."""
-        journal_path = self._dir(meta.id) / "journal.db"
-        if not journal_path.is_file():
+        """The per-contact report (CSV or JSON text), made from the journal in memory."""
+        journal = self.journals.read(meta.id)
+        if journal is None:
             raise ApiProblem(409, "campaign_not_started", f"Campaign {meta.id} has not run yet.")
-        journal = Journal.open(journal_path, read_only=True)
         try:
             out = io.StringIO()
             write_report(journal, out, fmt="json" if fmt == "json" else "csv")
@@ -414,38 +323,14 @@ class CampaignManager:
         finally:
             journal.close()
 
-    def runs(self, campaign_id: str) -> bool:
-        """Does this process run the campaign now?"""
-        return campaign_id in self._runs
-
     def recent(self, key: Any, limit: int = 20) -> list[CampaignMeta]:
         """The newest campaigns ``key`` may see (of the last 200 created), newest first."""
-        if not self.root.is_dir():
-            return []
-        folders = sorted(self.root.glob("cmp_*"), key=lambda p: p.stat().st_mtime)
-        return self._visible(key, list(reversed(folders[-200:])), limit)
+        newest = self.service.store.list_campaigns(limit=200)
+        return [meta for meta in newest if owns(key, meta.api_key_id)][:limit]
 
     def visible(self, key: Any) -> list[CampaignMeta]:
-        """Every campaign ``key`` may see, in no order (the cursor pages sort them)."""
-        if not self.root.is_dir():
-            return []
-        return self._visible(key, list(self.root.glob("cmp_*")), None)
-
-    def _visible(self, key: Any, folders: list[Path], limit: int | None) -> list[CampaignMeta]:
-        found: list[CampaignMeta] = []
-        for folder in folders:
-            try:
-                found.append(self.load(folder.name, key))
-            except ApiProblem:
-                continue  # another key's campaign
-            except (OSError, TypeError, ValueError) as exc:
-                # One folder that cannot be read (half written, another gcdial's) must not
-                # take the whole list down.
-                logger.warning("campaign %s skipped: %s", folder.name, type(exc).__name__)
-                continue
-            if limit is not None and len(found) >= limit:
-                break
-        return found
+        """Every campaign ``key`` may see, newest first (the cursor pages sort them)."""
+        return [m for m in self.service.store.list_campaigns() if owns(key, m.api_key_id)]
 
     def reopen(self, meta: CampaignMeta) -> CampaignMeta:
         """A finished campaign that has contacts to dial again (a review put them back) becomes
@@ -453,15 +338,17 @@ class CampaignManager:
         meta = self.load(meta.id, _Owner(meta.api_key_id))
         if meta.state != "finished":
             return meta
-        journal = Journal.open(self._dir(meta.id) / "journal.db", read_only=True)
+        journal = self.journals.read(meta.id)
+        if journal is None:
+            return meta
         try:
             pending = campaign_status(journal).contacts.get("pending", 0)
         finally:
             journal.close()
         if pending:
-            meta.state = "paused"
-            meta.history.append(f"{time.time():.0f} paused (reopened by a review)")
-            self._save(meta)
+            self.update(
+                meta, states=("finished",), note="paused (reopened by a review)", state="paused"
+            )
         return meta
 
     def detail(self, meta: CampaignMeta, live: RunView | None) -> dict[str, Any]:
@@ -469,7 +356,7 @@ class CampaignManager:
         contacts. Reads the journal: call it in a thread, with ``live`` from :meth:`live`."""
         body = self.status(meta)
         body["detail"] = campaign_detail(
-            self._dir(meta.id) / "journal.db",
+            functools.partial(self.journals.read, meta.id),
             meta.settings,
             now=datetime.now(UTC),
             run=live,
@@ -490,22 +377,6 @@ class CampaignManager:
             if not state.ready:
                 agent.update(state="not ready", reason=state.reason, why=state.problem)
         return body
-
-    def live(self, campaign_id: str) -> RunView | None:
-        """The runner's live view of ``campaign_id`` when it runs here, copied on the event loop
-        (where the runner changes it); None otherwise."""
-        running = self._runs.get(campaign_id)
-        if running is None:
-            return None
-        runner = running[0]
-        return run_view(runner.progress, runner.settings.concurrency, time.monotonic())
-
-    async def stop_all(self) -> None:
-        """At shutdown: stop handing out calls; the next start resumes from the journals."""
-        for runner, task in list(self._runs.values()):
-            runner.abort()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
 
 
 @dataclass

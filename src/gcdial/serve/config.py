@@ -70,7 +70,8 @@ def _calling_window_setting() -> str:
 
 
 def default_campaigns_dir(environ: Mapping[str, str] | None = None) -> Path:
-    """Where campaigns uploaded over HTTP live: ``serve-campaigns`` next to the default store."""
+    """Where an older gcdial kept the campaigns uploaded over HTTP: ``serve-campaigns`` next to
+    the default store (refused at start while it holds any)."""
     return default_store_path(environ).parent / "serve-campaigns"
 
 
@@ -103,7 +104,12 @@ class ServeConfig:
     # The same for a campaign's attempts: how long the resolver may look for evidence before the
     # attempt is left for review (the run goes on meanwhile).
     campaign_resolve_timeout_s: float = DEFAULT_RESOLVE_TIMEOUT_S
+    # Where an older gcdial kept the campaigns uploaded over HTTP (one folder each): refused at
+    # start while it holds any (campaigns live in the store now).
     campaigns_dir: str | None = None
+    # A replica runs a campaign while it holds the campaign's lease: renewed every third of
+    # this, taken over by another replica at most this long (plus a third) after its holder died.
+    campaign_lease_s: float = 30.0
     max_upload_bytes: int = 20 * 1024 * 1024
     instance_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     # Agents' presence and routing status come over the notifications channel; the topic names
@@ -200,6 +206,11 @@ class ServeConfig:
             raise ConfigError(
                 f"idempotency key lifetime {self.idempotency_ttl_s:g} s is out of range",
                 hint="Keep idempotency keys between 24 hours and 7 days.",
+            )
+        if not 0.3 <= self.campaign_lease_s <= 3600:
+            raise ConfigError(
+                f"the campaign lease {self.campaign_lease_s:g} s is out of range",
+                hint="Give between 0.3 and 3600 seconds (30 by default).",
             )
         if self.max_body_bytes < 1024:
             raise ConfigError("the request size limit must be at least 1024 bytes")

@@ -40,14 +40,18 @@ from gcdial.serve._rows import (
     API_KEY_COLUMNS,
     AUDIT_COLUMNS,
     CALL_COLUMNS,
+    CAMPAIGN_COLUMNS,
     DELIVERY_COLUMNS,
     DNC_COLUMNS,
+    PURGE_LEASES,
     SharedReads,
     agent_busy,
     api_key_args,
     audit_args,
     call_args,
     call_record,
+    campaign_args,
+    campaign_update,
     check_call_changes,
     clear_secrets,
     delivery_record,
@@ -71,6 +75,7 @@ from gcdial.serve.store import (
     ApiKeyRecord,
     AuditEntry,
     CallRecord,
+    CampaignRecord,
     Claim,
     Delivery,
     DncEntry,
@@ -191,6 +196,18 @@ _MIGRATIONS: dict[int, str] = {
     """,
     8: """
     ALTER TABLE genesys_budget ADD COLUMN carry integer NOT NULL DEFAULT 0;
+    """,
+    9: """
+    ALTER TABLE leases ADD COLUMN epoch bigint NOT NULL DEFAULT 0;
+    UPDATE leases SET epoch = 1;
+    CREATE TABLE campaigns (
+        id text PRIMARY KEY, name text NOT NULL, api_key_id text NOT NULL,
+        created_at double precision NOT NULL, settings text NOT NULL, state text NOT NULL,
+        contacts integer, error text, stop_reason text, history text NOT NULL DEFAULT '[]',
+        csv text NOT NULL
+    );
+    CREATE INDEX campaigns_created ON campaigns (created_at, id);
+    CREATE INDEX campaigns_state ON campaigns (state);
     """,
 }
 
@@ -393,6 +410,11 @@ class PostgresStore(SharedReads):
             raise
 
     @property
+    def dsn(self) -> str:
+        """The connection URL as given (it may carry a password: never show it)."""
+        return self._url
+
+    @property
     def where(self) -> str:
         """``host:port/dbname`` of the database (no user, no password)."""
         return self._where
@@ -561,7 +583,7 @@ class PostgresStore(SharedReads):
 
         def purge(conn: psycopg.Connection[DictRow]) -> int:
             keys = conn.execute("DELETE FROM idempotency WHERE expires_at <= %s", (now,)).rowcount
-            return keys + conn.execute("DELETE FROM leases WHERE expires_at <= %s", (now,)).rowcount
+            return keys + conn.execute(PURGE_LEASES.replace("?", "%s"), (now,)).rowcount
 
         return self._tx(purge)
 
@@ -951,22 +973,50 @@ class PostgresStore(SharedReads):
         )
         return changed > 0
 
-    def acquire_lease(self, name: str, owner: str, *, now: float, ttl_s: float) -> bool:
-        """Take, renew (heartbeat) or take over an expired lease, in one statement."""
-        rows = self._read(
-            "INSERT INTO leases (name, owner, expires_at) VALUES (%s, %s, %s) "
-            "ON CONFLICT (name) DO UPDATE SET owner = EXCLUDED.owner, "
-            "expires_at = EXCLUDED.expires_at "
-            "WHERE leases.owner = EXCLUDED.owner OR leases.expires_at <= %s RETURNING owner",
-            (name, owner, now + ttl_s, now),
-        )
-        return bool(rows)
-
-    def release_lease(self, name: str, owner: str) -> None:
-        """Give a lease up."""
+    def insert_campaign(self, record: CampaignRecord, csv_text: str) -> None:
+        """Keep a new campaign and its list (a retry of our own committed insert is kept)."""
+        args = (*campaign_args(record), csv_text)
         self._tx(
             lambda conn: conn.execute(
-                "DELETE FROM leases WHERE name = %s AND owner = %s", (name, owner)
+                f"INSERT INTO campaigns ({CAMPAIGN_COLUMNS}, csv) "  # noqa: S608 (a constant)
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (id) DO NOTHING",
+                args,
+            )
+        )
+
+    def update_campaign(
+        self,
+        campaign_id: str,
+        *,
+        states: Sequence[str] | None = None,
+        fence: tuple[str, str, int] | None = None,
+        **changes: Any,
+    ) -> CampaignRecord | None:
+        """Change a campaign's fields, if in ``states`` and ``fence`` is held."""
+        sql, args = campaign_update(campaign_id, states, fence, changes)
+        changed = self._tx(lambda conn: conn.execute(sql.replace("?", "%s"), args).rowcount)
+        return self.get_campaign(campaign_id) if changed else None
+
+    def acquire_lease(self, name: str, owner: str, *, now: float, ttl_s: float) -> int | None:
+        """Take, renew (heartbeat) or take over an expired lease, in one statement: its epoch
+        (kept by a renewal, the next one otherwise), or None when another owner holds it."""
+        rows = self._read(
+            "INSERT INTO leases (name, owner, expires_at, epoch) VALUES (%s, %s, %s, 1) "
+            "ON CONFLICT (name) DO UPDATE SET owner = EXCLUDED.owner, "
+            "expires_at = EXCLUDED.expires_at, epoch = CASE "
+            "WHEN leases.owner = EXCLUDED.owner AND leases.expires_at > %s THEN leases.epoch "
+            "ELSE leases.epoch + 1 END "
+            "WHERE leases.owner = EXCLUDED.owner OR leases.expires_at <= %s RETURNING epoch",
+            (name, owner, now + ttl_s, now, now),
+        )
+        return int(rows[0]["epoch"]) if rows else None
+
+    def release_lease(self, name: str, owner: str) -> None:
+        """Give a lease up (expired at once; the row keeps its epoch)."""
+        self._tx(
+            lambda conn: conn.execute(
+                "UPDATE leases SET expires_at = 0 WHERE name = %s AND owner = %s", (name, owner)
             )
         )
 

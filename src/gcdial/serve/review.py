@@ -26,7 +26,6 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -402,21 +401,19 @@ class Reviews:
             raise ApiProblem(404, "not_found", "This service runs no campaigns.")
         return self.campaigns
 
-    def _journal_path(self, meta: CampaignMeta) -> Path:
-        return self._manager().root / meta.id / "journal.db"
-
     async def campaign_review(self, meta: CampaignMeta) -> dict[str, Any]:
         """The campaign's attempts needing a verdict (with their evidence) and pinned contacts."""
-        path = self._journal_path(meta)
+        journals = self._manager().journals
 
         def read() -> tuple[
             list[journal_review.ReviewItem],
             list[journal_review.PinnedAgent],
             list[dict[str, Any]],
         ]:
-            if not path.is_file():
+            opened = journals.read(meta.id)
+            if opened is None:
                 return [], [], []
-            with Journal.open(path, read_only=True) as journal:
+            with opened as journal:
                 items = journal_review.needs_review(journal, limit=MAX_ITEMS)
                 missing = [
                     {
@@ -456,7 +453,6 @@ class Reviews:
         """Apply ``change`` to the campaign's journal, alone (refused while the campaign runs);
         a finished campaign given contacts to dial again becomes paused, still alone."""
         manager = self._manager()
-        path = self._journal_path(meta)
 
         def running(holder: str = "") -> ApiProblem:
             where = "" if not holder or manager.runs(meta.id) else " (on another replica)"
@@ -470,7 +466,7 @@ class Reviews:
 
         if manager.runs(meta.id):
             raise running()
-        if not path.is_file():
+        if not await asyncio.to_thread(manager.journals.exists, meta.id):
             raise ApiProblem(
                 409,
                 "campaign_not_started",
@@ -478,12 +474,15 @@ class Reviews:
             )
 
         def apply() -> T:
-            with Journal.open(path) as journal:
+            opened = manager.journals.write(meta.id)
+            if opened is None:
+                raise JournalError(f"Campaign {meta.name} has no journal.")
+            with opened as journal:
                 return change(journal)
 
         async with self._exclusive(f"campaign:{meta.id}", running, time.time):
             # The state as it is now, not as the request's caller loaded it.
-            fresh = manager.load(meta.id, key)
+            fresh = await manager.find(meta.id, key)
             if fresh.state in _BUSY_STATES or manager.runs(meta.id):
                 raise running()
             try:

@@ -998,9 +998,10 @@ class DialService:
             )
 
         async def heartbeat() -> bool:
-            return await self.db(
+            epoch = await self.db(
                 self.store.acquire_lease, lease, owner, now=self.clock(), ttl_s=ttl
             )
+            return epoch is not None
 
         settle = self.client.settings.analytics_settle_s
         return await resolve_stale(

@@ -28,8 +28,10 @@ from gcdial.serve._rows import (
     API_KEY_COLUMNS,
     AUDIT_COLUMNS,
     CALL_COLUMNS,
+    CAMPAIGN_COLUMNS,
     DELIVERY_COLUMNS,
     DNC_COLUMNS,
+    PURGE_LEASES,
     SharedReads,
     agent_busy,
     api_key_args,
@@ -37,6 +39,8 @@ from gcdial.serve._rows import (
     audit_args,
     call_args,
     call_record,
+    campaign_args,
+    campaign_update,
     check_call_changes,
     clear_secrets,
     delivery_record,
@@ -60,6 +64,7 @@ from gcdial.serve.store import (
     ApiKeyRecord,
     AuditEntry,
     CallRecord,
+    CampaignRecord,
     Claim,
     Delivery,
     DncEntry,
@@ -161,6 +166,18 @@ _MIGRATIONS: dict[int, str] = {
     """,
     8: """
     ALTER TABLE genesys_budget ADD COLUMN carry INTEGER NOT NULL DEFAULT 0;
+    """,
+    9: """
+    ALTER TABLE leases ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
+    UPDATE leases SET epoch = 1;
+    CREATE TABLE campaigns (
+        id TEXT PRIMARY KEY, name TEXT NOT NULL, api_key_id TEXT NOT NULL,
+        created_at REAL NOT NULL, settings TEXT NOT NULL, state TEXT NOT NULL,
+        contacts INTEGER, error TEXT, stop_reason TEXT, history TEXT NOT NULL DEFAULT '[]',
+        csv TEXT NOT NULL
+    );
+    CREATE INDEX campaigns_created ON campaigns (created_at, id);
+    CREATE INDEX campaigns_state ON campaigns (state);
     """,
 }
 
@@ -357,7 +374,7 @@ class SqliteStore(SharedReads):
         """Delete expired keys and leases."""
         with self._tx() as db:
             keys = db.execute("DELETE FROM idempotency WHERE expires_at <= ?", (now,)).rowcount
-            return keys + db.execute("DELETE FROM leases WHERE expires_at <= ?", (now,)).rowcount
+            return keys + db.execute(PURGE_LEASES, (now,)).rowcount
 
     def insert_call(self, call: CallRecord, *, durable: bool = False) -> None:
         """Store a new call (``durable``: fsynced, with every earlier commit)."""
@@ -675,24 +692,58 @@ class SqliteStore(SharedReads):
         with self._tx() as db:
             return db.execute("DELETE FROM dnc WHERE number = ?", (number,)).rowcount > 0
 
-    def acquire_lease(self, name: str, owner: str, *, now: float, ttl_s: float) -> bool:
-        """Take or renew a lease."""
+    def insert_campaign(self, record: CampaignRecord, csv_text: str) -> None:
+        """Keep a new campaign and its list."""
+        with self._tx() as db:
+            db.execute(
+                f"INSERT INTO campaigns ({CAMPAIGN_COLUMNS}, csv) "  # noqa: S608 (a constant)
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (*campaign_args(record), csv_text),
+            )
+
+    def update_campaign(
+        self,
+        campaign_id: str,
+        *,
+        states: Sequence[str] | None = None,
+        fence: tuple[str, str, int] | None = None,
+        **changes: Any,
+    ) -> CampaignRecord | None:
+        """Change a campaign's fields, if in ``states`` and ``fence`` is held."""
+        sql, args = campaign_update(campaign_id, states, fence, changes)
+        with self._tx() as db:
+            if db.execute(sql, args).rowcount == 0:
+                return None
+        return self.get_campaign(campaign_id)
+
+    def acquire_lease(self, name: str, owner: str, *, now: float, ttl_s: float) -> int | None:
+        """Take or renew a lease: its epoch, or None when another owner holds it."""
         with self._tx() as db:
             row = db.execute(
-                "SELECT owner, expires_at FROM leases WHERE name = ?", (name,)
+                "SELECT owner, expires_at, epoch FROM leases WHERE name = ?", (name,)
             ).fetchone()
-            if row is not None and row["owner"] != owner and row["expires_at"] > now:
-                return False
+            if row is None:
+                epoch = 1
+            elif row["expires_at"] > now:
+                if row["owner"] != owner:
+                    return None
+                epoch = int(row["epoch"])  # a renewal
+            else:
+                epoch = int(row["epoch"]) + 1  # taken after it expired
             db.execute(
-                "INSERT OR REPLACE INTO leases (name, owner, expires_at) VALUES (?, ?, ?)",
-                (name, owner, now + ttl_s),
+                "INSERT INTO leases (name, owner, expires_at, epoch) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, "
+                "expires_at = excluded.expires_at, epoch = excluded.epoch",
+                (name, owner, now + ttl_s, epoch),
             )
-            return True
+            return epoch
 
     def release_lease(self, name: str, owner: str) -> None:
-        """Give a lease up."""
+        """Give a lease up (expired at once; the row keeps its epoch)."""
         with self._tx() as db:
-            db.execute("DELETE FROM leases WHERE name = ? AND owner = ?", (name, owner))
+            db.execute(
+                "UPDATE leases SET expires_at = 0 WHERE name = ? AND owner = ?", (name, owner)
+            )
 
 
 def _split(script: str) -> list[str]:

@@ -7,7 +7,9 @@ Everything the service must not forget across a restart, or share between replic
 - the event log, with monotonically increasing ids (SSE ``Last-Event-ID`` resume), and in the same
   transaction one outbox row per active webhook endpoint (durable delivery, never lost);
 - webhook endpoints, API keys (only their SHA-256 hashes, and each key's rules policy), campaign
-  leases with a heartbeat;
+  leases with a heartbeat and an epoch (the fencing token a takeover increments);
+- the campaigns uploaded over HTTP: their settings, state and uploaded list (``campaigns``), so
+  that any replica can run, show or take over any of them;
 - the do-not-call list (E.164 numbers, who added them, when, why) that every dial is checked
   against.
 
@@ -33,6 +35,7 @@ __all__ = [
     "ApiKeyRecord",
     "AuditEntry",
     "CallRecord",
+    "CampaignRecord",
     "Claim",
     "ClaimKind",
     "Delivery",
@@ -46,13 +49,15 @@ __all__ = [
     "hash_api_key",
 ]
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 """2: calls gain their source (api or campaign) and origin. 3: calls gain ``wrapup``.
 4: webhooks gain ``events``, the event types an endpoint subscribed to (NULL: every type).
 5: ``live_agents``, the agents with a live call (one row per agent: exclusivity).
 6: ``genesys_budget``, one Genesys request budget per OAuth client (gcdial.serve.budget).
 7: ``dnc``, the service's do-not-call list; API keys gain ``rules`` (enforce or warn).
-8: ``genesys_budget`` gains ``carry``, tokens taken when the window may already have ended."""
+8: ``genesys_budget`` gains ``carry``, tokens taken when the window may already have ended.
+9: ``leases.epoch`` (the fencing token) and ``campaigns`` (a campaign's settings, state and
+uploaded list, which lived in ``serve-campaigns/`` on one replica's disk)."""
 
 RULES_POLICIES: tuple[str, ...] = ("enforce", "warn")
 """What a key's dials do when a calling rule (window, do-not-call) forbids them: refused, or
@@ -213,6 +218,34 @@ class DncEntry:
     added_at: float
     added_by: str
     reason: str | None = None
+
+
+CAMPAIGN_STATES: tuple[str, ...] = (
+    "created", "running", "pausing", "paused", "stopping", "stopped", "finished", "failed"
+)  # fmt: skip
+CAMPAIGN_FIELDS = ("state", "error", "stop_reason", "history", "contacts", "settings")
+
+
+@dataclass
+class CampaignRecord:
+    """A campaign uploaded over HTTP (its list is kept beside it: :meth:`Store.campaign_csv`).
+
+    ``state``: created, running, pausing, paused, stopping, stopped, finished, failed. A state of
+    ``pausing``/``stopping`` written while another replica runs the campaign is that replica's
+    order, read on its next heartbeat."""
+
+    id: str
+    name: str
+    api_key_id: str
+    created_at: float
+    settings: dict[str, Any]
+    state: str = "created"
+    # The list's contacts as the upload's check counted them: the total shown before the first
+    # run creates the journal (which counts them from then on).
+    contacts: int | None = None
+    error: str | None = None
+    stop_reason: str | None = None
+    history: list[str] = field(default_factory=list)
 
 
 @runtime_checkable
@@ -484,13 +517,53 @@ class Store(Protocol):
         """The list, newest first by (added_at, number); ``before`` a page's last entry."""
         ...
 
-    # campaign leases
-    def acquire_lease(self, name: str, owner: str, *, now: float, ttl_s: float) -> bool:
-        """Take or renew ``name`` for ``owner``; True when ``owner`` now holds it."""
+    # campaigns
+    def insert_campaign(self, record: CampaignRecord, csv_text: str) -> None:
+        """Keep a new campaign and its uploaded list (its id must be new)."""
+        ...
+
+    def get_campaign(self, campaign_id: str) -> CampaignRecord | None:
+        """One campaign, or None."""
+        ...
+
+    def campaign_csv(self, campaign_id: str) -> str | None:
+        """The campaign's uploaded list, as text, or None."""
+        ...
+
+    def list_campaigns(
+        self, *, api_key_id: str | None = None, limit: int | None = None
+    ) -> list[CampaignRecord]:
+        """Campaigns newest first (of one key when given; every one when None)."""
+        ...
+
+    def update_campaign(
+        self,
+        campaign_id: str,
+        *,
+        states: Sequence[str] | None = None,
+        fence: tuple[str, str, int] | None = None,
+        **changes: Any,
+    ) -> CampaignRecord | None:
+        """Change fields (``CAMPAIGN_FIELDS``) of a campaign; None when nothing was changed:
+        no such campaign, its state not among ``states`` (when given), or ``fence`` (lease name,
+        owner, epoch) not held as given any more (a replica that was taken over writes nothing).
+        """
+        ...
+
+    def orphaned_campaigns(self, *, now: float) -> list[CampaignRecord]:
+        """Campaigns in ``running``, ``pausing`` or ``stopping`` whose lease ``campaign:<id>`` is
+        absent or expired: their replica died (the takeover's question)."""
+        ...
+
+    # leases (campaigns, page sessions, the ladder)
+    def acquire_lease(self, name: str, owner: str, *, now: float, ttl_s: float) -> int | None:
+        """Take or renew ``name`` for ``owner``: the lease's epoch when ``owner`` now holds it
+        (1 or more), None when another owner holds it unexpired. A renewal by the holder keeps
+        the epoch; a new lease, or one taken after it expired (by anyone), gets the next."""
         ...
 
     def release_lease(self, name: str, owner: str) -> None:
-        """Give the lease up (only if ``owner`` holds it)."""
+        """Give the lease up (only if ``owner`` holds it); its epoch is kept for the next."""
         ...
 
     def lease_holder(self, name: str, *, now: float) -> str | None:

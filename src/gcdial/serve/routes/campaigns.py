@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, File, Query, UploadFile
 from fastapi import Path as FastApiPath
 from fastapi.responses import Response
 
-from gcdial.campaign.journal import Attempt, AttemptState, Journal
+from gcdial.campaign.journal import Attempt, AttemptState
 from gcdial.errors import JournalError
 from gcdial.serve.campaign_calls import campaign_call_id
 from gcdial.serve.campaign_form import CampaignForm, campaign_form
@@ -134,7 +134,7 @@ async def get_campaign(
 ) -> dict[str, Any]:
     """A campaign's state and counts."""
     caller.need("campaigns")
-    return await asyncio.to_thread(campaigns.status, campaigns.load(campaign_id, caller.key))
+    return await asyncio.to_thread(campaigns.status, await campaigns.find(campaign_id, caller.key))
 
 
 @router.get(
@@ -148,7 +148,7 @@ async def campaign_detail(
 ) -> dict[str, Any]:
     """The campaign's card, live while it runs."""
     caller.need("campaigns")
-    meta = campaigns.load(campaign_id, caller.key)
+    meta = await campaigns.find(campaign_id, caller.key)
     return await campaigns.view(meta)
 
 
@@ -217,19 +217,19 @@ async def list_attempts(
 ) -> dict[str, Any]:
     """A page of the campaign's attempts; ``next`` continues after it."""
     caller.need("campaigns")
-    meta = campaigns.load(campaign_id, caller.key)
+    meta = await campaigns.find(campaign_id, caller.key)
     filters = {"list": "attempts", "campaign": meta.id, "agent": agent and agent.lower(),
                "status": status, "outcome": outcome}  # fmt: skip
     fingerprint = filters_fingerprint(filters)
     key = await service.db(service.store.cursor_key)
     now = service.clock()
     before = decode_cursor(key, cursor, fingerprint, now=now) if cursor is not None else None
-    path = campaigns.root / meta.id / "journal.db"
 
     def read() -> list[dict[str, Any]]:
-        if not path.is_file():
+        opened = campaigns.journals.read(meta.id)
+        if opened is None:
             return []  # not started yet: no attempt
-        with Journal.open(path, read_only=True) as journal:
+        with opened as journal:
             found = journal.attempts_page(
                 limit=limit + 1,
                 before=int(before[0]) if before is not None else None,
@@ -272,7 +272,7 @@ async def campaign_action(
 ) -> dict[str, Any]:
     """Start, pause, resume or stop; a second supervisor's same action is a clear 409."""
     caller.need("campaigns")
-    meta = campaigns.load(campaign_id, caller.key)
+    meta = await campaigns.find(campaign_id, caller.key)
     if action in ("start", "resume"):
         meta = await campaigns.start(meta)
     else:
@@ -296,7 +296,7 @@ async def campaign_report(
 ) -> Response:
     """The report, named for saving (``<name>-<id>-report.<format>``)."""
     caller.need("campaigns")
-    meta = campaigns.load(campaign_id, caller.key)
+    meta = await campaigns.find(campaign_id, caller.key)
     text = await asyncio.to_thread(campaigns.report, meta, format)
     filename = report_filename(meta.name, meta.id, format)
     return Response(

@@ -121,7 +121,7 @@ async def campaign_review(
 ) -> dict[str, Any]:
     """One campaign's review list."""
     caller.need("campaigns")
-    return await reviews.campaign_review(campaigns.load(campaign_id, caller.key))
+    return await reviews.campaign_review(await campaigns.find(campaign_id, caller.key))
 
 
 @router.post(
@@ -140,7 +140,7 @@ async def campaign_verdict(
 ) -> dict[str, Any]:
     """The verdict goes into the campaign's journal, its record."""
     caller.need("campaigns")
-    meta = campaigns.load(campaign_id, caller.key)
+    meta = await campaigns.find(campaign_id, caller.key)
     return await reviews.campaign_verdict(caller.key, meta, attempt_id, body)
 
 
@@ -159,7 +159,7 @@ async def reassign(
 ) -> dict[str, Any]:
     """Move pinned contacts."""
     caller.need("campaigns")
-    meta = campaigns.load(campaign_id, caller.key)
+    meta = await campaigns.find(campaign_id, caller.key)
     return await reviews.reassign(caller.key, meta, body)
 
 
