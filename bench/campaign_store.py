@@ -31,8 +31,8 @@ from typing import Any
 from bench._harness import BENCH_DIR, Section, dump_json
 from bench.campaign import _agents, _emulator, _env, _fixture, _measure, _write_list
 
-CALLS = 1000
-ROUNDS = 3
+CALLS = 500
+ROUNDS = 5
 COUNTED_CALLS = 300  # the untimed run whose statements PostgreSQL logs
 PINGS = 300
 KINDS = ("file", "sqlite", "postgres")
