@@ -485,3 +485,86 @@ def test_a_version_3_journal_gains_the_wrapup_and_the_dnc_list_when_resumed(
         assert kept.wrapup_action == "dnc"
         assert reader.dnc_numbers() == {phone}
         assert "journal.migrated" in [e["kind"] for e in reader.events()]
+
+
+def _everything(journal: Journal) -> dict[str, object]:
+    """Every row of a journal as the journal reads it back."""
+    return {
+        "info": journal.info(),
+        "settings": journal.settings(),
+        "loaded": journal.contacts_loaded,
+        "contacts": list(journal.contacts()),
+        "attempts": journal.attempts(),
+        "events": journal.events(),
+        "skipped": journal.skipped_rows(),
+        "dnc": journal.dnc_numbers(),
+        "note": journal.get_meta("note"),
+    }
+
+
+def _rich_journal(path: Path) -> None:
+    with Journal.create(
+        path, name="spring", csv_path="list.csv", csv_fingerprint="f" * 64, settings={"a": 1}
+    ) as journal:
+        journal.add_contacts(contacts(5))
+        journal.add_skipped_rows([RowProblem("list.csv", 9, "phone", "bad number", "fix", "k")])
+        journal.finish_loading(rows=6, valid=5, refused=1, attribute_columns=["k"])
+        journal.set_meta("note", "kept")
+        first = journal.begin_attempt(1, agent_id="u-1", tag="t-1", sent_after=T0)
+        journal.mark_accepted(first, "conv-1")
+        journal.record_outcome(first, "answered", talk_s=3.5, dnc=True)
+        lost = journal.begin_attempt(2, agent_id="u-1")
+        journal.mark_unknown(lost, "dropped")
+        journal.defer(3, T0 + timedelta(hours=2), "window")
+        journal.skip(4, "dnc", "listed")
+
+
+@pytest.mark.parametrize("version", [3, 4])
+def test_an_old_journal_migrates_on_open_and_keeps_every_row(tmp_path: Path, version: int) -> None:
+    path = tmp_path / "c.db"
+    _rich_journal(path)
+    with Journal.open(path, read_only=True) as reader:
+        before = _everything(reader)
+    back_to_schema(path, version)
+    with Journal.open(path, read_only=True) as reader:  # read as it is, not migrated
+        as_is = _everything(reader)
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == version
+    conn.close()
+    with Journal.open(path) as journal:
+        after = _everything(journal)
+        journal.verify()
+        attempt = journal.begin_attempt(5, agent_id="u-2")
+        assert attempt > max(a.id for a in before["attempts"])  # type: ignore[attr-defined]
+    conn = sqlite3.connect(path)
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    conn.close()
+    assert not tables & {"meta", "contacts", "attempts", "events", "skipped_rows", "dnc_numbers"}
+    migrated = [e for e in after["events"] if e["kind"] == "journal.migrated"]  # type: ignore[attr-defined]
+    assert [e["detail"] for e in migrated] == [f"schema {v}" for v in range(version + 1, 6)]
+    after["events"] = [e for e in after["events"] if e["kind"] != "journal.migrated"]  # type: ignore[attr-defined]
+    if version == 3:  # schema 3 had no wrap-ups nor do-not-call list: those read as empty
+        assert as_is["dnc"] == after["dnc"] == set()
+        for record in (before, as_is, after):
+            record["dnc"] = set()
+    assert as_is == before
+    assert after == before
+
+
+def test_a_damaged_old_journal_is_a_clear_error_and_left_as_it_was(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    _rich_journal(path)
+    back_to_schema(path, 4)
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE campaign_events (x TEXT)")  # in the way of the move to schema 5
+    conn.commit()
+    conn.close()
+    before = path.read_bytes()
+    with pytest.raises(JournalSchemaError) as info:
+        Journal.open(path)
+    assert str(path) in str(info.value)
+    assert "cannot be brought to schema 5" in str(info.value)
+    assert path.read_bytes() == before
+    with Journal.open(path, read_only=True) as reader:  # still read as it was
+        assert len(list(reader.contacts())) == 5

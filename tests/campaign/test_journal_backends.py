@@ -425,3 +425,50 @@ def test_an_unreachable_postgres_is_a_journal_error_without_the_password() -> No
         db.ensure_schema()
     assert "s3cret" not in str(info.value)
     assert "s3cret" not in repr(db)
+
+
+def test_a_database_without_the_campaign_tables_is_a_clear_error(tmp_path: Path) -> None:
+    db = JournalDatabase.sqlite(tmp_path / "serve.sqlite3")
+    with pytest.raises(JournalError, match="no campaign tables yet"):
+        Journal.create_in(db, "c1", name="one")
+    db.ensure_schema()
+    Journal.create_in(db, "c1", name="one").close()
+
+
+def test_a_takeover_in_progress_makes_begin_attempt_wait_then_refuse(pg_url: str) -> None:
+    """PostgreSQL: the lease row is read FOR SHARE, so an attempt racing a takeover waits for it
+    and then sees the new owner: it is refused, never journaled (and so never dialed)."""
+    db = JournalDatabase.postgres(pg_url)
+    db.ensure_schema()
+    sql = _pg_sql(pg_url)
+    sql(
+        "CREATE TABLE leases (name TEXT PRIMARY KEY, owner TEXT NOT NULL, "
+        "expires_at REAL NOT NULL, epoch INTEGER NOT NULL DEFAULT 0)"
+    )
+    sql("INSERT INTO leases VALUES ('campaign:c1', 'replica-a', 2e9, 1)")
+    with Journal.create_in(db, "c1", name="c1") as journal:
+        journal.add_contacts(contacts(1))
+    fence = Fence(lease="campaign:c1", owner="replica-a", epoch=1, now=lambda: 1e9)
+    outcome: list[object] = []
+    with Journal.open_in(db, "c1", fence=fence) as held:
+        contact_id = next(iter(held.contacts())).id
+
+        def dial() -> None:
+            try:
+                outcome.append(held.begin_attempt(contact_id, agent_id="u-1"))
+            except JournalError as exc:
+                outcome.append(exc)
+
+        with psycopg.connect(pg_url) as taker:  # a transaction: the takeover under way
+            taker.execute("SELECT 1 FROM leases WHERE name = 'campaign:c1' FOR UPDATE")
+            thread = threading.Thread(target=dial)
+            thread.start()
+            thread.join(0.5)
+            assert thread.is_alive(), "the attempt waits for the takeover to commit"
+            taker.execute("UPDATE leases SET owner = 'replica-b', epoch = 2")
+            taker.commit()
+        thread.join(30)
+        assert len(outcome) == 1
+        assert isinstance(outcome[0], JournalFencedError)
+        assert held.attempts() == []
+        assert held.contact(contact_id).status is ContactStatus.PENDING

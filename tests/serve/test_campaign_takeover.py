@@ -283,3 +283,33 @@ def test_a_frozen_replica_whose_lease_was_taken_dials_nothing_more(
         a.server.stop()
         for store in stores:
             store.close()
+
+
+@pytest.mark.timeout(90)
+def test_a_replica_shutting_down_leaves_its_campaign_to_another_which_a_stop_reaches(
+    pair: tuple[Replica, Replica, str], emulator: EmulatorServer
+) -> None:
+    a, b, key = pair
+    cid = _create(a.url, key, NUMBERS)
+    assert _act(a.url, key, cid, "start").status_code == 200
+    _until(lambda: len(emulator.calls_created()), lambda n: n >= 1, 30)
+    a.server.stop()  # a deploy: A gives its lease up and leaves the campaign running
+    kept = b.store.get_campaign(cid)
+    assert kept is not None
+    assert kept.state == "running"  # not paused: left for another replica
+    holder = _until(
+        lambda: b.store.lease_holder(f"campaign:{cid}", now=time.time()),
+        lambda h: h == "replica-b",
+        10 * LEASE_S,
+    )
+    assert holder == "replica-b"  # taken at B's next beat, not after a lease's life
+    _until(lambda: len(emulator.calls_created()), lambda n: n >= 3, 30)
+    stopped = _act(b.url, key, cid, "stop")
+    assert stopped.status_code == 200, stopped.text
+    state = _until(lambda: _campaign(b.url, key, cid)["state"], lambda s: s == "stopped", 30)
+    assert state == "stopped"
+    dialed = _dialed(emulator)
+    assert max(dialed.values()) == 1, dialed
+    assert len(dialed) < CONTACTS  # stopped before the end
+    time.sleep(3 * LEASE_S)  # stopped is final: nobody takes it over
+    assert len(emulator.calls_created()) == sum(dialed.values())

@@ -1,4 +1,8 @@
-"""The campaign journal: one SQLite file recording every contact, attempt, state change and outcome.
+"""The campaign journal: every contact, attempt, state change and outcome of a campaign, in a
+one-file SQLite journal beside the CLI's list, or as one campaign's rows in a shared database (the
+service's SQLite store or PostgreSQL, see :class:`JournalDatabase`), through the same code and the
+same schema (:mod:`gcdial.campaign.journaldb`). The rules below are the one-file journal's; in a
+shared database rules 1-3 hold alike, and a lease (:class:`Fence`) takes the place of the lock.
 
 Crash-safety rules, in order of importance:
 
@@ -31,22 +35,17 @@ Secrets never enter the journal: it holds contacts, agents, conversation ids and
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import functools
-import inspect
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from enum import StrEnum
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, ParamSpec, Self, TypeVar, cast
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Any, Final, Self
 
-from gcdial.campaign.csvinput import Contact, RowProblem
+from gcdial.campaign.journalattempts import AttemptReads, AttemptWrites
+from gcdial.campaign.journalcontacts import ContactReads, ContactWrites
+from gcdial.campaign.journalcore import Clock, JournalCore
 from gcdial.campaign.journaldb import (
     LOCAL_CAMPAIGN,
     OLD_NAMES,
@@ -60,7 +59,25 @@ from gcdial.campaign.journaldb import (
     move_to_campaign_tables,
     old_views,
 )
-from gcdial.campaign.sqldialect import Connection, Row, connect_sqlite
+from gcdial.campaign.journalfile import (
+    _FileLock,
+    _roll_back_hot,
+    _side_files,
+    _temp_path,
+    _unreadable,
+)
+from gcdial.campaign.journalrows import (
+    Attempt,
+    AttemptState,
+    CampaignInfo,
+    ContactRecord,
+    ContactStatus,
+    _iso,
+    _utc_now,
+    page_key,
+    redecided_due,
+)
+from gcdial.campaign.sqldialect import connect_sqlite
 from gcdial.errors import (
     JournalDataError,
     JournalError,
@@ -68,10 +85,8 @@ from gcdial.errors import (
     JournalLockedError,
     JournalMismatchError,
     JournalSchemaError,
-    ReviewConflictError,
 )
-from gcdial.monitor.wrapup import Wrapup
-from gcdial.private_files import PRIVATE_MODE, create_private, ensure_private, secure_sqlite
+from gcdial.private_files import create_private, secure_sqlite
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -95,433 +110,159 @@ __all__ = [
 
 # PRAGMA application_id marks the file as a gcdial journal ("gcdj").
 APPLICATION_ID: Final = 0x6763646A
-_BATCH: Final = 5000
-
-Clock = Callable[[], datetime]
 
 
-class AttemptState(StrEnum):
-    """Where one dial attempt stands."""
+class _SharedHome(JournalCore):
+    """Making and opening a campaign's journal in a shared database (the service's store)."""
 
-    INTENT = "intent"  # committed before the POST; may or may not have been sent
-    ACCEPTED = "accepted"  # Genesys answered 200 with a conversation id
-    UNKNOWN = "unknown"  # may have rung; never re-dialed automatically, a human decides
-    NOT_SENT = "not_sent"  # provably not placed (refused by the API, or never sent)
-    ENDED = "ended"  # followed to its end; ``outcome`` says how
-
-
-IN_FLIGHT: Final = (AttemptState.INTENT, AttemptState.ACCEPTED)
-
-
-class ContactStatus(StrEnum):
-    """Where one contact stands."""
-
-    PENDING = "pending"  # to dial, at ``next_at`` or as soon as possible
-    ACTIVE = "active"  # an attempt is in flight
-    DONE = "done"  # finished; ``outcome`` says how
-    SKIPPED = "skipped"  # never dialed by rule (do-not-call, outside every window, ...)
-    UNKNOWN = "unknown"  # an attempt's outcome is unknown: needs a human
-
-
-@dataclass(frozen=True, slots=True)
-class CampaignInfo:
-    """Who the journal belongs to."""
-
-    name: str
-    csv_path: str
-    csv_fingerprint: str
-    created_at: str
-
-
-@dataclass(frozen=True, slots=True)
-class ContactRecord:
-    """A contact as journaled, with where it stands."""
-
-    id: int
-    line: int
-    phone: str
-    name: str | None
-    agent: str | None
-    external_id: str | None
-    tz: str | None
-    attributes: Mapping[str, str]
-    status: ContactStatus
-    outcome: str | None
-    detail: str | None
-    attempts: int
-    next_at: datetime | None
-    updated_at: datetime
-
-    def as_contact(self) -> Contact:
-        """The CSV-side view of this contact (what the rules and the runner work on)."""
-        return Contact(
-            line=self.line,
-            phone_e164=self.phone,
-            name=self.name,
-            agent=self.agent,
-            external_id=self.external_id,
-            tz=self.tz,
-            attributes=dict(self.attributes),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """One dial attempt."""
-
-    id: int
-    contact_id: int
-    number: int
-    agent_id: str
-    agent: str | None
-    state: AttemptState
-    conversation_id: str | None
-    created_at: datetime
-    accepted_at: datetime | None
-    ended_at: datetime | None
-    outcome: str | None
-    error_code: str | None
-    context_id: str | None
-    detail: str | None
-    talk_s: float | None = None
-    tag: str | None = None
-    sent_after: datetime | None = None
-    """The server's latest ``Date`` before the POST left (None: never seen, or an older row)."""
-    match_after: datetime | None = None
-    """A server time surely passed before the POST left: an untagged call that started earlier
-    is not this attempt's (None: unknown, or an older row)."""
-    wrapup: Wrapup | None = None
-    """The agent's wrap-up of the call, when one came."""
-    wrapup_action: str | None = None
-    """What the campaign's rules made of it (a WrapupAction value), or ``missing``."""
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _iso(moment: datetime) -> str:
-    if moment.tzinfo is None:
-        raise ValueError("journal times must be timezone-aware")
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
-
-
-_WRAPUP_ACTIONS: Final = frozenset(
-    {"policy", "done", "retry", "callback", "dnc", "wrong_number", "missing"}
-)
-"""What ``attempts.wrapup_action`` may hold: a :class:`WrapupAction` value, or ``missing``."""
-
-
-E = TypeVar("E", bound=StrEnum)
-J = TypeVar("J", dict, list)  # type: ignore[type-arg]
-
-
-class _Cells:
-    """One row read back from the journal, each value checked as it is taken out.
-
-    This is the one boundary between the file and the records: SQLite keeps whatever was put in
-    a column (a hand edit, a damaged page), so a value that is not one gcdial writes becomes a
-    :class:`JournalDataError` naming the file, table, row and column here, not a ValueError deep
-    in a report or a run. A column an older schema lacks reads as None.
-    """
-
-    def __init__(self, path: object, table: str, row: Row, *, where: str | None = None):
-        self.path, self.table, self._row = path, table, row
-        self._keys = set(row.keys())
-        self._where = where
-
-    def _row_name(self) -> str:
-        if self._where is not None:
-            return self._where
-        parts = [f"{key} {self._row[key]!r}" for key in ("id", "key", "line") if key in self._keys]
-        return ", ".join(parts) or "a row"
-
-    def bad(self, column: str, value: object, expected: str) -> JournalDataError:
-        """The error for a value that is not one gcdial writes."""
-        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
-        return JournalDataError(
-            f"The journal {self.path} holds a value gcdial did not write: table {self.table}, "
-            f"row {self._row_name()}, column {column} is {shown}, not {expected}.",
-            hint="The file was edited or damaged. Restore it from a backup, or review that row "
-            f"with the sqlite3 tool (`sqlite3 {self.path}`) and put back a valid value; then run "
-            "the command again.",
-        )
-
-    def _raw(self, column: str) -> object:
-        return self._row[column] if column in self._keys else None
-
-    def text(self, column: str) -> str:
-        value = self._raw(column)
-        if not isinstance(value, str):
-            raise self.bad(column, value, "text")
-        return value
-
-    def opt_text(self, column: str) -> str | None:
-        value = self._raw(column)
-        return None if value is None else self.text(column)
-
-    def integer(self, column: str) -> int:
-        value = self._raw(column)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise self.bad(column, value, "a whole number")
-        return value
-
-    def opt_number(self, column: str) -> float | None:
-        value = self._raw(column)
-        if value is None:
-            return None
-        if not isinstance(value, int | float) or isinstance(value, bool) or value != value:
-            raise self.bad(column, value, "a number")
-        return float(value)
-
-    def opt_time(self, column: str) -> datetime | None:
-        value = self._raw(column)
-        if value is None or value == "":
-            return None
-        moment = None
-        if isinstance(value, str):
-            with contextlib.suppress(ValueError):
-                moment = datetime.fromisoformat(value)
-        if moment is None or moment.tzinfo is None:
-            raise self.bad(column, value, "a time like 2026-01-31T09:00:00.000+00:00")
-        return moment
-
-    def time(self, column: str) -> datetime:
-        moment = self.opt_time(column)
-        if moment is None:
-            raise self.bad(column, self._raw(column), "a time like 2026-01-31T09:00:00.000+00:00")
-        return moment
-
-    def choice(self, column: str, kind: type[E]) -> E:
-        value = self._raw(column)
-        if isinstance(value, str) and value in set(kind):
-            return kind(value)
-        raise self.bad(column, value, f"one of {', '.join(kind)}")
-
-    def zone(self, column: str) -> str | None:
-        value = self.opt_text(column)
-        if value and not _known_zone(value):
-            raise self.bad(column, value, "a time zone like America/New_York")
-        return value
-
-    def json(self, column: str, kind: type[J]) -> J:
-        text = self.text(column)
+    @classmethod
+    def create_in(
+        cls,
+        db: JournalDatabase,
+        campaign_id: str,
+        *,
+        name: str,
+        csv_path: str = "",
+        csv_fingerprint: str = "",
+        settings: Mapping[str, Any] | None = None,
+        fence: Fence | None = None,
+        clock: Clock = _utc_now,
+    ) -> Self:
+        """Start the journal of a new campaign ``campaign_id`` in ``db`` (whose schema
+        :meth:`JournalDatabase.ensure_schema` made); refuses an id already there."""
+        meta = {
+            "name": name,
+            "csv_path": csv_path,
+            "csv_fingerprint": csv_fingerprint,
+            "created_at": _iso(clock()),
+            "contacts_loaded": "0",
+            "settings": json.dumps(dict(settings or {}), sort_keys=True),
+        }
+        journal = cls._in(db, campaign_id, fence=fence, clock=clock, read_only=False)
         try:
-            loaded = json.loads(text)
-        except ValueError:
-            loaded = None
-        if not isinstance(loaded, kind):
-            raise self.bad(column, text, f"a JSON {'object' if kind is dict else 'array'}")
-        return loaded
+            with journal._tx() as conn:
+                taken = conn.execute(
+                    "INSERT INTO campaign_meta (campaign_id, key, value) VALUES (?, 'name', ?) "
+                    "ON CONFLICT DO NOTHING RETURNING key",
+                    (campaign_id, name),
+                ).fetchone()
+                if taken is None:
+                    raise JournalError(
+                        f"A campaign {campaign_id} already exists in {db.label}.",
+                        hint="Resume it, or give the new campaign another id.",
+                    )
+                conn.executemany(
+                    "INSERT INTO campaign_meta (campaign_id, key, value) VALUES (?, ?, ?)",
+                    [(campaign_id, k, v) for k, v in meta.items() if k != "name"],
+                )
+                journal._event("campaign.created", detail=name)
+        except Exception as exc:
+            journal._conn.close()
+            raise journal._failure(exc) from None
+        return journal
 
-    def text_map(self, column: str) -> dict[str, str]:
-        loaded = self.json(column, dict)
-        if not all(isinstance(v, str) for v in loaded.values()):
-            raise self.bad(column, self._raw(column), "a JSON object of texts")
-        return cast("dict[str, str]", loaded)
-
-
-def redecided_due(record: ContactRecord) -> datetime | None:
-    """When a pending contact is due for a run that decides its rules anew: its retry time,
-    or None (now) for a contact never dialed (see :meth:`Journal.redecide_deferrals`)."""
-    return record.next_at if record.attempts else None
-
-
-def _lock_path(path: Path) -> Path:
-    return path.with_name(path.name + ".lock")
-
-
-def _temp_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.new")
-
-
-def _side_files(path: Path) -> list[Path]:
-    """Every file that belongs to the journal at ``path`` besides itself (lock excluded)."""
-    sides = [path.with_name(path.name + s) for s in ("-wal", "-shm", "-journal")]
-    sides += path.parent.glob(f".{_glob_escape(path.name)}.*.new*")
-    return sides
-
-
-def _glob_escape(name: str) -> str:
-    """``name`` with the glob metacharacters made literal."""
-    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
-
-
-def _unreadable(path: Path, exc: sqlite3.Error) -> JournalSchemaError:
-    return JournalSchemaError(
-        f"The journal {path} cannot be read: {exc}. It is damaged or not a gcdial journal.",
-        hint="Give the path of the journal file the campaign created. If it was damaged (a disk "
-        "problem, a copy made while the campaign ran), restore it from a backup, or start the "
-        "campaign again with a new journal path (contacts dialed in it would be dialed again).",
-    )
-
-
-def _roll_back_hot(path: Path) -> None:
-    """Roll back a rollback journal (``-journal``) left hot by a killed writer, with a writable
-    connection under the lock, so that read-only opens (status, report, a run's first look) can
-    read the file: a read-only connection cannot roll back, and fails on every read.
-
-    Nothing to do while a campaign holds the lock: its writable connection rolled back the
-    journal when it opened. A file that is not a database is left for the open to refuse.
-    """
-    if not path.with_name(path.name + "-journal").exists():
-        return
-    lock = _FileLock(path)
-    try:
-        lock.acquire()
-    except JournalLockedError:
-        return
-    try:
-        with contextlib.suppress(sqlite3.Error):
-            conn = sqlite3.connect(path, isolation_level=None)
-            try:
-                conn.execute("PRAGMA busy_timeout = 5000")
-                conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
-            finally:
-                conn.close()
-    finally:
-        lock.release(remove=True)
-
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def _guarded(method: Callable[P, R]) -> Callable[P, R]:
-    """Turn an SQLite failure inside a journal method into a :class:`JournalError` naming the file
-    (a damaged file may be found out at any read, not only when it is opened)."""
-
-    if inspect.isgeneratorfunction(method):
-
-        @functools.wraps(method)
-        def gen_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
-            journal = cast("Journal", args[0])
-            try:
-                yield from cast("Iterator[Any]", method(*args, **kwargs))
-            except Exception as exc:
-                raise journal._failure(exc) from None
-
-        return cast("Callable[P, R]", gen_wrapper)
-
-    @functools.wraps(method)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        journal = cast("Journal", args[0])
+    @classmethod
+    def open_in(
+        cls,
+        db: JournalDatabase,
+        campaign_id: str,
+        *,
+        fence: Fence | None = None,
+        expect_name: str | None = None,
+        expect_fingerprint: str | None = None,
+        read_only: bool = False,
+        clock: Clock = _utc_now,
+    ) -> Self:
+        """Open the journal of campaign ``campaign_id`` in ``db``. With ``fence``, every
+        :meth:`begin_attempt` first checks that this replica still holds the campaign's lease."""
+        journal = cls._in(db, campaign_id, fence=fence, clock=clock, read_only=read_only)
         try:
-            return method(*args, **kwargs)
+            if not journal._campaign_present():
+                raise JournalError(
+                    f"No campaign {campaign_id} in {db.label}.",
+                    hint="Check the campaign id, or create the campaign first.",
+                )
+            journal._check_identity(expect_name, expect_fingerprint)
+        except Exception as exc:
+            journal._conn.close()
+            raise journal._failure(exc) from None
+        return journal
+
+    @classmethod
+    def exists_in(cls, db: JournalDatabase, campaign_id: str) -> bool:
+        """Whether ``db`` holds a journal of campaign ``campaign_id``."""
+        journal = cls._in(db, campaign_id, fence=None, clock=_utc_now, read_only=True)
+        try:
+            return journal._campaign_present()
         except Exception as exc:
             raise journal._failure(exc) from None
-
-    return wrapper
-
-
-class _FileLock:
-    """An exclusive ``flock`` on a side file; released by the kernel if the process dies."""
-
-    def __init__(self, journal: Path) -> None:
-        self.path = _lock_path(journal)
-        self._fd: int | None = None
-
-    @staticmethod
-    def holder(journal: Path) -> int | None:
-        """The pid of the process holding the journal, or None when nobody holds it.
-
-        Probes with a shared lock, so it never disturbs the holder and never blocks.
-        """
-        try:
-            fd = os.open(_lock_path(journal), os.O_RDONLY)
-        except OSError:
-            return None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            text = os.read(fd, 64).decode("ascii", "replace").strip()
-            return int(text) if text.isdigit() else 0
         finally:
-            os.close(fd)  # closing drops the probe's lock
-        return None
+            journal._conn.close()
 
-    def acquire(self) -> None:
-        # The file is removed at a clean exit (see :meth:`release`), so the file locked may be one
-        # its holder unlinked just before it let go: lock again until the locked file is the one
-        # at the path.
-        while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, PRIVATE_MODE)
-            ensure_private(self.path)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = os.read(fd, 64).decode("ascii", "replace").strip() or "unknown"
-                os.close(fd)
-                raise JournalLockedError(
-                    f"The journal {self.path.with_suffix('')} is in use by another gcdial "
-                    f"process (pid {holder}).",
-                    hint="Wait for that campaign to finish or stop it (Ctrl-C), then resume. "
-                    "`gcdial campaign status` can read the journal meanwhile.",
-                ) from None
-            try:
-                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
-            except FileNotFoundError:
-                same = False
-            if same:
-                break
-            os.close(fd)
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        self._fd = fd
+    @classmethod
+    def drop_in(cls, db: JournalDatabase, campaign_id: str) -> None:
+        """Delete every row of campaign ``campaign_id`` from ``db`` (in one transaction)."""
+        journal = cls._in(db, campaign_id, fence=None, clock=_utc_now, read_only=False)
+        try:
+            with journal._tx() as conn:
+                delete_campaign(conn, campaign_id)
+        except Exception as exc:
+            raise journal._failure(exc) from None
+        finally:
+            journal._conn.close()
 
-    def release(self, *, remove: bool = False) -> None:
-        """Let go of the lock; ``remove`` deletes the lock file first (a clean exit), while it is
-        still held, so that nobody can lock it in between (see :meth:`acquire`)."""
-        if self._fd is not None:
-            if remove:
-                with contextlib.suppress(OSError):
-                    self.path.unlink()
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
+    @classmethod
+    def _in(
+        cls,
+        db: JournalDatabase,
+        campaign_id: str,
+        *,
+        fence: Fence | None,
+        clock: Clock,
+        read_only: bool,
+    ) -> Self:
+        if not campaign_id:
+            raise ValueError("a campaign id is needed")
+        try:
+            conn = db.connect()
+        except Exception as exc:
+            raise db.failed(exc) from None
+        try:
+            version = db.version(conn)
+            db.check_version(version)
+            if version == 0:
+                raise JournalError(
+                    f"{db.label} has no campaign tables yet.",
+                    hint="Call JournalDatabase.ensure_schema() once before using it.",
+                )
+        except Exception as exc:
+            conn.close()
+            if isinstance(exc, conn.errors):
+                raise db.failed(exc) from None
+            raise
+        return cls(
+            Path(db.label),
+            conn,
+            lock=None,
+            clock=clock,
+            read_only=read_only,
+            campaign_id=campaign_id,
+            shared=db,
+            fence=fence,
+        )
+
+    def _campaign_present(self) -> bool:
+        row = self._conn.execute(
+            "SELECT 1 FROM campaign_meta WHERE campaign_id = ? AND key = 'name'",
+            (self.campaign_id,),
+        ).fetchone()
+        return row is not None
 
 
-class Journal:
+class Journal(_SharedHome, ContactWrites, ContactReads, AttemptWrites, AttemptReads):
     """The durable record of one campaign: a one-file journal (:meth:`create`, :meth:`open`) or
     a campaign's rows in a shared database (:meth:`create_in`, :meth:`open_in`). Close when
     done."""
-
-    def __init__(
-        self,
-        path: Path,
-        conn: Connection,
-        *,
-        lock: _FileLock | None,
-        clock: Clock,
-        read_only: bool,
-        campaign_id: str = LOCAL_CAMPAIGN,
-        shared: JournalDatabase | None = None,
-        fence: Fence | None = None,
-    ) -> None:
-        self.path = path
-        self._conn = conn
-        self._lock = lock
-        self._clock = clock
-        self.read_only = read_only
-        self._held_ready = False
-        self._version = SCHEMA_VERSION
-        self.campaign_id = campaign_id
-        self._shared = shared
-        self._fence = fence
-        # How messages name this journal: its file, or the campaign in its database.
-        self.where = str(path) if shared is None else f"{shared.label} (campaign {campaign_id})"
-
-    def _failure(self, exc: Exception) -> Exception:
-        """``exc`` as a :class:`JournalError` naming the journal when the database raised it."""
-        if not isinstance(exc, self._conn.errors):
-            return exc
-        if self._shared is not None:
-            return JournalError(
-                f"The journal of campaign {self.campaign_id} in {self._shared.label} failed: "
-                f"{exc}.",
-                hint="Check that the database is reachable and intact, then resume the campaign.",
-            )
-        return _unreadable(self.path, cast("sqlite3.Error", exc))
 
     @classmethod
     def create(
@@ -533,7 +274,7 @@ class Journal:
         csv_fingerprint: str,
         settings: Mapping[str, Any] | None = None,
         clock: Clock = _utc_now,
-    ) -> Journal:
+    ) -> Self:
         """Start a new journal at ``path`` (which must not exist yet) for the named campaign."""
         path = Path(path)
         lock = _FileLock(path)
@@ -658,145 +399,6 @@ class Journal:
         when no process holds it."""
         return _FileLock.holder(Path(path))
 
-    # A campaign's rows in a shared database (the service's store)
-
-    @classmethod
-    def create_in(
-        cls,
-        db: JournalDatabase,
-        campaign_id: str,
-        *,
-        name: str,
-        csv_path: str = "",
-        csv_fingerprint: str = "",
-        settings: Mapping[str, Any] | None = None,
-        fence: Fence | None = None,
-        clock: Clock = _utc_now,
-    ) -> Journal:
-        """Start the journal of a new campaign ``campaign_id`` in ``db`` (whose schema
-        :meth:`JournalDatabase.ensure_schema` made); refuses an id already there."""
-        meta = {
-            "name": name,
-            "csv_path": csv_path,
-            "csv_fingerprint": csv_fingerprint,
-            "created_at": _iso(clock()),
-            "contacts_loaded": "0",
-            "settings": json.dumps(dict(settings or {}), sort_keys=True),
-        }
-        journal = cls._in(db, campaign_id, fence=fence, clock=clock, read_only=False)
-        try:
-            with journal._tx() as conn:
-                taken = conn.execute(
-                    "INSERT INTO campaign_meta (campaign_id, key, value) VALUES (?, 'name', ?) "
-                    "ON CONFLICT DO NOTHING RETURNING key",
-                    (campaign_id, name),
-                ).fetchone()
-                if taken is None:
-                    raise JournalError(
-                        f"A campaign {campaign_id} already exists in {db.label}.",
-                        hint="Resume it, or give the new campaign another id.",
-                    )
-                conn.executemany(
-                    "INSERT INTO campaign_meta (campaign_id, key, value) VALUES (?, ?, ?)",
-                    [(campaign_id, k, v) for k, v in meta.items() if k != "name"],
-                )
-                journal._event("campaign.created", detail=name)
-        except Exception as exc:
-            journal._conn.close()
-            raise journal._failure(exc) from None
-        return journal
-
-    @classmethod
-    def open_in(
-        cls,
-        db: JournalDatabase,
-        campaign_id: str,
-        *,
-        fence: Fence | None = None,
-        expect_name: str | None = None,
-        expect_fingerprint: str | None = None,
-        read_only: bool = False,
-        clock: Clock = _utc_now,
-    ) -> Journal:
-        """Open the journal of campaign ``campaign_id`` in ``db``. With ``fence``, every
-        :meth:`begin_attempt` first checks that this replica still holds the campaign's lease."""
-        journal = cls._in(db, campaign_id, fence=fence, clock=clock, read_only=read_only)
-        try:
-            if not journal._campaign_present():
-                raise JournalError(
-                    f"No campaign {campaign_id} in {db.label}.",
-                    hint="Check the campaign id, or create the campaign first.",
-                )
-            journal._check_identity(expect_name, expect_fingerprint)
-        except Exception as exc:
-            journal._conn.close()
-            raise journal._failure(exc) from None
-        return journal
-
-    @classmethod
-    def exists_in(cls, db: JournalDatabase, campaign_id: str) -> bool:
-        """Whether ``db`` holds a journal of campaign ``campaign_id``."""
-        journal = cls._in(db, campaign_id, fence=None, clock=_utc_now, read_only=True)
-        try:
-            return journal._campaign_present()
-        except Exception as exc:
-            raise journal._failure(exc) from None
-        finally:
-            journal._conn.close()
-
-    @classmethod
-    def drop_in(cls, db: JournalDatabase, campaign_id: str) -> None:
-        """Delete every row of campaign ``campaign_id`` from ``db`` (in one transaction)."""
-        journal = cls._in(db, campaign_id, fence=None, clock=_utc_now, read_only=False)
-        try:
-            with journal._tx() as conn:
-                delete_campaign(conn, campaign_id)
-        except Exception as exc:
-            raise journal._failure(exc) from None
-        finally:
-            journal._conn.close()
-
-    @classmethod
-    def _in(
-        cls,
-        db: JournalDatabase,
-        campaign_id: str,
-        *,
-        fence: Fence | None,
-        clock: Clock,
-        read_only: bool,
-    ) -> Journal:
-        if not campaign_id:
-            raise ValueError("a campaign id is needed")
-        try:
-            conn = db.connect()
-        except Exception as exc:
-            raise db.failed(exc) from None
-        try:
-            db.check_version(db.version(conn))
-        except Exception as exc:
-            conn.close()
-            if isinstance(exc, conn.errors):
-                raise db.failed(exc) from None
-            raise
-        return cls(
-            Path(db.label),
-            conn,
-            lock=None,
-            clock=clock,
-            read_only=read_only,
-            campaign_id=campaign_id,
-            shared=db,
-            fence=fence,
-        )
-
-    def _campaign_present(self) -> bool:
-        row = self._conn.execute(
-            "SELECT 1 FROM campaign_meta WHERE campaign_id = ? AND key = 'name'",
-            (self.campaign_id,),
-        ).fetchone()
-        return row is not None
-
     @classmethod
     def open(
         cls,
@@ -806,7 +408,7 @@ class Journal:
         expect_fingerprint: str | None = None,
         read_only: bool = False,
         clock: Clock = _utc_now,
-    ) -> Journal:
+    ) -> Self:
         """Open an existing journal; refuse one of another campaign, a newer schema, or a held lock.
 
         ``read_only`` takes no lock (for status and report while a campaign runs).
@@ -932,24 +534,6 @@ class Journal:
             ) from None
         self._version = SCHEMA_VERSION
 
-    def _check_identity(self, name: str | None, fingerprint: str | None) -> None:
-        info = self.info()
-        if name is not None and name != info.name:
-            raise JournalMismatchError(
-                f"The journal {self.where} belongs to campaign {info.name!r} (list "
-                f"{info.csv_path}), not {name!r}.",
-                hint="Give a new journal path to start another campaign, or the original "
-                "campaign name to resume this one.",
-            )
-        if fingerprint is not None and fingerprint != info.csv_fingerprint:
-            raise JournalMismatchError(
-                f"The contact list differs from the one campaign {info.name!r} started with "
-                f"({info.csv_path}; fingerprint {info.csv_fingerprint[:12]}, now "
-                f"{fingerprint[:12]}).",
-                hint="Resume with the original, unchanged file, or start a new campaign (with a "
-                "new journal path) for the edited list.",
-            )
-
     def close(self) -> None:
         """Close the database and release the lock, leaving only the journal file behind.
 
@@ -991,1339 +575,3 @@ class Journal:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-    @contextlib.contextmanager
-    def _tx(self) -> Iterator[Connection]:
-        if self.read_only:
-            raise JournalError(f"The journal {self.where} was opened read-only.")
-        self._conn.begin_write()
-        try:
-            yield self._conn
-        except BaseException:
-            self._conn.rollback()
-            raise
-        self._conn.commit()
-
-    def _now(self) -> str:
-        return _iso(self._clock())
-
-    def _event(
-        self,
-        kind: str,
-        *,
-        contact_id: int | None = None,
-        attempt_id: int | None = None,
-        detail: str | None = None,
-    ) -> None:
-        self._conn.execute(
-            "INSERT INTO campaign_events (campaign_id, at, kind, contact_id, attempt_id, detail) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (self.campaign_id, self._now(), kind, contact_id, attempt_id, detail),
-        )
-
-    # Campaign meta
-
-    @_guarded
-    def info(self) -> CampaignInfo:
-        """Name, contact list and creation time of the campaign."""
-        rows = self._conn.execute(
-            "SELECT key, value FROM campaign_meta WHERE campaign_id = ?", (self.campaign_id,)
-        ).fetchall()
-        meta = {str(row["key"]): _meta_value(self.where, row) for row in rows}
-        return CampaignInfo(
-            name=meta.get("name", ""),
-            csv_path=meta.get("csv_path", ""),
-            csv_fingerprint=meta.get("csv_fingerprint", ""),
-            created_at=meta.get("created_at", ""),
-        )
-
-    @_guarded
-    def settings(self) -> dict[str, Any]:
-        """The settings the campaign was started with (rules, pacing), as stored at creation."""
-        return self.meta_json("settings", dict) or {}
-
-    @_guarded
-    def verify(self) -> None:
-        """Find out now a value gcdial did not write anywhere in the journal, named (file, table,
-        row, column), rather than midway through a run or a report, or never by a command that
-        reads only some rows.
-
-        The rows that matter go through the one boundary (the row-to-record conversion), which
-        alone decides and words the error. A query per table sieves the rows first (a value of
-        the wrong type, a time SQLite cannot read or without its offset, an unknown status, JSON
-        that is not an object), so that a large journal costs one indexed-free scan in SQLite,
-        not a Python conversion per row; a value the sieve lets through and the boundary refuses
-        is still named when a command reads it.
-        """
-        cid = (self.campaign_id,)
-        for row in self._conn.execute(
-            "SELECT key, value FROM campaign_meta WHERE campaign_id = ?", cid
-        ):
-            _meta_value(self.where, row)
-        sieve = self._conn.dialect == "sqlite"
-        for table, convert in _CONVERTERS.items():
-            present = self._conn.columns(table)
-            if not present:
-                continue
-            query = f"SELECT * FROM {table} WHERE campaign_id = ?"  # noqa: S608 - own names
-            if sieve:
-                # PostgreSQL's columns hold only their type: every row goes through the boundary.
-                tests = [test for column, test in _SIEVES[table] if column in present]
-                query += " AND (" + " OR ".join(f"({t})" for t in tests) + ")"
-            for row in self._conn.execute(query, cid):
-                convert(self.where, row)
-        zones = self._conn.execute(
-            "SELECT tz, MIN(id) FROM campaign_contacts WHERE campaign_id = ? AND tz IS NOT NULL "
-            "AND tz != '' GROUP BY tz",
-            cid,
-        ).fetchall()
-        for zone, contact_id in zones:
-            if not _known_zone(zone):
-                self.contact(contact_id)
-
-    @_guarded
-    def meta_json(self, key: str, kind: type[J]) -> J | None:
-        """A campaign value stored as JSON (an object or an array), checked; None when unset."""
-        row = self._conn.execute(
-            "SELECT key, value FROM campaign_meta WHERE campaign_id = ? AND key = ?",
-            (self.campaign_id, key),
-        ).fetchone()
-        if row is None:
-            return None
-        _meta_value(self.where, row)
-        return _Cells(self.where, "campaign_meta", row).json("value", kind)
-
-    @_guarded
-    def get_meta(self, key: str) -> str | None:
-        """A free-form campaign value (None when unset)."""
-        row = self._conn.execute(
-            "SELECT value FROM campaign_meta WHERE campaign_id = ? AND key = ?",
-            (self.campaign_id, key),
-        ).fetchone()
-        return None if row is None else str(row[0])
-
-    @_guarded
-    def set_meta(self, key: str, value: str) -> None:
-        """Store a free-form campaign value."""
-        with self._tx() as conn:
-            self._put_meta(conn, key, value)
-
-    def _put_meta(self, conn: Connection, key: str, value: str) -> None:
-        conn.execute(
-            "INSERT INTO campaign_meta (campaign_id, key, value) VALUES (?, ?, ?) "
-            "ON CONFLICT (campaign_id, key) DO UPDATE SET value = excluded.value",
-            (self.campaign_id, key, value),
-        )
-
-    # Loading contacts
-
-    @property
-    @_guarded
-    def contacts_loaded(self) -> bool:
-        """Whether the whole contact list was loaded (a crash mid-load leaves this False)."""
-        return self.get_meta("contacts_loaded") == "1"
-
-    @_guarded
-    def add_contacts(self, contacts: Iterable[Contact]) -> int:
-        """Journal contacts in batches (each its own transaction); rows already present are kept.
-
-        Returns how many were new, so reloading after a crash mid-load is safe and cheap.
-        """
-        added = 0
-        batch: list[tuple[Any, ...]] = []
-        for contact in contacts:
-            batch.append(
-                (
-                    contact.line,
-                    contact.phone_e164,
-                    contact.name,
-                    contact.agent,
-                    contact.external_id,
-                    contact.tz,
-                    json.dumps(dict(contact.attributes), ensure_ascii=False),
-                )
-            )
-            if len(batch) >= _BATCH:
-                added += self._insert_contacts(batch)
-                batch = []
-        if batch:
-            added += self._insert_contacts(batch)
-        return added
-
-    def _insert_contacts(self, batch: list[tuple[Any, ...]]) -> int:
-        now = self._now()
-        count = "SELECT COUNT(*) FROM campaign_contacts WHERE campaign_id = ?"
-        with self._tx() as conn:
-            before = int(conn.execute(count, (self.campaign_id,)).fetchone()[0])
-            conn.executemany(
-                "INSERT INTO campaign_contacts (campaign_id, line, phone, name, agent, "
-                "external_id, tz, attributes, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT DO NOTHING",
-                [(self.campaign_id, *row, now) for row in batch],
-            )
-            return int(conn.execute(count, (self.campaign_id,)).fetchone()[0]) - before
-
-    @_guarded
-    def add_skipped_rows(self, problems: Iterable[RowProblem]) -> None:
-        """Record CSV rows refused by validation, so the report can list them."""
-        rows = [(self.campaign_id, p.line, p.column, p.kind, p.reason, p.fix) for p in problems]
-        with self._tx() as conn:
-            conn.executemany(
-                "INSERT INTO campaign_skipped_rows (campaign_id, line, col, kind, reason, fix) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                rows,
-            )
-
-    @_guarded
-    def finish_loading(
-        self, *, rows: int, valid: int, refused: int, attribute_columns: Iterable[str] = ()
-    ) -> None:
-        """Mark the contact list as fully loaded, with the validation counts and the list's own
-        columns (those passed as call attributes, in file order)."""
-        with self._tx() as conn:
-            for key, value in {
-                "contacts_loaded": "1",
-                "csv_rows": str(rows),
-                "csv_valid": str(valid),
-                "csv_refused": str(refused),
-                "attribute_columns": json.dumps(list(attribute_columns), ensure_ascii=False),
-            }.items():
-                self._put_meta(conn, key, value)
-            self._event("contacts.loaded", detail=f"{valid} contacts, {refused} rows refused")
-
-    # Attempts: the crash-safe state machine
-
-    @_guarded
-    def begin_attempt(
-        self,
-        contact_id: int,
-        *,
-        agent_id: str,
-        agent: str | None = None,
-        tag: str | None = None,
-        sent_after: datetime | None = None,
-        match_after: datetime | None = None,
-    ) -> int:
-        """Commit the intent to dial ``contact_id`` through ``agent_id``; return the attempt id.
-
-        ``tag`` is the attempt id the call carries in its attributes (the dialing core's), kept
-        so that a resume can look the call up by it. ``sent_after`` and ``match_after`` are the
-        server-time lower bounds of the call (:class:`gcdial.resolve.Attempt`), taken before this
-        call and so never later than the POST: a later resolution keeps an earlier call of the
-        agent to the same number from being taken for this attempt.
-
-        Call this *before* sending the create-call request. Refuses when the contact already has an
-        attempt in flight or of unknown outcome, or is finished: that is what keeps a customer
-        from being rung twice.
-        """
-        with self._tx() as conn:
-            self._check_fence(conn)
-            row = conn.execute(
-                "SELECT status, attempts FROM campaign_contacts WHERE id = ? AND campaign_id = ?",
-                (contact_id, self.campaign_id),
-            ).fetchone()
-            if row is None:
-                raise KeyError(f"no contact {contact_id} in the journal")
-            if row["status"] != ContactStatus.PENDING:
-                raise JournalError(
-                    f"Contact {contact_id} is {row['status']}, not pending: not dialing it again."
-                )
-            unresolved = conn.execute(
-                "SELECT id, state FROM campaign_attempts WHERE contact_id = ? "
-                "AND state IN (?, ?, ?)",
-                (contact_id, *IN_FLIGHT, AttemptState.UNKNOWN),
-            ).fetchone()
-            if unresolved is not None:
-                raise JournalError(
-                    f"Contact {contact_id} already has attempt {unresolved['id']} in state "
-                    f"{unresolved['state']}: not dialing it again."
-                )
-            now = self._now()
-            cursor = conn.execute(
-                "INSERT INTO campaign_attempts (campaign_id, contact_id, number, agent_id, agent, "
-                "state, created_at, tag, sent_after, match_after) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                (
-                    self.campaign_id,
-                    contact_id,
-                    row["attempts"] + 1,
-                    agent_id,
-                    agent,
-                    AttemptState.INTENT,
-                    now,
-                    tag,
-                    None if sent_after is None else _iso(sent_after),
-                    None if match_after is None else _iso(match_after),
-                ),
-            )
-            attempt_id = int(cursor.fetchone()[0])
-            conn.execute(
-                "UPDATE campaign_contacts SET status = ?, attempts = attempts + 1, updated_at = ? "
-                "WHERE id = ?",
-                (ContactStatus.ACTIVE, now, contact_id),
-            )
-            self._event(
-                "attempt.intent", contact_id=contact_id, attempt_id=attempt_id, detail=agent_id
-            )
-        return attempt_id
-
-    def _check_fence(self, conn: Connection) -> None:
-        """In a write transaction: refuse (writing nothing) unless this replica still holds the
-        campaign's lease at the epoch it was opened with. PostgreSQL locks the lease row until
-        the commit, so a takeover's update waits for the attempt to be journaled; SQLite's write
-        transaction already keeps every other writer out."""
-        fence = self._fence
-        if fence is None:
-            return
-        held = conn.execute(
-            "SELECT 1 FROM leases WHERE name = ? AND owner = ? AND epoch = ? AND expires_at > ?"  # noqa: S608 - a fixed clause
-            + conn.for_share,
-            (fence.lease, fence.owner, fence.epoch, fence.now()),
-        ).fetchone()
-        if held is None:
-            raise JournalFencedError(
-                f"This replica no longer holds campaign {self.campaign_id} (lease {fence.lease} "
-                f"at epoch {fence.epoch}): nothing was dialed or written.",
-                hint="Another replica took the campaign over; it carries on from the journal.",
-            )
-
-    def _attempt_row(self, conn: Connection, attempt_id: int) -> Row:
-        row: Row | None = conn.execute(
-            "SELECT * FROM campaign_attempts WHERE id = ? AND campaign_id = ?",
-            (attempt_id, self.campaign_id),
-        ).fetchone()
-        if row is None:
-            raise KeyError(f"no attempt {attempt_id} in the journal")
-        return row
-
-    def _require(self, row: Row, *allowed: AttemptState) -> None:
-        if row["state"] not in allowed:
-            raise JournalError(
-                f"Attempt {row['id']} is {row['state']}; expected "
-                f"{' or '.join(str(a) for a in allowed)}."
-            )
-
-    @_guarded
-    def mark_accepted(self, attempt_id: int, conversation_id: str) -> None:
-        """Genesys accepted the call: store its conversation id (also to settle an unknown)."""
-        with self._tx() as conn:
-            row = self._attempt_row(conn, attempt_id)
-            self._require(row, AttemptState.INTENT, AttemptState.UNKNOWN)
-            now = self._now()
-            conn.execute(
-                "UPDATE campaign_attempts SET state = ?, conversation_id = ?, accepted_at = ? "
-                "WHERE id = ?",
-                (AttemptState.ACCEPTED, conversation_id, now, attempt_id),
-            )
-            conn.execute(
-                "UPDATE campaign_contacts SET status = ?, updated_at = ? WHERE id = ?",
-                (ContactStatus.ACTIVE, now, row["contact_id"]),
-            )
-            self._event(
-                "attempt.accepted",
-                contact_id=row["contact_id"],
-                attempt_id=attempt_id,
-                detail=conversation_id,
-            )
-
-    @_guarded
-    def mark_unknown(self, attempt_id: int, detail: str) -> None:
-        """The call may or may not have been placed: park the contact for a human, never re-dial."""
-        with self._tx() as conn:
-            row = self._attempt_row(conn, attempt_id)
-            self._require(row, *IN_FLIGHT)
-            now = self._now()
-            conn.execute(
-                "UPDATE campaign_attempts SET state = ?, detail = ? WHERE id = ?",
-                (AttemptState.UNKNOWN, detail, attempt_id),
-            )
-            conn.execute(
-                "UPDATE campaign_contacts SET status = ?, outcome = 'unknown', detail = ?, "
-                "updated_at = ? WHERE id = ?",
-                (ContactStatus.UNKNOWN, detail, now, row["contact_id"]),
-            )
-            self._event(
-                "attempt.unknown",
-                contact_id=row["contact_id"],
-                attempt_id=attempt_id,
-                detail=detail,
-            )
-
-    @_guarded
-    def mark_not_sent(
-        self,
-        attempt_id: int,
-        reason: str,
-        *,
-        error_code: str | None = None,
-        context_id: str | None = None,
-        retry_at: datetime | None = None,
-        outcome: str = "not_sent",
-    ) -> None:
-        """The call was provably not placed (the API refused it, or it never left).
-
-        With ``retry_at`` the contact waits for another attempt; otherwise it is done with
-        ``outcome``. A not-sent attempt does not count towards the contact's attempts.
-        """
-        with self._tx() as conn:
-            row = self._attempt_row(conn, attempt_id)
-            self._require(row, AttemptState.INTENT)
-            now = self._now()
-            conn.execute(
-                "UPDATE campaign_attempts SET state = ?, ended_at = ?, outcome = ?, "
-                "error_code = ?, "
-                "context_id = ?, detail = ? WHERE id = ?",
-                (AttemptState.NOT_SENT, now, outcome, error_code, context_id, reason, attempt_id),
-            )
-            self._settle_contact(conn, row["contact_id"], outcome, reason, retry_at, now)
-            conn.execute(
-                "UPDATE campaign_contacts SET attempts = attempts - 1 WHERE id = ?",
-                (row["contact_id"],),
-            )
-            self._event(
-                "attempt.not_sent",
-                contact_id=row["contact_id"],
-                attempt_id=attempt_id,
-                detail=f"{error_code or ''} {reason}".strip(),
-            )
-
-    @_guarded
-    def record_outcome(
-        self,
-        attempt_id: int,
-        outcome: str,
-        *,
-        ended_at: datetime | None = None,
-        error_code: str | None = None,
-        detail: str | None = None,
-        retry_at: datetime | None = None,
-        talk_s: float | None = None,
-        wrapup: Wrapup | None = None,
-        wrapup_action: str | None = None,
-        dnc: bool = False,
-    ) -> None:
-        """The call ended with ``outcome`` (``talk_s`` seconds of conversation, when known); the
-        contact is done, or waits until ``retry_at``. Its wrap-up and what the rules made of it
-        are kept with the attempt; ``dnc`` puts the contact's number on the do-not-call list in
-        the same transaction (a resume never dials it again)."""
-        with self._tx() as conn:
-            row = self._attempt_row(conn, attempt_id)
-            self._require(row, AttemptState.ACCEPTED, AttemptState.UNKNOWN)
-            now = self._now()
-            conn.execute(
-                "UPDATE campaign_attempts SET state = ?, ended_at = ?, outcome = ?, "
-                "error_code = ?, "
-                "detail = COALESCE(?, detail), talk_s = ?, wrapup_code = ?, wrapup_name = ?, "
-                "wrapup_notes = ?, wrapup_at = ?, wrapup_action = ? WHERE id = ?",
-                (
-                    AttemptState.ENDED,
-                    _iso(ended_at) if ended_at else now,
-                    outcome,
-                    error_code,
-                    detail,
-                    talk_s,
-                    wrapup.code if wrapup else None,
-                    wrapup.name if wrapup else None,
-                    wrapup.notes if wrapup else None,
-                    _iso(wrapup.at) if wrapup and wrapup.at else None,
-                    wrapup_action,
-                    attempt_id,
-                ),
-            )
-            if dnc:
-                phone = conn.execute(
-                    "SELECT phone FROM campaign_contacts WHERE id = ?", (row["contact_id"],)
-                ).fetchone()[0]
-                conn.execute(
-                    "INSERT INTO campaign_dnc (campaign_id, phone, added_at, attempt_id) "
-                    "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                    (self.campaign_id, phone, now, attempt_id),
-                )
-            self._settle_contact(conn, row["contact_id"], outcome, detail, retry_at, now)
-            self._event(
-                "attempt.ended", contact_id=row["contact_id"], attempt_id=attempt_id, detail=outcome
-            )
-
-    def _settle_contact(
-        self,
-        conn: Connection,
-        contact_id: int,
-        outcome: str,
-        detail: str | None,
-        retry_at: datetime | None,
-        now: str,
-    ) -> None:
-        if retry_at is not None:
-            conn.execute(
-                "UPDATE campaign_contacts SET status = ?, outcome = ?, detail = ?, next_at = ?, "
-                "updated_at = ? WHERE id = ?",
-                (ContactStatus.PENDING, outcome, detail, _iso(retry_at), now, contact_id),
-            )
-        else:
-            # A call that was placed but whose end nobody saw is for a human to check, like an
-            # attempt whose POST may or may not have acted.
-            status = ContactStatus.UNKNOWN if outcome == "unknown" else ContactStatus.DONE
-            conn.execute(
-                "UPDATE campaign_contacts SET status = ?, outcome = ?, detail = ?, next_at = '', "
-                "updated_at = ? WHERE id = ?",
-                (status, outcome, detail, now, contact_id),
-            )
-
-    @_guarded
-    def defer(self, contact_id: int, until: datetime, reason: str) -> None:
-        """Keep a pending contact waiting until ``until`` (calling window, retry delay)."""
-        self.defer_many([(contact_id, until, reason)])
-
-    @_guarded
-    def skip(self, contact_id: int, outcome: str, reason: str) -> None:
-        """Never dial this pending contact (do-not-call, no legal hour, campaign over...)."""
-        self.skip_many([(contact_id, outcome, reason)])
-
-    @_guarded
-    def redecide_deferrals(self) -> int:
-        """Make the pending contacts never dialed due now, for this run's rules to decide again.
-
-        Their only wait is the one the rules gave them (the calling window, the end time): a run
-        with other rules (``--window 00:00-24:00`` after a night run with the default) must not
-        keep the last run's wait. A retry delay (a contact with attempts) is kept as it was.
-        The same reading is :func:`redecided_due`, for the dry run's plan.
-        """
-        with self._tx() as conn:
-            changed = conn.execute(
-                "UPDATE campaign_contacts SET next_at = '' WHERE campaign_id = ? "
-                "AND status = 'pending' AND attempts = 0 AND next_at > ''",
-                (self.campaign_id,),
-            ).rowcount
-        return int(changed)
-
-    @_guarded
-    def defer_many(self, items: Iterable[tuple[int, datetime, str]]) -> None:
-        """Defer several pending contacts ``(contact_id, until, reason)`` in one transaction."""
-        rows = [(_iso(until), reason, cid) for cid, until, reason in items]
-        if not rows:
-            return
-        now = self._now()
-        with self._tx() as conn:
-            conn.executemany(
-                "UPDATE campaign_contacts SET next_at = ?, detail = ?, updated_at = ? "
-                "WHERE id = ? AND campaign_id = ? AND status = 'pending'",
-                [(at, reason, now, cid, self.campaign_id) for at, reason, cid in rows],
-            )
-            conn.executemany(
-                "INSERT INTO campaign_events (campaign_id, at, kind, contact_id, detail) "
-                "VALUES (?, ?, ?, ?, ?)",
-                [(self.campaign_id, now, "contact.deferred", cid, r) for _, r, cid in rows],
-            )
-
-    @_guarded
-    def skip_many(self, items: Iterable[tuple[int, str, str]]) -> None:
-        """Skip several pending contacts ``(contact_id, outcome, reason)`` in one transaction."""
-        rows = list(items)
-        if not rows:
-            return
-        now = self._now()
-        with self._tx() as conn:
-            conn.executemany(
-                "UPDATE campaign_contacts SET status = 'skipped', outcome = ?, detail = ?, "
-                "next_at = '', "
-                "updated_at = ? WHERE id = ? AND campaign_id = ? AND status = 'pending'",
-                [(outcome, reason, now, cid, self.campaign_id) for cid, outcome, reason in rows],
-            )
-            conn.executemany(
-                "INSERT INTO campaign_events (campaign_id, at, kind, contact_id, detail) "
-                "VALUES (?, ?, ?, ?, ?)",
-                [
-                    (self.campaign_id, now, "contact.skipped", cid, f"{o}: {r}")
-                    for cid, o, r in rows
-                ],
-            )
-
-    @_guarded
-    def finish_pending(self, contact_id: int, outcome: str, reason: str) -> None:
-        """Finish a pending contact with ``outcome`` without another call (its retry is no longer
-        allowed)."""
-        with self._tx() as conn:
-            conn.execute(
-                "UPDATE campaign_contacts SET status = 'done', outcome = ?, detail = ?, "
-                "next_at = '', "
-                "updated_at = ? WHERE id = ? AND campaign_id = ? AND status = 'pending'",
-                (outcome, reason, self._now(), contact_id, self.campaign_id),
-            )
-            self._event("contact.finished", contact_id=contact_id, detail=f"{outcome}: {reason}")
-
-    @_guarded
-    def contact_at_line(self, line: int) -> ContactRecord | None:
-        """The contact of CSV line ``line`` (None when that line holds no contact)."""
-        row = self._conn.execute(
-            "SELECT * FROM campaign_contacts WHERE campaign_id = ? AND line = ?",
-            (self.campaign_id, line),
-        ).fetchone()
-        return None if row is None else _contact(self.where, row)
-
-    @_guarded
-    def record_verdict(
-        self, contact_id: int, *, placed: bool, note: str, by: str | None = None
-    ) -> None:
-        """A person's verdict on a contact whose call may or may not have been placed.
-
-        ``placed``: the contact is done (outcome ``placed``). Not placed: its open attempt becomes
-        ``not_sent`` and the contact is pending again, without using up an attempt. A call that
-        Genesys accepted (it has a conversation id) was placed: "not placed" is refused for it.
-        ``by`` names who decided (kept in the event log). The check and the change are one
-        transaction, so of two verdicts at the same moment exactly one applies.
-        """
-        with self._tx() as conn:
-            contact = conn.execute(
-                "SELECT status, line FROM campaign_contacts WHERE id = ? AND campaign_id = ?",
-                (contact_id, self.campaign_id),
-            ).fetchone()
-            if contact is None:
-                raise KeyError(f"no contact {contact_id} in the journal")
-            # People know a contact by its line in their list, never by the journal's row id.
-            where = f"Line {contact['line']} of the list"
-            if contact["status"] != ContactStatus.UNKNOWN:
-                raise ReviewConflictError(
-                    f"{where} is {contact['status']}, not waiting for review.",
-                    hint="`gcdial campaign review JOURNAL` lists the contacts that need one.",
-                )
-            row = conn.execute(
-                "SELECT * FROM campaign_attempts WHERE contact_id = ? ORDER BY id DESC LIMIT 1",
-                (contact_id,),
-            ).fetchone()
-            now = self._now()
-            if placed:
-                if row is not None and row["state"] == AttemptState.UNKNOWN:
-                    conn.execute(
-                        "UPDATE campaign_attempts SET state = ?, outcome = 'placed', ended_at = ?, "
-                        "detail = ? WHERE id = ?",
-                        (AttemptState.ENDED, now, note, row["id"]),
-                    )
-                conn.execute(
-                    "UPDATE campaign_contacts SET status = 'done', outcome = 'placed', detail = ?, "
-                    "next_at = '', updated_at = ? WHERE id = ?",
-                    (note, now, contact_id),
-                )
-            else:
-                if row is None or row["state"] != AttemptState.UNKNOWN or row["conversation_id"]:
-                    raise ReviewConflictError(
-                        f"{where}: its call was accepted by Genesys Cloud (conversation "
-                        f"{row['conversation_id'] if row is not None else '?'}): it was placed.",
-                        hint="Record it as placed; only a call whose create request got no clear "
-                        "answer can be found not placed.",
-                    )
-                conn.execute(
-                    "UPDATE campaign_attempts SET state = ?, outcome = 'not_sent', ended_at = ?, "
-                    "detail = ? WHERE id = ?",
-                    (AttemptState.NOT_SENT, now, note, row["id"]),
-                )
-                conn.execute(
-                    "UPDATE campaign_contacts SET status = 'pending', outcome = NULL, detail = ?, "
-                    "next_at = '', attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, "
-                    "updated_at = ? WHERE id = ?",
-                    (note, now, contact_id),
-                )
-            self._event(
-                "contact.verdict",
-                contact_id=contact_id,
-                attempt_id=row["id"] if row is not None else None,
-                detail=f"{'placed' if placed else 'not placed'}"
-                + (f" by {by}" if by else "")
-                + f": {note}",
-            )
-
-    @_guarded
-    def last_verdict(self, contact_id: int) -> tuple[datetime, str] | None:
-        """When the last verdict on a contact was recorded, and what it said (who, which, why)."""
-        row = self._conn.execute(
-            "SELECT id, at, detail FROM campaign_events WHERE campaign_id = ? "
-            "AND kind = 'contact.verdict' AND contact_id = ? ORDER BY id DESC LIMIT 1",
-            (self.campaign_id, contact_id),
-        ).fetchone()
-        if row is None:
-            return None
-        cells = _Cells(self.where, "campaign_events", row)
-        return cells.time("at"), cells.opt_text("detail") or ""
-
-    @_guarded
-    def reassign(self, agent: str, to: str | None) -> int:
-        """Give the pending contacts pinned to ``agent`` (case-insensitive) to ``to``, or to any
-        agent (None). Returns how many moved."""
-        with self._tx() as conn:
-            cursor = conn.execute(
-                "UPDATE campaign_contacts SET agent = ?, updated_at = ? "
-                "WHERE campaign_id = ? AND status = 'pending' "
-                "AND lower(trim(agent)) = lower(trim(?))",
-                (to, self._now(), self.campaign_id, agent),
-            )
-            moved = cursor.rowcount
-            self._event("contacts.reassigned", detail=f"{moved} from {agent} to {to or 'any'}")
-        return moved
-
-    @_guarded
-    def pinned_pending(self) -> dict[str, int]:
-        """Pending contacts that name their agent, counted by agent."""
-        rows = self._conn.execute(
-            "SELECT MIN(agent), COUNT(*) FROM campaign_contacts WHERE campaign_id = ? "
-            "AND status = 'pending' AND agent IS NOT NULL AND agent != '' "
-            "GROUP BY lower(trim(agent)) ORDER BY 1",
-            (self.campaign_id,),
-        ).fetchall()
-        return {str(agent): int(n) for agent, n in rows}
-
-    @_guarded
-    def reopen(self, contact_id: int, reason: str) -> None:
-        """Put a contact finished as ``not_sent`` (never placed) back to pending."""
-        with self._tx() as conn:
-            conn.execute(
-                "UPDATE campaign_contacts SET status = 'pending', next_at = '', detail = ?, "
-                "updated_at = ? "
-                "WHERE id = ? AND campaign_id = ? AND status = 'done' AND outcome = 'not_sent'",
-                (reason, self._now(), contact_id, self.campaign_id),
-            )
-            self._event("contact.reopened", contact_id=contact_id, detail=reason)
-
-    # Holding: contacts a running campaign already has in memory (or set aside for this run) are
-    # kept in a temporary table, so that the due-contact queries skip them without the runner
-    # holding the whole list in memory. The table lives as long as the connection.
-
-    def _held_table(self) -> None:
-        if not self._held_ready:
-            self._conn.make_held()
-            self._held_ready = True
-
-    @_guarded
-    def hold(self, contact_ids: Iterable[int]) -> None:
-        """Leave these contacts out of :meth:`due_now` and :meth:`next_due_time` until released."""
-        self._held_table()
-        self._conn.executemany(
-            "INSERT INTO temp.held (id) VALUES (?) ON CONFLICT DO NOTHING",
-            [(i,) for i in contact_ids],
-        )
-
-    @_guarded
-    def release(self, contact_ids: Iterable[int]) -> None:
-        """Let held contacts be found by :meth:`due_now` again."""
-        self._held_table()
-        self._conn.executemany("DELETE FROM temp.held WHERE id = ?", [(i,) for i in contact_ids])
-
-    @_guarded
-    def due_now(self, now: datetime, *, limit: int) -> list[ContactRecord]:
-        """Pending contacts due at ``now`` and not held: those due at a set time first (soonest
-        first), then those never tried, in list order."""
-        self._held_table()
-        timed = self._conn.execute(
-            "SELECT * FROM campaign_contacts WHERE campaign_id = ? AND status = 'pending' "
-            "AND next_at > '' AND next_at <= ? "
-            "AND id NOT IN (SELECT id FROM temp.held) ORDER BY next_at, id LIMIT ?",
-            (self.campaign_id, _iso(now), limit),
-        ).fetchall()
-        rows = list(timed)
-        if len(rows) < limit:
-            rows += self._conn.execute(
-                "SELECT * FROM campaign_contacts WHERE campaign_id = ? AND status = 'pending' "
-                "AND next_at = '' AND id NOT IN (SELECT id FROM temp.held) ORDER BY id LIMIT ?",
-                (self.campaign_id, limit - len(rows)),
-            ).fetchall()
-        return [_contact(self.where, r) for r in rows]
-
-    @_guarded
-    def next_due_time(self) -> datetime | None:
-        """When the earliest pending contact that is not held is due (``datetime.min`` in UTC
-        for one never tried); None when there is none."""
-        self._held_table()
-        fresh = self._conn.execute(
-            "SELECT 1 FROM campaign_contacts WHERE campaign_id = ? AND status = 'pending' "
-            "AND next_at = '' AND id NOT IN (SELECT id FROM temp.held) LIMIT 1",
-            (self.campaign_id,),
-        ).fetchone()
-        if fresh is not None:
-            return datetime.min.replace(tzinfo=UTC)
-        row = self._conn.execute(
-            "SELECT id, line, next_at FROM campaign_contacts WHERE campaign_id = ? "
-            "AND status = 'pending' AND next_at > '' "
-            "AND id NOT IN (SELECT id FROM temp.held) ORDER BY next_at, id LIMIT 1",
-            (self.campaign_id,),
-        ).fetchone()
-        if row is None:
-            return None
-        return _Cells(self.where, "campaign_contacts", row).opt_time("next_at")
-
-    @_guarded
-    def record_event(
-        self,
-        kind: str,
-        *,
-        contact_id: int | None = None,
-        attempt_id: int | None = None,
-        detail: str | None = None,
-    ) -> None:
-        """Append a free-form event (call state changes, warnings) to the log."""
-        with self._tx():
-            self._event(kind, contact_id=contact_id, attempt_id=attempt_id, detail=detail)
-
-    # Reading
-
-    @_guarded
-    def unresolved(self) -> list[Attempt]:
-        """Attempts of unknown outcome still waiting for a verdict (their contact is
-        ``unknown``), oldest first: what a resume tries to resolve again."""
-        rows = self._conn.execute(
-            "SELECT a.* FROM campaign_attempts a JOIN campaign_contacts c ON c.id = a.contact_id "
-            "WHERE a.campaign_id = ? AND a.state = ? AND c.status = ? ORDER BY a.id",
-            (self.campaign_id, AttemptState.UNKNOWN, ContactStatus.UNKNOWN),
-        ).fetchall()
-        return [_attempt(self.where, r) for r in rows]
-
-    @_guarded
-    def wrapup_counts(self) -> tuple[dict[str, int], int]:
-        """Calls by wrap-up (name, else code id), and how many never got the one waited for."""
-        if self._version < 4:
-            return {}, 0
-        rows = self._conn.execute(
-            "SELECT COALESCE(wrapup_name, wrapup_code), COUNT(*) FROM campaign_attempts "
-            "WHERE campaign_id = ? AND (wrapup_code IS NOT NULL OR wrapup_name IS NOT NULL) "
-            "GROUP BY 1",
-            (self.campaign_id,),
-        ).fetchall()
-        (missing,) = self._conn.execute(
-            "SELECT COUNT(*) FROM campaign_attempts WHERE campaign_id = ? "
-            "AND wrapup_action = 'missing'",
-            (self.campaign_id,),
-        ).fetchone()
-        return {str(key): int(n) for key, n in rows}, int(missing)
-
-    @_guarded
-    def missing_wrapups(self) -> list[Attempt]:
-        """Ended calls whose wrap-up was waited for and never came, oldest first (for review)."""
-        if self._version < 4:
-            return []
-        rows = self._conn.execute(
-            "SELECT * FROM campaign_attempts WHERE campaign_id = ? AND wrapup_action = 'missing' "
-            "ORDER BY id",
-            (self.campaign_id,),
-        ).fetchall()
-        return [_attempt(self.where, r) for r in rows]
-
-    @_guarded
-    def dnc_numbers(self) -> set[str]:
-        """The numbers wrap-ups put on the do-not-call list (none in a journal before schema 4)."""
-        if self._version < 4:
-            return set()
-        rows = self._conn.execute(
-            "SELECT phone FROM campaign_dnc WHERE campaign_id = ?", (self.campaign_id,)
-        )
-        return {row[0] for row in rows}
-
-    @_guarded
-    def in_flight(self) -> list[Attempt]:
-        """Attempts begun but not settled (``intent``, ``accepted``): reconcile these on resume."""
-        rows = self._conn.execute(
-            "SELECT * FROM campaign_attempts WHERE campaign_id = ? AND state IN (?, ?) ORDER BY id",
-            (self.campaign_id, *IN_FLIGHT),
-        ).fetchall()
-        return [_attempt(self.where, r) for r in rows]
-
-    @_guarded
-    def attempts(self, contact_id: int | None = None) -> list[Attempt]:
-        """Every attempt (of one contact, or of all), oldest first."""
-        if contact_id is None:
-            rows = self._conn.execute(
-                "SELECT * FROM campaign_attempts WHERE campaign_id = ? ORDER BY id",
-                (self.campaign_id,),
-            ).fetchall()
-        else:
-            rows = self._conn.execute(
-                "SELECT * FROM campaign_attempts WHERE campaign_id = ? AND contact_id = ? "
-                "ORDER BY id",
-                (self.campaign_id, contact_id),
-            ).fetchall()
-        return [_attempt(self.where, r) for r in rows]
-
-    @_guarded
-    def attempts_page(
-        self,
-        *,
-        limit: int,
-        before: int | None = None,
-        agent: str | None = None,
-        states: Sequence[AttemptState] | None = None,
-        outcome: str | None = None,
-        outcome_states: Sequence[AttemptState] = (),
-    ) -> list[Attempt]:
-        """Attempts newest first (by id, which only grows), those with an id below ``before``.
-
-        ``agent`` matches the attempt's agent as given or its user id, case-insensitively;
-        ``outcome`` matches the attempt's outcome, or (for one without any) ``outcome_states``.
-        """
-        where: list[str] = ["campaign_id = ?"]
-        args: list[object] = [self.campaign_id]
-        if before is not None:
-            where.append("id < ?")
-            args.append(before)
-        if agent is not None:
-            where.append("(lower(agent) = lower(?) OR lower(agent_id) = lower(?))")
-            args += [agent, agent]
-        if states is not None:
-            where.append(f"state IN ({', '.join('?' for _ in states) or 'NULL'})")
-            args += [str(state) for state in states]
-        if outcome is not None:
-            marks = ", ".join("?" for _ in outcome_states) or "NULL"
-            where.append(f"(outcome = ? OR (outcome IS NULL AND state IN ({marks})))")
-            args += [outcome, *(str(state) for state in outcome_states)]
-        rows = self._conn.execute(
-            f"SELECT * FROM campaign_attempts WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?",  # noqa: S608 - placeholders only
-            (*args, limit),
-        ).fetchall()
-        return [_attempt(self.where, r) for r in rows]
-
-    @_guarded
-    def attempt(self, attempt_id: int) -> Attempt:
-        """One attempt by id."""
-        return _attempt(self.where, self._attempt_row(self._conn, attempt_id))
-
-    @_guarded
-    def contact(self, contact_id: int) -> ContactRecord:
-        """One contact by id."""
-        row = self._conn.execute(
-            "SELECT * FROM campaign_contacts WHERE id = ? AND campaign_id = ?",
-            (contact_id, self.campaign_id),
-        ).fetchone()
-        if row is None:
-            raise KeyError(f"no contact {contact_id} in the journal")
-        return _contact(self.where, row)
-
-    @_guarded
-    def contacts(self, *, status: ContactStatus | None = None) -> Iterator[ContactRecord]:
-        """Every contact (or those in one status) in list order, streamed."""
-        if status is None:
-            cursor = self._conn.execute(
-                "SELECT * FROM campaign_contacts WHERE campaign_id = ? ORDER BY id",
-                (self.campaign_id,),
-            )
-        else:
-            cursor = self._conn.execute(
-                "SELECT * FROM campaign_contacts WHERE campaign_id = ? AND status = ? ORDER BY id",
-                (self.campaign_id, status),
-            )
-        for row in cursor:
-            yield _contact(self.where, row)
-
-    @_guarded
-    def due_contacts(
-        self, *, limit: int, after: tuple[str, int] | None = None
-    ) -> list[ContactRecord]:
-        """Pending contacts, soonest due first (then list order), one page at a time.
-
-        Pass the ``page_key`` of the last contact of a page as ``after`` for the next page.
-        """
-        if after is None:
-            rows = self._conn.execute(
-                "SELECT * FROM campaign_contacts WHERE campaign_id = ? AND status = ? "
-                "ORDER BY next_at, id LIMIT ?",
-                (self.campaign_id, ContactStatus.PENDING, limit),
-            ).fetchall()
-        else:
-            rows = self._conn.execute(
-                "SELECT * FROM campaign_contacts WHERE campaign_id = ? AND status = ? "
-                "AND (next_at, id) > (?, ?) ORDER BY next_at, id LIMIT ?",
-                (self.campaign_id, ContactStatus.PENDING, after[0], after[1], limit),
-            ).fetchall()
-        return [_contact(self.where, r) for r in rows]
-
-    @_guarded
-    def contact_summaries(self) -> Iterator[tuple[ContactRecord, Attempt | None, datetime | None]]:
-        """Every contact in list order with its latest attempt and first attempt time, streamed."""
-        cursor = self._conn.execute(
-            "SELECT c.*, a.id AS a_id, "
-            "(SELECT MIN(created_at) FROM campaign_attempts WHERE contact_id = c.id) "
-            "AS created_at FROM campaign_contacts c LEFT JOIN campaign_attempts a "
-            "ON a.id = (SELECT MAX(id) FROM campaign_attempts WHERE contact_id = c.id) "
-            "WHERE c.campaign_id = ? ORDER BY c.id",
-            (self.campaign_id,),
-        )
-        for row in cursor:
-            last = None if row["a_id"] is None else self.attempt(row["a_id"])
-            first = _Cells(self.where, "campaign_attempts", row, where=f"of contact id {row['id']}")
-            yield _contact(self.where, row), last, first.opt_time("created_at")
-
-    @_guarded
-    def attribute_columns(self) -> list[str]:
-        """The contact list's own columns (passed as call attributes), in file order."""
-        stored = self.meta_json("attribute_columns", list)
-        if stored is not None:
-            return [str(c) for c in stored]
-        # A journal loaded before the columns were recorded: gather them from the contacts.
-        seen: dict[str, None] = {}
-        for row in self._conn.execute(
-            "SELECT id, line, attributes FROM campaign_contacts WHERE campaign_id = ?",
-            (self.campaign_id,),
-        ):
-            cells = _Cells(self.where, "campaign_contacts", row)
-            seen.update(dict.fromkeys(cells.text_map("attributes")))
-        return list(seen)
-
-    @_guarded
-    def due_summary(self, now: datetime) -> tuple[int, datetime | None]:
-        """Pending contacts due at ``now`` (never tried, or their time has come), and when the
-        earliest of the others is due (None when none waits)."""
-        at = _iso(now)
-        due = self._conn.execute(
-            "SELECT COUNT(*) FROM campaign_contacts WHERE campaign_id = ? AND status = ? "
-            "AND next_at <= ?",
-            (self.campaign_id, ContactStatus.PENDING, at),
-        ).fetchone()[0]
-        row = self._conn.execute(
-            "SELECT id, line, next_at FROM campaign_contacts WHERE campaign_id = ? "
-            "AND status = ? AND next_at > ? ORDER BY next_at, id LIMIT 1",
-            (self.campaign_id, ContactStatus.PENDING, at),
-        ).fetchone()
-        later = (
-            None
-            if row is None
-            else _Cells(self.where, "campaign_contacts", row).opt_time("next_at")
-        )
-        return int(due), later
-
-    @_guarded
-    def attempt_times(self, since: datetime) -> list[datetime]:
-        """When each attempt since ``since`` was begun (its intent committed), oldest first."""
-        rows = self._conn.execute(
-            "SELECT id, created_at FROM campaign_attempts WHERE campaign_id = ? "
-            "AND created_at >= ? ORDER BY created_at",
-            (self.campaign_id, _iso(since)),
-        ).fetchall()
-        return [_Cells(self.where, "campaign_attempts", r).time("created_at") for r in rows]
-
-    @_guarded
-    def settled_outcomes(self) -> dict[str, int]:
-        """Contacts finished one way or another (done, skipped, unknown), by outcome."""
-        rows = self._conn.execute(
-            "SELECT COALESCE(outcome, status), COUNT(*) FROM campaign_contacts "
-            "WHERE campaign_id = ? AND status IN (?, ?, ?) GROUP BY 1",
-            (self.campaign_id, ContactStatus.DONE, ContactStatus.SKIPPED, ContactStatus.UNKNOWN),
-        ).fetchall()
-        return {str(key): int(n) for key, n in rows}
-
-    @_guarded
-    def deferred(self, now: datetime, *, limit: int) -> tuple[int, list[ContactRecord]]:
-        """Pending contacts due after ``now`` (a retry delay, the calling window): how many, and
-        the ``limit`` soonest due."""
-        at = _iso(now)
-        total = self._conn.execute(
-            "SELECT COUNT(*) FROM campaign_contacts WHERE campaign_id = ? AND status = ? "
-            "AND next_at > ?",
-            (self.campaign_id, ContactStatus.PENDING, at),
-        ).fetchone()[0]
-        rows = self._conn.execute(
-            "SELECT * FROM campaign_contacts WHERE campaign_id = ? AND status = ? "
-            "AND next_at > ? ORDER BY next_at, id LIMIT ?",
-            (self.campaign_id, ContactStatus.PENDING, at, limit),
-        ).fetchall()
-        return int(total), [_contact(self.where, r) for r in rows]
-
-    @_guarded
-    def skipped_rows(self) -> list[RowProblem]:
-        """CSV rows refused by validation, in file order."""
-        info = self.info()
-        rows = self._conn.execute(
-            "SELECT * FROM campaign_skipped_rows WHERE campaign_id = ? ORDER BY line",
-            (self.campaign_id,),
-        ).fetchall()
-        return [
-            _skipped(info.csv_path, _Cells(self.where, "campaign_skipped_rows", r)) for r in rows
-        ]
-
-    @_guarded
-    def events(self, *, limit: int | None = None) -> list[dict[str, Any]]:
-        """The event log, oldest first (or the last ``limit`` events)."""
-        if limit is None:
-            rows = self._conn.execute(
-                "SELECT * FROM campaign_events WHERE campaign_id = ? ORDER BY id",
-                (self.campaign_id,),
-            ).fetchall()
-        else:
-            rows = self._conn.execute(
-                "SELECT * FROM (SELECT * FROM campaign_events WHERE campaign_id = ? "
-                "ORDER BY id DESC LIMIT ?) AS last ORDER BY id",
-                (self.campaign_id, limit),
-            ).fetchall()
-        return [_event(self.where, r) for r in rows]
-
-    @_guarded
-    def contact_events(self, contact_ids: Iterable[int]) -> dict[int, list[dict[str, Any]]]:
-        """The events of some contacts (what was seen and decided), oldest first, by contact; one
-        pass over the log whatever the number of contacts."""
-        wanted = sorted(set(contact_ids))
-        found: dict[int, list[dict[str, Any]]] = {cid: [] for cid in wanted}
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = self._conn.execute(
-                f"SELECT * FROM campaign_events WHERE campaign_id = ? AND contact_id IN ({marks}) "  # noqa: S608 - placeholders only
-                "ORDER BY id",
-                (self.campaign_id, *chunk),
-            ).fetchall()
-            for row in rows:
-                found[row["contact_id"]].append(_event(self.where, row))
-        return found
-
-    @_guarded
-    def count_by(self, table: str, column: str) -> dict[str, int]:
-        """Row counts grouped by one column (``contacts``/``attempts`` by status/state/outcome)."""
-        allowed = {
-            ("contacts", "status"),
-            ("contacts", "outcome"),
-            ("attempts", "state"),
-            ("attempts", "outcome"),
-            ("attempts", "agent"),
-        }
-        if (table, column) not in allowed:
-            raise ValueError(f"cannot count {table} by {column}")
-        name = f"campaign_{table}"
-        rows = self._conn.execute(
-            f"SELECT {column}, COUNT(*) FROM {name} WHERE campaign_id = ? GROUP BY {column}",  # noqa: S608 - allow-listed
-            (self.campaign_id,),
-        ).fetchall()
-        kind = _CHOICES.get((table, column))
-        if kind is not None:
-            for key, _ in rows:
-                if key not in set(kind):
-                    row = self._conn.execute(
-                        f"SELECT * FROM {name} WHERE campaign_id = ? "  # noqa: S608 - allow-listed
-                        f"AND {column} IS NOT DISTINCT FROM ? LIMIT 1",
-                        (self.campaign_id, key),
-                    ).fetchone()
-                    _Cells(self.where, name, row).choice(column, kind)
-        return {str(key) if key is not None else "": int(n) for key, n in rows}
-
-
-def page_key(contact: ContactRecord) -> tuple[str, int]:
-    """The key of a contact in :meth:`Journal.due_contacts` order (for paging)."""
-    return (_iso(contact.next_at) if contact.next_at else "", contact.id)
-
-
-def _contact(path: object, row: Row) -> ContactRecord:
-    cells = _Cells(path, "campaign_contacts", row)
-    return ContactRecord(
-        id=cells.integer("id"),
-        line=cells.integer("line"),
-        phone=cells.text("phone"),
-        name=cells.opt_text("name"),
-        agent=cells.opt_text("agent"),
-        external_id=cells.opt_text("external_id"),
-        tz=cells.zone("tz"),
-        attributes=cells.text_map("attributes"),
-        status=cells.choice("status", ContactStatus),
-        outcome=cells.opt_text("outcome"),
-        detail=cells.opt_text("detail"),
-        attempts=cells.integer("attempts"),
-        next_at=cells.opt_time("next_at"),
-        updated_at=cells.time("updated_at"),
-    )
-
-
-def _attempt(path: object, row: Row) -> Attempt:
-    cells = _Cells(path, "campaign_attempts", row)
-    action = cells.opt_text("wrapup_action")
-    if action is not None and action not in _WRAPUP_ACTIONS:
-        raise cells.bad("wrapup_action", action, f"one of {', '.join(sorted(_WRAPUP_ACTIONS))}")
-    return Attempt(
-        id=cells.integer("id"),
-        contact_id=cells.integer("contact_id"),
-        number=cells.integer("number"),
-        agent_id=cells.text("agent_id"),
-        agent=cells.opt_text("agent"),
-        state=cells.choice("state", AttemptState),
-        conversation_id=cells.opt_text("conversation_id"),
-        created_at=cells.time("created_at"),
-        accepted_at=cells.opt_time("accepted_at"),
-        ended_at=cells.opt_time("ended_at"),
-        outcome=cells.opt_text("outcome"),
-        error_code=cells.opt_text("error_code"),
-        context_id=cells.opt_text("context_id"),
-        detail=cells.opt_text("detail"),
-        talk_s=cells.opt_number("talk_s"),
-        tag=cells.opt_text("tag"),
-        sent_after=cells.opt_time("sent_after"),
-        match_after=cells.opt_time("match_after"),
-        wrapup=_wrapup(cells),
-        wrapup_action=action,
-    )
-
-
-def _wrapup(cells: _Cells) -> Wrapup | None:
-    code, name = cells.opt_text("wrapup_code"), cells.opt_text("wrapup_name")
-    notes, at = cells.opt_text("wrapup_notes"), cells.opt_time("wrapup_at")
-    if code is None and name is None:
-        return None
-    return Wrapup(code=code, name=name, notes=notes, at=at)
-
-
-def _skipped(csv_path: str, cells: _Cells) -> RowProblem:
-    return RowProblem(
-        csv_path,
-        cells.integer("line"),
-        cells.opt_text("col"),
-        cells.text("reason"),
-        cells.text("fix"),
-        cells.text("kind"),
-    )
-
-
-_CHOICES: Final[dict[tuple[str, str], type[StrEnum]]] = {  # by count_by's names
-    ("contacts", "status"): ContactStatus,
-    ("attempts", "state"): AttemptState,
-}
-
-
-def _event(path: object, row: Row) -> dict[str, Any]:
-    cells = _Cells(path, "campaign_events", row)
-    cells.integer("id")
-    cells.time("at")
-    cells.text("kind")
-    for column in ("contact_id", "attempt_id"):
-        if row[column] is not None:
-            cells.integer(column)
-    cells.opt_text("detail")
-    return {key: row[key] for key in row.keys() if key != "campaign_id"}  # noqa: SIM118 - a Row
-
-
-_META_JSON: Final = {
-    "settings": True,
-    "attribute_columns": False,
-    "waiting_for_agents": True,
-    "agent_states": True,
-}
-"""The campaign values stored as JSON: True for an object, False for an array."""
-
-
-def _meta_value(path: object, row: Row) -> str:
-    """A ``meta`` value, checked for what its key holds (free-form keys are text)."""
-    cells = _Cells(path, "campaign_meta", row)
-    key = cells.text("key")
-    if key in _META_JSON:
-        if _META_JSON[key]:
-            cells.json("value", dict)
-        else:
-            cells.json("value", list)
-    elif key == "created_at":
-        cells.time("value")
-    elif key == "contacts_loaded" and row["value"] not in ("0", "1"):
-        raise cells.bad("value", row["value"], "0 or 1")
-    return cells.text("value")
-
-
-def _time_test(column: str, *, optional: bool) -> str:
-    readable = (
-        f"julianday({column}) IS NOT NULL AND typeof({column}) = 'text' "
-        f"AND (substr({column}, -6, 1) IN ('+', '-') OR substr({column}, -1) = 'Z')"
-    )
-    if optional:
-        return f"{column} IS NOT NULL AND {column} != '' AND NOT ({readable})"
-    return f"NOT ({readable})"
-
-
-def _int_test(column: str, *, optional: bool = False) -> str:
-    wrong = f"typeof({column}) != 'integer' OR {column} < 0"
-    return f"{column} IS NOT NULL AND ({wrong})" if optional else wrong
-
-
-def _text_test(column: str, *, optional: bool = True) -> str:
-    wrong = f"typeof({column}) != 'text'"
-    return f"{column} IS NOT NULL AND {wrong}" if optional else wrong
-
-
-def _among(column: str, values: Iterable[str]) -> str:
-    listed = ", ".join(f"'{v}'" for v in values)
-    return f"{column} IS NULL OR {column} NOT IN ({listed})"
-
-
-_SIEVES: Final[dict[str, tuple[tuple[str, str], ...]]] = {
-    "campaign_contacts": (
-        ("line", _int_test("line")),
-        ("phone", _text_test("phone", optional=False)),
-        *((c, _text_test(c)) for c in ("name", "agent", "external_id", "tz", "outcome", "detail")),
-        ("attributes", "NOT json_valid(attributes) OR json_type(attributes) != 'object'"),
-        ("status", _among("status", ContactStatus)),
-        ("attempts", _int_test("attempts")),
-        ("next_at", _time_test("next_at", optional=True)),
-        ("updated_at", _time_test("updated_at", optional=False)),
-    ),
-    "campaign_attempts": (
-        ("contact_id", _int_test("contact_id")),
-        ("number", _int_test("number")),
-        ("agent_id", _text_test("agent_id", optional=False)),
-        ("state", _among("state", AttemptState)),
-        ("created_at", _time_test("created_at", optional=False)),
-        *(
-            (c, _time_test(c, optional=True))
-            for c in ("accepted_at", "ended_at", "sent_after", "match_after", "wrapup_at")
-        ),
-        *(
-            (c, _text_test(c))
-            for c in (
-                "agent",
-                "conversation_id",
-                "outcome",
-                "error_code",
-                "context_id",
-                "detail",
-                "tag",
-                "wrapup_code",
-                "wrapup_name",
-                "wrapup_notes",
-            )
-        ),
-        ("talk_s", "talk_s IS NOT NULL AND typeof(talk_s) NOT IN ('integer', 'real')"),
-        (
-            "wrapup_action",
-            f"wrapup_action IS NOT NULL AND ({_among('wrapup_action', _WRAPUP_ACTIONS)})",
-        ),
-    ),
-    "campaign_events": (
-        ("at", _time_test("at", optional=False)),
-        ("kind", _text_test("kind", optional=False)),
-        ("contact_id", _int_test("contact_id", optional=True)),
-        ("attempt_id", _int_test("attempt_id", optional=True)),
-        ("detail", _text_test("detail")),
-    ),
-    "campaign_skipped_rows": (
-        ("col", _text_test("col")),
-        *((c, _text_test(c, optional=False)) for c in ("kind", "reason", "fix")),
-    ),
-    "campaign_dnc": (
-        ("phone", _text_test("phone", optional=False)),
-        ("added_at", _time_test("added_at", optional=False)),
-        ("attempt_id", _int_test("attempt_id", optional=True)),
-    ),
-}
-"""Per table, a test per column that picks out the rows whose value the boundary would refuse
-(see :meth:`Journal.verify`): only a sieve, the conversions decide."""
-
-
-def _dnc_row(path: object, row: Row) -> None:
-    cells = _Cells(path, "campaign_dnc", row, where=f"phone {row['phone']!r}")
-    cells.text("phone")
-    cells.time("added_at")
-    if row["attempt_id"] is not None:
-        cells.integer("attempt_id")
-
-
-_CONVERTERS: Final[dict[str, Callable[[object, Row], object]]] = {
-    "campaign_contacts": _contact,
-    "campaign_attempts": _attempt,
-    "campaign_events": _event,
-    "campaign_skipped_rows": lambda path, row: _skipped(
-        "", _Cells(path, "campaign_skipped_rows", row)
-    ),
-    "campaign_dnc": _dnc_row,
-}
-
-
-@functools.cache
-def _known_zone(name: str) -> bool:
-    try:
-        ZoneInfo(name)
-    except (ValueError, ZoneInfoNotFoundError):
-        return False
-    return True
