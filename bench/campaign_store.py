@@ -82,9 +82,9 @@ def _database(cluster: Any, name: str) -> str:
 
 
 def _run(emu: Any, kind: str, target: str, csv: Path, folder: Path) -> dict[str, Any]:
-    child = _measure(
-        [sys.executable, str(SCRIPT), kind, target, str(csv), _agents()], _env(emu), folder
-    )
+    # Its own config folder: the store's secret key and token cache stay out of the user's.
+    env = {**_env(emu), "XDG_CONFIG_HOME": str(folder / "config")}
+    child = _measure([sys.executable, str(SCRIPT), kind, target, str(csv), _agents()], env, folder)
     lines = [line for line in child.out.splitlines() if line.startswith("{")]
     if child.returncode != 0 or not lines:
         raise RuntimeError(f"{kind} run exited {child.returncode}: {child.err[-600:]}")
