@@ -2,14 +2,16 @@
 
 The same campaign (the answered-calls list, 50 agents, the emulator at 5000x with its rate limit
 lifted, as the campaign overhead section runs it, so that the journal is what binds) is run with
-its journal in three places, each in a child process (bench/scripts/campaign_journal_run.py):
+its journal in four places, each in a child process (bench/scripts/campaign_journal_run.py):
 
 - (a) the CLI's one-file SQLite journal beside the list (``FileJournal``): the baseline;
 - (b) the service's store, a SQLite file (``JournalDatabase.sqlite``): the store is made, the
   campaign's lease taken and the journal opened fenced by it, as ``gcdial serve`` does;
 - (c) the same in PostgreSQL (``JournalDatabase.postgres``), on a throwaway cluster started as
   the tests start theirs (tests/pgcluster.py) but durable (fsync and synchronous commit on), since
-  both SQLite journals commit with fsync.
+  both SQLite journals commit with fsync;
+- (d) as (c) on a cluster with fsync and synchronous commit off, as the tests run theirs: what
+  is left of (c)'s cost without the server's disk flushes is the round trips.
 
 The kinds run in turn, ROUNDS times, the order rotating each round; each run has a fresh journal
 (a new file, store file or database). Figures are medians over the rounds: calls per second and
@@ -31,15 +33,16 @@ from typing import Any
 from bench._harness import BENCH_DIR, Section, dump_json
 from bench.campaign import _agents, _emulator, _env, _fixture, _measure, _write_list
 
-CALLS = 500
-ROUNDS = 5
+CALLS = 400
+ROUNDS = 7
 COUNTED_CALLS = 300  # the untimed run whose statements PostgreSQL logs
 PINGS = 300
-KINDS = ("file", "sqlite", "postgres")
+KINDS = ("file", "sqlite", "postgres", "postgres_nofsync")
 LABELS = {
     "file": "(a) CLI one-file SQLite journal (baseline)",
     "sqlite": "(b) service store, SQLite file (JournalDatabase.sqlite)",
     "postgres": "(c) service store, PostgreSQL (JournalDatabase.postgres)",
+    "postgres_nofsync": "(d) as (c), fsync and synchronous commit off (the tests' cluster)",
 }
 SCRIPT = BENCH_DIR / "scripts" / "campaign_journal_run.py"
 
@@ -129,8 +132,9 @@ def _counted(work: Path, cluster: Any, emu: Any) -> dict[str, float]:
     }
 
 
-def measure(work: Path, cluster: Any) -> Section:
-    """The three journals, in turn, ROUNDS times; then the counted PostgreSQL run."""
+def measure(work: Path, clusters: dict[str, Any]) -> Section:
+    """The journals, in turn, ROUNDS times; then the counted PostgreSQL run. ``clusters``: the
+    PostgreSQL cluster of each kind that has one."""
     csv = _write_list(work / "calls.csv", CALLS, answered_only=True)
     runs: dict[str, list[dict[str, Any]]] = {kind: [] for kind in KINDS}
     with _emulator(_fixture(work / "org.json"), limit=1_000_000, window_s=60) as emu:
@@ -142,11 +146,12 @@ def measure(work: Path, cluster: Any) -> Section:
                 target = {
                     "file": str(folder / "calls.db"),
                     "sqlite": str(folder / "serve.sqlite3"),
-                }.get(kind) or _database(cluster, f"journal{rnd}")
+                }.get(kind) or _database(clusters[kind], f"journal{rnd}")
                 emu.reset()
-                server_before = _cluster_cpu_s(cluster.datadir)
-                figures = _run(emu, kind, target, csv, folder)
-                server_after = _cluster_cpu_s(cluster.datadir)
+                cluster = clusters.get(kind)
+                server_before = _cluster_cpu_s(cluster.datadir) if cluster else None
+                figures = _run(emu, kind.split("_")[0], target, csv, folder)
+                server_after = _cluster_cpu_s(cluster.datadir) if cluster else None
                 if server_before is not None and server_after is not None:
                     figures["server_cpu_s"] = server_after - server_before
                 runs[kind].append(figures)
@@ -156,7 +161,7 @@ def measure(work: Path, cluster: Any) -> Section:
                     file=sys.stderr,
                     flush=True,
                 )
-        counted = _counted(work, cluster, emu)
+        counted = _counted(work, clusters["postgres"], emu)
     dump_json(work / "campaign_store.json", {"runs": runs, "counted": counted})
     return _section(runs, counted)
 
@@ -168,8 +173,11 @@ def _section(runs: dict[str, list[dict[str, Any]]], counted: dict[str, float]) -
     def cpu_ms(r: dict[str, Any]) -> float:
         return float(r["run_cpu_s"]) / float(r["calls_placed"]) * 1000
 
-    base_rate = statistics.median(per_s(r) for r in runs["file"])
-    base_cpu = statistics.median(cpu_ms(r) for r in runs["file"])
+    def paired(kind: str, measure: Any) -> list[float]:
+        """Each round's ratio to (a) in the same round: the machine's load drifts between
+        rounds (others share it), much less within one."""
+        return [measure(r) / measure(b) for r, b in zip(runs[kind], runs["file"], strict=True)]
+
     busy = {kind: statistics.median(float(r["journal_busy_s"]) / float(r["run_s"])
                                     for r in runs[kind]) for kind in KINDS}  # fmt: skip
     table = []
@@ -179,7 +187,7 @@ def _section(runs: dict[str, list[dict[str, Any]]], counted: dict[str, float]) -
         rate = statistics.median(per_s(r) for r in done)
         cpu = statistics.median(cpu_ms(r) for r in done)
         server = [float(r["server_cpu_s"]) / r["calls_placed"] * 1000 for r in done
-                  if "server_cpu_s" in r and kind == "postgres"]  # fmt: skip
+                  if "server_cpu_s" in r]  # fmt: skip
         placed = sorted({int(r["calls_placed"]) for r in done})
         for r in done:
             if r["calls_placed"] != CALLS or r["created"] != CALLS or r["unknown"]:
@@ -194,12 +202,15 @@ def _section(runs: dict[str, list[dict[str, Any]]], counted: dict[str, float]) -
                 LABELS[kind],
                 "/".join(str(p) for p in placed),
                 f"{rate:.1f}",
-                f"{rate / base_rate:.2f}",
+                f"{statistics.median(paired(kind, per_s)):.2f}",
                 f"{cpu:.2f} ms",
-                f"{cpu / base_cpu:.2f}",
+                f"{statistics.median(paired(kind, cpu_ms)):.2f}",
                 f"{statistics.median(server):.2f} ms" if server else "-",
                 f"{work_ms:.1f} ms ({busy[kind]:.0%})",
-                ", ".join(f"{per_s(r):.0f}" for r in done),
+                ", ".join(f"{per_s(r):.0f}" for r in done)
+                + " ("
+                + ", ".join(f"{x:.2f}" for x in paired(kind, per_s))
+                + ")",
             ]
         )
     notes = [
@@ -209,15 +220,18 @@ def _section(runs: dict[str, list[dict[str, Any]]], counted: dict[str, float]) -
         "what bind. Calls per second and CPU are measured over `runner.run()` in the child "
         "(journal creation, loading the list, agent checks, the calls and their outcomes); "
         "imports and the store's set-up are left out, alike for every kind.",
-        f"{ROUNDS} rounds, the order of the three rotating each round, a fresh journal each run; "
-        "the figures are the medians, the last column each round's rate.",
+        f"{ROUNDS} rounds, the order of the kinds rotating each round, a fresh journal each run. "
+        "Calls/s and CPU are the medians over the rounds; each 'vs (a)' is the median of the "
+        "rounds' ratios to (a) in the same round (others share this machine, and its load "
+        "drifts more between rounds than within one); the last column gives every round.",
         "(b) and (c) open the journal as `gcdial serve` does: the campaign's lease is taken in "
         "the store and every attempt's intent checks it (the fencing token) in its own "
         "transaction. The service's agent leases and shared budget are not part of this "
         "measure (the runner's default readiness gate in all three).",
-        "PostgreSQL: a local cluster on this machine (loopback TCP) with fsync and synchronous "
-        "commit on, as both SQLite journals commit with fsync (synchronous=FULL); its server "
-        "CPU per call is every process of the cluster (from /proc), outside the campaign's.",
+        "PostgreSQL: local clusters on this machine (loopback TCP); (c)'s with fsync and "
+        "synchronous commit on, as both SQLite journals commit with fsync (synchronous=FULL), "
+        "(d)'s with them off (and full_page_writes off), as the tests run theirs. Server CPU "
+        "per call is every process of the cluster (from /proc), outside the campaign's.",
     ]
     binds = ", ".join(f"{kind} {share:.0%}" for kind, share in busy.items())
     notes.append(
@@ -243,12 +257,12 @@ def _section(runs: dict[str, list[dict[str, Any]]], counted: dict[str, float]) -
             "journal",
             "calls",
             "calls/s",
-            "vs (a)",
+            "calls/s vs (a)",
             "campaign CPU per call",
-            "vs (a)",
+            "CPU vs (a)",
             "PostgreSQL server CPU per call",
             "journal thread busy per call (share of run)",
-            "calls/s each round",
+            "calls/s each round (vs (a) in that round)",
         ],
         table=table,
         notes=notes,
@@ -257,17 +271,20 @@ def _section(runs: dict[str, list[dict[str, Any]]], counted: dict[str, float]) -
 
 
 def run() -> list[Section]:
-    """The one measurement, on a durable throwaway PostgreSQL cluster."""
+    """The one measurement, on two throwaway PostgreSQL clusters: durable, and as the tests'."""
     with tempfile.TemporaryDirectory(prefix="gcdial-bench-campaign-store-") as tmp:
         work = Path(tmp)
         sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
         from pgcluster import PgCluster
 
-        cluster = PgCluster(durable=True).start()
+        clusters: dict[str, Any] = {}
         try:
+            clusters["postgres"] = PgCluster(durable=True).start()
+            clusters["postgres_nofsync"] = PgCluster().start()
             started = time.perf_counter()
-            section = measure(work, cluster)
+            section = measure(work, clusters)
             print(f"   campaign_store: {time.perf_counter() - started:.1f} s", file=sys.stderr)
         finally:
-            cluster.stop()
+            for cluster in clusters.values():
+                cluster.stop()
         return [section]
