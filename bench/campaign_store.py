@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +99,26 @@ def _run(emu: Any, kind: str, target: str, csv: Path, folder: Path) -> dict[str,
     return figures
 
 
-def _counted(work: Path, cluster: Any, emu: Any) -> dict[str, float]:
+_STATEMENT = re.compile(
+    r"LOG:  (?:statement|execute [^:]*): (BEGIN|COMMIT|ROLLBACK|SELECT|INSERT INTO|UPDATE|"
+    r"DELETE FROM)\b(?:.*?\bFROM\b)?\s*([A-Za-z_.]+)?",
+    re.IGNORECASE,
+)
+
+
+def _statement_kind(line: str) -> str | None:
+    """``INSERT INTO campaign_events``, ``SELECT campaign_attempts``, ``BEGIN``...: what one
+    logged statement did, and to which table; None for a line that is no statement."""
+    found = _STATEMENT.search(line)
+    if found is None:
+        return None
+    verb = found.group(1).upper()
+    if verb in ("BEGIN", "COMMIT", "ROLLBACK"):
+        return verb
+    return f"{verb.split()[0]} {found.group(2) or '?'}"
+
+
+def _counted(work: Path, cluster: Any, emu: Any) -> dict[str, Any]:
     """An untimed PostgreSQL run with every statement logged: statements and transactions per
     call; and the round trip of a bare ``SELECT 1`` on this cluster (median of PINGS)."""
     import psycopg
@@ -116,7 +137,8 @@ def _counted(work: Path, cluster: Any, emu: Any) -> dict[str, float]:
         log = fh.read().decode(errors="replace")
     statements = sum(1 for line in log.splitlines() if "LOG:  statement:" in line
                      or "LOG:  execute" in line)  # fmt: skip
-    begins = sum(1 for line in log.splitlines() if line.rstrip().endswith(": BEGIN"))
+    kinds = Counter(k for k in map(_statement_kind, log.splitlines()) if k is not None)
+    begins = kinds["BEGIN"]
     pings = []
     with psycopg.connect(url, autocommit=True) as conn:
         for _ in range(PINGS):
@@ -129,6 +151,7 @@ def _counted(work: Path, cluster: Any, emu: Any) -> dict[str, float]:
         "statements_per_call": statements / calls,
         "transactions_per_call": begins / calls,
         "ping_ms": statistics.median(pings) * 1000,
+        "per_call": {k: n / calls for k, n in kinds.most_common()},
     }
 
 
@@ -166,7 +189,7 @@ def measure(work: Path, clusters: dict[str, Any]) -> Section:
     return _section(runs, counted)
 
 
-def _section(runs: dict[str, list[dict[str, Any]]], counted: dict[str, float]) -> Section:
+def _section(runs: dict[str, list[dict[str, Any]]], counted: dict[str, Any]) -> Section:
     def per_s(r: dict[str, Any]) -> float:
         return float(r["calls_placed"]) / float(r["run_s"])
 
@@ -246,7 +269,9 @@ def _section(runs: dict[str, list[dict[str, Any]]], counted: dict[str, float]) -
         f"{counted['transactions_per_call']:.1f} transactions, each statement a round trip to "
         f"the server (a bare `SELECT 1` takes {counted['ping_ms']:.2f} ms here, median of "
         f"{PINGS}, on an idle connection; under the run's load each waits for the server "
-        "process to be scheduled too)."
+        "process to be scheduled too). Per call: "
+        + ", ".join(f"{k} {n:.1f}" for k, n in counted["per_call"].items() if n >= 0.5)
+        + "."
     )
     if bad:
         notes.append("Runs that did not place every call once: " + "; ".join(bad))
