@@ -88,6 +88,13 @@ def _start(emulator: EmulatorServer, store: Store, name: str) -> Replica:
     return Replica(name, store, ServeServer(app).start(), app)
 
 
+@pytest.fixture(autouse=True)
+def _settle_fast(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A contact whose create-call A may have sent just before it died is settled by B's ladder
+    once the analytics settle time (2 s here, 120 s by default) has passed, never re-dialed."""
+    monkeypatch.setenv("GCDIAL_ANALYTICS_SETTLE_S", "2")
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def pair(
     request: pytest.FixtureRequest, emulator: EmulatorServer, tmp_path: Path
