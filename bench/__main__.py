@@ -20,6 +20,7 @@ MODULES = [
     "bench.one_call",
     "bench.monitor_requests",
     "bench.campaign",
+    "bench.campaign_store",
     "bench.cli_startup",
     "bench.resolution",
     "bench.serve",

@@ -190,9 +190,14 @@ def reap_stale(tmp_root: Path | None = None) -> list[Path]:
 class PgCluster:
     """One throwaway cluster: ``start()``, ``url(dbname)``, ``restart()``, ``stop()``."""
 
-    def __init__(self, *, bindir: Path | None = None, tmp_root: Path | None = None) -> None:
+    def __init__(
+        self, *, bindir: Path | None = None, tmp_root: Path | None = None, durable: bool = False
+    ) -> None:
         self._bindir = bindir
         self._tmp_root = tmp_root
+        # Durable: fsync and synchronous commit on, as a production server (the benchmarks that
+        # set PostgreSQL against SQLite with fsync per commit); a test cluster leaves them off.
+        self._durable = durable
         self._user: ServerUser | None = None
         self.base: Path | None = None
         self.port = 0
@@ -322,19 +327,17 @@ class PgCluster:
     def _pg_ctl_start(self) -> str | None:
         """Start the server on ``self.port``; None when up, else the reason with the log tail."""
         assert self._bindir is not None
-        options = " ".join(
-            [
-                f"-p {self.port}",
-                "-c listen_addresses=127.0.0.1",
-                f"-c unix_socket_directories={self.sockdir}",
-                "-c max_connections=300",
-                "-c shared_buffers=32MB",
-                # A throwaway cluster: durability is not wanted, speed is.
-                "-c fsync=off",
-                "-c synchronous_commit=off",
-                "-c full_page_writes=off",
-            ]
-        )
+        settings = [
+            f"-p {self.port}",
+            "-c listen_addresses=127.0.0.1",
+            f"-c unix_socket_directories={self.sockdir}",
+            "-c max_connections=300",
+            "-c shared_buffers=32MB",
+        ]
+        if not self._durable:
+            # A throwaway cluster: durability is not wanted, speed is.
+            settings += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
+        options = " ".join(settings)
         log_size = self.logfile.stat().st_size if self.logfile.exists() else 0
         try:
             done = self._run(

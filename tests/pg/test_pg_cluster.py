@@ -64,6 +64,22 @@ def test_session_cluster_serves_sql_as_unprivileged_user(pg_cluster: PgCluster) 
     assert _uid_of(_postmaster_pid(pg_cluster.datadir)) != 0
 
 
+def _durability(url: str) -> tuple[str, str, str]:
+    with psycopg.connect(url) as conn:
+        got = [conn.execute(f"SHOW {name}").fetchone() for name in
+               ("fsync", "synchronous_commit", "full_page_writes")]  # fmt: skip
+    assert all(row is not None for row in got)
+    return (got[0][0], got[1][0], got[2][0])  # type: ignore[index]
+
+
+def test_a_test_cluster_skips_fsync_and_a_durable_one_keeps_it(pg_cluster: PgCluster) -> None:
+    # The benchmarks that set PostgreSQL against SQLite (which fsyncs each commit) start theirs
+    # durable, as a production server runs.
+    assert _durability(pg_cluster.url()) == ("off", "off", "off")
+    with PgCluster(durable=True) as durable:
+        assert _durability(durable.url()) == ("on", "on", "on")
+
+
 def test_pg_url_is_a_fresh_database_per_test(pg_url: str) -> None:
     with psycopg.connect(pg_url) as conn:
         conn.execute("CREATE TABLE marker (x int)")
