@@ -26,6 +26,7 @@ import tempfile
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +151,63 @@ def _spanned(windows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _stop(processes: list[subprocess.Popen[str]]) -> None:
+    """Stop the replicas (SIGTERM, then SIGKILL after 15 s)."""
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@dataclass(frozen=True)
+class _BudgetUse:
+    """How the load used the client's budget, on the emulator's ledger of rate windows."""
+
+    spanned: dict[str, Any]
+    rate: float
+    used: float
+    share: float
+    refused: int
+    binds: bool
+
+    def baseline_row(self) -> list[str]:
+        return [
+            "client's budget (baseline)",
+            f"{LIMIT} req / {WINDOW_S:g} s = {self.rate:.0f} req/s",
+            "1.00",
+        ]
+
+    def binding(self) -> str:
+        spanned = self.spanned
+        if self.binds:
+            return (
+                "Limit that binds: the client's budget (every one of the "
+                f"{spanned['windows']} windows used up)."
+            )
+        return (
+            f"Limit that binds: not the budget alone: {spanned['filled']} of "
+            f"{spanned['windows']} windows used up (the machine could not dial faster); re-run "
+            "on a quieter machine."
+        )
+
+
+def _budget_use(ledger: dict[str, Any]) -> _BudgetUse:
+    spanned = _spanned([w for w in ledger["windows"] if w["key"] == "bench"])
+    rate = LIMIT / WINDOW_S
+    used = spanned["requests"] / spanned["seconds"]
+    return _BudgetUse(
+        spanned=spanned,
+        rate=rate,
+        used=used,
+        share=used / rate,
+        refused=int(ledger["refused"]),
+        binds=spanned["filled"] == spanned["windows"],
+    )
+
+
 def _database(cluster: Any, name: str) -> str:
     import psycopg
 
@@ -191,31 +249,17 @@ def sharing(work: Path, cluster: Any) -> Section:
             ledger = emu.rate_windows()
             counts = emu.request_counts()
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-    windows = [w for w in ledger["windows"] if w["key"] == "bench"]
-    spanned = _spanned(windows)
-    rate = LIMIT / WINDOW_S
-    used = spanned["requests"] / spanned["seconds"]
-    share = used / rate
-    refused = int(ledger["refused"])
-    binds = spanned["filled"] == spanned["windows"]
+        _stop(processes)
+    use = _budget_use(ledger)
+    spanned, used, share = use.spanned, use.used, use.share
+    refused, binds = use.refused, use.binds
     dump_json(work / "sharing.json", {"codes": codes, "ledger": ledger, "requests": counts})
     return Section(
         title="gcdial serve: three replicas share one OAuth client's budget",
         command="make bench ARGS=budget",
         headers=["measure", "value", "vs budget"],
         table=[
-            [
-                "client's budget (baseline)",
-                f"{LIMIT} req / {WINDOW_S:g} s = {rate:.0f} req/s",
-                "1.00",
-            ],
+            use.baseline_row(),
             [
                 f"{REPLICAS} replicas together, over the windows spanned",
                 f"{spanned['requests']} in {spanned['seconds']:.1f} s "
@@ -227,13 +271,7 @@ def sharing(work: Path, cluster: Any) -> Section:
             ["dials answered", ", ".join(f"{c}: {n}" for c, n in sorted(codes.items())), "-"],
         ],
         notes=[
-            "Limit that binds: "
-            + (
-                f"the client's budget (every one of the {spanned['windows']} windows used up)."
-                if binds
-                else f"not the budget alone: {spanned['filled']} of {spanned['windows']} windows "
-                "used up (the machine could not dial faster); re-run on a quieter machine."
-            ),
+            use.binding(),
             f"{REPLICAS} `gcdial serve` processes on one PostgreSQL, {IN_FLIGHT} dials in flight "
             f"each for {LOAD_S:g} s over {AGENTS} agents (a 409 agent_busy is an agent whose "
             f"last call had not ended yet), emulator at {SPEED:g}x counting the client's tokens "
@@ -346,20 +384,10 @@ def campaigns(work: Path, cluster: Any) -> Section:
                 for http in https:
                     http.close()
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-    windows = [w for w in ledger["windows"] if w["key"] == "bench"]
-    spanned = _spanned(windows)
-    rate = LIMIT / WINDOW_S
-    used = spanned["requests"] / spanned["seconds"]
-    share = used / rate
-    refused = int(ledger["refused"])
-    binds = spanned["filled"] == spanned["windows"]
+        _stop(processes)
+    use = _budget_use(ledger)
+    spanned, used, share = use.spanned, use.used, use.share
+    refused, binds = use.refused, use.binds
     creates = int(counts["byRoute"].get("POST /api/v2/conversations/calls/user/{userId}", 0))
     running = [s.get("state") for s in states]
     per_campaign = [len(set(created) & set(_campaign_numbers(n))) for n in range(REPLICAS)]
@@ -370,11 +398,7 @@ def campaigns(work: Path, cluster: Any) -> Section:
         command="make bench ARGS=budget",
         headers=["measure", "value", "vs budget"],
         table=[
-            [
-                "client's budget (baseline)",
-                f"{LIMIT} req / {WINDOW_S:g} s = {rate:.0f} req/s",
-                "1.00",
-            ],
+            use.baseline_row(),
             [
                 f"{REPLICAS} replicas' campaigns together, over the windows spanned",
                 f"{spanned['requests']} in {spanned['seconds']:.1f} s "
@@ -397,13 +421,7 @@ def campaigns(work: Path, cluster: Any) -> Section:
             ["campaign states at the end of the load", ", ".join(map(str, running)), "-"],
         ],
         notes=[
-            "Limit that binds: "
-            + (
-                f"the client's budget (every one of the {spanned['windows']} windows used up)."
-                if binds
-                else f"not the budget alone: {spanned['filled']} of {spanned['windows']} windows "
-                "used up (the machine could not dial faster); re-run on a quieter machine."
-            ),
+            use.binding(),
             f"{REPLICAS} `gcdial serve` processes on one PostgreSQL; through each one's API a "
             f"campaign of {CAMPAIGN_CONTACTS} answering contacts over {AGENTS // REPLICAS} agents "
             f"of its own is created and started (so each replica runs one), for {LOAD_S:g} s, "

@@ -94,14 +94,10 @@ class CampaignRuns:
             raise ApiProblem(
                 409, "campaign_over", f"Campaign {meta.id} is {meta.state}; it cannot run again."
             )
-        owner = self.service.config.instance_id
-        lease = f"campaign:{meta.id}"
-        store = self.service.store
-        epoch = await self.service.db(
-            store.acquire_lease, lease, owner, now=time.time(), ttl_s=self.lease_s
-        )
+        lease, owner, epoch = await self._take_lease(meta)
         if epoch is None:
             raise ApiProblem(409, "campaign_running", f"Another replica runs campaign {meta.id}.")
+        store = self.service.store
         fence: Fencing = (lease, owner, epoch)
         folder = Path(tempfile.mkdtemp(prefix="gcdial-campaign-"))
         try:
@@ -341,17 +337,23 @@ class CampaignRuns:
                     continue  # another replica was quicker, or it changed meanwhile
         return taken
 
+    async def _take_lease(self, meta: CampaignMeta) -> tuple[str, str, int | None]:
+        """Take (or renew) the campaign's lease: its name, this replica, and the epoch held
+        (None when another replica holds it)."""
+        owner = self.service.config.instance_id
+        lease = f"campaign:{meta.id}"
+        epoch = await self.service.db(
+            self.service.store.acquire_lease, lease, owner, now=time.time(), ttl_s=self.lease_s
+        )
+        return lease, owner, epoch
+
     async def _end_orphan(self, meta: CampaignMeta) -> None:
         """A campaign whose replica died while pausing or stopping it: paused or stopped now
         (its calls in flight are reconciled by the next resume), under its lease."""
-        owner = self.service.config.instance_id
-        lease = f"campaign:{meta.id}"
-        store = self.service.store
-        epoch = await self.service.db(
-            store.acquire_lease, lease, owner, now=time.time(), ttl_s=self.lease_s
-        )
+        lease, owner, epoch = await self._take_lease(meta)
         if epoch is None:
             return
+        store = self.service.store
         try:
             final = "paused" if meta.state == "pausing" else "stopped"
             await asyncio.to_thread(
