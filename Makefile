@@ -36,7 +36,7 @@ typecheck: $(STAMP)
 check: lint typecheck
 
 # Two workers, a test file each at a time: most tests wait on servers and subprocesses, so two
-# cores run the suite in about 11 minutes instead of 18 (a fresh clone, 2026-12-07). `pytest`
+# cores run the suite in about 11 minutes (a fresh clone, 2026-12-07). `pytest`
 # alone runs the tests one at a time.
 unit: $(STAMP) postgres-binaries js-deps
 	$(BIN)/pytest -q -n 2 --dist loadfile

@@ -190,3 +190,61 @@ def test_a_dial_stalled_past_its_takeover_is_never_sent(
     assert answers[0].status_code == 202, answers[0].text
     assert call["status"] == "not_placed", call
     assert "another replica took it over" in call["detail"]
+
+
+def test_a_dial_whose_agent_went_to_another_call_while_it_stalled_is_never_sent(
+    emulator: EmulatorServer, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A replica stalls after claiming the agent's row and before its POST (a frozen process);
+    the row lapses and another replica's dial takes the agent. Just before the POST the stalled
+    one finds its agent's row gone to that call and does not send: one call per agent."""
+    from gcdial.client import AsyncClient
+    from gcdial.serve.app import create_app
+    from gcdial.serve.keys import new_api_key
+    from gcdial.serve.server import ServeServer
+
+    store = PostgresStore(pg_url)
+    other = PostgresStore(pg_url)
+    made = new_api_key("crm", now=time.time(), scopes=("dial", "watch"), rate_per_minute=100_000)
+    store.add_api_key(made.record)
+    app = create_app(
+        store,
+        lambda: AsyncClient(
+            base_url=emulator.base_url,
+            client_id=emulator.client_id,
+            client_secret=emulator.client_secret,
+        ),
+        ServeConfig(instance_id="stalled"),
+        single_process=False,
+    )
+    service = app.state.service
+    notify = service.hub.notify
+
+    async def stalled_notify(event_id: int) -> None:
+        # The row is this dial's now; meanwhile it lapses and another replica's dial takes it.
+        for call in other.calls_with_status("placing"):
+            agent = call.agent_id or call.agent
+            other.release_agent(call.id)
+            assert (
+                other.claim_agent(agent, "call_other", owner="b", now=time.time(), ttl_s=60) is None
+            )
+        await notify(event_id)
+
+    monkeypatch.setattr(service.hub, "notify", stalled_notify)
+    server = ServeServer(app).start()
+    try:
+        answer = httpx.post(
+            f"{server.base_url}/v1/calls",
+            json={"agent": ALICE, "to": ANSWERS},
+            headers={"Authorization": f"Bearer {made.key}", "Idempotency-Key": "crm-frozen"},
+            timeout=60,
+        )
+    finally:
+        server.stop()
+        store.close()
+        other.close()
+    assert emulator.calls_created() == []
+    call = answer.json()
+    assert answer.status_code == 202, answer.text
+    assert call["status"] == "not_placed", call
+    assert "gave its agent another call" in call["detail"]

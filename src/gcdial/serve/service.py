@@ -647,13 +647,24 @@ class DialService:
 
     async def _fence(self, call_id: str) -> None:
         """Just before the POST: refuse to send a call another replica has taken over (its
-        ladder lease is held, or its row is no longer ``placing``)."""
+        ladder lease is held, or its row is no longer ``placing``), or whose agent's row lapsed
+        while it waited and went to another call (the agent row is the exclusivity's fence:
+        this replica holds it again, or the call is not sent)."""
 
         def taken() -> bool:
             if self.store.lease_holder(f"ladder:{call_id}", now=self.clock()) is not None:
                 return True
             current = self.store.get_call(call_id)
-            return current is None or current.status != "placing"
+            if current is None or current.status != "placing":
+                return True
+            holder = self.store.claim_agent(
+                current.agent_id or current.agent.strip().lower(),
+                call_id,
+                owner=self.config.instance_id,
+                now=self.clock(),
+                ttl_s=self.config.stale_claim_s,
+            )
+            return holder is not None
 
         if self.single_process:
             return  # one process: nobody else recovers its calls while it runs
@@ -668,7 +679,7 @@ class DialService:
         if stop:
             raise dialing.TakenOverError(
                 "This call was not sent: its claim went stale while it waited, and another "
-                "replica took it over",
+                "replica took it over (or gave its agent another call)",
                 hint="Dial again with a new Idempotency-Key once that call shows not_placed.",
             )
 
