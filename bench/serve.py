@@ -286,6 +286,11 @@ def run() -> list[Section]:
     timed = measured.store
     assert timed is not None
     on_the_way = ", ".join(f"{name} {timed.median_ms(name):.1f}" for name in ON_THE_WAY)
+    gate_ms = (
+        timed.median_ms("dnc_listed")
+        + timed.median_ms("claim_agent")
+        + statistics.median(measured.hops) * 1000
+    )
     after = ", ".join(f"{name} {timed.median_ms(name):.1f}" for name in AFTER_THE_ANSWER)
     overhead = Section(
         title="gcdial serve: time per dial vs a bare library dial",
@@ -323,6 +328,12 @@ def run() -> list[Section]:
             f"After the answer, off its path: {after} (call.placed, the audit line), then the "
             "call's progress events while it is followed; they share the store and the CPU "
             "with the next dial.",
+            f"The dial gate's own cost (issue 17): the do-not-call read, the agent's row and "
+            f"the store hop that row takes, {gate_ms:.1f} ms: {gate_ms / (s50 * 1000):.3f} of "
+            f"the served dial at p50 ({gate_ms / (b50 * 1000):.3f} of a bare dial); one store "
+            "round trip of its own (the do-not-call read rides the claim's hop). On a shared "
+            "store a dial also takes its agent's row again just before the POST, in the same "
+            "hop as the check that nobody took the call over.",
         ],
     )
     with tempfile.TemporaryDirectory() as tmp:
