@@ -93,7 +93,7 @@ doctest: $(STAMP) js-deps
 
 test: check browser unit
 
-bench: $(VENV)/.bench-installed
+bench: $(VENV)/.bench-installed postgres-binaries
 	$(BIN)/python -m bench $(ARGS)
 
 # The emulator's routes held to the official SDK: regenerate tests/emulator/official_models.json.

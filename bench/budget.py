@@ -180,6 +180,21 @@ class _BudgetUse:
             "1.00",
         ]
 
+    def rows(self, together: str) -> list[list[str]]:
+        """The budget, how much of it the load used, the fullest window, the 429s."""
+        spanned = self.spanned
+        return [
+            self.baseline_row(),
+            [
+                together,
+                f"{spanned['requests']} in {spanned['seconds']:.1f} s "
+                f"({spanned['windows']} windows) = {self.used:.1f} req/s",
+                f"{self.share:.3f}",
+            ],
+            ["most requests in one window", f"{spanned['max_allowed']} (limit {LIMIT})", "-"],
+            ["429 responses (emulator's ledger)", str(self.refused), "-"],
+        ]
+
     def binding(self) -> str:
         spanned = self.spanned
         if self.binds:
@@ -251,23 +266,14 @@ def sharing(work: Path, cluster: Any) -> Section:
     finally:
         _stop(processes)
     use = _budget_use(ledger)
-    spanned, used, share = use.spanned, use.used, use.share
-    refused, binds = use.refused, use.binds
+    share, refused, binds = use.share, use.refused, use.binds
     dump_json(work / "sharing.json", {"codes": codes, "ledger": ledger, "requests": counts})
     return Section(
         title="gcdial serve: three replicas share one OAuth client's budget",
         command="make bench ARGS=budget",
         headers=["measure", "value", "vs budget"],
         table=[
-            use.baseline_row(),
-            [
-                f"{REPLICAS} replicas together, over the windows spanned",
-                f"{spanned['requests']} in {spanned['seconds']:.1f} s "
-                f"({spanned['windows']} windows) = {used:.1f} req/s",
-                f"{share:.3f}",
-            ],
-            ["most requests in one window", f"{spanned['max_allowed']} (limit {LIMIT})", "-"],
-            ["429 responses (emulator's ledger)", str(refused), "-"],
+            *use.rows(f"{REPLICAS} replicas together, over the windows spanned"),
             ["dials answered", ", ".join(f"{c}: {n}" for c, n in sorted(codes.items())), "-"],
         ],
         notes=[
@@ -386,8 +392,7 @@ def campaigns(work: Path, cluster: Any) -> Section:
     finally:
         _stop(processes)
     use = _budget_use(ledger)
-    spanned, used, share = use.spanned, use.used, use.share
-    refused, binds = use.refused, use.binds
+    share, refused, binds = use.share, use.refused, use.binds
     creates = int(counts["byRoute"].get("POST /api/v2/conversations/calls/user/{userId}", 0))
     running = [s.get("state") for s in states]
     per_campaign = [len(set(created) & set(_campaign_numbers(n))) for n in range(REPLICAS)]
@@ -398,15 +403,7 @@ def campaigns(work: Path, cluster: Any) -> Section:
         command="make bench ARGS=budget",
         headers=["measure", "value", "vs budget"],
         table=[
-            use.baseline_row(),
-            [
-                f"{REPLICAS} replicas' campaigns together, over the windows spanned",
-                f"{spanned['requests']} in {spanned['seconds']:.1f} s "
-                f"({spanned['windows']} windows) = {used:.1f} req/s",
-                f"{share:.3f}",
-            ],
-            ["most requests in one window", f"{spanned['max_allowed']} (limit {LIMIT})", "-"],
-            ["429 responses (emulator's ledger)", str(refused), "-"],
+            *use.rows(f"{REPLICAS} replicas' campaigns together, over the windows spanned"),
             [
                 "create-calls: all, then each replica's campaign",
                 f"{creates}: " + " / ".join(map(str, per_campaign)),
