@@ -34,10 +34,10 @@ def main(rows: int) -> None:
         path = Path(folder) / "journal.db"
         journal = Journal.create(path, name="bench", csv_path=str(csv), csv_fingerprint="-")
         reader = read_contacts(csv)
-        journal.add_contacts(reader)
-        journal.finish_loading(rows=rows, valid=reader.report.valid, refused=0)
-        for contact in list(journal.contacts())[: rows // 5]:
-            journal.begin_attempt(contact.id, agent_id="u1", agent="a@example.com")
+        journal.contacts.add(reader)
+        journal.contacts.finish_loading(rows=rows, valid=reader.report.valid, refused=0)
+        for contact in list(journal.contacts.all())[: rows // 5]:
+            journal.attempts.begin(contact.id, agent_id="u1", agent="a@example.com")
         journal.close()
         started = time.perf_counter()
         for _ in range(5):

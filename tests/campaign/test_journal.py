@@ -48,7 +48,7 @@ def new_journal(tmp_path: Path, n: int = 3) -> Journal:
     journal = Journal.create(
         tmp_path / "c.db", name="spring", csv_path="list.csv", csv_fingerprint="f" * 64
     )
-    journal.add_contacts(contacts(n))
+    journal.contacts.add(contacts(n))
     return journal
 
 
@@ -62,15 +62,15 @@ def test_create_and_reopen(tmp_path: Path) -> None:
         settings={"max_attempts": 3},
         clock=clock,
     ) as journal:
-        assert journal.add_contacts(contacts(3)) == 3
-        assert not journal.contacts_loaded
-        journal.finish_loading(rows=4, valid=3, refused=1)
+        assert journal.contacts.add(contacts(3)) == 3
+        assert not journal.contacts.loaded
+        journal.contacts.finish_loading(rows=4, valid=3, refused=1)
     with Journal.open(tmp_path / "c.db", expect_name="spring", expect_fingerprint="abc") as again:
-        assert again.contacts_loaded
+        assert again.contacts.loaded
         info = again.info()
         assert (info.name, info.csv_path, info.csv_fingerprint) == ("spring", "list.csv", "abc")
         assert again.settings() == {"max_attempts": 3}
-        records = list(again.contacts())
+        records = list(again.contacts.all())
         assert [r.phone for r in records] == ["+14155550000", "+14155550001", "+14155550002"]
         assert records[0].attributes == {"k": "v"}
         assert records[0].status is ContactStatus.PENDING
@@ -83,48 +83,48 @@ def test_create_and_reopen(tmp_path: Path) -> None:
 
 def test_a_placed_call_whose_end_was_never_seen_needs_review(tmp_path: Path) -> None:
     with new_journal(tmp_path) as journal:
-        attempt = journal.begin_attempt(1, agent_id="u-1")
-        journal.mark_accepted(attempt, "conv-1")
-        journal.record_outcome(attempt, "unknown", detail="lost track of the call")
-        record = journal.contact(1)
+        attempt = journal.attempts.begin(1, agent_id="u-1")
+        journal.attempts.mark_accepted(attempt, "conv-1")
+        journal.attempts.record_outcome(attempt, "unknown", detail="lost track of the call")
+        record = journal.contacts.get(1)
         assert (record.status, record.outcome) == (ContactStatus.UNKNOWN, "unknown")
         with pytest.raises(JournalError):
-            journal.begin_attempt(1, agent_id="u-2")
+            journal.attempts.begin(1, agent_id="u-2")
 
 
 def test_reloading_contacts_is_idempotent(tmp_path: Path) -> None:
     with new_journal(tmp_path, 3) as journal:
-        assert journal.add_contacts(contacts(5)) == 2
-        assert len(list(journal.contacts())) == 5
+        assert journal.contacts.add(contacts(5)) == 2
+        assert len(list(journal.contacts.all())) == 5
 
 
 def test_attempt_lifecycle_and_events(tmp_path: Path) -> None:
     with new_journal(tmp_path) as journal:
-        attempt = journal.begin_attempt(1, agent_id="u-1", agent="alice@example.com")
-        assert journal.contact(1).status is ContactStatus.ACTIVE
-        assert [a.id for a in journal.in_flight()] == [attempt]
-        journal.mark_accepted(attempt, "conv-1")
-        assert journal.in_flight()[0].conversation_id == "conv-1"
+        attempt = journal.attempts.begin(1, agent_id="u-1", agent="alice@example.com")
+        assert journal.contacts.get(1).status is ContactStatus.ACTIVE
+        assert [a.id for a in journal.attempts.in_flight()] == [attempt]
+        journal.attempts.mark_accepted(attempt, "conv-1")
+        assert journal.attempts.in_flight()[0].conversation_id == "conv-1"
         retry = T0 + timedelta(hours=1)
-        journal.record_outcome(attempt, "no_answer", retry_at=retry)
-        record = journal.contact(1)
+        journal.attempts.record_outcome(attempt, "no_answer", retry_at=retry)
+        record = journal.contacts.get(1)
         assert (record.status, record.outcome, record.next_at) == (
             ContactStatus.PENDING,
             "no_answer",
             retry,
         )
-        assert journal.in_flight() == []
-        second = journal.begin_attempt(1, agent_id="u-2")
-        assert journal.attempt(second).number == 2
-        journal.mark_accepted(second, "conv-2")
-        journal.record_outcome(second, "answered")
-        record = journal.contact(1)
+        assert journal.attempts.in_flight() == []
+        second = journal.attempts.begin(1, agent_id="u-2")
+        assert journal.attempts.get(second).number == 2
+        journal.attempts.mark_accepted(second, "conv-2")
+        journal.attempts.record_outcome(second, "answered")
+        record = journal.contacts.get(1)
         assert (record.status, record.outcome, record.attempts) == (
             ContactStatus.DONE,
             "answered",
             2,
         )
-        kinds = [e["kind"] for e in journal.events()]
+        kinds = [e["kind"] for e in journal.events.all()]
         assert kinds == [
             "campaign.created",
             "attempt.intent",
@@ -138,70 +138,70 @@ def test_attempt_lifecycle_and_events(tmp_path: Path) -> None:
 
 def test_never_begins_a_second_attempt_while_one_is_unresolved(tmp_path: Path) -> None:
     with new_journal(tmp_path) as journal:
-        attempt = journal.begin_attempt(1, agent_id="u-1")
+        attempt = journal.attempts.begin(1, agent_id="u-1")
         with pytest.raises(JournalError, match="not pending"):
-            journal.begin_attempt(1, agent_id="u-2")
-        journal.mark_unknown(attempt, "timeout after sending")
-        assert journal.contact(1).status is ContactStatus.UNKNOWN
+            journal.attempts.begin(1, agent_id="u-2")
+        journal.attempts.mark_unknown(attempt, "timeout after sending")
+        assert journal.contacts.get(1).status is ContactStatus.UNKNOWN
         with pytest.raises(JournalError):
-            journal.begin_attempt(1, agent_id="u-2")
+            journal.attempts.begin(1, agent_id="u-2")
         # Reconciliation may later find the conversation and settle it.
-        journal.mark_accepted(attempt, "conv-9")
+        journal.attempts.mark_accepted(attempt, "conv-9")
         with pytest.raises(JournalError, match="is active"):
-            journal.begin_attempt(1, agent_id="u-2")
-        journal.record_outcome(attempt, "answered")
-        assert journal.contact(1).status is ContactStatus.DONE
+            journal.attempts.begin(1, agent_id="u-2")
+        journal.attempts.record_outcome(attempt, "answered")
+        assert journal.contacts.get(1).status is ContactStatus.DONE
 
 
 def test_unresolved_attempt_blocks_dialing_even_if_contact_looks_pending(tmp_path: Path) -> None:
     with new_journal(tmp_path) as journal:
-        attempt = journal.begin_attempt(1, agent_id="u-1")
-        journal.mark_unknown(attempt, "connection dropped after sending")
+        attempt = journal.attempts.begin(1, agent_id="u-1")
+        journal.attempts.mark_unknown(attempt, "connection dropped after sending")
         # Someone edits the contact back to pending by hand: the unknown attempt still blocks.
         conn = sqlite3.connect(tmp_path / "c.db")
         conn.execute("UPDATE campaign_contacts SET status = 'pending' WHERE id = 1")
         conn.commit()
         conn.close()
         with pytest.raises(JournalError, match=f"already has attempt {attempt} in state unknown"):
-            journal.begin_attempt(1, agent_id="u-2")
+            journal.attempts.begin(1, agent_id="u-2")
 
 
 def test_not_sent_does_not_count_and_may_retry(tmp_path: Path) -> None:
     with new_journal(tmp_path) as journal:
-        attempt = journal.begin_attempt(2, agent_id="u-1")
-        journal.mark_not_sent(
+        attempt = journal.attempts.begin(2, agent_id="u-1")
+        journal.attempts.mark_not_sent(
             attempt, "rate limited", error_code="too.many.requests", retry_at=T0, outcome="refused"
         )
-        record = journal.contact(2)
+        record = journal.contacts.get(2)
         assert (record.status, record.attempts) == (ContactStatus.PENDING, 0)
-        failed = journal.begin_attempt(2, agent_id="u-1")
-        journal.mark_not_sent(failed, "no station", error_code="x", context_id="ctx-1")
-        record = journal.contact(2)
+        failed = journal.attempts.begin(2, agent_id="u-1")
+        journal.attempts.mark_not_sent(failed, "no station", error_code="x", context_id="ctx-1")
+        record = journal.contacts.get(2)
         assert (record.status, record.outcome) == (ContactStatus.DONE, "not_sent")
-        assert journal.attempt(failed).context_id == "ctx-1"
+        assert journal.attempts.get(failed).context_id == "ctx-1"
         with pytest.raises(JournalError, match="expected intent"):
-            journal.mark_not_sent(failed, "again")
+            journal.attempts.mark_not_sent(failed, "again")
 
 
 def test_defer_skip_and_due_order(tmp_path: Path) -> None:
     with new_journal(tmp_path, 4) as journal:
-        journal.defer(1, T0 + timedelta(hours=2), "outside calling hours")
-        journal.defer(2, T0 + timedelta(hours=1), "outside calling hours")
-        journal.skip(3, "dnc", "on the do-not-call list")
-        due = journal.due_contacts(limit=10)
+        journal.pending.defer(1, T0 + timedelta(hours=2), "outside calling hours")
+        journal.pending.defer(2, T0 + timedelta(hours=1), "outside calling hours")
+        journal.pending.skip(3, "dnc", "on the do-not-call list")
+        due = journal.pending.page(limit=10)
         assert [c.id for c in due] == [4, 2, 1]
-        first_page = journal.due_contacts(limit=2)
-        rest = journal.due_contacts(limit=2, after=page_key(first_page[-1]))
+        first_page = journal.pending.page(limit=2)
+        rest = journal.pending.page(limit=2, after=page_key(first_page[-1]))
         assert [c.id for c in first_page + rest] == [4, 2, 1]
-        assert journal.contact(3).status is ContactStatus.SKIPPED
-        assert journal.count_by("contacts", "status") == {"pending": 3, "skipped": 1}
+        assert journal.contacts.get(3).status is ContactStatus.SKIPPED
+        assert journal.contacts.count_by("status") == {"pending": 3, "skipped": 1}
 
 
 def test_skipped_rows_recorded(tmp_path: Path) -> None:
     with new_journal(tmp_path) as journal:
         problem = RowProblem("list.csv", 7, "phone", "no phone number", "Fill it in.", "invalid")
-        journal.add_skipped_rows([problem, problem])
-        assert journal.skipped_rows() == [problem]
+        journal.contacts.add_skipped_rows([problem, problem])
+        assert journal.contacts.skipped_rows() == [problem]
 
 
 def test_second_process_is_refused_while_first_holds_it(tmp_path: Path) -> None:
@@ -222,9 +222,9 @@ def test_second_process_is_refused_while_first_holds_it(tmp_path: Path) -> None:
         ).returncode
         assert code == 7
         with Journal.open(tmp_path / "c.db", read_only=True) as reader:
-            assert len(list(reader.contacts())) == 3
+            assert len(list(reader.contacts.all())) == 3
             with pytest.raises(JournalError, match="read-only"):
-                reader.record_event("x")
+                reader.events.record("x")
     finally:
         journal.close()
     Journal.open(tmp_path / "c.db").close()
@@ -235,9 +235,9 @@ KILLED_WRITER = textwrap.dedent(
     import os, sys
     from gcdial.campaign.journal import Journal
     journal = Journal.open(sys.argv[1])
-    first = journal.begin_attempt(1, agent_id="u-1")
-    journal.mark_accepted(first, "conv-1")
-    journal.begin_attempt(2, agent_id="u-2")
+    first = journal.attempts.begin(1, agent_id="u-1")
+    journal.attempts.mark_accepted(first, "conv-1")
+    journal.attempts.begin(2, agent_id="u-2")
     print("intent committed", flush=True)
     sys.stdin.readline()
     """
@@ -267,12 +267,12 @@ def test_intent_survives_kill_9_and_lock_is_released(tmp_path: Path) -> None:
             if stream is not None:
                 stream.close()
     with Journal.open(tmp_path / "c.db") as journal:
-        flight = journal.in_flight()
+        flight = journal.attempts.in_flight()
         assert [(a.contact_id, a.state, a.conversation_id) for a in flight] == [
             (1, AttemptState.ACCEPTED, "conv-1"),
             (2, AttemptState.INTENT, None),
         ]
-        assert journal.contact(2).status is ContactStatus.ACTIVE
+        assert journal.contacts.get(2).status is ContactStatus.ACTIVE
 
 
 def test_refuses_another_campaign_or_list(tmp_path: Path) -> None:
@@ -316,16 +316,17 @@ def test_refuses_files_that_are_not_journals(tmp_path: Path) -> None:
 
 def test_naive_times_refused(tmp_path: Path) -> None:
     with new_journal(tmp_path) as journal, pytest.raises(ValueError, match="timezone-aware"):
-        journal.defer(1, datetime(2026, 1, 1, 9, 0), "naive")
+        journal.pending.defer(1, datetime(2026, 1, 1, 9, 0), "naive")
 
 
 DIES_WHILE_CREATING = textwrap.dedent(
     """
     import os, sys
-    from gcdial.campaign import journal as module
+    from gcdial.campaign import journalhome
+    from gcdial.campaign.journal import Journal
     if sys.argv[2] == "before-rename":
-        module.os.replace = lambda *a: os.kill(os.getpid(), 9)
-    module.Journal.create(sys.argv[1], name="x", csv_path="x.csv", csv_fingerprint="f")
+        journalhome.os.replace = lambda *a: os.kill(os.getpid(), 9)
+    Journal.create(sys.argv[1], name="x", csv_path="x.csv", csv_fingerprint="f")
     """
 )
 
@@ -397,16 +398,16 @@ def test_every_unreadable_journal_is_a_clear_error_naming_the_file(
 ) -> None:
     with new_journal(tmp_path, n=400) as journal:
         for cid in range(1, 40):
-            journal.begin_attempt(cid, agent_id="u-1")
+            journal.attempts.begin(cid, agent_id="u-1")
     path = tmp_path / "c.db"
     _damage(path, how)
 
     def read_all() -> None:
         # Some damage is found on open, some only when a page is read: both are JournalErrors.
         with Journal.open(path, read_only=read_only) as journal:
-            list(journal.contacts())
-            journal.attempts()
-            journal.events()
+            list(journal.contacts.all())
+            journal.attempts.all()
+            journal.events.all()
 
     with pytest.raises(JournalError) as info:
         read_all()
@@ -416,15 +417,15 @@ def test_every_unreadable_journal_is_a_clear_error_naming_the_file(
 
 def test_a_version_1_journal_is_read_as_is_and_migrated_when_resumed(tmp_path: Path) -> None:
     with new_journal(tmp_path) as journal:
-        attempt = journal.begin_attempt(1, agent_id="u-1")
-        journal.mark_accepted(attempt, "conv-1")
+        attempt = journal.attempts.begin(1, agent_id="u-1")
+        journal.attempts.mark_accepted(attempt, "conv-1")
     path = tmp_path / "c.db"
     back_to_schema(path, 1)
     with Journal.open(path, read_only=True) as reader:
-        assert reader.attempt(attempt).talk_s is None
+        assert reader.attempts.get(attempt).talk_s is None
     with Journal.open(path) as journal:
-        journal.record_outcome(attempt, "answered", talk_s=12.5)
-        assert journal.attempt(attempt).talk_s == 12.5
+        journal.attempts.record_outcome(attempt, "answered", talk_s=12.5)
+        assert journal.attempts.get(attempt).talk_s == 12.5
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     conn.close()
@@ -432,24 +433,24 @@ def test_a_version_1_journal_is_read_as_is_and_migrated_when_resumed(tmp_path: P
 
 def test_a_version_2_journal_gains_the_attempt_bounds_when_resumed(tmp_path: Path) -> None:
     with new_journal(tmp_path) as journal:
-        old = journal.begin_attempt(1, agent_id="u-1", tag="t-1")
+        old = journal.attempts.begin(1, agent_id="u-1", tag="t-1")
     path = tmp_path / "c.db"
     back_to_schema(path, 2)
     with Journal.open(path, read_only=True) as reader:
-        before = reader.attempt(old)
+        before = reader.attempts.get(old)
         assert (before.tag, before.sent_after, before.match_after) == ("t-1", None, None)
     sent_after = datetime(2026, 11, 30, 12, 0, 0, tzinfo=UTC)
     match_after = datetime(2026, 11, 30, 12, 0, 4, 250_999, tzinfo=UTC)
     with Journal.open(path) as journal:
-        assert journal.attempt(old).match_after is None  # an older row: as before
-        journal.mark_unknown(old, "lost")
-        journal.record_verdict(1, placed=False, note="proven not placed")
-        new = journal.begin_attempt(
+        assert journal.attempts.get(old).match_after is None  # an older row: as before
+        journal.attempts.mark_unknown(old, "lost")
+        journal.contacts.record_verdict(1, placed=False, note="proven not placed")
+        new = journal.attempts.begin(
             1, agent_id="u-1", tag="t-2", sent_after=sent_after, match_after=match_after
         )
     with Journal.open(path, read_only=True) as reader:
-        kept = reader.attempt(new)
-        kinds = [e["kind"] for e in reader.events()]
+        kept = reader.attempts.get(new)
+        kinds = [e["kind"] for e in reader.events.all()]
     assert kept.sent_after == sent_after
     # Kept to the millisecond, rounded down: a bound is never later than the one taken.
     assert kept.match_after == match_after.replace(microsecond=250_000)
@@ -463,19 +464,21 @@ def test_a_version_3_journal_gains_the_wrapup_and_the_dnc_list_when_resumed(
     tmp_path: Path,
 ) -> None:
     with new_journal(tmp_path) as journal:
-        attempt = journal.begin_attempt(1, agent_id="u-1")
-        journal.mark_accepted(attempt, "conv-1")
-        phone = journal.contact(1).phone
+        attempt = journal.attempts.begin(1, agent_id="u-1")
+        journal.attempts.mark_accepted(attempt, "conv-1")
+        phone = journal.contacts.get(1).phone
     path = tmp_path / "c.db"
     back_to_schema(path, 3)
     with Journal.open(path, read_only=True) as reader:
-        assert reader.attempt(attempt).wrapup is None
-        assert reader.dnc_numbers() == set()
+        assert reader.attempts.get(attempt).wrapup is None
+        assert reader.attempts.dnc_numbers() == set()
     wrapup = Wrapup(code="wc-dnc", name="Do not call", notes="asked", at=datetime.now(UTC))
     with Journal.open(path) as journal:
-        journal.record_outcome(attempt, "answered", wrapup=wrapup, wrapup_action="dnc", dnc=True)
+        journal.attempts.record_outcome(
+            attempt, "answered", wrapup=wrapup, wrapup_action="dnc", dnc=True
+        )
     with Journal.open(path, read_only=True) as reader:
-        kept = reader.attempt(attempt)
+        kept = reader.attempts.get(attempt)
         assert kept.wrapup is not None
         assert (kept.wrapup.code, kept.wrapup.name, kept.wrapup.notes) == (
             "wc-dnc",
@@ -483,8 +486,8 @@ def test_a_version_3_journal_gains_the_wrapup_and_the_dnc_list_when_resumed(
             "asked",
         )
         assert kept.wrapup_action == "dnc"
-        assert reader.dnc_numbers() == {phone}
-        assert "journal.migrated" in [e["kind"] for e in reader.events()]
+        assert reader.attempts.dnc_numbers() == {phone}
+        assert "journal.migrated" in [e["kind"] for e in reader.events.all()]
 
 
 def _everything(journal: Journal) -> dict[str, object]:
@@ -492,12 +495,12 @@ def _everything(journal: Journal) -> dict[str, object]:
     return {
         "info": journal.info(),
         "settings": journal.settings(),
-        "loaded": journal.contacts_loaded,
-        "contacts": list(journal.contacts()),
-        "attempts": journal.attempts(),
-        "events": journal.events(),
-        "skipped": journal.skipped_rows(),
-        "dnc": journal.dnc_numbers(),
+        "loaded": journal.contacts.loaded,
+        "contacts": list(journal.contacts.all()),
+        "attempts": journal.attempts.all(),
+        "events": journal.events.all(),
+        "skipped": journal.contacts.skipped_rows(),
+        "dnc": journal.attempts.dnc_numbers(),
         "note": journal.get_meta("note"),
     }
 
@@ -506,17 +509,19 @@ def _rich_journal(path: Path) -> None:
     with Journal.create(
         path, name="spring", csv_path="list.csv", csv_fingerprint="f" * 64, settings={"a": 1}
     ) as journal:
-        journal.add_contacts(contacts(5))
-        journal.add_skipped_rows([RowProblem("list.csv", 9, "phone", "bad number", "fix", "k")])
-        journal.finish_loading(rows=6, valid=5, refused=1, attribute_columns=["k"])
+        journal.contacts.add(contacts(5))
+        journal.contacts.add_skipped_rows(
+            [RowProblem("list.csv", 9, "phone", "bad number", "fix", "k")]
+        )
+        journal.contacts.finish_loading(rows=6, valid=5, refused=1, attribute_columns=["k"])
         journal.set_meta("note", "kept")
-        first = journal.begin_attempt(1, agent_id="u-1", tag="t-1", sent_after=T0)
-        journal.mark_accepted(first, "conv-1")
-        journal.record_outcome(first, "answered", talk_s=3.5, dnc=True)
-        lost = journal.begin_attempt(2, agent_id="u-1")
-        journal.mark_unknown(lost, "dropped")
-        journal.defer(3, T0 + timedelta(hours=2), "window")
-        journal.skip(4, "dnc", "listed")
+        first = journal.attempts.begin(1, agent_id="u-1", tag="t-1", sent_after=T0)
+        journal.attempts.mark_accepted(first, "conv-1")
+        journal.attempts.record_outcome(first, "answered", talk_s=3.5, dnc=True)
+        lost = journal.attempts.begin(2, agent_id="u-1")
+        journal.attempts.mark_unknown(lost, "dropped")
+        journal.pending.defer(3, T0 + timedelta(hours=2), "window")
+        journal.pending.skip(4, "dnc", "listed")
 
 
 @pytest.mark.parametrize("version", [3, 4])
@@ -534,7 +539,7 @@ def test_an_old_journal_migrates_on_open_and_keeps_every_row(tmp_path: Path, ver
     with Journal.open(path) as journal:
         after = _everything(journal)
         journal.verify()
-        attempt = journal.begin_attempt(5, agent_id="u-2")
+        attempt = journal.attempts.begin(5, agent_id="u-2")
         assert attempt > max(a.id for a in before["attempts"])  # type: ignore[attr-defined]
     conn = sqlite3.connect(path)
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -567,4 +572,4 @@ def test_a_damaged_old_journal_is_a_clear_error_and_left_as_it_was(tmp_path: Pat
     assert "cannot be brought to schema 5" in str(info.value)
     assert path.read_bytes() == before
     with Journal.open(path, read_only=True) as reader:  # still read as it was
-        assert len(list(reader.contacts())) == 5
+        assert len(list(reader.contacts.all())) == 5

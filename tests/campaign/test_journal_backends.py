@@ -94,9 +94,9 @@ def _other_rows(sql: Callable[..., list[tuple[Any, ...]]]) -> object:
 
 def _fill_other(db: JournalDatabase) -> None:
     with Journal.create_in(db, "other", name="other", csv_fingerprint="o" * 64) as other:
-        other.add_contacts(contacts(4))  # the same numbers and lines: per-campaign keys
-        attempt = other.begin_attempt(1, agent_id="u-other")
-        other.mark_accepted(attempt, "conv-other")
+        other.contacts.add(contacts(4))  # the same numbers and lines: per-campaign keys
+        attempt = other.attempts.begin(1, agent_id="u-other")
+        other.attempts.mark_accepted(attempt, "conv-other")
         other.set_meta("note", "kept")
 
 
@@ -150,137 +150,139 @@ def new_journal(home: Home, n: int = 3, clock: Clock | None = None) -> Journal:
         settings={"max_attempts": 3},
         clock=clock or Clock(),
     )
-    journal.add_contacts(contacts(n))
+    journal.contacts.add(contacts(n))
     return journal
 
 
 def test_create_load_and_reopen(home: Home) -> None:
     with new_journal(home) as journal:
-        assert journal.add_contacts(contacts(5)) == 2  # reloading is idempotent
-        journal.add_skipped_rows([RowProblem("list.csv", 9, "phone", "bad", "fix", "phone")])
-        journal.finish_loading(rows=7, valid=5, refused=1, attribute_columns=["k"])
+        assert journal.contacts.add(contacts(5)) == 2  # reloading is idempotent
+        journal.contacts.add_skipped_rows(
+            [RowProblem("list.csv", 9, "phone", "bad", "fix", "phone")]
+        )
+        journal.contacts.finish_loading(rows=7, valid=5, refused=1, attribute_columns=["k"])
     with home.reopen() as again:
-        assert again.contacts_loaded
+        assert again.contacts.loaded
         info = again.info()
         assert (info.name, info.csv_path, info.csv_fingerprint) == ("spring", "list.csv", "f" * 64)
         assert again.settings() == {"max_attempts": 3}
-        assert [r.phone for r in again.contacts()][:2] == ["+14155550000", "+14155550001"]
-        assert again.attribute_columns() == ["k"]
-        assert [p.line for p in again.skipped_rows()] == [9]
-        assert again.contact_at_line(3) is not None
-        assert again.contact_at_line(99) is None
+        assert [r.phone for r in again.contacts.all()][:2] == ["+14155550000", "+14155550001"]
+        assert again.contacts.attribute_columns() == ["k"]
+        assert [p.line for p in again.contacts.skipped_rows()] == [9]
+        assert again.contacts.at_line(3) is not None
+        assert again.contacts.at_line(99) is None
         again.verify()
 
 
 def test_attempts_outcomes_and_dnc(home: Home) -> None:
     clock = Clock()
     with new_journal(home, clock=clock) as journal:
-        ids = [c.id for c in journal.contacts()]
-        first = journal.begin_attempt(ids[0], agent_id="u-1", agent="alice@example.com", tag="t")
-        assert journal.contact(ids[0]).status is ContactStatus.ACTIVE
-        assert [a.id for a in journal.in_flight()] == [first]
+        ids = [c.id for c in journal.contacts.all()]
+        first = journal.attempts.begin(ids[0], agent_id="u-1", agent="alice@example.com", tag="t")
+        assert journal.contacts.get(ids[0]).status is ContactStatus.ACTIVE
+        assert [a.id for a in journal.attempts.in_flight()] == [first]
         with pytest.raises(JournalError, match="not pending"):
-            journal.begin_attempt(ids[0], agent_id="u-2")
-        journal.mark_accepted(first, "conv-1")
+            journal.attempts.begin(ids[0], agent_id="u-2")
+        journal.attempts.mark_accepted(first, "conv-1")
         retry = T0 + timedelta(hours=1)
-        journal.record_outcome(first, "no_answer", retry_at=retry, talk_s=0.0)
-        record = journal.contact(ids[0])
+        journal.attempts.record_outcome(first, "no_answer", retry_at=retry, talk_s=0.0)
+        record = journal.contacts.get(ids[0])
         assert (record.status, record.next_at) == (ContactStatus.PENDING, retry)
-        second = journal.begin_attempt(ids[0], agent_id="u-1")
+        second = journal.attempts.begin(ids[0], agent_id="u-1")
         assert second > first
-        assert journal.attempt(second).number == 2
-        journal.mark_accepted(second, "conv-2")
+        assert journal.attempts.get(second).number == 2
+        journal.attempts.mark_accepted(second, "conv-2")
         wrapup = Wrapup(code="wc", name="Do not call", notes=None, at=T0)
-        journal.record_outcome(
+        journal.attempts.record_outcome(
             second, "answered", talk_s=12.5, wrapup=wrapup, wrapup_action="dnc", dnc=True
         )
-        assert journal.dnc_numbers() == {"+14155550000"}
-        assert journal.attempt(second).talk_s == 12.5
-        assert journal.wrapup_counts() == ({"Do not call": 1}, 0)
+        assert journal.attempts.dnc_numbers() == {"+14155550000"}
+        assert journal.attempts.get(second).talk_s == 12.5
+        assert journal.attempts.wrapup_counts() == ({"Do not call": 1}, 0)
 
-        lost = journal.begin_attempt(ids[1], agent_id="u-1")
-        journal.mark_unknown(lost, "connection dropped")
-        assert [a.id for a in journal.unresolved()] == [lost]
-        journal.record_verdict(ids[1], placed=False, note="proven", by="ops")
-        assert journal.contact(ids[1]).status is ContactStatus.PENDING
-        assert journal.contact(ids[1]).attempts == 0
-        assert journal.last_verdict(ids[1]) is not None
+        lost = journal.attempts.begin(ids[1], agent_id="u-1")
+        journal.attempts.mark_unknown(lost, "connection dropped")
+        assert [a.id for a in journal.attempts.unresolved()] == [lost]
+        journal.contacts.record_verdict(ids[1], placed=False, note="proven", by="ops")
+        assert journal.contacts.get(ids[1]).status is ContactStatus.PENDING
+        assert journal.contacts.get(ids[1]).attempts == 0
+        assert journal.contacts.last_verdict(ids[1]) is not None
 
-        refused = journal.begin_attempt(ids[2], agent_id="u-1")
-        journal.mark_not_sent(refused, "refused", error_code="bad.request")
-        assert journal.contact(ids[2]).outcome == "not_sent"
-        journal.reopen(ids[2], "try again")
-        assert journal.contact(ids[2]).status is ContactStatus.PENDING
+        refused = journal.attempts.begin(ids[2], agent_id="u-1")
+        journal.attempts.mark_not_sent(refused, "refused", error_code="bad.request")
+        assert journal.contacts.get(ids[2]).outcome == "not_sent"
+        journal.contacts.reopen(ids[2], "try again")
+        assert journal.contacts.get(ids[2]).status is ContactStatus.PENDING
 
-        assert journal.count_by("attempts", "state") == {"ended": 2, "not_sent": 2}
-        page = journal.attempts_page(limit=2)
+        assert journal.attempts.count_by("state") == {"ended": 2, "not_sent": 2}
+        page = journal.attempts.page(limit=2)
         assert [a.id for a in page] == [refused, lost]
-        older = journal.attempts_page(limit=10, before=lost, agent="ALICE@example.com")
+        older = journal.attempts.page(limit=10, before=lost, agent="ALICE@example.com")
         assert [a.id for a in older] == [first]
         assert [
             a.id
-            for a in journal.attempts_page(
+            for a in journal.attempts.page(
                 limit=10, states=[AttemptState.NOT_SENT], outcome="not_sent"
             )
         ] == [refused, lost]
-        summaries = list(journal.contact_summaries())
+        summaries = list(journal.contacts.summaries())
         assert summaries[0][1] is not None
         assert summaries[0][1].id == second
         assert summaries[0][2] == T0
-        kinds = [e["kind"] for e in journal.events()]
+        kinds = [e["kind"] for e in journal.events.all()]
         assert kinds[0] == "campaign.created"
         assert kinds.count("attempt.intent") == 4
-        assert "campaign_id" not in journal.events(limit=1)[0]
-        assert [e["kind"] for e in journal.events(limit=2)] == kinds[-2:]
-        assert set(journal.contact_events([ids[1]])[ids[1]][0]) >= {"kind", "at"}
-        assert journal.settled_outcomes() == {"answered": 1}
-        assert [t for t in journal.attempt_times(T0)] == [T0] * 4
+        assert "campaign_id" not in journal.events.all(limit=1)[0]
+        assert [e["kind"] for e in journal.events.all(limit=2)] == kinds[-2:]
+        assert set(journal.events.of_contacts([ids[1]])[ids[1]][0]) >= {"kind", "at"}
+        assert journal.contacts.settled_outcomes() == {"answered": 1}
+        assert [t for t in journal.attempts.times(T0)] == [T0] * 4
 
 
 def test_due_hold_release_defer_and_skip(home: Home) -> None:
     with new_journal(home, n=6) as journal:
-        ids = [c.id for c in journal.contacts()]
+        ids = [c.id for c in journal.contacts.all()]
         later = T0 + timedelta(minutes=30)
-        journal.defer_many([(ids[0], later, "window"), (ids[1], T0, "retry")])
-        journal.skip_many([(ids[5], "dnc", "on the list")])
-        journal.hold([ids[2], ids[3]])
-        due = journal.due_now(T0, limit=10)
+        journal.pending.defer_many([(ids[0], later, "window"), (ids[1], T0, "retry")])
+        journal.pending.skip_many([(ids[5], "dnc", "on the list")])
+        journal.pending.hold([ids[2], ids[3]])
+        due = journal.pending.due_now(T0, limit=10)
         assert [c.id for c in due] == [ids[1], ids[4]]
-        journal.release([ids[2]])
-        assert [c.id for c in journal.due_now(T0, limit=10)] == [ids[1], ids[2], ids[4]]
-        assert journal.next_due_time() == datetime.min.replace(tzinfo=UTC)
-        journal.hold([ids[1], ids[2], ids[4]])
-        assert journal.next_due_time() == later
-        assert journal.due_summary(T0) == (4, later)
-        total, deferred = journal.deferred(T0, limit=5)
+        journal.pending.release([ids[2]])
+        assert [c.id for c in journal.pending.due_now(T0, limit=10)] == [ids[1], ids[2], ids[4]]
+        assert journal.pending.next_due_time() == datetime.min.replace(tzinfo=UTC)
+        journal.pending.hold([ids[1], ids[2], ids[4]])
+        assert journal.pending.next_due_time() == later
+        assert journal.pending.due_summary(T0) == (4, later)
+        total, deferred = journal.pending.deferred(T0, limit=5)
         assert (total, [c.id for c in deferred]) == (1, [ids[0]])
-        page = journal.due_contacts(limit=2)
-        rest = journal.due_contacts(limit=10, after=page_key(page[-1]))
+        page = journal.pending.page(limit=2)
+        rest = journal.pending.page(limit=10, after=page_key(page[-1]))
         assert [c.id for c in page + rest] == [ids[2], ids[3], ids[4], ids[1], ids[0]]
-        assert journal.redecide_deferrals() == 2  # both never dialed
-        assert journal.settled_outcomes() == {"dnc": 1}
-        journal.finish_pending(ids[4], "max_attempts", "no more")
-        assert journal.contact(ids[4]).status is ContactStatus.DONE
+        assert journal.pending.redecide_deferrals() == 2  # both never dialed
+        assert journal.contacts.settled_outcomes() == {"dnc": 1}
+        journal.pending.finish(ids[4], "max_attempts", "no more")
+        assert journal.contacts.get(ids[4]).status is ContactStatus.DONE
 
 
 def test_agents_pinned_and_reassigned(home: Home) -> None:
     with home.create(name="s", csv_path="l.csv", csv_fingerprint="f") as journal:
-        journal.add_contacts(
+        journal.contacts.add(
             [
                 Contact(line=2, phone_e164="+14155550100", agent="Ann@x.com"),
                 Contact(line=3, phone_e164="+14155550101", agent=" ann@x.com"),
                 Contact(line=4, phone_e164="+14155550102", agent="bob@x.com"),
             ]
         )
-        assert sorted(journal.pinned_pending().values()) == [1, 2]
-        assert journal.reassign("ANN@x.com", "carl@x.com") == 2
-        assert journal.pinned_pending() == {"bob@x.com": 1, "carl@x.com": 2}
+        assert sorted(journal.pending.pinned().values()) == [1, 2]
+        assert journal.pending.reassign("ANN@x.com", "carl@x.com") == 2
+        assert journal.pending.pinned() == {"bob@x.com": 1, "carl@x.com": 2}
 
 
 def test_a_bad_value_is_named_by_verify(home: Home) -> None:
     with new_journal(home) as journal:
         journal.verify()
-        first = next(iter(journal.contacts())).id
+        first = next(iter(journal.contacts.all())).id
         home.sql(
             "UPDATE campaign_contacts SET next_at = 'garbage' WHERE campaign_id = ? AND id = ?",
             (home.campaign, first),
@@ -292,7 +294,7 @@ def test_a_bad_value_is_named_by_verify(home: Home) -> None:
         assert f"row id {first}" in message
         assert "column next_at is 'garbage'" in message
         with pytest.raises(JournalDataError):
-            journal.due_summary(T0)
+            journal.pending.due_summary(T0)
         home.sql(
             "UPDATE campaign_meta SET value = 'x' WHERE campaign_id = ? AND key = 'settings'",
             (home.campaign,),
@@ -338,30 +340,30 @@ def test_a_replica_that_lost_the_lease_cannot_begin_an_attempt(
     sql("INSERT INTO leases (name, owner, expires_at, epoch) VALUES (?, ?, ?, ?)",
         ("campaign:c1", "replica-a", 1_000_030.0, 1))  # fmt: skip
     with Journal.create_in(db, "c1", name="c1", csv_fingerprint="f") as journal:
-        journal.add_contacts(contacts(3))
+        journal.contacts.add(contacts(3))
     fence = Fence(lease="campaign:c1", owner="replica-a", epoch=1, now=lambda: now[0])
     with Journal.open_in(db, "c1", fence=fence) as held:
-        ids = [c.id for c in held.contacts()]
-        dialed = held.begin_attempt(ids[0], agent_id="u-1")  # the holder dials
-        assert held.attempt(dialed).state is AttemptState.INTENT
+        ids = [c.id for c in held.contacts.all()]
+        dialed = held.attempts.begin(ids[0], agent_id="u-1")  # the holder dials
+        assert held.attempts.get(dialed).state is AttemptState.INTENT
         # Another replica takes the campaign over: a new owner at the next epoch.
         sql("UPDATE leases SET owner = ?, epoch = epoch + 1, expires_at = ? WHERE name = ?",
             ("replica-b", 1_000_060.0, "campaign:c1"))  # fmt: skip
         before = _counts(sql, "c1")
         with pytest.raises(JournalFencedError, match="no longer holds campaign c1"):
-            held.begin_attempt(ids[1], agent_id="u-1")
+            held.attempts.begin(ids[1], agent_id="u-1")
         assert _counts(sql, "c1") == before, "a fenced attempt writes nothing"
         assert isinstance(JournalFencedError("x"), JournalError)
     # The same owner and epoch, but the lease ran out: fenced too.
     sql("UPDATE leases SET owner = 'replica-a', epoch = 1, expires_at = ?", (1_000_000.0,))
     with Journal.open_in(db, "c1", fence=fence) as late:
         with pytest.raises(JournalFencedError):
-            late.begin_attempt(ids[1], agent_id="u-1")
+            late.attempts.begin(ids[1], agent_id="u-1")
         now[0] = 999_999.0
-        late.begin_attempt(ids[1], agent_id="u-1")  # still held at that instant
+        late.attempts.begin(ids[1], agent_id="u-1")  # still held at that instant
     # Without a fence (the CLI, a read for a report) nothing is checked.
     with Journal.open_in(db, "c1") as free:
-        free.begin_attempt(ids[2], agent_id="u-1")
+        free.attempts.begin(ids[2], agent_id="u-1")
 
 
 def test_create_open_exists_and_drop(
@@ -372,8 +374,8 @@ def test_create_open_exists_and_drop(
     with pytest.raises(JournalError, match="No campaign c1"):
         Journal.open_in(db, "c1")
     journal = Journal.create_in(db, "c1", name="one", csv_fingerprint="f")
-    journal.add_contacts(contacts(2))
-    first_ids = [c.id for c in journal.contacts()]
+    journal.contacts.add(contacts(2))
+    first_ids = [c.id for c in journal.contacts.all()]
     journal.close()
     assert Journal.exists_in(db, "c1")
     with pytest.raises(JournalError, match="already exists"):
@@ -385,8 +387,8 @@ def test_create_open_exists_and_drop(
     for table in ("campaign_meta", "campaign_contacts", "campaign_events"):
         assert sql(f"SELECT COUNT(*) FROM {table}")[0][0] == 0  # noqa: S608
     with Journal.create_in(db, "c1", name="one", csv_fingerprint="f") as again:
-        again.add_contacts(contacts(2))
-        assert min(c.id for c in again.contacts()) > max(first_ids), "ids only grow"
+        again.contacts.add(contacts(2))
+        assert min(c.id for c in again.contacts.all()) > max(first_ids), "ids only grow"
 
 
 def test_a_newer_schema_in_the_database_is_refused(
@@ -447,15 +449,15 @@ def test_a_takeover_in_progress_makes_begin_attempt_wait_then_refuse(pg_url: str
     )
     sql("INSERT INTO leases VALUES ('campaign:c1', 'replica-a', 2e9, 1)")
     with Journal.create_in(db, "c1", name="c1") as journal:
-        journal.add_contacts(contacts(1))
+        journal.contacts.add(contacts(1))
     fence = Fence(lease="campaign:c1", owner="replica-a", epoch=1, now=lambda: 1e9)
     outcome: list[object] = []
     with Journal.open_in(db, "c1", fence=fence) as held:
-        contact_id = next(iter(held.contacts())).id
+        contact_id = next(iter(held.contacts.all())).id
 
         def dial() -> None:
             try:
-                outcome.append(held.begin_attempt(contact_id, agent_id="u-1"))
+                outcome.append(held.attempts.begin(contact_id, agent_id="u-1"))
             except JournalError as exc:
                 outcome.append(exc)
 
@@ -470,5 +472,5 @@ def test_a_takeover_in_progress_makes_begin_attempt_wait_then_refuse(pg_url: str
         thread.join(30)
         assert len(outcome) == 1
         assert isinstance(outcome[0], JournalFencedError)
-        assert held.attempts() == []
-        assert held.contact(contact_id).status is ContactStatus.PENDING
+        assert held.attempts.all() == []
+        assert held.contacts.get(contact_id).status is ContactStatus.PENDING

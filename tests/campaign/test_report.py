@@ -48,25 +48,25 @@ def played_campaign(tmp_path: Path) -> Path:
     with Journal.create(
         journal_path, name="spring", csv_path=str(csv_path), csv_fingerprint="x", clock=Clock()
     ) as journal:
-        journal.add_contacts(reader)
-        journal.add_skipped_rows(reader.report.problems)
-        journal.finish_loading(
+        journal.contacts.add(reader)
+        journal.contacts.add_skipped_rows(reader.report.problems)
+        journal.contacts.finish_loading(
             rows=reader.report.rows,
             valid=reader.report.valid,
             refused=reader.report.problem_count,
         )
-        ann = journal.begin_attempt(1, agent_id="u-a", agent="alice@example.com")
-        journal.mark_accepted(ann, "conv-ann")
-        journal.record_outcome(ann, "answered")
-        ben = journal.begin_attempt(2, agent_id="u-b", agent="bob@example.com")
-        journal.mark_accepted(ben, "conv-ben")
-        journal.record_outcome(ben, "no_answer", retry_at=T0 + timedelta(hours=1))
-        cat = journal.begin_attempt(3, agent_id="u-a")
-        journal.mark_not_sent(cat, "refused", error_code="bad.request", context_id="ctx-9")
-        dan = journal.begin_attempt(4, agent_id="u-b", agent="bob@example.com")
-        journal.mark_unknown(dan, "timed out after sending")
-        journal.skip(5, "do_not_call", "on the do-not-call list")
-        journal.begin_attempt(6, agent_id="u-a", agent="alice@example.com")
+        ann = journal.attempts.begin(1, agent_id="u-a", agent="alice@example.com")
+        journal.attempts.mark_accepted(ann, "conv-ann")
+        journal.attempts.record_outcome(ann, "answered")
+        ben = journal.attempts.begin(2, agent_id="u-b", agent="bob@example.com")
+        journal.attempts.mark_accepted(ben, "conv-ben")
+        journal.attempts.record_outcome(ben, "no_answer", retry_at=T0 + timedelta(hours=1))
+        cat = journal.attempts.begin(3, agent_id="u-a")
+        journal.attempts.mark_not_sent(cat, "refused", error_code="bad.request", context_id="ctx-9")
+        dan = journal.attempts.begin(4, agent_id="u-b", agent="bob@example.com")
+        journal.attempts.mark_unknown(dan, "timed out after sending")
+        journal.pending.skip(5, "do_not_call", "on the do-not-call list")
+        journal.attempts.begin(6, agent_id="u-a", agent="alice@example.com")
     return journal_path
 
 
@@ -151,7 +151,7 @@ def test_empty_report_is_valid_json(tmp_path: Path) -> None:
 def test_status_never_shows_a_placeholder_date_for_contacts_due_now(tmp_path: Path) -> None:
     path = tmp_path / "fresh.db"
     with Journal.create(path, name="f", csv_path="f.csv", csv_fingerprint="x") as journal:
-        journal.add_contacts(read_contacts(_list(tmp_path, "phone\n+14155550100\n")))
+        journal.contacts.add(read_contacts(_list(tmp_path, "phone\n+14155550100\n")))
         status = campaign_status(journal, now=T0)
     assert status.due_now == 1
     assert status.next_due is None
@@ -215,13 +215,13 @@ def test_report_csv_neutralises_formulas_and_carries_the_list_columns(tmp_path: 
     with Journal.create(
         tmp_path / "l.db", name="l", csv_path=str(csv_path), csv_fingerprint="x"
     ) as journal:
-        journal.add_contacts(reader)
-        journal.finish_loading(
+        journal.contacts.add(reader)
+        journal.contacts.finish_loading(
             rows=2, valid=2, refused=0, attribute_columns=reader.report.attribute_columns
         )
-        ann = journal.begin_attempt(1, agent_id="u-a", agent="=evil()")
-        journal.mark_accepted(ann, "conv-ann")
-        journal.record_outcome(ann, "answered", talk_s=42.0)
+        ann = journal.attempts.begin(1, agent_id="u-a", agent="=evil()")
+        journal.attempts.mark_accepted(ann, "conv-ann")
+        journal.attempts.record_outcome(ann, "answered", talk_s=42.0)
         out = io.StringIO()
         write_report(journal, out, fmt="csv")
         as_json = io.StringIO()

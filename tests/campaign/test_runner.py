@@ -97,7 +97,7 @@ async def run(
 
 def journal_contacts(tmp_path: Path) -> dict[str, Any]:
     with Journal.open(tmp_path / "c.db", read_only=True) as journal:
-        return {c.phone: c for c in journal.contacts()}
+        return {c.phone: c for c in journal.contacts.all()}
 
 
 async def test_end_to_end_every_outcome_with_several_agents(
@@ -183,8 +183,10 @@ async def test_calling_window_dnc_and_end_time_with_a_fake_clock(
 
     assert result.reason is StopReason.ENDED, result
     with Journal.open(tmp_path / "c.db", read_only=True) as journal:
-        contacts = {c.phone: c for c in journal.contacts()}
-        dialed_at = {journal.contact(a.contact_id).phone: a.created_at for a in journal.attempts()}
+        contacts = {c.phone: c for c in journal.contacts.all()}
+        dialed_at = {
+            journal.contacts.get(a.contact_id).phone: a.created_at for a in journal.attempts.all()
+        }
     # New York and London were open at once; Los Angeles waited for 09:00 Pacific (17:00 UTC).
     assert dialed_at[ny] == datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
     assert dialed_at[london] == datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
@@ -251,7 +253,7 @@ async def test_a_429_asking_for_an_absurd_wait_is_tried_again_not_left_half_dial
     assert calls_per_number(emu) == {phone: 1}
     assert journal_contacts(tmp_path)[phone].status is ContactStatus.DONE
     with Journal.open(tmp_path / "c.db", read_only=True) as journal:
-        first, second = journal.attempts()
+        first, second = journal.attempts.all()
     assert first.state is AttemptState.NOT_SENT
     assert second.created_at - start <= timedelta(seconds=MAX_RETRY_AFTER_S)
 
@@ -280,7 +282,7 @@ async def test_a_dropped_answer_is_resolved_from_live_evidence_and_never_rediale
     assert contacts[phones[0]].outcome == contacts[phones[1]].outcome == "answered"
     # Every attempt carries its tag, in the journal and in the call's attributes.
     with Journal.open(tmp_path / "c.db", read_only=True) as journal:
-        tags = {a.tag for a in journal.attempts()}
+        tags = {a.tag for a in journal.attempts.all()}
     sent = {c["body"]["attributes"]["gcdialAttemptId"] for c in emu.calls_created()}
     assert None not in tags
     assert sent == tags
@@ -321,12 +323,12 @@ async def test_resume_reconciles_calls_left_in_flight(
     )
     journal, _ = await asyncio.to_thread(runner._open_journal)
     await asyncio.to_thread(runner._load_contacts, journal)
-    by_phone = {c.phone: c for c in journal.contacts()}
-    journal.begin_attempt(by_phone[intent_only].id, agent_id="x", agent="gone@example.com")
+    by_phone = {c.phone: c for c in journal.contacts.all()}
+    journal.attempts.begin(by_phone[intent_only].id, agent_id="x", agent="gone@example.com")
     agent1 = await client.agents.get(agent(1))
-    attempt = journal.begin_attempt(by_phone[accepted].id, agent_id=agent1.id, agent=agent(1))
+    attempt = journal.attempts.begin(by_phone[accepted].id, agent_id=agent1.id, agent=agent(1))
     created = await client.calls.create(agent1.id, to=accepted, check_agent=False)
-    journal.mark_accepted(attempt, created.id)
+    journal.attempts.mark_accepted(attempt, created.id)
     journal.close()
 
     events: list[CampaignEvent] = []
@@ -342,8 +344,8 @@ async def test_resume_reconciles_calls_left_in_flight(
     assert created_now == {accepted: 1, fresh: 1}, "nothing was re-dialed"
     assert [e.data["conversation_id"] for e in events_of("reconciling", events)] == [created.id]
     with Journal.open(tmp_path / "c.db", read_only=True) as done:
-        assert done.in_flight() == []
-        states = {a.state for a in done.attempts()}
+        assert done.attempts.in_flight() == []
+        states = {a.state for a in done.attempts.all()}
     assert states == {AttemptState.UNKNOWN, AttemptState.ENDED}
 
 
@@ -418,8 +420,8 @@ async def test_stopping_follows_calls_in_progress_to_their_end(
     placed = events_of("placed", events)
     assert 1 <= len(placed) <= 2
     with Journal.open(tmp_path / "c.db", read_only=True) as journal:
-        assert journal.in_flight() == []
-        ended = [a for a in journal.attempts() if a.state is AttemptState.ENDED]
+        assert journal.attempts.in_flight() == []
+        ended = [a for a in journal.attempts.all() if a.state is AttemptState.ENDED]
     assert len(ended) == len(placed)
     assert result.status.contacts["pending"] == len(phones) - len(placed)
 
@@ -501,10 +503,10 @@ async def test_a_resume_resolves_attempts_left_unknown_by_a_crash(
         )
         journal, _ = await asyncio.to_thread(runner._open_journal)
         await asyncio.to_thread(runner._load_contacts, journal)
-        by_phone = {c.phone: c for c in journal.contacts()}
+        by_phone = {c.phone: c for c in journal.contacts.all()}
         agent1 = await client.agents.get(agent(1))
-        journal.begin_attempt(by_phone[placed].id, agent_id=agent1.id, tag="tag-placed")
-        journal.begin_attempt(by_phone[never_sent].id, agent_id=agent1.id, tag="tag-never")
+        journal.attempts.begin(by_phone[placed].id, agent_id=agent1.id, tag="tag-placed")
+        journal.attempts.begin(by_phone[never_sent].id, agent_id=agent1.id, tag="tag-never")
         await client.calls.create(
             agent1.id, to=placed, attributes={"gcdialAttemptId": "tag-placed"}, check_agent=False
         )
@@ -512,7 +514,7 @@ async def test_a_resume_resolves_attempts_left_unknown_by_a_crash(
         # And one crashed two hours ago, before its POST left.
         two_hours_ago = datetime.now(UTC) - timedelta(hours=2)
         with Journal.open(tmp_path / "c.db", clock=lambda: two_hours_ago) as old:
-            old.begin_attempt(by_phone[long_ago].id, agent_id=agent1.id, tag="tag-long-ago")
+            old.attempts.begin(by_phone[long_ago].id, agent_id=agent1.id, tag="tag-long-ago")
         events: list[CampaignEvent] = []
 
         result = await run(tmp_path, client, config, events, resolve_timeout_s=5.0)
@@ -533,8 +535,8 @@ async def test_a_resume_resolves_attempts_left_unknown_by_a_crash(
     assert calls_per_number(emu) == {placed: 1, long_ago: 1}
     assert result.status.needs_review == 1
     with Journal.open(tmp_path / "c.db", read_only=True) as done:
-        assert done.in_flight() == []
-        assert [e["kind"] for e in done.events() if e["kind"] == "attempt.unresolved"]
+        assert done.attempts.in_flight() == []
+        assert [e["kind"] for e in done.events.all() if e["kind"] == "attempt.unresolved"]
 
 
 async def test_a_resume_does_not_take_an_earlier_untagged_call_for_an_unknown_attempt(
@@ -560,8 +562,8 @@ async def test_a_resume_does_not_take_an_earlier_untagged_call_for_an_unknown_at
 
     assert [c["id"] for c in emu.calls_created()] == [earlier.id]
     with Journal.open(tmp_path / "c.db", read_only=True) as journal:
-        (attempt,) = journal.attempts()
-        unresolved = [e for e in journal.events() if e["kind"] == "attempt.unresolved"]
+        (attempt,) = journal.attempts.all()
+        unresolved = [e for e in journal.events.all() if e["kind"] == "attempt.unresolved"]
     assert attempt.match_after is not None
     assert attempt.sent_after is not None
     assert attempt.conversation_id is None
@@ -587,7 +589,7 @@ async def test_a_resume_proves_an_old_attempt_not_placed_despite_an_earlier_unta
         )
         journal, _ = await asyncio.to_thread(runner._open_journal)
         await asyncio.to_thread(runner._load_contacts, journal)
-        (contact,) = journal.contacts()
+        (contact,) = journal.contacts.all()
         agent1 = await client.agents.get(agent(1))
         earlier = await client.calls.create(agent1.id, to=phone, check_agent=False)
         await asyncio.sleep(0.5)  # minutes of emulated time
@@ -598,7 +600,7 @@ async def test_a_resume_proves_an_old_attempt_not_placed_despite_an_earlier_unta
         # its POST left.
         two_hours_ago = datetime.now(UTC) - timedelta(hours=2)
         with Journal.open(tmp_path / "c.db", clock=lambda: two_hours_ago) as old:
-            old.begin_attempt(
+            old.attempts.begin(
                 contact.id,
                 agent_id=agent1.id,
                 tag="tag-never-sent",

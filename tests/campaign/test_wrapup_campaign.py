@@ -185,10 +185,10 @@ async def test_a_campaign_acts_on_every_wrapup_kind_and_matches_the_ledger(
     with Journal.open(tmp_path / "c.db", read_only=True) as journal:
         status = campaign_status(journal)
         report = {row["phone"]: row for row in report_rows(journal)}
-        attempts = journal.attempts()
-        contacts = {c.id: c for c in journal.contacts()}
-        journal_dnc = journal.dnc_numbers()
-        missing = journal.missing_wrapups()
+        attempts = journal.attempts.all()
+        contacts = {c.id: c for c in journal.contacts.all()}
+        journal_dnc = journal.attempts.dnc_numbers()
+        missing = journal.attempts.missing_wrapups()
 
     # The report's disposition counts are the emulator's ledger, exactly.
     ledger = emu.wrapups()

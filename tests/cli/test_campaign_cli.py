@@ -321,9 +321,9 @@ def test_sigterm_stops_gracefully_following_calls_in_progress(
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     with Journal.open(work_dir / "c.db", read_only=True) as journal:
-        assert journal.in_flight() == [], "calls in progress were followed to their end"
-        attempts = journal.attempts()
-        pending = list(journal.contacts(status=ContactStatus.PENDING))
+        assert journal.attempts.in_flight() == [], "calls in progress were followed to their end"
+        attempts = journal.attempts.all()
+        pending = list(journal.contacts.all(status=ContactStatus.PENDING))
     assert attempts
     assert all(a.state is AttemptState.ENDED for a in attempts)
     assert len(pending) == len(phones) - len(attempts)
@@ -371,8 +371,8 @@ def test_one_sigint_to_the_process_and_its_group_is_one_stop_request(
     assert "following the calls in progress" in err
     assert "leaving now" not in err
     with Journal.open(work_dir / "c.db", read_only=True) as journal:
-        assert journal.in_flight() == [], "calls in progress were followed to their end"
-        assert all(a.state is AttemptState.ENDED for a in journal.attempts())
+        assert journal.attempts.in_flight() == [], "calls in progress were followed to their end"
+        assert all(a.state is AttemptState.ENDED for a in journal.attempts.all())
 
 
 def test_a_second_stop_request_leaves_at_once_and_says_so(
@@ -441,11 +441,11 @@ def test_kill_9_at_random_moments_then_resume_rings_nobody_twice_and_loses_nobod
 
     calls = created(emu)
     with Journal.open(work_dir / "c.db", read_only=True) as journal:
-        contacts = {c.phone: c for c in journal.contacts()}
+        contacts = {c.phone: c for c in journal.contacts.all()}
         attempts_of: dict[str, list[Any]] = {p: [] for p in phones}
-        for attempt in journal.attempts():
+        for attempt in journal.attempts.all():
             attempts_of[contacts_by_id(contacts)[attempt.contact_id]].append(attempt)
-        assert journal.in_flight() == []
+        assert journal.attempts.in_flight() == []
     assert sorted(contacts) == sorted(phones), "every contact is in the journal"
     for phone in phones:
         contact = contacts[phone]

@@ -178,7 +178,9 @@ def test_a_long_run_away_from_a_terminal_prints_progress_and_until_deferred_stop
     assert "Stopped: deferred." in deferred.out
     assert "waits for later" in deferred.out
     with Journal.open(work_dir / "d.db", read_only=True) as journal:
-        assert {c.phone: c.status for c in journal.contacts()}[number(55)] is ContactStatus.PENDING
+        assert {c.phone: c.status for c in journal.contacts.all()}[
+            number(55)
+        ] is ContactStatus.PENDING
     status = gc("campaign", "status", "d.db", "--json")
     data = status.json()
     assert data["running"] is False
@@ -260,7 +262,7 @@ def test_review_lists_unknown_calls_and_records_verdicts(
     # Line 2 (number 1) dialed again after "not placed"; line 3 (number 2) never; line 4 once.
     assert created(emu) == {number(1): 1, number(3): 1}
     with Journal.open(work_dir / "a.db", read_only=True) as journal:
-        contacts = {c.line: c for c in journal.contacts()}
+        contacts = {c.line: c for c in journal.contacts.all()}
     assert contacts[2].outcome == "answered"
     assert contacts[2].attempts == 1, "the attempt found not placed was not counted"
     assert contacts[3].outcome == "placed"

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from gcdial.campaign.journal import Journal
+from gcdial.campaign.journalhome import build
 from gcdial.emulator import EmulatorConfig, EmulatorServer
 from old_journals import back_to_schema
 
@@ -200,7 +201,7 @@ def test_a_kill_that_leaves_a_hot_rollback_journal_does_not_make_the_journal_unu
     assert again.code == 0, again
     assert sorted(c["phoneNumber"] for c in org.calls_created()) == NUMBERS, "each dialed once"
     with Journal.open(journal, read_only=True) as opened:
-        details = [c.detail or "" for c in opened.contacts()]
+        details = [c.detail or "" for c in opened.contacts.all()]
     assert all(len(d) < 1000 for d in details), "the killed writer's changes were rolled back"
     assert not journal.with_name("c.db-journal").exists()
 
@@ -209,7 +210,7 @@ def test_a_new_journal_is_renamed_into_place_already_in_wal_mode(tmp_path: Path)
     """The switch to WAL on the first open, whose rollback journal a kill left hot, is gone: the
     file is complete and in WAL mode the moment it appears under its name."""
     path = tmp_path / "x.db"
-    Journal._build(path, {"name": "x"})
+    build(path, {"name": "x"})
     with path.open("rb") as handle:
         header = handle.read(20)
 

@@ -54,7 +54,7 @@ def in_acw(journal_path: Path, emulator: EmulatorServer, calls: int) -> bool:
         return False
     try:
         with Journal.open(journal_path, read_only=True) as journal:
-            accepted = [a for a in journal.attempts() if a.state is AttemptState.ACCEPTED]
+            accepted = [a for a in journal.attempts.all() if a.state is AttemptState.ACCEPTED]
     except Exception:  # the journal is being created
         return False
     return len(accepted) == calls and emulator.wrapups()["pending"] == calls
@@ -112,9 +112,9 @@ def test_kill_9_in_after_call_work_then_resume_loses_no_wrapup(
     assert ledger["total"] == len(phones)
     assert ledger["pending"] == 0
     with Journal.open(journal_path, read_only=True) as journal:
-        attempts = journal.attempts()
-        dnc = journal.dnc_numbers()
-        counts, missing = journal.wrapup_counts()
+        attempts = journal.attempts.all()
+        dnc = journal.attempts.dnc_numbers()
+        counts, missing = journal.attempts.wrapup_counts()
     assert len(attempts) == len(phones)  # nobody dialed twice
     assert [c["phoneNumber"] for c in emulator.calls_created()].count(phones[0]) == 1
     assert all(a.state is AttemptState.ENDED and a.wrapup is not None for a in attempts)

@@ -70,8 +70,8 @@ async def run_campaign(
             if side is not None:
                 await side
     with Journal.open(journal_path, read_only=True) as journal:
-        contacts = list(journal.contacts())
-        in_flight = len(journal.in_flight())
+        contacts = list(journal.contacts.all())
+        in_flight = len(journal.attempts.in_flight())
     return CampaignRun(result, contacts, in_flight)
 
 

@@ -194,7 +194,7 @@ def test_hanging_up_a_campaign_call_records_its_outcome(running: Running) -> Non
     journal = CampaignJournals.for_store(running.store).read(cid)
     assert journal is not None
     try:
-        attempt = next(a for a in journal.attempts() if a.id == ended["attemptId"])
+        attempt = next(a for a in journal.attempts.all() if a.id == ended["attemptId"])
     finally:
         journal.close()
     assert attempt.conversation_id == ended["conversationId"]

@@ -272,7 +272,7 @@ def test_a_frozen_replica_whose_lease_was_taken_dials_nothing_more(
         journal = CampaignJournals.for_store(other).read(cid)
         assert journal is not None
         with journal:
-            attempts = len(journal.attempts())
+            attempts = len(journal.attempts.all())
         stopped = _until(lambda: app.state.campaigns.runs(cid), lambda r: not r, 30)
         assert stopped is False  # A's run ended at its next attempt, not at a heartbeat
         assert any("fenced" in r.getMessage() for r in caplog.records), caplog.text
@@ -280,7 +280,7 @@ def test_a_frozen_replica_whose_lease_was_taken_dials_nothing_more(
         journal = CampaignJournals.for_store(other).read(cid)
         assert journal is not None
         with journal:
-            assert len(journal.attempts()) == attempts  # the fenced attempt wrote nothing
+            assert len(journal.attempts.all()) == attempts  # the fenced attempt wrote nothing
         assert len(emulator.calls_created()) <= attempts < CONTACTS  # and dialed nothing
         kept = other.get_campaign(cid)
         assert kept is not None

@@ -199,7 +199,7 @@ def test_a_campaign_journal_and_its_side_files_are_0600(tmp_path: Path) -> None:
     path = tmp_path / "c.db"
     journal = _journal(path)
     try:
-        journal.record_event("campaign.note", detail="x")
+        journal.events.record("campaign.note", detail="x")
         for suffix in (*SIDE, ".lock"):
             assert _mode(path.with_name(path.name + suffix)) == 0o600, suffix
     finally:

@@ -136,8 +136,8 @@ def test_verdict_on_a_campaign_attempt_and_reassign_from_the_page(
     shot(page, tmp_path, "review-done")
 
     with journal_of(web, cid) as journal:
-        contacts = {c.line: c for c in journal.contacts()}
-        verdicts = [e["detail"] for e in journal.events() if e["kind"] == "contact.verdict"]
+        contacts = {c.line: c for c in journal.contacts.all()}
+        verdicts = [e["detail"] for e in journal.events.all() if e["kind"] == "contact.verdict"]
     assert contacts[2].status.value == "pending"  # not placed: back in the queue
     assert contacts[3].outcome == "placed"
     assert contacts[4].agent == BOB
@@ -183,7 +183,7 @@ def test_two_sessions_race_on_one_verdict(
     assert f"by {winner}" in lost[0]
     assert "UTC" in lost[0]
     with journal_of(web, review["campaign"]["id"]) as journal:
-        verdicts = [e for e in journal.events() if e["kind"] == "contact.verdict"]
+        verdicts = [e for e in journal.events.all() if e["kind"] == "contact.verdict"]
     assert len(verdicts) == 1  # exactly one applied
 
 

@@ -89,9 +89,9 @@ class AttemptResult:
 class Change:
     """What the journal (and the run) must do after an attempt.
 
-    ``action``: ``outcome`` (the call ended: :meth:`Journal.record_outcome`), ``not_sent``
-    (nothing was placed: :meth:`Journal.mark_not_sent`, the attempt not counted) or ``unknown``
-    (:meth:`Journal.mark_unknown`). ``retry_at`` set: the contact waits for another attempt.
+    ``action``: ``outcome`` (the call ended: :meth:`Attempts.record_outcome`), ``not_sent``
+    (nothing was placed: :meth:`Attempts.mark_not_sent`, the attempt not counted) or ``unknown``
+    (:meth:`Attempts.mark_unknown`). ``retry_at`` set: the contact waits for another attempt.
     """
 
     action: Literal["outcome", "not_sent", "unknown"]

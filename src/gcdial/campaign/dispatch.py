@@ -85,7 +85,7 @@ class DispatchLoop:
                 # A worker that ended while the loop read the journal holds its contact until
                 # released: released first, or the contact would not count as due.
                 await self._release_done()
-                due = await ctx.db.call(journal.next_due_time)
+                due = await ctx.db.call(journal.pending.next_due_time)
                 ctx.progress.next_due = due if due is not None and due > now else None
                 if due is None:
                     break
@@ -107,7 +107,7 @@ class DispatchLoop:
                     )
                     break
             elif dispatcher.pool.free() and dispatcher.live < dispatcher.max_concurrent:
-                due = await ctx.db.call(journal.next_due_time)
+                due = await ctx.db.call(journal.pending.next_due_time)
                 ctx.progress.next_due = due if due is not None and due > now else None
                 if due is not None and due > ctx.clock():
                     delay = (due - ctx.clock()).total_seconds()
@@ -117,7 +117,7 @@ class DispatchLoop:
         """Let the journal find again the contacts the workers are done with."""
         if self._to_release:
             released, self._to_release = self._to_release, []
-            await self._ctx.db.call(self._ctx.journal.release, released)
+            await self._ctx.db.call(self._ctx.journal.pending.release, released)
 
     async def _wait(self, delay: float | None) -> None:
         """Until something changes (a call ended, a stop) or ``delay`` seconds pass."""
@@ -144,7 +144,7 @@ class DispatchLoop:
             if queued >= window + HARD_CAP_EXTRA or (queued >= window and not starved):
                 return
             now = ctx.clock()
-            rows = await ctx.db.call(journal.due_now, now, limit=PAGE)
+            rows = await ctx.db.call(journal.pending.due_now, now, limit=PAGE)
             if not rows:
                 return
             held: list[int] = []
@@ -185,9 +185,9 @@ class DispatchLoop:
                         line=contact.line,
                         phone=contact.phone,
                     )
-            await ctx.db.call(journal.hold, held)
-            await ctx.db.call(journal.skip_many, skipped)
-            await ctx.db.call(journal.defer_many, deferred)
+            await ctx.db.call(journal.pending.hold, held)
+            await ctx.db.call(journal.pending.skip_many, skipped)
+            await ctx.db.call(journal.pending.defer_many, deferred)
 
     async def _retry_withdrawn(self, contact: ContactRecord, now: datetime) -> bool:
         """A retry scheduled under earlier limits that today's limits no longer allow (a lower
@@ -196,7 +196,7 @@ class DispatchLoop:
         journal = ctx.journal
         ended = [
             a
-            for a in await ctx.db.call(journal.attempts, contact.id)
+            for a in await ctx.db.call(journal.attempts.all, contact.id)
             if a.state is AttemptState.ENDED and a.outcome
         ]
         outcomes = [a.outcome or "" for a in ended]
@@ -205,7 +205,7 @@ class DispatchLoop:
         if decision.retry:
             return False
         reason = f"{decision.reason} (limits given at resume)"
-        await ctx.db.call(journal.finish_pending, contact.id, outcomes[-1], reason)
+        await ctx.db.call(journal.pending.finish, contact.id, outcomes[-1], reason)
         ctx.emit(
             "outcome",
             f"{contact.phone} (line {contact.line}): {outcomes[-1]}; no retry, {reason}",
@@ -302,7 +302,9 @@ class DispatchLoop:
         for good, as a number of the campaign's own list is (the agent was never held)."""
         ctx = self._ctx
         contact = job.contact
-        await ctx.db.call(ctx.journal.skip_many, [(contact.id, "do_not_call", refusal.message)])
+        await ctx.db.call(
+            ctx.journal.pending.skip_many, [(contact.id, "do_not_call", refusal.message)]
+        )
         ctx.emit(
             "skipped",
             f"{contact.phone} (line {contact.line}): skipped, {refusal.message}",

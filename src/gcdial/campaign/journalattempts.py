@@ -1,5 +1,6 @@
-"""A campaign journal's attempts: the crash-safe state machine of each dial, and the questions
-asked of attempts and of the event log."""
+"""A campaign journal's attempts: the crash-safe state machine of each dial and the questions
+asked of attempts (:class:`Attempts`), and the campaign's event log (:class:`Events`). Each is a
+part of :class:`gcdial.campaign.journal.Journal` over its core."""
 
 from __future__ import annotations
 
@@ -7,9 +8,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from gcdial.campaign.journalcore import JournalCore, guarded
+from gcdial.campaign.journalcore import JournalCore, JournalPart, count_by, guarded
 from gcdial.campaign.journalrows import (
-    _CHOICES,
     IN_FLIGHT,
     Attempt,
     AttemptState,
@@ -19,21 +19,23 @@ from gcdial.campaign.journalrows import (
     _event,
     _iso,
 )
-from gcdial.campaign.sqldialect import Connection
+from gcdial.campaign.sqldialect import Connection, Row
 from gcdial.errors import (
     JournalError,
     JournalFencedError,
 )
 from gcdial.monitor.wrapup import Wrapup
 
-__all__ = ["AttemptReads", "AttemptWrites"]
+__all__ = ["Attempts", "Events"]
 
 
-class AttemptWrites(JournalCore):
-    """Each dial's intent (committed before the POST), acceptance, unknown and outcome."""
+class Attempts(JournalPart):
+    """The campaign's attempts (``journal.attempts``): each dial's intent (committed before the
+    POST), acceptance, unknown and outcome, and what the runner, the report, the review and the
+    service ask about them."""
 
     @guarded
-    def begin_attempt(
+    def begin(
         self,
         contact_id: int,
         *,
@@ -55,8 +57,8 @@ class AttemptWrites(JournalCore):
         attempt in flight or of unknown outcome, or is finished: that is what keeps a customer
         from being rung twice.
         """
-        with self._tx() as conn:
-            self._check_fence(conn)
+        with self._core.tx() as conn:
+            _check_fence(self._core, conn)
             row = conn.execute(
                 "SELECT status, attempts FROM campaign_contacts WHERE id = ? AND campaign_id = ?",
                 (contact_id, self.campaign_id),
@@ -77,7 +79,7 @@ class AttemptWrites(JournalCore):
                     f"Contact {contact_id} already has attempt {unresolved['id']} in state "
                     f"{unresolved['state']}: not dialing it again."
                 )
-            now = self._now()
+            now = self._core.now()
             cursor = conn.execute(
                 "INSERT INTO campaign_attempts (campaign_id, contact_id, number, agent_id, agent, "
                 "state, created_at, tag, sent_after, match_after) "
@@ -101,38 +103,18 @@ class AttemptWrites(JournalCore):
                 "WHERE id = ?",
                 (ContactStatus.ACTIVE, now, contact_id),
             )
-            self._event(
+            self._core.event(
                 "attempt.intent", contact_id=contact_id, attempt_id=attempt_id, detail=agent_id
             )
         return attempt_id
 
-    def _check_fence(self, conn: Connection) -> None:
-        """In a write transaction: refuse (writing nothing) unless this replica still holds the
-        campaign's lease at the epoch it was opened with. PostgreSQL locks the lease row until
-        the commit, so a takeover's update waits for the attempt to be journaled; SQLite's write
-        transaction already keeps every other writer out."""
-        fence = self._fence
-        if fence is None:
-            return
-        held = conn.execute(
-            "SELECT 1 FROM leases WHERE name = ? AND owner = ? AND epoch = ? AND expires_at > ?"  # noqa: S608 - a fixed clause
-            + conn.for_share,
-            (fence.lease, fence.owner, fence.epoch, fence.now()),
-        ).fetchone()
-        if held is None:
-            raise JournalFencedError(
-                f"This replica no longer holds campaign {self.campaign_id} (lease {fence.lease} "
-                f"at epoch {fence.epoch}): nothing was dialed or written.",
-                hint="Another replica took the campaign over; it carries on from the journal.",
-            )
-
     @guarded
     def mark_accepted(self, attempt_id: int, conversation_id: str) -> None:
         """Genesys accepted the call: store its conversation id (also to settle an unknown)."""
-        with self._tx() as conn:
-            row = self._attempt_row(conn, attempt_id)
-            self._require(row, AttemptState.INTENT, AttemptState.UNKNOWN)
-            now = self._now()
+        with self._core.tx() as conn:
+            row = self._core.attempt_row(conn, attempt_id)
+            _require(row, AttemptState.INTENT, AttemptState.UNKNOWN)
+            now = self._core.now()
             conn.execute(
                 "UPDATE campaign_attempts SET state = ?, conversation_id = ?, accepted_at = ? "
                 "WHERE id = ?",
@@ -142,7 +124,7 @@ class AttemptWrites(JournalCore):
                 "UPDATE campaign_contacts SET status = ?, updated_at = ? WHERE id = ?",
                 (ContactStatus.ACTIVE, now, row["contact_id"]),
             )
-            self._event(
+            self._core.event(
                 "attempt.accepted",
                 contact_id=row["contact_id"],
                 attempt_id=attempt_id,
@@ -152,10 +134,10 @@ class AttemptWrites(JournalCore):
     @guarded
     def mark_unknown(self, attempt_id: int, detail: str) -> None:
         """The call may or may not have been placed: park the contact for a human, never re-dial."""
-        with self._tx() as conn:
-            row = self._attempt_row(conn, attempt_id)
-            self._require(row, *IN_FLIGHT)
-            now = self._now()
+        with self._core.tx() as conn:
+            row = self._core.attempt_row(conn, attempt_id)
+            _require(row, *IN_FLIGHT)
+            now = self._core.now()
             conn.execute(
                 "UPDATE campaign_attempts SET state = ?, detail = ? WHERE id = ?",
                 (AttemptState.UNKNOWN, detail, attempt_id),
@@ -165,7 +147,7 @@ class AttemptWrites(JournalCore):
                 "updated_at = ? WHERE id = ?",
                 (ContactStatus.UNKNOWN, detail, now, row["contact_id"]),
             )
-            self._event(
+            self._core.event(
                 "attempt.unknown",
                 contact_id=row["contact_id"],
                 attempt_id=attempt_id,
@@ -188,22 +170,22 @@ class AttemptWrites(JournalCore):
         With ``retry_at`` the contact waits for another attempt; otherwise it is done with
         ``outcome``. A not-sent attempt does not count towards the contact's attempts.
         """
-        with self._tx() as conn:
-            row = self._attempt_row(conn, attempt_id)
-            self._require(row, AttemptState.INTENT)
-            now = self._now()
+        with self._core.tx() as conn:
+            row = self._core.attempt_row(conn, attempt_id)
+            _require(row, AttemptState.INTENT)
+            now = self._core.now()
             conn.execute(
                 "UPDATE campaign_attempts SET state = ?, ended_at = ?, outcome = ?, "
                 "error_code = ?, "
                 "context_id = ?, detail = ? WHERE id = ?",
                 (AttemptState.NOT_SENT, now, outcome, error_code, context_id, reason, attempt_id),
             )
-            self._settle_contact(conn, row["contact_id"], outcome, reason, retry_at, now)
+            _settle_contact(conn, row["contact_id"], outcome, reason, retry_at, now)
             conn.execute(
                 "UPDATE campaign_contacts SET attempts = attempts - 1 WHERE id = ?",
                 (row["contact_id"],),
             )
-            self._event(
+            self._core.event(
                 "attempt.not_sent",
                 contact_id=row["contact_id"],
                 attempt_id=attempt_id,
@@ -229,10 +211,10 @@ class AttemptWrites(JournalCore):
         contact is done, or waits until ``retry_at``. Its wrap-up and what the rules made of it
         are kept with the attempt; ``dnc`` puts the contact's number on the do-not-call list in
         the same transaction (a resume never dials it again)."""
-        with self._tx() as conn:
-            row = self._attempt_row(conn, attempt_id)
-            self._require(row, AttemptState.ACCEPTED, AttemptState.UNKNOWN)
-            now = self._now()
+        with self._core.tx() as conn:
+            row = self._core.attempt_row(conn, attempt_id)
+            _require(row, AttemptState.ACCEPTED, AttemptState.UNKNOWN)
+            now = self._core.now()
             conn.execute(
                 "UPDATE campaign_attempts SET state = ?, ended_at = ?, outcome = ?, "
                 "error_code = ?, "
@@ -262,39 +244,10 @@ class AttemptWrites(JournalCore):
                     "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                     (self.campaign_id, phone, now, attempt_id),
                 )
-            self._settle_contact(conn, row["contact_id"], outcome, detail, retry_at, now)
-            self._event(
+            _settle_contact(conn, row["contact_id"], outcome, detail, retry_at, now)
+            self._core.event(
                 "attempt.ended", contact_id=row["contact_id"], attempt_id=attempt_id, detail=outcome
             )
-
-    def _settle_contact(
-        self,
-        conn: Connection,
-        contact_id: int,
-        outcome: str,
-        detail: str | None,
-        retry_at: datetime | None,
-        now: str,
-    ) -> None:
-        if retry_at is not None:
-            conn.execute(
-                "UPDATE campaign_contacts SET status = ?, outcome = ?, detail = ?, next_at = ?, "
-                "updated_at = ? WHERE id = ?",
-                (ContactStatus.PENDING, outcome, detail, _iso(retry_at), now, contact_id),
-            )
-        else:
-            # A call that was placed but whose end nobody saw is for a human to check, like an
-            # attempt whose POST may or may not have acted.
-            status = ContactStatus.UNKNOWN if outcome == "unknown" else ContactStatus.DONE
-            conn.execute(
-                "UPDATE campaign_contacts SET status = ?, outcome = ?, detail = ?, next_at = '', "
-                "updated_at = ? WHERE id = ?",
-                (status, outcome, detail, now, contact_id),
-            )
-
-
-class AttemptReads(JournalCore):
-    """What the runner, the report, the review and the service ask about attempts and events."""
 
     @guarded
     def unresolved(self) -> list[Attempt]:
@@ -310,7 +263,7 @@ class AttemptReads(JournalCore):
     @guarded
     def wrapup_counts(self) -> tuple[dict[str, int], int]:
         """Calls by wrap-up (name, else code id), and how many never got the one waited for."""
-        if self._version < 4:
+        if self._core.version < 4:
             return {}, 0
         rows = self._conn.execute(
             "SELECT COALESCE(wrapup_name, wrapup_code), COUNT(*) FROM campaign_attempts "
@@ -328,7 +281,7 @@ class AttemptReads(JournalCore):
     @guarded
     def missing_wrapups(self) -> list[Attempt]:
         """Ended calls whose wrap-up was waited for and never came, oldest first (for review)."""
-        if self._version < 4:
+        if self._core.version < 4:
             return []
         rows = self._conn.execute(
             "SELECT * FROM campaign_attempts WHERE campaign_id = ? AND wrapup_action = 'missing' "
@@ -340,7 +293,7 @@ class AttemptReads(JournalCore):
     @guarded
     def dnc_numbers(self) -> set[str]:
         """The numbers wrap-ups put on the do-not-call list (none in a journal before schema 4)."""
-        if self._version < 4:
+        if self._core.version < 4:
             return set()
         rows = self._conn.execute(
             "SELECT phone FROM campaign_dnc WHERE campaign_id = ?", (self.campaign_id,)
@@ -357,7 +310,7 @@ class AttemptReads(JournalCore):
         return [_attempt(self.where, r) for r in rows]
 
     @guarded
-    def attempts(self, contact_id: int | None = None) -> list[Attempt]:
+    def all(self, contact_id: int | None = None) -> list[Attempt]:
         """Every attempt (of one contact, or of all), oldest first."""
         if contact_id is None:
             rows = self._conn.execute(
@@ -373,7 +326,7 @@ class AttemptReads(JournalCore):
         return [_attempt(self.where, r) for r in rows]
 
     @guarded
-    def attempts_page(
+    def page(
         self,
         *,
         limit: int,
@@ -410,12 +363,12 @@ class AttemptReads(JournalCore):
         return [_attempt(self.where, r) for r in rows]
 
     @guarded
-    def attempt(self, attempt_id: int) -> Attempt:
+    def get(self, attempt_id: int) -> Attempt:
         """One attempt by id."""
-        return _attempt(self.where, self._attempt_row(self._conn, attempt_id))
+        return _attempt(self.where, self._core.attempt_row(self._conn, attempt_id))
 
     @guarded
-    def attempt_times(self, since: datetime) -> list[datetime]:
+    def times(self, since: datetime) -> list[datetime]:
         """When each attempt since ``since`` was begun (its intent committed), oldest first."""
         rows = self._conn.execute(
             "SELECT id, created_at FROM campaign_attempts WHERE campaign_id = ? "
@@ -425,7 +378,29 @@ class AttemptReads(JournalCore):
         return [_Cells(self.where, "campaign_attempts", r).time("created_at") for r in rows]
 
     @guarded
-    def events(self, *, limit: int | None = None) -> list[dict[str, Any]]:
+    def count_by(self, column: str) -> dict[str, int]:
+        """Attempts counted by ``state``, ``outcome`` or ``agent``."""
+        return count_by(self._core, "attempts", column)
+
+
+class Events(JournalPart):
+    """The campaign's event log (``journal.events``): what was seen and decided, in order."""
+
+    @guarded
+    def record(
+        self,
+        kind: str,
+        *,
+        contact_id: int | None = None,
+        attempt_id: int | None = None,
+        detail: str | None = None,
+    ) -> None:
+        """Append a free-form event (call state changes, warnings) to the log."""
+        with self._core.tx():
+            self._core.event(kind, contact_id=contact_id, attempt_id=attempt_id, detail=detail)
+
+    @guarded
+    def all(self, *, limit: int | None = None) -> list[dict[str, Any]]:
         """The event log, oldest first (or the last ``limit`` events)."""
         if limit is None:
             rows = self._conn.execute(
@@ -441,7 +416,7 @@ class AttemptReads(JournalCore):
         return [_event(self.where, r) for r in rows]
 
     @guarded
-    def contact_events(self, contact_ids: Iterable[int]) -> dict[int, list[dict[str, Any]]]:
+    def of_contacts(self, contact_ids: Iterable[int]) -> dict[int, list[dict[str, Any]]]:
         """The events of some contacts (what was seen and decided), oldest first, by contact; one
         pass over the log whatever the number of contacts."""
         wanted = sorted(set(contact_ids))
@@ -458,31 +433,56 @@ class AttemptReads(JournalCore):
                 found[row["contact_id"]].append(_event(self.where, row))
         return found
 
-    @guarded
-    def count_by(self, table: str, column: str) -> dict[str, int]:
-        """Row counts grouped by one column (``contacts``/``attempts`` by status/state/outcome)."""
-        allowed = {
-            ("contacts", "status"),
-            ("contacts", "outcome"),
-            ("attempts", "state"),
-            ("attempts", "outcome"),
-            ("attempts", "agent"),
-        }
-        if (table, column) not in allowed:
-            raise ValueError(f"cannot count {table} by {column}")
-        name = f"campaign_{table}"
-        rows = self._conn.execute(
-            f"SELECT {column}, COUNT(*) FROM {name} WHERE campaign_id = ? GROUP BY {column}",  # noqa: S608 - allow-listed
-            (self.campaign_id,),
-        ).fetchall()
-        kind = _CHOICES.get((table, column))
-        if kind is not None:
-            for key, _ in rows:
-                if key not in set(kind):
-                    row = self._conn.execute(
-                        f"SELECT * FROM {name} WHERE campaign_id = ? "  # noqa: S608 - allow-listed
-                        f"AND {column} IS NOT DISTINCT FROM ? LIMIT 1",
-                        (self.campaign_id, key),
-                    ).fetchone()
-                    _Cells(self.where, name, row).choice(column, kind)
-        return {str(key) if key is not None else "": int(n) for key, n in rows}
+
+def _check_fence(core: JournalCore, conn: Connection) -> None:
+    """In a write transaction: refuse (writing nothing) unless this replica still holds the
+    campaign's lease at the epoch it was opened with. PostgreSQL locks the lease row until
+    the commit, so a takeover's update waits for the attempt to be journaled; SQLite's write
+    transaction already keeps every other writer out."""
+    fence = core.fence
+    if fence is None:
+        return
+    held = conn.execute(
+        "SELECT 1 FROM leases WHERE name = ? AND owner = ? AND epoch = ? AND expires_at > ?"  # noqa: S608 - a fixed clause
+        + conn.for_share,
+        (fence.lease, fence.owner, fence.epoch, fence.now()),
+    ).fetchone()
+    if held is None:
+        raise JournalFencedError(
+            f"This replica no longer holds campaign {core.campaign_id} (lease {fence.lease} "
+            f"at epoch {fence.epoch}): nothing was dialed or written.",
+            hint="Another replica took the campaign over; it carries on from the journal.",
+        )
+
+
+def _require(row: Row, *allowed: AttemptState) -> None:
+    if row["state"] not in allowed:
+        raise JournalError(
+            f"Attempt {row['id']} is {row['state']}; expected "
+            f"{' or '.join(str(a) for a in allowed)}."
+        )
+
+
+def _settle_contact(
+    conn: Connection,
+    contact_id: int,
+    outcome: str,
+    detail: str | None,
+    retry_at: datetime | None,
+    now: str,
+) -> None:
+    if retry_at is not None:
+        conn.execute(
+            "UPDATE campaign_contacts SET status = ?, outcome = ?, detail = ?, next_at = ?, "
+            "updated_at = ? WHERE id = ?",
+            (ContactStatus.PENDING, outcome, detail, _iso(retry_at), now, contact_id),
+        )
+    else:
+        # A call that was placed but whose end nobody saw is for a human to check, like an
+        # attempt whose POST may or may not have acted.
+        status = ContactStatus.UNKNOWN if outcome == "unknown" else ContactStatus.DONE
+        conn.execute(
+            "UPDATE campaign_contacts SET status = ?, outcome = ?, detail = ?, next_at = '', "
+            "updated_at = ? WHERE id = ?",
+            (status, outcome, detail, now, contact_id),
+        )

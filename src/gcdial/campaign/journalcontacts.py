@@ -1,5 +1,6 @@
-"""A campaign journal's contacts: loading the list, deferring, skipping, holding, verdicts, and
-the questions asked of them."""
+"""A campaign journal's contacts: the list loaded, verdicts, and the questions asked of them
+(:class:`Contacts`); the pending ones waiting to be dialed, deferred, skipped or held
+(:class:`Pending`). Each is a part of :class:`gcdial.campaign.journal.Journal` over its core."""
 
 from __future__ import annotations
 
@@ -9,10 +10,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gcdial.campaign.csvinput import Contact, RowProblem
-from gcdial.campaign.journalcore import _BATCH, JournalCore, guarded
+from gcdial.campaign.journalcore import _BATCH, JournalPart, count_by, guarded
 from gcdial.campaign.journalrows import (
-    _CONVERTERS,
-    _SIEVES,
     Attempt,
     AttemptState,
     ContactRecord,
@@ -21,27 +20,21 @@ from gcdial.campaign.journalrows import (
     _Cells,
     _contact,
     _iso,
-    _known_zone,
-    _meta_value,
     _skipped,
 )
 from gcdial.errors import (
     ReviewConflictError,
 )
 
-__all__ = ["ContactReads", "ContactWrites"]
+__all__ = ["Contacts", "Pending"]
 
 
-class ContactWrites(JournalCore):
-    """Changes to contacts outside an attempt: the list loaded, waits, skips, verdicts, holds.
-
-    Holding: contacts a running campaign already has in memory (or set aside for this run) are
-    kept in a per-connection temporary table, so that the due-contact queries skip them without
-    the runner holding the whole list in memory.
-    """
+class Contacts(JournalPart):
+    """The campaign's contacts (``journal.contacts``): the list loaded, a person's verdicts, and
+    what the runner, the report and the review ask about them."""
 
     @guarded
-    def add_contacts(self, contacts: Iterable[Contact]) -> int:
+    def add(self, contacts: Iterable[Contact]) -> int:
         """Journal contacts in batches (each its own transaction); rows already present are kept.
 
         Returns how many were new, so reloading after a crash mid-load is safe and cheap.
@@ -68,9 +61,9 @@ class ContactWrites(JournalCore):
         return added
 
     def _insert_contacts(self, batch: list[tuple[Any, ...]]) -> int:
-        now = self._now()
+        now = self._core.now()
         count = "SELECT COUNT(*) FROM campaign_contacts WHERE campaign_id = ?"
-        with self._tx() as conn:
+        with self._core.tx() as conn:
             before = int(conn.execute(count, (self.campaign_id,)).fetchone()[0])
             conn.executemany(
                 "INSERT INTO campaign_contacts (campaign_id, line, phone, name, agent, "
@@ -84,7 +77,7 @@ class ContactWrites(JournalCore):
     def add_skipped_rows(self, problems: Iterable[RowProblem]) -> None:
         """Record CSV rows refused by validation, so the report can list them."""
         rows = [(self.campaign_id, p.line, p.column, p.kind, p.reason, p.fix) for p in problems]
-        with self._tx() as conn:
+        with self._core.tx() as conn:
             conn.executemany(
                 "INSERT INTO campaign_skipped_rows (campaign_id, line, col, kind, reason, fix) "
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
@@ -97,7 +90,7 @@ class ContactWrites(JournalCore):
     ) -> None:
         """Mark the contact list as fully loaded, with the validation counts and the list's own
         columns (those passed as call attributes, in file order)."""
-        with self._tx() as conn:
+        with self._core.tx() as conn:
             for key, value in {
                 "contacts_loaded": "1",
                 "csv_rows": str(rows),
@@ -105,132 +98,26 @@ class ContactWrites(JournalCore):
                 "csv_refused": str(refused),
                 "attribute_columns": json.dumps(list(attribute_columns), ensure_ascii=False),
             }.items():
-                self._put_meta(conn, key, value)
-            self._event("contacts.loaded", detail=f"{valid} contacts, {refused} rows refused")
+                self._core.put_meta(conn, key, value)
+            self._core.event("contacts.loaded", detail=f"{valid} contacts, {refused} rows refused")
 
+    @property
     @guarded
-    def defer(self, contact_id: int, until: datetime, reason: str) -> None:
-        """Keep a pending contact waiting until ``until`` (calling window, retry delay)."""
-        self.defer_many([(contact_id, until, reason)])
-
-    @guarded
-    def skip(self, contact_id: int, outcome: str, reason: str) -> None:
-        """Never dial this pending contact (do-not-call, no legal hour, campaign over...)."""
-        self.skip_many([(contact_id, outcome, reason)])
-
-    @guarded
-    def redecide_deferrals(self) -> int:
-        """Make the pending contacts never dialed due now, for this run's rules to decide again.
-
-        Their only wait is the one the rules gave them (the calling window, the end time): a run
-        with other rules (``--window 00:00-24:00`` after a night run with the default) must not
-        keep the last run's wait. A retry delay (a contact with attempts) is kept as it was.
-        The same reading is :func:`redecided_due`, for the dry run's plan.
-        """
-        with self._tx() as conn:
-            changed = conn.execute(
-                "UPDATE campaign_contacts SET next_at = '' WHERE campaign_id = ? "
-                "AND status = 'pending' AND attempts = 0 AND next_at > ''",
-                (self.campaign_id,),
-            ).rowcount
-        return int(changed)
-
-    @guarded
-    def defer_many(self, items: Iterable[tuple[int, datetime, str]]) -> None:
-        """Defer several pending contacts ``(contact_id, until, reason)`` in one transaction."""
-        rows = [(_iso(until), reason, cid) for cid, until, reason in items]
-        if not rows:
-            return
-        now = self._now()
-        with self._tx() as conn:
-            conn.executemany(
-                "UPDATE campaign_contacts SET next_at = ?, detail = ?, updated_at = ? "
-                "WHERE id = ? AND campaign_id = ? AND status = 'pending'",
-                [(at, reason, now, cid, self.campaign_id) for at, reason, cid in rows],
-            )
-            conn.executemany(
-                "INSERT INTO campaign_events (campaign_id, at, kind, contact_id, detail) "
-                "VALUES (?, ?, ?, ?, ?)",
-                [(self.campaign_id, now, "contact.deferred", cid, r) for _, r, cid in rows],
-            )
-
-    @guarded
-    def skip_many(self, items: Iterable[tuple[int, str, str]]) -> None:
-        """Skip several pending contacts ``(contact_id, outcome, reason)`` in one transaction."""
-        rows = list(items)
-        if not rows:
-            return
-        now = self._now()
-        with self._tx() as conn:
-            conn.executemany(
-                "UPDATE campaign_contacts SET status = 'skipped', outcome = ?, detail = ?, "
-                "next_at = '', "
-                "updated_at = ? WHERE id = ? AND campaign_id = ? AND status = 'pending'",
-                [(outcome, reason, now, cid, self.campaign_id) for cid, outcome, reason in rows],
-            )
-            conn.executemany(
-                "INSERT INTO campaign_events (campaign_id, at, kind, contact_id, detail) "
-                "VALUES (?, ?, ?, ?, ?)",
-                [
-                    (self.campaign_id, now, "contact.skipped", cid, f"{o}: {r}")
-                    for cid, o, r in rows
-                ],
-            )
-
-    @guarded
-    def finish_pending(self, contact_id: int, outcome: str, reason: str) -> None:
-        """Finish a pending contact with ``outcome`` without another call (its retry is no longer
-        allowed)."""
-        with self._tx() as conn:
-            conn.execute(
-                "UPDATE campaign_contacts SET status = 'done', outcome = ?, detail = ?, "
-                "next_at = '', "
-                "updated_at = ? WHERE id = ? AND campaign_id = ? AND status = 'pending'",
-                (outcome, reason, self._now(), contact_id, self.campaign_id),
-            )
-            self._event("contact.finished", contact_id=contact_id, detail=f"{outcome}: {reason}")
-
-    @guarded
-    def reassign(self, agent: str, to: str | None) -> int:
-        """Give the pending contacts pinned to ``agent`` (case-insensitive) to ``to``, or to any
-        agent (None). Returns how many moved."""
-        with self._tx() as conn:
-            cursor = conn.execute(
-                "UPDATE campaign_contacts SET agent = ?, updated_at = ? "
-                "WHERE campaign_id = ? AND status = 'pending' "
-                "AND lower(trim(agent)) = lower(trim(?))",
-                (to, self._now(), self.campaign_id, agent),
-            )
-            moved = cursor.rowcount
-            self._event("contacts.reassigned", detail=f"{moved} from {agent} to {to or 'any'}")
-        return moved
+    def loaded(self) -> bool:
+        """Whether the whole contact list was loaded (a crash mid-load leaves this False)."""
+        return self._core.get_meta("contacts_loaded") == "1"
 
     @guarded
     def reopen(self, contact_id: int, reason: str) -> None:
         """Put a contact finished as ``not_sent`` (never placed) back to pending."""
-        with self._tx() as conn:
+        with self._core.tx() as conn:
             conn.execute(
                 "UPDATE campaign_contacts SET status = 'pending', next_at = '', detail = ?, "
                 "updated_at = ? "
                 "WHERE id = ? AND campaign_id = ? AND status = 'done' AND outcome = 'not_sent'",
-                (reason, self._now(), contact_id, self.campaign_id),
+                (reason, self._core.now(), contact_id, self.campaign_id),
             )
-            self._event("contact.reopened", contact_id=contact_id, detail=reason)
-
-    @guarded
-    def hold(self, contact_ids: Iterable[int]) -> None:
-        """Leave these contacts out of :meth:`due_now` and :meth:`next_due_time` until released."""
-        self._held_table()
-        self._conn.executemany(
-            "INSERT INTO temp.held (id) VALUES (?) ON CONFLICT DO NOTHING",
-            [(i,) for i in contact_ids],
-        )
-
-    @guarded
-    def release(self, contact_ids: Iterable[int]) -> None:
-        """Let held contacts be found by :meth:`due_now` again."""
-        self._held_table()
-        self._conn.executemany("DELETE FROM temp.held WHERE id = ?", [(i,) for i in contact_ids])
+            self._core.event("contact.reopened", contact_id=contact_id, detail=reason)
 
     @guarded
     def record_verdict(
@@ -244,7 +131,7 @@ class ContactWrites(JournalCore):
         ``by`` names who decided (kept in the event log). The check and the change are one
         transaction, so of two verdicts at the same moment exactly one applies.
         """
-        with self._tx() as conn:
+        with self._core.tx() as conn:
             contact = conn.execute(
                 "SELECT status, line FROM campaign_contacts WHERE id = ? AND campaign_id = ?",
                 (contact_id, self.campaign_id),
@@ -262,7 +149,7 @@ class ContactWrites(JournalCore):
                 "SELECT * FROM campaign_attempts WHERE contact_id = ? ORDER BY id DESC LIMIT 1",
                 (contact_id,),
             ).fetchone()
-            now = self._now()
+            now = self._core.now()
             if placed:
                 if row is not None and row["state"] == AttemptState.UNKNOWN:
                     conn.execute(
@@ -294,7 +181,7 @@ class ContactWrites(JournalCore):
                     "updated_at = ? WHERE id = ?",
                     (note, now, contact_id),
                 )
-            self._event(
+            self._core.event(
                 "contact.verdict",
                 contact_id=contact_id,
                 attempt_id=row["id"] if row is not None else None,
@@ -316,51 +203,19 @@ class ContactWrites(JournalCore):
         cells = _Cells(self.where, "campaign_events", row)
         return cells.time("at"), cells.opt_text("detail") or ""
 
-
-class ContactReads(JournalCore):
-    """What the runner, the report and the review ask about contacts."""
+    @guarded
+    def get(self, contact_id: int) -> ContactRecord:
+        """One contact by id."""
+        row = self._conn.execute(
+            "SELECT * FROM campaign_contacts WHERE id = ? AND campaign_id = ?",
+            (contact_id, self.campaign_id),
+        ).fetchone()
+        if row is None:
+            raise KeyError(f"no contact {contact_id} in the journal")
+        return _contact(self.where, row)
 
     @guarded
-    def verify(self) -> None:
-        """Find out now a value gcdial did not write anywhere in the journal, named (file, table,
-        row, column), rather than midway through a run or a report, or never by a command that
-        reads only some rows.
-
-        The rows that matter go through the one boundary (the row-to-record conversion), which
-        alone decides and words the error. A query per table sieves the rows first (a value of
-        the wrong type, a time SQLite cannot read or without its offset, an unknown status, JSON
-        that is not an object), so that a large journal costs one indexed-free scan in SQLite,
-        not a Python conversion per row; a value the sieve lets through and the boundary refuses
-        is still named when a command reads it.
-        """
-        cid = (self.campaign_id,)
-        for row in self._conn.execute(
-            "SELECT key, value FROM campaign_meta WHERE campaign_id = ?", cid
-        ):
-            _meta_value(self.where, row)
-        sieve = self._conn.dialect == "sqlite"
-        for table, convert in _CONVERTERS.items():
-            present = self._conn.columns(table)
-            if not present:
-                continue
-            query = f"SELECT * FROM {table} WHERE campaign_id = ?"  # noqa: S608 - own names
-            if sieve:
-                # PostgreSQL's columns hold only their type: every row goes through the boundary.
-                tests = [test for column, test in _SIEVES[table] if column in present]
-                query += " AND (" + " OR ".join(f"({t})" for t in tests) + ")"
-            for row in self._conn.execute(query, cid):
-                convert(self.where, row)
-        zones = self._conn.execute(
-            "SELECT tz, MIN(id) FROM campaign_contacts WHERE campaign_id = ? AND tz IS NOT NULL "
-            "AND tz != '' GROUP BY tz",
-            cid,
-        ).fetchall()
-        for zone, contact_id in zones:
-            if not _known_zone(zone):
-                self.contact(contact_id)
-
-    @guarded
-    def contact_at_line(self, line: int) -> ContactRecord | None:
+    def at_line(self, line: int) -> ContactRecord | None:
         """The contact of CSV line ``line`` (None when that line holds no contact)."""
         row = self._conn.execute(
             "SELECT * FROM campaign_contacts WHERE campaign_id = ? AND line = ?",
@@ -369,15 +224,93 @@ class ContactReads(JournalCore):
         return None if row is None else _contact(self.where, row)
 
     @guarded
-    def pinned_pending(self) -> dict[str, int]:
-        """Pending contacts that name their agent, counted by agent."""
+    def all(self, *, status: ContactStatus | None = None) -> Iterator[ContactRecord]:
+        """Every contact (or those in one status) in list order, streamed."""
+        if status is None:
+            cursor = self._conn.execute(
+                "SELECT * FROM campaign_contacts WHERE campaign_id = ? ORDER BY id",
+                (self.campaign_id,),
+            )
+        else:
+            cursor = self._conn.execute(
+                "SELECT * FROM campaign_contacts WHERE campaign_id = ? AND status = ? ORDER BY id",
+                (self.campaign_id, status),
+            )
+        for row in cursor:
+            yield _contact(self.where, row)
+
+    @guarded
+    def summaries(self) -> Iterator[tuple[ContactRecord, Attempt | None, datetime | None]]:
+        """Every contact in list order with its latest attempt and first attempt time, streamed."""
+        cursor = self._conn.execute(
+            "SELECT c.*, a.id AS a_id, "
+            "(SELECT MIN(created_at) FROM campaign_attempts WHERE contact_id = c.id) "
+            "AS created_at FROM campaign_contacts c LEFT JOIN campaign_attempts a "
+            "ON a.id = (SELECT MAX(id) FROM campaign_attempts WHERE contact_id = c.id) "
+            "WHERE c.campaign_id = ? ORDER BY c.id",
+            (self.campaign_id,),
+        )
+        for row in cursor:
+            last = (
+                None
+                if row["a_id"] is None
+                else _attempt(self.where, self._core.attempt_row(self._conn, row["a_id"]))
+            )
+            first = _Cells(self.where, "campaign_attempts", row, where=f"of contact id {row['id']}")
+            yield _contact(self.where, row), last, first.opt_time("created_at")
+
+    @guarded
+    def attribute_columns(self) -> list[str]:
+        """The contact list's own columns (passed as call attributes), in file order."""
+        stored = self._core.meta_json("attribute_columns", list)
+        if stored is not None:
+            return [str(c) for c in stored]
+        # A journal loaded before the columns were recorded: gather them from the contacts.
+        seen: dict[str, None] = {}
+        for row in self._conn.execute(
+            "SELECT id, line, attributes FROM campaign_contacts WHERE campaign_id = ?",
+            (self.campaign_id,),
+        ):
+            cells = _Cells(self.where, "campaign_contacts", row)
+            seen.update(dict.fromkeys(cells.text_map("attributes")))
+        return list(seen)
+
+    @guarded
+    def settled_outcomes(self) -> dict[str, int]:
+        """Contacts finished one way or another (done, skipped, unknown), by outcome."""
         rows = self._conn.execute(
-            "SELECT MIN(agent), COUNT(*) FROM campaign_contacts WHERE campaign_id = ? "
-            "AND status = 'pending' AND agent IS NOT NULL AND agent != '' "
-            "GROUP BY lower(trim(agent)) ORDER BY 1",
+            "SELECT COALESCE(outcome, status), COUNT(*) FROM campaign_contacts "
+            "WHERE campaign_id = ? AND status IN (?, ?, ?) GROUP BY 1",
+            (self.campaign_id, ContactStatus.DONE, ContactStatus.SKIPPED, ContactStatus.UNKNOWN),
+        ).fetchall()
+        return {str(key): int(n) for key, n in rows}
+
+    @guarded
+    def skipped_rows(self) -> list[RowProblem]:
+        """CSV rows refused by validation, in file order."""
+        info = self._core.info()
+        rows = self._conn.execute(
+            "SELECT * FROM campaign_skipped_rows WHERE campaign_id = ? ORDER BY line",
             (self.campaign_id,),
         ).fetchall()
-        return {str(agent): int(n) for agent, n in rows}
+        return [
+            _skipped(info.csv_path, _Cells(self.where, "campaign_skipped_rows", r)) for r in rows
+        ]
+
+    @guarded
+    def count_by(self, column: str) -> dict[str, int]:
+        """Contacts counted by ``status`` or ``outcome``."""
+        return count_by(self._core, "contacts", column)
+
+
+class Pending(JournalPart):
+    """The pending contacts (``journal.pending``): which are due and when, waits, skips, and the
+    contacts a running campaign holds.
+
+    Holding: contacts a running campaign already has in memory (or set aside for this run) are
+    kept in a per-connection temporary table, so that the due-contact queries skip them without
+    the runner holding the whole list in memory.
+    """
 
     @guarded
     def due_now(self, now: datetime, *, limit: int) -> list[ContactRecord]:
@@ -422,36 +355,27 @@ class ContactReads(JournalCore):
         return _Cells(self.where, "campaign_contacts", row).opt_time("next_at")
 
     @guarded
-    def contact(self, contact_id: int) -> ContactRecord:
-        """One contact by id."""
-        row = self._conn.execute(
-            "SELECT * FROM campaign_contacts WHERE id = ? AND campaign_id = ?",
-            (contact_id, self.campaign_id),
-        ).fetchone()
-        if row is None:
-            raise KeyError(f"no contact {contact_id} in the journal")
-        return _contact(self.where, row)
+    def hold(self, contact_ids: Iterable[int]) -> None:
+        """Leave these contacts out of :meth:`due_now` and :meth:`next_due_time` until released."""
+        self._held_table()
+        self._conn.executemany(
+            "INSERT INTO temp.held (id) VALUES (?) ON CONFLICT DO NOTHING",
+            [(i,) for i in contact_ids],
+        )
 
     @guarded
-    def contacts(self, *, status: ContactStatus | None = None) -> Iterator[ContactRecord]:
-        """Every contact (or those in one status) in list order, streamed."""
-        if status is None:
-            cursor = self._conn.execute(
-                "SELECT * FROM campaign_contacts WHERE campaign_id = ? ORDER BY id",
-                (self.campaign_id,),
-            )
-        else:
-            cursor = self._conn.execute(
-                "SELECT * FROM campaign_contacts WHERE campaign_id = ? AND status = ? ORDER BY id",
-                (self.campaign_id, status),
-            )
-        for row in cursor:
-            yield _contact(self.where, row)
+    def release(self, contact_ids: Iterable[int]) -> None:
+        """Let held contacts be found by :meth:`due_now` again."""
+        self._held_table()
+        self._conn.executemany("DELETE FROM temp.held WHERE id = ?", [(i,) for i in contact_ids])
+
+    def _held_table(self) -> None:
+        if not self._core.held_ready:
+            self._conn.make_held()
+            self._core.held_ready = True
 
     @guarded
-    def due_contacts(
-        self, *, limit: int, after: tuple[str, int] | None = None
-    ) -> list[ContactRecord]:
+    def page(self, *, limit: int, after: tuple[str, int] | None = None) -> list[ContactRecord]:
         """Pending contacts, soonest due first (then list order), one page at a time.
 
         Pass the ``page_key`` of the last contact of a page as ``after`` for the next page.
@@ -469,42 +393,6 @@ class ContactReads(JournalCore):
                 (self.campaign_id, ContactStatus.PENDING, after[0], after[1], limit),
             ).fetchall()
         return [_contact(self.where, r) for r in rows]
-
-    @guarded
-    def contact_summaries(self) -> Iterator[tuple[ContactRecord, Attempt | None, datetime | None]]:
-        """Every contact in list order with its latest attempt and first attempt time, streamed."""
-        cursor = self._conn.execute(
-            "SELECT c.*, a.id AS a_id, "
-            "(SELECT MIN(created_at) FROM campaign_attempts WHERE contact_id = c.id) "
-            "AS created_at FROM campaign_contacts c LEFT JOIN campaign_attempts a "
-            "ON a.id = (SELECT MAX(id) FROM campaign_attempts WHERE contact_id = c.id) "
-            "WHERE c.campaign_id = ? ORDER BY c.id",
-            (self.campaign_id,),
-        )
-        for row in cursor:
-            last = (
-                None
-                if row["a_id"] is None
-                else _attempt(self.where, self._attempt_row(self._conn, row["a_id"]))
-            )
-            first = _Cells(self.where, "campaign_attempts", row, where=f"of contact id {row['id']}")
-            yield _contact(self.where, row), last, first.opt_time("created_at")
-
-    @guarded
-    def attribute_columns(self) -> list[str]:
-        """The contact list's own columns (passed as call attributes), in file order."""
-        stored = self.meta_json("attribute_columns", list)
-        if stored is not None:
-            return [str(c) for c in stored]
-        # A journal loaded before the columns were recorded: gather them from the contacts.
-        seen: dict[str, None] = {}
-        for row in self._conn.execute(
-            "SELECT id, line, attributes FROM campaign_contacts WHERE campaign_id = ?",
-            (self.campaign_id,),
-        ):
-            cells = _Cells(self.where, "campaign_contacts", row)
-            seen.update(dict.fromkeys(cells.text_map("attributes")))
-        return list(seen)
 
     @guarded
     def due_summary(self, now: datetime) -> tuple[int, datetime | None]:
@@ -529,16 +417,6 @@ class ContactReads(JournalCore):
         return int(due), later
 
     @guarded
-    def settled_outcomes(self) -> dict[str, int]:
-        """Contacts finished one way or another (done, skipped, unknown), by outcome."""
-        rows = self._conn.execute(
-            "SELECT COALESCE(outcome, status), COUNT(*) FROM campaign_contacts "
-            "WHERE campaign_id = ? AND status IN (?, ?, ?) GROUP BY 1",
-            (self.campaign_id, ContactStatus.DONE, ContactStatus.SKIPPED, ContactStatus.UNKNOWN),
-        ).fetchall()
-        return {str(key): int(n) for key, n in rows}
-
-    @guarded
     def deferred(self, now: datetime, *, limit: int) -> tuple[int, list[ContactRecord]]:
         """Pending contacts due after ``now`` (a retry delay, the calling window): how many, and
         the ``limit`` soonest due."""
@@ -556,13 +434,111 @@ class ContactReads(JournalCore):
         return int(total), [_contact(self.where, r) for r in rows]
 
     @guarded
-    def skipped_rows(self) -> list[RowProblem]:
-        """CSV rows refused by validation, in file order."""
-        info = self.info()
+    def redecide_deferrals(self) -> int:
+        """Make the pending contacts never dialed due now, for this run's rules to decide again.
+
+        Their only wait is the one the rules gave them (the calling window, the end time): a run
+        with other rules (``--window 00:00-24:00`` after a night run with the default) must not
+        keep the last run's wait. A retry delay (a contact with attempts) is kept as it was.
+        The same reading is :func:`redecided_due`, for the dry run's plan.
+        """
+        with self._core.tx() as conn:
+            changed = conn.execute(
+                "UPDATE campaign_contacts SET next_at = '' WHERE campaign_id = ? "
+                "AND status = 'pending' AND attempts = 0 AND next_at > ''",
+                (self.campaign_id,),
+            ).rowcount
+        return int(changed)
+
+    @guarded
+    def defer(self, contact_id: int, until: datetime, reason: str) -> None:
+        """Keep a pending contact waiting until ``until`` (calling window, retry delay)."""
+        self.defer_many([(contact_id, until, reason)])
+
+    @guarded
+    def defer_many(self, items: Iterable[tuple[int, datetime, str]]) -> None:
+        """Defer several pending contacts ``(contact_id, until, reason)`` in one transaction."""
+        rows = [(_iso(until), reason, cid) for cid, until, reason in items]
+        if not rows:
+            return
+        now = self._core.now()
+        with self._core.tx() as conn:
+            conn.executemany(
+                "UPDATE campaign_contacts SET next_at = ?, detail = ?, updated_at = ? "
+                "WHERE id = ? AND campaign_id = ? AND status = 'pending'",
+                [(at, reason, now, cid, self.campaign_id) for at, reason, cid in rows],
+            )
+            conn.executemany(
+                "INSERT INTO campaign_events (campaign_id, at, kind, contact_id, detail) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(self.campaign_id, now, "contact.deferred", cid, r) for _, r, cid in rows],
+            )
+
+    @guarded
+    def skip(self, contact_id: int, outcome: str, reason: str) -> None:
+        """Never dial this pending contact (do-not-call, no legal hour, campaign over...)."""
+        self.skip_many([(contact_id, outcome, reason)])
+
+    @guarded
+    def skip_many(self, items: Iterable[tuple[int, str, str]]) -> None:
+        """Skip several pending contacts ``(contact_id, outcome, reason)`` in one transaction."""
+        rows = list(items)
+        if not rows:
+            return
+        now = self._core.now()
+        with self._core.tx() as conn:
+            conn.executemany(
+                "UPDATE campaign_contacts SET status = 'skipped', outcome = ?, detail = ?, "
+                "next_at = '', "
+                "updated_at = ? WHERE id = ? AND campaign_id = ? AND status = 'pending'",
+                [(outcome, reason, now, cid, self.campaign_id) for cid, outcome, reason in rows],
+            )
+            conn.executemany(
+                "INSERT INTO campaign_events (campaign_id, at, kind, contact_id, detail) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [
+                    (self.campaign_id, now, "contact.skipped", cid, f"{o}: {r}")
+                    for cid, o, r in rows
+                ],
+            )
+
+    @guarded
+    def finish(self, contact_id: int, outcome: str, reason: str) -> None:
+        """Finish a pending contact with ``outcome`` without another call (its retry is no longer
+        allowed)."""
+        with self._core.tx() as conn:
+            conn.execute(
+                "UPDATE campaign_contacts SET status = 'done', outcome = ?, detail = ?, "
+                "next_at = '', "
+                "updated_at = ? WHERE id = ? AND campaign_id = ? AND status = 'pending'",
+                (outcome, reason, self._core.now(), contact_id, self.campaign_id),
+            )
+            self._core.event(
+                "contact.finished", contact_id=contact_id, detail=f"{outcome}: {reason}"
+            )
+
+    @guarded
+    def reassign(self, agent: str, to: str | None) -> int:
+        """Give the pending contacts pinned to ``agent`` (case-insensitive) to ``to``, or to any
+        agent (None). Returns how many moved."""
+        with self._core.tx() as conn:
+            cursor = conn.execute(
+                "UPDATE campaign_contacts SET agent = ?, updated_at = ? "
+                "WHERE campaign_id = ? AND status = 'pending' "
+                "AND lower(trim(agent)) = lower(trim(?))",
+                (to, self._core.now(), self.campaign_id, agent),
+            )
+            moved = cursor.rowcount
+            self._core.event("contacts.reassigned", detail=f"{moved} from {agent} to {to or 'any'}")
+        return moved
+
+    @guarded
+    def pinned(self) -> dict[str, int]:
+        """Pending contacts that name their agent, counted by agent."""
         rows = self._conn.execute(
-            "SELECT * FROM campaign_skipped_rows WHERE campaign_id = ? ORDER BY line",
+            "SELECT MIN(agent), COUNT(*) FROM campaign_contacts WHERE campaign_id = ? "
+            "AND status = 'pending' AND agent IS NOT NULL AND agent != '' "
+            "GROUP BY lower(trim(agent)) ORDER BY 1",
             (self.campaign_id,),
         ).fetchall()
-        return [
-            _skipped(info.csv_path, _Cells(self.where, "campaign_skipped_rows", r)) for r in rows
-        ]
+        return {str(agent): int(n) for agent, n in rows}

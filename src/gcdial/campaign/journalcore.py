@@ -2,9 +2,10 @@
 transactions, the event log's append, the campaign's values (meta), and the decorator that turns
 a database failure into a :class:`JournalError` naming the journal.
 
-The journal's parts (:mod:`journalcontacts`, :mod:`journalattempts`) are classes over this core;
-:class:`gcdial.campaign.journal.Journal` puts them together with the file (or shared database)
-it lives in.
+:class:`gcdial.campaign.journal.Journal` owns one :class:`JournalCore` and gives it to each of
+its parts (:class:`JournalPart`: ``journal.contacts``, ``journal.pending``, ``journal.attempts``,
+``journal.events``), which share it rather than inherit from it. Only the journal's own modules
+use the core.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Final, ParamSpec, TypeVar, cast
+from typing import Any, Final, ParamSpec, Protocol, TypeVar, cast
 
 from gcdial.campaign.journaldb import (
     LOCAL_CAMPAIGN,
@@ -26,7 +27,7 @@ from gcdial.campaign.journaldb import (
 )
 from gcdial.campaign.journalfile import _FileLock, _unreadable
 from gcdial.campaign.journalrows import (
-    AttemptState,
+    _CHOICES,
     CampaignInfo,
     J,
     _Cells,
@@ -39,7 +40,7 @@ from gcdial.errors import (
     JournalMismatchError,
 )
 
-__all__ = ["Clock", "JournalCore", "guarded"]
+__all__ = ["Clock", "JournalCore", "JournalPart", "count_by", "guarded"]
 
 _BATCH: Final = 5000
 
@@ -57,27 +58,28 @@ def guarded(method: Callable[P, R]) -> Callable[P, R]:
 
         @functools.wraps(method)
         def gen_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
-            journal = cast("JournalCore", args[0])
+            journal = cast("_OnCore", args[0])._core
             try:
                 yield from cast("Iterator[Any]", method(*args, **kwargs))
             except Exception as exc:
-                raise journal._failure(exc) from None
+                raise journal.failure(exc) from None
 
         return cast("Callable[P, R]", gen_wrapper)
 
     @functools.wraps(method)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        journal = cast("JournalCore", args[0])
+        journal = cast("_OnCore", args[0])._core
         try:
             return method(*args, **kwargs)
         except Exception as exc:
-            raise journal._failure(exc) from None
+            raise journal.failure(exc) from None
 
     return wrapper
 
 
 class JournalCore:
-    """The state every part of a journal works on (see :class:`Journal`)."""
+    """The state every part of a journal works on: one connection, used by one thread at a time
+    (see :class:`gcdial.campaign.journal.Journal`)."""
 
     def __init__(
         self,
@@ -92,46 +94,45 @@ class JournalCore:
         fence: Fence | None = None,
     ) -> None:
         self.path = path
-        self._conn = conn
-        self._lock = lock
-        self._clock = clock
+        self.conn = conn
+        self.lock = lock
+        self.clock = clock
         self.read_only = read_only
-        self._held_ready = False
-        self._version = SCHEMA_VERSION
+        self.held_ready = False
+        self.version = SCHEMA_VERSION
         self.campaign_id = campaign_id
-        self._shared = shared
-        self._fence = fence
+        self.shared = shared
+        self.fence = fence
         # How messages name this journal: its file, or the campaign in its database.
         self.where = str(path) if shared is None else f"{shared.label} (campaign {campaign_id})"
 
-    def _failure(self, exc: Exception) -> Exception:
+    def failure(self, exc: Exception) -> Exception:
         """``exc`` as a :class:`JournalError` naming the journal when the database raised it."""
-        if not isinstance(exc, self._conn.errors):
+        if not isinstance(exc, self.conn.errors):
             return exc
-        if self._shared is not None:
+        if self.shared is not None:
             return JournalError(
-                f"The journal of campaign {self.campaign_id} in {self._shared.label} failed: "
-                f"{exc}.",
+                f"The journal of campaign {self.campaign_id} in {self.shared.label} failed: {exc}.",
                 hint="Check that the database is reachable and intact, then resume the campaign.",
             )
         return _unreadable(self.path, cast("sqlite3.Error", exc))
 
     @contextlib.contextmanager
-    def _tx(self) -> Iterator[Connection]:
+    def tx(self) -> Iterator[Connection]:
         if self.read_only:
             raise JournalError(f"The journal {self.where} was opened read-only.")
-        self._conn.begin_write()
+        self.conn.begin_write()
         try:
-            yield self._conn
+            yield self.conn
         except BaseException:
-            self._conn.rollback()
+            self.conn.rollback()
             raise
-        self._conn.commit()
+        self.conn.commit()
 
-    def _now(self) -> str:
-        return _iso(self._clock())
+    def now(self) -> str:
+        return _iso(self.clock())
 
-    def _event(
+    def event(
         self,
         kind: str,
         *,
@@ -139,16 +140,15 @@ class JournalCore:
         attempt_id: int | None = None,
         detail: str | None = None,
     ) -> None:
-        self._conn.execute(
+        self.conn.execute(
             "INSERT INTO campaign_events (campaign_id, at, kind, contact_id, attempt_id, detail) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            (self.campaign_id, self._now(), kind, contact_id, attempt_id, detail),
+            (self.campaign_id, self.now(), kind, contact_id, attempt_id, detail),
         )
 
-    @guarded
     def info(self) -> CampaignInfo:
         """Name, contact list and creation time of the campaign."""
-        rows = self._conn.execute(
+        rows = self.conn.execute(
             "SELECT key, value FROM campaign_meta WHERE campaign_id = ?", (self.campaign_id,)
         ).fetchall()
         meta = {str(row["key"]): _meta_value(self.where, row) for row in rows}
@@ -159,15 +159,9 @@ class JournalCore:
             created_at=meta.get("created_at", ""),
         )
 
-    @guarded
-    def settings(self) -> dict[str, Any]:
-        """The settings the campaign was started with (rules, pacing), as stored at creation."""
-        return self.meta_json("settings", dict) or {}
-
-    @guarded
     def meta_json(self, key: str, kind: type[J]) -> J | None:
         """A campaign value stored as JSON (an object or an array), checked; None when unset."""
-        row = self._conn.execute(
+        row = self.conn.execute(
             "SELECT key, value FROM campaign_meta WHERE campaign_id = ? AND key = ?",
             (self.campaign_id, key),
         ).fetchone()
@@ -176,53 +170,22 @@ class JournalCore:
         _meta_value(self.where, row)
         return _Cells(self.where, "campaign_meta", row).json("value", kind)
 
-    @guarded
     def get_meta(self, key: str) -> str | None:
         """A free-form campaign value (None when unset)."""
-        row = self._conn.execute(
+        row = self.conn.execute(
             "SELECT value FROM campaign_meta WHERE campaign_id = ? AND key = ?",
             (self.campaign_id, key),
         ).fetchone()
         return None if row is None else str(row[0])
 
-    @guarded
-    def set_meta(self, key: str, value: str) -> None:
-        """Store a free-form campaign value."""
-        with self._tx() as conn:
-            self._put_meta(conn, key, value)
-
-    def _put_meta(self, conn: Connection, key: str, value: str) -> None:
+    def put_meta(self, conn: Connection, key: str, value: str) -> None:
         conn.execute(
             "INSERT INTO campaign_meta (campaign_id, key, value) VALUES (?, ?, ?) "
             "ON CONFLICT (campaign_id, key) DO UPDATE SET value = excluded.value",
             (self.campaign_id, key, value),
         )
 
-    @property
-    @guarded
-    def contacts_loaded(self) -> bool:
-        """Whether the whole contact list was loaded (a crash mid-load leaves this False)."""
-        return self.get_meta("contacts_loaded") == "1"
-
-    @guarded
-    def record_event(
-        self,
-        kind: str,
-        *,
-        contact_id: int | None = None,
-        attempt_id: int | None = None,
-        detail: str | None = None,
-    ) -> None:
-        """Append a free-form event (call state changes, warnings) to the log."""
-        with self._tx():
-            self._event(kind, contact_id=contact_id, attempt_id=attempt_id, detail=detail)
-
-    def _held_table(self) -> None:
-        if not self._held_ready:
-            self._conn.make_held()
-            self._held_ready = True
-
-    def _attempt_row(self, conn: Connection, attempt_id: int) -> Row:
+    def attempt_row(self, conn: Connection, attempt_id: int) -> Row:
         row: Row | None = conn.execute(
             "SELECT * FROM campaign_attempts WHERE id = ? AND campaign_id = ?",
             (attempt_id, self.campaign_id),
@@ -231,14 +194,7 @@ class JournalCore:
             raise KeyError(f"no attempt {attempt_id} in the journal")
         return row
 
-    def _require(self, row: Row, *allowed: AttemptState) -> None:
-        if row["state"] not in allowed:
-            raise JournalError(
-                f"Attempt {row['id']} is {row['state']}; expected "
-                f"{' or '.join(str(a) for a in allowed)}."
-            )
-
-    def _check_identity(self, name: str | None, fingerprint: str | None) -> None:
+    def check_identity(self, name: str | None, fingerprint: str | None) -> None:
         info = self.info()
         if name is not None and name != info.name:
             raise JournalMismatchError(
@@ -255,3 +211,47 @@ class JournalCore:
                 hint="Resume with the original, unchanged file, or start a new campaign (with a "
                 "new journal path) for the edited list.",
             )
+
+
+class _OnCore(Protocol):
+    _core: JournalCore
+
+
+class JournalPart:
+    """One part of a journal (its contacts, its attempts...): a view over the journal's core,
+    which it shares with the other parts."""
+
+    def __init__(self, core: JournalCore) -> None:
+        self._core = core
+        self._conn = core.conn
+        self.campaign_id = core.campaign_id
+        self.where = core.where
+
+
+def count_by(core: JournalCore, table: str, column: str) -> dict[str, int]:
+    """Row counts grouped by one column (``contacts``/``attempts`` by status/state/outcome)."""
+    allowed = {
+        ("contacts", "status"),
+        ("contacts", "outcome"),
+        ("attempts", "state"),
+        ("attempts", "outcome"),
+        ("attempts", "agent"),
+    }
+    if (table, column) not in allowed:
+        raise ValueError(f"cannot count {table} by {column}")
+    name = f"campaign_{table}"
+    rows = core.conn.execute(
+        f"SELECT {column}, COUNT(*) FROM {name} WHERE campaign_id = ? GROUP BY {column}",  # noqa: S608 - allow-listed
+        (core.campaign_id,),
+    ).fetchall()
+    kind = _CHOICES.get((table, column))
+    if kind is not None:
+        for key, _ in rows:
+            if key not in set(kind):
+                row = core.conn.execute(
+                    f"SELECT * FROM {name} WHERE campaign_id = ? "  # noqa: S608 - allow-listed
+                    f"AND {column} IS NOT DISTINCT FROM ? LIMIT 1",
+                    (core.campaign_id, key),
+                ).fetchone()
+                _Cells(core.where, name, row).choice(column, kind)
+    return {str(key) if key is not None else "": int(n) for key, n in rows}

@@ -257,12 +257,12 @@ class _Cells:
 
 def redecided_due(record: ContactRecord) -> datetime | None:
     """When a pending contact is due for a run that decides its rules anew: its retry time,
-    or None (now) for a contact never dialed (see :meth:`Journal.redecide_deferrals`)."""
+    or None (now) for a contact never dialed (see :meth:`Pending.redecide_deferrals`)."""
     return record.next_at if record.attempts else None
 
 
 def page_key(contact: ContactRecord) -> tuple[str, int]:
-    """The key of a contact in :meth:`Journal.due_contacts` order (for paging)."""
+    """The key of a contact in :meth:`Pending.page` order (for paging)."""
     return (_iso(contact.next_at) if contact.next_at else "", contact.id)
 
 

@@ -124,11 +124,9 @@ class Placer:
     async def reopen_streak(self) -> None:
         """Put the contacts refused while the API refused every call back to pending."""
         ctx = self._ctx
-        journal = ctx.journal
+        reason = "refused while the API refused every call; retry"
         for contact_id in self._streak.contacts:
-            await ctx.db.call(
-                journal.reopen, contact_id, "refused while the API refused every call; retry"
-            )
+            await ctx.db.call(ctx.journal.contacts.reopen, contact_id, reason)
         self._streak.contacts.clear()
 
     async def place(self, job: Job, agent: PoolAgent, view: AgentView | None) -> Refusal | None:
@@ -157,7 +155,7 @@ class Placer:
         server_clock = ctx.client.transport.server_clock
         try:
             attempt_id = await ctx.db.call(
-                journal.begin_attempt,
+                journal.attempts.begin,
                 contact.id,
                 agent_id=agent.id,
                 agent=str(agent),
@@ -190,7 +188,7 @@ class Placer:
             # following the call, never by dialing it again (the journal thread keeps order).
             accepted.append(
                 asyncio.ensure_future(
-                    ctx.db.call(journal.mark_accepted, attempt_id, conversation_id)
+                    ctx.db.call(journal.attempts.mark_accepted, attempt_id, conversation_id)
                 )
             )
             self._placed(contact, agent, view, conversation_id, attempt_id)
@@ -244,7 +242,7 @@ class Placer:
         ctx = self._ctx
         return {
             a.conversation_id
-            for a in await ctx.db.call(ctx.journal.attempts, contact_id)
+            for a in await ctx.db.call(ctx.journal.attempts.all, contact_id)
             if a.id != attempt_id and a.conversation_id is not None
         }
 
@@ -283,7 +281,7 @@ class Placer:
         journal = ctx.journal
         earlier = [
             a.outcome or ""
-            for a in await ctx.db.call(journal.attempts, contact.id)
+            for a in await ctx.db.call(journal.attempts.all, contact.id)
             if a.id != attempt_id and a.state is AttemptState.ENDED and a.outcome
         ]
         context = (
@@ -300,7 +298,7 @@ class Placer:
         where = f"{contact.phone} (line {contact.line})"
         if change.action == "outcome":
             await ctx.db.call(
-                journal.record_outcome,
+                journal.attempts.record_outcome,
                 attempt_id,
                 change.outcome,
                 error_code=change.error_code,
@@ -340,7 +338,7 @@ class Placer:
                 detail=result.detail,
             )
         elif change.action == "unknown":
-            await ctx.db.call(journal.mark_unknown, attempt_id, change.detail)
+            await ctx.db.call(journal.attempts.mark_unknown, attempt_id, change.detail)
             ctx.progress.unknown += 1
             ctx.tell(attempt_id, "unknown", contact, agent, detail=change.detail)
             ctx.emit(
@@ -353,7 +351,7 @@ class Placer:
             )
         else:
             await ctx.db.call(
-                journal.mark_not_sent,
+                journal.attempts.mark_not_sent,
                 attempt_id,
                 change.detail,
                 error_code=change.error_code,

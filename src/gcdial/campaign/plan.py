@@ -143,9 +143,9 @@ def plan(
     if path is not None and Journal.exists(path):
         with Journal.open(path, read_only=True) as journal:
             summary.from_journal = True
-            counts = journal.count_by("contacts", "status")
+            counts = journal.contacts.count_by("status")
             summary.other_statuses = {k: v for k, v in counts.items() if k != ContactStatus.PENDING}
-            for record in journal.contacts(status=ContactStatus.PENDING):
+            for record in journal.contacts.all(status=ContactStatus.PENDING):
                 contact = record.as_contact()
                 due = redecided_due(record)  # as the run will: today's rules, not the last run's
                 verdict = _verdict(contact, rules, max(now, due) if due else now, known)

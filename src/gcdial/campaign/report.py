@@ -192,19 +192,19 @@ def campaign_status(journal: Journal, *, now: datetime | None = None) -> Campaig
     """Summarise the journal: counts by contact status and outcome, attempts by state, what is
     due, and (for a journal opened read-only) whether a process is running the campaign."""
     info = journal.info()
-    outcomes = journal.count_by("contacts", "outcome")
+    outcomes = journal.contacts.count_by("outcome")
     outcomes.pop("", None)
-    due_now, next_due = journal.due_summary(now or datetime.now(UTC))
-    dispositions, missing = journal.wrapup_counts()
+    due_now, next_due = journal.pending.due_summary(now or datetime.now(UTC))
+    dispositions, missing = journal.attempts.wrapup_counts()
     return CampaignStatus(
         name=info.name,
         csv_path=info.csv_path,
         created_at=info.created_at,
-        contacts_loaded=journal.contacts_loaded,
-        rows_refused=len(journal.skipped_rows()),
-        contacts=journal.count_by("contacts", "status"),
+        contacts_loaded=journal.contacts.loaded,
+        rows_refused=len(journal.contacts.skipped_rows()),
+        contacts=journal.contacts.count_by("status"),
         outcomes=outcomes,
-        attempts=journal.count_by("attempts", "state"),
+        attempts=journal.attempts.count_by("state"),
         due_now=due_now,
         next_due=next_due,
         running_pid=Journal.holder(journal.path) if journal.read_only else None,
@@ -216,7 +216,9 @@ def campaign_status(journal: Journal, *, now: datetime | None = None) -> Campaig
 def report_columns(journal: Journal) -> tuple[str, ...]:
     """The report's columns, then the contact list's own (named ``csv_<name>`` when a name is
     already a report column)."""
-    return REPORT_COLUMNS + tuple(_list_column(name) for name in journal.attribute_columns())
+    return REPORT_COLUMNS + tuple(
+        _list_column(name) for name in journal.contacts.attribute_columns()
+    )
 
 
 def _list_column(name: str) -> str:
@@ -225,7 +227,7 @@ def _list_column(name: str) -> str:
 
 def report_rows(journal: Journal, *, include_refused: bool = True) -> Iterator[ReportRow]:
     """One row per contact in list order (and per refused CSV row, status ``refused``), streamed."""
-    contacts = (_contact_row(*summary) for summary in journal.contact_summaries())
+    contacts = (_contact_row(*summary) for summary in journal.contacts.summaries())
     if not include_refused:
         yield from contacts
         return
@@ -238,7 +240,7 @@ def report_rows(journal: Journal, *, include_refused: bool = True) -> Iterator[R
             "detail": f"{p.column + ': ' if p.column else ''}{p.reason}",
             "attempts": 0,
         }
-        for p in journal.skipped_rows()
+        for p in journal.contacts.skipped_rows()
     )
     yield from heapq.merge(contacts, refused, key=lambda row: int(row["line"] or 0))
 

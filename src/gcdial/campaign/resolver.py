@@ -39,15 +39,15 @@ async def mark_intents_unknown(
 ) -> None:
     """Mark unknown, for a person to review, every intent a previous run left without Genesys
     Cloud's answer: its call may have been placed, so it is never re-dialed."""
-    for attempt in await db.call(journal.in_flight):
+    for attempt in await db.call(journal.attempts.in_flight):
         if attempt.state is not AttemptState.INTENT:
             continue
         detail = (
             "the previous run stopped after deciding to dial and before Genesys Cloud's "
             "answer was recorded: the call may have been placed, so it is not re-dialed"
         )
-        await db.call(journal.mark_unknown, attempt.id, detail)
-        contact = await db.call(journal.contact, attempt.contact_id)
+        await db.call(journal.attempts.mark_unknown, attempt.id, detail)
+        contact = await db.call(journal.contacts.get, attempt.contact_id)
         progress.unknown += 1
         tell(attempt.id, "unknown", contact, None, detail=detail)
         emit(
@@ -76,10 +76,12 @@ async def settle_intents(
     once, each agent held meanwhile: found placed, the call is followed by the run (accepted);
     proven not placed, the contact goes back in the queue without using up an attempt; else
     unknown, with the evidence looked at, for a person. Never re-dialed while in doubt."""
-    intents = [a for a in await db.call(journal.in_flight) if a.state is AttemptState.INTENT]
+    intents = [
+        a for a in await db.call(journal.attempts.in_flight) if a.state is AttemptState.INTENT
+    ]
 
     async def settle(attempt: Attempt) -> None:
-        contact = await db.call(journal.contact, attempt.contact_id)
+        contact = await db.call(journal.contacts.get, attempt.contact_id)
         where = f"{contact.phone} (line {contact.line})"
         holder = adopted_holder(attempt.id)
         if attempt.tag is None:
@@ -104,7 +106,7 @@ async def settle_intents(
                 resolution = Resolution(Verdict.UNKNOWN, (why,))
         earlier = {
             a.conversation_id
-            for a in await db.call(journal.attempts, contact.id)
+            for a in await db.call(journal.attempts.all, contact.id)
             if a.id != attempt.id and a.conversation_id
         }
         conversation_id = resolution.conversation_id
@@ -114,7 +116,7 @@ async def settle_intents(
             and conversation_id not in earlier
         ):
             # Followed by the run (its agent stays held, under the same holder, till it ends).
-            await db.call(journal.mark_accepted, attempt.id, conversation_id)
+            await db.call(journal.attempts.mark_accepted, attempt.id, conversation_id)
             emit(
                 "resolved",
                 f"{where}: the call a stopped run left was placed ({conversation_id}); "
@@ -130,7 +132,7 @@ async def settle_intents(
         if resolution.verdict is Verdict.NOT_PLACED:
             note = clip(f"proven not placed after a restart: {resolution.summary}")
             await db.call(
-                journal.mark_not_sent,
+                journal.attempts.mark_not_sent,
                 attempt.id,
                 note,
                 retry_at=attempt.created_at,
@@ -152,7 +154,7 @@ async def settle_intents(
             f"was recorded; the call may have been placed, so it is not re-dialed. Looked at: "
             f"{resolution.summary}"
         )
-        await db.call(journal.mark_unknown, attempt.id, detail)
+        await db.call(journal.attempts.mark_unknown, attempt.id, detail)
         progress.unknown += 1
         tell(attempt.id, "unknown", contact, None, detail=detail)
         emit(
@@ -182,10 +184,10 @@ class Resolver:
         id, to follow to their end."""
         ctx = self._ctx
         journal = ctx.journal
-        for attempt in await ctx.db.call(journal.in_flight):
+        for attempt in await ctx.db.call(journal.attempts.in_flight):
             if attempt.state is not AttemptState.ACCEPTED or attempt.conversation_id is None:
                 continue
-            contact = await ctx.db.call(journal.contact, attempt.contact_id)
+            contact = await ctx.db.call(journal.contacts.get, attempt.contact_id)
             job = Job(contact, attempt.id, attempt.conversation_id, attempt.agent_id)
             ctx.emit(
                 "reconciling",
@@ -209,10 +211,10 @@ class Resolver:
         journal = ctx.journal
         monitor = ctx.monitor
         client = ctx.client
-        for attempt in await ctx.db.call(journal.unresolved):
+        for attempt in await ctx.db.call(journal.attempts.unresolved):
             if state.stopping or attempt.tag is None:
                 continue
-            contact = await ctx.db.call(journal.contact, attempt.contact_id)
+            contact = await ctx.db.call(journal.contacts.get, attempt.contact_id)
             await monitor.watch_agent(attempt.agent_id)
             tagged = ResolveAttempt(
                 attempt_id=attempt.tag,
@@ -248,7 +250,9 @@ class Resolver:
             conversation_id = resolution.conversation_id
             if resolution.verdict is Verdict.NOT_PLACED:
                 note = clip(f"proven not placed: {resolution.summary}")
-                await ctx.db.call(journal.record_verdict, contact.id, placed=False, note=note)
+                await ctx.db.call(
+                    journal.contacts.record_verdict, contact.id, placed=False, note=note
+                )
                 ctx.progress.unknown = max(0, ctx.progress.unknown - 1)
                 ctx.tell(attempt.id, "not_placed", contact, None, detail=note)
                 self._emit_resolved(where, contact, attempt.id, "not placed; back in the queue")
@@ -257,14 +261,14 @@ class Resolver:
                 conversation_id = None  # an earlier call of this contact: proves nothing here
             if resolution.verdict is not Verdict.PLACED or conversation_id is None:
                 await ctx.db.call(
-                    journal.record_event,
+                    journal.events.record,
                     "attempt.unresolved",
                     contact_id=contact.id,
                     attempt_id=attempt.id,
                     detail=clip(resolution.summary),
                 )
                 continue
-            await ctx.db.call(journal.mark_accepted, attempt.id, conversation_id)
+            await ctx.db.call(journal.attempts.mark_accepted, attempt.id, conversation_id)
             ctx.progress.unknown = max(0, ctx.progress.unknown - 1)
             ctx.emit(
                 "resolved",

@@ -67,13 +67,14 @@ class PinnedAgent:
 def needs_review(journal: Journal, *, limit: int | None = None) -> list[ReviewItem]:
     """Contacts waiting for a verdict, in list order, each with its attempts and events."""
     contacts: list[ContactRecord] = []
-    for contact in journal.contacts(status=ContactStatus.UNKNOWN):
+    for contact in journal.contacts.all(status=ContactStatus.UNKNOWN):
         contacts.append(contact)
         if limit is not None and len(contacts) >= limit:
             break
-    events = journal.contact_events(c.id for c in contacts)
+    events = journal.events.of_contacts(c.id for c in contacts)
     return [
-        ReviewItem(c, tuple(journal.attempts(c.id)), tuple(events.get(c.id, ()))) for c in contacts
+        ReviewItem(c, tuple(journal.attempts.all(c.id)), tuple(events.get(c.id, ())))
+        for c in contacts
     ]
 
 
@@ -83,12 +84,12 @@ def pinned_agents(journal: Journal) -> list[PinnedAgent]:
     gone = {str(name).strip().lower() for name in waiting}
     return [
         PinnedAgent(agent, count, agent.strip().lower() in gone)
-        for agent, count in journal.pinned_pending().items()
+        for agent, count in journal.pending.pinned().items()
     ]
 
 
 def _when(journal: Journal, contact_id: int) -> str:
-    last = journal.last_verdict(contact_id)
+    last = journal.contacts.last_verdict(contact_id)
     if last is None:
         return ""
     at, detail = last
@@ -104,11 +105,11 @@ def verdict_on_attempt(
     who decided first, and when) when it is not, or no longer, the one waiting for a verdict.
     """
     try:
-        attempt = journal.attempt(attempt_id)
+        attempt = journal.attempts.get(attempt_id)
     except KeyError:
         raise ReviewNotFoundError(f"no attempt {attempt_id} in this campaign") from None
-    contact = journal.contact(attempt.contact_id)
-    latest = journal.attempts(contact.id)[-1]
+    contact = journal.contacts.get(attempt.contact_id)
+    latest = journal.attempts.all(contact.id)[-1]
     if contact.status is not ContactStatus.UNKNOWN or latest.id != attempt_id:
         raise ReviewConflictError(
             f"Attempt {attempt_id} (line {contact.line}, {contact.phone}) is not waiting for a "
@@ -119,24 +120,24 @@ def verdict_on_attempt(
             hint="Nothing was changed; the review list shows what still needs a verdict.",
         )
     try:
-        journal.record_verdict(contact.id, placed=placed, note=note, by=by)
+        journal.contacts.record_verdict(contact.id, placed=placed, note=note, by=by)
     except ReviewConflictError as exc:
         raise ReviewConflictError(exc.message + _when(journal, contact.id), hint=exc.hint) from None
-    return journal.contact(contact.id)
+    return journal.contacts.get(contact.id)
 
 
 def reassign(journal: Journal, agent: str, to: str) -> int:
     """Give the pending contacts pinned to ``agent`` to ``to`` (``any``: whoever is free)."""
     target = None if to.strip().lower() == ANY_AGENT else to.strip()
-    return journal.reassign(agent.strip(), target)
+    return journal.pending.reassign(agent.strip(), target)
 
 
 def missing_wrapups(journal: Journal) -> list[dict[str, Any]]:
     """Calls whose wrap-up was waited for and never came (the retry policy decided for them):
     what a person checks in Genesys, one JSON-ready ``wrapup_missing`` item each."""
     items = []
-    for attempt in journal.missing_wrapups():
-        contact = journal.contact(attempt.contact_id)
+    for attempt in journal.attempts.missing_wrapups():
+        contact = journal.contacts.get(attempt.contact_id)
         items.append(
             {
                 "event": "wrapup_missing",

@@ -220,7 +220,7 @@ class CampaignRunner:
             to_close = journal
             if resumed:
                 # The rules given now (a wider --window...) decide when they may be dialed.
-                await db.call(journal.redecide_deferrals)
+                await db.call(journal.pending.redecide_deferrals)
             if self.intent_ladder is not None:
                 await settle_intents(
                     db,
@@ -303,7 +303,7 @@ class CampaignRunner:
         """The rules with the numbers earlier wrap-ups put on the do-not-call list (kept in the
         journal, so a resume never dials them, whether or not a DNC file is configured); the
         DNC file gains any a crash kept from reaching it."""
-        numbers = journal.dnc_numbers()
+        numbers = journal.attempts.dnc_numbers()
         if not numbers:
             return rules
         if self.settings.dnc_path:
@@ -332,7 +332,7 @@ class CampaignRunner:
             try:
                 journal.verify()
                 journal.set_meta("settings", json.dumps(self.settings.to_json(), sort_keys=True))
-                journal.record_event("campaign.resumed")
+                journal.events.record("campaign.resumed")
             except BaseException:
                 journal.close()
                 raise
@@ -355,7 +355,7 @@ class CampaignRunner:
         return created, False
 
     def _load_contacts(self, journal: Journal, resumed: bool = False) -> ValidationReport | None:
-        if journal.contacts_loaded:
+        if journal.contacts.loaded:
             return None
         reader = ContactReader(
             self.settings.csv_path,
@@ -363,15 +363,15 @@ class CampaignRunner:
             default_country=self.settings.default_country,
         )
         try:
-            journal.add_contacts(reader)
+            journal.contacts.add(reader)
         except CsvFileError:
             if not resumed:
                 # Nothing was dialed: drop the half-loaded journal so the fixed list starts clean.
                 journal.discard()
             raise
         report = reader.report
-        journal.add_skipped_rows(report.problems)
-        journal.finish_loading(
+        journal.contacts.add_skipped_rows(report.problems)
+        journal.contacts.finish_loading(
             rows=report.rows,
             valid=report.valid,
             refused=report.problem_count,
@@ -413,7 +413,7 @@ class CampaignRunner:
 
     async def _refresh(self, db: JournalThread, journal: Journal) -> None:
         """Re-read the counts from the journal and the budget from the client."""
-        counts = await db.call(journal.count_by, "contacts", "status")
+        counts = await db.call(journal.contacts.count_by, "status")
         self.progress.by_status = Counter(counts)
         self.progress.total = sum(counts.values())
         budget = self.client.budget

@@ -621,13 +621,15 @@ def review_cmd(
         with Journal.open(journal) as opened:
             opened.verify()
             for line in lines or []:
-                contact = opened.contact_at_line(line)
+                contact = opened.contacts.at_line(line)
                 if contact is None:
                     raise InputError(
                         f"Line {line} of the list is not a contact of this campaign.",
                         hint="Use the line numbers that `gcdial campaign review` lists.",
                     )
-                opened.record_verdict(contact.id, placed=verdict is Verdict.PLACED, note=note)
+                opened.contacts.record_verdict(
+                    contact.id, placed=verdict is Verdict.PLACED, note=note
+                )
                 run.output.ok(f"line {line} ({contact.phone}): recorded {verdict}")
             if reassign is not None and to is not None:
                 moved = review.reassign(opened, reassign, to)
@@ -846,7 +848,7 @@ def _sandbox_note(run: Session, journal_path: Path) -> None:
     if not Journal.exists(journal_path):
         return
     with Journal.open(journal_path, read_only=True) as journal:
-        left = len(journal.in_flight())
+        left = len(journal.attempts.in_flight())
     if left:
         run.output.warn(
             f"--sandbox: {left} call(s) were in flight when the last run stopped. Each sandbox "

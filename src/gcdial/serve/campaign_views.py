@@ -218,15 +218,15 @@ def campaign_detail(
             calls_by_agent: dict[str, int] = {}
             stored: dict[str, Any] = {}
         else:
-            by_status = journal.count_by("contacts", "status")
-            by_outcome = journal.settled_outcomes()
-            by_disposition, wrapups_missing = journal.wrapup_counts()
-            attempts = journal.count_by("attempts", "state")
+            by_status = journal.contacts.count_by("status")
+            by_outcome = journal.contacts.settled_outcomes()
+            by_disposition, wrapups_missing = journal.attempts.wrapup_counts()
+            attempts = journal.attempts.count_by("state")
             in_flight = attempts.get("intent", 0) + attempts.get("accepted", 0)
             since = now - timedelta(minutes=CHART_MINUTES)
-            times = journal.attempt_times(since)
-            deferred_total, deferred = journal.deferred(now, limit=deferred_limit)
-            calls_by_agent = journal.count_by("attempts", "agent")
+            times = journal.attempts.times(since)
+            deferred_total, deferred = journal.pending.deferred(now, limit=deferred_limit)
+            calls_by_agent = journal.attempts.count_by("agent")
             stored = journal.meta_json(AGENT_STATES_META, dict) or {}
     finally:
         if journal is not None:

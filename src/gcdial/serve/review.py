@@ -418,10 +418,10 @@ class Reviews:
                 missing = [
                     {
                         "attemptId": a.id,
-                        "contact": _contact_json(journal.contact(a.contact_id)),
+                        "contact": _contact_json(journal.contacts.get(a.contact_id)),
                         "attempt": _attempt_json(a),
                     }
-                    for a in journal.missing_wrapups()[:MAX_ITEMS]
+                    for a in journal.attempts.missing_wrapups()[:MAX_ITEMS]
                 ]
                 return items, journal_review.pinned_agents(journal), missing
 

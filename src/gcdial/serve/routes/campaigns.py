@@ -230,7 +230,7 @@ async def list_attempts(
         if opened is None:
             return []  # not started yet: no attempt
         with opened as journal:
-            found = journal.attempts_page(
+            found = journal.attempts.page(
                 limit=limit + 1,
                 before=int(before[0]) if before is not None else None,
                 agent=agent,
@@ -238,7 +238,7 @@ async def list_attempts(
                 outcome=outcome,
                 outcome_states=_states(outcome) if outcome is not None else (),
             )
-            contacts = {a.contact_id: journal.contact(a.contact_id) for a in found}
+            contacts = {a.contact_id: journal.contacts.get(a.contact_id) for a in found}
         return [
             _attempt_json(
                 meta.id, a, contacts[a.contact_id].line, contacts[a.contact_id].external_id
