@@ -27,7 +27,7 @@ Crash-safety rules, in order of importance:
    open, which cannot roll it back and would refuse the file for good.
 6. A file that cannot be read as a journal (not SQLite, truncated, a table missing, another
    schema) is a :class:`JournalError` naming the file, whenever it is found out: on open or in
-   the middle of a run. Only this module knows the journal's files (``-wal``, ``-shm``, lock,
+   the middle of a run. Only the journal's modules know its files (``-wal``, ``-shm``, lock,
    temporary).
 
 The journal is composed, not inherited: a :class:`Journal` owns its core (the connection, its
