@@ -269,18 +269,20 @@ def test_a_frozen_replica_whose_lease_was_taken_dials_nothing_more(
         # intent A committed under its lease is in the journal by now (the takeover waited).
         epoch = other.acquire_lease(f"campaign:{cid}", "replica-b", now=time.time() + 61, ttl_s=600)
         assert epoch == 2
-        journal = CampaignJournals.for_store(other).read(cid)
-        assert journal is not None
-        with journal:
-            attempts = len(journal.attempts.all())
+        with CampaignJournals.for_store(other) as journals:
+            journal = journals.read(cid)
+            assert journal is not None
+            with journal:
+                attempts = len(journal.attempts.all())
         stopped = _until(lambda: app.state.campaigns.runs(cid), lambda r: not r, 30)
         assert stopped is False  # A's run ended at its next attempt, not at a heartbeat
         assert any("fenced" in r.getMessage() for r in caplog.records), caplog.text
         time.sleep(1.0)
-        journal = CampaignJournals.for_store(other).read(cid)
-        assert journal is not None
-        with journal:
-            assert len(journal.attempts.all()) == attempts  # the fenced attempt wrote nothing
+        with CampaignJournals.for_store(other) as journals:
+            journal = journals.read(cid)
+            assert journal is not None
+            with journal:
+                assert len(journal.attempts.all()) == attempts  # the fenced attempt wrote nothing
         assert len(emulator.calls_created()) <= attempts < CONTACTS  # and dialed nothing
         kept = other.get_campaign(cid)
         assert kept is not None

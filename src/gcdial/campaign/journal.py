@@ -45,7 +45,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -86,7 +86,7 @@ from gcdial.campaign.journalrows import (
     page_key,
     redecided_due,
 )
-from gcdial.campaign.sqldialect import connect_sqlite
+from gcdial.campaign.sqldialect import Connection, connect_sqlite
 from gcdial.errors import (
     JournalDataError,
     JournalError,
@@ -312,6 +312,31 @@ class Journal:
             raise core.failure(exc) from None
         return cls(core)
 
+    @classmethod
+    def read_in(
+        cls,
+        db: JournalDatabase,
+        campaign_id: str,
+        *,
+        conn: Connection,
+        give_back: Callable[[Connection], None],
+    ) -> Self | None:
+        """The journal of campaign ``campaign_id`` in ``db``, read-only, over ``conn`` lent by a
+        pool: closing the journal gives the connection back through ``give_back`` (and the
+        journal can no longer use it). None, the connection given back, when ``db`` holds no
+        such campaign."""
+        core = shared_core(db, campaign_id, fence=None, clock=_utc_now, read_only=True, conn=conn)
+        try:
+            if not campaign_present(core):
+                give_back(conn)
+                return None
+            core.check_identity(None, None)
+        except Exception as exc:
+            conn.close()
+            raise core.failure(exc) from None
+        core.lent = give_back
+        return cls(core)
+
     @staticmethod
     def exists_in(db: JournalDatabase, campaign_id: str) -> bool:
         """Whether ``db`` holds a journal of campaign ``campaign_id``."""
@@ -430,6 +455,10 @@ class Journal:
         campaign holds the journal. Between runs a campaign is one file, as documented.
         """
         core = self._core
+        if core.lent is not None:
+            give_back, core.lent = core.lent, None
+            give_back(core.conn.handover())  # this journal's wrapper of it is closed
+            return
         core.conn.close()
         if core.shared is not None:
             return

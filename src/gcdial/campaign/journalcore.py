@@ -103,6 +103,8 @@ class JournalCore:
         self.campaign_id = campaign_id
         self.shared = shared
         self.fence = fence
+        # A connection lent by a pool: closing the journal gives it back through this.
+        self.lent: Callable[[Connection], None] | None = None
         # How messages name this journal: its file, or the campaign in its database.
         self.where = str(path) if shared is None else f"{shared.label} (campaign {campaign_id})"
 

@@ -26,7 +26,7 @@ from gcdial.campaign.journaldb import (
     old_views,
 )
 from gcdial.campaign.journalfile import _roll_back_hot, _side_files, _temp_path
-from gcdial.campaign.sqldialect import connect_sqlite
+from gcdial.campaign.sqldialect import Connection, connect_sqlite
 from gcdial.errors import JournalError, JournalSchemaError
 from gcdial.private_files import create_private, secure_sqlite
 
@@ -222,13 +222,17 @@ def shared_core(
     fence: Fence | None,
     clock: Clock,
     read_only: bool,
+    conn: Connection | None = None,
 ) -> JournalCore:
+    """The core of campaign ``campaign_id``'s journal in ``db``, over a new connection or
+    ``conn``; its schema version checked (the connection is closed when it is refused)."""
     if not campaign_id:
         raise ValueError("a campaign id is needed")
-    try:
-        conn = db.connect()
-    except Exception as exc:
-        raise db.failed(exc) from None
+    if conn is None:
+        try:
+            conn = db.connect()
+        except Exception as exc:
+            raise db.failed(exc) from None
     try:
         version = db.version(conn)
         db.check_version(version)

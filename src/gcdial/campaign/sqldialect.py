@@ -10,6 +10,7 @@ transaction begins, rows that answer ``row["col"]`` and ``row[0]``, and which ex
 
 from __future__ import annotations
 
+import copy
 import functools
 import re
 import sqlite3
@@ -92,6 +93,17 @@ class Connection:
     def close(self) -> None:
         self.raw.close()
 
+    def reusable(self) -> bool:
+        """Whether this connection may be lent again: open, and in no transaction."""
+        return not bool(self.raw.in_transaction)
+
+    def handover(self) -> Connection:
+        """The same database connection in a new wrapper (to lend it again); this wrapper is
+        closed from now on: using it raises, as a closed connection's would."""
+        other = copy.copy(self)
+        self.raw = _HandedOver(self.errors[0])
+        return other
+
     @property
     def held(self) -> str:
         """The per-connection table of held contact ids."""
@@ -118,6 +130,20 @@ class Connection:
 
     def lock_schema(self) -> None:
         """Keep concurrent schema creators apart (SQLite: the write transaction does)."""
+
+
+class _HandedOver:
+    """What a wrapper whose connection was handed over holds: any use raises ``error`` (the
+    dialect's own, so that the journal names itself in the message), as a closed connection."""
+
+    def __init__(self, error: type[Exception]) -> None:
+        self._error = error
+
+    def close(self) -> None:
+        """Closing it again is nothing."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise self._error("the connection was closed (given back to its pool)")
 
 
 def connect_sqlite(raw: sqlite3.Connection) -> Connection:
@@ -195,6 +221,10 @@ class PostgresConnection(Connection):
 
     def begin_write(self) -> None:
         self.raw.execute("BEGIN")
+
+    def reusable(self) -> bool:
+        raw = self.raw
+        return not raw.closed and not raw.broken and raw.info.transaction_status.name == "IDLE"
 
     @property
     def held(self) -> str:

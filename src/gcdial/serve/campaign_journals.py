@@ -10,18 +10,24 @@ A run opens it through :meth:`CampaignJournals.source`, fenced by the campaign's
 owner, epoch): each attempt's intent checks, in its own transaction, that this replica still
 holds the lease at that epoch, so a replica that was frozen while another took the campaign over
 writes nothing and dials nothing (``JournalFencedError``). Status, report, detail and review read
-it through :meth:`CampaignJournals.read`.
+it through :meth:`CampaignJournals.read`: on PostgreSQL over a connection kept for reads
+(:class:`_ReadConnections`), since the supervisor page polls them and a new connection costs a
+TCP handshake and a login each time; a SQLite store's file is opened for each read, which costs
+little, and a cursor left unfinished can never hold a reused connection's snapshot back.
 """
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Final, Self
 
-from gcdial.campaign.journal import Journal
+from gcdial.campaign.journal import Journal, JournalError
 from gcdial.campaign.journal_source import JournalSource
 from gcdial.campaign.journaldb import Fence, JournalDatabase
+from gcdial.campaign.sqldialect import Connection
 
 __all__ = ["CampaignJournals", "Fencing"]
 
@@ -35,6 +41,7 @@ class CampaignJournals:
     def __init__(self, db: JournalDatabase) -> None:
         self.db = db
         self._ready = False
+        self._reads = _ReadConnections(db) if db.dialect == "postgres" else None
 
     @classmethod
     def for_store(cls, store: Any) -> CampaignJournals:
@@ -56,10 +63,24 @@ class CampaignJournals:
         return Journal.exists_in(self._schema(), campaign_id)
 
     def read(self, campaign_id: str) -> Journal | None:
-        """The journal, read-only; None when the campaign never ran. Close it after use."""
-        if not self.exists(campaign_id):
-            return None
-        return Journal.open_in(self.db, campaign_id, read_only=True)
+        """The journal, read-only; None when the campaign never ran. Close it after use (it
+        may be over a kept connection, lent to this thread until then)."""
+        reads = self._reads
+        if reads is None:
+            if not self.exists(campaign_id):
+                return None
+            return Journal.open_in(self.db, campaign_id, read_only=True)
+        db = self._schema()
+        conn, kept = reads.take()
+        try:
+            return Journal.read_in(db, campaign_id, conn=conn, give_back=reads.give_back)
+        except JournalError:
+            if not kept:
+                raise
+        # The kept connection failed (the server dropped it meanwhile: a restart, an idle
+        # timeout): once more, on a new one.
+        conn, _ = reads.take(new=True)
+        return Journal.read_in(db, campaign_id, conn=conn, give_back=reads.give_back)
 
     def write(self, campaign_id: str) -> Journal | None:
         """The journal for a change (a review's verdict, made while no replica runs the
@@ -74,7 +95,61 @@ class CampaignJournals:
         return _Fenced(self.db, campaign_id, Fence(*fence))
 
     def close(self) -> None:
-        """Nothing is kept open between uses (each journal has its own connection)."""
+        """Close the connections kept for reads (when the service stops); a journal still
+        reading gives its connection back closed."""
+        if self._reads is not None:
+            self._reads.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _ReadConnections:
+    """Connections kept for reading campaigns' journals, each lent to one thread at a time (the
+    journal it reads through owns it until closed), at most :data:`KEEP` kept idle."""
+
+    KEEP: Final = 4
+
+    def __init__(self, db: JournalDatabase) -> None:
+        self._db = db
+        self._lock = threading.Lock()
+        self._idle: list[Connection] = []
+        self._closed = False
+
+    def take(self, *, new: bool = False) -> tuple[Connection, bool]:
+        """A connection and whether it was kept (not new), for this thread alone."""
+        while not new:
+            with self._lock:
+                if not self._idle:
+                    break
+                conn = self._idle.pop()
+            if conn.reusable():
+                return conn, True
+            conn.close()
+        try:
+            return self._db.connect(), False
+        except Exception as exc:
+            raise self._db.failed(exc) from None
+
+    def give_back(self, conn: Connection) -> None:
+        """Keep ``conn`` for the next read, or close it (a transaction left open, broken, the
+        service stopping, enough kept)."""
+        with self._lock:
+            if not self._closed and len(self._idle) < self.KEEP and conn.reusable():
+                self._idle.append(conn)
+                return
+        conn.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            with contextlib.suppress(Exception):
+                conn.close()
 
 
 class _Fenced:
