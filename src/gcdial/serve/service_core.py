@@ -51,7 +51,7 @@ logger = logging.getLogger("gcdial.serve")
 P = ParamSpec("P")
 T = TypeVar("T")
 
-_FINISH_S = 5.0  # how long ``stop`` waits for answered dials' events and audit lines
+_FINISH_S = 5.0  # how long ``stop_tasks`` waits for answered dials' events and audit lines
 
 
 def _log_failure(task: asyncio.Task[Any]) -> None:
@@ -107,7 +107,7 @@ class ServiceCore:
 
     @property
     def client(self) -> AsyncClient:
-        """The Genesys client (after ``start``)."""
+        """The Genesys client (after ``open``)."""
         if self._client is None:
             raise RuntimeError("the service is not started")
         return self._client
@@ -303,8 +303,9 @@ class ServiceCore:
 
 class ServicePart:
     """A part of the service: its ``core``, and the core's state and helpers under the names
-    the part's methods use (``self.db``, ``self.publish``, ``self._spawn``...), the names they had
-    when one class did everything, so that a change to one applies to it as it did then."""
+    the part's methods use (``self.db``, ``self.publish``, ``self._spawn``...). They are the names
+    these methods had when one class held them all: a method moved here unchanged, and a change
+    made to it before the split applies here as it is."""
 
     def __init__(self, core: ServiceCore) -> None:
         self.core = core
