@@ -24,7 +24,7 @@ from gcdial.resolve import UNTAGGED_SKEW_S, Attempt, new_attempt_id
 from gcdial.serve import dialing
 from gcdial.serve.call_rules import RulesAnswer, call_rules_in_store
 from gcdial.serve.call_views import call_json
-from gcdial.serve.following import CallFollower
+from gcdial.serve.following import CallFollower, SeenFrom
 from gcdial.serve.models import CallRequest
 from gcdial.serve.problems import ApiProblem, ErrorDetail, problem_body
 from gcdial.serve.recovery import attempt_to_origin
@@ -38,7 +38,13 @@ logger = logging.getLogger("gcdial.serve")
 
 T = TypeVar("T")
 
+_AGENTS_REMEMBERED = 10_000  # agents' user ids a replica remembers (see Dials._claim)
 _KEYS_REMEMBERED = 4096  # dials' keys a replica remembers, to tell a retry (see _seen_before)
+
+
+def _agent_key(agent: str) -> str:
+    """How a dial's agent (an email or a user id) is remembered: case does not matter."""
+    return agent.strip().lower()
 
 
 def _retrieved(task: asyncio.Future[T]) -> asyncio.Future[T]:
@@ -72,6 +78,9 @@ class Dials(ServicePart):
         super().__init__(core)
         # The (key, Idempotency-Key) pairs of dials seen lately: a retry's agent check waits.
         self._keys_seen: OrderedDict[tuple[str, str], None] = OrderedDict()
+        # The Genesys user id each agent (as dials name it) had at its last check: the dial's
+        # claim takes that agent's row at once (one store hop less); its check confirms it.
+        self._agent_ids: OrderedDict[str, str] = OrderedDict()
         # After the answer: follow a placed call, or go on with the ladder of an unknown one.
         self._follow = follower.follow
         self._resolve_later = follower.resolve_later
@@ -148,16 +157,21 @@ class Dials(ServicePart):
         request: CallRequest,
         body: dict[str, Any],
         call: CallRecord,
-    ) -> tuple[RulesAnswer, CallRecord, Claim | None]:
+    ) -> tuple[RulesAnswer, CallRecord, Claim | None, Event | None]:
         """The calling rules (a key claimed before answers as it did, whatever the rules say
         now; a refusal claims nothing); then claim the key and, when claimed, write the call's
         row durably (one sync for both: the claim commits first, so the row never exists
         without it, as recovery needs). One hop to the store's thread, while the dial's check
-        of the agent runs; the agent's own row is claimed once that answers (``_hold_agent``).
-        The call returned carries the rules' warnings."""
+        of the agent runs.
+
+        When the agent's user id is known from an earlier check (``call.agent_id``), its row
+        among live calls is taken in the claim's own transaction (a live call holding it
+        answers ``agent_busy`` and claims nothing) and ``call.placing`` is appended: the dial
+        needs no other hop once the check confirms the id. Otherwise the agent's row waits for
+        the check (``_hold_agent``). The call returned carries the rules' warnings."""
         rules = call_rules_in_store(self.core, key, idem_key, request)
         if rules.refusal is not None:
-            return rules, call, None
+            return rules, call, None, None
         if rules.warnings:
             origin = {**json.loads(call.origin or "{}"), "warnings": rules.warnings}
             call = dataclasses.replace(call, origin=json.dumps(origin))
@@ -169,22 +183,34 @@ class Dials(ServicePart):
             now=call.created_at,
             ttl_s=self.config.idempotency_ttl_s,
             owner=self.config.instance_id,
+            agent=call.agent_id,
+            agent_ttl_s=self.config.stale_claim_s,
             durable=False,
         )
-        if claim.kind == "claimed":
-            self.store.insert_call(call, durable=True)
-        return rules, call, claim
+        if claim.kind != "claimed":
+            return rules, call, claim, None
+        self.store.insert_call(call, durable=True)
+        placing = self._append_call_event("call.placing", call) if call.agent_id else None
+        return rules, call, claim, placing
 
     def _hold_agent(
-        self, key_id: str, idem_key: str, call: CallRecord, agent_id: str | None
+        self,
+        key_id: str,
+        idem_key: str,
+        call: CallRecord,
+        agent_id: str | None,
+        placing: Event | None,
     ) -> tuple[str | None, Event | None]:
         """Claim the agent's row among live calls for a call whose key and row are claimed
         already, keyed by the agent's user id (so an email and an id meet on one row; the name
         as given when it could not be read: the dial then refuses the call), then note the id
         on the call's row (a witness or a recovery ladder reads it there) and append its
-        ``call.placing`` event. When another live call holds the agent: undo the claim (nothing
-        was sent or published: the key is free again, as if the claim had found the agent
-        busy) and name that call."""
+        ``call.placing`` event, unless the claim did (``placing``). A row the claim took under
+        an id the check did not confirm is given back first. When another live call holds the
+        agent: undo the claim (nothing was sent: the key is free again, as if the claim had
+        found the agent busy) and name that call."""
+        if call.agent_id:
+            self.store.release_agent(call.id)
         holder = self.store.claim_agent(
             agent_id or call.agent.strip().lower(),
             call.id,
@@ -195,9 +221,9 @@ class Dials(ServicePart):
         if holder is not None:
             self.store.drop_claim(key_id, idem_key, call.id)
             return holder, None
-        if agent_id:
+        if agent_id != call.agent_id:
             call = self.store.update_call(call.id, now=self.clock(), agent_id=agent_id)
-        return None, self._append_call_event("call.placing", call)
+        return None, placing or self._append_call_event("call.placing", call)
 
     def _agent_busy(self, request: CallRequest, live: str) -> DialAnswer:
         self.metrics.dials.labels("agent_busy").inc()
@@ -231,24 +257,46 @@ class Dials(ServicePart):
         body: dict[str, Any],
         target: asyncio.Future[CallTarget] | None,
     ) -> DialAnswer:
-        rules, call, claim = await self.db(self._claim, key, idem_key, request, body, call)
+        call = dataclasses.replace(call, agent_id=self._agent_ids.get(_agent_key(request.agent)))
+        rules, call, claim, placing = await self.db(self._claim, key, idem_key, request, body, call)
         if claim is None:
             return DialAnswer("refused_rules", 403, rules.refusal or {}, "")
         if claim.kind == "replay":
             record = claim.record
             stored = json.loads(record.response_body or "{}")
             return DialAnswer("replay", record.status_code or 202, stored, record.call_id)
+        if claim.kind == "agent_busy":
+            return self._agent_busy(request, claim.live_call or "unknown")
         if claim.kind != "claimed":
             return DialAnswer(claim.kind, 0, {}, claim.record.call_id)
-        # The key and the row are on disk; now the agent's row, once its check answered.
+        # The key and the row are on disk; now the agent's row, once its check answered
+        # (the claim took it already under the id the last check gave: confirmed, no hop).
         if target is None:
             target = self._check(request.agent)
         agent_id = await self._checked_agent_id(request.agent, target)
-        holder, placed = await self.db(self._hold_agent, key.id, idem_key, call, agent_id)
-        if holder is not None or placed is None:
-            return self._agent_busy(request, holder or "unknown")
-        status_code, done = await self._dial(key, idem_key, call, request, placed, target)
+        if agent_id is not None:
+            self._remember_agent_id(request.agent, agent_id)
+        if placing is None or (agent_id is not None and agent_id != call.agent_id):
+            holder, placing = await self.db(
+                self._hold_agent, key.id, idem_key, call, agent_id, placing
+            )
+            if holder is not None or placing is None:
+                return self._agent_busy(request, holder or "unknown")
+        # Taken before the POST: when the agent's frames already arrive, following the call
+        # needs no catch-up GET (see ``CallFollower.follow``).
+        assert self._monitor is not None
+        seen_from = (agent_id, self._monitor.watch_mark(agent_id)) if agent_id else None
+        status_code, done = await self._dial(
+            key, idem_key, call, request, placing, target, seen_from
+        )
         return DialAnswer("claimed", status_code, done, call.id)
+
+    def _remember_agent_id(self, agent: str, agent_id: str) -> None:
+        name = _agent_key(agent)
+        self._agent_ids[name] = agent_id
+        self._agent_ids.move_to_end(name)
+        while len(self._agent_ids) > _AGENTS_REMEMBERED:
+            self._agent_ids.popitem(last=False)
 
     def _attempt_for(self, request: CallRequest) -> Attempt:
         """The attempt a dial is about to make, kept with its ``placing`` row before the POST
@@ -313,6 +361,7 @@ class Dials(ServicePart):
         request: CallRequest,
         placing: Event,
         target: asyncio.Future[CallTarget],
+        seen_from: SeenFrom = None,
     ) -> tuple[int, dict[str, Any]]:
         await self.hub.notify(placing.id)
         started = time.perf_counter()
@@ -366,7 +415,7 @@ class Dials(ServicePart):
         # The event, the audit line and following the call do not hold the answer up: the claim
         # and the call row already hold everything a retry or a reader needs. ``stop`` lets
         # these finish before it cancels anything.
-        task = asyncio.create_task(self._after_dial(key, call, status, handle))
+        task = asyncio.create_task(self._after_dial(key, call, status, handle, seen_from))
         self._finishing.add(task)
         task.add_done_callback(self._finishing.discard)
         return status_code, answer
@@ -390,12 +439,17 @@ class Dials(ServicePart):
         return call, status_code, answer
 
     async def _after_dial(
-        self, key: ApiKeyRecord, call: CallRecord, status: str, handle: Dial | None
+        self,
+        key: ApiKeyRecord,
+        call: CallRecord,
+        status: str,
+        handle: Dial | None,
+        seen_from: SeenFrom = None,
     ) -> None:
         _URGENT.set(False)  # this task's own context: nobody waits for what follows
         await self.publish(f"call.{status}", call)
         await self.audit(key.id, "dial", status, call, call.detail)
         if status == "placed":
-            self._spawn(self._follow(call), f"gcdial-follow-{call.id}")
+            self._spawn(self._follow(call, seen_from), f"gcdial-follow-{call.id}")
         elif status == "unknown" and handle is not None and self.config.resolve_later_s > 0:
             self._spawn(self._resolve_later(call, handle))

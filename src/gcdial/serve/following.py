@@ -18,7 +18,11 @@ from gcdial.resolve import Verdict
 from gcdial.serve.service_core import ServicePart
 from gcdial.serve.store import ApiKeyRecord, CallRecord
 
-__all__ = ["CallFollower"]
+__all__ = ["CallFollower", "SeenFrom"]
+
+SeenFrom = tuple[str, tuple[int, int] | None] | None
+"""The agent a dial's check confirmed, and the monitor's mark (``CallMonitor.watch_mark``) when
+that agent's frames were already arriving just before the POST (None when they were not)."""
 
 logger = logging.getLogger("gcdial.serve")
 
@@ -90,16 +94,30 @@ class CallFollower(ServicePart):
         if status == "placed":
             self._spawn(self.follow(call), f"gcdial-follow-{call.id}")
 
-    async def follow(self, call: CallRecord) -> None:
+    async def follow(self, call: CallRecord, seen_from: SeenFrom = None) -> None:
         """Follow a placed call to its end: progress events, then the outcome (the verdict);
-        then, for a call that has one, the agent's wrap-up (``call.wrapup``)."""
+        then, for a call that has one, the agent's wrap-up (``call.wrapup``).
+
+        Through its agent's topic (one subscription per agent, not one per call). The call is
+        read once first (a frame may have come before the topic was in force), unless
+        ``seen_from`` shows the agent's frames arriving since before the create-call left, on
+        a channel healthy since: every frame of the call then came, or comes."""
         assert self._monitor is not None
         assert call.conversation_id is not None
         events: list[CallEvent] = []
         ended = False
         wait = self._wrapup_wait(call)
+        seen = (
+            seen_from is not None
+            and seen_from[0] == call.agent_id
+            and self._monitor.healthy_since(seen_from[1])
+        )
         stream = self._monitor.follow(
-            call.conversation_id, timeout_s=self.config.call_wait_timeout_s, wrapup=wait
+            call.conversation_id,
+            agent_id=call.agent_id,
+            timeout_s=self.config.call_wait_timeout_s,
+            catch_up=not seen,
+            wrapup=wait,
         )
         try:
             async with contextlib.aclosing(stream):
