@@ -502,7 +502,7 @@ def cost(work: Path, cluster: Any) -> Section:
                 _dial(http, key, _agent(n * quarter))
             before: dict[int, dict[str, float]] = {}
             for n, server in enumerate(servers):
-                budget = server.app.state.service.client.budget
+                budget = server.app.state.service.core.client.budget
                 if isinstance(budget, SharedBudget):
                     before[n] = budget.stats()
             requests_before = int(emu.request_counts()["total"])
@@ -511,7 +511,7 @@ def cost(work: Path, cluster: Any) -> Section:
                     agent = _agent(n * quarter + i % quarter)
                     times[n].append(_dial(https[n], made[n][1], agent))
             for n in before:
-                after = servers[n].app.state.service.client.budget.stats()
+                after = servers[n].app.state.service.core.client.budget.stats()
                 takes[n] = {k: after[k] - before[n][k] for k in after}
             requests = int(emu.request_counts()["total"]) - requests_before
         finally:

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import socket
 import threading
+from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
@@ -44,14 +45,22 @@ class UvicornThread:
     """One ``uvicorn.Server`` serving a bound socket from a daemon thread.
 
     ``failure`` holds what ended the thread early (for the caller's error message); ``loop`` is
-    the server's event loop once it runs (to schedule work on it from another thread).
+    the server's event loop once it runs (to schedule work on it from another thread);
+    ``loop_factory`` makes it (None: asyncio's own).
     """
 
-    def __init__(self, config: uvicorn.Config, *, name: str) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        *,
+        name: str,
+        loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
+    ) -> None:
         self.server = uvicorn.Server(config)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.failure: BaseException | None = None
         self._name = name
+        self._loop_factory = loop_factory
         self._thread: threading.Thread | None = None
 
     def start(self, sock: socket.socket, *, timeout_s: float) -> bool:
@@ -68,8 +77,8 @@ class UvicornThread:
 
     def _serve(self, sock: socket.socket) -> None:
         try:
-            with sock:
-                asyncio.run(self._run(sock))
+            with sock, asyncio.Runner(loop_factory=self._loop_factory) as runner:
+                runner.run(self._run(sock))
         except BaseException as exc:  # reported by the caller of start()
             self.failure = exc
 

@@ -69,6 +69,7 @@ class Running:
     key: str
     http: httpx.Client
     make_key: Callable[..., str]
+    server: ServeServer
 
     def headers(self, key: str | None = None, **extra: str) -> dict[str, str]:
         """Bearer auth with ``key`` (the CRM key by default) and extra headers."""
@@ -162,7 +163,7 @@ def running(
     key = make_key("crm", scopes=("dial", "watch"), rate_per_minute=100_000)
     with httpx.Client(base_url=server.base_url, timeout=30) as http:
         try:
-            yield Running(server.base_url, store, emulator, admin, key, http, make_key)
+            yield Running(server.base_url, store, emulator, admin, key, http, make_key, server)
         finally:
             server.stop()
             store.close()

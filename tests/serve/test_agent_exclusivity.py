@@ -113,3 +113,58 @@ def test_an_api_dial_beside_a_service_campaign_never_overlaps(running: Running) 
         c for c in running.emulator.calls_created() if c["phoneNumber"] != "+14155550100"
     ]
     assert len(campaign_calls) == 6
+
+
+def _ended(running: Running, answer: Any) -> dict[str, Any]:
+    placed = _placed(running, answer)
+    assert placed["status"] == "placed", placed
+    return running.wait_call(placed["id"], lambda c: c.get("outcome") is not None, timeout_s=30)
+
+
+def test_an_agent_dialed_before_is_followed_on_its_own_topic_without_a_read(
+    running: Running,
+) -> None:
+    """The second call of an agent: the claim takes the agent's row under the id its first
+    check gave, and the call is followed on the agent's topic, in force since before the POST:
+    no subscriptions PUT and no catch-up GET, and its end is still seen, from frames alone."""
+    running.emulator.set_speed(50)
+    first = _ended(running, running.dial({"agent": ALICE, "to": "+14155550130"}, "first"))
+    assert first["outcome"] == "answered", first
+    before = running.emulator.request_counts()["byRoute"]
+    # The first call of the agent took both: its topic, then a read for the frames before it.
+    assert before["PUT /api/v2/notifications/channels/{channelId}/subscriptions"] >= 1, before
+    assert before["GET /api/v2/conversations/calls/{conversationId}"] >= 1, before
+    second = _ended(running, running.dial({"agent": ALICE, "to": "+14155550131"}, "second"))
+    assert second["outcome"] == "answered", second
+    after = running.emulator.request_counts()["byRoute"]
+    grown = {route: after[route] - before.get(route, 0) for route in after}
+    assert grown.get("PUT /api/v2/notifications/channels/{channelId}/subscriptions", 0) == 0, grown
+    assert grown.get("GET /api/v2/conversations/calls/{conversationId}", 0) == 0, grown
+    assert (
+        grown.get("POST /api/v2/conversations/calls", 0)
+        + grown.get("POST /api/v2/conversations/calls/user/{userId}", 0)
+        == 1
+    ), grown
+    assert running.emulator.overlaps()["total"] == 0
+
+
+def test_a_remembered_agent_id_the_check_does_not_confirm_is_given_back(
+    running: Running,
+) -> None:
+    """The claim takes the agent's row under the id the last check gave (remembered by the
+    service); when the check now gives another id (the email moved to another user), that row
+    is given back and the right one taken before anything is sent: alice, busy under her id,
+    is not dialed."""
+    dials = running.server.app.state.service.dials
+    dials._remember_agent_id(ALICE, "99999999-9999-4999-8999-999999999999")
+    now = time.time()
+    assert running.store.claim_agent(ALICE_ID, "call_other", owner="x", now=now, ttl_s=60) is None
+    busy = running.dial({"agent": ALICE, "to": "+14155550132"}, "moved")
+    assert busy.status_code == 409, busy.text
+    assert busy.json()["liveCall"]["id"] == "call_other"
+    assert running.store.live_agents(now=time.time()) == {ALICE_ID: "call_other"}
+    assert running.emulator.calls_created() == []
+    running.store.release_agent("call_other")
+    again = _placed(running, running.dial({"agent": ALICE, "to": "+14155550132"}, "moved"))
+    assert again["status"] == "placed", again
+    assert running.store.live_agents(now=time.time()) == {ALICE_ID: again["id"]}

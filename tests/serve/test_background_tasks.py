@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from gcdial.serve.service import _log_failure
+from gcdial.serve.service_core import _log_failure
 
 
 async def test_a_failed_background_task_is_logged(caplog: pytest.LogCaptureFixture) -> None:

@@ -217,7 +217,7 @@ def test_a_dial_whose_agent_went_to_another_call_while_it_stalled_is_never_sent(
         ServeConfig(instance_id="stalled"),
         single_process=False,
     )
-    service = app.state.service
+    service = app.state.service.core
     notify = service.hub.notify
 
     async def stalled_notify(event_id: int) -> None:

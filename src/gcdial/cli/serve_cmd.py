@@ -181,7 +181,7 @@ def serve(
     from gcdial.errors import ConfigError
     from gcdial.serve.app import create_app
     from gcdial.serve.config import DEFAULT_CALLING_WINDOW, ServeConfig, default_campaigns_dir
-    from gcdial.serve.server import bind, is_loopback, uvicorn_config
+    from gcdial.serve.server import bind, event_loop_factory, is_loopback, uvicorn_config
     from gcdial.serve.stores import describe_store, is_shared
 
     if not 0 <= port <= 65535:
@@ -240,8 +240,8 @@ def serve(
         typer.echo(f"  OpenAPI: {base_url}/openapi.json; API keys: gcdial serve keys create")
         server = uvicorn.Server(uvicorn_config(application))
         try:
-            with sock:
-                asyncio.run(server.serve(sockets=[sock]))
+            with sock, asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+                runner.run(server.serve(sockets=[sock]))
         except KeyboardInterrupt:
             # uvicorn shut down gracefully, then passed the Ctrl-C on: the way to stop, no error.
             typer.echo("gcdial serve: stopped.", err=True)

@@ -219,6 +219,13 @@ class CallMonitor:
             return None
         return (id(channel), channel.drops)
 
+    def watch_mark(self, agent_id: str) -> tuple[int, int] | None:
+        """:meth:`health_mark` when every frame of the agent's calls arrives from now on (its
+        topic is in force on a connected channel), else None. A call of that agent created
+        after it needs no catch-up GET while ``healthy_since(mark)``: pass ``catch_up=False``
+        to :meth:`follow` (its frames before the follower came are kept for it)."""
+        return self.health_mark() if self._watched_now(agent_id) else None
+
     def healthy_since(self, mark: tuple[int, int] | None) -> bool:
         """Whether the channel has stayed connected, without a single drop, since ``mark``."""
         return mark is not None and self.health_mark() == mark

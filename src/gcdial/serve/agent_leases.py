@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from gcdial.gate import ExclusiveGate, ReadinessGate
 
 if TYPE_CHECKING:
-    from gcdial.serve.service import DialService
+    from gcdial.serve.service_core import ServiceCore
 
 __all__ = ["StoreDnc", "StoreLeases", "campaign_gate"]
 
@@ -22,7 +22,7 @@ __all__ = ["StoreDnc", "StoreLeases", "campaign_gate"]
 class StoreLeases:
     """:class:`gcdial.gate.AgentLeases` over the service's store."""
 
-    def __init__(self, service: DialService) -> None:
+    def __init__(self, service: ServiceCore) -> None:
         self._service = service
 
     async def claim(self, agent_id: str, call_id: str) -> str | None:
@@ -49,7 +49,7 @@ class StoreLeases:
 class StoreDnc:
     """:class:`gcdial.gate.DoNotCall` over the service's store."""
 
-    def __init__(self, service: DialService) -> None:
+    def __init__(self, service: ServiceCore) -> None:
         self._service = service
 
     async def reason(self, phone_e164: str) -> str | None:
@@ -60,7 +60,7 @@ class StoreDnc:
         return None if entry is None else entry.reason or ""
 
 
-def campaign_gate(service: DialService, campaign_id: str) -> ExclusiveGate:
+def campaign_gate(service: ServiceCore, campaign_id: str) -> ExclusiveGate:
     """The gate of a campaign the service runs: the store's do-not-call list, readiness as
     ``GET /v1/agents`` reads it (the shared check, forgotten at each presence change), then the
     agent's row in the store."""

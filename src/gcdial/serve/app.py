@@ -153,7 +153,7 @@ def create_app(
     service = DialService(store, client_factory, cfg, clock=clock, single_process=single_process)
     if cfg.campaigns_dir:
         refuse_old_campaigns(Path(cfg.campaigns_dir))
-    campaigns = CampaignManager(service)
+    campaigns = CampaignManager(service.core, intent_ladder=service.recovery.settle_left_attempt)
     store_path = getattr(store, "path", None)
     secret = page_secret or load_secret(store_path if isinstance(store_path, Path) else None)
 
@@ -179,9 +179,9 @@ def create_app(
         redoc_url=None,
     )
     app.state.service = service
-    app.state.auth = Authenticator(service, secret)
+    app.state.auth = Authenticator(service.core, secret)
     app.state.campaigns = campaigns
-    app.state.reviews = Reviews(service, campaigns)
+    app.state.reviews = Reviews(service.core, campaigns)
     origins = list(dict.fromkeys((*cfg.cors_origins, *cfg.widget_origins)))
     if origins:
         app.add_middleware(

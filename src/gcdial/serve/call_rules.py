@@ -26,7 +26,7 @@ from gcdial.serve.problems import ErrorDetail, ErrorItem, problem_body
 from gcdial.serve.store import ApiKeyRecord, AuditEntry, DncEntry, Store
 
 if TYPE_CHECKING:
-    from gcdial.serve.service import DialService
+    from gcdial.serve.service_core import ServiceCore
 
 __all__ = ["RulesAnswer", "call_rules_in_store"]
 
@@ -67,7 +67,7 @@ def _shown(breaches: tuple[RuleBreach, ...]) -> list[dict[str, Any]]:
 
 
 def call_rules_in_store(
-    service: DialService, key: ApiKeyRecord, idem_key: str, request: CallRequest
+    service: ServiceCore, key: ApiKeyRecord, idem_key: str, request: CallRequest
 ) -> RulesAnswer:
     """The calling rules for one dial of ``key`` (see the module docstring), run in the store's
     thread with their audit lines: the dial's claim calls it in the same hop, just before
@@ -106,7 +106,7 @@ def call_rules_in_store(
 
 
 def _audit(
-    service: DialService,
+    service: ServiceCore,
     key: ApiKeyRecord,
     action: str,
     result: str,

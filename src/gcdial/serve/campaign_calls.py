@@ -23,7 +23,7 @@ from gcdial.serve.store import CallRecord
 
 if TYPE_CHECKING:
     from gcdial.serve.campaigns import CampaignMeta
-    from gcdial.serve.service import DialService
+    from gcdial.serve.service_core import ServiceCore
 
 __all__ = ["FINAL_STEPS", "CampaignCalls", "call_change", "campaign_call_id"]
 
@@ -68,7 +68,7 @@ class CampaignCalls:
 
     def __init__(
         self,
-        service: DialService,
+        service: ServiceCore,
         meta: CampaignMeta,
         on_settled: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
@@ -159,7 +159,7 @@ class CampaignCalls:
 
 
 async def mirror_verdict(
-    service: DialService, campaign_id: str, attempt_id: int, *, placed: bool, by: str, note: str
+    service: ServiceCore, campaign_id: str, attempt_id: int, *, placed: bool, by: str, note: str
 ) -> None:
     """A person's verdict on a campaign attempt (recorded in its journal) reaches the attempt's
     call: ``placed`` (its outcome stays unknown) or ``not_placed``, and a ``call.verdict`` event.

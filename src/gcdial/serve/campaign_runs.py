@@ -138,7 +138,7 @@ class CampaignRuns:
             on_attempt=calls.on_attempt,
             resolve_timeout_s=self.service.config.campaign_resolve_timeout_s,
             gate=campaign_gate(self.service, meta.id),
-            intent_ladder=self.service.settle_left_attempt,
+            intent_ladder=self.manager.intent_ladder,
         )
         self._wanted.pop(meta.id, None)
         task = asyncio.create_task(self._run(meta, runner, calls, folder))

@@ -24,7 +24,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gcdial.campaign.csvinput import decoded_lines
 from gcdial.campaign.journal import JournalError
@@ -38,6 +38,10 @@ from gcdial.serve.campaign_views import RunView, campaign_detail, preview_upload
 from gcdial.serve.principal import owns
 from gcdial.serve.problems import ApiProblem
 from gcdial.serve.store import CampaignRecord, Store
+
+if TYPE_CHECKING:
+    from gcdial.campaign.resolver import IntentLadder
+    from gcdial.serve.service_core import ServiceCore
 
 __all__ = ["CampaignManager", "CampaignMeta", "check_csv", "read_upload", "refuse_old_campaigns"]
 
@@ -122,10 +126,18 @@ def _bad_csv(message: str, hint: str | None = None) -> ApiProblem:
 
 
 class CampaignManager:
-    """Campaigns of one service process; ``client`` and ``store`` come from the service."""
+    """Campaigns of one service process; ``client`` and ``store`` come from the service's core,
+    and the ladder for an attempt a stopped run left (``intent_ladder``) from its recovery."""
 
-    def __init__(self, service: Any, journals: CampaignJournals | None = None) -> None:
+    def __init__(
+        self,
+        service: ServiceCore,
+        journals: CampaignJournals | None = None,
+        *,
+        intent_ladder: IntentLadder | None = None,
+    ) -> None:
         self.service = service
+        self.intent_ladder = intent_ladder
         self.journals = journals or CampaignJournals.for_store(service.store)
         # The runs of this replica: start, pause/stop, heartbeat, takeover.
         self.running = CampaignRuns(self)

@@ -22,7 +22,7 @@ from gcdial.errors import GcdialError
 from gcdial.monitor.channel import Frame, NotificationChannel
 
 if TYPE_CHECKING:
-    from gcdial.serve.service import DialService
+    from gcdial.serve.service_core import ServiceCore
 
 __all__ = ["RETRY_S", "PresenceWatcher", "agent_change"]
 
@@ -47,7 +47,7 @@ def agent_change(body: Mapping[str, Any]) -> dict[str, str]:
 class PresenceWatcher:
     """The presence channel of one replica; ``start`` and ``close`` with the service."""
 
-    def __init__(self, service: DialService) -> None:
+    def __init__(self, service: ServiceCore) -> None:
         self.service = service
         self.topics = service.config.presence_topics
         self._channel: NotificationChannel | None = None

@@ -49,7 +49,7 @@ from gcdial.serve.store import ApiKeyRecord, CallRecord, StoreError, hash_api_ke
 from gcdial.serve.store_thread import urgent
 
 if TYPE_CHECKING:
-    from gcdial.serve.service import DialService
+    from gcdial.serve.service_core import ServiceCore
 
 __all__ = [
     "COOKIE_NAME",
@@ -208,13 +208,13 @@ def _signed_out(kind: str, message: str, hint: str) -> ApiProblem:
 class Authenticator:
     """Turns a Bearer key or a page session into a :class:`Principal`, and ends sessions.
 
-    Store calls run off the event loop (``DialService.db``) on the service's clock (epoch
+    Store calls run off the event loop (``ServiceCore.db``) on the service's clock (epoch
     seconds); ``secret`` signs the page's cookies and CSRF tokens.
     """
 
     def __init__(
         self,
-        service: DialService,
+        service: ServiceCore,
         secret: bytes,
         *,
         session_s: float = DEFAULT_SESSION_S,

@@ -18,7 +18,7 @@ A replica killed between sending a create-call and recording its answer leaves t
    what would settle it.
 
 The other side of the race is the dialing process that only stalled past its claim: just before
-its POST it checks that no replica holds the call's ladder lease (``DialService._fence``). The
+its POST it checks that no replica holds the call's ladder lease (``Dials._fence``). The
 ladder takes that lease before anything else and concludes "not placed" no sooner than
 ``grace_s`` after it, so a POST that passed the check just before the lease was taken has that
 long to reach Genesys and show on the witness's channel. This narrows the race to a POST slower

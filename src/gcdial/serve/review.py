@@ -33,15 +33,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from gcdial.campaign import review as journal_review
 from gcdial.campaign.journal import Attempt, ContactRecord, Journal
 from gcdial.errors import JournalError, JournalLockedError, ReviewConflictError
+from gcdial.serve.call_views import call_json
 from gcdial.serve.campaign_calls import mirror_verdict
 from gcdial.serve.principal import sees_all
 from gcdial.serve.problems import ApiProblem, problem_body
-from gcdial.serve.service import call_json
 from gcdial.serve.store import ApiKeyRecord, CallRecord, body_fingerprint
 
 if TYPE_CHECKING:
     from gcdial.serve.campaigns import CampaignManager, CampaignMeta
-    from gcdial.serve.service import DialService
+    from gcdial.serve.service_core import ServiceCore
 
 __all__ = [
     "CampaignReview",
@@ -206,7 +206,7 @@ def _hhmm(epoch: float) -> str:
 class Reviews:
     """The review decisions of one service process (and the reads they rest on)."""
 
-    def __init__(self, service: DialService, campaigns: CampaignManager | None) -> None:
+    def __init__(self, service: ServiceCore, campaigns: CampaignManager | None) -> None:
         self.service = service
         self.campaigns = campaigns
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}  # lock, how many use it

@@ -17,7 +17,7 @@ from gcdial.serve.principal import Principal
 from gcdial.serve.problems import ApiProblem
 from gcdial.serve.queues import member_allowed, watch_queue_of
 from gcdial.serve.routes.deps import Caller, Service, errors_with
-from gcdial.serve.service import DialService
+from gcdial.serve.service_core import ServiceCore
 
 __all__ = ["MAX_AGENTS", "router"]
 
@@ -66,7 +66,7 @@ async def groups(caller: Caller, service: Service) -> dict[str, Any]:
 
 
 async def _members_of(
-    caller: Principal, service: DialService, kind: str, ref: str, path: str
+    caller: Principal, service: ServiceCore, kind: str, ref: str, path: str
 ) -> tuple[Queue | Group, list[QueueMember], int]:
     """The queue or group, its members the caller may see (at most ``MAX_AGENTS``) and how
     many more there are."""

@@ -16,12 +16,13 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from gcdial.errors import GcdialError, NotFoundError
+from gcdial.serve.call_views import call_json
 from gcdial.serve.cursor import decode_cursor, encode_cursor, filters_fingerprint
 from gcdial.serve.models import CallRequest, CallResource, CallsPage, RefusedCall, RuleRefusal
 from gcdial.serve.params import CallId
 from gcdial.serve.problems import ApiProblem, ErrorBody
-from gcdial.serve.routes.deps import ERRORS, Caller, Service
-from gcdial.serve.service import DialService, call_json
+from gcdial.serve.routes.deps import ERRORS, Caller, DialPart, FollowPart, Service
+from gcdial.serve.service_core import ServiceCore
 from gcdial.serve.steps import call_view
 from gcdial.serve.store import CallRecord
 
@@ -81,7 +82,7 @@ def _idempotency_key(value: str | None) -> str:
 async def create_call(
     request: CallRequest,
     caller: Caller,
-    service: Service,
+    dials: DialPart,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -97,7 +98,7 @@ async def create_call(
     caller.need_agent(request.agent)
     if request.override is not None:
         caller.need("override")
-    answer = await service.create_call(caller.key, key, request)
+    answer = await dials.create_call(caller.key, key, request)
     if answer.kind == "refused_rules":
         return JSONResponse(answer.body, answer.status_code)
     if answer.kind == "mismatch":
@@ -266,7 +267,7 @@ def attribute_filters(params: Iterable[tuple[str, str]]) -> dict[str, str]:
     return found
 
 
-async def key_names(service: DialService, key_ids: set[str]) -> dict[str, str | None]:
+async def key_names(service: ServiceCore, key_ids: set[str]) -> dict[str, str | None]:
     """The names of these keys (None once revoked), each looked up by id: never every key."""
     names: dict[str, str | None] = {}
     for key_id in key_ids:
@@ -275,7 +276,7 @@ async def key_names(service: DialService, key_ids: set[str]) -> dict[str, str | 
     return names
 
 
-async def with_progress(service: DialService, calls: list[CallRecord]) -> list[dict[str, Any]]:
+async def with_progress(service: ServiceCore, calls: list[CallRecord]) -> list[dict[str, Any]]:
     """The calls with their step, talk time and placing key's name (``expand=progress``)."""
     names = await key_names(service, {call.api_key_id for call in calls})
     found = []
@@ -295,7 +296,9 @@ async def with_progress(service: DialService, calls: list[CallRecord]) -> list[d
     responses={**ERRORS, 409: {"model": ErrorBody, "description": "Nothing to hang up"}},
     summary="Hang up a call",
 )
-async def hang_up(call_id: CallId, caller: Caller, service: Service) -> dict[str, Any]:
+async def hang_up(
+    call_id: CallId, caller: Caller, service: Service, follower: FollowPart
+) -> dict[str, Any]:
     """End a live call for everyone."""
     caller.need("dial")
     call = await service.own_call(caller.key, call_id)
@@ -306,7 +309,7 @@ async def hang_up(call_id: CallId, caller: Caller, service: Service) -> dict[str
             f"Call {call_id} has no live conversation to hang up (status {call.status}).",
         )
     try:
-        await service.hang_up(caller.key, call)
+        await follower.hang_up(caller.key, call)
     except NotFoundError:
         raise ApiProblem(409, "not_connected", "The conversation is already over.") from None
     except GcdialError as exc:

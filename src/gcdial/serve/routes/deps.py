@@ -10,20 +10,27 @@ from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from gcdial.serve.campaigns import CampaignManager
+from gcdial.serve.dials import Dials
+from gcdial.serve.following import CallFollower
 from gcdial.serve.principal import COOKIE_NAME, SAFE_METHODS, Authenticator, Principal
 from gcdial.serve.problems import ApiProblem, ErrorBody
 from gcdial.serve.review import Reviews
 from gcdial.serve.service import DialService
+from gcdial.serve.service_core import ServiceCore
 from gcdial.serve.session import WIDGET_EXPIRES_STATE, WIDGET_TOKEN_PREFIX
+from gcdial.serve.webhook_delivery import WebhookDelivery
 
 __all__ = [
     "ERRORS",
     "Auth",
     "Caller",
     "Campaigns",
+    "DialPart",
+    "FollowPart",
     "MaybeCaller",
     "ReviewDesk",
     "Service",
+    "WebhookPart",
     "current_principal",
     "errors_with",
 ]
@@ -133,9 +140,25 @@ Caller = Annotated[Principal, Depends(current_principal)]
 MaybeCaller = Annotated[Principal | None, Depends(optional_principal)]
 
 
-async def _service(request: Request) -> DialService:
+def _parts(request: Request) -> DialService:
     service: DialService = request.app.state.service
     return service
+
+
+async def _service(request: Request) -> ServiceCore:
+    return _parts(request).core
+
+
+async def _dials(request: Request) -> Dials:
+    return _parts(request).dials
+
+
+async def _follower(request: Request) -> CallFollower:
+    return _parts(request).follower
+
+
+async def _webhooks(request: Request) -> WebhookDelivery:
+    return _parts(request).webhooks
 
 
 async def _campaigns(request: Request) -> CampaignManager:
@@ -148,6 +171,10 @@ async def _reviews(request: Request) -> Reviews:
     return reviews
 
 
-Service = Annotated[DialService, Depends(_service)]
+# The service's shared core (store, clock, client, publish, audit...), and its parts.
+Service = Annotated[ServiceCore, Depends(_service)]
+DialPart = Annotated[Dials, Depends(_dials)]
+FollowPart = Annotated[CallFollower, Depends(_follower)]
+WebhookPart = Annotated[WebhookDelivery, Depends(_webhooks)]
 Campaigns = Annotated[CampaignManager, Depends(_campaigns)]
 ReviewDesk = Annotated[Reviews, Depends(_reviews)]

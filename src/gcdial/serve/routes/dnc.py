@@ -11,12 +11,13 @@ from fastapi.responses import Response
 
 from gcdial.errors import InvalidPhoneNumberError
 from gcdial.phone import to_e164
+from gcdial.serve.call_views import iso
 from gcdial.serve.cursor import decode_cursor, encode_cursor, filters_fingerprint
 from gcdial.serve.models import DncAdd, DncEntryResource, DncImport, DncImported, DncPage
 from gcdial.serve.principal import Principal
 from gcdial.serve.problems import ApiProblem
 from gcdial.serve.routes.deps import ERRORS, Caller, Service
-from gcdial.serve.service import DialService, iso
+from gcdial.serve.service_core import ServiceCore
 from gcdial.serve.store import AuditEntry, DncEntry
 
 __all__ = ["dnc_json", "router"]
@@ -41,7 +42,7 @@ def _by(caller: Principal) -> str:
 
 
 async def _audit(
-    service: DialService,
+    service: ServiceCore,
     caller: Principal,
     action: str,
     result: str,

@@ -17,10 +17,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query
 from sse_starlette import EventSourceResponse
 
+from gcdial.serve.call_views import ends_call_stream, public_event
 from gcdial.serve.params import MAX_EVENT_ID, CallId, event_cursor
 from gcdial.serve.principal import Authenticator, Principal
 from gcdial.serve.routes.deps import ERRORS, Auth, Caller, Service
-from gcdial.serve.service import DialService, ends_call_stream, public_event
+from gcdial.serve.service_core import ServiceCore
 
 __all__ = ["router", "stream_events"]
 
@@ -49,7 +50,7 @@ def resume_point(last_event_id: str | None, after: int | None, default: int) -> 
 
 
 def stream_events(
-    service: DialService,
+    service: ServiceCore,
     auth: Authenticator,
     caller: Principal,
     after: int,

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
+from gcdial.serve.call_views import iso
 from gcdial.serve.models import (
     WebhookCreate,
     WebhookCreated,
@@ -19,8 +20,7 @@ from gcdial.serve.models import (
 )
 from gcdial.serve.params import WebhookId
 from gcdial.serve.problems import ApiProblem, ErrorBody
-from gcdial.serve.routes.deps import ERRORS, Caller, Service
-from gcdial.serve.service import iso
+from gcdial.serve.routes.deps import ERRORS, Caller, Service, WebhookPart
 from gcdial.serve.signing import new_secret
 from gcdial.serve.store import Delivery, WebhookEndpoint
 from gcdial.serve.webhook_targets import TargetRefused
@@ -62,11 +62,13 @@ def delivery_json(delivery: Delivery) -> dict[str, Any]:
     responses=ERRORS,
     summary="Register a webhook endpoint (admin); its secret is shown only in this answer",
 )
-async def add_webhook(body: WebhookCreate, caller: Caller, service: Service) -> dict[str, Any]:
+async def add_webhook(
+    body: WebhookCreate, caller: Caller, service: Service, webhooks: WebhookPart
+) -> dict[str, Any]:
     """A new endpoint: every event from now on is delivered to it, signed with its secret."""
     caller.need("admin")
     try:
-        await service.webhook_guard.pin(body.url)
+        await webhooks.webhook_guard.pin(body.url)
     except TargetRefused as exc:
         raise ApiProblem(
             422,
@@ -166,11 +168,13 @@ async def redeliver(
     responses=ERRORS,
     summary="Send the endpoint a signed webhook.ping now, and say what it answered",
 )
-async def ping(webhook_id: WebhookId, caller: Caller, service: Service) -> dict[str, Any]:
+async def ping(
+    webhook_id: WebhookId, caller: Caller, service: Service, webhooks: WebhookPart
+) -> dict[str, Any]:
     """Once, not retried, not in the outbox: a check of the receiver and its signature code."""
     caller.need("admin")
     endpoint = await _endpoint(service, webhook_id)
     msg_id = "ping_" + uuid.uuid4().hex
     data = {"type": "webhook.ping", "webhook": endpoint.id}
-    error = await service.post_signed(endpoint, msg_id, "webhook.ping", service.clock(), data)
+    error = await webhooks.post_signed(endpoint, msg_id, "webhook.ping", service.clock(), data)
     return {"delivered": error is None, "eventId": msg_id, "error": error}

@@ -32,7 +32,7 @@ from gcdial.serve.genesys_signin import (
 )
 from gcdial.serve.principal import COOKIE_NAME, Authenticator
 from gcdial.serve.routes.deps import Auth, Service
-from gcdial.serve.service import DialService
+from gcdial.serve.service_core import ServiceCore
 from gcdial.serve.session import PENDING_COOKIE, PendingSignIn, read_pending, seal_pending
 from gcdial.serve.web.templating import TEMPLATES
 
@@ -96,7 +96,7 @@ def _refused_page(config: ServeConfig, status: int, message: str) -> HTMLRespons
     )
 
 
-def _start(request: Request, service: DialService, auth: Authenticator, origin: str) -> Response:
+def _start(request: Request, service: ServiceCore, auth: Authenticator, origin: str) -> Response:
     """Send the browser to the login host, remembering the verifier in a signed cookie."""
     config = service.config
     verifier, challenge = new_pkce()
