@@ -28,7 +28,7 @@ from gcdial.serve.following import CallFollower, SeenFrom
 from gcdial.serve.models import CallRequest
 from gcdial.serve.problems import ApiProblem, ErrorDetail, problem_body
 from gcdial.serve.recovery import attempt_to_origin
-from gcdial.serve.service_core import ServiceCore, ServicePart
+from gcdial.serve.service_core import ServiceCore, ServicePart, agent_key
 from gcdial.serve.store import ApiKeyRecord, CallRecord, Claim, Event, body_fingerprint
 from gcdial.serve.store_thread import URGENT as _URGENT
 
@@ -37,14 +37,19 @@ __all__ = ["DialAnswer", "Dials"]
 logger = logging.getLogger("gcdial.serve")
 
 T = TypeVar("T")
+K = TypeVar("K")
+V = TypeVar("V")
 
 _AGENTS_REMEMBERED = 10_000  # agents' user ids a replica remembers (see Dials._claim)
 _KEYS_REMEMBERED = 4096  # dials' keys a replica remembers, to tell a retry (see _seen_before)
 
 
-def _agent_key(agent: str) -> str:
-    """How a dial's agent (an email or a user id) is remembered: case does not matter."""
-    return agent.strip().lower()
+def _remember(recent: OrderedDict[K, V], key: K, value: V, limit: int) -> None:
+    """Keep ``key`` in ``recent`` as its newest entry, forgetting the oldest beyond ``limit``."""
+    recent[key] = value
+    recent.move_to_end(key)
+    while len(recent) > limit:
+        recent.popitem(last=False)
 
 
 def _retrieved(task: asyncio.Future[T]) -> asyncio.Future[T]:
@@ -123,6 +128,7 @@ class Dials(ServicePart):
             request=json.dumps(body),
             created_at=now,
             updated_at=now,
+            agent_id=self._agent_ids.get(agent_key(request.agent)),
             origin=json.dumps(
                 {
                     "attempt": attempt_to_origin(self._attempt_for(request)),
@@ -144,10 +150,7 @@ class Dials(ServicePart):
         """Whether this replica saw a dial with this key lately (and remember this one)."""
         seen = (key_id, idem_key)
         before = seen in self._keys_seen
-        self._keys_seen[seen] = None
-        self._keys_seen.move_to_end(seen)
-        while len(self._keys_seen) > _KEYS_REMEMBERED:
-            self._keys_seen.popitem(last=False)
+        _remember(self._keys_seen, seen, None, _KEYS_REMEMBERED)
         return before
 
     def _claim(
@@ -211,13 +214,7 @@ class Dials(ServicePart):
         found the agent busy) and name that call."""
         if call.agent_id:
             self.store.release_agent(call.id)
-        holder = self.store.claim_agent(
-            agent_id or call.agent.strip().lower(),
-            call.id,
-            owner=self.config.instance_id,
-            now=self.clock(),
-            ttl_s=self.config.stale_claim_s,
-        )
+        holder = self._hold_agent_row(agent_id or agent_key(call.agent), call.id)
         if holder is not None:
             self.store.drop_claim(key_id, idem_key, call.id)
             return holder, None
@@ -257,7 +254,6 @@ class Dials(ServicePart):
         body: dict[str, Any],
         target: asyncio.Future[CallTarget] | None,
     ) -> DialAnswer:
-        call = dataclasses.replace(call, agent_id=self._agent_ids.get(_agent_key(request.agent)))
         rules, call, claim, placing = await self.db(self._claim, key, idem_key, request, body, call)
         if claim is None:
             return DialAnswer("refused_rules", 403, rules.refusal or {}, "")
@@ -292,11 +288,7 @@ class Dials(ServicePart):
         return DialAnswer("claimed", status_code, done, call.id)
 
     def _remember_agent_id(self, agent: str, agent_id: str) -> None:
-        name = _agent_key(agent)
-        self._agent_ids[name] = agent_id
-        self._agent_ids.move_to_end(name)
-        while len(self._agent_ids) > _AGENTS_REMEMBERED:
-            self._agent_ids.popitem(last=False)
+        _remember(self._agent_ids, agent_key(agent), agent_id, _AGENTS_REMEMBERED)
 
     def _attempt_for(self, request: CallRequest) -> Attempt:
         """The attempt a dial is about to make, kept with its ``placing`` row before the POST
@@ -327,14 +319,8 @@ class Dials(ServicePart):
             current = self.store.get_call(call_id)
             if current is None or current.status != "placing":
                 return True
-            holder = self.store.claim_agent(
-                current.agent_id or current.agent.strip().lower(),
-                call_id,
-                owner=self.config.instance_id,
-                now=self.clock(),
-                ttl_s=self.config.stale_claim_s,
-            )
-            return holder is not None
+            agent = current.agent_id or agent_key(current.agent)
+            return self._hold_agent_row(agent, call_id) is not None
 
         if self.single_process:
             return  # one process: nobody else recovers its calls while it runs

@@ -15,7 +15,7 @@ from gcdial.monitor import CallEvent, EventKind, classify
 from gcdial.monitor.events import conversation_of, wrapup_expected
 from gcdial.monitor.wrapup import Wrapup, WrapupWait
 from gcdial.resolve import Verdict
-from gcdial.serve.service_core import ServicePart
+from gcdial.serve.service_core import ServicePart, agent_key
 from gcdial.serve.store import ApiKeyRecord, CallRecord
 
 __all__ = ["CallFollower", "SeenFrom"]
@@ -38,14 +38,8 @@ class CallFollower(ServicePart):
             # journal): two followers would write two outcomes.
             if placed.outcome is None and placed.conversation_id and placed.source == "api":
                 with contextlib.suppress(Exception):  # its agent stays held, now by this replica
-                    await self.db(
-                        self.store.claim_agent,
-                        placed.agent_id or placed.agent.strip().lower(),
-                        placed.id,
-                        owner=self.config.instance_id,
-                        now=self.clock(),
-                        ttl_s=self.config.stale_claim_s,
-                    )
+                    agent = placed.agent_id or agent_key(placed.agent)
+                    await self.db(self._hold_agent_row, agent, placed.id)
                 self._spawn(self.follow(placed), f"gcdial-follow-{placed.id}")
 
     async def resolve_later(self, call: CallRecord, handle: Dial) -> None:

@@ -44,7 +44,7 @@ from gcdial.serve.store import ApiKeyRecord, AuditEntry, CallRecord, Event, Stor
 from gcdial.serve.store_thread import URGENT as _URGENT
 from gcdial.serve.store_thread import StoreThread
 
-__all__ = ["ServiceCore", "ServicePart"]
+__all__ = ["ServiceCore", "ServicePart", "agent_key"]
 
 logger = logging.getLogger("gcdial.serve")
 
@@ -153,6 +153,18 @@ class ServiceCore:
             await self.db(self.store.release_agent, call.id)
         except Exception as exc:
             logger.warning("could not free the agent of %s: %s", call.id, type(exc).__name__)
+
+    def hold_agent(self, agent: str, call_id: str) -> str | None:
+        """Give ``agent``'s row among live calls (its :func:`agent_key`) to ``call_id``, held
+        by this replica for the stale-claim time; or name the live call that holds it. Runs in
+        the store's thread."""
+        return self.store.claim_agent(
+            agent,
+            call_id,
+            owner=self.config.instance_id,
+            now=self.clock(),
+            ttl_s=self.config.stale_claim_s,
+        )
 
     async def db(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run one store call in a worker thread: the store's own thread when its calls are
@@ -301,6 +313,12 @@ class ServiceCore:
         return call
 
 
+def agent_key(agent: str) -> str:
+    """An agent named by a dial (an email or a user id), as the service keys it when its user
+    id is not known: case does not matter."""
+    return agent.strip().lower()
+
+
 class ServicePart:
     """A part of the service: its ``core``, and the core's state and helpers under the names
     the part's methods use (``self.db``, ``self.publish``, ``self._spawn``...). They are the names
@@ -320,6 +338,7 @@ class ServicePart:
         self.publish = core.publish
         self.audit = core.audit
         self.free_agent = core.free_agent
+        self._hold_agent_row = core.hold_agent
         self._free_agent_after = core.free_agent_after
         self._agent_id = core.agent_id
         self._spawn = core.spawn
